@@ -1,0 +1,1 @@
+//! The gossip-chat simulator.

@@ -1,0 +1,250 @@
+//! Node configuration: every knob, its unit, default, constraint and
+//! trade-off.
+
+use crate::time::Duration;
+use thiserror::Error;
+
+/// Everything a [`crate::Node`] can be tuned with.
+///
+/// Start from [`Config::lan`] (the default) or [`Config::testing`] and change
+/// fields; [`Config::validate`] says what is out of range. All nodes of one
+/// group should use the same timing values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Most neighbours (open, handshaken connections) a node keeps.
+    /// Default 8; at least 1. More neighbours: faster floods and more
+    /// redundancy, but more copies of every message and more threads in the
+    /// TCP adapter. Full mesh below `max_connections + 1` nodes.
+    pub max_connections: usize,
+    /// Interval between heartbeats on each connection. Default 500 ms;
+    /// at least 10 ms. Shorter detects deaths sooner and costs more idle
+    /// traffic.
+    pub ping_interval: Duration,
+    /// Heartbeat intervals without any traffic from a neighbour before it is
+    /// declared dead. Default 4 (so 2 s of silence); at least 2. Lower
+    /// detects sooner but accuses nodes on a slow link.
+    pub missed_pings: u32,
+    /// Interval between membership gossip rounds, which resend recent
+    /// changes to `gossip_fanout` random neighbours. Default 1 s.
+    pub gossip_interval: Duration,
+    /// Neighbours each gossip round goes to. Default 2; at least 1.
+    pub gossip_fanout: usize,
+    /// Gossip rounds each membership change is resent in after it was
+    /// flooded. Default 3. Higher heals lossy links better, costs bytes.
+    pub gossip_retransmits: u8,
+    /// Interval between anti-entropy probes (membership and chat digest
+    /// hashes) sent to one random neighbour. Default 1 s. Shorter repairs
+    /// losses and splits sooner.
+    pub sync_interval: Duration,
+    /// Least time between two full peer lists this node sends to answer a
+    /// membership mismatch. Default 5 s. Bounds slow-repair traffic.
+    pub full_sync_cooldown: Duration,
+    /// Interval between attempts to reach one random dead member, so that
+    /// the two sides of a healed split find each other again. Default 2 s.
+    pub reconnect_interval: Duration,
+    /// Time a dialled or accepted connection has to complete its handshake.
+    /// Default 3 s.
+    pub handshake_timeout: Duration,
+    /// First wait before dialling a member again after a failed dial; it
+    /// doubles per failure up to `dial_backoff_max`. Default 1 s.
+    pub dial_backoff: Duration,
+    /// Longest wait between dial attempts to one member. Default 60 s.
+    pub dial_backoff_max: Duration,
+    /// How long a dead or departed member is remembered (so stale news about
+    /// it is refused, and a split can heal). Default 1 h.
+    pub tombstone_ttl: Duration,
+    /// How long a death heard in a slow-repair peer list (possibly stale,
+    /// from the other side of a split) waits for a refutation before it is
+    /// believed. Default 3 s.
+    pub suspect_timeout: Duration,
+    /// Most members (alive and remembered dead) in the table. Default 10 000.
+    /// New names are refused when full; known members are never evicted for
+    /// them.
+    pub max_members: usize,
+    /// Most entries accepted from one peer list. Default 10 000.
+    pub max_peer_list: usize,
+    /// Largest frame payload accepted or sent, in bytes. Default 1 MiB;
+    /// at least 4 KiB.
+    pub max_frame: usize,
+    /// Longest chat text, in bytes. Default 4 KiB; less than `max_frame`.
+    pub max_text_len: usize,
+    /// Most chat messages kept for repair and newcomers. Default 10 000.
+    pub history_max: usize,
+    /// Longest a message is kept for repair. Default 15 min. Splits longer
+    /// than this lose history (reported as gaps).
+    pub history_max_age: Duration,
+    /// Messages a newcomer receives on joining. Default 100.
+    pub newcomer_history: usize,
+    /// Most messages in one repair batch; one batch per digest exchange,
+    /// so repair never crowds out live traffic. Default 500.
+    pub repair_batch: usize,
+    /// Most messages held back per stream waiting for a gap to fill.
+    /// Default 1 000; when exceeded, the gap is given up at once.
+    pub max_holdback: usize,
+    /// How long a gap in a stream may block delivery before it is given up
+    /// and reported. Default 30 s.
+    pub gap_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::lan()
+    }
+}
+
+impl Config {
+    /// Defaults for a LAN or a single data centre: deaths removed from every
+    /// roster in about 2-3 s.
+    pub fn lan() -> Self {
+        Config {
+            max_connections: 8,
+            ping_interval: Duration::from_millis(500),
+            missed_pings: 4,
+            gossip_interval: Duration::from_secs(1),
+            gossip_fanout: 2,
+            gossip_retransmits: 3,
+            sync_interval: Duration::from_secs(1),
+            full_sync_cooldown: Duration::from_secs(5),
+            reconnect_interval: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(3),
+            dial_backoff: Duration::from_secs(1),
+            dial_backoff_max: Duration::from_secs(60),
+            tombstone_ttl: Duration::from_secs(3600),
+            suspect_timeout: Duration::from_secs(3),
+            max_members: 10_000,
+            max_peer_list: 10_000,
+            max_frame: 1 << 20,
+            max_text_len: 4096,
+            history_max: 10_000,
+            history_max_age: Duration::from_secs(15 * 60),
+            newcomer_history: 100,
+            repair_batch: 500,
+            max_holdback: 1000,
+            gap_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Small tables and short timeouts for tests and small simulations.
+    pub fn testing() -> Self {
+        Config {
+            max_members: 1000,
+            max_peer_list: 1000,
+            max_frame: 64 * 1024,
+            max_text_len: 1024,
+            history_max: 1000,
+            gap_timeout: Duration::from_secs(10),
+            ..Config::lan()
+        }
+    }
+
+    /// Silence after which a neighbour is declared dead.
+    pub fn dead_after(&self) -> Duration {
+        self.ping_interval.saturating_mul(self.missed_pings as u64)
+    }
+
+    /// Checks every constraint documented on the fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, field: &'static str, rule: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError { field, rule })
+            }
+        };
+        check(self.max_connections >= 1, "max_connections", "at least 1")?;
+        check(
+            self.ping_interval.as_millis() >= 10,
+            "ping_interval",
+            "at least 10ms",
+        )?;
+        check(self.missed_pings >= 2, "missed_pings", "at least 2")?;
+        check(
+            self.gossip_interval.as_millis() >= 10,
+            "gossip_interval",
+            "at least 10ms",
+        )?;
+        check(self.gossip_fanout >= 1, "gossip_fanout", "at least 1")?;
+        check(
+            self.sync_interval.as_millis() >= 10,
+            "sync_interval",
+            "at least 10ms",
+        )?;
+        check(
+            self.reconnect_interval.as_millis() >= 10,
+            "reconnect_interval",
+            "at least 10ms",
+        )?;
+        check(
+            self.handshake_timeout.as_millis() >= 10,
+            "handshake_timeout",
+            "at least 10ms",
+        )?;
+        check(
+            self.dial_backoff.as_millis() >= 1 && self.dial_backoff <= self.dial_backoff_max,
+            "dial_backoff",
+            "at least 1ms and at most dial_backoff_max",
+        )?;
+        check(self.max_members >= 2, "max_members", "at least 2")?;
+        check(self.max_peer_list >= 1, "max_peer_list", "at least 1")?;
+        check(self.max_frame >= 4096, "max_frame", "at least 4096 bytes")?;
+        check(
+            self.max_frame <= u32::MAX as usize,
+            "max_frame",
+            "at most 4 GiB",
+        )?;
+        check(
+            self.max_text_len >= 1 && self.max_text_len + 1024 <= self.max_frame,
+            "max_text_len",
+            "at least 1 and at most max_frame - 1024",
+        )?;
+        check(self.history_max >= 1, "history_max", "at least 1")?;
+        check(
+            self.newcomer_history <= self.history_max,
+            "newcomer_history",
+            "at most history_max",
+        )?;
+        check(self.repair_batch >= 1, "repair_batch", "at least 1")?;
+        check(self.max_holdback >= 1, "max_holdback", "at least 1")?;
+        check(
+            self.tombstone_ttl >= self.history_max_age,
+            "tombstone_ttl",
+            "at least history_max_age",
+        )?;
+        Ok(())
+    }
+}
+
+/// A config field outside its documented range. Nothing was changed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("invalid config: {field} must be {rule}")]
+pub struct ConfigError {
+    /// The field at fault.
+    pub field: &'static str,
+    /// What it must be.
+    pub rule: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        Config::lan().validate().unwrap();
+        Config::testing().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_fields_are_named() {
+        let cfg = Config {
+            missed_pings: 1,
+            ..Config::lan()
+        };
+        assert_eq!(cfg.validate().unwrap_err().field, "missed_pings");
+        let cfg = Config {
+            max_text_len: 1 << 20,
+            ..Config::lan()
+        };
+        assert_eq!(cfg.validate().unwrap_err().field, "max_text_len");
+    }
+}

@@ -1,0 +1,154 @@
+//! Chat delivery state: per-stream frontiers with hold-back for gaps, and
+//! the bounded history that repair and newcomers are served from.
+
+use crate::message::{Chat, MsgId, NodeKey};
+use crate::peers::key_hash;
+use crate::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// One sender life's stream as seen by this node.
+#[derive(Debug, Default)]
+pub(crate) struct Stream {
+    /// Highest seq delivered; everything up to it was handed to the user
+    /// (or reported as a gap) exactly once.
+    pub delivered: u64,
+    /// Messages past a gap, waiting for it to fill: seq -> (chat, history).
+    pub held: BTreeMap<u64, (Chat, bool)>,
+    /// When the current gap was first seen.
+    pub waiting_since: Option<Instant>,
+    /// Last time anything arrived for this stream.
+    pub last_active: Instant,
+}
+
+/// All streams, with an order-independent hash of their frontiers.
+#[derive(Debug, Default)]
+pub(crate) struct Streams {
+    pub map: BTreeMap<NodeKey, Stream>,
+    /// Streams with held messages.
+    pub waiting: BTreeSet<NodeKey>,
+    hash: u64,
+}
+
+impl Streams {
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    fn contribution(key: NodeKey, delivered: u64) -> u64 {
+        if delivered == 0 {
+            0
+        } else {
+            key_hash(key, delivered)
+        }
+    }
+
+    /// Moves a stream's frontier, keeping the hash current.
+    pub fn set_delivered(&mut self, key: NodeKey, delivered: u64) {
+        let s = self.map.entry(key).or_default();
+        self.hash = self
+            .hash
+            .wrapping_sub(Self::contribution(key, s.delivered))
+            .wrapping_add(Self::contribution(key, delivered));
+        s.delivered = delivered;
+    }
+
+    pub fn delivered(&self, key: &NodeKey) -> u64 {
+        self.map.get(key).map_or(0, |s| s.delivered)
+    }
+
+    /// `(stream, delivered)` for every stream with something delivered.
+    pub fn digest(&self) -> Vec<(NodeKey, u64)> {
+        self.map
+            .iter()
+            .filter(|(_, s)| s.delivered > 0)
+            .map(|(k, s)| (*k, s.delivered))
+            .collect()
+    }
+
+    /// Forgets streams that are idle since `cutoff` and not in `keep`.
+    pub fn forget_idle(&mut self, cutoff: Instant, keep: impl Fn(&NodeKey) -> bool) {
+        let stale: Vec<NodeKey> = self
+            .map
+            .iter()
+            .filter(|(k, s)| s.last_active < cutoff && s.held.is_empty() && !keep(k))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            self.set_delivered(k, 0);
+            self.map.remove(&k);
+        }
+    }
+}
+
+/// The bounded store of recent messages, by id and by arrival.
+#[derive(Debug)]
+pub(crate) struct Store {
+    by_id: BTreeMap<MsgId, Chat>,
+    arrivals: VecDeque<(Instant, MsgId)>,
+    max: usize,
+    max_age: Duration,
+}
+
+impl Store {
+    pub fn new(max: usize, max_age: Duration) -> Self {
+        Store {
+            by_id: BTreeMap::new(),
+            arrivals: VecDeque::new(),
+            max,
+            max_age,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn insert(&mut self, now: Instant, chat: &Chat) {
+        if self.by_id.contains_key(&chat.id) {
+            return;
+        }
+        self.by_id.insert(chat.id, chat.clone());
+        self.arrivals.push_back((now, chat.id));
+        self.expire(now);
+    }
+
+    /// Drops what is over the count or age limit, oldest arrival first.
+    pub fn expire(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.arrivals.front() {
+            if self.arrivals.len() > self.max || at + self.max_age <= now {
+                self.arrivals.pop_front();
+                self.by_id.remove(&id);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Held messages of `stream` with `from <= seq <= to`, in seq order.
+    pub fn range(&self, stream: NodeKey, from: u64, to: u64) -> impl Iterator<Item = &Chat> {
+        let lo = MsgId {
+            origin: stream,
+            seq: from,
+        };
+        let hi = MsgId {
+            origin: stream,
+            seq: to,
+        };
+        self.by_id.range(lo..=hi).map(|(_, c)| c)
+    }
+
+    /// The `n` most recent arrivals, in id order (stream, then seq).
+    pub fn latest(&self, n: usize) -> Vec<Chat> {
+        let mut ids: Vec<MsgId> = self
+            .arrivals
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.iter()
+            .filter_map(|id| self.by_id.get(id).cloned())
+            .collect()
+    }
+}

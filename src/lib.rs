@@ -1,0 +1,46 @@
+//! gossip-chat: a peer-to-peer group chat with no server.
+//!
+//! The whole protocol lives in [`Node`], a pure state machine: it is fed
+//! [`Input`]s with the current [`Instant`] and answers with [`Output`]s. It
+//! owns no socket, reads no clock and draws no global randomness, so the
+//! same node runs in the deterministic simulator (`gossip-sim`), in tests,
+//! and over TCP ([`net`]).
+//!
+//! # Run loop
+//!
+//! ```
+//! use gossip_chat::{Config, Input, Instant, Node, Output};
+//! let mut node = Node::new(Config::default(), "127.0.0.1:7000".parse().unwrap(), 1, "alice", 7, Instant::ZERO).unwrap();
+//! let mut outputs = Vec::new();
+//! let mut now = Instant::ZERO;
+//! for _ in 0..3 {
+//!     // Wait for I/O or until the node's deadline, then feed what happened.
+//!     now = node.poll_timeout().unwrap();
+//!     node.handle(now, Input::Timeout, &mut outputs);
+//!     for out in outputs.drain(..) {
+//!         match out {
+//!             Output::Send { .. } | Output::Connect { .. } | Output::Close { .. } => { /* do it */ }
+//!             Output::Event(ev) => println!("{ev:?}"),
+//!         }
+//!     }
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod history;
+mod message;
+mod node;
+mod peers;
+pub mod testing;
+mod time;
+pub mod wire;
+
+pub use config::{Config, ConfigError};
+pub use message::{
+    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
+    Sync, PROTOCOL_VERSION,
+};
+pub use node::{ConnId, DownReason, Event, Input, Node, Output, Refusal, Stats, TableSizes};
+pub use time::{Duration, Instant};

@@ -1,0 +1,150 @@
+//! The membership table: every node this node knows of, alive or
+//! remembered dead, with the precedence rule that merges gossip.
+
+use crate::message::{MemberState, MemberUpdate, NodeKey};
+use crate::time::Instant;
+use indexmap::IndexMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What this node knows about one other node.
+#[derive(Clone, Debug)]
+pub(crate) struct Member {
+    pub name: Arc<str>,
+    pub incarnation: u64,
+    pub state: MemberState,
+    /// When `state` was last set.
+    pub since: Instant,
+    /// For a suspect: when it is declared dead unless refuted.
+    pub suspect_until: Option<Instant>,
+    /// Earliest time to dial it again after a failure.
+    pub retry_at: Instant,
+    /// Consecutive failed dials.
+    pub failures: u32,
+}
+
+impl Member {
+    pub fn key(&self, addr: SocketAddr) -> NodeKey {
+        NodeKey {
+            addr,
+            incarnation: self.incarnation,
+        }
+    }
+
+    /// Alive or suspect: still in the roster.
+    pub fn in_roster(&self) -> bool {
+        matches!(self.state, MemberState::Alive | MemberState::Suspect)
+    }
+
+    pub fn update(&self, addr: SocketAddr) -> MemberUpdate {
+        MemberUpdate {
+            node: self.key(addr),
+            state: self.state,
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// True if `(incarnation, state)` of `new` takes precedence over `old`.
+pub(crate) fn supersedes(new: (u64, MemberState), old: (u64, MemberState)) -> bool {
+    new > old
+}
+
+/// Members keyed by address, in insertion order (deterministic, and cheap
+/// to sample at random by index). The hash of the roster is kept up to date
+/// on every change.
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    map: IndexMap<SocketAddr, Member>,
+    hash: u64,
+}
+
+impl Members {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn get(&self, addr: &SocketAddr) -> Option<&Member> {
+        self.map.get(addr)
+    }
+
+    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Member> {
+        self.map.get_mut(addr)
+    }
+
+    pub fn get_index(&self, i: usize) -> Option<(&SocketAddr, &Member)> {
+        self.map.get_index(i)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&SocketAddr, &Member)> {
+        self.map.iter()
+    }
+
+    /// Order-independent hash of the roster's `(addr, incarnation)` pairs.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    fn contribution(addr: SocketAddr, m: &Member) -> u64 {
+        if m.in_roster() {
+            key_hash(m.key(addr), 0)
+        } else {
+            0
+        }
+    }
+
+    /// Inserts or replaces the entry for `addr`, keeping the hash current.
+    pub fn set(&mut self, addr: SocketAddr, m: Member) {
+        if let Some(old) = self.map.get(&addr) {
+            self.hash = self.hash.wrapping_sub(Self::contribution(addr, old));
+        }
+        self.hash = self.hash.wrapping_add(Self::contribution(addr, &m));
+        self.map.insert(addr, m);
+    }
+
+    /// Removes the tombstones older than `cutoff`; returns how many.
+    pub fn forget_before(&mut self, cutoff: Instant) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, m| m.in_roster() || m.since >= cutoff);
+        before - self.map.len()
+    }
+
+    /// Removes the oldest tombstone to make room; false if there is none.
+    pub fn evict_oldest_tombstone(&mut self) -> bool {
+        let oldest = self
+            .map
+            .iter()
+            .filter(|(_, m)| !m.in_roster())
+            .min_by_key(|(addr, m)| (m.since, **addr))
+            .map(|(addr, _)| *addr);
+        match oldest {
+            Some(addr) => {
+                self.map.shift_remove(&addr);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A fixed, platform-independent hash of a node life and a number, used for
+/// the order-independent digests that neighbours compare.
+pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    match key.addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.octets().iter().for_each(|b| eat(*b)),
+        std::net::IpAddr::V6(ip) => ip.octets().iter().for_each(|b| eat(*b)),
+    }
+    key.addr.port().to_le_bytes().iter().for_each(|b| eat(*b));
+    key.incarnation.to_le_bytes().iter().for_each(|b| eat(*b));
+    extra.to_le_bytes().iter().for_each(|b| eat(*b));
+    // splitmix64 finaliser: spreads FNV's weak low bits.
+    let mut z = h;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
