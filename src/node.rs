@@ -1342,8 +1342,17 @@ impl Node {
                 self.declare_dead(peer, out);
             }
         }
+        // The dialling side pings, the other answers: both hear from each
+        // other once per interval, at two messages per connection.
         self.ping_nonce = self.ping_nonce.wrapping_add(1);
-        self.broadcast(&Message::Ping(self.ping_nonce), None, out);
+        for (&conn, c) in &self.conns {
+            if c.peer.is_some() && c.dialed.is_some() {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Ping(self.ping_nonce),
+                });
+            }
+        }
         // Suspicions that nobody refuted in time become deaths.
         let expired: Vec<NodeKey> = self
             .members
