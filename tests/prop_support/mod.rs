@@ -1,0 +1,182 @@
+//! Proptest strategies for protocol v1 messages, shared by the property
+//! tests.
+//!
+//! Every strategy is built from smaller ones for addresses, incarnations and
+//! seqs, so the wire tests can draw from the whole value space while the node
+//! tests draw from a small universe of addresses and numbers where messages
+//! collide with each other and with the node under test.
+
+#![allow(dead_code)]
+
+use gossip_chat::{
+    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
+    Sync, PROTOCOL_VERSION,
+};
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
+
+/// Cases per property: 256, or `PROPTEST_CASES` to go deeper.
+pub fn config(default_cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    ProptestConfig {
+        cases,
+        // Shrunk failures are pinned as named regression tests instead.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// The value spaces messages are drawn from.
+#[derive(Clone)]
+pub struct Universe {
+    pub addr: BoxedStrategy<SocketAddr>,
+    pub incarnation: BoxedStrategy<u64>,
+    pub seq: BoxedStrategy<u64>,
+    pub name: BoxedStrategy<Arc<str>>,
+    pub text: BoxedStrategy<Arc<str>>,
+    /// Longest vectors (peer lists, digests, histories).
+    pub max_len: usize,
+}
+
+/// Any u64, with the edges and small values drawn often.
+pub fn edgy_u64() -> BoxedStrategy<u64> {
+    prop_oneof![
+        3 => 0u64..16,
+        1 => Just(u64::MAX),
+        1 => Just(u64::MAX - 1),
+        1 => Just(u64::from(u32::MAX)),
+        4 => any::<u64>(),
+    ]
+    .boxed()
+}
+
+/// Any socket address that survives serde: IPv6 flow info and scope id are
+/// not part of the encoding (serde writes ip and port only), so they are 0.
+pub fn any_addr() -> BoxedStrategy<SocketAddr> {
+    prop_oneof![
+        (any::<[u8; 4]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
+        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::from(ip),
+            port,
+            0,
+            0
+        ))),
+    ]
+    .boxed()
+}
+
+fn arc_str(re: &'static str) -> BoxedStrategy<Arc<str>> {
+    re.prop_map(|s: String| Arc::from(s)).boxed()
+}
+
+/// The whole value space: for codec round trips.
+pub fn wide() -> Universe {
+    Universe {
+        addr: any_addr(),
+        incarnation: edgy_u64(),
+        seq: edgy_u64(),
+        name: arc_str("\\PC{0,24}"),
+        text: arc_str("\\PC{0,80}"),
+        max_len: 12,
+    }
+}
+
+impl Universe {
+    pub fn node_key(&self) -> BoxedStrategy<NodeKey> {
+        (self.addr.clone(), self.incarnation.clone())
+            .prop_map(|(addr, incarnation)| NodeKey { addr, incarnation })
+            .boxed()
+    }
+
+    pub fn msg_id(&self) -> BoxedStrategy<MsgId> {
+        (self.node_key(), self.seq.clone())
+            .prop_map(|(origin, seq)| MsgId { origin, seq })
+            .boxed()
+    }
+
+    pub fn hello(&self) -> BoxedStrategy<Hello> {
+        (
+            prop_oneof![4 => Just(PROTOCOL_VERSION), 1 => any::<u16>()],
+            self.node_key(),
+            self.name.clone(),
+            any::<u16>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(
+                |(version, node, name, degree, members_hash, chat_hash)| Hello {
+                    version,
+                    node,
+                    name,
+                    degree,
+                    members_hash,
+                    chat_hash,
+                },
+            )
+            .boxed()
+    }
+
+    pub fn member_update(&self) -> BoxedStrategy<MemberUpdate> {
+        (self.node_key(), member_state(), self.name.clone())
+            .prop_map(|(node, state, name)| MemberUpdate { node, state, name })
+            .boxed()
+    }
+
+    pub fn chat(&self) -> BoxedStrategy<Chat> {
+        (self.msg_id(), self.name.clone(), self.text.clone())
+            .prop_map(|(id, name, text)| Chat { id, name, text })
+            .boxed()
+    }
+
+    pub fn digest_entries(&self) -> BoxedStrategy<Vec<(NodeKey, u64)>> {
+        prop::collection::vec((self.node_key(), self.seq.clone()), 0..=self.max_len).boxed()
+    }
+
+    pub fn message(&self) -> BoxedStrategy<Message> {
+        let n = self.max_len;
+        prop_oneof![
+            self.hello().prop_map(Message::Join),
+            self.hello().prop_map(Message::Hello),
+            (
+                any::<bool>(),
+                prop::collection::vec(self.member_update(), 0..=n)
+            )
+                .prop_map(|(full, members)| Message::PeerList { full, members }),
+            any::<u32>().prop_map(Message::Ping),
+            any::<u32>().prop_map(Message::Pong),
+            self.chat().prop_map(Message::Chat),
+            self.node_key().prop_map(Message::Leave),
+            prop_oneof![Just(ByeReason::Full), Just(ByeReason::Duplicate)].prop_map(Message::Bye),
+            (any::<u64>(), any::<u64>()).prop_map(|(members_hash, chat_hash)| Message::Sync(
+                Sync {
+                    members_hash,
+                    chat_hash
+                }
+            )),
+            (self.digest_entries(), any::<bool>())
+                .prop_map(|(entries, reply)| Message::Digest(Digest { entries, reply })),
+            (
+                prop::collection::vec(self.chat(), 0..=n),
+                prop::option::of(self.digest_entries())
+            )
+                .prop_map(|(chats, baseline)| Message::History(History { chats, baseline })),
+        ]
+        .boxed()
+    }
+}
+
+pub fn member_state() -> BoxedStrategy<MemberState> {
+    prop_oneof![
+        Just(MemberState::Alive),
+        Just(MemberState::Suspect),
+        Just(MemberState::Dead),
+        Just(MemberState::Left),
+    ]
+    .boxed()
+}
