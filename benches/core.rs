@@ -1,1 +1,186 @@
-fn main() {}
+//! Criterion benches of the core: one node step, a big membership merge,
+//! and the codec.
+//!
+//! `cargo bench --bench core`
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use gossip_chat::wire;
+use gossip_chat::{
+    Chat, Config, ConnId, Hello, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node,
+    NodeKey, PROTOCOL_VERSION,
+};
+use std::hint::black_box;
+use std::net::SocketAddr;
+
+fn addr(i: u32) -> SocketAddr {
+    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000))
+}
+
+fn hello(i: u32) -> Message {
+    Message::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        node: NodeKey {
+            addr: addr(i),
+            incarnation: 1,
+        },
+        name: format!("n{i}").into(),
+        degree: 8,
+        members_hash: 0,
+        chat_hash: 0,
+    })
+}
+
+/// A node with `n` handshaken neighbours on connections 1..=n.
+fn node_with_neighbours(cfg: Config, n: u32) -> Node {
+    let mut node = Node::new(cfg, addr(0), 1, "n0", 1, Instant::ZERO).unwrap();
+    let mut out = Vec::new();
+    for i in 1..=n {
+        let conn = ConnId(i as u64);
+        node.handle(
+            Instant::ZERO,
+            Input::Connected { conn, dialed: None },
+            &mut out,
+        );
+        node.handle(
+            Instant::ZERO,
+            Input::Message {
+                conn,
+                msg: hello(i),
+            },
+            &mut out,
+        );
+    }
+    assert_eq!(node.neighbours().count(), n as usize);
+    node
+}
+
+fn chat(origin: u32, seq: u64, text_len: usize) -> Chat {
+    Chat {
+        id: MsgId {
+            origin: NodeKey {
+                addr: addr(origin),
+                incarnation: 1,
+            },
+            seq,
+        },
+        name: "alice".into(),
+        text: "x".repeat(text_len).into(),
+    }
+}
+
+fn bench_relay(c: &mut Criterion) {
+    let cfg = Config {
+        max_connections: 9,
+        ..Config::lan()
+    };
+    let mut node = node_with_neighbours(cfg, 9);
+    let mut out = Vec::with_capacity(64);
+    let template = chat(1, 1, 100);
+    let mut seq = 0u64;
+    c.bench_function("node_handle_chat_relayed_to_8", |b| {
+        b.iter(|| {
+            seq += 1;
+            let mut m = template.clone();
+            m.id.seq = seq;
+            node.handle(
+                Instant::ZERO,
+                Input::Message {
+                    conn: ConnId(1),
+                    msg: Message::Chat(m),
+                },
+                &mut out,
+            );
+            debug_assert_eq!(out.len(), 9);
+            black_box(&out);
+            out.clear();
+        })
+    });
+}
+
+fn member_list(n: u32) -> Vec<MemberUpdate> {
+    (1..=n)
+        .map(|i| MemberUpdate {
+            node: NodeKey {
+                addr: addr(1000 + i),
+                incarnation: 1,
+            },
+            state: MemberState::Alive,
+            name: format!("node-{i}").into(),
+        })
+        .collect()
+}
+
+fn bench_merge(c: &mut Criterion) {
+    let list = member_list(1000);
+    c.bench_function("merge_1000_member_list_new", |b| {
+        b.iter_batched(
+            || (node_with_neighbours(Config::lan(), 8), list.clone()),
+            |(mut node, members)| {
+                let mut out = Vec::new();
+                node.handle(
+                    Instant::ZERO,
+                    Input::Message {
+                        conn: ConnId(1),
+                        msg: Message::PeerList {
+                            full: false,
+                            members,
+                        },
+                    },
+                    &mut out,
+                );
+                black_box(out);
+                node
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let mut known = node_with_neighbours(Config::lan(), 8);
+    let mut out = Vec::new();
+    known.handle(
+        Instant::ZERO,
+        Input::Message {
+            conn: ConnId(1),
+            msg: Message::PeerList {
+                full: false,
+                members: list.clone(),
+            },
+        },
+        &mut out,
+    );
+    c.bench_function("merge_1000_member_list_known", |b| {
+        b.iter_batched(
+            || list.clone(),
+            |members| {
+                out.clear();
+                known.handle(
+                    Instant::ZERO,
+                    Input::Message {
+                        conn: ConnId(1),
+                        msg: Message::PeerList {
+                            full: false,
+                            members,
+                        },
+                    },
+                    &mut out,
+                );
+            },
+            BatchSize::LargeInput,
+        )
+    });
+}
+
+fn bench_codec(c: &mut Criterion) {
+    let msg = Message::Chat(chat(1, 12345, 100));
+    let mut buf = Vec::with_capacity(256);
+    c.bench_function("codec_chat_100b_encode_decode", |b| {
+        b.iter(|| {
+            buf.clear();
+            wire::encode_frame(black_box(&msg), &mut buf);
+            let back = wire::decode_payload(&buf[wire::LEN_PREFIX..], 1 << 20).unwrap();
+            black_box(back)
+        })
+    });
+}
+
+criterion_group!(benches, bench_relay, bench_merge, bench_codec);
+criterion_main!(benches);

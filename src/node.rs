@@ -466,7 +466,7 @@ impl Node {
             node: self.me,
             name: self.name.clone(),
             degree: self.neighbours.len() as u16,
-            members_hash: self.members.hash(),
+            members_hash: self.roster_hash(),
             chat_hash: self.streams.hash(),
         }
     }
@@ -978,6 +978,7 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         for u in &updates {
+            self.recent.retain(|(r, _)| r.node.addr != u.node.addr);
             if self.recent.len() >= MAX_RECENT {
                 self.recent.pop_front();
             }
@@ -1177,7 +1178,7 @@ impl Node {
     // ---- anti-entropy ------------------------------------------------
 
     fn on_sync(&mut self, conn: ConnId, members_hash: u64, chat_hash: u64, out: &mut Vec<Output>) {
-        if members_hash != self.members.hash() {
+        if members_hash != self.roster_hash() {
             let due = self
                 .last_full_sync
                 .is_none_or(|t| self.now - t >= self.cfg.full_sync_cooldown);
@@ -1299,7 +1300,7 @@ impl Node {
                 out.push(Output::Send {
                     conn,
                     msg: Message::Sync(Sync {
-                        members_hash: self.members.hash(),
+                        members_hash: self.roster_hash(),
                         chat_hash: self.streams.hash(),
                     }),
                 });
@@ -1532,6 +1533,14 @@ impl Node {
         }
         let i = self.below(self.neighbours.len());
         self.neighbours.values().nth(i).copied()
+    }
+
+    /// Hash of the roster including this node, so that two nodes with the
+    /// same view agree.
+    fn roster_hash(&self) -> u64 {
+        self.members
+            .hash()
+            .wrapping_add(crate::peers::key_hash(self.me, 0))
     }
 
     /// A uniform random number in `0..n` (n > 0) from the node's own RNG.

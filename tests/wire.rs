@@ -1,0 +1,150 @@
+//! The wire format, pinned: the encoded bytes of every message kind are
+//! snapshotted, so any change to the format shows up in review.
+
+use gossip_chat::wire::{self, FrameReader, WireError};
+use gossip_chat::{
+    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
+    Sync, PROTOCOL_VERSION,
+};
+use std::fmt::Write as _;
+
+fn key(last: u8, incarnation: u64) -> NodeKey {
+    NodeKey {
+        addr: ([10, 0, 0, last], 7000).into(),
+        incarnation,
+    }
+}
+
+fn hello() -> Hello {
+    Hello {
+        version: PROTOCOL_VERSION,
+        node: key(1, 1_700_000_000_000),
+        name: "alice".into(),
+        degree: 3,
+        members_hash: 0x0123_4567_89ab_cdef,
+        chat_hash: 42,
+    }
+}
+
+fn chat() -> Chat {
+    Chat {
+        id: MsgId {
+            origin: key(2, 7),
+            seq: 300,
+        },
+        name: "bob".into(),
+        text: "hello, world".into(),
+    }
+}
+
+/// One message of every kind.
+fn every_kind() -> Vec<Message> {
+    vec![
+        Message::Join(hello()),
+        Message::Hello(hello()),
+        Message::PeerList {
+            full: true,
+            members: vec![
+                MemberUpdate {
+                    node: key(3, 2),
+                    state: MemberState::Alive,
+                    name: "carol".into(),
+                },
+                MemberUpdate {
+                    node: key(4, 9),
+                    state: MemberState::Dead,
+                    name: "dave".into(),
+                },
+            ],
+        },
+        Message::Ping(7),
+        Message::Pong(7),
+        Message::Chat(chat()),
+        Message::Leave(key(5, 1)),
+        Message::Bye(ByeReason::Full),
+        Message::Sync(Sync {
+            members_hash: 1,
+            chat_hash: 2,
+        }),
+        Message::Digest(Digest {
+            entries: vec![(key(2, 7), 300)],
+            reply: true,
+        }),
+        Message::History(History {
+            chats: vec![chat()],
+            baseline: Some(vec![(key(2, 7), 299)]),
+        }),
+    ]
+}
+
+#[test]
+fn encoded_bytes_of_every_message_kind() {
+    let mut text = String::new();
+    for msg in every_kind() {
+        let mut frame = Vec::new();
+        wire::encode_frame(&msg, &mut frame);
+        let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(text, "{:8} {:3}B {hex}", msg.kind(), frame.len()).unwrap();
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn every_message_kind_round_trips() {
+    for msg in every_kind() {
+        let mut frame = Vec::new();
+        wire::encode_frame(&msg, &mut frame);
+        assert_eq!(frame.len() - wire::LEN_PREFIX, wire::payload_len(&msg));
+        let back = wire::decode_payload(&frame[wire::LEN_PREFIX..], 1 << 20).unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+#[test]
+fn a_stream_split_anywhere_yields_the_same_frames() {
+    let mut stream = Vec::new();
+    for msg in every_kind() {
+        wire::encode_frame(&msg, &mut stream);
+    }
+    for chunk in [1, 3, 7, 64, stream.len()] {
+        let mut r = FrameReader::new(1 << 20);
+        let mut got = Vec::new();
+        for piece in stream.chunks(chunk) {
+            r.extend(piece);
+            while let Some(p) = r.next_frame().unwrap() {
+                got.push(wire::decode_payload(p, 1 << 20).unwrap());
+            }
+        }
+        assert_eq!(got, every_kind(), "chunk size {chunk}");
+        assert_eq!(r.buffered(), 0);
+    }
+}
+
+#[test]
+fn an_oversized_length_prefix_is_refused_before_buffering() {
+    let mut r = FrameReader::new(4096);
+    r.extend(&5000u32.to_be_bytes());
+    assert_eq!(
+        r.next_frame(),
+        Err(WireError::Oversized {
+            len: 5000,
+            max: 4096
+        })
+    );
+}
+
+#[test]
+fn garbage_and_trailing_bytes_are_errors_not_panics() {
+    assert!(matches!(
+        wire::decode_payload(&[0xff, 0xff, 0xff], 4096),
+        Err(WireError::Malformed(_))
+    ));
+    let mut payload = Vec::new();
+    wire::encode_payload(&Message::Ping(1), &mut payload);
+    payload.push(0);
+    assert_eq!(
+        wire::decode_payload(&payload, 4096),
+        Err(WireError::Trailing(1))
+    );
+    assert!(wire::decode_payload(&[], 4096).is_err());
+}
