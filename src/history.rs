@@ -83,7 +83,7 @@ impl Streams {
 /// The bounded store of recent messages, by id and by arrival.
 #[derive(Debug)]
 pub(crate) struct Store {
-    by_id: BTreeMap<MsgId, Chat>,
+    by_id: BTreeMap<MsgId, (Instant, Chat)>,
     arrivals: VecDeque<(Instant, MsgId)>,
     max: usize,
     max_age: Duration,
@@ -107,7 +107,7 @@ impl Store {
         if self.by_id.contains_key(&chat.id) {
             return;
         }
-        self.by_id.insert(chat.id, chat.clone());
+        self.by_id.insert(chat.id, (now, chat.clone()));
         self.arrivals.push_back((now, chat.id));
         self.expire(now);
     }
@@ -124,8 +124,14 @@ impl Store {
         }
     }
 
-    /// Held messages of `stream` with `from <= seq <= to`, in seq order.
-    pub fn range(&self, stream: NodeKey, from: u64, to: u64) -> impl Iterator<Item = &Chat> {
+    /// Held messages of `stream` with `from <= seq <= to`, in seq order,
+    /// with their arrival times.
+    pub fn range(
+        &self,
+        stream: NodeKey,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = (Instant, &Chat)> {
         let lo = MsgId {
             origin: stream,
             seq: from,
@@ -134,7 +140,7 @@ impl Store {
             origin: stream,
             seq: to,
         };
-        self.by_id.range(lo..=hi).map(|(_, c)| c)
+        self.by_id.range(lo..=hi).map(|(_, (at, c))| (*at, c))
     }
 
     /// The `n` most recent arrivals, in id order (stream, then seq).
@@ -148,7 +154,7 @@ impl Store {
             .collect();
         ids.sort_unstable();
         ids.iter()
-            .filter_map(|id| self.by_id.get(id).cloned())
+            .filter_map(|id| self.by_id.get(id).map(|(_, c)| c.clone()))
             .collect()
     }
 }

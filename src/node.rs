@@ -292,6 +292,8 @@ pub struct Node {
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
     recent: VecDeque<(MemberUpdate, u8)>,
+    /// Suspects and when their suspicion runs out.
+    suspects: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
     store: Store,
     next_ping: Instant,
@@ -301,6 +303,8 @@ pub struct Node {
     next_gc: Instant,
     next_dial: Instant,
     last_full_sync: Option<Instant>,
+    /// When timers last ran, to notice that this node was frozen.
+    last_tick: Instant,
     ping_nonce: u32,
     stats: Stats,
 }
@@ -334,6 +338,7 @@ impl Node {
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
             recent: VecDeque::new(),
+            suspects: BTreeMap::new(),
             streams: Streams::default(),
             store,
             next_ping: now + cfg.ping_interval,
@@ -343,6 +348,7 @@ impl Node {
             next_gc: now + Duration::from_secs(60),
             next_dial: now,
             last_full_sync: None,
+            last_tick: now,
             ping_nonce: 0,
             stats: Stats::default(),
             cfg,
@@ -659,12 +665,15 @@ impl Node {
 
         // What we know of it: a restart or a first meeting is news; a node we
         // hold dead in this very life is told so, so that it refutes.
+        let stranger = !self.knows_alive(&peer.addr);
         self.learn_direct(&h, conn, out);
 
         // One connection per pair: the one dialled by the lower address wins.
         if let Some(&other) = self.neighbours.get(&peer.addr) {
-            let other_dialed_by_me = self.conns.get(&other).is_some_and(|c| c.dialed.is_some());
-            let keep_new = if dialed_by_me == other_dialed_by_me {
+            let other_conn = self.conns.get(&other);
+            let other_dialed_by_me = other_conn.is_some_and(|c| c.dialed.is_some());
+            let other_life = other_conn.and_then(|c| c.peer).map_or(0, |p| p.incarnation);
+            let keep_new = if other_life < peer.incarnation || dialed_by_me == other_dialed_by_me {
                 true
             } else {
                 dialed_by_me == (self.me.addr < peer.addr)
@@ -677,7 +686,13 @@ impl Node {
         }
 
         if self.neighbours.len() >= self.cfg.max_connections {
-            let needy = join || (h.degree as usize) < self.cfg.max_connections / 2;
+            // Make room for links that matter: ones this node asked for,
+            // newcomers, poorly connected nodes, and nodes this node did not
+            // hold alive (the other side of a healed split).
+            let needy = dialed_by_me
+                || join
+                || stranger
+                || (h.degree as usize) < self.cfg.max_connections / 2;
             let victim = self
                 .neighbours
                 .values()
@@ -793,7 +808,10 @@ impl Node {
                 return false;
             }
             let same_life = m.incarnation == u.node.incarnation;
-            if same_life && m.in_roster() && u.state == MemberState::Dead {
+            if same_life
+                && m.in_roster()
+                && matches!(u.state, MemberState::Dead | MemberState::Suspect)
+            {
                 // First-hand evidence beats hearsay: a neighbour we heard
                 // from within a heartbeat is alive. Pass the accusation to it.
                 if let Some(&c) = self.neighbours.get(&addr) {
@@ -826,7 +844,9 @@ impl Node {
             .is_some_and(|m| m.incarnation == u.node.incarnation && m.state == u.state);
         if changed {
             if let (MemberState::Suspect, Some(m)) = (u.state, self.members.get_mut(&addr)) {
-                m.suspect_until = Some(self.now + self.cfg.suspect_timeout);
+                let until = self.now + self.cfg.suspect_timeout;
+                m.suspect_until = Some(until);
+                self.suspects.insert(addr, until);
             }
         }
         changed
@@ -1214,11 +1234,15 @@ impl Node {
         'streams: for (key, s) in &self.streams.map {
             let have = theirs.get(key).copied().unwrap_or(0);
             if s.delivered > have {
-                for c in self.store.range(*key, have + 1, s.delivered) {
+                for (at, c) in self.store.range(*key, have + 1, s.delivered) {
                     if chats.len() >= self.cfg.repair_batch {
                         break 'streams;
                     }
-                    chats.push(c.clone());
+                    // What arrived here within the last sync interval is
+                    // most likely still in flight to the peer.
+                    if self.now - at >= self.cfg.sync_interval {
+                        chats.push(c.clone());
+                    }
                 }
             }
         }
@@ -1284,6 +1308,15 @@ impl Node {
 
     fn on_timeout(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
+        if now - self.last_tick > self.cfg.ping_interval.saturating_mul(2) {
+            // This node was frozen (paused, starved, suspended): the silence
+            // it sees is its own. Give every neighbour a fresh window rather
+            // than accusing them all.
+            for c in self.conns.values_mut() {
+                c.last_heard = c.last_heard.max(now);
+            }
+        }
+        self.last_tick = now;
         if now >= self.next_ping {
             self.next_ping = now + self.cfg.ping_interval;
             self.heartbeat(out);
@@ -1355,14 +1388,24 @@ impl Node {
             }
         }
         // Suspicions that nobody refuted in time become deaths.
-        let expired: Vec<NodeKey> = self
-            .members
+        let expired: Vec<SocketAddr> = self
+            .suspects
             .iter()
-            .filter(|(_, m)| m.suspect_until.is_some_and(|t| t <= now))
-            .map(|(a, m)| m.key(*a))
+            .filter(|(_, t)| **t <= now)
+            .map(|(a, _)| *a)
             .collect();
-        for key in expired {
-            self.declare_dead(key, out);
+        for addr in expired {
+            self.suspects.remove(&addr);
+            let still = self
+                .members
+                .get(&addr)
+                .filter(|m| {
+                    m.state == MemberState::Suspect && m.suspect_until.is_some_and(|t| t <= now)
+                })
+                .map(|m| m.key(addr));
+            if let Some(key) = still {
+                self.declare_dead(key, out);
+            }
         }
         // Dials the driver never answered.
         let limit = self.cfg.handshake_timeout.saturating_mul(2);
