@@ -19,6 +19,8 @@ enum Life {
     Up,
     /// Stopped without a word: peers see silence.
     Crashed,
+    /// Alive but frozen: what reaches it waits until it resumes.
+    Paused,
 }
 
 struct Slot {
@@ -60,6 +62,7 @@ pub struct Harness {
     jitter: Option<Duration>,
     rng: ChaCha8Rng,
     ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    parked: Vec<Ev>,
     next_conn: u64,
     out: Vec<Output>,
     trace: String,
@@ -90,6 +93,7 @@ impl Harness {
             jitter: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             ends: BTreeMap::new(),
+            parked: Vec::new(),
             next_conn: 1,
             out: Vec::new(),
             trace: String::new(),
@@ -231,6 +235,35 @@ impl Harness {
         let _ = writeln!(self.trace, "{} n{i} CRASH", self.now);
     }
 
+    /// Freezes node `i`: it runs no timers and what reaches it waits.
+    pub fn pause(&mut self, i: usize) {
+        self.slots[i].life = Life::Paused;
+        let _ = writeln!(self.trace, "{} n{i} PAUSE", self.now);
+    }
+
+    /// Thaws node `i`: it handles what waited, in arrival order, now.
+    pub fn resume(&mut self, i: usize) {
+        self.slots[i].life = Life::Up;
+        let _ = writeln!(self.trace, "{} n{i} RESUME", self.now);
+        let (mine, rest): (Vec<Ev>, Vec<Ev>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|e| e.to == i);
+        self.parked = rest;
+        for ev in mine {
+            self.step_from(ev.to, ev.from, ev.input);
+        }
+    }
+
+    /// Cuts every link between the groups `a` and `b`, both ways.
+    pub fn split(&mut self, a: &[usize], b: &[usize]) {
+        for &x in a {
+            for &y in b {
+                self.cut(x, y);
+                self.cut(y, x);
+            }
+        }
+    }
+
     /// Replaces node `i` by a fresh node on the same address with the next
     /// incarnation, and makes it join through `via`.
     pub fn restart(&mut self, i: usize, via: usize) {
@@ -265,8 +298,10 @@ impl Harness {
                 }
                 let ev = self.queue.remove(&key).expect("key present");
                 self.now = self.now.max(key.0);
-                if self.slots[ev.to].life == Life::Up {
-                    self.step_from(ev.to, ev.from, ev.input);
+                match self.slots[ev.to].life {
+                    Life::Up => self.step_from(ev.to, ev.from, ev.input),
+                    Life::Paused => self.parked.push(ev),
+                    Life::Crashed => {}
                 }
             } else {
                 let (at, i) = next_timer.expect("timer present");
@@ -450,10 +485,7 @@ impl Harness {
                             },
                         );
                     }
-                    Some(j)
-                        if self.slots[j].life == Life::Crashed
-                            || self.cut.contains_key(&(i, j)) =>
-                    {
+                    Some(j) if self.slots[j].life != Life::Up || self.cut.contains_key(&(i, j)) => {
                         // No answer at all: the dial times out.
                         let at = self.now + Duration::from_secs(1);
                         self.push(
