@@ -43,8 +43,17 @@ pub struct Config {
     /// the two sides of a healed split find each other again. Default 2 s.
     pub reconnect_interval: Duration,
     /// Time a dialled or accepted connection has to complete its handshake.
-    /// Default 3 s.
+    /// Default 3 s. A connection that says nothing, or only part of a
+    /// frame, is closed after it.
     pub handshake_timeout: Duration,
+    /// Most connections open at once that have not completed their
+    /// handshake; more are closed at once. Default 32; at least 1. Bounds
+    /// what idle or slow connections to the port can hold.
+    pub max_handshaking: usize,
+    /// Failed dials in a row after which a member is taken out of this
+    /// node's roster (it comes back if it is heard from). Default 5; at
+    /// least 1.
+    pub max_dial_failures: u32,
     /// First wait before dialling a member again after a failed dial; it
     /// doubles per failure up to `dial_backoff_max`. Default 1 s.
     pub dial_backoff: Duration,
@@ -107,6 +116,8 @@ impl Config {
             full_sync_cooldown: Duration::from_secs(5),
             reconnect_interval: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(3),
+            max_handshaking: 32,
+            max_dial_failures: 5,
             dial_backoff: Duration::from_secs(1),
             dial_backoff_max: Duration::from_secs(60),
             tombstone_ttl: Duration::from_secs(3600),
@@ -183,6 +194,12 @@ impl Config {
             self.dial_backoff.as_millis() >= 1 && self.dial_backoff <= self.dial_backoff_max,
             "dial_backoff",
             "at least 1ms and at most dial_backoff_max",
+        )?;
+        check(self.max_handshaking >= 1, "max_handshaking", "at least 1")?;
+        check(
+            self.max_dial_failures >= 1,
+            "max_dial_failures",
+            "at least 1",
         )?;
         check(self.max_members >= 2, "max_members", "at least 2")?;
         check(self.max_peer_list >= 1, "max_peer_list", "at least 1")?;

@@ -241,8 +241,6 @@ struct Dial {
     verify: bool,
 }
 
-/// Most connections (open or handshaking) per allowed neighbour slot.
-const CONN_SLOTS_FACTOR: usize = 4;
 /// Most recent membership changes kept for gossip rounds.
 const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
@@ -518,7 +516,8 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
-        if self.conns.len() >= self.cfg.max_connections * CONN_SLOTS_FACTOR {
+        let handshaking = self.conns.len() - self.neighbours.len();
+        if handshaking >= self.cfg.max_handshaking {
             self.stats.conns_refused += 1;
             out.push(Output::Close { conn });
             return;
@@ -547,7 +546,7 @@ impl Node {
         let Some(dial) = self.dialing.remove(&addr) else {
             return;
         };
-        self.dial_failed(addr);
+        self.dial_failed(addr, true, out);
         if dial.verify && !self.neighbours.contains_key(&addr) {
             if let Some(m) = self.members.get(&addr) {
                 if m.state == MemberState::Alive {
@@ -558,15 +557,30 @@ impl Node {
         }
     }
 
-    fn dial_failed(&mut self, addr: SocketAddr) {
+    /// Backs off dialling `addr`. A member that could not be reached
+    /// `max_dial_failures` times in a row is taken out of this node's
+    /// roster (not spread: others may reach it), so invented addresses in a
+    /// peer list cannot keep the node dialling.
+    fn dial_failed(&mut self, addr: SocketAddr, unreachable: bool, out: &mut Vec<Output>) {
         let base = self.cfg.dial_backoff;
         let max = self.cfg.dial_backoff_max;
+        let mut give_up = None;
         if let Some(m) = self.members.get_mut(&addr) {
             m.failures = m.failures.saturating_add(1);
             let wait = base
                 .saturating_mul(1u64 << m.failures.min(20).saturating_sub(1))
                 .min(max);
             m.retry_at = self.now + wait;
+            if unreachable && m.failures >= self.cfg.max_dial_failures && m.in_roster() {
+                give_up = Some(MemberUpdate {
+                    node: m.key(addr),
+                    state: MemberState::Dead,
+                    name: m.name.clone(),
+                });
+            }
+        }
+        if let Some(u) = give_up {
+            self.apply(&u, out);
         }
         if let Some(at) = self.seeds.get_mut(&addr) {
             *at = self.now + base;
@@ -580,7 +594,7 @@ impl Node {
         match c.peer {
             None => {
                 if let Some(addr) = c.dialed {
-                    self.dial_failed(addr);
+                    self.dial_failed(addr, true, out);
                 }
             }
             Some(peer) => {
@@ -637,7 +651,7 @@ impl Node {
                 let peer = self.conns.get(&conn).and_then(|c| c.peer);
                 self.close(conn, out);
                 if let (Some(p), ByeReason::Full) = (peer, reason) {
-                    self.dial_failed(p.addr);
+                    self.dial_failed(p.addr, false, out);
                 }
             }
             Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, out),

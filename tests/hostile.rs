@@ -1,0 +1,139 @@
+//! Hostile peers: lies and floods stay bounded and honest members keep
+//! talking.
+
+use gossip_chat::testing::{addr_of, Harness};
+use gossip_chat::{
+    Config, ConnId, Duration, Input, Instant, MemberState, MemberUpdate, Message, Node, NodeKey,
+    Output,
+};
+use std::net::SocketAddr;
+
+fn invented(i: u32) -> SocketAddr {
+    SocketAddr::from(([192, 168, (i >> 8) as u8, i as u8], 9000))
+}
+
+#[test]
+fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_dialling() {
+    let cfg = Config {
+        max_members: 300,
+        ..Config::lan()
+    };
+    let mut h = Harness::new(cfg.clone(), Duration::from_millis(5), 31);
+    h.trace_messages = false;
+    for i in 0..4 {
+        h.add_node();
+        if i > 0 {
+            h.join(i, i - 1);
+        }
+    }
+    h.run_until_true(Duration::from_secs(5), Harness::converged)
+        .unwrap();
+    let lies: Vec<MemberUpdate> = (0..1000)
+        .map(|i| MemberUpdate {
+            node: NodeKey {
+                addr: invented(i),
+                incarnation: 1,
+            },
+            state: MemberState::Alive,
+            name: format!("ghost{i}").into(),
+        })
+        .collect();
+    assert!(h.inject(
+        1,
+        0,
+        Message::PeerList {
+            full: false,
+            members: lies
+        }
+    ));
+    // Real members are still known, the table is within its bound.
+    for i in 0..4 {
+        let sizes = h.node(i).table_sizes();
+        assert!(sizes.members <= cfg.max_members, "node {i}: {sizes:?}");
+    }
+    for j in 1..4 {
+        assert!(h.node(0).knows_alive(&addr_of(j)));
+    }
+    // At most two dials per heartbeat, and each ghost is given up after a
+    // few failed dials with backoff: ten minutes clear them all.
+    h.run_for(Duration::from_secs(600));
+    // Chat still flows, and every real member is still in every roster.
+    assert!(h.converged());
+    h.send(3, "still here");
+    h.run_for(Duration::from_secs(1));
+    for i in 0..4 {
+        assert_eq!(h.chats(i), vec!["still here".to_string()], "node {i}");
+        assert_eq!(
+            h.node(i).neighbours().count(),
+            3,
+            "node {i} lost a neighbour"
+        );
+    }
+    // The ghosts were given up on, so dialling them has stopped growing.
+    let ghosts_in_roster = h
+        .node(0)
+        .roster()
+        .filter(|(k, _)| k.addr.ip().to_string().starts_with("192.168"))
+        .count();
+    assert_eq!(
+        ghosts_in_roster, 0,
+        "{ghosts_in_roster} ghosts still listed alive"
+    );
+}
+
+#[test]
+fn connections_that_never_say_hello_are_closed_and_bounded() {
+    let cfg = Config::lan();
+    let mut node = Node::new(cfg.clone(), addr_of(0), 1, "n0", 1, Instant::ZERO).unwrap();
+    let mut out = Vec::new();
+    let mut closed = 0;
+    for c in 0..(cfg.max_handshaking as u64 + 10) {
+        node.handle(
+            Instant::ZERO,
+            Input::Connected {
+                conn: ConnId(c),
+                dialed: None,
+            },
+            &mut out,
+        );
+    }
+    closed += out
+        .drain(..)
+        .filter(|o| matches!(o, Output::Close { .. }))
+        .count();
+    assert_eq!(
+        closed, 10,
+        "connections over the handshake limit are refused"
+    );
+    assert_eq!(node.table_sizes().connections, cfg.max_handshaking);
+    let later = Instant::ZERO + cfg.handshake_timeout + cfg.ping_interval;
+    let mut t = Instant::ZERO;
+    while t < later {
+        t = node.poll_timeout().unwrap();
+        node.handle(t, Input::Timeout, &mut out);
+    }
+    assert_eq!(
+        node.table_sizes().connections,
+        0,
+        "silent connections timed out"
+    );
+    assert_eq!(node.stats().handshake_timeouts, cfg.max_handshaking as u64);
+}
+
+#[test]
+fn a_forged_leave_for_another_node_is_refused() {
+    let mut h = Harness::new(Config::lan(), Duration::from_millis(5), 32);
+    for i in 0..3 {
+        h.add_node();
+        if i > 0 {
+            h.join(i, 0);
+        }
+    }
+    h.run_until_true(Duration::from_secs(5), Harness::converged)
+        .unwrap();
+    let victim = h.node(2).key();
+    assert!(h.inject(1, 0, Message::Leave(victim)));
+    h.run_for(Duration::from_secs(1));
+    assert!(h.node(0).knows_alive(&addr_of(2)));
+    assert!(h.node(0).stats().unexpected >= 1);
+}
