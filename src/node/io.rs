@@ -1,0 +1,177 @@
+//! What goes into a node and what comes out of it.
+
+use crate::message::{Message, MsgId, NodeKey};
+use crate::wire;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A transport connection, named by the driver. Ids are never reused within
+/// one node's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// Everything that can happen to a node.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A transport connection opened. `dialed` is the address this node
+    /// asked for in [`Output::Connect`], or `None` for an accepted one.
+    Connected {
+        /// The driver's name for the connection.
+        conn: ConnId,
+        /// The dialled address, for outbound connections.
+        dialed: Option<SocketAddr>,
+    },
+    /// A dial asked for with [`Output::Connect`] failed or timed out. The
+    /// driver answers every `Connect` with `Connected` or `ConnectFailed`.
+    ConnectFailed {
+        /// The address that could not be reached.
+        addr: SocketAddr,
+    },
+    /// A connection closed: by the peer, by an error, or after
+    /// [`Output::Close`].
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A decoded message arrived on a connection.
+    Message {
+        /// The connection it came on.
+        conn: ConnId,
+        /// The message.
+        msg: Message,
+    },
+    /// The payload of one frame arrived undecoded. Malformed or oversized
+    /// payloads are counted and the connection closed.
+    Frame {
+        /// The connection it came on.
+        conn: ConnId,
+        /// The frame payload, without its length prefix.
+        payload: Vec<u8>,
+    },
+    /// A framing error on a connection (for example an oversized length
+    /// prefix), found by the driver before a payload could be cut out. The
+    /// connection is closed and the error counted.
+    BadFrame {
+        /// The connection at fault.
+        conn: ConnId,
+        /// What was wrong.
+        error: wire::WireError,
+    },
+    /// The deadline from [`Node::poll_timeout`] passed. Harmless at any
+    /// other time.
+    Timeout,
+    /// Local command: join the group through the node at `addr`.
+    Join {
+        /// Any member's address.
+        addr: SocketAddr,
+    },
+    /// Local command: send a chat message to the group.
+    Send {
+        /// The text; at most [`Config::max_text_len`] bytes.
+        text: String,
+    },
+    /// Local command: leave the group gracefully. Afterwards the node only
+    /// closes connections.
+    Leave,
+}
+
+/// Everything a node asks its driver to do, or tells its user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send a message on a connection (in order, after earlier sends).
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The message.
+        msg: Message,
+    },
+    /// Open a connection to `addr`; answer with [`Input::Connected`] or
+    /// [`Input::ConnectFailed`].
+    Connect {
+        /// The address to dial.
+        addr: SocketAddr,
+    },
+    /// Close a connection after the messages already sent on it. The node
+    /// has forgotten it; a later `Disconnected` for it is ignored.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Something for the user.
+    Event(Event),
+}
+
+/// Why a node left the roster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DownReason {
+    /// It stopped answering and was declared dead.
+    Dead,
+    /// It left gracefully.
+    Left,
+}
+
+/// What a local command was refused for. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The text is longer than [`Config::max_text_len`].
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The node has left; it sends nothing more.
+    AlreadyLeft,
+}
+
+/// Events for the user of a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A node entered the roster.
+    PeerUp {
+        /// Its address and incarnation.
+        node: NodeKey,
+        /// Its display name.
+        name: Arc<str>,
+    },
+    /// A node left the roster.
+    PeerDown {
+        /// Its address and incarnation.
+        node: NodeKey,
+        /// Its display name.
+        name: Arc<str>,
+        /// Dead or left.
+        reason: DownReason,
+    },
+    /// A chat message, delivered exactly once and in per-sender order (own
+    /// messages included).
+    Chat {
+        /// Sender life and seq.
+        id: MsgId,
+        /// Sender's display name.
+        name: Arc<str>,
+        /// The text.
+        text: Arc<str>,
+        /// True when it came by repair or as a newcomer's catch-up rather
+        /// than live.
+        history: bool,
+    },
+    /// Messages `first..=last` of a stream could not be obtained in time and
+    /// are skipped; later ones are delivered.
+    Gap {
+        /// The stream.
+        origin: NodeKey,
+        /// First missing seq.
+        first: u64,
+        /// Last missing seq.
+        last: u64,
+    },
+    /// This node was accused of being dead or gone and refuted it by moving
+    /// to a new incarnation.
+    Refuted {
+        /// The new incarnation.
+        incarnation: u64,
+    },
+    /// A local command was refused.
+    Refused(Refusal),
+}

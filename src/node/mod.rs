@@ -1,0 +1,292 @@
+//! The node: protocol v1 as a pure state machine.
+//!
+//! The type and its driving contract live here; the protocol's parts are
+//! in the submodules, each an `impl Node` block of its own.
+
+use crate::config::Config;
+use crate::history::{Store, Streams};
+use crate::message::{
+    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
+    Sync, PROTOCOL_VERSION,
+};
+use crate::peers::{supersedes, Member, Members};
+use crate::time::{Duration, Instant};
+use crate::wire;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+mod chat;
+mod io;
+mod links;
+mod membership;
+mod stats;
+mod timers;
+
+pub use io::{ConnId, DownReason, Event, Input, Output, Refusal};
+pub use stats::{Stats, TableSizes};
+
+#[derive(Debug)]
+struct Conn {
+    dialed: Option<SocketAddr>,
+    peer: Option<NodeKey>,
+    opened: Instant,
+    last_heard: Instant,
+    /// The peer's neighbour count at handshake.
+    degree: u16,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Dial {
+    since: Instant,
+    /// Dialled to check whether a neighbour whose connection dropped is
+    /// still there; failure means dead.
+    verify: bool,
+}
+
+/// Most recent membership changes kept for gossip rounds.
+const MAX_RECENT: usize = 256;
+/// Most members a node probes when sampling at random.
+const SAMPLE_TRIES: usize = 8;
+
+/// One gossip-chat node: the whole protocol as a pure state machine.
+///
+/// # Driving contract
+///
+/// The node does no I/O, reads no clock and draws no global randomness: it
+/// is `(state, input, now) -> (state, outputs)`. A driver (the simulator,
+/// the TCP adapter, a test) runs this loop:
+///
+/// 1. feed every event with [`Node::handle`]: connections opening and
+///    closing, frames or decoded messages, and local commands;
+/// 2. after **every** call, drain and carry out the outputs it appended
+///    (send, connect, close, user events), in order;
+/// 3. call [`Node::poll_timeout`] and, when that instant comes, feed
+///    [`Input::Timeout`].
+///
+/// `now` must never decrease between calls (a smaller value is treated as
+/// the last one seen). A timeout fed early, late or twice is harmless: timers
+/// only fire when due. Two nodes built with the same config, identity and
+/// seed, fed the same inputs at the same instants, produce the same outputs.
+///
+/// ```
+/// use gossip_chat::{Config, Input, Instant, Node, Output};
+/// let addr = "127.0.0.1:7000".parse().unwrap();
+/// let mut node = Node::new(Config::default(), addr, 1, "alice", 42, Instant::ZERO).unwrap();
+/// let mut out = Vec::new();
+/// node.handle(Instant::from_millis(5), Input::Send { text: "hi".into() }, &mut out);
+/// assert!(out.iter().any(|o| matches!(o, Output::Event(_))));
+/// ```
+#[derive(Debug)]
+pub struct Node {
+    cfg: Config,
+    me: NodeKey,
+    name: Arc<str>,
+    rng: ChaCha8Rng,
+    now: Instant,
+    left: bool,
+    joined: bool,
+    next_seq: u64,
+    members: Members,
+    conns: BTreeMap<ConnId, Conn>,
+    neighbours: BTreeMap<SocketAddr, ConnId>,
+    dialing: BTreeMap<SocketAddr, Dial>,
+    seeds: BTreeMap<SocketAddr, Instant>,
+    recent: VecDeque<(MemberUpdate, u8)>,
+    /// Suspects and when their suspicion runs out.
+    suspects: BTreeMap<SocketAddr, Instant>,
+    streams: Streams,
+    store: Store,
+    next_ping: Instant,
+    next_gossip: Instant,
+    next_sync: Instant,
+    next_reconnect: Instant,
+    next_gc: Instant,
+    next_dial: Instant,
+    last_full_sync: Option<Instant>,
+    /// When timers last ran, to notice that this node was frozen.
+    last_tick: Instant,
+    ping_nonce: u32,
+    stats: Stats,
+}
+
+impl Node {
+    /// A node listening on (and advertising) `addr`, in life `incarnation`
+    /// (which must grow on every restart), called `name`, with its RNG
+    /// seeded from `seed`. It knows nobody until it is told to
+    /// [`Input::Join`] or someone connects.
+    pub fn new(
+        cfg: Config,
+        addr: SocketAddr,
+        incarnation: u64,
+        name: &str,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Node, crate::ConfigError> {
+        cfg.validate()?;
+        let store = Store::new(cfg.history_max, cfg.history_max_age);
+        Ok(Node {
+            me: NodeKey { addr, incarnation },
+            name: Arc::from(name),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now,
+            left: false,
+            joined: true,
+            next_seq: 1,
+            members: Members::default(),
+            conns: BTreeMap::new(),
+            neighbours: BTreeMap::new(),
+            dialing: BTreeMap::new(),
+            seeds: BTreeMap::new(),
+            recent: VecDeque::new(),
+            suspects: BTreeMap::new(),
+            streams: Streams::default(),
+            store,
+            next_ping: now + cfg.ping_interval,
+            next_gossip: now + cfg.gossip_interval,
+            next_sync: now + cfg.sync_interval,
+            next_reconnect: now + cfg.reconnect_interval,
+            next_gc: now + Duration::from_secs(60),
+            next_dial: now,
+            last_full_sync: None,
+            last_tick: now,
+            ping_nonce: 0,
+            stats: Stats::default(),
+            cfg,
+        })
+    }
+
+    /// This node's current life (the incarnation grows on refutation).
+    pub fn key(&self) -> NodeKey {
+        self.me
+    }
+
+    /// This node's display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The config it runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Counters of dropped input and work done.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// True once [`Input::Leave`] was handled.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// The roster: every other node believed alive, by address.
+    pub fn roster(&self) -> impl Iterator<Item = (NodeKey, &str)> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.in_roster())
+            .map(|(a, m)| (m.key(*a), &*m.name))
+    }
+
+    /// Whether `addr` is in the roster.
+    pub fn knows_alive(&self, addr: &SocketAddr) -> bool {
+        self.members.get(addr).is_some_and(Member::in_roster)
+    }
+
+    /// Addresses of the current neighbours (handshaken connections).
+    pub fn neighbours(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.neighbours.keys().copied()
+    }
+
+    /// Sizes of every bounded table, for reports and invariant checks.
+    pub fn table_sizes(&self) -> TableSizes {
+        TableSizes {
+            members: self.members.len(),
+            connections: self.conns.len(),
+            neighbours: self.neighbours.len(),
+            dialing: self.dialing.len(),
+            streams: self.streams.map.len(),
+            held: self.streams.map.values().map(|s| s.held.len()).sum(),
+            history: self.store.len(),
+            recent: self.recent.len(),
+        }
+    }
+
+    /// The instant at which the node next wants [`Input::Timeout`], or
+    /// `None` after it has left.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.left {
+            return None;
+        }
+        Some(
+            self.next_ping
+                .min(self.next_gossip)
+                .min(self.next_sync)
+                .min(self.next_reconnect)
+                .min(self.next_gc),
+        )
+    }
+
+    /// Feeds one input at time `now`; appends what the node wants done to
+    /// `out`. See the driving contract on [`Node`].
+    pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Output>) {
+        self.now = self.now.max(now);
+        if self.left {
+            if let Input::Connected { conn, .. } = input {
+                out.push(Output::Close { conn });
+            }
+            return;
+        }
+        match input {
+            Input::Connected { conn, dialed } => self.on_connected(conn, dialed, out),
+            Input::ConnectFailed { addr } => self.on_connect_failed(addr, out),
+            Input::Disconnected { conn } => self.on_disconnected(conn, out),
+            Input::Message { conn, msg } => self.on_message(conn, msg, out),
+            Input::Frame { conn, payload } => {
+                match wire::decode_payload(&payload, self.cfg.max_frame) {
+                    Ok(msg) => self.on_message(conn, msg, out),
+                    Err(e) => self.on_bad_frame(conn, e, out),
+                }
+            }
+            Input::BadFrame { conn, error } => self.on_bad_frame(conn, error, out),
+            Input::Timeout => self.on_timeout(out),
+            Input::Join { addr } => {
+                if addr != self.me.addr {
+                    if self.neighbours.is_empty() {
+                        self.joined = false;
+                    }
+                    self.seeds.insert(addr, self.now);
+                    self.dial(addr, false, out);
+                }
+            }
+            Input::Send { text } => self.send_chat(text, out),
+            Input::Leave => self.leave(out),
+        }
+    }
+
+    // ---- shared helpers ----------------------------------------------
+
+    pub(super) fn random_neighbour(&mut self) -> Option<ConnId> {
+        if self.neighbours.is_empty() {
+            return None;
+        }
+        let i = self.below(self.neighbours.len());
+        self.neighbours.values().nth(i).copied()
+    }
+
+    /// Hash of the roster including this node, so that two nodes with the
+    /// same view agree.
+    pub(super) fn roster_hash(&self) -> u64 {
+        self.members
+            .hash()
+            .wrapping_add(crate::peers::key_hash(self.me, 0))
+    }
+
+    /// A uniform random number in `0..n` (n > 0) from the node's own RNG.
+    pub(super) fn below(&mut self, n: usize) -> usize {
+        ((self.rng.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+}
