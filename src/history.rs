@@ -18,20 +18,52 @@ pub(crate) struct Stream {
     pub waiting_since: Option<Instant>,
     /// Last time anything arrived for this stream.
     pub last_active: Instant,
+    /// `delivered` as it was one sync interval ago: what neighbours compare,
+    /// so that messages still in flight do not look like losses.
+    settled: u64,
 }
 
-/// All streams, with an order-independent hash of their frontiers.
+/// Most frontier moves remembered before they settle; beyond it the oldest
+/// settle early.
+const MAX_UNSETTLED: usize = 1 << 16;
+
+/// All streams, with an order-independent hash of their settled frontiers.
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
     pub map: BTreeMap<NodeKey, Stream>,
     /// Streams with held messages.
     pub waiting: BTreeSet<NodeKey>,
+    /// Frontier moves not yet settled, oldest first.
+    unsettled: VecDeque<(Instant, NodeKey, u64)>,
     hash: u64,
 }
 
 impl Streams {
+    /// Hash of every stream's settled frontier. Two nodes that delivered
+    /// the same messages more than a sync interval ago agree on it.
     pub fn hash(&self) -> u64 {
         self.hash
+    }
+
+    /// Settles the frontier moves made at or before `cutoff`.
+    pub fn settle(&mut self, cutoff: Instant) {
+        while let Some(&(at, key, seq)) = self.unsettled.front() {
+            if at > cutoff && self.unsettled.len() <= MAX_UNSETTLED {
+                break;
+            }
+            self.unsettled.pop_front();
+            self.set_settled(key, seq);
+        }
+    }
+
+    fn set_settled(&mut self, key: NodeKey, seq: u64) {
+        if let Some(s) = self.map.get_mut(&key) {
+            self.hash = self
+                .hash
+                .wrapping_sub(Self::contribution(key, s.settled))
+                .wrapping_add(Self::contribution(key, seq));
+            s.settled = seq;
+        }
     }
 
     fn contribution(key: NodeKey, delivered: u64) -> u64 {
@@ -42,14 +74,10 @@ impl Streams {
         }
     }
 
-    /// Moves a stream's frontier, keeping the hash current.
-    pub fn set_delivered(&mut self, key: NodeKey, delivered: u64) {
-        let s = self.map.entry(key).or_default();
-        self.hash = self
-            .hash
-            .wrapping_sub(Self::contribution(key, s.delivered))
-            .wrapping_add(Self::contribution(key, delivered));
-        s.delivered = delivered;
+    /// Moves a stream's frontier at `now`; it settles later.
+    pub fn set_delivered(&mut self, key: NodeKey, delivered: u64, now: Instant) {
+        self.map.entry(key).or_default().delivered = delivered;
+        self.unsettled.push_back((now, key, delivered));
     }
 
     pub fn delivered(&self, key: &NodeKey) -> u64 {
@@ -74,9 +102,11 @@ impl Streams {
             .map(|(k, _)| *k)
             .collect();
         for k in stale {
-            self.set_delivered(k, 0);
+            self.set_settled(k, 0);
             self.map.remove(&k);
         }
+        let map = &self.map;
+        self.unsettled.retain(|(_, k, _)| map.contains_key(k));
     }
 }
 

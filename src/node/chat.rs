@@ -78,7 +78,8 @@ impl Node {
     }
 
     pub(super) fn deliver(&mut self, chat: Chat, history: bool, out: &mut Vec<Output>) {
-        self.streams.set_delivered(chat.id.origin, chat.id.seq);
+        self.streams
+            .set_delivered(chat.id.origin, chat.id.seq, self.now);
         self.stats.delivered += 1;
         out.push(Output::Event(Event::Chat {
             id: chat.id,
@@ -119,7 +120,7 @@ impl Node {
         let first = s.delivered + 1;
         let last = first_held - 1;
         self.stats.gaps += 1;
-        self.streams.set_delivered(key, last);
+        self.streams.set_delivered(key, last, self.now);
         out.push(Output::Event(Event::Gap {
             origin: key,
             first,
@@ -152,7 +153,7 @@ impl Node {
                 });
             }
         }
-        if chat_hash != self.streams.hash() {
+        if chat_hash != self.chat_hash() {
             out.push(Output::Send {
                 conn,
                 msg: Message::Digest(Digest {
@@ -224,7 +225,7 @@ impl Node {
                         .map(|c| c.id.seq)
                         .min();
                     let start = first_sent.map_or(seq, |f| seq.min(f - 1));
-                    self.streams.set_delivered(key, start);
+                    self.streams.set_delivered(key, start, self.now);
                     if let Some(s) = self.streams.map.get_mut(&key) {
                         s.last_active = self.now;
                     }

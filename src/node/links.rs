@@ -6,14 +6,14 @@ use super::*;
 impl Node {
     // ---- connections -------------------------------------------------
 
-    pub(super) fn hello(&self) -> Hello {
+    pub(super) fn hello(&mut self) -> Hello {
         Hello {
             version: PROTOCOL_VERSION,
             node: self.me,
             name: self.name.clone(),
             degree: self.neighbours.len() as u16,
             members_hash: self.roster_hash(),
-            chat_hash: self.streams.hash(),
+            chat_hash: self.chat_hash(),
         }
     }
 

@@ -285,6 +285,16 @@ impl Node {
             .wrapping_add(crate::peers::key_hash(self.me, 0))
     }
 
+    /// Hash of the settled chat frontiers, as neighbours compare it.
+    pub(super) fn chat_hash(&mut self) -> u64 {
+        let cutoff = self
+            .now
+            .as_millis()
+            .saturating_sub(self.cfg.sync_interval.as_millis());
+        self.streams.settle(Instant::from_millis(cutoff));
+        self.streams.hash()
+    }
+
     /// A uniform random number in `0..n` (n > 0) from the node's own RNG.
     pub(super) fn below(&mut self, n: usize) -> usize {
         ((self.rng.next_u64() as u128 * n as u128) >> 64) as usize

@@ -34,7 +34,7 @@ impl Node {
                     conn,
                     msg: Message::Sync(Sync {
                         members_hash: self.roster_hash(),
-                        chat_hash: self.streams.hash(),
+                        chat_hash: self.chat_hash(),
                     }),
                 });
             }
