@@ -41,6 +41,8 @@ pub struct Universe {
     pub text: BoxedStrategy<Arc<str>>,
     /// Longest vectors (peer lists, digests, histories).
     pub max_len: usize,
+    /// Whether histories may carry a newcomer baseline.
+    pub baseline: bool,
 }
 
 /// Any u64, with the edges and small values drawn often.
@@ -84,6 +86,7 @@ pub fn wide() -> Universe {
         name: arc_str("\\PC{0,24}"),
         text: arc_str("\\PC{0,80}"),
         max_len: 12,
+        baseline: true,
     }
 }
 
@@ -140,6 +143,11 @@ impl Universe {
 
     pub fn message(&self) -> BoxedStrategy<Message> {
         let n = self.max_len;
+        let baseline = if self.baseline {
+            prop::option::of(self.digest_entries()).boxed()
+        } else {
+            Just(None).boxed()
+        };
         prop_oneof![
             self.hello().prop_map(Message::Join),
             self.hello().prop_map(Message::Hello),
@@ -161,10 +169,7 @@ impl Universe {
             )),
             (self.digest_entries(), any::<bool>())
                 .prop_map(|(entries, reply)| Message::Digest(Digest { entries, reply })),
-            (
-                prop::collection::vec(self.chat(), 0..=n),
-                prop::option::of(self.digest_entries())
-            )
+            (prop::collection::vec(self.chat(), 0..=n), baseline)
                 .prop_map(|(chats, baseline)| Message::History(History { chats, baseline })),
         ]
         .boxed()

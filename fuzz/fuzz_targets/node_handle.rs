@@ -1,0 +1,308 @@
+//! A hostile neighbourhood around one node: connections opening and
+//! closing, forged and replayed messages, raw garbage frames, time jumps
+//! (forwards and backwards) and local commands, in any order.
+//!
+//! Addresses, incarnations and seqs come from small universes so that
+//! messages collide with each other and with the node itself. After every
+//! step the node's tables must be within their bounds, no chat may be
+//! delivered twice, and each stream must be delivered in increasing order.
+
+#![no_main]
+
+use arbitrary::Arbitrary;
+use gossip_chat::{
+    ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Input, Instant,
+    MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Sync, PROTOCOL_VERSION,
+};
+use libfuzzer_sys::fuzz_target;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Addresses 10.0.0.0..ADDRS; the node under test is 10.0.0.0.
+const ADDRS: u8 = 6;
+const CONNS: u8 = 6;
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i % ADDRS], 7000))
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Num {
+    Small(u8),
+    Max,
+    MaxMinusOne,
+    Any(u64),
+}
+
+impl Num {
+    fn get(self) -> u64 {
+        match self {
+            Num::Small(n) => u64::from(n % 8),
+            Num::Max => u64::MAX,
+            Num::MaxMinusOne => u64::MAX - 1,
+            Num::Any(n) => n,
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct Key {
+    addr: u8,
+    incarnation: Num,
+}
+
+impl Key {
+    fn get(self) -> NodeKey {
+        NodeKey {
+            addr: addr(self.addr),
+            incarnation: self.incarnation.get(),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum State {
+    Alive,
+    Suspect,
+    Dead,
+    Left,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+struct FChat {
+    origin: Key,
+    seq: Num,
+    name_len: u16,
+    text_len: u16,
+}
+
+impl FChat {
+    fn get(&self) -> Chat {
+        Chat {
+            id: MsgId {
+                origin: self.origin.get(),
+                seq: self.seq.get(),
+            },
+            name: Arc::from("n".repeat(usize::from(self.name_len % 300))),
+            text: Arc::from("t".repeat(usize::from(self.text_len % 1100))),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum FMsg {
+    Join(Key, u16, bool),
+    Hello(Key, u16, bool),
+    PeerList(bool, Vec<(Key, State)>),
+    Ping(u32),
+    Pong(u32),
+    Chat(FChat),
+    Leave(Key),
+    Bye(bool),
+    Sync(u64, u64),
+    Digest(Vec<(Key, Num)>, bool),
+    History(Vec<FChat>, Option<Vec<(Key, Num)>>),
+}
+
+impl FMsg {
+    fn get(&self) -> Message {
+        let hello = |k: &Key, degree: u16, bad_version: bool| Hello {
+            version: if bad_version { 2 } else { PROTOCOL_VERSION },
+            node: k.get(),
+            name: Arc::from("peer"),
+            degree,
+            members_hash: 0,
+            chat_hash: 0,
+        };
+        let digest = |d: &[(Key, Num)]| d.iter().map(|(k, n)| (k.get(), n.get())).collect();
+        match self {
+            FMsg::Join(k, d, v) => Message::Join(hello(k, *d, *v)),
+            FMsg::Hello(k, d, v) => Message::Hello(hello(k, *d, *v)),
+            FMsg::PeerList(full, members) => Message::PeerList {
+                full: *full,
+                members: members
+                    .iter()
+                    .map(|(k, s)| MemberUpdate {
+                        node: k.get(),
+                        state: match s {
+                            State::Alive => MemberState::Alive,
+                            State::Suspect => MemberState::Suspect,
+                            State::Dead => MemberState::Dead,
+                            State::Left => MemberState::Left,
+                        },
+                        name: Arc::from("m"),
+                    })
+                    .collect(),
+            },
+            FMsg::Ping(n) => Message::Ping(*n),
+            FMsg::Pong(n) => Message::Pong(*n),
+            FMsg::Chat(c) => Message::Chat(c.get()),
+            FMsg::Leave(k) => Message::Leave(k.get()),
+            FMsg::Bye(full) => Message::Bye(if *full {
+                ByeReason::Full
+            } else {
+                ByeReason::Duplicate
+            }),
+            FMsg::Sync(m, c) => Message::Sync(Sync {
+                members_hash: *m,
+                chat_hash: *c,
+            }),
+            FMsg::Digest(d, reply) => Message::Digest(Digest {
+                entries: digest(d),
+                reply: *reply,
+            }),
+            FMsg::History(chats, base) => Message::History(History {
+                chats: chats.iter().map(FChat::get).collect(),
+                baseline: base.as_deref().map(digest),
+            }),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum Step {
+    Connected { conn: u8, dialed: Option<u8> },
+    ConnectFailed { addr: u8 },
+    Disconnected { conn: u8 },
+    Message { conn: u8, msg: FMsg },
+    Frame { conn: u8, payload: Vec<u8> },
+    Wait { ms: u16 },
+    WaitLong { secs: u16 },
+    Backwards { ms: u16 },
+    Timeout,
+    Join { addr: u8 },
+    Send { len: u16 },
+    Leave,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Run {
+    seed: u64,
+    incarnation: u8,
+    steps: Vec<Step>,
+}
+
+fn config() -> Config {
+    Config {
+        max_connections: 2,
+        max_members: 4,
+        max_peer_list: 8,
+        history_max: 8,
+        newcomer_history: 4,
+        repair_batch: 4,
+        max_holdback: 3,
+        max_frame: 4096,
+        max_text_len: 1024,
+        gap_timeout: Duration::from_secs(10),
+        ..Config::testing()
+    }
+}
+
+fuzz_target!(|run: Run| {
+    let cfg = config();
+    let mut now = Instant::from_millis(1_000);
+    let mut node = Node::new(
+        cfg.clone(),
+        addr(0),
+        u64::from(run.incarnation),
+        "me",
+        run.seed,
+        now,
+    )
+    .expect("valid config");
+    let mut out = Vec::new();
+    let mut delivered: BTreeSet<MsgId> = BTreeSet::new();
+    let mut frontier: BTreeMap<NodeKey, u64> = BTreeMap::new();
+    for step in run.steps.iter().take(400) {
+        let input = match step {
+            Step::Connected { conn, dialed } => Input::Connected {
+                conn: ConnId(u64::from(conn % CONNS)),
+                dialed: dialed.map(addr),
+            },
+            Step::ConnectFailed { addr: a } => Input::ConnectFailed { addr: addr(*a) },
+            Step::Disconnected { conn } => Input::Disconnected {
+                conn: ConnId(u64::from(conn % CONNS)),
+            },
+            Step::Message { conn, msg } => Input::Message {
+                conn: ConnId(u64::from(conn % CONNS)),
+                msg: msg.get(),
+            },
+            Step::Frame { conn, payload } => Input::Frame {
+                conn: ConnId(u64::from(conn % CONNS)),
+                payload: payload.clone(),
+            },
+            Step::Wait { ms } => {
+                now += Duration::from_millis(u64::from(*ms));
+                Input::Timeout
+            }
+            Step::WaitLong { secs } => {
+                now += Duration::from_secs(u64::from(*secs));
+                Input::Timeout
+            }
+            Step::Backwards { ms } => {
+                let back = Instant::from_millis(now.as_millis().saturating_sub(u64::from(*ms)));
+                node.handle(back, Input::Timeout, &mut out);
+                Input::Timeout
+            }
+            Step::Timeout => match node.poll_timeout() {
+                Some(t) => {
+                    now = now.max(t);
+                    Input::Timeout
+                }
+                None => Input::Timeout,
+            },
+            Step::Join { addr: a } => Input::Join { addr: addr(*a) },
+            Step::Send { len } => Input::Send {
+                text: "x".repeat(usize::from(len % 1100)),
+            },
+            Step::Leave => Input::Leave,
+        };
+        node.handle(now, input, &mut out);
+        for o in out.drain(..) {
+            match o {
+                Output::Event(Event::Chat { id, .. }) => {
+                    assert!(delivered.insert(id), "chat {id:?} delivered twice");
+                    let f = frontier.entry(id.origin).or_insert(0);
+                    assert!(
+                        id.seq > *f,
+                        "stream {:?} went back to {}",
+                        id.origin,
+                        id.seq
+                    );
+                    *f = id.seq;
+                }
+                Output::Event(Event::Gap {
+                    origin,
+                    first,
+                    last,
+                }) => {
+                    assert!(first <= last, "empty gap");
+                    let f = frontier.entry(origin).or_insert(0);
+                    assert!(first > *f, "gap {first}..={last} behind {f}");
+                    *f = last;
+                }
+                Output::Send { msg, .. } => {
+                    assert!(
+                        gossip_chat::wire::payload_len(&msg) <= cfg.max_frame,
+                        "node sent an oversized {} frame",
+                        msg.kind()
+                    );
+                }
+                _ => {}
+            }
+        }
+        let t = node.table_sizes();
+        assert!(t.members <= cfg.max_members, "{t:?}");
+        assert!(t.neighbours <= cfg.max_connections, "{t:?}");
+        assert!(t.connections <= 4 * cfg.max_connections, "{t:?}");
+        assert!(t.streams <= 2 * cfg.max_members, "{t:?}");
+        assert!(t.held <= t.streams * (cfg.max_holdback + 1), "{t:?}");
+        assert!(t.history <= cfg.history_max, "{t:?}");
+        if node.has_left() {
+            assert_eq!(node.poll_timeout(), None);
+        } else {
+            assert!(node.poll_timeout().is_some());
+        }
+    }
+});
