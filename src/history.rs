@@ -93,6 +93,14 @@ impl Streams {
             .collect()
     }
 
+    /// Forgets one stream entirely.
+    pub fn forget(&mut self, key: NodeKey) {
+        self.set_settled(key, 0);
+        self.map.remove(&key);
+        self.waiting.remove(&key);
+        self.unsettled.retain(|(_, k, _)| *k != key);
+    }
+
     /// Forgets streams that are idle since `cutoff` and not in `keep`.
     pub fn forget_idle(&mut self, cutoff: Instant, keep: impl Fn(&NodeKey) -> bool) {
         let stale: Vec<NodeKey> = self
@@ -102,11 +110,8 @@ impl Streams {
             .map(|(k, _)| *k)
             .collect();
         for k in stale {
-            self.set_settled(k, 0);
-            self.map.remove(&k);
+            self.forget(k);
         }
-        let map = &self.map;
-        self.unsettled.retain(|(_, k, _)| map.contains_key(k));
     }
 }
 

@@ -7,11 +7,56 @@ impl Node {
     // ---- chat --------------------------------------------------------
 
     pub(super) fn valid_chat(&mut self, chat: &Chat) -> bool {
-        if chat.text.len() > self.cfg.max_text_len || chat.name.len() > 256 || chat.id.seq == 0 {
+        if chat.text.len() > self.cfg.max_text_len {
             self.stats.text_too_long += 1;
             return false;
         }
+        if chat.name.len() > MAX_NAME_LEN
+            || chat.id.seq == 0
+            || chat.id.seq >= MAX_SEQ
+            || chat.id.origin.incarnation >= MAX_INCARNATION
+        {
+            self.stats.unexpected += 1;
+            return false;
+        }
         true
+    }
+
+    /// Makes room in a full stream table by forgetting the stream idle
+    /// longest whose sender is not in the roster; false if there is none.
+    fn evict_stream(&mut self) -> bool {
+        let me = self.me;
+        let victim = self
+            .streams
+            .map
+            .iter()
+            .filter(|(k, s)| {
+                **k != me
+                    && s.held.is_empty()
+                    && !self
+                        .members
+                        .get(&k.addr)
+                        .is_some_and(|m| m.in_roster() && m.incarnation == k.incarnation)
+            })
+            .min_by_key(|(k, s)| (s.last_active, **k))
+            .map(|(k, _)| *k);
+        match victim {
+            Some(k) => {
+                self.streams.forget(k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `key` is a life that ended longer ago than any history is
+    /// kept (superseded, dead or departed).
+    fn long_gone(&self, key: NodeKey) -> bool {
+        self.members.get(&key.addr).is_some_and(|m| {
+            let ended = m.incarnation > key.incarnation
+                || (m.incarnation == key.incarnation && !m.in_roster());
+            ended && self.now - m.since >= self.cfg.history_max_age
+        })
     }
 
     pub(super) fn send_chat(&mut self, text: String, out: &mut Vec<Output>) {
@@ -46,11 +91,16 @@ impl Node {
     ) -> bool {
         let key = chat.id.origin;
         let seq = chat.id.seq;
-        if !self.streams.map.contains_key(&key)
-            && self.streams.map.len() >= self.cfg.max_members * 2
-        {
-            self.stats.members_refused += 1;
-            return false;
+        if !self.streams.map.contains_key(&key) {
+            if self.long_gone(key) {
+                // No honest node still holds messages of this life: a replay.
+                self.stats.duplicates += 1;
+                return false;
+            }
+            if self.streams.map.len() >= self.cfg.max_members * 2 && !self.evict_stream() {
+                self.stats.members_refused += 1;
+                return false;
+            }
         }
         let s = self.streams.map.entry(key).or_default();
         if seq <= s.delivered || s.held.contains_key(&seq) {
@@ -212,19 +262,28 @@ impl Node {
 
     pub(super) fn on_history(&mut self, conn: ConnId, h: History, out: &mut Vec<Output>) {
         let newcomer = h.baseline.is_some();
+        let mut chats = h.chats;
+        chats.truncate(self.cfg.repair_batch.max(self.cfg.newcomer_history));
+        chats.retain(|c| self.valid_chat(c));
         if let Some(base) = h.baseline {
             if !self.joined {
                 for (key, seq) in base {
-                    if self.streams.map.contains_key(&key) || key.addr == self.me.addr {
+                    if self.streams.map.contains_key(&key)
+                        || key.addr == self.me.addr
+                        || seq >= MAX_SEQ
+                    {
                         continue;
                     }
-                    let first_sent = h
-                        .chats
+                    if self.streams.map.len() >= self.cfg.max_members * 2 {
+                        self.stats.members_refused += 1;
+                        break;
+                    }
+                    let first_sent = chats
                         .iter()
                         .filter(|c| c.id.origin == key)
                         .map(|c| c.id.seq)
                         .min();
-                    let start = first_sent.map_or(seq, |f| seq.min(f - 1));
+                    let start = first_sent.map_or(seq, |f| seq.min(f.saturating_sub(1)));
                     self.streams.set_delivered(key, start, self.now);
                     if let Some(s) = self.streams.map.get_mut(&key) {
                         s.last_active = self.now;
@@ -233,14 +292,8 @@ impl Node {
                 self.joined = true;
             }
         }
-        for chat in h
-            .chats
-            .into_iter()
-            .take(self.cfg.repair_batch.max(self.cfg.newcomer_history))
-        {
-            if self.valid_chat(&chat) {
-                self.on_chat(chat, Some(conn), true, !newcomer, out);
-            }
+        for chat in chats {
+            self.on_chat(chat, Some(conn), true, !newcomer, out);
         }
     }
 }

@@ -221,7 +221,11 @@ impl Node {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if c.peer.is_some() || h.node.addr == self.me.addr || h.name.len() > 256 {
+        if c.peer.is_some()
+            || h.node.addr == self.me.addr
+            || h.name.len() > MAX_NAME_LEN
+            || h.node.incarnation >= MAX_INCARNATION
+        {
             self.stats.unexpected += 1;
             self.close(conn, out);
             return;

@@ -16,6 +16,10 @@ impl Node {
         out: &mut Vec<Output>,
     ) -> bool {
         let addr = u.node.addr;
+        if u.node.incarnation >= MAX_INCARNATION || u.name.len() > MAX_NAME_LEN {
+            self.stats.unexpected += 1;
+            return false;
+        }
         if addr == self.me.addr {
             self.about_me(u, out);
             return false;
@@ -152,10 +156,6 @@ impl Node {
         }
         let mut news = Vec::new();
         for u in &members {
-            if u.name.len() > 256 {
-                self.stats.unexpected += 1;
-                continue;
-            }
             if self.apply_update(u, full, out) {
                 news.push(
                     self.members
@@ -281,9 +281,14 @@ impl Node {
     }
 
     pub(super) fn leave(&mut self, out: &mut Vec<Output>) {
-        self.broadcast(&Message::Leave(self.me), None, out);
+        // Every connection, handshaken or not: a peer that already took our
+        // hello counts us as up even if its hello has not reached us yet.
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for c in conns {
+            out.push(Output::Send {
+                conn: c,
+                msg: Message::Leave(self.me),
+            });
             self.close(c, out);
         }
         self.left = true;

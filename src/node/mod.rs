@@ -46,6 +46,15 @@ struct Dial {
     verify: bool,
 }
 
+/// Incarnations from here up are refused, so that no peer can push a node
+/// to a life it cannot refute (the refutation is one higher).
+const MAX_INCARNATION: u64 = 1 << 62;
+/// Chat seqs from here up are refused: no honest sender gets there, and
+/// arithmetic on seqs cannot overflow.
+const MAX_SEQ: u64 = 1 << 62;
+/// Longest display name accepted from a peer, in bytes.
+const MAX_NAME_LEN: usize = 256;
+
 /// Most recent membership changes kept for gossip rounds.
 const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
