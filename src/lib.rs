@@ -31,6 +31,7 @@
 mod config;
 mod history;
 mod message;
+pub mod net;
 mod node;
 mod peers;
 pub mod testing;

@@ -1,0 +1,98 @@
+//! Command-line options, parsed with clap and turned once into a validated
+//! node config.
+
+use anyhow::{anyhow, Context};
+use clap::Parser;
+use gossip_chat::net::NetConfig;
+use gossip_chat::{Config, Duration};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Peer-to-peer group chat with no server. Each line typed is a message to
+/// everyone; lines starting with `/` are commands (`/help` lists them).
+#[derive(Debug, Parser)]
+#[command(name = "chat", version)]
+pub struct Args {
+    /// Address to listen on and be known by (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub listen: SocketAddr,
+    /// A member to join through; repeat to give several.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub join: Vec<SocketAddr>,
+    /// Display name shown to others.
+    #[arg(long, default_value = "anon")]
+    pub name: String,
+    /// One JSON object per line on stdout, for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); without it,
+    /// RUST_LOG decides (default: warnings).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Heartbeat interval on each connection, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub ping_ms: u64,
+    /// Heartbeats missed before a neighbour is declared dead.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub missed_pings: u32,
+    /// Interval between membership gossip rounds, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub gossip_ms: u64,
+    /// Interval between anti-entropy probes, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub sync_ms: u64,
+    /// Interval between attempts to reach a member believed dead, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub reconnect_ms: u64,
+    /// Longest wait for an outbound connection, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub connect_timeout_ms: u64,
+    /// Most neighbours kept.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_connections: usize,
+}
+
+/// An address as `IP:PORT`, or `HOST:PORT` resolved once at start.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("`{s}` resolves to no address")),
+        Err(_) => Err(format!("`{s}` is not an address (expected IP:PORT)")),
+    }
+}
+
+impl Args {
+    /// The node config these options describe, or why they are invalid.
+    pub fn net_config(&self) -> anyhow::Result<NetConfig> {
+        if self.name.is_empty() || self.name.len() > 64 || self.name.chars().any(char::is_control) {
+            return Err(anyhow!(
+                "invalid value for '--name': 1 to 64 bytes of printable text"
+            ));
+        }
+        if self.listen.ip().is_unspecified() {
+            return Err(anyhow!(
+                "invalid value for '--listen': {} is not an address peers can reach; listen on a specific IP",
+                self.listen
+            ));
+        }
+        let node = Config {
+            ping_interval: Duration::from_millis(self.ping_ms),
+            missed_pings: self.missed_pings,
+            gossip_interval: Duration::from_millis(self.gossip_ms),
+            sync_interval: Duration::from_millis(self.sync_ms),
+            reconnect_interval: Duration::from_millis(self.reconnect_ms),
+            max_connections: self.max_connections,
+            ..Config::lan()
+        };
+        node.validate().context("invalid timing options")?;
+        let mut cfg = NetConfig::new(self.listen, &self.name);
+        cfg.node = node;
+        cfg.join = self.join.clone();
+        cfg.connect_timeout = std::time::Duration::from_millis(self.connect_timeout_ms.max(1));
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,276 @@
+//! The threads of one TCP connection: a reader that cuts frames out of the
+//! byte stream and a writer fed by a bounded queue.
+//!
+//! Supervision: whatever way a reader ends (end of stream, error, bad frame,
+//! panic), a guard reports [`Input::Disconnected`] for its connection.
+//! Whatever way a writer ends, a guard shuts the socket down, which ends the
+//! reader, which reports. So the driver always hears that a connection is
+//! gone, and never from two places.
+
+use crate::message::Message;
+use crate::node::{ConnId, Input};
+use crate::wire::{self, FrameReader};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+/// Stack size of the per-connection threads: they only hold a read buffer
+/// reference and a frame being encoded.
+pub(crate) const CONN_STACK: usize = 256 * 1024;
+/// Bytes read from a socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+/// Frames are gathered into one write up to this many bytes.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// What reaches the driver from the connection threads.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A connection is open and its writer runs; [`Input::Connected`] follows
+    /// from the driver. Always sent before any frame of that connection.
+    Opened {
+        conn: ConnId,
+        dialed: Option<SocketAddr>,
+        link: Link,
+    },
+    /// Anything else for the node: frames, bad frames, disconnections,
+    /// failed dials.
+    Input(Input),
+    /// A writer thread finished (its socket is shut down).
+    WriterDone(ConnId),
+}
+
+/// Timing and sizes for connection threads.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnParams {
+    pub max_frame: usize,
+    pub send_queue: usize,
+    pub linger: Duration,
+    pub write_timeout: Duration,
+}
+
+/// The driver's end of a connection: the writer's queue and a handle to
+/// shut the socket down.
+#[derive(Debug)]
+pub(crate) struct Link {
+    queue: Sender<Message>,
+    stream: TcpStream,
+}
+
+/// Why a message could not be queued.
+pub(crate) enum QueueError {
+    /// The peer does not keep up: its queue is full.
+    Full,
+    /// The writer is gone.
+    Closed,
+}
+
+impl Link {
+    /// Queues `msg` without blocking.
+    pub(crate) fn send(&self, msg: Message) -> Result<(), QueueError> {
+        self.queue.try_send(msg).map_err(|e| match e {
+            TrySendError::Full(_) => QueueError::Full,
+            TrySendError::Disconnected(_) => QueueError::Closed,
+        })
+    }
+
+    /// Messages waiting in the queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Cuts the connection at once, dropping whatever is queued.
+    pub(crate) fn abort(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    // Dropping a link closes the queue: the writer sends what is queued,
+    // then closes the connection gracefully.
+}
+
+/// Sets a fresh connection up: socket options, writer thread. Returns the
+/// driver's link and the reader's half, or an error if no thread could be
+/// started (the socket is then dropped).
+pub(crate) fn open(
+    stream: TcpStream,
+    conn: ConnId,
+    params: &ConnParams,
+    inbox: &Sender<Inbound>,
+) -> std::io::Result<(Link, ReaderHalf)> {
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(params.write_timeout))?;
+    let (queue, rx) = crossbeam_channel::bounded(params.send_queue);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+    let writer = Writer {
+        conn,
+        stream: stream.try_clone()?,
+        queue: rx,
+        reader_done: done_rx,
+        linger: params.linger,
+        inbox: inbox.clone(),
+    };
+    let driver_stream = stream.try_clone()?;
+    thread::Builder::new()
+        .name(format!("write-{}", conn.0))
+        .stack_size(CONN_STACK)
+        .spawn(move || writer.run())?;
+    Ok((
+        Link {
+            queue,
+            stream: driver_stream,
+        },
+        ReaderHalf {
+            conn,
+            stream,
+            max_frame: params.max_frame,
+            inbox: inbox.clone(),
+            _done: done_tx,
+        },
+    ))
+}
+
+/// Reports the connection closed when the reader ends, however it ends.
+struct ReportClosed {
+    conn: ConnId,
+    inbox: Sender<Inbound>,
+}
+
+impl Drop for ReportClosed {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            tracing::error!(conn = self.conn.0, "connection reader panicked");
+        }
+        let _ = self
+            .inbox
+            .send(Inbound::Input(Input::Disconnected { conn: self.conn }));
+    }
+}
+
+/// The reading side of a connection, run on its own thread.
+pub(crate) struct ReaderHalf {
+    conn: ConnId,
+    stream: TcpStream,
+    max_frame: usize,
+    inbox: Sender<Inbound>,
+    /// Dropped when the reader ends; the writer waits on it while lingering.
+    _done: Sender<()>,
+}
+
+impl ReaderHalf {
+    /// Reads frames until the stream ends, fails or breaks the protocol.
+    pub(crate) fn run(self) {
+        let conn = self.conn;
+        let _report = ReportClosed {
+            conn,
+            inbox: self.inbox.clone(),
+        };
+        let mut frames = FrameReader::new(self.max_frame);
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = match (&self.stream).read(&mut buf) {
+                Ok(0) => {
+                    tracing::debug!(conn = conn.0, "connection closed by peer");
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(conn = conn.0, error = %e, "connection read failed");
+                    return;
+                }
+            };
+            frames.extend(&buf[..n]);
+            loop {
+                match frames.next_frame() {
+                    Ok(Some(payload)) => {
+                        let input = Input::Frame {
+                            conn,
+                            payload: payload.to_vec(),
+                        };
+                        if self.inbox.send(Inbound::Input(input)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(conn = conn.0, %error, "bad frame, dropping connection");
+                        let _ = self
+                            .inbox
+                            .send(Inbound::Input(Input::BadFrame { conn, error }));
+                        let _ = self.stream.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The writing side of a connection.
+struct Writer {
+    conn: ConnId,
+    stream: TcpStream,
+    queue: Receiver<Message>,
+    reader_done: Receiver<()>,
+    linger: Duration,
+    inbox: Sender<Inbound>,
+}
+
+/// Shuts the socket down and tells the driver when the writer ends, however
+/// it ends; the reader then sees the end of the stream and reports.
+struct WriterGuard {
+    conn: ConnId,
+    stream: TcpStream,
+    inbox: Sender<Inbound>,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            tracing::error!(conn = self.conn.0, "connection writer panicked");
+        }
+        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.inbox.send(Inbound::WriterDone(self.conn));
+    }
+}
+
+impl Writer {
+    fn run(self) {
+        let Ok(guard_stream) = self.stream.try_clone() else {
+            let _ = self.stream.shutdown(Shutdown::Both);
+            let _ = self.inbox.send(Inbound::WriterDone(self.conn));
+            return;
+        };
+        let _guard = WriterGuard {
+            conn: self.conn,
+            stream: guard_stream,
+            inbox: self.inbox.clone(),
+        };
+        let mut buf = Vec::with_capacity(4096);
+        // Until the driver drops its end of the queue: send everything, in
+        // order, a batch of frames per write.
+        while let Ok(msg) = self.queue.recv() {
+            buf.clear();
+            wire::encode_frame(&msg, &mut buf);
+            while buf.len() < WRITE_BATCH {
+                match self.queue.try_recv() {
+                    Ok(msg) => wire::encode_frame(&msg, &mut buf),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = (&self.stream).write_all(&buf) {
+                tracing::debug!(conn = self.conn.0, error = %e, "connection write failed");
+                return;
+            }
+            if buf.capacity() > 4 * WRITE_BATCH {
+                buf = Vec::with_capacity(4096);
+            }
+        }
+        // Graceful close: end our direction, then give the peer a moment to
+        // read what we sent and close its side (closing with unread input
+        // would reset the connection and could lose our last frames).
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.reader_done.recv_timeout(self.linger);
+    }
+}

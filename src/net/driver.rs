@@ -1,0 +1,290 @@
+//! The driver thread: owns the [`Node`], waits on the central channel until
+//! the node's next deadline, and carries out what the node asks for.
+
+use super::clock::Clock;
+use super::conn::{self, ConnParams, Inbound, Link, QueueError};
+use super::{Command, EventSink, Peer};
+use crate::node::{ConnId, Input, Node, Output};
+use crossbeam_channel::{select, Receiver, Sender};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// How often a registered stop flag (set by a signal handler) is looked at.
+const STOP_FLAG_POLL: Duration = Duration::from_millis(100);
+/// While a neighbour's queue is more than this full, local sends wait: a
+/// fast local sender is slowed down instead of overrunning its peers.
+const BACKPRESSURE_DIVISOR: usize = 2;
+/// Re-check interval while local sends are held back.
+const BACKPRESSURE_POLL: Duration = Duration::from_millis(1);
+
+pub(crate) struct Driver<S: EventSink> {
+    pub node: Node,
+    pub clock: Clock,
+    pub sink: S,
+    pub inbox_tx: Sender<Inbound>,
+    pub inbox: Receiver<Inbound>,
+    pub commands: Receiver<Command>,
+    pub stop_flag: Option<Arc<AtomicBool>>,
+    pub params: ConnParams,
+    pub connect_timeout: Duration,
+    pub next_conn: Arc<AtomicU64>,
+    pub acceptor_stop: Arc<AtomicBool>,
+    pub listen_addr: SocketAddr,
+    pub links: BTreeMap<ConnId, Link>,
+    pub writers: BTreeSet<ConnId>,
+    pub pending: VecDeque<Input>,
+    pub outputs: Vec<Output>,
+}
+
+impl<S: EventSink> Driver<S> {
+    pub(crate) fn run(mut self, join: Vec<SocketAddr>) {
+        let addr = self.node.key().addr;
+        self.sink.ready(addr, self.node.name());
+        for addr in join {
+            self.feed(Input::Join { addr });
+        }
+        self.serve();
+        self.finish();
+        self.sink.stopped();
+    }
+
+    /// The main loop, until the node has left.
+    fn serve(&mut self) {
+        while !self.node.has_left() {
+            if self
+                .stop_flag
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+            {
+                tracing::info!("stop requested, leaving");
+                self.feed(Input::Leave);
+                break;
+            }
+            // Wait for I/O, a command or the node's next deadline, measured
+            // on the core's clock.
+            let now = self.clock.now();
+            let mut wait = self
+                .node
+                .poll_timeout()
+                .map(|t| Duration::from_millis(t.saturating_since(now).as_millis()));
+            if self.stop_flag.is_some() {
+                wait = Some(wait.map_or(STOP_FLAG_POLL, |w| w.min(STOP_FLAG_POLL)));
+            }
+            let held_back = self.backpressure();
+            if held_back {
+                wait = Some(wait.map_or(BACKPRESSURE_POLL, |w| w.min(BACKPRESSURE_POLL)));
+            }
+            let timer = wait.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
+            let never = crossbeam_channel::never();
+            let commands = if held_back { &never } else { &self.commands };
+            if self.inbox.is_empty() && (held_back || self.commands.is_empty()) {
+                self.sink.idle();
+            }
+            select! {
+                recv(self.inbox) -> msg => {
+                    // The driver holds a sender itself, so the inbox never
+                    // disconnects.
+                    if let Ok(msg) = msg {
+                        self.inbound(msg);
+                    }
+                }
+                recv(commands) -> cmd => match cmd {
+                    Ok(cmd) => self.command(cmd),
+                    // Every handle is gone: nobody can talk to the node.
+                    Err(_) => self.feed(Input::Leave),
+                },
+                // Early wake-ups (stop flag, backpressure) make a spurious
+                // timeout, which the node ignores.
+                recv(timer) -> _ => self.feed(Input::Timeout),
+            }
+        }
+    }
+
+    /// After leaving: stop accepting, let writers send their goodbyes, and
+    /// keep draining the inbox meanwhile so no reader blocks.
+    fn finish(&mut self) {
+        self.acceptor_stop.store(true, Ordering::SeqCst);
+        wake_acceptor(self.listen_addr);
+        // The node closed every connection; drop any link it did not name.
+        self.links.clear();
+        let give_up = crossbeam_channel::after(self.params.linger + Duration::from_millis(500));
+        while !self.writers.is_empty() {
+            select! {
+                recv(self.inbox) -> msg => {
+                    if let Ok(msg) = msg {
+                        self.inbound(msg);
+                    }
+                }
+                recv(give_up) -> _ => {
+                    tracing::debug!(left = self.writers.len(), "writers did not finish in time");
+                    break;
+                }
+            }
+        }
+        self.sink.idle();
+    }
+
+    /// True while some neighbour's queue is too full to take more local
+    /// sends.
+    fn backpressure(&self) -> bool {
+        let limit = self.params.send_queue / BACKPRESSURE_DIVISOR;
+        self.links.values().any(|l| l.queued() > limit)
+    }
+
+    fn inbound(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Opened { conn, dialed, link } => {
+                self.links.insert(conn, link);
+                self.writers.insert(conn);
+                self.feed(Input::Connected { conn, dialed });
+            }
+            Inbound::Input(input) => {
+                if let Input::Disconnected { conn } = input {
+                    self.links.remove(&conn);
+                }
+                self.feed(input);
+            }
+            Inbound::WriterDone(conn) => {
+                self.writers.remove(&conn);
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Send(text) => self.feed(Input::Send { text }),
+            Command::Join(addr) => self.feed(Input::Join { addr }),
+            Command::Leave => self.feed(Input::Leave),
+            Command::Peers(reply) => {
+                let neighbours: BTreeSet<SocketAddr> = self.node.neighbours().collect();
+                let peers = self
+                    .node
+                    .roster()
+                    .map(|(node, name)| Peer {
+                        node,
+                        name: name.to_owned(),
+                        neighbour: neighbours.contains(&node.addr),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.node.stats().clone());
+            }
+            Command::Sizes(reply) => {
+                let _ = reply.send(self.node.table_sizes());
+            }
+        }
+    }
+
+    /// Feeds one input (and any it causes) to the node and carries out the
+    /// outputs.
+    fn feed(&mut self, input: Input) {
+        self.pending.push_back(input);
+        while let Some(input) = self.pending.pop_front() {
+            let now = self.clock.now();
+            self.node.handle(now, input, &mut self.outputs);
+            let mut outputs = std::mem::take(&mut self.outputs);
+            for out in outputs.drain(..) {
+                self.carry_out(out);
+            }
+            self.outputs = outputs;
+        }
+    }
+
+    fn carry_out(&mut self, out: Output) {
+        match out {
+            Output::Send { conn, msg } => {
+                let Some(link) = self.links.get(&conn) else {
+                    return;
+                };
+                match link.send(msg) {
+                    Ok(()) => {}
+                    Err(QueueError::Full) => {
+                        tracing::warn!(conn = conn.0, "peer does not keep up, disconnecting");
+                        if let Some(link) = self.links.remove(&conn) {
+                            link.abort();
+                        }
+                        self.pending.push_back(Input::Disconnected { conn });
+                    }
+                    Err(QueueError::Closed) => {
+                        self.links.remove(&conn);
+                    }
+                }
+            }
+            Output::Connect { addr } => self.connect(addr),
+            Output::Close { conn } => {
+                // Dropping the link lets the writer flush and close.
+                self.links.remove(&conn);
+            }
+            Output::Event(ev) => self.sink.event(ev),
+        }
+    }
+
+    /// Dials on a thread of its own, which becomes the reader when the
+    /// connection opens.
+    fn connect(&mut self, addr: SocketAddr) {
+        let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        let inbox = self.inbox_tx.clone();
+        let params = self.params.clone();
+        let timeout = self.connect_timeout;
+        let spawned = thread::Builder::new()
+            .name(format!("conn-{}", conn.0))
+            .stack_size(conn::CONN_STACK)
+            .spawn(move || dial(addr, conn, timeout, &params, inbox));
+        if let Err(e) = spawned {
+            tracing::warn!(%addr, error = %e, "cannot start a dial thread");
+            self.pending.push_back(Input::ConnectFailed { addr });
+        }
+    }
+}
+
+fn dial(
+    addr: SocketAddr,
+    conn: ConnId,
+    timeout: Duration,
+    params: &ConnParams,
+    inbox: Sender<Inbound>,
+) {
+    let stream = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(%addr, error = %e, "dial failed");
+            let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
+            return;
+        }
+    };
+    match conn::open(stream, conn, params, &inbox) {
+        Ok((link, reader)) => {
+            tracing::debug!(conn = conn.0, %addr, "connected");
+            let opened = Inbound::Opened {
+                conn,
+                dialed: Some(addr),
+                link,
+            };
+            if inbox.send(opened).is_ok() {
+                reader.run();
+            }
+        }
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "cannot set a connection up");
+            let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
+        }
+    }
+}
+
+/// Unblocks the acceptor's `accept` so that it sees its stop flag.
+fn wake_acceptor(listen: SocketAddr) {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+}

@@ -1,0 +1,404 @@
+//! The TCP adapter: a [`Node`] over real sockets, with `std` networking only.
+//!
+//! # Threads
+//!
+//! - one **acceptor** takes incoming connections;
+//! - per connection, a **reader** cuts frames out of the byte stream and
+//!   sends them into one central channel, and a **writer** sends what a
+//!   bounded queue holds (a peer that does not keep up fills its queue and is
+//!   disconnected: it never blocks anyone else);
+//! - an outbound connection is dialled, with a timeout, on a thread of its
+//!   own, which then becomes that connection's reader;
+//! - one **driver** owns the [`Node`] (no mutex anywhere): it waits on the
+//!   central channel, the user's commands and the node's next deadline, feeds
+//!   what happened to the node and carries out its outputs.
+//!
+//! A node with `n` connections runs `2n + 2` threads, plus whatever its user
+//! runs (the `chat` binary adds only its main thread, which reads stdin).
+//!
+//! Real time becomes the core's [`crate::Instant`] in one function
+//! (milliseconds since the adapter started). A connection thread that
+//! fails or panics reports its connection closed; the node keeps running and
+//! the protocol reconnects as needed.
+//!
+//! ```no_run
+//! use gossip_chat::net::{self, NetConfig};
+//! let cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "alice");
+//! let node = net::start(cfg).unwrap();
+//! node.send("hello");
+//! if let Ok(event) = node.events().unwrap().recv() {
+//!     println!("{event:?}");
+//! }
+//! node.shutdown();
+//! ```
+
+mod clock;
+mod conn;
+mod driver;
+
+pub use clock::wall_clock_millis;
+
+use crate::config::Config;
+use crate::message::NodeKey;
+use crate::node::{Event, Node, Stats, TableSizes};
+use conn::{ConnParams, Inbound};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Everything needed to start a node on TCP.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Address to listen on; port 0 picks a free port. The bound address is
+    /// the node's identity and is advertised to peers, so it must be
+    /// reachable by them (not `0.0.0.0`).
+    pub listen: SocketAddr,
+    /// Members to join through (any of them will do).
+    pub join: Vec<SocketAddr>,
+    /// Display name.
+    pub name: String,
+    /// Protocol settings; [`Config::lan`] by default.
+    pub node: Config,
+    /// Longest wait for an outbound connection to open. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Messages queued per connection before the peer counts as stuck and is
+    /// disconnected. Default 4096.
+    pub send_queue: usize,
+    /// Longest a blocked socket write may take before the connection is
+    /// dropped. Default 5 s.
+    pub write_timeout: Duration,
+    /// How long a closing connection waits for the peer to close its side
+    /// after our last frames (so that they are not lost to a reset).
+    /// Default 1 s.
+    pub linger: Duration,
+    /// Life number; default: wall-clock milliseconds at start, so that it
+    /// grows on every restart.
+    pub incarnation: Option<u64>,
+    /// Seed of the node's RNG; default: from the clock and the address.
+    pub seed: Option<u64>,
+    /// When set (for example by a signal handler), the node leaves
+    /// gracefully and stops; it is checked every 100 ms.
+    pub stop_flag: Option<Arc<AtomicBool>>,
+}
+
+impl NetConfig {
+    /// Defaults for a node listening on `listen` and called `name`.
+    pub fn new(listen: SocketAddr, name: &str) -> NetConfig {
+        NetConfig {
+            listen,
+            join: Vec::new(),
+            name: name.to_owned(),
+            node: Config::lan(),
+            connect_timeout: Duration::from_secs(2),
+            send_queue: 4096,
+            write_timeout: Duration::from_secs(5),
+            linger: Duration::from_secs(1),
+            incarnation: None,
+            seed: None,
+            stop_flag: None,
+        }
+    }
+}
+
+/// Why a node could not start. Nothing is left running.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The listen address could not be bound (in use, not local...).
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// The protocol settings are out of range.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A member of the roster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Its address and life.
+    pub node: NodeKey,
+    /// Its display name.
+    pub name: String,
+    /// Whether this node has a direct, handshaken connection to it.
+    pub neighbour: bool,
+}
+
+/// Where the driver hands what happens. Called on the driver thread, so it
+/// must not block for long.
+pub trait EventSink: Send + 'static {
+    /// The node listens on `addr` (its real address); called first.
+    fn ready(&mut self, addr: SocketAddr, name: &str) {
+        let _ = (addr, name);
+    }
+    /// Something happened (chat delivered, peer up or down...).
+    fn event(&mut self, event: Event);
+    /// The driver is about to wait: a good moment to flush buffers.
+    fn idle(&mut self) {}
+    /// The node has left and the driver ends; called last.
+    fn stopped(&mut self) {}
+}
+
+/// The sink of [`start`]: events go into an unbounded channel.
+struct ChannelSink(Sender<Event>);
+
+impl EventSink for ChannelSink {
+    fn event(&mut self, event: Event) {
+        let _ = self.0.send(event);
+    }
+}
+
+/// Commands from a [`NodeHandle`] to the driver.
+#[derive(Debug)]
+enum Command {
+    Send(String),
+    Join(SocketAddr),
+    Leave,
+    Peers(Sender<Vec<Peer>>),
+    Stats(Sender<Stats>),
+    Sizes(Sender<TableSizes>),
+}
+
+/// A running node. Dropping it leaves the group and stops the node, like
+/// [`NodeHandle::shutdown`].
+#[derive(Debug)]
+pub struct NodeHandle {
+    addr: SocketAddr,
+    commands: Sender<Command>,
+    events: Option<Receiver<Event>>,
+    driver: Option<JoinHandle<()>>,
+}
+
+/// Starts a node; its events arrive on [`NodeHandle::events`].
+pub fn start(cfg: NetConfig) -> Result<NodeHandle, StartError> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut handle = start_with_sink(cfg, ChannelSink(tx))?;
+    handle.events = Some(rx);
+    Ok(handle)
+}
+
+/// Starts a node that hands its events to `sink`, on the driver thread.
+pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHandle, StartError> {
+    cfg.node.validate()?;
+    let listener = TcpListener::bind(cfg.listen).map_err(|error| StartError::Bind {
+        addr: cfg.listen,
+        error,
+    })?;
+    let addr = listener.local_addr().map_err(|error| StartError::Bind {
+        addr: cfg.listen,
+        error,
+    })?;
+    let clock = clock::Clock::start();
+    let incarnation = cfg.incarnation.unwrap_or_else(wall_clock_millis);
+    let seed = cfg.seed.unwrap_or_else(|| default_seed(addr));
+    let node = Node::new(
+        cfg.node.clone(),
+        addr,
+        incarnation,
+        &cfg.name,
+        seed,
+        clock.now(),
+    )?;
+
+    let (inbox_tx, inbox) = crossbeam_channel::bounded(1024);
+    let (commands_tx, commands) = crossbeam_channel::bounded(1024);
+    let params = ConnParams {
+        max_frame: cfg.node.max_frame,
+        send_queue: cfg.send_queue.max(2),
+        linger: cfg.linger,
+        write_timeout: cfg.write_timeout,
+    };
+    let next_conn = Arc::new(AtomicU64::new(1));
+    let acceptor_stop = Arc::new(AtomicBool::new(false));
+
+    let acceptor = Acceptor {
+        listener,
+        inbox: inbox_tx.clone(),
+        params: params.clone(),
+        next_conn: next_conn.clone(),
+        stop: acceptor_stop.clone(),
+    };
+    thread::Builder::new()
+        .name("accept".into())
+        .stack_size(conn::CONN_STACK)
+        .spawn(move || acceptor.run())
+        .map_err(StartError::Thread)?;
+
+    let driver = driver::Driver {
+        node,
+        clock,
+        sink,
+        inbox_tx,
+        inbox,
+        commands,
+        stop_flag: cfg.stop_flag.clone(),
+        params,
+        connect_timeout: cfg.connect_timeout,
+        next_conn,
+        acceptor_stop: acceptor_stop.clone(),
+        listen_addr: addr,
+        links: BTreeMap::new(),
+        writers: BTreeSet::new(),
+        pending: VecDeque::new(),
+        outputs: Vec::new(),
+    };
+    let join = cfg.join.clone();
+    let spawned = thread::Builder::new()
+        .name("driver".into())
+        .spawn(move || driver.run(join));
+    let driver = match spawned {
+        Ok(d) => d,
+        Err(e) => {
+            acceptor_stop.store(true, Ordering::SeqCst);
+            return Err(StartError::Thread(e));
+        }
+    };
+    tracing::info!(%addr, incarnation, name = %cfg.name, "node started");
+    Ok(NodeHandle {
+        addr,
+        commands: commands_tx,
+        events: None,
+        driver: Some(driver),
+    })
+}
+
+impl NodeHandle {
+    /// The address the node listens on and is known by.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends a chat message to the group. It comes back as an
+    /// [`Event::Chat`] like everyone else's.
+    pub fn send(&self, text: impl Into<String>) {
+        let _ = self.commands.send(Command::Send(text.into()));
+    }
+
+    /// Joins (also) through the member at `addr`.
+    pub fn join(&self, addr: SocketAddr) {
+        let _ = self.commands.send(Command::Join(addr));
+    }
+
+    /// The roster: every other member believed alive. Empty once stopped.
+    pub fn peers(&self) -> Vec<Peer> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.commands.send(Command::Peers(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv().unwrap_or_default()
+    }
+
+    /// The node's counters of dropped input and work done.
+    pub fn stats(&self) -> Option<Stats> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.commands.send(Command::Stats(tx)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// Sizes of the node's tables (members, connections, neighbours...).
+    pub fn table_sizes(&self) -> Option<TableSizes> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.commands.send(Command::Sizes(tx)).ok()?;
+        rx.recv().ok()
+    }
+
+    /// The node's events, for a node started with [`start`].
+    pub fn events(&self) -> Option<&Receiver<Event>> {
+        self.events.as_ref()
+    }
+
+    /// Leaves the group gracefully (peers see the node as left at once) and
+    /// waits until the node has stopped.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.commands.send(Command::Leave);
+        if let Some(driver) = self.driver.take() {
+            let _ = driver.join();
+        }
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A seed that differs between nodes and runs.
+fn default_seed(addr: SocketAddr) -> u64 {
+    let mut h = wall_clock_millis() ^ 0x9e37_79b9_7f4a_7c15;
+    h ^= u64::from(addr.port()) << 32;
+    if let std::net::IpAddr::V4(ip) = addr.ip() {
+        h ^= u64::from(u32::from(ip));
+    }
+    h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+/// Accepts connections until told to stop.
+struct Acceptor {
+    listener: TcpListener,
+    inbox: Sender<Inbound>,
+    params: ConnParams,
+    next_conn: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Acceptor {
+    fn run(self) {
+        for stream in self.listener.incoming() {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let conn = crate::node::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+            let (link, reader) = match conn::open(stream, conn, &self.params, &self.inbox) {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot set an accepted connection up");
+                    continue;
+                }
+            };
+            tracing::debug!(conn = conn.0, "accepted");
+            let opened = Inbound::Opened {
+                conn,
+                dialed: None,
+                link,
+            };
+            if self.inbox.send(opened).is_err() {
+                return;
+            }
+            let spawned = thread::Builder::new()
+                .name(format!("read-{}", conn.0))
+                .stack_size(conn::CONN_STACK)
+                .spawn(move || reader.run());
+            if let Err(e) = spawned {
+                // The reader half was dropped with the closure: its socket
+                // closes, the writer ends, and the driver hears of it.
+                tracing::warn!(error = %e, "cannot start a reader thread");
+                let _ = self
+                    .inbox
+                    .send(Inbound::Input(crate::node::Input::Disconnected { conn }));
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The TCP adapter's library API, in process: nodes started with
+//! `gossip_chat::net::start` on 127.0.0.1 talk over real sockets.
+
+use gossip_chat::net::{self, NetConfig, NodeHandle};
+use gossip_chat::{DownReason, Event};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn node(name: &str) -> NodeHandle {
+    logs();
+    net::start(NetConfig::new("127.0.0.1:0".parse().unwrap(), name)).expect("start node")
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+fn logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// The first event matching `pred`, or a panic after `WITHIN`.
+fn wait(n: &NodeHandle, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    let deadline = crossbeam_channel::after(WITHIN);
+    let events = n.events().expect("started with net::start");
+    loop {
+        crossbeam_channel::select! {
+            recv(events) -> ev => {
+                let ev = ev.unwrap_or_else(|_| panic!("{what}: node stopped"));
+                if pred(&ev) {
+                    return ev;
+                }
+            }
+            recv(deadline) -> _ => panic!("no {what} within {WITHIN:?}"),
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds, or panics after `WITHIN`.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = crossbeam_channel::after(WITHIN);
+    while !cond() {
+        crossbeam_channel::select! {
+            recv(deadline) -> _ => panic!("{what}: not within {WITHIN:?}"),
+            recv(crossbeam_channel::after(Duration::from_millis(20))) -> _ => {}
+        }
+    }
+}
+
+#[test]
+fn two_nodes_chat_and_a_shutdown_is_a_leave() {
+    let a = node("alice");
+    let b = node("bob");
+    b.join(a.addr());
+    wait(
+        &a,
+        "peer_up bob",
+        |e| matches!(e, Event::PeerUp { name, .. } if &**name == "bob"),
+    );
+    wait(
+        &b,
+        "peer_up alice",
+        |e| matches!(e, Event::PeerUp { name, .. } if &**name == "alice"),
+    );
+    b.send("hi alice");
+    let got = wait(&a, "chat", |e| matches!(e, Event::Chat { .. }));
+    let Event::Chat { id, text, .. } = got else {
+        unreachable!()
+    };
+    assert_eq!(&*text, "hi alice");
+    assert_eq!(id.origin.addr, b.addr());
+    // Own messages come back too.
+    wait(
+        &b,
+        "own chat",
+        |e| matches!(e, Event::Chat { text, .. } if &**text == "hi alice"),
+    );
+    assert_eq!(a.peers().len(), 1);
+
+    eventually("both linked", || {
+        a.peers().iter().all(|p| p.neighbour) && b.peers().iter().all(|p| p.neighbour)
+    });
+    let b_addr = b.addr();
+    b.shutdown();
+    let down = wait(&a, "peer_down", |e| matches!(e, Event::PeerDown { .. }));
+    let Event::PeerDown { node, reason, .. } = down else {
+        unreachable!()
+    };
+    assert_eq!(node.addr, b_addr);
+    assert_eq!(reason, DownReason::Left);
+    assert!(a.peers().is_empty());
+}
+
+#[test]
+fn two_nodes_dialling_each_other_at_once_keep_one_connection() {
+    let a = node("a");
+    let b = node("b");
+    a.join(b.addr());
+    b.join(a.addr());
+    eventually("one connection each way", || {
+        let (sa, sb) = (a.table_sizes().unwrap(), b.table_sizes().unwrap());
+        sa.neighbours == 1 && sb.neighbours == 1 && sa.connections == 1 && sb.connections == 1
+    });
+    a.send("still fine");
+    wait(
+        &b,
+        "chat",
+        |e| matches!(e, Event::Chat { text, .. } if &**text == "still fine"),
+    );
+}
+
+#[test]
+fn a_port_in_use_is_a_bind_error() {
+    let a = node("a");
+    let err = net::start(NetConfig::new(a.addr(), "b")).unwrap_err();
+    assert!(matches!(err, net::StartError::Bind { .. }), "{err}");
+    assert!(err.to_string().contains(&a.addr().to_string()));
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
+    use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
+    use std::io::Write;
+    let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "a");
+    cfg.send_queue = 16;
+    cfg.write_timeout = Duration::from_secs(60);
+    let a = net::start(cfg).unwrap();
+    let b = node("b");
+    b.join(a.addr());
+    wait(&a, "peer_up b", |e| matches!(e, Event::PeerUp { .. }));
+
+    // A peer that handshakes and keeps talking (so it never looks dead) but
+    // never reads. It claims an address where nobody listens.
+    let stuck_addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let mut raw = std::net::TcpStream::connect(a.addr()).unwrap();
+    let mut frame = Vec::new();
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        node: NodeKey {
+            addr: stuck_addr,
+            incarnation: 1,
+        },
+        name: "stuck".into(),
+        degree: 0,
+        members_hash: 0,
+        chat_hash: 0,
+    };
+    gossip_chat::wire::encode_frame(&Message::Hello(hello), &mut frame);
+    raw.write_all(&frame).unwrap();
+    wait(
+        &a,
+        "peer_up stuck",
+        |e| matches!(e, Event::PeerUp { node, .. } if node.addr == stuck_addr),
+    );
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    let pinger = std::thread::spawn(move || {
+        let tick = crossbeam_channel::tick(Duration::from_millis(100));
+        let mut n = 0u32;
+        loop {
+            crossbeam_channel::select! {
+                recv(stop_rx) -> _ => return,
+                recv(tick) -> _ => {
+                    let mut f = Vec::new();
+                    n += 1;
+                    gossip_chat::wire::encode_frame(&Message::Ping(n), &mut f);
+                    if raw.write_all(&f).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    // Far more than the socket buffers hold: the stuck peer's queue fills.
+    let big = "x".repeat(4000);
+    for _ in 0..4000 {
+        a.send(big.clone());
+    }
+    a.send("last");
+    wait(
+        &b,
+        "last",
+        |e| matches!(e, Event::Chat { text, .. } if &**text == "last"),
+    );
+    wait(
+        &a,
+        "stuck peer dropped",
+        |e| matches!(e, Event::PeerDown { node, .. } if node.addr == stuck_addr),
+    );
+    drop(stop_tx);
+    pinger.join().unwrap();
+}
