@@ -32,6 +32,7 @@ fn addr(i: u8) -> SocketAddr {
 fn small_config() -> Config {
     Config {
         max_connections: 2,
+        max_handshaking: 2,
         max_members: 4,
         max_peer_list: 8,
         history_max: 8,
@@ -280,7 +281,10 @@ impl Probe {
         prop_assert!(t.members <= c.max_members, "members: {t:?}");
         prop_assert!(t.neighbours <= c.max_connections, "neighbours: {t:?}");
         prop_assert!(t.neighbours <= t.connections, "neighbours: {t:?}");
-        prop_assert!(t.connections <= 4 * c.max_connections, "connections: {t:?}");
+        prop_assert!(
+            t.connections - t.neighbours <= c.max_handshaking,
+            "handshaking: {t:?}"
+        );
         prop_assert!(t.streams <= 2 * c.max_members, "streams: {t:?}");
         prop_assert!(t.held <= t.streams * (c.max_holdback + 1), "held: {t:?}");
         prop_assert!(t.history <= c.history_max, "history: {t:?}");

@@ -186,6 +186,7 @@ struct Run {
 fn config() -> Config {
     Config {
         max_connections: 2,
+        max_handshaking: 2,
         max_members: 4,
         max_peer_list: 8,
         history_max: 8,
@@ -295,7 +296,8 @@ fuzz_target!(|run: Run| {
         let t = node.table_sizes();
         assert!(t.members <= cfg.max_members, "{t:?}");
         assert!(t.neighbours <= cfg.max_connections, "{t:?}");
-        assert!(t.connections <= 4 * cfg.max_connections, "{t:?}");
+        assert!(t.neighbours <= t.connections, "{t:?}");
+        assert!(t.connections - t.neighbours <= cfg.max_handshaking, "{t:?}");
         assert!(t.streams <= 2 * cfg.max_members, "{t:?}");
         assert!(t.held <= t.streams * (cfg.max_holdback + 1), "{t:?}");
         assert!(t.history <= cfg.history_max, "{t:?}");
