@@ -16,6 +16,12 @@ pub struct Config {
     /// redundancy, but more copies of every message and more threads in the
     /// TCP adapter. Full mesh below `max_connections + 1` nodes.
     pub max_connections: usize,
+    /// Stop pushing chat over a link that delivered a duplicate, so the
+    /// links that carry chat thin out to a spanning tree (as in Plumtree);
+    /// repair and grafting fill what a broken tree misses. Default true.
+    /// False floods every link: about `max_connections - 1` copies of each
+    /// message per node, but no extra delay when a tree link dies.
+    pub prune_duplicates: bool,
     /// Interval between heartbeats on each connection. Default 500 ms;
     /// at least 10 ms. Shorter detects deaths sooner and costs more idle
     /// traffic.
@@ -107,6 +113,7 @@ impl Config {
     pub fn lan() -> Self {
         Config {
             max_connections: 8,
+            prune_duplicates: true,
             ping_interval: Duration::from_millis(500),
             missed_pings: 4,
             gossip_interval: Duration::from_secs(1),

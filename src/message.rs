@@ -162,6 +162,11 @@ pub enum Message {
     Digest(Digest),
     /// Chat history: repair or newcomer catch-up.
     History(History),
+    /// Stop pushing chat to the sender over this link: it reaches the
+    /// sender another way (the link is off the broadcast tree).
+    Prune,
+    /// Push chat to the sender over this link again (it missed messages).
+    Graft,
 }
 
 impl Message {
@@ -179,6 +184,8 @@ impl Message {
             Message::Sync(_) => "sync",
             Message::Digest(_) => "digest",
             Message::History(_) => "history",
+            Message::Prune => "prune",
+            Message::Graft => "graft",
         }
     }
 }

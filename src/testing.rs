@@ -564,6 +564,8 @@ pub fn describe(msg: &Message) -> String {
         Message::Leave(k) => format!("leave {}#{}", k.addr, k.incarnation),
         Message::Bye(r) => format!("bye {r:?}"),
         Message::Sync(_) => "sync".to_string(),
+        Message::Prune => "prune".to_string(),
+        Message::Graft => "graft".to_string(),
         Message::Digest(d) => format!("digest {} streams", d.entries.len()),
         Message::History(h) => format!(
             "history {} msgs{}",

@@ -385,3 +385,36 @@ fn trace_of_a_join_a_chat_and_a_crash() {
         .collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+#[test]
+fn chat_links_thin_to_a_tree_and_heal_when_a_tree_link_dies() {
+    let mut h = cluster(8, 13);
+    let dups = |h: &Harness| -> u64 { (0..8).map(|i| h.node(i).stats().duplicates).sum() };
+    for k in 0..10 {
+        h.send(k % 8, "warm-up");
+        h.run_for(Duration::from_millis(100));
+    }
+    let before = dups(&h);
+    for k in 0..40 {
+        h.send(k % 8, &format!("tree {k}"));
+        h.run_for(Duration::from_millis(100));
+    }
+    let per_msg = (dups(&h) - before) as f64 / 40.0;
+    println!("duplicate copies per message once pruned: {per_msg:.2}");
+    // Flooding a full mesh of 8 costs about 41 duplicate copies per message.
+    assert!(per_msg < 3.0, "{per_msg} duplicates per message");
+    h.crash(0);
+    for k in 0..20 {
+        h.send(1 + k % 7, &format!("after crash {k}"));
+        h.run_for(Duration::from_millis(100));
+    }
+    h.run_for(Duration::from_secs(5));
+    for i in 1..8 {
+        let got = h
+            .chats(i)
+            .iter()
+            .filter(|c| c.starts_with("after crash"))
+            .count();
+        assert_eq!(got, 20, "node {i}");
+    }
+}

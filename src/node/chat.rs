@@ -111,7 +111,15 @@ impl Node {
         let in_order = seq == s.delivered + 1;
         self.store.insert(self.now, &chat);
         if forward {
-            self.broadcast(&Message::Chat(chat.clone()), from, out);
+            let msg = Message::Chat(chat.clone());
+            for (&conn, c) in &self.conns {
+                if Some(conn) != from && c.peer.is_some() && !c.lazy {
+                    out.push(Output::Send {
+                        conn,
+                        msg: msg.clone(),
+                    });
+                }
+            }
         }
         if in_order {
             self.deliver(chat, history, out);
@@ -292,8 +300,13 @@ impl Node {
                 self.joined = true;
             }
         }
+        let mut new = false;
         for chat in chats {
-            self.on_chat(chat, Some(conn), true, !newcomer, out);
+            new |= self.on_chat(chat, Some(conn), true, !newcomer, out);
+        }
+        if new && !newcomer {
+            // The tree did not bring these: pull this link back onto it.
+            self.graft(conn, out);
         }
     }
 }

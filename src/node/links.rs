@@ -33,12 +33,70 @@ impl Node {
 
     pub(super) fn close(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         if let Some(c) = self.conns.remove(&conn) {
-            if let Some(p) = c.peer {
-                if self.neighbours.get(&p.addr) == Some(&conn) {
-                    self.neighbours.remove(&p.addr);
-                }
-            }
             out.push(Output::Close { conn });
+            self.forget_link(conn, &c, out);
+        }
+    }
+
+    /// Drops a closed connection from the neighbours; if it carried the
+    /// broadcast tree, every lazy link is grafted back so the tree re-forms.
+    fn forget_link(&mut self, conn: ConnId, c: &Conn, out: &mut Vec<Output>) {
+        let Some(p) = c.peer else {
+            return;
+        };
+        if self.neighbours.get(&p.addr) != Some(&conn) {
+            return;
+        }
+        self.neighbours.remove(&p.addr);
+        if !c.lazy && !self.left {
+            let lazy: Vec<ConnId> = self
+                .neighbours
+                .values()
+                .copied()
+                .filter(|n| self.conns.get(n).is_some_and(|c| c.lazy))
+                .collect();
+            for n in lazy {
+                self.set_lazy(n, false);
+                out.push(Output::Send {
+                    conn: n,
+                    msg: Message::Graft,
+                });
+            }
+        }
+    }
+
+    pub(super) fn set_lazy(&mut self, conn: ConnId, lazy: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.lazy = lazy;
+        }
+    }
+
+    /// A duplicate came over `conn`: take it off the tree, both ends.
+    pub(super) fn prune(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        if !self.cfg.prune_duplicates {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.lazy {
+                c.lazy = true;
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Prune,
+                });
+            }
+        }
+    }
+
+    /// New messages came by repair over `conn`: put it back on the tree.
+    pub(super) fn graft(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.lazy {
+                c.lazy = false;
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Graft,
+                });
+            }
         }
     }
 
@@ -78,6 +136,7 @@ impl Node {
                 opened: self.now,
                 last_heard: self.now,
                 degree: 0,
+                lazy: false,
             },
         );
         let hello = self.hello();
@@ -153,7 +212,7 @@ impl Node {
                 if self.neighbours.get(&peer.addr) != Some(&conn) {
                     return;
                 }
-                self.neighbours.remove(&peer.addr);
+                self.forget_link(conn, &c, out);
                 // The link dropped without a goodbye: check at once whether
                 // the node is still there; a failed dial means it is dead.
                 if self.members.get(&peer.addr).is_some_and(|m| {
@@ -195,7 +254,11 @@ impl Node {
             Message::PeerList { full, members } => self.on_peer_list(conn, full, members, out),
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
+                    let dups = self.stats.duplicates;
                     self.on_chat(chat, Some(conn), false, true, out);
+                    if self.stats.duplicates > dups {
+                        self.prune(conn, out);
+                    }
                 }
             }
             Message::Leave(key) => self.on_leave(conn, key, out),
@@ -206,6 +269,8 @@ impl Node {
                     self.dial_failed(p.addr, false, out);
                 }
             }
+            Message::Prune => self.set_lazy(conn, true),
+            Message::Graft => self.set_lazy(conn, false),
             Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, out),
             Message::Digest(d) => self.on_digest(conn, d, out),
             Message::History(h) => self.on_history(conn, h, out),

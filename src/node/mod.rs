@@ -36,6 +36,9 @@ struct Conn {
     last_heard: Instant,
     /// The peer's neighbour count at handshake.
     degree: u16,
+    /// Off the broadcast tree: chat is not pushed over it (repair still
+    /// runs over it).
+    lazy: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
