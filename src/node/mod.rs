@@ -58,6 +58,8 @@ const MAX_SEQ: u64 = 1 << 62;
 /// Longest display name accepted from a peer, in bytes.
 const MAX_NAME_LEN: usize = 256;
 
+/// Most membership changes sent in one gossip round.
+const GOSSIP_BATCH: usize = 64;
 /// Most recent membership changes kept for gossip rounds.
 const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
