@@ -114,20 +114,19 @@ impl Node {
         dialed: Option<SocketAddr>,
         out: &mut Vec<Output>,
     ) {
-        let verify = dialed
-            .and_then(|a| self.dialing.remove(&a))
-            .is_some_and(|d| d.verify);
+        if let Some(addr) = dialed {
+            self.dialing.remove(&addr);
+        }
         if self.conns.contains_key(&conn) {
             self.stats.unexpected += 1;
             return;
         }
-        let handshaking = self.conns.len() - self.neighbours.len();
+        let handshaking = self.conns.len().saturating_sub(self.neighbours.len());
         if handshaking >= self.cfg.max_handshaking {
             self.stats.conns_refused += 1;
             out.push(Output::Close { conn });
             return;
         }
-        let _ = verify;
         self.conns.insert(
             conn,
             Conn {
