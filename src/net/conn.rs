@@ -274,3 +274,134 @@ impl Writer {
         let _ = self.reader_done.recv_timeout(self.linger);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::WireError;
+    use std::net::TcpListener;
+
+    fn params() -> ConnParams {
+        ConnParams {
+            max_frame: 4096,
+            send_queue: 8,
+            linger: Duration::from_millis(200),
+            write_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// An accepted connection set up with [`open`], its reader running,
+    /// and the client end.
+    fn pair() -> (Link, Receiver<Inbound>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (inbox, rx) = crossbeam_channel::unbounded();
+        let (link, reader) = open(server, ConnId(7), &params(), &inbox).unwrap();
+        thread::spawn(move || reader.run());
+        (link, rx, client)
+    }
+
+    fn next(rx: &Receiver<Inbound>) -> Inbound {
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("an inbound event")
+    }
+
+    #[test]
+    fn frames_arrive_in_order_and_a_closed_peer_is_reported_once() {
+        let (link, rx, mut client) = pair();
+        let mut bytes = Vec::new();
+        wire::encode_frame(&Message::Ping(1), &mut bytes);
+        wire::encode_frame(&Message::Ping(2), &mut bytes);
+        client.write_all(&bytes).unwrap();
+        for n in [1, 2] {
+            match next(&rx) {
+                Inbound::Input(Input::Frame { conn, payload }) => {
+                    assert_eq!(conn, ConnId(7));
+                    assert_eq!(
+                        wire::decode_payload(&payload, 4096).unwrap(),
+                        Message::Ping(n)
+                    );
+                }
+                other => panic!("expected a frame, got {other:?}"),
+            }
+        }
+        drop(client);
+        assert!(matches!(
+            next(&rx),
+            Inbound::Input(Input::Disconnected { conn: ConnId(7) })
+        ));
+        drop(link);
+        assert!(matches!(next(&rx), Inbound::WriterDone(ConnId(7))));
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+
+    #[test]
+    fn an_oversized_frame_is_reported_and_the_connection_cut() {
+        let (_link, rx, mut client) = pair();
+        client.write_all(&[0xff, 0xff, 0xff, 0xff, 0]).unwrap();
+        assert!(matches!(
+            next(&rx),
+            Inbound::Input(Input::BadFrame {
+                error: WireError::Oversized { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            next(&rx),
+            Inbound::Input(Input::Disconnected { .. })
+        ));
+        let mut buf = [0u8; 16];
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let n = client.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "the connection is closed");
+    }
+
+    #[test]
+    fn queued_messages_are_sent_before_a_graceful_close() {
+        let (link, _rx, client) = pair();
+        for n in 0..5 {
+            assert!(link.send(Message::Ping(n)).is_ok());
+        }
+        drop(link);
+        let mut got = Vec::new();
+        (&client).read_to_end(&mut got).unwrap();
+        let mut frames = FrameReader::new(4096);
+        frames.extend(&got);
+        let mut n = 0;
+        while let Some(p) = frames.next_frame().unwrap() {
+            assert_eq!(wire::decode_payload(p, 4096).unwrap(), Message::Ping(n));
+            n += 1;
+        }
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn a_full_queue_is_refused_without_blocking() {
+        let (link, _rx, _client) = pair();
+        // The writer may take a few messages off the queue; the socket
+        // buffers take the rest until full, then the queue fills.
+        let big = Message::Chat(crate::message::Chat {
+            id: crate::message::MsgId {
+                origin: crate::message::NodeKey {
+                    addr: "127.0.0.1:1".parse().unwrap(),
+                    incarnation: 1,
+                },
+                seq: 1,
+            },
+            name: "x".into(),
+            text: "y".repeat(3000).into(),
+        });
+        let mut full = false;
+        for _ in 0..100_000 {
+            if let Err(QueueError::Full) = link.send(big.clone()) {
+                full = true;
+                break;
+            }
+        }
+        assert!(full, "a peer that never reads fills its queue");
+        link.abort();
+    }
+}

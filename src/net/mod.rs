@@ -67,7 +67,8 @@ pub struct NetConfig {
     /// Longest wait for an outbound connection to open. Default 2 s.
     pub connect_timeout: Duration,
     /// Messages queued per connection before the peer counts as stuck and is
-    /// disconnected. Default 4096.
+    /// disconnected. Default 1024 (a slot holds one message: about 100 bytes
+    /// each, allocated up front).
     pub send_queue: usize,
     /// Longest a blocked socket write may take before the connection is
     /// dropped. Default 5 s.
@@ -95,7 +96,7 @@ impl NetConfig {
             name: name.to_owned(),
             node: Config::lan(),
             connect_timeout: Duration::from_secs(2),
-            send_queue: 4096,
+            send_queue: 1024,
             write_timeout: Duration::from_secs(5),
             linger: Duration::from_secs(1),
             incarnation: None,
