@@ -1,0 +1,865 @@
+//! The observer: watches every node life and judges the checks.
+//!
+//! The world tells it when lives start, pause, resume and end, what every
+//! node hands its user, and what crosses the network. Each check keeps the
+//! figure it reports, not only a verdict. The definitions (what "live",
+//! "connected" and "owed" mean) are spelled out in `scenarios/README.md`.
+
+use crate::net::{Bits, Network};
+use crate::report::{CheckResult, Pct, Status};
+use crate::scenario::{CheckSpec, Scenario};
+use gossip_chat::{Config, DownReason, Duration, Instant, MsgId, NodeKey, TableSizes};
+use std::collections::BTreeMap;
+
+/// How many failure examples a check keeps.
+const EXAMPLES: usize = 5;
+
+/// Why a life is owed a complete view within a deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// An initial node (judged by `discovery`).
+    Initial,
+    /// A node joining later, or a restart (judged by `join`).
+    Joiner,
+}
+
+/// Why a node went away, for the detection figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// Silent crash.
+    Crash,
+    /// Killed: connections reset.
+    Kill,
+    /// Paused.
+    Pause,
+    /// Graceful leave.
+    Leave,
+}
+
+struct Life {
+    slot: u32,
+    start: Instant,
+    end: Option<Instant>,
+    /// Pauses: (from, to), `to` = MAX while paused.
+    pauses: Vec<(Instant, Instant)>,
+    roster: Bits,
+    roster_n: u32,
+    /// Members in the roster that are live now.
+    known_live: u32,
+    view_from: Option<Instant>,
+    view_at: Option<Instant>,
+    start_kind: Start,
+}
+
+impl Life {
+    fn up_over(&self, from: Instant, to: Instant) -> bool {
+        self.start <= from
+            && self.end.is_none_or(|e| e > to)
+            && !self.pauses.iter().any(|&(a, b)| a <= to && b > from)
+    }
+    fn paused(&self) -> bool {
+        self.pauses.last().is_some_and(|p| p.1 == Instant::MAX)
+    }
+    fn up(&self) -> bool {
+        self.end.is_none() && !self.paused()
+    }
+}
+
+struct Down {
+    slot: u32,
+    at: Instant,
+    gone: Gone,
+    pending: Bits,
+    pending_n: u32,
+    open: bool,
+}
+
+struct Msg {
+    id: MsgId,
+    sender: u32,
+    sent: Instant,
+    delivered: Bits,
+    copies: u32,
+}
+
+#[derive(Default)]
+struct Counter {
+    judged: u64,
+    failed: u64,
+    examples: Vec<String>,
+}
+
+impl Counter {
+    fn fail(&mut self, example: impl FnOnce() -> String) {
+        self.failed += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(example());
+        }
+    }
+}
+
+/// Bytes and messages by kind.
+#[derive(Default, Clone)]
+pub struct Traffic {
+    /// (kind, messages, bytes), in first-seen order.
+    pub kinds: Vec<(&'static str, u64, u64)>,
+    /// Chat copies sent (live floods and inside history batches).
+    pub chat_copies: u64,
+}
+
+/// The observer of one run.
+pub struct Observer {
+    spec: CheckSpec,
+    cfg: Config,
+    lives: Vec<Life>,
+    current: Vec<Option<u32>>,
+    live: Bits,
+    live_n: u32,
+    unconverged: Vec<u32>,
+    downs: Vec<Down>,
+    open_down: Vec<Option<u32>>,
+    msgs: Vec<Msg>,
+    msg_index: BTreeMap<MsgId, u32>,
+    streams: BTreeMap<NodeKey, u32>,
+    last_seq: BTreeMap<(u32, u32), u64>,
+    /// Figures.
+    pub traffic: Traffic,
+    delivery_ms: Vec<u32>,
+    detect_ms: Vec<u32>,
+    leave_ms: Vec<u32>,
+    discovery_ms: Vec<u32>,
+    join_ms: Vec<u32>,
+    discovery: Counter,
+    join: Counter,
+    detection: Counter,
+    false_removal: Counter,
+    delivery: Counter,
+    order: Counter,
+    duplicates: Counter,
+    bounded: Counter,
+    eventual: Counter,
+    unknown_chats: u64,
+    /// Largest table sizes seen.
+    pub max_tables: TableSizes,
+    /// Longest queue of inputs held for a paused node.
+    pub max_held: usize,
+    /// Most events queued at once.
+    pub max_queue: usize,
+    liveness_from: Option<Instant>,
+    converged_at: Option<Instant>,
+    lossy: bool,
+}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().min(u32::MAX as u64) as u32
+}
+
+impl Observer {
+    /// An observer for `slots` node slots.
+    pub fn new(sc: &Scenario, slots: usize, lossy: bool) -> Self {
+        Observer {
+            spec: sc.checks.clone(),
+            cfg: sc.config.clone(),
+            lives: Vec::new(),
+            current: vec![None; slots],
+            live: Bits::new(slots),
+            live_n: 0,
+            unconverged: Vec::new(),
+            downs: Vec::new(),
+            open_down: vec![None; slots],
+            msgs: Vec::new(),
+            msg_index: BTreeMap::new(),
+            streams: BTreeMap::new(),
+            last_seq: BTreeMap::new(),
+            traffic: Traffic::default(),
+            delivery_ms: Vec::new(),
+            detect_ms: Vec::new(),
+            leave_ms: Vec::new(),
+            discovery_ms: Vec::new(),
+            join_ms: Vec::new(),
+            discovery: Counter::default(),
+            join: Counter::default(),
+            detection: Counter::default(),
+            false_removal: Counter::default(),
+            delivery: Counter::default(),
+            order: Counter::default(),
+            duplicates: Counter::default(),
+            bounded: Counter::default(),
+            eventual: Counter::default(),
+            unknown_chats: 0,
+            max_tables: TableSizes::default(),
+            max_held: 0,
+            max_queue: 0,
+            liveness_from: None,
+            converged_at: None,
+            lossy,
+        }
+    }
+
+    /// The life id now running in `slot`.
+    pub fn life_of(&self, slot: u32) -> Option<u32> {
+        self.current[slot as usize]
+    }
+
+    // ---- liveness bookkeeping -------------------------------------------
+
+    fn set_live(&mut self, slot: u32, on: bool, now: Instant) {
+        if self.live.set(slot as usize, on) == on {
+            return;
+        }
+        if on {
+            self.live_n += 1;
+        } else {
+            self.live_n -= 1;
+        }
+        for l in self.current.iter().flatten() {
+            let life = &mut self.lives[*l as usize];
+            if life.slot != slot && life.roster.get(slot as usize) {
+                if on {
+                    life.known_live += 1;
+                } else {
+                    life.known_live -= 1;
+                }
+            }
+        }
+        if !on {
+            self.recheck_views(Some(now));
+        }
+    }
+
+    fn recheck_views(&mut self, now: Option<Instant>) {
+        let mut i = 0;
+        while i < self.unconverged.len() {
+            let l = self.unconverged[i];
+            if self.try_converge(l, now) {
+                self.unconverged.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn try_converge(&mut self, l: u32, now: Option<Instant>) -> bool {
+        let live_n = self.live_n;
+        let life = &mut self.lives[l as usize];
+        if life.view_at.is_some() {
+            return true;
+        }
+        let Some(from) = life.view_from else {
+            return false;
+        };
+        if life.up() && life.known_live + 1 >= live_n {
+            let at = now.unwrap_or(from).max(from);
+            life.view_at = Some(at);
+            let d = ms(at - from);
+            match life.start_kind {
+                Start::Initial => self.discovery_ms.push(d),
+                Start::Joiner => self.join_ms.push(d),
+            }
+            return true;
+        }
+        false
+    }
+
+    /// A node life starts in `slot`; returns its id.
+    pub fn start(&mut self, now: Instant, slot: u32, kind: Start) -> u32 {
+        let id = self.lives.len() as u32;
+        self.lives.push(Life {
+            slot,
+            start: now,
+            end: None,
+            pauses: Vec::new(),
+            roster: Bits::new(self.current.len()),
+            roster_n: 0,
+            known_live: 0,
+            view_from: (kind == Start::Joiner).then_some(now),
+            view_at: None,
+            start_kind: kind,
+        });
+        self.current[slot as usize] = Some(id);
+        self.back(slot);
+        self.set_live(slot, true, now);
+        if kind == Start::Joiner {
+            self.unconverged.push(id);
+        }
+        id
+    }
+
+    /// The initial nodes have all started: their view is judged from now.
+    pub fn discovery_begins(&mut self, now: Instant) {
+        for l in self.current.iter().flatten() {
+            let life = &mut self.lives[*l as usize];
+            if life.start_kind == Start::Initial && life.view_from.is_none() {
+                life.view_from = Some(now);
+                self.unconverged.push(*l);
+            }
+        }
+        self.recheck_views(Some(now));
+    }
+
+    /// The view deadline of a life passed: judge it.
+    pub fn view_deadline(&mut self, now: Instant, l: u32, net: &Network) {
+        let life = &self.lives[l as usize];
+        let Some(from) = life.view_from else { return };
+        // Not judged: it went away, or a partition made it impossible.
+        if !life.up_over(from, now) || net.disturbed(from, now) {
+            return;
+        }
+        let slot = life.slot;
+        let (counter, within) = match life.start_kind {
+            Start::Initial => (&mut self.discovery, self.spec.discovery_within),
+            Start::Joiner => (&mut self.join, self.spec.join_within),
+        };
+        counter.judged += 1;
+        if life.view_at.is_none_or(|t| t - from > within) {
+            let (k, n) = (life.known_live, self.live_n - 1);
+            counter.fail(|| {
+                format!("n{slot} knew {k} of {n} live members {within} after {from}")
+            });
+        }
+    }
+
+    /// The node in `slot` goes away; returns the record id to judge at the
+    /// detection deadline.
+    pub fn gone(&mut self, now: Instant, slot: u32, gone: Gone) -> Option<u32> {
+        let l = self.current[slot as usize]?;
+        let was_paused = self.lives[l as usize].paused();
+        match gone {
+            Gone::Pause => self.lives[l as usize].pauses.push((now, Instant::MAX)),
+            _ => {
+                self.lives[l as usize].end = Some(now);
+                self.current[slot as usize] = None;
+            }
+        }
+        self.set_live(slot, false, now);
+        // This node no longer observes anything.
+        for d in self.downs.iter_mut().filter(|d| d.open) {
+            if d.pending.set(slot as usize, false) {
+                d.pending_n -= 1;
+            }
+        }
+        if was_paused {
+            // Already counted as down when it paused.
+            return None;
+        }
+        let mut pending = Bits::new(self.current.len());
+        let mut n = 0;
+        for l in self.current.iter().flatten() {
+            let life = &self.lives[*l as usize];
+            if life.up() && life.slot != slot && life.roster.get(slot as usize) {
+                pending.set(life.slot as usize, true);
+                n += 1;
+            }
+        }
+        let id = self.downs.len() as u32;
+        self.downs.push(Down {
+            slot,
+            at: now,
+            gone,
+            pending,
+            pending_n: n,
+            open: true,
+        });
+        self.open_down[slot as usize] = Some(id);
+        Some(id)
+    }
+
+    /// The paused node in `slot` goes on.
+    pub fn resume(&mut self, slot: u32, now: Instant) {
+        if let Some(l) = self.current[slot as usize] {
+            if let Some(p) = self.lives[l as usize].pauses.last_mut() {
+                if p.1 == Instant::MAX {
+                    p.1 = now;
+                }
+            }
+        }
+        self.back(slot);
+        self.set_live(slot, true, now);
+    }
+
+    fn back(&mut self, slot: u32) {
+        if let Some(d) = self.open_down[slot as usize].take() {
+            self.downs[d as usize].open = false;
+        }
+    }
+
+    /// The detection deadline of a departure passed.
+    pub fn down_deadline(&mut self, d: u32) {
+        let down = &self.downs[d as usize];
+        if !down.open {
+            // It came back (a pause that ended): pending observers are
+            // not judged.
+            return;
+        }
+        let (slot, at, gone, n) = (down.slot, down.at, down.gone, down.pending_n);
+        let observers: Vec<usize> = down.pending.iter().take(3).collect();
+        self.detection.judged += 1;
+        if n > 0 {
+            let within = self.spec.detect_within;
+            self.detection.fail(|| {
+                format!(
+                    "n{slot} ({gone:?} at {at}) still listed by {n} live nodes {within} later, e.g. {}",
+                    observers.iter().map(|o| format!("n{o}")).collect::<Vec<_>>().join(" ")
+                )
+            });
+        }
+    }
+
+    // ---- what nodes tell their users -----------------------------------
+
+    /// A node entered `slot`'s roster.
+    pub fn peer_up(&mut self, now: Instant, slot: u32, peer: u32) {
+        let Some(l) = self.current[slot as usize] else { return };
+        let life = &mut self.lives[l as usize];
+        if life.roster.set(peer as usize, true) {
+            return;
+        }
+        life.roster_n += 1;
+        if self.live.get(peer as usize) {
+            life.known_live += 1;
+            if life.view_at.is_none() && life.view_from.is_some() && life.known_live + 1 >= self.live_n
+            {
+                // Converged; it leaves the waiting list on the next recheck.
+                self.try_converge(l, Some(now));
+            }
+        }
+    }
+
+    /// A node left `slot`'s roster. `subject` is the life now in the
+    /// removed slot with its current incarnation, if it is up.
+    #[allow(clippy::too_many_arguments)]
+    pub fn peer_down(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        peer: u32,
+        key: NodeKey,
+        reason: DownReason,
+        subject_inc: Option<u64>,
+        net: &Network,
+    ) {
+        let Some(l) = self.current[slot as usize] else { return };
+        let life = &mut self.lives[l as usize];
+        if life.roster.set(peer as usize, false) {
+            life.roster_n -= 1;
+            if self.live.get(peer as usize) {
+                life.known_live -= 1;
+            }
+        }
+        if let Some(d) = self.open_down[peer as usize] {
+            let down = &mut self.downs[d as usize];
+            if down.pending.set(slot as usize, false) {
+                down.pending_n -= 1;
+                let t = ms(now - down.at);
+                match down.gone {
+                    Gone::Leave => self.leave_ms.push(t),
+                    _ => self.detect_ms.push(t),
+                }
+            }
+        }
+        // No false removal: the removed node is up in the same life, and
+        // nothing in the last detection window excuses it.
+        if reason == DownReason::Dead && subject_inc == Some(key.incarnation) {
+            let w = self.spec.detect_within;
+            let from = Instant::from_millis(now.as_millis().saturating_sub(w.as_millis()));
+            let Some(pl) = self.current[peer as usize] else { return };
+            let (obs, subj) = (&self.lives[l as usize], &self.lives[pl as usize]);
+            let clean = |x: &Life| x.up_over(from.max(x.start), now);
+            if clean(obs) && clean(subj) && !net.disturbed(from, now) {
+                self.false_removal.judged += 1;
+                self.false_removal
+                    .fail(|| format!("n{slot} removed n{peer} as dead at {now} while it was up and reachable"));
+            }
+        }
+    }
+
+    /// Counts a removal that was judged legitimate context-free (for the
+    /// figure's denominator).
+    pub fn removal_seen(&mut self) {
+        self.false_removal.judged += 1;
+    }
+
+    /// A chat message reached the user of `slot`.
+    pub fn chat(&mut self, now: Instant, slot: u32, id: MsgId, own: bool) {
+        let Some(l) = self.current[slot as usize] else { return };
+        let m = match self.msg_index.get(&id) {
+            Some(&m) => m,
+            None if own => {
+                let m = self.msgs.len() as u32;
+                self.msgs.push(Msg {
+                    id,
+                    sender: l,
+                    sent: now,
+                    delivered: Bits::default(),
+                    copies: 0,
+                });
+                self.msg_index.insert(id, m);
+                m
+            }
+            None => {
+                self.unknown_chats += 1;
+                return;
+            }
+        };
+        let stream = {
+            let n = self.streams.len() as u32;
+            *self.streams.entry(id.origin).or_insert(n)
+        };
+        let msg = &mut self.msgs[m as usize];
+        if msg.delivered.set(l as usize, true) {
+            self.duplicates.fail(|| format!("n{slot} got {}#{} twice", id.origin.addr, id.seq));
+            return;
+        }
+        msg.copies += 1;
+        // A newcomer's catch-up on older messages is not delivery latency.
+        if !own && self.lives[l as usize].start <= msg.sent {
+            self.delivery_ms.push(ms(now - msg.sent));
+        }
+        let last = self.last_seq.entry((l, stream)).or_insert(0);
+        if id.seq <= *last {
+            let was = *last;
+            self.order.fail(|| {
+                format!("n{slot} got {}#{} after #{was}", id.origin.addr, id.seq)
+            });
+        } else {
+            *last = id.seq;
+        }
+    }
+
+    /// The delivery deadline of message `m` passed: every node connected to
+    /// its sender must hold it.
+    pub fn delivery_deadline(&mut self, now: Instant, m: u32, net: &Network) {
+        let msg = &self.msgs[m as usize];
+        let from = Instant::from_millis(msg.sent.as_millis().saturating_sub(self.spec.join_grace.as_millis()));
+        let sender = &self.lives[msg.sender as usize];
+        if !sender.up_over(from, now) {
+            return;
+        }
+        for (l, life) in self.lives.iter().enumerate() {
+            if l as u32 == msg.sender || !life.up_over(from, now) {
+                continue;
+            }
+            if net.separated(sender.slot as usize, life.slot as usize, from, now) {
+                continue;
+            }
+            self.delivery.judged += 1;
+            if !msg.delivered.get(l) {
+                let (slot, id) = (life.slot, msg.id);
+                self.delivery.fail(|| {
+                    format!("n{slot} lacks {}#{} {} after it was sent", id.origin.addr, id.seq, now - msg.sent)
+                });
+            }
+        }
+    }
+
+    /// The id of the message just registered by `chat(.., own = true)`.
+    pub fn last_msg(&self) -> u32 {
+        self.msgs.len() as u32 - 1
+    }
+
+    /// Messages sent so far.
+    pub fn msgs_sent(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// Counts one message sent on the wire.
+    pub fn sent(&mut self, kind: &'static str, bytes: usize, chats: usize) {
+        self.traffic.chat_copies += chats as u64;
+        match self.traffic.kinds.iter_mut().find(|k| k.0 == kind) {
+            Some(k) => {
+                k.1 += 1;
+                k.2 += bytes as u64;
+            }
+            None => self.traffic.kinds.push((kind, 1, bytes as u64)),
+        }
+    }
+
+    // ---- state sampling and the liveness phase -------------------------
+
+    /// One sample of a node's tables.
+    pub fn tables(&mut self, slot: u32, t: TableSizes) {
+        let m = &mut self.max_tables;
+        m.members = m.members.max(t.members);
+        m.connections = m.connections.max(t.connections);
+        m.neighbours = m.neighbours.max(t.neighbours);
+        m.dialing = m.dialing.max(t.dialing);
+        m.streams = m.streams.max(t.streams);
+        m.held = m.held.max(t.held);
+        m.history = m.history.max(t.history);
+        m.recent = m.recent.max(t.recent);
+        let c = &self.cfg;
+        let over = [
+            ("members", t.members, c.max_members),
+            ("connections", t.connections, c.max_connections * 4),
+            ("neighbours", t.neighbours, c.max_connections),
+            ("history", t.history, c.history_max),
+            ("streams", t.streams, c.max_members * 2),
+            ("recent", t.recent, 256),
+            ("dialing", t.dialing, c.max_members),
+        ];
+        for (name, v, max) in over {
+            self.bounded.judged += 1;
+            if v > max {
+                self.bounded.fail(|| format!("n{slot}: {name} = {v} > {max}"));
+            }
+        }
+    }
+
+    /// The liveness phase begins: faults are over.
+    pub fn liveness_begins(&mut self, now: Instant) {
+        self.liveness_from = Some(now);
+    }
+
+    /// Whether the liveness phase converged (or there is none).
+    pub fn converged(&self) -> bool {
+        self.liveness_from.is_none() || self.converged_at.is_some()
+    }
+
+    /// Checks membership convergence at `now`: every live node lists
+    /// exactly the live nodes.
+    pub fn check_convergence(&mut self, now: Instant) {
+        if self.converged_at.is_some() || self.liveness_from.is_none() {
+            return;
+        }
+        let n = self.live_n;
+        let all = self.current.iter().flatten().all(|&l| {
+            let life = &self.lives[l as usize];
+            !life.up() || (life.known_live + 1 == n && life.roster_n + 1 == n)
+        });
+        if all {
+            self.converged_at = Some(now);
+        }
+    }
+
+    /// End of run: judge what can only be judged at the end.
+    pub fn finish(&mut self, now: Instant) {
+        if self.liveness_from.is_none() {
+            return;
+        }
+        // Every node up at the end holds every message that got out
+        // (its sender is still up, or someone else has it) and was sent
+        // after the node had been up for the grace period.
+        let grace = self.spec.join_grace;
+        for msg in &self.msgs {
+            let sender = &self.lives[msg.sender as usize];
+            let got_out = sender.end.is_none() || msg.copies >= 2;
+            if !got_out {
+                continue;
+            }
+            for &l in self.current.iter().flatten() {
+                let life = &self.lives[l as usize];
+                if !life.up() || life.start + grace > msg.sent || l == msg.sender {
+                    continue;
+                }
+                self.eventual.judged += 1;
+                if !msg.delivered.get(l as usize) {
+                    let (slot, id) = (life.slot, msg.id);
+                    self.eventual.fail(|| {
+                        format!("n{slot} never got {}#{} (sent at {})", id.origin.addr, id.seq, msg.sent)
+                    });
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    // ---- results ----------------------------------------------------------
+
+    /// Every check with its figure.
+    pub fn results(&self, end: Instant) -> Vec<CheckResult> {
+        let sp = &self.spec;
+        let mut out = Vec::new();
+        let mk = |name: &'static str, always: bool, c: &Counter, figure: String| CheckResult {
+            name: name.to_string(),
+            kind: if always { "always" } else { "eventually" }.to_string(),
+            status: if c.failed == 0 { Status::Pass } else { Status::Fail },
+            figure,
+            judged: c.judged,
+            failed: c.failed,
+            examples: c.examples.clone(),
+        };
+        let disc = Pct::of(&self.discovery_ms);
+        out.push(mk(
+            "discovery",
+            false,
+            &self.discovery,
+            format!("full view {} after the last start (limit {})", disc.short(), sp.discovery_within),
+        ));
+        let join = Pct::of(&self.join_ms);
+        out.push(mk(
+            "join",
+            false,
+            &self.join,
+            format!("joiner knows all live {} (limit {})", join.short(), sp.join_within),
+        ));
+        let det = Pct::of(&self.detect_ms);
+        out.push(mk(
+            "detection",
+            false,
+            &self.detection,
+            format!(
+                "removed {} over {} observer samples of {} departures (limit {})",
+                det.short(),
+                det.n,
+                self.downs.iter().filter(|d| d.gone != Gone::Leave).count(),
+                sp.detect_within
+            ),
+        ));
+        out.push(mk(
+            "no_false_removal",
+            true,
+            &self.false_removal,
+            format!("{} false removals", self.false_removal.failed),
+        ));
+        let lat = Pct::of(&self.delivery_ms);
+        out.push(mk(
+            "delivery",
+            false,
+            &self.delivery,
+            format!(
+                "{} of {} owed deliveries within {} ({}); latency {}",
+                self.delivery.judged - self.delivery.failed,
+                self.delivery.judged,
+                sp.deliver_within,
+                ratio(self.delivery.judged - self.delivery.failed, self.delivery.judged),
+                lat.short()
+            ),
+        ));
+        out.push(mk(
+            "order",
+            true,
+            &self.order,
+            format!("{} out-of-order deliveries", self.order.failed),
+        ));
+        let mut dups = mk(
+            "no_duplicates",
+            true,
+            &self.duplicates,
+            format!(
+                "{} duplicates handed to users ({} unknown messages)",
+                self.duplicates.failed, self.unknown_chats
+            ),
+        );
+        if self.unknown_chats > 0 {
+            dups.status = Status::Fail;
+        }
+        out.push(dups);
+        let t = &self.max_tables;
+        out.push(mk(
+            "bounded_state",
+            true,
+            &self.bounded,
+            format!(
+                "max members {} conns {} neighbours {} history {} held {} recent {} paused-queue {}",
+                t.members, t.connections, t.neighbours, t.history, t.held, t.recent, self.max_held
+            ),
+        ));
+        let mut conv = CheckResult {
+            name: "convergence".into(),
+            kind: "eventually".into(),
+            status: Status::Pass,
+            figure: String::new(),
+            judged: 0,
+            failed: 0,
+            examples: Vec::new(),
+        };
+        match (self.liveness_from, self.converged_at) {
+            (None, _) => {
+                conv.status = Status::Skip;
+                conv.figure = "no liveness phase".into();
+            }
+            (Some(from), Some(at)) => {
+                conv.judged = 1;
+                conv.figure = format!(
+                    "membership converged {} after faults ended (limit {})",
+                    at - from,
+                    sp.converge_within
+                );
+                if at - from > sp.converge_within {
+                    conv.status = Status::Fail;
+                    conv.failed = 1;
+                }
+            }
+            (Some(from), None) => {
+                conv.judged = 1;
+                conv.failed = 1;
+                conv.status = Status::Fail;
+                conv.figure = format!("membership not converged {} after faults ended", end - from);
+            }
+        }
+        out.push(conv);
+        let mut ev = mk(
+            "eventual_delivery",
+            false,
+            &self.eventual,
+            format!(
+                "{} of {} messages held at the end ({})",
+                self.eventual.judged - self.eventual.failed,
+                self.eventual.judged,
+                ratio(self.eventual.judged - self.eventual.failed, self.eventual.judged)
+            ),
+        );
+        if self.liveness_from.is_none() {
+            ev.status = Status::Skip;
+            ev.figure = "no liveness phase".into();
+        }
+        out.push(ev);
+        for c in &mut out {
+            if sp.skip.contains(&c.name) {
+                c.status = Status::Skip;
+            } else if sp.xfail.contains(&c.name) {
+                c.status = match c.status {
+                    Status::Fail => Status::Xfail,
+                    Status::Pass => Status::Xpass,
+                    s => s,
+                };
+            }
+        }
+        let _ = self.lossy;
+        out
+    }
+
+    /// Detection figure (crash, kill, pause).
+    pub fn detection_pct(&self) -> Pct {
+        Pct::of(&self.detect_ms)
+    }
+    /// Leave removal figure.
+    pub fn leave_pct(&self) -> Pct {
+        Pct::of(&self.leave_ms)
+    }
+    /// Delivery latency figure.
+    pub fn delivery_pct(&self) -> Pct {
+        Pct::of(&self.delivery_ms)
+    }
+    /// Join convergence figure.
+    pub fn join_pct(&self) -> Pct {
+        Pct::of(&self.join_ms)
+    }
+    /// Deliveries to users, own messages excluded.
+    pub fn deliveries(&self) -> u64 {
+        self.delivery_ms.len() as u64
+    }
+    /// Life-seconds of up time, for per-node rates.
+    pub fn node_seconds(&self, end: Instant) -> f64 {
+        self.lives
+            .iter()
+            .map(|l| {
+                let stop = l.end.unwrap_or(end);
+                let paused: u64 = l
+                    .pauses
+                    .iter()
+                    .map(|&(a, b)| (b.min(stop) - a).as_millis())
+                    .sum();
+                (stop - l.start).as_millis().saturating_sub(paused) as f64 / 1000.0
+            })
+            .sum()
+    }
+}
+
+fn ratio(a: u64, b: u64) -> String {
+    if b == 0 {
+        "none owed".into()
+    } else {
+        format!("{:.2}%", a as f64 * 100.0 / b as f64)
+    }
+}

@@ -1,0 +1,400 @@
+//! The network model: latency, loss, duplication, partitions, clogs,
+//! spikes and per-link overrides, all drawn from one seeded RNG.
+
+use crate::scenario::{Latency, LinkOverride, NetSpec};
+use gossip_chat::{Duration, Instant};
+use rand_chacha::ChaCha8Rng;
+use rand_core::Rng;
+
+/// A set of node slots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bits(Vec<u64>);
+
+impl Bits {
+    /// An empty set with room for `n` slots.
+    pub fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    /// A set of these slots.
+    pub fn of(n: usize, members: &[u32]) -> Self {
+        let mut b = Bits::new(n);
+        for &m in members {
+            b.set(m as usize, true);
+        }
+        b
+    }
+    /// Membership.
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+    /// Adds or removes `i`, growing as needed; returns the old value.
+    #[inline]
+    pub fn set(&mut self, i: usize, v: bool) -> bool {
+        if i / 64 >= self.0.len() {
+            if !v {
+                return false;
+            }
+            self.0.resize(i / 64 + 1, 0);
+        }
+        let w = &mut self.0[i / 64];
+        let old = *w >> (i % 64) & 1 == 1;
+        if v {
+            *w |= 1 << (i % 64);
+        } else {
+            *w &= !(1 << (i % 64));
+        }
+        old
+    }
+    /// Number of members.
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    /// Members in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            (0..64).filter(move |b| w >> b & 1 == 1).map(move |b| i * 64 + b)
+        })
+    }
+}
+
+/// A partition: every slot has a group; group 0 is a bridge that reaches
+/// everyone. Messages between two different non-zero groups are lost (only
+/// from group 1 to the others when one-way).
+#[derive(Clone, Debug)]
+pub struct Cut {
+    /// Identifies the cut for its heal.
+    pub id: u32,
+    /// Group per slot.
+    pub groups: Vec<u16>,
+    /// Only group 1's messages to other groups are lost.
+    pub oneway: bool,
+    /// Active since.
+    pub start: Instant,
+    /// Healed at (None: still active).
+    pub end: Option<Instant>,
+}
+
+impl Cut {
+    /// Whether messages from `a` to `b` are lost under this cut.
+    #[inline]
+    pub fn blocks(&self, a: usize, b: usize) -> bool {
+        let (ga, gb) = (self.groups[a], self.groups[b]);
+        if ga == 0 || gb == 0 || ga == gb {
+            return false;
+        }
+        !self.oneway || ga == 1
+    }
+    /// Whether the cut separates `a` and `b` in either direction.
+    pub fn separates(&self, a: usize, b: usize) -> bool {
+        self.blocks(a, b) || self.blocks(b, a)
+    }
+    /// Whether it was in force at any time in `[from, to]`.
+    pub fn overlaps(&self, from: Instant, to: Instant) -> bool {
+        self.start <= to && self.end.is_none_or(|e| e > from)
+    }
+}
+
+struct Override {
+    from: Option<Bits>,
+    to: Option<Bits>,
+    latency: Option<Latency>,
+    loss: Option<f64>,
+    duplicate: Option<f64>,
+}
+
+impl Override {
+    fn matches(&self, a: usize, b: usize) -> bool {
+        self.from.as_ref().is_none_or(|s| s.get(a)) && self.to.as_ref().is_none_or(|s| s.get(b))
+    }
+}
+
+/// Extra latency or loss on every link touching some nodes, for a while.
+#[derive(Clone, Debug)]
+pub struct Burst {
+    /// Identifies it for its end.
+    pub id: u32,
+    /// Nodes whose links are hit.
+    pub nodes: Bits,
+    /// Extra one-way latency.
+    pub extra: Duration,
+    /// Extra loss probability.
+    pub loss: f64,
+    /// Active since.
+    pub start: Instant,
+    /// Ended at.
+    pub end: Option<Instant>,
+}
+
+/// Why a message did not arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It arrives after this one-way latency.
+    Arrives(Duration),
+    /// A partition or clog ate it.
+    Cut,
+    /// Random loss ate it.
+    Lost,
+}
+
+/// The seeded network.
+pub struct Network {
+    latency: Latency,
+    loss: f64,
+    duplicate: f64,
+    /// Per-link FIFO delivery.
+    pub ordered: bool,
+    /// Time for a dial to an unreachable host to fail.
+    pub connect_timeout: Duration,
+    overrides: Vec<Override>,
+    /// Every cut ever made (active ones have no end).
+    pub cuts: Vec<Cut>,
+    active_cuts: Vec<usize>,
+    /// Every burst ever made.
+    pub bursts: Vec<Burst>,
+    active_bursts: Vec<usize>,
+    next_id: u32,
+    rng: ChaCha8Rng,
+}
+
+impl Network {
+    /// A network for `slots` nodes.
+    pub fn new(spec: &NetSpec, slots: usize, rng: ChaCha8Rng) -> Self {
+        let set = |v: &Vec<u32>| (!v.is_empty()).then(|| Bits::of(slots, v));
+        let overrides = spec
+            .links
+            .iter()
+            .map(|l: &LinkOverride| Override {
+                from: set(&l.from),
+                to: set(&l.to),
+                latency: l.latency,
+                loss: l.loss,
+                duplicate: l.duplicate,
+            })
+            .collect();
+        Network {
+            latency: spec.latency,
+            loss: spec.loss,
+            duplicate: spec.duplicate,
+            ordered: spec.ordered,
+            connect_timeout: spec.connect_timeout,
+            overrides,
+            cuts: Vec::new(),
+            active_cuts: Vec::new(),
+            bursts: Vec::new(),
+            active_bursts: Vec::new(),
+            next_id: 1,
+            rng,
+        }
+    }
+
+    /// Whether any link may lose messages without a fault.
+    pub fn lossy(&self) -> bool {
+        self.loss > 0.0 || self.overrides.iter().any(|o| o.loss.is_some_and(|l| l > 0.0))
+    }
+
+    /// Whether `a`'s messages to `b` are cut off now.
+    #[inline]
+    pub fn blocked(&self, a: usize, b: usize) -> bool {
+        self.active_cuts.iter().any(|&i| self.cuts[i].blocks(a, b))
+    }
+
+    /// What happens to one message from `a` to `b` sent now.
+    pub fn fate(&mut self, a: usize, b: usize) -> Fate {
+        if self.blocked(a, b) {
+            return Fate::Cut;
+        }
+        let (mut lat, mut loss) = (self.latency, self.loss);
+        for o in &self.overrides {
+            if o.matches(a, b) {
+                lat = o.latency.unwrap_or(lat);
+                loss = o.loss.unwrap_or(loss);
+            }
+        }
+        let mut extra = Duration::ZERO;
+        for &i in &self.active_bursts {
+            let burst = &self.bursts[i];
+            if burst.nodes.get(a) || burst.nodes.get(b) {
+                extra = extra + burst.extra;
+                loss = 1.0 - (1.0 - loss) * (1.0 - burst.loss);
+            }
+        }
+        if loss > 0.0 && self.chance(loss) {
+            return Fate::Lost;
+        }
+        Fate::Arrives(self.sample(lat) + extra)
+    }
+
+    /// Whether one more copy of a message from `a` to `b` arrives.
+    pub fn duplicated(&mut self, a: usize, b: usize) -> bool {
+        let mut dup = self.duplicate;
+        for o in &self.overrides {
+            if o.matches(a, b) {
+                dup = o.duplicate.unwrap_or(dup);
+            }
+        }
+        dup > 0.0 && self.chance(dup)
+    }
+
+    /// One draw of the latency from `a` to `b`, ignoring loss.
+    pub fn latency(&mut self, a: usize, b: usize) -> Duration {
+        match self.fate_latency_only(a, b) {
+            Some(d) => d,
+            None => self.sample(self.latency),
+        }
+    }
+
+    fn fate_latency_only(&mut self, a: usize, b: usize) -> Option<Duration> {
+        let mut lat = self.latency;
+        for o in &self.overrides {
+            if o.matches(a, b) {
+                lat = o.latency.unwrap_or(lat);
+            }
+        }
+        let mut extra = Duration::ZERO;
+        for &i in &self.active_bursts {
+            let burst = &self.bursts[i];
+            if burst.nodes.get(a) || burst.nodes.get(b) {
+                extra = extra + burst.extra;
+            }
+        }
+        Some(self.sample(lat) + extra)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// A uniform draw in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    fn sample(&mut self, l: Latency) -> Duration {
+        match l {
+            Latency::Constant(d) => d,
+            Latency::Uniform(a, b) => {
+                let span = b.as_millis() - a.as_millis() + 1;
+                Duration::from_millis(a.as_millis() + self.rng.next_u64() % span)
+            }
+            Latency::LogNormal { median, sigma, max } => {
+                // Box-Muller: one standard normal draw.
+                let u1 = self.unit().max(f64::MIN_POSITIVE);
+                let u2 = self.unit();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                let ms = median.as_millis() as f64 * (sigma * z).exp();
+                Duration::from_millis((ms.round() as u64).clamp(0, max.as_millis()))
+            }
+        }
+    }
+
+    /// Starts a partition; returns its id.
+    pub fn cut(&mut self, groups: Vec<u16>, oneway: bool, now: Instant) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.cuts.push(Cut {
+            id,
+            groups,
+            oneway,
+            start: now,
+            end: None,
+        });
+        self.active_cuts.push(self.cuts.len() - 1);
+        id
+    }
+
+    /// Ends the cut or burst `id` (every one when `None`).
+    pub fn heal(&mut self, id: Option<u32>, now: Instant) {
+        let cuts = &mut self.cuts;
+        self.active_cuts.retain(|&i| {
+            let hit = id.is_none_or(|id| cuts[i].id == id);
+            if hit {
+                cuts[i].end = Some(now);
+            }
+            !hit
+        });
+        let bursts = &mut self.bursts;
+        self.active_bursts.retain(|&i| {
+            let hit = id.is_none_or(|id| bursts[i].id == id);
+            if hit {
+                bursts[i].end = Some(now);
+            }
+            !hit
+        });
+    }
+
+    /// Starts extra latency and loss on every link touching `nodes`.
+    pub fn burst(&mut self, nodes: Bits, extra: Duration, loss: f64, now: Instant) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.bursts.push(Burst {
+            id,
+            nodes,
+            extra,
+            loss,
+            start: now,
+            end: None,
+        });
+        self.active_bursts.push(self.bursts.len() - 1);
+        id
+    }
+
+    /// Whether any cut that separates `a` and `b` was in force in
+    /// `[from, to]`.
+    pub fn separated(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
+        self.cuts
+            .iter()
+            .any(|c| c.overlaps(from, to) && c.separates(a, b))
+    }
+
+    /// Whether any fault of the network (cut, clog, spike, loss burst) was
+    /// in force in `[from, to]`.
+    pub fn disturbed(&self, from: Instant, to: Instant) -> bool {
+        self.cuts.iter().any(|c| c.overlaps(from, to))
+            || self
+                .bursts
+                .iter()
+                .any(|b| b.start <= to && b.end.is_none_or(|e| e > from))
+    }
+
+    /// Whether any cut is in force now.
+    pub fn any_cut(&self) -> bool {
+        !self.active_cuts.is_empty()
+    }
+
+    /// Draws from the network's RNG (for shapes and targets).
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_nodes_reach_both_sides_and_oneway_cuts_one_direction() {
+        let c = Cut {
+            id: 1,
+            groups: vec![1, 1, 2, 0],
+            oneway: false,
+            start: Instant::ZERO,
+            end: None,
+        };
+        assert!(c.blocks(0, 2) && c.blocks(2, 0));
+        assert!(!c.blocks(0, 1) && !c.blocks(3, 2) && !c.blocks(0, 3));
+        let c = Cut { oneway: true, ..c };
+        assert!(c.blocks(0, 2) && !c.blocks(2, 0));
+        assert!(c.separates(2, 0));
+    }
+
+    #[test]
+    fn bits_grow_and_count() {
+        let mut b = Bits::new(3);
+        b.set(130, true);
+        b.set(2, true);
+        assert_eq!(b.count(), 2);
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![2, 130]);
+        assert!(!b.get(500));
+    }
+}

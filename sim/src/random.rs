@@ -1,0 +1,82 @@
+//! Random fault mode: each seed draws its own fault schedule within the
+//! bounds the scenario declares (as TigerBeetle's VOPR does), so a sweep
+//! over seeds explores many fault setups, and every drawn schedule is
+//! printed so that a failing seed can be read before it is replayed.
+
+use crate::scenario::{Fault, FaultKind, RandomSpec, Scenario, Shape, Target, Via};
+use gossip_chat::Duration;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as u64
+}
+
+fn between(rng: &mut ChaCha8Rng, a: Duration, b: Duration) -> Duration {
+    Duration::from_millis(a.as_millis() + below(rng, b.as_millis() - a.as_millis() + 1))
+}
+
+/// The schedule a seed runs: the scenario's own faults, plus the drawn ones
+/// in random mode, sorted by time.
+pub fn schedule(sc: &Scenario, seed: u64) -> Vec<Fault> {
+    let mut faults = sc.faults.clone();
+    if let Some(spec) = &sc.random {
+        faults.extend(draw(spec, sc.nodes.count, seed));
+        faults.sort_by_key(|f| f.at);
+    }
+    faults
+}
+
+/// Draws one schedule. Nodes are named by index among the initial nodes;
+/// at most a third of them are removed for good (crash, kill, leave).
+pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7261_6e64_6f6d_2d66);
+    let n = spec.faults.0 as u64 + below(&mut rng, (spec.faults.1 - spec.faults.0) as u64 + 1);
+    let mut removals = 0;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut kind = spec.kinds[below(&mut rng, spec.kinds.len() as u64) as usize].as_str();
+        if matches!(kind, "crash" | "kill" | "leave") {
+            if removals + 1 > nodes / 3 {
+                kind = "pause";
+            } else {
+                removals += 1;
+            }
+        }
+        let at = between(&mut rng, spec.start, spec.end);
+        let d = between(&mut rng, spec.durations.0, spec.durations.1);
+        let node = below(&mut rng, nodes as u64) as u32;
+        let one = Target::Nodes(vec![node]);
+        let kind = match kind {
+            "crash" => FaultKind::Crash(one),
+            "kill" => FaultKind::Kill(one),
+            "pause" => FaultKind::Pause(one, Some(d)),
+            "restart" => FaultKind::Restart(one, Via::Random),
+            "leave" => FaultKind::Leave(one),
+            "join" => FaultKind::Join(1 + below(&mut rng, 3) as u32, Via::Random),
+            "partition" | "oneway" => {
+                let shapes = [Shape::Halves, Shape::Isolate(None), Shape::Majority, Shape::Bridge];
+                let shape = shapes[below(&mut rng, shapes.len() as u64) as usize].clone();
+                FaultKind::Partition {
+                    shape,
+                    oneway: kind == "oneway",
+                    duration: Some(d),
+                }
+            }
+            "spike" => FaultKind::Spike(
+                one,
+                Duration::from_millis(50 + below(&mut rng, 451)),
+                d,
+            ),
+            "loss" => FaultKind::Loss(one, 0.1 + below(&mut rng, 41) as f64 / 100.0, d),
+            _ => FaultKind::Swizzle {
+                count: 2 + below(&mut rng, 4) as u32,
+                step: Duration::from_millis(200 + below(&mut rng, 801)),
+                hold: d,
+            },
+        };
+        out.push(Fault { at, kind });
+    }
+    out.sort_by_key(|f| f.at);
+    out
+}

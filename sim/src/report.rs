@@ -1,0 +1,288 @@
+//! The report of one run: checks with their figures, traffic, latencies,
+//! the fault schedule and the trace fingerprint. Rendered as a table or as
+//! JSON.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// The verdict of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Held.
+    Pass,
+    /// Did not hold.
+    Fail,
+    /// Not run (skipped in the scenario, or nothing to judge).
+    Skip,
+    /// Failed, as the scenario expects for now.
+    Xfail,
+    /// Held although expected to fail.
+    Xpass,
+}
+
+impl Status {
+    /// Whether the run counts as failed because of it.
+    pub fn failed(self) -> bool {
+        self == Status::Fail
+    }
+    fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "ok",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+            Status::Xfail => "xfail",
+            Status::Xpass => "xpass",
+        }
+    }
+}
+
+/// One named, typed check with its figure.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// "always" (a safety property) or "eventually" (a liveness property
+    /// with a deadline).
+    pub kind: String,
+    /// The verdict.
+    pub status: Status,
+    /// What was measured.
+    pub figure: String,
+    /// Cases judged.
+    pub judged: u64,
+    /// Cases that failed.
+    pub failed: u64,
+    /// A few failing cases.
+    pub examples: Vec<String>,
+}
+
+/// Percentiles of a sample in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Pct {
+    /// Samples.
+    pub n: usize,
+    /// Median.
+    pub p50: u32,
+    /// 99th percentile.
+    pub p99: u32,
+    /// Largest.
+    pub max: u32,
+}
+
+impl Pct {
+    /// Percentiles of `v`.
+    pub fn of(v: &[u32]) -> Pct {
+        if v.is_empty() {
+            return Pct::default();
+        }
+        let mut s = v.to_vec();
+        s.sort_unstable();
+        let at = |q: f64| s[((s.len() as f64 * q).ceil() as usize).clamp(1, s.len()) - 1];
+        Pct {
+            n: s.len(),
+            p50: at(0.5),
+            p99: at(0.99),
+            max: s[s.len() - 1],
+        }
+    }
+
+    /// `p50 12ms / p99 30ms / max 41ms`, or `n/a`.
+    pub fn short(&self) -> String {
+        if self.n == 0 {
+            "n/a".into()
+        } else {
+            format!("p50 {}ms / p99 {}ms / max {}ms", self.p50, self.p99, self.max)
+        }
+    }
+}
+
+/// Traffic of one message kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindTraffic {
+    /// Message kind.
+    pub kind: String,
+    /// Messages per node per second.
+    pub msgs_per_node_s: f64,
+    /// Bytes per node per second (frames, length prefix included).
+    pub bytes_per_node_s: f64,
+}
+
+/// Everything measured, besides the checks.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figures {
+    /// Messages sent per node per second.
+    pub msgs_per_node_s: f64,
+    /// Bytes sent per node per second.
+    pub bytes_per_node_s: f64,
+    /// Membership and heartbeat bytes per node per second (hello, join,
+    /// peers, ping, pong, sync, leave, bye).
+    pub idle_bytes_per_node_s: f64,
+    /// Repair bytes per node per second (digest, history).
+    pub repair_bytes_per_node_s: f64,
+    /// By kind.
+    pub by_kind: Vec<KindTraffic>,
+    /// Chat copies sent on the wire per chat delivered to a user.
+    pub copies_per_delivery: f64,
+    /// Chat messages sent by users.
+    pub chats_sent: usize,
+    /// Chat deliveries to users (own messages excluded).
+    pub deliveries: u64,
+    /// Delivery latency.
+    pub delivery_ms: Pct,
+    /// Time from a crash, kill or pause to its removal at each observer.
+    pub detection_ms: Pct,
+    /// Time from a graceful leave to its removal at each observer.
+    pub leave_ms: Pct,
+    /// Time for a joiner to know every live member.
+    pub join_ms: Pct,
+    /// Largest table sizes seen at any node.
+    pub max_tables: MaxTables,
+    /// Most events queued at once.
+    pub max_queue: usize,
+}
+
+/// Largest table sizes.
+#[derive(Clone, Debug, Serialize)]
+pub struct MaxTables {
+    /// Members known.
+    pub members: usize,
+    /// Open connections.
+    pub connections: usize,
+    /// Neighbours.
+    pub neighbours: usize,
+    /// Chat streams.
+    pub streams: usize,
+    /// Held-back messages.
+    pub held: usize,
+    /// History kept.
+    pub history: usize,
+    /// Inputs queued for a paused node.
+    pub paused_queue: usize,
+}
+
+/// The report of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario file.
+    pub file: String,
+    /// Seed.
+    pub seed: u64,
+    /// Initial nodes.
+    pub nodes: u32,
+    /// Node slots (initial plus joiners).
+    pub slots: usize,
+    /// Virtual seconds simulated.
+    pub virtual_s: f64,
+    /// Events processed.
+    pub events: u64,
+    /// Hash of the event stream: equal fingerprints, same run.
+    pub fingerprint: String,
+    /// The fault schedule as run (drawn per seed in random mode).
+    pub faults: Vec<String>,
+    /// The checks.
+    pub checks: Vec<CheckResult>,
+    /// The figures.
+    pub figures: Figures,
+    /// Wall-clock milliseconds (set by the command line; never part of the
+    /// fingerprint).
+    pub wall_ms: Option<u64>,
+    /// Whether every check held.
+    pub passed: bool,
+}
+
+impl Report {
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "cargo run --release --bin sim -- {} --seed {}",
+            self.file, self.seed
+        )
+    }
+
+    /// The readable table.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "scenario {} (seed {}): {} nodes ({} slots), {:.1} virtual s, {} events, fingerprint {}",
+            self.scenario, self.seed, self.nodes, self.slots, self.virtual_s, self.events, self.fingerprint
+        );
+        if let Some(w) = self.wall_ms {
+            let _ = writeln!(s, "wall time {:.2} s", w as f64 / 1000.0);
+        }
+        if !self.faults.is_empty() {
+            let _ = writeln!(s, "faults:");
+            for f in &self.faults {
+                let _ = writeln!(s, "  {f}");
+            }
+        }
+        let _ = writeln!(s, "checks:");
+        let w = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for c in &self.checks {
+            let _ = writeln!(
+                s,
+                "  {:<5} {:<w$}  {:<10}  {}",
+                c.status.word(),
+                c.name,
+                c.kind,
+                c.figure
+            );
+            if c.status != Status::Pass {
+                for e in &c.examples {
+                    let _ = writeln!(s, "          - {e}");
+                }
+            }
+        }
+        let f = &self.figures;
+        let _ = writeln!(s, "figures:");
+        let _ = writeln!(
+            s,
+            "  traffic        {:.1} msgs/s and {:.0} B/s per node (idle {:.0} B/s, repair {:.0} B/s)",
+            f.msgs_per_node_s, f.bytes_per_node_s, f.idle_bytes_per_node_s, f.repair_bytes_per_node_s
+        );
+        let kinds: Vec<String> = f
+            .by_kind
+            .iter()
+            .map(|k| format!("{} {:.0}", k.kind, k.bytes_per_node_s))
+            .collect();
+        let _ = writeln!(s, "  bytes by kind  {} (B/s per node)", kinds.join(", "));
+        let _ = writeln!(
+            s,
+            "  chat           {} sent, {} deliveries, {:.2} payload copies per delivery",
+            f.chats_sent, f.deliveries, f.copies_per_delivery
+        );
+        let _ = writeln!(s, "  delivery       {}", f.delivery_ms.short());
+        let _ = writeln!(s, "  detection      {} ({} samples)", f.detection_ms.short(), f.detection_ms.n);
+        let _ = writeln!(s, "  leave          {} ({} samples)", f.leave_ms.short(), f.leave_ms.n);
+        let _ = writeln!(s, "  join           {} ({} joins)", f.join_ms.short(), f.join_ms.n);
+        let t = &f.max_tables;
+        let _ = writeln!(
+            s,
+            "  tables (max)   members {}, connections {}, neighbours {}, streams {}, held {}, history {}, paused queue {}, event queue {}",
+            t.members, t.connections, t.neighbours, t.streams, t.held, t.history, t.paused_queue, f.max_queue
+        );
+        let verdict = if self.passed { "PASS" } else { "FAIL" };
+        let _ = writeln!(s, "result: {verdict}");
+        if !self.passed {
+            let _ = writeln!(s, "replay: {}", self.replay_command());
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let v: Vec<u32> = (1..=100).collect();
+        let p = Pct::of(&v);
+        assert_eq!((p.p50, p.p99, p.max, p.n), (50, 99, 100, 100));
+        assert_eq!(Pct::of(&[]).short(), "n/a");
+        assert_eq!(Pct::of(&[7]).p99, 7);
+    }
+}

@@ -1,0 +1,102 @@
+//! Traces: one compact line per event, time first, and a fingerprint of the
+//! whole event stream.
+//!
+//! The fingerprint hashes the structured fields of every event (never wall
+//! time), whether or not lines are written, so a report's fingerprint shows
+//! at a glance whether two runs took the same path.
+
+use gossip_chat::Instant;
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// The event sink of one run.
+pub struct Trace {
+    out: Option<Box<dyn Write>>,
+    line: String,
+    hash: u64,
+    events: u64,
+    error: Option<std::io::Error>,
+}
+
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Trace {
+    /// A trace that writes lines to `out`, or only fingerprints.
+    pub fn new(out: Option<Box<dyn Write>>) -> Self {
+        Trace {
+            out,
+            line: String::new(),
+            hash: 0xcbf2_9ce4_8422_2325,
+            events: 0,
+            error: None,
+        }
+    }
+
+    /// Whether lines are written (callers skip formatting otherwise).
+    #[inline]
+    pub fn writing(&self) -> bool {
+        self.out.is_some()
+    }
+
+    #[inline]
+    fn mix(&mut self, x: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ x).wrapping_mul(K);
+    }
+
+    /// Records one event: its time, a code and up to three numbers go into
+    /// the fingerprint; `text` writes the rest of the line when writing.
+    #[inline]
+    pub fn event(
+        &mut self,
+        now: Instant,
+        code: u8,
+        nums: [u64; 3],
+        text: impl FnOnce(&mut String),
+    ) {
+        self.events += 1;
+        self.mix(now.as_millis());
+        self.mix(code as u64);
+        for n in nums {
+            self.mix(n);
+        }
+        if let Some(out) = &mut self.out {
+            self.line.clear();
+            let ms = now.as_millis();
+            let _ = write!(self.line, "{}.{:03} ", ms / 1000, ms % 1000);
+            text(&mut self.line);
+            self.line.push('\n');
+            if let Err(e) = out.write_all(self.line.as_bytes()) {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// A free-form header or note line (also fingerprinted).
+    pub fn note(&mut self, now: Instant, text: &str) {
+        for b in text.bytes() {
+            self.mix(b as u64);
+        }
+        self.event(now, 0, [0; 3], |l| l.push_str(text));
+    }
+
+    /// The fingerprint so far, as 16 hex digits.
+    pub fn fingerprint(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+
+    /// Events recorded.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Flushes the output; reports the first write error.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(out) = &mut self.out {
+            out.flush()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1407 @@
+//! The discrete-event engine: a queue ordered by (virtual time, sequence
+//! number) that jumps from event to event and drives real [`Node`]s.
+//!
+//! Messages travel as values (never encoded); byte counts use the real
+//! encoded size. Connections follow the core's driver contract: every
+//! `Connect` is answered with `Connected` or `ConnectFailed`, a `Close`
+//! flushes what was sent before the peer sees `Disconnected`.
+
+use crate::checks::{Gone, Observer, Start};
+use crate::net::{Bits, Fate, Network};
+use crate::report::{Figures, KindTraffic, MaxTables, Report};
+use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Senders, Shape, Target, Via};
+use crate::trace::Trace;
+use gossip_chat::{
+    wire, ConnId, Event, Input, Instant, Message, Node, Output,
+};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// The port every simulated node listens on.
+const PORT: u16 = 7000;
+/// First address: node i is 10.0.0.1 + i.
+const BASE_IP: u32 = 0x0a00_0001;
+/// Marks a `ConnectFailed` target that is not a simulated node.
+const FOREIGN: u32 = 1 << 31;
+/// Interval of state samples (bounded state, convergence).
+const SAMPLE_EVERY: u64 = 1000;
+/// Interval of convergence samples in the liveness phase.
+const CONVERGE_EVERY: u64 = 100;
+
+/// The address of node slot `i`.
+pub fn addr_of(i: u32) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(BASE_IP + i), PORT))
+}
+
+/// The slot of an address, if it is a simulated node.
+pub fn slot_of(a: &SocketAddr, slots: usize) -> Option<u32> {
+    match a {
+        SocketAddr::V4(v4) if v4.port() == PORT => {
+            let i = u32::from(*v4.ip()).checked_sub(BASE_IP)?;
+            ((i as usize) < slots).then_some(i)
+        }
+        _ => None,
+    }
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Absent,
+    Up,
+    Paused,
+    Crashed,
+    Killed,
+    Left,
+}
+
+struct Slot {
+    node: Option<Box<Node>>,
+    state: State,
+    /// The observer's life id of the current process.
+    life: u32,
+    /// Incarnation of the next process started here.
+    next_inc: u64,
+    timer_at: Instant,
+    held: Vec<Pending>,
+    conns: Vec<u32>,
+    prune_at: usize,
+    up_pos: u32,
+}
+
+#[derive(Clone, Copy)]
+struct End {
+    slot: u32,
+    life: u32,
+    open: bool,
+    /// Latest arrival scheduled at this end (FIFO).
+    last: Instant,
+}
+
+struct Conn {
+    ends: [End; 2],
+}
+
+/// An input waiting for a node: in the queue, or held while it is paused.
+///
+/// Kept small (messages wait in a slab, addresses as slot numbers) so that
+/// the event heap moves little memory.
+enum Pending {
+    Deliver { conn: u32, end: u8, msg: u32 },
+    Connected { conn: u32, end: u8 },
+    Disconnected { conn: u32, end: u8 },
+    ConnectFailed { to: u32 },
+}
+
+enum Ev {
+    Timer { slot: u32, life: u32 },
+    Input { slot: u32, life: u32, input: Pending },
+    Action(u32),
+    ChatTick,
+    Sample,
+    ConvergeSample,
+    DeliveryCheck(u32),
+    DownCheck(u32),
+    ViewCheck(u32),
+}
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    /// Reversed: the heap pops the earliest (time, seq) first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Things that happen at a set time: scenario faults and their follow-ups.
+#[derive(Clone, Debug)]
+enum Action {
+    Start { slot: u32, via: Option<Via> },
+    Fault(FaultKind),
+    Resume(u32),
+    Heal(u32),
+    Clog(u32, usize),
+    Unclog(usize),
+    DiscoveryBegins,
+    Liveness,
+    Send(usize),
+}
+
+/// One simulation run.
+pub struct World<'a> {
+    sc: &'a Scenario,
+    seed: u64,
+    now: Instant,
+    end: Instant,
+    seq: u64,
+    queue: BinaryHeap<Entry>,
+    slots: Vec<Slot>,
+    next_slot: u32,
+    up: Vec<u32>,
+    conns: Vec<Conn>,
+    net: Network,
+    actions: Vec<Action>,
+    out: Vec<Output>,
+    obs: Observer,
+    trace: Trace,
+    rng: ChaCha8Rng,
+    chat_n: u64,
+    clogs: Vec<u32>,
+    /// Messages in flight, by slab index.
+    payloads: Vec<Option<Message>>,
+    free: Vec<u32>,
+    /// Addresses dialled that are not simulated nodes.
+    foreign: Vec<SocketAddr>,
+    schedule: Vec<String>,
+    events: u64,
+}
+
+impl<'a> World<'a> {
+    /// Builds the world for `sc` under `seed` with the concrete fault
+    /// schedule `faults` (the scenario's, or one drawn in random mode).
+    pub fn new(sc: &'a Scenario, seed: u64, faults: &[Fault], trace: Trace) -> Self {
+        let joins: u32 = faults
+            .iter()
+            .map(|f| match f.kind {
+                FaultKind::Join(n, _) => n,
+                _ => 0,
+            })
+            .sum();
+        let n_slots = (sc.nodes.count + joins) as usize;
+        let net_rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x6e65_7477_6f72_6b));
+        let net = Network::new(&sc.network, n_slots, net_rng);
+        let lossy = net.lossy();
+        let slots = (0..n_slots)
+            .map(|_| Slot {
+                node: None,
+                state: State::Absent,
+                life: u32::MAX,
+                next_inc: 1,
+                timer_at: Instant::MAX,
+                held: Vec::new(),
+                conns: Vec::new(),
+                prune_at: 16,
+                up_pos: u32::MAX,
+            })
+            .collect();
+        let mut w = World {
+            sc,
+            seed,
+            now: Instant::ZERO,
+            end: Instant::ZERO + sc.duration,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            slots,
+            next_slot: sc.nodes.count,
+            up: Vec::new(),
+            conns: Vec::new(),
+            net,
+            actions: Vec::new(),
+            out: Vec::with_capacity(64),
+            obs: Observer::new(sc, n_slots, lossy),
+            trace,
+            rng: ChaCha8Rng::seed_from_u64(mix(seed)),
+            chat_n: 0,
+            clogs: Vec::new(),
+            payloads: Vec::new(),
+            free: Vec::new(),
+            foreign: Vec::new(),
+            schedule: faults.iter().map(describe).collect(),
+            events: 0,
+        };
+        w.trace.note(
+            Instant::ZERO,
+            &format!("sim {} seed {} nodes {}", sc.name, seed, sc.nodes.count),
+        );
+        for f in &w.schedule.clone() {
+            w.trace.note(Instant::ZERO, &format!("schedule {f}"));
+        }
+        // Initial nodes.
+        let mut last = Instant::ZERO;
+        for i in 0..sc.nodes.count {
+            let at = Instant::ZERO + sc.nodes.stagger.saturating_mul(i as u64);
+            last = at;
+            let via = match (i, sc.nodes.join) {
+                (0, _) => None,
+                (_, InitialJoin::First) => Some(Via::Node(0)),
+                (_, InitialJoin::Chain) => Some(Via::Node(i - 1)),
+                (_, InitialJoin::Random) => Some(Via::Random),
+            };
+            w.at_action(at, Action::Start { slot: i, via });
+        }
+        w.at_action(last, Action::DiscoveryBegins);
+        for f in faults {
+            w.at_action(Instant::ZERO + f.at, Action::Fault(f.kind.clone()));
+        }
+        for (i, s) in sc.workload.sends.iter().enumerate() {
+            w.at_action(Instant::ZERO + s.at, Action::Send(i));
+        }
+        if sc.workload.rate > 0.0 {
+            w.push(Instant::ZERO + sc.workload.start, Ev::ChatTick);
+        }
+        if sc.liveness.as_millis() > 0 {
+            w.at_action(
+                Instant::from_millis(w.end.as_millis() - sc.liveness.as_millis()),
+                Action::Liveness,
+            );
+        }
+        w.push(Instant::from_millis(SAMPLE_EVERY), Ev::Sample);
+        w
+    }
+
+    fn stash(&mut self, msg: Message) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.payloads[i as usize] = Some(msg);
+                i
+            }
+            None => {
+                self.payloads.push(Some(msg));
+                self.payloads.len() as u32 - 1
+            }
+        }
+    }
+
+    fn unstash(&mut self, i: u32) -> Option<Message> {
+        let m = self.payloads[i as usize].take();
+        self.free.push(i);
+        m
+    }
+
+    fn addr_at(&self, to: u32) -> SocketAddr {
+        if to & FOREIGN != 0 {
+            self.foreign[(to & !FOREIGN) as usize]
+        } else {
+            addr_of(to)
+        }
+    }
+
+    fn push(&mut self, at: Instant, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Entry {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn at_action(&mut self, at: Instant, a: Action) {
+        let i = self.actions.len() as u32;
+        self.actions.push(a);
+        self.push(at, Ev::Action(i));
+    }
+
+    /// Runs to the end; `progress` is called now and then with the virtual
+    /// time reached.
+    pub fn run(mut self, progress: &mut dyn FnMut(Instant)) -> (Report, Trace) {
+        while let Some(e) = self.queue.pop() {
+            if e.at > self.end {
+                break;
+            }
+            self.now = e.at;
+            self.events += 1;
+            if self.events & 0xffff == 0 {
+                progress(self.now);
+                self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+            }
+            self.dispatch(e.ev);
+        }
+        self.now = self.end;
+        progress(self.now);
+        self.obs.finish(self.now);
+        let report = self.report();
+        (report, self.trace)
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Timer { slot, life } => {
+                let s = &mut self.slots[slot as usize];
+                if s.life != life || s.state != State::Up || s.timer_at != self.now {
+                    return;
+                }
+                s.timer_at = Instant::MAX;
+                if self.trace.writing() {
+                    self.trace.event(self.now, 11, [slot as u64, 0, 0], |l| {
+                        l.push_str(&format!("n{slot} timeout"))
+                    });
+                } else {
+                    self.trace.event(self.now, 11, [slot as u64, 0, 0], |_| {});
+                }
+                self.handle(slot, Input::Timeout);
+            }
+            Ev::Input { slot, life, input } => {
+                let s = &mut self.slots[slot as usize];
+                match s.state {
+                    State::Up if s.life == life => self.input(slot, input),
+                    State::Paused if s.life == life => {
+                        s.held.push(input);
+                        self.obs.max_held = self.obs.max_held.max(s.held.len());
+                    }
+                    _ => self.drop_input(input),
+                }
+            }
+            Ev::Action(i) => {
+                let a = self.actions[i as usize].clone();
+                self.action(a);
+            }
+            Ev::ChatTick => self.chat_tick(),
+            Ev::Sample => {
+                for slot in 0..self.slots.len() {
+                    if let (State::Up, Some(n)) = (self.slots[slot].state, &self.slots[slot].node) {
+                        let t = n.table_sizes();
+                        self.obs.tables(slot as u32, t);
+                    }
+                }
+                self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+                self.push(self.now + gossip_chat::Duration::from_millis(SAMPLE_EVERY), Ev::Sample);
+            }
+            Ev::ConvergeSample => {
+                self.obs.check_convergence(self.now);
+                if !self.obs.converged() {
+                    self.push(
+                        self.now + gossip_chat::Duration::from_millis(CONVERGE_EVERY),
+                        Ev::ConvergeSample,
+                    );
+                }
+            }
+            Ev::DeliveryCheck(m) => self.obs.delivery_deadline(self.now, m, &self.net),
+            Ev::DownCheck(d) => self.obs.down_deadline(d),
+            Ev::ViewCheck(l) => self.obs.view_deadline(self.now, l, &self.net),
+        }
+    }
+
+    fn drop_input(&mut self, p: Pending) {
+        if let Pending::Deliver { msg, .. } = p {
+            self.unstash(msg);
+        }
+    }
+
+    /// Delivers a pending input to an up node, if its connection end is
+    /// still open.
+    fn input(&mut self, slot: u32, p: Pending) {
+        let now = self.now;
+        match p {
+            Pending::Deliver { conn, end, msg } => {
+                let Some(msg) = self.unstash(msg) else { return };
+                let e = &self.conns[conn as usize].ends[end as usize];
+                if !e.open {
+                    return;
+                }
+                let from = self.conns[conn as usize].ends[1 - end as usize].slot;
+                let kind = msg.kind();
+                if self.trace.writing() {
+                    let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
+                    let what = describe_msg(&msg);
+                    self.trace.event(now, 3, [slot as u64, from as u64, conn as u64], |l| {
+                        l.push_str(&format!("n{slot} <- n{from} c{conn} {kind} {bytes}B{what}"))
+                    });
+                } else {
+                    self.trace.event(now, 3, [slot as u64, from as u64, conn as u64], |_| {});
+                }
+                let id = ConnId(conn as u64 * 2 + end as u64);
+                self.handle(slot, Input::Message { conn: id, msg });
+            }
+            Pending::Connected { conn, end } => {
+                let c = &self.conns[conn as usize];
+                if !c.ends[end as usize].open {
+                    return;
+                }
+                let other = c.ends[1 - end as usize].slot;
+                let dialed = (end == 0).then(|| addr_of(other));
+                let word = if end == 0 { "connected to" } else { "accepted from" };
+                self.trace.event(now, 6 + end, [slot as u64, other as u64, conn as u64], |l| {
+                    l.push_str(&format!("n{slot} {word} n{other} c{conn}"))
+                });
+                let id = ConnId(conn as u64 * 2 + end as u64);
+                self.handle(slot, Input::Connected { conn: id, dialed });
+            }
+            Pending::Disconnected { conn, end } => {
+                let e = &mut self.conns[conn as usize].ends[end as usize];
+                if !e.open {
+                    return;
+                }
+                e.open = false;
+                self.trace.event(now, 10, [slot as u64, conn as u64, 0], |l| {
+                    l.push_str(&format!("n{slot} disconnected c{conn}"))
+                });
+                let id = ConnId(conn as u64 * 2 + end as u64);
+                self.handle(slot, Input::Disconnected { conn: id });
+            }
+            Pending::ConnectFailed { to } => {
+                let addr = self.addr_at(to);
+                self.trace.event(now, 8, [slot as u64, to as u64, 0], |l| {
+                    l.push_str(&format!("n{slot} dial n{to} failed"))
+                });
+                self.handle(slot, Input::ConnectFailed { addr });
+            }
+        }
+    }
+
+    /// Feeds one input to the node in `slot` and carries out its outputs.
+    fn handle(&mut self, slot: u32, input: Input) {
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        let Some(node) = self.slots[slot as usize].node.as_mut() else {
+            self.out = out;
+            return;
+        };
+        node.handle(now, input, &mut out);
+        let key = node.key();
+        for o in out.drain(..) {
+            self.output(slot, key, o);
+        }
+        self.out = out;
+        self.reschedule(slot);
+    }
+
+    fn reschedule(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        let Some(node) = &s.node else { return };
+        if s.state != State::Up {
+            return;
+        }
+        let t = node.poll_timeout().unwrap_or(Instant::MAX).max(self.now);
+        if t != s.timer_at {
+            s.timer_at = t;
+            if t != Instant::MAX {
+                let life = s.life;
+                self.push(t, Ev::Timer { slot, life });
+            }
+        }
+    }
+
+    fn output(&mut self, slot: u32, me: gossip_chat::NodeKey, o: Output) {
+        let now = self.now;
+        match o {
+            Output::Send { conn, msg } => self.send(slot, conn, msg),
+            Output::Connect { addr } => self.connect(slot, addr),
+            Output::Close { conn } => {
+                let (c, e) = ((conn.0 / 2) as usize, (conn.0 % 2) as usize);
+                let Some(cn) = self.conns.get_mut(c) else { return };
+                if cn.ends[e].slot != slot || !cn.ends[e].open {
+                    return;
+                }
+                cn.ends[e].open = false;
+                let f = 1 - e;
+                let other = cn.ends[f];
+                self.trace.event(now, 9, [slot as u64, c as u64, 0], |l| {
+                    l.push_str(&format!("n{slot} close c{c}"))
+                });
+                if other.open && !self.net.blocked(slot as usize, other.slot as usize) {
+                    let lat = self.net.latency(slot as usize, other.slot as usize);
+                    let at = (now + lat).max(other.last);
+                    self.conns[c].ends[f].last = at;
+                    self.push(
+                        at,
+                        Ev::Input {
+                            slot: other.slot,
+                            life: other.life,
+                            input: Pending::Disconnected {
+                                conn: c as u32,
+                                end: f as u8,
+                            },
+                        },
+                    );
+                }
+            }
+            Output::Event(ev) => self.user_event(slot, me, ev),
+        }
+    }
+
+    fn user_event(&mut self, slot: u32, me: gossip_chat::NodeKey, ev: Event) {
+        let now = self.now;
+        let n = self.slots.len();
+        match ev {
+            Event::PeerUp { node, .. } => {
+                let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
+                self.trace.event(now, 12, [slot as u64, p as u64, node.incarnation], |l| {
+                    l.push_str(&format!("n{slot} up n{p}/{}", node.incarnation))
+                });
+                if p != u32::MAX {
+                    self.obs.peer_up(now, slot, p);
+                }
+            }
+            Event::PeerDown { node, reason, .. } => {
+                let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
+                self.trace.event(now, 13, [slot as u64, p as u64, node.incarnation], |l| {
+                    l.push_str(&format!("n{slot} down n{p}/{} {reason:?}", node.incarnation))
+                });
+                if p != u32::MAX {
+                    let s = &self.slots[p as usize];
+                    let inc = match (s.state, &s.node) {
+                        (State::Up, Some(x)) => Some(x.key().incarnation),
+                        _ => None,
+                    };
+                    self.obs.peer_down(now, slot, p, node, reason, inc, &self.net);
+                }
+            }
+            Event::Chat { id, history, .. } => {
+                let o = slot_of(&id.origin.addr, n).unwrap_or(u32::MAX);
+                let own = id.origin == me;
+                self.trace.event(now, 14, [slot as u64, o as u64, id.seq], |l| {
+                    let h = if history { " (history)" } else { "" };
+                    l.push_str(&format!("n{slot} chat n{o}/{}#{}{h}", id.origin.incarnation, id.seq))
+                });
+                let before = self.obs.msgs_sent();
+                self.obs.chat(now, slot, id, own);
+                if self.obs.msgs_sent() > before {
+                    let m = self.obs.last_msg();
+                    self.push(now + self.sc.checks.deliver_within, Ev::DeliveryCheck(m));
+                }
+            }
+            Event::Gap { origin, first, last } => {
+                let o = slot_of(&origin.addr, n).unwrap_or(u32::MAX);
+                self.trace.event(now, 15, [slot as u64, o as u64, first], |l| {
+                    l.push_str(&format!("n{slot} gap n{o}/{} {first}..={last}", origin.incarnation))
+                });
+            }
+            Event::Refuted { incarnation } => {
+                self.trace.event(now, 16, [slot as u64, incarnation, 0], |l| {
+                    l.push_str(&format!("n{slot} refuted, now incarnation {incarnation}"))
+                });
+            }
+            Event::Refused(r) => {
+                self.trace.event(now, 17, [slot as u64, 0, 0], |l| {
+                    l.push_str(&format!("n{slot} refused {r:?}"))
+                });
+            }
+        }
+    }
+
+    fn send(&mut self, slot: u32, conn: ConnId, msg: Message) {
+        let now = self.now;
+        let (c, e) = ((conn.0 / 2) as usize, (conn.0 % 2) as usize);
+        let Some(cn) = self.conns.get(c) else { return };
+        if cn.ends[e].slot != slot || !cn.ends[e].open {
+            return;
+        }
+        let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
+        let chats = match &msg {
+            Message::Chat(_) => 1,
+            Message::History(h) => h.chats.len(),
+            _ => 0,
+        };
+        self.obs.sent(msg.kind(), bytes, chats);
+        let f = 1 - e;
+        let other = cn.ends[f];
+        if !other.open {
+            return;
+        }
+        let (a, b) = (slot as usize, other.slot as usize);
+        match self.net.fate(a, b) {
+            Fate::Arrives(lat) => {
+                let mut at = now + lat;
+                if self.net.ordered {
+                    at = at.max(other.last);
+                }
+                self.conns[c].ends[f].last = self.conns[c].ends[f].last.max(at);
+                let dup = self.net.duplicated(a, b).then(|| msg.clone());
+                let msg = self.stash(msg);
+                self.push(
+                    at,
+                    Ev::Input {
+                        slot: other.slot,
+                        life: other.life,
+                        input: Pending::Deliver {
+                            conn: c as u32,
+                            end: f as u8,
+                            msg,
+                        },
+                    },
+                );
+                if let Some(msg) = dup {
+                    let msg = self.stash(msg);
+                    let lat2 = self.net.latency(a, b);
+                    let at2 = if self.net.ordered {
+                        at
+                    } else {
+                        now + lat2
+                    };
+                    self.push(
+                        at2,
+                        Ev::Input {
+                            slot: other.slot,
+                            life: other.life,
+                            input: Pending::Deliver {
+                                conn: c as u32,
+                                end: f as u8,
+                                msg,
+                            },
+                        },
+                    );
+                }
+            }
+            fate => {
+                let why = if fate == Fate::Cut { "cut" } else { "lost" };
+                let kind = msg.kind();
+                let to = other.slot;
+                self.trace.event(now, 4, [slot as u64, to as u64, c as u64], |l| {
+                    l.push_str(&format!("n{slot} -> n{to} c{c} {kind} {why}"))
+                });
+            }
+        }
+    }
+
+    fn connect(&mut self, slot: u32, addr: SocketAddr) {
+        let now = self.now;
+        let life = self.slots[slot as usize].life;
+        let target = slot_of(&addr, self.slots.len());
+        self.trace.event(now, 5, [slot as u64, target.unwrap_or(u32::MAX) as u64, 0], |l| {
+            l.push_str(&format!("n{slot} dial n{}", target.unwrap_or(u32::MAX)))
+        });
+        let to = match target {
+            Some(t) => t,
+            None => {
+                self.foreign.push(addr);
+                (self.foreign.len() as u32 - 1) | FOREIGN
+            }
+        };
+        let fail_at = |w: &mut World, at: Instant| {
+            w.push(
+                at,
+                Ev::Input {
+                    slot,
+                    life,
+                    input: Pending::ConnectFailed { to },
+                },
+            );
+        };
+        let Some(t) = target else {
+            let rtt = self.net.latency(slot as usize, slot as usize);
+            fail_at(self, now + rtt + rtt);
+            return;
+        };
+        let (a, b) = (slot as usize, t as usize);
+        let reachable = !self.net.blocked(a, b) && !self.net.blocked(b, a);
+        let state = self.slots[b].state;
+        if !reachable || matches!(state, State::Crashed | State::Paused) {
+            let at = now + self.net.connect_timeout;
+            fail_at(self, at);
+            return;
+        }
+        if state != State::Up {
+            // Nothing listens there: refused after a round trip.
+            let rtt = self.net.latency(a, b) + self.net.latency(b, a);
+            fail_at(self, now + rtt);
+            return;
+        }
+        let there = now + self.net.latency(a, b);
+        let back = there + self.net.latency(b, a);
+        let c = self.conns.len() as u32;
+        let tlife = self.slots[b].life;
+        self.conns.push(Conn {
+            ends: [
+                End {
+                    slot,
+                    life,
+                    open: true,
+                    last: back,
+                },
+                End {
+                    slot: t,
+                    life: tlife,
+                    open: true,
+                    last: there,
+                },
+            ],
+        });
+        self.add_conn(slot, c);
+        self.add_conn(t, c);
+        self.push(
+            there,
+            Ev::Input {
+                slot: t,
+                life: tlife,
+                input: Pending::Connected { conn: c, end: 1 },
+            },
+        );
+        self.push(
+            back,
+            Ev::Input {
+                slot,
+                life,
+                input: Pending::Connected { conn: c, end: 0 },
+            },
+        );
+    }
+
+    fn add_conn(&mut self, slot: u32, c: u32) {
+        let s = &mut self.slots[slot as usize];
+        s.conns.push(c);
+        if s.conns.len() >= s.prune_at {
+            let conns = &self.conns;
+            s.conns.retain(|&c| {
+                conns[c as usize]
+                    .ends
+                    .iter()
+                    .any(|e| e.slot == slot && e.open)
+            });
+            s.prune_at = (s.conns.len() * 2).max(16);
+        }
+    }
+
+    // ---- processes ------------------------------------------------------
+
+    fn set_up(&mut self, slot: u32, on: bool) {
+        let pos = self.slots[slot as usize].up_pos;
+        if on && pos == u32::MAX {
+            self.slots[slot as usize].up_pos = self.up.len() as u32;
+            self.up.push(slot);
+        } else if !on && pos != u32::MAX {
+            self.up.swap_remove(pos as usize);
+            if let Some(&moved) = self.up.get(pos as usize) {
+                self.slots[moved as usize].up_pos = pos;
+            }
+            self.slots[slot as usize].up_pos = u32::MAX;
+        }
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        ((self.rng.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    fn random_up(&mut self, except: u32) -> Option<u32> {
+        let cands = self.up.len() - usize::from(self.slots[except as usize].up_pos != u32::MAX);
+        if cands == 0 {
+            return None;
+        }
+        loop {
+            let i = self.below(self.up.len());
+            let s = self.up[i];
+            if s != except {
+                return Some(s);
+            }
+        }
+    }
+
+    fn start(&mut self, slot: u32, via: Option<Via>, kind: Start) {
+        let now = self.now;
+        let s = &mut self.slots[slot as usize];
+        if matches!(s.state, State::Up | State::Paused) {
+            return;
+        }
+        let inc = s.next_inc;
+        s.next_inc += 1;
+        let node_seed = mix(self.seed ^ mix(slot as u64) ^ (inc << 48));
+        let node = Node::new(
+            self.sc.config.clone(),
+            addr_of(slot),
+            inc,
+            &format!("n{slot}"),
+            node_seed,
+            now,
+        )
+        .expect("the scenario's config was validated");
+        s.node = Some(Box::new(node));
+        s.state = State::Up;
+        s.timer_at = Instant::MAX;
+        s.held.clear();
+        s.conns.clear();
+        s.prune_at = 16;
+        let life = self.obs.start(now, slot, kind);
+        self.slots[slot as usize].life = life;
+        self.set_up(slot, true);
+        let via = match via {
+            None => None,
+            Some(Via::Node(v)) => Some(v),
+            Some(Via::Random) => self.random_up(slot),
+        };
+        self.trace.event(now, 1, [slot as u64, inc, via.unwrap_or(u32::MAX) as u64], |l| {
+            match via {
+                Some(v) => l.push_str(&format!("n{slot} start incarnation {inc}, join via n{v}")),
+                None => l.push_str(&format!("n{slot} start incarnation {inc}")),
+            }
+        });
+        if kind == Start::Joiner {
+            let within = self.sc.checks.join_within;
+            self.push(now + within, Ev::ViewCheck(life));
+        }
+        match via {
+            Some(v) if v != slot => self.handle(slot, Input::Join { addr: addr_of(v) }),
+            _ => self.reschedule(slot),
+        }
+    }
+
+    /// Ends the process in `slot`: silently (crash) or with resets (kill).
+    fn stop(&mut self, slot: u32, reset: bool) {
+        let now = self.now;
+        let s = &mut self.slots[slot as usize];
+        if !matches!(s.state, State::Up | State::Paused) {
+            return;
+        }
+        let gone = if reset { Gone::Kill } else { Gone::Crash };
+        if let Some(n) = &s.node {
+            s.next_inc = s.next_inc.max(n.key().incarnation + 1);
+        }
+        s.node = None;
+        s.state = if reset { State::Killed } else { State::Crashed };
+        s.timer_at = Instant::MAX;
+        let held = std::mem::take(&mut s.held);
+        let conns = std::mem::take(&mut s.conns);
+        for p in held {
+            self.drop_input(p);
+        }
+        for &c in &conns {
+            for e in 0..2 {
+                let end = self.conns[c as usize].ends[e];
+                if end.slot != slot || !end.open {
+                    continue;
+                }
+                self.conns[c as usize].ends[e].open = false;
+                let other = self.conns[c as usize].ends[1 - e];
+                if reset && other.open && !self.net.blocked(slot as usize, other.slot as usize) {
+                    let lat = self.net.latency(slot as usize, other.slot as usize);
+                    let at = (now + lat).max(other.last);
+                    self.conns[c as usize].ends[1 - e].last = at;
+                    self.push(
+                        at,
+                        Ev::Input {
+                            slot: other.slot,
+                            life: other.life,
+                            input: Pending::Disconnected {
+                                conn: c,
+                                end: 1 - e as u8,
+                            },
+                        },
+                    );
+                }
+            }
+        }
+        self.set_up(slot, false);
+        if let Some(d) = self.obs.gone(now, slot, gone) {
+            self.push(now + self.sc.checks.detect_within, Ev::DownCheck(d));
+        }
+    }
+
+    fn pause(&mut self, slot: u32) {
+        let now = self.now;
+        if self.slots[slot as usize].state != State::Up {
+            return;
+        }
+        let s = &mut self.slots[slot as usize];
+        s.state = State::Paused;
+        s.timer_at = Instant::MAX;
+        self.set_up(slot, false);
+        if let Some(d) = self.obs.gone(now, slot, Gone::Pause) {
+            self.push(now + self.sc.checks.detect_within, Ev::DownCheck(d));
+        }
+    }
+
+    fn resume(&mut self, slot: u32) {
+        if self.slots[slot as usize].state != State::Paused {
+            return;
+        }
+        self.slots[slot as usize].state = State::Up;
+        self.set_up(slot, true);
+        self.obs.resume(slot, self.now);
+        let held = std::mem::take(&mut self.slots[slot as usize].held);
+        for p in held {
+            if self.slots[slot as usize].state != State::Up {
+                break;
+            }
+            self.input(slot, p);
+        }
+        self.reschedule(slot);
+    }
+
+    fn leave(&mut self, slot: u32) {
+        let now = self.now;
+        if self.slots[slot as usize].state != State::Up {
+            return;
+        }
+        self.handle(slot, Input::Leave);
+        let s = &mut self.slots[slot as usize];
+        if let Some(n) = &s.node {
+            s.next_inc = s.next_inc.max(n.key().incarnation + 1);
+        }
+        s.node = None;
+        s.state = State::Left;
+        s.timer_at = Instant::MAX;
+        // The node closed its connections; anything still open is closed
+        // with a reset.
+        let conns = std::mem::take(&mut s.conns);
+        for &c in &conns {
+            for e in 0..2 {
+                let end = &mut self.conns[c as usize].ends[e];
+                if end.slot == slot && end.open {
+                    end.open = false;
+                }
+            }
+        }
+        self.set_up(slot, false);
+        if let Some(d) = self.obs.gone(now, slot, Gone::Leave) {
+            self.push(now + self.sc.checks.detect_within, Ev::DownCheck(d));
+        }
+    }
+
+    // ---- scheduled actions ------------------------------------------------
+
+    fn targets(&mut self, t: &Target) -> Vec<u32> {
+        match t {
+            Target::Nodes(n) => n.clone(),
+            Target::Random(k) => {
+                let mut pool = self.up.clone();
+                pool.sort_unstable();
+                let mut out = Vec::new();
+                for _ in 0..*k {
+                    if pool.is_empty() {
+                        break;
+                    }
+                    let i = self.below(pool.len());
+                    out.push(pool.swap_remove(i));
+                }
+                out
+            }
+        }
+    }
+
+    fn fault_note(&mut self, text: String) {
+        let now = self.now;
+        self.trace.note(now, &format!("fault {text}"));
+    }
+
+    fn action(&mut self, a: Action) {
+        let now = self.now;
+        match a {
+            Action::Start { slot, via } => self.start(slot, via, Start::Initial),
+            Action::DiscoveryBegins => {
+                self.obs.discovery_begins(now);
+                let within = self.sc.checks.discovery_within;
+                for slot in 0..self.sc.nodes.count {
+                    if let Some(l) = self.obs.life_of(slot) {
+                        self.push(now + within, Ev::ViewCheck(l));
+                    }
+                }
+            }
+            Action::Send(i) => {
+                let s = self.sc.workload.sends[i].clone();
+                if self.slots[s.from as usize].state == State::Up {
+                    self.handle(s.from, Input::Send { text: s.text });
+                }
+            }
+            Action::Resume(slot) => {
+                self.fault_note(format!("resume n{slot}"));
+                self.resume(slot);
+            }
+            Action::Heal(id) => {
+                self.fault_note(format!("heal #{id}"));
+                self.net.heal(Some(id), now);
+            }
+            Action::Clog(slot, token) => {
+                let groups: Vec<u16> = (0..self.slots.len())
+                    .map(|s| if s as u32 == slot { 2 } else { 1 })
+                    .collect();
+                let id = self.net.cut(groups, false, now);
+                self.clogs[token] = id;
+                self.fault_note(format!("clog n{slot} (#{id})"));
+            }
+            Action::Unclog(token) => {
+                let id = self.clogs[token];
+                self.fault_note(format!("unclog #{id}"));
+                self.net.heal(Some(id), now);
+            }
+            Action::Liveness => {
+                self.fault_note("liveness phase: heal everything, resume every paused node".into());
+                self.net.heal(None, now);
+                for slot in 0..self.slots.len() as u32 {
+                    self.resume(slot);
+                }
+                self.obs.liveness_begins(now);
+                self.push(now, Ev::ConvergeSample);
+            }
+            Action::Fault(kind) => self.fault(kind),
+        }
+    }
+
+    fn fault(&mut self, kind: FaultKind) {
+        let now = self.now;
+        match kind {
+            FaultKind::Crash(ref t) | FaultKind::Kill(ref t) => {
+                let reset = matches!(kind, FaultKind::Kill(_));
+                for s in self.targets(t) {
+                    self.fault_note(format!("{} n{s}", if reset { "kill" } else { "crash" }));
+                    self.stop(s, reset);
+                }
+            }
+            FaultKind::Pause(ref t, d) => {
+                for s in self.targets(t) {
+                    self.fault_note(format!("pause n{s}"));
+                    self.pause(s);
+                    if let Some(d) = d {
+                        self.at_action(now + d, Action::Resume(s));
+                    }
+                }
+            }
+            FaultKind::Resume(t) => {
+                let list = match t {
+                    Target::Nodes(n) => n,
+                    Target::Random(k) => (0..self.slots.len() as u32)
+                        .filter(|s| self.slots[*s as usize].state == State::Paused)
+                        .take(k as usize)
+                        .collect(),
+                };
+                for s in list {
+                    self.fault_note(format!("resume n{s}"));
+                    self.resume(s);
+                }
+            }
+            FaultKind::Restart(t, via) => {
+                for s in self.targets(&t) {
+                    self.fault_note(format!("restart n{s}"));
+                    self.stop(s, true);
+                    self.start(s, Some(via), Start::Joiner);
+                }
+            }
+            FaultKind::Leave(t) => {
+                for s in self.targets(&t) {
+                    self.fault_note(format!("leave n{s}"));
+                    self.leave(s);
+                }
+            }
+            FaultKind::Join(n, via) => {
+                for _ in 0..n {
+                    let s = self.next_slot;
+                    self.next_slot += 1;
+                    self.fault_note(format!("join n{s}"));
+                    self.start(s, Some(via), Start::Joiner);
+                }
+            }
+            FaultKind::Partition {
+                shape,
+                oneway,
+                duration,
+            } => {
+                let groups = self.shape(&shape);
+                let id = self.net.cut(groups.clone(), oneway, now);
+                let side = |g: u16| -> String {
+                    let v: Vec<String> = groups
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, x)| **x == g && *i < self.next_slot as usize)
+                        .map(|(i, _)| format!("n{i}"))
+                        .collect();
+                    if v.len() > 12 {
+                        format!("{} nodes", v.len())
+                    } else {
+                        v.join(",")
+                    }
+                };
+                let max_g = groups.iter().copied().max().unwrap_or(1);
+                let desc: Vec<String> = (0..=max_g)
+                    .map(|g| format!("{}[{}]", if g == 0 { "bridge" } else { "group" }, side(g)))
+                    .filter(|s| !s.ends_with("[]"))
+                    .collect();
+                self.fault_note(format!(
+                    "partition #{id}{} {}",
+                    if oneway { " one-way" } else { "" },
+                    desc.join(" | ")
+                ));
+                if let Some(d) = duration {
+                    self.at_action(now + d, Action::Heal(id));
+                }
+            }
+            FaultKind::Heal => {
+                self.fault_note("heal all".into());
+                self.net.heal(None, now);
+            }
+            FaultKind::Spike(ref t, _, d) | FaultKind::Loss(ref t, _, d) => {
+                let (extra, loss) = match kind {
+                    FaultKind::Loss(_, r, _) => (gossip_chat::Duration::ZERO, r),
+                    FaultKind::Spike(_, e, _) => (e, 0.0),
+                    _ => unreachable!(),
+                };
+                let nodes = self.targets(t);
+                let bits = Bits::of(self.slots.len(), &nodes);
+                let id = self.net.burst(bits, extra, loss, now);
+                let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+                self.fault_note(format!(
+                    "{} #{id} on {} for {d}",
+                    if loss > 0.0 { format!("loss {loss}") } else { format!("spike +{extra}") },
+                    names.join(",")
+                ));
+                self.at_action(now + d, Action::Heal(id));
+            }
+            FaultKind::Swizzle { count, step, hold } => {
+                let nodes = self.targets(&Target::Random(count));
+                self.fault_note(format!(
+                    "swizzle {}",
+                    nodes.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(",")
+                ));
+                // Cut one by one; restore in random order.
+                let first = self.clogs.len();
+                self.clogs.extend(nodes.iter().map(|_| 0));
+                let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+                for i in (1..order.len()).rev() {
+                    let j = self.below(i + 1);
+                    order.swap(i, j);
+                }
+                for (i, &s) in nodes.iter().enumerate() {
+                    self.at_action(now + step.saturating_mul(i as u64), Action::Clog(s, first + i));
+                }
+                let restore = now + step.saturating_mul(nodes.len().saturating_sub(1) as u64) + hold;
+                for (k, &i) in order.iter().enumerate() {
+                    self.at_action(
+                        restore + step.saturating_mul(k as u64),
+                        Action::Unclog(first + i as usize),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Group per slot for a partition shape over the current nodes. Slots
+    /// not started yet go with group 1.
+    fn shape(&mut self, shape: &Shape) -> Vec<u16> {
+        let n = self.slots.len();
+        let mut groups = vec![1u16; n];
+        let mut present: Vec<u32> = (0..self.next_slot)
+            .filter(|s| !matches!(self.slots[*s as usize].state, State::Absent))
+            .collect();
+        // Seeded shuffle: who ends up where differs per seed.
+        for i in (1..present.len()).rev() {
+            let j = self.below(i + 1);
+            present.swap(i, j);
+        }
+        match shape {
+            Shape::Halves => {
+                for &s in &present[present.len() / 2..] {
+                    groups[s as usize] = 2;
+                }
+            }
+            Shape::Majority => {
+                let minority = (present.len().saturating_sub(1)) / 2;
+                for &s in &present[..minority] {
+                    groups[s as usize] = 2;
+                }
+            }
+            Shape::Isolate(node) => {
+                let s = node.or_else(|| {
+                    let mut up = self.up.clone();
+                    up.sort_unstable();
+                    (!up.is_empty()).then(|| up[self.below(up.len())])
+                });
+                if let Some(s) = s {
+                    groups[s as usize] = 2;
+                }
+            }
+            Shape::Bridge => {
+                if let Some((&bridge, rest)) = present.split_first() {
+                    groups[bridge as usize] = 0;
+                    for &s in &rest[rest.len() / 2..] {
+                        groups[s as usize] = 2;
+                    }
+                }
+            }
+            Shape::Groups(gs) => {
+                let extra = gs.len() as u16 + 1;
+                for g in groups.iter_mut() {
+                    *g = extra;
+                }
+                for (i, g) in gs.iter().enumerate() {
+                    for &s in g {
+                        groups[s as usize] = i as u16 + 1;
+                    }
+                }
+            }
+        }
+        groups
+    }
+
+    fn chat_tick(&mut self) {
+        let now = self.now;
+        let w = &self.sc.workload;
+        if now >= Instant::ZERO + w.stop {
+            return;
+        }
+        self.chat_n += 1;
+        let next_ms = w.start.as_millis() + (self.chat_n as f64 * 1000.0 / w.rate).round() as u64;
+        let next = Instant::from_millis(next_ms.max(now.as_millis() + 1));
+        let sender = match &w.senders {
+            Senders::All => {
+                if self.up.is_empty() {
+                    None
+                } else {
+                    let i = self.below(self.up.len());
+                    Some(self.up[i])
+                }
+            }
+            Senders::Nodes(list) => {
+                let live: Vec<u32> = list
+                    .iter()
+                    .copied()
+                    .filter(|s| self.slots[*s as usize].state == State::Up)
+                    .collect();
+                (!live.is_empty()).then(|| live[self.below(live.len())])
+            }
+        };
+        if let Some(s) = sender {
+            let mut text = format!("m{} from n{s} ", self.chat_n);
+            while text.len() < self.sc.workload.text_len {
+                text.push('.');
+            }
+            text.truncate(self.sc.workload.text_len);
+            self.handle(s, Input::Send { text });
+        }
+        self.push(next, Ev::ChatTick);
+    }
+
+    fn report(&mut self) -> Report {
+        let end = self.end;
+        let checks = self.obs.results(end);
+        let passed = !checks.iter().any(|c| c.status.failed());
+        let secs = self.obs.node_seconds(end).max(1e-9);
+        let t = &self.obs.traffic;
+        let total_msgs: u64 = t.kinds.iter().map(|k| k.1).sum();
+        let total_bytes: u64 = t.kinds.iter().map(|k| k.2).sum();
+        let sum_of = |names: &[&str]| -> u64 {
+            t.kinds
+                .iter()
+                .filter(|k| names.contains(&k.0))
+                .map(|k| k.2)
+                .sum()
+        };
+        let idle = sum_of(&["hello", "join", "peers", "ping", "pong", "sync", "leave", "bye"]);
+        let repair = sum_of(&["digest", "history"]);
+        let mut kinds = t.kinds.clone();
+        kinds.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        let deliveries = self.obs.deliveries();
+        let mt = self.obs.max_tables;
+        let figures = Figures {
+            msgs_per_node_s: total_msgs as f64 / secs,
+            bytes_per_node_s: total_bytes as f64 / secs,
+            idle_bytes_per_node_s: idle as f64 / secs,
+            repair_bytes_per_node_s: repair as f64 / secs,
+            by_kind: kinds
+                .iter()
+                .map(|k| KindTraffic {
+                    kind: k.0.to_string(),
+                    msgs_per_node_s: k.1 as f64 / secs,
+                    bytes_per_node_s: k.2 as f64 / secs,
+                })
+                .collect(),
+            copies_per_delivery: if deliveries == 0 {
+                0.0
+            } else {
+                t.chat_copies as f64 / deliveries as f64
+            },
+            chats_sent: self.obs.msgs_sent(),
+            deliveries,
+            delivery_ms: self.obs.delivery_pct(),
+            detection_ms: self.obs.detection_pct(),
+            leave_ms: self.obs.leave_pct(),
+            join_ms: self.obs.join_pct(),
+            max_tables: MaxTables {
+                members: mt.members,
+                connections: mt.connections,
+                neighbours: mt.neighbours,
+                streams: mt.streams,
+                held: mt.held,
+                history: mt.history,
+                paused_queue: self.obs.max_held,
+            },
+            max_queue: self.obs.max_queue,
+        };
+        let _ = self.trace.finish();
+        Report {
+            scenario: self.sc.name.clone(),
+            file: self.sc.path.clone(),
+            seed: self.seed,
+            nodes: self.sc.nodes.count,
+            slots: self.slots.len(),
+            virtual_s: end.as_millis() as f64 / 1000.0,
+            events: self.events,
+            fingerprint: self.trace.fingerprint(),
+            faults: self.schedule.clone(),
+            checks,
+            figures,
+            wall_ms: None,
+            passed,
+        }
+    }
+}
+
+fn describe_msg(m: &Message) -> String {
+    match m {
+        Message::Chat(c) => format!(" {}/{}#{}", c.id.origin.addr, c.id.origin.incarnation, c.id.seq),
+        Message::PeerList { full, members } => {
+            format!(" {} entries{}", members.len(), if *full { " full" } else { "" })
+        }
+        Message::History(h) => format!(" {} chats", h.chats.len()),
+        Message::Digest(d) => format!(" {} streams", d.entries.len()),
+        Message::Bye(r) => format!(" {r:?}"),
+        _ => String::new(),
+    }
+}
+
+/// One line per scheduled fault, for the report and the trace header.
+pub fn describe(f: &Fault) -> String {
+    let t = |t: &Target| match t {
+        Target::Nodes(n) => n.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(","),
+        Target::Random(k) => format!("{k} random"),
+    };
+    let v = |v: &Via| match v {
+        Via::Node(n) => format!("n{n}"),
+        Via::Random => "a random member".into(),
+    };
+    let what = match &f.kind {
+        FaultKind::Crash(x) => format!("crash {}", t(x)),
+        FaultKind::Kill(x) => format!("kill {}", t(x)),
+        FaultKind::Pause(x, d) => match d {
+            Some(d) => format!("pause {} for {d}", t(x)),
+            None => format!("pause {}", t(x)),
+        },
+        FaultKind::Resume(x) => format!("resume {}", t(x)),
+        FaultKind::Restart(x, via) => format!("restart {} via {}", t(x), v(via)),
+        FaultKind::Leave(x) => format!("leave {}", t(x)),
+        FaultKind::Join(n, via) => format!("join {n} via {}", v(via)),
+        FaultKind::Partition {
+            shape,
+            oneway,
+            duration,
+        } => {
+            let s = match shape {
+                Shape::Halves => "halves".to_string(),
+                Shape::Isolate(Some(n)) => format!("isolate n{n}"),
+                Shape::Isolate(None) => "isolate a random node".into(),
+                Shape::Majority => "majority/minority".into(),
+                Shape::Bridge => "bridge".into(),
+                Shape::Groups(g) => format!("groups {g:?}"),
+            };
+            let d = duration.map_or(String::new(), |d| format!(" for {d}"));
+            format!("partition {s}{}{d}", if *oneway { " one-way" } else { "" })
+        }
+        FaultKind::Heal => "heal".into(),
+        FaultKind::Spike(x, e, d) => format!("spike +{e} on {} for {d}", t(x)),
+        FaultKind::Loss(x, r, d) => format!("loss {r} on {} for {d}", t(x)),
+        FaultKind::Swizzle { count, step, hold } => {
+            format!("swizzle {count} nodes, step {step}, hold {hold}")
+        }
+    };
+    format!("at {}: {what}", f.at)
+}
