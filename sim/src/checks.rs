@@ -313,9 +313,7 @@ impl Observer {
         counter.judged += 1;
         if life.view_at.is_none_or(|t| t - from > within) {
             let (k, n) = (life.known_live, self.live_n - 1);
-            counter.fail(|| {
-                format!("n{slot} knew {k} of {n} live members {within} after {from}")
-            });
+            counter.fail(|| format!("n{slot} knew {k} of {n} live members {within} after {from}"));
         }
     }
 
@@ -409,7 +407,9 @@ impl Observer {
 
     /// A node entered `slot`'s roster.
     pub fn peer_up(&mut self, now: Instant, slot: u32, peer: u32) {
-        let Some(l) = self.current[slot as usize] else { return };
+        let Some(l) = self.current[slot as usize] else {
+            return;
+        };
         let life = &mut self.lives[l as usize];
         if life.roster.set(peer as usize, true) {
             return;
@@ -417,7 +417,9 @@ impl Observer {
         life.roster_n += 1;
         if self.live.get(peer as usize) {
             life.known_live += 1;
-            if life.view_at.is_none() && life.view_from.is_some() && life.known_live + 1 >= self.live_n
+            if life.view_at.is_none()
+                && life.view_from.is_some()
+                && life.known_live + 1 >= self.live_n
             {
                 // Converged; it leaves the waiting list on the next recheck.
                 self.try_converge(l, Some(now));
@@ -438,7 +440,9 @@ impl Observer {
         subject_inc: Option<u64>,
         net: &Network,
     ) {
-        let Some(l) = self.current[slot as usize] else { return };
+        let Some(l) = self.current[slot as usize] else {
+            return;
+        };
         let life = &mut self.lives[l as usize];
         if life.roster.set(peer as usize, false) {
             life.roster_n -= 1;
@@ -462,13 +466,18 @@ impl Observer {
         if reason == DownReason::Dead && subject_inc == Some(key.incarnation) {
             let w = self.spec.detect_within;
             let from = Instant::from_millis(now.as_millis().saturating_sub(w.as_millis()));
-            let Some(pl) = self.current[peer as usize] else { return };
+            let Some(pl) = self.current[peer as usize] else {
+                return;
+            };
             let (obs, subj) = (&self.lives[l as usize], &self.lives[pl as usize]);
             let clean = |x: &Life| x.up_over(from.max(x.start), now);
             if clean(obs) && clean(subj) && !net.disturbed(from, now) {
                 self.false_removal.judged += 1;
-                self.false_removal
-                    .fail(|| format!("n{slot} removed n{peer} as dead at {now} while it was up and reachable"));
+                self.false_removal.fail(|| {
+                    format!(
+                        "n{slot} removed n{peer} as dead at {now} while it was up and reachable"
+                    )
+                });
             }
         }
     }
@@ -481,7 +490,9 @@ impl Observer {
 
     /// A chat message reached the user of `slot`.
     pub fn chat(&mut self, now: Instant, slot: u32, id: MsgId, own: bool) {
-        let Some(l) = self.current[slot as usize] else { return };
+        let Some(l) = self.current[slot as usize] else {
+            return;
+        };
         let m = match self.msg_index.get(&id) {
             Some(&m) => m,
             None if own => {
@@ -507,7 +518,8 @@ impl Observer {
         };
         let msg = &mut self.msgs[m as usize];
         if msg.delivered.set(l as usize, true) {
-            self.duplicates.fail(|| format!("n{slot} got {}#{} twice", id.origin.addr, id.seq));
+            self.duplicates
+                .fail(|| format!("n{slot} got {} twice", show(id)));
             return;
         }
         msg.copies += 1;
@@ -518,9 +530,8 @@ impl Observer {
         let last = self.last_seq.entry((l, stream)).or_insert(0);
         if id.seq <= *last {
             let was = *last;
-            self.order.fail(|| {
-                format!("n{slot} got {}#{} after #{was}", id.origin.addr, id.seq)
-            });
+            self.order
+                .fail(|| format!("n{slot} got {} after #{was}", show(id)));
         } else {
             *last = id.seq;
         }
@@ -530,7 +541,11 @@ impl Observer {
     /// its sender must hold it.
     pub fn delivery_deadline(&mut self, now: Instant, m: u32, net: &Network) {
         let msg = &self.msgs[m as usize];
-        let from = Instant::from_millis(msg.sent.as_millis().saturating_sub(self.spec.join_grace.as_millis()));
+        let from = Instant::from_millis(
+            msg.sent
+                .as_millis()
+                .saturating_sub(self.spec.join_grace.as_millis()),
+        );
         let sender = &self.lives[msg.sender as usize];
         if !sender.up_over(from, now) {
             return;
@@ -546,7 +561,11 @@ impl Observer {
             if !msg.delivered.get(l) {
                 let (slot, id) = (life.slot, msg.id);
                 self.delivery.fail(|| {
-                    format!("n{slot} lacks {}#{} {} after it was sent", id.origin.addr, id.seq, now - msg.sent)
+                    format!(
+                        "n{slot} lacks {} {} after it was sent",
+                        show(id),
+                        now - msg.sent
+                    )
                 });
             }
         }
@@ -600,7 +619,8 @@ impl Observer {
         for (name, v, max) in over {
             self.bounded.judged += 1;
             if v > max {
-                self.bounded.fail(|| format!("n{slot}: {name} = {v} > {max}"));
+                self.bounded
+                    .fail(|| format!("n{slot}: {name} = {v} > {max}"));
             }
         }
     }
@@ -654,9 +674,8 @@ impl Observer {
                 self.eventual.judged += 1;
                 if !msg.delivered.get(l as usize) {
                     let (slot, id) = (life.slot, msg.id);
-                    self.eventual.fail(|| {
-                        format!("n{slot} never got {}#{} (sent at {})", id.origin.addr, id.seq, msg.sent)
-                    });
+                    self.eventual
+                        .fail(|| format!("n{slot} never got {} (sent at {})", show(id), msg.sent));
                 }
             }
         }
@@ -672,7 +691,11 @@ impl Observer {
         let mk = |name: &'static str, always: bool, c: &Counter, figure: String| CheckResult {
             name: name.to_string(),
             kind: if always { "always" } else { "eventually" }.to_string(),
-            status: if c.failed == 0 { Status::Pass } else { Status::Fail },
+            status: if c.failed == 0 {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
             figure,
             judged: c.judged,
             failed: c.failed,
@@ -683,14 +706,22 @@ impl Observer {
             "discovery",
             false,
             &self.discovery,
-            format!("full view {} after the last start (limit {})", disc.short(), sp.discovery_within),
+            format!(
+                "full view {} after the last start (limit {})",
+                disc.short(),
+                sp.discovery_within
+            ),
         ));
         let join = Pct::of(&self.join_ms);
         out.push(mk(
             "join",
             false,
             &self.join,
-            format!("joiner knows all live {} (limit {})", join.short(), sp.join_within),
+            format!(
+                "joiner knows all live {} (limit {})",
+                join.short(),
+                sp.join_within
+            ),
         ));
         let det = Pct::of(&self.detect_ms);
         out.push(mk(
@@ -721,7 +752,10 @@ impl Observer {
                 self.delivery.judged - self.delivery.failed,
                 self.delivery.judged,
                 sp.deliver_within,
-                ratio(self.delivery.judged - self.delivery.failed, self.delivery.judged),
+                ratio(
+                    self.delivery.judged - self.delivery.failed,
+                    self.delivery.judged
+                ),
                 lat.short()
             ),
         ));
@@ -796,7 +830,10 @@ impl Observer {
                 "{} of {} messages held at the end ({})",
                 self.eventual.judged - self.eventual.failed,
                 self.eventual.judged,
-                ratio(self.eventual.judged - self.eventual.failed, self.eventual.judged)
+                ratio(
+                    self.eventual.judged - self.eventual.failed,
+                    self.eventual.judged
+                )
             ),
         );
         if self.liveness_from.is_none() {
@@ -854,6 +891,13 @@ impl Observer {
             })
             .sum()
     }
+}
+
+/// `n3/1#7`: sender slot, incarnation and seq.
+fn show(id: MsgId) -> String {
+    let slot = crate::world::slot_of(&id.origin.addr, usize::MAX)
+        .map_or_else(|| id.origin.addr.to_string(), |s| format!("n{s}"));
+    format!("{slot}/{}#{}", id.origin.incarnation, id.seq)
 }
 
 fn ratio(a: u64, b: u64) -> String {

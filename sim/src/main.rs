@@ -26,7 +26,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         match a.as_str() {
             "--seed" => {
                 let v = it.next().ok_or("--seed needs a number")?;
-                let n: u64 = v.parse().map_err(|_| format!("--seed {v:?} is not a number"))?;
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--seed {v:?} is not a number"))?;
                 seeds = Some(n..n + 1);
             }
             "--seeds" => {
@@ -75,7 +77,8 @@ fn run_one(sc: &scenario::Scenario, seed: u64, trace: Option<&str>) -> Result<Re
         ))),
     };
     let start = wall();
-    let bar = ProgressBar::with_draw_target(Some(sc.duration.as_millis()), ProgressDrawTarget::hidden());
+    let bar =
+        ProgressBar::with_draw_target(Some(sc.duration.as_millis()), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} virtual ms ({eta})")
             .map_err(|e| e.to_string())?

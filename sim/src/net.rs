@@ -53,7 +53,9 @@ impl Bits {
     /// Members in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(i, &w)| {
-            (0..64).filter(move |b| w >> b & 1 == 1).map(move |b| i * 64 + b)
+            (0..64)
+                .filter(move |b| w >> b & 1 == 1)
+                .map(move |b| i * 64 + b)
         })
     }
 }
@@ -190,7 +192,11 @@ impl Network {
 
     /// Whether any link may lose messages without a fault.
     pub fn lossy(&self) -> bool {
-        self.loss > 0.0 || self.overrides.iter().any(|o| o.loss.is_some_and(|l| l > 0.0))
+        self.loss > 0.0
+            || self
+                .overrides
+                .iter()
+                .any(|o| o.loss.is_some_and(|l| l > 0.0))
     }
 
     /// Whether `a`'s messages to `b` are cut off now.

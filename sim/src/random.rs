@@ -55,7 +55,12 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
             "leave" => FaultKind::Leave(one),
             "join" => FaultKind::Join(1 + below(&mut rng, 3) as u32, Via::Random),
             "partition" | "oneway" => {
-                let shapes = [Shape::Halves, Shape::Isolate(None), Shape::Majority, Shape::Bridge];
+                let shapes = [
+                    Shape::Halves,
+                    Shape::Isolate(None),
+                    Shape::Majority,
+                    Shape::Bridge,
+                ];
                 let shape = shapes[below(&mut rng, shapes.len() as u64) as usize].clone();
                 FaultKind::Partition {
                     shape,
@@ -63,11 +68,7 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                     duration: Some(d),
                 }
             }
-            "spike" => FaultKind::Spike(
-                one,
-                Duration::from_millis(50 + below(&mut rng, 451)),
-                d,
-            ),
+            "spike" => FaultKind::Spike(one, Duration::from_millis(50 + below(&mut rng, 451)), d),
             "loss" => FaultKind::Loss(one, 0.1 + below(&mut rng, 41) as f64 / 100.0, d),
             _ => FaultKind::Swizzle {
                 count: 2 + below(&mut rng, 4) as u32,

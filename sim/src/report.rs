@@ -92,7 +92,10 @@ impl Pct {
         if self.n == 0 {
             "n/a".into()
         } else {
-            format!("p50 {}ms / p99 {}ms / max {}ms", self.p50, self.p99, self.max)
+            format!(
+                "p50 {}ms / p99 {}ms / max {}ms",
+                self.p50, self.p99, self.max
+            )
         }
     }
 }
@@ -255,9 +258,24 @@ impl Report {
             f.chats_sent, f.deliveries, f.copies_per_delivery
         );
         let _ = writeln!(s, "  delivery       {}", f.delivery_ms.short());
-        let _ = writeln!(s, "  detection      {} ({} samples)", f.detection_ms.short(), f.detection_ms.n);
-        let _ = writeln!(s, "  leave          {} ({} samples)", f.leave_ms.short(), f.leave_ms.n);
-        let _ = writeln!(s, "  join           {} ({} joins)", f.join_ms.short(), f.join_ms.n);
+        let _ = writeln!(
+            s,
+            "  detection      {} ({} samples)",
+            f.detection_ms.short(),
+            f.detection_ms.n
+        );
+        let _ = writeln!(
+            s,
+            "  leave          {} ({} samples)",
+            f.leave_ms.short(),
+            f.leave_ms.n
+        );
+        let _ = writeln!(
+            s,
+            "  join           {} ({} joins)",
+            f.join_ms.short(),
+            f.join_ms.n
+        );
         let t = &f.max_tables;
         let _ = writeln!(
             s,

@@ -338,14 +338,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => 1000.0,
         "m" | "min" => 60_000.0,
         "h" => 3_600_000.0,
-        u => return Err(format!("unknown duration unit {u:?} in {s:?} (use ms, s, m or h)")),
+        u => {
+            return Err(format!(
+                "unknown duration unit {u:?} in {s:?} (use ms, s, m or h)"
+            ))
+        }
     };
     let n: f64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a duration like \"250ms\" or \"10s\""))?;
     let ms = n * scale;
     if !(0.0..=1e15).contains(&ms) || ms.fract() != 0.0 {
-        return Err(format!("duration {s:?} is not a whole number of milliseconds"));
+        return Err(format!(
+            "duration {s:?} is not a whole number of milliseconds"
+        ));
     }
     Ok(Duration::from_millis(ms as u64))
 }
@@ -558,9 +564,10 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         message,
     };
     let raw: RawScenario = toml::from_str(text).map_err(|e| err(e.span(), e.message().into()))?;
-    let stem = std::path::Path::new(path)
-        .file_stem()
-        .map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
+    let stem = std::path::Path::new(path).file_stem().map_or_else(
+        || "scenario".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     let duration = raw.duration.0;
     let liveness = raw.liveness.map_or(Duration::ZERO, |d| d.0);
     if duration.as_millis() == 0 {
@@ -677,9 +684,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         };
         let mut list = list;
         match &f.kind {
-            FaultKind::Restart(_, Via::Node(v)) | FaultKind::Join(_, Via::Node(v)) => {
-                list.push(*v)
-            }
+            FaultKind::Restart(_, Via::Node(v)) | FaultKind::Join(_, Via::Node(v)) => list.push(*v),
             _ => {}
         }
         check_nodes(&list, "fault").map_err(|m| err(Some(raw.clone()), m))?;
@@ -735,9 +740,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         ordered: net.ordered.unwrap_or(true),
         loss: prob(&net.loss, "loss")?,
         duplicate: prob(&net.duplicate, "duplicate")?,
-        connect_timeout: net
-            .connect_timeout
-            .map_or(Duration::from_secs(1), |d| d.0),
+        connect_timeout: net.connect_timeout.map_or(Duration::from_secs(1), |d| d.0),
         links,
     };
 
@@ -824,12 +827,18 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 let r = s.get_ref();
                 check_nodes(&[r.from], "workload.send").map_err(|m| err(Some(s.span()), m))?;
                 if r.at.0 >= duration {
-                    return Err(err(Some(s.span()), "send is after the end of the run".into()));
+                    return Err(err(
+                        Some(s.span()),
+                        "send is after the end of the run".into(),
+                    ));
                 }
                 sends.push(TimedSend {
                     at: r.at.0,
                     from: r.from,
-                    text: r.text.clone().unwrap_or_else(|| format!("hello from n{}", r.from)),
+                    text: r
+                        .text
+                        .clone()
+                        .unwrap_or_else(|| format!("hello from n{}", r.from)),
                 });
             }
             sends.sort_by_key(|s| s.at);
@@ -863,7 +872,10 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             if let Some(k) = kinds.iter().find(|k| !RANDOM_KINDS.contains(&k.as_str())) {
                 return Err(err(
                     span,
-                    format!("random.kinds: unknown kind {k:?} (one of {})", RANDOM_KINDS.join(", ")),
+                    format!(
+                        "random.kinds: unknown kind {k:?} (one of {})",
+                        RANDOM_KINDS.join(", ")
+                    ),
                 ));
             }
             if kinds.is_empty() || g.faults[0] > g.faults[1] || g.start.0 >= g.end.0 {
@@ -880,7 +892,10 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 return Err(err(span, "random.durations: min > max".into()));
             }
             if liveness.as_millis() == 0 {
-                return Err(err(span, "random mode needs a liveness phase (liveness = \"30s\")".into()));
+                return Err(err(
+                    span,
+                    "random mode needs a liveness phase (liveness = \"30s\")".into(),
+                ));
             }
             if (g.end.0 + durations.1).as_millis() > duration.as_millis() - liveness.as_millis() {
                 return Err(err(
@@ -982,7 +997,8 @@ fn via(f: &RawFault) -> Result<Via, String> {
 }
 
 fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, String> {
-    let need = |d: Option<Dur>, what: &str| d.map(|d| d.0).ok_or(format!("{} needs {what}", f.kind));
+    let need =
+        |d: Option<Dur>, what: &str| d.map(|d| d.0).ok_or(format!("{} needs {what}", f.kind));
     let kind = match f.kind.as_str() {
         "crash" => FaultKind::Crash(target(f)),
         "kill" => FaultKind::Kill(target(f)),
@@ -1064,7 +1080,11 @@ mod tests {
         let e = parse("x.toml", text).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.message.contains("explode"), "{e}");
-        let e = parse("x.toml", "duration = \"10s\"\n[nodes]\ncount = 3\ncolour = 1\n").unwrap_err();
+        let e = parse(
+            "x.toml",
+            "duration = \"10s\"\n[nodes]\ncount = 3\ncolour = 1\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
         let e = parse("x.toml", "duration = \"10\"\n[nodes]\ncount = 3\n").unwrap_err();
         assert_eq!(e.line, Some(1), "{e}");

@@ -11,9 +11,7 @@ use crate::net::{Bits, Fate, Network};
 use crate::report::{Figures, KindTraffic, MaxTables, Report};
 use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Senders, Shape, Target, Via};
 use crate::trace::Trace;
-use gossip_chat::{
-    wire, ConnId, Event, Input, Instant, Message, Node, Output,
-};
+use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::cmp::Ordering;
@@ -85,6 +83,9 @@ struct End {
     open: bool,
     /// Latest arrival scheduled at this end (FIFO).
     last: Instant,
+    /// When this end learns the connection is open: nothing arrives
+    /// before, even on unordered links.
+    open_at: Instant,
 }
 
 struct Conn {
@@ -103,8 +104,15 @@ enum Pending {
 }
 
 enum Ev {
-    Timer { slot: u32, life: u32 },
-    Input { slot: u32, life: u32, input: Pending },
+    Timer {
+        slot: u32,
+        life: u32,
+    },
+    Input {
+        slot: u32,
+        life: u32,
+        input: Pending,
+    },
     Action(u32),
     ChatTick,
     Sample,
@@ -193,7 +201,7 @@ impl<'a> World<'a> {
             })
             .sum();
         let n_slots = (sc.nodes.count + joins) as usize;
-        let net_rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x6e65_7477_6f72_6b));
+        let net_rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x006e_6574_776f_726b));
         let net = Network::new(&sc.network, n_slots, net_rng);
         let lossy = net.lossy();
         let slots = (0..n_slots)
@@ -379,7 +387,10 @@ impl<'a> World<'a> {
                     }
                 }
                 self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
-                self.push(self.now + gossip_chat::Duration::from_millis(SAMPLE_EVERY), Ev::Sample);
+                self.push(
+                    self.now + gossip_chat::Duration::from_millis(SAMPLE_EVERY),
+                    Ev::Sample,
+                );
             }
             Ev::ConvergeSample => {
                 self.obs.check_convergence(self.now);
@@ -417,12 +428,14 @@ impl<'a> World<'a> {
                 let kind = msg.kind();
                 if self.trace.writing() {
                     let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
-                    let what = describe_msg(&msg);
-                    self.trace.event(now, 3, [slot as u64, from as u64, conn as u64], |l| {
-                        l.push_str(&format!("n{slot} <- n{from} c{conn} {kind} {bytes}B{what}"))
-                    });
+                    let what = describe_msg(&msg, self.slots.len());
+                    self.trace
+                        .event(now, 3, [slot as u64, from as u64, conn as u64], |l| {
+                            l.push_str(&format!("n{slot} <- n{from} c{conn} {kind} {bytes}B{what}"))
+                        });
                 } else {
-                    self.trace.event(now, 3, [slot as u64, from as u64, conn as u64], |_| {});
+                    self.trace
+                        .event(now, 3, [slot as u64, from as u64, conn as u64], |_| {});
                 }
                 let id = ConnId(conn as u64 * 2 + end as u64);
                 self.handle(slot, Input::Message { conn: id, msg });
@@ -434,10 +447,17 @@ impl<'a> World<'a> {
                 }
                 let other = c.ends[1 - end as usize].slot;
                 let dialed = (end == 0).then(|| addr_of(other));
-                let word = if end == 0 { "connected to" } else { "accepted from" };
-                self.trace.event(now, 6 + end, [slot as u64, other as u64, conn as u64], |l| {
-                    l.push_str(&format!("n{slot} {word} n{other} c{conn}"))
-                });
+                let word = if end == 0 {
+                    "connected to"
+                } else {
+                    "accepted from"
+                };
+                self.trace.event(
+                    now,
+                    6 + end,
+                    [slot as u64, other as u64, conn as u64],
+                    |l| l.push_str(&format!("n{slot} {word} n{other} c{conn}")),
+                );
                 let id = ConnId(conn as u64 * 2 + end as u64);
                 self.handle(slot, Input::Connected { conn: id, dialed });
             }
@@ -447,9 +467,10 @@ impl<'a> World<'a> {
                     return;
                 }
                 e.open = false;
-                self.trace.event(now, 10, [slot as u64, conn as u64, 0], |l| {
-                    l.push_str(&format!("n{slot} disconnected c{conn}"))
-                });
+                self.trace
+                    .event(now, 10, [slot as u64, conn as u64, 0], |l| {
+                        l.push_str(&format!("n{slot} disconnected c{conn}"))
+                    });
                 let id = ConnId(conn as u64 * 2 + end as u64);
                 self.handle(slot, Input::Disconnected { conn: id });
             }
@@ -503,7 +524,9 @@ impl<'a> World<'a> {
             Output::Connect { addr } => self.connect(slot, addr),
             Output::Close { conn } => {
                 let (c, e) = ((conn.0 / 2) as usize, (conn.0 % 2) as usize);
-                let Some(cn) = self.conns.get_mut(c) else { return };
+                let Some(cn) = self.conns.get_mut(c) else {
+                    return;
+                };
                 if cn.ends[e].slot != slot || !cn.ends[e].open {
                     return;
                 }
@@ -540,34 +563,44 @@ impl<'a> World<'a> {
         match ev {
             Event::PeerUp { node, .. } => {
                 let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
-                self.trace.event(now, 12, [slot as u64, p as u64, node.incarnation], |l| {
-                    l.push_str(&format!("n{slot} up n{p}/{}", node.incarnation))
-                });
+                self.trace
+                    .event(now, 12, [slot as u64, p as u64, node.incarnation], |l| {
+                        l.push_str(&format!("n{slot} up n{p}/{}", node.incarnation))
+                    });
                 if p != u32::MAX {
                     self.obs.peer_up(now, slot, p);
                 }
             }
             Event::PeerDown { node, reason, .. } => {
                 let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
-                self.trace.event(now, 13, [slot as u64, p as u64, node.incarnation], |l| {
-                    l.push_str(&format!("n{slot} down n{p}/{} {reason:?}", node.incarnation))
-                });
+                self.trace
+                    .event(now, 13, [slot as u64, p as u64, node.incarnation], |l| {
+                        l.push_str(&format!(
+                            "n{slot} down n{p}/{} {reason:?}",
+                            node.incarnation
+                        ))
+                    });
                 if p != u32::MAX {
                     let s = &self.slots[p as usize];
                     let inc = match (s.state, &s.node) {
                         (State::Up, Some(x)) => Some(x.key().incarnation),
                         _ => None,
                     };
-                    self.obs.peer_down(now, slot, p, node, reason, inc, &self.net);
+                    self.obs
+                        .peer_down(now, slot, p, node, reason, inc, &self.net);
                 }
             }
             Event::Chat { id, history, .. } => {
                 let o = slot_of(&id.origin.addr, n).unwrap_or(u32::MAX);
                 let own = id.origin == me;
-                self.trace.event(now, 14, [slot as u64, o as u64, id.seq], |l| {
-                    let h = if history { " (history)" } else { "" };
-                    l.push_str(&format!("n{slot} chat n{o}/{}#{}{h}", id.origin.incarnation, id.seq))
-                });
+                self.trace
+                    .event(now, 14, [slot as u64, o as u64, id.seq], |l| {
+                        let h = if history { " (history)" } else { "" };
+                        l.push_str(&format!(
+                            "n{slot} chat n{o}/{}#{}{h}",
+                            id.origin.incarnation, id.seq
+                        ))
+                    });
                 let before = self.obs.msgs_sent();
                 self.obs.chat(now, slot, id, own);
                 if self.obs.msgs_sent() > before {
@@ -575,16 +608,25 @@ impl<'a> World<'a> {
                     self.push(now + self.sc.checks.deliver_within, Ev::DeliveryCheck(m));
                 }
             }
-            Event::Gap { origin, first, last } => {
+            Event::Gap {
+                origin,
+                first,
+                last,
+            } => {
                 let o = slot_of(&origin.addr, n).unwrap_or(u32::MAX);
-                self.trace.event(now, 15, [slot as u64, o as u64, first], |l| {
-                    l.push_str(&format!("n{slot} gap n{o}/{} {first}..={last}", origin.incarnation))
-                });
+                self.trace
+                    .event(now, 15, [slot as u64, o as u64, first], |l| {
+                        l.push_str(&format!(
+                            "n{slot} gap n{o}/{} {first}..={last}",
+                            origin.incarnation
+                        ))
+                    });
             }
             Event::Refuted { incarnation } => {
-                self.trace.event(now, 16, [slot as u64, incarnation, 0], |l| {
-                    l.push_str(&format!("n{slot} refuted, now incarnation {incarnation}"))
-                });
+                self.trace
+                    .event(now, 16, [slot as u64, incarnation, 0], |l| {
+                        l.push_str(&format!("n{slot} refuted, now incarnation {incarnation}"))
+                    });
             }
             Event::Refused(r) => {
                 self.trace.event(now, 17, [slot as u64, 0, 0], |l| {
@@ -616,7 +658,7 @@ impl<'a> World<'a> {
         let (a, b) = (slot as usize, other.slot as usize);
         match self.net.fate(a, b) {
             Fate::Arrives(lat) => {
-                let mut at = now + lat;
+                let mut at = (now + lat).max(other.open_at);
                 if self.net.ordered {
                     at = at.max(other.last);
                 }
@@ -641,7 +683,7 @@ impl<'a> World<'a> {
                     let at2 = if self.net.ordered {
                         at
                     } else {
-                        now + lat2
+                        (now + lat2).max(other.open_at)
                     };
                     self.push(
                         at2,
@@ -661,9 +703,10 @@ impl<'a> World<'a> {
                 let why = if fate == Fate::Cut { "cut" } else { "lost" };
                 let kind = msg.kind();
                 let to = other.slot;
-                self.trace.event(now, 4, [slot as u64, to as u64, c as u64], |l| {
-                    l.push_str(&format!("n{slot} -> n{to} c{c} {kind} {why}"))
-                });
+                self.trace
+                    .event(now, 4, [slot as u64, to as u64, c as u64], |l| {
+                        l.push_str(&format!("n{slot} -> n{to} c{c} {kind} {why}"))
+                    });
             }
         }
     }
@@ -672,9 +715,12 @@ impl<'a> World<'a> {
         let now = self.now;
         let life = self.slots[slot as usize].life;
         let target = slot_of(&addr, self.slots.len());
-        self.trace.event(now, 5, [slot as u64, target.unwrap_or(u32::MAX) as u64, 0], |l| {
-            l.push_str(&format!("n{slot} dial n{}", target.unwrap_or(u32::MAX)))
-        });
+        self.trace.event(
+            now,
+            5,
+            [slot as u64, target.unwrap_or(u32::MAX) as u64, 0],
+            |l| l.push_str(&format!("n{slot} dial n{}", target.unwrap_or(u32::MAX))),
+        );
         let to = match target {
             Some(t) => t,
             None => {
@@ -722,12 +768,14 @@ impl<'a> World<'a> {
                     life,
                     open: true,
                     last: back,
+                    open_at: back,
                 },
                 End {
                     slot: t,
                     life: tlife,
                     open: true,
                     last: there,
+                    open_at: there,
                 },
             ],
         });
@@ -832,12 +880,15 @@ impl<'a> World<'a> {
             Some(Via::Node(v)) => Some(v),
             Some(Via::Random) => self.random_up(slot),
         };
-        self.trace.event(now, 1, [slot as u64, inc, via.unwrap_or(u32::MAX) as u64], |l| {
-            match via {
+        self.trace.event(
+            now,
+            1,
+            [slot as u64, inc, via.unwrap_or(u32::MAX) as u64],
+            |l| match via {
                 Some(v) => l.push_str(&format!("n{slot} start incarnation {inc}, join via n{v}")),
                 None => l.push_str(&format!("n{slot} start incarnation {inc}")),
-            }
-        });
+            },
+        );
         if kind == Start::Joiner {
             let within = self.sc.checks.join_within;
             self.push(now + within, Ev::ViewCheck(life));
@@ -1142,7 +1193,11 @@ impl<'a> World<'a> {
                 let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
                 self.fault_note(format!(
                     "{} #{id} on {} for {d}",
-                    if loss > 0.0 { format!("loss {loss}") } else { format!("spike +{extra}") },
+                    if loss > 0.0 {
+                        format!("loss {loss}")
+                    } else {
+                        format!("spike +{extra}")
+                    },
                     names.join(",")
                 ));
                 self.at_action(now + d, Action::Heal(id));
@@ -1151,7 +1206,11 @@ impl<'a> World<'a> {
                 let nodes = self.targets(&Target::Random(count));
                 self.fault_note(format!(
                     "swizzle {}",
-                    nodes.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(",")
+                    nodes
+                        .iter()
+                        .map(|n| format!("n{n}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ));
                 // Cut one by one; restore in random order.
                 let first = self.clogs.len();
@@ -1162,9 +1221,13 @@ impl<'a> World<'a> {
                     order.swap(i, j);
                 }
                 for (i, &s) in nodes.iter().enumerate() {
-                    self.at_action(now + step.saturating_mul(i as u64), Action::Clog(s, first + i));
+                    self.at_action(
+                        now + step.saturating_mul(i as u64),
+                        Action::Clog(s, first + i),
+                    );
                 }
-                let restore = now + step.saturating_mul(nodes.len().saturating_sub(1) as u64) + hold;
+                let restore =
+                    now + step.saturating_mul(nodes.len().saturating_sub(1) as u64) + hold;
                 for (k, &i) in order.iter().enumerate() {
                     self.at_action(
                         restore + step.saturating_mul(k as u64),
@@ -1286,7 +1349,9 @@ impl<'a> World<'a> {
                 .map(|k| k.2)
                 .sum()
         };
-        let idle = sum_of(&["hello", "join", "peers", "ping", "pong", "sync", "leave", "bye"]);
+        let idle = sum_of(&[
+            "hello", "join", "peers", "ping", "pong", "sync", "leave", "bye",
+        ]);
         let repair = sum_of(&["digest", "history"]);
         let mut kinds = t.kinds.clone();
         kinds.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
@@ -1346,11 +1411,24 @@ impl<'a> World<'a> {
     }
 }
 
-fn describe_msg(m: &Message) -> String {
+fn describe_msg(m: &Message, slots: usize) -> String {
+    let name = |a: &SocketAddr| match slot_of(a, slots) {
+        Some(s) => format!("n{s}"),
+        None => a.to_string(),
+    };
     match m {
-        Message::Chat(c) => format!(" {}/{}#{}", c.id.origin.addr, c.id.origin.incarnation, c.id.seq),
+        Message::Chat(c) => format!(
+            " {}/{}#{}",
+            name(&c.id.origin.addr),
+            c.id.origin.incarnation,
+            c.id.seq
+        ),
         Message::PeerList { full, members } => {
-            format!(" {} entries{}", members.len(), if *full { " full" } else { "" })
+            format!(
+                " {} entries{}",
+                members.len(),
+                if *full { " full" } else { "" }
+            )
         }
         Message::History(h) => format!(" {} chats", h.chats.len()),
         Message::Digest(d) => format!(" {} streams", d.entries.len()),
@@ -1362,7 +1440,11 @@ fn describe_msg(m: &Message) -> String {
 /// One line per scheduled fault, for the report and the trace header.
 pub fn describe(f: &Fault) -> String {
     let t = |t: &Target| match t {
-        Target::Nodes(n) => n.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(","),
+        Target::Nodes(n) => n
+            .iter()
+            .map(|n| format!("n{n}"))
+            .collect::<Vec<_>>()
+            .join(","),
         Target::Random(k) => format!("{k} random"),
     };
     let v = |v: &Via| match v {

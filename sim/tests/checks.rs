@@ -1,0 +1,137 @@
+//! The checks are not vacuous: runs that break a property fail the check
+//! that names it.
+
+use gossip_sim::{report::Status, run, scenario::parse};
+
+fn status(text: &str, check: &str) -> (Status, String) {
+    let sc = parse("case.toml", text).unwrap();
+    let r = run(&sc, 1, None);
+    let c = r.checks.iter().find(|c| c.name == check).unwrap();
+    (c.status, r.render())
+}
+
+#[test]
+fn a_split_that_comes_back_after_the_heal_fails_eventual_delivery() {
+    // The liveness phase heals the first split at 30 s; a second one at
+    // 30.5 s keeps the sides apart to the end, so what either side said
+    // never reaches the other.
+    let text = r#"
+        duration = "45s"
+        liveness = "15s"
+        [nodes]
+        count = 8
+        [workload]
+        rate = 4.0
+        stop = "40s"
+        [[fault]]
+        at = "5s"
+        kind = "partition"
+        groups = [[0, 1, 2, 3]]
+        [[fault]]
+        at = "30.5s"
+        kind = "partition"
+        groups = [[0, 1, 2, 3]]
+    "#;
+    let (s, r) = status(text, "eventual_delivery");
+    assert_eq!(s, Status::Fail, "{r}");
+}
+
+#[test]
+fn convergence_is_measured_against_its_limit() {
+    let text = r#"
+        duration = "45s"
+        liveness = "15s"
+        [nodes]
+        count = 8
+        [[fault]]
+        at = "5s"
+        kind = "partition"
+        shape = "halves"
+        [checks]
+        converge_within = "1ms"
+    "#;
+    let (s, r) = status(text, "convergence");
+    assert_eq!(s, Status::Fail, "{r}");
+    let text = text.replace("converge_within = \"1ms\"", "converge_within = \"5s\"");
+    let (s, r) = status(&text, "convergence");
+    assert_eq!(s, Status::Pass, "{r}");
+}
+
+#[test]
+fn a_crash_is_detected_and_measured() {
+    let text = r#"
+        duration = "30s"
+        [nodes]
+        count = 6
+        [[fault]]
+        at = "10s"
+        kind = "crash"
+        node = 2
+    "#;
+    let sc = parse("case.toml", text).unwrap();
+    let r = run(&sc, 1, None);
+    assert!(r.passed, "{}", r.render());
+    // Five observers removed it, each after at least the heartbeat silence.
+    assert_eq!(r.figures.detection_ms.n, 5);
+    assert!(r.figures.detection_ms.p50 >= 1500, "{}", r.render());
+    assert!(r.figures.detection_ms.max <= 10_000);
+}
+
+#[test]
+fn a_pause_past_the_deadline_fails_detection_when_the_deadline_is_short() {
+    let text = r#"
+        duration = "30s"
+        [nodes]
+        count = 5
+        [[fault]]
+        at = "10s"
+        kind = "pause"
+        node = 1
+        for = "15s"
+        [checks]
+        detect_within = "500ms"
+    "#;
+    let (s, r) = status(text, "detection");
+    assert_eq!(s, Status::Fail, "{r}");
+}
+
+#[test]
+fn xfail_turns_a_failure_into_an_expected_one() {
+    let text = r#"
+        duration = "30s"
+        [nodes]
+        count = 5
+        [[fault]]
+        at = "10s"
+        kind = "crash"
+        node = 1
+        [checks]
+        detect_within = "500ms"
+        xfail = ["detection"]
+    "#;
+    let sc = parse("case.toml", text).unwrap();
+    let r = run(&sc, 1, None);
+    let c = r.checks.iter().find(|c| c.name == "detection").unwrap();
+    assert_eq!(c.status, Status::Xfail);
+    assert!(r.passed);
+}
+
+#[test]
+fn messages_across_a_partition_are_not_owed_but_the_rest_are() {
+    let text = r#"
+        duration = "30s"
+        [nodes]
+        count = 10
+        [workload]
+        rate = 5.0
+        [[fault]]
+        at = "8s"
+        kind = "partition"
+        shape = "halves"
+    "#;
+    let sc = parse("case.toml", text).unwrap();
+    let r = run(&sc, 2, None);
+    let d = r.checks.iter().find(|c| c.name == "delivery").unwrap();
+    assert_eq!(d.status, Status::Pass, "{}", r.render());
+    assert!(d.judged > 100, "{}", r.render());
+}
