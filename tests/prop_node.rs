@@ -170,8 +170,10 @@ struct Probe {
     now: Instant,
     out: Vec<Output>,
     delivered: BTreeSet<MsgId>,
-    /// Per stream, the highest seq delivered or skipped as a gap.
-    frontier: BTreeMap<NodeKey, u64>,
+    /// Per stream, the highest seq delivered or skipped as a gap, and when.
+    frontier: BTreeMap<NodeKey, (u64, Instant)>,
+    /// Addresses given to `Input::Join`.
+    seeds: BTreeSet<SocketAddr>,
     stats: Stats,
 }
 
@@ -186,14 +188,26 @@ impl Probe {
             out: Vec::new(),
             delivered: BTreeSet::new(),
             frontier: BTreeMap::new(),
+            seeds: BTreeSet::new(),
             stats: Stats::default(),
         }
     }
 
     fn feed(&mut self, at: Instant, input: Input) -> Result<Vec<Output>, TestCaseError> {
+        let timeout = matches!(input, Input::Timeout);
         self.node.handle(at, input, &mut self.out);
         let outs: Vec<Output> = self.out.drain(..).collect();
         self.check(&outs)?;
+        if timeout {
+            // Every due timer moved on: a driver that sleeps until the next
+            // deadline never spins.
+            let next = self.node.poll_timeout();
+            prop_assert!(
+                next.is_none_or(|t| t > self.now),
+                "next deadline {next:?} at {}",
+                self.now
+            );
+        }
         Ok(outs)
     }
 
@@ -239,7 +253,10 @@ impl Probe {
                 }
                 Input::Timeout
             }
-            Step::Join(addr) => Input::Join { addr },
+            Step::Join(addr) => {
+                self.seeds.insert(addr);
+                Input::Join { addr }
+            }
             Step::Send(len) => Input::Send {
                 text: "x".repeat(len),
             },
@@ -248,26 +265,41 @@ impl Probe {
         self.feed(self.now, input)
     }
 
+    /// A stream idle for `tombstone_ttl` may be forgotten, and a replay of
+    /// it is then new to the node: the one case where protocol v1 delivers
+    /// an id again (no authentication, no timestamps). Nothing sooner.
+    fn forget_if_idle(&mut self, origin: NodeKey) {
+        let ttl = self.cfg.tombstone_ttl;
+        if let Some(&(_, at)) = self.frontier.get(&origin) {
+            if self.now - at >= ttl {
+                self.frontier.remove(&origin);
+                self.delivered.retain(|id| id.origin != origin);
+            }
+        }
+    }
+
     fn check(&mut self, outs: &[Output]) -> Result<(), TestCaseError> {
         for o in outs {
             match o {
                 Output::Event(Event::Chat { id, .. }) => {
+                    self.forget_if_idle(id.origin);
                     prop_assert!(self.delivered.insert(*id), "{id:?} delivered twice");
-                    let f = self.frontier.entry(id.origin).or_insert(0);
+                    let (f, at) = self.frontier.entry(id.origin).or_insert((0, self.now));
                     prop_assert!(id.seq > *f, "{:?}: seq {} after {}", id.origin, id.seq, f);
-                    *f = id.seq;
+                    (*f, *at) = (id.seq, self.now);
                 }
                 Output::Event(Event::Gap {
                     origin,
                     first,
                     last,
                 }) => {
-                    let f = self.frontier.entry(*origin).or_insert(0);
+                    self.forget_if_idle(*origin);
+                    let (f, at) = self.frontier.entry(*origin).or_insert((0, self.now));
                     prop_assert!(
                         *first > *f && first <= last,
                         "gap {first}..={last} after {f}"
                     );
-                    *f = *last;
+                    (*f, *at) = (*last, self.now);
                 }
                 Output::Send { msg, .. } => {
                     let len = gossip_chat::wire::payload_len(msg);
@@ -288,7 +320,8 @@ impl Probe {
         prop_assert!(t.streams <= 2 * c.max_members, "streams: {t:?}");
         prop_assert!(t.held <= t.streams * (c.max_holdback + 1), "held: {t:?}");
         prop_assert!(t.history <= c.history_max, "history: {t:?}");
-        prop_assert!(t.dialing <= ADDRS as usize, "dialing: {t:?}");
+        // Every dial goes to a member or to an address given to `Join`.
+        prop_assert!(t.dialing <= t.members + self.seeds.len(), "dialing: {t:?}");
         prop_assert_eq!(self.node.poll_timeout().is_none(), self.node.has_left());
         let s = self.node.stats().clone();
         let (new, old) = (counters(&s), counters(&self.stats));
@@ -361,8 +394,7 @@ fn probe_with_neighbour(cfg: Config) -> Result<Probe, TestCaseError> {
 proptest! {
     #![proptest_config(config(256))]
 
-    /// Hostile input that stays clear of the regressions below, so that it
-    /// can run on every commit.
+    /// Hostile input with numbers where they collide most.
     #[test]
     fn hostile_input_keeps_every_bound(
         seed in any::<u64>(),
@@ -378,7 +410,7 @@ proptest! {
     /// All of it: numbers at the edges of u64, seq 0, newcomer baselines,
     /// and jumps past the tombstone lifetime.
     #[test]
-    #[ignore = "core bugs 1-5 in the regressions below"]
+    #[ignore = "core bug: a stream is forgotten right after its held messages are delivered"]
     fn hostile_input_with_extreme_numbers_keeps_every_bound(
         seed in any::<u64>(),
         incarnation in 0u64..4,
@@ -739,7 +771,6 @@ fn forged_list(node: NodeKey, state: MemberState) -> Message {
 }
 
 #[test]
-#[ignore = "core bug: refutation overflows at incarnation u64::MAX"]
 fn a_forged_accusation_at_the_last_incarnation_does_not_overflow() {
     let p = run_steps(
         small_config(),
@@ -757,7 +788,6 @@ fn a_forged_accusation_at_the_last_incarnation_does_not_overflow() {
 }
 
 #[test]
-#[ignore = "core bug: baseline of a seq-0 chat underflows"]
 fn a_newcomer_baseline_with_a_chat_at_seq_zero_does_not_underflow() {
     let origin = key(3, 1);
     run_steps(
@@ -778,22 +808,24 @@ fn a_newcomer_baseline_with_a_chat_at_seq_zero_does_not_underflow() {
 }
 
 #[test]
-#[ignore = "core bug: delivering seq u64::MAX overflows"]
-fn a_gap_given_up_below_the_last_seq_does_not_overflow() {
+fn a_chat_at_the_last_seq_is_refused_and_never_overflows() {
     let p = run_steps(
         small_config(),
         vec![
             Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
+            Step::Message(1, Message::Chat(chat(key(3, 1), u64::MAX - 1))),
             Step::Message(1, Message::Chat(chat(key(3, 1), u64::MAX))),
+            // Past the gap timeout: nothing is held, nothing given up.
             Step::Wait(11_000),
         ],
     )
     .unwrap();
-    assert_eq!(p.node.stats().gaps, 1);
+    assert_eq!(p.node.stats().unexpected, 2);
+    assert_eq!(p.node.stats().gaps, 0);
+    assert_eq!(p.node.table_sizes().held, 0);
 }
 
 #[test]
-#[ignore = "core bug: baseline streams are not capped"]
 fn a_newcomer_baseline_cannot_grow_the_stream_table_past_its_bound() {
     let cfg = small_config();
     let baseline: Vec<(NodeKey, u64)> = (0..3 * cfg.max_members as u64)
@@ -816,20 +848,118 @@ fn a_newcomer_baseline_cannot_grow_the_stream_table_past_its_bound() {
     .unwrap();
 }
 
+/// A life that ended longer ago than any history is kept cannot have
+/// anything new: a chat of it, from a stream this node does not track, is a
+/// replay. (A replay of a life this node has forgotten altogether, after
+/// `tombstone_ttl`, is delivered again: a v1 limitation, see fuzz/README.md.)
 #[test]
-#[ignore = "core bug: forgotten streams accept replays"]
-fn a_chat_replayed_after_its_stream_was_forgotten_is_not_delivered_again() {
-    let c = chat(key(3, 1), 1);
+fn a_chat_of_a_life_that_ended_long_ago_is_refused_as_a_replay() {
+    let cfg = small_config();
+    let gone = key(3, 1);
+    let p = run_steps(
+        cfg.clone(),
+        vec![
+            Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
+            Step::Message(1, forged_list(gone, MemberState::Left)),
+            Step::Wait(cfg.history_max_age.as_millis() + 1_000),
+            Step::Open(2, None, Message::Hello(hello(key(2, 1)))),
+            Step::Message(2, Message::Chat(chat(gone, 1))),
+        ],
+    )
+    .unwrap();
+    assert!(p.delivered.is_empty(), "{:?}", p.delivered);
+    assert_eq!(p.node.stats().duplicates, 1);
+}
+
+#[test]
+#[ignore = "core bug: a repair batch of long messages exceeds max_frame"]
+fn a_repair_batch_of_long_messages_fits_in_one_frame() {
+    let cfg = Config::lan();
+    let text = "x".repeat(cfg.max_text_len);
+    let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
+    for seq in 1..=cfg.repair_batch as u64 {
+        let mut c = chat(key(3, 1), seq);
+        c.text = Arc::from(text.as_str());
+        steps.push(Step::Message(1, Message::Chat(c)));
+    }
+    // A sync interval later, the neighbour says it has nothing: the node
+    // repairs it.
+    steps.push(Step::Wait(cfg.sync_interval.as_millis()));
+    steps.push(Step::Message(
+        1,
+        Message::Digest(gossip_chat::Digest {
+            entries: vec![],
+            reply: false,
+        }),
+    ));
+    let p = run_steps(cfg, steps).unwrap();
+    assert!(p.node.stats().repaired_sent > 0);
+}
+
+#[test]
+#[ignore = "core bug: a stream is forgotten right after its held messages are delivered"]
+fn a_stream_delivered_from_hold_back_is_not_forgotten_at_once() {
+    let origin = key(5, 2);
     run_steps(
         small_config(),
         vec![
             Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-            Step::Message(1, Message::Chat(c.clone())),
+            Step::Message(1, Message::Chat(chat(origin, 2))),
+            // The process was suspended for over an hour: on resume the gap
+            // is given up and seq 2 delivered ...
             Step::Wait(3_700_000),
-            Step::Wait(60_000),
+            // ... so seq 1, arriving now, is late and must not be delivered.
             Step::Open(2, None, Message::Hello(hello(key(2, 1)))),
-            Step::Message(2, Message::Chat(c)),
+            Step::Message(2, Message::Chat(chat(origin, 1))),
         ],
     )
     .unwrap();
+}
+
+#[test]
+#[ignore = "core bug: a full peer list of long names exceeds max_frame"]
+fn a_full_peer_list_fits_in_one_frame() {
+    let cfg = Config::lan();
+    let name: Arc<str> = Arc::from("n".repeat(256));
+    let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
+    let members: Vec<MemberUpdate> = (0..cfg.max_members as u32)
+        .map(|i| MemberUpdate {
+            node: NodeKey {
+                addr: SocketAddr::from(([11, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000)),
+                incarnation: 1,
+            },
+            state: MemberState::Alive,
+            name: name.clone(),
+        })
+        .collect();
+    for part in members.chunks(1000) {
+        let list = Message::PeerList {
+            full: false,
+            members: part.to_vec(),
+        };
+        steps.push(Step::Message(1, list));
+    }
+    // Past the full-list cooldown (the neighbour keeps the link alive) ...
+    let cooldown = cfg.full_sync_cooldown.as_millis();
+    for _ in 0..=cooldown / 500 {
+        steps.push(Step::Wait(500));
+        steps.push(Step::Message(1, Message::Ping(0)));
+    }
+    let mut p = run_steps(cfg, steps).unwrap();
+    // ... the neighbour's view differs: it gets the full list.
+    let sync = gossip_chat::Sync {
+        members_hash: 1,
+        chat_hash: 0,
+    };
+    let outs = p.step(Step::Message(1, Message::Sync(sync))).unwrap();
+    let full = outs.iter().any(|o| {
+        matches!(
+            o,
+            Output::Send {
+                msg: Message::PeerList { full: true, .. },
+                ..
+            }
+        )
+    });
+    assert!(full, "no full list sent: {outs:?}");
 }
