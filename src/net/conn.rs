@@ -52,9 +52,16 @@ pub(crate) struct ConnParams {
 
 /// The driver's end of a connection: the writer's queue and a handle to
 /// shut the socket down.
+///
+/// The queue is a growable channel bounded by a length check (the driver is
+/// its only sender, so the check cannot be raced past): a bounded channel
+/// would allocate and touch every slot up front, several hundred KiB per
+/// connection at the default size, also for connections that never say a
+/// word.
 #[derive(Debug)]
 pub(crate) struct Link {
     queue: Sender<Message>,
+    capacity: usize,
     stream: TcpStream,
 }
 
@@ -69,6 +76,9 @@ pub(crate) enum QueueError {
 impl Link {
     /// Queues `msg` without blocking.
     pub(crate) fn send(&self, msg: Message) -> Result<(), QueueError> {
+        if self.queue.len() >= self.capacity {
+            return Err(QueueError::Full);
+        }
         self.queue.try_send(msg).map_err(|e| match e {
             TrySendError::Full(_) => QueueError::Full,
             TrySendError::Disconnected(_) => QueueError::Closed,
@@ -100,7 +110,7 @@ pub(crate) fn open(
 ) -> std::io::Result<(Link, ReaderHalf)> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(params.write_timeout))?;
-    let (queue, rx) = crossbeam_channel::bounded(params.send_queue);
+    let (queue, rx) = crossbeam_channel::unbounded();
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
     let writer = Writer {
         conn,
@@ -118,6 +128,7 @@ pub(crate) fn open(
     Ok((
         Link {
             queue,
+            capacity: params.send_queue,
             stream: driver_stream,
         },
         ReaderHalf {

@@ -1,0 +1,462 @@
+//! Shared by the real-process tests: `chat --json` processes on 127.0.0.1
+//! driven through stdin and read through stdout, and raw peers that speak
+//! the wire format over plain sockets. Every wait has a deadline, and every
+//! process is killed when its guard drops, also when a test fails.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use crossbeam_channel::Receiver;
+use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+/// Longest wait for a process to start or a group to form.
+pub const STARTUP: Duration = Duration::from_secs(10);
+/// Longest wait for a message or an event that should come at once.
+pub const DELIVERY: Duration = Duration::from_secs(10);
+
+/// The monotonic clock, for deadlines and for measuring how long things take.
+#[allow(clippy::disallowed_methods)] // tests measure real time
+pub fn clock() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// Blocks for `d` without sleeping the thread through the standard sleep.
+pub fn pause(d: Duration) {
+    let _ = crossbeam_channel::after(d).recv();
+}
+
+/// One running `chat --json` process; killed when dropped.
+pub struct Chat {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    events: Receiver<Value>,
+    seen: RefCell<Vec<Value>>,
+}
+
+impl Chat {
+    /// Starts a node on a free port, joining through `join`, and waits for
+    /// its `ready` line.
+    pub fn start(name: &str, join: &[&Chat]) -> Chat {
+        Chat::start_with(name, join, &[])
+    }
+
+    /// Like [`Chat::start`], with extra command-line options.
+    pub fn start_with(name: &str, join: &[&Chat], extra: &[&str]) -> Chat {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
+        cmd.args(["--listen", "127.0.0.1:0", "--name", name, "--json"]);
+        for j in join {
+            cmd.args(["--join", &j.addr.to_string()]);
+        }
+        cmd.args(extra);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        if std::env::var_os("CHAT_TEST_LOG").is_none() {
+            cmd.stderr(Stdio::null());
+        }
+        let mut child = cmd.spawn().expect("start chat");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut chat = Chat {
+            name: name.to_owned(),
+            addr: "0.0.0.0:0".parse().unwrap(),
+            stdin: child.stdin.take(),
+            child,
+            events,
+            seen: RefCell::new(Vec::new()),
+        };
+        let ready = chat.wait_for("ready", STARTUP, |e| e["event"] == "ready");
+        assert_eq!(ready["name"], name);
+        chat.addr = ready["addr"].as_str().unwrap().parse().unwrap();
+        chat
+    }
+
+    pub fn addr_str(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Types one line.
+    pub fn line(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{text}").expect("write to chat");
+        stdin.flush().unwrap();
+    }
+
+    /// Types many lines from a thread of its own, so that a node slowing
+    /// its reader down cannot block the test. Join the thread (once the
+    /// lines have been seen delivered) to get stdin back for
+    /// [`Chat::give_stdin`].
+    pub fn lines_in_background(
+        &mut self,
+        lines: Vec<String>,
+    ) -> std::thread::JoinHandle<ChildStdin> {
+        let mut stdin = self.stdin.take().expect("stdin open");
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            for l in &lines {
+                buf.extend_from_slice(l.as_bytes());
+                buf.push(b'\n');
+            }
+            let _ = stdin.write_all(&buf);
+            let _ = stdin.flush();
+            stdin
+        })
+    }
+
+    /// Gives stdin back after [`Chat::lines_in_background`].
+    pub fn give_stdin(&mut self, writer: std::thread::JoinHandle<ChildStdin>) {
+        self.stdin = Some(writer.join().expect("stdin writer"));
+    }
+
+    /// Index of the next event to be received: a starting point for
+    /// [`Chat::wait_since`].
+    pub fn mark(&self) -> usize {
+        self.drain();
+        self.seen.borrow().len()
+    }
+
+    fn drain(&self) {
+        while let Ok(v) = self.events.try_recv() {
+            self.seen.borrow_mut().push(v);
+        }
+    }
+
+    /// Every event received so far.
+    pub fn seen(&self) -> Vec<Value> {
+        self.drain();
+        self.seen.borrow().clone()
+    }
+
+    /// The first event (ever) matching `pred`, waiting up to `within`.
+    pub fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_since(0, what, within, pred)
+    }
+
+    /// The first event from index `from` on matching `pred`.
+    pub fn wait_since(
+        &self,
+        from: usize,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = crossbeam_channel::after(within);
+        let mut next = from;
+        loop {
+            {
+                let seen = self.seen.borrow();
+                if let Some(v) = seen.iter().skip(next).find(|v| pred(v)) {
+                    return v.clone();
+                }
+                next = seen.len();
+            }
+            crossbeam_channel::select! {
+                recv(self.events) -> v => match v {
+                    Ok(v) => self.seen.borrow_mut().push(v),
+                    Err(_) => panic!("{}: exited while waiting for {what}; last events {:?}", self.name, self.tail()),
+                },
+                recv(deadline) -> _ => panic!(
+                    "{}: no {what} within {within:?}; last events {:?}",
+                    self.name,
+                    self.tail()
+                ),
+            }
+        }
+    }
+
+    /// The last few events, for failure messages (chat floods make the
+    /// whole list unreadable).
+    fn tail(&self) -> Vec<Value> {
+        let seen = self.seen.borrow();
+        seen[seen.len().saturating_sub(20)..].to_vec()
+    }
+
+    /// Waits until as many chats from `from` as `texts` holds, tagged like
+    /// them (see [`Chat::assert_delivered_exactly`]), have been delivered.
+    pub fn wait_chats(&self, from: &Chat, texts: &[String], within: Duration) {
+        let origin = from.addr_str();
+        let tag = tag_of(texts);
+        let deadline = clock() + within;
+        loop {
+            let have = self
+                .chats_from(&origin)
+                .iter()
+                .filter(|(_, _, t)| t.starts_with(&tag))
+                .count();
+            if have >= texts.len() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(clock());
+            assert!(
+                !left.is_zero(),
+                "{}: {have} of {} chats {tag:?}... from {} within {within:?}; last events {:?}",
+                self.name,
+                texts.len(),
+                from.name,
+                self.tail()
+            );
+            crossbeam_channel::select! {
+                recv(self.events) -> v => match v {
+                    Ok(v) => self.seen.borrow_mut().push(v),
+                    Err(_) => panic!("{}: exited while waiting for chats", self.name),
+                },
+                recv(crossbeam_channel::after(left)) -> _ => {}
+            }
+        }
+    }
+
+    /// `(incarnation, seq, text)` of every chat delivered from `origin`, in
+    /// delivery order.
+    pub fn chats_from(&self, origin: &str) -> Vec<(u64, u64, String)> {
+        self.drain();
+        self.seen
+            .borrow()
+            .iter()
+            .filter(|e| e["event"] == "chat" && e["origin"] == origin)
+            .map(|e| {
+                (
+                    e["incarnation"].as_u64().unwrap(),
+                    e["seq"].as_u64().unwrap(),
+                    e["text"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Asserts that the chats this node delivered from `from` whose text
+    /// starts like `texts[0]` (up to its first space) are exactly `texts`:
+    /// each once, in order, with seqs counting up by one.
+    pub fn assert_delivered_exactly(&self, from: &Chat, texts: &[String]) {
+        let tag = tag_of(texts);
+        let got: Vec<(u64, u64, String)> = self
+            .chats_from(&from.addr_str())
+            .into_iter()
+            .filter(|(_, _, t)| t.starts_with(&tag))
+            .collect();
+        let got_texts: Vec<&str> = got.iter().map(|(_, _, t)| t.as_str()).collect();
+        let want: Vec<&str> = texts.iter().map(String::as_str).collect();
+        assert_eq!(
+            got_texts.len(),
+            want.len(),
+            "{}: delivered {} chats {tag:?}... from {}, expected {}",
+            self.name,
+            got_texts.len(),
+            from.name,
+            want.len()
+        );
+        assert!(
+            got_texts == want,
+            "{}: chats {tag:?}... from {} not delivered exactly once in order",
+            self.name,
+            from.name
+        );
+        for pair in got.windows(2) {
+            let ((i0, s0, _), (i1, s1, _)) = (&pair[0], &pair[1]);
+            assert!(
+                i1 > i0 || (i1 == i0 && *s1 == s0 + 1),
+                "{}: seqs from {} skip or go back: {:?} then {:?}",
+                self.name,
+                from.name,
+                (i0, s0),
+                (i1, s1)
+            );
+        }
+    }
+
+    /// Waits until every one of `others` is in this node's roster.
+    pub fn wait_peers(&self, others: &[&Chat]) {
+        for o in others {
+            let addr = o.addr_str();
+            self.wait_for(&format!("peer_up of {}", o.name), STARTUP, |e| {
+                e["event"] == "peer_up" && e["addr"] == addr.as_str()
+            });
+        }
+    }
+
+    /// The `/peers` answer: `(addr, neighbour)` of every roster entry.
+    pub fn peers(&mut self) -> Vec<(String, bool)> {
+        let mark = self.mark();
+        self.line("/peers");
+        let list = self.wait_since(mark, "peers", DELIVERY, |e| e["event"] == "peers");
+        list["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["addr"].as_str().unwrap().to_owned(),
+                    p["neighbour"] == true,
+                )
+            })
+            .collect()
+    }
+
+    /// Asks `/peers` until every one of `others` is a direct neighbour.
+    pub fn wait_neighbours(&mut self, others: &[&Chat], within: Duration) {
+        let want: Vec<String> = others.iter().map(|o| o.addr_str()).collect();
+        let deadline = clock() + within;
+        loop {
+            let list = self.peers();
+            if want.iter().all(|w| list.iter().any(|(a, n)| a == w && *n)) {
+                return;
+            }
+            assert!(
+                clock() < deadline,
+                "{}: not linked to all of {want:?}: {list:?}",
+                self.name
+            );
+            pause(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal (`-STOP`, `-CONT`, `-KILL`) to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {sig} {}", self.child.id());
+    }
+
+    /// The process's resident set size in KiB (`VmRSS` in
+    /// `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Chat {
+    fn drop(&mut self) {
+        // A stopped process must be resumed to die of anything but SIGKILL;
+        // SIGKILL works either way.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A group of `n` nodes (`{prefix}0`...), all joined through the first,
+/// each in every other's roster and directly linked to every other.
+pub fn mesh(prefix: &str, n: usize, extra: &[&str]) -> Vec<Chat> {
+    let first = Chat::start_with(&format!("{prefix}0"), &[], extra);
+    let mut nodes = vec![first];
+    for i in 1..n {
+        let c = Chat::start_with(&format!("{prefix}{i}"), &[&nodes[0]], extra);
+        nodes.push(c);
+    }
+    for i in 0..nodes.len() {
+        let (before, rest) = nodes.split_at_mut(i);
+        let (me, after) = rest.split_first_mut().unwrap();
+        let others: Vec<&Chat> = before.iter().chain(after.iter()).collect();
+        me.wait_peers(&others);
+        me.wait_neighbours(&others, STARTUP);
+    }
+    nodes
+}
+
+/// A handshake naming `addr` as the speaker.
+pub fn hello(addr: SocketAddr, name: &str) -> Hello {
+    Hello {
+        version: PROTOCOL_VERSION,
+        node: NodeKey {
+            addr,
+            incarnation: 1,
+        },
+        name: name.into(),
+        degree: 0,
+        members_hash: 0,
+        chat_hash: 0,
+    }
+}
+
+/// One message as a frame on the wire.
+pub fn frame(msg: &Message) -> Vec<u8> {
+    let mut f = Vec::new();
+    gossip_chat::wire::encode_frame(msg, &mut f);
+    f
+}
+
+/// Connects to `addr` and sends `msgs`, framed.
+pub fn raw_peer(addr: SocketAddr, msgs: &[Message]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    for m in msgs {
+        s.write_all(&frame(m)).expect("write frame");
+    }
+    s
+}
+
+/// Whether the node closed `s` (end of stream or reset) within `within`;
+/// whatever it sends meanwhile is read and dropped.
+pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    let deadline = clock() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(clock());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// `n` distinct texts `{prefix} {i}`, padded with `x` to `len` bytes.
+pub fn texts(prefix: &str, n: usize, len: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let mut t = format!("{prefix} {i} ");
+            while t.len() < len {
+                t.push('x');
+            }
+            t
+        })
+        .collect()
+}
+
+/// The first word of the first text, with its space: what
+/// [`Chat::wait_chats`] and [`Chat::assert_delivered_exactly`] pick the
+/// chats of one batch by.
+fn tag_of(texts: &[String]) -> String {
+    let first = texts
+        .first()
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or_default();
+    format!("{first} ")
+}

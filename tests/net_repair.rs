@@ -1,0 +1,161 @@
+//! Real `chat` processes catching up after a pause: a node frozen with
+//! SIGSTOP for less than the failure-detection time (2 s by default), and
+//! one frozen well past it (as a long partition would cut it off) while the
+//! others keep chatting. After SIGCONT each must deliver every message it
+//! missed, exactly once and in per-sender order.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Longest wait for a resumed node to catch up.
+const CATCH_UP: Duration = Duration::from_secs(20);
+
+/// Each of `senders` sends `n` short messages tagged `tag`; returns them
+/// per sender.
+fn send_batch(senders: &mut [Chat], tag: &str, n: usize) -> Vec<Vec<String>> {
+    senders
+        .iter_mut()
+        .map(|s| {
+            let t = texts(&format!("{tag} from {}", s.name), n, 40);
+            for line in &t {
+                s.line(line);
+            }
+            t
+        })
+        .collect()
+}
+
+/// Every node of `receivers` delivers every batch of every sender, each
+/// message once, in per-sender order.
+fn all_delivered(receivers: &[&Chat], senders: &[Chat], batches: &[Vec<Vec<String>>]) {
+    for r in receivers {
+        for batch in batches {
+            for (s, t) in senders.iter().zip(batch) {
+                r.wait_chats(s, t, CATCH_UP);
+            }
+        }
+    }
+    for r in receivers {
+        for batch in batches {
+            for (s, t) in senders.iter().zip(batch) {
+                r.assert_delivered_exactly(s, t);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_node_paused_for_less_than_the_detection_time_receives_everything_it_missed() {
+    let mut senders = mesh("short", 3, &[]);
+    let mut victim = senders.pop().unwrap();
+    let addr = victim.addr_str();
+    let marks: Vec<usize> = senders.iter().map(Chat::mark).collect();
+
+    let stopped = clock();
+    victim.signal("-STOP");
+    let missed = send_batch(&mut senders, "missed", 10);
+    all_delivered(
+        &[&senders[0], &senders[1]],
+        &senders,
+        std::slice::from_ref(&missed),
+    );
+    pause(Duration::from_millis(800).saturating_sub(stopped.elapsed()));
+    let paused = stopped.elapsed();
+    victim.signal("-CONT");
+
+    all_delivered(&[&victim], &senders, &[missed]);
+    eprintln!(
+        "paused {paused:?}; caught up {:?} after SIGCONT",
+        stopped.elapsed() - paused
+    );
+    // Nobody took the short pause for a death...
+    for (s, mark) in senders.iter().zip(&marks) {
+        assert!(
+            !s.seen()[*mark..]
+                .iter()
+                .any(|e| e["event"] == "peer_down" && e["addr"] == addr.as_str()),
+            "{} declared the paused node down",
+            s.name
+        );
+    }
+    // ...and it talks as before.
+    let back = texts(&format!("back from {}", victim.name), 3, 40);
+    for t in &back {
+        victim.line(t);
+    }
+    for s in &senders {
+        s.wait_chats(&victim, &back, DELIVERY);
+        s.assert_delivered_exactly(&victim, &back);
+    }
+    assert!(
+        !victim.seen().iter().any(|e| e["event"] == "gap"),
+        "the paused node reported a gap"
+    );
+}
+
+#[test]
+fn a_node_paused_past_the_detection_time_rejoins_and_catches_up() {
+    let mut senders = mesh("long", 3, &[]);
+    let mut victim = senders.pop().unwrap();
+    let addr = victim.addr_str();
+    let marks: Vec<usize> = senders.iter().map(Chat::mark).collect();
+
+    let stopped = clock();
+    victim.signal("-STOP");
+    // Sent while its links are still up (they sit in its socket buffers)...
+    let before = send_batch(&mut senders, "before", 5);
+    let mut old_incarnation = 0;
+    for (s, mark) in senders.iter().zip(&marks) {
+        let down = s.wait_since(*mark, "peer_down of the paused node", DELIVERY, |e| {
+            e["event"] == "peer_down" && e["addr"] == addr.as_str()
+        });
+        assert_eq!(down["reason"], "dead");
+        old_incarnation = down["incarnation"].as_u64().unwrap();
+    }
+    eprintln!("paused node declared dead after {:?}", stopped.elapsed());
+    // ...and after the others have cut it off: only repair can bring these.
+    let after = send_batch(&mut senders, "after", 5);
+    all_delivered(
+        &[&senders[0], &senders[1]],
+        &senders,
+        &[before.clone(), after.clone()],
+    );
+    pause(Duration::from_secs(5).saturating_sub(stopped.elapsed()));
+    let paused = stopped.elapsed();
+    victim.signal("-CONT");
+
+    all_delivered(&[&victim], &senders, &[before, after]);
+    eprintln!(
+        "paused {paused:?}; caught up {:?} after SIGCONT",
+        stopped.elapsed() - paused
+    );
+    // The others see it up again, in a new life (it refuted its death).
+    for (s, mark) in senders.iter().zip(&marks) {
+        s.wait_since(*mark, "peer_up of the resumed node", CATCH_UP, |e| {
+            e["event"] == "peer_up"
+                && e["addr"] == addr.as_str()
+                && e["incarnation"].as_u64() > Some(old_incarnation)
+        });
+    }
+    eprintln!(
+        "resumed node back in every roster {:?} after SIGCONT",
+        stopped.elapsed() - paused
+    );
+    // Messages flow both ways again.
+    let back = texts(&format!("back from {}", victim.name), 3, 40);
+    for t in &back {
+        victim.line(t);
+    }
+    let welcome = send_batch(&mut senders, "welcome", 3);
+    for s in &senders {
+        s.wait_chats(&victim, &back, DELIVERY);
+        s.assert_delivered_exactly(&victim, &back);
+    }
+    all_delivered(&[&victim], &senders, &[welcome]);
+    assert!(
+        !victim.seen().iter().any(|e| e["event"] == "gap"),
+        "the resumed node reported a gap"
+    );
+}
