@@ -219,7 +219,9 @@ impl<S: EventSink> Driver<S> {
             Output::Connect { addr } => self.connect(addr),
             Output::Close { conn } => {
                 // Dropping the link lets the writer flush and close.
-                self.links.remove(&conn);
+                if self.links.remove(&conn).is_some() {
+                    tracing::debug!(conn = conn.0, stats = ?self.node.stats(), "closing connection");
+                }
             }
             Output::Event(ev) => self.sink.event(ev),
         }

@@ -97,7 +97,7 @@ impl NetConfig {
             name: name.to_owned(),
             node: Config::lan(),
             connect_timeout: Duration::from_secs(2),
-            send_queue: 1024,
+            send_queue: 8192,
             write_timeout: Duration::from_secs(5),
             linger: Duration::from_secs(1),
             incarnation: None,

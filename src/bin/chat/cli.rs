@@ -47,6 +47,11 @@ pub struct Args {
     /// Longest wait for an outbound connection, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub connect_timeout_ms: u64,
+    /// Flood every chat message on every link instead of pruning links that
+    /// bring duplicates down to a spanning tree: more copies, but no wait for
+    /// repair when the tree breaks.
+    #[arg(long)]
+    pub no_prune: bool,
     /// Most neighbours kept.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_connections: usize,
@@ -86,6 +91,7 @@ impl Args {
             sync_interval: Duration::from_millis(self.sync_ms),
             reconnect_interval: Duration::from_millis(self.reconnect_ms),
             max_connections: self.max_connections,
+            prune_duplicates: !self.no_prune,
             ..Config::lan()
         };
         node.validate().context("invalid timing options")?;
