@@ -76,7 +76,9 @@ impl Streams {
 
     /// Moves a stream's frontier at `now`; it settles later.
     pub fn set_delivered(&mut self, key: NodeKey, delivered: u64, now: Instant) {
-        self.map.entry(key).or_default().delivered = delivered;
+        let s = self.map.entry(key).or_default();
+        s.delivered = delivered;
+        s.last_active = now;
         self.unsettled.push_back((now, key, delivered));
     }
 
@@ -178,15 +180,21 @@ impl Store {
         self.by_id.range(lo..=hi).map(|(_, (at, c))| (*at, c))
     }
 
-    /// The `n` most recent arrivals, in id order (stream, then seq).
-    pub fn latest(&self, n: usize) -> Vec<Chat> {
-        let mut ids: Vec<MsgId> = self
-            .arrivals
-            .iter()
-            .rev()
-            .take(n)
-            .map(|(_, id)| *id)
-            .collect();
+    /// The `n` most recent arrivals whose summed `size` fits in `budget`,
+    /// in id order (stream, then seq).
+    pub fn latest(&self, n: usize, size: impl Fn(&Chat) -> usize, budget: usize) -> Vec<Chat> {
+        let mut used = 0;
+        let mut ids: Vec<MsgId> = Vec::new();
+        for (_, id) in self.arrivals.iter().rev().take(n) {
+            let Some((_, c)) = self.by_id.get(id) else {
+                continue;
+            };
+            used += size(c);
+            if used > budget {
+                break;
+            }
+            ids.push(*id);
+        }
         ids.sort_unstable();
         ids.iter()
             .filter_map(|id| self.by_id.get(id).map(|(_, c)| c.clone()))

@@ -61,8 +61,11 @@ fn after_a_split_heals_both_sides_see_everything_said_on_either() {
         h.send(5 + k % 5, &format!("right {k}"));
         h.run_for(Duration::from_millis(500));
     }
-    // Each side has declared the other dead by now.
-    assert!(!h.node(0).knows_alive(&addr_of(9)));
+    // The sides heard nothing of each other, and the links across were
+    // declared dead.
+    assert!(!h.chats(0).iter().any(|c| c.starts_with("right")));
+    assert!(!h.chats(9).iter().any(|c| c.starts_with("left")));
+    assert!((5..10).any(|j| !h.node(0).knows_alive(&addr_of(j))));
     h.heal();
     let healed_at = h.now();
     let all: Vec<usize> = (0..10).collect();

@@ -202,13 +202,8 @@ impl Node {
                 .is_none_or(|t| self.now - t >= self.cfg.full_sync_cooldown);
             if due {
                 self.last_full_sync = Some(self.now);
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::PeerList {
-                        full: true,
-                        members: self.full_list(),
-                    },
-                });
+                let list = self.full_list();
+                self.send_peer_list(conn, true, list, out);
             }
         }
         if chat_hash != self.chat_hash() {
@@ -229,16 +224,19 @@ impl Node {
         }
         let theirs: BTreeMap<NodeKey, u64> = d.entries.iter().copied().collect();
         let mut chats = Vec::new();
+        let mut used = 0;
+        let budget = self.frame_budget();
         'streams: for (key, s) in &self.streams.map {
             let have = theirs.get(key).copied().unwrap_or(0);
             if s.delivered > have {
                 for (at, c) in self.store.range(*key, have + 1, s.delivered) {
-                    if chats.len() >= self.cfg.repair_batch {
+                    if chats.len() >= self.cfg.repair_batch || used + chat_size(c) > budget {
                         break 'streams;
                     }
                     // What arrived here within the last sync interval is
                     // most likely still in flight to the peer.
                     if self.now - at >= self.cfg.sync_interval {
+                        used += chat_size(c);
                         chats.push(c.clone());
                     }
                 }

@@ -396,23 +396,27 @@ impl Node {
     pub(super) fn answer_join(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         // History first: the newcomer has its baseline before it dials
         // anyone else.
-        let chats = self.store.latest(self.cfg.newcomer_history);
+        let baseline = self.streams.digest();
+        let room = self
+            .frame_budget()
+            .saturating_sub(baseline.len() * 32)
+            .max(self.frame_budget() / 2);
+        let chats = self
+            .store
+            .latest(self.cfg.newcomer_history, chat_size, room);
         out.push(Output::Send {
             conn,
             msg: Message::History(History {
                 chats,
-                baseline: Some(self.streams.digest()),
+                baseline: Some(baseline),
             }),
         });
-        out.push(Output::Send {
-            conn,
-            msg: Message::PeerList {
-                full: true,
-                members: self.full_list(),
-            },
-        });
+        let list = self.full_list();
+        self.send_peer_list(conn, true, list, out);
     }
 
+    /// The whole view, this node included, sorted by address (so that a
+    /// list split over several frames covers address ranges).
     pub(super) fn full_list(&self) -> Vec<MemberUpdate> {
         let mut list: Vec<MemberUpdate> = Vec::with_capacity(self.members.len() + 1);
         list.push(MemberUpdate {
@@ -421,7 +425,7 @@ impl Node {
             name: self.name.clone(),
         });
         list.extend(self.members.iter().map(|(a, m)| m.update(*a)));
-        list.truncate(self.cfg.max_peer_list);
+        list.sort_unstable_by_key(|u| u.node.addr);
         list
     }
 }

@@ -166,37 +166,33 @@ impl Node {
         }
         if full && self.joined {
             // Slow repair: tell the sender what it lacks or holds older.
+            // A full view may come in several frames, each covering an
+            // address range: compare only within this one's range.
             let theirs: BTreeMap<SocketAddr, (u64, MemberState)> = members
                 .iter()
                 .map(|u| (u.node.addr, (u.node.incarnation, u.state)))
                 .collect();
+            let range = match (theirs.keys().next(), theirs.keys().next_back()) {
+                (Some(lo), Some(hi)) => *lo..=*hi,
+                _ => self.me.addr..=self.me.addr,
+            };
+            let lacks = |addr: &SocketAddr, mine: (u64, MemberState)| {
+                range.contains(addr) && theirs.get(addr).is_none_or(|t| supersedes(mine, *t))
+            };
             let mut back: Vec<MemberUpdate> = self
                 .members
                 .iter()
-                .filter(|(a, m)| {
-                    theirs
-                        .get(a)
-                        .is_none_or(|t| supersedes((m.incarnation, m.state), *t))
-                })
+                .filter(|(a, m)| lacks(a, (m.incarnation, m.state)))
                 .map(|(a, m)| m.update(*a))
                 .collect();
-            if theirs.get(&self.me.addr) != Some(&(self.me.incarnation, MemberState::Alive)) {
+            if lacks(&self.me.addr, (self.me.incarnation, MemberState::Alive)) {
                 back.push(MemberUpdate {
                     node: self.me,
                     state: MemberState::Alive,
                     name: self.name.clone(),
                 });
             }
-            back.truncate(self.cfg.max_peer_list);
-            if !back.is_empty() {
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::PeerList {
-                        full: false,
-                        members: back,
-                    },
-                });
-            }
+            self.send_peer_list(conn, false, back, out);
         }
         if full {
             self.joined = true;
@@ -223,14 +219,16 @@ impl Node {
             self.recent
                 .push_back((u.clone(), self.cfg.gossip_retransmits));
         }
-        self.broadcast(
-            &Message::PeerList {
-                full: false,
-                members: updates,
-            },
-            except,
-            out,
-        );
+        for members in batches(updates, update_size, self.frame_budget()) {
+            self.broadcast(
+                &Message::PeerList {
+                    full: false,
+                    members,
+                },
+                except,
+                out,
+            );
+        }
     }
 
     pub(super) fn broadcast(&self, msg: &Message, except: Option<ConnId>, out: &mut Vec<Output>) {

@@ -58,6 +58,40 @@ const MAX_SEQ: u64 = 1 << 62;
 /// Longest display name accepted from a peer, in bytes.
 const MAX_NAME_LEN: usize = 256;
 
+/// Bytes of a frame kept free for the envelope around batched entries.
+const FRAME_SLACK: usize = 1024;
+
+/// Upper bound of the encoded size of one peer-list entry.
+fn update_size(u: &MemberUpdate) -> usize {
+    u.name.len() + 40
+}
+
+/// Upper bound of the encoded size of one chat.
+fn chat_size(c: &Chat) -> usize {
+    c.text.len() + c.name.len() + 48
+}
+
+/// Splits `items` into batches whose summed `size` stays within `budget`
+/// (an item bigger than the budget travels alone).
+fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut cur = Vec::new();
+    let mut used = 0;
+    for it in items {
+        let n = size(&it);
+        if !cur.is_empty() && used + n > budget {
+            out.push(std::mem::take(&mut cur));
+            used = 0;
+        }
+        used += n;
+        cur.push(it);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
 /// Most recent membership changes kept for gossip rounds.
@@ -297,6 +331,27 @@ impl Node {
         self.members
             .hash()
             .wrapping_add(crate::peers::key_hash(self.me, 0))
+    }
+
+    /// Room for batched entries in one frame.
+    pub(super) fn frame_budget(&self) -> usize {
+        self.cfg.max_frame.saturating_sub(FRAME_SLACK)
+    }
+
+    /// Sends a peer list in as many frames as its size needs.
+    pub(super) fn send_peer_list(
+        &self,
+        conn: ConnId,
+        full: bool,
+        members: Vec<MemberUpdate>,
+        out: &mut Vec<Output>,
+    ) {
+        for members in batches(members, update_size, self.frame_budget()) {
+            out.push(Output::Send {
+                conn,
+                msg: Message::PeerList { full, members },
+            });
+        }
     }
 
     /// Hash of the settled chat frontiers, as neighbours compare it.

@@ -77,10 +77,12 @@ impl Node {
             }
         }
         // The dialling side pings, the other answers: both hear from each
-        // other once per interval, at two messages per connection.
+        // other once per interval, at two messages per connection. It pings
+        // while still waiting for the answer to its hello too, so that a
+        // lost answer does not make it look dead to the other side.
         self.ping_nonce = self.ping_nonce.wrapping_add(1);
         for (&conn, c) in &self.conns {
-            if c.peer.is_some() && c.dialed.is_some() {
+            if c.dialed.is_some() {
                 out.push(Output::Send {
                     conn,
                     msg: Message::Ping(self.ping_nonce),
@@ -174,17 +176,18 @@ impl Node {
     /// Opens connections while under the neighbour target.
     pub(super) fn maintain(&mut self, out: &mut Vec<Output>) {
         if !self.joined {
-            // Still joining: retry the seeds, nothing else.
+            // Still joining: retry every seed not linked yet, even with
+            // other links up (they may be newcomers as lost as this node).
             let due: Vec<SocketAddr> = self
                 .seeds
                 .iter()
-                .filter(|(_, at)| **at <= self.now)
+                .filter(|(a, at)| **at <= self.now && !self.neighbours.contains_key(a))
                 .map(|(a, _)| *a)
                 .collect();
-            if self.neighbours.is_empty() && self.dialing.is_empty() {
-                for a in due {
-                    self.dial(a, false, out);
-                }
+            let retry = self.now + self.cfg.dial_backoff;
+            for a in due {
+                self.seeds.insert(a, retry);
+                self.dial(a, false, out);
             }
             return;
         }
