@@ -121,7 +121,8 @@ pub struct Observer {
     msgs: Vec<Msg>,
     msg_index: BTreeMap<MsgId, u32>,
     streams: BTreeMap<NodeKey, u32>,
-    last_seq: BTreeMap<(u32, u32), u64>,
+    /// Per life, per stream: the last seq delivered.
+    last_seq: Vec<Vec<u64>>,
     /// Figures.
     pub traffic: Traffic,
     delivery_ms: Vec<u32>,
@@ -147,6 +148,7 @@ pub struct Observer {
     pub max_queue: usize,
     liveness_from: Option<Instant>,
     converged_at: Option<Instant>,
+    convergence_examples: Vec<String>,
     lossy: bool,
 }
 
@@ -170,7 +172,7 @@ impl Observer {
             msgs: Vec::new(),
             msg_index: BTreeMap::new(),
             streams: BTreeMap::new(),
-            last_seq: BTreeMap::new(),
+            last_seq: Vec::new(),
             traffic: Traffic::default(),
             delivery_ms: Vec::new(),
             detect_ms: Vec::new(),
@@ -192,6 +194,7 @@ impl Observer {
             max_queue: 0,
             liveness_from: None,
             converged_at: None,
+            convergence_examples: Vec::new(),
             lossy,
         }
     }
@@ -381,23 +384,30 @@ impl Observer {
         }
     }
 
-    /// The detection deadline of a departure passed.
-    pub fn down_deadline(&mut self, d: u32) {
+    /// The detection deadline of a departure passed. Observers that a
+    /// partition or clog cut off from the departed node in the meantime are
+    /// not judged.
+    pub fn down_deadline(&mut self, now: Instant, d: u32, net: &Network) {
         let down = &self.downs[d as usize];
         if !down.open {
             // It came back (a pause that ended): pending observers are
             // not judged.
             return;
         }
-        let (slot, at, gone, n) = (down.slot, down.at, down.gone, down.pending_n);
-        let observers: Vec<usize> = down.pending.iter().take(3).collect();
+        let (slot, at, gone) = (down.slot, down.at, down.gone);
+        let late: Vec<usize> = down
+            .pending
+            .iter()
+            .filter(|&o| !net.separated(o, slot as usize, at, now))
+            .collect();
         self.detection.judged += 1;
-        if n > 0 {
+        if !late.is_empty() {
             let within = self.spec.detect_within;
+            let n = late.len();
             self.detection.fail(|| {
                 format!(
                     "n{slot} ({gone:?} at {at}) still listed by {n} live nodes {within} later, e.g. {}",
-                    observers.iter().map(|o| format!("n{o}")).collect::<Vec<_>>().join(" ")
+                    late.iter().take(3).map(|o| format!("n{o}")).collect::<Vec<_>>().join(" ")
                 )
             });
         }
@@ -527,7 +537,14 @@ impl Observer {
         if !own && self.lives[l as usize].start <= msg.sent {
             self.delivery_ms.push(ms(now - msg.sent));
         }
-        let last = self.last_seq.entry((l, stream)).or_insert(0);
+        if self.last_seq.len() <= l as usize {
+            self.last_seq.resize_with(l as usize + 1, Vec::new);
+        }
+        let seqs = &mut self.last_seq[l as usize];
+        if seqs.len() <= stream as usize {
+            seqs.resize(stream as usize + 1, 0);
+        }
+        let last = &mut seqs[stream as usize];
         if id.seq <= *last {
             let was = *last;
             self.order
@@ -550,11 +567,24 @@ impl Observer {
         if !sender.up_over(from, now) {
             return;
         }
+        let (sslot, sjoined) = (sender.slot as usize, sender.start_kind == Start::Joiner);
+        // A joiner that started while the network was cut may have joined
+        // through a node on the other side: not judged until it had a
+        // clean start.
+        let cut_join =
+            |life: &Life| life.start_kind == Start::Joiner && net.cut_during(life.start, now);
+        if sjoined && cut_join(sender) {
+            return;
+        }
         for (l, life) in self.lives.iter().enumerate() {
             if l as u32 == msg.sender || !life.up_over(from, now) {
                 continue;
             }
-            if net.separated(sender.slot as usize, life.slot as usize, from, now) {
+            let lslot = life.slot as usize;
+            if net.separated(sslot, lslot, from, now)
+                || net.lossy_burst(sslot, lslot, from, now)
+                || cut_join(life)
+            {
                 continue;
             }
             self.delivery.judged += 1;
@@ -655,6 +685,35 @@ impl Observer {
     pub fn finish(&mut self, now: Instant) {
         if self.liveness_from.is_none() {
             return;
+        }
+        if self.converged_at.is_none() {
+            // Say whose view is off, and how.
+            for &l in self.current.iter().flatten() {
+                let life = &self.lives[l as usize];
+                if !life.up() || self.convergence_examples.len() >= EXAMPLES {
+                    continue;
+                }
+                let extra: Vec<String> = life
+                    .roster
+                    .iter()
+                    .filter(|&s| !self.live.get(s))
+                    .map(|s| format!("n{s}"))
+                    .collect();
+                let missing: Vec<String> = self
+                    .live
+                    .iter()
+                    .filter(|&s| s != life.slot as usize && !life.roster.get(s))
+                    .map(|s| format!("n{s}"))
+                    .collect();
+                if !extra.is_empty() || !missing.is_empty() {
+                    self.convergence_examples.push(format!(
+                        "n{} lists down nodes [{}] and misses up nodes [{}]",
+                        life.slot,
+                        extra.join(" "),
+                        missing.join(" ")
+                    ));
+                }
+            }
         }
         // Every node up at the end holds every message that got out
         // (its sender is still up, or someone else has it) and was sent
@@ -819,6 +878,7 @@ impl Observer {
                 conv.failed = 1;
                 conv.status = Status::Fail;
                 conv.figure = format!("membership not converged {} after faults ended", end - from);
+                conv.examples = self.convergence_examples.clone();
             }
         }
         out.push(conv);

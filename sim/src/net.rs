@@ -363,6 +363,21 @@ impl Network {
                 .any(|b| b.start <= to && b.end.is_none_or(|e| e > from))
     }
 
+    /// Whether a loss burst touching `a` or `b` was in force in `[from, to]`.
+    pub fn lossy_burst(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
+        self.bursts.iter().any(|x| {
+            x.loss > 0.0
+                && (x.nodes.get(a) || x.nodes.get(b))
+                && x.start <= to
+                && x.end.is_none_or(|e| e > from)
+        })
+    }
+
+    /// Whether any cut was in force at some time in `[from, to]`.
+    pub fn cut_during(&self, from: Instant, to: Instant) -> bool {
+        self.cuts.iter().any(|c| c.overlaps(from, to))
+    }
+
     /// Whether any cut is in force now.
     pub fn any_cut(&self) -> bool {
         !self.active_cuts.is_empty()

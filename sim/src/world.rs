@@ -24,8 +24,8 @@ const PORT: u16 = 7000;
 const BASE_IP: u32 = 0x0a00_0001;
 /// Marks a `ConnectFailed` target that is not a simulated node.
 const FOREIGN: u32 = 1 << 31;
-/// Interval of state samples (bounded state, convergence).
-const SAMPLE_EVERY: u64 = 1000;
+/// Interval of table-size samples (bounded state).
+const SAMPLE_EVERY: u64 = 5000;
 /// Interval of convergence samples in the liveness phase.
 const CONVERGE_EVERY: u64 = 100;
 
@@ -402,7 +402,7 @@ impl<'a> World<'a> {
                 }
             }
             Ev::DeliveryCheck(m) => self.obs.delivery_deadline(self.now, m, &self.net),
-            Ev::DownCheck(d) => self.obs.down_deadline(d),
+            Ev::DownCheck(d) => self.obs.down_deadline(self.now, d, &self.net),
             Ev::ViewCheck(l) => self.obs.view_deadline(self.now, l, &self.net),
         }
     }
@@ -1480,7 +1480,7 @@ pub fn describe(f: &Fault) -> String {
         }
         FaultKind::Heal => "heal".into(),
         FaultKind::Spike(x, e, d) => format!("spike +{e} on {} for {d}", t(x)),
-        FaultKind::Loss(x, r, d) => format!("loss {r} on {} for {d}", t(x)),
+        FaultKind::Loss(x, r, d) => format!("loss {r:.2} on {} for {d}", t(x)),
         FaultKind::Swizzle { count, step, hold } => {
             format!("swizzle {count} nodes, step {step}, hold {hold}")
         }
