@@ -22,6 +22,11 @@ pub struct Config {
     /// False floods every link: about `max_connections - 1` copies of each
     /// message per node, but no extra delay when a tree link dies.
     pub prune_duplicates: bool,
+    /// How long a message announced over a pruned link may take to arrive
+    /// over the tree before this node asks the announcer for it and grafts
+    /// the link back. Default 150 ms. Shorter heals a broken tree sooner
+    /// but grafts more links that were only slow.
+    pub graft_timeout: Duration,
     /// Interval between heartbeats on each connection. Default 500 ms;
     /// at least 10 ms. Shorter detects deaths sooner and costs more idle
     /// traffic.
@@ -114,6 +119,7 @@ impl Config {
         Config {
             max_connections: 8,
             prune_duplicates: true,
+            graft_timeout: Duration::from_millis(150),
             ping_interval: Duration::from_millis(500),
             missed_pings: 4,
             gossip_interval: Duration::from_secs(1),

@@ -161,6 +161,11 @@ impl Store {
         }
     }
 
+    /// The message with this id, if still held.
+    pub fn get(&self, id: &MsgId) -> Option<&Chat> {
+        self.by_id.get(id).map(|(_, c)| c)
+    }
+
     /// Held messages of `stream` with `from <= seq <= to`, in seq order,
     /// with their arrival times.
     pub fn range(

@@ -163,10 +163,14 @@ pub enum Message {
     /// Chat history: repair or newcomer catch-up.
     History(History),
     /// Stop pushing chat to the sender over this link: it reaches the
-    /// sender another way (the link is off the broadcast tree).
+    /// sender another way (the link is off the broadcast tree). Ids are
+    /// announced over it instead ([`Message::IHave`]).
     Prune,
-    /// Push chat to the sender over this link again (it missed messages).
-    Graft,
+    /// Push chat to the sender over this link again, starting with these
+    /// messages (announced but never received).
+    Graft(Vec<MsgId>),
+    /// Ids of new messages, announced over a pruned link.
+    IHave(Vec<MsgId>),
 }
 
 impl Message {
@@ -185,7 +189,8 @@ impl Message {
             Message::Digest(_) => "digest",
             Message::History(_) => "history",
             Message::Prune => "prune",
-            Message::Graft => "graft",
+            Message::Graft(_) => "graft",
+            Message::IHave(_) => "ihave",
         }
     }
 }

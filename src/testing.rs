@@ -565,7 +565,14 @@ pub fn describe(msg: &Message) -> String {
         Message::Bye(r) => format!("bye {r:?}"),
         Message::Sync(_) => "sync".to_string(),
         Message::Prune => "prune".to_string(),
-        Message::Graft => "graft".to_string(),
+        Message::Graft(ids) => format!("graft {} ids", ids.len()),
+        Message::IHave(ids) => format!(
+            "ihave {}",
+            ids.iter()
+                .map(|id| format!("{}#{}/{}", id.origin.addr, id.origin.incarnation, id.seq))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Message::Digest(d) => format!("digest {} streams", d.entries.len()),
         Message::History(h) => format!(
             "history {} msgs{}",

@@ -74,6 +74,9 @@ fn every_kind() -> Vec<Message> {
             chats: vec![chat()],
             baseline: Some(vec![(key(2, 7), 299)]),
         }),
+        Message::Prune,
+        Message::Graft(vec![chat().id]),
+        Message::IHave(vec![chat().id]),
     ]
 }
 

@@ -49,6 +49,76 @@ impl Node {
         }
     }
 
+    /// Ids announced over a pruned link: wait a moment for the tree to
+    /// bring them, then graft.
+    pub(super) fn on_ihave(&mut self, conn: ConnId, ids: Vec<MsgId>) {
+        for id in ids.into_iter().take(MAX_MISSING) {
+            if self.missing.len() >= MAX_MISSING {
+                return;
+            }
+            let seen = self
+                .streams
+                .map
+                .get(&id.origin)
+                .is_some_and(|s| id.seq <= s.delivered || s.held.contains_key(&id.seq));
+            if seen
+                || id.seq == 0
+                || id.seq >= MAX_SEQ
+                || self.missing.contains_key(&id)
+                || self.long_gone(id.origin)
+            {
+                continue;
+            }
+            let due = self.now + self.cfg.graft_timeout;
+            self.missing.insert(id, (conn, due));
+            self.missing_due.insert((due, id));
+        }
+    }
+
+    /// Announced messages the tree did not bring in time: ask their
+    /// announcers, and put those links back on the tree.
+    pub(super) fn graft_missing(&mut self, out: &mut Vec<Output>) {
+        let mut asks: BTreeMap<ConnId, Vec<MsgId>> = BTreeMap::new();
+        while let Some(&(due, id)) = self.missing_due.first() {
+            if due > self.now {
+                break;
+            }
+            self.missing_due.pop_first();
+            if let Some((conn, _)) = self.missing.remove(&id) {
+                asks.entry(conn).or_default().push(id);
+            }
+        }
+        for (conn, ids) in asks {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.lazy = false;
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Graft(ids),
+                });
+            }
+        }
+    }
+
+    /// A neighbour asks to be back on the tree, and for these messages.
+    pub(super) fn on_graft(&mut self, conn: ConnId, ids: Vec<MsgId>, out: &mut Vec<Output>) {
+        self.set_lazy(conn, false);
+        let budget = self.frame_budget();
+        let mut used = 0;
+        for id in ids {
+            let Some(chat) = self.store.get(&id) else {
+                continue;
+            };
+            used += chat_size(chat);
+            if used > budget {
+                break;
+            }
+            out.push(Output::Send {
+                conn,
+                msg: Message::Chat(chat.clone()),
+            });
+        }
+    }
+
     /// Whether `key` is a life that ended longer ago than any history is
     /// kept (superseded, dead or departed).
     fn long_gone(&self, key: NodeKey) -> bool {
@@ -108,15 +178,20 @@ impl Node {
             return false;
         }
         s.last_active = self.now;
+        if let Some((_, due)) = self.missing.remove(&chat.id) {
+            self.missing_due.remove(&(due, chat.id));
+        }
         let in_order = seq == s.delivered + 1;
         self.store.insert(self.now, &chat);
         if forward {
+            // The tree gets the message, pruned links its id.
             let msg = Message::Chat(chat.clone());
+            let ihave = Message::IHave(vec![chat.id]);
             for (&conn, c) in &self.conns {
-                if Some(conn) != from && c.peer.is_some() && !c.lazy {
+                if Some(conn) != from && c.peer.is_some() {
                     out.push(Output::Send {
                         conn,
-                        msg: msg.clone(),
+                        msg: if c.lazy { ihave.clone() } else { msg.clone() },
                     });
                 }
             }

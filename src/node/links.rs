@@ -59,7 +59,7 @@ impl Node {
                 self.set_lazy(n, false);
                 out.push(Output::Send {
                     conn: n,
-                    msg: Message::Graft,
+                    msg: Message::Graft(Vec::new()),
                 });
             }
         }
@@ -94,7 +94,7 @@ impl Node {
                 c.lazy = false;
                 out.push(Output::Send {
                     conn,
-                    msg: Message::Graft,
+                    msg: Message::Graft(Vec::new()),
                 });
             }
         }
@@ -269,7 +269,8 @@ impl Node {
                 }
             }
             Message::Prune => self.set_lazy(conn, true),
-            Message::Graft => self.set_lazy(conn, false),
+            Message::Graft(ids) => self.on_graft(conn, ids, out),
+            Message::IHave(ids) => self.on_ihave(conn, ids),
             Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, out),
             Message::Digest(d) => self.on_digest(conn, d, out),
             Message::History(h) => self.on_history(conn, h, out),

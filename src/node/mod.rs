@@ -14,7 +14,7 @@ use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -92,6 +92,8 @@ fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<V
     out
 }
 
+/// Most announced-but-missing messages tracked at once.
+const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
 /// Most recent membership changes kept for gossip rounds.
@@ -143,6 +145,10 @@ pub struct Node {
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
     recent: VecDeque<(MemberUpdate, u8)>,
+    /// Announced messages not received yet: announcer and graft deadline.
+    missing: BTreeMap<MsgId, (ConnId, Instant)>,
+    /// The same, by deadline.
+    missing_due: BTreeSet<(Instant, MsgId)>,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
@@ -190,6 +196,8 @@ impl Node {
             seeds: BTreeMap::new(),
             recent: VecDeque::new(),
             suspects: BTreeMap::new(),
+            missing: BTreeMap::new(),
+            missing_due: BTreeSet::new(),
             streams: Streams::default(),
             store,
             next_ping: now + cfg.ping_interval,
@@ -274,7 +282,8 @@ impl Node {
                 .min(self.next_gossip)
                 .min(self.next_sync)
                 .min(self.next_reconnect)
-                .min(self.next_gc),
+                .min(self.next_gc)
+                .min(self.missing_due.first().map_or(Instant::MAX, |m| m.0)),
         )
     }
 

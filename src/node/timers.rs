@@ -17,6 +17,7 @@ impl Node {
             }
         }
         self.last_tick = now;
+        self.graft_missing(out);
         if now >= self.next_ping {
             self.next_ping = now + self.cfg.ping_interval;
             self.heartbeat(out);
