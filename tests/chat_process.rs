@@ -142,6 +142,12 @@ impl Chat {
         )
     }
 
+    fn wait_chat_text(&self, text: &str) -> Value {
+        self.wait_for(&format!("chat {text:?}"), DELIVERY, |e| {
+            e["event"] == "chat" && e["text"] == text
+        })
+    }
+
     /// Waits until every one of `others` is in this node's roster.
     fn wait_peers(&self, others: &[&Chat]) {
         for o in others {
@@ -321,8 +327,8 @@ fn sigstop_is_detected_and_the_node_rejoins_after_sigcont() {
     victim.signal("-STOP");
     let took = wait_down_everywhere(&nodes, &addr, "dead", Duration::from_secs(10));
     eprintln!("SIGSTOP detected at all 4 survivors after {took:?}");
-    victim.signal("-CONT");
     let start = clock();
+    victim.signal("-CONT");
     for (n, mark) in nodes.iter().zip(&marks) {
         let down = n.wait_since(*mark, "peer_down", DELIVERY, |e| {
             e["event"] == "peer_down" && e["addr"] == addr.as_str()
@@ -482,4 +488,111 @@ fn a_port_in_use_exits_with_code_2_and_one_line() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&addr), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_leaves_gracefully() {
+    let mut a = Chat::start("a", &[]);
+    let mut b = Chat::start("b", &[&a]);
+    a.wait_neighbours(&[&b]);
+    b.wait_neighbours(&[&a]);
+    let addr = b.addr_str();
+    b.signal("-INT");
+    a.wait_for("peer_down left after Ctrl-C", Duration::from_secs(2), |e| {
+        e["event"] == "peer_down" && e["addr"] == addr.as_str() && e["reason"] == "left"
+    });
+    assert!(b.wait_exit(DELIVERY).success());
+}
+
+#[test]
+fn human_output_shows_time_name_and_text() {
+    let a = Chat::start("a", &[]);
+    let mut human = Command::new(env!("CARGO_BIN_EXE_chat"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "zoe",
+            "--join",
+            &a.addr_str(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = human.stdin.take().unwrap();
+    let stdout = human.stdout.take().unwrap();
+    let _guard = KillOnDrop(human);
+    let (tx, lines) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    a.wait_for("peer_up zoe", STARTUP, |e| {
+        e["event"] == "peer_up" && e["name"] == "zoe"
+    });
+    writeln!(stdin, "hello from zoe").unwrap();
+    stdin.flush().unwrap();
+    let deadline = crossbeam_channel::after(DELIVERY);
+    loop {
+        crossbeam_channel::select! {
+            recv(lines) -> line => {
+                let line = line.expect("chat exited");
+                if let Some(rest) = line.strip_suffix("zoe: hello from zoe") {
+                    // `HH:MM:SS ` in front.
+                    let time = rest.trim_end();
+                    assert_eq!(time.len(), 8, "{line}");
+                    assert_eq!(time.matches(':').count(), 2, "{line}");
+                    break;
+                }
+            }
+            recv(deadline) -> _ => panic!("own message not shown"),
+        }
+    }
+    a.wait_chat_text("hello from zoe");
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Threads and resident KiB of a process, from /proc (Linux).
+fn threads_rss(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("Threads:")?, field("VmRSS:")?))
+}
+
+#[test]
+fn a_node_with_eight_connections_runs_under_twenty_threads() {
+    let mut nodes = cluster(9);
+    wait_mesh(&mut nodes);
+    for n in &nodes {
+        let Some((threads, rss)) = threads_rss(n.child.id()) else {
+            eprintln!("no /proc: thread count not checked");
+            return;
+        };
+        eprintln!(
+            "{}: {threads} threads, {rss} KiB resident (this build)",
+            n.name
+        );
+        assert!(
+            threads < 20,
+            "{}: {threads} threads with 8 connections",
+            n.name
+        );
+    }
 }
