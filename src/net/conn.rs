@@ -13,6 +13,8 @@ use crate::wire::{self, FrameReader};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -37,8 +39,9 @@ pub(crate) enum Inbound {
     /// Anything else for the node: frames, bad frames, disconnections,
     /// failed dials.
     Input(Input),
-    /// A writer thread finished (its socket is shut down).
-    WriterDone(ConnId),
+    /// A writer thread finished (its socket is shut down); wakes the driver
+    /// while it waits for the last writers at shutdown.
+    WriterDone,
 }
 
 /// Timing and sizes for connection threads.
@@ -48,6 +51,9 @@ pub(crate) struct ConnParams {
     pub send_queue: usize,
     pub linger: Duration,
     pub write_timeout: Duration,
+    /// Writer threads running, so that shutdown can wait for the last
+    /// goodbyes to be sent.
+    pub live_writers: Arc<AtomicUsize>,
 }
 
 /// The driver's end of a connection: the writer's queue and a handle to
@@ -117,14 +123,21 @@ pub(crate) fn open(
         stream: stream.try_clone()?,
         queue: rx,
         reader_done: done_rx,
+        live: params.live_writers.clone(),
         linger: params.linger,
         inbox: inbox.clone(),
     };
     let driver_stream = stream.try_clone()?;
-    thread::Builder::new()
+    let live = params.live_writers.clone();
+    live.fetch_add(1, Ordering::SeqCst);
+    let spawned = thread::Builder::new()
         .name(format!("write-{}", conn.0))
         .stack_size(CONN_STACK)
-        .spawn(move || writer.run())?;
+        .spawn(move || writer.run());
+    if let Err(e) = spawned {
+        live.fetch_sub(1, Ordering::SeqCst);
+        return Err(e);
+    }
     Ok((
         Link {
             queue,
@@ -221,6 +234,7 @@ impl ReaderHalf {
 /// The writing side of a connection.
 struct Writer {
     conn: ConnId,
+    live: Arc<AtomicUsize>,
     stream: TcpStream,
     queue: Receiver<Message>,
     reader_done: Receiver<()>,
@@ -232,6 +246,7 @@ struct Writer {
 /// it ends; the reader then sees the end of the stream and reports.
 struct WriterGuard {
     conn: ConnId,
+    live: Arc<AtomicUsize>,
     stream: TcpStream,
     inbox: Sender<Inbound>,
 }
@@ -242,7 +257,8 @@ impl Drop for WriterGuard {
             tracing::error!(conn = self.conn.0, "connection writer panicked");
         }
         let _ = self.stream.shutdown(Shutdown::Both);
-        let _ = self.inbox.send(Inbound::WriterDone(self.conn));
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.inbox.send(Inbound::WriterDone);
     }
 }
 
@@ -250,11 +266,13 @@ impl Writer {
     fn run(self) {
         let Ok(guard_stream) = self.stream.try_clone() else {
             let _ = self.stream.shutdown(Shutdown::Both);
-            let _ = self.inbox.send(Inbound::WriterDone(self.conn));
+            self.live.fetch_sub(1, Ordering::SeqCst);
+            let _ = self.inbox.send(Inbound::WriterDone);
             return;
         };
         let _guard = WriterGuard {
             conn: self.conn,
+            live: self.live.clone(),
             stream: guard_stream,
             inbox: self.inbox.clone(),
         };
@@ -298,6 +316,7 @@ mod tests {
             send_queue: 8,
             linger: Duration::from_millis(200),
             write_timeout: Duration::from_secs(5),
+            live_writers: Arc::default(),
         }
     }
 
@@ -343,7 +362,7 @@ mod tests {
             Inbound::Input(Input::Disconnected { conn: ConnId(7) })
         ));
         drop(link);
-        assert!(matches!(next(&rx), Inbound::WriterDone(ConnId(7))));
+        assert!(matches!(next(&rx), Inbound::WriterDone));
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     }
 

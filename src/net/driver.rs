@@ -35,7 +35,6 @@ pub(crate) struct Driver<S: EventSink> {
     pub acceptor_stop: Arc<AtomicBool>,
     pub listen_addr: SocketAddr,
     pub links: BTreeMap<ConnId, Link>,
-    pub writers: BTreeSet<ConnId>,
     pub pending: VecDeque<Input>,
     pub outputs: Vec<Output>,
 }
@@ -112,7 +111,7 @@ impl<S: EventSink> Driver<S> {
         // The node closed every connection; drop any link it did not name.
         self.links.clear();
         let give_up = crossbeam_channel::after(self.params.linger + Duration::from_millis(500));
-        while !self.writers.is_empty() {
+        while self.params.live_writers.load(Ordering::SeqCst) > 0 {
             select! {
                 recv(self.inbox) -> msg => {
                     if let Ok(msg) = msg {
@@ -120,7 +119,10 @@ impl<S: EventSink> Driver<S> {
                     }
                 }
                 recv(give_up) -> _ => {
-                    tracing::debug!(left = self.writers.len(), "writers did not finish in time");
+                    tracing::debug!(
+                        left = self.params.live_writers.load(Ordering::SeqCst),
+                        "writers did not finish in time"
+                    );
                     break;
                 }
             }
@@ -139,7 +141,6 @@ impl<S: EventSink> Driver<S> {
         match msg {
             Inbound::Opened { conn, dialed, link } => {
                 self.links.insert(conn, link);
-                self.writers.insert(conn);
                 self.feed(Input::Connected { conn, dialed });
             }
             Inbound::Input(input) => {
@@ -148,9 +149,7 @@ impl<S: EventSink> Driver<S> {
                 }
                 self.feed(input);
             }
-            Inbound::WriterDone(conn) => {
-                self.writers.remove(&conn);
-            }
+            Inbound::WriterDone => {}
         }
     }
 

@@ -43,7 +43,7 @@ use crate::message::NodeKey;
 use crate::node::{Event, Node, Stats, TableSizes};
 use conn::{ConnParams, Inbound};
 use crossbeam_channel::{Receiver, Sender};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -220,6 +220,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         send_queue: cfg.send_queue.max(2),
         linger: cfg.linger,
         write_timeout: cfg.write_timeout,
+        live_writers: Arc::default(),
     };
     let next_conn = Arc::new(AtomicU64::new(1));
     let acceptor_stop = Arc::new(AtomicBool::new(false));
@@ -251,7 +252,6 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         acceptor_stop: acceptor_stop.clone(),
         listen_addr: addr,
         links: BTreeMap::new(),
-        writers: BTreeSet::new(),
         pending: VecDeque::new(),
         outputs: Vec::new(),
     };
