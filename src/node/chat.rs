@@ -188,7 +188,10 @@ impl Node {
             let msg = Message::Chat(chat.clone());
             let ihave = Message::IHave(vec![chat.id]);
             for (&conn, c) in &self.conns {
-                if Some(conn) != from && c.peer.is_some() {
+                let Some(peer) = c.peer else {
+                    continue;
+                };
+                if Some(conn) != from && peer.addr != key.addr {
                     out.push(Output::Send {
                         conn,
                         msg: if c.lazy { ihave.clone() } else { msg.clone() },
