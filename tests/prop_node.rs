@@ -320,8 +320,12 @@ impl Probe {
         prop_assert!(t.streams <= 2 * c.max_members, "streams: {t:?}");
         prop_assert!(t.held <= t.streams * (c.max_holdback + 1), "held: {t:?}");
         prop_assert!(t.history <= c.history_max, "history: {t:?}");
-        // Every dial goes to a member or to an address given to `Join`.
-        prop_assert!(t.dialing <= t.members + self.seeds.len(), "dialing: {t:?}");
+        // Every dial goes to a member or to an address given to `Join` (the
+        // member may be forgotten while the dial is in flight).
+        prop_assert!(
+            t.dialing <= c.max_members + self.seeds.len(),
+            "dialing: {t:?}"
+        );
         prop_assert_eq!(self.node.poll_timeout().is_none(), self.node.has_left());
         let s = self.node.stats().clone();
         let (new, old) = (counters(&s), counters(&self.stats));
@@ -410,8 +414,7 @@ proptest! {
     /// All of it: numbers at the edges of u64, seq 0, newcomer baselines,
     /// and jumps past the tombstone lifetime.
     #[test]
-    #[ignore = "core bug: a stream is forgotten right after its held messages are delivered"]
-    fn hostile_input_with_extreme_numbers_keeps_every_bound(
+        fn hostile_input_with_extreme_numbers_keeps_every_bound(
         seed in any::<u64>(),
         incarnation in 0u64..4,
         steps in run(&small_universe(true), true, 120),
@@ -902,7 +905,6 @@ fn a_chat_of_a_life_that_ended_long_ago_is_refused_as_a_replay() {
 }
 
 #[test]
-#[ignore = "core bug: a repair batch of long messages exceeds max_frame"]
 fn a_repair_batch_of_long_messages_fits_in_one_frame() {
     let cfg = Config::lan();
     let text = "x".repeat(cfg.max_text_len);
@@ -927,7 +929,6 @@ fn a_repair_batch_of_long_messages_fits_in_one_frame() {
 }
 
 #[test]
-#[ignore = "core bug: a stream is forgotten right after its held messages are delivered"]
 fn a_stream_delivered_from_hold_back_is_not_forgotten_at_once() {
     let origin = key(5, 2);
     run_steps(
@@ -947,7 +948,6 @@ fn a_stream_delivered_from_hold_back_is_not_forgotten_at_once() {
 }
 
 #[test]
-#[ignore = "core bug: a full peer list of long names exceeds max_frame"]
 fn a_full_peer_list_fits_in_one_frame() {
     let cfg = Config::lan();
     let name: Arc<str> = Arc::from("n".repeat(256));
