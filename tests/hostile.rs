@@ -137,3 +137,66 @@ fn a_forged_leave_for_another_node_is_refused() {
     assert!(h.node(0).knows_alive(&addr_of(2)));
     assert!(h.node(0).stats().unexpected >= 1);
 }
+
+#[test]
+fn a_peer_list_over_the_limit_is_cut_and_counted() {
+    let cfg = Config {
+        max_peer_list: 50,
+        ..Config::lan()
+    };
+    let mut node = Node::new(cfg.clone(), addr_of(0), 1, "n0", 1, Instant::ZERO).unwrap();
+    let mut out = Vec::new();
+    let peer = NodeKey {
+        addr: addr_of(1),
+        incarnation: 1,
+    };
+    node.handle(
+        Instant::ZERO,
+        Input::Connected {
+            conn: ConnId(1),
+            dialed: None,
+        },
+        &mut out,
+    );
+    node.handle(
+        Instant::ZERO,
+        Input::Message {
+            conn: ConnId(1),
+            msg: Message::Hello(gossip_chat::Hello {
+                version: gossip_chat::PROTOCOL_VERSION,
+                node: peer,
+                name: "n1".into(),
+                degree: 0,
+                members_hash: 0,
+                chat_hash: 0,
+            }),
+        },
+        &mut out,
+    );
+    let lies: Vec<MemberUpdate> = (0..80)
+        .map(|i| MemberUpdate {
+            node: NodeKey {
+                addr: invented(i),
+                incarnation: 1,
+            },
+            state: MemberState::Alive,
+            name: format!("ghost{i}").into(),
+        })
+        .collect();
+    node.handle(
+        Instant::from_millis(1),
+        Input::Message {
+            conn: ConnId(1),
+            msg: Message::PeerList {
+                full: true,
+                members: lies,
+            },
+        },
+        &mut out,
+    );
+    assert_eq!(node.stats().peer_list_truncated, 30);
+    // The sender plus the 50 entries kept.
+    assert_eq!(node.table_sizes().members, 51);
+    assert!(node.knows_alive(&addr_of(1)));
+    assert!(!node.knows_alive(&invented(79)));
+}
