@@ -67,7 +67,7 @@ pub struct NetConfig {
     /// Longest wait for an outbound connection to open. Default 2 s.
     pub connect_timeout: Duration,
     /// Messages queued per connection before the peer counts as stuck and is
-    /// disconnected. Default 1024. The queue grows with use (an idle
+    /// disconnected. Default 8192. The queue grows with use (an idle
     /// connection holds no slots); each queued message is about 100 bytes
     /// plus its text, which it shares with the node's history.
     pub send_queue: usize,
