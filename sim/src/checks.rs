@@ -473,6 +473,9 @@ impl Observer {
         }
         // No false removal: the removed node is up in the same life, and
         // nothing in the last detection window excuses it.
+        if reason == DownReason::Dead {
+            self.false_removal.judged += 1;
+        }
         if reason == DownReason::Dead && subject_inc == Some(key.incarnation) {
             let w = self.spec.detect_within;
             let from = Instant::from_millis(now.as_millis().saturating_sub(w.as_millis()));
@@ -482,7 +485,6 @@ impl Observer {
             let (obs, subj) = (&self.lives[l as usize], &self.lives[pl as usize]);
             let clean = |x: &Life| x.up_over(from.max(x.start), now);
             if clean(obs) && clean(subj) && !net.disturbed(from, now) {
-                self.false_removal.judged += 1;
                 self.false_removal.fail(|| {
                     format!(
                         "n{slot} removed n{peer} as dead at {now} while it was up and reachable"
@@ -490,12 +492,6 @@ impl Observer {
                 });
             }
         }
-    }
-
-    /// Counts a removal that was judged legitimate context-free (for the
-    /// figure's denominator).
-    pub fn removal_seen(&mut self) {
-        self.false_removal.judged += 1;
     }
 
     /// A chat message reached the user of `slot`.
@@ -799,7 +795,10 @@ impl Observer {
             "no_false_removal",
             true,
             &self.false_removal,
-            format!("{} false removals", self.false_removal.failed),
+            format!(
+                "{} false removals among {} removals as dead",
+                self.false_removal.failed, self.false_removal.judged
+            ),
         ));
         let lat = Pct::of(&self.delivery_ms);
         out.push(mk(

@@ -24,6 +24,7 @@
 
 pub mod checks;
 pub mod net;
+pub mod queue;
 pub mod random;
 pub mod report;
 pub mod scenario;

@@ -8,14 +8,13 @@
 
 use crate::checks::{Gone, Observer, Start};
 use crate::net::{Bits, Fate, Network};
+use crate::queue::Queue;
 use crate::report::{Figures, KindTraffic, MaxTables, Report};
 use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Senders, Shape, Target, Via};
 use crate::trace::Trace;
 use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 /// The port every simulated node listens on.
@@ -25,7 +24,7 @@ const BASE_IP: u32 = 0x0a00_0001;
 /// Marks a `ConnectFailed` target that is not a simulated node.
 const FOREIGN: u32 = 1 << 31;
 /// Interval of table-size samples (bounded state).
-const SAMPLE_EVERY: u64 = 5000;
+const SAMPLE_EVERY: u64 = 10_000;
 /// Interval of convergence samples in the liveness phase.
 const CONVERGE_EVERY: u64 = 100;
 
@@ -122,30 +121,6 @@ enum Ev {
     ViewCheck(u32),
 }
 
-struct Entry {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    /// Reversed: the heap pops the earliest (time, seq) first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// Things that happen at a set time: scenario faults and their follow-ups.
 #[derive(Clone, Debug)]
 enum Action {
@@ -166,8 +141,7 @@ pub struct World<'a> {
     seed: u64,
     now: Instant,
     end: Instant,
-    seq: u64,
-    queue: BinaryHeap<Entry>,
+    queue: Queue<Ev>,
     slots: Vec<Slot>,
     next_slot: u32,
     up: Vec<u32>,
@@ -222,8 +196,7 @@ impl<'a> World<'a> {
             seed,
             now: Instant::ZERO,
             end: Instant::ZERO + sc.duration,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Queue::new(),
             slots,
             next_slot: sc.nodes.count,
             up: Vec::new(),
@@ -310,12 +283,7 @@ impl<'a> World<'a> {
     }
 
     fn push(&mut self, at: Instant, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Entry {
-            at,
-            seq: self.seq,
-            ev,
-        });
+        self.queue.push(at, ev);
     }
 
     fn at_action(&mut self, at: Instant, a: Action) {
@@ -327,17 +295,17 @@ impl<'a> World<'a> {
     /// Runs to the end; `progress` is called now and then with the virtual
     /// time reached.
     pub fn run(mut self, progress: &mut dyn FnMut(Instant)) -> (Report, Trace) {
-        while let Some(e) = self.queue.pop() {
-            if e.at > self.end {
+        while let Some((at, ev)) = self.queue.pop() {
+            if at > self.end {
                 break;
             }
-            self.now = e.at;
+            self.now = at;
             self.events += 1;
             if self.events & 0xffff == 0 {
                 progress(self.now);
                 self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
             }
-            self.dispatch(e.ev);
+            self.dispatch(ev);
         }
         self.now = self.end;
         progress(self.now);
