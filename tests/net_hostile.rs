@@ -380,3 +380,47 @@ fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
     everyone_chats(&mut nodes, "after", 5);
     drop(peer);
 }
+
+#[test]
+fn a_flood_of_large_frames_stays_under_the_memory_bound() {
+    let mut nodes = mesh("big", 2, &[]);
+    // Peer lists of 9000 members (800 KB a frame, under the 1 MiB frame
+    // limit), sent far faster than a node can merge them.
+    let members: Vec<MemberUpdate> = (0..9000u32)
+        .map(|i| MemberUpdate {
+            node: NodeKey {
+                addr: SocketAddr::from(([127, 4, (i / 250) as u8, (i % 250 + 1) as u8], 9)),
+                incarnation: 1,
+            },
+            state: MemberState::Dead,
+            name: "n".repeat(80).into(),
+        })
+        .collect();
+    let list = frame(&Message::PeerList {
+        full: true,
+        members,
+    });
+    let peak = RssPeak::watch(nodes[0].child.id());
+    let mut peer = raw_peer(
+        nodes[0].addr,
+        &[Message::Hello(hello("127.0.0.1:5".parse().unwrap(), "big"))],
+    );
+    let writer = std::thread::spawn(move || {
+        for _ in 0..300 {
+            // 240 MB in all; the node may drop the link when it declares
+            // the silent peer dead.
+            if peer.write_all(&list).is_err() {
+                break;
+            }
+        }
+    });
+    everyone_chats(&mut nodes, "during", 10);
+    writer.join().expect("frame writer");
+    everyone_chats(&mut nodes, "after", 10);
+    let peak = peak.stop();
+    eprintln!("big0: VmRSS peak {peak} KiB under a flood of 800 KB frames");
+    assert!(
+        peak < RSS_BOUND_KIB,
+        "VmRSS peaked at {peak} KiB, bound {RSS_BOUND_KIB} KiB"
+    );
+}

@@ -213,7 +213,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         clock.now(),
     )?;
 
-    let (inbox_tx, inbox) = crossbeam_channel::bounded(1024);
+    let (inbox_tx, inbox) = crossbeam_channel::bounded(inbox_capacity(cfg.node.max_frame));
     let (commands_tx, commands) = crossbeam_channel::bounded(1024);
     let params = ConnParams {
         max_frame: cfg.node.max_frame,
@@ -338,6 +338,19 @@ impl Drop for NodeHandle {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Bytes that frames waiting for the driver (from all connections
+/// together) may hold at most: the inbox is bounded by a count of frames,
+/// chosen so that this many frames of `max_frame` fit.
+const INBOX_BYTES: usize = 16 << 20;
+
+/// Frames the inbox holds: `INBOX_BYTES` worth of the largest frames,
+/// between 16 and 1024. A reader whose frame does not fit waits, and so
+/// does the peer behind it (TCP flow control), instead of the node's memory
+/// growing with what peers send faster than the driver can take it.
+fn inbox_capacity(max_frame: usize) -> usize {
+    (INBOX_BYTES / max_frame.max(1)).clamp(16, 1024)
 }
 
 /// A seed that differs between nodes and runs.

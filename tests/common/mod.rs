@@ -471,3 +471,41 @@ fn tag_of(texts: &[String]) -> String {
         .unwrap_or_default();
     format!("{first} ")
 }
+
+/// Samples a process's VmRSS every 10 ms on a thread of its own, until
+/// [`RssPeak::stop`] returns the highest value seen, in KiB.
+pub struct RssPeak {
+    stop: crossbeam_channel::Sender<()>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssPeak {
+    pub fn watch(pid: u32) -> RssPeak {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                    return peak;
+                };
+                if let Some(kib) = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak = peak.max(kib);
+                }
+                match stopped.recv_timeout(Duration::from_millis(10)) {
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    _ => return peak,
+                }
+            }
+        });
+        RssPeak { stop, thread }
+    }
+
+    pub fn stop(self) -> u64 {
+        drop(self.stop);
+        self.thread.join().expect("RSS sampler")
+    }
+}
