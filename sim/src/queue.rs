@@ -94,6 +94,13 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Puts back the event just popped, at the front of its millisecond.
+    pub fn unpop(&mut self, at: Instant, item: T) {
+        debug_assert_eq!(at.as_millis(), self.cur);
+        self.len += 1;
+        self.ring[(self.cur % RING) as usize].push_front(item);
+    }
+
     /// The earliest event and its time.
     pub fn pop(&mut self) -> Option<(Instant, T)> {
         loop {

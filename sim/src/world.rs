@@ -24,7 +24,7 @@ const BASE_IP: u32 = 0x0a00_0001;
 /// Marks a `ConnectFailed` target that is not a simulated node.
 const FOREIGN: u32 = 1 << 31;
 /// Interval of table-size samples (bounded state).
-const SAMPLE_EVERY: u64 = 10_000;
+const SAMPLE_EVERY: u64 = 30_000;
 /// Interval of convergence samples in the liveness phase.
 const CONVERGE_EVERY: u64 = 100;
 
@@ -212,7 +212,18 @@ impl<'a> World<'a> {
             payloads: Vec::new(),
             free: Vec::new(),
             foreign: Vec::new(),
-            schedule: faults.iter().map(describe).collect(),
+            schedule: faults
+                .iter()
+                .map(describe)
+                .chain((sc.liveness.as_millis() > 0).then(|| {
+                    format!(
+                        "at {}: liveness phase: heal the network, resume paused nodes",
+                        gossip_chat::Duration::from_millis(
+                            sc.duration.as_millis() - sc.liveness.as_millis()
+                        )
+                    )
+                }))
+                .collect(),
             events: 0,
         };
         w.trace.note(
@@ -295,8 +306,23 @@ impl<'a> World<'a> {
     /// Runs to the end; `progress` is called now and then with the virtual
     /// time reached.
     pub fn run(mut self, progress: &mut dyn FnMut(Instant)) -> (Report, Trace) {
+        let end = self.end;
+        self.advance(end, progress);
+        self.now = self.end;
+        progress(self.now);
+        self.obs.finish(self.now);
+        let report = self.report();
+        (report, self.trace)
+    }
+
+    /// Processes every event up to `until` (at most the end of the run).
+    pub fn advance(&mut self, until: Instant, progress: &mut dyn FnMut(Instant)) {
+        let until = until.min(self.end);
         while let Some((at, ev)) = self.queue.pop() {
-            if at > self.end {
+            if at > until {
+                // Not yet: put it back (it keeps its place among its
+                // millisecond's events, being the first of them).
+                self.queue.unpop(at, ev);
                 break;
             }
             self.now = at;
@@ -307,11 +333,11 @@ impl<'a> World<'a> {
             }
             self.dispatch(ev);
         }
-        self.now = self.end;
-        progress(self.now);
-        self.obs.finish(self.now);
-        let report = self.report();
-        (report, self.trace)
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     fn dispatch(&mut self, ev: Ev) {
