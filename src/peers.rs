@@ -4,6 +4,8 @@
 use crate::message::{MemberState, MemberUpdate, NodeKey};
 use crate::time::Instant;
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -55,7 +57,7 @@ pub(crate) fn supersedes(new: (u64, MemberState), old: (u64, MemberState)) -> bo
 /// on every change.
 #[derive(Debug, Default)]
 pub(crate) struct Members {
-    map: IndexMap<SocketAddr, Member>,
+    map: IndexMap<SocketAddr, Member, FxBuildHasher>,
     hash: u64,
 }
 
@@ -147,4 +149,62 @@ pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Membership changes waiting to be resent in gossip rounds: oldest first,
+/// at most one (the latest) per address.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    by_seq: BTreeMap<u64, (MemberUpdate, u8)>,
+    seq_of: BTreeMap<SocketAddr, u64>,
+    next: u64,
+}
+
+impl Recent {
+    pub fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_seq.is_empty()
+    }
+
+    /// Queues `u` for `rounds` gossip rounds, replacing older news of the
+    /// same address and dropping the oldest beyond `max`.
+    pub fn push(&mut self, u: MemberUpdate, rounds: u8, max: usize) {
+        if let Some(old) = self.seq_of.remove(&u.node.addr) {
+            self.by_seq.remove(&old);
+        }
+        while self.by_seq.len() >= max.max(1) {
+            if let Some((_, (gone, _))) = self.by_seq.pop_first() {
+                self.seq_of.remove(&gone.node.addr);
+            }
+        }
+        if rounds == 0 {
+            return;
+        }
+        self.next += 1;
+        self.seq_of.insert(u.node.addr, self.next);
+        self.by_seq.insert(self.next, (u, rounds));
+    }
+
+    /// The `n` oldest changes for one round; those with no round left are
+    /// dropped.
+    pub fn round(&mut self, n: usize) -> Vec<MemberUpdate> {
+        let mut out = Vec::new();
+        let mut done = Vec::new();
+        for (seq, (u, left)) in self.by_seq.iter_mut().take(n) {
+            out.push(u.clone());
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                done.push(*seq);
+            }
+        }
+        for seq in done {
+            if let Some((u, _)) = self.by_seq.remove(&seq) {
+                self.seq_of.remove(&u.node.addr);
+            }
+        }
+        out
+    }
 }

@@ -212,12 +212,8 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         for u in &updates {
-            self.recent.retain(|(r, _)| r.node.addr != u.node.addr);
-            if self.recent.len() >= MAX_RECENT {
-                self.recent.pop_front();
-            }
             self.recent
-                .push_back((u.clone(), self.cfg.gossip_retransmits));
+                .push(u.clone(), self.cfg.gossip_retransmits, MAX_RECENT);
         }
         for members in batches(updates, update_size, self.frame_budget()) {
             self.broadcast(

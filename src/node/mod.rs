@@ -9,12 +9,12 @@ use crate::message::{
     ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
     Sync, PROTOCOL_VERSION,
 };
-use crate::peers::{supersedes, Member, Members};
+use crate::peers::{supersedes, Member, Members, Recent};
 use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -144,7 +144,7 @@ pub struct Node {
     neighbours: BTreeMap<SocketAddr, ConnId>,
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
-    recent: VecDeque<(MemberUpdate, u8)>,
+    recent: Recent,
     /// Announced messages not received yet: announcer and graft deadline.
     missing: BTreeMap<MsgId, (ConnId, Instant)>,
     /// The same, by deadline.
@@ -194,7 +194,7 @@ impl Node {
             neighbours: BTreeMap::new(),
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
-            recent: VecDeque::new(),
+            recent: Recent::default(),
             suspects: BTreeMap::new(),
             missing: BTreeMap::new(),
             missing_due: BTreeSet::new(),

@@ -148,17 +148,7 @@ impl Node {
         }
         // Oldest first, a bounded batch per round, so that a burst of
         // changes costs a steady trickle rather than one huge list.
-        let batch = self.recent.len().min(GOSSIP_BATCH);
-        let updates: Vec<MemberUpdate> = self
-            .recent
-            .iter()
-            .take(batch)
-            .map(|(u, _)| u.clone())
-            .collect();
-        for (_, left) in self.recent.iter_mut().take(batch) {
-            *left = left.saturating_sub(1);
-        }
-        self.recent.retain(|(_, left)| *left > 0);
+        let updates = self.recent.round(GOSSIP_BATCH);
         let msg = Message::PeerList {
             full: false,
             members: updates,
