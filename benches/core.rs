@@ -32,7 +32,13 @@ fn hello(i: u32) -> Message {
 
 /// A node with `n` handshaken neighbours on connections 1..=n.
 fn node_with_neighbours(cfg: Config, n: u32) -> Node {
-    let mut node = Node::new(cfg, addr(0), 1, "n0", 1, Instant::ZERO).unwrap();
+    let mut node = Node::new(
+        cfg,
+        gossip_chat::Identity::new(addr(0), 1, "n0"),
+        1,
+        Instant::ZERO,
+    )
+    .unwrap();
     let mut out = Vec::new();
     for i in 1..=n {
         let conn = ConnId(i as u64);

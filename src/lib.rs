@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use gossip_chat::{Config, Input, Instant, Node, Output};
-//! let mut node = Node::new(Config::default(), "127.0.0.1:7000".parse().unwrap(), 1, "alice", 7, Instant::ZERO).unwrap();
+//! let mut node = Node::new(Config::default(), gossip_chat::Identity::new("127.0.0.1:7000".parse().unwrap(), 1, "alice"), 7, Instant::ZERO).unwrap();
 //! let mut outputs = Vec::new();
 //! let mut now = Instant::ZERO;
 //! for _ in 0..3 {
@@ -43,5 +43,7 @@ pub use message::{
     ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
     Sync, PROTOCOL_VERSION,
 };
-pub use node::{ConnId, DownReason, Event, Input, Node, Output, Refusal, Stats, TableSizes};
+pub use node::{
+    ConnId, DownReason, Event, Identity, Input, Node, Output, Refusal, Stats, TableSizes,
+};
 pub use time::{Duration, Instant};

@@ -117,9 +117,7 @@ impl Harness {
         let seed = self.rng.next_u64();
         let node = Node::new(
             self.cfg.clone(),
-            addr_of(i),
-            incarnation,
-            &format!("n{i}"),
+            crate::Identity::new(addr_of(i), incarnation, format!("n{i}")),
             seed,
             self.now,
         )

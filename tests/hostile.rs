@@ -84,7 +84,13 @@ fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_d
 #[test]
 fn connections_that_never_say_hello_are_closed_and_bounded() {
     let cfg = Config::lan();
-    let mut node = Node::new(cfg.clone(), addr_of(0), 1, "n0", 1, Instant::ZERO).unwrap();
+    let mut node = Node::new(
+        cfg.clone(),
+        gossip_chat::Identity::new(addr_of(0), 1, "n0"),
+        1,
+        Instant::ZERO,
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut closed = 0;
     for c in 0..(cfg.max_handshaking as u64 + 10) {
@@ -144,7 +150,13 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
         max_peer_list: 50,
         ..Config::lan()
     };
-    let mut node = Node::new(cfg.clone(), addr_of(0), 1, "n0", 1, Instant::ZERO).unwrap();
+    let mut node = Node::new(
+        cfg.clone(),
+        gossip_chat::Identity::new(addr_of(0), 1, "n0"),
+        1,
+        Instant::ZERO,
+    )
+    .unwrap();
     let mut out = Vec::new();
     let peer = NodeKey {
         addr: addr_of(1),

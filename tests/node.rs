@@ -274,7 +274,13 @@ fn garbage_a_wrong_version_and_an_oversized_frame_are_counted_and_dropped() {
     assert_eq!(h.node(0).stats().oversized, 1);
 
     // A wrong version on a fresh connection: refused.
-    let mut node = Node::new(Config::lan(), addr_of(9), 1, "x", 1, Instant::ZERO).unwrap();
+    let mut node = Node::new(
+        Config::lan(),
+        gossip_chat::Identity::new(addr_of(9), 1, "x"),
+        1,
+        Instant::ZERO,
+    )
+    .unwrap();
     let mut out = Vec::new();
     node.handle(
         Instant::ZERO,

@@ -180,7 +180,13 @@ struct Probe {
 impl Probe {
     fn new(cfg: Config, incarnation: u64, seed: u64) -> Probe {
         let now = Instant::from_millis(1_000);
-        let node = Node::new(cfg.clone(), addr(0), incarnation, "me", seed, now).unwrap();
+        let node = Node::new(
+            cfg.clone(),
+            gossip_chat::Identity::new(addr(0), incarnation, "me"),
+            seed,
+            now,
+        )
+        .unwrap();
         Probe {
             node,
             cfg,
@@ -579,9 +585,7 @@ impl Net {
             .map(|i| {
                 Node::new(
                     Config::testing(),
-                    group_addr(i),
-                    1,
-                    &format!("n{i}"),
+                    gossip_chat::Identity::new(group_addr(i), 1, format!("n{i}")),
                     seed.wrapping_add(i as u64),
                     Instant::ZERO,
                 )

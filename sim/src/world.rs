@@ -853,9 +853,7 @@ impl<'a> World<'a> {
         let node_seed = mix(self.seed ^ mix(slot as u64) ^ (inc << 48));
         let node = Node::new(
             self.sc.config.clone(),
-            addr_of(slot),
-            inc,
-            &format!("n{slot}"),
+            gossip_chat::Identity::new(addr_of(slot), inc, format!("n{slot}")),
             node_seed,
             now,
         )

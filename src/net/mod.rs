@@ -206,9 +206,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
     let seed = cfg.seed.unwrap_or_else(|| default_seed(addr));
     let node = Node::new(
         cfg.node.clone(),
-        addr,
-        incarnation,
-        &cfg.name,
+        crate::Identity::new(addr, incarnation, cfg.name.clone()),
         seed,
         clock.now(),
     )?;

@@ -58,6 +58,31 @@ const MAX_SEQ: u64 = 1 << 62;
 /// Longest display name accepted from a peer, in bytes.
 const MAX_NAME_LEN: usize = 256;
 
+/// Who a node is: the address it listens on and advertises, its life, and
+/// its display name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Where peers reach it; also its key in every roster.
+    pub addr: SocketAddr,
+    /// Its life: must grow on every restart (a wall-clock reading or a
+    /// persisted counter), so that old death notices do not apply and new
+    /// messages are not taken for old ones.
+    pub incarnation: u64,
+    /// Display name, at most 256 bytes.
+    pub name: String,
+}
+
+impl Identity {
+    /// An identity from its parts.
+    pub fn new(addr: SocketAddr, incarnation: u64, name: impl Into<String>) -> Self {
+        Identity {
+            addr,
+            incarnation,
+            name: name.into(),
+        }
+    }
+}
+
 /// Bytes of a frame kept free for the envelope around batched entries.
 const FRAME_SLACK: usize = 1024;
 
@@ -122,9 +147,9 @@ const SAMPLE_TRIES: usize = 8;
 /// seed, fed the same inputs at the same instants, produce the same outputs.
 ///
 /// ```
-/// use gossip_chat::{Config, Input, Instant, Node, Output};
+/// use gossip_chat::{Config, Identity, Input, Instant, Node, Output};
 /// let addr = "127.0.0.1:7000".parse().unwrap();
-/// let mut node = Node::new(Config::default(), addr, 1, "alice", 42, Instant::ZERO).unwrap();
+/// let mut node = Node::new(Config::default(), Identity::new(addr, 1, "alice"), 42, Instant::ZERO).unwrap();
 /// let mut out = Vec::new();
 /// node.handle(Instant::from_millis(5), Input::Send { text: "hi".into() }, &mut out);
 /// assert!(out.iter().any(|o| matches!(o, Output::Event(_))));
@@ -167,23 +192,23 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node listening on (and advertising) `addr`, in life `incarnation`
-    /// (which must grow on every restart), called `name`, with its RNG
-    /// seeded from `seed`. It knows nobody until it is told to
-    /// [`Input::Join`] or someone connects.
+    /// A node with this identity, its RNG seeded from `seed`, created at
+    /// `now`. It knows nobody until it is told to [`Input::Join`] or someone
+    /// connects. Fails, changing nothing, if the config is out of range.
     pub fn new(
         cfg: Config,
-        addr: SocketAddr,
-        incarnation: u64,
-        name: &str,
+        identity: Identity,
         seed: u64,
         now: Instant,
     ) -> Result<Node, crate::ConfigError> {
         cfg.validate()?;
         let store = Store::new(cfg.history_max, cfg.history_max_age);
         Ok(Node {
-            me: NodeKey { addr, incarnation },
-            name: Arc::from(name),
+            me: NodeKey {
+                addr: identity.addr,
+                incarnation: identity.incarnation,
+            },
+            name: Arc::from(identity.name),
             rng: ChaCha8Rng::seed_from_u64(seed),
             now,
             left: false,
