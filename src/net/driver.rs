@@ -279,7 +279,7 @@ fn dial(
 }
 
 /// Unblocks the acceptor's `accept` so that it sees its stop flag.
-fn wake_acceptor(listen: SocketAddr) {
+pub(crate) fn wake_acceptor(listen: SocketAddr) {
     let mut addr = listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {

@@ -261,6 +261,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         Ok(d) => d,
         Err(e) => {
             acceptor_stop.store(true, Ordering::SeqCst);
+            driver::wake_acceptor(addr);
             return Err(StartError::Thread(e));
         }
     };
