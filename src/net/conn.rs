@@ -434,4 +434,49 @@ mod tests {
         assert!(full, "a peer that never reads fills its queue");
         link.abort();
     }
+
+    #[test]
+    fn a_panicking_reader_still_reports_its_connection_closed() {
+        let (inbox, rx) = crossbeam_channel::unbounded();
+        let reader = thread::spawn(move || {
+            let _report = ReportClosed {
+                conn: ConnId(3),
+                inbox,
+            };
+            panic!("reader bug");
+        });
+        assert!(reader.join().is_err());
+        assert!(matches!(
+            next(&rx),
+            Inbound::Input(Input::Disconnected { conn: ConnId(3) })
+        ));
+    }
+
+    #[test]
+    fn a_panicking_writer_cuts_its_socket_so_the_reader_reports() {
+        let (link, rx, client) = pair();
+        let stream = link.stream.try_clone().unwrap();
+        let live = Arc::new(AtomicUsize::new(1));
+        let inbox = crossbeam_channel::unbounded().0;
+        let writer = thread::spawn(move || {
+            let _guard = WriterGuard {
+                conn: ConnId(7),
+                live,
+                stream,
+                inbox,
+            };
+            panic!("writer bug");
+        });
+        assert!(writer.join().is_err());
+        assert!(matches!(
+            next(&rx),
+            Inbound::Input(Input::Disconnected { conn: ConnId(7) })
+        ));
+        let mut buf = [0u8; 8];
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!((&client).read(&mut buf).unwrap_or(0), 0);
+        drop(link);
+    }
 }
