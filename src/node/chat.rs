@@ -373,7 +373,6 @@ impl Node {
                         s.last_active = self.now;
                     }
                 }
-                self.joined = true;
             }
         }
         let mut new = false;

@@ -286,6 +286,11 @@ impl Node {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        if join && c.peer == Some(h.node) {
+            // The same peer asks again: our first answer went missing.
+            self.answer_join(conn, out);
+            return;
+        }
         if c.peer.is_some()
             || h.node.addr == self.me.addr
             || h.name.len() > MAX_NAME_LEN

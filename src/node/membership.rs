@@ -194,7 +194,9 @@ impl Node {
             }
             self.send_peer_list(conn, false, back, out);
         }
-        if full {
+        if full && self.from_seed(conn) {
+            // Only a seed's answer ends the join: another newcomer's view
+            // may be an island.
             self.joined = true;
         }
         if !news.is_empty() {

@@ -367,6 +367,15 @@ impl Node {
             .wrapping_add(crate::peers::key_hash(self.me, 0))
     }
 
+    /// Whether `conn` leads to one of the members this node was told to
+    /// join through.
+    pub(super) fn from_seed(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.peer)
+            .is_some_and(|p| self.seeds.contains_key(&p.addr))
+    }
+
     /// Room for batched entries in one frame.
     pub(super) fn frame_budget(&self) -> usize {
         self.cfg.max_frame.saturating_sub(FRAME_SLACK)

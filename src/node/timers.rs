@@ -180,6 +180,21 @@ impl Node {
                 self.seeds.insert(a, retry);
                 self.dial(a, false, out);
             }
+            // Linked to a seed but no answer yet: ask again.
+            let asked: Vec<(SocketAddr, ConnId)> = self
+                .seeds
+                .iter()
+                .filter(|(_, at)| **at <= self.now)
+                .filter_map(|(a, _)| self.neighbours.get(a).map(|c| (*a, *c)))
+                .collect();
+            for (a, conn) in asked {
+                self.seeds.insert(a, retry);
+                let hello = self.hello();
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Join(hello),
+                });
+            }
             return;
         }
         let outbound_pending = self.dialing.len()
