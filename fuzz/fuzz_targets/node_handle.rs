@@ -221,7 +221,12 @@ fn forget_if_idle(
 fuzz_target!(|run: Run| {
     let cfg = config();
     let mut now = Instant::from_millis(1_000);
-    let mut node = Node::new(cfg.clone(), gossip_chat::Identity::new(addr(0), u64::from(run.incarnation), "me"), run.seed, now)
+    let mut node = Node::new(
+        cfg.clone(),
+        gossip_chat::Identity::new(addr(0), u64::from(run.incarnation), "me"),
+        run.seed,
+        now,
+    )
     .expect("valid config");
     let mut out = Vec::new();
     let mut delivered: BTreeSet<MsgId> = BTreeSet::new();
