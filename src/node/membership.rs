@@ -194,7 +194,7 @@ impl Node {
             }
             self.send_peer_list(conn, false, back, out);
         }
-        if full && self.from_seed(conn) {
+        if full && self.is_seed_link(conn) {
             // Only a seed's answer ends the join: another newcomer's view
             // may be an island.
             self.joined = true;

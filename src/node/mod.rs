@@ -369,7 +369,7 @@ impl Node {
 
     /// Whether `conn` leads to one of the members this node was told to
     /// join through.
-    pub(super) fn from_seed(&self, conn: ConnId) -> bool {
+    pub(super) fn is_seed_link(&self, conn: ConnId) -> bool {
         self.conns
             .get(&conn)
             .and_then(|c| c.peer)
