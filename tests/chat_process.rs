@@ -476,6 +476,7 @@ fn bad_arguments_exit_with_code_2_and_one_line() {
         vec!["--listen", "not-an-address"],
         vec!["--listen", "127.0.0.1:0", "--bogus"],
         vec!["--join", "127.0.0.1:1"],
+        vec![],
         vec!["--listen", "127.0.0.1:0", "--missed-pings", "1"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_chat"))
@@ -486,6 +487,7 @@ fn bad_arguments_exit_with_code_2_and_one_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("chat: "), "{args:?}: {stderr}");
     }
 }
 

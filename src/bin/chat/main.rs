@@ -36,10 +36,15 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // One clear line: clap's first, without its usage block.
+            // One clear line: clap's message up to its usage block, joined.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("chat: {}", first.trim_start_matches("error: "));
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let line = message.join(" ");
+            eprintln!("chat: {}", line.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
