@@ -383,15 +383,15 @@ struct RawScenario {
     name: Option<String>,
     #[serde(default)]
     description: String,
-    duration: Dur,
-    liveness: Option<Dur>,
+    duration: Spanned<Dur>,
+    liveness: Option<Spanned<Dur>>,
     #[serde(default)]
     node: Option<Spanned<RawNode>>,
     nodes: Spanned<RawNodes>,
     #[serde(default)]
     network: Option<RawNetwork>,
     #[serde(default)]
-    workload: Option<RawWorkload>,
+    workload: Option<Spanned<RawWorkload>>,
     #[serde(default)]
     fault: Vec<Spanned<RawFault>>,
     random: Option<Spanned<RawRandom>>,
@@ -568,13 +568,20 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         || "scenario".to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let duration = raw.duration.0;
-    let liveness = raw.liveness.map_or(Duration::ZERO, |d| d.0);
+    let duration = raw.duration.get_ref().0;
+    let liveness = raw
+        .liveness
+        .as_ref()
+        .map_or(Duration::ZERO, |d| d.get_ref().0);
     if duration.as_millis() == 0 {
-        return Err(err(None, "duration must be more than 0".into()));
+        return Err(err(
+            Some(raw.duration.span()),
+            "duration must be more than 0".into(),
+        ));
     }
     if liveness >= duration {
-        return Err(err(None, "liveness must be shorter than duration".into()));
+        let span = raw.liveness.as_ref().map(|l| l.span());
+        return Err(err(span, "liveness must be shorter than duration".into()));
     }
 
     // Core config.
@@ -792,8 +799,10 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             sends: Vec::new(),
         },
         Some(w) => {
+            let wspan = Some(w.span());
+            let w = w.into_inner();
             if !(0.0..=100_000.0).contains(&w.rate) {
-                return Err(err(None, "workload.rate must be in 0..=100000".into()));
+                return Err(err(wspan, "workload.rate must be in 0..=100000".into()));
             }
             let senders = match &w.senders {
                 None => Senders::All,
@@ -845,7 +854,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             let text_len = w.text_len.unwrap_or(32);
             if text_len == 0 || text_len > config.max_text_len {
                 return Err(err(
-                    None,
+                    wspan,
                     format!("workload.text_len must be 1..={}", config.max_text_len),
                 ));
             }

@@ -23,8 +23,9 @@ const PORT: u16 = 7000;
 const BASE_IP: u32 = 0x0a00_0001;
 /// Marks a `ConnectFailed` target that is not a simulated node.
 const FOREIGN: u32 = 1 << 31;
-/// Interval of table-size samples (bounded state).
-const SAMPLE_EVERY: u64 = 30_000;
+/// Interval of table-size samples (bounded state), per node slot; at
+/// least 1 s, at most 30 s (every node is sampled each time).
+const SAMPLE_MS_PER_SLOT: u64 = 30;
 /// Interval of convergence samples in the liveness phase.
 const CONVERGE_EVERY: u64 = 100;
 
@@ -262,7 +263,7 @@ impl<'a> World<'a> {
                 Action::Liveness,
             );
         }
-        w.push(Instant::from_millis(SAMPLE_EVERY), Ev::Sample);
+        w.push(Instant::from_millis(w.sample_every()), Ev::Sample);
         w
     }
 
@@ -310,6 +311,7 @@ impl<'a> World<'a> {
         self.advance(end, progress);
         self.now = self.end;
         progress(self.now);
+        self.sample_tables();
         self.obs.finish(self.now);
         let report = self.report();
         (report, self.trace)
@@ -333,6 +335,20 @@ impl<'a> World<'a> {
             }
             self.dispatch(ev);
         }
+    }
+
+    fn sample_every(&self) -> u64 {
+        (self.slots.len() as u64 * SAMPLE_MS_PER_SLOT).clamp(1000, 30_000)
+    }
+
+    fn sample_tables(&mut self) {
+        for slot in 0..self.slots.len() {
+            if let (State::Up, Some(n)) = (self.slots[slot].state, &self.slots[slot].node) {
+                let t = n.table_sizes();
+                self.obs.tables(slot as u32, t);
+            }
+        }
+        self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
     }
 
     /// Events processed so far.
@@ -374,15 +390,9 @@ impl<'a> World<'a> {
             }
             Ev::ChatTick => self.chat_tick(),
             Ev::Sample => {
-                for slot in 0..self.slots.len() {
-                    if let (State::Up, Some(n)) = (self.slots[slot].state, &self.slots[slot].node) {
-                        let t = n.table_sizes();
-                        self.obs.tables(slot as u32, t);
-                    }
-                }
-                self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+                self.sample_tables();
                 self.push(
-                    self.now + gossip_chat::Duration::from_millis(SAMPLE_EVERY),
+                    self.now + gossip_chat::Duration::from_millis(self.sample_every()),
                     Ev::Sample,
                 );
             }
