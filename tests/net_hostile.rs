@@ -127,22 +127,32 @@ fn a_peer_that_stops_reading_is_dropped_without_stalling_the_others() {
         }
     });
 
-    // The second node floods far more than the socket buffers hold; the
-    // first relays it to the third and to the stuck peer.
+    // The second node floods far more than the socket buffers hold (6 MB);
+    // the first relays it to the third and to the stuck peer. In bursts of
+    // 500, each delivered everywhere before the next: a burst of more than
+    // `max_holdback` (1000) messages can make a node give up a gap that
+    // repair would fill, which is not what this test is about.
     let started = clock();
     let flood = texts("flood", 3000, 2000);
-    let writer = nodes[1].lines_in_background(flood.clone());
     // The first node's own messages go out meanwhile.
     let own = texts("own", 20, 40);
     for t in &own {
         nodes[0].line(t);
     }
-    for n in nodes.iter() {
-        n.wait_chats(&nodes[1], &flood, Duration::from_secs(30));
-        eprintln!("{}: flood delivered after {:?}", n.name, started.elapsed());
-        n.wait_chats(&nodes[0], &own, Duration::from_secs(30));
-        eprintln!("{}: own delivered after {:?}", n.name, started.elapsed());
+    for end in (500..=flood.len()).step_by(500) {
+        let writer = nodes[1].lines_in_background(flood[end - 500..end].to_vec());
+        for n in nodes.iter() {
+            n.wait_chats(&nodes[1], &flood[..end], Duration::from_secs(30));
+        }
+        nodes[1].give_stdin(writer);
     }
+    for n in nodes.iter() {
+        n.wait_chats(&nodes[0], &own, Duration::from_secs(30));
+    }
+    eprintln!(
+        "flood and own messages delivered everywhere after {:?}",
+        started.elapsed()
+    );
     let down = nodes[0].wait_for("the stuck peer dropped", Duration::from_secs(20), |e| {
         e["event"] == "peer_down" && e["addr"] == "127.0.0.1:1"
     });
@@ -156,7 +166,6 @@ fn a_peer_that_stops_reading_is_dropped_without_stalling_the_others() {
         n.assert_delivered_exactly(&nodes[0], &own);
     }
     assert_rss_bounded(&nodes[0], "after relaying the flood past a stuck peer");
-    nodes[1].give_stdin(writer);
     drop(stop_tx);
     pinger.join().unwrap();
     everyone_chats(&mut nodes, "after", 10);
@@ -293,16 +302,15 @@ fn history_flood(len: usize) {
 
 #[test]
 fn a_flood_of_chats_fills_the_history_only_up_to_its_bound() {
-    // A repair batch (500 chats) of these still fits in one frame.
     history_flood(1900);
 }
 
-/// When the neighbour falls behind the flood (its queue fills and the link
-/// is dropped and re-dialled, more likely on a busy machine), repair sends
-/// it batches of 500 chats of 4 KiB: 2 MB, over the 1 MiB frame limit, so
-/// the batch is refused and the neighbour never catches up.
+/// The same with texts of the largest size: the history then holds ~45 MiB.
+/// A neighbour that falls behind such a flood (its queue fills, the link is
+/// dropped and re-dialled) catches up by repair at about 250 of these a
+/// second, which can take longer than the test waits on a busy machine.
 #[test]
-#[ignore = "repair batches exceed max_frame: /work/notes/core-bugs.md, 6"]
+#[ignore = "slow: 80 MB of chats through two debug nodes; run with --include-ignored"]
 fn a_flood_of_maximum_size_chats_fills_the_history_only_up_to_its_bound() {
     history_flood(4096);
 }
@@ -312,7 +320,7 @@ fn a_flood_of_maximum_size_chats_fills_the_history_only_up_to_its_bound() {
 /// `2 * max_members` (20 000) senders, with no bound on the total. One peer
 /// sending 20 000 such chats of 4 KiB takes a node past 80 MiB.
 #[test]
-#[ignore = "held-back chats have no total bound: /work/notes/core-bugs.md, 'Held-back chats'"]
+#[ignore = "core bug: held-back chats have no total bound"]
 fn a_flood_of_chats_that_cannot_be_delivered_stays_under_the_memory_bound() {
     let mut nodes = mesh("held", 2, &[]);
     let spammer_addr: SocketAddr = "127.0.0.1:3".parse().unwrap();

@@ -216,11 +216,19 @@ impl Chat {
             let left = deadline.saturating_duration_since(clock());
             assert!(
                 !left.is_zero(),
-                "{}: {have} of {} chats {tag:?}... from {} within {within:?}; last events {:?}",
+                "{}: {have} of {} chats {tag:?}... from {} within {within:?}; gaps {:?}; not chats {:?}",
                 self.name,
                 texts.len(),
                 from.name,
-                self.tail()
+                self.seen()
+                    .iter()
+                    .filter(|e| e["event"] == "gap")
+                    .collect::<Vec<_>>(),
+                self.seen()
+                    .iter()
+                    .filter(|e| e["event"] != "chat")
+                    .map(|e| format!("{} {}", e["event"], e["addr"]))
+                    .collect::<Vec<_>>(),
             );
             crossbeam_channel::select! {
                 recv(self.events) -> v => match v {
