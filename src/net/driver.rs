@@ -259,6 +259,17 @@ fn dial(
             return;
         }
     };
+    // A completed TCP handshake only proves that the kernel took the
+    // connection: a process that was just killed (its listening socket not
+    // closed yet) or is stopped accepts too. Both ends send their hello at
+    // once, so the connection counts as open when the peer's first bytes
+    // arrive (or it closes cleanly, which the node sees as a disconnection);
+    // silence or a reset within the timeout is a failed dial.
+    if let Err(e) = first_bytes(&stream, timeout) {
+        tracing::debug!(%addr, error = %e, "dialled peer did not answer");
+        let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
+        return;
+    }
     match conn::open(stream, conn, params, &inbox) {
         Ok((link, reader)) => {
             tracing::debug!(conn = conn.0, %addr, "connected");
@@ -276,6 +287,20 @@ fn dial(
             let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
         }
     }
+}
+
+/// Waits until `stream` has input (or a clean end of stream), at most
+/// `timeout`.
+fn first_bytes(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(timeout))?;
+    let peeked = loop {
+        match stream.peek(&mut [0u8; 1]) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    stream.set_read_timeout(None)?;
+    peeked.map(|_| ())
 }
 
 /// Unblocks the acceptor's `accept` so that it sees its stop flag.
