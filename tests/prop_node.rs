@@ -420,7 +420,7 @@ proptest! {
     /// All of it: numbers at the edges of u64, seq 0, newcomer baselines,
     /// and jumps past the tombstone lifetime.
     #[test]
-        fn hostile_input_with_extreme_numbers_keeps_every_bound(
+    fn hostile_input_with_extreme_numbers_keeps_every_bound(
         seed in any::<u64>(),
         incarnation in 0u64..4,
         steps in run(&small_universe(true), true, 120),
