@@ -74,6 +74,8 @@ struct Slot {
     conns: Vec<u32>,
     prune_at: usize,
     up_pos: u32,
+    /// When the current process started.
+    started: Instant,
 }
 
 #[derive(Clone, Copy)]
@@ -190,6 +192,7 @@ impl<'a> World<'a> {
                 conns: Vec::new(),
                 prune_at: 16,
                 up_pos: u32::MAX,
+                started: Instant::ZERO,
             })
             .collect();
         let mut w = World {
@@ -852,6 +855,28 @@ impl<'a> World<'a> {
         }
     }
 
+    /// A random member to join through: a node up for at least the join
+    /// grace (so a joiner does not join through another joiner of the same
+    /// instant), or any up node if there is none.
+    fn random_member(&mut self, except: u32) -> Option<u32> {
+        let settled = self
+            .now
+            .as_millis()
+            .saturating_sub(self.sc.checks.join_grace.as_millis());
+        let mut pool: Vec<u32> = self
+            .up
+            .iter()
+            .copied()
+            .filter(|&s| s != except && self.slots[s as usize].started.as_millis() <= settled)
+            .collect();
+        if pool.is_empty() {
+            return self.random_up(except);
+        }
+        pool.sort_unstable();
+        let i = self.below(pool.len());
+        Some(pool[i])
+    }
+
     fn start(&mut self, slot: u32, via: Option<Via>, kind: Start) {
         let now = self.now;
         let s = &mut self.slots[slot as usize];
@@ -869,6 +894,7 @@ impl<'a> World<'a> {
         )
         .expect("the scenario's config was validated");
         s.node = Some(Box::new(node));
+        s.started = now;
         s.state = State::Up;
         s.timer_at = Instant::MAX;
         s.held.clear();
@@ -880,7 +906,10 @@ impl<'a> World<'a> {
         let via = match via {
             None => None,
             Some(Via::Node(v)) => Some(v),
-            Some(Via::Random) => self.random_up(slot),
+            // Initial nodes join through any node started before them;
+            // later joiners through a settled member.
+            Some(Via::Random) if kind == Start::Initial => self.random_up(slot),
+            Some(Via::Random) => self.random_member(slot),
         };
         self.trace.event(
             now,
