@@ -172,8 +172,9 @@ impl Node {
                 return false;
             }
         }
+        let stored = self.store.get(&chat.id).is_some();
         let s = self.streams.map.entry(key).or_default();
-        if seq <= s.delivered || s.held.contains_key(&seq) {
+        if seq <= s.delivered || s.held.contains_key(&seq) || stored {
             self.stats.duplicates += 1;
             return false;
         }
@@ -207,7 +208,10 @@ impl Node {
             s.waiting_since.get_or_insert(self.now);
             self.streams.waiting.insert(key);
             if s.held.len() > self.cfg.max_holdback {
-                self.give_up_gap(key, out);
+                // Keep the oldest; the newest stays in the history store
+                // and is delivered from there once the gap fills.
+                s.held.pop_last();
+                self.stats.held_dropped += 1;
             }
         }
         true
@@ -225,14 +229,27 @@ impl Node {
         }));
     }
 
+    /// Delivers what follows the frontier: held messages, or messages the
+    /// history store kept when the hold-back was full.
     pub(super) fn drain_held(&mut self, key: NodeKey, out: &mut Vec<Output>) {
         loop {
             let Some(s) = self.streams.map.get_mut(&key) else {
                 return;
             };
             let next = s.delivered + 1;
-            match s.held.remove(&next) {
-                Some((chat, history)) => self.deliver(chat, history, out),
+            if let Some((chat, history)) = s.held.remove(&next) {
+                self.deliver(chat, history, out);
+                continue;
+            }
+            let id = MsgId {
+                origin: key,
+                seq: next,
+            };
+            match self.store.get(&id) {
+                Some(chat) => {
+                    let chat = chat.clone();
+                    self.deliver(chat, false, out);
+                }
                 None => break,
             }
         }

@@ -19,6 +19,9 @@ pub struct Stats {
     pub duplicates: u64,
     /// Chat messages delivered to the user.
     pub delivered: u64,
+    /// Messages past a gap not held back because the hold-back was full
+    /// (they wait in the history store instead).
+    pub held_dropped: u64,
     /// Gaps given up.
     pub gaps: u64,
     /// New members refused because the table was full.
