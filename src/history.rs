@@ -33,6 +33,8 @@ pub(crate) struct Streams {
     pub map: BTreeMap<NodeKey, Stream>,
     /// Streams with held messages.
     pub waiting: BTreeSet<NodeKey>,
+    /// Messages held back over all streams.
+    pub held_total: usize,
     /// Frontier moves not yet settled, oldest first.
     unsettled: VecDeque<(Instant, NodeKey, u64)>,
     hash: u64,
@@ -98,7 +100,9 @@ impl Streams {
     /// Forgets one stream entirely.
     pub fn forget(&mut self, key: NodeKey) {
         self.set_settled(key, 0);
-        self.map.remove(&key);
+        if let Some(s) = self.map.remove(&key) {
+            self.held_total = self.held_total.saturating_sub(s.held.len());
+        }
         self.waiting.remove(&key);
         self.unsettled.retain(|(_, k, _)| *k != key);
     }

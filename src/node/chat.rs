@@ -207,10 +207,15 @@ impl Node {
             s.held.insert(seq, (chat, history));
             s.waiting_since.get_or_insert(self.now);
             self.streams.waiting.insert(key);
-            if s.held.len() > self.cfg.max_holdback {
-                // Keep the oldest; the newest stays in the history store
-                // and is delivered from there once the gap fills.
-                s.held.pop_last();
+            self.streams.held_total += 1;
+            // Bounded per stream and over all streams: past the bound the
+            // newest stays in the history store only, and is delivered from
+            // there once the gap fills.
+            let total_cap = self.cfg.max_holdback.saturating_mul(HELD_STREAMS_FACTOR);
+            if s.held.len() > self.cfg.max_holdback || self.streams.held_total > total_cap {
+                if s.held.pop_last().is_some() {
+                    self.streams.held_total = self.streams.held_total.saturating_sub(1);
+                }
                 self.stats.held_dropped += 1;
             }
         }
@@ -238,6 +243,7 @@ impl Node {
             };
             let next = s.delivered + 1;
             if let Some((chat, history)) = s.held.remove(&next) {
+                self.streams.held_total = self.streams.held_total.saturating_sub(1);
                 self.deliver(chat, history, out);
                 continue;
             }

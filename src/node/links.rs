@@ -214,8 +214,9 @@ impl Node {
                 self.forget_link(conn, &c, out);
                 // The link dropped without a goodbye: check at once whether
                 // the node is still there; a failed dial means it is dead.
+                // (Its life may have moved on by a refutation over this link.)
                 if self.members.get(&peer.addr).is_some_and(|m| {
-                    m.state == MemberState::Alive && m.incarnation == peer.incarnation
+                    m.state == MemberState::Alive && m.incarnation >= peer.incarnation
                 }) {
                     self.dial(peer.addr, true, out);
                 }

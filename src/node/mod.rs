@@ -117,6 +117,8 @@ fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<V
     out
 }
 
+/// Messages held back over all streams, in units of `max_holdback`.
+const HELD_STREAMS_FACTOR: usize = 4;
 /// Most announced-but-missing messages tracked at once.
 const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.
@@ -290,7 +292,7 @@ impl Node {
             neighbours: self.neighbours.len(),
             dialing: self.dialing.len(),
             streams: self.streams.map.len(),
-            held: self.streams.map.values().map(|s| s.held.len()).sum(),
+            held: self.streams.held_total,
             history: self.store.len(),
             recent: self.recent.len(),
         }

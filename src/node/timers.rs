@@ -68,13 +68,21 @@ impl Node {
             self.close(id, out);
         }
         for (id, peer) in dead {
+            // The link's own life, or a later one the same process moved to
+            // by refuting (same link): either way it is this node's link.
+            let linked = self.neighbours.get(&peer.addr) == Some(&id);
             self.close(id, out);
-            if self
+            let current = self
                 .members
                 .get(&peer.addr)
-                .is_some_and(|m| m.incarnation == peer.incarnation && m.in_roster())
-            {
-                self.declare_dead(peer, out);
+                .filter(|m| {
+                    m.in_roster()
+                        && (m.incarnation == peer.incarnation
+                            || (linked && m.incarnation > peer.incarnation))
+                })
+                .map(|m| m.key(peer.addr));
+            if let Some(key) = current {
+                self.declare_dead(key, out);
             }
         }
         // The dialling side pings, the other answers: both hear from each
