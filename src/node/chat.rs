@@ -187,7 +187,6 @@ impl Node {
         if forward {
             // The tree gets the message, pruned links its id.
             let msg = Message::Chat(chat.clone());
-            let ihave = Message::IHave(vec![chat.id]);
             for (&conn, c) in &self.conns {
                 let Some(peer) = c.peer else {
                     continue;
@@ -195,7 +194,11 @@ impl Node {
                 if Some(conn) != from && peer.addr != key.addr {
                     out.push(Output::Send {
                         conn,
-                        msg: if c.lazy { ihave.clone() } else { msg.clone() },
+                        msg: if c.lazy {
+                            Message::IHave(vec![chat.id])
+                        } else {
+                            msg.clone()
+                        },
                     });
                 }
             }
