@@ -2,7 +2,7 @@
 //! port, a peer that stops reading, a flood of invented members. Under
 //! each, the honest nodes keep exchanging messages with no loss and the
 //! attacked node's resident memory stays under its bound (see
-//! `tests/HOSTILE.md`).
+//! README.md, "Hostile peers and history repair").
 
 mod common;
 
@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// Resident memory a `chat` process may reach under these tests, in KiB.
-/// Documented in `tests/HOSTILE.md`.
+/// Documented in README.md, "Hostile peers and history repair".
 const RSS_BOUND_KIB: u64 = 64 * 1024;
 
 /// Each node of `nodes` sends `per_node` short messages; every node must
