@@ -1073,7 +1073,6 @@ fn a_full_peer_list_fits_in_one_frame() {
 }
 
 #[test]
-#[ignore = "core bug: a forged chat in a node's own stream silences it"]
 fn a_forged_chat_in_my_own_stream_does_not_silence_me() {
     let mut p = run_steps(
         small_config(),

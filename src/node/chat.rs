@@ -11,7 +11,10 @@ impl Node {
             self.stats.text_too_long += 1;
             return false;
         }
-        if chat.name.len() > MAX_NAME_LEN
+        // Only this node writes its own current stream: a peer's copy of it
+        // is a forgery (or a replay of what it already has).
+        if chat.id.origin == self.me
+            || chat.name.len() > MAX_NAME_LEN
             || chat.id.seq == 0
             || chat.id.seq >= MAX_SEQ
             || chat.id.origin.incarnation >= MAX_INCARNATION
