@@ -255,8 +255,16 @@ impl Node {
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
                     let dups = self.stats.duplicates;
+                    let origin = chat.id.origin.addr;
                     self.on_chat(chat, Some(conn), false, true, out);
-                    if self.stats.duplicates > dups {
+                    // A sender's own link is the shortest path for its
+                    // messages: never pruned for a duplicate.
+                    let from_origin = self
+                        .conns
+                        .get(&conn)
+                        .and_then(|c| c.peer)
+                        .is_some_and(|p| p.addr == origin);
+                    if self.stats.duplicates > dups && !from_origin {
                         self.prune(conn, out);
                     }
                 }
