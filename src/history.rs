@@ -145,10 +145,11 @@ impl Store {
     }
 
     pub fn insert(&mut self, now: Instant, chat: &Chat) {
-        if self.by_id.contains_key(&chat.id) {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.by_id.entry(chat.id) {
+            e.insert((now, chat.clone()));
+        } else {
             return;
         }
-        self.by_id.insert(chat.id, (now, chat.clone()));
         self.arrivals.push_back((now, chat.id));
         self.expire(now);
     }

@@ -196,23 +196,22 @@ impl Harness {
     /// node `from` (for forged or replayed traffic). Returns false if there
     /// is no such connection.
     pub fn inject(&mut self, from: usize, to: usize, msg: Message) -> bool {
-        let conn = self
-            .ends
-            .iter()
-            .find(|((n, _), (m, _))| *n == from && *m == to)
-            .map(|(_, (_, c))| *c);
-        match conn {
-            Some(conn) => {
-                self.step(to, Input::Message { conn, msg });
-                true
-            }
-            None => false,
-        }
+        self.inject_input(from, to, |conn| Input::Message { conn, msg })
     }
 
     /// Delivers a raw frame payload to node `to` on its connection with
     /// node `from`.
     pub fn inject_frame(&mut self, from: usize, to: usize, payload: Vec<u8>) -> bool {
+        self.inject_input(from, to, |conn| Input::Frame { conn, payload })
+    }
+
+    /// Feeds node `to` the input built for its end of the link with `from`.
+    fn inject_input(
+        &mut self,
+        from: usize,
+        to: usize,
+        input: impl FnOnce(ConnId) -> Input,
+    ) -> bool {
         let conn = self
             .ends
             .iter()
@@ -220,7 +219,7 @@ impl Harness {
             .map(|(_, (_, c))| *c);
         match conn {
             Some(conn) => {
-                self.step(to, Input::Frame { conn, payload });
+                self.step(to, input(conn));
                 true
             }
             None => false,
