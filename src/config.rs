@@ -57,9 +57,10 @@ pub struct Config {
     /// Default 3 s. A connection that says nothing, or only part of a
     /// frame, is closed after it.
     pub handshake_timeout: Duration,
-    /// Most connections open at once that have not completed their
-    /// handshake; more are closed at once. Default 32; at least 1. Bounds
-    /// what idle or slow connections to the port can hold.
+    /// Most accepted connections open at once that have not completed
+    /// their handshake; a new one closes the oldest. Default 32; at least 1.
+    /// Bounds what idle or slow connections to the port can hold; the
+    /// node's own dials do not count.
     pub max_handshaking: usize,
     /// Failed dials in a row after which a member is taken out of this
     /// node's roster (it comes back if it is heard from). Default 5; at

@@ -92,7 +92,6 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
     )
     .unwrap();
     let mut out = Vec::new();
-    let mut closed = 0;
     for c in 0..(cfg.max_handshaking as u64 + 10) {
         node.handle(
             Instant::ZERO,
@@ -103,13 +102,17 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
             &mut out,
         );
     }
-    closed += out
+    let closes: Vec<ConnId> = out
         .drain(..)
-        .filter(|o| matches!(o, Output::Close { .. }))
-        .count();
+        .filter_map(|o| match o {
+            Output::Close { conn } => Some(conn),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        closed, 10,
-        "connections over the handshake limit are refused"
+        closes,
+        (0..10).map(ConnId).collect::<Vec<_>>(),
+        "each connection over the handshake limit closes the oldest"
     );
     assert_eq!(node.table_sizes().connections, cfg.max_handshaking);
     let later = Instant::ZERO + cfg.handshake_timeout + cfg.ping_interval;
@@ -124,6 +127,84 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
         "silent connections timed out"
     );
     assert_eq!(node.stats().handshake_timeouts, cfg.max_handshaking as u64);
+}
+
+/// Silent connections holding every accepting slot neither block the
+/// node's own dials nor a newcomer whose hello follows its connection.
+#[test]
+fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
+    let cfg = Config::lan();
+    let me = addr_of(0);
+    let mut node = Node::new(
+        cfg.clone(),
+        gossip_chat::Identity::new(me, 1, "n0"),
+        1,
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let now = Instant::from_millis(10);
+    let accept = |node: &mut Node, out: &mut Vec<Output>, c: u64| {
+        node.handle(
+            now,
+            Input::Connected {
+                conn: ConnId(c),
+                dialed: None,
+            },
+            out,
+        );
+    };
+    for c in 0..cfg.max_handshaking as u64 {
+        accept(&mut node, &mut out, c);
+    }
+    // The node's own dial connects: it is not refused for lack of slots.
+    let seed = addr_of(1);
+    node.handle(now, Input::Join { addr: seed }, &mut out);
+    assert!(out.contains(&Output::Connect { addr: seed }));
+    out.clear();
+    let dial = ConnId(1000);
+    node.handle(
+        now,
+        Input::Connected {
+            conn: dial,
+            dialed: Some(seed),
+        },
+        &mut out,
+    );
+    assert!(
+        !out.contains(&Output::Close { conn: dial }),
+        "own dial refused: {out:?}"
+    );
+    assert_eq!(node.table_sizes().accepting, cfg.max_handshaking);
+    // A newcomer connects and says hello at once: it gets in, and the
+    // oldest silent connection makes room.
+    out.clear();
+    let newcomer = ConnId(2000);
+    accept(&mut node, &mut out, newcomer.0);
+    assert_eq!(out.first(), Some(&Output::Close { conn: ConnId(0) }));
+    node.handle(
+        now,
+        Input::Message {
+            conn: newcomer,
+            msg: Message::Hello(gossip_chat::Hello {
+                version: gossip_chat::PROTOCOL_VERSION,
+                node: NodeKey {
+                    addr: addr_of(2),
+                    incarnation: 1,
+                },
+                name: "n2".into(),
+                degree: 0,
+                members_hash: 0,
+                chat_hash: 0,
+            }),
+        },
+        &mut out,
+    );
+    assert!(
+        node.neighbours().any(|a| a == addr_of(2)),
+        "newcomer not taken: {out:?}"
+    );
+    assert!(node.table_sizes().accepting <= cfg.max_handshaking);
 }
 
 #[test]

@@ -25,31 +25,49 @@ impl Node {
         true
     }
 
-    /// Makes room in a full stream table by forgetting the stream idle
-    /// longest whose sender is not in the roster; false if there is none.
+    /// Makes room in a full stream table; false if nothing may go.
+    ///
+    /// A stream's frontier is what keeps its replays out, so only two kinds
+    /// go: lives that ended longer ago than any history is kept (`long_gone`
+    /// refuses their messages anyway), then, idle longest first, lives this
+    /// node never heard of as members (invented senders; an honest sender
+    /// is known by the time its messages spread). Members' streams, current
+    /// or recently ended, are never evicted.
     fn evict_stream(&mut self) -> bool {
         let me = self.me;
         let victim = self
             .streams
             .map
             .iter()
-            .filter(|(k, s)| {
-                **k != me
-                    && s.held.is_empty()
-                    && !self
-                        .members
-                        .get(&k.addr)
-                        .is_some_and(|m| m.in_roster() && m.incarnation == k.incarnation)
+            .filter(|(k, s)| **k != me && s.held.is_empty())
+            .filter_map(|(k, s)| {
+                if self.long_gone(*k) {
+                    Some((false, s.last_active, *k))
+                } else if self.never_known(*k) {
+                    Some((true, s.last_active, *k))
+                } else {
+                    None
+                }
             })
-            .min_by_key(|(k, s)| (s.last_active, **k))
-            .map(|(k, _)| *k);
+            .min()
+            .map(|(unknown, _, k)| (unknown, k));
         match victim {
-            Some(k) => {
+            Some((unknown, k)) => {
+                if unknown {
+                    self.stats.streams_evicted += 1;
+                }
                 self.streams.forget(k);
                 true
             }
             None => false,
         }
+    }
+
+    /// Whether no member entry speaks of this life (or of a later one).
+    fn never_known(&self, key: NodeKey) -> bool {
+        self.members
+            .get(&key.addr)
+            .is_none_or(|m| m.incarnation < key.incarnation)
     }
 
     /// Ids announced over a pruned link: wait a moment for the tree to
@@ -383,6 +401,7 @@ impl Node {
                 for (key, seq) in base {
                     if self.streams.map.contains_key(&key)
                         || key.addr == self.me.addr
+                        || key.incarnation >= MAX_INCARNATION
                         || seq >= MAX_SEQ
                     {
                         continue;

@@ -114,18 +114,31 @@ impl Node {
         dialed: Option<SocketAddr>,
         out: &mut Vec<Output>,
     ) {
-        if let Some(addr) = dialed {
-            self.dialing.remove(&addr);
-        }
+        // A connection for a dial no longer in flight counts as accepted.
+        let dialed = dialed.filter(|addr| self.dialing.remove(addr).is_some());
         if self.conns.contains_key(&conn) {
             self.stats.unexpected += 1;
             return;
         }
-        let handshaking = self.conns.len().saturating_sub(self.neighbours.len());
-        if handshaking >= self.cfg.max_handshaking {
-            self.stats.conns_refused += 1;
-            out.push(Output::Close { conn });
-            return;
+        if dialed.is_none() {
+            // Accepted connections that have not said who they are hold
+            // slots; when they are all taken the oldest goes, so that an
+            // honest peer (whose hello follows at once) gets in unless the
+            // port is flooded faster than one round trip. The node's own
+            // dials are bounded by its members and never take these slots.
+            let waiting = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.dialed.is_none() && c.peer.is_none());
+            if waiting.clone().count() >= self.cfg.max_handshaking {
+                if let Some(oldest) = waiting
+                    .min_by_key(|(id, c)| (c.opened, **id))
+                    .map(|(id, _)| *id)
+                {
+                    self.stats.conns_refused += 1;
+                    self.close(oldest, out);
+                }
+            }
         }
         self.conns.insert(
             conn,

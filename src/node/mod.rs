@@ -290,6 +290,11 @@ impl Node {
             members: self.members.len(),
             connections: self.conns.len(),
             neighbours: self.neighbours.len(),
+            accepting: self
+                .conns
+                .values()
+                .filter(|c| c.dialed.is_none() && c.peer.is_none())
+                .count(),
             dialing: self.dialing.len(),
             streams: self.streams.map.len(),
             held: self.streams.held_total,

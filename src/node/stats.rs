@@ -24,8 +24,11 @@ pub struct Stats {
     pub held_dropped: u64,
     /// Gaps given up.
     pub gaps: u64,
-    /// New members refused because the table was full.
+    /// New members (or chat streams) refused because the table was full.
     pub members_refused: u64,
+    /// Chat streams of never-known senders forgotten to make room for
+    /// another stream.
+    pub streams_evicted: u64,
     /// Peer-list entries dropped for exceeding the per-list limit.
     pub peer_list_truncated: u64,
     /// Connections refused or closed for lack of slots.
@@ -49,6 +52,9 @@ pub struct TableSizes {
     pub connections: usize,
     /// Handshaken connections.
     pub neighbours: usize,
+    /// Accepted connections still waiting for the peer's hello (at most
+    /// `max_handshaking`).
+    pub accepting: usize,
     /// Dials in flight.
     pub dialing: usize,
     /// Chat streams tracked.
