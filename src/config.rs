@@ -99,9 +99,9 @@ pub struct Config {
     /// Most messages in one repair batch; one batch per digest exchange,
     /// so repair never crowds out live traffic. Default 500.
     pub repair_batch: usize,
-    /// Most messages held back per stream waiting for a gap to fill.
-    /// Default 1 000; beyond it the newest wait in the history store only
-    /// (and come back by repair if it drops them).
+    /// Most messages held back, over all streams, waiting for a gap to
+    /// fill. Default 1 000; beyond it the newest wait in the history store
+    /// only (and come back by repair if it drops them).
     pub max_holdback: usize,
     /// How long a gap in a stream may block delivery before it is given up
     /// and reported. Default 30 s.

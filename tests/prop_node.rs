@@ -343,7 +343,7 @@ impl Probe {
             "handshaking: {t:?}"
         );
         prop_assert!(t.streams <= 2 * c.max_members, "streams: {t:?}");
-        prop_assert!(t.held <= t.streams * (c.max_holdback + 1), "held: {t:?}");
+        prop_assert!(t.held <= c.max_holdback, "held: {t:?}");
         prop_assert!(t.history <= c.history_max, "history: {t:?}");
         // Every dial goes to a member or to an address given to `Join` (the
         // member may be forgotten while the dial is in flight).

@@ -232,11 +232,10 @@ impl Node {
             s.waiting_since.get_or_insert(self.now);
             self.streams.waiting.insert(key);
             self.streams.held_total += 1;
-            // Bounded per stream and over all streams: past the bound the
-            // newest stays in the history store only, and is delivered from
-            // there once the gap fills.
-            let total_cap = self.cfg.max_holdback.saturating_mul(HELD_STREAMS_FACTOR);
-            if s.held.len() > self.cfg.max_holdback || self.streams.held_total > total_cap {
+            // Bounded over all streams: past the bound the newest stays in
+            // the history store only, and is delivered from there once the
+            // gap fills.
+            if self.streams.held_total > self.cfg.max_holdback {
                 if s.held.pop_last().is_some() {
                     self.streams.held_total = self.streams.held_total.saturating_sub(1);
                 }

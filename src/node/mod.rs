@@ -117,8 +117,6 @@ fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<V
     out
 }
 
-/// Messages held back over all streams, in units of `max_holdback`.
-const HELD_STREAMS_FACTOR: usize = 4;
 /// Most announced-but-missing messages tracked at once.
 const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.

@@ -456,6 +456,40 @@ pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// Reads what the node sends on `s` until a message matching `pred`
+/// arrives; panics after `within`.
+pub fn wait_for_message(
+    s: &mut TcpStream,
+    what: &str,
+    within: Duration,
+    pred: impl Fn(&Message) -> bool,
+) -> Message {
+    use std::io::Read;
+    let deadline = clock() + within;
+    let mut reader = gossip_chat::wire::FrameReader::new(usize::MAX >> 1);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        while let Some(payload) = reader.next_frame().expect("node sent a bad frame") {
+            let msg = gossip_chat::wire::decode_payload(payload, usize::MAX >> 1)
+                .expect("node sent an undecodable frame");
+            if pred(&msg) {
+                return msg;
+            }
+        }
+        let left = deadline.saturating_duration_since(clock());
+        assert!(!left.is_zero(), "no {what} within {within:?}");
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => panic!("connection closed before {what}"),
+            Ok(n) => reader.extend(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("reading for {what}: {e}"),
+        }
+    }
+}
+
 /// `n` distinct texts `{prefix} {i}`, padded with `x` to `len` bytes.
 pub fn texts(prefix: &str, n: usize, len: usize) -> Vec<String> {
     (0..n)
