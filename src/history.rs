@@ -144,14 +144,18 @@ impl Store {
         self.by_id.len()
     }
 
-    pub fn insert(&mut self, now: Instant, chat: &Chat) {
-        if let std::collections::btree_map::Entry::Vacant(e) = self.by_id.entry(chat.id) {
-            e.insert((now, chat.clone()));
-        } else {
-            return;
+    /// Keeps `chat` unless a message with its id is already kept; returns
+    /// whether it was new here.
+    pub fn insert(&mut self, now: Instant, chat: &Chat) -> bool {
+        match self.by_id.entry(chat.id) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((now, chat.clone()));
+            }
+            std::collections::btree_map::Entry::Occupied(_) => return false,
         }
         self.arrivals.push_back((now, chat.id));
         self.expire(now);
+        true
     }
 
     /// Drops what is over the count or age limit, oldest arrival first.

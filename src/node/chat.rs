@@ -193,18 +193,18 @@ impl Node {
                 return false;
             }
         }
-        let stored = self.store.get(&chat.id).is_some();
         let s = self.streams.map.entry(key).or_default();
-        if seq <= s.delivered || s.held.contains_key(&seq) || stored {
+        // Past the frontier, held back, or kept in the history while the
+        // hold-back was full: seen before.
+        if seq <= s.delivered || s.held.contains_key(&seq) || !self.store.insert(self.now, &chat) {
             self.stats.duplicates += 1;
             return false;
         }
         s.last_active = self.now;
+        let in_order = seq == s.delivered + 1;
         if let Some((_, due)) = self.missing.remove(&chat.id) {
             self.missing_due.remove(&(due, chat.id));
         }
-        let in_order = seq == s.delivered + 1;
-        self.store.insert(self.now, &chat);
         if forward {
             // The tree gets the message, pruned links its id.
             let msg = Message::Chat(chat.clone());
