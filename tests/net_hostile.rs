@@ -269,12 +269,7 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
     }
     // ...but the real members stay linked and keep chatting.
     everyone_chats(&mut nodes, "among ghosts", 20);
-    for i in 0..nodes.len() {
-        let (before, rest) = nodes.split_at_mut(i);
-        let (me, after) = rest.split_first_mut().unwrap();
-        let others: Vec<&Chat> = before.iter().chain(after.iter()).collect();
-        me.wait_neighbours(&others, DELIVERY);
-    }
+    wait_mesh(&mut nodes, DELIVERY);
     for n in &nodes {
         assert_rss_bounded(n, "with 1000 invented members");
     }

@@ -2,6 +2,9 @@
 //! driven through stdin and read through stdout, and raw peers that speak
 //! the wire format over plain sockets. Every wait has a deadline, and every
 //! process is killed when its guard drops, also when a test fails.
+//!
+//! `CHAT_TEST_LOG=DIR` keeps each node's log (its stderr) in a file of its
+//! own under DIR; set `RUST_LOG` too.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -12,13 +15,18 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// Longest wait for a process to start or a group to form.
 pub const STARTUP: Duration = Duration::from_secs(10);
-/// Longest wait for a message or an event that should come at once.
+/// Longest wait for a message or an event that should come at once, also
+/// under load (floods, hostile peers).
 pub const DELIVERY: Duration = Duration::from_secs(10);
+/// Longest wait for what a node does at once when little else is going on:
+/// one short chat delivered on a quiet group, the answer to a command, the
+/// exit of a process told to leave.
+pub const PROMPT: Duration = Duration::from_secs(5);
 
 /// Longest chat text the tests keep as received; longer ones are kept as
 /// `"(N bytes)"`.
@@ -61,9 +69,17 @@ impl Chat {
         }
         cmd.args(extra);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-        if std::env::var_os("CHAT_TEST_LOG").is_none() {
-            cmd.stderr(Stdio::null());
-        }
+        match std::env::var_os("CHAT_TEST_LOG") {
+            None => cmd.stderr(Stdio::null()),
+            Some(dir) => {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::fs::create_dir_all(&dir).expect("log directory");
+                let path = std::path::Path::new(&dir)
+                    .join(format!("{}-{n}-{name}.log", std::process::id()));
+                cmd.stderr(std::fs::File::create(path).expect("log file"))
+            }
+        };
         let mut child = cmd.spawn().expect("start chat");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, events) = crossbeam_channel::unbounded();
@@ -180,10 +196,10 @@ impl Chat {
             crossbeam_channel::select! {
                 recv(self.events) -> v => match v {
                     Ok(v) => self.seen.borrow_mut().push(v),
-                    Err(_) => panic!("{}: exited while waiting for {what}; last events {:?}", self.name, self.tail()),
+                    Err(_) => panic!("{}: exited while waiting for {what}; {}", self.name, self.tail()),
                 },
                 recv(deadline) -> _ => panic!(
-                    "{}: no {what} within {within:?}; last events {:?}",
+                    "{}: no {what} within {within:?}; {}",
                     self.name,
                     self.tail()
                 ),
@@ -193,9 +209,25 @@ impl Chat {
 
     /// The last few events, for failure messages (chat floods make the
     /// whole list unreadable).
-    fn tail(&self) -> Vec<Value> {
+    fn tail(&self) -> String {
         let seen = self.seen.borrow();
-        seen[seen.len().saturating_sub(20)..].to_vec()
+        let from = seen.len().saturating_sub(20);
+        format!("events {from}.. of {}: {:?}", seen.len(), &seen[from..])
+    }
+
+    /// The chat `text` from `from`, waiting up to `within`.
+    pub fn wait_chat(&self, from: &Chat, text: &str, within: Duration) -> Value {
+        let origin = from.addr_str();
+        self.wait_for(&format!("chat {text:?} from {}", from.name), within, |e| {
+            e["event"] == "chat" && e["origin"] == origin.as_str() && e["text"] == text
+        })
+    }
+
+    /// The chat `text` from anyone, waiting up to `within`.
+    pub fn wait_chat_text(&self, text: &str, within: Duration) -> Value {
+        self.wait_for(&format!("chat {text:?}"), within, |e| {
+            e["event"] == "chat" && e["text"] == text
+        })
     }
 
     /// Waits until as many chats from `from` as `texts` holds, tagged like
@@ -308,22 +340,16 @@ impl Chat {
         }
     }
 
-    /// The `/peers` answer: `(addr, neighbour)` of every roster entry.
-    pub fn peers(&mut self) -> Vec<(String, bool)> {
+    /// The `/peers` answer event, waiting up to [`PROMPT`] for it.
+    fn peers_event(&mut self) -> Value {
         let mark = self.mark();
         self.line("/peers");
-        let list = self.wait_since(mark, "peers", DELIVERY, |e| e["event"] == "peers");
-        list["peers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["addr"].as_str().unwrap().to_owned(),
-                    p["neighbour"] == true,
-                )
-            })
-            .collect()
+        self.wait_since(mark, "peers", PROMPT, |e| e["event"] == "peers")
+    }
+
+    /// The `/peers` answer: `(addr, neighbour)` of every roster entry.
+    pub fn peers(&mut self) -> Vec<(String, bool)> {
+        neighbours_of(&self.peers_event())
     }
 
     /// Asks `/peers` until every one of `others` is a direct neighbour.
@@ -331,13 +357,14 @@ impl Chat {
         let want: Vec<String> = others.iter().map(|o| o.addr_str()).collect();
         let deadline = clock() + within;
         loop {
-            let list = self.peers();
+            let answer = self.peers_event();
+            let list = neighbours_of(&answer);
             if want.iter().all(|w| list.iter().any(|(a, n)| a == w && *n)) {
                 return;
             }
             assert!(
                 clock() < deadline,
-                "{}: not linked to all of {want:?}: {list:?}",
+                "{}: not linked to all of {want:?} within {within:?}: {answer}",
                 self.name
             );
             pause(Duration::from_millis(50));
@@ -359,6 +386,22 @@ impl Chat {
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.child.id())
     }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = clock() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                clock() < deadline,
+                "{} did not exit within {within:?}",
+                self.name
+            );
+            pause(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Chat {
@@ -370,14 +413,54 @@ impl Drop for Chat {
     }
 }
 
+/// Any other child process, killed when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `(addr, neighbour)` of every entry of a `peers` event.
+fn neighbours_of(answer: &Value) -> Vec<(String, bool)> {
+    answer["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["addr"].as_str().unwrap().to_owned(),
+                p["neighbour"] == true,
+            )
+        })
+        .collect()
+}
+
+/// The number in a `Name:  N ...` line of a `/proc/PID/status` text.
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// `VmRSS` of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+    status_field(&status, "VmRSS").expect("VmRSS in /proc/PID/status")
+}
+
+/// Threads and resident KiB of a process, or `None` where there is no
+/// `/proc` to tell.
+pub fn threads_rss(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some((
+        status_field(&status, "Threads")?,
+        status_field(&status, "VmRSS")?,
+    ))
 }
 
 /// A group of `n` nodes (`{prefix}0`...), all joined through the first,
@@ -389,14 +472,48 @@ pub fn mesh(prefix: &str, n: usize, extra: &[&str]) -> Vec<Chat> {
         let c = Chat::start_with(&format!("{prefix}{i}"), &[&nodes[0]], extra);
         nodes.push(c);
     }
+    for (i, node) in nodes.iter().enumerate() {
+        let others: Vec<&Chat> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, c)| c)
+            .collect();
+        node.wait_peers(&others);
+    }
+    wait_mesh(&mut nodes, STARTUP);
+    nodes
+}
+
+/// Waits until every node of `nodes` has every other as a direct
+/// neighbour, each within `within`.
+pub fn wait_mesh(nodes: &mut [Chat], within: Duration) {
     for i in 0..nodes.len() {
         let (before, rest) = nodes.split_at_mut(i);
         let (me, after) = rest.split_first_mut().unwrap();
         let others: Vec<&Chat> = before.iter().chain(after.iter()).collect();
-        me.wait_peers(&others);
-        me.wait_neighbours(&others, STARTUP);
+        me.wait_neighbours(&others, within);
     }
-    nodes
+}
+
+/// Waits at every one of `survivors` for `victim` (an address) to go down
+/// with `reason`, all within `within`; returns the slowest detection time.
+pub fn wait_down_everywhere(
+    survivors: &[Chat],
+    victim: &str,
+    reason: &str,
+    within: Duration,
+) -> Duration {
+    let start = clock();
+    let mut slowest = Duration::ZERO;
+    for s in survivors {
+        let left = within.saturating_sub(start.elapsed());
+        s.wait_for(&format!("peer_down of {victim} ({reason})"), left, |e| {
+            e["event"] == "peer_down" && e["addr"] == victim && e["reason"] == reason
+        });
+        slowest = slowest.max(start.elapsed());
+    }
+    slowest
 }
 
 /// A handshake naming `addr` as the speaker.
@@ -530,11 +647,7 @@ impl RssPeak {
                 let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
                     return peak;
                 };
-                if let Some(kib) = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
+                if let Some(kib) = status_field(&status, "VmRSS") {
                     peak = peak.max(kib);
                 }
                 match stopped.recv_timeout(Duration::from_millis(10)) {
