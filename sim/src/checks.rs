@@ -150,6 +150,22 @@ pub struct Observer {
     converged_at: Option<Instant>,
     convergence_examples: Vec<String>,
     lossy: bool,
+    /// Slots that misbehaved: nothing is expected of them or about them.
+    hostile: Bits,
+    /// Per slot, the highest life a hostile node forged a death or leave
+    /// of: removals of it up to that life are the forgery's doing.
+    forged: Vec<u64>,
+    /// Whether invented addresses were injected (else `invented_peers`
+    /// is skipped).
+    ghosts_injected: bool,
+    /// Per (life, invented address): listed in its roster now, and dials
+    /// made while listed.
+    ghosts: BTreeMap<(u32, u32), (bool, u32)>,
+    /// Per life: dials to invented addresses that were not listed.
+    probes: BTreeMap<u32, u32>,
+    ghost_check: Counter,
+    /// Dials by honest nodes to invented addresses.
+    pub ghost_dials: u64,
 }
 
 fn ms(d: Duration) -> u32 {
@@ -196,6 +212,13 @@ impl Observer {
             converged_at: None,
             convergence_examples: Vec::new(),
             lossy,
+            hostile: Bits::new(slots),
+            forged: vec![0; slots],
+            ghosts_injected: false,
+            ghosts: BTreeMap::new(),
+            probes: BTreeMap::new(),
+            ghost_check: Counter::default(),
+            ghost_dials: 0,
         }
     }
 
@@ -207,6 +230,8 @@ impl Observer {
     // ---- liveness bookkeeping -------------------------------------------
 
     fn set_live(&mut self, slot: u32, on: bool, now: Instant) {
+        // A hostile node is nobody's expectation: views need not hold it.
+        let on = on && !self.hostile.get(slot as usize);
         if self.live.set(slot as usize, on) == on {
             return;
         }
@@ -304,8 +329,12 @@ impl Observer {
     pub fn view_deadline(&mut self, now: Instant, l: u32, net: &Network) {
         let life = &self.lives[l as usize];
         let Some(from) = life.view_from else { return };
-        // Not judged: it went away, or a partition made it impossible.
-        if !life.up_over(from, now) || net.disturbed(from, now) {
+        // Not judged: it went away, or a partition made it impossible, or
+        // it misbehaved.
+        if !life.up_over(from, now)
+            || net.disturbed(from, now)
+            || self.hostile.get(life.slot as usize)
+        {
             return;
         }
         let slot = life.slot;
@@ -339,15 +368,20 @@ impl Observer {
                 d.pending_n -= 1;
             }
         }
-        if was_paused {
-            // Already counted as down when it paused.
+        if was_paused || self.hostile.get(slot as usize) {
+            // Already counted as down when it paused; or hostile, and
+            // nobody owes it a removal.
             return None;
         }
         let mut pending = Bits::new(self.current.len());
         let mut n = 0;
         for l in self.current.iter().flatten() {
             let life = &self.lives[*l as usize];
-            if life.up() && life.slot != slot && life.roster.get(slot as usize) {
+            if life.up()
+                && life.slot != slot
+                && life.roster.get(slot as usize)
+                && !self.hostile.get(life.slot as usize)
+            {
                 pending.set(life.slot as usize, true);
                 n += 1;
             }
@@ -398,7 +432,7 @@ impl Observer {
         let late: Vec<usize> = down
             .pending
             .iter()
-            .filter(|&o| !net.separated(o, slot as usize, at, now))
+            .filter(|&o| !net.separated(o, slot as usize, at, now) && !self.hostile.get(o))
             .collect();
         self.detection.judged += 1;
         if !late.is_empty() {
@@ -476,7 +510,12 @@ impl Observer {
         if reason == DownReason::Dead {
             self.false_removal.judged += 1;
         }
-        if reason == DownReason::Dead && subject_inc == Some(key.incarnation) {
+        // Removals by or of a hostile node, and removals of a life whose
+        // death or leave a hostile node forged, are the attack's doing.
+        let attacked = self.hostile.get(slot as usize)
+            || self.hostile.get(peer as usize)
+            || key.incarnation <= self.forged[peer as usize];
+        if reason == DownReason::Dead && subject_inc == Some(key.incarnation) && !attacked {
             let w = self.spec.detect_within;
             let from = Instant::from_millis(now.as_millis().saturating_sub(w.as_millis()));
             let Some(pl) = self.current[peer as usize] else {
@@ -560,7 +599,7 @@ impl Observer {
                 .saturating_sub(self.spec.join_grace.as_millis()),
         );
         let sender = &self.lives[msg.sender as usize];
-        if !sender.up_over(from, now) {
+        if !sender.up_over(from, now) || self.hostile.get(sender.slot as usize) {
             return;
         }
         let (sslot, sjoined) = (sender.slot as usize, sender.start_kind == Start::Joiner);
@@ -573,7 +612,10 @@ impl Observer {
             return;
         }
         for (l, life) in self.lives.iter().enumerate() {
-            if l as u32 == msg.sender || !life.up_over(from, now) {
+            if l as u32 == msg.sender
+                || !life.up_over(from, now)
+                || self.hostile.get(life.slot as usize)
+            {
                 continue;
             }
             let lslot = life.slot as usize;
@@ -670,7 +712,10 @@ impl Observer {
         let n = self.live_n;
         let all = self.current.iter().flatten().all(|&l| {
             let life = &self.lives[l as usize];
-            !life.up() || (life.known_live + 1 == n && life.roster_n + 1 == n)
+            let listed_hostile = self.hostile.iter().filter(|&h| life.roster.get(h)).count() as u32;
+            !life.up()
+                || self.hostile.get(life.slot as usize)
+                || (life.known_live + 1 == n && life.roster_n - listed_hostile + 1 == n)
         });
         if all {
             self.converged_at = Some(now);
@@ -686,13 +731,16 @@ impl Observer {
             // Say whose view is off, and how.
             for &l in self.current.iter().flatten() {
                 let life = &self.lives[l as usize];
-                if !life.up() || self.convergence_examples.len() >= EXAMPLES {
+                if !life.up()
+                    || self.hostile.get(life.slot as usize)
+                    || self.convergence_examples.len() >= EXAMPLES
+                {
                     continue;
                 }
                 let extra: Vec<String> = life
                     .roster
                     .iter()
-                    .filter(|&s| !self.live.get(s))
+                    .filter(|&s| !self.live.get(s) && !self.hostile.get(s))
                     .map(|s| format!("n{s}"))
                     .collect();
                 let missing: Vec<String> = self
@@ -718,12 +766,16 @@ impl Observer {
         for msg in &self.msgs {
             let sender = &self.lives[msg.sender as usize];
             let got_out = sender.end.is_none() || msg.copies >= 2;
-            if !got_out {
+            if !got_out || self.hostile.get(sender.slot as usize) {
                 continue;
             }
             for &l in self.current.iter().flatten() {
                 let life = &self.lives[l as usize];
-                if !life.up() || life.start + grace > msg.sent || l == msg.sender {
+                if !life.up()
+                    || life.start + grace > msg.sent
+                    || l == msg.sender
+                    || self.hostile.get(life.slot as usize)
+                {
                     continue;
                 }
                 self.eventual.judged += 1;
@@ -735,6 +787,136 @@ impl Observer {
             }
         }
         let _ = now;
+    }
+
+    // ---- misbehaving nodes -------------------------------------------------
+
+    /// The node in `slot` turns hostile: from now on nothing is expected of
+    /// it or about it.
+    pub fn misbehaves(&mut self, slot: u32, now: Instant) {
+        if self.hostile.set(slot as usize, true) {
+            return;
+        }
+        self.set_live(slot, false, now);
+        for d in self.downs.iter_mut().filter(|d| d.open) {
+            if d.pending.set(slot as usize, false) {
+                d.pending_n -= 1;
+            }
+        }
+    }
+
+    /// Whether the node in `slot` misbehaved.
+    pub fn is_hostile(&self, slot: u32) -> bool {
+        self.hostile.get(slot as usize)
+    }
+
+    /// A hostile node forged the death or leave of `slot` in life `inc`.
+    pub fn forged(&mut self, slot: u32, inc: u64) {
+        let f = &mut self.forged[slot as usize];
+        *f = (*f).max(inc);
+        self.ghosts_injected = true;
+    }
+
+    /// Invented addresses went out in a bogus peer list.
+    pub fn ghosts_injected(&mut self) {
+        self.ghosts_injected = true;
+    }
+
+    /// Invented address `ghost` entered (`on`) or left the roster of the
+    /// node in `slot`.
+    pub fn ghost_listed(&mut self, slot: u32, ghost: u32, on: bool) {
+        let Some(l) = self.current[slot as usize] else {
+            return;
+        };
+        if self.hostile.get(slot as usize) {
+            return;
+        }
+        self.ghosts.entry((l, ghost)).or_insert((false, 0)).0 = on;
+    }
+
+    /// The node in `slot` dialled invented address `ghost`. While the
+    /// address is in its roster, the core gives it up after
+    /// `max_dial_failures` failed dials in a row; after that it may only
+    /// probe it as a dead member, one probe per `reconnect_interval` over
+    /// all dead members.
+    pub fn ghost_dial(&mut self, now: Instant, slot: u32, ghost: u32) {
+        let Some(l) = self.current[slot as usize] else {
+            return;
+        };
+        if self.hostile.get(slot as usize) {
+            return;
+        }
+        self.ghost_dials += 1;
+        let g = self.ghosts.entry((l, ghost)).or_insert((false, 0));
+        let max = self.cfg.max_dial_failures;
+        if g.0 {
+            g.1 += 1;
+            if g.1 == max + 1 {
+                self.ghost_check.judged += 1;
+                self.ghost_check.fail(|| {
+                    format!("n{slot} dialled an invented address more than {max} times while listing it")
+                });
+            }
+            return;
+        }
+        let p = self.probes.entry(l).or_insert(0);
+        *p += 1;
+        let up = now - self.lives[l as usize].start;
+        let every = self.cfg.reconnect_interval.as_millis().max(1);
+        let limit = 1 + up.as_millis() / every;
+        if *p as u64 > limit {
+            let n = *p;
+            self.ghost_check.fail(|| {
+                format!(
+                    "n{slot} probed invented addresses {n} times in {up} (limit one per {})",
+                    self.cfg.reconnect_interval
+                )
+            });
+        }
+    }
+
+    /// A sample of the node in `slot` found the members it lists as up
+    /// (by its events) no longer in its table: something evicted them.
+    pub fn roster_lost(&mut self, slot: u32, lost: &[u32]) {
+        self.ghost_check.judged += 1;
+        if !lost.is_empty() {
+            let l: Vec<String> = lost.iter().map(|s| format!("n{s}")).collect();
+            self.ghost_check.fail(|| {
+                format!(
+                    "n{slot} lost {} from its table without a removal",
+                    l.join(" ")
+                )
+            });
+        }
+    }
+
+    /// The slots in the roster of the node in `slot`, by its events.
+    pub fn roster_of(&self, slot: u32) -> Vec<u32> {
+        match self.current[slot as usize] {
+            Some(l) => self.lives[l as usize]
+                .roster
+                .iter()
+                .map(|s| s as u32)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Invented addresses listed by honest lives now.
+    pub fn ghosts_listed(&self) -> u64 {
+        self.ghosts
+            .iter()
+            .filter(|((l, _), g)| g.0 && self.lives[*l as usize].up())
+            .count() as u64
+    }
+
+    /// Most dials by one honest life to one invented address while listed,
+    /// and most reconnect probes by one honest life.
+    pub fn ghost_dial_peaks(&self) -> (u32, u32) {
+        (
+            self.ghosts.values().map(|g| g.1).max().unwrap_or(0),
+            self.probes.values().copied().max().unwrap_or(0),
+        )
     }
 
     // ---- results ----------------------------------------------------------
@@ -846,6 +1028,23 @@ impl Observer {
                 t.members, t.connections, t.neighbours, t.history, t.held, t.recent, self.max_held
             ),
         ));
+        let mut ghosts = mk(
+            "invented_peers",
+            true,
+            &self.ghost_check,
+            format!(
+                "{} dials to invented addresses; at most {} per address while listed (limit {}), {} reconnect probes per node",
+                self.ghost_dials,
+                self.ghosts.values().map(|g| g.1).max().unwrap_or(0),
+                self.cfg.max_dial_failures,
+                self.probes.values().copied().max().unwrap_or(0),
+            ),
+        );
+        if !self.ghosts_injected {
+            ghosts.status = Status::Skip;
+            ghosts.figure = "no invented addresses injected".into();
+        }
+        out.push(ghosts);
         let mut conv = CheckResult {
             name: "convergence".into(),
             kind: "eventually".into(),

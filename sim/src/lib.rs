@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod checks;
+pub mod hostile;
 pub mod net;
 pub mod queue;
 pub mod random;

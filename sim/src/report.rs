@@ -143,6 +143,10 @@ pub struct Figures {
     pub max_tables: MaxTables,
     /// Most events queued at once.
     pub max_queue: usize,
+    /// What misbehaving nodes injected and what honest nodes refused (only
+    /// when a node misbehaved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misbehave: Option<crate::hostile::Tally>,
 }
 
 /// Largest table sizes.
@@ -282,6 +286,41 @@ impl Report {
             "  tables (max)   members {}, connections {}, neighbours {}, streams {}, held {}, history {}, paused queue {}, event queue {}",
             t.members, t.connections, t.neighbours, t.streams, t.held, t.history, t.paused_queue, f.max_queue
         );
+        if let Some(m) = &f.misbehave {
+            let nodes: Vec<String> = m.hostile_nodes.iter().map(|n| format!("n{n}")).collect();
+            let _ = writeln!(
+                s,
+                "  misbehave      {} injected {} frames ({} B): {} garbage, {} oversized, {} peer lists ({} full; {} invented entries over {} addresses, {} forged deaths/leaves), {} replays ({} chats)",
+                nodes.join(","),
+                m.malformed + m.oversized + m.peer_lists + m.replayed,
+                m.bytes,
+                m.malformed,
+                m.oversized,
+                m.peer_lists,
+                m.full_lists,
+                m.invented_entries,
+                m.invented_addresses,
+                m.forged_entries,
+                m.replayed,
+                m.replayed_chats
+            );
+            let h = &m.honest;
+            let _ = writeln!(
+                s,
+                "  honest refused malformed {}, oversized {}, unexpected {}, duplicates {}, members refused {}, list entries truncated {}, conns refused {}; refutations {}",
+                h.malformed, h.oversized, h.unexpected, h.duplicates, h.members_refused, h.peer_list_truncated, h.conns_refused, h.refutations
+            );
+            let _ = writeln!(
+                s,
+                "  honest tables  peak members {} (limit {}); {} dials to invented addresses (max {} per address while listed, max {} probes per node); {} still listed at the end",
+                m.honest_peak_members,
+                m.max_members,
+                m.ghost_dials,
+                m.ghost_dials_listed_max,
+                m.ghost_probes_max,
+                m.ghosts_listed_at_end
+            );
+        }
         let verdict = if self.passed { "PASS" } else { "FAIL" };
         let _ = writeln!(s, "result: {verdict}");
         if !self.passed {

@@ -237,6 +237,9 @@ pub enum FaultKind {
     Spike(Target, Duration, Duration),
     /// Extra loss on every link touching the nodes.
     Loss(Target, f64, Duration),
+    /// Nodes turn hostile: besides what their own core sends, they inject
+    /// malformed frames, bogus peer lists and replays on their links.
+    Misbehave(Misbehave),
     /// Swizzle-clog: cut `n` random nodes one by one, `step` apart, then
     /// restore them one by one in random order after `hold`.
     Swizzle {
@@ -247,6 +250,51 @@ pub enum FaultKind {
         /// Time between the last cut and the first restore.
         hold: Duration,
     },
+}
+
+/// What a misbehaving node injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// Payloads that do not decode, and frames over the size limit.
+    Malformed,
+    /// Peer lists full of invented addresses and forged deaths and leaves
+    /// of live nodes.
+    BogusPeers,
+    /// Messages it received earlier, sent again.
+    Replay,
+}
+
+impl Mode {
+    /// Every mode, in the order of [`MODE_NAMES`].
+    pub const ALL: [Mode; 3] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay];
+
+    /// The name used in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Malformed => "malformed",
+            Mode::BogusPeers => "bogus-peers",
+            Mode::Replay => "replay",
+        }
+    }
+}
+
+/// The mode names a scenario may list in `modes`.
+pub const MODE_NAMES: &[&str] = &["malformed", "bogus-peers", "replay"];
+
+/// A misbehaving-node fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Misbehave {
+    /// Which nodes turn hostile.
+    pub target: Target,
+    /// How long (to the end of the run if `None`).
+    pub duration: Option<Duration>,
+    /// Hostile frames per second, per hostile node.
+    pub rate: f64,
+    /// What they inject (sorted, no repeats).
+    pub modes: Vec<Mode>,
+    /// Distinct invented addresses each hostile node draws its bogus peer
+    /// lists from.
+    pub addresses: u32,
 }
 
 /// A fault at a point in time.
@@ -320,6 +368,7 @@ pub const CHECK_NAMES: &[&str] = &[
     "order",
     "no_duplicates",
     "bounded_state",
+    "invented_peers",
     "convergence",
     "eventual_delivery",
 ];
@@ -517,6 +566,8 @@ struct RawFault {
     rate: Option<f64>,
     step: Option<Dur>,
     hold: Option<Dur>,
+    modes: Option<Vec<String>>,
+    addresses: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -678,7 +729,11 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
             | FaultKind::Restart(Target::Nodes(n), _)
             | FaultKind::Leave(Target::Nodes(n))
             | FaultKind::Spike(Target::Nodes(n), _, _)
-            | FaultKind::Loss(Target::Nodes(n), _, _) => n.clone(),
+            | FaultKind::Loss(Target::Nodes(n), _, _)
+            | FaultKind::Misbehave(Misbehave {
+                target: Target::Nodes(n),
+                ..
+            }) => n.clone(),
             FaultKind::Partition {
                 shape: Shape::Groups(g),
                 ..
@@ -1005,6 +1060,60 @@ fn via(f: &RawFault) -> Result<Via, String> {
     }
 }
 
+/// Default hostile frames per second per misbehaving node.
+pub const MISBEHAVE_RATE: f64 = 20.0;
+/// Default number of invented addresses per misbehaving node.
+pub const MISBEHAVE_ADDRESSES: u32 = 256;
+
+fn misbehave(f: &RawFault) -> Result<Misbehave, String> {
+    let rate = f.rate.unwrap_or(MISBEHAVE_RATE);
+    if !(rate > 0.0 && rate <= 1000.0) {
+        return Err(format!(
+            "misbehave.rate {rate}: hostile frames per second must be in (0, 1000]"
+        ));
+    }
+    let modes = match &f.modes {
+        None => Mode::ALL.to_vec(),
+        Some(names) => {
+            let mut modes = Vec::new();
+            for n in names {
+                let m = Mode::ALL
+                    .into_iter()
+                    .find(|m| m.name() == n)
+                    .ok_or_else(|| {
+                        format!(
+                            "misbehave.modes: unknown mode {n:?} (one of {})",
+                            MODE_NAMES.join(", ")
+                        )
+                    })?;
+                modes.push(m);
+            }
+            modes.sort_unstable();
+            modes.dedup();
+            if modes.is_empty() {
+                return Err(format!(
+                    "misbehave.modes is empty (list some of {}, or leave it out for all)",
+                    MODE_NAMES.join(", ")
+                ));
+            }
+            modes
+        }
+    };
+    let addresses = f.addresses.unwrap_or(MISBEHAVE_ADDRESSES);
+    if addresses == 0 || addresses > 100_000 {
+        return Err(format!(
+            "misbehave.addresses {addresses} must be 1..=100000"
+        ));
+    }
+    Ok(Misbehave {
+        target: target(f),
+        duration: f.for_.map(|d| d.0),
+        rate,
+        modes,
+        addresses,
+    })
+}
+
 fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, String> {
     let need =
         |d: Option<Dur>, what: &str| d.map(|d| d.0).ok_or(format!("{} needs {what}", f.kind));
@@ -1061,9 +1170,10 @@ fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, String> {
             step: f.step.map_or(Duration::from_millis(500), |d| d.0),
             hold: f.hold.map_or(Duration::from_secs(5), |d| d.0),
         },
+        "misbehave" => FaultKind::Misbehave(misbehave(f)?),
         k => {
             return Err(format!(
-                "unknown fault kind {k:?} (crash, kill, pause, resume, restart, leave, join, partition, heal, spike, loss, swizzle)"
+                "unknown fault kind {k:?} (crash, kill, pause, resume, restart, leave, join, partition, heal, spike, loss, swizzle, misbehave)"
             ))
         }
     };

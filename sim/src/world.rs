@@ -7,15 +7,20 @@
 //! flushes what was sent before the peer sees `Disconnected`.
 
 use crate::checks::{Gone, Observer, Start};
+use crate::hostile::{Attack, Injection, Tally};
 use crate::net::{Bits, Fate, Network};
 use crate::queue::Queue;
 use crate::report::{Figures, KindTraffic, MaxTables, Report};
-use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Senders, Shape, Target, Via};
+use crate::scenario::{
+    Fault, FaultKind, InitialJoin, Misbehave, Scenario, Senders, Shape, Target, Via,
+};
 use crate::trace::Trace;
-use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, Output};
+use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, NodeKey, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 
 /// The port every simulated node listens on.
 const PORT: u16 = 7000;
@@ -94,6 +99,17 @@ struct Conn {
     ends: [End; 2],
 }
 
+/// What travels on a connection: a message (as a value), or what a
+/// misbehaving node injects below the message layer.
+#[derive(Clone)]
+enum Payload {
+    Msg(Message),
+    /// A frame payload that the receiver decodes itself.
+    Frame(Vec<u8>),
+    /// A frame the receiving driver refuses before reading it.
+    BadFrame(wire::WireError),
+}
+
 /// An input waiting for a node: in the queue, or held while it is paused.
 ///
 /// Kept small (messages wait in a slab, addresses as slot numbers) so that
@@ -122,6 +138,10 @@ enum Ev {
     DeliveryCheck(u32),
     DownCheck(u32),
     ViewCheck(u32),
+    Hostile {
+        slot: u32,
+        epoch: u32,
+    },
 }
 
 /// Things that happen at a set time: scenario faults and their follow-ups.
@@ -158,10 +178,21 @@ pub struct World<'a> {
     chat_n: u64,
     clogs: Vec<u32>,
     /// Messages in flight, by slab index.
-    payloads: Vec<Option<Message>>,
+    payloads: Vec<Option<Payload>>,
     free: Vec<u32>,
-    /// Addresses dialled that are not simulated nodes.
+    /// Addresses dialled that are not simulated nodes, each once.
     foreign: Vec<SocketAddr>,
+    foreign_ix: BTreeMap<SocketAddr, u32>,
+    /// Misbehaving nodes' attacks, by slot.
+    attacks: BTreeMap<u32, Attack>,
+    /// Invented addresses, numbered.
+    ghosts: BTreeMap<SocketAddr, u32>,
+    ghosts_taken: BTreeSet<SocketAddr>,
+    /// Draws of the misbehaving nodes (apart, so that an attack does not
+    /// reshuffle the rest of the run).
+    hostile_rng: ChaCha8Rng,
+    epochs: u32,
+    tally: Tally,
     schedule: Vec<String>,
     events: u64,
 }
@@ -216,6 +247,16 @@ impl<'a> World<'a> {
             payloads: Vec::new(),
             free: Vec::new(),
             foreign: Vec::new(),
+            foreign_ix: BTreeMap::new(),
+            attacks: BTreeMap::new(),
+            ghosts: BTreeMap::new(),
+            ghosts_taken: BTreeSet::new(),
+            hostile_rng: ChaCha8Rng::seed_from_u64(mix(seed ^ 0x686f_7374_696c_6521)),
+            epochs: 0,
+            tally: Tally {
+                max_members: sc.config.max_members,
+                ..Tally::default()
+            },
             schedule: faults
                 .iter()
                 .map(describe)
@@ -270,7 +311,7 @@ impl<'a> World<'a> {
         w
     }
 
-    fn stash(&mut self, msg: Message) -> u32 {
+    fn stash(&mut self, msg: Payload) -> u32 {
         match self.free.pop() {
             Some(i) => {
                 self.payloads[i as usize] = Some(msg);
@@ -283,7 +324,7 @@ impl<'a> World<'a> {
         }
     }
 
-    fn unstash(&mut self, i: u32) -> Option<Message> {
+    fn unstash(&mut self, i: u32) -> Option<Payload> {
         let m = self.payloads[i as usize].take();
         self.free.push(i);
         m
@@ -345,13 +386,37 @@ impl<'a> World<'a> {
     }
 
     fn sample_tables(&mut self) {
+        let attacked = !self.attacks.is_empty();
         for slot in 0..self.slots.len() {
             if let (State::Up, Some(n)) = (self.slots[slot].state, &self.slots[slot].node) {
                 let t = n.table_sizes();
                 self.obs.tables(slot as u32, t);
+                if attacked && !self.obs.is_hostile(slot as u32) {
+                    self.tally.honest_peak_members = self.tally.honest_peak_members.max(t.members);
+                    // Every member its events list as up is in its table:
+                    // nothing was evicted behind the user's back.
+                    let lost: Vec<u32> = self
+                        .obs
+                        .roster_of(slot as u32)
+                        .into_iter()
+                        .filter(|&p| !n.knows_alive(&addr_of(p)))
+                        .collect();
+                    self.obs.roster_lost(slot as u32, &lost);
+                }
             }
         }
         self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+    }
+
+    /// Adds the counters of the life in `slot` to the honest nodes' tally
+    /// (if it is honest and an attack ran).
+    fn count_stats(&mut self, slot: u32) {
+        if self.attacks.is_empty() || self.obs.is_hostile(slot) {
+            return;
+        }
+        if let Some(n) = &self.slots[slot as usize].node {
+            self.tally.honest.add(n.stats());
+        }
     }
 
     /// Events processed so far.
@@ -411,6 +476,7 @@ impl<'a> World<'a> {
             Ev::DeliveryCheck(m) => self.obs.delivery_deadline(self.now, m, &self.net),
             Ev::DownCheck(d) => self.obs.down_deadline(self.now, d, &self.net),
             Ev::ViewCheck(l) => self.obs.view_deadline(self.now, l, &self.net),
+            Ev::Hostile { slot, epoch } => self.hostile_tick(slot, epoch),
         }
     }
 
@@ -432,20 +498,39 @@ impl<'a> World<'a> {
                     return;
                 }
                 let from = self.conns[conn as usize].ends[1 - end as usize].slot;
-                let kind = msg.kind();
                 if self.trace.writing() {
-                    let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
-                    let what = describe_msg(&msg, self.slots.len());
+                    let what = match &msg {
+                        Payload::Msg(msg) => {
+                            let bytes = wire::payload_len(msg) + wire::LEN_PREFIX;
+                            let kind = msg.kind();
+                            let what = describe_msg(msg, self.slots.len());
+                            format!("{kind} {bytes}B{what}")
+                        }
+                        Payload::Frame(b) => format!("frame {}B", b.len() + wire::LEN_PREFIX),
+                        Payload::BadFrame(e) => format!("bad frame: {e}"),
+                    };
                     self.trace
                         .event(now, 3, [slot as u64, from as u64, conn as u64], |l| {
-                            l.push_str(&format!("n{slot} <- n{from} c{conn} {kind} {bytes}B{what}"))
+                            l.push_str(&format!("n{slot} <- n{from} c{conn} {what}"))
                         });
                 } else {
                     self.trace
                         .event(now, 3, [slot as u64, from as u64, conn as u64], |_| {});
                 }
                 let id = ConnId(conn as u64 * 2 + end as u64);
-                self.handle(slot, Input::Message { conn: id, msg });
+                let input = match msg {
+                    Payload::Msg(msg) => {
+                        if let Some(a) = self.attacks.get_mut(&slot) {
+                            if a.active(now) {
+                                a.record(&msg, &mut self.hostile_rng);
+                            }
+                        }
+                        Input::Message { conn: id, msg }
+                    }
+                    Payload::Frame(payload) => Input::Frame { conn: id, payload },
+                    Payload::BadFrame(error) => Input::BadFrame { conn: id, error },
+                };
+                self.handle(slot, input);
             }
             Pending::Connected { conn, end } => {
                 let c = &self.conns[conn as usize];
@@ -576,6 +661,8 @@ impl<'a> World<'a> {
                     });
                 if p != u32::MAX {
                     self.obs.peer_up(now, slot, p);
+                } else if let Some(&g) = self.ghosts.get(&node.addr) {
+                    self.obs.ghost_listed(slot, g, true);
                 }
             }
             Event::PeerDown { node, reason, .. } => {
@@ -595,6 +682,8 @@ impl<'a> World<'a> {
                     };
                     self.obs
                         .peer_down(now, slot, p, node, reason, inc, &self.net);
+                } else if let Some(&g) = self.ghosts.get(&node.addr) {
+                    self.obs.ghost_listed(slot, g, false);
                 }
             }
             Event::Chat { id, history, .. } => {
@@ -644,7 +733,6 @@ impl<'a> World<'a> {
     }
 
     fn send(&mut self, slot: u32, conn: ConnId, msg: Message) {
-        let now = self.now;
         let (c, e) = ((conn.0 / 2) as usize, (conn.0 % 2) as usize);
         let Some(cn) = self.conns.get(c) else { return };
         if cn.ends[e].slot != slot || !cn.ends[e].open {
@@ -657,8 +745,15 @@ impl<'a> World<'a> {
             _ => 0,
         };
         self.obs.sent(msg.kind(), bytes, chats);
+        self.transmit(slot, c, e, Payload::Msg(msg));
+    }
+
+    /// Puts `msg` on the wire from end `e` of connection `c`: lost, cut, or
+    /// delivered (maybe twice) after the link's latency, in order.
+    fn transmit(&mut self, slot: u32, c: usize, e: usize, msg: Payload) {
+        let now = self.now;
         let f = 1 - e;
-        let other = cn.ends[f];
+        let other = self.conns[c].ends[f];
         if !other.open {
             return;
         }
@@ -708,7 +803,11 @@ impl<'a> World<'a> {
             }
             fate => {
                 let why = if fate == Fate::Cut { "cut" } else { "lost" };
-                let kind = msg.kind();
+                let kind = match &msg {
+                    Payload::Msg(m) => m.kind(),
+                    Payload::Frame(_) => "frame",
+                    Payload::BadFrame(_) => "bad frame",
+                };
                 let to = other.slot;
                 self.trace
                     .event(now, 4, [slot as u64, to as u64, c as u64], |l| {
@@ -731,8 +830,15 @@ impl<'a> World<'a> {
         let to = match target {
             Some(t) => t,
             None => {
-                self.foreign.push(addr);
-                (self.foreign.len() as u32 - 1) | FOREIGN
+                if let Some(&g) = self.ghosts.get(&addr) {
+                    self.obs.ghost_dial(now, slot, g);
+                }
+                let next = self.foreign.len() as u32;
+                let i = *self.foreign_ix.entry(addr).or_insert(next);
+                if i == next {
+                    self.foreign.push(addr);
+                }
+                i | FOREIGN
             }
         };
         let fail_at = |w: &mut World, at: Instant| {
@@ -746,8 +852,9 @@ impl<'a> World<'a> {
             );
         };
         let Some(t) = target else {
-            let rtt = self.net.latency(slot as usize, slot as usize);
-            fail_at(self, now + rtt + rtt);
+            // No simulated host there: nothing answers, the dial times out.
+            let at = now + self.net.connect_timeout;
+            fail_at(self, at);
             return;
         };
         let (a, b) = (slot as usize, t as usize);
@@ -941,6 +1048,8 @@ impl<'a> World<'a> {
         if let Some(n) = &s.node {
             s.next_inc = s.next_inc.max(n.key().incarnation + 1);
         }
+        self.count_stats(slot);
+        let s = &mut self.slots[slot as usize];
         s.node = None;
         s.state = if reset { State::Killed } else { State::Crashed };
         s.timer_at = Instant::MAX;
@@ -1018,6 +1127,7 @@ impl<'a> World<'a> {
             return;
         }
         self.handle(slot, Input::Leave);
+        self.count_stats(slot);
         let s = &mut self.slots[slot as usize];
         if let Some(n) = &s.node {
             s.next_inc = s.next_inc.max(n.key().incarnation + 1);
@@ -1233,6 +1343,7 @@ impl<'a> World<'a> {
                 ));
                 self.at_action(now + d, Action::Heal(id));
             }
+            FaultKind::Misbehave(m) => self.misbehave(&m),
             FaultKind::Swizzle { count, step, hold } => {
                 let nodes = self.targets(&Target::Random(count));
                 self.fault_note(format!(
@@ -1267,6 +1378,162 @@ impl<'a> World<'a> {
                 }
             }
         }
+    }
+
+    fn misbehave(&mut self, m: &Misbehave) {
+        let now = self.now;
+        let until = m.duration.map_or(Instant::MAX, |d| now + d);
+        for s in self.targets(&m.target) {
+            let modes: Vec<&str> = m.modes.iter().map(|m| m.name()).collect();
+            self.fault_note(format!("misbehave n{s}: {}", modes.join(", ")));
+            self.epochs += 1;
+            let attack = Attack::new(
+                m.modes.clone(),
+                m.rate,
+                until,
+                self.epochs,
+                m.addresses,
+                &mut self.ghosts_taken,
+                &mut self.hostile_rng,
+            );
+            for a in attack.invented() {
+                let g = self.ghosts.len() as u32;
+                self.ghosts.entry(a).or_insert(g);
+            }
+            self.tally.invented_addresses = self.ghosts.len();
+            if !self.tally.hostile_nodes.contains(&s) {
+                self.tally.hostile_nodes.push(s);
+                self.tally.hostile_nodes.sort_unstable();
+            }
+            // Its counters so far were honest.
+            self.count_stats(s);
+            self.obs.misbehaves(s, now);
+            self.attacks.insert(s, attack);
+            let epoch = self.epochs;
+            self.push(now, Ev::Hostile { slot: s, epoch });
+        }
+    }
+
+    /// One hostile frame from the node in `slot`, on one of its
+    /// handshaken connections.
+    fn hostile_tick(&mut self, slot: u32, epoch: u32) {
+        let now = self.now;
+        let Some(a) = self.attacks.get(&slot) else {
+            return;
+        };
+        if a.epoch != epoch {
+            return;
+        }
+        if !a.active(now) {
+            self.fault_note(format!("misbehave n{slot} ends"));
+            return;
+        }
+        let next = now + a.every;
+        self.push(next, Ev::Hostile { slot, epoch });
+        let s = &self.slots[slot as usize];
+        let Some(node) = s.node.as_ref().filter(|_| s.state == State::Up) else {
+            return;
+        };
+        let n = self.slots.len();
+        let neighbours: BTreeSet<u32> = node.neighbours().filter_map(|a| slot_of(&a, n)).collect();
+        let max_frame = node.config().max_frame;
+        let mut links: Vec<(usize, usize)> = Vec::new();
+        for &c in &s.conns {
+            let cn = &self.conns[c as usize];
+            for e in 0..2 {
+                let (me, other) = (cn.ends[e], cn.ends[1 - e]);
+                if me.slot == slot && me.open && neighbours.contains(&other.slot) {
+                    links.push((c as usize, e));
+                }
+            }
+        }
+        links.sort_unstable();
+        links.dedup();
+        if links.is_empty() {
+            return;
+        }
+        let (c, e) =
+            links[((self.hostile_rng.next_u64() as u128 * links.len() as u128) >> 64) as usize];
+        let mut victims: Vec<(NodeKey, Arc<str>)> = Vec::new();
+        let mut up = self.up.clone();
+        up.sort_unstable();
+        for v in up {
+            if v == slot || self.obs.is_hostile(v) {
+                continue;
+            }
+            if let Some(x) = &self.slots[v as usize].node {
+                victims.push((x.key(), Arc::from(x.name())));
+            }
+        }
+        let Some(a) = self.attacks.get_mut(&slot) else {
+            return;
+        };
+        let Some(inj) = a.next(&victims, max_frame, &mut self.hostile_rng) else {
+            return;
+        };
+        let t = &mut self.tally;
+        let (payload, bytes, what) = match inj {
+            Injection::Garbage(b) => {
+                t.malformed += 1;
+                let bytes = b.len() + wire::LEN_PREFIX;
+                (Payload::Frame(b), bytes, "garbage".to_string())
+            }
+            Injection::Oversized(len) => {
+                t.oversized += 1;
+                let e = wire::WireError::Oversized {
+                    len,
+                    max: max_frame,
+                };
+                (
+                    Payload::BadFrame(e),
+                    wire::LEN_PREFIX,
+                    format!("oversized prefix {len}"),
+                )
+            }
+            Injection::Peers {
+                msg,
+                invented,
+                forged,
+            } => {
+                t.peer_lists += 1;
+                if matches!(msg, Message::PeerList { full: true, .. }) {
+                    t.full_lists += 1;
+                }
+                t.invented_entries += invented as u64;
+                t.forged_entries += forged.len() as u64;
+                self.obs.ghosts_injected();
+                for k in &forged {
+                    if let Some(v) = slot_of(&k.addr, n) {
+                        self.obs.forged(v, k.incarnation);
+                    }
+                }
+                let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
+                let what = format!(
+                    "bogus peers{}, {} forged",
+                    describe_msg(&msg, n),
+                    forged.len()
+                );
+                (Payload::Msg(msg), bytes, what)
+            }
+            Injection::Replay(msg) => {
+                t.replayed += 1;
+                t.replayed_chats += match &msg {
+                    Message::Chat(_) => 1,
+                    Message::History(h) => h.chats.len() as u64,
+                    _ => 0,
+                };
+                let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
+                let what = format!("replay {}{}", msg.kind(), describe_msg(&msg, n));
+                (Payload::Msg(msg), bytes, what)
+            }
+        };
+        t.bytes += bytes as u64;
+        let to = self.conns[c].ends[1 - e].slot;
+        self.trace
+            .event(now, 18, [slot as u64, to as u64, c as u64], |l| {
+                l.push_str(&format!("n{slot} => n{to} c{c} {what} {bytes}B"))
+            });
+        self.transmit(slot, c, e, payload);
     }
 
     /// Group per slot for a partition shape over the current nodes. Slots
@@ -1367,6 +1634,16 @@ impl<'a> World<'a> {
 
     fn report(&mut self) -> Report {
         let end = self.end;
+        let misbehave = (!self.attacks.is_empty()).then(|| {
+            for slot in 0..self.slots.len() as u32 {
+                self.count_stats(slot);
+            }
+            let mut tally = self.tally.clone();
+            tally.ghost_dials = self.obs.ghost_dials;
+            (tally.ghost_dials_listed_max, tally.ghost_probes_max) = self.obs.ghost_dial_peaks();
+            tally.ghosts_listed_at_end = self.obs.ghosts_listed();
+            tally
+        });
         let checks = self.obs.results(end);
         let passed = !checks.iter().any(|c| c.status.failed());
         let secs = self.obs.node_seconds(end).max(1e-9);
@@ -1388,6 +1665,7 @@ impl<'a> World<'a> {
         kinds.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
         let deliveries = self.obs.deliveries();
         let mt = self.obs.max_tables;
+
         let figures = Figures {
             msgs_per_node_s: total_msgs as f64 / secs,
             bytes_per_node_s: total_bytes as f64 / secs,
@@ -1422,6 +1700,7 @@ impl<'a> World<'a> {
                 paused_queue: self.obs.max_held,
             },
             max_queue: self.obs.max_queue,
+            misbehave,
         };
         let _ = self.trace.finish();
         Report {
@@ -1514,6 +1793,17 @@ pub fn describe(f: &Fault) -> String {
         FaultKind::Loss(x, r, d) => format!("loss {r:.2} on {} for {d}", t(x)),
         FaultKind::Swizzle { count, step, hold } => {
             format!("swizzle {count} nodes, step {step}, hold {hold}")
+        }
+        FaultKind::Misbehave(m) => {
+            let modes: Vec<&str> = m.modes.iter().map(|m| m.name()).collect();
+            let d = m.duration.map_or(String::new(), |d| format!(" for {d}"));
+            format!(
+                "misbehave {}{d}: {}, {} frames/s, {} invented addresses",
+                t(&m.target),
+                modes.join(" "),
+                m.rate,
+                m.addresses
+            )
         }
     };
     format!("at {}: {what}", f.at)
