@@ -3,7 +3,9 @@
 //! over seeds explores many fault setups, and every drawn schedule is
 //! printed so that a failing seed can be read before it is replayed.
 
-use crate::scenario::{Fault, FaultKind, RandomSpec, Scenario, Shape, Target, Via};
+use crate::scenario::{
+    Fault, FaultKind, Misbehave, Mode, RandomSpec, Scenario, Shape, Target, Via,
+};
 use gossip_chat::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -15,6 +17,9 @@ fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
 fn between(rng: &mut ChaCha8Rng, a: Duration, b: Duration) -> Duration {
     Duration::from_millis(a.as_millis() + below(rng, b.as_millis() - a.as_millis() + 1))
 }
+
+/// Invented addresses per misbehaving node in random mode.
+const RANDOM_ADDRESSES: u32 = 64;
 
 /// The schedule a seed runs: the scenario's own faults, plus the drawn ones
 /// in random mode, sorted by time.
@@ -70,6 +75,13 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
             }
             "spike" => FaultKind::Spike(one, Duration::from_millis(50 + below(&mut rng, 451)), d),
             "loss" => FaultKind::Loss(one, 0.1 + below(&mut rng, 41) as f64 / 100.0, d),
+            "misbehave" => FaultKind::Misbehave(Misbehave {
+                target: one,
+                duration: Some(d),
+                rate: crate::scenario::MISBEHAVE_RATE,
+                modes: Mode::ALL.to_vec(),
+                addresses: RANDOM_ADDRESSES,
+            }),
             _ => FaultKind::Swizzle {
                 count: 2 + below(&mut rng, 4) as u32,
                 step: Duration::from_millis(200 + below(&mut rng, 801)),

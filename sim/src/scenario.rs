@@ -336,6 +336,9 @@ pub const RANDOM_KINDS: &[&str] = &[
     "swizzle",
 ];
 
+/// Kinds random mode draws only when `kinds` lists them.
+pub const RANDOM_OPT_IN_KINDS: &[&str] = &["misbehave"];
+
 /// Deadlines for the checks and which of them may fail.
 #[derive(Debug, Clone)]
 pub struct CheckSpec {
@@ -462,6 +465,7 @@ struct RawNode {
     suspect_timeout: Option<Dur>,
     history_max: Option<usize>,
     gap_timeout: Option<Dur>,
+    max_members: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -658,6 +662,9 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         }
         if let Some(v) = n.gossip_fanout {
             config.gossip_fanout = v;
+        }
+        if let Some(v) = n.max_members {
+            config.max_members = v;
         }
         if let Some(v) = n.history_max {
             config.history_max = v;
@@ -933,12 +940,14 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 .kinds
                 .clone()
                 .unwrap_or_else(|| RANDOM_KINDS.iter().map(|s| s.to_string()).collect());
-            if let Some(k) = kinds.iter().find(|k| !RANDOM_KINDS.contains(&k.as_str())) {
+            let known = |k: &str| RANDOM_KINDS.contains(&k) || RANDOM_OPT_IN_KINDS.contains(&k);
+            if let Some(k) = kinds.iter().find(|k| !known(k)) {
                 return Err(err(
                     span,
                     format!(
-                        "random.kinds: unknown kind {k:?} (one of {})",
-                        RANDOM_KINDS.join(", ")
+                        "random.kinds: unknown kind {k:?} (one of {}, {})",
+                        RANDOM_KINDS.join(", "),
+                        RANDOM_OPT_IN_KINDS.join(", ")
                     ),
                 ));
             }
