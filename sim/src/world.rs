@@ -569,7 +569,11 @@ impl<'a> World<'a> {
             Pending::ConnectFailed { to } => {
                 let addr = self.addr_at(to);
                 self.trace.event(now, 8, [slot as u64, to as u64, 0], |l| {
-                    l.push_str(&format!("n{slot} dial n{to} failed"))
+                    if to & FOREIGN == 0 {
+                        l.push_str(&format!("n{slot} dial n{to} failed"))
+                    } else {
+                        l.push_str(&format!("n{slot} dial {addr} failed"))
+                    }
                 });
                 self.handle(slot, Input::ConnectFailed { addr });
             }
@@ -657,7 +661,11 @@ impl<'a> World<'a> {
                 let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
                 self.trace
                     .event(now, 12, [slot as u64, p as u64, node.incarnation], |l| {
-                        l.push_str(&format!("n{slot} up n{p}/{}", node.incarnation))
+                        l.push_str(&format!(
+                            "n{slot} up {}/{}",
+                            who(p, &node),
+                            node.incarnation
+                        ))
                     });
                 if p != u32::MAX {
                     self.obs.peer_up(now, slot, p);
@@ -670,7 +678,8 @@ impl<'a> World<'a> {
                 self.trace
                     .event(now, 13, [slot as u64, p as u64, node.incarnation], |l| {
                         l.push_str(&format!(
-                            "n{slot} down n{p}/{} {reason:?}",
+                            "n{slot} down {}/{} {reason:?}",
+                            who(p, &node),
                             node.incarnation
                         ))
                     });
@@ -825,7 +834,10 @@ impl<'a> World<'a> {
             now,
             5,
             [slot as u64, target.unwrap_or(u32::MAX) as u64, 0],
-            |l| l.push_str(&format!("n{slot} dial n{}", target.unwrap_or(u32::MAX))),
+            |l| match target {
+                Some(t) => l.push_str(&format!("n{slot} dial n{t}")),
+                None => l.push_str(&format!("n{slot} dial {addr}")),
+            },
         );
         let to = match target {
             Some(t) => t,
@@ -1718,6 +1730,15 @@ impl<'a> World<'a> {
             wall_ms: None,
             passed,
         }
+    }
+}
+
+/// `n4`, or the address of a node that is not simulated.
+fn who(slot: u32, key: &NodeKey) -> String {
+    if slot == u32::MAX {
+        key.addr.to_string()
+    } else {
+        format!("n{slot}")
     }
 }
 

@@ -30,7 +30,7 @@ fn traced(name: &str, seed: u64) -> (Vec<u8>, gossip_sim::Report) {
 
 #[test]
 fn same_seed_gives_a_byte_identical_trace() {
-    for name in ["crash", "random-faults", "lossy"] {
+    for name in ["crash", "random-faults", "lossy", "misbehaving"] {
         let (a, ra) = traced(name, 7);
         let (b, rb) = traced(name, 7);
         assert!(a.len() > 10_000, "{name}: trace suspiciously short");

@@ -84,6 +84,11 @@ fn random_faults() {
 }
 
 #[test]
+fn misbehaving() {
+    sweep("misbehaving", seeds());
+}
+
+#[test]
 fn churn() {
     // Hundreds of nodes: one seed unless a sweep is asked for.
     let s = seeds();
