@@ -111,12 +111,14 @@ impl Members {
         before - self.map.len()
     }
 
-    /// Removes the oldest tombstone to make room; false if there is none.
-    pub fn evict_oldest_tombstone(&mut self) -> bool {
+    /// Removes, to make room, the oldest tombstone set before `cutoff` or of
+    /// a member this node gave up on after `give_up` failed dials (nobody
+    /// accused it, so it has nothing to refute); false if there is none.
+    pub fn evict_oldest_tombstone(&mut self, cutoff: Instant, give_up: u32) -> bool {
         let oldest = self
             .map
             .iter()
-            .filter(|(_, m)| !m.in_roster())
+            .filter(|(_, m)| !m.in_roster() && (m.since < cutoff || m.failures >= give_up))
             .min_by_key(|(addr, m)| (m.since, **addr))
             .map(|(addr, _)| *addr);
         match oldest {

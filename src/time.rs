@@ -37,6 +37,11 @@ impl Instant {
         self.0
     }
 
+    /// The instant `d` before `self`, or the origin.
+    pub const fn saturating_sub(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_sub(d.0))
+    }
+
     /// Time elapsed from `earlier` to `self`, or zero if `earlier` is later.
     pub const fn saturating_since(self, earlier: Instant) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))

@@ -129,6 +129,86 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
     assert_eq!(node.stats().handshake_timeouts, cfg.max_handshaking as u64);
 }
 
+/// Invented members fill a small member table; a forged leave then makes a
+/// live member a tombstone. The table keeps the young tombstone, so the
+/// member's refutation lands in place instead of being refused as a new
+/// name; and with the table under pressure the node probes members and
+/// gives the invented ones up, freeing their slots.
+#[test]
+fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
+    let cfg = Config {
+        max_members: 16,
+        max_connections: 2,
+        ..Config::lan()
+    };
+    let n = 8;
+    let mut h = Harness::new(cfg.clone(), Duration::from_millis(5), 9);
+    h.trace_messages = false;
+    for i in 0..n {
+        h.add_node();
+        if i > 0 {
+            h.join(i, i - 1);
+        }
+    }
+    h.run_until_true(Duration::from_secs(10), Harness::converged)
+        .unwrap();
+    h.run_for(Duration::from_secs(5));
+    let index = |a: SocketAddr| (0..n).find(|&i| addr_of(i) == a).unwrap();
+    let neighbours: Vec<usize> = h.node(0).neighbours().map(index).collect();
+    let from = neighbours[0];
+    // A member that node 0 only knows by hearsay: no heartbeat of its own
+    // vouches for it.
+    let accused = (1..n).find(|i| !neighbours.contains(i)).unwrap();
+    let ghost = |i: u32| MemberUpdate {
+        node: NodeKey {
+            addr: invented(i),
+            incarnation: 1,
+        },
+        state: MemberState::Alive,
+        name: format!("ghost{i}").into(),
+    };
+    let lies = |range: std::ops::Range<u32>| Message::PeerList {
+        full: false,
+        members: range.map(ghost).collect(),
+    };
+    assert!(h.inject(from, 0, lies(0..40)));
+    assert_eq!(h.node(0).table_sizes().members, cfg.max_members);
+    // A forged leave of the accused, then more invented names pushing for
+    // its slot before its refutation can come back.
+    let forged = Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            node: h.node(accused).key(),
+            state: MemberState::Left,
+            name: "forged".into(),
+        }],
+    };
+    assert!(h.inject(from, 0, forged));
+    assert!(!h.node(0).knows_alive(&addr_of(accused)));
+    h.run_for(Duration::from_millis(2));
+    assert!(h.inject(from, 0, lies(40..80)));
+    // The refutation is back within a second; invented members are given
+    // up only after several failed dials, well later.
+    h.run_for(Duration::from_secs(1));
+    assert!(
+        h.node(0).knows_alive(&addr_of(accused)),
+        "node 0 lost the accused member"
+    );
+    assert!(h.node(accused).stats().refutations >= 1);
+    // Every node is well connected, so only probing dials the invented
+    // members: a few minutes on none is listed, every real member is.
+    h.run_for(Duration::from_secs(300));
+    for i in 0..n {
+        let ghosts = h
+            .node(i)
+            .roster()
+            .filter(|(k, _)| k.addr.ip().to_string().starts_with("192.168"))
+            .count();
+        assert_eq!(ghosts, 0, "node {i} still lists invented members");
+    }
+    assert!(h.converged());
+}
+
 /// Silent connections holding every accepting slot neither block the
 /// node's own dials nor a newcomer whose hello follows its connection.
 #[test]

@@ -831,7 +831,13 @@ impl Observer {
         if self.hostile.get(slot as usize) {
             return;
         }
-        self.ghosts.entry((l, ghost)).or_insert((false, 0)).0 = on;
+        let g = self.ghosts.entry((l, ghost)).or_insert((false, 0));
+        if on && !g.0 {
+            // Listed afresh (its entry was given up and evicted, then
+            // announced again): the core counts failed dials anew.
+            g.1 = 0;
+        }
+        g.0 = on;
     }
 
     /// The node in `slot` dialled invented address `ghost`. While the

@@ -89,6 +89,11 @@ fn misbehaving() {
 }
 
 #[test]
+fn misbehaving_full() {
+    sweep("misbehaving-full", seeds());
+}
+
+#[test]
 fn churn() {
     // Hundreds of nodes: one seed unless a sweep is asked for.
     let s = seeds();

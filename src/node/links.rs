@@ -18,7 +18,10 @@ impl Node {
     }
 
     pub(super) fn dial(&mut self, addr: SocketAddr, verify: bool, out: &mut Vec<Output>) {
-        if self.dialing.contains_key(&addr) {
+        if let Some(d) = self.dialing.get_mut(&addr) {
+            // The dial in flight now serves this purpose too.
+            d.verify |= verify;
+            d.probe = false;
             return;
         }
         self.dialing.insert(
@@ -26,6 +29,7 @@ impl Node {
             Dial {
                 since: self.now,
                 verify,
+                probe: false,
             },
         );
         out.push(Output::Connect { addr });
@@ -115,7 +119,17 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         // A connection for a dial no longer in flight counts as accepted.
-        let dialed = dialed.filter(|addr| self.dialing.remove(addr).is_some());
+        let dial = dialed.and_then(|addr| self.dialing.remove(&addr).map(|d| (addr, d)));
+        let dialed = dial.as_ref().map(|(addr, _)| *addr);
+        if let Some((addr, Dial { probe: true, .. })) = dial {
+            // Someone answers there: the member is real. Nothing to say.
+            if let Some(m) = self.members.get_mut(&addr) {
+                m.failures = 0;
+                m.retry_at = self.now + self.cfg.reconnect_interval;
+            }
+            out.push(Output::Close { conn });
+            return;
+        }
         if self.conns.contains_key(&conn) {
             self.stats.unexpected += 1;
             return;

@@ -85,7 +85,10 @@ impl Node {
                 return false;
             }
         } else if self.members.len() >= self.cfg.max_members
-            && !self.members.evict_oldest_tombstone()
+            && !self.members.evict_oldest_tombstone(
+                now.saturating_sub(TOMBSTONE_MIN_AGE),
+                self.cfg.max_dial_failures,
+            )
         {
             self.stats.members_refused += 1;
             return false;

@@ -47,6 +47,9 @@ struct Dial {
     /// Dialled to check whether a neighbour whose connection dropped is
     /// still there; failure means dead.
     verify: bool,
+    /// Dialled only to see whether a member exists while the member table
+    /// is nearly full: closed as soon as it connects.
+    probe: bool,
 }
 
 /// Incarnations from here up are refused, so that no peer can push a node
@@ -117,6 +120,12 @@ fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<V
     out
 }
 
+/// How long a tombstone is kept even when the table is full: a live member
+/// accused by forged news needs it to refute in place (its refutation would
+/// otherwise be a new name, refused by a full table).
+const TOMBSTONE_MIN_AGE: Duration = Duration::from_secs(60);
+/// Probe dials in flight at once while the member table is under pressure.
+const MAX_PROBES: usize = 16;
 /// Most announced-but-missing messages tracked at once.
 const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.

@@ -23,6 +23,7 @@ impl Node {
             self.heartbeat(out);
             self.expire_gaps(out);
             self.maintain(out);
+            self.probe_members(out);
         }
         if now >= self.next_gossip {
             self.next_gossip = now + self.cfg.gossip_interval;
@@ -249,6 +250,45 @@ impl Node {
             for a in due {
                 self.dial(a, false, out);
             }
+        }
+    }
+
+    /// While the member table is three quarters full, dials a few random
+    /// members that are not neighbours just to see whether they exist:
+    /// invented addresses from hostile peer lists then fail their dials and
+    /// are given up (and their entries make room), even at a node that has
+    /// all the neighbours it wants and so would never dial them otherwise.
+    pub(super) fn probe_members(&mut self, out: &mut Vec<Output>) {
+        if self.members.len().saturating_mul(4) < self.cfg.max_members.saturating_mul(3) {
+            return;
+        }
+        let mut room = MAX_PROBES.saturating_sub(self.dialing.values().filter(|d| d.probe).count());
+        for _ in 0..SAMPLE_TRIES {
+            if room == 0 {
+                return;
+            }
+            let i = self.below(self.members.len());
+            let Some((addr, m)) = self.members.get_index(i) else {
+                return;
+            };
+            let addr = *addr;
+            if !m.in_roster()
+                || m.retry_at > self.now
+                || self.neighbours.contains_key(&addr)
+                || self.dialing.contains_key(&addr)
+            {
+                continue;
+            }
+            self.dialing.insert(
+                addr,
+                Dial {
+                    since: self.now,
+                    verify: false,
+                    probe: true,
+                },
+            );
+            out.push(Output::Connect { addr });
+            room -= 1;
         }
     }
 
