@@ -188,11 +188,10 @@ fn a_peer_that_stops_reading_is_dropped_without_stalling_the_others() {
         }
     });
 
-    // The second node floods far more than the socket buffers hold (6 MB);
-    // the first relays it to the third and to the stuck peer. In bursts of
-    // 500, each delivered everywhere before the next: a burst of more than
-    // `max_holdback` (1000) messages can make a node give up a gap that
-    // repair would fill, which is not what this test is about.
+    // The second node floods far more than the socket buffers hold (6 MB),
+    // in one burst of three times `max_holdback`; the first relays it to the
+    // third and to the stuck peer. A hole early in the burst must wait for
+    // repair, not be given up because the hold-back is full.
     let started = clock();
     let flood = texts("flood", 3000, 2000);
     // The first node's own messages go out meanwhile.
@@ -200,13 +199,11 @@ fn a_peer_that_stops_reading_is_dropped_without_stalling_the_others() {
     for t in &own {
         nodes[0].line(t);
     }
-    for end in (500..=flood.len()).step_by(500) {
-        let writer = nodes[1].lines_in_background(flood[end - 500..end].to_vec());
-        for n in nodes.iter() {
-            n.wait_chats(&nodes[1], &flood[..end], Duration::from_secs(30));
-        }
-        nodes[1].give_stdin(writer);
+    let writer = nodes[1].lines_in_background(flood.clone());
+    for n in nodes.iter() {
+        n.wait_chats(&nodes[1], &flood, Duration::from_secs(60));
     }
+    nodes[1].give_stdin(writer);
     for n in nodes.iter() {
         n.wait_chats(&nodes[0], &own, Duration::from_secs(30));
     }
