@@ -1150,6 +1150,41 @@ fn a_members_stream_is_never_evicted_for_room() {
     assert_eq!(p.node.table_sizes().streams, 2 * cfg.max_members);
 }
 
+/// A chat of this node's own earlier life, relayed back by a peer, is
+/// delivered once; its stream is never evicted for room, so the copy that
+/// comes again stays out. (Found by the `node_handle` fuzzer.)
+#[test]
+fn a_stream_of_my_own_earlier_life_is_never_evicted_for_room() {
+    let cfg = small_config();
+    let old = chat(key(0, 1), 1);
+    let mut steps = vec![
+        Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
+        // A forged death of this node's life 1: it refutes as life 2.
+        Step::Message(1, forged_list(key(0, 1), MemberState::Dead)),
+        Step::Message(1, Message::Chat(old.clone())),
+        Step::Wait(1),
+    ];
+    for incarnation in 0..2 * cfg.max_members as u64 {
+        steps.push(Step::Message(
+            1,
+            Message::Chat(chat(key(4, incarnation), 1)),
+        ));
+    }
+    steps.push(Step::Message(1, Message::Chat(old)));
+    let p = run_steps(cfg, steps).unwrap();
+    let s = p.node.stats();
+    assert!(s.refutations >= 1, "{s:?}");
+    assert!(s.streams_evicted >= 1, "{s:?}");
+    assert_eq!(
+        p.delivered
+            .iter()
+            .filter(|id| id.origin == key(0, 1))
+            .count(),
+        1
+    );
+    assert_eq!(s.duplicates, 1, "{s:?}");
+}
+
 /// With the table full of members' streams only, a new invented sender is
 /// refused, not let in by forgetting a member's frontier.
 #[test]

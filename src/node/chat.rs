@@ -64,10 +64,13 @@ impl Node {
     }
 
     /// Whether no member entry speaks of this life (or of a later one).
+    /// This node's own address is always known.
     fn never_known(&self, key: NodeKey) -> bool {
-        self.members
-            .get(&key.addr)
-            .is_none_or(|m| m.incarnation < key.incarnation)
+        key.addr != self.me.addr
+            && self
+                .members
+                .get(&key.addr)
+                .is_none_or(|m| m.incarnation < key.incarnation)
     }
 
     /// Ids announced over a pruned link: wait a moment for the tree to
