@@ -1185,6 +1185,39 @@ fn a_stream_of_my_own_earlier_life_is_never_evicted_for_room() {
     assert_eq!(s.duplicates, 1, "{s:?}");
 }
 
+/// Two neighbours whose rosters differ from this node's both get a full
+/// peer list at once: the cooldown is per link, so one peer's repair does
+/// not hold back another's (a burst of joiners all syncing with one node).
+#[test]
+fn full_lists_are_rate_limited_per_link() {
+    let cfg = small_config();
+    let mut p = Probe::new(cfg.clone(), 1, 7);
+    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
+        .unwrap();
+    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
+        .unwrap();
+    p.step(Step::Wait(cfg.full_sync_cooldown.as_millis()))
+        .unwrap();
+    let sync = Message::Sync(gossip_chat::Sync {
+        members_hash: 1,
+        chat_hash: 0,
+    });
+    let full_lists = |outs: &[Output], conn: u64| {
+        outs.iter()
+            .filter(|o| {
+                matches!(o, Output::Send { conn: c, msg: Message::PeerList { full: true, .. } } if *c == ConnId(conn))
+            })
+            .count()
+    };
+    let a = p.step(Step::Message(1, sync.clone())).unwrap();
+    let b = p.step(Step::Message(2, sync.clone())).unwrap();
+    assert_eq!(full_lists(&a, 1), 1, "{a:?}");
+    assert_eq!(full_lists(&b, 2), 1, "{b:?}");
+    // The same link again within the cooldown: nothing more.
+    let again = p.step(Step::Message(1, sync)).unwrap();
+    assert_eq!(full_lists(&again, 1), 0, "{again:?}");
+}
+
 /// With the table full of members' streams only, a new invented sender is
 /// refused, not let in by forgetting a member's frontier.
 #[test]

@@ -324,11 +324,16 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         if members_hash != self.roster_hash() {
-            let due = self
-                .last_full_sync
-                .is_none_or(|t| self.now - t >= self.cfg.full_sync_cooldown);
+            let now = self.now;
+            let cooldown = self.cfg.full_sync_cooldown;
+            let due = self.conns.get_mut(&conn).is_some_and(|c| {
+                let due = c.last_full_sync.is_none_or(|t| now - t >= cooldown);
+                if due {
+                    c.last_full_sync = Some(now);
+                }
+                due
+            });
             if due {
-                self.last_full_sync = Some(self.now);
                 let list = self.full_list();
                 self.send_peer_list(conn, true, list, out);
             }

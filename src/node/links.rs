@@ -163,6 +163,7 @@ impl Node {
                 last_heard: self.now,
                 degree: 0,
                 lazy: false,
+                last_full_sync: None,
             },
         );
         let hello = self.hello();

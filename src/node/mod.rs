@@ -39,6 +39,8 @@ struct Conn {
     /// Off the broadcast tree: chat is not pushed over it (repair still
     /// runs over it).
     lazy: bool,
+    /// When a full peer list last went over this link.
+    last_full_sync: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -193,7 +195,6 @@ pub struct Node {
     next_reconnect: Instant,
     next_gc: Instant,
     next_dial: Instant,
-    last_full_sync: Option<Instant>,
     /// When timers last ran, to notice that this node was frozen.
     last_tick: Instant,
     ping_nonce: u32,
@@ -240,7 +241,6 @@ impl Node {
             next_reconnect: now + cfg.reconnect_interval,
             next_gc: now + Duration::from_secs(60),
             next_dial: now,
-            last_full_sync: None,
             last_tick: now,
             ping_nonce: 0,
             stats: Stats::default(),
