@@ -113,6 +113,20 @@ impl Harness {
         self.add_node_at(i, 1)
     }
 
+    /// Adds `n` nodes, each joining through the node added just before it
+    /// (the first through the last node already there, if any). Returns
+    /// the index of the first.
+    pub fn add_chain(&mut self, n: usize) -> usize {
+        let first = self.slots.len();
+        for i in first..first + n {
+            self.add_node();
+            if i > 0 {
+                self.join(i, i - 1);
+            }
+        }
+        first
+    }
+
     fn add_node_at(&mut self, i: usize, incarnation: u64) -> usize {
         let seed = self.rng.next_u64();
         let node = Node::new(

@@ -20,12 +20,7 @@ fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_d
     };
     let mut h = Harness::new(cfg.clone(), Duration::from_millis(5), 31);
     h.trace_messages = false;
-    for i in 0..4 {
-        h.add_node();
-        if i > 0 {
-            h.join(i, i - 1);
-        }
-    }
+    h.add_chain(4);
     h.run_until_true(Duration::from_secs(5), Harness::converged)
         .unwrap();
     let lies: Vec<MemberUpdate> = (0..1000)
@@ -144,12 +139,7 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     let n = 8;
     let mut h = Harness::new(cfg.clone(), Duration::from_millis(5), 9);
     h.trace_messages = false;
-    for i in 0..n {
-        h.add_node();
-        if i > 0 {
-            h.join(i, i - 1);
-        }
-    }
+    h.add_chain(n);
     h.run_until_true(Duration::from_secs(10), Harness::converged)
         .unwrap();
     h.run_for(Duration::from_secs(5));

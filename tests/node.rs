@@ -15,12 +15,7 @@ fn lan(seed: u64) -> Harness {
 /// knows everyone.
 fn cluster(n: usize, seed: u64) -> Harness {
     let mut h = lan(seed);
-    for i in 0..n {
-        h.add_node();
-        if i > 0 {
-            h.join(i, i - 1);
-        }
-    }
+    h.add_chain(n);
     h.run_until_true(Duration::from_secs(10), Harness::converged)
         .expect("cluster converges");
     h
@@ -160,12 +155,7 @@ fn a_message_floods_to_all_exactly_once_in_a_ring() {
     };
     let mut h = Harness::new(cfg, Duration::from_millis(5), 6);
     let n = 6;
-    for i in 0..n {
-        h.add_node();
-        if i > 0 {
-            h.join(i, i - 1);
-        }
-    }
+    h.add_chain(n);
     h.run_for(Duration::from_secs(15));
     h.send(0, "round");
     h.run_for(Duration::from_secs(2));

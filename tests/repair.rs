@@ -7,12 +7,7 @@ use std::collections::BTreeMap;
 fn cluster(n: usize, seed: u64) -> Harness {
     let mut h = Harness::new(Config::lan(), Duration::from_millis(5), seed);
     h.trace_messages = false;
-    for i in 0..n {
-        h.add_node();
-        if i > 0 {
-            h.join(i, i - 1);
-        }
-    }
+    h.add_chain(n);
     h.run_until_true(Duration::from_secs(10), Harness::converged)
         .expect("cluster converges");
     h
