@@ -24,12 +24,23 @@ impl Node {
             d.probe = false;
             return;
         }
+        self.start_dial(addr, verify, false, out);
+    }
+
+    /// Asks the driver to dial `addr`, which has no dial in flight.
+    pub(super) fn start_dial(
+        &mut self,
+        addr: SocketAddr,
+        verify: bool,
+        probe: bool,
+        out: &mut Vec<Output>,
+    ) {
         self.dialing.insert(
             addr,
             Dial {
                 since: self.now,
                 verify,
-                probe: false,
+                probe,
             },
         );
         out.push(Output::Connect { addr });
@@ -140,10 +151,7 @@ impl Node {
             // honest peer (whose hello follows at once) gets in unless the
             // port is flooded faster than one round trip. The node's own
             // dials are bounded by its members and never take these slots.
-            let waiting = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.dialed.is_none() && c.peer.is_none());
+            let waiting = self.conns.iter().filter(|(_, c)| c.accepting());
             if waiting.clone().count() >= self.cfg.max_handshaking {
                 if let Some(oldest) = waiting
                     .min_by_key(|(id, c)| (c.opened, **id))

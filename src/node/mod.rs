@@ -43,6 +43,14 @@ struct Conn {
     last_full_sync: Option<Instant>,
 }
 
+impl Conn {
+    /// Accepted, and the peer has not said who it is yet: what
+    /// `max_handshaking` bounds.
+    fn accepting(&self) -> bool {
+        self.dialed.is_none() && self.peer.is_none()
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Dial {
     since: Instant,
@@ -297,11 +305,7 @@ impl Node {
             members: self.members.len(),
             connections: self.conns.len(),
             neighbours: self.neighbours.len(),
-            accepting: self
-                .conns
-                .values()
-                .filter(|c| c.dialed.is_none() && c.peer.is_none())
-                .count(),
+            accepting: self.conns.values().filter(|c| c.accepting()).count(),
             dialing: self.dialing.len(),
             streams: self.streams.map.len(),
             held: self.streams.held_total,

@@ -279,15 +279,7 @@ impl Node {
             {
                 continue;
             }
-            self.dialing.insert(
-                addr,
-                Dial {
-                    since: self.now,
-                    verify: false,
-                    probe: true,
-                },
-            );
-            out.push(Output::Connect { addr });
+            self.start_dial(addr, false, true, out);
             room -= 1;
         }
     }
