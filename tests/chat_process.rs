@@ -199,6 +199,10 @@ fn bad_arguments_exit_with_code_2_and_one_line() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("chat: "), "{args:?}: {stderr}");
+        if args.is_empty() {
+            // The line names what is missing, not only that something is.
+            assert!(stderr.contains("--listen"), "{stderr}");
+        }
     }
 }
 

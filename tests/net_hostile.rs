@@ -274,6 +274,11 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
     drop(liar);
 }
 
+/// Sender `o` (from 1) of the `net`-th group of forged chats.
+fn forged_origin(net: u8, o: u32) -> SocketAddr {
+    SocketAddr::from(([127, 2, net, o as u8], 9))
+}
+
 /// Chats of `origins` invented senders, `seqs` each, every text `len` bytes,
 /// as frames.
 fn forged_chats(
@@ -286,7 +291,7 @@ fn forged_chats(
     (0..origins)
         .map(|o| {
             let origin = NodeKey {
-                addr: SocketAddr::from(([127, 2, net, (o + 1) as u8], 9)),
+                addr: forged_origin(net, o + 1),
                 incarnation: 1,
             };
             let mut bytes = Vec::new();
@@ -329,7 +334,7 @@ fn history_flood(len: usize) {
         everyone_chats(&mut nodes, &format!("during{round}"), 10);
         spammers.push(writer.join().expect("spam writer"));
         for o in 1..=10 {
-            let origin = SocketAddr::from(([127, 2, round, o], 9)).to_string();
+            let origin = forged_origin(round, o).to_string();
             for n in &nodes {
                 n.wait_for("every forged chat", Duration::from_secs(30), |e| {
                     e["event"] == "chat" && e["origin"] == origin.as_str() && e["seq"] == 1000

@@ -226,9 +226,10 @@ fn forget_if_evicted(
     frontier: &mut BTreeMap<NodeKey, (u64, Instant)>,
     delivered: &mut BTreeSet<MsgId>,
     origin: NodeKey,
-    evicted: bool,
+    evicted: &mut u64,
 ) {
-    if evicted && !node.roster().any(|(k, _)| k == origin) {
+    if *evicted > 0 && !node.roster().any(|(k, _)| k == origin) {
+        *evicted -= 1;
         frontier.remove(&origin);
         delivered.retain(|id| id.origin != origin);
     }
@@ -301,14 +302,21 @@ fuzz_target!(|run: Run| {
                 "deadline {next:?} not after {now}"
             );
         }
-        let evicted = node.stats().streams_evicted > evictions;
+        // Evictions this step may account for, one origin each.
+        let mut evicted = node.stats().streams_evicted - evictions;
         evictions = node.stats().streams_evicted;
         for o in out.drain(..) {
             match o {
                 Output::Event(Event::Chat { id, .. }) => {
                     forget_if_idle(&mut frontier, &mut delivered, id.origin, now, &cfg);
                     if delivered.contains(&id) {
-                        forget_if_evicted(&node, &mut frontier, &mut delivered, id.origin, evicted);
+                        forget_if_evicted(
+                            &node,
+                            &mut frontier,
+                            &mut delivered,
+                            id.origin,
+                            &mut evicted,
+                        );
                     }
                     assert!(delivered.insert(id), "chat {id:?} delivered twice");
                     let (f, at) = frontier.entry(id.origin).or_insert((0, now));
@@ -327,7 +335,13 @@ fuzz_target!(|run: Run| {
                 }) => {
                     forget_if_idle(&mut frontier, &mut delivered, origin, now, &cfg);
                     if frontier.get(&origin).is_some_and(|(f, _)| first <= *f) {
-                        forget_if_evicted(&node, &mut frontier, &mut delivered, origin, evicted);
+                        forget_if_evicted(
+                            &node,
+                            &mut frontier,
+                            &mut delivered,
+                            origin,
+                            &mut evicted,
+                        );
                     }
                     assert!(first <= last, "empty gap");
                     let (f, at) = frontier.entry(origin).or_insert((0, now));

@@ -458,16 +458,20 @@ mod tests {
         let stream = link.stream.try_clone().unwrap();
         let live = Arc::new(AtomicUsize::new(1));
         let inbox = crossbeam_channel::unbounded().0;
+        let counted = live.clone();
         let writer = thread::spawn(move || {
             let _guard = WriterGuard {
                 conn: ConnId(7),
-                live,
+                live: counted,
                 stream,
                 inbox,
             };
             panic!("writer bug");
         });
         assert!(writer.join().is_err());
+        // The writer is no longer counted as live, so shutdown does not wait
+        // for it.
+        assert_eq!(live.load(std::sync::atomic::Ordering::SeqCst), 0);
         assert!(matches!(
             next(&rx),
             Inbound::Input(Input::Disconnected { conn: ConnId(7) })

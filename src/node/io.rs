@@ -86,7 +86,11 @@ pub enum Output {
         msg: Message,
     },
     /// Open a connection to `addr`; answer with [`Input::Connected`] or
-    /// [`Input::ConnectFailed`].
+    /// [`Input::ConnectFailed`]. `Connected` is taken as proof that a node
+    /// answers there (a probe is closed on it, a failing member's count is
+    /// reset): a driver whose transport can accept for a dead process (a
+    /// kernel backlog) should report it only once the peer's first bytes
+    /// arrive, as the TCP adapter does.
     Connect {
         /// The address to dial.
         addr: SocketAddr,

@@ -541,6 +541,9 @@ pub fn frame(msg: &Message) -> Vec<u8> {
 /// Connects to `addr` and sends `msgs`, framed.
 pub fn raw_peer(addr: SocketAddr, msgs: &[Message]) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect");
+    // A node that keeps the link but stops reading fails the write, not
+    // the test run.
+    s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
     for m in msgs {
         s.write_all(&frame(m)).expect("write frame");
     }
