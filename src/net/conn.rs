@@ -123,21 +123,16 @@ pub(crate) fn open(
         stream: stream.try_clone()?,
         queue: rx,
         reader_done: done_rx,
-        live: params.live_writers.clone(),
         linger: params.linger,
-        inbox: inbox.clone(),
+        _guard: WriterGuard::new(conn, &params.live_writers, stream.try_clone()?, inbox),
     };
     let driver_stream = stream.try_clone()?;
-    let live = params.live_writers.clone();
-    live.fetch_add(1, Ordering::SeqCst);
-    let spawned = thread::Builder::new()
+    // A writer that cannot start drops its guard with the closure: counted
+    // out again, its socket shut.
+    thread::Builder::new()
         .name(format!("write-{}", conn.0))
         .stack_size(CONN_STACK)
-        .spawn(move || writer.run());
-    if let Err(e) = spawned {
-        live.fetch_sub(1, Ordering::SeqCst);
-        return Err(e);
-    }
+        .spawn(move || writer.run())?;
     Ok((
         Link {
             queue,
@@ -234,12 +229,12 @@ impl ReaderHalf {
 /// The writing side of a connection.
 struct Writer {
     conn: ConnId,
-    live: Arc<AtomicUsize>,
     stream: TcpStream,
     queue: Receiver<Message>,
     reader_done: Receiver<()>,
     linger: Duration,
-    inbox: Sender<Inbound>,
+    /// Dropped with the writer, however it ends (or if it never starts).
+    _guard: WriterGuard,
 }
 
 /// Shuts the socket down and tells the driver when the writer ends, however
@@ -249,6 +244,24 @@ struct WriterGuard {
     live: Arc<AtomicUsize>,
     stream: TcpStream,
     inbox: Sender<Inbound>,
+}
+
+impl WriterGuard {
+    /// Counts a writer as live until the guard drops.
+    fn new(
+        conn: ConnId,
+        live: &Arc<AtomicUsize>,
+        stream: TcpStream,
+        inbox: &Sender<Inbound>,
+    ) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        WriterGuard {
+            conn,
+            live: live.clone(),
+            stream,
+            inbox: inbox.clone(),
+        }
+    }
 }
 
 impl Drop for WriterGuard {
@@ -264,18 +277,6 @@ impl Drop for WriterGuard {
 
 impl Writer {
     fn run(self) {
-        let Ok(guard_stream) = self.stream.try_clone() else {
-            let _ = self.stream.shutdown(Shutdown::Both);
-            self.live.fetch_sub(1, Ordering::SeqCst);
-            let _ = self.inbox.send(Inbound::WriterDone);
-            return;
-        };
-        let _guard = WriterGuard {
-            conn: self.conn,
-            live: self.live.clone(),
-            stream: guard_stream,
-            inbox: self.inbox.clone(),
-        };
         let mut buf = Vec::with_capacity(4096);
         // Until the driver drops its end of the queue: send everything, in
         // order, a batch of frames per write.
