@@ -158,9 +158,9 @@ struct Load {
 
 /// Sends `count` messages from node 0 (paced at `rate` per second, or as
 /// fast as possible when `None`) and waits until every node delivered each
-/// one, or `patience` passed without any progress.
+/// one, or `PATIENCE` passed without any progress.
 fn run_load(c: &mut Cluster, tag: &str, count: usize, rate: Option<u64>) -> Load {
-    let patience = Duration::from_secs(15);
+    let patience = PATIENCE;
     let n = c.nodes.len();
     let start = now();
     let mut sent_at = vec![start; count];
@@ -229,13 +229,17 @@ fn run_load(c: &mut Cluster, tag: &str, count: usize, rate: Option<u64>) -> Load
     }
 }
 
+/// How long a load run waits for any further delivery before counting
+/// the rest as missing.
+const PATIENCE: Duration = Duration::from_secs(15);
+
 fn integrity(l: &Load) -> String {
     if l.missing == 0 && l.duplicates == 0 {
         "none lost or duplicated".into()
     } else {
         format!(
-            "{} deliveries MISSING (after 15 s without progress), {} duplicated",
-            l.missing, l.duplicates
+            "{} deliveries MISSING (after {:?} without progress), {} duplicated",
+            l.missing, PATIENCE, l.duplicates
         )
     }
 }

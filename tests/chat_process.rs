@@ -101,32 +101,26 @@ fn quit_is_seen_as_left_within_two_seconds() {
     // A node leaving in the middle of a handshake is another story (the
     // peer may see the link drop before the goodbye): start from a settled
     // mesh.
-    let nodes = mesh("n", 3, &[]);
-    let mut iter = nodes.into_iter();
-    let (a, b, mut c) = (
-        iter.next().unwrap(),
-        iter.next().unwrap(),
-        iter.next().unwrap(),
-    );
-    let addr = c.addr_str();
-    c.line("/quit");
-    let took = wait_down_everywhere(&[a, b], &addr, "left", Duration::from_secs(2));
+    let took = leaves_gracefully(3, |c| c.line("/quit"));
     eprintln!("/quit seen as left everywhere after {took:?}");
-    assert!(c.wait_exit(PROMPT).success());
+}
+
+/// In a settled mesh of `n`, the last node leaves by `leave`: every other
+/// node sees it as left within 2 s, and it exits with success. Returns how
+/// long the slowest took to see it.
+fn leaves_gracefully(n: usize, leave: impl FnOnce(&mut Chat)) -> Duration {
+    let mut nodes = mesh("n", n, &[]);
+    let mut leaver = nodes.pop().unwrap();
+    let addr = leaver.addr_str();
+    leave(&mut leaver);
+    let took = wait_down_everywhere(&nodes, &addr, "left", Duration::from_secs(2));
+    assert!(leaver.wait_exit(PROMPT).success());
+    took
 }
 
 #[test]
 fn end_of_stdin_leaves_gracefully() {
-    let mut a = Chat::start("a", &[]);
-    let mut b = Chat::start("b", &[&a]);
-    a.wait_neighbours(&[&b], STARTUP);
-    b.wait_neighbours(&[&a], STARTUP);
-    b.stdin = None;
-    let addr = b.addr_str();
-    a.wait_for("peer_down left", Duration::from_secs(2), |e| {
-        e["event"] == "peer_down" && e["addr"] == addr.as_str() && e["reason"] == "left"
-    });
-    assert!(b.wait_exit(PROMPT).success());
+    leaves_gracefully(2, |b| b.stdin = None);
 }
 
 #[test]
@@ -223,16 +217,7 @@ fn a_port_in_use_exits_with_code_2_and_one_line() {
 
 #[test]
 fn ctrl_c_leaves_gracefully() {
-    let mut a = Chat::start("a", &[]);
-    let mut b = Chat::start("b", &[&a]);
-    a.wait_neighbours(&[&b], STARTUP);
-    b.wait_neighbours(&[&a], STARTUP);
-    let addr = b.addr_str();
-    b.signal("-INT");
-    a.wait_for("peer_down left after Ctrl-C", Duration::from_secs(2), |e| {
-        e["event"] == "peer_down" && e["addr"] == addr.as_str() && e["reason"] == "left"
-    });
-    assert!(b.wait_exit(PROMPT).success());
+    leaves_gracefully(2, |b| b.signal("-INT"));
 }
 
 #[test]
