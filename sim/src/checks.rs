@@ -70,7 +70,6 @@ struct Down {
     at: Instant,
     gone: Gone,
     pending: Bits,
-    pending_n: u32,
     open: bool,
 }
 
@@ -364,9 +363,7 @@ impl Observer {
         self.set_live(slot, false, now);
         // This node no longer observes anything.
         for d in self.downs.iter_mut().filter(|d| d.open) {
-            if d.pending.set(slot as usize, false) {
-                d.pending_n -= 1;
-            }
+            d.pending.set(slot as usize, false);
         }
         if was_paused || self.hostile.get(slot as usize) {
             // Already counted as down when it paused; or hostile, and
@@ -374,7 +371,6 @@ impl Observer {
             return None;
         }
         let mut pending = Bits::new(self.current.len());
-        let mut n = 0;
         for l in self.current.iter().flatten() {
             let life = &self.lives[*l as usize];
             if life.up()
@@ -383,7 +379,6 @@ impl Observer {
                 && !self.hostile.get(life.slot as usize)
             {
                 pending.set(life.slot as usize, true);
-                n += 1;
             }
         }
         let id = self.downs.len() as u32;
@@ -392,7 +387,6 @@ impl Observer {
             at: now,
             gone,
             pending,
-            pending_n: n,
             open: true,
         });
         self.open_down[slot as usize] = Some(id);
@@ -432,7 +426,7 @@ impl Observer {
         let late: Vec<usize> = down
             .pending
             .iter()
-            .filter(|&o| !net.separated(o, slot as usize, at, now) && !self.hostile.get(o))
+            .filter(|&o| !net.separated(o, slot as usize, at, now))
             .collect();
         self.detection.judged += 1;
         if !late.is_empty() {
@@ -497,7 +491,6 @@ impl Observer {
         if let Some(d) = self.open_down[peer as usize] {
             let down = &mut self.downs[d as usize];
             if down.pending.set(slot as usize, false) {
-                down.pending_n -= 1;
                 let t = ms(now - down.at);
                 match down.gone {
                     Gone::Leave => self.leave_ms.push(t),
@@ -799,9 +792,7 @@ impl Observer {
         }
         self.set_live(slot, false, now);
         for d in self.downs.iter_mut().filter(|d| d.open) {
-            if d.pending.set(slot as usize, false) {
-                d.pending_n -= 1;
-            }
+            d.pending.set(slot as usize, false);
         }
     }
 
@@ -814,7 +805,6 @@ impl Observer {
     pub fn forged(&mut self, slot: u32, inc: u64) {
         let f = &mut self.forged[slot as usize];
         *f = (*f).max(inc);
-        self.ghosts_injected = true;
     }
 
     /// Invented addresses went out in a bogus peer list.
@@ -1034,6 +1024,7 @@ impl Observer {
                 t.members, t.connections, t.neighbours, t.history, t.held, t.recent, self.max_held
             ),
         ));
+        let (listed_max, probes_max) = self.ghost_dial_peaks();
         let mut ghosts = mk(
             "invented_peers",
             true,
@@ -1041,9 +1032,9 @@ impl Observer {
             format!(
                 "{} dials to invented addresses; at most {} per address while listed (limit {}), {} reconnect probes per node",
                 self.ghost_dials,
-                self.ghosts.values().map(|g| g.1).max().unwrap_or(0),
+                listed_max,
                 self.cfg.max_dial_failures,
-                self.probes.values().copied().max().unwrap_or(0),
+                probes_max,
             ),
         );
         if !self.ghosts_injected {

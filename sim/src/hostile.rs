@@ -5,12 +5,14 @@
 //! learning. The world asks an [`Attack`] for one [`Injection`] per tick and
 //! carries it out on one of the node's handshaken connections.
 
+use crate::random::below;
 use crate::scenario::Mode;
 use gossip_chat::{wire, Duration, Instant, MemberState, MemberUpdate, Message, NodeKey};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -26,10 +28,6 @@ const FORGED_MAX: usize = 2;
 /// Invented addresses live in 198.18.0.0/15 (reserved for benchmarks: no
 /// simulated node listens there).
 const GHOST_NET: u32 = 0xc612_0000;
-
-fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
-    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
-}
 
 /// The replay class of `msg`: 0 for what carries chat or chat ids, 1 for
 /// the rest, `None` for what is not worth a replay (handshakes and
@@ -103,14 +101,15 @@ pub struct Attack {
 
 impl Attack {
     /// An attack with `addresses` invented addresses drawn from `rng`,
-    /// avoiding `taken` (and adding its own to it).
+    /// avoiding those in `taken` (and adding its own to it, numbered in
+    /// the order drawn).
     pub fn new(
         modes: Vec<Mode>,
         rate: f64,
         until: Instant,
         epoch: u32,
         addresses: u32,
-        taken: &mut BTreeSet<SocketAddr>,
+        taken: &mut BTreeMap<SocketAddr, u32>,
         rng: &mut ChaCha8Rng,
     ) -> Self {
         let every = Duration::from_millis(((1000.0 / rate).round() as u64).max(1));
@@ -121,14 +120,16 @@ impl Attack {
                 let ip = Ipv4Addr::from(GHOST_NET + below(rng, 1 << 17) as u32);
                 let port = 1024 + below(rng, 65536 - 1024) as u16;
                 let addr = SocketAddr::V4(SocketAddrV4::new(ip, port));
-                if taken.insert(addr) {
+                let g = taken.len() as u32;
+                if let Entry::Vacant(e) = taken.entry(addr) {
+                    e.insert(g);
                     pool.push(MemberUpdate {
                         node: NodeKey {
                             addr,
                             incarnation: 1 + below(rng, 3) as u64,
                         },
                         state: MemberState::Alive,
-                        name: Arc::from(format!("ghost{}", taken.len())),
+                        name: Arc::from(format!("ghost{}", g + 1)),
                     });
                 }
             }
@@ -141,11 +142,6 @@ impl Attack {
             pool,
             recorded: Default::default(),
         }
-    }
-
-    /// The invented addresses.
-    pub fn invented(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.pool.iter().map(|u| u.node.addr)
     }
 
     /// Whether the attack runs at `now`.
@@ -164,13 +160,13 @@ impl Attack {
         }
     }
 
-    /// The next hostile frame. `victims` are the live honest nodes with
-    /// their current life and name; `max_frame` is the receivers' limit.
-    /// `None` when the drawn mode has nothing to send yet (no message
-    /// recorded for replay).
+    /// The next hostile frame. `victims` lists the live honest nodes with
+    /// their current life and name (called only for a bogus peer list);
+    /// `max_frame` is the receivers' limit. `None` when the drawn mode has
+    /// nothing to send yet (no message recorded for replay).
     pub fn next(
         &mut self,
-        victims: &[(NodeKey, Arc<str>)],
+        victims: impl FnOnce() -> Vec<(NodeKey, Arc<str>)>,
         max_frame: usize,
         rng: &mut ChaCha8Rng,
     ) -> Option<Injection> {
@@ -191,6 +187,7 @@ impl Attack {
                 Some(Injection::Garbage(bytes))
             }
             Mode::BogusPeers => {
+                let victims = victims();
                 let n = 1 + below(rng, self.pool.len().min(LIST_MAX));
                 let start = below(rng, self.pool.len());
                 let mut members: Vec<MemberUpdate> = (0..n)

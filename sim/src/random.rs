@@ -10,12 +10,16 @@ use gossip_chat::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
-    ((rng.next_u64() as u128 * n as u128) >> 64) as u64
+/// A uniform draw in `0..n` (`n` > 0): one `u64` from `rng`,
+/// scaled by `n` (Lemire's multiply-shift, without rejection).
+pub(crate) fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as usize
 }
 
 fn between(rng: &mut ChaCha8Rng, a: Duration, b: Duration) -> Duration {
-    Duration::from_millis(a.as_millis() + below(rng, b.as_millis() - a.as_millis() + 1))
+    Duration::from_millis(
+        a.as_millis() + below(rng, (b.as_millis() - a.as_millis() + 1) as usize) as u64,
+    )
 }
 
 /// Invented addresses per misbehaving node in random mode.
@@ -36,11 +40,11 @@ pub fn schedule(sc: &Scenario, seed: u64) -> Vec<Fault> {
 /// at most a third of them are removed for good (crash, kill, leave).
 pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7261_6e64_6f6d_2d66);
-    let n = spec.faults.0 as u64 + below(&mut rng, (spec.faults.1 - spec.faults.0) as u64 + 1);
+    let n = spec.faults.0 as usize + below(&mut rng, (spec.faults.1 - spec.faults.0) as usize + 1);
     let mut removals = 0;
     let mut out = Vec::new();
     for _ in 0..n {
-        let mut kind = spec.kinds[below(&mut rng, spec.kinds.len() as u64) as usize].as_str();
+        let mut kind = spec.kinds[below(&mut rng, spec.kinds.len())].as_str();
         if matches!(kind, "crash" | "kill" | "leave") {
             if removals + 1 > nodes / 3 {
                 kind = "pause";
@@ -50,7 +54,7 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
         }
         let at = between(&mut rng, spec.start, spec.end);
         let d = between(&mut rng, spec.durations.0, spec.durations.1);
-        let node = below(&mut rng, nodes as u64) as u32;
+        let node = below(&mut rng, nodes as usize) as u32;
         let one = Target::Nodes(vec![node]);
         let kind = match kind {
             "crash" => FaultKind::Crash(one),
@@ -66,14 +70,18 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                     Shape::Majority,
                     Shape::Bridge,
                 ];
-                let shape = shapes[below(&mut rng, shapes.len() as u64) as usize].clone();
+                let shape = shapes[below(&mut rng, shapes.len())].clone();
                 FaultKind::Partition {
                     shape,
                     oneway: kind == "oneway",
                     duration: Some(d),
                 }
             }
-            "spike" => FaultKind::Spike(one, Duration::from_millis(50 + below(&mut rng, 451)), d),
+            "spike" => FaultKind::Spike(
+                one,
+                Duration::from_millis(50 + below(&mut rng, 451) as u64),
+                d,
+            ),
             "loss" => FaultKind::Loss(one, 0.1 + below(&mut rng, 41) as f64 / 100.0, d),
             "misbehave" => FaultKind::Misbehave(Misbehave {
                 target: one,
@@ -84,7 +92,7 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
             }),
             _ => FaultKind::Swizzle {
                 count: 2 + below(&mut rng, 4) as u32,
-                step: Duration::from_millis(200 + below(&mut rng, 801)),
+                step: Duration::from_millis(200 + below(&mut rng, 801) as u64),
                 hold: d,
             },
         };

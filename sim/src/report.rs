@@ -201,6 +201,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// The check named `name`, if the run has one.
+    pub fn check(&self, name: &str) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
         format!(

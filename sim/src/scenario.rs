@@ -269,7 +269,7 @@ impl Mode {
     pub const ALL: [Mode; 3] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay];
 
     /// The name used in scenario files and reports.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Mode::Malformed => "malformed",
             Mode::BogusPeers => "bogus-peers",
@@ -278,8 +278,17 @@ impl Mode {
     }
 }
 
-/// The mode names a scenario may list in `modes`.
-pub const MODE_NAMES: &[&str] = &["malformed", "bogus-peers", "replay"];
+/// The mode names a scenario may list in `modes`: the names of
+/// [`Mode::ALL`], in its order.
+pub const MODE_NAMES: &[&str] = &{
+    let mut names = [""; Mode::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Mode::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// A misbehaving-node fault.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,14 +10,15 @@ use crate::checks::{Gone, Observer, Start};
 use crate::hostile::{Attack, Injection, Tally};
 use crate::net::{Bits, Fate, Network};
 use crate::queue::Queue;
+use crate::random::below;
 use crate::report::{Figures, KindTraffic, MaxTables, Report};
 use crate::scenario::{
     Fault, FaultKind, InitialJoin, Misbehave, Scenario, Senders, Shape, Target, Via,
 };
 use crate::trace::Trace;
-use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, NodeKey, Output};
+use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, Output};
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -185,9 +186,8 @@ pub struct World<'a> {
     foreign_ix: BTreeMap<SocketAddr, u32>,
     /// Misbehaving nodes' attacks, by slot.
     attacks: BTreeMap<u32, Attack>,
-    /// Invented addresses, numbered.
+    /// Invented addresses, numbered in the order drawn.
     ghosts: BTreeMap<SocketAddr, u32>,
-    ghosts_taken: BTreeSet<SocketAddr>,
     /// Draws of the misbehaving nodes (apart, so that an attack does not
     /// reshuffle the rest of the run).
     hostile_rng: ChaCha8Rng,
@@ -250,7 +250,6 @@ impl<'a> World<'a> {
             foreign_ix: BTreeMap::new(),
             attacks: BTreeMap::new(),
             ghosts: BTreeMap::new(),
-            ghosts_taken: BTreeSet::new(),
             hostile_rng: ChaCha8Rng::seed_from_u64(mix(seed ^ 0x686f_7374_696c_6521)),
             epochs: 0,
             tally: Tally {
@@ -568,12 +567,9 @@ impl<'a> World<'a> {
             }
             Pending::ConnectFailed { to } => {
                 let addr = self.addr_at(to);
+                let t = if to & FOREIGN == 0 { to } else { u32::MAX };
                 self.trace.event(now, 8, [slot as u64, to as u64, 0], |l| {
-                    if to & FOREIGN == 0 {
-                        l.push_str(&format!("n{slot} dial n{to} failed"))
-                    } else {
-                        l.push_str(&format!("n{slot} dial {addr} failed"))
-                    }
+                    l.push_str(&format!("n{slot} dial {} failed", who(t, &addr)))
                 });
                 self.handle(slot, Input::ConnectFailed { addr });
             }
@@ -663,7 +659,7 @@ impl<'a> World<'a> {
                     .event(now, 12, [slot as u64, p as u64, node.incarnation], |l| {
                         l.push_str(&format!(
                             "n{slot} up {}/{}",
-                            who(p, &node),
+                            who(p, &node.addr),
                             node.incarnation
                         ))
                     });
@@ -679,7 +675,7 @@ impl<'a> World<'a> {
                     .event(now, 13, [slot as u64, p as u64, node.incarnation], |l| {
                         l.push_str(&format!(
                             "n{slot} down {}/{} {reason:?}",
-                            who(p, &node),
+                            who(p, &node.addr),
                             node.incarnation
                         ))
                     });
@@ -834,9 +830,9 @@ impl<'a> World<'a> {
             now,
             5,
             [slot as u64, target.unwrap_or(u32::MAX) as u64, 0],
-            |l| match target {
-                Some(t) => l.push_str(&format!("n{slot} dial n{t}")),
-                None => l.push_str(&format!("n{slot} dial {addr}")),
+            |l| {
+                let t = target.unwrap_or(u32::MAX);
+                l.push_str(&format!("n{slot} dial {}", who(t, &addr)))
             },
         );
         let to = match target {
@@ -957,7 +953,7 @@ impl<'a> World<'a> {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        ((self.rng.next_u64() as u128 * n as u128) >> 64) as usize
+        below(&mut self.rng, n)
     }
 
     fn random_up(&mut self, except: u32) -> Option<u32> {
@@ -1405,18 +1401,9 @@ impl<'a> World<'a> {
                 until,
                 self.epochs,
                 m.addresses,
-                &mut self.ghosts_taken,
+                &mut self.ghosts,
                 &mut self.hostile_rng,
             );
-            for a in attack.invented() {
-                let g = self.ghosts.len() as u32;
-                self.ghosts.entry(a).or_insert(g);
-            }
-            self.tally.invented_addresses = self.ghosts.len();
-            if !self.tally.hostile_nodes.contains(&s) {
-                self.tally.hostile_nodes.push(s);
-                self.tally.hostile_nodes.sort_unstable();
-            }
             // Its counters so far were honest.
             self.count_stats(s);
             self.obs.misbehaves(s, now);
@@ -1464,23 +1451,21 @@ impl<'a> World<'a> {
         if links.is_empty() {
             return;
         }
-        let (c, e) =
-            links[((self.hostile_rng.next_u64() as u128 * links.len() as u128) >> 64) as usize];
-        let mut victims: Vec<(NodeKey, Arc<str>)> = Vec::new();
-        let mut up = self.up.clone();
-        up.sort_unstable();
-        for v in up {
-            if v == slot || self.obs.is_hostile(v) {
-                continue;
-            }
-            if let Some(x) = &self.slots[v as usize].node {
-                victims.push((x.key(), Arc::from(x.name())));
-            }
-        }
+        let (c, e) = links[below(&mut self.hostile_rng, links.len())];
+        let (up, slots, obs) = (&self.up, &self.slots, &self.obs);
+        let victims = || {
+            let mut up = up.clone();
+            up.sort_unstable();
+            up.into_iter()
+                .filter(|&v| v != slot && !obs.is_hostile(v))
+                .filter_map(|v| slots[v as usize].node.as_ref())
+                .map(|x| (x.key(), Arc::from(x.name())))
+                .collect()
+        };
         let Some(a) = self.attacks.get_mut(&slot) else {
             return;
         };
-        let Some(inj) = a.next(&victims, max_frame, &mut self.hostile_rng) else {
+        let Some(inj) = a.next(victims, max_frame, &mut self.hostile_rng) else {
             return;
         };
         let t = &mut self.tally;
@@ -1651,6 +1636,8 @@ impl<'a> World<'a> {
                 self.count_stats(slot);
             }
             let mut tally = self.tally.clone();
+            tally.hostile_nodes = self.attacks.keys().copied().collect();
+            tally.invented_addresses = self.ghosts.len();
             tally.ghost_dials = self.obs.ghost_dials;
             (tally.ghost_dials_listed_max, tally.ghost_probes_max) = self.obs.ghost_dial_peaks();
             tally.ghosts_listed_at_end = self.obs.ghosts_listed();
@@ -1733,10 +1720,11 @@ impl<'a> World<'a> {
     }
 }
 
-/// `n4`, or the address of a node that is not simulated.
-fn who(slot: u32, key: &NodeKey) -> String {
+/// `n4`, or the address of a node that is not simulated (`slot` is
+/// `u32::MAX`).
+fn who(slot: u32, addr: &SocketAddr) -> String {
     if slot == u32::MAX {
-        key.addr.to_string()
+        addr.to_string()
     } else {
         format!("n{slot}")
     }

@@ -6,7 +6,7 @@ use gossip_sim::{report::Status, run, scenario::parse};
 fn status(text: &str, check: &str) -> (Status, String) {
     let sc = parse("case.toml", text).unwrap();
     let r = run(&sc, 1, None);
-    let c = r.checks.iter().find(|c| c.name == check).unwrap();
+    let c = r.check(check).unwrap();
     (c.status, r.render())
 }
 
@@ -111,7 +111,7 @@ fn xfail_turns_a_failure_into_an_expected_one() {
     "#;
     let sc = parse("case.toml", text).unwrap();
     let r = run(&sc, 1, None);
-    let c = r.checks.iter().find(|c| c.name == "detection").unwrap();
+    let c = r.check("detection").unwrap();
     assert_eq!(c.status, Status::Xfail);
     assert!(r.passed);
 }
@@ -131,7 +131,7 @@ fn messages_across_a_partition_are_not_owed_but_the_rest_are() {
     "#;
     let sc = parse("case.toml", text).unwrap();
     let r = run(&sc, 2, None);
-    let d = r.checks.iter().find(|c| c.name == "delivery").unwrap();
+    let d = r.check("delivery").unwrap();
     assert_eq!(d.status, Status::Pass, "{}", r.render());
     assert!(d.judged > 100, "{}", r.render());
 }

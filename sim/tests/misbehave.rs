@@ -42,11 +42,7 @@ fn two_hostile_nodes_attack_with_every_mode_and_honest_nodes_refuse_it_all() {
     assert!(m.honest_peak_members <= m.max_members);
     assert!(m.ghost_dials > 0, "{}", r.render());
     assert!(m.ghost_dials_listed_max <= sc.config.max_dial_failures);
-    let ghosts = r
-        .checks
-        .iter()
-        .find(|c| c.name == "invented_peers")
-        .unwrap();
+    let ghosts = r.check("invented_peers").unwrap();
     assert_eq!(ghosts.status, Status::Pass, "{}", r.render());
     assert!(ghosts.judged > 0);
     // The honest crash during the attack was detected by honest observers.
@@ -83,7 +79,7 @@ fn an_honest_crash_during_an_attack_is_still_judged() {
     "#;
     let sc = parse("case.toml", text).unwrap();
     let r = run(&sc, 2, None);
-    let d = r.checks.iter().find(|c| c.name == "detection").unwrap();
+    let d = r.check("detection").unwrap();
     assert_eq!(d.status, Status::Fail, "{}", r.render());
     let text = text.replace("300ms", "10s");
     let sc = parse("case.toml", &text).unwrap();
