@@ -120,6 +120,29 @@ fn dialling_an_invented_address_past_the_core_bound_fails_invented_peers() {
 }
 
 #[test]
+fn a_roster_loss_fails_invented_peers_without_invented_addresses() {
+    // Roster samples run under any attack, bogus peer lists or not: a
+    // member lost from the table is a failure even when no invented
+    // address went out.
+    let sc = parse("case.toml", "duration = \"10s\"\n[nodes]\ncount = 2\n").unwrap();
+    let mut obs = Observer::new(&sc, 2, false);
+    obs.start(Instant::ZERO, 0, Start::Initial);
+    obs.start(Instant::ZERO, 1, Start::Initial);
+    let check = |obs: &Observer| {
+        let r = obs.results(Instant::from_millis(10_000));
+        r.into_iter().find(|c| c.name == "invented_peers").unwrap()
+    };
+    // Nothing judged: skipped.
+    assert_eq!(check(&obs).status, Status::Skip);
+    obs.roster_lost(0, &[]);
+    assert_eq!(check(&obs).status, Status::Pass);
+    obs.roster_lost(0, &[1]);
+    let c = check(&obs);
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert_eq!((c.judged, c.failed), (2, 1), "{c:?}");
+}
+
+#[test]
 fn misbehave_fields_have_defaults() {
     let text = "duration = \"10s\"\n[nodes]\ncount = 3\n[[fault]]\nat = \"1s\"\nkind = \"misbehave\"\nnode = 1\n";
     let sc = parse("x.toml", text).unwrap();
