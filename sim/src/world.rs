@@ -408,9 +408,10 @@ impl<'a> World<'a> {
     }
 
     /// Adds the counters of the life in `slot` to the honest nodes' tally
-    /// (if it is honest and an attack ran).
+    /// (if it is honest): every honest life counts, also one that ended
+    /// before the first attack (the tally is reported only if one ran).
     fn count_stats(&mut self, slot: u32) {
-        if self.attacks.is_empty() || self.obs.is_hostile(slot) {
+        if self.obs.is_hostile(slot) {
             return;
         }
         if let Some(n) = &self.slots[slot as usize].node {
