@@ -5,6 +5,7 @@
 //! figure it reports, not only a verdict. The definitions (what "live",
 //! "connected" and "owed" mean) are spelled out in `scenarios/README.md`.
 
+use crate::check_id::CheckId;
 use crate::net::{Bits, Network};
 use crate::report::{CheckResult, Pct, Status};
 use crate::scenario::{CheckSpec, Scenario};
@@ -1105,9 +1106,10 @@ impl Observer {
         }
         out.push(ev);
         for c in &mut out {
-            if sp.skip.contains(&c.name) {
+            let id = CheckId::from_name(&c.name);
+            if id.is_some_and(|id| sp.skip.contains(&id)) {
                 c.status = Status::Skip;
-            } else if sp.xfail.contains(&c.name) {
+            } else if id.is_some_and(|id| sp.xfail.contains(&id)) {
                 c.status = match c.status {
                     Status::Fail => Status::Xfail,
                     Status::Pass => Status::Xpass,

@@ -3,6 +3,7 @@
 //! Every field is documented in `scenarios/README.md`. Parsing is strict
 //! (unknown fields are errors) and every error names the file and line.
 
+use crate::check_id::CheckId;
 use gossip_chat::{Config, Duration};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -365,25 +366,13 @@ pub struct CheckSpec {
     /// Membership converges within this after the liveness phase starts.
     pub converge_within: Duration,
     /// Checks not run.
-    pub skip: Vec<String>,
+    pub skip: Vec<CheckId>,
     /// Checks expected to fail for now: reported, but not a failure.
-    pub xfail: Vec<String>,
+    pub xfail: Vec<CheckId>,
+    /// Checks this scenario claims to exercise: each must judge at least
+    /// one case, or the run fails. `None` when the file does not say.
+    pub judge: Option<Vec<CheckId>>,
 }
-
-/// Every check name, in report order.
-pub const CHECK_NAMES: &[&str] = &[
-    "discovery",
-    "join",
-    "detection",
-    "no_false_removal",
-    "delivery",
-    "order",
-    "no_duplicates",
-    "bounded_state",
-    "invented_peers",
-    "convergence",
-    "eventual_delivery",
-];
 
 // ---- durations -----------------------------------------------------------
 
@@ -606,6 +595,7 @@ struct RawChecks {
     skip: Vec<String>,
     #[serde(default)]
     xfail: Vec<String>,
+    judge: Option<Vec<String>>,
 }
 
 // ---- loading -------------------------------------------------------------
@@ -832,6 +822,7 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         converge_within: Duration::from_secs(20),
         skip: Vec::new(),
         xfail: Vec::new(),
+        judge: None,
     };
     if let Some(c) = &raw.checks {
         let span = Some(c.span());
@@ -847,16 +838,22 @@ pub fn parse(path: &str, text: &str) -> Result<Scenario, ScenarioError> {
         set(&c.deliver_within, &mut checks.deliver_within);
         set(&c.join_grace, &mut checks.join_grace);
         set(&c.converge_within, &mut checks.converge_within);
-        for name in c.skip.iter().chain(&c.xfail) {
-            if !CHECK_NAMES.contains(&name.as_str()) {
-                return Err(err(
-                    span,
-                    format!("unknown check {name:?} (one of {})", CHECK_NAMES.join(", ")),
-                ));
-            }
-        }
-        checks.skip = c.skip.clone();
-        checks.xfail = c.xfail.clone();
+        let ids = |names: &[String]| -> Result<Vec<CheckId>, ScenarioError> {
+            names
+                .iter()
+                .map(|name| {
+                    CheckId::from_name(name).ok_or_else(|| {
+                        err(
+                            span.clone(),
+                            format!("unknown check {name:?} (one of {})", CheckId::names()),
+                        )
+                    })
+                })
+                .collect()
+        };
+        checks.skip = ids(&c.skip)?;
+        checks.xfail = ids(&c.xfail)?;
+        checks.judge = c.judge.as_deref().map(&ids).transpose()?;
     }
 
     // Workload.
