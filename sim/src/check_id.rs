@@ -27,15 +27,13 @@ pub enum CheckId {
     InventedPeers,
     /// Rosters agree after the faults end, and keep agreeing.
     Convergence,
-    /// The live nodes' neighbour graph is one component after the faults end.
-    OverlayConnected,
     /// Every message is held by every live node at the end.
     EventualDelivery,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 12] = [
+    pub const ALL: [CheckId; 11] = [
         CheckId::Discovery,
         CheckId::Join,
         CheckId::Detection,
@@ -46,7 +44,6 @@ impl CheckId {
         CheckId::BoundedState,
         CheckId::InventedPeers,
         CheckId::Convergence,
-        CheckId::OverlayConnected,
         CheckId::EventualDelivery,
     ];
 
@@ -63,7 +60,6 @@ impl CheckId {
             CheckId::BoundedState => "bounded_state",
             CheckId::InventedPeers => "invented_peers",
             CheckId::Convergence => "convergence",
-            CheckId::OverlayConnected => "overlay_connected",
             CheckId::EventualDelivery => "eventual_delivery",
         }
     }

@@ -27,7 +27,7 @@ fn temp(name: &str, text: &str) -> String {
 fn a_passing_scenario_exits_0_and_prints_every_check_with_its_figure() {
     let (code, out, _) = sim(&["scenarios/two-nodes.toml", "--seed", "3"]);
     assert_eq!(code, 0, "{out}");
-    for check in gossip_sim::scenario::CHECK_NAMES {
+    for check in gossip_sim::check_id::CheckId::ALL.map(|c| c.name()) {
         assert!(out.contains(check), "{check} missing from:\n{out}");
     }
     assert!(out.contains("fingerprint"), "{out}");
@@ -82,7 +82,7 @@ fn json_has_checks_figures_and_fingerprint() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["checks"].as_array().unwrap().len(),
-        gossip_sim::scenario::CHECK_NAMES.len()
+        gossip_sim::check_id::CheckId::ALL.len()
     );
     assert!(v["fingerprint"].as_str().unwrap().len() == 16);
     assert!(v["figures"]["delivery_ms"]["p99"].is_number());
