@@ -1160,7 +1160,7 @@ impl Observer {
 
 /// `n3/1#7`: sender slot, incarnation and seq.
 fn show(id: MsgId) -> String {
-    let slot = crate::world::slot_of(&id.origin.addr, usize::MAX)
+    let slot = crate::addr::slot_of(&id.origin.addr, usize::MAX)
         .map_or_else(|| id.origin.addr.to_string(), |s| format!("n{s}"));
     format!("{slot}/{}#{}", id.origin.incarnation, id.seq)
 }

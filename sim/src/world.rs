@@ -6,6 +6,7 @@
 //! `Connect` is answered with `Connected` or `ConnectFailed`, a `Close`
 //! flushes what was sent before the peer sees `Disconnected`.
 
+pub use crate::addr::{addr_of, slot_of};
 use crate::checks::{Gone, Observer, Start};
 use crate::hostile::{Attack, Injection, Tally};
 use crate::net::{Bits, Fate, Network};
@@ -20,13 +21,9 @@ use gossip_chat::{wire, ConnId, Event, Input, Instant, Message, Node, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The port every simulated node listens on.
-const PORT: u16 = 7000;
-/// First address: node i is 10.0.0.1 + i.
-const BASE_IP: u32 = 0x0a00_0001;
 /// Marks a `ConnectFailed` target that is not a simulated node.
 const FOREIGN: u32 = 1 << 31;
 /// Interval of table-size samples (bounded state), per node slot; at
@@ -34,22 +31,6 @@ const FOREIGN: u32 = 1 << 31;
 const SAMPLE_MS_PER_SLOT: u64 = 30;
 /// Interval of convergence samples in the liveness phase.
 const CONVERGE_EVERY: u64 = 100;
-
-/// The address of node slot `i`.
-pub fn addr_of(i: u32) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(BASE_IP + i), PORT))
-}
-
-/// The slot of an address, if it is a simulated node.
-pub fn slot_of(a: &SocketAddr, slots: usize) -> Option<u32> {
-    match a {
-        SocketAddr::V4(v4) if v4.port() == PORT => {
-            let i = u32::from(*v4.ip()).checked_sub(BASE_IP)?;
-            ((i as usize) < slots).then_some(i)
-        }
-        _ => None,
-    }
-}
 
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
