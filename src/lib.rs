@@ -4,7 +4,8 @@
 //! [`Input`]s with the current [`Instant`] and answers with [`Output`]s. It
 //! owns no socket, reads no clock and draws no global randomness, so the
 //! same node runs in the deterministic simulator (`gossip-sim`), in tests,
-//! and over TCP ([`net`]).
+//! and over TCP (the `gossip-chat-net` crate in `net/`, with the `chat`
+//! program).
 //!
 //! # Run loop
 //!
@@ -31,7 +32,6 @@
 mod config;
 mod history;
 mod message;
-pub mod net;
 mod node;
 mod peers;
 pub mod testing;

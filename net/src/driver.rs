@@ -1,11 +1,11 @@
 //! The driver thread: owns the [`Node`], waits on the central channel until
 //! the node's next deadline, and carries out what the node asks for.
 
-use super::clock::Clock;
-use super::conn::{self, ConnParams, Inbound, Link, QueueError};
-use super::{Command, EventSink, Peer};
-use crate::node::{ConnId, Input, Node, Output};
+use crate::clock::Clock;
+use crate::conn::{self, ConnParams, Inbound, Link, QueueError};
+use crate::{Command, EventSink, Peer};
 use crossbeam_channel::{select, Receiver, Sender};
+use gossip_chat::{ConnId, Input, Node, Output};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

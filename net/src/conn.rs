@@ -7,10 +7,9 @@
 //! reader, which reports. So the driver always hears that a connection is
 //! gone, and never from two places.
 
-use crate::message::Message;
-use crate::node::{ConnId, Input};
-use crate::wire::{self, FrameReader};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use gossip_chat::wire::{self, FrameReader};
+use gossip_chat::{ConnId, Input, Message};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -308,7 +307,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::WireError;
+    use gossip_chat::wire::WireError;
     use std::net::TcpListener;
 
     fn params() -> ConnParams {
@@ -414,9 +413,9 @@ mod tests {
         let (link, _rx, _client) = pair();
         // The writer may take a few messages off the queue; the socket
         // buffers take the rest until full, then the queue fills.
-        let big = Message::Chat(crate::message::Chat {
-            id: crate::message::MsgId {
-                origin: crate::message::NodeKey {
+        let big = Message::Chat(gossip_chat::Chat {
+            id: gossip_chat::MsgId {
+                origin: gossip_chat::NodeKey {
                     addr: "127.0.0.1:1".parse().unwrap(),
                     incarnation: 1,
                 },

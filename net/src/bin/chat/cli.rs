@@ -3,8 +3,8 @@
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
-use gossip_chat::net::NetConfig;
 use gossip_chat::{Config, Duration};
+use gossip_chat_net::NetConfig;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// Peer-to-peer group chat with no server. Each line typed is a message to

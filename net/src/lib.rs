@@ -1,4 +1,13 @@
-//! The TCP adapter: a [`Node`] over real sockets, with `std` networking only.
+//! gossip-chat over TCP: the adapter that runs a [`gossip_chat::Node`] on
+//! real sockets, with `std` networking only, and (as the `chat` binary of
+//! this package) the program that puts one node on a terminal.
+//!
+//! The protocol itself is all in the `gossip-chat` crate, a pure state
+//! machine that reads no clock and owns no socket. This crate is the I/O
+//! around it: sockets, threads, the monotonic clock and the user's commands.
+//! A program that only needs the core (the simulator, a different
+//! transport) depends on `gossip-chat` alone and compiles none of this
+//! crate's dependencies (clap, tracing, serde_json, ...).
 //!
 //! # Threads
 //!
@@ -16,13 +25,13 @@
 //! A node with `n` connections runs `2n + 2` threads, plus whatever its user
 //! runs (the `chat` binary adds only its main thread, which reads stdin).
 //!
-//! Real time becomes the core's [`crate::Instant`] in one function
+//! Real time becomes the core's [`gossip_chat::Instant`] in one function
 //! (milliseconds since the adapter started). A connection thread that
 //! fails or panics reports its connection closed; the node keeps running and
 //! the protocol reconnects as needed.
 //!
 //! ```no_run
-//! use gossip_chat::net::{self, NetConfig};
+//! use gossip_chat_net::{self as net, NetConfig};
 //! let cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "alice");
 //! let node = net::start(cfg).unwrap();
 //! node.send("hello");
@@ -31,6 +40,8 @@
 //! }
 //! node.shutdown();
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod clock;
 mod conn;
@@ -38,11 +49,9 @@ mod driver;
 
 pub use clock::wall_clock_millis;
 
-use crate::config::Config;
-use crate::message::NodeKey;
-use crate::node::{Event, Node, Stats, TableSizes};
 use conn::{ConnParams, Inbound};
 use crossbeam_channel::{Receiver, Sender};
+use gossip_chat::{Config, Event, Node, NodeKey, Stats, TableSizes};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -120,7 +129,7 @@ pub enum StartError {
     },
     /// The protocol settings are out of range.
     #[error(transparent)]
-    Config(#[from] crate::ConfigError),
+    Config(#[from] gossip_chat::ConfigError),
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -206,7 +215,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
     let seed = cfg.seed.unwrap_or_else(|| default_seed(addr));
     let node = Node::new(
         cfg.node.clone(),
-        crate::Identity::new(addr, incarnation, cfg.name.clone()),
+        gossip_chat::Identity::new(addr, incarnation, cfg.name.clone()),
         seed,
         clock.now(),
     )?;
@@ -384,7 +393,7 @@ impl Acceptor {
                     continue;
                 }
             };
-            let conn = crate::node::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+            let conn = gossip_chat::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
             let (link, reader) = match conn::open(stream, conn, &self.params, &self.inbox) {
                 Ok(x) => x,
                 Err(e) => {
@@ -411,7 +420,7 @@ impl Acceptor {
                 tracing::warn!(error = %e, "cannot start a reader thread");
                 let _ = self
                     .inbox
-                    .send(Inbound::Input(crate::node::Input::Disconnected { conn }));
+                    .send(Inbound::Input(gossip_chat::Input::Disconnected { conn }));
             }
         }
     }

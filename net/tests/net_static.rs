@@ -18,7 +18,8 @@ fn build_static() -> PathBuf {
     if let Some(bin) = std::env::var_os("CHAT_STATIC_BIN") {
         return bin.into();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The workspace root, one above this package: its target/ is shared.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let status = Command::new(env!("CARGO"))

@@ -33,7 +33,6 @@ pub const PROMPT: Duration = Duration::from_secs(5);
 pub const KEPT_TEXT: usize = 2048;
 
 /// The monotonic clock, for deadlines and for measuring how long things take.
-#[allow(clippy::disallowed_methods)] // tests measure real time
 pub fn clock() -> std::time::Instant {
     std::time::Instant::now()
 }

@@ -1,8 +1,8 @@
 //! The TCP adapter's library API, in process: nodes started with
-//! `gossip_chat::net::start` on 127.0.0.1 talk over real sockets.
+//! `gossip_chat_net::start` on 127.0.0.1 talk over real sockets.
 
-use gossip_chat::net::{self, NetConfig, NodeHandle};
 use gossip_chat::{DownReason, Event};
+use gossip_chat_net::{self as net, NetConfig, NodeHandle};
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! What the user sees on stdout: human lines or one JSON object per line.
 
-use gossip_chat::net::{wall_clock_millis, EventSink, Peer};
 use gossip_chat::{DownReason, Event, NodeKey, Refusal};
+use gossip_chat_net::{wall_clock_millis, EventSink, Peer};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Stdout, Write};
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@ mod output;
 use anyhow::Context;
 use clap::Parser;
 use cli::Args;
-use gossip_chat::net::{self, StartError};
+use gossip_chat_net::{self as net, StartError};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
