@@ -184,11 +184,12 @@ fn bad_arguments_exit_with_code_2_and_one_line() {
         vec![],
         vec!["--listen", "127.0.0.1:0", "--missed-pings", "1"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new(env!("CARGO_BIN_EXE_chat"))
+                .args(&args)
+                .stdin(Stdio::null()),
+            PROMPT,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
@@ -204,11 +205,12 @@ fn bad_arguments_exit_with_code_2_and_one_line() {
 fn a_port_in_use_exits_with_code_2_and_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_chat"))
-        .args(["--listen", &addr])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_chat"))
+            .args(["--listen", &addr])
+            .stdin(Stdio::null()),
+        PROMPT,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
@@ -288,4 +290,97 @@ fn a_node_with_eight_connections_runs_under_twenty_threads() {
             n.name
         );
     }
+}
+
+/// A raw peer handshakes with `node`, sends it the same chat twice, then a
+/// ping: whether `node` pruned the link (sent `Prune`) before its pong.
+/// Frames on one connection keep their order, so a prune for the duplicate
+/// would come before the pong.
+fn prunes_on_a_duplicate(node: &Chat) -> bool {
+    let mut s = raw_peer(
+        node.addr,
+        &[Message::Hello(hello("127.0.0.1:6".parse().unwrap(), "dup"))],
+    );
+    let chat = Message::Chat(gossip_chat::Chat {
+        id: gossip_chat::MsgId {
+            origin: gossip_chat::NodeKey {
+                addr: "127.3.1.1:9".parse().unwrap(),
+                incarnation: 1,
+            },
+            seq: 1,
+        },
+        name: "dup".into(),
+        text: "twice".into(),
+    });
+    for msg in [&chat, &chat, &Message::Ping(77)] {
+        s.write_all(&frame(msg)).expect("write frame");
+    }
+    let pruned = std::cell::Cell::new(false);
+    wait_for_message(&mut s, "pong", PROMPT, |m| {
+        if matches!(m, Message::Prune) {
+            pruned.set(true);
+        }
+        matches!(m, Message::Pong(77))
+    });
+    pruned.get()
+}
+
+#[test]
+fn no_prune_floods_every_link_and_delivers_each_message_once() {
+    let mut nodes = mesh("flood", 4, &["--no-prune"]);
+    // Every chat comes over every link of the full mesh, so every node
+    // receives each one three times and must deliver it once.
+    let sent: Vec<Vec<String>> = nodes
+        .iter_mut()
+        .map(|n| {
+            let t = texts(&format!("flood from {}", n.name), 10, 40);
+            for line in &t {
+                n.line(line);
+            }
+            t
+        })
+        .collect();
+    for n in &nodes {
+        for (from, t) in nodes.iter().zip(&sent) {
+            n.wait_chats(from, t, DELIVERY);
+        }
+    }
+    for n in &nodes {
+        for (from, t) in nodes.iter().zip(&sent) {
+            n.assert_delivered_exactly(from, t);
+        }
+    }
+    // The flag reached the node: a duplicate does not prune the link,
+    // where a node started without it does.
+    assert!(
+        !prunes_on_a_duplicate(&nodes[0]),
+        "a --no-prune node pruned a link"
+    );
+    let pruning = Chat::start("pruning", &[]);
+    assert!(
+        prunes_on_a_duplicate(&pruning),
+        "a default node did not prune a link that brought a duplicate"
+    );
+}
+
+#[test]
+fn a_line_starting_with_two_slashes_is_sent_with_one_slash() {
+    let mut a = Chat::start("a", &[]);
+    let b = Chat::start("b", &[&a]);
+    a.wait_peers(&[&b]);
+    b.wait_peers(&[&a]);
+    a.line("//quit");
+    a.line("//peers are listed by /peers");
+    for n in [&a, &b] {
+        n.wait_chat(&a, "/quit", PROMPT);
+        n.wait_chat(&a, "/peers are listed by /peers", PROMPT);
+    }
+    // `//quit` was text, not the command: `a` is still in the group.
+    a.line("still here");
+    b.wait_chat(&a, "still here", PROMPT);
+    assert!(a.child.try_wait().unwrap().is_none(), "a exited");
+    assert!(
+        !a.seen().iter().any(|e| e["event"] == "peers"),
+        "a line starting with //peers was taken as the command"
+    );
 }

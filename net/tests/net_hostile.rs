@@ -474,25 +474,35 @@ fn a_flood_of_large_frames_stays_under_the_memory_bound() {
         full: true,
         members,
     });
+    let frame_kib = list.len() as u64 / 1024;
     let peak = RssPeak::watch(nodes[0].child.id());
     let mut peer = raw_peer(
         nodes[0].addr,
         &[Message::Hello(hello("127.0.0.1:5".parse().unwrap(), "big"))],
     );
     let writer = std::thread::spawn(move || {
+        let mut written = 0usize;
         for _ in 0..300 {
             // 240 MB in all; the node may drop the link when it declares
             // the silent peer dead.
             if peer.write_all(&list).is_err() {
                 break;
             }
+            written += 1;
         }
+        written
     });
     everyone_chats(&mut nodes, "during", 10);
-    writer.join().expect("frame writer");
+    let written = writer.join().expect("frame writer");
     everyone_chats(&mut nodes, "after", 10);
     let peak = peak.stop();
-    eprintln!("big0: VmRSS peak {peak} KiB under a flood of 800 KB frames");
+    eprintln!("big0: VmRSS peak {peak} KiB under a flood of {written} frames of {frame_kib} KiB");
+    // The flood must be larger than the bound itself, or holding every
+    // frame would pass too.
+    assert!(
+        written as u64 * frame_kib > 2 * RSS_BOUND_KIB,
+        "only {written} frames of {frame_kib} KiB went in: the flood proves nothing"
+    );
     assert!(
         peak < RSS_BOUND_KIB,
         "VmRSS peaked at {peak} KiB, bound {RSS_BOUND_KIB} KiB"

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 /// Longest wait for a process to start or a group to form.
@@ -419,6 +419,38 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Runs a process to its end and collects its output, like
+/// `Command::output`, but kills it and fails the test if it has not exited
+/// within `within`.
+pub fn output_within(cmd: &mut Command, within: Duration) -> Output {
+    use std::io::Read;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().expect("start process"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.0.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.0.stderr.take().expect("stderr")));
+    let deadline = clock() + within;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the process") {
+            break status;
+        }
+        // The guard kills the process as the test fails.
+        assert!(clock() < deadline, "{cmd:?} did not exit within {within:?}");
+        pause(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 

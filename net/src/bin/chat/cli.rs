@@ -47,6 +47,10 @@ pub struct Args {
     /// Longest wait for an outbound connection, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub connect_timeout_ms: u64,
+    /// How long a gap in a sender's messages may hold delivery back before
+    /// it is given up and reported, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub gap_timeout_ms: u64,
     /// Flood every chat message on every link instead of pruning links that
     /// bring duplicates down to a spanning tree: more copies, but no wait for
     /// repair when the tree breaks.
@@ -92,6 +96,7 @@ impl Args {
             reconnect_interval: Duration::from_millis(self.reconnect_ms),
             max_connections: self.max_connections,
             prune_duplicates: !self.no_prune,
+            gap_timeout: Duration::from_millis(self.gap_timeout_ms),
             ..Config::lan()
         };
         node.validate().context("invalid timing options")?;
