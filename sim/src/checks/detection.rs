@@ -63,7 +63,7 @@ impl Check for Detection {
             f.spec.detect_within
         );
         let none = format!(
-            "no departure outlasted its deadline ({departures} crashes, kills or pauses; {} leaves)",
+            "no departure judged: each came back or the run ended before its deadline ({departures} crashes, kills or pauses; {} leaves)",
             f.downs.len() - departures
         );
         self.counter.result(self, figure, &none)
