@@ -13,7 +13,8 @@ pub enum Status {
     Pass,
     /// Did not hold.
     Fail,
-    /// Not run (skipped in the scenario, or nothing to judge).
+    /// Judged nothing (nothing to judge in this run, or skipped by the
+    /// scenario): printed `n/a`, never `ok`. The figure says why.
     Skip,
     /// Failed, as the scenario expects for now.
     Xfail,
@@ -30,10 +31,36 @@ impl Status {
         match self {
             Status::Pass => "ok",
             Status::Fail => "FAIL",
-            Status::Skip => "skip",
+            Status::Skip => "n/a",
             Status::Xfail => "xfail",
             Status::Xpass => "xpass",
         }
+    }
+}
+
+/// What kind of property a check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A safety property: it must hold at every moment of the run.
+    Always,
+    /// A liveness property: it must come true within a deadline.
+    Eventually,
+}
+
+impl Kind {
+    /// `always` or `eventually`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Always => "always",
+            Kind::Eventually => "eventually",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.word())
     }
 }
 
@@ -42,9 +69,8 @@ impl Status {
 pub struct CheckResult {
     /// The check's name.
     pub name: String,
-    /// "always" (a safety property) or "eventually" (a liveness property
-    /// with a deadline).
-    pub kind: String,
+    /// Safety or liveness (serialized `"always"` / `"eventually"`).
+    pub kind: Kind,
     /// The verdict.
     pub status: Status,
     /// What was measured.
@@ -247,6 +273,15 @@ impl Report {
                     let _ = writeln!(s, "          - {e}");
                 }
             }
+        }
+        let unjudged: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Skip)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !unjudged.is_empty() {
+            let _ = writeln!(s, "  judged nothing: {}", unjudged.join(", "));
         }
         let f = &self.figures;
         let _ = writeln!(s, "figures:");

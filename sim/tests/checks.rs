@@ -135,3 +135,20 @@ fn messages_across_a_partition_are_not_owed_but_the_rest_are() {
     assert_eq!(d.status, Status::Pass, "{}", r.render());
     assert!(d.judged > 100, "{}", r.render());
 }
+
+#[test]
+fn a_check_the_scenario_must_judge_fails_the_run_when_it_judged_nothing() {
+    // Nobody crashes: detection has nothing to judge. Without a claim it
+    // says n/a and the run passes; listed in `judge`, the run fails.
+    let text = "duration = \"10s\"\n[nodes]\ncount = 3\n[workload]\nrate = 2.0\n";
+    let r = run(&parse("case.toml", text).unwrap(), 1, None);
+    let d = r.check("detection").unwrap();
+    assert_eq!(d.status, Status::Skip, "{}", r.render());
+    assert!(r.passed, "{}", r.render());
+    assert!(r.render().contains("  n/a   detection"), "{}", r.render());
+    let text = format!("{text}[checks]\njudge = [\"delivery\", \"detection\"]\n");
+    let r = run(&parse("case.toml", &text).unwrap(), 1, None);
+    assert_eq!(r.check("detection").unwrap().status, Status::Fail);
+    assert_eq!(r.check("delivery").unwrap().status, Status::Pass);
+    assert!(!r.passed, "{}", r.render());
+}

@@ -1,0 +1,61 @@
+//! `no_false_removal`: no node removes as dead a node that is up and
+//! reachable.
+
+use super::check::{Check, Counter, End};
+use super::facts::{Facts, Life, Removal};
+use crate::check_id::CheckId;
+use crate::net::Network;
+use crate::report::{CheckResult, Kind};
+use gossip_chat::Instant;
+
+/// Removals as dead, each judged when it happens.
+#[derive(Default)]
+pub struct NoFalseRemoval {
+    /// Removals as dead judged.
+    pub counter: Counter,
+}
+
+impl Check for NoFalseRemoval {
+    fn id(&self) -> CheckId {
+        CheckId::NoFalseRemoval
+    }
+    fn kind(&self) -> Kind {
+        Kind::Always
+    }
+    /// False when the removed node is up in the same life, both ends were
+    /// up over the last detection window, and nothing (a partition, clog
+    /// or loss burst; an attack) excuses it.
+    fn removal(&mut self, f: &Facts, r: &Removal, net: &Network) {
+        if !r.dead {
+            return;
+        }
+        // Removals by or of a hostile node, and removals of a life whose
+        // death or leave a hostile node forged, are the attack's doing.
+        let attacked = f.is_hostile(r.slot)
+            || f.is_hostile(r.peer)
+            || r.key.incarnation <= f.forged[r.peer as usize];
+        let mut false_removal = false;
+        if r.subject_inc == Some(r.key.incarnation) && !attacked {
+            let now = r.now;
+            let w = f.spec.detect_within;
+            let from = Instant::from_millis(now.as_millis().saturating_sub(w.as_millis()));
+            if let Some(pl) = f.current[r.peer as usize] {
+                let (obs, subj) = (&f.lives[r.life as usize], &f.lives[pl as usize]);
+                let clean = |x: &Life| x.up_over(from.max(x.start), now);
+                false_removal = clean(obs) && clean(subj) && !net.disturbed(from, now);
+            }
+        }
+        let (slot, peer, now) = (r.slot, r.peer, r.now);
+        self.counter.judge(!false_removal, || {
+            format!("n{slot} removed n{peer} as dead at {now} while it was up and reachable")
+        });
+    }
+    fn result(&self, _end: &End) -> CheckResult {
+        let figure = format!(
+            "{} false removals among {} removals as dead",
+            self.counter.failed, self.counter.judged
+        );
+        self.counter
+            .result(self, figure, "no node was removed as dead")
+    }
+}

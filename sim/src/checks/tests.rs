@@ -1,0 +1,328 @@
+//! Every check fails on synthetic facts that break it, and says `n/a`
+//! (never `ok`) when it judged nothing.
+
+use super::observer::ids_in_order;
+use super::*;
+use crate::addr::addr_of;
+use crate::check_id::CheckId;
+use crate::net::Network;
+use crate::report::{CheckResult, Status};
+use crate::scenario::{parse, Scenario};
+use gossip_chat::{DownReason, Instant, MsgId, NodeKey, TableSizes};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+const SLOTS: usize = 3;
+
+fn scenario(checks: &str) -> Scenario {
+    let text = format!("duration = \"60s\"\n[nodes]\ncount = 2\n[checks]\n{checks}\n");
+    parse("case.toml", &text).unwrap()
+}
+
+fn net(sc: &Scenario) -> Network {
+    Network::new(&sc.network, SLOTS, ChaCha8Rng::seed_from_u64(0))
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn key(slot: u32) -> NodeKey {
+    NodeKey {
+        addr: addr_of(slot),
+        incarnation: 1,
+    }
+}
+
+fn msg(slot: u32, seq: u64) -> MsgId {
+    MsgId {
+        origin: key(slot),
+        seq,
+    }
+}
+
+fn result(obs: &Observer, id: CheckId) -> CheckResult {
+    obs.results(at(60_000))
+        .into_iter()
+        .find(|c| c.name == id.name())
+        .unwrap()
+}
+
+fn status(obs: &Observer, id: CheckId) -> Status {
+    result(obs, id).status
+}
+
+/// Two initial nodes up from 0 s that know each other.
+fn pair(sc: &Scenario) -> Observer {
+    let mut obs = Observer::new(sc, SLOTS, false);
+    obs.start(at(0), 0, Start::Initial);
+    obs.start(at(0), 1, Start::Initial);
+    obs.discovery_begins(at(0));
+    obs.peer_up(at(100), 0, 1);
+    obs.peer_up(at(100), 1, 0);
+    obs
+}
+
+#[test]
+fn checks_come_in_report_order() {
+    let obs = Observer::new(&scenario(""), SLOTS, false);
+    assert_eq!(ids_in_order(&obs), CheckId::ALL.to_vec());
+}
+
+#[test]
+fn a_check_that_judged_nothing_says_na() {
+    let sc = scenario("");
+    let obs = Observer::new(&sc, SLOTS, false);
+    for c in obs.results(at(60_000)) {
+        assert_eq!(c.status, Status::Skip, "{c:?}");
+        assert_eq!(c.judged, 0, "{c:?}");
+    }
+}
+
+#[test]
+fn a_check_the_scenario_must_judge_fails_when_it_judged_nothing() {
+    let sc = scenario("judge = [\"detection\", \"order\"]");
+    let mut obs = pair(&sc);
+    obs.chat(at(1000), 0, msg(0, 1), true);
+    obs.chat(at(1100), 1, msg(0, 1), false);
+    let d = result(&obs, CheckId::Detection);
+    assert_eq!(d.status, Status::Fail, "{d:?}");
+    assert!(d.figure.contains("judged nothing"), "{d:?}");
+    assert_eq!(status(&obs, CheckId::Order), Status::Pass);
+    // Not listed: n/a, and the run does not fail for it.
+    assert_eq!(status(&obs, CheckId::Join), Status::Skip);
+}
+
+#[test]
+fn an_incomplete_view_at_the_deadline_fails_discovery() {
+    let sc = scenario("");
+    let net = net(&sc);
+    let mut obs = Observer::new(&sc, SLOTS, false);
+    obs.start(at(0), 0, Start::Initial);
+    obs.start(at(0), 1, Start::Initial);
+    obs.discovery_begins(at(0));
+    obs.peer_up(at(100), 0, 1);
+    obs.view_deadline(at(5000), 0, &net);
+    assert_eq!(status(&obs, CheckId::Discovery), Status::Pass);
+    // n1 never learnt of n0.
+    obs.view_deadline(at(5000), 1, &net);
+    let c = result(&obs, CheckId::Discovery);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 2, 1),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_joiner_that_does_not_learn_the_group_fails_join() {
+    let sc = scenario("");
+    let net = net(&sc);
+    let mut obs = pair(&sc);
+    let l = obs.start(at(10_000), 2, Start::Joiner);
+    obs.peer_up(at(10_100), 2, 0);
+    obs.view_deadline(at(13_000), l, &net);
+    let c = result(&obs, CheckId::Join);
+    assert_eq!((c.status, c.judged), (Status::Fail, 1), "{c:?}");
+    // Knowing both in time passes.
+    let mut obs = pair(&sc);
+    let l = obs.start(at(10_000), 2, Start::Joiner);
+    obs.peer_up(at(10_100), 2, 0);
+    obs.peer_up(at(10_200), 2, 1);
+    obs.view_deadline(at(13_000), l, &net);
+    assert_eq!(status(&obs, CheckId::Join), Status::Pass);
+}
+
+#[test]
+fn a_crashed_node_still_listed_at_the_deadline_fails_detection() {
+    let sc = scenario("");
+    let net = net(&sc);
+    let mut obs = pair(&sc);
+    let d = obs.gone(at(5000), 1, Gone::Crash).unwrap();
+    obs.down_deadline(at(15_000), d, &net);
+    let c = result(&obs, CheckId::Detection);
+    assert_eq!((c.status, c.judged), (Status::Fail, 1), "{c:?}");
+    let mut obs = pair(&sc);
+    let d = obs.gone(at(5000), 1, Gone::Crash).unwrap();
+    obs.peer_down(at(7000), 0, 1, key(1), DownReason::Dead, None, &net);
+    obs.down_deadline(at(15_000), d, &net);
+    assert_eq!(status(&obs, CheckId::Detection), Status::Pass);
+}
+
+#[test]
+fn removing_a_live_reachable_node_as_dead_fails_no_false_removal() {
+    let sc = scenario("");
+    let net = net(&sc);
+    let mut obs = pair(&sc);
+    // n1 crashed and restarted (life 2): removing life 1 is right.
+    obs.peer_down(at(20_000), 0, 1, key(1), DownReason::Dead, Some(2), &net);
+    let c = result(&obs, CheckId::NoFalseRemoval);
+    assert_eq!((c.status, c.judged), (Status::Pass, 1), "{c:?}");
+    obs.peer_up(at(20_100), 0, 1);
+    // The same life, up and reachable all along.
+    obs.peer_down(at(30_000), 0, 1, key(1), DownReason::Dead, Some(1), &net);
+    let c = result(&obs, CheckId::NoFalseRemoval);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 2, 1),
+        "{c:?}"
+    );
+    // A graceful leave is not a removal as dead: nothing judged.
+    let mut obs = pair(&sc);
+    obs.peer_down(at(30_000), 0, 1, key(1), DownReason::Left, Some(1), &net);
+    assert_eq!(status(&obs, CheckId::NoFalseRemoval), Status::Skip);
+}
+
+#[test]
+fn a_message_missing_at_its_deadline_fails_delivery() {
+    let sc = scenario("");
+    let net = net(&sc);
+    let mut obs = pair(&sc);
+    obs.chat(at(3000), 0, msg(0, 1), true);
+    let m = obs.last_msg();
+    obs.delivery_deadline(at(8000), m, &net);
+    let c = result(&obs, CheckId::Delivery);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 1, 1),
+        "{c:?}"
+    );
+    let mut obs = pair(&sc);
+    obs.chat(at(3000), 0, msg(0, 1), true);
+    let m = obs.last_msg();
+    obs.chat(at(3050), 1, msg(0, 1), false);
+    obs.delivery_deadline(at(8000), m, &net);
+    assert_eq!(status(&obs, CheckId::Delivery), Status::Pass);
+}
+
+#[test]
+fn a_later_message_before_an_earlier_one_fails_order() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    obs.chat(at(1000), 0, msg(0, 1), true);
+    obs.chat(at(1100), 0, msg(0, 2), true);
+    obs.chat(at(1200), 1, msg(0, 1), false);
+    obs.chat(at(1300), 1, msg(0, 2), false);
+    let c = result(&obs, CheckId::Order);
+    assert_eq!((c.status, c.judged), (Status::Pass, 4), "{c:?}");
+    let mut obs = pair(&sc);
+    obs.chat(at(1000), 0, msg(0, 1), true);
+    obs.chat(at(1100), 0, msg(0, 2), true);
+    obs.chat(at(1200), 1, msg(0, 2), false);
+    obs.chat(at(1300), 1, msg(0, 1), false);
+    let c = result(&obs, CheckId::Order);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 4, 1),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_message_handed_over_twice_or_never_sent_fails_no_duplicates() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    obs.chat(at(1000), 0, msg(0, 1), true);
+    obs.chat(at(1200), 1, msg(0, 1), false);
+    let c = result(&obs, CheckId::NoDuplicates);
+    assert_eq!((c.status, c.judged), (Status::Pass, 2), "{c:?}");
+    obs.chat(at(1300), 1, msg(0, 1), false);
+    let c = result(&obs, CheckId::NoDuplicates);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 3, 1),
+        "{c:?}"
+    );
+    let mut obs = pair(&sc);
+    obs.chat(at(1300), 1, msg(0, 9), false);
+    assert_eq!(status(&obs, CheckId::NoDuplicates), Status::Fail);
+}
+
+#[test]
+fn bounded_state_allows_eight_neighbours_and_thirty_two_handshaking() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    let full = TableSizes {
+        members: 2,
+        connections: 40,
+        neighbours: 8,
+        accepting: 32,
+        ..TableSizes::default()
+    };
+    obs.tables(0, full);
+    obs.tables(1, full);
+    let c = result(&obs, CheckId::BoundedState);
+    assert_eq!((c.status, c.judged), (Status::Pass, 18), "{c:?}");
+    assert!(c.figure.contains("2 node samples in 1 rounds"), "{c:?}");
+    for over in [
+        TableSizes {
+            neighbours: 9,
+            ..full
+        },
+        TableSizes {
+            accepting: 33,
+            ..full
+        },
+        TableSizes {
+            held: sc.config.max_holdback + 1,
+            ..full
+        },
+        TableSizes {
+            history: sc.config.history_max + 1,
+            ..full
+        },
+        TableSizes {
+            members: sc.config.max_members + 1,
+            ..full
+        },
+        TableSizes {
+            recent: 257,
+            ..full
+        },
+    ] {
+        let mut obs = pair(&sc);
+        obs.tables(0, over);
+        let c = result(&obs, CheckId::BoundedState);
+        assert_eq!((c.status, c.failed), (Status::Fail, 1), "{over:?}: {c:?}");
+    }
+}
+
+#[test]
+fn views_that_never_agree_fail_convergence() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    // No liveness phase: nothing to judge.
+    obs.check_convergence(at(50_000));
+    obs.finish(at(60_000));
+    assert_eq!(status(&obs, CheckId::Convergence), Status::Skip);
+    let mut obs = pair(&sc);
+    obs.liveness_begins(at(30_000));
+    obs.peer_down(at(30_500), 1, 0, key(0), DownReason::Left, None, &net(&sc));
+    obs.check_convergence(at(31_000));
+    assert!(!obs.converged());
+    obs.finish(at(60_000));
+    let c = result(&obs, CheckId::Convergence);
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(c.examples[0].contains("misses up nodes [n0]"), "{c:?}");
+}
+
+#[test]
+fn a_message_missing_at_the_end_fails_eventual_delivery() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    obs.liveness_begins(at(30_000));
+    obs.chat(at(10_000), 0, msg(0, 1), true);
+    obs.finish(at(60_000));
+    let c = result(&obs, CheckId::EventualDelivery);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 1, 1),
+        "{c:?}"
+    );
+    let mut obs = pair(&sc);
+    obs.liveness_begins(at(30_000));
+    obs.chat(at(10_000), 0, msg(0, 1), true);
+    obs.chat(at(10_100), 1, msg(0, 1), false);
+    obs.finish(at(60_000));
+    assert_eq!(status(&obs, CheckId::EventualDelivery), Status::Pass);
+}
