@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod builder;
 pub mod check_id;
 pub mod checks;
 pub mod hostile;

@@ -8,9 +8,29 @@ use super::transport::{conn_id, Payload, FOREIGN};
 use super::{Ev, Pending, World};
 use crate::addr::{addr_of, slot_of};
 use crate::trace::TraceKind;
-use gossip_chat::{wire, Event, Input};
+use gossip_chat::{wire, Event, Input, Instant};
 
-impl World<'_> {
+/// A user event a node emitted, with when and where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    /// Virtual time.
+    pub at: Instant,
+    /// Slot of the node that emitted it.
+    pub node: u32,
+    /// The event.
+    pub event: Event,
+}
+
+/// User events kept for inspection (when asked for), at most this many.
+#[derive(Default)]
+pub(super) struct SeenLog {
+    pub(super) events: Vec<Seen>,
+    pub(super) cap: usize,
+    /// Events not kept because the log was full.
+    pub(super) dropped: u64,
+}
+
+impl World {
     /// Drops an input that can no longer be delivered.
     pub(super) fn drop_input(&mut self, p: Pending) {
         if let Pending::Deliver { msg, .. } = p {
@@ -129,6 +149,18 @@ impl World<'_> {
     pub(super) fn user_event(&mut self, slot: u32, me: gossip_chat::NodeKey, ev: Event) {
         let now = self.now;
         let n = self.procs.len();
+        let log = &mut self.seen;
+        if log.cap > 0 {
+            if log.events.len() < log.cap {
+                log.events.push(Seen {
+                    at: now,
+                    node: slot,
+                    event: ev.clone(),
+                });
+            } else {
+                log.dropped += 1;
+            }
+        }
         match ev {
             Event::PeerUp { node, .. } => {
                 let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);

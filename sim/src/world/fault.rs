@@ -8,7 +8,7 @@ use crate::checks::Start;
 use crate::net::Bits;
 use crate::scenario::{FaultKind, Shape, Target};
 
-impl World<'_> {
+impl World {
     /// The slots a fault hits (random ones among those up).
     pub(super) fn targets(&mut self, t: &Target) -> Vec<u32> {
         match t {
@@ -85,7 +85,7 @@ impl World<'_> {
     }
 
     /// Carries out one scenario fault.
-    fn fault(&mut self, kind: FaultKind) {
+    pub(super) fn fault(&mut self, kind: FaultKind) {
         let now = self.now;
         match kind {
             FaultKind::Crash(ref t) | FaultKind::Kill(ref t) => {

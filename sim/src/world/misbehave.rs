@@ -12,7 +12,7 @@ use gossip_chat::{wire, Instant, Message};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-impl World<'_> {
+impl World {
     /// Adds the counters of the life in `slot` to the honest nodes' tally
     /// (if it is honest): every honest life counts, also one that ended
     /// before the first attack (the tally is reported only if one ran).

@@ -28,6 +28,7 @@ mod transport;
 mod workload;
 
 pub use crate::addr::{addr_of, slot_of};
+pub use deliver::Seen;
 pub use describe::describe;
 
 use crate::checks::Observer;
@@ -37,12 +38,15 @@ use crate::queue::Queue;
 use crate::report::Report;
 use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Via};
 use crate::trace::{Trace, TraceKind};
+use deliver::SeenLog;
+use gossip_chat::Node;
 use gossip_chat::{Input, Instant, Output};
 use process::{Processes, State};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use transport::Transport;
 
 /// Interval of table-size samples (bounded state), per node slot; at
@@ -107,8 +111,8 @@ enum Action {
 }
 
 /// One simulation run.
-pub struct World<'a> {
-    sc: &'a Scenario,
+pub struct World {
+    sc: Arc<Scenario>,
     seed: u64,
     now: Instant,
     end: Instant,
@@ -134,12 +138,14 @@ pub struct World<'a> {
     tally: Tally,
     schedule: Vec<String>,
     events: u64,
+    /// User events kept for inspection (off unless asked for).
+    seen: SeenLog,
 }
 
-impl<'a> World<'a> {
+impl World {
     /// Builds the world for `sc` under `seed` with the concrete fault
     /// schedule `faults` (the scenario's, or one drawn in random mode).
-    pub fn new(sc: &'a Scenario, seed: u64, faults: &[Fault], trace: Trace) -> Self {
+    pub fn new(sc: &Scenario, seed: u64, faults: &[Fault], trace: Trace) -> Self {
         let joins: u32 = faults
             .iter()
             .map(|f| match f.kind {
@@ -152,7 +158,7 @@ impl<'a> World<'a> {
         let net = Network::new(&sc.network, n_slots, net_rng);
         let lossy = net.lossy();
         let mut w = World {
-            sc,
+            sc: Arc::new(sc.clone()),
             seed,
             now: Instant::ZERO,
             end: Instant::ZERO + sc.duration,
@@ -188,6 +194,7 @@ impl<'a> World<'a> {
                 }))
                 .collect(),
             events: 0,
+            seen: SeenLog::default(),
         };
         w.trace.note(
             Instant::ZERO,
@@ -270,6 +277,7 @@ impl<'a> World<'a> {
             }
             self.dispatch(ev);
         }
+        self.now = self.now.max(until);
     }
 
     fn sample_every(&self) -> u64 {
@@ -299,6 +307,59 @@ impl<'a> World<'a> {
             }
         }
         self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+    }
+
+    /// The virtual time reached.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The end of the run.
+    pub fn end(&self) -> Instant {
+        self.end
+    }
+
+    /// The node running in `slot` (up or paused), if any.
+    pub fn node(&self, slot: u32) -> Option<&Node> {
+        self.procs.slots.get(slot as usize)?.node.as_deref()
+    }
+
+    /// Number of node slots (initial nodes and joiners).
+    pub fn slots(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// Keeps the next `cap` user events for [`World::seen`] (counting
+    /// those past the cap in [`World::seen_dropped`]).
+    pub fn keep_events(&mut self, cap: usize) {
+        self.seen.cap = cap;
+    }
+
+    /// The user events kept so far.
+    pub fn seen(&self) -> &[Seen] {
+        &self.seen.events
+    }
+
+    /// User events not kept because the log was full.
+    pub fn seen_dropped(&self) -> u64 {
+        self.seen.dropped
+    }
+
+    /// Carries out `kind` now, as if scheduled at this instant.
+    pub fn fault_now(&mut self, kind: FaultKind) {
+        self.fault(kind);
+    }
+
+    /// The user of the node in `slot` sends `text` now (if it is up).
+    pub fn send_now(&mut self, slot: u32, text: &str) {
+        if self.procs.slots.get(slot as usize).map(|s| s.state) == Some(State::Up) {
+            self.handle(
+                slot,
+                Input::Send {
+                    text: text.to_string(),
+                },
+            );
+        }
     }
 
     /// Events processed so far.

@@ -149,7 +149,7 @@ impl Processes {
     }
 }
 
-impl World<'_> {
+impl World {
     /// Starts a new process (a new incarnation) in `slot`, joining `via`.
     pub(super) fn start(&mut self, slot: u32, via: Option<Via>, kind: Start) {
         let now = self.now;

@@ -5,7 +5,7 @@ use super::msg_kind::{MsgKind, Purpose};
 use super::World;
 use crate::report::{Figures, KindTraffic, MaxTables, Report};
 
-impl World<'_> {
+impl World {
     /// The report of the run (after [`World::run`] has reached the end).
     pub(super) fn report(&mut self) -> Report {
         let end = self.end;

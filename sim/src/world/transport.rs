@@ -133,7 +133,7 @@ impl Transport {
     }
 }
 
-impl World<'_> {
+impl World {
     /// `Output::Send`: counts the message and puts it on the wire.
     pub(super) fn send(&mut self, slot: u32, conn: ConnId, msg: Message) {
         let (c, e) = split(conn);

@@ -6,7 +6,7 @@ use super::{Ev, World};
 use crate::scenario::Senders;
 use gossip_chat::{Input, Instant};
 
-impl World<'_> {
+impl World {
     /// One of the scenario's timed sends, if its sender is up.
     pub(super) fn timed_send(&mut self, i: usize) {
         let s = self.sc.workload.sends[i].clone();
