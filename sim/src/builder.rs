@@ -22,10 +22,11 @@
 //! assert!(!sim.node(0).unwrap().knows_alive(&gossip_sim::addr::addr_of(1)));
 //! ```
 
+use crate::addr::addr_of;
 use crate::scenario::{self, FaultKind, InitialJoin, Latency, Shape, Target, Via};
 use crate::trace::Trace;
 use crate::world::{Seen, World};
-use gossip_chat::{Config, Duration, Event, Instant, Node};
+use gossip_chat::{Config, Duration, Event, Input, Instant, Message, Node};
 use std::io::Write;
 
 /// User events kept by default (a bound: see [`SimBuilder::keep_events`]).
@@ -41,6 +42,7 @@ pub struct SimBuilder {
     join: InitialJoin,
     stagger: Duration,
     keep: usize,
+    spare: u32,
     trace: Option<Box<dyn Write>>,
 }
 
@@ -99,6 +101,12 @@ impl SimBuilder {
         self
     }
 
+    /// Room for `n` nodes started later with [`Sim::add_node`].
+    pub fn spare(mut self, n: u32) -> Self {
+        self.spare = n;
+        self
+    }
+
     /// Writes the trace lines to `out`.
     pub fn trace(mut self, out: Box<dyn Write>) -> Self {
         self.trace = Some(out);
@@ -122,7 +130,7 @@ impl SimBuilder {
         sc.network.latency = self.latency;
         sc.nodes.join = self.join;
         sc.nodes.stagger = self.stagger;
-        let mut world = World::new(&sc, self.seed, &[], Trace::new(self.trace));
+        let mut world = World::with_spare(&sc, self.seed, &[], Trace::new(self.trace), self.spare);
         world.keep_events(self.keep);
         Sim { world }
     }
@@ -145,6 +153,7 @@ impl Sim {
             join: InitialJoin::First,
             stagger: Duration::from_millis(10),
             keep: KEEP_EVENTS,
+            spare: 0,
             trace: None,
         }
     }
@@ -198,6 +207,50 @@ impl Sim {
     /// Whether there are no node slots (never, once built).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Slots whose node is up, in order.
+    pub fn up(&self) -> Vec<u32> {
+        self.world.up()
+    }
+
+    /// Whether every up node lists every other up node as alive.
+    pub fn converged(&self) -> bool {
+        let up = self.up();
+        up.iter().all(|&i| {
+            up.iter()
+                .all(|&j| i == j || self.node(i).is_some_and(|n| n.knows_alive(&addr_of(j))))
+        })
+    }
+
+    /// Starts a node in the next spare slot, alone (see [`Sim::join`]);
+    /// its slot, or `None` if no spare slot is left.
+    pub fn add_node(&mut self) -> Option<u32> {
+        self.world.start_now(None)
+    }
+
+    /// Node `i` joins the group through node `via`.
+    pub fn join(&mut self, i: u32, via: u32) {
+        self.input(i, Input::Join { addr: addr_of(via) });
+    }
+
+    /// Feeds node `i` any input now (if it is up).
+    pub fn input(&mut self, i: u32, input: Input) {
+        self.world.input_now(i, input);
+    }
+
+    /// Delivers `msg` to node `to` now, on its connection with node
+    /// `from`; whether there was one.
+    pub fn inject(&mut self, from: u32, to: u32, msg: Message) -> bool {
+        self.world
+            .inject_now(from, to, |conn| Input::Message { conn, msg })
+    }
+
+    /// Delivers a raw frame payload to node `to` now, on its connection
+    /// with node `from`; whether there was one.
+    pub fn inject_frame(&mut self, from: u32, to: u32, payload: Vec<u8>) -> bool {
+        self.world
+            .inject_now(from, to, |conn| Input::Frame { conn, payload })
     }
 
     /// The user events seen so far, in order.

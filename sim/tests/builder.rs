@@ -72,3 +72,30 @@ fn the_same_calls_give_the_same_events() {
     assert!(a.len() > 10);
     assert_eq!(a, run());
 }
+
+#[test]
+fn a_node_added_later_joins_and_an_injected_message_reaches_its_target() {
+    let mut sim = Sim::builder().nodes(2).spare(1).build();
+    sim.run_for(s(3));
+    let n = sim.add_node().expect("a spare slot");
+    assert_eq!(n, 2);
+    assert_eq!(sim.add_node(), None, "only one spare slot");
+    sim.run_for(s(1));
+    assert!(!sim.converged(), "joined before it asked");
+    sim.join(n, 1);
+    let deadline = sim.now() + s(30);
+    assert!(sim.run_until_true(deadline, Duration::from_millis(200), Sim::converged));
+    assert_eq!(sim.up(), [0, 1, 2]);
+    // A chat injected on node 0's connection with node 1 is shown by 1.
+    let chat = gossip_chat::Message::Chat(gossip_chat::Chat {
+        id: gossip_chat::MsgId {
+            origin: sim.node(0).unwrap().key(),
+            seq: 1,
+        },
+        name: "n0".into(),
+        text: "forged".into(),
+    });
+    assert!(sim.inject(0, 1, chat.clone()));
+    assert!(sim.chats(1).contains(&"forged".to_string()));
+    assert!(!sim.inject(5, 1, chat), "no such connection");
+}

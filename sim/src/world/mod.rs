@@ -146,6 +146,18 @@ impl World {
     /// Builds the world for `sc` under `seed` with the concrete fault
     /// schedule `faults` (the scenario's, or one drawn in random mode).
     pub fn new(sc: &Scenario, seed: u64, faults: &[Fault], trace: Trace) -> Self {
+        Self::with_spare(sc, seed, faults, trace, 0)
+    }
+
+    /// [`World::new`] with `spare` more slots, for nodes started with
+    /// [`World::start_now`].
+    pub fn with_spare(
+        sc: &Scenario,
+        seed: u64,
+        faults: &[Fault],
+        trace: Trace,
+        spare: u32,
+    ) -> Self {
         let joins: u32 = faults
             .iter()
             .map(|f| match f.kind {
@@ -153,7 +165,7 @@ impl World {
                 _ => 0,
             })
             .sum();
-        let n_slots = (sc.nodes.count + joins) as usize;
+        let n_slots = (sc.nodes.count + joins + spare) as usize;
         let net_rng = ChaCha8Rng::seed_from_u64(mix(seed ^ 0x006e_6574_776f_726b));
         let net = Network::new(&sc.network, n_slots, net_rng);
         let lossy = net.lossy();
@@ -348,6 +360,32 @@ impl World {
     /// Carries out `kind` now, as if scheduled at this instant.
     pub fn fault_now(&mut self, kind: FaultKind) {
         self.fault(kind);
+    }
+
+    /// Starts a node in the next free slot, joining through `via` (or
+    /// alone); its slot, or `None` if no slot is left.
+    pub fn start_now(&mut self, via: Option<u32>) -> Option<u32> {
+        let slot = self.procs.next_slot;
+        if slot as usize >= self.procs.len() {
+            return None;
+        }
+        self.procs.next_slot += 1;
+        self.start(slot, via.map(Via::Node), crate::checks::Start::Joiner);
+        Some(slot)
+    }
+
+    /// Slots whose node is up, in order.
+    pub fn up(&self) -> Vec<u32> {
+        let mut up = self.procs.up.clone();
+        up.sort_unstable();
+        up
+    }
+
+    /// Feeds `input` to the node in `slot` now (if it is up).
+    pub fn input_now(&mut self, slot: u32, input: Input) {
+        if self.procs.slots.get(slot as usize).map(|s| s.state) == Some(State::Up) {
+            self.handle(slot, input);
+        }
     }
 
     /// The user of the node in `slot` sends `text` now (if it is up).

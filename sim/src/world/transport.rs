@@ -350,4 +350,35 @@ impl World {
             },
         );
     }
+
+    /// Feeds the node in `to` now, on its open connection with `from`,
+    /// the input `input` builds for that connection; whether there was
+    /// one (and `to` is up).
+    pub fn inject_now(
+        &mut self,
+        from: u32,
+        to: u32,
+        input: impl FnOnce(ConnId) -> gossip_chat::Input,
+    ) -> bool {
+        let Some(s) = self.procs.slots.get(to as usize) else {
+            return false;
+        };
+        if s.state != State::Up {
+            return false;
+        }
+        let found = s.conns.iter().find_map(|&c| {
+            let ends = &self.transport.conns[c as usize].ends;
+            (0..2).find_map(|e| {
+                let (me, other) = (ends[e], ends[1 - e]);
+                (me.slot == to && me.open && other.slot == from).then(|| conn_id(c, e as u8))
+            })
+        });
+        match found {
+            Some(id) => {
+                self.handle(to, input(id));
+                true
+            }
+            None => false,
+        }
+    }
 }
