@@ -19,10 +19,37 @@
 //! let report = gossip_sim::run(&sc, 7, None);
 //! assert!(report.passed, "{}", report.render());
 //! ```
+//!
+//! # How one event flows
+//!
+//! 1. The queue (`queue.rs`) pops the earliest event: a node's timer, an
+//!    input on its way to a node, a scheduled fault, a workload tick or a
+//!    check's deadline.
+//! 2. The world (`world/mod.rs`) dispatches it. An input for a node that is
+//!    up is delivered (`world/deliver.rs`); one for a paused node is held,
+//!    one for a stopped process dropped. Faults run in `world/fault.rs`,
+//!    process life cycles in `world/process.rs`, chats in
+//!    `world/workload.rs`, hostile frames in `world/misbehave.rs`.
+//! 3. The node (`gossip_chat::Node`, in the core) handles the input at the
+//!    virtual time and answers with outputs.
+//! 4. The world carries out each output: user events go to the trace
+//!    (`trace.rs`) and to the observer that judges the checks (`checks.rs`);
+//!    sends, dials and closes go to the transport.
+//! 5. The transport (`world/transport.rs`) asks the network (`net.rs`) for
+//!    each message's fate and latency, and pushes the arrival, the
+//!    connection's answer or its close back into the queue as a new event.
+//!    The node's next deadline becomes a timer event.
+//!
+//! At the end the world assembles the [`Report`] (`world/report.rs`,
+//! `report.rs`). The trace gets one line per step a node sees (start,
+//! dial, delivery, timeout, close, user event) and per fault; its
+//! fingerprint hashes them all, so two runs that took the same path show
+//! the same fingerprint.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod builder;
 pub mod check_id;
 pub mod checks;
 pub mod hostile;

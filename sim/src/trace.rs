@@ -20,6 +20,50 @@ pub struct Trace {
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// What a trace line records. The value is hashed into the fingerprint, so
+/// the numbers are fixed: a new kind takes a new number, an old one keeps
+/// its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TraceKind {
+    /// A free-form header or fault note.
+    Note = 0,
+    /// A process starts (and maybe joins through another node).
+    Start = 1,
+    /// A message or frame reaches a node.
+    Deliver = 3,
+    /// A message is lost or cut on the way.
+    Lost = 4,
+    /// A node dials an address.
+    Dial = 5,
+    /// The dialling end learns its connection is open.
+    Connected = 6,
+    /// The accepting end learns of a new connection.
+    Accepted = 7,
+    /// A dial fails (refused or timed out).
+    DialFailed = 8,
+    /// A node closes a connection.
+    Close = 9,
+    /// A node learns a connection was closed by its peer.
+    Disconnected = 10,
+    /// A node's timer fires.
+    Timeout = 11,
+    /// User event: a peer is up.
+    PeerUp = 12,
+    /// User event: a peer is down.
+    PeerDown = 13,
+    /// User event: a chat message is shown.
+    Chat = 14,
+    /// User event: a gap in an origin's stream.
+    Gap = 15,
+    /// User event: the node refuted a suspicion of itself.
+    Refuted = 16,
+    /// User event: the node refused a peer.
+    Refused = 17,
+    /// A misbehaving node injects a frame.
+    Injected = 18,
+}
+
 impl Trace {
     /// A trace that writes lines to `out`, or only fingerprints.
     pub fn new(out: Option<Box<dyn Write>>) -> Self {
@@ -43,19 +87,20 @@ impl Trace {
         self.hash = (self.hash.rotate_left(5) ^ x).wrapping_mul(K);
     }
 
-    /// Records one event: its time, a code and up to three numbers go into
-    /// the fingerprint; `text` writes the rest of the line when writing.
+    /// Records one event: its time, its kind and up to three numbers go
+    /// into the fingerprint; `text` writes the rest of the line when
+    /// writing.
     #[inline]
     pub fn event(
         &mut self,
         now: Instant,
-        code: u8,
+        kind: TraceKind,
         nums: [u64; 3],
         text: impl FnOnce(&mut String),
     ) {
         self.events += 1;
         self.mix(now.as_millis());
-        self.mix(code as u64);
+        self.mix(kind as u8 as u64);
         for n in nums {
             self.mix(n);
         }
@@ -76,7 +121,7 @@ impl Trace {
         for b in text.bytes() {
             self.mix(b as u64);
         }
-        self.event(now, 0, [0; 3], |l| l.push_str(text));
+        self.event(now, TraceKind::Note, [0; 3], |l| l.push_str(text));
     }
 
     /// The fingerprint so far, as 16 hex digits.

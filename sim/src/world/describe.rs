@@ -1,0 +1,107 @@
+//! How things are named in trace lines and the report: nodes, message
+//! details and scheduled faults. These texts are fingerprinted: changing
+//! one changes every fingerprint that shows it.
+
+use crate::addr::slot_of;
+use crate::scenario::{Fault, FaultKind, Shape, Target, Via};
+use gossip_chat::Message;
+use std::net::SocketAddr;
+
+/// `n4`, or the address of a node that is not simulated (`slot` is
+/// `u32::MAX`).
+pub(super) fn who(slot: u32, addr: &SocketAddr) -> String {
+    if slot == u32::MAX {
+        addr.to_string()
+    } else {
+        format!("n{slot}")
+    }
+}
+
+/// The details of `m` shown after its kind in a trace line.
+pub(super) fn describe_msg(m: &Message, slots: usize) -> String {
+    let name = |a: &SocketAddr| match slot_of(a, slots) {
+        Some(s) => format!("n{s}"),
+        None => a.to_string(),
+    };
+    match m {
+        Message::Chat(c) => format!(
+            " {}/{}#{}",
+            name(&c.id.origin.addr),
+            c.id.origin.incarnation,
+            c.id.seq
+        ),
+        Message::PeerList { full, members } => {
+            format!(
+                " {} entries{}",
+                members.len(),
+                if *full { " full" } else { "" }
+            )
+        }
+        Message::History(h) => format!(" {} chats", h.chats.len()),
+        Message::Digest(d) => format!(" {} streams", d.entries.len()),
+        Message::Bye(r) => format!(" {r:?}"),
+        _ => String::new(),
+    }
+}
+
+/// One line per scheduled fault, for the report and the trace header.
+pub fn describe(f: &Fault) -> String {
+    let t = |t: &Target| match t {
+        Target::Nodes(n) => n
+            .iter()
+            .map(|n| format!("n{n}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        Target::Random(k) => format!("{k} random"),
+    };
+    let v = |v: &Via| match v {
+        Via::Node(n) => format!("n{n}"),
+        Via::Random => "a random member".into(),
+    };
+    let what = match &f.kind {
+        FaultKind::Crash(x) => format!("crash {}", t(x)),
+        FaultKind::Kill(x) => format!("kill {}", t(x)),
+        FaultKind::Pause(x, d) => match d {
+            Some(d) => format!("pause {} for {d}", t(x)),
+            None => format!("pause {}", t(x)),
+        },
+        FaultKind::Resume(x) => format!("resume {}", t(x)),
+        FaultKind::Restart(x, via) => format!("restart {} via {}", t(x), v(via)),
+        FaultKind::Leave(x) => format!("leave {}", t(x)),
+        FaultKind::Join(n, via) => format!("join {n} via {}", v(via)),
+        FaultKind::Partition {
+            shape,
+            oneway,
+            duration,
+        } => {
+            let s = match shape {
+                Shape::Halves => "halves".to_string(),
+                Shape::Isolate(Some(n)) => format!("isolate n{n}"),
+                Shape::Isolate(None) => "isolate a random node".into(),
+                Shape::Majority => "majority/minority".into(),
+                Shape::Bridge => "bridge".into(),
+                Shape::Groups(g) => format!("groups {g:?}"),
+            };
+            let d = duration.map_or(String::new(), |d| format!(" for {d}"));
+            format!("partition {s}{}{d}", if *oneway { " one-way" } else { "" })
+        }
+        FaultKind::Heal => "heal".into(),
+        FaultKind::Spike(x, e, d) => format!("spike +{e} on {} for {d}", t(x)),
+        FaultKind::Loss(x, r, d) => format!("loss {r:.2} on {} for {d}", t(x)),
+        FaultKind::Swizzle { count, step, hold } => {
+            format!("swizzle {count} nodes, step {step}, hold {hold}")
+        }
+        FaultKind::Misbehave(m) => {
+            let modes: Vec<&str> = m.modes.iter().map(|m| m.name()).collect();
+            let d = m.duration.map_or(String::new(), |d| format!(" for {d}"));
+            format!(
+                "misbehave {}{d}: {}, {} frames/s, {} invented addresses",
+                t(&m.target),
+                modes.join(" "),
+                m.rate,
+                m.addresses
+            )
+        }
+    };
+    format!("at {}: {what}", f.at)
+}

@@ -1,0 +1,145 @@
+//! Message kinds, typed: one per [`Message`] variant, with the name the
+//! traffic figures use and what the kind is for (idle upkeep, repair or
+//! dissemination).
+
+use gossip_chat::Message;
+
+/// What a message is for, as the report splits traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// Membership and connection upkeep: sent even when nobody chats.
+    Idle,
+    /// Anti-entropy: digests and the history they ask for.
+    Repair,
+    /// Chats and the broadcast tree that carries them.
+    Dissemination,
+}
+
+/// The kinds of [`Message`], one per variant, named as
+/// [`Message::kind`] names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MsgKind {
+    Join,
+    Hello,
+    Peers,
+    Ping,
+    Pong,
+    Chat,
+    Leave,
+    Bye,
+    Sync,
+    Digest,
+    History,
+    Prune,
+    Graft,
+    IHave,
+}
+
+impl MsgKind {
+    const ALL: [MsgKind; 14] = [
+        MsgKind::Join,
+        MsgKind::Hello,
+        MsgKind::Peers,
+        MsgKind::Ping,
+        MsgKind::Pong,
+        MsgKind::Chat,
+        MsgKind::Leave,
+        MsgKind::Bye,
+        MsgKind::Sync,
+        MsgKind::Digest,
+        MsgKind::History,
+        MsgKind::Prune,
+        MsgKind::Graft,
+        MsgKind::IHave,
+    ];
+
+    /// The kind of `m` (a new message variant must be placed here).
+    pub(super) fn of(m: &Message) -> MsgKind {
+        match m {
+            Message::Join(_) => MsgKind::Join,
+            Message::Hello(_) => MsgKind::Hello,
+            Message::PeerList { .. } => MsgKind::Peers,
+            Message::Ping(_) => MsgKind::Ping,
+            Message::Pong(_) => MsgKind::Pong,
+            Message::Chat(_) => MsgKind::Chat,
+            Message::Leave(_) => MsgKind::Leave,
+            Message::Bye(_) => MsgKind::Bye,
+            Message::Sync(_) => MsgKind::Sync,
+            Message::Digest(_) => MsgKind::Digest,
+            Message::History(_) => MsgKind::History,
+            Message::Prune => MsgKind::Prune,
+            Message::Graft(_) => MsgKind::Graft,
+            Message::IHave(_) => MsgKind::IHave,
+        }
+    }
+
+    /// The name the observer counts traffic under ([`Message::kind`]).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            MsgKind::Join => "join",
+            MsgKind::Hello => "hello",
+            MsgKind::Peers => "peers",
+            MsgKind::Ping => "ping",
+            MsgKind::Pong => "pong",
+            MsgKind::Chat => "chat",
+            MsgKind::Leave => "leave",
+            MsgKind::Bye => "bye",
+            MsgKind::Sync => "sync",
+            MsgKind::Digest => "digest",
+            MsgKind::History => "history",
+            MsgKind::Prune => "prune",
+            MsgKind::Graft => "graft",
+            MsgKind::IHave => "ihave",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub(super) fn named(name: &str) -> Option<MsgKind> {
+        MsgKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// What the kind is for.
+    pub(super) fn purpose(self) -> Purpose {
+        match self {
+            MsgKind::Hello
+            | MsgKind::Join
+            | MsgKind::Peers
+            | MsgKind::Ping
+            | MsgKind::Pong
+            | MsgKind::Sync
+            | MsgKind::Leave
+            | MsgKind::Bye => Purpose::Idle,
+            MsgKind::Digest | MsgKind::History => Purpose::Repair,
+            MsgKind::Chat | MsgKind::Prune | MsgKind::Graft | MsgKind::IHave => {
+                Purpose::Dissemination
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MsgKind, Purpose};
+    use gossip_chat::Message;
+
+    #[test]
+    fn kinds_are_named_as_the_core_names_them() {
+        for m in [
+            Message::Prune,
+            Message::PeerList {
+                full: true,
+                members: Vec::new(),
+            },
+        ] {
+            assert_eq!(MsgKind::of(&m).name(), m.kind());
+            assert_eq!(MsgKind::named(m.kind()), Some(MsgKind::of(&m)));
+        }
+        for k in MsgKind::ALL {
+            assert_eq!(MsgKind::named(k.name()), Some(k));
+        }
+        assert_eq!(MsgKind::named("frame"), None);
+        assert_eq!(MsgKind::Ping.purpose(), Purpose::Idle);
+        assert_eq!(MsgKind::History.purpose(), Purpose::Repair);
+        assert_eq!(MsgKind::Chat.purpose(), Purpose::Dissemination);
+    }
+}

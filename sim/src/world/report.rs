@@ -1,0 +1,97 @@
+//! Report assembly: the checks' verdicts, traffic figures by message kind
+//! and purpose, latencies, table peaks and the misbehaving nodes' tally.
+
+use super::msg_kind::{MsgKind, Purpose};
+use super::World;
+use crate::report::{Figures, KindTraffic, MaxTables, Report};
+
+impl World {
+    /// The report of the run (after [`World::run`] has reached the end).
+    pub(super) fn report(&mut self) -> Report {
+        let end = self.end;
+        let misbehave = (!self.attacks.is_empty()).then(|| {
+            for slot in 0..self.procs.len() as u32 {
+                self.count_stats(slot);
+            }
+            let mut tally = self.tally.clone();
+            tally.hostile_nodes = self.attacks.keys().copied().collect();
+            tally.invented_addresses = self.ghosts.len();
+            tally.ghost_dials = self.obs.ghost_dials;
+            (tally.ghost_dials_listed_max, tally.ghost_probes_max) = self.obs.ghost_dial_peaks();
+            tally.ghosts_listed_at_end = self.obs.ghosts_listed();
+            tally
+        });
+        let checks = self.obs.results(end);
+        let passed = !checks.iter().any(|c| c.status.failed());
+        let secs = self.obs.node_seconds(end).max(1e-9);
+        let t = &self.obs.traffic;
+        let total_msgs: u64 = t.kinds.iter().map(|k| k.1).sum();
+        let total_bytes: u64 = t.kinds.iter().map(|k| k.2).sum();
+        let bytes_for = |p: Purpose| -> u64 {
+            t.kinds
+                .iter()
+                .filter(|k| MsgKind::named(k.0).map(MsgKind::purpose) == Some(p))
+                .map(|k| k.2)
+                .sum()
+        };
+        let idle = bytes_for(Purpose::Idle);
+        let repair = bytes_for(Purpose::Repair);
+        let mut kinds = t.kinds.clone();
+        kinds.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        let deliveries = self.obs.deliveries();
+        let mt = self.obs.max_tables;
+
+        let figures = Figures {
+            msgs_per_node_s: total_msgs as f64 / secs,
+            bytes_per_node_s: total_bytes as f64 / secs,
+            idle_bytes_per_node_s: idle as f64 / secs,
+            repair_bytes_per_node_s: repair as f64 / secs,
+            by_kind: kinds
+                .iter()
+                .map(|k| KindTraffic {
+                    kind: k.0.to_string(),
+                    msgs_per_node_s: k.1 as f64 / secs,
+                    bytes_per_node_s: k.2 as f64 / secs,
+                })
+                .collect(),
+            copies_per_delivery: if deliveries == 0 {
+                0.0
+            } else {
+                t.chat_copies as f64 / deliveries as f64
+            },
+            chats_sent: self.obs.msgs_sent(),
+            deliveries,
+            delivery_ms: self.obs.delivery_pct(),
+            detection_ms: self.obs.detection_pct(),
+            leave_ms: self.obs.leave_pct(),
+            join_ms: self.obs.join_pct(),
+            max_tables: MaxTables {
+                members: mt.members,
+                connections: mt.connections,
+                neighbours: mt.neighbours,
+                streams: mt.streams,
+                held: mt.held,
+                history: mt.history,
+                paused_queue: self.obs.max_held,
+            },
+            max_queue: self.obs.max_queue,
+            misbehave,
+        };
+        let _ = self.trace.finish();
+        Report {
+            scenario: self.sc.name.clone(),
+            file: self.sc.path.clone(),
+            seed: self.seed,
+            nodes: self.sc.nodes.count,
+            slots: self.procs.len(),
+            virtual_s: end.as_millis() as f64 / 1000.0,
+            events: self.events,
+            fingerprint: self.trace.fingerprint(),
+            faults: self.schedule.clone(),
+            checks,
+            figures,
+            wall_ms: None,
+            passed,
+        }
+    }
+}
