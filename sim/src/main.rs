@@ -58,11 +58,14 @@ fn parse_args() -> Result<Args, ExitCode> {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        // clap's message up to its usage block, on one line.
         let text = e.to_string();
-        let first = text.lines().next().unwrap_or("bad arguments");
+        let what = text.split("\n\n").next().unwrap_or("bad arguments");
+        let what: Vec<&str> = what.split_whitespace().collect();
+        let what = what.join(" ");
         eprintln!(
             "sim: {} (usage: {USAGE})",
-            first.trim_start_matches("error: ")
+            what.trim_start_matches("error: ")
         );
         ExitCode::from(2)
     })?;
