@@ -3,63 +3,77 @@
 //! Exit 0 when every check holds, 1 when one fails (the replay command is
 //! printed), 2 when the arguments or the scenario file are invalid.
 
+use clap::Parser;
 use gossip_sim::{report::Report, scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
+use std::ops::Range;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: sim SCENARIO.toml [--seed N] [--seeds A..B] [--json] [--trace FILE]";
+const USAGE: &str = "sim SCENARIO.toml [--seed N] [--seeds A..B] [--json] [--trace FILE]";
 
+/// Runs a gossip-chat scenario in the deterministic simulator.
+#[derive(Parser)]
+#[command(name = "sim", override_usage = USAGE)]
 struct Args {
+    /// The scenario file (see scenarios/README.md).
+    #[arg(value_name = "SCENARIO.toml")]
     file: String,
-    seeds: std::ops::Range<u64>,
+    /// Run this one seed (default 0).
+    #[arg(long, value_name = "N", conflicts_with = "seeds")]
+    seed: Option<u64>,
+    /// Run every seed in A..B (B excluded).
+    #[arg(long, value_name = "A..B", value_parser = seed_range)]
+    seeds: Option<Range<u64>>,
+    /// Print the report as JSON.
+    #[arg(long)]
     json: bool,
+    /// Write the trace of the (single) run to FILE.
+    #[arg(long, value_name = "FILE")]
     trace: Option<String>,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut file = None;
-    let mut seeds = None;
-    let mut json = false;
-    let mut trace = None;
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--seed" => {
-                let v = it.next().ok_or("--seed needs a number")?;
-                let n: u64 = v
-                    .parse()
-                    .map_err(|_| format!("--seed {v:?} is not a number"))?;
-                seeds = Some(n..n + 1);
-            }
-            "--seeds" => {
-                let v = it.next().ok_or("--seeds needs a range like 0..100")?;
-                let (a, b) = v
-                    .split_once("..")
-                    .ok_or_else(|| format!("--seeds {v:?} is not a range like 0..100"))?;
-                let (a, b): (u64, u64) = match (a.parse(), b.parse()) {
-                    (Ok(a), Ok(b)) if a < b => (a, b),
-                    _ => return Err(format!("--seeds {v:?} is not a range like 0..100")),
-                };
-                seeds = Some(a..b);
-            }
-            "--json" => json = true,
-            "--trace" => trace = Some(it.next().ok_or("--trace needs a file")?),
-            "-h" | "--help" => return Err(String::new()),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            s if file.is_none() => file = Some(s.to_string()),
-            s => return Err(format!("unexpected argument {s}")),
+impl Args {
+    fn seeds(&self) -> Range<u64> {
+        match (&self.seeds, self.seed) {
+            (Some(r), _) => r.clone(),
+            (None, Some(n)) => n..n.saturating_add(1),
+            (None, None) => 0..1,
         }
     }
-    let seeds = seeds.unwrap_or(0..1);
-    if trace.is_some() && seeds.end - seeds.start != 1 {
-        return Err("--trace takes one seed".into());
+}
+
+fn seed_range(v: &str) -> Result<Range<u64>, String> {
+    match v.split_once("..").map(|(a, b)| (a.parse(), b.parse())) {
+        Some((Ok(a), Ok(b))) if a < b => Ok(a..b),
+        _ => Err("not a range like 0..100 (start below end)".into()),
     }
-    Ok(Args {
-        file: file.ok_or("no scenario file given")?,
-        seeds,
-        json,
-        trace,
-    })
+}
+
+/// The arguments, or the exit code when there is nothing to run: help is
+/// printed and exits 0; a bad argument is one line on stderr and exits 2.
+fn parse_args() -> Result<Args, ExitCode> {
+    let args = Args::try_parse().map_err(|e| {
+        if !e.use_stderr() {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        // clap's message up to its usage block, on one line.
+        let text = e.to_string();
+        let what = text.split("\n\n").next().unwrap_or("bad arguments");
+        let what: Vec<&str> = what.split_whitespace().collect();
+        let what = what.join(" ");
+        eprintln!(
+            "sim: {} (usage: {USAGE})",
+            what.trim_start_matches("error: ")
+        );
+        ExitCode::from(2)
+    })?;
+    if args.trace.is_some() && args.seeds().end - args.seeds().start != 1 {
+        eprintln!("sim: --trace takes one seed (usage: {USAGE})");
+        return Err(ExitCode::from(2));
+    }
+    Ok(args)
 }
 
 /// The one place the simulator reads the wall clock: for the report's wall
@@ -100,17 +114,11 @@ fn run_one(sc: &scenario::Scenario, seed: u64, trace: Option<&str>) -> Result<Re
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args = match parse_args() {
         Ok(a) => a,
-        Err(e) => {
-            if e.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("sim: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
+    let seeds = args.seeds();
     let sc = match scenario::load(&args.file) {
         Ok(s) => s,
         Err(e) => {
@@ -118,11 +126,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let single = args.seeds.end - args.seeds.start == 1;
+    let single = seeds.end - seeds.start == 1;
     let mut reports = Vec::new();
     let mut failed = Vec::new();
     let stdout = std::io::stdout();
-    for seed in args.seeds.clone() {
+    for seed in seeds.clone() {
         let report = match run_one(&sc, seed, args.trace.as_deref()) {
             Ok(r) => r,
             Err(e) => {
@@ -167,12 +175,12 @@ fn main() -> ExitCode {
             }
         }
     } else if !single {
-        let n = args.seeds.end - args.seeds.start;
+        let n = seeds.end - seeds.start;
         println!(
             "{} of {n} seeds passed ({}..{})",
             n - failed.len() as u64,
-            args.seeds.start,
-            args.seeds.end
+            seeds.start,
+            seeds.end
         );
     }
     if failed.is_empty() {

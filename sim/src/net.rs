@@ -1,5 +1,6 @@
 //! The network model: latency, loss, duplication, partitions, clogs,
-//! spikes and per-link overrides, all drawn from one seeded RNG.
+//! spikes, link faults and per-link overrides, all drawn from one seeded
+//! RNG.
 
 use crate::scenario::{Latency, LinkOverride, NetSpec};
 use gossip_chat::{Duration, Instant};
@@ -60,16 +61,16 @@ impl Bits {
     }
 }
 
-/// A partition: every slot has a group; group 0 is a bridge that reaches
-/// everyone. Messages between two different non-zero groups are lost (only
-/// from group 1 to the others when one-way).
+/// A partition: every slot is on one or more sides (a bit each, up to
+/// 64). Messages between two slots that share no side are lost (only those
+/// from slots on the first side when one-way). A bridge is on every side.
 #[derive(Clone, Debug)]
 pub struct Cut {
     /// Identifies the cut for its heal.
     pub id: u32,
-    /// Group per slot.
-    pub groups: Vec<u16>,
-    /// Only group 1's messages to other groups are lost.
+    /// Sides per slot, one bit each.
+    pub sides: Vec<u64>,
+    /// Only the first side's messages to other sides are lost.
     pub oneway: bool,
     /// Active since.
     pub start: Instant,
@@ -77,19 +78,66 @@ pub struct Cut {
     pub end: Option<Instant>,
 }
 
+/// The sides of a bridge: every one.
+pub const BRIDGE: u64 = u64::MAX;
+
+/// The sides mask of group `g` (1-based; group 0 is a bridge).
+pub fn side_of_group(g: u16) -> u64 {
+    match g {
+        0 => BRIDGE,
+        g => 1u64.checked_shl(u32::from(g) - 1).unwrap_or(1 << 63),
+    }
+}
+
 impl Cut {
     /// Whether messages from `a` to `b` are lost under this cut.
     #[inline]
     pub fn blocks(&self, a: usize, b: usize) -> bool {
-        let (ga, gb) = (self.groups[a], self.groups[b]);
-        if ga == 0 || gb == 0 || ga == gb {
+        let (sa, sb) = (self.sides[a], self.sides[b]);
+        if sa & sb != 0 {
             return false;
         }
-        !self.oneway || ga == 1
+        !self.oneway || sa & 1 == 1
     }
     /// Whether the cut separates `a` and `b` in either direction.
     pub fn separates(&self, a: usize, b: usize) -> bool {
         self.blocks(a, b) || self.blocks(b, a)
+    }
+    /// Whether it was in force at any time in `[from, to]`.
+    pub fn overlaps(&self, from: Instant, to: Instant) -> bool {
+        self.start <= to && self.end.is_none_or(|e| e > from)
+    }
+}
+
+/// Loss (1.0: a cut) on the link between two nodes, for a while.
+#[derive(Clone, Debug)]
+pub struct LinkCut {
+    /// Identifies it for its heal.
+    pub id: u32,
+    /// One end.
+    pub from: usize,
+    /// The other end.
+    pub to: usize,
+    /// Only messages from `from` to `to` are hit.
+    pub oneway: bool,
+    /// Loss probability on the link; 1.0 cuts it.
+    pub loss: f64,
+    /// Active since.
+    pub start: Instant,
+    /// Healed at (None: still active).
+    pub end: Option<Instant>,
+}
+
+impl LinkCut {
+    /// Whether messages from `a` to `b` travel on this link (in its
+    /// direction when one-way).
+    #[inline]
+    pub fn hits(&self, a: usize, b: usize) -> bool {
+        (a == self.from && b == self.to) || (!self.oneway && a == self.to && b == self.from)
+    }
+    /// Whether it drops every message.
+    pub fn cuts(&self) -> bool {
+        self.loss >= 1.0
     }
     /// Whether it was in force at any time in `[from, to]`.
     pub fn overlaps(&self, from: Instant, to: Instant) -> bool {
@@ -155,6 +203,9 @@ pub struct Network {
     /// Every burst ever made.
     pub bursts: Vec<Burst>,
     active_bursts: Vec<usize>,
+    /// Every link fault ever made.
+    pub links: Vec<LinkCut>,
+    active_links: Vec<usize>,
     next_id: u32,
     rng: ChaCha8Rng,
 }
@@ -185,6 +236,8 @@ impl Network {
             active_cuts: Vec::new(),
             bursts: Vec::new(),
             active_bursts: Vec::new(),
+            links: Vec::new(),
+            active_links: Vec::new(),
             next_id: 1,
             rng,
         }
@@ -203,6 +256,10 @@ impl Network {
     #[inline]
     pub fn blocked(&self, a: usize, b: usize) -> bool {
         self.active_cuts.iter().any(|&i| self.cuts[i].blocks(a, b))
+            || self.active_links.iter().any(|&i| {
+                let l = &self.links[i];
+                l.cuts() && l.hits(a, b)
+            })
     }
 
     /// What happens to one message from `a` to `b` sent now.
@@ -223,6 +280,12 @@ impl Network {
             if burst.nodes.get(a) || burst.nodes.get(b) {
                 extra = extra + burst.extra;
                 loss = 1.0 - (1.0 - loss) * (1.0 - burst.loss);
+            }
+        }
+        for &i in &self.active_links {
+            let link = &self.links[i];
+            if link.hits(a, b) {
+                loss = 1.0 - (1.0 - loss) * (1.0 - link.loss);
             }
         }
         if loss > 0.0 && self.chance(loss) {
@@ -294,13 +357,19 @@ impl Network {
         }
     }
 
-    /// Starts a partition; returns its id.
+    /// Starts a partition of one group per slot (group 0: a bridge);
+    /// returns its id.
     pub fn cut(&mut self, groups: Vec<u16>, oneway: bool, now: Instant) -> u32 {
+        self.cut_sides(groups.into_iter().map(side_of_group).collect(), oneway, now)
+    }
+
+    /// Starts a partition of sides per slot (see [`Cut`]); returns its id.
+    pub fn cut_sides(&mut self, sides: Vec<u64>, oneway: bool, now: Instant) -> u32 {
         let id = self.next_id;
         self.next_id += 1;
         self.cuts.push(Cut {
             id,
-            groups,
+            sides,
             oneway,
             start: now,
             end: None,
@@ -309,7 +378,25 @@ impl Network {
         id
     }
 
-    /// Ends the cut or burst `id` (every one when `None`).
+    /// Starts loss (1.0: a cut) on the link from `from` to `to` (and back
+    /// unless `oneway`); returns its id.
+    pub fn link(&mut self, from: usize, to: usize, oneway: bool, loss: f64, now: Instant) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.links.push(LinkCut {
+            id,
+            from,
+            to,
+            oneway,
+            loss,
+            start: now,
+            end: None,
+        });
+        self.active_links.push(self.links.len() - 1);
+        id
+    }
+
+    /// Ends the cut, burst or link fault `id` (every one when `None`).
     pub fn heal(&mut self, id: Option<u32>, now: Instant) {
         let cuts = &mut self.cuts;
         self.active_cuts.retain(|&i| {
@@ -324,6 +411,14 @@ impl Network {
             let hit = id.is_none_or(|id| bursts[i].id == id);
             if hit {
                 bursts[i].end = Some(now);
+            }
+            !hit
+        });
+        let links = &mut self.links;
+        self.active_links.retain(|&i| {
+            let hit = id.is_none_or(|id| links[i].id == id);
+            if hit {
+                links[i].end = Some(now);
             }
             !hit
         });
@@ -345,42 +440,53 @@ impl Network {
         id
     }
 
-    /// Whether any cut that separates `a` and `b` was in force in
-    /// `[from, to]`.
+    /// Whether any cut (or link cut) that separates `a` and `b` was in
+    /// force in `[from, to]`.
     pub fn separated(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
         self.cuts
             .iter()
             .any(|c| c.overlaps(from, to) && c.separates(a, b))
+            || self
+                .links
+                .iter()
+                .any(|l| l.cuts() && l.overlaps(from, to) && (l.hits(a, b) || l.hits(b, a)))
     }
 
-    /// Whether any fault of the network (cut, clog, spike, loss burst) was
-    /// in force in `[from, to]`.
+    /// Whether any fault of the network (cut, clog, spike, loss burst, link
+    /// fault) was in force in `[from, to]`.
     pub fn disturbed(&self, from: Instant, to: Instant) -> bool {
         self.cuts.iter().any(|c| c.overlaps(from, to))
             || self
                 .bursts
                 .iter()
                 .any(|b| b.start <= to && b.end.is_none_or(|e| e > from))
+            || self.links.iter().any(|l| l.overlaps(from, to))
     }
 
-    /// Whether a loss burst touching `a` or `b` was in force in `[from, to]`.
+    /// Whether a loss burst touching `a` or `b`, or a lossy link fault
+    /// between them, was in force in `[from, to]`.
     pub fn lossy_burst(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
         self.bursts.iter().any(|x| {
             x.loss > 0.0
                 && (x.nodes.get(a) || x.nodes.get(b))
                 && x.start <= to
                 && x.end.is_none_or(|e| e > from)
-        })
+        }) || self
+            .links
+            .iter()
+            .any(|l| !l.cuts() && l.overlaps(from, to) && (l.hits(a, b) || l.hits(b, a)))
     }
 
-    /// Whether any cut was in force at some time in `[from, to]`.
+    /// Whether any cut (or link cut) was in force at some time in
+    /// `[from, to]`.
     pub fn cut_during(&self, from: Instant, to: Instant) -> bool {
         self.cuts.iter().any(|c| c.overlaps(from, to))
+            || self.links.iter().any(|l| l.cuts() && l.overlaps(from, to))
     }
 
-    /// Whether any cut is in force now.
+    /// Whether any cut (or link cut) is in force now.
     pub fn any_cut(&self) -> bool {
-        !self.active_cuts.is_empty()
+        !self.active_cuts.is_empty() || self.active_links.iter().any(|&i| self.links[i].cuts())
     }
 
     /// Draws from the network's RNG (for shapes and targets).
@@ -397,7 +503,7 @@ mod tests {
     fn bridge_nodes_reach_both_sides_and_oneway_cuts_one_direction() {
         let c = Cut {
             id: 1,
-            groups: vec![1, 1, 2, 0],
+            sides: [1, 1, 2, 0].map(side_of_group).to_vec(),
             oneway: false,
             start: Instant::ZERO,
             end: None,

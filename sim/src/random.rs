@@ -68,7 +68,7 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                     Shape::Halves,
                     Shape::Isolate(None),
                     Shape::Majority,
-                    Shape::Bridge,
+                    Shape::Bridge(None),
                 ];
                 let shape = shapes[below(&mut rng, shapes.len())].clone();
                 FaultKind::Partition {

@@ -1,31 +1,13 @@
 //! Same scenario and seed: byte-identical trace and equal fingerprints.
 //! Another seed: another run.
 
-use gossip_sim::{load, run};
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use gossip_sim::{load, run, run_traced};
 
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn traced(name: &str, seed: u64) -> (Vec<u8>, gossip_sim::Report) {
+fn traced(name: &str, seed: u64) -> (String, gossip_sim::Report) {
     let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
     let sc = load(&path).unwrap();
-    let buf = Shared::default();
-    let report = run(&sc, seed, Some(Box::new(buf.clone())));
-    let bytes = buf.0.borrow().clone();
-    (bytes, report)
+    let (report, trace) = run_traced(&sc, seed);
+    (trace, report)
 }
 
 #[test]
@@ -61,8 +43,7 @@ fn another_seed_takes_another_path() {
 
 #[test]
 fn every_trace_line_starts_with_its_time() {
-    let (t, _) = traced("three-nodes", 0);
-    let text = String::from_utf8(t).unwrap();
+    let (text, _) = traced("three-nodes", 0);
     let mut last = 0.0f64;
     for line in text.lines() {
         let time: f64 = line

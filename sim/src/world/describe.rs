@@ -79,13 +79,24 @@ pub fn describe(f: &Fault) -> String {
                 Shape::Isolate(Some(n)) => format!("isolate n{n}"),
                 Shape::Isolate(None) => "isolate a random node".into(),
                 Shape::Majority => "majority/minority".into(),
-                Shape::Bridge => "bridge".into(),
+                Shape::Bridge(None) => "bridge".into(),
+                Shape::Bridge(Some(n)) => format!("bridge through n{n}"),
                 Shape::Groups(g) => format!("groups {g:?}"),
             };
             let d = duration.map_or(String::new(), |d| format!(" for {d}"));
             format!("partition {s}{}{d}", if *oneway { " one-way" } else { "" })
         }
         FaultKind::Heal => "heal".into(),
+        FaultKind::Link(l) => {
+            let d = l.duration.map_or(String::new(), |d| format!(" for {d}"));
+            let what = if l.loss >= 1.0 {
+                "cut".to_string()
+            } else {
+                format!("loss {:.2}", l.loss)
+            };
+            let arrow = if l.oneway { "->" } else { "<->" };
+            format!("link n{}{arrow}n{} {what}{d}", l.from, l.to)
+        }
         FaultKind::Spike(x, e, d) => format!("spike +{e} on {} for {d}", t(x)),
         FaultKind::Loss(x, r, d) => format!("loss {r:.2} on {} for {d}", t(x)),
         FaultKind::Swizzle { count, step, hold } => {

@@ -143,14 +143,18 @@ impl World {
                 oneway,
                 duration,
             } => {
-                let groups = self.shape(&shape);
-                let id = self.net.cut(groups.clone(), oneway, now);
-                let side = |g: u16| -> String {
-                    let v: Vec<String> = groups
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, x)| **x == g && *i < self.procs.next_slot as usize)
-                        .map(|(i, _)| format!("n{i}"))
+                let sides = self.shape(&shape);
+                let id = self.net.cut_sides(sides.clone(), oneway, now);
+                // Side 0 lists the bridges; a node on several sides (but not
+                // all) is listed on each.
+                let on = |i: usize, g: u32| match g {
+                    0 => sides[i] == crate::net::BRIDGE,
+                    g => sides[i] != crate::net::BRIDGE && sides[i] >> (g - 1) & 1 == 1,
+                };
+                let side = |g: u32| -> String {
+                    let v: Vec<String> = (0..sides.len().min(self.procs.next_slot as usize))
+                        .filter(|&i| on(i, g))
+                        .map(|i| format!("n{i}"))
                         .collect();
                     if v.len() > 12 {
                         format!("{} nodes", v.len())
@@ -158,8 +162,7 @@ impl World {
                         v.join(",")
                     }
                 };
-                let max_g = groups.iter().copied().max().unwrap_or(1);
-                let desc: Vec<String> = (0..=max_g)
+                let desc: Vec<String> = (0..=64)
                     .map(|g| format!("{}[{}]", if g == 0 { "bridge" } else { "group" }, side(g)))
                     .filter(|s| !s.ends_with("[]"))
                     .collect();
@@ -169,6 +172,21 @@ impl World {
                     desc.join(" | ")
                 ));
                 if let Some(d) = duration {
+                    self.at_action(now + d, Action::Heal(id));
+                }
+            }
+            FaultKind::Link(l) => {
+                let id = self
+                    .net
+                    .link(l.from as usize, l.to as usize, l.oneway, l.loss, now);
+                let arrow = if l.oneway { "->" } else { "<->" };
+                let what = if l.loss >= 1.0 {
+                    "cut".to_string()
+                } else {
+                    format!("loss {}", l.loss)
+                };
+                self.fault_note(format!("link #{id} n{}{arrow}n{} {what}", l.from, l.to));
+                if let Some(d) = l.duration {
                     self.at_action(now + d, Action::Heal(id));
                 }
             }
@@ -233,11 +251,13 @@ impl World {
             }
         }
     }
-    /// Group per slot for a partition shape over the current nodes. Slots
-    /// not started yet go with group 1.
-    fn shape(&mut self, shape: &Shape) -> Vec<u16> {
+
+    /// Sides per slot (see [`crate::net::Cut`]) for a partition shape over the
+    /// current nodes. Slots not started yet go on the first side.
+    fn shape(&mut self, shape: &Shape) -> Vec<u64> {
+        let (first, second) = (crate::net::side_of_group(1), crate::net::side_of_group(2));
         let n = self.procs.len();
-        let mut groups = vec![1u16; n];
+        let mut sides = vec![first; n];
         let mut present: Vec<u32> = (0..self.procs.next_slot)
             .filter(|s| !matches!(self.procs.slots[*s as usize].state, State::Absent))
             .collect();
@@ -249,13 +269,13 @@ impl World {
         match shape {
             Shape::Halves => {
                 for &s in &present[present.len() / 2..] {
-                    groups[s as usize] = 2;
+                    sides[s as usize] = second;
                 }
             }
             Shape::Majority => {
                 let minority = (present.len().saturating_sub(1)) / 2;
                 for &s in &present[..minority] {
-                    groups[s as usize] = 2;
+                    sides[s as usize] = second;
                 }
             }
             Shape::Isolate(node) => {
@@ -265,29 +285,35 @@ impl World {
                     (!up.is_empty()).then(|| up[self.below(up.len())])
                 });
                 if let Some(s) = s {
-                    groups[s as usize] = 2;
+                    sides[s as usize] = second;
                 }
             }
-            Shape::Bridge => {
-                if let Some((&bridge, rest)) = present.split_first() {
-                    groups[bridge as usize] = 0;
+            Shape::Bridge(node) => {
+                // The given bridge, or the first of the shuffle; the others
+                // split in halves as they were shuffled.
+                if let Some(bridge) = node.or_else(|| present.first().copied()) {
+                    sides[bridge as usize] = crate::net::BRIDGE;
+                    let rest: Vec<u32> = present.iter().copied().filter(|&s| s != bridge).collect();
                     for &s in &rest[rest.len() / 2..] {
-                        groups[s as usize] = 2;
+                        sides[s as usize] = second;
                     }
                 }
             }
             Shape::Groups(gs) => {
-                let extra = gs.len() as u16 + 1;
-                for g in groups.iter_mut() {
-                    *g = extra;
-                }
+                // A node named in several groups is on each of their sides;
+                // nodes in no group form one more side.
+                sides.fill(0);
                 for (i, g) in gs.iter().enumerate() {
                     for &s in g {
-                        groups[s as usize] = i as u16 + 1;
+                        sides[s as usize] |= crate::net::side_of_group(i as u16 + 1);
                     }
+                }
+                let extra = crate::net::side_of_group(gs.len() as u16 + 1);
+                for m in sides.iter_mut().filter(|m| **m == 0) {
+                    *m = extra;
                 }
             }
         }
-        groups
+        sides
     }
 }

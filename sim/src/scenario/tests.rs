@@ -1,0 +1,159 @@
+//! Scenario parsing: errors name the line, node indices are checked, and
+//! each fault kind takes only the fields that mean something to it.
+
+use super::*;
+use gossip_chat::Duration;
+
+const HEAD: &str = "duration = \"10s\"\n[nodes]\ncount = 11\n";
+
+/// A scenario of 11 nodes with one fault (the `[[fault]]` line is line 4).
+fn with_fault(fields: &str) -> Result<Scenario, ScenarioError> {
+    parse(
+        "x.toml",
+        &format!("{HEAD}[[fault]]\nat = \"1s\"\n{fields}\n"),
+    )
+}
+
+fn refused(fields: &str, why: &str) {
+    let e = with_fault(fields).unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert!(e.to_string().starts_with("x.toml:4: "), "{e}");
+    assert!(e.message.contains(why), "{fields}: {e}");
+}
+
+fn only_fault(fields: &str) -> FaultKind {
+    let sc = with_fault(fields).unwrap_or_else(|e| panic!("{fields}: {e}"));
+    sc.faults[0].kind.clone()
+}
+
+#[test]
+fn errors_name_the_line() {
+    let text =
+        "duration = \"10s\"\n[nodes]\ncount = 3\n\n[[fault]]\nat = \"1s\"\nkind = \"explode\"\n";
+    let e = parse("x.toml", text).unwrap_err();
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.message.contains("explode"), "{e}");
+    let e = parse(
+        "x.toml",
+        "duration = \"10s\"\n[nodes]\ncount = 3\ncolour = 1\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    let e = parse("x.toml", "duration = \"10\"\n[nodes]\ncount = 3\n").unwrap_err();
+    assert_eq!(e.line, Some(1), "{e}");
+    assert!(e.to_string().starts_with("x.toml:1: "), "{e}");
+}
+
+#[test]
+fn fault_nodes_must_exist() {
+    let text = "duration = \"10s\"\n[nodes]\ncount = 3\n[[fault]]\nat = \"1s\"\nkind = \"crash\"\nnode = 7\n";
+    let e = parse("x.toml", text).unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert!(e.message.contains("node 7"), "{e}");
+}
+
+#[test]
+fn decimal_durations_in_a_file_are_exact() {
+    let sc = parse(
+        "x.toml",
+        "duration = \"64.4s\"\nliveness = \"16.1s\"\n[nodes]\ncount = 3\n[checks]\nconverge_within = \"32.2s\"\n",
+    )
+    .unwrap();
+    assert_eq!(sc.duration, Duration::from_millis(64_400));
+    assert_eq!(sc.liveness, Duration::from_millis(16_100));
+    assert_eq!(sc.checks.converge_within, Duration::from_millis(32_200));
+    let e = parse("x.toml", "duration = \"1.0005s\"\n[nodes]\ncount = 3\n").unwrap_err();
+    assert_eq!(e.line, Some(1), "{e}");
+    assert!(e.message.contains("whole number of milliseconds"), "{e}");
+}
+
+#[test]
+fn a_node_on_a_partition_is_honoured_where_it_means_something() {
+    let shape = |fields: &str| match only_fault(fields) {
+        FaultKind::Partition { shape, .. } => shape,
+        k => panic!("{k:?}"),
+    };
+    assert_eq!(
+        shape("kind = \"partition\"\nshape = \"bridge\"\nnode = 4"),
+        Shape::Bridge(Some(4))
+    );
+    assert_eq!(
+        shape("kind = \"partition\"\nshape = \"bridge\""),
+        Shape::Bridge(None)
+    );
+    assert_eq!(
+        shape("kind = \"partition\"\nshape = \"isolate\"\nnode = 10"),
+        Shape::Isolate(Some(10))
+    );
+    for s in ["halves", "majority"] {
+        refused(
+            &format!("kind = \"partition\"\nshape = \"{s}\"\nnode = 2"),
+            "means nothing",
+        );
+    }
+    refused("kind = \"partition\"\nnode = 2", "means nothing");
+    refused(
+        "kind = \"partition\"\ngroups = [[0, 1]]\nnode = 2",
+        "means nothing",
+    );
+    for s in ["bridge", "isolate"] {
+        refused(
+            &format!("kind = \"partition\"\nshape = \"{s}\"\nnode = 99"),
+            "node 99 does not exist (11 nodes",
+        );
+    }
+}
+
+#[test]
+fn overlapping_groups_are_kept_as_written() {
+    let k = only_fault("kind = \"partition\"\ngroups = [[0, 1, 2], [2, 3, 4]]");
+    assert!(
+        matches!(&k, FaultKind::Partition { shape: Shape::Groups(g), .. }
+            if g == &vec![vec![0, 1, 2], vec![2, 3, 4]]),
+        "{k:?}"
+    );
+    refused(
+        "kind = \"partition\"\ngroups = [[0], [12]]",
+        "node 12 does not exist",
+    );
+    let many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("[{}]", i % 11)).collect();
+    refused(
+        &format!("kind = \"partition\"\ngroups = [{}]", many.join(", ")),
+        "at most 63 groups",
+    );
+}
+
+#[test]
+fn link_faults_take_from_to_oneway_loss_and_for() {
+    assert_eq!(
+        only_fault("kind = \"link\"\nfrom = 1\nto = 2\nfor = \"3s\""),
+        FaultKind::Link(LinkFault {
+            from: 1,
+            to: 2,
+            oneway: false,
+            loss: 1.0,
+            duration: Some(Duration::from_secs(3)),
+        })
+    );
+    assert_eq!(
+        only_fault("kind = \"link\"\nfrom = 3\nto = 0\noneway = true\nloss = 0.25"),
+        FaultKind::Link(LinkFault {
+            from: 3,
+            to: 0,
+            oneway: true,
+            loss: 0.25,
+            duration: None,
+        })
+    );
+    refused("kind = \"link\"\nfrom = 1", "needs from and to");
+    refused("kind = \"link\"\nfrom = 1\nto = 1", "to itself");
+    refused(
+        "kind = \"link\"\nfrom = 1\nto = 11",
+        "node 11 does not exist",
+    );
+    refused("kind = \"link\"\nfrom = 1\nto = 2\nloss = 0.0", "(0, 1]");
+    refused("kind = \"link\"\nfrom = 1\nto = 2\nloss = 1.5", "(0, 1]");
+    refused("kind = \"link\"\nfrom = 1\nto = 2\nnode = 3", "not node");
+    refused("kind = \"crash\"\nfrom = 1", "kind = \"link\" only");
+    refused("kind = \"partition\"\nloss = 0.5", "kind = \"link\" only");
+}
