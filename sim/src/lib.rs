@@ -65,9 +65,7 @@ pub use report::{CheckResult, Report, Status};
 pub use scenario::{load, Scenario, ScenarioError};
 pub use trace::Trace;
 
-use std::cell::RefCell;
 use std::io::Write;
-use std::rc::Rc;
 
 /// Runs `sc` under `seed`; writes the trace to `trace` if given.
 pub fn run(sc: &Scenario, seed: u64, trace: Option<Box<dyn Write>>) -> Report {
@@ -76,11 +74,9 @@ pub fn run(sc: &Scenario, seed: u64, trace: Option<Box<dyn Write>>) -> Report {
 
 /// [`run`], keeping the trace: the report and every trace line.
 pub fn run_traced(sc: &Scenario, seed: u64) -> (Report, String) {
-    let buf = Memory::default();
-    let report = run(sc, seed, Some(Box::new(buf.clone())));
-    let bytes = buf.0.take();
-    // Trace lines are built from `format!`, so they are UTF-8.
-    (report, String::from_utf8_lossy(&bytes).into_owned())
+    let faults = random::schedule(sc, seed);
+    let (report, trace) = world::World::new(sc, seed, &faults, Trace::kept()).run(&mut |_| {});
+    (report, trace.into_text())
 }
 
 /// [`run`], calling `progress` now and then with the virtual time reached.
@@ -93,19 +89,4 @@ pub fn run_with_progress(
     let faults = random::schedule(sc, seed);
     let world = world::World::new(sc, seed, &faults, Trace::new(trace));
     world.run(progress).0
-}
-
-/// A trace sink in memory that [`run_traced`] reads back after the run
-/// (the trace owns its writer until then).
-#[derive(Clone, Default)]
-struct Memory(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Memory {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -12,6 +12,8 @@ use std::io::Write;
 /// The event sink of one run.
 pub struct Trace {
     out: Option<Box<dyn Write>>,
+    /// Lines kept in memory (for [`Trace::kept`]).
+    text: Option<String>,
     line: String,
     hash: u64,
     events: u64,
@@ -69,6 +71,7 @@ impl Trace {
     pub fn new(out: Option<Box<dyn Write>>) -> Self {
         Trace {
             out,
+            text: None,
             line: String::new(),
             hash: 0xcbf2_9ce4_8422_2325,
             events: 0,
@@ -76,10 +79,23 @@ impl Trace {
         }
     }
 
+    /// A trace that keeps its lines in memory, for [`Trace::into_text`].
+    pub fn kept() -> Self {
+        Trace {
+            text: Some(String::new()),
+            ..Trace::new(None)
+        }
+    }
+
+    /// The lines kept by a [`Trace::kept`] trace (empty for any other).
+    pub fn into_text(self) -> String {
+        self.text.unwrap_or_default()
+    }
+
     /// Whether lines are written (callers skip formatting otherwise).
     #[inline]
     pub fn writing(&self) -> bool {
-        self.out.is_some()
+        self.out.is_some() || self.text.is_some()
     }
 
     #[inline]
@@ -104,14 +120,19 @@ impl Trace {
         for n in nums {
             self.mix(n);
         }
-        if let Some(out) = &mut self.out {
+        if self.writing() {
             self.line.clear();
             let ms = now.as_millis();
             let _ = write!(self.line, "{}.{:03} ", ms / 1000, ms % 1000);
             text(&mut self.line);
             self.line.push('\n');
-            if let Err(e) = out.write_all(self.line.as_bytes()) {
-                self.error.get_or_insert(e);
+            if let Some(kept) = &mut self.text {
+                kept.push_str(&self.line);
+            }
+            if let Some(out) = &mut self.out {
+                if let Err(e) = out.write_all(self.line.as_bytes()) {
+                    self.error.get_or_insert(e);
+                }
             }
         }
     }
