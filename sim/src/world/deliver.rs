@@ -3,8 +3,8 @@
 //! the trace and the observer.
 
 use super::describe::{describe_msg, who};
-use super::process::State;
 use super::transport::{conn_id, Payload, FOREIGN};
+use super::State;
 use super::{Ev, Pending, World};
 use crate::addr::{addr_of, slot_of};
 use crate::trace::TraceKind;

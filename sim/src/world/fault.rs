@@ -2,7 +2,7 @@
 //! their follow-ups such as heals and resumes), who they hit, and the
 //! partition shapes. Each fault writes a `fault ...` note to the trace.
 
-use super::process::State;
+use super::State;
 use super::{Action, Ev, World};
 use crate::checks::Start;
 use crate::net::Bits;

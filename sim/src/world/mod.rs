@@ -41,13 +41,24 @@ use crate::trace::{Trace, TraceKind};
 use deliver::SeenLog;
 use gossip_chat::Node;
 use gossip_chat::{Input, Instant, Output};
-use process::{Processes, State};
+use process::Processes;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use transport::Transport;
+
+/// Where a slot's process is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Absent,
+    Up,
+    Paused,
+    Crashed,
+    Killed,
+    Left,
+}
 
 /// Interval of table-size samples (bounded state), per node slot; at
 /// least 1 s, at most 30 s (every node is sampled each time).

@@ -3,7 +3,7 @@
 //! pause, resume, leave. Each start is a new incarnation and a new life
 //! for the observer.
 
-use super::{mix, transport::Transport, Ev, Pending, World};
+use super::{mix, transport::Transport, Ev, Pending, State, World};
 use crate::addr::addr_of;
 use crate::checks::{Gone, Start};
 use crate::random::below;
@@ -11,17 +11,6 @@ use crate::scenario::Via;
 use crate::trace::TraceKind;
 use gossip_chat::{Input, Instant, Node};
 use rand_chacha::ChaCha8Rng;
-
-/// Where a slot's process is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum State {
-    Absent,
-    Up,
-    Paused,
-    Crashed,
-    Killed,
-    Left,
-}
 
 /// One node address and its current process.
 pub(super) struct Slot {

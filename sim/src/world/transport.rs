@@ -8,7 +8,7 @@
 //! latency; this file turns that into queued inputs.
 
 use super::msg_kind::MsgKind;
-use super::{describe::who, process::State, Ev, Pending, World};
+use super::{describe::who, Ev, Pending, State, World};
 use crate::addr::{addr_of, slot_of};
 use crate::net::Fate;
 use crate::trace::TraceKind;

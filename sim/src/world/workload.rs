@@ -1,7 +1,7 @@
 //! The chat workload: chats at the scenario's rate from random senders,
 //! and the scenario's timed sends.
 
-use super::process::State;
+use super::State;
 use super::{Ev, World};
 use crate::scenario::Senders;
 use gossip_chat::{Input, Instant};
