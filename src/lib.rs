@@ -44,6 +44,7 @@ pub use message::{
     Sync, PROTOCOL_VERSION,
 };
 pub use node::{
-    ConnId, DownReason, Event, Identity, Input, Node, Output, Refusal, Stats, TableSizes,
+    ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal, Stats,
+    TableSizes,
 };
 pub use time::{Duration, Instant};

@@ -3,7 +3,7 @@
 
 use crate::clock::Clock;
 use crate::conn::{self, ConnParams, Inbound, Link, QueueError};
-use crate::{Command, EventSink, Peer};
+use crate::{AdapterCounters, Command, EventSink, Member, Peer, Snapshot, SnapshotBoard};
 use crossbeam_channel::{select, Receiver, Sender};
 use gossip_chat::{ConnId, Input, Node, Output};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -37,6 +37,9 @@ pub(crate) struct Driver<S: EventSink> {
     pub links: BTreeMap<ConnId, Link>,
     pub pending: VecDeque<Input>,
     pub outputs: Vec<Output>,
+    pub snapshots: Option<SnapshotBoard>,
+    pub next_snapshot: std::time::Instant,
+    pub counters: AdapterCounters,
 }
 
 impl<S: EventSink> Driver<S> {
@@ -63,6 +66,7 @@ impl<S: EventSink> Driver<S> {
                 self.feed(Input::Leave);
                 break;
             }
+            self.publish();
             // Wait for I/O, a command or the node's next deadline, measured
             // on the core's clock.
             let now = self.clock.now();
@@ -130,6 +134,25 @@ impl<S: EventSink> Driver<S> {
         self.sink.idle();
     }
 
+    /// Publishes a snapshot of the node, if one is asked for and the last
+    /// one is older than [`crate::SNAPSHOT_INTERVAL`].
+    fn publish(&mut self) {
+        let Some(board) = &self.snapshots else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if now < self.next_snapshot {
+            return;
+        }
+        self.next_snapshot = now + crate::SNAPSHOT_INTERVAL;
+        let mut snap = Snapshot::of_node(&self.node);
+        snap.adapter = self.counters;
+        snap.send_queued = self.links.values().map(Link::queued).sum();
+        snap.send_queue_max = self.links.values().map(Link::queued).max().unwrap_or(0);
+        snap.inbox = self.inbox.len();
+        board.publish(snap);
+    }
+
     /// True while some neighbour's queue is too full to take more local
     /// sends.
     fn backpressure(&self) -> bool {
@@ -144,8 +167,14 @@ impl<S: EventSink> Driver<S> {
                 self.feed(Input::Connected { conn, dialed });
             }
             Inbound::Input(input) => {
-                if let Input::Disconnected { conn } = input {
-                    self.links.remove(&conn);
+                match input {
+                    Input::Disconnected { conn } => {
+                        self.links.remove(&conn);
+                    }
+                    Input::Frame { .. } | Input::Message { .. } => {
+                        self.counters.frames_received += 1;
+                    }
+                    _ => {}
                 }
                 self.feed(input);
             }
@@ -155,7 +184,10 @@ impl<S: EventSink> Driver<S> {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Send(text) => self.feed(Input::Send { text }),
+            Command::Send(text) => {
+                self.counters.chats_sent += 1;
+                self.feed(Input::Send { text });
+            }
             Command::Join(addr) => self.feed(Input::Join { addr }),
             Command::Leave => self.feed(Input::Leave),
             Command::Peers(reply) => {
@@ -170,6 +202,23 @@ impl<S: EventSink> Driver<S> {
                     })
                     .collect();
                 let _ = reply.send(peers);
+            }
+            Command::Members(reply) => {
+                let now = self.node.now();
+                let mut members: Vec<Member> = self
+                    .node
+                    .members()
+                    .map(|m| Member {
+                        node: m.node,
+                        name: m.name.to_string(),
+                        state: m.state,
+                        neighbour: m.neighbour,
+                        last_heard: m.last_heard.map(|t| ago(now, t)),
+                        since: ago(now, m.since),
+                    })
+                    .collect();
+                members.sort_by_key(|m| m.node.addr);
+                let _ = reply.send(members);
             }
             Command::Stats(reply) => {
                 let _ = reply.send(self.node.stats().clone());
@@ -202,8 +251,9 @@ impl<S: EventSink> Driver<S> {
                     return;
                 };
                 match link.send(msg) {
-                    Ok(()) => {}
+                    Ok(()) => self.counters.messages_sent += 1,
                     Err(QueueError::Full) => {
+                        self.counters.slow_peers_dropped += 1;
                         tracing::warn!(conn = conn.0, "peer does not keep up, disconnecting");
                         if let Some(link) = self.links.remove(&conn) {
                             link.abort();
@@ -242,6 +292,11 @@ impl<S: EventSink> Driver<S> {
             self.pending.push_back(Input::ConnectFailed { addr });
         }
     }
+}
+
+/// How long before `now` the instant `then` was, on the core's clock.
+fn ago(now: gossip_chat::Instant, then: gossip_chat::Instant) -> Duration {
+    Duration::from_millis(now.saturating_since(then).as_millis())
 }
 
 fn dial(

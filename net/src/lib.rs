@@ -46,12 +46,14 @@
 mod clock;
 mod conn;
 mod driver;
+mod snapshot;
 
 pub use clock::wall_clock_millis;
+pub use snapshot::{AdapterCounters, MemberCounts, Snapshot, SnapshotBoard};
 
 use conn::{ConnParams, Inbound};
 use crossbeam_channel::{Receiver, Sender};
-use gossip_chat::{Config, Event, Node, NodeKey, Stats, TableSizes};
+use gossip_chat::{Config, Event, MemberState, Node, NodeKey, Stats, TableSizes};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,7 +97,14 @@ pub struct NetConfig {
     /// When set (for example by a signal handler), the node leaves
     /// gracefully and stops; it is checked every 100 ms.
     pub stop_flag: Option<Arc<AtomicBool>>,
+    /// When set, the driver publishes a [`Snapshot`] of the node here at
+    /// most every [`SNAPSHOT_INTERVAL`] while it runs, for a reader on
+    /// another thread (a metrics endpoint).
+    pub snapshots: Option<SnapshotBoard>,
 }
+
+/// Least time between two snapshots published on a [`SnapshotBoard`].
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
 
 impl NetConfig {
     /// Defaults for a node listening on `listen` and called `name`.
@@ -112,6 +121,7 @@ impl NetConfig {
             incarnation: None,
             seed: None,
             stop_flag: None,
+            snapshots: None,
         }
     }
 }
@@ -146,6 +156,24 @@ pub struct Peer {
     pub neighbour: bool,
 }
 
+/// What the node knows of one other member, for display: see
+/// [`NodeHandle::members`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its address and life.
+    pub node: NodeKey,
+    /// Its display name.
+    pub name: String,
+    /// Alive, suspect, dead or left, as this node believes.
+    pub state: MemberState,
+    /// Whether this node has a direct, handshaken connection to it.
+    pub neighbour: bool,
+    /// For a neighbour: how long ago this node last heard from it.
+    pub last_heard: Option<Duration>,
+    /// How long ago this node last changed its belief about it.
+    pub since: Duration,
+}
+
 /// Where the driver hands what happens. Called on the driver thread, so it
 /// must not block for long.
 pub trait EventSink: Send + 'static {
@@ -177,6 +205,7 @@ enum Command {
     Join(SocketAddr),
     Leave,
     Peers(Sender<Vec<Peer>>),
+    Members(Sender<Vec<Member>>),
     Stats(Sender<Stats>),
     Sizes(Sender<TableSizes>),
 }
@@ -261,6 +290,9 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         links: BTreeMap::new(),
         pending: VecDeque::new(),
         outputs: Vec::new(),
+        snapshots: cfg.snapshots.clone(),
+        next_snapshot: std::time::Instant::now(),
+        counters: AdapterCounters::default(),
     };
     let join = cfg.join.clone();
     let spawned = thread::Builder::new()
@@ -304,6 +336,16 @@ impl NodeHandle {
     pub fn peers(&self) -> Vec<Peer> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.commands.send(Command::Peers(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv().unwrap_or_default()
+    }
+
+    /// Every other member the node knows of, alive, suspect or remembered
+    /// gone, by address. Empty once stopped.
+    pub fn members(&self) -> Vec<Member> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.commands.send(Command::Members(tx)).is_err() {
             return Vec::new();
         }
         rx.recv().unwrap_or_default()

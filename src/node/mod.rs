@@ -96,6 +96,23 @@ impl Identity {
     }
 }
 
+/// What a node knows about one other member: [`Node::members`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Its address and life.
+    pub node: NodeKey,
+    /// Its display name.
+    pub name: Arc<str>,
+    /// Alive, suspect, dead or left, as this node believes.
+    pub state: MemberState,
+    /// When this node last changed its belief about the member.
+    pub since: Instant,
+    /// Whether it is a neighbour (a handshaken connection).
+    pub neighbour: bool,
+    /// For a neighbour: when this node last heard from it.
+    pub last_heard: Option<Instant>,
+}
+
 /// Bytes of a frame kept free for the envelope around batched entries.
 const FRAME_SLACK: usize = 1024;
 
@@ -287,6 +304,27 @@ impl Node {
             .iter()
             .filter(|(_, m)| m.in_roster())
             .map(|(a, m)| (m.key(*a), &*m.name))
+    }
+
+    /// Every other member this node knows of, alive, suspect or remembered
+    /// gone, in the member table's order; read-only, for display.
+    pub fn members(&self) -> impl Iterator<Item = MemberInfo> + '_ {
+        self.members.iter().map(|(addr, m)| {
+            let link = self.neighbours.get(addr).and_then(|c| self.conns.get(c));
+            MemberInfo {
+                node: m.key(*addr),
+                name: m.name.clone(),
+                state: m.state,
+                since: m.since,
+                neighbour: link.is_some(),
+                last_heard: link.map(|c| c.last_heard),
+            }
+        })
+    }
+
+    /// The latest instant the node was fed (its clock as it last saw it).
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// Whether `addr` is in the roster.

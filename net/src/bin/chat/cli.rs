@@ -56,6 +56,10 @@ pub struct Args {
     /// repair when the tree breaks.
     #[arg(long)]
     pub no_prune: bool,
+    /// Serve the node's counters in the Prometheus text format at
+    /// http://ADDR/metrics (port 0 picks a free port, shown at start).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub metrics: Option<SocketAddr>,
     /// Most neighbours kept.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_connections: usize,

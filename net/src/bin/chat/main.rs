@@ -5,20 +5,26 @@
 //! an address that cannot be listened on, 1 for any other failure.
 
 mod cli;
+mod metrics;
 mod output;
+mod screen;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use clap::Parser;
 use cli::Args;
-use gossip_chat_net::{self as net, StartError};
+use gossip_chat_net::{self as net, NodeHandle, SnapshotBoard, StartError};
+use output::{Out, Printer};
+use screen::{SavedTerminal, Screen, Typed};
 use std::io::{BufRead, IsTerminal};
+use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 const HELP: &str = "\
 Type a line to send it to everyone. Commands:
-  /peers   who is in the group
+  /peers   who is in the group: state, direct or not, last heard
+  /stats   this node's counters and table sizes
   /quit    leave the group and exit (so do Ctrl-C and end of input)
   /help    this text
   //text   send a line that starts with '/'";
@@ -97,12 +103,94 @@ fn run(args: &Args) -> Result<(), Usage> {
             .context("cannot install a signal handler")
             .map_err(Usage)?;
     }
-    cfg.stop_flag = Some(stop);
-    let node =
-        net::start_with_sink(cfg, output::Printer::new(args.json)).map_err(|e| Usage(e.into()))?;
+    cfg.stop_flag = Some(stop.clone());
+    let metrics = match args.metrics {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .map_err(|e| Usage(anyhow!("cannot listen on {addr} for metrics: {e}")))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| Usage(anyhow!("cannot listen on {addr} for metrics: {e}")))?;
+            let board = SnapshotBoard::new();
+            cfg.snapshots = Some(board.clone());
+            Some((listener, bound, board))
+        }
+        None => None,
+    };
+
+    // A terminal on both sides gets the line editor; anything else (a
+    // script, a pipe, `--json`) gets plain lines.
+    let interactive =
+        !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let saved = SavedTerminal::now();
+    let screen = if interactive { Screen::open() } else { None };
+    let mut printer = match &screen {
+        Some(s) => Printer::new(args.json, Out::Screen(s.lines()))
+            // The node may stop (on a signal) while the editor holds the
+            // terminal in raw mode: give it back as it was.
+            .on_stop(move || saved.restore()),
+        None => Printer::new(args.json, Out::plain()),
+    };
+    printer = printer.with_metrics(metrics.as_ref().map(|m| m.1));
+    let node = net::start_with_sink(cfg, printer).map_err(|e| Usage(e.into()))?;
+    if let Some((listener, _, board)) = metrics {
+        metrics::serve(listener, board)
+            .context("cannot start the metrics thread")
+            .map_err(Usage)?;
+    }
 
     // The main thread reads stdin; the driver prints. Ending here leaves
     // the group; the printer then ends the program.
+    match screen {
+        Some(screen) => read_terminal(screen, &node, &stop),
+        None => read_lines(&node, args.json),
+    }
+    node.shutdown();
+    Ok(())
+}
+
+/// What a typed line asks for.
+enum Reply {
+    /// Nothing to show (sent, or empty).
+    Done,
+    /// Leave and exit.
+    Quit,
+    /// An answer for stdout.
+    Say(String),
+    /// A complaint for stderr.
+    Warn(String),
+}
+
+/// Carries out one typed line.
+fn command(line: &str, node: &NodeHandle, json: bool, colour: bool) -> Reply {
+    if line.is_empty() {
+        return Reply::Done;
+    }
+    if let Some(text) = line.strip_prefix("//") {
+        node.send(format!("/{text}"));
+        return Reply::Done;
+    }
+    match line {
+        "/quit" => Reply::Quit,
+        "/peers" => Reply::Say(output::peers_text(json, colour, &node.members())),
+        "/stats" => match (node.stats(), node.table_sizes()) {
+            (Some(stats), Some(tables)) => Reply::Say(output::stats_text(json, &stats, &tables)),
+            _ => Reply::Done,
+        },
+        "/help" => Reply::Say(HELP.to_owned()),
+        cmd if cmd.starts_with('/') => {
+            Reply::Warn(format!("chat: unknown command {cmd}; /help lists them"))
+        }
+        text => {
+            node.send(text);
+            Reply::Done
+        }
+    }
+}
+
+/// Plain lines from stdin, answers on stdout, until end of input or
+/// `/quit`.
+fn read_lines(node: &NodeHandle, json: bool) {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut raw = Vec::new();
@@ -119,23 +207,34 @@ fn run(args: &Args) -> Result<(), Usage> {
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\n', '\r']);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(text) = line.strip_prefix("//") {
-            node.send(format!("/{text}"));
-            continue;
-        }
-        match line {
-            "/quit" => break,
-            "/peers" => println!("{}", output::peers_text(args.json, &node.peers())),
-            "/help" => println!("{HELP}"),
-            cmd if cmd.starts_with('/') => {
-                eprintln!("chat: unknown command {cmd}; /help lists them");
-            }
-            text => node.send(text),
+        match command(line, node, json, false) {
+            Reply::Done => {}
+            Reply::Quit => break,
+            Reply::Say(text) => println!("{text}"),
+            Reply::Warn(text) => eprintln!("{text}"),
         }
     }
-    node.shutdown();
-    Ok(())
+}
+
+/// The line editor, until Ctrl-D, Ctrl-C or `/quit`. Answers print above
+/// the prompt, like incoming messages.
+fn read_terminal(mut screen: Screen, node: &NodeHandle, stop: &AtomicBool) {
+    loop {
+        let line = match screen.read() {
+            Typed::Line(line) => line,
+            Typed::End => break,
+            Typed::Interrupt => {
+                // As a signal would: the node leaves, and a second Ctrl-C
+                // (the terminal is back in its normal mode by then) ends
+                // the program at once.
+                stop.store(true, Ordering::SeqCst);
+                break;
+            }
+        };
+        match command(line.trim_end_matches(['\n', '\r']), node, false, true) {
+            Reply::Done => {}
+            Reply::Quit => break,
+            Reply::Say(text) | Reply::Warn(text) => screen.say(text),
+        }
+    }
 }

@@ -1,30 +1,120 @@
 //! What the user sees on stdout: human lines or one JSON object per line.
 
-use gossip_chat::{DownReason, Event, NodeKey, Refusal};
-use gossip_chat_net::{wall_clock_millis, EventSink, Peer};
+use crossbeam_channel::Sender;
+use gossip_chat::{DownReason, Event, MemberState, NodeKey, Refusal, Stats, TableSizes};
+use gossip_chat_net::{wall_clock_millis, EventSink, Member};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Stdout, Write};
 use std::net::SocketAddr;
 
-/// Prints events, on the driver thread, buffered until the driver idles.
-pub struct Printer {
-    json: bool,
-    out: BufWriter<Stdout>,
+/// Where printed lines go.
+pub enum Out {
+    /// Straight to stdout, buffered until the driver idles: scripts, pipes,
+    /// `--json`.
+    Plain(BufWriter<Stdout>),
+    /// To the line editor's printer, which puts each line above the line
+    /// being typed: a terminal.
+    Screen(Sender<String>),
 }
 
-impl Printer {
-    pub fn new(json: bool) -> Printer {
-        Printer {
-            json,
-            out: BufWriter::with_capacity(16 * 1024, std::io::stdout()),
+impl Out {
+    /// Stdout as it is.
+    pub fn plain() -> Out {
+        Out::Plain(BufWriter::with_capacity(16 * 1024, std::io::stdout()))
+    }
+
+    /// Writes one line (ending in a newline).
+    pub fn line(&mut self, line: String) {
+        match self {
+            // One write per whole line, so lines never interleave with the
+            // ones the main thread prints. A closed stdout is not an error:
+            // the node goes on until stdin ends.
+            Out::Plain(out) => {
+                let _ = out.write_all(line.as_bytes());
+            }
+            Out::Screen(tx) => {
+                let _ = tx.send(line);
+            }
         }
     }
 
+    pub fn flush(&mut self) {
+        if let Out::Plain(out) = self {
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Prints events, on the driver thread.
+pub struct Printer {
+    json: bool,
+    /// ANSI colours for members' names (terminals only).
+    colour: bool,
+    out: Out,
+    /// Where the metrics endpoint listens, for the first line.
+    metrics: Option<SocketAddr>,
+    /// Run when the node has stopped, before the program exits (the line
+    /// editor gives the terminal back).
+    on_stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Printer {
+    pub fn new(json: bool, out: Out) -> Printer {
+        let colour = matches!(out, Out::Screen(_));
+        Printer {
+            json,
+            colour,
+            out,
+            metrics: None,
+            on_stop: None,
+        }
+    }
+
+    /// Names the metrics endpoint in the first line.
+    pub fn with_metrics(mut self, addr: Option<SocketAddr>) -> Printer {
+        self.metrics = addr;
+        self
+    }
+
+    /// Runs `f` when the node has stopped, before the program exits.
+    pub fn on_stop(mut self, f: impl FnOnce() + Send + 'static) -> Printer {
+        self.on_stop = Some(Box::new(f));
+        self
+    }
+
     fn line(&mut self, line: String) {
-        // One write per whole line, so lines never interleave with the ones
-        // the main thread prints. A closed stdout is not an error: the node
-        // goes on until stdin ends.
-        let _ = self.out.write_all(line.as_bytes());
+        self.out.line(line);
+    }
+}
+
+/// ANSI colours a member's name can take: distinct on dark and light
+/// backgrounds alike.
+const COLOURS: [u8; 6] = [31, 32, 33, 34, 35, 36];
+
+/// The colour of a member: a hash of its identity (address and life), so
+/// that two members with the same name show in different colours (most of
+/// the time) and a member keeps its colour for its whole life.
+pub fn colour_of(node: NodeKey) -> u8 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(node.addr.to_string().as_bytes());
+    eat(&node.incarnation.to_le_bytes());
+    // Fold the high bits in: FNV's low bits alone mix poorly.
+    let h = h ^ (h >> 32);
+    COLOURS[(h % COLOURS.len() as u64) as usize]
+}
+
+/// `name` in the member's colour when `colour` is on.
+fn paint(colour: bool, node: NodeKey, name: &str) -> String {
+    if colour {
+        format!("\x1b[{}m{name}\x1b[0m", colour_of(node))
+    } else {
+        name.to_owned()
     }
 }
 
@@ -104,22 +194,33 @@ pub fn event_json(event: &Event) -> Value {
     }
 }
 
-/// The human line for one event.
-fn event_text(event: &Event) -> String {
+/// The human line for one event; names in colour when `colour` is on.
+fn event_text(event: &Event, colour: bool) -> String {
     let t = clock_time();
     match event {
-        Event::PeerUp { node, name } => format!("{t} * {name} joined ({})", node.addr),
+        Event::PeerUp { node, name } => {
+            let name = paint(colour, *node, name);
+            format!("{t} * {name} joined ({})", node.addr)
+        }
         Event::PeerDown {
             node,
             name,
             reason: DownReason::Left,
-        } => format!("{t} * {name} left ({})", node.addr),
+        } => {
+            let name = paint(colour, *node, name);
+            format!("{t} * {name} left ({})", node.addr)
+        }
         Event::PeerDown {
             node,
             name,
             reason: DownReason::Dead,
-        } => format!("{t} * {name} is gone: not answering ({})", node.addr),
-        Event::Chat { name, text, .. } => format!("{t} {name}: {text}"),
+        } => {
+            let name = paint(colour, *node, name);
+            format!("{t} * {name} is gone: not answering ({})", node.addr)
+        }
+        Event::Chat { id, name, text, .. } => {
+            format!("{t} {}: {text}", paint(colour, id.origin, name))
+        }
         Event::Gap {
             origin,
             first,
@@ -149,61 +250,231 @@ impl EventSink for Printer {
                 clock_time()
             )
         };
+        let line = match self.metrics {
+            Some(m) if self.json => {
+                json!({"event": "ready", "addr": addr.to_string(), "name": name, "metrics": m.to_string()})
+                    .to_string()
+            }
+            Some(m) => format!("{line}\n{} * metrics on http://{m}/metrics", clock_time()),
+            None => line,
+        };
         self.line(line + "\n");
         // Scripts wait for this line: do not hold it back.
-        let _ = self.out.flush();
+        self.out.flush();
     }
 
     fn event(&mut self, event: Event) {
         let line = if self.json {
             event_json(&event).to_string()
         } else {
-            event_text(&event)
+            event_text(&event, self.colour)
         };
         self.line(line + "\n");
     }
 
     fn idle(&mut self) {
-        let _ = self.out.flush();
+        self.out.flush();
     }
 
     fn stopped(&mut self) {
-        let _ = self.out.flush();
+        self.out.flush();
+        if let Some(f) = self.on_stop.take() {
+            f();
+        }
         // The node has left (stdin ended, /quit, or a signal): the program
         // is done, whatever the main thread is blocked on.
         std::process::exit(0);
     }
 }
 
-/// The `/peers` answer.
-pub fn peers_text(json: bool, peers: &[Peer]) -> String {
+fn state_str(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Alive => "alive",
+        MemberState::Suspect => "suspect",
+        MemberState::Dead => "dead",
+        MemberState::Left => "left",
+    }
+}
+
+fn in_roster(m: &Member) -> bool {
+    matches!(m.state, MemberState::Alive | MemberState::Suspect)
+}
+
+/// A duration as a person reads it: `850ms`, `12s`, `3m`, `2h`.
+fn ago_text(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..120_000 => format!("{}s", ms / 1000),
+        120_000..7_200_000 => format!("{}m", ms / 60_000),
+        _ => format!("{}h", ms / 3_600_000),
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The `/peers` answer: the roster (alive and suspect members), then the
+/// members remembered gone.
+pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
+    let (roster, gone): (Vec<&Member>, Vec<&Member>) = members.iter().partition(|m| in_roster(m));
     if json {
-        let list: Vec<Value> = peers
-            .iter()
-            .map(|p| {
-                json!({
-                    "addr": p.node.addr.to_string(),
-                    "name": p.name,
-                    "incarnation": p.node.incarnation,
-                    "neighbour": p.neighbour,
-                })
+        let entry = |m: &&Member| {
+            json!({
+                "addr": m.node.addr.to_string(),
+                "name": m.name,
+                "incarnation": m.node.incarnation,
+                "neighbour": m.neighbour,
+                "state": state_str(m.state),
+                "last_heard_ms": m.last_heard.map(millis),
+                "since_ms": millis(m.since),
             })
-            .collect();
-        return json!({"event": "peers", "peers": list}).to_string();
+        };
+        let peers: Vec<Value> = roster.iter().map(entry).collect();
+        let gone: Vec<Value> = gone.iter().map(entry).collect();
+        return json!({"event": "peers", "peers": peers, "gone": gone}).to_string();
     }
-    if peers.is_empty() {
-        return format!("{} * nobody else here yet", clock_time());
-    }
-    let mut s = format!("{} * {} peer(s):", clock_time(), peers.len());
-    for Peer {
-        node,
-        name,
-        neighbour,
-    } in peers
-    {
-        let NodeKey { addr, .. } = node;
-        let link = if *neighbour { "direct" } else { "via others" };
-        s.push_str(&format!("\n    {name} ({addr}, {link})"));
+    let mut s = if roster.is_empty() {
+        format!("{} * nobody else here yet", clock_time())
+    } else {
+        format!("{} * {} peer(s):", clock_time(), roster.len())
+    };
+    for m in roster.iter().chain(&gone) {
+        let name = paint(colour, m.node, &m.name);
+        let addr = m.node.addr;
+        let state = state_str(m.state);
+        let link = if m.neighbour { "direct" } else { "via others" };
+        let heard = match m.last_heard {
+            Some(d) => format!(", heard {} ago", ago_text(d)),
+            None if in_roster(m) => String::new(),
+            None => format!(", {} ago", ago_text(m.since)),
+        };
+        if in_roster(m) {
+            s.push_str(&format!("\n    {name} ({addr}, {state}, {link}{heard})"));
+        } else {
+            s.push_str(&format!("\n    {name} ({addr}, {state}{heard})"));
+        }
     }
     s
+}
+
+/// The `/stats` answer: the node's counters and table sizes.
+pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
+    let Stats {
+        malformed,
+        oversized,
+        bad_version,
+        unexpected,
+        text_too_long,
+        duplicates,
+        delivered,
+        held_dropped,
+        gaps,
+        members_refused,
+        streams_evicted,
+        peer_list_truncated,
+        conns_refused,
+        handshake_timeouts,
+        deaths_detected,
+        refutations,
+        repaired_sent,
+    } = stats.clone();
+    let TableSizes {
+        members,
+        connections,
+        neighbours,
+        accepting,
+        dialing,
+        streams,
+        held,
+        history,
+        recent,
+    } = *tables;
+    let stats = json!({
+        "delivered": delivered,
+        "duplicates": duplicates,
+        "repaired_sent": repaired_sent,
+        "gaps": gaps,
+        "refutations": refutations,
+        "deaths_detected": deaths_detected,
+        "malformed": malformed,
+        "oversized": oversized,
+        "bad_version": bad_version,
+        "unexpected": unexpected,
+        "text_too_long": text_too_long,
+        "held_dropped": held_dropped,
+        "members_refused": members_refused,
+        "streams_evicted": streams_evicted,
+        "peer_list_truncated": peer_list_truncated,
+        "conns_refused": conns_refused,
+        "handshake_timeouts": handshake_timeouts,
+    });
+    let tables = json!({
+        "members": members,
+        "connections": connections,
+        "neighbours": neighbours,
+        "accepting": accepting,
+        "dialing": dialing,
+        "streams": streams,
+        "held": held,
+        "history": history,
+        "recent": recent,
+    });
+    if json {
+        return json!({"event": "stats", "stats": stats, "tables": tables}).to_string();
+    }
+    let pairs = |v: &Value| -> String {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "{} * counters: {}\n    tables: {}",
+        clock_time(),
+        pairs(&stats),
+        pairs(&tables)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16, incarnation: u64) -> NodeKey {
+        NodeKey {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            incarnation,
+        }
+    }
+
+    #[test]
+    fn colours_follow_the_identity_not_the_name() {
+        // The same identity always gets the same colour...
+        assert_eq!(colour_of(key(7000, 1)), colour_of(key(7000, 1)));
+        // ...and identities spread over the palette.
+        let seen: std::collections::BTreeSet<u8> =
+            (0..24).map(|p| colour_of(key(7000 + p, 1))).collect();
+        assert!(seen.len() >= 4, "colours used: {seen:?}");
+        let lives: std::collections::BTreeSet<u8> =
+            (0..24).map(|i| colour_of(key(7000, i))).collect();
+        assert!(lives.len() >= 4, "colours used: {lives:?}");
+    }
+
+    #[test]
+    fn names_are_painted_only_when_asked() {
+        let k = key(7000, 1);
+        assert_eq!(paint(false, k, "bob"), "bob");
+        let painted = paint(true, k, "bob");
+        assert!(
+            painted.starts_with("\x1b[3")
+                && painted.contains("bob")
+                && painted.ends_with("\x1b[0m")
+        );
+    }
 }
