@@ -104,9 +104,10 @@ pub fn colour_of(node: NodeKey) -> u8 {
     };
     eat(node.addr.to_string().as_bytes());
     eat(&node.incarnation.to_le_bytes());
-    // Fold the high bits in: FNV's low bits alone mix poorly.
-    let h = h ^ (h >> 32);
-    COLOURS[(h % COLOURS.len() as u64) as usize]
+    // A finalising mix: FNV's low bits alone spread poorly.
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = h ^ (h >> 33);
+    COLOURS[((h >> 32) % COLOURS.len() as u64) as usize]
 }
 
 /// `name` in the member's colour when `colour` is on.
