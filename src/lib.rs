@@ -34,7 +34,6 @@ mod history;
 mod message;
 mod node;
 mod peers;
-pub mod testing;
 mod time;
 pub mod wire;
 

@@ -23,11 +23,13 @@
 //! ```
 
 use crate::addr::addr_of;
-use crate::scenario::{self, FaultKind, InitialJoin, Latency, Shape, Target, Via};
+use crate::scenario::{self, FaultKind, InitialJoin, Latency, LinkFault, Shape, Target, Via};
 use crate::trace::Trace;
 use crate::world::{Seen, World};
 use gossip_chat::{Config, Duration, Event, Input, Instant, Message, Node};
+use std::cell::RefCell;
 use std::io::Write;
+use std::rc::Rc;
 
 /// User events kept by default (a bound: see [`SimBuilder::keep_events`]).
 const KEEP_EVENTS: usize = 1 << 20;
@@ -44,6 +46,22 @@ pub struct SimBuilder {
     keep: usize,
     spare: u32,
     trace: Option<Box<dyn Write>>,
+    record: Option<Recorded>,
+}
+
+/// Trace lines kept in memory, for [`Sim::trace`].
+#[derive(Clone, Default)]
+struct Recorded(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Recorded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl SimBuilder {
@@ -110,6 +128,15 @@ impl SimBuilder {
     /// Writes the trace lines to `out`.
     pub fn trace(mut self, out: Box<dyn Write>) -> Self {
         self.trace = Some(out);
+        self.record = None;
+        self
+    }
+
+    /// Keeps the trace lines in memory, for [`Sim::trace`].
+    pub fn record_trace(mut self) -> Self {
+        let r = Recorded::default();
+        self.trace = Some(Box::new(r.clone()));
+        self.record = Some(r);
         self
     }
 
@@ -132,13 +159,17 @@ impl SimBuilder {
         sc.nodes.stagger = self.stagger;
         let mut world = World::with_spare(&sc, self.seed, &[], Trace::new(self.trace), self.spare);
         world.keep_events(self.keep);
-        Sim { world }
+        Sim {
+            world,
+            record: self.record,
+        }
     }
 }
 
 /// A simulation driven from code.
 pub struct Sim {
     world: World,
+    record: Option<Recorded>,
 }
 
 impl Sim {
@@ -155,6 +186,7 @@ impl Sim {
             keep: KEEP_EVENTS,
             spare: 0,
             trace: None,
+            record: None,
         }
     }
 
@@ -330,5 +362,52 @@ impl Sim {
     /// The engine underneath.
     pub fn world(&self) -> &World {
         &self.world
+    }
+
+    /// Sets the one-way latency from node `a` to node `b` from now on.
+    pub fn set_latency(&mut self, a: u32, b: u32, d: Duration) {
+        self.world
+            .network_mut()
+            .set_link_latency(a as usize, b as usize, d);
+    }
+
+    /// Adds up to `d` of random delay to every message from now on, so
+    /// that messages on one link can overtake each other.
+    pub fn set_jitter(&mut self, d: Duration) {
+        self.world.network_mut().set_jitter(d);
+    }
+
+    /// Silently drops everything node `a` sends to node `b`, until
+    /// [`Sim::heal`].
+    pub fn cut(&mut self, a: u32, b: u32) {
+        self.world.fault_now(FaultKind::Link(LinkFault {
+            from: a,
+            to: b,
+            oneway: true,
+            loss: 1.0,
+            duration: None,
+        }));
+    }
+
+    /// Cuts every link between the groups `a` and `b`, both ways, until
+    /// [`Sim::heal`].
+    pub fn split(&mut self, a: &[u32], b: &[u32]) {
+        self.partition(&[a, b]);
+    }
+
+    /// Drops the connection between up nodes `a` and `b` now: both hear
+    /// of it at once and what was in flight on it is lost. Whether there
+    /// was one.
+    pub fn reset(&mut self, a: u32, b: u32) -> bool {
+        self.world.reset_now(a, b) > 0
+    }
+
+    /// The trace lines so far (empty unless built with
+    /// [`SimBuilder::record_trace`]).
+    pub fn trace(&self) -> String {
+        self.record
+            .as_ref()
+            .map(|r| String::from_utf8_lossy(&r.0.borrow()).into_owned())
+            .unwrap_or_default()
     }
 }

@@ -207,6 +207,8 @@ pub struct Network {
     pub links: Vec<LinkCut>,
     active_links: Vec<usize>,
     next_id: u32,
+    /// Extra random delay, up to this, on every message (zero: none).
+    jitter: Duration,
     rng: ChaCha8Rng,
 }
 
@@ -239,6 +241,7 @@ impl Network {
             links: Vec::new(),
             active_links: Vec::new(),
             next_id: 1,
+            jitter: Duration::ZERO,
             rng,
         }
     }
@@ -291,7 +294,34 @@ impl Network {
         if loss > 0.0 && self.chance(loss) {
             return Fate::Lost;
         }
-        Fate::Arrives(self.sample(lat) + extra)
+        Fate::Arrives(self.sample(lat) + extra + self.jitter())
+    }
+
+    /// Sets the one-way latency from `a` to `b` from now on (over any
+    /// other setting for that link).
+    pub fn set_link_latency(&mut self, a: usize, b: usize, d: Duration) {
+        self.overrides.push(Override {
+            from: Some(Bits::of(a + 1, &[a as u32])),
+            to: Some(Bits::of(b + 1, &[b as u32])),
+            latency: Some(Latency::Constant(d)),
+            loss: None,
+            duplicate: None,
+        });
+    }
+
+    /// Adds up to `d` of random delay to every message from now on, and
+    /// lets messages on one link overtake each other.
+    pub fn set_jitter(&mut self, d: Duration) {
+        self.jitter = d;
+        self.ordered = false;
+    }
+
+    /// One draw of the jitter (no draw when there is none).
+    fn jitter(&mut self) -> Duration {
+        match self.jitter.as_millis() {
+            0 => Duration::ZERO,
+            j => Duration::from_millis(self.rng.next_u64() % (j + 1)),
+        }
     }
 
     /// Whether one more copy of a message from `a` to `b` arrives.
@@ -327,7 +357,7 @@ impl Network {
                 extra = extra + burst.extra;
             }
         }
-        Some(self.sample(lat) + extra)
+        Some(self.sample(lat) + extra + self.jitter())
     }
 
     fn chance(&mut self, p: f64) -> bool {

@@ -94,6 +94,30 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Moves the cursor back to `to` (before every queued event), so that
+    /// events pushed next may again be due from `to` on instead of being
+    /// held to the time of the event last popped.
+    pub fn rewind(&mut self, to: Instant) {
+        let to = to.as_millis();
+        if to >= self.cur {
+            return;
+        }
+        // The ring holds times [cur, cur + RING); the new window is
+        // [to, to + RING): what lies past it moves to the heap, in order.
+        for t in (to + RING).max(self.cur)..self.cur + RING {
+            let bucket = &mut self.ring[(t % RING) as usize];
+            while let Some(item) = bucket.pop_front() {
+                self.seq += 1;
+                self.far.push(Far {
+                    at: t,
+                    seq: self.seq,
+                    item,
+                });
+            }
+        }
+        self.cur = to;
+    }
+
     /// Puts back the event just popped, at the front of its millisecond.
     pub fn unpop(&mut self, at: Instant, item: T) {
         debug_assert_eq!(at.as_millis(), self.cur);
@@ -135,6 +159,35 @@ impl<T> Queue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_a_rewind_an_earlier_push_pops_first_and_the_rest_keep_order() {
+        let mut q = Queue::new();
+        let t = Instant::from_millis;
+        q.push(t(10), "a");
+        q.push(t(RING + 20), "far");
+        q.push(t(500), "b");
+        q.push(t(500), "c");
+        assert_eq!(q.pop(), Some((t(10), "a")));
+        let (at, first) = q.pop().unwrap();
+        assert_eq!((at, first), (t(500), "b"));
+        q.unpop(at, first);
+        // In the ring now, past the window once rewound.
+        q.push(t(RING + 400), "late");
+        q.rewind(t(100));
+        q.push(t(120), "early");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(
+            order,
+            [
+                (t(120), "early"),
+                (t(500), "b"),
+                (t(500), "c"),
+                (t(RING + 20), "far"),
+                (t(RING + 400), "late")
+            ]
+        );
+    }
 
     #[test]
     fn pops_in_time_then_push_order_across_ring_and_heap() {

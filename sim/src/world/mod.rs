@@ -290,6 +290,7 @@ impl World {
                 // Not yet: put it back (it keeps its place among its
                 // millisecond's events, being the first of them).
                 self.queue.unpop(at, ev);
+                self.queue.rewind(until);
                 break;
             }
             self.now = at;

@@ -381,4 +381,47 @@ impl World {
             None => false,
         }
     }
+    /// The network, to change its latency or jitter from now on.
+    pub fn network_mut(&mut self) -> &mut crate::net::Network {
+        &mut self.net
+    }
+
+    /// Drops every open connection between the up nodes in `a` and `b`
+    /// now: both ends hear `Disconnected` at once, and what was in flight
+    /// on it is lost. Returns how many were dropped.
+    pub fn reset_now(&mut self, a: u32, b: u32) -> usize {
+        let up =
+            |w: &World, s: u32| w.procs.slots.get(s as usize).map(|x| x.state) == Some(State::Up);
+        if !up(self, a) || !up(self, b) {
+            return 0;
+        }
+        let hit: Vec<u32> = self.procs.slots[a as usize]
+            .conns
+            .iter()
+            .copied()
+            .filter(|&c| {
+                let ends = &self.transport.conns[c as usize].ends;
+                let pair = (ends[0].slot, ends[1].slot);
+                (pair == (a, b) || pair == (b, a)) && ends[0].open && ends[1].open
+            })
+            .collect();
+        for &c in &hit {
+            self.fault_note(format!("reset c{c} n{a}<->n{b}"));
+            for e in 0..2 {
+                self.transport.end_mut(c as usize, e).open = false;
+            }
+            for e in 0..2 {
+                let slot = self.transport.conns[c as usize].ends[e].slot;
+                self.trace.event(
+                    self.now,
+                    TraceKind::Disconnected,
+                    [slot as u64, c as u64, 0],
+                    |l| l.push_str(&format!("n{slot} disconnected c{c}")),
+                );
+                let conn = conn_id(c, e as u8);
+                self.handle(slot, gossip_chat::Input::Disconnected { conn });
+            }
+        }
+        hit.len()
+    }
 }

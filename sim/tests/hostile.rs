@@ -1,11 +1,13 @@
 //! Hostile peers: lies and floods stay bounded and honest members keep
 //! talking.
 
-use gossip_chat::testing::{addr_of, Harness};
 use gossip_chat::{
     Config, ConnId, Duration, Input, Instant, MemberState, MemberUpdate, Message, Node, NodeKey,
     Output,
 };
+use gossip_sim::addr::{addr_of, slot_of};
+use gossip_sim::builder::{Sim, SimBuilder};
+use gossip_sim::scenario::InitialJoin;
 use std::net::SocketAddr;
 
 fn invented(i: u32) -> SocketAddr {
@@ -28,19 +30,38 @@ fn ghost(i: u32) -> MemberUpdate {
     }
 }
 
+/// `n` nodes on a LAN (5 ms links) built from `cfg`.
+fn lan(n: u32, cfg: Config, seed: u64) -> SimBuilder {
+    Sim::builder()
+        .nodes(n)
+        .config(cfg)
+        .latency(Duration::from_millis(5))
+        .seed(seed)
+}
+
+/// Runs until `n` nodes are up and everyone knows everyone.
+fn converge(sim: &mut Sim, n: usize, limit: Duration) {
+    let deadline = sim.now() + limit;
+    let done = sim.run_until_true(deadline, Duration::from_millis(10), |sim| {
+        sim.up().len() == n && sim.converged()
+    });
+    assert!(done, "the cluster never converged");
+}
+
+fn node(sim: &Sim, i: u32) -> &Node {
+    sim.node(i).expect("the node is running")
+}
+
 #[test]
 fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_dialling() {
     let cfg = Config {
         max_members: 300,
         ..Config::lan()
     };
-    let mut h = Harness::new(cfg.clone(), Duration::from_millis(5), 31);
-    h.trace_messages = false;
-    h.add_chain(4);
-    h.run_until_true(Duration::from_secs(5), Harness::converged)
-        .unwrap();
+    let mut sim = lan(4, cfg.clone(), 31).join(InitialJoin::Chain).build();
+    converge(&mut sim, 4, Duration::from_secs(5));
     let lies: Vec<MemberUpdate> = (0..1000).map(ghost).collect();
-    assert!(h.inject(
+    assert!(sim.inject(
         1,
         0,
         Message::PeerList {
@@ -50,30 +71,29 @@ fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_d
     ));
     // Real members are still known, the table is within its bound.
     for i in 0..4 {
-        let sizes = h.node(i).table_sizes();
+        let sizes = node(&sim, i).table_sizes();
         assert!(sizes.members <= cfg.max_members, "node {i}: {sizes:?}");
     }
     for j in 1..4 {
-        assert!(h.node(0).knows_alive(&addr_of(j)));
+        assert!(node(&sim, 0).knows_alive(&addr_of(j)));
     }
     // At most two dials per heartbeat, and each ghost is given up after a
     // few failed dials with backoff: ten minutes clear them all.
-    h.run_for(Duration::from_secs(600));
+    sim.run_for(Duration::from_secs(600));
     // Chat still flows, and every real member is still in every roster.
-    assert!(h.converged());
-    h.send(3, "still here");
-    h.run_for(Duration::from_secs(1));
+    assert!(sim.converged());
+    sim.send(3, "still here");
+    sim.run_for(Duration::from_secs(1));
     for i in 0..4 {
-        assert_eq!(h.chats(i), vec!["still here".to_string()], "node {i}");
+        assert_eq!(sim.chats(i), ["still here"], "node {i}");
         assert_eq!(
-            h.node(i).neighbours().count(),
+            node(&sim, i).neighbours().count(),
             3,
             "node {i} lost a neighbour"
         );
     }
     // The ghosts were given up on, so dialling them has stopped growing.
-    let ghosts_in_roster = h
-        .node(0)
+    let ghosts_in_roster = node(&sim, 0)
         .roster()
         .filter(|(k, _)| is_invented(k.addr))
         .count();
@@ -144,14 +164,11 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
         ..Config::lan()
     };
     let n = 8;
-    let mut h = Harness::new(cfg.clone(), Duration::from_millis(5), 9);
-    h.trace_messages = false;
-    h.add_chain(n);
-    h.run_until_true(Duration::from_secs(10), Harness::converged)
-        .unwrap();
-    h.run_for(Duration::from_secs(5));
-    let index = |a: SocketAddr| (0..n).find(|&i| addr_of(i) == a).unwrap();
-    let neighbours: Vec<usize> = h.node(0).neighbours().map(index).collect();
+    let mut sim = lan(n, cfg.clone(), 9).join(InitialJoin::Chain).build();
+    converge(&mut sim, n as usize, Duration::from_secs(10));
+    sim.run_for(Duration::from_secs(5));
+    let index = |a: SocketAddr| slot_of(&a, n as usize).unwrap();
+    let neighbours: Vec<u32> = node(&sim, 0).neighbours().map(index).collect();
     let from = neighbours[0];
     // A member that node 0 only knows by hearsay: no heartbeat of its own
     // vouches for it.
@@ -160,42 +177,41 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
         full: false,
         members: range.map(ghost).collect(),
     };
-    assert!(h.inject(from, 0, lies(0..40)));
-    assert_eq!(h.node(0).table_sizes().members, cfg.max_members);
+    assert!(sim.inject(from, 0, lies(0..40)));
+    assert_eq!(node(&sim, 0).table_sizes().members, cfg.max_members);
     // A forged leave of the accused, then more invented names pushing for
     // its slot before its refutation can come back.
     let forged = Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
-            node: h.node(accused).key(),
+            node: node(&sim, accused).key(),
             state: MemberState::Left,
             name: "forged".into(),
         }],
     };
-    assert!(h.inject(from, 0, forged));
-    assert!(!h.node(0).knows_alive(&addr_of(accused)));
-    h.run_for(Duration::from_millis(2));
-    assert!(h.inject(from, 0, lies(40..80)));
+    assert!(sim.inject(from, 0, forged));
+    assert!(!node(&sim, 0).knows_alive(&addr_of(accused)));
+    sim.run_for(Duration::from_millis(2));
+    assert!(sim.inject(from, 0, lies(40..80)));
     // The refutation is back within a second; invented members are given
     // up only after several failed dials, well later.
-    h.run_for(Duration::from_secs(1));
+    sim.run_for(Duration::from_secs(1));
     assert!(
-        h.node(0).knows_alive(&addr_of(accused)),
+        node(&sim, 0).knows_alive(&addr_of(accused)),
         "node 0 lost the accused member"
     );
-    assert!(h.node(accused).stats().refutations >= 1);
+    assert!(node(&sim, accused).stats().refutations >= 1);
     // Every node is well connected, so only probing dials the invented
     // members: a few minutes on none is listed, every real member is.
-    h.run_for(Duration::from_secs(300));
+    sim.run_for(Duration::from_secs(300));
     for i in 0..n {
-        let ghosts = h
-            .node(i)
+        let ghosts = node(&sim, i)
             .roster()
             .filter(|(k, _)| is_invented(k.addr))
             .count();
         assert_eq!(ghosts, 0, "node {i} still lists invented members");
     }
-    assert!(h.converged());
+    assert!(sim.converged());
 }
 
 /// Silent connections holding every accepting slot neither block the
@@ -278,20 +294,13 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
 
 #[test]
 fn a_forged_leave_for_another_node_is_refused() {
-    let mut h = Harness::new(Config::lan(), Duration::from_millis(5), 32);
-    for i in 0..3 {
-        h.add_node();
-        if i > 0 {
-            h.join(i, 0);
-        }
-    }
-    h.run_until_true(Duration::from_secs(5), Harness::converged)
-        .unwrap();
-    let victim = h.node(2).key();
-    assert!(h.inject(1, 0, Message::Leave(victim)));
-    h.run_for(Duration::from_secs(1));
-    assert!(h.node(0).knows_alive(&addr_of(2)));
-    assert!(h.node(0).stats().unexpected >= 1);
+    let mut sim = lan(3, Config::lan(), 32).build();
+    converge(&mut sim, 3, Duration::from_secs(5));
+    let victim = node(&sim, 2).key();
+    assert!(sim.inject(1, 0, Message::Leave(victim)));
+    sim.run_for(Duration::from_secs(1));
+    assert!(node(&sim, 0).knows_alive(&addr_of(2)));
+    assert!(node(&sim, 0).stats().unexpected >= 1);
 }
 
 #[test]

@@ -1,0 +1,110 @@
+//! Membership on the engine: deaths heard in a full peer list are only
+//! suspicions, and a node at its connection cap refuses with `Bye(Full)`.
+
+use gossip_chat::{Config, Duration, Event, MemberState, MemberUpdate, Message};
+use gossip_sim::addr::{addr_of, slot_of};
+use gossip_sim::builder::Sim;
+use gossip_sim::scenario::InitialJoin;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `n` nodes keeping at most two neighbours each, joined in a chain, run
+/// until everyone knows everyone.
+fn sparse(n: u32, seed: u64, trace: bool) -> Sim {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::lan()
+    };
+    let b = Sim::builder()
+        .nodes(n)
+        .config(cfg)
+        .latency(ms(5))
+        .seed(seed)
+        .join(InitialJoin::Chain);
+    let mut sim = if trace { b.record_trace() } else { b }.build();
+    let deadline = sim.now() + Duration::from_secs(15);
+    let done = sim.run_until_true(deadline, ms(10), |sim| {
+        sim.up().len() == n as usize && sim.converged()
+    });
+    assert!(done, "the cluster never converged");
+    sim
+}
+
+fn downs(sim: &Sim, observer: u32, who: u32) -> usize {
+    sim.events()
+        .iter()
+        .filter(|e| {
+            e.node == observer
+                && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(who))
+        })
+        .count()
+}
+
+/// A full list may carry deaths from across a healed split: node 0 takes
+/// the death of a member it does not hear first-hand as a suspicion, keeps
+/// it in its roster, and the accused refutes it with a new incarnation.
+#[test]
+fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
+    let mut sim = sparse(5, 41, false);
+    sim.run_for(Duration::from_secs(3));
+    let n0 = sim.node(0).unwrap();
+    let neighbours: Vec<u32> = n0.neighbours().filter_map(|a| slot_of(&a, 5)).collect();
+    let from = neighbours[0];
+    let accused = (1..5)
+        .find(|i| !neighbours.contains(i))
+        .expect("a hearsay member");
+    let key = sim.node(accused).unwrap().key();
+    let stale = Message::PeerList {
+        full: true,
+        members: vec![MemberUpdate {
+            node: key,
+            state: MemberState::Dead,
+            name: format!("n{accused}").into(),
+        }],
+    };
+    assert!(sim.inject(from, 0, stale));
+    assert!(
+        sim.node(0).unwrap().knows_alive(&addr_of(accused)),
+        "a death from a full list removed the member at once"
+    );
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        downs(&sim, 0, accused),
+        0,
+        "node 0 took the member for dead"
+    );
+    let refuted = sim
+        .events()
+        .iter()
+        .any(|e| e.node == accused && matches!(e.event, Event::Refuted { .. }));
+    assert!(refuted, "the accused never refuted");
+    let now = sim.node(accused).unwrap().key();
+    assert!(now.incarnation > key.incarnation);
+    assert!(sim.node(0).unwrap().roster().any(|(k, _)| k == now));
+}
+
+/// With every node at its cap of two neighbours, dials that do not need
+/// the link (not a join, not a stranger, not poorly connected) are
+/// refused with `Bye(Full)`; no node goes over its cap and everyone still
+/// knows everyone.
+#[test]
+fn a_full_node_refuses_a_dial_it_does_not_need_with_bye_full() {
+    let mut sim = sparse(6, 42, true);
+    sim.run_for(Duration::from_secs(20));
+    let trace = sim.trace();
+    let byes = trace
+        .lines()
+        .filter(|l| l.contains(" bye ") && l.ends_with(" Full"))
+        .count();
+    assert!(byes > 0, "no Bye(Full) in:\n{trace}");
+    let refused: u64 = (0..6)
+        .map(|i| sim.node(i).unwrap().stats().conns_refused)
+        .sum();
+    assert!(refused > 0);
+    for i in 0..6 {
+        assert!(sim.node(i).unwrap().neighbours().count() <= 2, "node {i}");
+    }
+    assert!(sim.converged());
+}

@@ -1,0 +1,432 @@
+//! The node contract, told as sentences over the simulator's engine.
+
+use gossip_chat::{
+    Config, DownReason, Duration, Event, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
+    Node, NodeKey, Output,
+};
+use gossip_sim::addr::addr_of;
+use gossip_sim::builder::{Sim, SimBuilder};
+use gossip_sim::scenario::InitialJoin;
+use std::collections::BTreeSet;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn s(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `n` nodes on a LAN (5 ms links), each joining through node 0.
+fn lan(n: u32, seed: u64) -> SimBuilder {
+    Sim::builder()
+        .nodes(n)
+        .config(Config::lan())
+        .latency(ms(5))
+        .seed(seed)
+}
+
+/// Runs until `done` holds (checked every 10 ms) or `limit` passes; the
+/// time it first held.
+fn run_until(sim: &mut Sim, limit: Duration, done: impl FnMut(&Sim) -> bool) -> Option<Instant> {
+    let deadline = sim.now() + limit;
+    sim.run_until_true(deadline, ms(10), done)
+        .then(|| sim.now())
+}
+
+/// Whether `n` nodes are up and every one knows every other.
+fn all_know_all(n: usize) -> impl Fn(&Sim) -> bool {
+    move |sim| sim.up().len() == n && sim.converged()
+}
+
+/// `n` nodes, each joining through the previous one, run until everyone
+/// knows everyone.
+fn cluster_of(b: SimBuilder, n: u32) -> Sim {
+    let mut sim = b.nodes(n).join(InitialJoin::Chain).build();
+    run_until(&mut sim, s(10), all_know_all(n as usize)).expect("cluster converges");
+    sim
+}
+
+fn cluster(n: u32, seed: u64) -> Sim {
+    cluster_of(lan(n, seed), n)
+}
+
+fn node(sim: &Sim, i: u32) -> &Node {
+    sim.node(i).expect("the node is running")
+}
+
+fn chat_ids(sim: &Sim, i: u32) -> Vec<MsgId> {
+    sim.events()
+        .iter()
+        .filter(|e| e.node == i)
+        .filter_map(|e| match &e.event {
+            Event::Chat { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn down_at(sim: &Sim, observer: u32, who: u32) -> Option<(Instant, DownReason)> {
+    sim.events().iter().find_map(|e| match &e.event {
+        Event::PeerDown { node, reason, .. } if e.node == observer && node.addr == addr_of(who) => {
+            Some((e.at, *reason))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn two_nodes_discover_each_other_and_exchange_messages() {
+    let mut sim = lan(2, 1).build();
+    let (a, b) = (0, 1);
+    let t = run_until(&mut sim, s(5), all_know_all(2));
+    assert!(t.is_some(), "a and b never saw each other");
+    sim.send(a, "hello from a");
+    sim.send(b, "hello from b");
+    sim.run_for(s(1));
+    for i in [a, b] {
+        let got: BTreeSet<String> = sim.chats(i).into_iter().collect();
+        assert!(
+            got.contains("hello from a") && got.contains("hello from b"),
+            "node {i}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn a_third_node_joins_through_the_second_and_everyone_knows_everyone() {
+    let mut sim = lan(2, 2).spare(1).build();
+    let (a, b) = (0, 1);
+    sim.run_for(s(1));
+    let c = sim.add_node().expect("a spare slot");
+    sim.join(c, b);
+    let t = run_until(&mut sim, s(5), all_know_all(3));
+    assert!(t.is_some(), "c did not converge through b");
+    assert!(node(&sim, a).knows_alive(&addr_of(c)));
+    assert!(node(&sim, c).knows_alive(&addr_of(a)));
+}
+
+#[test]
+fn a_silently_crashed_node_is_removed_by_every_live_node_within_three_seconds() {
+    let mut sim = cluster(6, 3);
+    sim.run_for(s(3));
+    let victim = 2;
+    let crashed_at = sim.now();
+    sim.crash(victim);
+    let done = run_until(&mut sim, s(10), |sim| {
+        sim.up()
+            .iter()
+            .all(|&i| !node(sim, i).knows_alive(&addr_of(victim)))
+    });
+    let done = done.expect("crash never detected everywhere");
+    let worst = sim
+        .up()
+        .iter()
+        .map(|&i| down_at(&sim, i, victim).expect("down event").0 - crashed_at)
+        .max()
+        .unwrap();
+    println!(
+        "crash removed at every live node after {worst} (all by {})",
+        done - crashed_at
+    );
+    assert!(worst <= s(3), "took {worst}");
+    for i in sim.up() {
+        assert_eq!(down_at(&sim, i, victim).unwrap().1, DownReason::Dead);
+    }
+}
+
+#[test]
+fn a_graceful_leave_is_seen_by_all_at_once() {
+    let mut sim = cluster(5, 4);
+    let leaver = 1;
+    let t0 = sim.now();
+    sim.input(leaver, Input::Leave);
+    assert!(node(&sim, leaver).has_left());
+    sim.run_for(ms(200));
+    for i in sim.up().into_iter().filter(|i| *i != leaver) {
+        let (at, reason) = down_at(&sim, i, leaver).expect("leave seen");
+        assert_eq!(reason, DownReason::Left);
+        assert!(
+            at - t0 <= ms(100),
+            "node {i} saw the leave after {}",
+            at - t0
+        );
+    }
+}
+
+#[test]
+fn a_message_floods_to_all_exactly_once_in_a_full_mesh() {
+    let mut sim = cluster(6, 5);
+    for i in 0..6 {
+        sim.send(i, &format!("m{i}"));
+    }
+    sim.run_for(s(2));
+    for i in 0..6 {
+        let ids = chat_ids(&sim, i);
+        let unique: BTreeSet<MsgId> = ids.iter().copied().collect();
+        assert_eq!(ids.len(), 6, "node {i} delivered {ids:?}");
+        assert_eq!(unique.len(), 6, "node {i} delivered a duplicate");
+    }
+    let dups: u64 = (0..6).map(|i| node(&sim, i).stats().duplicates).sum();
+    assert!(
+        dups > 0,
+        "a full mesh must see redundant copies that dedup stopped"
+    );
+}
+
+#[test]
+fn a_message_floods_to_all_exactly_once_in_a_ring() {
+    // A ring: each node keeps two neighbours, so floods go round both ways
+    // and meet; dedup must stop them.
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::lan()
+    };
+    let n = 6;
+    let mut sim = lan(n, 6).config(cfg).join(InitialJoin::Chain).build();
+    sim.run_for(s(15));
+    sim.send(0, "round");
+    sim.run_for(s(2));
+    for i in 0..n {
+        assert_eq!(sim.chats(i), ["round"], "node {i}");
+    }
+}
+
+#[test]
+fn per_sender_order_holds_when_links_reorder() {
+    let mut sim = cluster(4, 7);
+    sim.set_jitter(ms(40));
+    for k in 0..30 {
+        sim.send(0, &format!("{k}"));
+        sim.run_for(ms(2));
+    }
+    sim.run_for(s(3));
+    let expect: Vec<String> = (0..30).map(|k| k.to_string()).collect();
+    for i in 0..4 {
+        assert_eq!(sim.chats(i), expect, "node {i} out of order");
+    }
+}
+
+#[test]
+fn a_restarted_node_is_accepted_and_its_new_messages_are_delivered() {
+    let mut sim = cluster(4, 8);
+    sim.send(3, "before");
+    sim.run_for(s(1));
+    sim.crash(3);
+    sim.run_for(ms(500));
+    sim.restart(3, 1);
+    run_until(&mut sim, s(5), all_know_all(4)).expect("restarted node rejoins");
+    assert_eq!(node(&sim, 3).key().incarnation, 2);
+    sim.send(3, "after");
+    sim.run_for(s(1));
+    for i in 0..3 {
+        let chats = sim.chats(i);
+        let count = |t: &str| chats.iter().filter(|c| *c == t).count();
+        assert_eq!(count("after"), 1, "node {i}: {chats:?}");
+        assert_eq!(count("before"), 1, "node {i}: {chats:?}");
+    }
+    // The newcomer got the recent history, marked as such.
+    let hist = sim.events().iter().any(|e| {
+        e.node == 3
+            && matches!(&e.event, Event::Chat { text, history: true, .. } if &**text == "before")
+    });
+    assert!(hist, "restarted node should receive 'before' as history");
+}
+
+#[test]
+fn a_false_death_accusation_is_refuted_and_the_node_stays() {
+    let mut sim = cluster(5, 9);
+    let accused = 4;
+    let inc = node(&sim, accused).key().incarnation;
+    // Node 0 hears, from node 1, that node 4 is dead.
+    let forged = Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            node: NodeKey {
+                addr: addr_of(accused),
+                incarnation: inc,
+            },
+            state: MemberState::Dead,
+            name: "n4".into(),
+        }],
+    };
+    assert!(sim.inject(1, 0, forged));
+    sim.run_for(s(2));
+    assert!(
+        node(&sim, accused).key().incarnation > inc,
+        "the accused moved to a new life"
+    );
+    assert!(sim
+        .events()
+        .iter()
+        .any(|e| e.node == accused && matches!(e.event, Event::Refuted { .. })));
+    for i in 0..4 {
+        let alive = node(&sim, i)
+            .roster()
+            .any(|(k, _)| k.addr == addr_of(accused) && k.incarnation > inc);
+        assert!(alive, "node {i} lost the accused");
+    }
+}
+
+#[test]
+fn garbage_a_wrong_version_and_an_oversized_frame_are_counted_and_dropped() {
+    let mut sim = cluster(3, 10);
+    assert!(sim.inject_frame(1, 0, vec![0xff; 40]));
+    sim.run_for(s(1));
+    assert_eq!(node(&sim, 0).stats().malformed, 1);
+
+    let big = vec![0u8; Config::lan().max_frame + 1];
+    run_until(&mut sim, s(3), |sim| node(sim, 0).neighbours().count() == 2);
+    assert!(sim.inject_frame(2, 0, big));
+    assert_eq!(node(&sim, 0).stats().oversized, 1);
+
+    // A wrong version on a fresh connection: refused.
+    let mut lone = Node::new(
+        Config::lan(),
+        gossip_chat::Identity::new(addr_of(9), 1, "x"),
+        1,
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    lone.handle(
+        Instant::ZERO,
+        Input::Connected {
+            conn: gossip_chat::ConnId(1),
+            dialed: None,
+        },
+        &mut out,
+    );
+    let mut hello = match out.pop() {
+        Some(Output::Send {
+            msg: Message::Hello(h),
+            ..
+        }) => h,
+        other => panic!("expected a hello, got {other:?}"),
+    };
+    hello.version = 99;
+    hello.node.addr = addr_of(8);
+    lone.handle(
+        Instant::ZERO,
+        Input::Message {
+            conn: gossip_chat::ConnId(1),
+            msg: Message::Hello(hello),
+        },
+        &mut out,
+    );
+    assert_eq!(lone.stats().bad_version, 1);
+    assert!(out.iter().any(|o| matches!(o, Output::Close { .. })));
+
+    // The cluster still works.
+    sim.run_for(s(3));
+    sim.send(2, "still here");
+    sim.run_for(s(1));
+    for i in 0..3 {
+        assert!(sim.chats(i).contains(&"still here".to_string()), "node {i}");
+    }
+}
+
+#[test]
+fn a_replayed_old_message_is_not_delivered_twice() {
+    let mut sim = cluster(3, 11);
+    sim.send(1, "once");
+    sim.run_for(s(1));
+    let replay = sim
+        .events()
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::Chat { id, name, text, .. } if e.node == 0 => Some(gossip_chat::Chat {
+                id: *id,
+                name: name.clone(),
+                text: text.clone(),
+            }),
+            _ => None,
+        })
+        .unwrap();
+    assert!(sim.inject(2, 0, Message::Chat(replay)));
+    sim.run_for(s(1));
+    assert_eq!(sim.chats(0), ["once"]);
+}
+
+#[test]
+fn a_text_over_the_limit_is_refused_locally() {
+    let mut sim = cluster(2, 12);
+    let long = "x".repeat(Config::lan().max_text_len + 1);
+    sim.send(0, &long);
+    sim.run_for(s(1));
+    assert!(sim.chats(1).is_empty());
+    assert!(sim
+        .events()
+        .iter()
+        .any(|e| matches!(e.event, Event::Refused(_))));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_byte_for_byte() {
+    let run = |seed| {
+        let mut sim = cluster_of(lan(5, seed).record_trace(), 5);
+        sim.send(2, "x");
+        sim.crash(3);
+        sim.run_for(s(5));
+        sim.trace()
+    };
+    let a = run(77);
+    assert!(a.lines().count() > 100, "{a}");
+    assert_eq!(a, run(77));
+    assert_ne!(a, run(78), "another seed should change something");
+}
+
+#[test]
+fn trace_of_a_join_a_chat_and_a_crash() {
+    let mut sim = lan(3, 1).record_trace().build();
+    sim.run_for(ms(600));
+    sim.send(1, "hi all");
+    sim.run_for(ms(100));
+    sim.crash(2);
+    sim.run_for(s(3));
+    // Heartbeats, timers and sync hashes are regular and many: keep them
+    // out of the snapshot.
+    let trace = sim.trace();
+    let lines: Vec<&str> = trace
+        .lines()
+        .filter(|l| {
+            ![" ping ", " pong ", " sync ", " timeout"]
+                .iter()
+                .any(|w| l.contains(w) || l.ends_with(w.trim_end()))
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn chat_links_thin_to_a_tree_and_heal_when_a_tree_link_dies() {
+    let mut sim = cluster(8, 13);
+    let dups = |sim: &Sim| -> u64 { (0..8).map(|i| node(sim, i).stats().duplicates).sum() };
+    for k in 0..10 {
+        sim.send(k % 8, "warm-up");
+        sim.run_for(ms(100));
+    }
+    let before = dups(&sim);
+    for k in 0..40 {
+        sim.send(k % 8, &format!("tree {k}"));
+        sim.run_for(ms(100));
+    }
+    let per_msg = (dups(&sim) - before) as f64 / 40.0;
+    println!("duplicate copies per message once pruned: {per_msg:.2}");
+    // Flooding a full mesh of 8 costs about 41 duplicate copies per message.
+    assert!(per_msg < 3.0, "{per_msg} duplicates per message");
+    sim.crash(0);
+    for k in 0..20 {
+        sim.send(1 + k % 7, &format!("after crash {k}"));
+        sim.run_for(ms(100));
+    }
+    sim.run_for(s(5));
+    for i in 1..8 {
+        let got = sim
+            .chats(i)
+            .iter()
+            .filter(|c| c.starts_with("after crash"))
+            .count();
+        assert_eq!(got, 20, "node {i}");
+    }
+}

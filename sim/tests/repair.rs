@@ -1,0 +1,266 @@
+//! Nothing lost: history repair after splits, pauses and for newcomers,
+//! and a gap reported once when a message is lost for good.
+
+use gossip_chat::{Config, Duration, Event, Instant, MsgId, Node};
+use gossip_sim::addr::addr_of;
+use gossip_sim::builder::Sim;
+use gossip_sim::scenario::InitialJoin;
+use std::collections::BTreeMap;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn s(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `n` nodes built from `cfg` on a LAN (5 ms links), each joining through
+/// the previous one, with room for `spare` more; run until everyone knows
+/// everyone.
+fn cluster_with(cfg: Config, n: u32, spare: u32, seed: u64) -> Sim {
+    let mut sim = Sim::builder()
+        .nodes(n)
+        .spare(spare)
+        .config(cfg)
+        .latency(ms(5))
+        .seed(seed)
+        .join(InitialJoin::Chain)
+        .build();
+    let done = run_until(&mut sim, s(10), move |sim| {
+        sim.up().len() == n as usize && sim.converged()
+    });
+    done.expect("cluster converges");
+    sim
+}
+
+fn cluster(n: u32, seed: u64) -> Sim {
+    cluster_with(Config::lan(), n, 0, seed)
+}
+
+/// Runs until `done` holds (checked every 10 ms) or `limit` passes; the
+/// time it first held.
+fn run_until(sim: &mut Sim, limit: Duration, done: impl FnMut(&Sim) -> bool) -> Option<Instant> {
+    let deadline = sim.now() + limit;
+    sim.run_until_true(deadline, ms(10), done)
+        .then(|| sim.now())
+}
+
+fn node(sim: &Sim, i: u32) -> &Node {
+    sim.node(i).expect("the node is running")
+}
+
+/// Every chat node `i` delivered, by id, counting duplicates.
+fn delivered(sim: &Sim, i: u32) -> BTreeMap<MsgId, usize> {
+    let mut m = BTreeMap::new();
+    for e in sim.events().iter().filter(|e| e.node == i) {
+        if let Event::Chat { id, .. } = &e.event {
+            *m.entry(*id).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// The gaps node `i` reported: (origin slot's address, first, last).
+fn gaps(sim: &Sim, i: u32) -> Vec<(std::net::SocketAddr, u64, u64)> {
+    sim.events()
+        .iter()
+        .filter(|e| e.node == i)
+        .filter_map(|e| match &e.event {
+            Event::Gap {
+                origin,
+                first,
+                last,
+            } => Some((origin.addr, *first, *last)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Per-sender seqs delivered by node `i`, in delivery order.
+fn per_sender_in_order(sim: &Sim, i: u32) -> bool {
+    let mut last: BTreeMap<_, u64> = BTreeMap::new();
+    sim.events()
+        .iter()
+        .filter(|e| e.node == i)
+        .all(|e| match &e.event {
+            Event::Chat { id, .. } => {
+                let prev = last.insert(id.origin, id.seq).unwrap_or(0);
+                id.seq > prev
+            }
+            _ => true,
+        })
+}
+
+fn all_hold_everything(sim: &Sim, nodes: &[u32], total: usize) -> bool {
+    nodes.iter().all(|&i| delivered(sim, i).len() == total)
+}
+
+#[test]
+fn after_a_split_heals_both_sides_see_everything_said_on_either() {
+    let mut sim = cluster(10, 21);
+    let left: Vec<u32> = (0..5).collect();
+    let right: Vec<u32> = (5..10).collect();
+    sim.send(0, "before the split");
+    sim.run_for(s(1));
+    sim.split(&left, &right);
+    for k in 0..20 {
+        sim.send(k % 5, &format!("left {k}"));
+        sim.send(5 + k % 5, &format!("right {k}"));
+        sim.run_for(ms(500));
+    }
+    // The sides heard nothing of each other, and the links across were
+    // declared dead.
+    assert!(!sim.chats(0).iter().any(|c| c.starts_with("right")));
+    assert!(!sim.chats(9).iter().any(|c| c.starts_with("left")));
+    assert!((5..10).any(|j| !node(&sim, 0).knows_alive(&addr_of(j))));
+    sim.heal();
+    let healed_at = sim.now();
+    let all: Vec<u32> = (0..10).collect();
+    let done = run_until(&mut sim, s(30), |sim| {
+        all_hold_everything(sim, &all, 41) && sim.converged()
+    });
+    let done = done.expect("the split never fully healed");
+    println!(
+        "split healed: full history and roster everywhere after {}",
+        done - healed_at
+    );
+    assert!(done - healed_at <= s(10), "took {}", done - healed_at);
+    for i in all {
+        assert!(
+            delivered(&sim, i).values().all(|&n| n == 1),
+            "node {i} got a duplicate"
+        );
+        assert!(
+            per_sender_in_order(&sim, i),
+            "node {i} broke per-sender order"
+        );
+    }
+}
+
+#[test]
+fn a_node_paused_shorter_than_detection_receives_everything_it_missed() {
+    let mut sim = cluster(5, 22);
+    sim.pause(4);
+    for k in 0..5 {
+        sim.send(k % 4, &format!("while paused {k}"));
+        sim.run_for(ms(200));
+    }
+    sim.resume(4);
+    let all: Vec<u32> = (0..5).collect();
+    run_until(&mut sim, s(5), |sim| all_hold_everything(sim, &all, 5))
+        .expect("the paused node caught up");
+    assert!(per_sender_in_order(&sim, 4));
+    // It was never taken for dead.
+    for i in 0..4 {
+        assert!(node(&sim, i).knows_alive(&addr_of(4)));
+    }
+}
+
+#[test]
+fn a_node_paused_past_detection_is_removed_then_rejoins_and_catches_up() {
+    let mut sim = cluster(5, 23);
+    sim.pause(4);
+    for k in 0..10 {
+        sim.send(k % 4, &format!("while paused {k}"));
+        sim.run_for(ms(500));
+    }
+    for i in 0..4 {
+        assert!(
+            !node(&sim, i).knows_alive(&addr_of(4)),
+            "node {i} still lists the paused node"
+        );
+    }
+    sim.resume(4);
+    let all: Vec<u32> = (0..5).collect();
+    let t0 = sim.now();
+    let t = run_until(&mut sim, s(10), |sim| {
+        sim.converged() && all_hold_everything(sim, &all, 10)
+    })
+    .expect("the paused node rejoined and caught up");
+    println!("rejoined and caught up after {}", t - t0);
+    assert!(
+        node(&sim, 4).key().incarnation > 1,
+        "it refuted its death with a new life"
+    );
+    assert!(per_sender_in_order(&sim, 4));
+    assert!(delivered(&sim, 4).values().all(|&n| n == 1));
+}
+
+#[test]
+fn a_newcomer_receives_recent_history_marked_as_history_and_no_gaps() {
+    // A short gap timeout, so that a gap in the history would be reported
+    // well inside the time this test waits.
+    let cfg = Config {
+        gap_timeout: s(1),
+        ..Config::lan()
+    };
+    let mut sim = cluster_with(cfg, 3, 1, 24);
+    for k in 0..150 {
+        sim.send(k % 3, &format!("old {k}"));
+    }
+    sim.run_for(s(2));
+    let n = sim.add_node().expect("a spare slot");
+    sim.join(n, 1);
+    run_until(&mut sim, s(5), |sim| sim.up().len() == 4 && sim.converged())
+        .expect("newcomer joins");
+    sim.run_for(s(3));
+    let newcomer: Vec<&Event> = sim
+        .events()
+        .iter()
+        .filter(|e| e.node == n)
+        .map(|e| &e.event)
+        .collect();
+    let history = newcomer
+        .iter()
+        .filter(|e| matches!(e, Event::Chat { history: true, .. }))
+        .count();
+    assert_eq!(history, Config::lan().newcomer_history);
+    assert_eq!(gaps(&sim, n), [], "no gap for old history");
+    assert!(per_sender_in_order(&sim, n));
+    sim.send(0, "live");
+    sim.run_for(s(1));
+    assert_eq!(sim.chats(n).last().map(String::as_str), Some("live"));
+}
+
+/// Node 0's first chat is cut off from everyone, and its next one pushes
+/// it out of node 0's one-message history: it is lost for good. Once the
+/// links heal, the second comes by repair and waits for the first; after
+/// `gap_timeout` each node reports the gap once, delivers the held chat,
+/// and later chats flow.
+#[test]
+fn a_message_lost_for_good_is_reported_as_a_gap_once_and_later_ones_flow() {
+    let cfg = Config {
+        gap_timeout: s(2),
+        history_max: 1,
+        newcomer_history: 1,
+        ..Config::lan()
+    };
+    let mut sim = cluster_with(cfg, 3, 0, 25);
+    sim.cut(0, 1);
+    sim.cut(0, 2);
+    sim.send(0, "lost");
+    sim.send(0, "second");
+    sim.run_for(ms(20));
+    sim.heal();
+    for i in [1, 2] {
+        assert!(sim.chats(i).is_empty(), "node {i} heard across the cut");
+    }
+    sim.run_for(ms(1500));
+    for i in [1, 2] {
+        assert!(sim.chats(i).is_empty(), "node {i} delivered past the hole");
+        assert_eq!(gaps(&sim, i), [], "node {i} gave up before gap_timeout");
+    }
+    sim.run_for(s(3));
+    for i in [1, 2] {
+        assert_eq!(gaps(&sim, i), [(addr_of(0), 1, 1)], "node {i}");
+        assert_eq!(sim.chats(i), ["second"], "node {i}");
+    }
+    sim.send(0, "third");
+    sim.run_for(s(1));
+    sim.run_for(s(30));
+    for i in [1, 2] {
+        assert_eq!(sim.chats(i), ["second", "third"], "node {i}");
+        assert_eq!(gaps(&sim, i).len(), 1, "node {i} reported the gap again");
+    }
+}
