@@ -45,5 +45,6 @@ pub use message::{
 };
 pub use node::{
     ConnId, DownReason, Event, Identity, Input, Node, Output, Refusal, Stats, TableSizes,
+    MAX_PROBES, MAX_RECENT,
 };
 pub use time::{Duration, Instant};
