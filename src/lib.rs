@@ -44,6 +44,6 @@ pub use message::{
 };
 pub use node::{
     ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal, Stats,
-    TableSizes,
+    TableSizes, MAX_PROBES, MAX_RECENT,
 };
 pub use time::{Duration, Instant};

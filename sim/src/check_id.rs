@@ -27,13 +27,15 @@ pub enum CheckId {
     InventedPeers,
     /// Rosters agree after the faults end, and keep agreeing.
     Convergence,
+    /// The live nodes' neighbour graph is one component at the end.
+    OverlayConnected,
     /// Every message is held by every live node at the end.
     EventualDelivery,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 11] = [
+    pub const ALL: [CheckId; 12] = [
         CheckId::Discovery,
         CheckId::Join,
         CheckId::Detection,
@@ -44,6 +46,7 @@ impl CheckId {
         CheckId::BoundedState,
         CheckId::InventedPeers,
         CheckId::Convergence,
+        CheckId::OverlayConnected,
         CheckId::EventualDelivery,
     ];
 
@@ -60,6 +63,7 @@ impl CheckId {
             CheckId::BoundedState => "bounded_state",
             CheckId::InventedPeers => "invented_peers",
             CheckId::Convergence => "convergence",
+            CheckId::OverlayConnected => "overlay_connected",
             CheckId::EventualDelivery => "eventual_delivery",
         }
     }

@@ -169,10 +169,25 @@ pub struct Figures {
     pub max_tables: MaxTables,
     /// Most events queued at once.
     pub max_queue: usize,
+    /// Messages some owed node never got at the end of the liveness phase,
+    /// and how many of them no live node still held in its history (only
+    /// with a liveness phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Missing>,
     /// What misbehaving nodes injected and what honest nodes refused (only
     /// when a node misbehaved).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub misbehave: Option<crate::hostile::Tally>,
+}
+
+/// Messages missing at the end of the liveness phase.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Missing {
+    /// Messages some live node was owed and never got.
+    pub msgs: u64,
+    /// Of those, the ones evicted from every live node's history before
+    /// every node had them.
+    pub evicted: u64,
 }
 
 /// Largest table sizes.

@@ -152,3 +152,75 @@ fn a_check_the_scenario_must_judge_fails_the_run_when_it_judged_nothing() {
     assert_eq!(r.check("delivery").unwrap().status, Status::Pass);
     assert!(!r.passed, "{}", r.render());
 }
+
+#[test]
+fn two_islands_that_never_meet_fail_overlay_connected() {
+    // A split from the first instant: each half joins along its chain
+    // and never links to the other.
+    let text = r#"
+        duration = "20s"
+        [nodes]
+        count = 8
+        join = "chain"
+        [[fault]]
+        at = "0s"
+        kind = "partition"
+        groups = [[0, 1, 2, 3]]
+    "#;
+    let (s, r) = status(text, "overlay_connected");
+    assert_eq!(s, Status::Fail, "{r}");
+    assert!(
+        r.contains("2 components over 8 live nodes: sizes 4, 4"),
+        "{r}"
+    );
+    // Healed half way: one overlay at the end.
+    let healed = format!("{text}\n        for = \"5s\"\n");
+    let (s, r) = status(&healed, "overlay_connected");
+    assert_eq!(s, Status::Pass, "{r}");
+    assert!(r.contains("1 component over 8 live nodes"), "{r}");
+}
+
+#[test]
+fn messages_evicted_from_every_history_during_a_split_are_counted() {
+    // Each side sends far more than the 100 messages a node keeps while
+    // the split lasts: after the heal the early ones are in no history,
+    // and no repair can bring them across.
+    let text = r#"
+        duration = "60s"
+        liveness = "25s"
+        [nodes]
+        count = 8
+        [node]
+        history_max = 100
+        [workload]
+        rate = 20.0
+        stop = "33s"
+        [[fault]]
+        at = "5s"
+        kind = "partition"
+        groups = [[0, 1, 2, 3]]
+    "#;
+    let r = run(&parse("case.toml", text).unwrap(), 0, None);
+    let c = r.check("eventual_delivery").unwrap();
+    assert_eq!(c.status, Status::Fail, "{}", r.render());
+    let m = r
+        .figures
+        .missing
+        .expect("a liveness phase reports missing messages");
+    assert!(m.msgs > 0 && m.evicted > 0 && m.evicted <= m.msgs, "{m:?}");
+    let said = format!(
+        "{} of {} missing messages were evicted from every history",
+        m.evicted, m.msgs
+    );
+    assert!(c.figure.contains(&said), "{}", r.render());
+    // With the default history every missing message is still held
+    // somewhere, and repair delivers it.
+    let roomy = text.replace("history_max = 100", "history_max = 10000");
+    let r = run(&parse("case.toml", &roomy).unwrap(), 0, None);
+    assert_eq!(
+        r.check("eventual_delivery").unwrap().status,
+        Status::Pass,
+        "{}",
+        r.render()
+    );
+}

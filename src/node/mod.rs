@@ -152,13 +152,13 @@ fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<V
 /// otherwise be a new name, refused by a full table).
 const TOMBSTONE_MIN_AGE: Duration = Duration::from_secs(60);
 /// Probe dials in flight at once while the member table is under pressure.
-const MAX_PROBES: usize = 16;
+pub const MAX_PROBES: usize = 16;
 /// Most announced-but-missing messages tracked at once.
 const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
 /// Most recent membership changes kept for gossip rounds.
-const MAX_RECENT: usize = 256;
+pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
 const SAMPLE_TRIES: usize = 8;
 
@@ -335,6 +335,12 @@ impl Node {
     /// Addresses of the current neighbours (handshaken connections).
     pub fn neighbours(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.neighbours.keys().copied()
+    }
+
+    /// Whether the message `id` is still in this node's history (the
+    /// messages it keeps for repair).
+    pub fn holds(&self, id: &MsgId) -> bool {
+        self.store.get(id).is_some()
     }
 
     /// Sizes of every bounded table, for reports and invariant checks.

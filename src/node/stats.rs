@@ -1,5 +1,8 @@
 //! Counters and table sizes, for reports and invariant checks.
 
+use super::{MAX_PROBES, MAX_RECENT};
+use crate::config::Config;
+
 /// Counters of everything dropped or refused, and of work done. All grow
 /// monotonically.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,4 +68,57 @@ pub struct TableSizes {
     pub history: usize,
     /// Membership changes queued for gossip.
     pub recent: usize,
+}
+
+impl Config {
+    /// The most each table of [`TableSizes`] may hold at a node run with
+    /// this config and given `seeds` join addresses. The bounds come from
+    /// the same values the node enforces:
+    ///
+    /// - members: `max_members`; neighbours: `max_connections`; accepted
+    ///   connections waiting for a hello: `max_handshaking`;
+    /// - dials in flight: the node fills its free neighbour slots (its
+    ///   dials count against them, so at most `max_connections`), re-dials
+    ///   each neighbour whose link dropped (at most `max_connections`
+    ///   more), keeps at most [`MAX_PROBES`] probes in flight, starts one
+    ///   reconnect dial per `reconnect_interval` (each given up after twice
+    ///   `handshake_timeout`), and dials its seeds;
+    /// - open connections: the neighbours, the accepted ones waiting and
+    ///   the dials (a dial that connects has `handshake_timeout` to say
+    ///   hello);
+    /// - chat streams: twice `max_members` (members' streams and departed
+    ///   ones still in history); held-back messages: `max_holdback`;
+    /// - history: `history_max`; membership changes queued for gossip:
+    ///   [`MAX_RECENT`].
+    pub fn table_bounds(&self, seeds: usize) -> TableSizes {
+        let every = self.reconnect_interval.as_millis().max(1);
+        let reconnects = (2 * self.handshake_timeout.as_millis()).div_ceil(every) as usize + 1;
+        let dialing = 2 * self.max_connections + MAX_PROBES + reconnects + seeds;
+        TableSizes {
+            members: self.max_members,
+            connections: self.max_connections + self.max_handshaking + dialing,
+            neighbours: self.max_connections,
+            accepting: self.max_handshaking,
+            dialing,
+            streams: self.max_members.saturating_mul(2),
+            held: self.max_holdback,
+            history: self.history_max,
+            recent: MAX_RECENT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lan_bounds_count_every_source_of_dials() {
+        let b = Config::lan().table_bounds(1);
+        assert_eq!((b.neighbours, b.accepting), (8, 32));
+        // 8 slots + 8 re-dials + 16 probes + 4 reconnects + 1 seed.
+        assert_eq!(b.dialing, 2 * 8 + MAX_PROBES + 4 + 1);
+        assert_eq!(b.connections, 8 + 32 + b.dialing);
+        assert_eq!(b.recent, MAX_RECENT);
+    }
 }

@@ -1,5 +1,6 @@
 //! `bounded_state`: every table the core reports stays within the bound
-//! its configuration sets.
+//! its configuration sets ([`Config::table_bounds`], derived by the core
+//! from the same limits it enforces).
 
 use super::check::{Check, Counter, End};
 use super::facts::Facts;
@@ -7,71 +8,14 @@ use crate::check_id::CheckId;
 use crate::report::{CheckResult, Kind};
 use gossip_chat::{Config, TableSizes};
 
-/// Membership changes the core keeps for gossip rounds (its `MAX_RECENT`).
-pub const MAX_RECENT: usize = 256;
-/// Probe dials the core keeps in flight while its member table is nearly
-/// full (its `MAX_PROBES`).
-pub const MAX_PROBES: usize = 16;
 /// Join addresses a simulated node is given (its seeds).
 const SEEDS: usize = 1;
-
-/// The bound of each table, derived from a node's configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bounds {
-    /// Members, alive and remembered dead: `max_members`.
-    pub members: usize,
-    /// Handshaken connections: `max_connections`.
-    pub neighbours: usize,
-    /// Accepted connections waiting for a hello: `max_handshaking`.
-    pub accepting: usize,
-    /// Dials in flight (see [`Bounds::of`]).
-    pub dialing: usize,
-    /// Open connections: neighbours + accepting + dials.
-    pub connections: usize,
-    /// Chat streams: twice `max_members` (members' streams and departed
-    /// ones still in history).
-    pub streams: usize,
-    /// Held-back messages over all streams: `max_holdback`.
-    pub held: usize,
-    /// Messages kept for repair: `history_max`.
-    pub history: usize,
-    /// Membership changes queued for gossip: the core's 256.
-    pub recent: usize,
-}
-
-impl Bounds {
-    /// The bounds for `cfg`. Dials in flight: the node fills its free
-    /// neighbour slots (its dials count against them, so at most
-    /// `max_connections`), re-dials each neighbour whose link dropped
-    /// (at most `max_connections` more), keeps at most 16 probes in
-    /// flight, starts one reconnect dial per `reconnect_interval` (each
-    /// given up after twice `handshake_timeout`), and dials its seed.
-    /// A dial that connects becomes a connection that has the
-    /// `handshake_timeout` to say hello, so open connections are at most
-    /// the neighbours, the accepted ones waiting, and the dials.
-    pub fn of(cfg: &Config) -> Bounds {
-        let every = cfg.reconnect_interval.as_millis().max(1);
-        let reconnects = (2 * cfg.handshake_timeout.as_millis()).div_ceil(every) as usize + 1;
-        let dialing = 2 * cfg.max_connections + MAX_PROBES + reconnects + SEEDS;
-        Bounds {
-            members: cfg.max_members,
-            neighbours: cfg.max_connections,
-            accepting: cfg.max_handshaking,
-            dialing,
-            connections: cfg.max_connections + cfg.max_handshaking + dialing,
-            streams: cfg.max_members * 2,
-            held: cfg.max_holdback,
-            history: cfg.history_max,
-            recent: MAX_RECENT,
-        }
-    }
-}
 
 /// Table samples, each table judged against its bound.
 pub struct BoundedState {
     /// Table readings judged (one per table per sample).
     pub counter: Counter,
-    bounds: Bounds,
+    bounds: TableSizes,
     /// Largest of each table seen.
     max: TableSizes,
     /// Node samples taken.
@@ -86,7 +30,7 @@ impl BoundedState {
     pub fn new(cfg: &Config) -> Self {
         BoundedState {
             counter: Counter::default(),
-            bounds: Bounds::of(cfg),
+            bounds: cfg.table_bounds(SEEDS),
             max: TableSizes::default(),
             samples: 0,
             rounds: 0,
@@ -155,11 +99,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_allow_eight_neighbours_and_thirty_two_handshaking() {
-        let b = Bounds::of(&Config::lan());
-        assert_eq!((b.neighbours, b.accepting), (8, 32));
-        // 8 slots + 8 verify dials + 16 probes + 4 reconnects + 1 seed.
-        assert_eq!(b.dialing, 37);
-        assert_eq!(b.connections, 8 + 32 + 37);
+    fn the_limits_are_the_cores() {
+        let cfg = Config::lan();
+        let b = BoundedState::new(&cfg).bounds;
+        assert_eq!(b, cfg.table_bounds(1));
+        assert_eq!(b.recent, gossip_chat::MAX_RECENT);
+        assert_eq!(b.dialing, 2 * 8 + gossip_chat::MAX_PROBES + 4 + 1);
     }
 }

@@ -2,6 +2,7 @@
 //! and the result it reports.
 
 use super::facts::{Delivery, Facts, Removal};
+use super::overlay_connected::Components;
 use crate::check_id::CheckId;
 use crate::net::Network;
 use crate::report::{CheckResult, Kind, Status};
@@ -40,7 +41,10 @@ pub trait Check {
     /// One sample of the tables of the node in `slot`.
     fn tables(&mut self, _f: &Facts, _slot: u32, _t: &TableSizes) {}
     /// A convergence sample in the liveness phase.
-    fn converge_sample(&mut self, _f: &Facts, _now: Instant) {}
+    fn converge_sample(&mut self, _f: &Facts, _now: Instant, _net: &Network) {}
+    /// The components of the honest live nodes' neighbour graph, sampled
+    /// with convergence in the liveness phase and at the end of every run.
+    fn overlay(&mut self, _f: &Facts, _now: Instant, _c: &Components) {}
     /// The run ends.
     fn finish(&mut self, _f: &Facts, _now: Instant) {}
     /// The verdict with its figure. A check that judged nothing says so

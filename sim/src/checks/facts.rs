@@ -166,6 +166,13 @@ pub struct Facts {
     pub forged: Vec<u64>,
     /// When the liveness phase began, if there is one.
     pub liveness_from: Option<Instant>,
+    /// When a node last started, stopped, paused, resumed or turned
+    /// hostile.
+    pub changed_at: Option<Instant>,
+    /// Messages (by id) that no honest live node held in its history at
+    /// the end of a run with a liveness phase (set just before the end is
+    /// judged).
+    pub held_nowhere: Bits,
 }
 
 impl Facts {
@@ -192,6 +199,8 @@ impl Facts {
             hostile: Bits::new(slots),
             forged: vec![0; slots],
             liveness_from: None,
+            changed_at: None,
+            held_nowhere: Bits::default(),
         }
     }
 
@@ -206,6 +215,7 @@ impl Facts {
         if self.live.set(slot as usize, on) == on {
             return;
         }
+        self.changed_at = Some(now);
         if on {
             self.live_n += 1;
         } else {

@@ -23,11 +23,12 @@ mod no_duplicates;
 mod no_false_removal;
 mod observer;
 mod order;
+mod overlay_connected;
 #[cfg(test)]
 mod tests;
 
 pub use crate::report::Kind;
-pub use bounded_state::{BoundedState, Bounds};
+pub use bounded_state::BoundedState;
 pub use check::{Check, Counter, End, EXAMPLES};
 pub use convergence::Convergence;
 pub use delivery::Delivery;
@@ -41,6 +42,7 @@ pub use no_duplicates::NoDuplicates;
 pub use no_false_removal::NoFalseRemoval;
 pub use observer::{Observer, Traffic};
 pub use order::Order;
+pub use overlay_connected::{Components, OverlayConnected};
 
 use gossip_chat::{Duration, MsgId};
 

@@ -3,9 +3,10 @@
 
 use super::check::{Check, End};
 use super::facts::Facts;
+use super::overlay_connected::Components;
 use super::{
     BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery, Gone,
-    InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, Start,
+    InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, OverlayConnected, Start,
 };
 use crate::net::Network;
 use crate::report::{CheckResult, Pct, Status};
@@ -33,12 +34,13 @@ struct Checks {
     bounded_state: BoundedState,
     invented_peers: InventedPeers,
     convergence: Convergence,
+    overlay_connected: OverlayConnected,
     eventual_delivery: EventualDelivery,
 }
 
 impl Checks {
     /// Every check, in report order ([`CheckId::ALL`]).
-    fn all(&self) -> [&dyn Check; 11] {
+    fn all(&self) -> [&dyn Check; 12] {
         [
             &self.discovery,
             &self.join,
@@ -50,11 +52,12 @@ impl Checks {
             &self.bounded_state,
             &self.invented_peers,
             &self.convergence,
+            &self.overlay_connected,
             &self.eventual_delivery,
         ]
     }
 
-    fn all_mut(&mut self) -> [&mut dyn Check; 11] {
+    fn all_mut(&mut self) -> [&mut dyn Check; 12] {
         [
             &mut self.discovery,
             &mut self.join,
@@ -66,6 +69,7 @@ impl Checks {
             &mut self.bounded_state,
             &mut self.invented_peers,
             &mut self.convergence,
+            &mut self.overlay_connected,
             &mut self.eventual_delivery,
         ]
     }
@@ -105,6 +109,7 @@ impl Observer {
                 bounded_state: BoundedState::new(&sc.config),
                 invented_peers: InventedPeers::default(),
                 convergence: Convergence::default(),
+                overlay_connected: OverlayConnected::default(),
                 eventual_delivery: EventualDelivery::default(),
             },
             traffic: Traffic::default(),
@@ -265,17 +270,52 @@ impl Observer {
 
     /// Checks membership convergence at `now`: every live node lists
     /// exactly the live nodes.
-    pub fn check_convergence(&mut self, now: Instant) {
+    pub fn check_convergence(&mut self, now: Instant, net: &Network) {
         for c in self.checks.all_mut() {
-            c.converge_sample(&self.facts, now);
+            c.converge_sample(&self.facts, now, net);
         }
     }
 
-    /// End of run: judge what can only be judged at the end.
-    pub fn finish(&mut self, now: Instant) {
+    /// Samples the overlay: `neighbours(slot)` lists the slots of the
+    /// neighbours of the node in `slot` (asked of honest live nodes only).
+    pub fn overlay(&mut self, now: Instant, neighbours: &dyn Fn(u32) -> Vec<u32>) {
+        let f = &self.facts;
+        let nodes: Vec<u32> = f.live.iter().map(|s| s as u32).collect();
+        let edges: Vec<(u32, u32)> = nodes
+            .iter()
+            .flat_map(|&a| neighbours(a).into_iter().map(move |b| (a, b)))
+            .collect();
+        let c = Components::of(f.current.len(), &nodes, &edges);
+        for check in self.checks.all_mut() {
+            check.overlay(&self.facts, now, &c);
+        }
+    }
+
+    /// End of run: judge what can only be judged at the end. `holds(slot,
+    /// id)` says whether the node in `slot` still has message `id` in its
+    /// history.
+    pub fn finish(&mut self, now: Instant, holds: &dyn Fn(u32, &MsgId) -> bool) {
+        if self.facts.liveness_from.is_some() {
+            let f = &self.facts;
+            let mut nowhere = crate::net::Bits::new(f.msgs.len());
+            for (m, msg) in f.msgs.iter().enumerate() {
+                let got = |s: usize| f.current[s].is_some_and(|l| msg.delivered.get(l as usize));
+                if !f.live.iter().all(got) && !f.live.iter().any(|s| holds(s as u32, &msg.id)) {
+                    nowhere.set(m, true);
+                }
+            }
+            self.facts.held_nowhere = nowhere;
+        }
         for c in self.checks.all_mut() {
             c.finish(&self.facts, now);
         }
+    }
+
+    /// Messages some owed node never got at the end, and how many of them
+    /// no live node still held in its history.
+    pub fn missing_msgs(&self) -> (u64, u64) {
+        let e = &self.checks.eventual_delivery;
+        (e.missing, e.evicted)
     }
 
     // ---- misbehaving nodes -------------------------------------------------

@@ -292,15 +292,15 @@ fn views_that_never_agree_fail_convergence() {
     let sc = scenario("");
     let mut obs = pair(&sc);
     // No liveness phase: nothing to judge.
-    obs.check_convergence(at(50_000));
-    obs.finish(at(60_000));
+    obs.check_convergence(at(50_000), &net(&sc));
+    obs.finish(at(60_000), &|_, _| false);
     assert_eq!(status(&obs, CheckId::Convergence), Status::Skip);
     let mut obs = pair(&sc);
     obs.liveness_begins(at(30_000));
     obs.peer_down(at(30_500), 1, 0, key(0), DownReason::Left, None, &net(&sc));
-    obs.check_convergence(at(31_000));
+    obs.check_convergence(at(31_000), &net(&sc));
     assert!(!obs.converged());
-    obs.finish(at(60_000));
+    obs.finish(at(60_000), &|_, _| false);
     let c = result(&obs, CheckId::Convergence);
     assert_eq!(c.status, Status::Fail, "{c:?}");
     assert!(c.examples[0].contains("misses up nodes [n0]"), "{c:?}");
@@ -312,7 +312,7 @@ fn a_message_missing_at_the_end_fails_eventual_delivery() {
     let mut obs = pair(&sc);
     obs.liveness_begins(at(30_000));
     obs.chat(at(10_000), 0, msg(0, 1), true);
-    obs.finish(at(60_000));
+    obs.finish(at(60_000), &|_, _| false);
     let c = result(&obs, CheckId::EventualDelivery);
     assert_eq!(
         (c.status, c.judged, c.failed),
@@ -323,6 +323,92 @@ fn a_message_missing_at_the_end_fails_eventual_delivery() {
     obs.liveness_begins(at(30_000));
     obs.chat(at(10_000), 0, msg(0, 1), true);
     obs.chat(at(10_100), 1, msg(0, 1), false);
-    obs.finish(at(60_000));
+    obs.finish(at(60_000), &|_, _| false);
     assert_eq!(status(&obs, CheckId::EventualDelivery), Status::Pass);
+}
+
+#[test]
+fn views_that_disagree_again_after_converging_fail_convergence() {
+    let sc = scenario("converge_within = \"5s\"");
+    let n = net(&sc);
+    let mut obs = pair(&sc);
+    obs.liveness_begins(at(30_000));
+    obs.check_convergence(at(30_100), &n);
+    assert!(obs.converged());
+    obs.check_convergence(at(30_200), &n);
+    // Nothing happened, yet n1 drops n0: every later sample fails.
+    obs.peer_down(at(40_000), 1, 0, key(0), DownReason::Dead, None, &n);
+    obs.check_convergence(at(40_100), &n);
+    obs.check_convergence(at(40_200), &n);
+    obs.finish(at(60_000), &|_, _| false);
+    let c = result(&obs, CheckId::Convergence);
+    assert_eq!((c.status, c.failed), (Status::Fail, 2), "{c:?}");
+    assert_eq!(c.examples.len(), 1, "one example per stretch: {c:?}");
+    assert!(c.examples[0].starts_with("at 40.1"), "{c:?}");
+    assert!(c.examples[0].contains("misses up nodes [n0]"), "{c:?}");
+    assert!(c.figure.contains("disagreed again in 2 of 3"), "{c:?}");
+
+    // A crash after converging: the views may take `converge_within` to
+    // follow it, but not longer.
+    let mut obs = pair(&sc);
+    obs.liveness_begins(at(30_000));
+    obs.check_convergence(at(30_100), &n);
+    obs.gone(at(40_000), 0, Gone::Crash);
+    obs.check_convergence(at(44_000), &n);
+    obs.finish(at(60_000), &|_, _| false);
+    assert_eq!(status(&obs, CheckId::Convergence), Status::Pass);
+    let mut obs = pair(&sc);
+    obs.liveness_begins(at(30_000));
+    obs.check_convergence(at(30_100), &n);
+    obs.gone(at(40_000), 0, Gone::Crash);
+    obs.check_convergence(at(46_000), &n);
+    obs.finish(at(60_000), &|_, _| false);
+    let c = result(&obs, CheckId::Convergence);
+    assert_eq!(c.status, Status::Fail, "{c:?}");
+    assert!(c.examples[0].contains("lists down nodes [n0]"), "{c:?}");
+}
+
+#[test]
+fn a_split_overlay_fails_overlay_connected() {
+    let sc = scenario("");
+    // Both nodes up, every roster complete, but no link between them.
+    let mut obs = pair(&sc);
+    obs.overlay(at(60_000), &|_| Vec::new());
+    obs.finish(at(60_000), &|_, _| false);
+    let c = result(&obs, CheckId::OverlayConnected);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 1, 1),
+        "{c:?}"
+    );
+    assert!(c.figure.contains("2 components"), "{c:?}");
+    let mut obs = pair(&sc);
+    obs.overlay(at(60_000), &|s| vec![1 - s]);
+    obs.finish(at(60_000), &|_, _| false);
+    let c = result(&obs, CheckId::OverlayConnected);
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert_eq!(c.figure, "1 component over 2 live nodes");
+    // Nobody sampled: nothing judged.
+    let mut obs = pair(&sc);
+    obs.finish(at(60_000), &|_, _| false);
+    assert_eq!(status(&obs, CheckId::OverlayConnected), Status::Skip);
+}
+
+#[test]
+fn eventual_delivery_counts_the_missing_messages_no_history_holds() {
+    let sc = scenario("");
+    let figure = |holds: &dyn Fn(u32, &MsgId) -> bool| {
+        let mut obs = pair(&sc);
+        obs.liveness_begins(at(30_000));
+        obs.chat(at(10_000), 0, msg(0, 1), true);
+        obs.chat(at(10_000), 0, msg(0, 2), true);
+        obs.chat(at(10_100), 1, msg(0, 2), false);
+        obs.finish(at(60_000), holds);
+        assert_eq!(obs.missing_msgs(), (1, u64::from(!holds(0, &msg(0, 1)))));
+        result(&obs, CheckId::EventualDelivery).figure
+    };
+    let f = figure(&|_, _| false);
+    assert!(f.contains("1 of 1 missing messages were evicted"), "{f}");
+    let f = figure(&|slot, id| slot == 0 && id.seq == 1);
+    assert!(f.contains("0 of 1 missing messages were evicted"), "{f}");
 }

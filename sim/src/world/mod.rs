@@ -277,7 +277,11 @@ impl World {
         self.now = self.end;
         progress(self.now);
         self.sample_tables();
-        self.obs.finish(self.now);
+        self.sample_overlay();
+        let procs = &self.procs;
+        let holds =
+            |slot: u32, id: &gossip_chat::MsgId| procs.up_node(slot).is_some_and(|n| n.holds(id));
+        self.obs.finish(self.now, &holds);
         let report = self.report();
         (report, self.trace)
     }
@@ -331,6 +335,18 @@ impl World {
             }
         }
         self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+    }
+
+    /// Samples the honest live nodes' neighbour graph.
+    fn sample_overlay(&mut self) {
+        let procs = &self.procs;
+        let slots = procs.len();
+        let neighbours = |slot: u32| -> Vec<u32> {
+            procs.up_node(slot).map_or_else(Vec::new, |n| {
+                n.neighbours().filter_map(|a| slot_of(&a, slots)).collect()
+            })
+        };
+        self.obs.overlay(self.now, &neighbours);
     }
 
     /// The virtual time reached.
@@ -456,13 +472,15 @@ impl World {
                 );
             }
             Ev::ConvergeSample => {
-                self.obs.check_convergence(self.now);
-                if !self.obs.converged() {
-                    self.push(
-                        self.now + gossip_chat::Duration::from_millis(CONVERGE_EVERY),
-                        Ev::ConvergeSample,
-                    );
-                }
+                // Sampled to the end of the run: convergence must hold once
+                // reached. Neither traced nor drawing randomness, so the
+                // samples leave the run's path alone.
+                self.obs.check_convergence(self.now, &self.net);
+                self.sample_overlay();
+                self.push(
+                    self.now + gossip_chat::Duration::from_millis(CONVERGE_EVERY),
+                    Ev::ConvergeSample,
+                );
             }
             Ev::DeliveryCheck(m) => self.obs.delivery_deadline(self.now, m, &self.net),
             Ev::DownCheck(d) => self.obs.down_deadline(self.now, d, &self.net),

@@ -3,7 +3,7 @@
 
 use super::msg_kind::{MsgKind, Purpose};
 use super::World;
-use crate::report::{Figures, KindTraffic, MaxTables, Report};
+use crate::report::{Figures, KindTraffic, MaxTables, Missing, Report};
 
 impl World {
     /// The report of the run (after [`World::run`] has reached the end).
@@ -75,6 +75,10 @@ impl World {
                 paused_queue: self.obs.max_held,
             },
             max_queue: self.obs.max_queue,
+            missing: self.obs.facts().liveness_from.map(|_| {
+                let (msgs, evicted) = self.obs.missing_msgs();
+                Missing { msgs, evicted }
+            }),
             misbehave,
         };
         let _ = self.trace.finish();
