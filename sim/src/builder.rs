@@ -27,9 +27,7 @@ use crate::scenario::{self, FaultKind, InitialJoin, Latency, LinkFault, Shape, T
 use crate::trace::Trace;
 use crate::world::{Seen, World};
 use gossip_chat::{Config, Duration, Event, Input, Instant, Message, Node};
-use std::cell::RefCell;
 use std::io::Write;
-use std::rc::Rc;
 
 /// User events kept by default (a bound: see [`SimBuilder::keep_events`]).
 const KEEP_EVENTS: usize = 1 << 20;
@@ -46,22 +44,7 @@ pub struct SimBuilder {
     keep: usize,
     spare: u32,
     trace: Option<Box<dyn Write>>,
-    record: Option<Recorded>,
-}
-
-/// Trace lines kept in memory, for [`Sim::trace`].
-#[derive(Clone, Default)]
-struct Recorded(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Recorded {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    record: bool,
 }
 
 impl SimBuilder {
@@ -128,15 +111,14 @@ impl SimBuilder {
     /// Writes the trace lines to `out`.
     pub fn trace(mut self, out: Box<dyn Write>) -> Self {
         self.trace = Some(out);
-        self.record = None;
+        self.record = false;
         self
     }
 
     /// Keeps the trace lines in memory, for [`Sim::trace`].
     pub fn record_trace(mut self) -> Self {
-        let r = Recorded::default();
-        self.trace = Some(Box::new(r.clone()));
-        self.record = Some(r);
+        self.trace = None;
+        self.record = true;
         self
     }
 
@@ -157,19 +139,20 @@ impl SimBuilder {
         sc.network.latency = self.latency;
         sc.nodes.join = self.join;
         sc.nodes.stagger = self.stagger;
-        let mut world = World::with_spare(&sc, self.seed, &[], Trace::new(self.trace), self.spare);
+        let trace = if self.record {
+            Trace::kept()
+        } else {
+            Trace::new(self.trace)
+        };
+        let mut world = World::with_spare(&sc, self.seed, &[], trace, self.spare);
         world.keep_events(self.keep);
-        Sim {
-            world,
-            record: self.record,
-        }
+        Sim { world }
     }
 }
 
 /// A simulation driven from code.
 pub struct Sim {
     world: World,
-    record: Option<Recorded>,
 }
 
 impl Sim {
@@ -186,7 +169,7 @@ impl Sim {
             keep: KEEP_EVENTS,
             spare: 0,
             trace: None,
-            record: None,
+            record: false,
         }
     }
 
@@ -404,10 +387,7 @@ impl Sim {
 
     /// The trace lines so far (empty unless built with
     /// [`SimBuilder::record_trace`]).
-    pub fn trace(&self) -> String {
-        self.record
-            .as_ref()
-            .map(|r| String::from_utf8_lossy(&r.0.borrow()).into_owned())
-            .unwrap_or_default()
+    pub fn trace(&self) -> &str {
+        self.world.trace_text()
     }
 }

@@ -87,6 +87,12 @@ impl Trace {
         }
     }
 
+    /// The lines kept so far by a [`Trace::kept`] trace (empty for any
+    /// other).
+    pub fn text(&self) -> &str {
+        self.text.as_deref().unwrap_or_default()
+    }
+
     /// The lines kept by a [`Trace::kept`] trace (empty for any other).
     pub fn into_text(self) -> String {
         self.text.unwrap_or_default()

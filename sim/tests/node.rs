@@ -368,7 +368,7 @@ fn the_same_seed_gives_the_same_trace_byte_for_byte() {
         sim.send(2, "x");
         sim.crash(3);
         sim.run_for(s(5));
-        sim.trace()
+        sim.trace().to_string()
     };
     let a = run(77);
     assert!(a.lines().count() > 100, "{a}");

@@ -349,6 +349,11 @@ impl World {
         self.obs.overlay(self.now, &neighbours);
     }
 
+    /// The trace lines kept so far (see [`Trace::kept`]).
+    pub fn trace_text(&self) -> &str {
+        self.trace.text()
+    }
+
     /// The virtual time reached.
     pub fn now(&self) -> Instant {
         self.now
