@@ -33,12 +33,17 @@
 //! 3. The node (`gossip_chat::Node`, in the core) handles the input at the
 //!    virtual time and answers with outputs.
 //! 4. The world carries out each output: user events go to the trace
-//!    (`trace.rs`) and to the observer that judges the checks (`checks.rs`);
+//!    (`trace.rs`) and to the observer that judges the checks
+//!    (`checks/observer.rs`, one type per check in `checks/`);
 //!    sends, dials and closes go to the transport.
 //! 5. The transport (`world/transport.rs`) asks the network (`net.rs`) for
 //!    each message's fate and latency, and pushes the arrival, the
 //!    connection's answer or its close back into the queue as a new event.
 //!    The node's next deadline becomes a timer event.
+//!
+//! The same engine runs from code: [`builder::Sim`] builds a few nodes,
+//! runs to a time, breaks things now and inspects the nodes (the
+//! network tests of the core run on it, in `sim/tests/`).
 //!
 //! At the end the world assembles the [`Report`] (`world/report.rs`,
 //! `report.rs`). The trace gets one line per step a node sees (start,
