@@ -1,8 +1,8 @@
 //! What a check is: a named property of a kind, the facts it listens to,
 //! and the result it reports.
 
+use super::components::Components;
 use super::facts::{Delivery, Facts, Removal};
-use super::overlay_connected::Components;
 use crate::check_id::CheckId;
 use crate::net::Network;
 use crate::report::{CheckResult, Kind, Status};

@@ -11,6 +11,7 @@
 
 mod bounded_state;
 mod check;
+mod components;
 mod convergence;
 mod delivery;
 mod detection;
@@ -30,6 +31,7 @@ mod tests;
 pub use crate::report::Kind;
 pub use bounded_state::BoundedState;
 pub use check::{Check, Counter, End, EXAMPLES};
+pub use components::Components;
 pub use convergence::Convergence;
 pub use delivery::Delivery;
 pub use detection::Detection;
@@ -42,7 +44,7 @@ pub use no_duplicates::NoDuplicates;
 pub use no_false_removal::NoFalseRemoval;
 pub use observer::{Observer, Traffic};
 pub use order::Order;
-pub use overlay_connected::{Components, OverlayConnected};
+pub use overlay_connected::OverlayConnected;
 
 use gossip_chat::{Duration, MsgId};
 

@@ -2,8 +2,8 @@
 //! calls it; it updates the facts and forwards each one to the checks.
 
 use super::check::{Check, End};
+use super::components::Components;
 use super::facts::Facts;
-use super::overlay_connected::Components;
 use super::{
     BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery, Gone,
     InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, OverlayConnected, Start,
