@@ -24,6 +24,10 @@ pub struct Args {
     /// One JSON object per line on stdout, for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Full screen: scrollback, member list, status line and input line
+    /// (needs a terminal; not with --json).
+    #[arg(long)]
+    pub tui: bool,
     /// More logging on stderr (-v info, -vv debug, -vvv trace); without it,
     /// RUST_LOG decides (default: warnings).
     #[arg(short, long, action = clap::ArgAction::Count)]

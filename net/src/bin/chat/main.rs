@@ -1,6 +1,6 @@
 //! `chat`: a gossip-chat node in a terminal or driven by a script.
 //!
-//! `chat --listen ADDR [--join ADDR]... [--name NAME] [--json]`; see
+//! `chat --listen ADDR [--join ADDR]... [--name NAME] [--json | --tui]`; see
 //! `chat --help`. Exit code 0 after a graceful leave, 2 for bad arguments or
 //! an address that cannot be listened on, 1 for any other failure.
 
@@ -8,6 +8,8 @@ mod cli;
 mod metrics;
 mod output;
 mod screen;
+mod tui;
+mod tui_run;
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
@@ -93,6 +95,16 @@ fn init_logging(verbose: u8) {
 }
 
 fn run(args: &Args) -> Result<(), Usage> {
+    if args.tui && args.json {
+        return Err(Usage(anyhow!(
+            "--tui and --json do not go together: --json is for scripts, --tui for a terminal"
+        )));
+    }
+    if args.tui && !std::io::stdout().is_terminal() {
+        return Err(Usage(anyhow!(
+            "--tui needs a terminal on stdout; without it, chat prints plain lines"
+        )));
+    }
     let mut cfg = args.net_config().map_err(Usage)?;
     // Ctrl-C (or SIGTERM) asks the node to leave gracefully; a second one
     // ends the program at once.
@@ -118,6 +130,23 @@ fn run(args: &Args) -> Result<(), Usage> {
         None => None,
     };
 
+    let metrics_addr = metrics.as_ref().map(|m| m.1);
+    if args.tui {
+        let (sink, updates) = tui_run::sink();
+        let node = net::start_with_sink(cfg, sink).map_err(|e| Usage(e.into()))?;
+        if let Some((listener, _, board)) = metrics {
+            metrics::serve(listener, board)
+                .context("cannot start the metrics thread")
+                .map_err(Usage)?;
+        }
+        // The loop ends only on a terminal failure; leaving ends the
+        // program from the sink.
+        let result = tui_run::run(&node, &args.name, metrics_addr, &updates, &stop);
+        ratatui::restore();
+        node.shutdown();
+        return result.context("the terminal failed").map_err(Usage);
+    }
+
     // A terminal on both sides gets the line editor; anything else (a
     // script, a pipe, `--json`) gets plain lines.
     let interactive =
@@ -131,7 +160,7 @@ fn run(args: &Args) -> Result<(), Usage> {
             .on_stop(move || saved.restore()),
         None => Printer::new(args.json, Out::plain()),
     };
-    printer = printer.with_metrics(metrics.as_ref().map(|m| m.1));
+    printer = printer.with_metrics(metrics_addr);
     let node = net::start_with_sink(cfg, printer).map_err(|e| Usage(e.into()))?;
     if let Some((listener, _, board)) = metrics {
         metrics::serve(listener, board)

@@ -196,7 +196,7 @@ pub fn event_json(event: &Event) -> Value {
 }
 
 /// The human line for one event; names in colour when `colour` is on.
-fn event_text(event: &Event, colour: bool) -> String {
+pub fn event_text(event: &Event, colour: bool) -> String {
     let t = clock_time();
     match event {
         Event::PeerUp { node, name } => {

@@ -1,0 +1,197 @@
+//! The screen drawn into a test backend, read back as text.
+
+use super::*;
+use gossip_chat::{MsgId, NodeKey};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+const W: u16 = 80;
+const H: u16 = 12;
+
+fn key(port: u16) -> NodeKey {
+    NodeKey {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        incarnation: 1,
+    }
+}
+
+fn member(port: u16, name: &str, state: MemberState, neighbour: bool) -> Member {
+    Member {
+        node: key(port),
+        name: name.to_owned(),
+        state,
+        neighbour,
+        last_heard: None,
+        since: Duration::from_secs(1),
+    }
+}
+
+fn chat(port: u16, seq: u64, text: &str, history: bool) -> Event {
+    Event::Chat {
+        id: MsgId {
+            origin: key(port),
+            seq,
+        },
+        name: Arc::from("bob"),
+        text: Arc::from(text),
+        history,
+    }
+}
+
+fn state() -> TuiState {
+    TuiState::new(SocketAddr::from(([127, 0, 0, 1], 7000)), "alice")
+}
+
+/// The screen as text, one string per row, trailing blanks trimmed.
+fn draw(state: &TuiState) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+    terminal.draw(|f| render(state, f)).unwrap();
+    let buf = terminal.backend().buffer();
+    (0..H)
+        .map(|y| {
+            let row: String = (0..W).map(|x| buf[(x, y)].symbol()).collect();
+            row.trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// The scrollback column of a row (left of the member list).
+fn left(row: &str) -> String {
+    let cut = usize::from(W - MEMBERS_WIDTH);
+    row.chars()
+        .take(cut)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+}
+
+/// The member list's column of a row.
+fn right(row: &str) -> String {
+    let cut = usize::from(W - MEMBERS_WIDTH);
+    row.chars()
+        .skip(cut)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+}
+
+#[test]
+fn the_member_list_shows_each_state_and_marks_neighbours() {
+    let mut s = state();
+    s.members = vec![
+        member(7003, "dave", MemberState::Dead, false),
+        member(7001, "bob", MemberState::Alive, true),
+        member(7002, "carol", MemberState::Suspect, false),
+        member(7004, "erin", MemberState::Left, false),
+    ];
+    let rows = draw(&s);
+    let panel: Vec<String> = rows.iter().map(|r| right(r)).collect();
+    assert_eq!(
+        &panel[..5],
+        &[
+            "│ members (* direct)",
+            "│* bob alive",
+            "│  carol suspect",
+            "│  dave dead",
+            "│  erin left",
+        ],
+        "{rows:#?}"
+    );
+}
+
+#[test]
+fn history_lines_are_marked_and_counted() {
+    let mut s = state();
+    s.event(&chat(7001, 1, "live one", false));
+    s.event(&chat(7001, 2, "from before the heal", true));
+    let rows = draw(&s);
+    assert!(left(&rows[0]).ends_with(" bob: live one"), "{rows:#?}");
+    assert!(!rows[0].contains(HISTORY_MARK.trim()), "{rows:#?}");
+    let second = left(&rows[1]);
+    assert!(
+        second.starts_with("(history) ") && second.ends_with("bob: from before the heal"),
+        "{rows:#?}"
+    );
+    assert_eq!(s.recovered, 1);
+    assert!(rows[H as usize - 2].contains("| 1 recovered"), "{rows:#?}");
+}
+
+#[test]
+fn the_status_line_shows_address_peers_and_trouble() {
+    let mut s = state();
+    s.members = vec![
+        member(7001, "bob", MemberState::Alive, true),
+        member(7002, "carol", MemberState::Alive, false),
+        member(7004, "erin", MemberState::Left, false),
+    ];
+    let status = draw(&s)[H as usize - 2].clone();
+    assert_eq!(status, "127.0.0.1:7000 as alice | 2 peer(s) | settled");
+
+    s.members[1].state = MemberState::Suspect;
+    s.members
+        .push(member(7003, "dave", MemberState::Dead, false));
+    s.event(&Event::Gap {
+        origin: key(7003),
+        first: 4,
+        last: 6,
+    });
+    let status = draw(&s)[H as usize - 2].clone();
+    assert_eq!(
+        status,
+        "127.0.0.1:7000 as alice | 2 peer(s) | repair? 1 suspect, 1 dead | 3 lost"
+    );
+}
+
+#[test]
+fn a_long_scrollback_shows_the_newest_lines_and_stays_bounded() {
+    let mut s = state();
+    for i in 0..SCROLLBACK + 50 {
+        s.say(&format!("line {i}"));
+    }
+    assert_eq!(s.lines.len(), SCROLLBACK);
+    let rows = draw(&s);
+    // Rows above the status and input lines hold the newest lines, in
+    // order, the newest last.
+    let shown: Vec<String> = rows[..H as usize - 2].iter().map(|r| left(r)).collect();
+    let want: Vec<String> = (SCROLLBACK + 50 - 10..SCROLLBACK + 50)
+        .map(|i| format!("line {i}"))
+        .collect();
+    assert_eq!(shown, want);
+
+    // Scrolled up, older lines come into view and the status says so.
+    s.scroll_up(5);
+    let rows = draw(&s);
+    assert_eq!(
+        left(&rows[H as usize - 3]),
+        format!("line {}", SCROLLBACK + 44)
+    );
+    assert!(rows[H as usize - 2].contains("scrolled up 5"));
+}
+
+#[test]
+fn the_input_line_shows_what_is_typed() {
+    let mut s = state();
+    for c in "hello there".chars() {
+        s.type_char(c);
+    }
+    s.type_char('\u{7}'); // control characters are not typed
+    let rows = draw(&s);
+    assert_eq!(rows[H as usize - 1], "> hello there");
+
+    // A line longer than the screen shows its end.
+    s.input = "x".repeat(200) + "END";
+    let rows = draw(&s);
+    let last = &rows[H as usize - 1];
+    assert!(last.starts_with("> x") && last.ends_with("END"), "{last}");
+    assert!(last.chars().count() <= usize::from(W));
+}
+
+#[test]
+fn typing_stops_at_the_limit() {
+    let mut s = state();
+    s.input = "y".repeat(INPUT_MAX);
+    s.type_char('z');
+    assert_eq!(s.input.len(), INPUT_MAX);
+}
