@@ -78,7 +78,8 @@ impl TuiState {
         }
     }
 
-    fn push(&mut self, line: ChatLine) {
+    fn push(&mut self, mut line: ChatLine) {
+        line.text = printable(&line.text);
         if self.lines.len() == SCROLLBACK {
             self.lines.pop_front();
         }
@@ -160,6 +161,14 @@ impl TuiState {
     }
 }
 
+/// `text` with control characters (escape sequences from a peer, tabs)
+/// shown as U+FFFD, so that nothing a peer sends can drive the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
 fn state_text(state: MemberState) -> &'static str {
     match state {
         MemberState::Alive => "alive",
@@ -236,7 +245,7 @@ fn render_members(state: &TuiState, frame: &mut Frame, area: Rect) {
             let name_style = Style::default().fg(Color::Indexed(colour_of(m.node) - 30));
             ListItem::new(Line::from(vec![
                 Span::raw(mark),
-                Span::styled(m.name.as_str(), name_style),
+                Span::styled(printable(&m.name), name_style),
                 Span::raw(" "),
                 Span::styled(state_text(m.state), state_style(m.state)),
             ]))

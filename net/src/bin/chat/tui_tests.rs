@@ -195,3 +195,17 @@ fn typing_stops_at_the_limit() {
     s.type_char('z');
     assert_eq!(s.input.len(), INPUT_MAX);
 }
+
+#[test]
+fn control_characters_from_peers_do_not_reach_the_terminal() {
+    let mut s = state();
+    s.event(&chat(7001, 1, "clear\x1b[2Jthe screen", false));
+    s.members = vec![member(7001, "b\x1b]0;x\x07ob", MemberState::Alive, true)];
+    let rows = draw(&s);
+    assert!(
+        left(&rows[0]).ends_with(" bob: clear\u{FFFD}[2Jthe screen"),
+        "{rows:#?}"
+    );
+    assert_eq!(right(&rows[1]), "│* b\u{FFFD}]0;x\u{FFFD}ob alive");
+    assert!(rows.iter().all(|r| !r.contains('\x1b')));
+}
