@@ -179,3 +179,23 @@ fn the_full_screen_shows_members_status_and_chat_and_ctrl_c_leaves() {
         "the alternate screen is still on"
     );
 }
+
+#[test]
+fn help_answers_on_screen_and_quit_leaves() {
+    let alice = Chat::start("alice", &[]);
+    let join = alice.addr_str();
+    let mut tui = Screen::start(&["--listen", "127.0.0.1:0", "--join", &join, "--tui"]);
+    tui.wait_screen("alice in the member list", STARTUP, |rows| {
+        rows.iter().any(|r| r.ends_with("│* alice alive"))
+    });
+    tui.type_keys("/help\r");
+    tui.wait_screen("the /help answer", PROMPT, |rows| {
+        rows.iter()
+            .any(|r| r.contains("/peers   who is in the group"))
+    });
+    tui.type_keys("/quit\r");
+    alice.wait_for("anon leaving", PROMPT, |e| {
+        e["event"] == "peer_down" && e["name"] == "anon" && e["reason"] == "left"
+    });
+    assert_eq!(tui.wait_exit(PROMPT), 0);
+}

@@ -69,7 +69,7 @@ pub fn run(
     if let Some(m) = metrics {
         state.say(&format!("* metrics on http://{m}/metrics"));
     }
-    let mut members_at = Instant::now() - MEMBERS_EVERY;
+    let mut members_at: Option<Instant> = None;
     loop {
         for update in updates.try_iter().take(EVENT_QUEUE) {
             match update {
@@ -82,9 +82,9 @@ pub fn run(
                 Update::Event(e) => state.event(&e),
             }
         }
-        if members_at.elapsed() >= MEMBERS_EVERY {
+        if members_at.is_none_or(|at| at.elapsed() >= MEMBERS_EVERY) {
             state.members = node.members();
-            members_at = Instant::now();
+            members_at = Some(Instant::now());
         }
         terminal.draw(|frame| render(&state, frame))?;
         if !event::poll(TICK)? {
@@ -93,15 +93,20 @@ pub fn run(
         let height = usize::from(terminal.size()?.height).max(4);
         match event::read()? {
             TermEvent::Key(key) if key.kind != KeyEventKind::Release => {
-                if let Key::Leave = on_key(&mut state, key, node, height) {
-                    if state.leaving {
+                match on_key(&mut state, key, node, height) {
+                    Key::Stay => {}
+                    Key::Interrupt if state.leaving => {
                         // A second Ctrl-C: end at once, as a second signal
                         // does in line mode.
                         ratatui::restore();
                         std::process::exit(1);
                     }
-                    state.leaving = true;
-                    stop.store(true, Ordering::SeqCst);
+                    Key::Interrupt | Key::Leave => {
+                        // The driver sees the flag, leaves, and the sink
+                        // ends the program.
+                        state.leaving = true;
+                        stop.store(true, Ordering::SeqCst);
+                    }
                 }
             }
             TermEvent::Paste(text) => text.chars().for_each(|c| state.type_char(c)),
@@ -113,14 +118,16 @@ pub fn run(
 /// What a key asks of the loop.
 enum Key {
     Stay,
-    /// Ctrl-C, Ctrl-D on an empty line, or `/quit`.
+    /// Ctrl-C.
+    Interrupt,
+    /// Ctrl-D on an empty line, or `/quit`.
     Leave,
 }
 
 fn on_key(state: &mut TuiState, key: KeyEvent, node: &NodeHandle, height: usize) -> Key {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match key.code {
-        KeyCode::Char('c') if ctrl => return Key::Leave,
+        KeyCode::Char('c') if ctrl => return Key::Interrupt,
         KeyCode::Char('d') if ctrl && state.input.is_empty() => return Key::Leave,
         KeyCode::Char('u') if ctrl => state.input.clear(),
         KeyCode::Char(c) if !ctrl => state.type_char(c),
