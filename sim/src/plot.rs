@@ -3,7 +3,8 @@
 //! and delivered, delivery latency, bytes by message kind), with the fault
 //! schedule marked as labelled vertical lines.
 
-use crate::series::Series;
+use crate::series::{Point, Series};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const WIDTH: u32 = 1000;
@@ -43,13 +44,30 @@ type Panel = (&'static str, &'static str, Vec<Line>);
 
 /// The panels of `s`: title, unit and lines.
 fn panels(s: &Series) -> Vec<Panel> {
-    let per_s = 1000.0 / s.every_ms.max(1) as f64;
-    let line =
-        |name: &str, colour: RGBColor, f: &dyn Fn(&crate::series::Point) -> Option<f64>| Line {
+    let line = |name: &str, colour: RGBColor, f: &dyn Fn(&Point) -> Option<f64>| Line {
+        name: name.to_string(),
+        colour,
+        values: s.points.iter().map(f).collect(),
+    };
+    // Rates over the last second (or the last interval, if longer), so
+    // that periodic traffic draws as a level rather than as a comb.
+    let every = s.every_ms.max(1);
+    let window = (1000 / every).max(1) as usize;
+    let rate = |name: &str, colour: RGBColor, f: &dyn Fn(&Point) -> u64| {
+        let counts: Vec<u64> = s.points.iter().map(f).collect();
+        let values = (0..counts.len())
+            .map(|i| {
+                let from = (i + 1).saturating_sub(window);
+                let n = (i + 1 - from) as f64;
+                Some(counts[from..=i].iter().sum::<u64>() as f64 * 1000.0 / (n * every as f64))
+            })
+            .collect();
+        Line {
             name: name.to_string(),
             colour,
-            values: s.points.iter().map(f).collect(),
-        };
+            values,
+        }
+    };
     // Busiest kinds first, by their total bytes.
     let mut kinds: Vec<(usize, u64)> = (0..s.kinds.len())
         .map(|k| {
@@ -63,8 +81,8 @@ fn panels(s: &Series) -> Vec<Panel> {
         .take(MAX_KINDS_DRAWN)
         .enumerate()
         .map(|(i, &(k, _))| {
-            line(s.kinds[k], palette(i), &|p| {
-                Some(p.bytes.get(k).copied().unwrap_or(0) as f64 * per_s)
+            rate(s.kinds[k], palette(i), &|p| {
+                p.bytes.get(k).copied().unwrap_or(0)
             })
         })
         .collect();
@@ -80,11 +98,11 @@ fn panels(s: &Series) -> Vec<Panel> {
             vec![line("views", RED, &|p| Some(p.views.into()))],
         ),
         (
-            "Chats per second",
+            "Chats per second (over the last second)",
             "per s",
             vec![
-                line("sent", BLUE, &|p| Some(p.chats_sent as f64 * per_s)),
-                line("delivered", GREEN, &|p| Some(p.deliveries as f64 * per_s)),
+                rate("sent", BLUE, &|p| p.chats_sent),
+                rate("delivered", GREEN, &|p| p.deliveries),
             ],
         ),
         (
@@ -95,7 +113,11 @@ fn panels(s: &Series) -> Vec<Panel> {
                 line("p99", RED, &|p| p.p99_ms.map(f64::from)),
             ],
         ),
-        ("Bytes per second by message kind", "B/s", bytes),
+        (
+            "Bytes per second by message kind (over the last second)",
+            "B/s",
+            bytes,
+        ),
     ]
 }
 
@@ -116,7 +138,8 @@ fn palette(i: usize) -> RGBColor {
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
 /// One panel: its lines over time, the fault marks (labelled on the
-/// first panel), the time axis labelled on the last.
+/// first panel), the time axis labelled on the last. Latency and bytes
+/// span orders of magnitude and are drawn on a log scale.
 fn panel(
     s: &Series,
     area: &Area,
@@ -131,31 +154,69 @@ fn panel(
         .iter()
         .flat_map(|l| l.values.iter().flatten())
         .fold(0.0f64, |a, &b| a.max(b));
-    let top = if top <= 0.0 { 1.0 } else { top * 1.15 };
-    let mut chart = ChartBuilder::on(area)
+    let log = unit == "ms" || unit == "B/s";
+    let mut builder = ChartBuilder::on(area);
+    builder
         .margin(6)
+        .margin_right(20)
         .caption(title, ("sans-serif", 15))
         .x_label_area_size(if last { 30 } else { 14 })
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end_s, 0.0..top)?;
-    chart
-        .configure_mesh()
-        .x_desc(if last { "virtual time (s)" } else { "" })
-        .y_desc(unit)
-        .x_labels(14)
-        .y_labels(5)
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+        .y_label_area_size(60);
+    let x_desc = if last { "virtual time (s)" } else { "" };
+    if log {
+        let top = (top * 2.0).max(10.0);
+        let mut chart = builder.build_cartesian_2d(0.0..end_s, (1.0..top).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(format!("{unit} (log)"))
+            .x_labels(14)
+            .y_labels(5)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()?;
+        draw(s, &mut chart, lines, label_marks, (1.0, top), 1.0)
+    } else {
+        let top = if top <= 0.0 { 1.0 } else { top * 1.15 };
+        let mut chart = builder.build_cartesian_2d(0.0..end_s, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(unit)
+            .x_labels(14)
+            .y_labels(5)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()?;
+        draw(s, &mut chart, lines, label_marks, (0.0, top), 0.0)
+    }
+}
+
+/// The marks and lines of one panel whose y axis spans `span`; values are
+/// drawn at least at `floor` (a log axis has no zero).
+fn draw<'a, Y>(
+    s: &Series,
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, Y>>,
+    lines: &[Line],
+    label_marks: bool,
+    span: (f64, f64),
+    floor: f64,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    Y: Ranged<ValueType = f64>,
+{
+    let (bottom, top) = span;
+    let label_at = if floor > 0.0 { top / 1.6 } else { top * 0.98 };
     for m in &s.marks {
         let x = m.t_ms as f64 / 1000.0;
         chart.draw_series(std::iter::once(PathElement::new(
-            vec![(x, 0.0), (x, top)],
+            vec![(x, bottom), (x, top)],
             BLACK.mix(0.5).stroke_width(1),
         )))?;
         if label_marks {
             chart.draw_series(std::iter::once(Text::new(
                 format!(" {}", m.label),
-                (x, top * 0.97),
+                (x, label_at),
                 ("sans-serif", 12).into_font().color(&BLACK),
             )))?;
         }
@@ -166,7 +227,7 @@ fn panel(
         let mut runs = Vec::new();
         for (p, v) in s.points.iter().zip(&l.values) {
             match v {
-                Some(v) => run.push((p.t_ms as f64 / 1000.0, *v)),
+                Some(v) => run.push((p.t_ms as f64 / 1000.0, v.max(floor))),
                 None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
                 None => {}
             }
