@@ -59,10 +59,12 @@ pub mod check_id;
 pub mod checks;
 pub mod hostile;
 pub mod net;
+pub mod plot;
 pub mod queue;
 pub mod random;
 pub mod report;
 pub mod scenario;
+pub mod series;
 pub mod trace;
 pub mod world;
 
@@ -94,4 +96,20 @@ pub fn run_with_progress(
     let faults = random::schedule(sc, seed);
     let world = world::World::new(sc, seed, &faults, Trace::new(trace));
     world.run(progress).0
+}
+
+/// [`run_with_progress`], also recording the run's time series (for
+/// `sim --plot`). The report, trace and fingerprint are those of
+/// [`run`]: recording reads the run, it does not steer it.
+pub fn run_with_series(
+    sc: &Scenario,
+    seed: u64,
+    trace: Option<Box<dyn Write>>,
+    progress: &mut dyn FnMut(gossip_chat::Instant),
+) -> (Report, series::Series) {
+    let faults = random::schedule(sc, seed);
+    let mut world = world::World::new(sc, seed, &faults, Trace::new(trace));
+    world.record_series(&faults);
+    let (report, _, series) = world.run_with_series(progress);
+    (report, series)
 }

@@ -1,4 +1,4 @@
-//! `sim SCENARIO.toml [--seed N] [--seeds A..B] [--json] [--trace FILE]`
+//! `sim SCENARIO.toml [--seed N] [--seeds A..B] [--json] [--trace FILE] [--plot FILE.svg]`
 //!
 //! Exit 0 when every check holds, 1 when one fails (the replay command is
 //! printed), 2 when the arguments or the scenario file are invalid.
@@ -10,7 +10,8 @@ use std::io::Write;
 use std::ops::Range;
 use std::process::ExitCode;
 
-const USAGE: &str = "sim SCENARIO.toml [--seed N] [--seeds A..B] [--json] [--trace FILE]";
+const USAGE: &str =
+    "sim SCENARIO.toml [--seed N] [--seeds A..B] [--json] [--trace FILE] [--plot FILE.svg]";
 
 /// Runs a gossip-chat scenario in the deterministic simulator.
 #[derive(Parser)]
@@ -31,6 +32,11 @@ struct Args {
     /// Write the trace of the (single) run to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<String>,
+    /// Draw the (single) run over virtual time as an SVG to FILE: live
+    /// nodes, distinct membership views, chats, latency, bytes by kind,
+    /// with the faults marked.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<String>,
 }
 
 impl Args {
@@ -73,6 +79,10 @@ fn parse_args() -> Result<Args, ExitCode> {
         eprintln!("sim: --trace takes one seed (usage: {USAGE})");
         return Err(ExitCode::from(2));
     }
+    if args.plot.is_some() && args.seeds().end - args.seeds().start != 1 {
+        eprintln!("sim: --plot takes one seed (usage: {USAGE})");
+        return Err(ExitCode::from(2));
+    }
     Ok(args)
 }
 
@@ -83,7 +93,12 @@ fn wall() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-fn run_one(sc: &scenario::Scenario, seed: u64, trace: Option<&str>) -> Result<Report, String> {
+fn run_one(
+    sc: &scenario::Scenario,
+    seed: u64,
+    trace: Option<&str>,
+    plot: Option<&str>,
+) -> Result<Report, String> {
     let out: Option<Box<dyn Write>> = match trace {
         None => None,
         Some(path) => Some(Box::new(std::io::BufWriter::new(
@@ -107,7 +122,15 @@ fn run_one(sc: &scenario::Scenario, seed: u64, trace: Option<&str>) -> Result<Re
         }
         bar.set_position(t.as_millis());
     };
-    let mut report = gossip_sim::run_with_progress(sc, seed, out, &mut progress);
+    let mut report = match plot {
+        None => gossip_sim::run_with_progress(sc, seed, out, &mut progress),
+        Some(path) => {
+            let (report, series) = gossip_sim::run_with_series(sc, seed, out, &mut progress);
+            let svg = gossip_sim::plot::svg(&series)?;
+            std::fs::write(path, svg).map_err(|e| format!("cannot write {path}: {e}"))?;
+            report
+        }
+    };
     bar.finish_and_clear();
     report.wall_ms = Some(start.elapsed().as_millis() as u64);
     Ok(report)
@@ -131,7 +154,7 @@ fn main() -> ExitCode {
     let mut failed = Vec::new();
     let stdout = std::io::stdout();
     for seed in seeds.clone() {
-        let report = match run_one(&sc, seed, args.trace.as_deref()) {
+        let report = match run_one(&sc, seed, args.trace.as_deref(), args.plot.as_deref()) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("sim: {e}");

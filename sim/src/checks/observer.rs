@@ -11,6 +11,7 @@ use super::{
 use crate::net::Network;
 use crate::report::{CheckResult, Pct, Status};
 use crate::scenario::Scenario;
+use crate::series::Recorder;
 use gossip_chat::{DownReason, Instant, MsgId, NodeKey, TableSizes};
 
 /// Bytes and messages by kind.
@@ -89,6 +90,8 @@ pub struct Observer {
     pub max_queue: usize,
     /// Dials by honest nodes to invented addresses.
     pub ghost_dials: u64,
+    /// The run's time series, when asked for (see [`crate::series`]).
+    pub series: Option<Box<Recorder>>,
 }
 
 impl Observer {
@@ -117,6 +120,7 @@ impl Observer {
             max_held: 0,
             max_queue: 0,
             ghost_dials: 0,
+            series: None,
         }
     }
 
@@ -201,9 +205,17 @@ impl Observer {
 
     /// A chat message reached the user of `slot`.
     pub fn chat(&mut self, now: Instant, slot: u32, id: MsgId, own: bool) {
+        let timed = self.facts.delivery_ms.len();
         let Some(d) = self.facts.chat(now, slot, id, own) else {
             return;
         };
+        if let (Some(s), super::facts::Delivery::First { .. }) = (&mut self.series, &d) {
+            if own {
+                s.chat_sent();
+            } else {
+                s.delivered(self.facts.delivery_ms.get(timed).copied());
+            }
+        }
         for c in self.checks.all_mut() {
             c.delivered(&self.facts, &d);
         }
@@ -229,6 +241,9 @@ impl Observer {
 
     /// Counts one message sent on the wire.
     pub fn sent(&mut self, kind: &'static str, bytes: usize, chats: usize) {
+        if let Some(s) = &mut self.series {
+            s.sent(kind, bytes);
+        }
         self.traffic.chat_copies += chats as u64;
         match self.traffic.kinds.iter_mut().find(|k| k.0 == kind) {
             Some(k) => {
@@ -380,6 +395,27 @@ impl Observer {
                 .collect(),
             None => Vec::new(),
         }
+    }
+
+    /// The membership view of each honest live node: itself and the
+    /// slots in its roster, in order.
+    pub fn views(&self) -> Vec<Vec<u32>> {
+        let f = &self.facts;
+        f.live
+            .iter()
+            .filter_map(|s| {
+                let l = f.current[s]?;
+                let mut v: Vec<u32> = f.lives[l as usize]
+                    .roster
+                    .iter()
+                    .map(|p| p as u32)
+                    .collect();
+                if let Err(i) = v.binary_search(&(s as u32)) {
+                    v.insert(i, s as u32);
+                }
+                Some(v)
+            })
+            .collect()
     }
 
     /// Invented addresses listed by honest lives now.

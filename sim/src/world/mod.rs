@@ -37,6 +37,7 @@ use crate::net::Network;
 use crate::queue::Queue;
 use crate::report::Report;
 use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Via};
+use crate::series;
 use crate::trace::{Trace, TraceKind};
 use deliver::SeenLog;
 use gossip_chat::Node;
@@ -272,9 +273,67 @@ impl World {
     /// Runs to the end; `progress` is called now and then with the virtual
     /// time reached.
     pub fn run(mut self, progress: &mut dyn FnMut(Instant)) -> (Report, Trace) {
+        let report = self.finish(progress);
+        (report, self.trace)
+    }
+
+    /// [`World::run`] with the time series asked for by
+    /// [`World::record_series`] (empty if it was not).
+    pub fn run_with_series(
+        mut self,
+        progress: &mut dyn FnMut(Instant),
+    ) -> (Report, Trace, crate::series::Series) {
+        let report = self.finish(progress);
+        let series = self.obs.series.take().map(|r| r.finish());
+        (report, self.trace, series.unwrap_or_default())
+    }
+
+    /// Records the run's time series (see [`crate::series`]), marking the
+    /// fault schedule `faults` on it.
+    pub fn record_series(&mut self, faults: &[Fault]) {
+        let mut marks: Vec<series::Mark> = faults
+            .iter()
+            .map(|f| series::Mark {
+                t_ms: f.at.as_millis(),
+                label: describe(f)
+                    .split_once(": ")
+                    .map_or_else(String::new, |x| x.1.into()),
+            })
+            .collect();
+        if self.sc.liveness.as_millis() > 0 {
+            marks.push(series::Mark {
+                t_ms: self.end.as_millis() - self.sc.liveness.as_millis(),
+                label: "liveness: heal, resume".into(),
+            });
+        }
+        let title = format!("{} seed {}", self.sc.name, self.seed);
+        let r = series::Recorder::new(title, self.end.as_millis(), marks);
+        self.obs.series = Some(Box::new(r));
+    }
+
+    /// Samples the time series at each of its instants up to `until`.
+    fn sample_series(&mut self, until: Instant) {
+        let until = until.min(self.end).as_millis();
+        while self
+            .obs
+            .series
+            .as_ref()
+            .is_some_and(|s| s.next_ms() <= until)
+        {
+            let views = self.obs.views();
+            let live = self.procs.up.len() as u32;
+            if let Some(s) = self.obs.series.as_mut() {
+                s.sample(live, &views);
+            }
+        }
+    }
+
+    /// Runs to the end and returns the report.
+    fn finish(&mut self, progress: &mut dyn FnMut(Instant)) -> Report {
         let end = self.end;
         self.advance(end, progress);
         self.now = self.end;
+        self.sample_series(end);
         progress(self.now);
         self.sample_tables();
         self.sample_overlay();
@@ -282,8 +341,7 @@ impl World {
         let holds =
             |slot: u32, id: &gossip_chat::MsgId| procs.up_node(slot).is_some_and(|n| n.holds(id));
         self.obs.finish(self.now, &holds);
-        let report = self.report();
-        (report, self.trace)
+        self.report()
     }
 
     /// Processes every event up to `until` (at most the end of the run).
@@ -296,6 +354,14 @@ impl World {
                 self.queue.unpop(at, ev);
                 self.queue.rewind(until);
                 break;
+            }
+            if self
+                .obs
+                .series
+                .as_ref()
+                .is_some_and(|s| s.next_ms() <= at.as_millis())
+            {
+                self.sample_series(at);
             }
             self.now = at;
             self.events += 1;
