@@ -5,121 +5,10 @@
 
 mod common;
 
+use common::terminal::Terminal;
 use common::*;
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
-use std::io::{Read, Write};
-use std::time::Duration;
 
 const ROWS: u16 = 40;
-const COLS: u16 = 100;
-
-/// A `chat` process on a pseudo-terminal; killed when dropped.
-struct Terminal {
-    child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
-    keys: Box<dyn Write + Send>,
-    output: crossbeam_channel::Receiver<Vec<u8>>,
-    screen: vt100::Parser,
-}
-
-impl Terminal {
-    fn start(args: &[&str]) -> Terminal {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pseudo-terminal");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_chat"));
-        cmd.args(args);
-        cmd.env("TERM", "xterm");
-        let child = pair.slave.spawn_command(cmd).expect("start chat");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let keys = pair.master.take_writer().expect("pty writer");
-        let (tx, output) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Terminal {
-            child,
-            _master: pair.master,
-            keys,
-            output,
-            screen: vt100::Parser::new(
-                std::num::NonZeroU16::new(ROWS).unwrap(),
-                std::num::NonZeroU16::new(COLS).unwrap(),
-                0,
-            ),
-        }
-    }
-
-    fn type_keys(&mut self, keys: &str) {
-        self.keys.write_all(keys.as_bytes()).expect("type");
-        self.keys.flush().expect("type");
-    }
-
-    /// Takes what the program printed within `within`, answering its
-    /// cursor-position queries as a terminal would.
-    fn pump(&mut self, within: Duration) {
-        let Ok(bytes) = self.output.recv_timeout(within) else {
-            return;
-        };
-        self.screen.process(&bytes);
-        for _ in 0..bytes.windows(4).filter(|w| w == b"\x1b[6n").count() {
-            let (row, col) = self.screen.screen().cursor_position();
-            let answer = format!("\x1b[{};{}R", row + 1, col + 1);
-            self.type_keys(&answer);
-        }
-    }
-
-    /// Every row of the screen, trailing blanks cut.
-    fn rows(&self) -> Vec<String> {
-        self.screen
-            .screen()
-            .rows(0, COLS)
-            .map(|r| r.trim_end().to_owned())
-            .collect()
-    }
-
-    /// The row the cursor is on: the prompt and what is being typed.
-    fn cursor_row(&self) -> usize {
-        usize::from(self.screen.screen().cursor_position().0)
-    }
-
-    /// Waits until the screen satisfies `pred`.
-    fn wait_screen(&mut self, what: &str, within: Duration, pred: impl Fn(&Terminal) -> bool) {
-        let deadline = clock() + within;
-        while !pred(self) {
-            let left = deadline.saturating_duration_since(clock());
-            assert!(
-                !left.is_zero(),
-                "screen never showed {what} within {within:?}:\n{}",
-                self.rows().join("\n")
-            );
-            self.pump(left.min(Duration::from_millis(50)));
-        }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Whether `row` is exactly a chat line `HH:MM:SS name: text`.
 fn is_chat_row(row: &str, name: &str, text: &str) -> bool {
@@ -141,14 +30,17 @@ fn is_chat_row(row: &str, name: &str, text: &str) -> bool {
 fn incoming_lines_print_above_the_line_being_typed() {
     let mut alice = Chat::start("alice", &[]);
     let join = alice.addr_str();
-    let mut term = Terminal::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--name",
-        "typist",
-        "--join",
-        &join,
-    ]);
+    let mut term = Terminal::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "typist",
+            "--join",
+            &join,
+        ],
+        ROWS,
+    );
     term.wait_screen("alice joining", STARTUP, |t| {
         t.rows().iter().any(|r| r.contains("* alice joined ("))
     });
@@ -232,14 +124,17 @@ fn incoming_lines_print_above_the_line_being_typed() {
 fn ctrl_d_leaves_the_group_and_exits() {
     let alice = Chat::start("alice", &[]);
     let join = alice.addr_str();
-    let mut term = Terminal::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--name",
-        "typist",
-        "--join",
-        &join,
-    ]);
+    let mut term = Terminal::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "typist",
+            "--join",
+            &join,
+        ],
+        ROWS,
+    );
     term.wait_screen("alice joining", STARTUP, |t| {
         t.rows().iter().any(|r| r.contains("* alice joined ("))
     });
@@ -248,13 +143,5 @@ fn ctrl_d_leaves_the_group_and_exits() {
     alice.wait_for("typist leaving", PROMPT, |e| {
         e["event"] == "peer_down" && e["name"] == "typist" && e["reason"] == "left"
     });
-    let deadline = clock() + PROMPT;
-    loop {
-        if let Some(status) = term.child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status:?}");
-            break;
-        }
-        assert!(clock() < deadline, "chat did not exit after Ctrl-D");
-        term.pump(Duration::from_millis(50));
-    }
+    assert_eq!(term.wait_exit(PROMPT), 0, "exit code after Ctrl-D");
 }

@@ -9,6 +9,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod terminal;
+
 use crossbeam_channel::Receiver;
 use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
 use serde_json::Value;
