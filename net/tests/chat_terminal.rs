@@ -30,17 +30,7 @@ fn is_chat_row(row: &str, name: &str, text: &str) -> bool {
 fn incoming_lines_print_above_the_line_being_typed() {
     let mut alice = Chat::start("alice", &[]);
     let join = alice.addr_str();
-    let mut term = Terminal::start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "typist",
-            "--join",
-            &join,
-        ],
-        ROWS,
-    );
+    let mut term = Terminal::typist(&join, &[], ROWS);
     term.wait_screen("alice joining", STARTUP, |t| {
         t.rows().iter().any(|r| r.contains("* alice joined ("))
     });
@@ -60,11 +50,14 @@ fn incoming_lines_print_above_the_line_being_typed() {
     for t in &texts {
         alice.line(t);
     }
-    term.wait_screen("all 20 messages", DELIVERY, |t| {
+    // The printer writes each line and then redraws the prompt: wait for
+    // the screen to settle with both (a broken prompt never settles).
+    term.wait_screen("all 20 messages and the prompt redrawn", DELIVERY, |t| {
         let rows = t.rows();
         texts
             .iter()
             .all(|x| rows.iter().any(|r| is_chat_row(r, "alice", x)))
+            && rows[t.cursor_row()] == format!("> {}", typed.trim_end())
     });
 
     // Each message whole on a row of its own, in order, above the prompt;
@@ -124,17 +117,7 @@ fn incoming_lines_print_above_the_line_being_typed() {
 fn ctrl_d_leaves_the_group_and_exits() {
     let alice = Chat::start("alice", &[]);
     let join = alice.addr_str();
-    let mut term = Terminal::start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "typist",
-            "--join",
-            &join,
-        ],
-        ROWS,
-    );
+    let mut term = Terminal::typist(&join, &[], ROWS);
     term.wait_screen("alice joining", STARTUP, |t| {
         t.rows().iter().any(|r| r.contains("* alice joined ("))
     });

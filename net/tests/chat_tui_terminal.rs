@@ -14,18 +14,7 @@ const ROWS: u16 = 24;
 fn the_full_screen_shows_members_status_and_chat_and_ctrl_c_leaves() {
     let mut alice = Chat::start("alice", &[]);
     let join = alice.addr_str();
-    let mut tui = Terminal::start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--name",
-            "typist",
-            "--join",
-            &join,
-            "--tui",
-        ],
-        ROWS,
-    );
+    let mut tui = Terminal::typist(&join, &["--tui"], ROWS);
     // The member list shows alice, alive and a direct neighbour; the status
     // line counts one peer.
     tui.wait_screen("alice in the member list", STARTUP, |t| {

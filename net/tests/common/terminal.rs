@@ -62,6 +62,20 @@ impl Terminal {
         }
     }
 
+    /// A node named `typist` joining through `join`, with `extra` flags.
+    pub fn typist(join: &str, extra: &[&str], rows: u16) -> Terminal {
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--name",
+            "typist",
+            "--join",
+            join,
+        ];
+        args.extend_from_slice(extra);
+        Terminal::start(&args, rows)
+    }
+
     pub fn type_keys(&mut self, keys: &str) {
         self.keys.write_all(keys.as_bytes()).expect("type");
         self.keys.flush().expect("type");
