@@ -112,6 +112,9 @@ fn member_list(n: u32) -> Vec<MemberUpdate> {
             },
             state: MemberState::Alive,
             name: format!("node-{i}").into(),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         })
         .collect()
 }

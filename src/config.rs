@@ -31,10 +31,34 @@ pub struct Config {
     /// at least 10 ms. Shorter detects deaths sooner and costs more idle
     /// traffic.
     pub ping_interval: Duration,
-    /// Heartbeat intervals without any traffic from a neighbour before it is
-    /// declared dead. Default 4 (so 2 s of silence); at least 2. Lower
-    /// detects sooner but accuses nodes on a slow link.
+    /// Heartbeat intervals without any traffic from a neighbour before this
+    /// node checks it: it asks `indirect_probes` other neighbours to reach
+    /// it, and suspects it only if none can. Default 3 (so 1.5 s of
+    /// silence); at least 2. Lower detects sooner but checks slow links
+    /// more often.
     pub missed_pings: u32,
+    /// Interval between probes of one member that is not a neighbour,
+    /// taken in turn from the whole membership (SWIM), so that a member
+    /// whose neighbours all died with it is still found out. A probe is a
+    /// short connection: a ping and its answer. Default 1 s. Shorter finds
+    /// unwatched deaths sooner and costs a connection per interval.
+    pub probe_interval: Duration,
+    /// How long a probe or a heartbeat check waits for an answer, direct or
+    /// through others. Default 500 ms; at least 10 ms. Stretched by the
+    /// node's own health (see `max_health`).
+    pub probe_timeout: Duration,
+    /// Other neighbours asked to probe a member this node cannot reach
+    /// before it suspects it (SWIM's indirect probes), and the independent
+    /// accusations after which a suspicion runs out in `suspect_min`
+    /// (Lifeguard). Default 3.
+    pub indirect_probes: usize,
+    /// Most that this node's own timeouts are stretched by when it sees
+    /// itself degraded (accused of being dead, its timers late, or others
+    /// reached a member it could not): each such sign adds one, each
+    /// answered probe takes one off,
+    /// and probe, check and heartbeat timeouts are multiplied by one plus
+    /// the score (Lifeguard's local health). Default 8; 0 turns it off.
+    pub max_health: u32,
     /// Interval between membership gossip rounds, which resend recent
     /// changes to `gossip_fanout` random neighbours. Default 1 s.
     pub gossip_interval: Duration,
@@ -72,13 +96,23 @@ pub struct Config {
     pub dial_backoff: Duration,
     /// Longest wait between dial attempts to one member. Default 60 s.
     pub dial_backoff_max: Duration,
-    /// How long a dead or departed member is remembered (so stale news about
-    /// it is refused, and a split can heal). Default 1 h.
+    /// How long a death or a departure is told to others (so stale news
+    /// about it is refused). Default 1 h. Departures are forgotten then;
+    /// deaths are kept for retries (`retry_dead_for`) but no longer spread.
     pub tombstone_ttl: Duration,
-    /// How long a death heard in a slow-repair peer list (possibly stale,
-    /// from the other side of a split) waits for a refutation before it is
-    /// believed. Default 3 s.
+    /// How long a suspicion with a single accuser waits for a refutation
+    /// before the suspect is declared dead. Default 3 s. Each further
+    /// independent accuser shortens it, down to `suspect_min` after
+    /// `indirect_probes` of them (Lifeguard's dynamic suspicion).
     pub suspect_timeout: Duration,
+    /// Shortest suspicion, when many accusers agree. Default 500 ms; at
+    /// most `suspect_timeout`. Must leave time for the accused to hear of
+    /// it and refute.
+    pub suspect_min: Duration,
+    /// How long a dead member is kept and retried (with back-off up to
+    /// `dial_backoff_max`), so that the two sides of a split of any length
+    /// find each other again. Default 24 h; at least `tombstone_ttl`.
+    pub retry_dead_for: Duration,
     /// Most members (alive and remembered dead) in the table. Default 10 000.
     /// New names are refused when full; known members are never evicted for
     /// them.
@@ -124,7 +158,11 @@ impl Config {
             prune_duplicates: true,
             graft_timeout: Duration::from_millis(150),
             ping_interval: Duration::from_millis(500),
-            missed_pings: 4,
+            missed_pings: 3,
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            indirect_probes: 3,
+            max_health: 8,
             gossip_interval: Duration::from_secs(1),
             gossip_fanout: 2,
             gossip_retransmits: 3,
@@ -138,6 +176,8 @@ impl Config {
             dial_backoff_max: Duration::from_secs(60),
             tombstone_ttl: Duration::from_secs(3600),
             suspect_timeout: Duration::from_secs(3),
+            suspect_min: Duration::from_millis(500),
+            retry_dead_for: Duration::from_secs(24 * 3600),
             max_members: 10_000,
             max_peer_list: 10_000,
             max_frame: 1 << 20,
@@ -191,6 +231,28 @@ impl Config {
             "at least 10ms",
         )?;
         check(self.gossip_fanout >= 1, "gossip_fanout", "at least 1")?;
+        check(
+            self.probe_interval.as_millis() >= 10,
+            "probe_interval",
+            "at least 10ms",
+        )?;
+        check(
+            self.probe_timeout.as_millis() >= 10,
+            "probe_timeout",
+            "at least 10ms",
+        )?;
+        check(
+            self.suspect_min <= self.suspect_timeout,
+            "suspect_min",
+            "at most suspect_timeout",
+        )?;
+        check(self.max_health <= 64, "max_health", "at most 64")?;
+        check(self.indirect_probes <= 16, "indirect_probes", "at most 16")?;
+        check(
+            self.retry_dead_for >= self.tombstone_ttl,
+            "retry_dead_for",
+            "at least tombstone_ttl",
+        )?;
         check(
             self.sync_interval.as_millis() >= 10,
             "sync_interval",

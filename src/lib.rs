@@ -39,11 +39,11 @@ pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use message::{
-    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
-    Sync, PROTOCOL_VERSION,
+    Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
+    NodeKey, Sync, PROTOCOL_VERSION,
 };
 pub use node::{
     ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal, Stats,
-    TableSizes, MAX_PROBES, MAX_RECENT,
+    TableSizes, MAX_PROBES, MAX_PROBING, MAX_RECENT,
 };
 pub use time::{Duration, Instant};

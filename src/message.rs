@@ -1,8 +1,11 @@
-//! The messages nodes exchange: protocol v1.
+//! The messages nodes exchange: protocol v2.
 //!
-//! Every connection starts with a [`Hello`] (or [`Message::Join`] from a
-//! node that has not joined yet) in both directions. Everything after that is
-//! membership gossip, heartbeats, chat floods and history repair.
+//! Every neighbour connection starts with a [`Hello`] (or [`Message::Join`]
+//! from a node that has not joined yet) in both directions. Everything after
+//! that is membership gossip, heartbeats, probes, chat floods and history
+//! repair. A probe connection (dialled only to see whether a member answers)
+//! starts with a [`Message::Ping`] instead and closes after the
+//! [`Message::Pong`].
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -10,17 +13,18 @@ use std::sync::Arc;
 
 /// The protocol version carried in every handshake. A peer with another
 /// version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// One life of one node: its advertised address and incarnation.
 ///
-/// A restart, or a refutation of a death notice, gives a higher incarnation;
-/// notices about a lower one no longer apply.
+/// A restart gives a higher incarnation; notices about a lower one no
+/// longer apply. A life is also a chat stream: refuting an accusation does
+/// not start a new life (see [`MemberUpdate::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeKey {
     /// The address the node listens on and advertises.
     pub addr: SocketAddr,
-    /// Grows on every restart and every refutation.
+    /// Grows on every restart.
     pub incarnation: u64,
 }
 
@@ -54,31 +58,46 @@ pub struct Hello {
     pub chat_hash: u64,
 }
 
-/// The state a member is in, ordered by precedence at equal incarnation:
-/// `Left` beats `Dead` beats `Suspect` beats `Alive`.
+/// The state a member is in, ordered by precedence at equal incarnation
+/// and version: `Left` beats `Dead` beats `Suspect` beats `Alive`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MemberState {
     /// Reachable as far as anyone knows.
     Alive,
-    /// Accused of being dead by stale news (a peer list from across a
-    /// healed split); still in the roster until the suspicion times out, so
-    /// the accused has time to refute.
+    /// Accused of being dead: a member could not reach it, directly or
+    /// through others, or stale news (a peer list from across a healed
+    /// split) says it died. Still in the roster until the suspicion times
+    /// out, so the accused has time to refute.
     Suspect,
-    /// Declared dead by a neighbour that stopped hearing from it.
+    /// A suspicion ran out unrefuted.
     Dead,
     /// Left gracefully.
     Left,
 }
 
 /// One entry of a peer list: what the sender believes about one node.
+///
+/// Precedence is `(node.incarnation, version, state)`: a later life beats
+/// everything about an earlier one; within a life a higher version (a
+/// refutation) beats an accusation of a lower one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberUpdate {
     /// The node and life this entry is about.
     pub node: NodeKey,
+    /// Refutation counter within the life: the node raises it to answer an
+    /// accusation, keeping its life (and chat stream).
+    pub version: u32,
     /// Its state in that life.
     pub state: MemberState,
     /// Its display name.
     pub name: Arc<str>,
+    /// For `Dead` and `Left`: seconds since the sender first held it so,
+    /// so that every node forgets a tombstone at about the same time. For
+    /// `Suspect`: 0.
+    pub age_secs: u32,
+    /// For `Suspect`: the member that could not reach it (one of the
+    /// independent accusers that shorten a suspicion); otherwise `None`.
+    pub accuser: Option<SocketAddr>,
 }
 
 /// A chat message as it travels: flooded live, or sent again by repair.
@@ -122,6 +141,16 @@ pub struct History {
     pub baseline: Option<Vec<(NodeKey, u64)>>,
 }
 
+/// A node that cannot take a connection now: when to come back, and other
+/// members to try meanwhile (a newcomer may join through any of them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Busy {
+    /// Milliseconds to wait before dialling the sender again.
+    pub retry_ms: u32,
+    /// A few members the sender holds alive.
+    pub others: Vec<SocketAddr>,
+}
+
 /// Why a connection is being closed on purpose (not a failure).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ByeReason {
@@ -131,7 +160,7 @@ pub enum ByeReason {
     Duplicate,
 }
 
-/// Every message of protocol v1.
+/// Every message of protocol v2.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// Handshake from a node that has not joined yet: asks for the full
@@ -146,10 +175,29 @@ pub enum Message {
         /// The entries.
         members: Vec<MemberUpdate>,
     },
-    /// Heartbeat; answered with a [`Message::Pong`] carrying the same nonce.
+    /// Heartbeat or probe; answered with a [`Message::Pong`] carrying the
+    /// same nonce (also as the first message on a probe connection).
     Ping(u32),
-    /// Heartbeat answer.
+    /// Heartbeat or probe answer.
     Pong(u32),
+    /// Asks a neighbour to probe `target` on the sender's behalf (the
+    /// sender could not reach it); answered with [`Message::ProbeAck`] only
+    /// if the target answered.
+    ProbeReq {
+        /// The sender's probe, echoed in the ack.
+        nonce: u32,
+        /// The member to probe.
+        target: SocketAddr,
+    },
+    /// The target of a [`Message::ProbeReq`] answered.
+    ProbeAck {
+        /// The nonce of the request.
+        nonce: u32,
+        /// The member that answered.
+        target: SocketAddr,
+    },
+    /// The sender cannot take this connection now; it closes it.
+    Busy(Busy),
     /// A chat message, flooded.
     Chat(Chat),
     /// The sender leaves the group for good (this life).
@@ -182,6 +230,9 @@ impl Message {
             Message::PeerList { .. } => "peers",
             Message::Ping(_) => "ping",
             Message::Pong(_) => "pong",
+            Message::ProbeReq { .. } => "probe-req",
+            Message::ProbeAck { .. } => "probe-ack",
+            Message::Busy(_) => "busy",
             Message::Chat(_) => "chat",
             Message::Leave(_) => "leave",
             Message::Bye(_) => "bye",

@@ -14,11 +14,17 @@ use std::sync::Arc;
 pub(crate) struct Member {
     pub name: Arc<str>,
     pub incarnation: u64,
+    /// Refutation counter within the life.
+    pub version: u32,
     pub state: MemberState,
-    /// When `state` was last set.
+    /// When `state` was last set (for a tombstone heard from others: when
+    /// the first node held it so, from the age on the wire).
     pub since: Instant,
     /// For a suspect: when it is declared dead unless refuted.
     pub suspect_until: Option<Instant>,
+    /// For a suspect: the distinct members that accused it (bounded), each
+    /// of which shortens the suspicion.
+    pub accusers: Vec<SocketAddr>,
     /// Earliest time to dial it again after a failure.
     pub retry_at: Instant,
     /// Consecutive failed dials.
@@ -38,17 +44,46 @@ impl Member {
         matches!(self.state, MemberState::Alive | MemberState::Suspect)
     }
 
-    pub fn update(&self, addr: SocketAddr) -> MemberUpdate {
+    /// The entry as it goes on the wire at `now`.
+    pub fn update(&self, addr: SocketAddr, now: Instant) -> MemberUpdate {
+        let tomb = matches!(self.state, MemberState::Dead | MemberState::Left);
         MemberUpdate {
             node: self.key(addr),
+            version: self.version,
             state: self.state,
             name: self.name.clone(),
+            age_secs: if tomb {
+                ((now - self.since).as_millis() / 1000).min(u32::MAX as u64) as u32
+            } else {
+                0
+            },
+            accuser: self.accusers.first().copied(),
         }
+    }
+
+    /// Whether it goes in peer lists: alive, suspect, or a tombstone set
+    /// after `cutoff` (older ones are kept only for retries).
+    pub fn spread(&self, cutoff: Instant) -> bool {
+        self.in_roster() || self.since >= cutoff
+    }
+
+    /// Its precedence, as [`supersedes`] compares it.
+    pub fn rank(&self) -> Rank {
+        (self.incarnation, self.version, self.state)
     }
 }
 
-/// True if `(incarnation, state)` of `new` takes precedence over `old`.
-pub(crate) fn supersedes(new: (u64, MemberState), old: (u64, MemberState)) -> bool {
+/// Precedence of what is known about a member: life, then refutation
+/// version, then state.
+pub(crate) type Rank = (u64, u32, MemberState);
+
+/// The precedence of an update.
+pub(crate) fn rank(u: &MemberUpdate) -> Rank {
+    (u.node.incarnation, u.version, u.state)
+}
+
+/// True if `new` takes precedence over `old`.
+pub(crate) fn supersedes(new: Rank, old: Rank) -> bool {
     new > old
 }
 
@@ -104,10 +139,16 @@ impl Members {
         self.map.insert(addr, m);
     }
 
-    /// Removes the tombstones older than `cutoff`; returns how many.
-    pub fn forget_before(&mut self, cutoff: Instant) -> usize {
+    /// Removes departures older than `left_cutoff` and deaths older than
+    /// `dead_cutoff` (the dead are kept longer: they are retried, so that
+    /// a split of any length heals); returns how many.
+    pub fn forget_before(&mut self, left_cutoff: Instant, dead_cutoff: Instant) -> usize {
         let before = self.map.len();
-        self.map.retain(|_, m| m.in_roster() || m.since >= cutoff);
+        self.map.retain(|_, m| match m.state {
+            MemberState::Alive | MemberState::Suspect => true,
+            MemberState::Dead => m.since >= dead_cutoff,
+            MemberState::Left => m.since >= left_cutoff,
+        });
         before - self.map.len()
     }
 

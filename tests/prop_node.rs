@@ -455,7 +455,9 @@ proptest! {
     #[test]
     fn a_message_before_the_handshake_is_counted_and_closes_the_link(
         msg in small_universe(true).message()
-            .prop_filter("not a handshake", |m| !matches!(m, Message::Hello(_) | Message::Join(_))),
+            .prop_filter("not a handshake or a probe", |m| {
+                !matches!(m, Message::Hello(_) | Message::Join(_) | Message::Ping(_))
+            }),
     ) {
         let mut p = Probe::new(small_config(), 1, 1);
         p.step(Step::Connected(3, None))?;
@@ -463,6 +465,16 @@ proptest! {
         prop_assert_eq!(p.node.stats().unexpected, 1);
         prop_assert_eq!(outs, vec![Output::Close { conn: ConnId(3) }]);
         prop_assert_eq!(p.node.table_sizes().connections, 0);
+    }
+
+    /// A probe connection: a ping before any handshake is answered.
+    #[test]
+    fn a_ping_before_the_handshake_is_answered_as_a_probe(nonce in any::<u32>()) {
+        let mut p = Probe::new(small_config(), 1, 1);
+        p.step(Step::Connected(3, None))?;
+        let outs = p.step(Step::Message(3, Message::Ping(nonce)))?;
+        prop_assert_eq!(outs, vec![Output::Send { conn: ConnId(3), msg: Message::Pong(nonce) }]);
+        prop_assert_eq!(p.node.stats().unexpected, 0);
     }
 
     #[test]
@@ -508,6 +520,9 @@ proptest! {
             node: key(victim, incarnation),
             state: MemberState::Alive,
             name: Arc::from("v"),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         }];
         p.step(Step::Message(1, Message::PeerList { full: false, members: list }))?;
         prop_assert!(p.node.knows_alive(&addr(victim)));
@@ -587,6 +602,9 @@ fn forged_list(node: NodeKey, state: MemberState) -> Message {
             node,
             state,
             name: Arc::from("me"),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         }],
     }
 }
@@ -748,6 +766,9 @@ fn a_full_peer_list_fits_in_one_frame() {
             },
             state: MemberState::Alive,
             name: name.clone(),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         })
         .collect();
     for part in members.chunks(1000) {
@@ -849,8 +870,9 @@ fn a_stream_of_my_own_earlier_life_is_never_evicted_for_room() {
     let old = chat(key(0, 1), 1);
     let mut steps = vec![
         Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-        // A forged death of this node's life 1: it refutes as life 2.
-        Step::Message(1, forged_list(key(0, 1), MemberState::Dead)),
+        // A forged later life of this node's address: it moves past it, to
+        // life 3, so life 1 is an earlier life of its own.
+        Step::Message(1, forged_list(key(0, 2), MemberState::Alive)),
         Step::Message(1, Message::Chat(old.clone())),
         Step::Wait(1),
     ];

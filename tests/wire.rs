@@ -3,8 +3,8 @@
 
 use gossip_chat::wire::{self, FrameReader, WireError};
 use gossip_chat::{
-    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
-    Sync, PROTOCOL_VERSION,
+    Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
+    NodeKey, Sync, PROTOCOL_VERSION,
 };
 use std::fmt::Write as _;
 
@@ -49,16 +49,42 @@ fn every_kind() -> Vec<Message> {
                     node: key(3, 2),
                     state: MemberState::Alive,
                     name: "carol".into(),
+                    version: 0,
+                    age_secs: 0,
+                    accuser: None,
                 },
                 MemberUpdate {
                     node: key(4, 9),
                     state: MemberState::Dead,
                     name: "dave".into(),
+                    version: 2,
+                    age_secs: 90,
+                    accuser: None,
+                },
+                MemberUpdate {
+                    node: key(6, 1),
+                    state: MemberState::Suspect,
+                    name: "erin".into(),
+                    version: 1,
+                    age_secs: 0,
+                    accuser: Some(key(3, 2).addr),
                 },
             ],
         },
         Message::Ping(7),
         Message::Pong(7),
+        Message::ProbeReq {
+            nonce: 9,
+            target: key(6, 1).addr,
+        },
+        Message::ProbeAck {
+            nonce: 9,
+            target: key(6, 1).addr,
+        },
+        Message::Busy(Busy {
+            retry_ms: 750,
+            others: vec![key(3, 2).addr, key(5, 1).addr],
+        }),
         Message::Chat(chat()),
         Message::Leave(key(5, 1)),
         Message::Bye(ByeReason::Full),

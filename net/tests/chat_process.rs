@@ -72,21 +72,24 @@ fn sigstop_is_detected_and_the_node_rejoins_after_sigcont() {
     victim.signal("-STOP");
     let took = wait_down_everywhere(&nodes, &addr, "dead", Duration::from_secs(10));
     eprintln!("SIGSTOP detected at all 4 survivors after {took:?}");
+    let downs: Vec<usize> = nodes.iter().map(Chat::mark).collect();
     let start = clock();
     victim.signal("-CONT");
-    for (n, mark) in nodes.iter().zip(&marks) {
+    for ((n, mark), down_mark) in nodes.iter().zip(&marks).zip(&downs) {
         let down = n.wait_since(*mark, "peer_down", PROMPT, |e| {
             e["event"] == "peer_down" && e["addr"] == addr.as_str()
         });
         let old = down["incarnation"].as_u64().unwrap();
+        // Back in the same life: a refutation keeps the life (and its chat
+        // stream).
         n.wait_since(
-            *mark,
+            *down_mark,
             "peer_up after SIGCONT",
             Duration::from_secs(10),
             |e| {
                 e["event"] == "peer_up"
                     && e["addr"] == addr.as_str()
-                    && e["incarnation"].as_u64() > Some(old)
+                    && e["incarnation"].as_u64() == Some(old)
             },
         );
     }

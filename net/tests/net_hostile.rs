@@ -244,6 +244,9 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
             },
             state: MemberState::Alive,
             name: format!("ghost{i}").into(),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         })
         .collect();
     let liar_addr: SocketAddr = "127.0.0.1:2".parse().unwrap();
@@ -468,6 +471,9 @@ fn a_flood_of_large_frames_stays_under_the_memory_bound() {
             },
             state: MemberState::Dead,
             name: "n".repeat(80).into(),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         })
         .collect();
     let list = frame(&Message::PeerList {

@@ -138,6 +138,7 @@ fn a_node_paused_past_the_detection_time_rejoins_and_catches_up() {
         old_incarnation = down["incarnation"].as_u64().unwrap();
     }
     eprintln!("paused node declared dead after {:?}", stopped.elapsed());
+    let downs: Vec<usize> = senders.iter().map(Chat::mark).collect();
     // ...and after the others have cut it off: only repair can bring these.
     let after = send_batch(&mut senders, "after", 5);
     all_delivered(
@@ -154,12 +155,13 @@ fn a_node_paused_past_the_detection_time_rejoins_and_catches_up() {
         "paused {paused:?}; caught up {:?} after SIGCONT",
         stopped.elapsed() - paused
     );
-    // The others see it up again, in a new life (it refuted its death).
-    for (s, mark) in senders.iter().zip(&marks) {
+    // The others see it up again in the same life: it refuted its death
+    // by a higher version, and its chat stream goes on.
+    for (s, mark) in senders.iter().zip(&downs) {
         s.wait_since(*mark, "peer_up of the resumed node", CATCH_UP, |e| {
             e["event"] == "peer_up"
                 && e["addr"] == addr.as_str()
-                && e["incarnation"].as_u64() > Some(old_incarnation)
+                && e["incarnation"].as_u64() == Some(old_incarnation)
         });
     }
     eprintln!(

@@ -128,8 +128,11 @@ impl Attack {
                             addr,
                             incarnation: 1 + below(rng, 3) as u64,
                         },
+                        version: 0,
                         state: MemberState::Alive,
                         name: Arc::from(format!("ghost{}", g + 1)),
+                        age_secs: 0,
+                        accuser: None,
                     });
                 }
             }
@@ -212,8 +215,11 @@ impl Attack {
                         at,
                         MemberUpdate {
                             node: *key,
+                            version: 0,
                             state,
                             name: name.clone(),
+                            age_secs: 0,
+                            accuser: None,
                         },
                     );
                     forged.push(*key);

@@ -27,6 +27,9 @@ fn ghost(i: u32) -> MemberUpdate {
         },
         state: MemberState::Alive,
         name: format!("ghost{i}").into(),
+        version: 0,
+        age_secs: 0,
+        accuser: None,
     }
 }
 
@@ -131,11 +134,29 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
             _ => None,
         })
         .collect();
+    // At one instant the waiting ones are all young: each connection over
+    // the limit is told when to come back, and closed.
+    let busy = cfg.max_handshaking as u64..cfg.max_handshaking as u64 + 10;
     assert_eq!(
         closes,
-        (0..10).map(ConnId).collect::<Vec<_>>(),
-        "each connection over the handshake limit closes the oldest"
+        busy.clone().map(ConnId).collect::<Vec<_>>(),
+        "each connection over the handshake limit is turned away"
     );
+    assert_eq!(node.table_sizes().connections, cfg.max_handshaking);
+    // Once the oldest has had a probe timeout to speak, a new connection
+    // takes its slot.
+    let late = ConnId(busy.end);
+    node.handle(
+        Instant::ZERO + cfg.probe_timeout,
+        Input::Connected {
+            conn: late,
+            dialed: None,
+        },
+        &mut out,
+    );
+    assert!(out.contains(&Output::Close { conn: ConnId(0) }), "{out:?}");
+    assert!(!out.contains(&Output::Close { conn: late }), "{out:?}");
+    out.clear();
     assert_eq!(node.table_sizes().connections, cfg.max_handshaking);
     let later = Instant::ZERO + cfg.handshake_timeout + cfg.ping_interval;
     let mut t = Instant::ZERO;
@@ -187,6 +208,9 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
             node: node(&sim, accused).key(),
             state: MemberState::Left,
             name: "forged".into(),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         }],
     };
     assert!(sim.inject(from, 0, forged));
@@ -261,11 +285,20 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
         "own dial refused: {out:?}"
     );
     assert_eq!(node.table_sizes().accepting, cfg.max_handshaking);
-    // A newcomer connects and says hello at once: it gets in, and the
-    // oldest silent connection makes room.
+    // A newcomer connects and says hello at once: once the silent ones
+    // had a probe timeout to speak, it gets in, and the oldest silent
+    // connection makes room.
     out.clear();
     let newcomer = ConnId(2000);
-    accept(&mut node, &mut out, newcomer.0);
+    let now = now + cfg.probe_timeout;
+    node.handle(
+        now,
+        Input::Connected {
+            conn: newcomer,
+            dialed: None,
+        },
+        &mut out,
+    );
     assert_eq!(out.first(), Some(&Output::Close { conn: ConnId(0) }));
     node.handle(
         now,

@@ -62,6 +62,9 @@ fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
             node: key,
             state: MemberState::Dead,
             name: format!("n{accused}").into(),
+            version: 0,
+            age_secs: 0,
+            accuser: None,
         }],
     };
     assert!(sim.inject(from, 0, stale));
@@ -80,9 +83,18 @@ fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
         .iter()
         .any(|e| e.node == accused && matches!(e.event, Event::Refuted { .. }));
     assert!(refuted, "the accused never refuted");
-    let now = sim.node(accused).unwrap().key();
-    assert!(now.incarnation > key.incarnation);
-    assert!(sim.node(0).unwrap().roster().any(|(k, _)| k == now));
+    // The refutation keeps the life (and its chat stream): a higher
+    // version, which node 0 holds.
+    let accused_node = sim.node(accused).unwrap();
+    assert_eq!(accused_node.key(), key);
+    assert!(accused_node.version() > 0);
+    let held = sim
+        .node(0)
+        .unwrap()
+        .members()
+        .find(|m| m.node == key)
+        .map(|m| m.version);
+    assert_eq!(held, Some(accused_node.version()));
 }
 
 /// With every node at its cap of two neighbours, dials that do not need

@@ -334,7 +334,7 @@ impl Node {
                 due
             });
             if due {
-                let list = self.full_list();
+                let list = self.full_list(true);
                 self.send_peer_list(conn, true, list, out);
             }
         }

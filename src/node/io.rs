@@ -170,11 +170,14 @@ pub enum Event {
         /// Last missing seq.
         last: u64,
     },
-    /// This node was accused of being dead or gone and refuted it by moving
-    /// to a new incarnation.
+    /// This node was accused of being dead or gone and refuted it by
+    /// raising its version (its life and chat stream go on).
     Refuted {
-        /// The new incarnation.
+        /// Its life (unchanged unless a later life of its address was
+        /// claimed by someone else).
         incarnation: u64,
+        /// The new version.
+        version: u32,
     },
     /// A local command was refused.
     Refused(Refusal),

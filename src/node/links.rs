@@ -19,12 +19,28 @@ impl Node {
 
     pub(super) fn dial(&mut self, addr: SocketAddr, verify: bool, out: &mut Vec<Output>) {
         if let Some(d) = self.dialing.get_mut(&addr) {
-            // The dial in flight now serves this purpose too.
+            // The dial in flight now serves this purpose too (a probe's
+            // ping then times out, unless the link speaks first).
             d.verify |= verify;
             d.probe = false;
+            d.ping = None;
             return;
         }
         self.start_dial(addr, verify, false, out);
+    }
+
+    /// Dials `addr` only to ping it once.
+    pub(super) fn start_probe_dial(&mut self, addr: SocketAddr, nonce: u32, out: &mut Vec<Output>) {
+        self.dialing.insert(
+            addr,
+            Dial {
+                since: self.now,
+                verify: false,
+                probe: false,
+                ping: Some(nonce),
+            },
+        );
+        out.push(Output::Connect { addr });
     }
 
     /// Asks the driver to dial `addr`, which has no dial in flight.
@@ -41,6 +57,7 @@ impl Node {
                 since: self.now,
                 verify,
                 probe,
+                ping: None,
             },
         );
         out.push(Output::Connect { addr });
@@ -132,6 +149,14 @@ impl Node {
         // A connection for a dial no longer in flight counts as accepted.
         let dial = dialed.and_then(|addr| self.dialing.remove(&addr).map(|d| (addr, d)));
         let dialed = dial.as_ref().map(|(addr, _)| *addr);
+        if let Some((_, Dial { ping: Some(n), .. })) = dial {
+            if self.conns.contains_key(&conn) {
+                self.stats.unexpected += 1;
+                return;
+            }
+            self.probe_connected(conn, n, out);
+            return;
+        }
         if let Some((addr, Dial { probe: true, .. })) = dial {
             // Someone answers there: the member is real. Nothing to say.
             if let Some(m) = self.members.get_mut(&addr) {
@@ -147,18 +172,32 @@ impl Node {
         }
         if dialed.is_none() {
             // Accepted connections that have not said who they are hold
-            // slots; when they are all taken the oldest goes, so that an
-            // honest peer (whose hello follows at once) gets in unless the
-            // port is flooded faster than one round trip. The node's own
-            // dials are bounded by its members and never take these slots.
+            // slots. When they are all taken, the oldest goes if it had a
+            // probe timeout to speak (an honest peer's hello follows at
+            // once, so idle connections cannot hold the port); otherwise the
+            // newcomer is told when to come back and whom to try meanwhile,
+            // so that a crowd joining at once spreads out instead of
+            // re-dialling in step. The node's own dials never take these
+            // slots.
             let waiting = self.conns.iter().filter(|(_, c)| c.accepting());
             if waiting.clone().count() >= self.cfg.max_handshaking {
-                if let Some(oldest) = waiting
+                let oldest = waiting
                     .min_by_key(|(id, c)| (c.opened, **id))
-                    .map(|(id, _)| *id)
-                {
-                    self.stats.conns_refused += 1;
-                    self.close(oldest, out);
+                    .map(|(id, c)| (*id, c.opened));
+                self.stats.conns_refused += 1;
+                match oldest {
+                    Some((id, opened)) if self.now - opened >= self.cfg.probe_timeout => {
+                        self.close(id, out);
+                    }
+                    _ => {
+                        let busy = self.busy();
+                        out.push(Output::Send {
+                            conn,
+                            msg: Message::Busy(busy),
+                        });
+                        out.push(Output::Close { conn });
+                        return;
+                    }
                 }
             }
         }
@@ -172,8 +211,17 @@ impl Node {
                 degree: 0,
                 lazy: false,
                 last_full_sync: None,
+                probe: false,
             },
         );
+        // Both sides speak at once: a driver may report a dial only once
+        // the other side's first bytes arrive (proof that a process, not
+        // just a kernel, answers there).
+        self.send_hello(conn, out);
+    }
+
+    /// Opens the handshake on `conn`: a join while this node has not joined.
+    fn send_hello(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let hello = self.hello();
         let msg = if self.joined {
             Message::Hello(hello)
@@ -183,25 +231,74 @@ impl Node {
         out.push(Output::Send { conn, msg });
     }
 
+    /// What a node too busy for a connection says: come back in a jittered
+    /// while (longer the more it turns away), or try these members.
+    fn busy(&mut self) -> Busy {
+        let base = self.cfg.probe_timeout.as_millis();
+        let retry_ms =
+            (base + self.below(base as usize * 2 + 1) as u64).min(u32::MAX as u64) as u32;
+        let mut others = Vec::new();
+        for _ in 0..SAMPLE_TRIES {
+            if others.len() >= BUSY_OTHERS || self.members.len() == 0 {
+                break;
+            }
+            let i = self.below(self.members.len());
+            if let Some((a, m)) = self.members.get_index(i) {
+                if m.state == MemberState::Alive && !others.contains(a) {
+                    others.push(*a);
+                }
+            }
+        }
+        Busy { retry_ms, others }
+    }
+
+    /// The node dialled is busy: come back later, and while joining, try
+    /// the members it named.
+    pub(super) fn on_busy(&mut self, conn: ConnId, b: Busy, out: &mut Vec<Output>) {
+        let addr = self.conns.get(&conn).and_then(|c| c.dialed);
+        self.close(conn, out);
+        let Some(addr) = addr else {
+            return;
+        };
+        let wait = Duration::from_millis((b.retry_ms as u64).min(60_000));
+        let jitter = Duration::from_millis(self.below(wait.as_millis() as usize + 1) as u64);
+        let at = self.now + wait + jitter;
+        if let Some(s) = self.seeds.get_mut(&addr) {
+            *s = at;
+        }
+        if let Some(m) = self.members.get_mut(&addr) {
+            m.retry_at = m.retry_at.max(at);
+        }
+        if !self.joined {
+            for a in b.others.into_iter().take(BUSY_OTHERS) {
+                if a != self.me.addr && self.seeds.len() < MAX_SEEDS {
+                    self.seeds.entry(a).or_insert(self.now);
+                }
+            }
+            self.maintain(out);
+        }
+    }
+
     pub(super) fn on_connect_failed(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
         let Some(dial) = self.dialing.remove(&addr) else {
             return;
         };
+        if let Some(n) = dial.ping {
+            self.probe_dial_failed(n, out);
+            return;
+        }
         self.dial_failed(addr, true, out);
         if dial.verify && !self.neighbours.contains_key(&addr) {
-            if let Some(m) = self.members.get(&addr) {
-                if m.state == MemberState::Alive {
-                    let key = m.key(addr);
-                    self.declare_dead(key, out);
-                }
-            }
+            // A neighbour's link dropped and it cannot be dialled back: ask
+            // others whether they reach it before suspecting it.
+            self.check(addr, None, out);
         }
     }
 
     /// Backs off dialling `addr`. A member that could not be reached
-    /// `max_dial_failures` times in a row is taken out of this node's
-    /// roster (not spread: others may reach it), so invented addresses in a
-    /// peer list cannot keep the node dialling.
+    /// `max_dial_failures` times in a row is checked through others (and
+    /// suspected if none reaches it), so invented addresses in a peer list
+    /// cannot keep the node dialling.
     pub(super) fn dial_failed(
         &mut self,
         addr: SocketAddr,
@@ -210,26 +307,22 @@ impl Node {
     ) {
         let base = self.cfg.dial_backoff;
         let max = self.cfg.dial_backoff_max;
-        let mut give_up = None;
+        let mut give_up = false;
         if let Some(m) = self.members.get_mut(&addr) {
             m.failures = m.failures.saturating_add(1);
             let wait = base
                 .saturating_mul(1u64 << m.failures.min(20).saturating_sub(1))
                 .min(max);
             m.retry_at = self.now + wait;
-            if unreachable && m.failures >= self.cfg.max_dial_failures && m.in_roster() {
-                give_up = Some(MemberUpdate {
-                    node: m.key(addr),
-                    state: MemberState::Dead,
-                    name: m.name.clone(),
-                });
-            }
+            give_up = unreachable && m.failures >= self.cfg.max_dial_failures && m.in_roster();
         }
-        if let Some(u) = give_up {
-            self.apply(&u, out);
+        if give_up {
+            self.check(addr, None, out);
         }
-        if let Some(at) = self.seeds.get_mut(&addr) {
-            *at = self.now + base;
+        if self.seeds.contains_key(&addr) {
+            // Jittered, so that joiners turned away together come back apart.
+            let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
+            self.seeds.insert(addr, self.now + base + jitter);
         }
     }
 
@@ -237,6 +330,10 @@ impl Node {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        if c.probe {
+            // Its ping times out on its own.
+            return;
+        }
         match c.peer {
             None => {
                 if let Some(addr) = c.dialed {
@@ -275,9 +372,24 @@ impl Node {
         };
         c.last_heard = self.now;
         let established = c.peer.is_some();
+        let accepted = c.dialed.is_none();
+        if c.probe {
+            // A probe connection carries one ping and its answer; the other
+            // side's hello, if any, is not a handshake.
+            if let Message::Pong(n) = msg {
+                self.on_pong(conn, n, out);
+            }
+            return;
+        }
         match msg {
             Message::Join(h) => self.on_hello(conn, h, true, out),
             Message::Hello(h) => self.on_hello(conn, h, false, out),
+            Message::Busy(b) if !accepted => self.on_busy(conn, b, out),
+            // A probe: answered before any handshake.
+            Message::Ping(n) if !established && accepted => out.push(Output::Send {
+                conn,
+                msg: Message::Pong(n),
+            }),
             _ if !established => {
                 self.stats.unexpected += 1;
                 self.close(conn, out);
@@ -286,7 +398,10 @@ impl Node {
                 conn,
                 msg: Message::Pong(n),
             }),
-            Message::Pong(_) => {}
+            Message::Pong(n) => self.on_pong(conn, n, out),
+            Message::ProbeReq { nonce, target } => self.on_probe_req(conn, nonce, target, out),
+            Message::ProbeAck { nonce, target } => self.on_probe_ack(nonce, target, out),
+            Message::Busy(b) => self.on_busy(conn, b, out),
             Message::PeerList { full, members } => self.on_peer_list(conn, full, members, out),
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
@@ -336,6 +451,7 @@ impl Node {
             self.answer_join(conn, out);
             return;
         }
+        let dialed_by_me = c.dialed.is_some();
         if c.peer.is_some()
             || h.node.addr == self.me.addr
             || h.name.len() > MAX_NAME_LEN
@@ -345,7 +461,6 @@ impl Node {
             self.close(conn, out);
             return;
         }
-        let dialed_by_me = c.dialed.is_some();
         let peer = h.node;
 
         // What we know of it: a restart or a first meeting is news; a node we
@@ -426,7 +541,7 @@ impl Node {
                     conn,
                     msg: Message::PeerList {
                         full: false,
-                        members: vec![m.update(h.node.addr)],
+                        members: vec![m.update(h.node.addr, self.now)],
                     },
                 });
             }
@@ -434,8 +549,11 @@ impl Node {
             _ => {
                 let u = MemberUpdate {
                     node: h.node,
+                    version: 0,
                     state: MemberState::Alive,
                     name: h.name.clone(),
+                    age_secs: 0,
+                    accuser: None,
                 };
                 if self.apply(&u, out) {
                     self.flood_updates(vec![u], Some(conn), out);
@@ -446,8 +564,21 @@ impl Node {
 
     pub(super) fn answer_join(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         // History first: the newcomer has its baseline before it dials
-        // anyone else.
-        let baseline = self.streams.digest();
+        // anyone else. Only living members' streams: a dead life's stream
+        // is nothing a newcomer should track.
+        let members = &self.members;
+        let me = self.me;
+        let baseline: Vec<(NodeKey, u64)> = self
+            .streams
+            .digest()
+            .into_iter()
+            .filter(|(k, _)| {
+                *k == me
+                    || members
+                        .get(&k.addr)
+                        .is_some_and(|m| m.in_roster() && m.incarnation == k.incarnation)
+            })
+            .collect();
         let room = self
             .frame_budget()
             .saturating_sub(baseline.len() * 32)
@@ -462,20 +593,28 @@ impl Node {
                 baseline: Some(baseline),
             }),
         });
-        let list = self.full_list();
+        // The roster only: a newcomer is not handed old deaths.
+        let list = self.full_list(false);
         self.send_peer_list(conn, true, list, out);
     }
 
     /// The whole view, this node included, sorted by address (so that a
-    /// list split over several frames covers address ranges).
-    pub(super) fn full_list(&self) -> Vec<MemberUpdate> {
+    /// list split over several frames covers address ranges): the roster,
+    /// and with `tombstones` the deaths and departures still spread.
+    pub(super) fn full_list(&self, tombstones: bool) -> Vec<MemberUpdate> {
         let mut list: Vec<MemberUpdate> = Vec::with_capacity(self.members.len() + 1);
-        list.push(MemberUpdate {
-            node: self.me,
-            state: MemberState::Alive,
-            name: self.name.clone(),
-        });
-        list.extend(self.members.iter().map(|(a, m)| m.update(*a)));
+        list.push(self.my_update());
+        let cutoff = if tombstones {
+            self.spread_cutoff()
+        } else {
+            Instant::MAX
+        };
+        list.extend(
+            self.members
+                .iter()
+                .filter(|(_, m)| m.spread(cutoff))
+                .map(|(a, m)| m.update(*a, self.now)),
+        );
         list.sort_unstable_by_key(|u| u.node.addr);
         list
     }

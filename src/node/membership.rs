@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// log2 of 0..=17 in thousandths (index 0 unused), for Lifeguard's
+/// suspicion timeout without floating point.
+const LOG2_MILLI: [u64; 18] = [
+    0, 0, 1000, 1585, 2000, 2322, 2585, 2807, 3000, 3170, 3322, 3459, 3585, 3700, 3807, 3907, 4000,
+    4087,
+];
+
 impl Node {
     // ---- membership --------------------------------------------------
 
@@ -16,7 +23,10 @@ impl Node {
         out: &mut Vec<Output>,
     ) -> bool {
         let addr = u.node.addr;
-        if u.node.incarnation >= MAX_INCARNATION || u.name.len() > MAX_NAME_LEN {
+        if u.node.incarnation >= MAX_INCARNATION
+            || u.version >= MAX_VERSION
+            || u.name.len() > MAX_NAME_LEN
+        {
             self.stats.unexpected += 1;
             return false;
         }
@@ -25,8 +35,14 @@ impl Node {
             return false;
         }
         let mut u = u.clone();
+        if u.state != MemberState::Suspect {
+            u.accuser = None;
+        }
         if let Some(m) = self.members.get(&addr) {
-            if !supersedes((u.node.incarnation, u.state), (m.incarnation, m.state)) {
+            if rank(&u) == m.rank() && u.state == MemberState::Suspect {
+                return self.confirm(addr, u.accuser);
+            }
+            if !supersedes(rank(&u), m.rank()) {
                 return false;
             }
             let same_life = m.incarnation == u.node.incarnation;
@@ -51,11 +67,13 @@ impl Node {
                         return false;
                     }
                 }
-                if stale_risk {
+                if stale_risk && u.state == MemberState::Dead {
                     if m.state == MemberState::Suspect {
                         return false;
                     }
                     u.state = MemberState::Suspect;
+                    u.accuser = None;
+                    u.age_secs = 0;
                 }
             }
         }
@@ -63,15 +81,75 @@ impl Node {
         let changed = self
             .members
             .get(&addr)
-            .is_some_and(|m| m.incarnation == u.node.incarnation && m.state == u.state);
-        if changed {
-            if let (MemberState::Suspect, Some(m)) = (u.state, self.members.get_mut(&addr)) {
-                let until = self.now + self.cfg.suspect_timeout;
-                m.suspect_until = Some(until);
-                self.suspects.insert(addr, until);
-            }
+            .is_some_and(|m| m.rank() == rank(&u));
+        if changed && u.state == MemberState::Suspect {
+            self.arm_suspicion(addr);
         }
         changed
+    }
+
+    /// Another accuser of a suspect: the suspicion runs out sooner. True if
+    /// it is news (to spread, so others count it too).
+    fn confirm(&mut self, addr: SocketAddr, accuser: Option<SocketAddr>) -> bool {
+        let most = self.cfg.indirect_probes + 1;
+        let Some(m) = self.members.get_mut(&addr) else {
+            return false;
+        };
+        match accuser {
+            Some(a) if !m.accusers.contains(&a) && m.accusers.len() < most => {
+                m.accusers.push(a);
+                self.arm_suspicion(addr);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets when a suspect's suspicion runs out: `suspect_timeout` with one
+    /// accuser, shrinking with the log of further independent accusers to
+    /// `suspect_min` after `indirect_probes` of them (Lifeguard).
+    fn arm_suspicion(&mut self, addr: SocketAddr) {
+        let k = self.cfg.indirect_probes.clamp(1, 16);
+        let max = self.cfg.suspect_timeout.as_millis();
+        let min = self.cfg.suspect_min.as_millis().min(max);
+        let Some(m) = self.members.get_mut(&addr) else {
+            return;
+        };
+        let c = m.accusers.len().saturating_sub(1).min(k);
+        let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
+        let wait = max - (max - min) * frac / 1000;
+        let until = m.since + Duration::from_millis(wait);
+        m.suspect_until = Some(until);
+        self.suspects.insert(addr, until);
+        self.arm_detector();
+    }
+
+    /// Suspects `addr` on this node's own evidence, and floods it.
+    pub(super) fn suspect(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+        let Some(m) = self.members.get(&addr).filter(|m| m.in_roster()) else {
+            return;
+        };
+        let u = MemberUpdate {
+            node: m.key(addr),
+            version: m.version,
+            state: MemberState::Suspect,
+            name: m.name.clone(),
+            age_secs: 0,
+            accuser: Some(self.me.addr),
+        };
+        if self.apply_update(&u, false, out) {
+            self.stats.suspicions += 1;
+            let news = self
+                .members
+                .get(&addr)
+                .map_or(u.clone(), |m| m.update(addr, self.now));
+            // The accusation this node adds, whoever accused first.
+            let news = MemberUpdate {
+                accuser: Some(self.me.addr),
+                ..news
+            };
+            self.flood_updates(vec![news], None, out);
+        }
     }
 
     /// Writes `u` into the table if it supersedes what is there, emitting
@@ -80,10 +158,18 @@ impl Node {
         let addr = u.node.addr;
         let now = self.now;
         let old = self.members.get(&addr).cloned();
+        let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
-            if !supersedes((u.node.incarnation, u.state), (m.incarnation, m.state)) {
+            if !supersedes(rank(u), m.rank()) {
                 return false;
             }
+        } else if tomb
+            && (self.members.len() >= self.cfg.max_members
+                || u.age_secs as u64 >= self.cfg.tombstone_ttl.as_millis() / 1000)
+        {
+            // The death of a stranger is worth a slot only while it is
+            // spread, and never another tombstone's slot.
+            return false;
         } else if self.members.len() >= self.cfg.max_members
             && !self.members.evict_oldest_tombstone(
                 now.saturating_sub(TOMBSTONE_MIN_AGE),
@@ -97,9 +183,15 @@ impl Node {
         let entry = Member {
             name: u.name.clone(),
             incarnation: u.node.incarnation,
+            version: u.version,
             state: u.state,
-            since: now,
+            since: if tomb {
+                now.saturating_sub(Duration::from_secs(u.age_secs as u64))
+            } else {
+                now
+            },
             suspect_until: None,
+            accusers: u.accuser.into_iter().collect(),
             retry_at: old.as_ref().map_or(now, |m| m.retry_at),
             failures: old.as_ref().map_or(0, |m| m.failures),
         };
@@ -127,22 +219,30 @@ impl Node {
         true
     }
 
+    /// News about this node's own address: an accusation of this life is
+    /// refuted by a higher version (the life and its chat stream go on); a
+    /// claim of a later life of this address is moved past.
     pub(super) fn about_me(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
-        let accused = u.state != MemberState::Alive && u.node.incarnation >= self.me.incarnation;
-        if !(accused || u.node.incarnation > self.me.incarnation) {
+        let mine = (self.me.incarnation, self.version);
+        let theirs = (u.node.incarnation, u.version);
+        let accused = u.state != MemberState::Alive && theirs >= mine;
+        if !(accused || theirs > mine) {
             return;
         }
-        self.me.incarnation = u.node.incarnation + 1;
-        self.next_seq = 1;
+        if u.node.incarnation > self.me.incarnation {
+            self.me.incarnation = u.node.incarnation + 1;
+            self.version = 0;
+            self.next_seq = 1;
+        } else {
+            self.version = u.version + 1;
+        }
         self.stats.refutations += 1;
+        self.health_worse();
         out.push(Output::Event(Event::Refuted {
             incarnation: self.me.incarnation,
+            version: self.version,
         }));
-        let me = MemberUpdate {
-            node: self.me,
-            state: MemberState::Alive,
-            name: self.name.clone(),
-        };
+        let me = self.my_update();
         self.flood_updates(vec![me], None, out);
     }
 
@@ -160,40 +260,41 @@ impl Node {
         let mut news = Vec::new();
         for u in &members {
             if self.apply_update(u, full, out) {
-                news.push(
-                    self.members
-                        .get(&u.node.addr)
-                        .map_or(u.clone(), |m| m.update(u.node.addr)),
-                );
+                // Spread it as it came (its accuser counts at every node),
+                // or as this node took it (a stale death made a suspicion).
+                let now = self.now;
+                news.push(match self.members.get(&u.node.addr) {
+                    Some(m) if m.rank() != rank(u) => m.update(u.node.addr, now),
+                    _ => u.clone(),
+                });
             }
         }
         if full && self.joined {
             // Slow repair: tell the sender what it lacks or holds older.
             // A full view may come in several frames, each covering an
             // address range: compare only within this one's range.
-            let theirs: BTreeMap<SocketAddr, (u64, MemberState)> = members
-                .iter()
-                .map(|u| (u.node.addr, (u.node.incarnation, u.state)))
-                .collect();
+            let theirs: BTreeMap<SocketAddr, crate::peers::Rank> =
+                members.iter().map(|u| (u.node.addr, rank(u))).collect();
             let range = match (theirs.keys().next(), theirs.keys().next_back()) {
                 (Some(lo), Some(hi)) => *lo..=*hi,
                 _ => self.me.addr..=self.me.addr,
             };
-            let lacks = |addr: &SocketAddr, mine: (u64, MemberState)| {
+            let lacks = |addr: &SocketAddr, mine: crate::peers::Rank| {
                 range.contains(addr) && theirs.get(addr).is_none_or(|t| supersedes(mine, *t))
             };
+            let now = self.now;
+            let spread = self.spread_cutoff();
             let mut back: Vec<MemberUpdate> = self
                 .members
                 .iter()
-                .filter(|(a, m)| lacks(a, (m.incarnation, m.state)))
-                .map(|(a, m)| m.update(*a))
+                .filter(|(a, m)| m.spread(spread) && lacks(a, m.rank()))
+                .map(|(a, m)| m.update(*a, now))
                 .collect();
-            if lacks(&self.me.addr, (self.me.incarnation, MemberState::Alive)) {
-                back.push(MemberUpdate {
-                    node: self.me,
-                    state: MemberState::Alive,
-                    name: self.name.clone(),
-                });
+            if lacks(
+                &self.me.addr,
+                (self.me.incarnation, self.version, MemberState::Alive),
+            ) {
+                back.push(self.my_update());
             }
             self.send_peer_list(conn, false, back, out);
         }
@@ -243,11 +344,20 @@ impl Node {
         }
     }
 
+    /// Tombstones set before this are no longer spread (they are only kept
+    /// for retries).
+    pub(super) fn spread_cutoff(&self) -> Instant {
+        self.now.saturating_sub(self.cfg.tombstone_ttl)
+    }
+
     pub(super) fn declare_dead(&mut self, key: NodeKey, out: &mut Vec<Output>) {
         let u = self.members.get(&key.addr).map(|m| MemberUpdate {
             node: key,
+            version: m.version,
             state: MemberState::Dead,
             name: m.name.clone(),
+            age_secs: 0,
+            accuser: None,
         });
         if let Some(u) = u {
             if self.apply(&u, out) {
@@ -265,14 +375,18 @@ impl Node {
             return;
         }
         self.close(conn, out);
-        let name = self
+        let (name, version) = self
             .members
             .get(&key.addr)
-            .map_or_else(|| Arc::from(""), |m| m.name.clone());
+            .filter(|m| m.incarnation == key.incarnation)
+            .map_or_else(|| (Arc::from(""), 0), |m| (m.name.clone(), m.version));
         let u = MemberUpdate {
             node: key,
+            version,
             state: MemberState::Left,
             name,
+            age_secs: 0,
+            accuser: None,
         };
         if self.apply(&u, out) {
             self.flood_updates(vec![u], None, out);

@@ -1,4 +1,4 @@
-//! The node: protocol v1 as a pure state machine.
+//! The node: protocol v2 as a pure state machine.
 //!
 //! The type and its driving contract live here; the protocol's parts are
 //! in the submodules, each an `impl Node` block of its own.
@@ -6,10 +6,10 @@
 use crate::config::Config;
 use crate::history::{Store, Streams};
 use crate::message::{
-    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
-    Sync, PROTOCOL_VERSION,
+    Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
+    NodeKey, Sync, PROTOCOL_VERSION,
 };
-use crate::peers::{supersedes, Member, Members, Recent};
+use crate::peers::{rank, supersedes, Member, Members, Recent};
 use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
@@ -19,14 +19,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 mod chat;
+mod detector;
 mod io;
 mod links;
 mod membership;
 mod stats;
 mod timers;
 
+use detector::Detector;
+pub use detector::MAX_PROBING;
 pub use io::{ConnId, DownReason, Event, Input, Output, Refusal};
 pub use stats::{Stats, TableSizes};
+use timers::{Timer, Timers};
 
 #[derive(Debug)]
 struct Conn {
@@ -41,6 +45,8 @@ struct Conn {
     lazy: bool,
     /// When a full peer list last went over this link.
     last_full_sync: Option<Instant>,
+    /// Dialled only to ping the member once (closed after the answer).
+    probe: bool,
 }
 
 impl Conn {
@@ -60,11 +66,16 @@ struct Dial {
     /// Dialled only to see whether a member exists while the member table
     /// is nearly full: closed as soon as it connects.
     probe: bool,
+    /// Dialled to ping the member (a liveness probe): the ping's nonce.
+    ping: Option<u32>,
 }
 
 /// Incarnations from here up are refused, so that no peer can push a node
-/// to a life it cannot refute (the refutation is one higher).
+/// to a life it cannot move past (one higher).
 const MAX_INCARNATION: u64 = 1 << 62;
+/// Versions from here up are refused, so that no peer can push a node to a
+/// version it cannot refute (the refutation is one higher).
+const MAX_VERSION: u32 = 1 << 30;
 /// Chat seqs from here up are refused: no honest sender gets there, and
 /// arithmetic on seqs cannot overflow.
 const MAX_SEQ: u64 = 1 << 62;
@@ -107,6 +118,8 @@ pub struct MemberInfo {
     pub state: MemberState,
     /// When this node last changed its belief about the member.
     pub since: Instant,
+    /// Its refutation counter within the life.
+    pub version: u32,
     /// Whether it is a neighbour (a handshaken connection).
     pub neighbour: bool,
     /// For a neighbour: when this node last heard from it.
@@ -161,6 +174,11 @@ const GOSSIP_BATCH: usize = 64;
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
 const SAMPLE_TRIES: usize = 8;
+/// Members a busy node names for the dialler to try instead.
+const BUSY_OTHERS: usize = 4;
+/// Most join addresses a joining node keeps (its own and those named by
+/// busy nodes).
+pub(crate) const MAX_SEEDS: usize = 16;
 
 /// One gossip-chat node: the whole protocol as a pure state machine.
 ///
@@ -194,6 +212,8 @@ const SAMPLE_TRIES: usize = 8;
 pub struct Node {
     cfg: Config,
     me: NodeKey,
+    /// This node's refutation counter within its life.
+    version: u32,
     name: Arc<str>,
     rng: ChaCha8Rng,
     now: Instant,
@@ -214,11 +234,9 @@ pub struct Node {
     suspects: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
     store: Store,
-    next_ping: Instant,
-    next_gossip: Instant,
-    next_sync: Instant,
-    next_reconnect: Instant,
-    next_gc: Instant,
+    timers: Timers,
+    detector: Detector,
+    /// Earliest time to look for more neighbours.
     next_dial: Instant,
     /// When timers last ran, to notice that this node was frozen.
     last_tick: Instant,
@@ -243,6 +261,7 @@ impl Node {
                 addr: identity.addr,
                 incarnation: identity.incarnation,
             },
+            version: 0,
             name: Arc::from(identity.name),
             rng: ChaCha8Rng::seed_from_u64(seed),
             now,
@@ -260,11 +279,8 @@ impl Node {
             missing_due: BTreeSet::new(),
             streams: Streams::default(),
             store,
-            next_ping: now + cfg.ping_interval,
-            next_gossip: now + cfg.gossip_interval,
-            next_sync: now + cfg.sync_interval,
-            next_reconnect: now + cfg.reconnect_interval,
-            next_gc: now + Duration::from_secs(60),
+            timers: Timers::new(now, &cfg),
+            detector: Detector::default(),
             next_dial: now,
             last_tick: now,
             ping_nonce: 0,
@@ -276,6 +292,12 @@ impl Node {
     /// This node's current life (the incarnation grows on refutation).
     pub fn key(&self) -> NodeKey {
         self.me
+    }
+
+    /// This node's refutation counter within its life: raised each time it
+    /// refutes an accusation.
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// This node's display name.
@@ -316,6 +338,7 @@ impl Node {
                 name: m.name.clone(),
                 state: m.state,
                 since: m.since,
+                version: m.version,
                 neighbour: link.is_some(),
                 last_heard: link.map(|c| c.last_heard),
             }
@@ -355,6 +378,7 @@ impl Node {
             held: self.streams.held_total,
             history: self.store.len(),
             recent: self.recent.len(),
+            probing: self.detector.len(),
         }
     }
 
@@ -365,11 +389,8 @@ impl Node {
             return None;
         }
         Some(
-            self.next_ping
-                .min(self.next_gossip)
-                .min(self.next_sync)
-                .min(self.next_reconnect)
-                .min(self.next_gc)
+            self.timers
+                .next()
                 .min(self.missing_due.first().map_or(Instant::MAX, |m| m.0)),
         )
     }
@@ -427,6 +448,18 @@ impl Node {
         self.members
             .hash()
             .wrapping_add(crate::peers::key_hash(self.me, 0))
+    }
+
+    /// This node's own entry, as it goes in peer lists.
+    pub(super) fn my_update(&self) -> MemberUpdate {
+        MemberUpdate {
+            node: self.me,
+            version: self.version,
+            state: MemberState::Alive,
+            name: self.name.clone(),
+            age_secs: 0,
+            accuser: None,
+        }
     }
 
     /// Whether `conn` leads to one of the members this node was told to

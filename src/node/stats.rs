@@ -1,6 +1,6 @@
 //! Counters and table sizes, for reports and invariant checks.
 
-use super::{MAX_PROBES, MAX_RECENT};
+use super::{MAX_PROBES, MAX_PROBING, MAX_RECENT, MAX_SEEDS};
 use crate::config::Config;
 
 /// Counters of everything dropped or refused, and of work done. All grow
@@ -38,7 +38,10 @@ pub struct Stats {
     pub conns_refused: u64,
     /// Connections closed for not finishing their handshake in time.
     pub handshake_timeouts: u64,
-    /// Neighbours declared dead by this node's heartbeat.
+    /// Members this node suspected on its own evidence (it could not reach
+    /// them, nor could the neighbours it asked).
+    pub suspicions: u64,
+    /// Suspicions that ran out at this node and became deaths.
     pub deaths_detected: u64,
     /// Times this node refuted an accusation.
     pub refutations: u64,
@@ -68,6 +71,8 @@ pub struct TableSizes {
     pub history: usize,
     /// Membership changes queued for gossip.
     pub recent: usize,
+    /// Probes and indirect checks in flight.
+    pub probing: usize,
 }
 
 impl Config {
@@ -89,11 +94,13 @@ impl Config {
     /// - chat streams: twice `max_members` (members' streams and departed
     ///   ones still in history); held-back messages: `max_holdback`;
     /// - history: `history_max`; membership changes queued for gossip:
-    ///   [`MAX_RECENT`].
+    ///   [`MAX_RECENT`]; probes and checks in flight: [`MAX_PROBING`], each
+    ///   probe of a non-neighbour a dial and a connection too.
     pub fn table_bounds(&self, seeds: usize) -> TableSizes {
         let every = self.reconnect_interval.as_millis().max(1);
         let reconnects = (2 * self.handshake_timeout.as_millis()).div_ceil(every) as usize + 1;
-        let dialing = 2 * self.max_connections + MAX_PROBES + reconnects + seeds;
+        let dialing =
+            2 * self.max_connections + MAX_PROBES + MAX_PROBING + reconnects + seeds.max(MAX_SEEDS);
         TableSizes {
             members: self.max_members,
             connections: self.max_connections + self.max_handshaking + dialing,
@@ -104,6 +111,7 @@ impl Config {
             held: self.max_holdback,
             history: self.history_max,
             recent: MAX_RECENT,
+            probing: MAX_PROBING,
         }
     }
 }
@@ -116,8 +124,8 @@ mod tests {
     fn lan_bounds_count_every_source_of_dials() {
         let b = Config::lan().table_bounds(1);
         assert_eq!((b.neighbours, b.accepting), (8, 32));
-        // 8 slots + 8 re-dials + 16 probes + 4 reconnects + 1 seed.
-        assert_eq!(b.dialing, 2 * 8 + MAX_PROBES + 4 + 1);
+        // 8 slots + 8 re-dials + 16 probes + pings + 4 reconnects + seeds.
+        assert_eq!(b.dialing, 2 * 8 + MAX_PROBES + MAX_PROBING + 4 + MAX_SEEDS);
         assert_eq!(b.connections, 8 + 32 + b.dialing);
         assert_eq!(b.recent, MAX_RECENT);
     }

@@ -1,7 +1,68 @@
-//! Timers: heartbeats and failure detection, gossip rounds, sync probes,
-//! keeping the neighbour count up, reconnecting splits, and clean-up.
+//! Timers: one table of deadlines, and what each timer does: heartbeats,
+//! probes, gossip rounds, sync probes, keeping the neighbour count up,
+//! reconnecting splits, and clean-up.
 
 use super::*;
+
+/// The node's periodic and one-shot timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// Heartbeats, silent links, gaps, neighbour slots.
+    Ping,
+    /// The next probe of a member that is not a neighbour.
+    Probe,
+    /// Probes and checks whose answer is due.
+    Detect,
+    /// A membership gossip round.
+    Gossip,
+    /// An anti-entropy probe.
+    Sync,
+    /// A dial to a dead member.
+    Reconnect,
+    /// Forgetting old tombstones, streams and history.
+    Gc,
+}
+
+const TIMERS: usize = 7;
+
+/// When each [`Timer`] is due.
+#[derive(Clone, Debug)]
+pub(super) struct Timers {
+    due: [Instant; TIMERS],
+}
+
+impl Timers {
+    pub(super) fn new(now: Instant, cfg: &Config) -> Timers {
+        let mut t = Timers {
+            due: [Instant::MAX; TIMERS],
+        };
+        t.set(Timer::Ping, now + cfg.ping_interval);
+        t.set(Timer::Probe, now + cfg.probe_interval);
+        t.set(Timer::Gossip, now + cfg.gossip_interval);
+        t.set(Timer::Sync, now + cfg.sync_interval);
+        t.set(Timer::Reconnect, now + cfg.reconnect_interval);
+        t.set(Timer::Gc, now + Duration::from_secs(60));
+        t
+    }
+
+    pub(super) fn set(&mut self, t: Timer, at: Instant) {
+        self.due[t as usize] = at;
+    }
+
+    /// Whether `t` is due at `now`; if so it is re-armed `every` later.
+    fn fire(&mut self, t: Timer, now: Instant, every: Duration) -> bool {
+        let due = self.due[t as usize] <= now;
+        if due {
+            self.due[t as usize] = now + every;
+        }
+        due
+    }
+
+    /// The earliest deadline.
+    pub(super) fn next(&self) -> Instant {
+        self.due.iter().copied().min().unwrap_or(Instant::MAX)
+    }
+}
 
 impl Node {
     // ---- timers ------------------------------------------------------
@@ -11,26 +72,37 @@ impl Node {
         if now - self.last_tick > self.cfg.ping_interval.saturating_mul(2) {
             // This node was frozen (paused, starved, suspended): the silence
             // it sees is its own. Give every neighbour a fresh window rather
-            // than accusing them all.
+            // than accusing them all, and trust its own timing less.
             for c in self.conns.values_mut() {
                 c.last_heard = c.last_heard.max(now);
             }
+            self.health_worse();
         }
         self.last_tick = now;
         self.graft_missing(out);
-        if now >= self.next_ping {
-            self.next_ping = now + self.cfg.ping_interval;
+        if self
+            .timers
+            .fire(Timer::Detect, now, Duration::from_secs(3600))
+        {
+            self.expire_probes(out);
+        }
+        if self.timers.fire(Timer::Ping, now, self.cfg.ping_interval) {
             self.heartbeat(out);
             self.expire_gaps(out);
             self.maintain(out);
             self.probe_members(out);
         }
-        if now >= self.next_gossip {
-            self.next_gossip = now + self.cfg.gossip_interval;
+        let every = self.stretch(self.cfg.probe_interval);
+        if self.timers.fire(Timer::Probe, now, every) {
+            self.probe_round(out);
+        }
+        if self
+            .timers
+            .fire(Timer::Gossip, now, self.cfg.gossip_interval)
+        {
             self.gossip(out);
         }
-        if now >= self.next_sync {
-            self.next_sync = now + self.cfg.sync_interval;
+        if self.timers.fire(Timer::Sync, now, self.cfg.sync_interval) {
             if let Some(conn) = self.random_neighbour() {
                 out.push(Output::Send {
                     conn,
@@ -41,24 +113,25 @@ impl Node {
                 });
             }
         }
-        if now >= self.next_reconnect {
-            self.next_reconnect = now + self.cfg.reconnect_interval;
+        if self
+            .timers
+            .fire(Timer::Reconnect, now, self.cfg.reconnect_interval)
+        {
             self.reconnect(out);
         }
-        if now >= self.next_gc {
-            self.next_gc = now + Duration::from_secs(60);
+        if self.timers.fire(Timer::Gc, now, Duration::from_secs(60)) {
             self.gc();
         }
     }
 
     pub(super) fn heartbeat(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
-        let dead_after = self.cfg.dead_after();
-        let mut dead = Vec::new();
+        let dead_after = self.stretch(self.cfg.dead_after());
+        let mut silent = Vec::new();
         let mut stale = Vec::new();
         for (&id, c) in &self.conns {
             match c.peer {
-                Some(p) if now - c.last_heard >= dead_after => dead.push((id, p)),
+                Some(p) if now - c.last_heard >= dead_after => silent.push((id, p)),
                 Some(_) => {}
                 None if now - c.opened >= self.cfg.handshake_timeout => stale.push(id),
                 None => {}
@@ -68,22 +141,14 @@ impl Node {
             self.stats.handshake_timeouts += 1;
             self.close(id, out);
         }
-        for (id, peer) in dead {
-            // The link's own life, or a later one the same process moved to
-            // by refuting (same link): either way it is this node's link.
-            let linked = self.neighbours.get(&peer.addr) == Some(&id);
-            self.close(id, out);
-            let current = self
-                .members
-                .get(&peer.addr)
-                .filter(|m| {
-                    m.in_roster()
-                        && (m.incarnation == peer.incarnation
-                            || (linked && m.incarnation > peer.incarnation))
-                })
-                .map(|m| m.key(peer.addr));
-            if let Some(key) = current {
-                self.declare_dead(key, out);
+        for (id, peer) in silent {
+            // A silent neighbour is checked through others before anyone
+            // suspects it; a silent connection that is not the neighbour's
+            // link (a duplicate on its way out) just goes.
+            if self.neighbours.get(&peer.addr) == Some(&id) {
+                self.check(peer.addr, Some(id), out);
+            } else {
+                self.close(id, out);
             }
         }
         // The dialling side pings, the other answers: both hear from each
@@ -92,14 +157,29 @@ impl Node {
         // lost answer does not make it look dead to the other side.
         self.ping_nonce = self.ping_nonce.wrapping_add(1);
         for (&conn, c) in &self.conns {
-            if c.dialed.is_some() {
+            if c.dialed.is_some() && !c.probe {
                 out.push(Output::Send {
                     conn,
                     msg: Message::Ping(self.ping_nonce),
                 });
             }
         }
-        // Suspicions that nobody refuted in time become deaths.
+        // Dials the driver never answered.
+        let limit = self.cfg.handshake_timeout.saturating_mul(2);
+        let lost: Vec<SocketAddr> = self
+            .dialing
+            .iter()
+            .filter(|(_, d)| now - d.since >= limit)
+            .map(|(a, _)| *a)
+            .collect();
+        for a in lost {
+            self.on_connect_failed(a, out);
+        }
+    }
+
+    /// Suspicions that nobody refuted in time become deaths.
+    pub(super) fn expire_suspicions(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
         let expired: Vec<SocketAddr> = self
             .suspects
             .iter()
@@ -118,17 +198,6 @@ impl Node {
             if let Some(key) = still {
                 self.declare_dead(key, out);
             }
-        }
-        // Dials the driver never answered.
-        let limit = self.cfg.handshake_timeout.saturating_mul(2);
-        let lost: Vec<SocketAddr> = self
-            .dialing
-            .iter()
-            .filter(|(_, d)| now - d.since >= limit)
-            .map(|(a, _)| *a)
-            .collect();
-        for a in lost {
-            self.on_connect_failed(a, out);
         }
     }
 
@@ -284,8 +353,9 @@ impl Node {
         }
     }
 
-    /// Tries one random dead member: the other side of a healed split, or a
-    /// node that came back.
+    /// Tries one random dead member whose back-off ran out: the other side
+    /// of a healed split, or a node that came back. The dead are kept and
+    /// retried for `retry_dead_for`.
     pub(super) fn reconnect(&mut self, out: &mut Vec<Output>) {
         for _ in 0..SAMPLE_TRIES {
             if self.members.len() == 0 {
@@ -314,7 +384,8 @@ impl Node {
             .checked_sub(self.cfg.tombstone_ttl.as_millis())
         {
             let cutoff = Instant::from_millis(cutoff);
-            self.members.forget_before(cutoff);
+            let dead_cutoff = now.saturating_sub(self.cfg.retry_dead_for);
+            self.members.forget_before(cutoff, dead_cutoff);
             let members = &self.members;
             let me = self.me;
             self.streams.forget_idle(cutoff, |k| {

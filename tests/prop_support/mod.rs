@@ -127,7 +127,14 @@ impl Universe {
 
     pub fn member_update(&self) -> BoxedStrategy<MemberUpdate> {
         (self.node_key(), member_state(), self.name.clone())
-            .prop_map(|(node, state, name)| MemberUpdate { node, state, name })
+            .prop_map(|(node, state, name)| MemberUpdate {
+                node,
+                version: 0,
+                state,
+                name,
+                age_secs: 0,
+                accuser: None,
+            })
             .boxed()
     }
 

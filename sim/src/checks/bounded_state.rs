@@ -69,6 +69,7 @@ impl Check for BoundedState {
             ("held", t.held, &mut m.held, b.held),
             ("history", t.history, &mut m.history, b.history),
             ("recent", t.recent, &mut m.recent, b.recent),
+            ("probing", t.probing, &mut m.probing, b.probing),
         ];
         for (name, v, max, bound) in readings {
             *max = (*max).max(v);
@@ -84,10 +85,10 @@ impl Check for BoundedState {
             .checked_div(self.rounds)
             .map_or_else(|| "n/a".to_string(), |ms| format!("{ms} ms"));
         let figure = format!(
-            "max/limit members {}/{} conns {}/{} neighbours {}/{} accepting {}/{} dialing {}/{} streams {}/{} held {}/{} history {}/{} recent {}/{}; paused-queue {}; {} node samples in {} rounds over {} (about one round per {every})",
+            "max/limit members {}/{} conns {}/{} neighbours {}/{} accepting {}/{} dialing {}/{} streams {}/{} held {}/{} history {}/{} recent {}/{} probing {}/{}; paused-queue {}; {} node samples in {} rounds over {} (about one round per {every})",
             t.members, b.members, t.connections, b.connections, t.neighbours, b.neighbours,
             t.accepting, b.accepting, t.dialing, b.dialing, t.streams, b.streams, t.held, b.held,
-            t.history, b.history, t.recent, b.recent, end.max_held, self.samples, self.rounds, end.now
+            t.history, b.history, t.recent, b.recent, t.probing, b.probing, end.max_held, self.samples, self.rounds, end.now
         );
         self.counter
             .result(self, figure, "no table sample was taken")
@@ -104,6 +105,10 @@ mod tests {
         let b = BoundedState::new(&cfg).bounds;
         assert_eq!(b, cfg.table_bounds(1));
         assert_eq!(b.recent, gossip_chat::MAX_RECENT);
-        assert_eq!(b.dialing, 2 * 8 + gossip_chat::MAX_PROBES + 4 + 1);
+        assert_eq!(b.probing, gossip_chat::MAX_PROBING);
+        assert_eq!(
+            b.dialing,
+            2 * 8 + gossip_chat::MAX_PROBES + gossip_chat::MAX_PROBING + 4 + 16
+        );
     }
 }

@@ -268,6 +268,7 @@ impl Observer {
         m.held = m.held.max(t.held);
         m.history = m.history.max(t.history);
         m.recent = m.recent.max(t.recent);
+        m.probing = m.probing.max(t.probing);
         for c in self.checks.all_mut() {
             c.tables(&self.facts, slot, &t);
         }

@@ -240,12 +240,19 @@ impl World {
                         ))
                     });
             }
-            Event::Refuted { incarnation } => {
+            Event::Refuted {
+                incarnation,
+                version,
+            } => {
                 self.trace.event(
                     now,
                     TraceKind::Refuted,
-                    [slot as u64, incarnation, 0],
-                    |l| l.push_str(&format!("n{slot} refuted, now incarnation {incarnation}")),
+                    [slot as u64, incarnation, version as u64],
+                    |l| {
+                        l.push_str(&format!(
+                            "n{slot} refuted, now incarnation {incarnation} version {version}"
+                        ))
+                    },
                 );
             }
             Event::Refused(r) => {

@@ -24,6 +24,9 @@ pub(super) enum MsgKind {
     Peers,
     Ping,
     Pong,
+    ProbeReq,
+    ProbeAck,
+    Busy,
     Chat,
     Leave,
     Bye,
@@ -36,12 +39,15 @@ pub(super) enum MsgKind {
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 14] = [
+    const ALL: [MsgKind; 17] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
         MsgKind::Ping,
         MsgKind::Pong,
+        MsgKind::ProbeReq,
+        MsgKind::ProbeAck,
+        MsgKind::Busy,
         MsgKind::Chat,
         MsgKind::Leave,
         MsgKind::Bye,
@@ -61,6 +67,9 @@ impl MsgKind {
             Message::PeerList { .. } => MsgKind::Peers,
             Message::Ping(_) => MsgKind::Ping,
             Message::Pong(_) => MsgKind::Pong,
+            Message::ProbeReq { .. } => MsgKind::ProbeReq,
+            Message::ProbeAck { .. } => MsgKind::ProbeAck,
+            Message::Busy(_) => MsgKind::Busy,
             Message::Chat(_) => MsgKind::Chat,
             Message::Leave(_) => MsgKind::Leave,
             Message::Bye(_) => MsgKind::Bye,
@@ -81,6 +90,9 @@ impl MsgKind {
             MsgKind::Peers => "peers",
             MsgKind::Ping => "ping",
             MsgKind::Pong => "pong",
+            MsgKind::ProbeReq => "probe-req",
+            MsgKind::ProbeAck => "probe-ack",
+            MsgKind::Busy => "busy",
             MsgKind::Chat => "chat",
             MsgKind::Leave => "leave",
             MsgKind::Bye => "bye",
@@ -106,6 +118,9 @@ impl MsgKind {
             | MsgKind::Peers
             | MsgKind::Ping
             | MsgKind::Pong
+            | MsgKind::ProbeReq
+            | MsgKind::ProbeAck
+            | MsgKind::Busy
             | MsgKind::Sync
             | MsgKind::Leave
             | MsgKind::Bye => Purpose::Idle,

@@ -35,8 +35,9 @@ pub struct Args {
     /// Heartbeat interval on each connection, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub ping_ms: u64,
-    /// Heartbeats missed before a neighbour is declared dead.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Heartbeats missed before a neighbour is checked through others (and
+    /// suspected if none reaches it).
+    #[arg(long, value_name = "N", default_value_t = 3)]
     pub missed_pings: u32,
     /// Interval between membership gossip rounds, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]

@@ -177,6 +177,7 @@ impl Metrics {
             held,
             history,
             recent,
+            probing,
         } = s.tables;
         for (table, n) in [
             ("members", members),
@@ -188,6 +189,7 @@ impl Metrics {
             ("held", held),
             ("history", history),
             ("recent", recent),
+            ("probing", probing),
         ] {
             gauge(&self.tables.get_or_create(&vec![("table", table)]), n);
         }
@@ -206,6 +208,7 @@ impl Metrics {
             peer_list_truncated,
             conns_refused,
             handshake_timeouts,
+            suspicions: _,
             deaths_detected,
             refutations,
             repaired_sent,

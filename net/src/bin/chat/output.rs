@@ -178,9 +178,13 @@ pub fn event_json(event: &Event) -> Value {
             "first": first,
             "last": last,
         }),
-        Event::Refuted { incarnation } => json!({
+        Event::Refuted {
+            incarnation,
+            version,
+        } => json!({
             "event": "refuted",
             "incarnation": incarnation,
+            "version": version,
         }),
         Event::Refused(Refusal::TextTooLong { len, max }) => json!({
             "event": "refused",
@@ -231,8 +235,8 @@ pub fn event_text(event: &Event, colour: bool) -> String {
             last - first + 1,
             origin.addr
         ),
-        Event::Refuted { incarnation } => {
-            format!("{t} * others believed this node gone; now life {incarnation}")
+        Event::Refuted { version, .. } => {
+            format!("{t} * others believed this node gone; refuted (version {version})")
         }
         Event::Refused(Refusal::TextTooLong { len, max }) => {
             format!("{t} * not sent: {len} bytes, the limit is {max}")
@@ -377,6 +381,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         peer_list_truncated,
         conns_refused,
         handshake_timeouts,
+        suspicions,
         deaths_detected,
         refutations,
         repaired_sent,
@@ -391,6 +396,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         held,
         history,
         recent,
+        probing,
     } = *tables;
     let stats = json!({
         "delivered": delivered,
@@ -398,6 +404,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "repaired_sent": repaired_sent,
         "gaps": gaps,
         "refutations": refutations,
+        "suspicions": suspicions,
         "deaths_detected": deaths_detected,
         "malformed": malformed,
         "oversized": oversized,
@@ -417,6 +424,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "neighbours": neighbours,
         "accepting": accepting,
         "dialing": dialing,
+        "probing": probing,
         "streams": streams,
         "held": held,
         "history": history,

@@ -1,0 +1,432 @@
+//! Failure detection: a neighbour that goes silent is checked, members that
+//! are not neighbours are probed in turn (SWIM), a member this node cannot
+//! reach is probed through others before it is suspected, and this node's
+//! own health stretches its timeouts (Lifeguard).
+//!
+//! Nothing here declares anyone dead: the worst outcome of a failed check
+//! is a suspicion, flooded so that the accused can refute it
+//! (`membership.rs`).
+
+use super::*;
+
+/// Pings (own probes and probes relayed for others) waiting for their
+/// answer at once; beyond it new ones are not started.
+const MAX_PINGS: usize = 64;
+/// Members checked through others at once.
+const MAX_CHECKS: usize = 64;
+/// Most pings and checks in flight at once.
+pub const MAX_PROBING: usize = MAX_PINGS + MAX_CHECKS;
+
+/// The detector's state: what it waits for, and how healthy this node
+/// believes itself to be.
+#[derive(Debug, Default)]
+pub(super) struct Detector {
+    /// Pings waiting for their pong, by nonce.
+    pings: BTreeMap<u32, PendingPing>,
+    /// Members this node could not reach, waiting for others to.
+    checks: BTreeMap<SocketAddr, Check>,
+    /// Members still to probe in this round, in a shuffled order.
+    order: Vec<SocketAddr>,
+    /// Lifeguard's local health score: 0 is healthy.
+    health: u32,
+    nonce: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingPing {
+    target: SocketAddr,
+    sent: Instant,
+    until: Instant,
+    /// The probe connection it went on, closed once answered or given up.
+    conn: Option<ConnId>,
+    /// Sent for a neighbour's [`Message::ProbeReq`]: whom to answer, and
+    /// its nonce.
+    relay: Option<(ConnId, u32)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Check {
+    nonce: u32,
+    life: u64,
+    started: Instant,
+    until: Instant,
+    /// The neighbour link that went silent, if that is what started it.
+    link: Option<ConnId>,
+}
+
+impl Detector {
+    fn next_nonce(&mut self) -> u32 {
+        self.nonce = self.nonce.wrapping_add(1);
+        self.nonce
+    }
+
+    /// Pings and checks in flight, for the table bounds.
+    pub(super) fn len(&self) -> usize {
+        self.pings.len() + self.checks.len()
+    }
+
+    /// The earliest deadline of a ping or a check.
+    fn next_deadline(&self) -> Instant {
+        let p = self.pings.values().map(|p| p.until).min();
+        let c = self.checks.values().map(|c| c.until).min();
+        p.into_iter().chain(c).min().unwrap_or(Instant::MAX)
+    }
+}
+
+impl Node {
+    /// How much this node's own timeouts are stretched now.
+    pub(super) fn stretch(&self, d: Duration) -> Duration {
+        d.saturating_mul(1 + self.detector.health as u64)
+    }
+
+    /// A sign that this node is degraded: it was accused, its timers ran
+    /// late, or others reached a member it could not. (Failing to reach a
+    /// member nobody reaches is not: that member may just be gone.)
+    pub(super) fn health_worse(&mut self) {
+        self.detector.health = (self.detector.health + 1).min(self.cfg.max_health);
+    }
+
+    fn health_better(&mut self) {
+        self.detector.health = self.detector.health.saturating_sub(1);
+    }
+
+    /// Sets the detector's timer to the earliest ping, check or suspicion
+    /// deadline.
+    pub(super) fn arm_detector(&mut self) {
+        let suspicion = self.suspects.values().min().copied();
+        let at = self
+            .detector
+            .next_deadline()
+            .min(suspicion.unwrap_or(Instant::MAX));
+        self.timers.set(Timer::Detect, at);
+    }
+
+    /// One probe round: the next member in turn that is not a neighbour is
+    /// probed over a short connection.
+    pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
+        for _ in 0..SAMPLE_TRIES {
+            let Some(addr) = self.detector.order.pop() else {
+                self.refill_probe_order();
+                if self.detector.order.is_empty() {
+                    return;
+                }
+                continue;
+            };
+            let due = self
+                .members
+                .get(&addr)
+                .is_some_and(|m| m.in_roster() && m.retry_at <= self.now)
+                && !self.neighbours.contains_key(&addr)
+                && !self.dialing.contains_key(&addr)
+                && !self.detector.checks.contains_key(&addr);
+            if due {
+                self.probe(addr, None, out);
+                return;
+            }
+        }
+    }
+
+    /// A new round: every member in the roster that is not a neighbour, in
+    /// a random order (each is probed once per round).
+    fn refill_probe_order(&mut self) {
+        let mut order: Vec<SocketAddr> = self
+            .members
+            .iter()
+            .filter(|(a, m)| m.in_roster() && !self.neighbours.contains_key(a))
+            .map(|(a, _)| *a)
+            .collect();
+        for i in (1..order.len()).rev() {
+            let j = self.below(i + 1);
+            order.swap(i, j);
+        }
+        self.detector.order = order;
+    }
+
+    /// Pings `target`: over the link if it is a neighbour, otherwise over a
+    /// probe connection. `relay` names the neighbour that asked for it.
+    pub(super) fn probe(
+        &mut self,
+        target: SocketAddr,
+        relay: Option<(ConnId, u32)>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.detector.pings.len() >= MAX_PINGS {
+            return;
+        }
+        let nonce = self.detector.next_nonce();
+        let until = self.now + self.stretch(self.cfg.probe_timeout);
+        let link = self.neighbours.get(&target).copied();
+        match link {
+            Some(conn) => out.push(Output::Send {
+                conn,
+                msg: Message::Ping(nonce),
+            }),
+            None if self.dialing.contains_key(&target) => return,
+            None => self.start_probe_dial(target, nonce, out),
+        }
+        self.detector.pings.insert(
+            nonce,
+            PendingPing {
+                target,
+                sent: self.now,
+                // A probe connection needs a round trip more.
+                until: if link.is_some() {
+                    until
+                } else {
+                    until + self.cfg.probe_timeout
+                },
+                conn: None,
+                relay,
+            },
+        );
+        self.arm_detector();
+    }
+
+    /// A probe connection opened: ping over it.
+    pub(super) fn probe_connected(&mut self, conn: ConnId, nonce: u32, out: &mut Vec<Output>) {
+        match self.detector.pings.get_mut(&nonce) {
+            Some(p) => p.conn = Some(conn),
+            None => {
+                out.push(Output::Close { conn });
+                return;
+            }
+        }
+        self.conns.insert(
+            conn,
+            Conn {
+                dialed: self.detector.pings.get(&nonce).map(|p| p.target),
+                peer: None,
+                opened: self.now,
+                last_heard: self.now,
+                degree: 0,
+                lazy: true,
+                last_full_sync: None,
+                probe: true,
+            },
+        );
+        out.push(Output::Send {
+            conn,
+            msg: Message::Ping(nonce),
+        });
+    }
+
+    /// A probe connection could not be opened.
+    pub(super) fn probe_dial_failed(&mut self, nonce: u32, out: &mut Vec<Output>) {
+        if let Some(p) = self.detector.pings.remove(&nonce) {
+            self.dial_failed(p.target, true, out);
+            self.ping_failed(p, out);
+        }
+    }
+
+    pub(super) fn on_pong(&mut self, conn: ConnId, nonce: u32, out: &mut Vec<Output>) {
+        let Some(p) = self.detector.pings.get(&nonce).copied() else {
+            return;
+        };
+        // The answer must come from where the ping went.
+        let from_target = match p.conn {
+            Some(c) => c == conn,
+            None => self.neighbours.get(&p.target) == Some(&conn),
+        };
+        if !from_target {
+            self.stats.unexpected += 1;
+            return;
+        }
+        self.detector.pings.remove(&nonce);
+        if let Some(c) = p.conn {
+            self.close(c, out);
+        }
+        match p.relay {
+            Some((asker, n)) => {
+                if self.conns.contains_key(&asker) {
+                    out.push(Output::Send {
+                        conn: asker,
+                        msg: Message::ProbeAck {
+                            nonce: n,
+                            target: p.target,
+                        },
+                    });
+                }
+            }
+            None => {
+                self.health_better();
+                if let Some(m) = self.members.get_mut(&p.target) {
+                    m.failures = 0;
+                }
+            }
+        }
+    }
+
+    fn ping_failed(&mut self, p: PendingPing, out: &mut Vec<Output>) {
+        if let Some(c) = p.conn {
+            self.close(c, out);
+        }
+        if p.relay.is_some() {
+            // Only answers are relayed: the asker times out on its own.
+            return;
+        }
+        // Heard from it meanwhile over a link: it is there.
+        let heard = self
+            .neighbours
+            .get(&p.target)
+            .and_then(|c| self.conns.get(c))
+            .is_some_and(|c| c.last_heard >= p.sent);
+        if !heard {
+            self.check(p.target, None, out);
+        }
+    }
+
+    /// This node cannot reach `target` (a silent `link`, a failed probe or
+    /// dial): ask `indirect_probes` other neighbours to, and suspect it if
+    /// none can by the deadline.
+    pub(super) fn check(
+        &mut self,
+        target: SocketAddr,
+        link: Option<ConnId>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(life) = self
+            .members
+            .get(&target)
+            .filter(|m| m.in_roster())
+            .map(|m| m.incarnation)
+        else {
+            if let Some(c) = link {
+                self.close(c, out);
+            }
+            return;
+        };
+        if self.detector.checks.contains_key(&target) {
+            return;
+        }
+        if self.detector.checks.len() >= MAX_CHECKS {
+            // Too much at once to ask about: suspect on this node's word.
+            if let Some(c) = link {
+                self.close(c, out);
+            }
+            self.suspect(target, out);
+            return;
+        }
+        let nonce = self.detector.next_nonce();
+        let mut helpers: Vec<ConnId> = self
+            .neighbours
+            .iter()
+            .filter(|(a, _)| **a != target)
+            .map(|(_, c)| *c)
+            .collect();
+        for _ in 0..self.cfg.indirect_probes.min(helpers.len()) {
+            let i = self.below(helpers.len());
+            let conn = helpers.swap_remove(i);
+            out.push(Output::Send {
+                conn,
+                msg: Message::ProbeReq { nonce, target },
+            });
+        }
+        // A probe timeout covers a helper's ping, even over a probe
+        // connection, on any link this timeout suits.
+        let until = self.now + self.stretch(self.cfg.probe_timeout);
+        self.detector.checks.insert(
+            target,
+            Check {
+                nonce,
+                life,
+                started: self.now,
+                until,
+                link,
+            },
+        );
+        self.arm_detector();
+    }
+
+    /// A neighbour asks this node to probe `target` for it.
+    pub(super) fn on_probe_req(
+        &mut self,
+        conn: ConnId,
+        nonce: u32,
+        target: SocketAddr,
+        out: &mut Vec<Output>,
+    ) {
+        if target == self.me.addr {
+            out.push(Output::Send {
+                conn,
+                msg: Message::ProbeAck { nonce, target },
+            });
+            return;
+        }
+        // Only members, and none this node is backing off from: a request
+        // cannot make this node dial anywhere, nor dial an address again
+        // and again.
+        let ok = self.neighbours.contains_key(&target)
+            || self
+                .members
+                .get(&target)
+                .is_some_and(|m| m.in_roster() && m.retry_at <= self.now);
+        if !ok {
+            return;
+        }
+        self.probe(target, Some((conn, nonce)), out);
+    }
+
+    /// Another neighbour reached the member this node could not.
+    pub(super) fn on_probe_ack(&mut self, nonce: u32, target: SocketAddr, out: &mut Vec<Output>) {
+        let Some(c) = self.detector.checks.get(&target).copied() else {
+            return;
+        };
+        if c.nonce != nonce {
+            return;
+        }
+        self.detector.checks.remove(&target);
+        // Others reach it and this node did not: perhaps the fault is here.
+        self.health_worse();
+        if let Some(link) = c.link {
+            // The member is there but this link does not carry: drop it and
+            // let the neighbour slots be refilled.
+            self.close(link, out);
+        }
+    }
+
+    /// Gives up pings and checks whose time ran out.
+    pub(super) fn expire_probes(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
+        let late: Vec<u32> = self
+            .detector
+            .pings
+            .iter()
+            .filter(|(_, p)| p.until <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in late {
+            if let Some(p) = self.detector.pings.remove(&n) {
+                self.ping_failed(p, out);
+            }
+        }
+        let due: Vec<SocketAddr> = self
+            .detector
+            .checks
+            .iter()
+            .filter(|(_, c)| c.until <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        for target in due {
+            let Some(c) = self.detector.checks.remove(&target) else {
+                continue;
+            };
+            let link = c.link.and_then(|l| self.conns.get(&l).map(|x| (l, x)));
+            if link.is_some_and(|(_, x)| x.last_heard > c.started) {
+                // The silent link spoke again meanwhile.
+                continue;
+            }
+            if let Some((l, _)) = link {
+                self.close(l, out);
+            }
+            let same_life = self
+                .members
+                .get(&target)
+                .is_some_and(|m| m.in_roster() && m.incarnation == c.life);
+            if same_life {
+                self.suspect(target, out);
+            }
+        }
+        self.expire_suspicions(out);
+        self.arm_detector();
+    }
+}
