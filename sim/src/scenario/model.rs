@@ -174,6 +174,10 @@ pub enum Target {
     Nodes(Vec<u32>),
     /// This many nodes drawn at random among the live ones when it fires.
     Random(u32),
+    /// This many nodes drawn at random among those down for good (crashed,
+    /// killed or left) when it fires; among the live ones if none is
+    /// (random mode's restarts).
+    Down(u32),
 }
 
 /// Through whom a node joins.

@@ -53,6 +53,7 @@ pub fn describe(f: &Fault) -> String {
             .collect::<Vec<_>>()
             .join(","),
         Target::Random(k) => format!("{k} random"),
+        Target::Down(k) => format!("{k} random down"),
     };
     let v = |v: &Via| match v {
         Via::Node(n) => format!("n{n}"),

@@ -9,12 +9,28 @@ use crate::net::Bits;
 use crate::scenario::{FaultKind, Shape, Target};
 
 impl World {
-    /// The slots a fault hits (random ones among those up).
+    /// The slots a fault hits (random ones among those up, or among those
+    /// down for good).
     pub(super) fn targets(&mut self, t: &Target) -> Vec<u32> {
         match t {
             Target::Nodes(n) => n.clone(),
-            Target::Random(k) => {
-                let mut pool = self.procs.up.clone();
+            Target::Random(k) | Target::Down(k) => {
+                let down: Vec<u32> = match t {
+                    Target::Down(_) => (0..self.procs.next_slot)
+                        .filter(|&s| {
+                            matches!(
+                                self.procs.state(s),
+                                State::Crashed | State::Killed | State::Left
+                            )
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let mut pool = if down.is_empty() {
+                    self.procs.up.clone()
+                } else {
+                    down
+                };
                 pool.sort_unstable();
                 let mut out = Vec::new();
                 for _ in 0..*k {
@@ -107,7 +123,7 @@ impl World {
             FaultKind::Resume(t) => {
                 let list = match t {
                     Target::Nodes(n) => n,
-                    Target::Random(k) => (0..self.procs.len() as u32)
+                    Target::Random(k) | Target::Down(k) => (0..self.procs.len() as u32)
                         .filter(|s| self.procs.slots[*s as usize].state == State::Paused)
                         .take(k as usize)
                         .collect(),
