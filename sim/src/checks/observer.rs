@@ -159,6 +159,12 @@ impl Observer {
         self.facts.gone(now, slot, gone)
     }
 
+    /// The node in `slot` is slow from `from` until `until`: its removal
+    /// in that time (and `detect_within` after) is no false removal.
+    pub fn slowed(&mut self, slot: u32, from: Instant, until: Instant) {
+        self.facts.slowed(slot, from, until);
+    }
+
     /// The paused node in `slot` goes on.
     pub fn resume(&mut self, slot: u32, now: Instant) {
         self.facts.resume(slot, now);

@@ -241,6 +241,8 @@ pub enum FaultKind {
     /// Loss (1.0: a cut) on the link between two nodes, healed after `for`
     /// if given.
     Link(LinkFault),
+    /// Nodes handle every input late (a starved CPU), for a while.
+    Slow(Slow),
     /// Nodes turn hostile: besides what their own core sends, they inject
     /// malformed frames, bogus peer lists and replays on their links.
     Misbehave(Misbehave),
@@ -309,6 +311,21 @@ pub struct Misbehave {
     /// lists from.
     pub addresses: u32,
 }
+
+/// A slow-node fault: the targets handle every input (messages,
+/// connection events, their own timeouts) late by a delay, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slow {
+    /// Which nodes.
+    pub target: Target,
+    /// How long they stay slow.
+    pub duration: Duration,
+    /// Shortest and longest delay; each node draws its own in between.
+    pub delay: (Duration, Duration),
+}
+
+/// The longest delay a slow node may take over an input.
+pub const MAX_SLOW_DELAY: Duration = Duration::from_secs(60);
 
 /// A fault on one link.
 #[derive(Debug, Clone, PartialEq)]

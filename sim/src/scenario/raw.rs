@@ -152,6 +152,14 @@ pub(super) struct RawFault {
     pub(super) hold: Option<Dur>,
     pub(super) modes: Option<Vec<String>>,
     pub(super) addresses: Option<u32>,
+    pub(super) delay: Option<RawDelay>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawDelay {
+    One(Dur),
+    Range([Dur; 2]),
 }
 
 #[derive(Deserialize)]

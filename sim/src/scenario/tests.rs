@@ -157,3 +157,49 @@ fn link_faults_take_from_to_oneway_loss_and_for() {
     refused("kind = \"crash\"\nfrom = 1", "kind = \"link\" only");
     refused("kind = \"partition\"\nloss = 0.5", "kind = \"link\" only");
 }
+
+#[test]
+fn slow_faults_take_for_and_a_delay_or_a_range() {
+    assert_eq!(
+        only_fault("kind = \"slow\"\ncount = 2\nfor = \"30s\"\ndelay = [\"1s\", \"3s\"]"),
+        FaultKind::Slow(Slow {
+            target: Target::Random(2),
+            duration: Duration::from_secs(30),
+            delay: (Duration::from_secs(1), Duration::from_secs(3)),
+        })
+    );
+    assert_eq!(
+        only_fault("kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = \"2s\""),
+        FaultKind::Slow(Slow {
+            target: Target::Nodes(vec![3]),
+            duration: Duration::from_secs(5),
+            delay: (Duration::from_secs(2), Duration::from_secs(2)),
+        })
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\ndelay = \"2s\"",
+        "slow needs for",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"",
+        "slow needs delay",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = [\"3s\", \"1s\"]",
+        "the shortest comes first",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = \"0s\"",
+        "must be more than 0",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = \"2m\"",
+        "at most",
+    );
+    refused(
+        "kind = \"pause\"\nnode = 3\ndelay = \"2s\"",
+        "delay goes with",
+    );
+    let e = with_fault("kind = \"slow\"\nnode = 30\nfor = \"5s\"\ndelay = \"1s\"").unwrap_err();
+    assert!(e.message.contains("node 30"), "{e}");
+}

@@ -100,6 +100,14 @@ pub fn describe(f: &Fault) -> String {
         }
         FaultKind::Spike(x, e, d) => format!("spike +{e} on {} for {d}", t(x)),
         FaultKind::Loss(x, r, d) => format!("loss {r:.2} on {} for {d}", t(x)),
+        FaultKind::Slow(s) => {
+            let by = if s.delay.0 == s.delay.1 {
+                format!("{}", s.delay.0)
+            } else {
+                format!("{}..{}", s.delay.0, s.delay.1)
+            };
+            format!("slow {} by {by} for {}", t(&s.target), s.duration)
+        }
         FaultKind::Swizzle { count, step, hold } => {
             format!("swizzle {count} nodes, step {step}, hold {hold}")
         }

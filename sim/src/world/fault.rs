@@ -87,9 +87,11 @@ impl World {
                 self.fault_note(format!("unclog #{id}"));
                 self.net.heal(Some(id), now);
             }
+            Action::SlowEnd(slot, epoch) => self.slow_end(slot, epoch),
             Action::Liveness => {
                 self.fault_note("liveness phase: heal everything, resume every paused node".into());
                 self.net.heal(None, now);
+                self.end_all_slowness();
                 for slot in 0..self.procs.len() as u32 {
                     self.resume(slot);
                 }
@@ -232,6 +234,7 @@ impl World {
                 self.at_action(now + d, Action::Heal(id));
             }
             FaultKind::Misbehave(m) => self.misbehave(&m),
+            FaultKind::Slow(ref f) => self.slow(f),
             FaultKind::Swizzle { count, step, hold } => {
                 let nodes = self.targets(&Target::Random(count));
                 self.fault_note(format!(
