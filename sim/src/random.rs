@@ -4,7 +4,7 @@
 //! printed so that a failing seed can be read before it is replayed.
 
 use crate::scenario::{
-    Fault, FaultKind, Misbehave, Mode, RandomSpec, Scenario, Shape, Target, Via,
+    Fault, FaultKind, LossBurst, Misbehave, Mode, RandomSpec, Scenario, Shape, Target, Via,
 };
 use gossip_chat::Duration;
 use rand_chacha::ChaCha8Rng;
@@ -84,7 +84,13 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                 Duration::from_millis(50 + below(&mut rng, 451) as u64),
                 d,
             ),
-            "loss" => FaultKind::Loss(one, 0.1 + below(&mut rng, 41) as f64 / 100.0, d),
+            "loss" => FaultKind::Loss(LossBurst {
+                target: one,
+                rate: 0.1 + below(&mut rng, 41) as f64 / 100.0,
+                duration: d,
+                inbound: false,
+                excused: true,
+            }),
             "misbehave" => FaultKind::Misbehave(Misbehave {
                 target: one,
                 duration: Some(d),

@@ -47,7 +47,7 @@ impl Check for NoFalseRemoval {
                 false_removal = clean(obs)
                     && clean(subj)
                     && !subj.slow_during(from, now)
-                    && !net.disturbed(from, now);
+                    && !net.excuses_removals(from, now);
             }
         }
         let (slot, peer, now) = (r.slot, r.peer, r.now);

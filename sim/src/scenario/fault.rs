@@ -2,8 +2,8 @@
 //! defaults, and the node indices it names.
 
 use super::model::{
-    Fault, FaultKind, LinkFault, Misbehave, Mode, Shape, Slow, Target, Via, MAX_SLOW_DELAY,
-    MISBEHAVE_ADDRESSES, MISBEHAVE_RATE, MODE_NAMES,
+    Fault, FaultKind, LinkFault, LossBurst, Misbehave, Mode, Shape, Slow, Target, Via,
+    MAX_SLOW_DELAY, MISBEHAVE_ADDRESSES, MISBEHAVE_RATE, MODE_NAMES,
 };
 use super::raw::{RawDelay, RawFault, RawVia};
 use gossip_chat::Duration;
@@ -16,6 +16,18 @@ pub(super) fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, Str
     if f.kind != "link" && (f.from.is_some() || f.to.is_some() || f.loss.is_some()) {
         return Err(format!(
             "{}: from, to and loss go with kind = \"link\" only",
+            f.kind
+        ));
+    }
+    if f.kind != "loss" && f.inbound.is_some() {
+        return Err(format!(
+            "{}: inbound goes with kind = \"loss\" only",
+            f.kind
+        ));
+    }
+    if !matches!(f.kind.as_str(), "loss" | "link") && f.excused.is_some() {
+        return Err(format!(
+            "{}: excused goes with kind = \"loss\" or \"link\" only",
             f.kind
         ));
     }
@@ -50,7 +62,13 @@ pub(super) fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, Str
             if !(0.0..=1.0).contains(&rate) {
                 return Err("loss rate must be in 0..=1".into());
             }
-            FaultKind::Loss(target(f), rate, need(f.for_, "for")?)
+            FaultKind::Loss(LossBurst {
+                target: target(f),
+                rate,
+                duration: need(f.for_, "for")?,
+                inbound: f.inbound.unwrap_or(false),
+                excused: f.excused.unwrap_or(true),
+            })
         }
         "swizzle" => FaultKind::Swizzle {
             count: f.count.unwrap_or(3),
@@ -78,7 +96,10 @@ pub(super) fn named_nodes(kind: &FaultKind) -> Vec<u32> {
         | FaultKind::Restart(Target::Nodes(n), _)
         | FaultKind::Leave(Target::Nodes(n))
         | FaultKind::Spike(Target::Nodes(n), _, _)
-        | FaultKind::Loss(Target::Nodes(n), _, _)
+        | FaultKind::Loss(LossBurst {
+            target: Target::Nodes(n),
+            ..
+        })
         | FaultKind::Slow(Slow {
             target: Target::Nodes(n),
             ..
@@ -185,6 +206,7 @@ fn link(f: &RawFault) -> Result<LinkFault, String> {
         oneway: f.oneway.unwrap_or(false),
         loss,
         duration: f.for_.map(|d| d.0),
+        excused: f.excused.unwrap_or(true),
     })
 }
 

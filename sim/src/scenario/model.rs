@@ -236,8 +236,9 @@ pub enum FaultKind {
     Heal,
     /// Extra latency on every link touching the nodes.
     Spike(Target, Duration, Duration),
-    /// Extra loss on every link touching the nodes.
-    Loss(Target, f64, Duration),
+    /// Extra loss on every link touching the nodes (or only on those into
+    /// them), for a while.
+    Loss(LossBurst),
     /// Loss (1.0: a cut) on the link between two nodes, healed after `for`
     /// if given.
     Link(LinkFault),
@@ -327,6 +328,21 @@ pub struct Slow {
 /// The longest delay a slow node may take over an input.
 pub const MAX_SLOW_DELAY: Duration = Duration::from_secs(60);
 
+/// A loss fault on every link touching some nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossBurst {
+    /// Which nodes.
+    pub target: Target,
+    /// Probability that a message on one of their links is lost.
+    pub rate: f64,
+    /// How long.
+    pub duration: Duration,
+    /// Only the links into the nodes (their own messages get through).
+    pub inbound: bool,
+    /// Whether `no_false_removal` excuses removals under it.
+    pub excused: bool,
+}
+
 /// A fault on one link.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkFault {
@@ -340,6 +356,8 @@ pub struct LinkFault {
     pub loss: f64,
     /// Heal after this long.
     pub duration: Option<Duration>,
+    /// Whether `no_false_removal` excuses removals under it.
+    pub excused: bool,
 }
 
 /// A fault at a point in time.

@@ -153,6 +153,8 @@ pub(super) struct RawFault {
     pub(super) modes: Option<Vec<String>>,
     pub(super) addresses: Option<u32>,
     pub(super) delay: Option<RawDelay>,
+    pub(super) inbound: Option<bool>,
+    pub(super) excused: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -133,16 +133,20 @@ fn link_faults_take_from_to_oneway_loss_and_for() {
             oneway: false,
             loss: 1.0,
             duration: Some(Duration::from_secs(3)),
+            excused: true,
         })
     );
     assert_eq!(
-        only_fault("kind = \"link\"\nfrom = 3\nto = 0\noneway = true\nloss = 0.25"),
+        only_fault(
+            "kind = \"link\"\nfrom = 3\nto = 0\noneway = true\nloss = 0.25\nexcused = false"
+        ),
         FaultKind::Link(LinkFault {
             from: 3,
             to: 0,
             oneway: true,
             loss: 0.25,
             duration: None,
+            excused: false,
         })
     );
     refused("kind = \"link\"\nfrom = 1", "needs from and to");
@@ -202,4 +206,37 @@ fn slow_faults_take_for_and_a_delay_or_a_range() {
     );
     let e = with_fault("kind = \"slow\"\nnode = 30\nfor = \"5s\"\ndelay = \"1s\"").unwrap_err();
     assert!(e.message.contains("node 30"), "{e}");
+}
+
+#[test]
+fn loss_faults_take_inbound_and_excused() {
+    assert_eq!(
+        only_fault(
+            "kind = \"loss\"\nnode = 4\nrate = 0.25\nfor = \"9s\"\ninbound = true\nexcused = false"
+        ),
+        FaultKind::Loss(LossBurst {
+            target: Target::Nodes(vec![4]),
+            rate: 0.25,
+            duration: Duration::from_secs(9),
+            inbound: true,
+            excused: false,
+        })
+    );
+    assert_eq!(
+        only_fault("kind = \"loss\"\ncount = 11\nrate = 0.5\nfor = \"30s\""),
+        FaultKind::Loss(LossBurst {
+            target: Target::Random(11),
+            rate: 0.5,
+            duration: Duration::from_secs(30),
+            inbound: false,
+            excused: true,
+        })
+    );
+    refused("kind = \"crash\"\ninbound = true", "inbound goes with");
+    refused(
+        "kind = \"link\"\nfrom = 1\nto = 2\ninbound = true",
+        "inbound goes with",
+    );
+    refused("kind = \"partition\"\nexcused = false", "excused goes with");
+    refused("kind = \"loss\"\nrate = 0.5", "loss needs for");
 }

@@ -6,7 +6,7 @@ use super::State;
 use super::{Action, Ev, World};
 use crate::checks::Start;
 use crate::net::Bits;
-use crate::scenario::{FaultKind, Shape, Target};
+use crate::scenario::{FaultKind, LossBurst, Shape, Target};
 
 impl World {
     /// The slots a fault hits (random ones among those up, or among those
@@ -197,6 +197,7 @@ impl World {
                 let id = self
                     .net
                     .link(l.from as usize, l.to as usize, l.oneway, l.loss, now);
+                self.net.links.last_mut().expect("just made").excused = l.excused;
                 let arrow = if l.oneway { "->" } else { "<->" };
                 let what = if l.loss >= 1.0 {
                     "cut".to_string()
@@ -212,24 +213,39 @@ impl World {
                 self.fault_note("heal all".into());
                 self.net.heal(None, now);
             }
-            FaultKind::Spike(ref t, _, d) | FaultKind::Loss(ref t, _, d) => {
-                let (extra, loss) = match kind {
-                    FaultKind::Loss(_, r, _) => (gossip_chat::Duration::ZERO, r),
-                    FaultKind::Spike(_, e, _) => (e, 0.0),
+            FaultKind::Spike(ref t, _, d)
+            | FaultKind::Loss(LossBurst {
+                target: ref t,
+                duration: d,
+                ..
+            }) => {
+                let (extra, loss, inbound, excused) = match kind {
+                    FaultKind::Loss(ref l) => {
+                        (gossip_chat::Duration::ZERO, l.rate, l.inbound, l.excused)
+                    }
+                    FaultKind::Spike(_, e, _) => (e, 0.0, false, true),
                     _ => unreachable!(),
                 };
                 let nodes = self.targets(t);
                 let bits = Bits::of(self.procs.len(), &nodes);
                 let id = self.net.burst(bits, extra, loss, now);
+                let b = self.net.bursts.last_mut().expect("just made");
+                (b.inbound, b.excused) = (inbound, excused);
                 let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+                let names = if names.len() > 12 {
+                    format!("{} nodes", names.len())
+                } else {
+                    names.join(",")
+                };
                 self.fault_note(format!(
-                    "{} #{id} on {} for {d}",
+                    "{} #{id} on {}{names} for {d}{}",
                     if loss > 0.0 {
                         format!("loss {loss}")
                     } else {
                         format!("spike +{extra}")
                     },
-                    names.join(",")
+                    if inbound { "links into " } else { "" },
+                    if excused { "" } else { " (removals judged)" },
                 ));
                 self.at_action(now + d, Action::Heal(id));
             }
