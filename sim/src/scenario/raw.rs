@@ -154,6 +154,8 @@ pub(super) struct RawFault {
     pub(super) addresses: Option<u32>,
     pub(super) delay: Option<RawDelay>,
     pub(super) inbound: Option<bool>,
+    pub(super) every: Option<Dur>,
+    pub(super) times: Option<u32>,
     pub(super) excused: Option<bool>,
 }
 

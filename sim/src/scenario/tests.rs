@@ -240,3 +240,27 @@ fn loss_faults_take_inbound_and_excused() {
     refused("kind = \"partition\"\nexcused = false", "excused goes with");
     refused("kind = \"loss\"\nrate = 0.5", "loss needs for");
 }
+
+#[test]
+fn a_fault_repeats_times_every_apart_and_joins_add_slots_each_time() {
+    let sc = with_fault("kind = \"join\"\ncount = 2\nevery = \"2s\"\ntimes = 4").unwrap();
+    let at: Vec<u64> = sc.faults.iter().map(|f| f.at.as_millis()).collect();
+    assert_eq!(at, vec![1000, 3000, 5000, 7000]);
+    // 11 initial nodes and 4 x 2 joiners: node 18 exists, 19 does not.
+    let text = format!(
+        "{HEAD}[[fault]]\nat = \"1s\"\nkind = \"join\"\ncount = 2\nevery = \"2s\"\ntimes = 4\n[[fault]]\nat = \"9s\"\nkind = \"crash\"\nnode = 19\n"
+    );
+    let e = parse("x.toml", &text).unwrap_err();
+    assert!(e.message.contains("node 19"), "{e}");
+    assert!(parse("x.toml", &text.replace("node = 19", "node = 18")).is_ok());
+    refused(
+        "kind = \"crash\"\nevery = \"2s\"",
+        "every and times go together",
+    );
+    refused("kind = \"crash\"\ntimes = 3", "every and times go together");
+    refused("kind = \"crash\"\nevery = \"0s\"\ntimes = 3", "more than 0");
+    refused(
+        "kind = \"crash\"\nevery = \"5s\"\ntimes = 3",
+        "at or after the end",
+    );
+}
