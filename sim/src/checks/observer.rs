@@ -92,6 +92,8 @@ pub struct Observer {
     pub ghost_dials: u64,
     /// The run's time series, when asked for (see [`crate::series`]).
     pub series: Option<Box<Recorder>>,
+    /// Repair bytes by minute.
+    pub repair_minutes: crate::minutes::RepairByMinute,
 }
 
 impl Observer {
@@ -121,6 +123,7 @@ impl Observer {
             max_queue: 0,
             ghost_dials: 0,
             series: None,
+            repair_minutes: Default::default(),
         }
     }
 
