@@ -197,6 +197,12 @@ pub struct EndTables {
     pub members_mean: f64,
     /// Largest stream table.
     pub streams_max: usize,
+    /// Joiners (and restarted nodes) up at the end.
+    pub newcomers: usize,
+    /// Most members a newcomer holds beyond the nodes up and the
+    /// departures since it started: deaths older than the newcomer that it
+    /// was handed (zero when no old death is brought back).
+    pub newcomer_old_members_max: usize,
 }
 
 /// Messages missing at the end of the liveness phase.
@@ -363,8 +369,8 @@ impl Report {
         let e = &f.end_tables;
         let _ = writeln!(
             s,
-            "  tables (end)   {} live nodes: members max {}, mean {:.1}; streams max {}",
-            e.live, e.members_max, e.members_mean, e.streams_max
+            "  tables (end)   {} live nodes: members max {}, mean {:.1}; streams max {}; {} newcomers hold up to {} members older than themselves",
+            e.live, e.members_max, e.members_mean, e.streams_max, e.newcomers, e.newcomer_old_members_max
         );
         let r = &f.repair_trend;
         if let (Some(q), Some(last), Some(p)) = (r.quietest, r.last, r.peak) {

@@ -10,6 +10,8 @@ impl World {
     fn end_tables(&self) -> EndTables {
         let mut e = EndTables::default();
         let mut members = 0;
+        let facts = self.obs.facts();
+        let live = self.procs.up.len();
         for slot in 0..self.procs.len() as u32 {
             let Some(n) = self.procs.up_node(slot) else {
                 continue;
@@ -22,6 +24,22 @@ impl World {
             members += t.members;
             e.members_max = e.members_max.max(t.members);
             e.streams_max = e.streams_max.max(t.streams);
+            let Some(life) = facts.current[slot as usize].map(|l| &facts.lives[l as usize]) else {
+                continue;
+            };
+            if life.start_kind == crate::checks::Start::Joiner {
+                // Members it may hold: the nodes up, and those that went
+                // away since it started (retried while they may be back).
+                let gone = facts
+                    .downs
+                    .iter()
+                    .filter(|d| d.at >= life.start && d.gone != crate::checks::Gone::Pause)
+                    .count();
+                e.newcomers += 1;
+                e.newcomer_old_members_max = e
+                    .newcomer_old_members_max
+                    .max(t.members.saturating_sub(live + gone));
+            }
         }
         e.members_mean = members as f64 / e.live.max(1) as f64;
         e
