@@ -4,7 +4,7 @@
 //! printed so that a failing seed can be read before it is replayed.
 
 use crate::scenario::{
-    Fault, FaultKind, LossBurst, Misbehave, Mode, RandomSpec, Scenario, Shape, Target, Via,
+    Fault, FaultKind, LossBurst, Misbehave, Mode, RandomSpec, Scenario, Shape, Slow, Target, Via,
 };
 use gossip_chat::Duration;
 use rand_chacha::ChaCha8Rng;
@@ -97,6 +97,11 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                 rate: crate::scenario::MISBEHAVE_RATE,
                 modes: Mode::ALL.to_vec(),
                 addresses: RANDOM_ADDRESSES,
+            }),
+            "slow" => FaultKind::Slow(Slow {
+                target: one,
+                duration: d,
+                delay: (Duration::from_secs(1), Duration::from_secs(3)),
             }),
             _ => FaultKind::Swizzle {
                 count: 2 + below(&mut rng, 4) as u32,

@@ -82,3 +82,34 @@ fn random_faults_hit_only_nodes_they_apply_to() {
     assert!(hits > 40, "only {hits} node faults fired");
     assert!(restarts_of_down > 0, "no restart brought a down node back");
 }
+
+#[test]
+fn random_mode_draws_slow_nodes_only_when_listed() {
+    let text = |kinds: &str| {
+        format!(
+            "duration = \"50s\"\nliveness = \"15s\"\n[nodes]\ncount = 6\n[random]\nfaults = [3, 3]\n{kinds}start = \"5s\"\nend = \"20s\"\n"
+        )
+    };
+    let sc = parse("slow.toml", &text("kinds = [\"slow\"]\n")).unwrap();
+    let (report, trace) = run_traced(&sc, 3);
+    assert_eq!(report.faults.len(), 4, "{:?}", report.faults);
+    assert!(
+        report.faults[0].contains("slow 1 random by 1s..3s"),
+        "{:?}",
+        report.faults
+    );
+    let slowed = trace
+        .lines()
+        .filter(|l| l.contains(" fault slow n"))
+        .count();
+    assert!(slowed >= 3, "{slowed} slow faults fired");
+    let sc = parse("all.toml", &text("")).unwrap();
+    for seed in 0..20 {
+        let f = gossip_sim::random::schedule(&sc, seed);
+        assert!(
+            !f.iter()
+                .any(|f| matches!(f.kind, gossip_sim::scenario::FaultKind::Slow(_))),
+            "seed {seed}: slow drawn though not listed"
+        );
+    }
+}

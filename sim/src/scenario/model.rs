@@ -400,7 +400,7 @@ pub const RANDOM_KINDS: &[&str] = &[
 ];
 
 /// Kinds random mode draws only when `kinds` lists them.
-pub const RANDOM_OPT_IN_KINDS: &[&str] = &["misbehave"];
+pub const RANDOM_OPT_IN_KINDS: &[&str] = &["misbehave", "slow"];
 
 /// Deadlines for the checks and which of them may fail.
 #[derive(Debug, Clone)]
