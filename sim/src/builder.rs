@@ -369,6 +369,7 @@ impl Sim {
             oneway: true,
             loss: 1.0,
             duration: None,
+            excused: true,
         }));
     }
 

@@ -58,6 +58,7 @@ pub mod builder;
 pub mod check_id;
 pub mod checks;
 pub mod hostile;
+pub mod minutes;
 pub mod net;
 pub mod plot;
 pub mod queue;

@@ -126,6 +126,8 @@ pub struct LinkCut {
     pub start: Instant,
     /// Healed at (None: still active).
     pub end: Option<Instant>,
+    /// Whether it excuses removals (see [`Network::excuses_removals`]).
+    pub excused: bool,
 }
 
 impl LinkCut {
@@ -170,6 +172,10 @@ pub struct Burst {
     pub extra: Duration,
     /// Extra loss probability.
     pub loss: f64,
+    /// Only messages into `nodes` are hit.
+    pub inbound: bool,
+    /// Whether it excuses removals (see [`Network::excuses_removals`]).
+    pub excused: bool,
     /// Active since.
     pub start: Instant,
     /// Ended at.
@@ -280,7 +286,7 @@ impl Network {
         let mut extra = Duration::ZERO;
         for &i in &self.active_bursts {
             let burst = &self.bursts[i];
-            if burst.nodes.get(a) || burst.nodes.get(b) {
+            if burst.nodes.get(b) || (!burst.inbound && burst.nodes.get(a)) {
                 extra = extra + burst.extra;
                 loss = 1.0 - (1.0 - loss) * (1.0 - burst.loss);
             }
@@ -421,6 +427,7 @@ impl Network {
             loss,
             start: now,
             end: None,
+            excused: true,
         });
         self.active_links.push(self.links.len() - 1);
         id
@@ -463,6 +470,8 @@ impl Network {
             nodes,
             extra,
             loss,
+            inbound: false,
+            excused: true,
             start: now,
             end: None,
         });
@@ -491,6 +500,19 @@ impl Network {
                 .iter()
                 .any(|b| b.start <= to && b.end.is_none_or(|e| e > from))
             || self.links.iter().any(|l| l.overlaps(from, to))
+    }
+
+    /// Whether any network fault that excuses removals was in force in
+    /// `[from, to]`: every partition and clog, and the bursts and link
+    /// faults not marked `excused = false` (faults a membership protocol
+    /// must ride out without removing anyone).
+    pub fn excuses_removals(&self, from: Instant, to: Instant) -> bool {
+        self.cuts.iter().any(|c| c.overlaps(from, to))
+            || self
+                .bursts
+                .iter()
+                .any(|b| b.excused && b.start <= to && b.end.is_none_or(|e| e > from))
+            || self.links.iter().any(|l| l.excused && l.overlaps(from, to))
     }
 
     /// Whether a loss burst touching `a` or `b`, or a lossy link fault

@@ -4,7 +4,7 @@
 //! printed so that a failing seed can be read before it is replayed.
 
 use crate::scenario::{
-    Fault, FaultKind, Misbehave, Mode, RandomSpec, Scenario, Shape, Target, Via,
+    Fault, FaultKind, LossBurst, Misbehave, Mode, RandomSpec, Scenario, Shape, Slow, Target, Via,
 };
 use gossip_chat::Duration;
 use rand_chacha::ChaCha8Rng;
@@ -36,8 +36,11 @@ pub fn schedule(sc: &Scenario, seed: u64) -> Vec<Fault> {
     faults
 }
 
-/// Draws one schedule. Nodes are named by index among the initial nodes;
-/// at most a third of them are removed for good (crash, kill, leave).
+/// Draws one schedule; at most a third of the initial nodes are removed
+/// for good (crash, kill, leave). Targets are drawn when each fault fires,
+/// among the nodes it can apply to: a crash, kill, pause, leave, spike,
+/// loss or misbehave hits a node that is up then, a restart one that is
+/// down for good (or, when none is, one that is up).
 pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7261_6e64_6f6d_2d66);
     let n = spec.faults.0 as usize + below(&mut rng, (spec.faults.1 - spec.faults.0) as usize + 1);
@@ -54,13 +57,12 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
         }
         let at = between(&mut rng, spec.start, spec.end);
         let d = between(&mut rng, spec.durations.0, spec.durations.1);
-        let node = below(&mut rng, nodes as usize) as u32;
-        let one = Target::Nodes(vec![node]);
+        let one = Target::Random(1);
         let kind = match kind {
             "crash" => FaultKind::Crash(one),
             "kill" => FaultKind::Kill(one),
             "pause" => FaultKind::Pause(one, Some(d)),
-            "restart" => FaultKind::Restart(one, Via::Random),
+            "restart" => FaultKind::Restart(Target::Down(1), Via::Random),
             "leave" => FaultKind::Leave(one),
             "join" => FaultKind::Join(1 + below(&mut rng, 3) as u32, Via::Random),
             "partition" | "oneway" => {
@@ -82,13 +84,24 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                 Duration::from_millis(50 + below(&mut rng, 451) as u64),
                 d,
             ),
-            "loss" => FaultKind::Loss(one, 0.1 + below(&mut rng, 41) as f64 / 100.0, d),
+            "loss" => FaultKind::Loss(LossBurst {
+                target: one,
+                rate: 0.1 + below(&mut rng, 41) as f64 / 100.0,
+                duration: d,
+                inbound: false,
+                excused: true,
+            }),
             "misbehave" => FaultKind::Misbehave(Misbehave {
                 target: one,
                 duration: Some(d),
                 rate: crate::scenario::MISBEHAVE_RATE,
                 modes: Mode::ALL.to_vec(),
                 addresses: RANDOM_ADDRESSES,
+            }),
+            "slow" => FaultKind::Slow(Slow {
+                target: one,
+                duration: d,
+                delay: (Duration::from_secs(1), Duration::from_secs(3)),
             }),
             _ => FaultKind::Swizzle {
                 count: 2 + below(&mut rng, 4) as u32,

@@ -169,6 +169,12 @@ pub struct Figures {
     pub max_tables: MaxTables,
     /// Most events queued at once.
     pub max_queue: usize,
+    /// Member and stream tables of the up nodes at the end, against how
+    /// many nodes are up.
+    pub end_tables: EndTables,
+    /// Repair bytes (digest, history) per node per second, minute by
+    /// minute.
+    pub repair_trend: crate::minutes::RepairTrend,
     /// Messages some owed node never got at the end of the liveness phase,
     /// and how many of them no live node still held in its history (only
     /// with a liveness phase).
@@ -178,6 +184,25 @@ pub struct Figures {
     /// when a node misbehaved).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub misbehave: Option<crate::hostile::Tally>,
+}
+
+/// The up nodes' tables at the end of a run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct EndTables {
+    /// Honest nodes up at the end.
+    pub live: usize,
+    /// Largest member table (alive and remembered dead) among them.
+    pub members_max: usize,
+    /// Mean member table.
+    pub members_mean: f64,
+    /// Largest stream table.
+    pub streams_max: usize,
+    /// Joiners (and restarted nodes) up at the end.
+    pub newcomers: usize,
+    /// Most members a newcomer holds beyond the nodes up and the
+    /// departures since it started: deaths older than the newcomer that it
+    /// was handed (zero when no old death is brought back).
+    pub newcomer_old_members_max: usize,
 }
 
 /// Messages missing at the end of the liveness phase.
@@ -341,6 +366,20 @@ impl Report {
             "  tables (max)   members {}, connections {}, neighbours {}, streams {}, held {}, history {}, paused queue {}, event queue {}",
             t.members, t.connections, t.neighbours, t.streams, t.held, t.history, t.paused_queue, f.max_queue
         );
+        let e = &f.end_tables;
+        let _ = writeln!(
+            s,
+            "  tables (end)   {} live nodes: members max {}, mean {:.1}; streams max {}; {} newcomers hold up to {} members older than themselves",
+            e.live, e.members_max, e.members_mean, e.streams_max, e.newcomers, e.newcomer_old_members_max
+        );
+        let r = &f.repair_trend;
+        if let (Some(q), Some(last), Some(p)) = (r.quietest, r.last, r.peak) {
+            let _ = writeln!(
+                s,
+                "  repair trend   {:.0} B/s per node in the last minute; quietest {:.0} (minute {}), busiest {:.0} (minute {})",
+                last, q.1, q.0, p.1, p.0
+            );
+        }
         if let Some(m) = &f.misbehave {
             let nodes: Vec<String> = m.hostile_nodes.iter().map(|n| format!("n{n}")).collect();
             let _ = writeln!(

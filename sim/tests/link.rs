@@ -107,3 +107,59 @@ fn a_bridge_partition_uses_the_given_node_as_its_bridge() {
         assert!(drops(&t).iter().all(|x| x.1 != bridge && x.2 != bridge));
     }
 }
+
+#[test]
+fn an_inbound_loss_drops_only_messages_into_its_node() {
+    let t = traced(
+        "kind = \"loss\"\nnode = 2\nrate = 0.5\ninbound = true\nfor = \"8s\"",
+        4,
+    );
+    assert!(
+        t.contains("fault loss 0.5 #1 on links into n2 for 8s"),
+        "{t}"
+    );
+    let d = drops(&t);
+    assert!(d.len() > 3, "the loss dropped nothing: {d:?}");
+    for (ms, a, b, why) in &d {
+        assert_eq!((*b, why.as_str()), (2, "lost"), "n{a}->n{b} at {ms}");
+        assert!((5000..13_000).contains(ms), "lost at {ms} ms");
+    }
+    // Both ways, the node's own messages are lost too.
+    let t = traced("kind = \"loss\"\nnode = 2\nrate = 0.5\nfor = \"8s\"", 4);
+    assert!(drops(&t).iter().any(|x| x.1 == 2), "nothing from n2 lost");
+}
+
+#[test]
+fn a_fault_marked_not_excused_leaves_removals_judged() {
+    use gossip_chat::Instant;
+    use gossip_sim::net::{Bits, Network};
+    use rand_core::SeedableRng;
+    let sc = parse("n.toml", "duration = \"10s\"\n[nodes]\ncount = 3\n").unwrap();
+    let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut net = Network::new(&sc.network, 3, rng);
+    let (t0, t1, t2) = (
+        Instant::from_millis(1000),
+        Instant::from_millis(2000),
+        Instant::from_millis(3000),
+    );
+    let burst = net.burst(
+        Bits::of(3, &[0, 1, 2]),
+        gossip_chat::Duration::ZERO,
+        0.5,
+        t0,
+    );
+    net.bursts[0].excused = false;
+    let link = net.link(0, 1, true, 1.0, t0);
+    net.links[0].excused = false;
+    assert!(
+        net.disturbed(t0, t1),
+        "the faults still disturb the network"
+    );
+    assert!(!net.excuses_removals(t0, t1), "yet they excuse no removal");
+    net.heal(Some(burst), t1);
+    net.heal(Some(link), t1);
+    let excused = net.burst(Bits::of(3, &[2]), gossip_chat::Duration::ZERO, 0.5, t2);
+    assert!(net.excuses_removals(t2, t2), "a default burst excuses");
+    assert!(!net.excuses_removals(t1, t1 + gossip_chat::Duration::from_millis(500)));
+    net.heal(Some(excused), t2);
+}

@@ -7,7 +7,9 @@
 //! 3 s for long-partition, and the whole sweep should stay under a
 //! minute. The runs are spread over the
 //! machine's cores; each prints its wall time. `scale-1000` (ten virtual minutes of 1000
-//! nodes) has its own ignored test. For the long sweep:
+//! nodes) has its own ignored test, and so do the other heavy ones in
+//! [`IGNORED`]. Scenarios in [`AWAITING_CORE`] run, but their failed checks
+//! are only printed until the core passes them. For the long sweep:
 //! `GOSSIP_SIM_SEEDS=0..100 cargo test --release -p gossip-sim --test sweep -- --include-ignored`
 //! (every scenario then runs every seed).
 //!
@@ -28,8 +30,29 @@ use std::time::Instant;
 /// many virtual minutes each.
 const ONE_SEED: &[&str] = &["churn", "long-partition", "split-200"];
 
-/// Run only by its own ignored test.
-const IGNORED: &[&str] = &["scale-1000"];
+/// Run only by their own ignored tests: a thousand nodes, or hours of
+/// virtual time.
+const IGNORED: &[&str] = &[
+    "scale-1000",
+    "mass-crash",
+    "join-storm",
+    "split-2h",
+    "long-churn",
+];
+
+/// Scenarios written ahead of the membership core that must pass them:
+/// their fingerprints are pinned like any other, but a failed check is
+/// printed, not a failure, until the core passes them (then the name
+/// leaves this list).
+const AWAITING_CORE: &[&str] = &[
+    "one-way",
+    "lossy-node",
+    "bridge-crash",
+    "loss-50",
+    "mass-crash",
+    "join-storm",
+    "split-2h",
+];
 
 fn seeds() -> Option<Range<u64>> {
     let spec = std::env::var("GOSSIP_SIM_SEEDS").ok()?;
@@ -111,6 +134,13 @@ fn verdict(name: &str, seed: u64, report: &Report, pinned: Option<&String>) -> O
     if report.passed {
         return None;
     }
+    if AWAITING_CORE.contains(&name) {
+        eprintln!(
+            "{name} seed {seed}: fails as expected until the core passes it: {}",
+            report.replay_command()
+        );
+        return None;
+    }
     let failed: Vec<String> = report
         .checks
         .iter()
@@ -169,7 +199,7 @@ fn every_scenario_passes() {
 #[test]
 fn the_lists_name_existing_scenarios() {
     let names = scenarios();
-    for n in ONE_SEED.iter().chain(IGNORED) {
+    for n in ONE_SEED.iter().chain(IGNORED).chain(AWAITING_CORE) {
         assert!(names.iter().any(|s| s == n), "no scenarios/{n}.toml");
     }
 }
@@ -219,6 +249,25 @@ fn the_long_runs_keep_their_fingerprints() {
         .collect();
     let failures = sweep(runs);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The heavy scenarios other than scale-1000 (see [`IGNORED`]), seed 0
+/// unless a sweep is asked for.
+#[test]
+#[ignore = "1000 nodes, 500 joiners, hours of virtual time: a few minutes in release"]
+fn heavy_scenarios() {
+    let seeds = seeds().unwrap_or(0..1);
+    let runs: Vec<(String, u64)> = IGNORED
+        .iter()
+        .filter(|n| **n != "scale-1000")
+        .flat_map(|n| seeds.clone().map(|s| (n.to_string(), s)))
+        .collect();
+    let failures = sweep(runs);
+    assert!(
+        failures.is_empty(),
+        "failing seeds:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -24,7 +24,8 @@ impl Check for Delivery {
         Kind::Eventually
     }
     /// Owed by every honest life up from the join grace before the send to
-    /// the deadline, that no cut or loss burst kept from the sender.
+    /// the deadline, that no cut or loss burst kept from the sender, when
+    /// neither end was slow in that time.
     fn delivery_deadline(&mut self, f: &Facts, now: Instant, m: u32, net: &Network) {
         let msg = &f.msgs[m as usize];
         let from = Instant::from_millis(
@@ -45,6 +46,11 @@ impl Check for Delivery {
         if sjoined && cut_join(sender) {
             return;
         }
+        // A slow node handles everything late: no deadline is owed to or
+        // from it while it is slow (`eventual_delivery` still judges it).
+        if sender.slow_during(from, now) {
+            return;
+        }
         for (l, life) in f.lives.iter().enumerate() {
             if l as u32 == msg.sender || !life.up_over(from, now) || f.is_hostile(life.slot) {
                 continue;
@@ -53,6 +59,7 @@ impl Check for Delivery {
             if net.separated(sslot, lslot, from, now)
                 || net.lossy_burst(sslot, lslot, from, now)
                 || cut_join(life)
+                || life.slow_during(from, now)
             {
                 continue;
             }

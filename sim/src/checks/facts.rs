@@ -20,6 +20,9 @@ pub struct Life {
     pub end: Option<Instant>,
     /// Pauses: (from, to), `to` = MAX while paused.
     pub pauses: Vec<(Instant, Instant)>,
+    /// Slow spells (a `slow` fault), until its late inputs are handled:
+    /// (from, to).
+    pub slow: Vec<(Instant, Instant)>,
     /// The slots in its roster, by its events.
     pub roster: Bits,
     /// How many.
@@ -40,6 +43,10 @@ impl Life {
         self.start <= from
             && self.end.is_none_or(|e| e > to)
             && !self.pauses.iter().any(|&(a, b)| a <= to && b > from)
+    }
+    /// Slow at any time in `from..=to`.
+    pub fn slow_during(&self, from: Instant, to: Instant) -> bool {
+        self.slow.iter().any(|&(a, b)| a <= to && b > from)
     }
     /// Paused now.
     pub fn paused(&self) -> bool {
@@ -278,6 +285,7 @@ impl Facts {
             start: now,
             end: None,
             pauses: Vec::new(),
+            slow: Vec::new(),
             roster: Bits::new(self.current.len()),
             roster_n: 0,
             known_live: 0,
@@ -349,6 +357,14 @@ impl Facts {
         });
         self.open_down[slot as usize] = Some(id);
         Some(id)
+    }
+
+    /// The node in `slot` is slow from `from` until `until` (its late
+    /// inputs handled).
+    pub fn slowed(&mut self, slot: u32, from: Instant, until: Instant) {
+        if let Some(l) = self.current[slot as usize] {
+            self.lives[l as usize].slow.push((from, until));
+        }
     }
 
     /// The paused node in `slot` goes on.

@@ -24,7 +24,7 @@ impl Check for NoFalseRemoval {
     }
     /// False when the removed node is up in the same life, both ends were
     /// up over the last detection window, and nothing (a partition, clog
-    /// or loss burst; an attack) excuses it.
+    /// or loss burst; an attack; the removed node being slow) excuses it.
     fn removal(&mut self, f: &Facts, r: &Removal, net: &Network) {
         if !r.dead {
             return;
@@ -42,7 +42,12 @@ impl Check for NoFalseRemoval {
             if let Some(pl) = f.current[r.peer as usize] {
                 let (obs, subj) = (&f.lives[r.life as usize], &f.lives[pl as usize]);
                 let clean = |x: &Life| x.up_over(from.max(x.start), now);
-                false_removal = clean(obs) && clean(subj) && !net.disturbed(from, now);
+                // A slow node is not a healthy one: removing it is no
+                // false removal (a slow node removing a healthy one is).
+                false_removal = clean(obs)
+                    && clean(subj)
+                    && !subj.slow_during(from, now)
+                    && !net.excuses_removals(from, now);
             }
         }
         let (slot, peer, now) = (r.slot, r.peer, r.now);

@@ -92,6 +92,8 @@ pub struct Observer {
     pub ghost_dials: u64,
     /// The run's time series, when asked for (see [`crate::series`]).
     pub series: Option<Box<Recorder>>,
+    /// Repair bytes by minute.
+    pub repair_minutes: crate::minutes::RepairByMinute,
 }
 
 impl Observer {
@@ -121,6 +123,7 @@ impl Observer {
             max_queue: 0,
             ghost_dials: 0,
             series: None,
+            repair_minutes: Default::default(),
         }
     }
 
@@ -157,6 +160,12 @@ impl Observer {
     /// detection deadline.
     pub fn gone(&mut self, now: Instant, slot: u32, gone: Gone) -> Option<u32> {
         self.facts.gone(now, slot, gone)
+    }
+
+    /// The node in `slot` is slow from `from` until `until`: its removal
+    /// in that time (and `detect_within` after) is no false removal.
+    pub fn slowed(&mut self, slot: u32, from: Instant, until: Instant) {
+        self.facts.slowed(slot, from, until);
     }
 
     /// The paused node in `slot` goes on.

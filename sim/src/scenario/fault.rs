@@ -2,10 +2,10 @@
 //! defaults, and the node indices it names.
 
 use super::model::{
-    Fault, FaultKind, LinkFault, Misbehave, Mode, Shape, Target, Via, MISBEHAVE_ADDRESSES,
-    MISBEHAVE_RATE, MODE_NAMES,
+    Fault, FaultKind, LinkFault, LossBurst, Misbehave, Mode, Shape, Slow, Target, Via,
+    MAX_SLOW_DELAY, MISBEHAVE_ADDRESSES, MISBEHAVE_RATE, MODE_NAMES,
 };
-use super::raw::{RawFault, RawVia};
+use super::raw::{RawDelay, RawFault, RawVia};
 use gossip_chat::Duration;
 
 /// The most groups a partition may list (one more side holds the rest).
@@ -18,6 +18,21 @@ pub(super) fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, Str
             "{}: from, to and loss go with kind = \"link\" only",
             f.kind
         ));
+    }
+    if f.kind != "loss" && f.inbound.is_some() {
+        return Err(format!(
+            "{}: inbound goes with kind = \"loss\" only",
+            f.kind
+        ));
+    }
+    if !matches!(f.kind.as_str(), "loss" | "link") && f.excused.is_some() {
+        return Err(format!(
+            "{}: excused goes with kind = \"loss\" or \"link\" only",
+            f.kind
+        ));
+    }
+    if f.kind != "slow" && f.delay.is_some() {
+        return Err(format!("{}: delay goes with kind = \"slow\" only", f.kind));
     }
     let need = |d: Option<_>, what: &str| {
         d.map(|d: super::duration::Dur| d.0)
@@ -47,7 +62,13 @@ pub(super) fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, Str
             if !(0.0..=1.0).contains(&rate) {
                 return Err("loss rate must be in 0..=1".into());
             }
-            FaultKind::Loss(target(f), rate, need(f.for_, "for")?)
+            FaultKind::Loss(LossBurst {
+                target: target(f),
+                rate,
+                duration: need(f.for_, "for")?,
+                inbound: f.inbound.unwrap_or(false),
+                excused: f.excused.unwrap_or(true),
+            })
         }
         "swizzle" => FaultKind::Swizzle {
             count: f.count.unwrap_or(3),
@@ -55,9 +76,10 @@ pub(super) fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, Str
             hold: f.hold.map_or(Duration::from_secs(5), |d| d.0),
         },
         "misbehave" => FaultKind::Misbehave(misbehave(f)?),
+        "slow" => FaultKind::Slow(slow(f)?),
         k => {
             return Err(format!(
-                "unknown fault kind {k:?} (crash, kill, pause, resume, restart, leave, join, partition, link, heal, spike, loss, swizzle, misbehave)"
+                "unknown fault kind {k:?} (crash, kill, pause, resume, restart, leave, join, partition, link, heal, spike, loss, slow, swizzle, misbehave)"
             ))
         }
     };
@@ -74,7 +96,14 @@ pub(super) fn named_nodes(kind: &FaultKind) -> Vec<u32> {
         | FaultKind::Restart(Target::Nodes(n), _)
         | FaultKind::Leave(Target::Nodes(n))
         | FaultKind::Spike(Target::Nodes(n), _, _)
-        | FaultKind::Loss(Target::Nodes(n), _, _)
+        | FaultKind::Loss(LossBurst {
+            target: Target::Nodes(n),
+            ..
+        })
+        | FaultKind::Slow(Slow {
+            target: Target::Nodes(n),
+            ..
+        })
         | FaultKind::Misbehave(Misbehave {
             target: Target::Nodes(n),
             ..
@@ -177,6 +206,7 @@ fn link(f: &RawFault) -> Result<LinkFault, String> {
         oneway: f.oneway.unwrap_or(false),
         loss,
         duration: f.for_.map(|d| d.0),
+        excused: f.excused.unwrap_or(true),
     })
 }
 
@@ -226,5 +256,36 @@ fn misbehave(f: &RawFault) -> Result<Misbehave, String> {
         rate,
         modes,
         addresses,
+    })
+}
+
+fn slow(f: &RawFault) -> Result<Slow, String> {
+    let duration = f
+        .for_
+        .ok_or("slow needs for (how long the nodes stay slow)")?
+        .0;
+    if duration.as_millis() == 0 {
+        return Err("slow: for must be more than 0".into());
+    }
+    let delay = match &f.delay {
+        None => return Err("slow needs delay (\"2s\", or a range [\"1s\", \"3s\"])".into()),
+        Some(RawDelay::One(d)) => (d.0, d.0),
+        Some(RawDelay::Range([a, b])) => (a.0, b.0),
+    };
+    if delay.0.as_millis() == 0 || delay.1 > MAX_SLOW_DELAY {
+        return Err(format!(
+            "slow.delay must be more than 0 and at most {MAX_SLOW_DELAY}"
+        ));
+    }
+    if delay.0 > delay.1 {
+        return Err(format!(
+            "slow.delay [{}, {}]: the shortest comes first",
+            delay.0, delay.1
+        ));
+    }
+    Ok(Slow {
+        target: target(f),
+        duration,
+        delay,
     })
 }

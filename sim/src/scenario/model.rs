@@ -174,6 +174,10 @@ pub enum Target {
     Nodes(Vec<u32>),
     /// This many nodes drawn at random among the live ones when it fires.
     Random(u32),
+    /// This many nodes drawn at random among those down for good (crashed,
+    /// killed or left) when it fires; among the live ones if none is
+    /// (random mode's restarts).
+    Down(u32),
 }
 
 /// Through whom a node joins.
@@ -232,11 +236,14 @@ pub enum FaultKind {
     Heal,
     /// Extra latency on every link touching the nodes.
     Spike(Target, Duration, Duration),
-    /// Extra loss on every link touching the nodes.
-    Loss(Target, f64, Duration),
+    /// Extra loss on every link touching the nodes (or only on those into
+    /// them), for a while.
+    Loss(LossBurst),
     /// Loss (1.0: a cut) on the link between two nodes, healed after `for`
     /// if given.
     Link(LinkFault),
+    /// Nodes handle every input late (a starved CPU), for a while.
+    Slow(Slow),
     /// Nodes turn hostile: besides what their own core sends, they inject
     /// malformed frames, bogus peer lists and replays on their links.
     Misbehave(Misbehave),
@@ -306,6 +313,36 @@ pub struct Misbehave {
     pub addresses: u32,
 }
 
+/// A slow-node fault: the targets handle every input (messages,
+/// connection events, their own timeouts) late by a delay, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slow {
+    /// Which nodes.
+    pub target: Target,
+    /// How long they stay slow.
+    pub duration: Duration,
+    /// Shortest and longest delay; each node draws its own in between.
+    pub delay: (Duration, Duration),
+}
+
+/// The longest delay a slow node may take over an input.
+pub const MAX_SLOW_DELAY: Duration = Duration::from_secs(60);
+
+/// A loss fault on every link touching some nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossBurst {
+    /// Which nodes.
+    pub target: Target,
+    /// Probability that a message on one of their links is lost.
+    pub rate: f64,
+    /// How long.
+    pub duration: Duration,
+    /// Only the links into the nodes (their own messages get through).
+    pub inbound: bool,
+    /// Whether `no_false_removal` excuses removals under it.
+    pub excused: bool,
+}
+
 /// A fault on one link.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkFault {
@@ -319,6 +356,8 @@ pub struct LinkFault {
     pub loss: f64,
     /// Heal after this long.
     pub duration: Option<Duration>,
+    /// Whether `no_false_removal` excuses removals under it.
+    pub excused: bool,
 }
 
 /// A fault at a point in time.
@@ -361,7 +400,7 @@ pub const RANDOM_KINDS: &[&str] = &[
 ];
 
 /// Kinds random mode draws only when `kinds` lists them.
-pub const RANDOM_OPT_IN_KINDS: &[&str] = &["misbehave"];
+pub const RANDOM_OPT_IN_KINDS: &[&str] = &["misbehave", "slow"];
 
 /// Deadlines for the checks and which of them may fail.
 #[derive(Debug, Clone)]

@@ -152,6 +152,18 @@ pub(super) struct RawFault {
     pub(super) hold: Option<Dur>,
     pub(super) modes: Option<Vec<String>>,
     pub(super) addresses: Option<u32>,
+    pub(super) delay: Option<RawDelay>,
+    pub(super) inbound: Option<bool>,
+    pub(super) every: Option<Dur>,
+    pub(super) times: Option<u32>,
+    pub(super) excused: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawDelay {
+    One(Dur),
+    Range([Dur; 2]),
 }
 
 #[derive(Deserialize)]

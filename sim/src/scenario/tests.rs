@@ -133,16 +133,20 @@ fn link_faults_take_from_to_oneway_loss_and_for() {
             oneway: false,
             loss: 1.0,
             duration: Some(Duration::from_secs(3)),
+            excused: true,
         })
     );
     assert_eq!(
-        only_fault("kind = \"link\"\nfrom = 3\nto = 0\noneway = true\nloss = 0.25"),
+        only_fault(
+            "kind = \"link\"\nfrom = 3\nto = 0\noneway = true\nloss = 0.25\nexcused = false"
+        ),
         FaultKind::Link(LinkFault {
             from: 3,
             to: 0,
             oneway: true,
             loss: 0.25,
             duration: None,
+            excused: false,
         })
     );
     refused("kind = \"link\"\nfrom = 1", "needs from and to");
@@ -156,4 +160,107 @@ fn link_faults_take_from_to_oneway_loss_and_for() {
     refused("kind = \"link\"\nfrom = 1\nto = 2\nnode = 3", "not node");
     refused("kind = \"crash\"\nfrom = 1", "kind = \"link\" only");
     refused("kind = \"partition\"\nloss = 0.5", "kind = \"link\" only");
+}
+
+#[test]
+fn slow_faults_take_for_and_a_delay_or_a_range() {
+    assert_eq!(
+        only_fault("kind = \"slow\"\ncount = 2\nfor = \"30s\"\ndelay = [\"1s\", \"3s\"]"),
+        FaultKind::Slow(Slow {
+            target: Target::Random(2),
+            duration: Duration::from_secs(30),
+            delay: (Duration::from_secs(1), Duration::from_secs(3)),
+        })
+    );
+    assert_eq!(
+        only_fault("kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = \"2s\""),
+        FaultKind::Slow(Slow {
+            target: Target::Nodes(vec![3]),
+            duration: Duration::from_secs(5),
+            delay: (Duration::from_secs(2), Duration::from_secs(2)),
+        })
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\ndelay = \"2s\"",
+        "slow needs for",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"",
+        "slow needs delay",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = [\"3s\", \"1s\"]",
+        "the shortest comes first",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = \"0s\"",
+        "must be more than 0",
+    );
+    refused(
+        "kind = \"slow\"\nnode = 3\nfor = \"5s\"\ndelay = \"2m\"",
+        "at most",
+    );
+    refused(
+        "kind = \"pause\"\nnode = 3\ndelay = \"2s\"",
+        "delay goes with",
+    );
+    let e = with_fault("kind = \"slow\"\nnode = 30\nfor = \"5s\"\ndelay = \"1s\"").unwrap_err();
+    assert!(e.message.contains("node 30"), "{e}");
+}
+
+#[test]
+fn loss_faults_take_inbound_and_excused() {
+    assert_eq!(
+        only_fault(
+            "kind = \"loss\"\nnode = 4\nrate = 0.25\nfor = \"9s\"\ninbound = true\nexcused = false"
+        ),
+        FaultKind::Loss(LossBurst {
+            target: Target::Nodes(vec![4]),
+            rate: 0.25,
+            duration: Duration::from_secs(9),
+            inbound: true,
+            excused: false,
+        })
+    );
+    assert_eq!(
+        only_fault("kind = \"loss\"\ncount = 11\nrate = 0.5\nfor = \"30s\""),
+        FaultKind::Loss(LossBurst {
+            target: Target::Random(11),
+            rate: 0.5,
+            duration: Duration::from_secs(30),
+            inbound: false,
+            excused: true,
+        })
+    );
+    refused("kind = \"crash\"\ninbound = true", "inbound goes with");
+    refused(
+        "kind = \"link\"\nfrom = 1\nto = 2\ninbound = true",
+        "inbound goes with",
+    );
+    refused("kind = \"partition\"\nexcused = false", "excused goes with");
+    refused("kind = \"loss\"\nrate = 0.5", "loss needs for");
+}
+
+#[test]
+fn a_fault_repeats_times_every_apart_and_joins_add_slots_each_time() {
+    let sc = with_fault("kind = \"join\"\ncount = 2\nevery = \"2s\"\ntimes = 4").unwrap();
+    let at: Vec<u64> = sc.faults.iter().map(|f| f.at.as_millis()).collect();
+    assert_eq!(at, vec![1000, 3000, 5000, 7000]);
+    // 11 initial nodes and 4 x 2 joiners: node 18 exists, 19 does not.
+    let text = format!(
+        "{HEAD}[[fault]]\nat = \"1s\"\nkind = \"join\"\ncount = 2\nevery = \"2s\"\ntimes = 4\n[[fault]]\nat = \"9s\"\nkind = \"crash\"\nnode = 19\n"
+    );
+    let e = parse("x.toml", &text).unwrap_err();
+    assert!(e.message.contains("node 19"), "{e}");
+    assert!(parse("x.toml", &text.replace("node = 19", "node = 18")).is_ok());
+    refused(
+        "kind = \"crash\"\nevery = \"2s\"",
+        "every and times go together",
+    );
+    refused("kind = \"crash\"\ntimes = 3", "every and times go together");
+    refused("kind = \"crash\"\nevery = \"0s\"\ntimes = 3", "more than 0");
+    refused(
+        "kind = \"crash\"\nevery = \"5s\"\ntimes = 3",
+        "at or after the end",
+    );
 }

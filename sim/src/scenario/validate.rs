@@ -213,17 +213,54 @@ fn faults(
     let mut faults = Vec::new();
     for f in &sorted {
         let span = Some(f.span());
+        let before = slots;
         let fault = fault_from_raw(f.get_ref(), &mut slots).map_err(|m| cx.err(span.clone(), m))?;
         if fault.at >= duration {
             return Err(cx.err(span, "fault is at or after the end of the run".into()));
         }
-        faults.push(fault);
+        let times = repeats(f.get_ref()).map_err(|m| cx.err(span.clone(), m))?;
+        let every = f.get_ref().every.map_or(Duration::ZERO, |d| d.0);
+        // Each repeat of a join adds its nodes.
+        slots = slots.saturating_add((slots - before).saturating_mul(times - 1));
+        for k in 0..times {
+            let at = fault.at + every.saturating_mul(u64::from(k));
+            if at >= duration {
+                return Err(cx.err(
+                    span,
+                    format!(
+                        "repeat {} of {times} (at {at}) is at or after the end of the run",
+                        k + 1
+                    ),
+                ));
+            }
+            faults.push((
+                super::model::Fault {
+                    at,
+                    kind: fault.kind.clone(),
+                },
+                span.clone(),
+            ));
+        }
     }
-    for (f, raw) in faults.iter().zip(&sorted) {
-        check_nodes(&named_nodes(&f.kind), "fault", slots)
-            .map_err(|m| cx.err(Some(raw.span()), m))?;
+    if slots > 100_000 {
+        return Err(cx.err(None, format!("{slots} node slots: at most 100000")));
     }
+    for (f, span) in &faults {
+        check_nodes(&named_nodes(&f.kind), "fault", slots).map_err(|m| cx.err(span.clone(), m))?;
+    }
+    let mut faults: Vec<super::model::Fault> = faults.into_iter().map(|f| f.0).collect();
+    faults.sort_by_key(|f| f.at);
     Ok((faults, slots))
+}
+
+/// How many times a fault fires: `times` (with `every`), else once.
+fn repeats(f: &RawFault) -> Result<u32, String> {
+    match (f.every, f.times) {
+        (None, None) => Ok(1),
+        (Some(e), Some(t)) if e.0.as_millis() > 0 && (1..=100_000).contains(&t) => Ok(t),
+        (Some(_), Some(_)) => Err("every must be more than 0 and times 1..=100000".into()),
+        _ => Err("every and times go together (the fault fires times times, every apart)".into()),
+    }
 }
 
 /// `[network]` and its `[[network.link]]` overrides.

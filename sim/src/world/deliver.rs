@@ -131,6 +131,14 @@ impl World {
                 let id = conn_id(conn, end);
                 self.handle(slot, Input::Disconnected { conn: id });
             }
+            Pending::Timeout => {
+                self.procs.slots[slot as usize].timeout_queued = false;
+                self.trace
+                    .event(now, TraceKind::Timeout, [slot as u64, 0, 0], |l| {
+                        l.push_str(&format!("n{slot} timeout"))
+                    });
+                self.handle(slot, Input::Timeout);
+            }
             Pending::ConnectFailed { to } => {
                 let addr = self.transport.addr_at(to);
                 let t = if to & FOREIGN == 0 { to } else { u32::MAX };

@@ -53,6 +53,7 @@ pub fn describe(f: &Fault) -> String {
             .collect::<Vec<_>>()
             .join(","),
         Target::Random(k) => format!("{k} random"),
+        Target::Down(k) => format!("{k} random down"),
     };
     let v = |v: &Via| match v {
         Via::Node(n) => format!("n{n}"),
@@ -95,10 +96,26 @@ pub fn describe(f: &Fault) -> String {
                 format!("loss {:.2}", l.loss)
             };
             let arrow = if l.oneway { "->" } else { "<->" };
-            format!("link n{}{arrow}n{} {what}{d}", l.from, l.to)
+            let judged = if l.excused { "" } else { " (removals judged)" };
+            format!("link n{}{arrow}n{} {what}{d}{judged}", l.from, l.to)
         }
         FaultKind::Spike(x, e, d) => format!("spike +{e} on {} for {d}", t(x)),
-        FaultKind::Loss(x, r, d) => format!("loss {r:.2} on {} for {d}", t(x)),
+        FaultKind::Loss(l) => format!(
+            "loss {:.2} on {}{} for {}{}",
+            l.rate,
+            if l.inbound { "links into " } else { "" },
+            t(&l.target),
+            l.duration,
+            if l.excused { "" } else { " (removals judged)" }
+        ),
+        FaultKind::Slow(s) => {
+            let by = if s.delay.0 == s.delay.1 {
+                format!("{}", s.delay.0)
+            } else {
+                format!("{}..{}", s.delay.0, s.delay.1)
+            };
+            format!("slow {} by {by} for {}", t(&s.target), s.duration)
+        }
         FaultKind::Swizzle { count, step, hold } => {
             format!("swizzle {count} nodes, step {step}, hold {hold}")
         }

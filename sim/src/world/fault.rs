@@ -6,15 +6,31 @@ use super::State;
 use super::{Action, Ev, World};
 use crate::checks::Start;
 use crate::net::Bits;
-use crate::scenario::{FaultKind, Shape, Target};
+use crate::scenario::{FaultKind, LossBurst, Shape, Target};
 
 impl World {
-    /// The slots a fault hits (random ones among those up).
+    /// The slots a fault hits (random ones among those up, or among those
+    /// down for good).
     pub(super) fn targets(&mut self, t: &Target) -> Vec<u32> {
         match t {
             Target::Nodes(n) => n.clone(),
-            Target::Random(k) => {
-                let mut pool = self.procs.up.clone();
+            Target::Random(k) | Target::Down(k) => {
+                let down: Vec<u32> = match t {
+                    Target::Down(_) => (0..self.procs.next_slot)
+                        .filter(|&s| {
+                            matches!(
+                                self.procs.state(s),
+                                State::Crashed | State::Killed | State::Left
+                            )
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let mut pool = if down.is_empty() {
+                    self.procs.up.clone()
+                } else {
+                    down
+                };
                 pool.sort_unstable();
                 let mut out = Vec::new();
                 for _ in 0..*k {
@@ -71,9 +87,11 @@ impl World {
                 self.fault_note(format!("unclog #{id}"));
                 self.net.heal(Some(id), now);
             }
+            Action::SlowEnd(slot, epoch) => self.slow_end(slot, epoch),
             Action::Liveness => {
                 self.fault_note("liveness phase: heal everything, resume every paused node".into());
                 self.net.heal(None, now);
+                self.end_all_slowness();
                 for slot in 0..self.procs.len() as u32 {
                     self.resume(slot);
                 }
@@ -107,7 +125,7 @@ impl World {
             FaultKind::Resume(t) => {
                 let list = match t {
                     Target::Nodes(n) => n,
-                    Target::Random(k) => (0..self.procs.len() as u32)
+                    Target::Random(k) | Target::Down(k) => (0..self.procs.len() as u32)
                         .filter(|s| self.procs.slots[*s as usize].state == State::Paused)
                         .take(k as usize)
                         .collect(),
@@ -179,6 +197,7 @@ impl World {
                 let id = self
                     .net
                     .link(l.from as usize, l.to as usize, l.oneway, l.loss, now);
+                self.net.links.last_mut().expect("just made").excused = l.excused;
                 let arrow = if l.oneway { "->" } else { "<->" };
                 let what = if l.loss >= 1.0 {
                     "cut".to_string()
@@ -194,28 +213,44 @@ impl World {
                 self.fault_note("heal all".into());
                 self.net.heal(None, now);
             }
-            FaultKind::Spike(ref t, _, d) | FaultKind::Loss(ref t, _, d) => {
-                let (extra, loss) = match kind {
-                    FaultKind::Loss(_, r, _) => (gossip_chat::Duration::ZERO, r),
-                    FaultKind::Spike(_, e, _) => (e, 0.0),
+            FaultKind::Spike(ref t, _, d)
+            | FaultKind::Loss(LossBurst {
+                target: ref t,
+                duration: d,
+                ..
+            }) => {
+                let (extra, loss, inbound, excused) = match kind {
+                    FaultKind::Loss(ref l) => {
+                        (gossip_chat::Duration::ZERO, l.rate, l.inbound, l.excused)
+                    }
+                    FaultKind::Spike(_, e, _) => (e, 0.0, false, true),
                     _ => unreachable!(),
                 };
                 let nodes = self.targets(t);
                 let bits = Bits::of(self.procs.len(), &nodes);
                 let id = self.net.burst(bits, extra, loss, now);
+                let b = self.net.bursts.last_mut().expect("just made");
+                (b.inbound, b.excused) = (inbound, excused);
                 let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+                let names = if names.len() > 12 {
+                    format!("{} nodes", names.len())
+                } else {
+                    names.join(",")
+                };
                 self.fault_note(format!(
-                    "{} #{id} on {} for {d}",
+                    "{} #{id} on {}{names} for {d}{}",
                     if loss > 0.0 {
                         format!("loss {loss}")
                     } else {
                         format!("spike +{extra}")
                     },
-                    names.join(",")
+                    if inbound { "links into " } else { "" },
+                    if excused { "" } else { " (removals judged)" },
                 ));
                 self.at_action(now + d, Action::Heal(id));
             }
             FaultKind::Misbehave(m) => self.misbehave(&m),
+            FaultKind::Slow(ref f) => self.slow(f),
             FaultKind::Swizzle { count, step, hold } => {
                 let nodes = self.targets(&Target::Random(count));
                 self.fault_note(format!(

@@ -24,6 +24,7 @@ mod misbehave;
 mod msg_kind;
 mod process;
 mod report;
+mod slow;
 mod transport;
 mod workload;
 
@@ -38,7 +39,7 @@ use crate::queue::Queue;
 use crate::report::Report;
 use crate::scenario::{Fault, FaultKind, InitialJoin, Scenario, Via};
 use crate::series;
-use crate::trace::{Trace, TraceKind};
+use crate::trace::Trace;
 use deliver::SeenLog;
 use gossip_chat::Node;
 use gossip_chat::{Input, Instant, Output};
@@ -79,10 +80,24 @@ fn mix(mut z: u64) -> u64 {
 /// Kept small (messages wait in a slab, addresses as slot numbers) so that
 /// the event heap moves little memory.
 enum Pending {
-    Deliver { conn: u32, end: u8, msg: u32 },
-    Connected { conn: u32, end: u8 },
-    Disconnected { conn: u32, end: u8 },
-    ConnectFailed { to: u32 },
+    Deliver {
+        conn: u32,
+        end: u8,
+        msg: u32,
+    },
+    Connected {
+        conn: u32,
+        end: u8,
+    },
+    Disconnected {
+        conn: u32,
+        end: u8,
+    },
+    ConnectFailed {
+        to: u32,
+    },
+    /// The node's own timeout, handled late (a slow node).
+    Timeout,
 }
 
 enum Ev {
@@ -106,6 +121,11 @@ enum Ev {
         slot: u32,
         epoch: u32,
     },
+    /// The first input of a slow node's backlog is due.
+    Late {
+        slot: u32,
+        life: u32,
+    },
 }
 
 /// Things that happen at a set time: scenario faults and their follow-ups.
@@ -117,6 +137,7 @@ enum Action {
     Heal(u32),
     Clog(u32, usize),
     Unclog(usize),
+    SlowEnd(u32, u32),
     DiscoveryBegins,
     Liveness,
     Send(usize),
@@ -512,24 +533,21 @@ impl World {
                 if s.life != life || s.state != State::Up || s.timer_at != self.now {
                     return;
                 }
+                if s.slowed() {
+                    self.late_timeout(slot);
+                    return;
+                }
                 s.timer_at = Instant::MAX;
-                self.trace
-                    .event(self.now, TraceKind::Timeout, [slot as u64, 0, 0], |l| {
-                        l.push_str(&format!("n{slot} timeout"))
-                    });
-                self.handle(slot, Input::Timeout);
+                self.input(slot, Pending::Timeout);
             }
             Ev::Input { slot, life, input } => {
-                let s = &mut self.procs.slots[slot as usize];
+                let s = &self.procs.slots[slot as usize];
                 match s.state {
-                    State::Up if s.life == life => self.input(slot, input),
-                    State::Paused if s.life == life => {
-                        s.held.push(input);
-                        self.obs.max_held = self.obs.max_held.max(s.held.len());
-                    }
+                    State::Up | State::Paused if s.life == life => self.arrive(slot, input),
                     _ => self.drop_input(input),
                 }
             }
+            Ev::Late { slot, life } => self.late(slot, life),
             Ev::Action(i) => {
                 let a = self.actions[i as usize].clone();
                 self.action(a);
@@ -581,7 +599,7 @@ impl World {
     fn reschedule(&mut self, slot: u32) {
         let s = &mut self.procs.slots[slot as usize];
         let Some(node) = &s.node else { return };
-        if s.state != State::Up {
+        if s.state != State::Up || s.timeout_queued {
             return;
         }
         let t = node.poll_timeout().unwrap_or(Instant::MAX).max(self.now);

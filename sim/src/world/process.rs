@@ -23,6 +23,17 @@ pub(super) struct Slot {
     pub(super) timer_at: Instant,
     /// Inputs held while paused.
     pub(super) held: Vec<Pending>,
+    /// While slow: the delay added to every input (zero: not slow).
+    pub(super) slow_delay: gossip_chat::Duration,
+    /// Counts slow faults on this slot, so that the end of an earlier one
+    /// does not end a later one.
+    pub(super) slow_epoch: u32,
+    /// Inputs waiting to be handled late, in order (see `slow.rs`).
+    pub(super) backlog: std::collections::VecDeque<Pending>,
+    /// When the last input of the backlog is due.
+    pub(super) backlog_last: Instant,
+    /// A timeout waits in the backlog: the timer is not re-armed.
+    pub(super) timeout_queued: bool,
     /// Connections this process has an end of (pruned now and then).
     pub(super) conns: Vec<u32>,
     prune_at: usize,
@@ -51,6 +62,11 @@ impl Processes {
                 next_inc: 1,
                 timer_at: Instant::MAX,
                 held: Vec::new(),
+                slow_delay: gossip_chat::Duration::ZERO,
+                slow_epoch: 0,
+                backlog: std::collections::VecDeque::new(),
+                backlog_last: Instant::ZERO,
+                timeout_queued: false,
                 conns: Vec::new(),
                 prune_at: 16,
                 up_pos: u32::MAX,
@@ -161,6 +177,7 @@ impl World {
         s.state = State::Up;
         s.timer_at = Instant::MAX;
         s.held.clear();
+        s.end_slow();
         s.conns.clear();
         s.prune_at = 16;
         let life = self.obs.start(now, slot, kind);
@@ -216,7 +233,9 @@ impl World {
         s.node = None;
         s.state = if reset { State::Killed } else { State::Crashed };
         s.timer_at = Instant::MAX;
-        let held = std::mem::take(&mut s.held);
+        let mut held = std::mem::take(&mut s.held);
+        held.extend(s.backlog.drain(..));
+        s.end_slow();
         let conns = std::mem::take(&mut s.conns);
         for p in held {
             self.drop_input(p);
@@ -265,7 +284,7 @@ impl World {
             if self.procs.slots[slot as usize].state != State::Up {
                 break;
             }
-            self.input(slot, p);
+            self.arrive(slot, p);
         }
         self.reschedule(slot);
     }
@@ -284,6 +303,12 @@ impl World {
         s.node = None;
         s.state = State::Left;
         s.timer_at = Instant::MAX;
+        let backlog: Vec<Pending> = s.backlog.drain(..).collect();
+        s.end_slow();
+        for p in backlog {
+            self.drop_input(p);
+        }
+        let s = &mut self.procs.slots[slot as usize];
         // The node closed its connections; anything still open is closed
         // with a reset.
         let conns = std::mem::take(&mut s.conns);

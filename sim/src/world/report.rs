@@ -3,9 +3,48 @@
 
 use super::msg_kind::{MsgKind, Purpose};
 use super::World;
-use crate::report::{Figures, KindTraffic, MaxTables, Missing, Report};
+use crate::report::{EndTables, Figures, KindTraffic, MaxTables, Missing, Report};
 
 impl World {
+    /// The honest up nodes' member and stream tables now.
+    fn end_tables(&self) -> EndTables {
+        let mut e = EndTables::default();
+        let mut members = 0;
+        let facts = self.obs.facts();
+        let live = self.procs.up.len();
+        for slot in 0..self.procs.len() as u32 {
+            let Some(n) = self.procs.up_node(slot) else {
+                continue;
+            };
+            if self.obs.is_hostile(slot) {
+                continue;
+            }
+            let t = n.table_sizes();
+            e.live += 1;
+            members += t.members;
+            e.members_max = e.members_max.max(t.members);
+            e.streams_max = e.streams_max.max(t.streams);
+            let Some(life) = facts.current[slot as usize].map(|l| &facts.lives[l as usize]) else {
+                continue;
+            };
+            if life.start_kind == crate::checks::Start::Joiner {
+                // Members it may hold: the nodes up, and those that went
+                // away since it started (retried while they may be back).
+                let gone = facts
+                    .downs
+                    .iter()
+                    .filter(|d| d.at >= life.start && d.gone != crate::checks::Gone::Pause)
+                    .count();
+                e.newcomers += 1;
+                e.newcomer_old_members_max = e
+                    .newcomer_old_members_max
+                    .max(t.members.saturating_sub(live + gone));
+            }
+        }
+        e.members_mean = members as f64 / e.live.max(1) as f64;
+        e
+    }
+
     /// The report of the run (after [`World::run`] has reached the end).
     pub(super) fn report(&mut self) -> Report {
         let end = self.end;
@@ -75,6 +114,8 @@ impl World {
                 paused_queue: self.obs.max_held,
             },
             max_queue: self.obs.max_queue,
+            end_tables: self.end_tables(),
+            repair_trend: self.obs.repair_minutes.trend(&self.obs.facts().lives, end),
             missing: self.obs.facts().liveness_from.map(|_| {
                 let (msgs, evicted) = self.obs.missing_msgs();
                 Missing { msgs, evicted }

@@ -149,7 +149,11 @@ impl World {
             Message::History(h) => h.chats.len(),
             _ => 0,
         };
-        self.obs.sent(MsgKind::of(&msg).name(), bytes, chats);
+        let kind = MsgKind::of(&msg);
+        self.obs.sent(kind.name(), bytes, chats);
+        if kind.purpose() == super::msg_kind::Purpose::Repair {
+            self.obs.repair_minutes.sent(self.now, bytes);
+        }
         self.transmit(slot, c, e, Payload::Msg(msg));
     }
 

@@ -1,0 +1,88 @@
+//! A slow node handles every input late by its delay, in order, at the
+//! virtual time it finally handles it; when the slowness ends, the backlog
+//! drains and inputs are handled on time again.
+
+use gossip_sim::{run_traced, scenario::parse};
+
+/// The times at which `node`'s user got n0's chats #1, #2, ...
+fn chats_at(trace: &str, node: &str) -> Vec<(u64, f64)> {
+    let mut out = Vec::new();
+    for line in trace.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() >= 4 && w[1] == node && w[2] == "chat" {
+            if let Some(seq) = w[3].strip_prefix("n0/1#") {
+                out.push((seq.parse().unwrap(), w[0].parse().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn two_nodes(fault: &str) -> String {
+    format!(
+        r#"
+        duration = "40s"
+        [node]
+        missed_pings = 40
+        [nodes]
+        count = 2
+        [network]
+        latency = "5ms"
+        [[workload.send]]
+        at = "12s"
+        from = 0
+        [[workload.send]]
+        at = "12.2s"
+        from = 0
+        [[workload.send]]
+        at = "14s"
+        from = 0
+        [[workload.send]]
+        at = "30s"
+        from = 0
+        {fault}
+        "#
+    )
+}
+
+#[test]
+fn a_slow_node_handles_its_inputs_late_and_in_order() {
+    let slow =
+        "[[fault]]\nat = \"10s\"\nkind = \"slow\"\nnode = 1\nfor = \"10s\"\ndelay = \"1.5s\"";
+    let sc = parse("slow.toml", &two_nodes(slow)).unwrap();
+    let (_, trace) = run_traced(&sc, 0);
+    assert!(
+        trace.contains("fault slow n1 by 1500ms for 10s"),
+        "the fault is in the trace"
+    );
+    assert!(
+        trace.contains("fault slow n1 ends"),
+        "its end is in the trace"
+    );
+    // Sent at 12, 12.2 and 14 s, 5 ms away: handled 1.5 s late, in order;
+    // the one sent at 30 s, after the slowness, on time.
+    assert_eq!(
+        chats_at(&trace, "n1"),
+        vec![(1, 13.505), (2, 13.705), (3, 15.505), (4, 30.005)]
+    );
+    // Its own timeouts are late too: the first one due after 10 s waits
+    // 1.5 s, so n1 handles none between 10 s and 11.5 s.
+    let timeouts: Vec<f64> = trace
+        .lines()
+        .filter(|l| l.ends_with(" n1 timeout"))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        !timeouts.iter().any(|&t| (10.0..11.5).contains(&t)),
+        "n1 handled a timeout on time while slow: {timeouts:?}"
+    );
+    assert!(timeouts.iter().any(|&t| (11.5..12.1).contains(&t)));
+
+    // The same run without the fault: on time.
+    let sc = parse("fast.toml", &two_nodes("")).unwrap();
+    let (_, trace) = run_traced(&sc, 0);
+    assert_eq!(
+        chats_at(&trace, "n1"),
+        vec![(1, 12.005), (2, 12.205), (3, 14.005), (4, 30.005)]
+    );
+}
