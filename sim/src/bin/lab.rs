@@ -125,7 +125,7 @@ fn main() -> ExitCode {
     let opts = Options {
         chat,
         stop,
-        started: Box::new(|prefix| eprintln!("lab: running in namespaces {prefix}*")),
+        say: Box::new(|what| eprintln!("lab: {what}")),
     };
     let report = match lab::run(&sc, &text, args.seed, opts) {
         Ok(r) => r,

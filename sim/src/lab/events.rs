@@ -44,7 +44,7 @@ impl Lab<'_> {
         let n = self.slots.len();
         let peer = |key: &str| addr(&v[key]).and_then(|a| slot_of(&a, n).map(|s| (a, s)));
         match v["event"].as_str() {
-            Some("ready") => self.slots[slot as usize].ready = true,
+            Some("ready") => self.ready(slot),
             Some("peer_up") => {
                 if let Some((_, p)) = peer("addr") {
                     self.obs.peer_up(now, slot, p);

@@ -60,14 +60,18 @@ impl std::fmt::Display for LabError {
     }
 }
 
+/// Told how a run goes, one short line at a time.
+pub type Say = Box<dyn FnMut(&str)>;
+
 /// How to run.
 pub struct Options {
     /// The `chat` program.
     pub chat: String,
     /// Set (by a signal handler) to stop the run early.
     pub stop: std::sync::Arc<AtomicBool>,
-    /// Told the namespace prefix once the network is up.
-    pub started: Box<dyn FnMut(&str)>,
+    /// Told how the run goes: once the network is up (naming the
+    /// namespace prefix) and once every initial node listens.
+    pub say: Say,
 }
 
 /// Bytes the nodes sent, as the kernel counted them.
@@ -155,8 +159,9 @@ pub fn run(sc: &Scenario, text: &str, seed: u64, mut opts: Options) -> Result<La
         FabricError::NoNamespaces(_) => LabError::NoNamespaces(e.to_string()),
         e => LabError::Fabric(e.to_string()),
     })?;
-    (opts.started)(fabric.prefix());
+    (opts.say)(&format!("running in namespaces {}*", fabric.prefix()));
     let mut lab = run::Lab::new(sc, seed, &faults, &fabric, n, opts.chat.clone(), &opts.stop);
+    lab.say = Some(opts.say);
     lab.run()?;
     let wall = lab.clock.elapsed();
     let report = report(&mut lab, &faults)?;

@@ -124,6 +124,9 @@ pub(super) struct Lab<'a> {
     pub(super) lines_read: u64,
     /// Deliveries waiting for their sender's line.
     pub(super) held: super::held::Holds,
+    /// Told when every initial node listens.
+    pub(super) say: Option<super::Say>,
+    ready_initial: u32,
 }
 
 impl<'a> Lab<'a> {
@@ -182,6 +185,8 @@ impl<'a> Lab<'a> {
             log: Vec::new(),
             lines_read: 0,
             held: super::held::Holds::default(),
+            say: None,
+            ready_initial: 0,
         };
         let mut last = Instant::ZERO;
         for i in 0..sc.nodes.count {
@@ -220,6 +225,26 @@ impl<'a> Lab<'a> {
         }
         lab.at(Instant::ZERO + SAMPLE_EVERY, Action::Sample);
         lab
+    }
+
+    /// The node in `slot` listens.
+    pub(super) fn ready(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        if s.ready {
+            return;
+        }
+        s.ready = true;
+        if slot < self.sc.nodes.count
+            && self.obs.facts().lives[s.life as usize].start_kind == Start::Initial
+        {
+            self.ready_initial += 1;
+            if self.ready_initial == self.sc.nodes.count {
+                let t = self.clock.now();
+                if let Some(say) = &mut self.say {
+                    say(&format!("{} nodes ready at {t}", self.ready_initial));
+                }
+            }
+        }
     }
 
     pub(super) fn seed(&self) -> u64 {
