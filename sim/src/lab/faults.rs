@@ -77,17 +77,9 @@ impl Lab<'_> {
             FaultKind::Restart(t, via) => {
                 for s in self.targets(&t) {
                     self.note(format!("restart n{s}"));
+                    // As in the simulator, the new process starts at once.
                     self.stop(s, true);
-                    let kind = Start::Joiner;
-                    self.at(
-                        now,
-                        Action::Start {
-                            slot: s,
-                            via: Some(via),
-                            kind,
-                            tries: 0,
-                        },
-                    );
+                    self.start(s, Some(via), Start::Joiner, 0)?;
                 }
             }
             FaultKind::Leave(t) => {

@@ -560,7 +560,7 @@ impl<'a> Lab<'a> {
     }
 
     /// Starts a new process (a new incarnation) in `slot`, joining `via`.
-    fn start(
+    pub(super) fn start(
         &mut self,
         slot: u32,
         via: Option<Via>,
