@@ -449,6 +449,11 @@ impl<'a> Lab<'a> {
                 self.note("liveness phase: heal everything, resume every paused node".into());
                 self.net.heal(None, now);
                 self.network_changed();
+                // The phase begins when the packets flow again: rewriting
+                // the filter takes a few tens of milliseconds.
+                self.apply_filter()?;
+                self.now = self.now.max(self.clock.now());
+                let now = self.now;
                 for slot in 0..self.slots.len() as u32 {
                     self.resume(slot);
                 }
