@@ -263,3 +263,49 @@ fn what_cannot_be_done_for_real_is_refused_with_its_line() {
     assert!(err.starts_with(&want), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn clean_removes_what_a_killed_lab_left() {
+    if !namespaces_here() {
+        return;
+    }
+    let mut child = Command::new(LAB)
+        .args([&scenario("lab-smoke.toml"), "--chat", &chat()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lab starts");
+    let rx = lines(&mut child);
+    let running = wait_for(&rx, "lab: running in namespaces ", Duration::from_secs(20));
+    let prefix = running
+        .trim_start_matches("lab: running in namespaces ")
+        .trim_end_matches('*')
+        .to_string();
+    wait_for(&rx, "lab: 5 nodes ready", Duration::from_secs(10));
+    let pids = pids_in(&prefix);
+    assert_eq!(pids.len(), 5, "{pids:?}");
+    // SIGKILL: no chance to clean up; the namespaces and nodes remain.
+    child.kill().expect("kill");
+    let _ = exit_within(child, Duration::from_secs(10));
+    assert_eq!(
+        lab_namespaces()
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .count(),
+        6
+    );
+    let out = Command::new(LAB)
+        .arg("--clean")
+        .output()
+        .expect("lab --clean");
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("removed {prefix}hub")), "{said}");
+    assert!(
+        lab_namespaces().iter().all(|n| !n.starts_with(&prefix)),
+        "namespaces left: {:?}",
+        lab_namespaces()
+    );
+    let left: Vec<u32> = pids.into_iter().filter(|&p| alive(p)).collect();
+    assert!(left.is_empty(), "processes left: {left:?}");
+}

@@ -243,6 +243,16 @@ pub fn lab_namespaces() -> Vec<String> {
         .collect()
 }
 
+/// Whether process `pid` runs (exists and is not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        // The state follows the command name in parentheses.
+        s.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
 /// Removes the namespaces (and their processes) left by labs that are no
 /// longer running (killed with SIGKILL, say); returns their names.
 pub fn sweep_stale() -> Vec<String> {
@@ -250,8 +260,7 @@ pub fn sweep_stale() -> Vec<String> {
         .into_iter()
         .filter(|n| {
             let pid = n[PREFIX.len()..].split('-').next().unwrap_or("");
-            pid.parse::<u32>()
-                .is_ok_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            pid.parse::<u32>().is_ok_and(|p| !running(p))
         })
         .collect();
     remove(&stale);
