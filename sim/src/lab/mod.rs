@@ -3,11 +3,12 @@
 //!
 //! Each node slot gets a network namespace on a shared bridge
 //! ([`fabric`]); each node is a `chat --json` process in its namespace
-//! ([`procs`]). The run loop ([`run`]) follows the simulator's schedule on
-//! the wall clock: it types the workload into the nodes' stdin, carries
-//! out faults with signals and packet filters ([`faults`], [`filter`]),
+//! ([`procs`]). The run loop (`run.rs`) follows the simulator's schedule
+//! on the wall clock: it types the workload into the nodes' stdin, starts
+//! and stops processes (`life.rs`), carries out faults with signals and
+//! packet filters (`faults.rs`, [`filter`]),
 //! and hands what the nodes print to the simulator's observer
-//! ([`events`]), so the report has the same checks, format and exit
+//! (`events.rs`, `held.rs`), so the report has the same checks, format and exit
 //! codes. What cannot be carried out for real is refused up front
 //! ([`refuse`]). [`compare`] puts a simulated and a real run side by side.
 //!
@@ -22,6 +23,7 @@ pub mod fabric;
 mod faults;
 pub mod filter;
 mod held;
+mod life;
 mod procs;
 pub mod refuse;
 mod run;
