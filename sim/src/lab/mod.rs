@@ -3,7 +3,7 @@
 //!
 //! Each node slot gets a network namespace on a shared bridge
 //! ([`fabric`]); each node is a `chat --json` process in its namespace
-//! ([`procs`]). The run loop (`run.rs`) follows the simulator's schedule
+//! (`procs.rs`). The run loop (`run.rs`) follows the simulator's schedule
 //! on the wall clock: it types the workload into the nodes' stdin, starts
 //! and stops processes (`life.rs`), carries out faults with signals and
 //! packet filters (`faults.rs`, [`filter`]),
