@@ -58,6 +58,7 @@ pub mod builder;
 pub mod check_id;
 pub mod checks;
 pub mod hostile;
+pub mod lab;
 pub mod minutes;
 pub mod net;
 pub mod plot;
