@@ -54,10 +54,10 @@ pub struct Config {
     pub indirect_probes: usize,
     /// Most that this node's own timeouts are stretched by when it sees
     /// itself degraded (accused of being dead, its timers late, or others
-    /// reached a member it could not): each such sign adds one, each
-    /// answered probe takes one off,
-    /// and probe, check and heartbeat timeouts are multiplied by one plus
-    /// the score (Lifeguard's local health). Default 8; 0 turns it off.
+    /// reached a neighbour whose link went silent here): each such sign
+    /// adds one, each answered probe takes one off, and probe, check,
+    /// heartbeat and suspicion timeouts are multiplied by one plus the
+    /// score (Lifeguard's local health). Default 4; 0 turns it off.
     pub max_health: u32,
     /// Interval between membership gossip rounds, which resend recent
     /// changes to `gossip_fanout` random neighbours. Default 1 s.
@@ -162,7 +162,7 @@ impl Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_probes: 3,
-            max_health: 8,
+            max_health: 4,
             gossip_interval: Duration::from_secs(1),
             gossip_fanout: 2,
             gossip_retransmits: 3,

@@ -139,6 +139,13 @@ impl Members {
         self.map.insert(addr, m);
     }
 
+    /// Removes the entry for `addr`, keeping the hash current.
+    pub fn remove(&mut self, addr: &SocketAddr) {
+        if let Some(old) = self.map.shift_remove(addr) {
+            self.hash = self.hash.wrapping_sub(Self::contribution(*addr, &old));
+        }
+    }
+
     /// Removes departures older than `left_cutoff` and deaths older than
     /// `dead_cutoff` (the dead are kept longer: they are retried, so that
     /// a split of any length heals); returns how many.

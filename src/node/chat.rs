@@ -145,7 +145,7 @@ impl Node {
 
     /// Whether `key` is a life that ended longer ago than any history is
     /// kept (superseded, dead or departed).
-    fn long_gone(&self, key: NodeKey) -> bool {
+    pub(super) fn long_gone(&self, key: NodeKey) -> bool {
         self.members.get(&key.addr).is_some_and(|m| {
             let ended = m.incarnation > key.incarnation
                 || (m.incarnation == key.incarnation && !m.in_roster());

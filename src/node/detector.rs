@@ -28,7 +28,7 @@ pub(super) struct Detector {
     /// Members still to probe in this round, in a shuffled order.
     order: Vec<SocketAddr>,
     /// Lifeguard's local health score: 0 is healthy.
-    health: u32,
+    pub(super) health: u32,
     nonce: u32,
 }
 
@@ -80,8 +80,9 @@ impl Node {
     }
 
     /// A sign that this node is degraded: it was accused, its timers ran
-    /// late, or others reached a member it could not. (Failing to reach a
-    /// member nobody reaches is not: that member may just be gone.)
+    /// late, or others reached a neighbour whose link went silent here.
+    /// (Failing to reach a member nobody reaches is not: that member may
+    /// just be gone.)
     pub(super) fn health_worse(&mut self) {
         self.detector.health = (self.detector.health + 1).min(self.cfg.max_health);
     }
@@ -375,9 +376,11 @@ impl Node {
             return;
         }
         self.detector.checks.remove(&target);
-        // Others reach it and this node did not: perhaps the fault is here.
-        self.health_worse();
         if let Some(link) = c.link {
+            // Others reach the neighbour whose link went silent here:
+            // perhaps the fault is at this end. (A member that is not a
+            // neighbour may just sit behind a cut this node cannot cross.)
+            self.health_worse();
             // The member is there but this link does not carry: drop it and
             // let the neighbour slots be refilled.
             self.close(link, out);

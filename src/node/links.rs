@@ -564,21 +564,9 @@ impl Node {
 
     pub(super) fn answer_join(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         // History first: the newcomer has its baseline before it dials
-        // anyone else. Only living members' streams: a dead life's stream
-        // is nothing a newcomer should track.
-        let members = &self.members;
-        let me = self.me;
-        let baseline: Vec<(NodeKey, u64)> = self
-            .streams
-            .digest()
-            .into_iter()
-            .filter(|(k, _)| {
-                *k == me
-                    || members
-                        .get(&k.addr)
-                        .is_some_and(|m| m.in_roster() && m.incarnation == k.incarnation)
-            })
-            .collect();
+        // anyone else (the streams of lives that ended long ago are
+        // forgotten already: nothing to hand on).
+        let baseline = self.streams.digest();
         let room = self
             .frame_budget()
             .saturating_sub(baseline.len() * 32)

@@ -38,6 +38,19 @@ impl Node {
         if u.state != MemberState::Suspect {
             u.accuser = None;
         }
+        // A death no longer spread (older than `tombstone_ttl`) does not
+        // outweigh news that the member is alive in that life: the other
+        // side of a long split held it alive all along. It is taken afresh;
+        // if it is really gone, probing finds out again.
+        let cutoff = self.spread_cutoff();
+        let revived = u.state == MemberState::Alive
+            && self
+                .members
+                .get(&addr)
+                .is_some_and(|m| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
+        if revived {
+            self.members.remove(&addr);
+        }
         if let Some(m) = self.members.get(&addr) {
             if rank(&u) == m.rank() && u.state == MemberState::Suspect {
                 return self.confirm(addr, u.accuser);

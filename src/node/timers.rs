@@ -395,6 +395,19 @@ impl Node {
                         .is_some_and(|m| m.in_roster() && m.incarnation == k.incarnation)
             });
         }
+        // A life that ended longer ago than any history is kept has
+        // nothing left to repair: its stream goes (its messages are refused
+        // as long as its tombstone is kept), so digests stop naming it.
+        let gone: Vec<NodeKey> = self
+            .streams
+            .map
+            .iter()
+            .filter(|(k, s)| s.held.is_empty() && self.long_gone(**k))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.streams.forget(k);
+        }
         self.store.expire(now);
     }
 }
