@@ -27,6 +27,8 @@ pub(super) struct Detector {
     checks: BTreeMap<SocketAddr, Check>,
     /// Members still to probe in this round, in a shuffled order.
     order: Vec<SocketAddr>,
+    /// Whether this round probes the ring predecessor.
+    ring_turn: bool,
     /// Lifeguard's local health score: 0 is healthy.
     pub(super) health: u32,
     nonce: u32,
@@ -42,6 +44,9 @@ struct PendingPing {
     /// Sent for a neighbour's [`Message::ProbeReq`]: whom to answer, and
     /// its nonce.
     relay: Option<(ConnId, u32)>,
+    /// A probe of the ring predecessor: if it fails, the one before it is
+    /// probed at once.
+    ring: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +110,16 @@ impl Node {
     /// One probe round: the next member in turn that is not a neighbour is
     /// probed over a short connection.
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
+        // Every other round goes to this node's predecessor on a ring of
+        // the members (by a hash of their addresses), skipping neighbours
+        // and suspects: every member then has a watcher that is not chosen
+        // by chance, and after a mass failure each survivor walks back over
+        // the dead before it, one a round (Rapid's observers, with one
+        // ring).
+        self.detector.ring_turn = !self.detector.ring_turn;
+        if self.detector.ring_turn && self.probe_ring(out) {
+            return;
+        }
         for _ in 0..SAMPLE_TRIES {
             let Some(addr) = self.detector.order.pop() else {
                 self.refill_probe_order();
@@ -125,6 +140,45 @@ impl Node {
                 return;
             }
         }
+    }
+
+    /// Probes the ring predecessor, if there is one; true if so.
+    fn probe_ring(&mut self, out: &mut Vec<Output>) -> bool {
+        let Some(addr) = self.ring_predecessor() else {
+            return false;
+        };
+        self.probe(addr, None, out);
+        if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == addr) {
+            p.ring = true;
+        }
+        true
+    }
+
+    /// The alive member before this node on the ring of address hashes
+    /// that is not a neighbour and not being probed or checked.
+    fn ring_predecessor(&self) -> Option<SocketAddr> {
+        let pos = |a: &SocketAddr| {
+            crate::peers::key_hash(
+                NodeKey {
+                    addr: *a,
+                    incarnation: 0,
+                },
+                0,
+            )
+        };
+        let mine = pos(&self.me.addr);
+        self.members
+            .iter()
+            .filter(|(a, m)| {
+                m.state == MemberState::Alive
+                    && m.retry_at <= self.now
+                    && !self.neighbours.contains_key(a)
+                    && !self.dialing.contains_key(a)
+                    && !self.detector.checks.contains_key(a)
+            })
+            // Distance back from this node, wrapping around.
+            .min_by_key(|(a, _)| (mine.wrapping_sub(pos(a)), **a))
+            .map(|(a, _)| *a)
     }
 
     /// A new round: every member in the roster that is not a neighbour, in
@@ -178,6 +232,7 @@ impl Node {
                 },
                 conn: None,
                 relay,
+                ring: false,
             },
         );
         self.arm_detector();
@@ -273,6 +328,11 @@ impl Node {
             .is_some_and(|c| c.last_heard >= p.sent);
         if !heard {
             self.check(p.target, None, out);
+            if p.ring {
+                // Walk back over the dead at the pace of the probes, not of
+                // the rounds.
+                self.probe_ring(out);
+            }
         }
     }
 
