@@ -107,8 +107,13 @@ impl Fabric {
                     .into(),
             ));
         }
+        // Unique per run: the process, the time, and a count of the fabrics
+        // this process made (two may be made in one millisecond, as tests
+        // running side by side do).
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nonce = crate::lab::clock::Clock::epoch_ms() % 100_000;
-        let prefix = format!("{PREFIX}{}-{nonce}-", std::process::id());
+        let prefix = format!("{PREFIX}{}-{nonce}-{seq}-", std::process::id());
         let mut fabric = Fabric {
             prefix,
             created: Vec::new(),
