@@ -11,7 +11,7 @@
 
 use arbitrary::Arbitrary;
 use gossip_chat::{
-    ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Input, Instant,
+    Busy, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Input, Instant,
     MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Sync, PROTOCOL_VERSION,
 };
 use libfuzzer_sys::fuzz_target;
@@ -94,9 +94,12 @@ impl FChat {
 enum FMsg {
     Join(Key, u16, bool),
     Hello(Key, u16, bool),
-    PeerList(bool, Vec<(Key, State)>),
+    PeerList(bool, Vec<(Key, u32, State, u32, Option<u8>)>),
     Ping(u32),
     Pong(u32),
+    ProbeReq(u32, u8),
+    ProbeAck(u32, u8),
+    Busy(u32, Vec<u8>),
     Chat(FChat),
     Leave(Key),
     Bye(bool),
@@ -108,7 +111,11 @@ enum FMsg {
 impl FMsg {
     fn get(&self) -> Message {
         let hello = |k: &Key, degree: u16, bad_version: bool| Hello {
-            version: if bad_version { 2 } else { PROTOCOL_VERSION },
+            version: if bad_version {
+                PROTOCOL_VERSION.wrapping_add(1)
+            } else {
+                PROTOCOL_VERSION
+            },
             node: k.get(),
             name: Arc::from("peer"),
             degree,
@@ -123,8 +130,11 @@ impl FMsg {
                 full: *full,
                 members: members
                     .iter()
-                    .map(|(k, s)| MemberUpdate {
+                    .map(|(k, version, s, age_secs, accuser)| MemberUpdate {
                         node: k.get(),
+                        version: *version,
+                        age_secs: *age_secs,
+                        accuser: accuser.map(addr),
                         state: match s {
                             State::Alive => MemberState::Alive,
                             State::Suspect => MemberState::Suspect,
@@ -137,6 +147,18 @@ impl FMsg {
             },
             FMsg::Ping(n) => Message::Ping(*n),
             FMsg::Pong(n) => Message::Pong(*n),
+            FMsg::ProbeReq(nonce, t) => Message::ProbeReq {
+                nonce: *nonce,
+                target: addr(*t),
+            },
+            FMsg::ProbeAck(nonce, t) => Message::ProbeAck {
+                nonce: *nonce,
+                target: addr(*t),
+            },
+            FMsg::Busy(retry_ms, others) => Message::Busy(Busy {
+                retry_ms: *retry_ms,
+                others: others.iter().map(|a| addr(*a)).collect(),
+            }),
             FMsg::Chat(c) => Message::Chat(c.get()),
             FMsg::Leave(k) => Message::Leave(k.get()),
             FMsg::Bye(full) => Message::Bye(if *full {
