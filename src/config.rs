@@ -55,9 +55,9 @@ pub struct Config {
     /// Most that this node's own timeouts are stretched by when it sees
     /// itself degraded (accused of being dead, its timers late, or others
     /// reached a neighbour whose link went silent here): each such sign
-    /// adds one, each answered probe takes one off, and probe, check,
-    /// heartbeat and suspicion timeouts are multiplied by one plus the
-    /// score (Lifeguard's local health). Default 4; 0 turns it off.
+    /// adds one, each answered probe takes one off, and probe, check and
+    /// heartbeat timeouts and the probe interval are multiplied by one plus
+    /// the score (Lifeguard's local health). Default 4; 0 turns it off.
     pub max_health: u32,
     /// Interval between membership gossip rounds, which resend recent
     /// changes to `gossip_fanout` random neighbours. Default 1 s.
