@@ -27,10 +27,21 @@ pub struct Config {
     /// the link back. Default 150 ms. Shorter heals a broken tree sooner
     /// but grafts more links that were only slow.
     pub graft_timeout: Duration,
-    /// Interval between heartbeats on each connection. Default 500 ms;
-    /// at least 10 ms. Shorter detects deaths sooner and costs more idle
-    /// traffic.
+    /// Interval between heartbeats on a watched link (see `watched_links`)
+    /// that carried nothing else in that time. Default 500 ms; at least
+    /// 10 ms. Shorter detects deaths sooner and costs more idle traffic.
     pub ping_interval: Duration,
+    /// Neighbour links this node watches itself with heartbeats: the ones
+    /// with the lowest hash of the pair of addresses, so both ends of a
+    /// link tend to pick it. A node also watches every link it is pinged
+    /// on, so each member is watched by at least this many neighbours
+    /// (fewer if it has fewer). Other links carry no heartbeat: a death
+    /// there is found by the watchers, whose suspicion every other
+    /// neighbour verifies over its own link before adding its voice.
+    /// Default 2; at least 1. More watchers find deaths with more
+    /// independent accusers and cost a ping and its answer per link per
+    /// interval.
+    pub watched_links: usize,
     /// Heartbeat intervals without any traffic from a neighbour before this
     /// node checks it: it asks `indirect_probes` other neighbours to reach
     /// it, and suspects it only if none can. Default 3 (so 1.5 s of
@@ -159,6 +170,7 @@ impl Config {
             graft_timeout: Duration::from_millis(150),
             ping_interval: Duration::from_millis(500),
             missed_pings: 3,
+            watched_links: 2,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_probes: 3,
@@ -225,6 +237,7 @@ impl Config {
             "at least 10ms",
         )?;
         check(self.missed_pings >= 2, "missed_pings", "at least 2")?;
+        check(self.watched_links >= 1, "watched_links", "at least 1")?;
         check(
             self.gossip_interval.as_millis() >= 10,
             "gossip_interval",

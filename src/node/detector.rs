@@ -254,6 +254,8 @@ impl Node {
                 peer: None,
                 opened: self.now,
                 last_heard: self.now,
+                last_traffic: self.now,
+                pinged: None,
                 degree: 0,
                 lazy: true,
                 last_full_sync: None,
@@ -398,6 +400,22 @@ impl Node {
         self.arm_detector();
     }
 
+    /// Another node suspects `target`, a neighbour whose link this node
+    /// does not watch: ping it over the link and through others at once,
+    /// and add this node's voice to the suspicion only if neither answers
+    /// (Lifeguard's independent confirmations, each one checked).
+    pub(super) fn verify(&mut self, target: SocketAddr, out: &mut Vec<Output>) {
+        let Some(&link) = self.neighbours.get(&target) else {
+            return;
+        };
+        self.ping_nonce = self.ping_nonce.wrapping_add(1);
+        out.push(Output::Send {
+            conn: link,
+            msg: Message::Ping(self.ping_nonce),
+        });
+        self.check(target, Some(link), out);
+    }
+
     /// A neighbour asks this node to probe `target` for it.
     pub(super) fn on_probe_req(
         &mut self,
@@ -436,7 +454,11 @@ impl Node {
             return;
         }
         self.detector.checks.remove(&target);
-        if let Some(link) = c.link {
+        let spoke = c
+            .link
+            .and_then(|l| self.conns.get(&l))
+            .is_some_and(|x| x.last_heard > c.started);
+        if let Some(link) = c.link.filter(|_| !spoke) {
             // Others reach the neighbour whose link went silent here:
             // perhaps the fault is at this end. (A member that is not a
             // neighbour may just sit behind a cut this node cannot cross.)

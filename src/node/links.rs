@@ -208,6 +208,8 @@ impl Node {
                 peer: None,
                 opened: self.now,
                 last_heard: self.now,
+                last_traffic: self.now,
+                pinged: None,
                 degree: 0,
                 lazy: false,
                 last_full_sync: None,
@@ -371,6 +373,14 @@ impl Node {
             return;
         };
         c.last_heard = self.now;
+        match msg {
+            Message::Pong(_) => {}
+            Message::Ping(_) => {
+                c.pinged = Some(self.now);
+                c.last_traffic = self.now;
+            }
+            _ => c.last_traffic = self.now,
+        }
         let established = c.peer.is_some();
         let accepted = c.dialed.is_none();
         if c.probe {

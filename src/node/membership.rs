@@ -97,6 +97,9 @@ impl Node {
             .is_some_and(|m| m.rank() == rank(&u));
         if changed && u.state == MemberState::Suspect {
             self.arm_suspicion(addr);
+            if u.accuser != Some(self.me.addr) {
+                self.verify(addr, out);
+            }
         }
         changed
     }

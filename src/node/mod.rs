@@ -38,6 +38,10 @@ struct Conn {
     peer: Option<NodeKey>,
     opened: Instant,
     last_heard: Instant,
+    /// When anything but an answer to this node's own ping last came.
+    last_traffic: Instant,
+    /// When the peer last pinged this node over it: it watches this link.
+    pinged: Option<Instant>,
     /// The peer's neighbour count at handshake.
     degree: u16,
     /// Off the broadcast tree: chat is not pushed over it (repair still

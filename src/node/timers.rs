@@ -127,14 +127,40 @@ impl Node {
     pub(super) fn heartbeat(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
         let dead_after = self.stretch(self.cfg.dead_after());
+        let watched = self.watched_links();
         let mut silent = Vec::new();
         let mut stale = Vec::new();
+        let mut ping = Vec::new();
         for (&id, c) in &self.conns {
-            match c.peer {
-                Some(p) if now - c.last_heard >= dead_after => silent.push((id, p)),
-                Some(_) => {}
-                None if now - c.opened >= self.cfg.handshake_timeout => stale.push(id),
-                None => {}
+            let Some(p) = c.peer else {
+                if now - c.opened >= self.cfg.handshake_timeout {
+                    stale.push(id);
+                } else if c.dialed.is_some() && !c.probe {
+                    // Waiting for the answer to its hello: pinged, so that
+                    // a lost answer does not make it look dead to the
+                    // other side.
+                    ping.push(id);
+                }
+                continue;
+            };
+            let link = self.neighbours.get(&p.addr) == Some(&id);
+            // A link is watched if this node picked it or the peer pings
+            // over it (then this end watches back, so a member is watched
+            // by every neighbour that picked it and by those it picked).
+            let watching = !link
+                || watched.contains(&id)
+                || c.pinged
+                    .is_some_and(|t| now - t < dead_after.saturating_mul(2));
+            if !watching {
+                continue;
+            }
+            if now - c.last_heard >= dead_after {
+                silent.push((id, p));
+            } else if now - c.last_traffic >= self.cfg.ping_interval && (link || c.dialed.is_some())
+            {
+                // A link that carried anything else lately needs no
+                // heartbeat; nor does one whose peer pings it.
+                ping.push(id);
             }
         }
         for id in stale {
@@ -151,18 +177,12 @@ impl Node {
                 self.close(id, out);
             }
         }
-        // The dialling side pings, the other answers: both hear from each
-        // other once per interval, at two messages per connection. It pings
-        // while still waiting for the answer to its hello too, so that a
-        // lost answer does not make it look dead to the other side.
         self.ping_nonce = self.ping_nonce.wrapping_add(1);
-        for (&conn, c) in &self.conns {
-            if c.dialed.is_some() && !c.probe {
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::Ping(self.ping_nonce),
-                });
-            }
+        for conn in ping {
+            out.push(Output::Send {
+                conn,
+                msg: Message::Ping(self.ping_nonce),
+            });
         }
         // Dials the driver never answered.
         let limit = self.cfg.handshake_timeout.saturating_mul(2);
@@ -175,6 +195,35 @@ impl Node {
         for a in lost {
             self.on_connect_failed(a, out);
         }
+    }
+
+    /// The neighbour links this node picks to watch: the
+    /// `watched_links` with the lowest hash of the pair of addresses, which
+    /// both ends compute alike.
+    fn watched_links(&self) -> Vec<ConnId> {
+        let pair = |a: SocketAddr| {
+            let (lo, hi) = if a < self.me.addr {
+                (a, self.me.addr)
+            } else {
+                (self.me.addr, a)
+            };
+            let k = |addr| NodeKey {
+                addr,
+                incarnation: 0,
+            };
+            crate::peers::key_hash(k(lo), crate::peers::key_hash(k(hi), 0))
+        };
+        let mut links: Vec<(u64, SocketAddr, ConnId)> = self
+            .neighbours
+            .iter()
+            .map(|(a, c)| (pair(*a), *a, *c))
+            .collect();
+        links.sort_unstable();
+        links
+            .into_iter()
+            .take(self.cfg.watched_links)
+            .map(|(_, _, c)| c)
+            .collect()
     }
 
     /// Suspicions that nobody refuted in time become deaths.
