@@ -56,19 +56,20 @@ garbage
 ";
     let ports = BTreeSet::from([40000]);
     let got = parse_sockets(ss, &ports);
-    let s = |state: &str, local: &str, peer: &str, segs_out, bytes_sent| Socket {
+    let s = |state: &str, local: &str, peer: &str, segs_out, data_segs_out, bytes_sent| Socket {
         state: state.into(),
         local: local.into(),
         peer: peer.into(),
         segs_out,
+        data_segs_out,
         bytes_sent,
     };
     assert_eq!(
         got,
         vec![
-            s("ESTAB", "127.0.0.1:55268", "127.0.0.1:40000", 3, 5),
-            s("ESTAB", "127.0.0.1:40000", "127.0.0.1:55268", 1, 0),
-            s("TIME-WAIT", "127.0.0.1:40000", "127.0.0.1:55270", 0, 0),
+            s("ESTAB", "127.0.0.1:55268", "127.0.0.1:40000", 3, 1, 5),
+            s("ESTAB", "127.0.0.1:40000", "127.0.0.1:55268", 1, 0, 0),
+            s("TIME-WAIT", "127.0.0.1:40000", "127.0.0.1:55270", 0, 0, 0),
         ]
     );
 }

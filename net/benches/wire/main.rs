@@ -195,6 +195,8 @@ struct Kept {
     connections: usize,
     /// Segments, both ends together.
     segs: u64,
+    /// Of those, segments with payload.
+    data_segs: u64,
     /// Payload bytes, both ends together.
     bytes: u64,
 }
@@ -211,6 +213,7 @@ fn through(first: &[Socket], last: &[Socket]) -> Kept {
     let mut kept = Kept {
         connections: 0,
         segs: 0,
+        data_segs: 0,
         bytes: 0,
     };
     let mut ends = 0;
@@ -218,11 +221,15 @@ fn through(first: &[Socket], last: &[Socket]) -> Kept {
         let Some(b) = before.get(&key(s)) else {
             continue;
         };
-        if s.segs_out < b.segs_out || s.bytes_sent < b.bytes_sent {
+        if s.segs_out < b.segs_out
+            || s.data_segs_out < b.data_segs_out
+            || s.bytes_sent < b.bytes_sent
+        {
             continue;
         }
         ends += 1;
         kept.segs += s.segs_out - b.segs_out;
+        kept.data_segs += s.data_segs_out - b.data_segs_out;
         kept.bytes += s.bytes_sent - b.bytes_sent;
     }
     kept.connections = ends / 2;
@@ -395,11 +402,12 @@ fn measure(n: usize, settle: Duration, window: Duration, stop: &Stop) -> Result<
         per_node(t1.out_segs - t0.out_segs),
     );
     println!(
-        "split: the {} connections open through the whole window sent {:.2} packets/s and {:.0} B/s \
-         of payload per node (about {:.0} B/s with headers); the other {:.2} packets/s and about \
+        "split: the {} connections open through the whole window sent {:.2} packets/s ({:.2} with \
+         payload, the rest bare ACKs) and {:.0} B/s of payload per node (about {:.0} B/s with headers); the other {:.2} packets/s and about \
          {:.0} B/s per node are on connections opened or closed within it",
         kept.connections,
         per_node(kept.segs),
+        per_node(kept.data_segs),
         per_node(kept.bytes),
         per_node(kept.bytes + kept.segs * HEADERS),
         per_node(packets.saturating_sub(kept.segs)),

@@ -256,6 +256,9 @@ pub struct Socket {
     /// Segments sent since the connection opened, SYN and retransmissions
     /// included.
     pub segs_out: u64,
+    /// Of those, segments that carried payload (the rest are bare ACKs,
+    /// SYNs and FINs).
+    pub data_segs_out: u64,
     /// Payload bytes sent, retransmissions included.
     pub bytes_sent: u64,
 }
@@ -288,6 +291,7 @@ pub fn parse_sockets(ss: &str, ports: &BTreeSet<u16>) -> Vec<Socket> {
             local: local.to_owned(),
             peer: peer.to_owned(),
             segs_out: detail("segs_out"),
+            data_segs_out: detail("data_segs_out"),
             bytes_sent: detail("bytes_sent"),
         });
     }
