@@ -2,7 +2,8 @@
 //! threads. A plain `main` (no criterion): the figures come from whole
 //! processes and their stdout, not from a function timed in a loop.
 //!
-//! `cargo bench --bench net` (add `-- --quick` for a short run).
+//! `cargo bench --bench net` (add `-- --quick` for a short run). Idle
+//! traffic on the wire, headers included, is the `wire` bench.
 
 use serde_json::Value;
 use std::collections::BTreeMap;

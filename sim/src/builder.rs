@@ -380,8 +380,8 @@ impl Sim {
     }
 
     /// Drops the connection between up nodes `a` and `b` now: both hear
-    /// of it at once and what was in flight on it is lost. Whether there
-    /// was one.
+    /// of it at once (a dialler not yet through hears that its dial
+    /// failed) and what was in flight on it is lost. Whether there was one.
     pub fn reset(&mut self, a: u32, b: u32) -> bool {
         self.world.reset_now(a, b) > 0
     }

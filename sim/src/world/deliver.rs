@@ -93,10 +93,12 @@ impl World {
                 self.handle(slot, input);
             }
             Pending::Connected { conn, end } => {
-                let c = self.transport.conn(conn as usize);
-                if !c.ends[end as usize].open {
+                let me = self.transport.end_mut(conn as usize, end as usize);
+                if !me.open {
                     return;
                 }
+                me.told = true;
+                let c = self.transport.conn(conn as usize);
                 let other = c.ends[1 - end as usize].slot;
                 let dialed = (end == 0).then(|| addr_of(other));
                 let word = if end == 0 {

@@ -30,6 +30,8 @@ pub(super) struct End {
     /// When this end learns the connection is open: nothing arrives
     /// before, even on unordered links.
     pub(super) open_at: Instant,
+    /// Whether this end's node was told that the connection opened.
+    pub(super) told: bool,
 }
 
 /// A connection: end 0 dialled, end 1 accepted.
@@ -325,6 +327,7 @@ impl World {
                     open: true,
                     last: back,
                     open_at: back,
+                    told: false,
                 },
                 End {
                     slot: t,
@@ -332,6 +335,7 @@ impl World {
                     open: true,
                     last: there,
                     open_at: there,
+                    told: false,
                 },
             ],
         });
@@ -392,7 +396,10 @@ impl World {
 
     /// Drops every open connection between the up nodes in `a` and `b`
     /// now: both ends hear `Disconnected` at once, and what was in flight
-    /// on it is lost. Returns how many were dropped.
+    /// on it is lost. An end not yet told that the connection opened hears
+    /// what a real driver reports then: the dialler that its dial failed
+    /// (every `Connect` is answered), the acceptor nothing. Returns how
+    /// many were dropped.
     pub fn reset_now(&mut self, a: u32, b: u32) -> usize {
         let up =
             |w: &World, s: u32| w.procs.slots.get(s as usize).map(|x| x.state) == Some(State::Up);
@@ -415,15 +422,27 @@ impl World {
                 self.transport.end_mut(c as usize, e).open = false;
             }
             for e in 0..2 {
-                let slot = self.transport.conns[c as usize].ends[e].slot;
-                self.trace.event(
-                    self.now,
-                    TraceKind::Disconnected,
-                    [slot as u64, c as u64, 0],
-                    |l| l.push_str(&format!("n{slot} disconnected c{c}")),
-                );
-                let conn = conn_id(c, e as u8);
-                self.handle(slot, gossip_chat::Input::Disconnected { conn });
+                let ends = self.transport.conns[c as usize].ends;
+                let (slot, other) = (ends[e].slot, ends[1 - e].slot);
+                if ends[e].told {
+                    self.trace.event(
+                        self.now,
+                        TraceKind::Disconnected,
+                        [slot as u64, c as u64, 0],
+                        |l| l.push_str(&format!("n{slot} disconnected c{c}")),
+                    );
+                    let conn = conn_id(c, e as u8);
+                    self.handle(slot, gossip_chat::Input::Disconnected { conn });
+                } else if e == 0 {
+                    self.trace.event(
+                        self.now,
+                        TraceKind::DialFailed,
+                        [slot as u64, other as u64, 0],
+                        |l| l.push_str(&format!("n{slot} dial n{other} failed")),
+                    );
+                    let addr = addr_of(other);
+                    self.handle(slot, gossip_chat::Input::ConnectFailed { addr });
+                }
             }
         }
         hit.len()
