@@ -227,6 +227,7 @@ impl Message {
         match self {
             Message::Join(_) => "join",
             Message::Hello(_) => "hello",
+            Message::PeerList { full: true, .. } => "full-list",
             Message::PeerList { .. } => "peers",
             Message::Ping(_) => "ping",
             Message::Pong(_) => "pong",

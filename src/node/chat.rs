@@ -321,22 +321,11 @@ impl Node {
         conn: ConnId,
         members_hash: u64,
         chat_hash: u64,
+        handshake: bool,
         out: &mut Vec<Output>,
     ) {
         if members_hash != self.roster_hash() {
-            let now = self.now;
-            let cooldown = self.cfg.full_sync_cooldown;
-            let due = self.conns.get_mut(&conn).is_some_and(|c| {
-                let due = c.last_full_sync.is_none_or(|t| now - t >= cooldown);
-                if due {
-                    c.last_full_sync = Some(now);
-                }
-                due
-            });
-            if due {
-                let list = self.full_list(true);
-                self.send_peer_list(conn, true, list, out);
-            }
+            self.repair_roster(conn, handshake, out);
         }
         if chat_hash != self.chat_hash() {
             out.push(Output::Send {
@@ -347,6 +336,34 @@ impl Node {
                 }),
             });
         }
+    }
+
+    /// A neighbour's membership hash differs from this node's: a full
+    /// list goes to it (a push-pull: the receiver answers with what the
+    /// list lacks), unless the mismatch is most likely news in flight.
+    /// Changes travel by flood and gossip rounds; a full list is for what
+    /// they missed. So on a new link (a newcomer, the other side of a
+    /// split) this node sends at most `HANDSHAKE_LISTS` per
+    /// `full_sync_cooldown` however many links open, and over an older link only once the link has
+    /// outlived the gossip rounds, at most one per `full_sync_cooldown`.
+    fn repair_roster(&mut self, conn: ConnId, handshake: bool, out: &mut Vec<Output>) {
+        let now = self.now;
+        let cooldown = self.cfg.full_sync_cooldown;
+        let settle = self
+            .cfg
+            .gossip_interval
+            .saturating_mul(self.cfg.gossip_retransmits.max(1) as u64);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let due = (handshake || now - c.opened >= settle)
+            && c.last_full_sync.is_none_or(|t| now - t >= cooldown);
+        if !due {
+            return;
+        }
+        c.last_full_sync = Some(now);
+        let list = self.full_list(true);
+        self.send_peer_list(conn, true, list, out);
     }
 
     pub(super) fn on_digest(&mut self, conn: ConnId, d: Digest, out: &mut Vec<Output>) {

@@ -255,10 +255,10 @@ impl Node {
                 opened: self.now,
                 last_heard: self.now,
                 last_traffic: self.now,
+                last_full_sync: None,
                 pinged: None,
                 degree: 0,
                 lazy: true,
-                last_full_sync: None,
                 probe: true,
             },
         );
@@ -496,8 +496,12 @@ impl Node {
                 continue;
             };
             let link = c.link.and_then(|l| self.conns.get(&l).map(|x| (l, x)));
-            if link.is_some_and(|(_, x)| x.last_heard > c.started) {
-                // The silent link spoke again meanwhile.
+            let quiet_for = self.stretch(self.cfg.dead_after());
+            if link.is_some_and(|(_, x)| x.last_heard > c.started || now - x.last_heard < quiet_for)
+            {
+                // The silent link spoke again meanwhile, or a link this node
+                // verifies a suspicion over carried something lately: a
+                // lost ping on a lossy link is no evidence of a death.
                 continue;
             }
             if let Some((l, _)) = link {

@@ -209,10 +209,10 @@ impl Node {
                 opened: self.now,
                 last_heard: self.now,
                 last_traffic: self.now,
+                last_full_sync: None,
                 pinged: None,
                 degree: 0,
                 lazy: false,
-                last_full_sync: None,
                 probe: false,
             },
         );
@@ -441,7 +441,7 @@ impl Node {
             Message::Prune => self.set_lazy(conn, true),
             Message::Graft(ids) => self.on_graft(conn, ids, out),
             Message::IHave(ids) => self.on_ihave(conn, ids),
-            Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, out),
+            Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, false, out),
             Message::Digest(d) => self.on_digest(conn, d, out),
             Message::History(h) => self.on_history(conn, h, out),
         }
@@ -537,7 +537,7 @@ impl Node {
         if join {
             self.answer_join(conn, out);
         } else if self.joined {
-            self.on_sync(conn, h.members_hash, h.chat_hash, out);
+            self.on_sync(conn, h.members_hash, h.chat_hash, true, out);
         }
     }
 

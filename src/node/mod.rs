@@ -40,6 +40,8 @@ struct Conn {
     last_heard: Instant,
     /// When anything but an answer to this node's own ping last came.
     last_traffic: Instant,
+    /// When a full peer list last went over this link.
+    last_full_sync: Option<Instant>,
     /// When the peer last pinged this node over it: it watches this link.
     pinged: Option<Instant>,
     /// The peer's neighbour count at handshake.
@@ -47,8 +49,6 @@ struct Conn {
     /// Off the broadcast tree: chat is not pushed over it (repair still
     /// runs over it).
     lazy: bool,
-    /// When a full peer list last went over this link.
-    last_full_sync: Option<Instant>,
     /// Dialled only to ping the member once (closed after the answer).
     probe: bool,
 }

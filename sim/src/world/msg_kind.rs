@@ -22,6 +22,7 @@ pub(super) enum MsgKind {
     Join,
     Hello,
     Peers,
+    FullList,
     Ping,
     Pong,
     ProbeReq,
@@ -39,10 +40,11 @@ pub(super) enum MsgKind {
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 17] = [
+    const ALL: [MsgKind; 18] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
+        MsgKind::FullList,
         MsgKind::Ping,
         MsgKind::Pong,
         MsgKind::ProbeReq,
@@ -64,6 +66,7 @@ impl MsgKind {
         match m {
             Message::Join(_) => MsgKind::Join,
             Message::Hello(_) => MsgKind::Hello,
+            Message::PeerList { full: true, .. } => MsgKind::FullList,
             Message::PeerList { .. } => MsgKind::Peers,
             Message::Ping(_) => MsgKind::Ping,
             Message::Pong(_) => MsgKind::Pong,
@@ -88,6 +91,7 @@ impl MsgKind {
             MsgKind::Join => "join",
             MsgKind::Hello => "hello",
             MsgKind::Peers => "peers",
+            MsgKind::FullList => "full-list",
             MsgKind::Ping => "ping",
             MsgKind::Pong => "pong",
             MsgKind::ProbeReq => "probe-req",
@@ -116,6 +120,7 @@ impl MsgKind {
             MsgKind::Hello
             | MsgKind::Join
             | MsgKind::Peers
+            | MsgKind::FullList
             | MsgKind::Ping
             | MsgKind::Pong
             | MsgKind::ProbeReq
