@@ -34,6 +34,7 @@ const ONE_SEED: &[&str] = &["churn", "long-partition", "split-200"];
 /// virtual time.
 const IGNORED: &[&str] = &[
     "scale-1000",
+    "idle-1000",
     "mass-crash",
     "join-storm",
     "split-2h",
