@@ -272,7 +272,7 @@ impl Node {
     pub(super) fn probe_dial_failed(&mut self, nonce: u32, out: &mut Vec<Output>) {
         if let Some(p) = self.detector.pings.remove(&nonce) {
             self.dial_failed(p.target, true, out);
-            self.ping_failed(p, out);
+            self.ping_failed(p, true, out);
         }
     }
 
@@ -292,6 +292,14 @@ impl Node {
         self.detector.pings.remove(&nonce);
         if let Some(c) = p.conn {
             self.close(c, out);
+            // A member just proved alive, at a node short of neighbours
+            // (after a mass failure most members it knows may be dead):
+            // make it a neighbour.
+            if self.neighbours.len() < self.cfg.max_connections / 2
+                && !self.neighbours.contains_key(&p.target)
+            {
+                self.dial(p.target, false, out);
+            }
         }
         match p.relay {
             Some((asker, n)) => {
@@ -314,7 +322,7 @@ impl Node {
         }
     }
 
-    fn ping_failed(&mut self, p: PendingPing, out: &mut Vec<Output>) {
+    fn ping_failed(&mut self, p: PendingPing, unreachable: bool, out: &mut Vec<Output>) {
         if let Some(c) = p.conn {
             self.close(c, out);
         }
@@ -329,11 +337,20 @@ impl Node {
             .and_then(|c| self.conns.get(c))
             .is_some_and(|c| c.last_heard >= p.sent);
         if !heard {
-            self.check(p.target, None, out);
+            // Over a link, the check also weighs what the link carried.
+            let link = self.neighbours.get(&p.target).copied();
+            self.check(p.target, link, out);
             if p.ring {
                 // Walk back over the dead at the pace of the probes, not of
-                // the rounds.
+                // the rounds, and wider at each predecessor that cannot even
+                // be dialled: two more per such one, so a run of k dead
+                // members before this node takes about log2(k) dial
+                // timeouts, not k. (A ping lost on a lossy link is weaker
+                // evidence: one step back.)
                 self.probe_ring(out);
+                if unreachable {
+                    self.probe_ring(out);
+                }
             }
         }
     }
@@ -481,7 +498,7 @@ impl Node {
             .collect();
         for n in late {
             if let Some(p) = self.detector.pings.remove(&n) {
-                self.ping_failed(p, out);
+                self.ping_failed(p, false, out);
             }
         }
         let due: Vec<SocketAddr> = self

@@ -334,7 +334,15 @@ impl Node {
         if have >= self.cfg.max_connections || self.now < self.next_dial {
             return;
         }
-        let mut want = (self.cfg.max_connections - have).min(2);
+        // Two at a time, at a gentle pace; but a node with no neighbour
+        // at all (they all died, or it was cut off) is deaf to every
+        // death and chat: it dials for all its slots at once, since many
+        // of the members it knows may be gone too.
+        let mut want = if self.neighbours.is_empty() {
+            self.cfg.max_connections - have
+        } else {
+            (self.cfg.max_connections - have).min(2)
+        };
         for _ in 0..SAMPLE_TRIES {
             if want == 0 || self.members.len() == 0 {
                 break;
