@@ -314,6 +314,7 @@ fn prunes_on_a_duplicate(node: &Chat) -> bool {
         },
         name: "dup".into(),
         text: "twice".into(),
+        sent_ms: 0,
     });
     for msg in [&chat, &chat, &Message::Ping(77)] {
         s.write_all(&frame(msg)).expect("write frame");

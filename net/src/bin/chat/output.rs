@@ -157,6 +157,7 @@ pub fn event_json(event: &Event) -> Value {
             id,
             name,
             text,
+            sent_ms,
             history,
         } => json!({
             "event": "chat",
@@ -166,6 +167,7 @@ pub fn event_json(event: &Event) -> Value {
             "seq": id.seq,
             "text": &**text,
             "history": history,
+            "sent_ms": sent_ms,
         }),
         Event::Gap {
             origin,

@@ -36,6 +36,7 @@ fn chat(port: u16, seq: u64, text: &str, history: bool) -> Event {
         },
         name: Arc::from("bob"),
         text: Arc::from(text),
+        sent_ms: 0,
         history,
     }
 }
