@@ -71,6 +71,7 @@ fn chat(origin: u32, seq: u64, text_len: usize) -> Chat {
         },
         name: "alice".into(),
         text: "x".repeat(text_len).into(),
+        sent_ms: 1_700_000_000_000,
     }
 }
 

@@ -109,6 +109,10 @@ pub struct Chat {
     pub name: Arc<str>,
     /// The text, at most `Config::max_text_len` bytes.
     pub text: Arc<str>,
+    /// The author's wall-clock time when it was sent, in milliseconds since
+    /// the Unix epoch (0: unknown). For display only: the protocol never
+    /// looks at it, and nothing vouches for it.
+    pub sent_ms: u64,
 }
 
 /// Cheap anti-entropy probe sent to one random neighbour per sync round.

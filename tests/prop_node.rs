@@ -264,6 +264,7 @@ impl Probe {
             }
             Step::Send(len) => Input::Send {
                 text: "x".repeat(len),
+                wall_ms: 0,
             },
             Step::Leave => Input::Leave,
         };
@@ -410,6 +411,7 @@ fn chat(origin: NodeKey, seq: u64) -> Chat {
         id: MsgId { origin, seq },
         name: Arc::from("peer"),
         text: Arc::from(format!("{seq}")),
+        sent_ms: 0,
     }
 }
 

@@ -34,6 +34,7 @@ fn chat() -> Chat {
         },
         name: "bob".into(),
         text: "hello, world".into(),
+        sent_ms: 1_700_000_000_123,
     }
 }
 

@@ -75,6 +75,7 @@ struct FChat {
     seq: Num,
     name_len: u16,
     text_len: u16,
+    sent_ms: u64,
 }
 
 impl FChat {
@@ -86,6 +87,7 @@ impl FChat {
             },
             name: Arc::from("n".repeat(usize::from(self.name_len % 300))),
             text: Arc::from("t".repeat(usize::from(self.text_len % 1100))),
+            sent_ms: self.sent_ms,
         }
     }
 }
@@ -312,6 +314,7 @@ fuzz_target!(|run: Run| {
             Step::Join { addr: a } => Input::Join { addr: addr(*a) },
             Step::Send { len } => Input::Send {
                 text: "x".repeat(usize::from(len % 1100)),
+                wall_ms: u64::from(*len),
             },
             Step::Leave => Input::Leave,
         };

@@ -433,6 +433,7 @@ mod tests {
             },
             name: "x".into(),
             text: "y".repeat(3000).into(),
+            sent_ms: 0,
         });
         let mut full = false;
         for _ in 0..100_000 {

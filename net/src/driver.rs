@@ -186,7 +186,9 @@ impl<S: EventSink> Driver<S> {
         match cmd {
             Command::Send(text) => {
                 self.counters.chats_sent += 1;
-                self.feed(Input::Send { text });
+                // The author's time, for display only.
+                let wall_ms = crate::clock::wall_clock_millis();
+                self.feed(Input::Send { text, wall_ms });
             }
             Command::Join(addr) => self.feed(Input::Join { addr }),
             Command::Leave => self.feed(Input::Leave),

@@ -314,6 +314,7 @@ fn prunes_on_a_duplicate(node: &Chat) -> bool {
         },
         name: "dup".into(),
         text: "twice".into(),
+        sent_ms: 0,
     });
     for msg in [&chat, &chat, &Message::Ping(77)] {
         s.write_all(&frame(msg)).expect("write frame");
@@ -385,5 +386,51 @@ fn a_line_starting_with_two_slashes_is_sent_with_one_slash() {
     assert!(
         !a.seen().iter().any(|e| e["event"] == "peers"),
         "a line starting with //peers was taken as the command"
+    );
+}
+
+/// Plain lines (no `--json`) on a pipe: the author's name without colour,
+/// not one escape code, even with `NO_COLOR` unset.
+#[test]
+fn plain_lines_on_a_pipe_have_no_escape_codes() {
+    let mut alice = Chat::start("alice", &[]);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--listen", "127.0.0.1:0", "--name", "bob", "--join"])
+        .arg(alice.addr_str())
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut bob = KillOnDrop(cmd.spawn().expect("start chat"));
+    let stdout = bob.0.stdout.take().expect("stdout");
+    let (tx, lines) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    alice.wait_for("bob's peer_up", STARTUP, |e| {
+        e["event"] == "peer_up" && e["name"] == "bob"
+    });
+    alice.line("hello bob");
+    let deadline = clock() + DELIVERY;
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    while !seen
+        .iter()
+        .any(|l| String::from_utf8_lossy(l).ends_with(" alice: hello bob"))
+    {
+        let left = deadline.saturating_duration_since(clock());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no chat line within {DELIVERY:?}: {seen:?}"),
+        }
+    }
+    assert!(
+        seen.iter().all(|l| !l.contains(&0x1b)),
+        "escape codes on a pipe: {seen:?}"
     );
 }

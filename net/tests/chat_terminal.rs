@@ -128,3 +128,63 @@ fn ctrl_d_leaves_the_group_and_exits() {
     });
     assert_eq!(term.wait_exit(PROMPT), 0, "exit code after Ctrl-D");
 }
+
+/// `HH:MM:SS` (UTC) of a wall-clock time in milliseconds.
+fn hms(ms: u64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn history_shows_marked_with_its_authors_time_and_no_color_turns_colour_off() {
+    let mut alice = Chat::start("alice", &[]);
+    let said: Vec<String> = (1..=3)
+        .map(|i| format!("said before you came {i}"))
+        .collect();
+    for t in &said {
+        alice.line(t);
+    }
+    // Alice's own deliveries carry the times her node gave them.
+    let times: Vec<u64> = said
+        .iter()
+        .map(|t| alice.wait_chat_text(t, PROMPT)["sent_ms"].as_u64().unwrap())
+        .collect();
+    let join = alice.addr_str();
+    let mut term = Terminal::typist_env(&join, &[], ROWS, &[("NO_COLOR", "1")]);
+    // Each old message on a row of its own: marked, with alice's time.
+    term.wait_screen("the history, marked and timed", DELIVERY, |t| {
+        said.iter().zip(&times).all(|(x, at)| {
+            t.rows().iter().any(|r| {
+                r.starts_with("(history) ") && r.ends_with(&format!("{} alice: {x}", hms(*at)))
+            })
+        })
+    });
+    // The catch-up is summed up once it has been quiet for a while.
+    term.wait_screen("the catch-up summed up", DELIVERY, |t| {
+        t.rows().iter().any(|r| r == "-- 3 earlier messages --")
+    });
+    // A live message is not marked.
+    alice.line("now live");
+    term.wait_screen("a live line", DELIVERY, |t| {
+        t.rows().iter().any(|r| is_chat_row(r, "alice", "now live"))
+    });
+    // NO_COLOR: the name in the terminal's default colour.
+    let rows = term.rows();
+    let y = rows
+        .iter()
+        .position(|r| r.ends_with("alice: now live"))
+        .unwrap();
+    let x = rows[y].find("alice").unwrap() as u16;
+    let cell = term.screen.screen().cell(y as u16, x).unwrap();
+    assert_eq!(cell.contents(), "a");
+    assert_eq!(
+        cell.fgcolor(),
+        vt100::Color::Default,
+        "coloured despite NO_COLOR"
+    );
+}

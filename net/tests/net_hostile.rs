@@ -303,6 +303,7 @@ fn forged_chats(
                     id: gossip_chat::MsgId { origin, seq },
                     name: "spam".into(),
                     text: text.clone(),
+                    sent_ms: 0,
                 };
                 bytes.extend(frame(&Message::Chat(chat)));
             }
@@ -426,6 +427,7 @@ fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
             },
             name: "x".into(),
             text: "z".repeat(len).into(),
+            sent_ms: 0,
         })
     };
     // One byte over the default limit (4096), then a marker on the same

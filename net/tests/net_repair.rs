@@ -148,9 +148,34 @@ fn a_node_paused_past_the_detection_time_rejoins_and_catches_up() {
     );
     pause(Duration::from_secs(5).saturating_sub(stopped.elapsed()));
     let paused = stopped.elapsed();
+    let resumed = victim.mark();
+    let resumed_ms = gossip_chat_net::wall_clock_millis();
     victim.signal("-CONT");
 
-    all_delivered(&[&victim], &senders, &[before, after]);
+    all_delivered(&[&victim], &senders, &[before, after.clone()]);
+    // What repair brought is summed up in one `recovered` event: the
+    // number of history deliveries since the resume, once they went quiet.
+    let summed = victim.wait_since(resumed, "the recovered count", CATCH_UP, |e| {
+        e["event"] == "recovered"
+    });
+    let since = victim.seen()[resumed..].to_vec();
+    let at = since
+        .iter()
+        .position(|e| e["event"] == "recovered")
+        .unwrap();
+    let history = since[..at]
+        .iter()
+        .filter(|e| e["event"] == "chat" && e["history"] == true)
+        .count() as u64;
+    assert!(history >= 1, "nothing came by repair");
+    assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
+    assert_eq!(summed["newcomer"], false);
+    // Each repaired message shows its author's time (sent while the node
+    // was frozen), not the time repair brought it.
+    for e in since[..at].iter().filter(|e| e["history"] == true) {
+        let sent = e["sent_ms"].as_u64().unwrap();
+        assert!(sent > 0 && sent < resumed_ms, "{e}");
+    }
     eprintln!(
         "paused {paused:?}; caught up {:?} after SIGCONT",
         stopped.elapsed() - paused

@@ -94,6 +94,7 @@ fn a_node_added_later_joins_and_an_injected_message_reaches_its_target() {
         },
         name: "n0".into(),
         text: "forged".into(),
+        sent_ms: 0,
     });
     assert!(sim.inject(0, 1, chat.clone()));
     assert!(sim.chats(1).contains(&"forged".to_string()));

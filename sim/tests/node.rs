@@ -340,10 +340,17 @@ fn a_replayed_old_message_is_not_delivered_twice() {
         .events()
         .iter()
         .find_map(|e| match &e.event {
-            Event::Chat { id, name, text, .. } if e.node == 0 => Some(gossip_chat::Chat {
+            Event::Chat {
+                id,
+                name,
+                text,
+                sent_ms,
+                ..
+            } if e.node == 0 => Some(gossip_chat::Chat {
                 id: *id,
                 name: name.clone(),
                 text: text.clone(),
+                sent_ms: *sent_ms,
             }),
             _ => None,
         })

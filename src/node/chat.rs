@@ -153,7 +153,7 @@ impl Node {
         })
     }
 
-    pub(super) fn send_chat(&mut self, text: String, out: &mut Vec<Output>) {
+    pub(super) fn send_chat(&mut self, text: String, wall_ms: u64, out: &mut Vec<Output>) {
         if text.len() > self.cfg.max_text_len {
             out.push(Output::Event(Event::Refused(Refusal::TextTooLong {
                 len: text.len(),
@@ -168,6 +168,7 @@ impl Node {
             },
             name: self.name.clone(),
             text: Arc::from(text),
+            sent_ms: wall_ms,
         };
         self.next_seq += 1;
         self.on_chat(chat, None, false, true, out);
@@ -256,6 +257,7 @@ impl Node {
             id: chat.id,
             name: chat.name,
             text: chat.text,
+            sent_ms: chat.sent_ms,
             history,
         }));
     }

@@ -69,6 +69,10 @@ pub enum Input {
     Send {
         /// The text; at most [`Config::max_text_len`] bytes.
         text: String,
+        /// The author's wall-clock time, in milliseconds since the Unix
+        /// epoch (0: unknown), carried with the message for display only.
+        /// The driver reads the clock; the node never does.
+        wall_ms: u64,
     },
     /// Local command: leave the group gracefully. Afterwards the node only
     /// closes connections.
@@ -156,6 +160,10 @@ pub enum Event {
         name: Arc<str>,
         /// The text.
         text: Arc<str>,
+        /// The author's wall-clock time when it was sent, in milliseconds
+        /// since the Unix epoch (0: unknown), as the author's driver gave
+        /// it: for display only, unverified.
+        sent_ms: u64,
         /// True when it came by repair or as a newcomer's catch-up rather
         /// than live.
         history: bool,

@@ -209,7 +209,7 @@ pub(crate) const MAX_SEEDS: usize = 16;
 /// let addr = "127.0.0.1:7000".parse().unwrap();
 /// let mut node = Node::new(Config::default(), Identity::new(addr, 1, "alice"), 42, Instant::ZERO).unwrap();
 /// let mut out = Vec::new();
-/// node.handle(Instant::from_millis(5), Input::Send { text: "hi".into() }, &mut out);
+/// node.handle(Instant::from_millis(5), Input::Send { text: "hi".into(), wall_ms: 0 }, &mut out);
 /// assert!(out.iter().any(|o| matches!(o, Output::Event(_))));
 /// ```
 #[derive(Debug)]
@@ -431,7 +431,7 @@ impl Node {
                     self.dial(addr, false, out);
                 }
             }
-            Input::Send { text } => self.send_chat(text, out),
+            Input::Send { text, wall_ms } => self.send_chat(text, wall_ms, out),
             Input::Leave => self.leave(out),
         }
     }

@@ -139,8 +139,18 @@ impl Universe {
     }
 
     pub fn chat(&self) -> BoxedStrategy<Chat> {
-        (self.msg_id(), self.name.clone(), self.text.clone())
-            .prop_map(|(id, name, text)| Chat { id, name, text })
+        (
+            self.msg_id(),
+            self.name.clone(),
+            self.text.clone(),
+            any::<u64>(),
+        )
+            .prop_map(|(id, name, text, sent_ms)| Chat {
+                id,
+                name,
+                text,
+                sent_ms,
+            })
             .boxed()
     }
 

@@ -20,6 +20,12 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn start(args: &[&str], rows: u16) -> Terminal {
+        Terminal::start_env(args, rows, &[])
+    }
+
+    /// Like [`Terminal::start`], with `env` set (and `NO_COLOR` unset
+    /// unless `env` sets it).
+    pub fn start_env(args: &[&str], rows: u16, env: &[(&str, &str)]) -> Terminal {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -31,6 +37,10 @@ impl Terminal {
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_chat"));
         cmd.args(args);
         cmd.env("TERM", "xterm");
+        cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pair.slave.spawn_command(cmd).expect("start chat");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
@@ -64,6 +74,11 @@ impl Terminal {
 
     /// A node named `typist` joining through `join`, with `extra` flags.
     pub fn typist(join: &str, extra: &[&str], rows: u16) -> Terminal {
+        Terminal::typist_env(join, extra, rows, &[])
+    }
+
+    /// Like [`Terminal::typist`], with `env` set.
+    pub fn typist_env(join: &str, extra: &[&str], rows: u16, env: &[(&str, &str)]) -> Terminal {
         let mut args = vec![
             "--listen",
             "127.0.0.1:0",
@@ -73,7 +88,7 @@ impl Terminal {
             join,
         ];
         args.extend_from_slice(extra);
-        Terminal::start(&args, rows)
+        Terminal::start_env(&args, rows, env)
     }
 
     pub fn type_keys(&mut self, keys: &str) {

@@ -31,6 +31,7 @@ mod workload;
 pub use crate::addr::{addr_of, slot_of};
 pub use deliver::Seen;
 pub use describe::describe;
+pub use workload::WALL_EPOCH_MS;
 
 use crate::checks::Observer;
 use crate::hostile::{Attack, Tally};
@@ -515,6 +516,7 @@ impl World {
                 slot,
                 Input::Send {
                     text: text.to_string(),
+                    wall_ms: self.wall_ms(),
                 },
             );
         }

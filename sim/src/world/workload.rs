@@ -6,12 +6,30 @@ use super::{Ev, World};
 use crate::scenario::Senders;
 use gossip_chat::{Input, Instant};
 
+/// The wall clock of every simulated node at virtual time zero, in
+/// milliseconds since the Unix epoch (2023-11-14 22:13:20 UTC): an author's
+/// time is this plus the virtual time it sent at, so traces stay
+/// deterministic.
+pub const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
+
 impl World {
+    /// The wall-clock time a simulated author reads now.
+    pub fn wall_ms(&self) -> u64 {
+        WALL_EPOCH_MS + self.now.as_millis()
+    }
+
     /// One of the scenario's timed sends, if its sender is up.
     pub(super) fn timed_send(&mut self, i: usize) {
         let s = self.sc.workload.sends[i].clone();
         if self.procs.state(s.from) == State::Up {
-            self.handle(s.from, Input::Send { text: s.text });
+            let wall_ms = self.wall_ms();
+            self.handle(
+                s.from,
+                Input::Send {
+                    text: s.text,
+                    wall_ms,
+                },
+            );
         }
     }
 
@@ -49,7 +67,8 @@ impl World {
                 text.push('.');
             }
             text.truncate(self.sc.workload.text_len);
-            self.handle(s, Input::Send { text });
+            let wall_ms = self.wall_ms();
+            self.handle(s, Input::Send { text, wall_ms });
         }
         self.push(next, Ev::ChatTick);
     }

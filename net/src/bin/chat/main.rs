@@ -5,11 +5,14 @@
 //! an address that cannot be listened on, 1 for any other failure.
 
 mod cli;
+mod colour;
 mod metrics;
 mod output;
+mod recovered;
 mod screen;
 mod tui;
 mod tui_run;
+mod wall_time;
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
@@ -151,14 +154,16 @@ fn run(args: &Args) -> Result<(), Usage> {
     // script, a pipe, `--json`) gets plain lines.
     let interactive =
         !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    // Names in colour on a terminal, unless NO_COLOR says otherwise.
+    let colour = !args.json && colour::wanted_here();
     let saved = SavedTerminal::now();
     let screen = if interactive { Screen::open() } else { None };
     let mut printer = match &screen {
-        Some(s) => Printer::new(args.json, Out::Screen(s.lines()))
+        Some(s) => Printer::new(args.json, colour, Out::Screen(s.lines()))
             // The node may stop (on a signal) while the editor holds the
             // terminal in raw mode: give it back as it was.
             .on_stop(move || saved.restore()),
-        None => Printer::new(args.json, Out::plain()),
+        None => Printer::new(args.json, colour, Out::plain()),
     };
     printer = printer.with_metrics(metrics_addr);
     let node = net::start_with_sink(cfg, printer).map_err(|e| Usage(e.into()))?;
@@ -171,8 +176,8 @@ fn run(args: &Args) -> Result<(), Usage> {
     // The main thread reads stdin; the driver prints. Ending here leaves
     // the group; the printer then ends the program.
     match screen {
-        Some(screen) => read_terminal(screen, &node, &stop),
-        None => read_lines(&node, args.json),
+        Some(screen) => read_terminal(screen, &node, &stop, colour),
+        None => read_lines(&node, args.json, colour),
     }
     node.shutdown();
     Ok(())
@@ -219,7 +224,7 @@ fn command(line: &str, node: &NodeHandle, json: bool, colour: bool) -> Reply {
 
 /// Plain lines from stdin, answers on stdout, until end of input or
 /// `/quit`.
-fn read_lines(node: &NodeHandle, json: bool) {
+fn read_lines(node: &NodeHandle, json: bool, colour: bool) {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut raw = Vec::new();
@@ -236,7 +241,7 @@ fn read_lines(node: &NodeHandle, json: bool) {
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\n', '\r']);
-        match command(line, node, json, false) {
+        match command(line, node, json, colour) {
             Reply::Done => {}
             Reply::Quit => break,
             Reply::Say(text) => println!("{text}"),
@@ -247,7 +252,7 @@ fn read_lines(node: &NodeHandle, json: bool) {
 
 /// The line editor, until Ctrl-D, Ctrl-C or `/quit`. Answers print above
 /// the prompt, like incoming messages.
-fn read_terminal(mut screen: Screen, node: &NodeHandle, stop: &AtomicBool) {
+fn read_terminal(mut screen: Screen, node: &NodeHandle, stop: &AtomicBool, colour: bool) {
     loop {
         let line = match screen.read() {
             Typed::Line(line) => line,
@@ -260,7 +265,7 @@ fn read_terminal(mut screen: Screen, node: &NodeHandle, stop: &AtomicBool) {
                 break;
             }
         };
-        match command(line.trim_end_matches(['\n', '\r']), node, false, true) {
+        match command(line.trim_end_matches(['\n', '\r']), node, false, colour) {
             Reply::Done => {}
             Reply::Quit => break,
             Reply::Say(text) | Reply::Warn(text) => screen.say(text),

@@ -1,11 +1,19 @@
 //! What the user sees on stdout: human lines or one JSON object per line.
 
+use crate::colour::paint;
+use crate::recovered::{Burst, Recovered};
+use crate::wall_time::{author_text, now_text as clock_time};
 use crossbeam_channel::Sender;
-use gossip_chat::{DownReason, Event, MemberState, NodeKey, Refusal, Stats, TableSizes};
+use gossip_chat::{DownReason, Event, MemberState, Refusal, Stats, TableSizes};
 use gossip_chat_net::{wall_clock_millis, EventSink, Member};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Stdout, Write};
 use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What marks a chat delivered from history (a newcomer's catch-up, or
+/// recovered by repair after a split) rather than live.
+pub const HISTORY_MARK: &str = "(history) ";
 
 /// Where printed lines go.
 pub enum Out {
@@ -56,17 +64,21 @@ pub struct Printer {
     /// Run when the node has stopped, before the program exits (the line
     /// editor gives the terminal back).
     on_stop: Option<Box<dyn FnOnce() + Send>>,
+    /// History deliveries, summed up in bursts.
+    recovered: Recovered,
 }
 
 impl Printer {
-    pub fn new(json: bool, out: Out) -> Printer {
-        let colour = matches!(out, Out::Screen(_));
+    /// Prints to `out`: JSON objects when `json`, else lines with names in
+    /// colour when `colour`.
+    pub fn new(json: bool, colour: bool, out: Out) -> Printer {
         Printer {
             json,
-            colour,
+            colour: colour && !json,
             out,
             metrics: None,
             on_stop: None,
+            recovered: Recovered::new(Instant::now()),
         }
     }
 
@@ -85,49 +97,22 @@ impl Printer {
     fn line(&mut self, line: String) {
         self.out.line(line);
     }
-}
 
-/// ANSI colours a member's name can take: distinct on dark and light
-/// backgrounds alike.
-const COLOURS: [u8; 6] = [31, 32, 33, 34, 35, 36];
-
-/// The colour of a member: a hash of its identity (address and life), so
-/// that two members with the same name show in different colours (most of
-/// the time) and a member keeps its colour for its whole life.
-pub fn colour_of(node: NodeKey) -> u8 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(node.addr.to_string().as_bytes());
-    eat(&node.incarnation.to_le_bytes());
-    // A finalising mix: FNV's low bits alone spread poorly.
-    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    let h = h ^ (h >> 33);
-    COLOURS[((h >> 32) % COLOURS.len() as u64) as usize]
-}
-
-/// `name` in the member's colour when `colour` is on.
-fn paint(colour: bool, node: NodeKey, name: &str) -> String {
-    if colour {
-        format!("\x1b[{}m{name}\x1b[0m", colour_of(node))
-    } else {
-        name.to_owned()
+    /// The line for a finished burst of history deliveries.
+    fn burst(&mut self, burst: Burst) {
+        let line = if self.json {
+            burst_json(burst).to_string()
+        } else {
+            burst.text()
+        };
+        self.line(line + "\n");
     }
 }
 
-/// `HH:MM:SS` (UTC) of now.
-fn clock_time() -> String {
-    let secs = wall_clock_millis() / 1000;
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+/// The JSON object for a finished burst of history deliveries.
+pub fn burst_json(burst: Burst) -> Value {
+    let (count, newcomer) = burst.parts();
+    json!({"event": "recovered", "count": count, "newcomer": newcomer})
 }
 
 fn reason_str(reason: DownReason) -> &'static str {
@@ -157,6 +142,7 @@ pub fn event_json(event: &Event) -> Value {
             id,
             name,
             text,
+            sent_ms,
             history,
         } => json!({
             "event": "chat",
@@ -166,6 +152,7 @@ pub fn event_json(event: &Event) -> Value {
             "seq": id.seq,
             "text": &**text,
             "history": history,
+            "sent_ms": sent_ms,
         }),
         Event::Gap {
             origin,
@@ -199,9 +186,11 @@ pub fn event_json(event: &Event) -> Value {
     }
 }
 
-/// The human line for one event; names in colour when `colour` is on.
-pub fn event_text(event: &Event, colour: bool) -> String {
-    let t = clock_time();
+/// The human line for one event seen at `now_ms` (wall clock); names in
+/// colour when `colour` is on. A chat shows its author's time, and the
+/// history mark when it was not delivered live.
+pub fn event_text(event: &Event, colour: bool, now_ms: u64) -> String {
+    let t = author_text(0, now_ms);
     match event {
         Event::PeerUp { node, name } => {
             let name = paint(colour, *node, name);
@@ -223,8 +212,16 @@ pub fn event_text(event: &Event, colour: bool) -> String {
             let name = paint(colour, *node, name);
             format!("{t} * {name} is gone: not answering ({})", node.addr)
         }
-        Event::Chat { id, name, text, .. } => {
-            format!("{t} {}: {text}", paint(colour, id.origin, name))
+        Event::Chat {
+            id,
+            name,
+            text,
+            sent_ms,
+            history,
+        } => {
+            let mark = if *history { HISTORY_MARK } else { "" };
+            let t = author_text(*sent_ms, now_ms);
+            format!("{mark}{t} {}: {text}", paint(colour, id.origin, name))
         }
         Event::Gap {
             origin,
@@ -269,15 +266,23 @@ impl EventSink for Printer {
     }
 
     fn event(&mut self, event: Event) {
+        if let Event::Chat { history, .. } = event {
+            if let Some(burst) = self.recovered.delivered(Instant::now(), history) {
+                self.burst(burst);
+            }
+        }
         let line = if self.json {
             event_json(&event).to_string()
         } else {
-            event_text(&event, self.colour)
+            event_text(&event, self.colour, wall_clock_millis())
         };
         self.line(line + "\n");
     }
 
     fn idle(&mut self) {
+        if let Some(burst) = self.recovered.tick(Instant::now()) {
+            self.burst(burst);
+        }
         self.out.flush();
     }
 
@@ -449,41 +454,4 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         pairs(&stats),
         pairs(&tables)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(port: u16, incarnation: u64) -> NodeKey {
-        NodeKey {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            incarnation,
-        }
-    }
-
-    #[test]
-    fn colours_follow_the_identity_not_the_name() {
-        // The same identity always gets the same colour...
-        assert_eq!(colour_of(key(7000, 1)), colour_of(key(7000, 1)));
-        // ...and identities spread over the palette.
-        let seen: std::collections::BTreeSet<u8> =
-            (0..24).map(|p| colour_of(key(7000 + p, 1))).collect();
-        assert!(seen.len() >= 4, "colours used: {seen:?}");
-        let lives: std::collections::BTreeSet<u8> =
-            (0..24).map(|i| colour_of(key(7000, i))).collect();
-        assert!(lives.len() >= 4, "colours used: {lives:?}");
-    }
-
-    #[test]
-    fn names_are_painted_only_when_asked() {
-        let k = key(7000, 1);
-        assert_eq!(paint(false, k, "bob"), "bob");
-        let painted = paint(true, k, "bob");
-        assert!(
-            painted.starts_with("\x1b[3")
-                && painted.contains("bob")
-                && painted.ends_with("\x1b[0m")
-        );
-    }
 }

@@ -3,8 +3,11 @@
 //! being typed), drawn into a ratatui `Frame`. Reading keys and events is
 //! in `tui_run`.
 
-use crate::output::{self, colour_of};
-use gossip_chat::{Event, MemberState};
+use crate::colour::colour_of;
+use crate::output::{self, HISTORY_MARK};
+use crate::recovered::Recovered;
+use crate::wall_time::author_text;
+use gossip_chat::{Event, MemberState, NodeKey};
 use gossip_chat_net::Member;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -13,6 +16,7 @@ use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph};
 use ratatui::Frame;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Lines of scrollback kept; older ones are dropped.
 pub const SCROLLBACK: usize = 2000;
@@ -21,15 +25,29 @@ pub const SCROLLBACK: usize = 2000;
 pub const INPUT_MAX: usize = 16 * 1024;
 /// Width of the member list, borders included.
 const MEMBERS_WIDTH: u16 = 28;
-/// What marks a message recovered after a heal (a history delivery).
-pub const HISTORY_MARK: &str = "(history) ";
 
-/// One line of scrollback.
+/// One line of scrollback: `prefix`, then a member's name in its colour,
+/// then `rest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatLine {
-    pub text: String,
-    /// A message delivered late, from a peer's history (after a heal).
+    pub prefix: String,
+    /// The member named on the line (the author of a chat).
+    pub name: Option<(String, NodeKey)>,
+    pub rest: String,
+    /// A message delivered from history (a newcomer's catch-up, or
+    /// recovered after a split), not live.
     pub history: bool,
+}
+
+impl ChatLine {
+    fn plain(text: &str) -> ChatLine {
+        ChatLine {
+            prefix: text.to_owned(),
+            name: None,
+            rest: String::new(),
+            history: false,
+        }
+    }
 }
 
 /// Everything the screen shows.
@@ -51,6 +69,10 @@ pub struct TuiState {
     pub scroll: usize,
     /// The node is leaving: the next Ctrl-C ends at once.
     pub leaving: bool,
+    /// Names, states and marks in colour (off with `NO_COLOR`).
+    pub colour: bool,
+    /// History deliveries, summed up in bursts.
+    bursts: Recovered,
 }
 
 impl TuiState {
@@ -65,34 +87,54 @@ impl TuiState {
             input: String::new(),
             scroll: 0,
             leaving: false,
+            colour: true,
+            bursts: Recovered::new(Instant::now()),
         }
     }
 
     /// Adds `text` (one or more lines) to the scrollback.
     pub fn say(&mut self, text: &str) {
         for line in text.lines() {
-            self.push(ChatLine {
-                text: line.to_owned(),
-                history: false,
-            });
+            self.push(ChatLine::plain(line));
         }
     }
 
     fn push(&mut self, mut line: ChatLine) {
-        line.text = printable(&line.text);
+        line.prefix = printable(&line.prefix);
+        line.rest = printable(&line.rest);
+        if let Some((name, _)) = &mut line.name {
+            *name = printable(name);
+        }
         if self.lines.len() == SCROLLBACK {
             self.lines.pop_front();
         }
         self.lines.push_back(line);
     }
 
-    /// What an event from the node adds: a line, and the counters.
-    pub fn event(&mut self, event: &Event) {
-        let mut history = false;
+    /// What an event from the node, seen at `now` (`now_ms` on the wall
+    /// clock), adds: a line, and the counters.
+    pub fn event(&mut self, event: &Event, now: Instant, now_ms: u64) {
         match event {
-            Event::Chat { history: true, .. } => {
-                history = true;
-                self.recovered += 1;
+            Event::Chat {
+                id,
+                name,
+                text,
+                sent_ms,
+                history,
+            } => {
+                if let Some(burst) = self.bursts.delivered(now, *history) {
+                    self.say(&burst.text());
+                }
+                if *history {
+                    self.recovered += 1;
+                }
+                self.push(ChatLine {
+                    prefix: format!("{} ", author_text(*sent_ms, now_ms)),
+                    name: Some((name.to_string(), id.origin)),
+                    rest: format!(": {text}"),
+                    history: *history,
+                });
+                return;
             }
             Event::Gap { first, last, .. } => {
                 self.lost = self
@@ -101,12 +143,14 @@ impl TuiState {
             }
             _ => {}
         }
-        let text = output::event_text(event, false);
-        for line in text.lines() {
-            self.push(ChatLine {
-                text: line.to_owned(),
-                history,
-            });
+        self.say(&output::event_text(event, false, now_ms));
+    }
+
+    /// Time passes: a burst of history deliveries that went quiet is
+    /// summed up in a line.
+    pub fn tick(&mut self, now: Instant) {
+        if let Some(burst) = self.bursts.tick(now) {
+            self.say(&burst.text());
         }
     }
 
@@ -178,7 +222,10 @@ fn state_text(state: MemberState) -> &'static str {
     }
 }
 
-fn state_style(state: MemberState) -> Style {
+fn state_style(state: MemberState, colour: bool) -> Style {
+    if !colour {
+        return Style::default();
+    }
     match state {
         MemberState::Alive => Style::default().fg(Color::Green),
         MemberState::Suspect => Style::default().fg(Color::Yellow),
@@ -217,14 +264,21 @@ fn render_scrollback(state: &TuiState, frame: &mut Frame, area: Rect) {
         .lines
         .range(start..end)
         .map(|l| {
+            let mut spans = Vec::with_capacity(4);
             if l.history {
-                Line::from(vec![
-                    Span::styled(HISTORY_MARK, Style::default().fg(Color::Cyan)),
-                    Span::raw(l.text.as_str()),
-                ])
-            } else {
-                Line::raw(l.text.as_str())
+                let style = if state.colour {
+                    Style::default().fg(Color::Cyan)
+                } else {
+                    Style::default()
+                };
+                spans.push(Span::styled(HISTORY_MARK, style));
             }
+            spans.push(Span::raw(l.prefix.as_str()));
+            if let Some((name, key)) = &l.name {
+                spans.push(Span::styled(name.as_str(), name_style(state, *key)));
+            }
+            spans.push(Span::raw(l.rest.as_str()));
+            Line::from(spans)
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), area);
@@ -242,12 +296,11 @@ fn render_members(state: &TuiState, frame: &mut Frame, area: Rect) {
         .chain(&gone)
         .map(|m| {
             let mark = if m.neighbour { "* " } else { "  " };
-            let name_style = Style::default().fg(Color::Indexed(colour_of(m.node) - 30));
             ListItem::new(Line::from(vec![
                 Span::raw(mark),
-                Span::styled(printable(&m.name), name_style),
+                Span::styled(printable(&m.name), name_style(state, m.node)),
                 Span::raw(" "),
-                Span::styled(state_text(m.state), state_style(m.state)),
+                Span::styled(state_text(m.state), state_style(m.state, state.colour)),
             ]))
         })
         .collect();
@@ -255,6 +308,15 @@ fn render_members(state: &TuiState, frame: &mut Frame, area: Rect) {
         .borders(Borders::LEFT)
         .title(" members (* direct)");
     frame.render_widget(List::new(items).block(block), area);
+}
+
+/// A member's name in its colour (ANSI 31 to 36 are indexed colours 1 to 6).
+fn name_style(state: &TuiState, node: NodeKey) -> Style {
+    if state.colour {
+        Style::default().fg(Color::Indexed(colour_of(node) - 30))
+    } else {
+        Style::default()
+    }
 }
 
 fn render_input(state: &TuiState, frame: &mut Frame, area: Rect) {

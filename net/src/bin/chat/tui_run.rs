@@ -7,7 +7,7 @@ use crate::{command, Reply, HELP};
 use crossbeam_channel::{Receiver, Sender};
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use gossip_chat::Event;
-use gossip_chat_net::{EventSink, NodeHandle};
+use gossip_chat_net::{wall_clock_millis, EventSink, NodeHandle};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -66,6 +66,7 @@ pub fn run(
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let mut state = TuiState::new(node.addr(), name);
+    state.colour = crate::colour::wanted_here();
     if let Some(m) = metrics {
         state.say(&format!("* metrics on http://{m}/metrics"));
     }
@@ -79,9 +80,10 @@ pub fn run(
                         "* listening on {addr} as {name}; type a message, or /help"
                     ));
                 }
-                Update::Event(e) => state.event(&e),
+                Update::Event(e) => state.event(&e, Instant::now(), wall_clock_millis()),
             }
         }
+        state.tick(Instant::now());
         if members_at.is_none_or(|at| at.elapsed() >= MEMBERS_EVERY) {
             state.members = node.members();
             members_at = Some(Instant::now());

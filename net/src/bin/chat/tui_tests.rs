@@ -5,7 +5,7 @@ use gossip_chat::{MsgId, NodeKey};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const W: u16 = 80;
 const H: u16 = 12;
@@ -28,7 +28,15 @@ fn member(port: u16, name: &str, state: MemberState, neighbour: bool) -> Member 
     }
 }
 
+/// 2023-11-14 22:13:20 UTC.
+const T: u64 = 1_700_000_000_000;
+
+/// Bob at `port` said `text`, at `T`.
 fn chat(port: u16, seq: u64, text: &str, history: bool) -> Event {
+    chat_at(port, seq, text, history, T)
+}
+
+fn chat_at(port: u16, seq: u64, text: &str, history: bool, sent_ms: u64) -> Event {
     Event::Chat {
         id: MsgId {
             origin: key(port),
@@ -36,8 +44,14 @@ fn chat(port: u16, seq: u64, text: &str, history: bool) -> Event {
         },
         name: Arc::from("bob"),
         text: Arc::from(text),
+        sent_ms,
         history,
     }
+}
+
+/// `event` seen now, five minutes after `T`.
+fn see(s: &mut TuiState, event: &Event) {
+    s.event(event, Instant::now(), T + 300_000);
 }
 
 fn state() -> TuiState {
@@ -102,20 +116,88 @@ fn the_member_list_shows_each_state_and_marks_neighbours() {
 }
 
 #[test]
-fn history_lines_are_marked_and_counted() {
+fn history_lines_are_marked_counted_and_show_their_authors_time() {
     let mut s = state();
-    s.event(&chat(7001, 1, "live one", false));
-    s.event(&chat(7001, 2, "from before the heal", true));
+    see(&mut s, &chat(7001, 1, "live one", false));
+    see(
+        &mut s,
+        &chat_at(7001, 2, "from before the heal", true, T - 10_000),
+    );
+    // From another day: the date too.
+    see(&mut s, &chat_at(7001, 3, "yesterday", true, T - 86_400_000));
     let rows = draw(&s);
-    assert!(left(&rows[0]).ends_with(" bob: live one"), "{rows:#?}");
-    assert!(!rows[0].contains(HISTORY_MARK.trim()), "{rows:#?}");
-    let second = left(&rows[1]);
-    assert!(
-        second.starts_with("(history) ") && second.ends_with("bob: from before the heal"),
+    assert_eq!(left(&rows[0]), "22:13:20 bob: live one", "{rows:#?}");
+    assert_eq!(
+        left(&rows[1]),
+        "(history) 22:13:10 bob: from before the heal",
         "{rows:#?}"
     );
-    assert_eq!(s.recovered, 1);
-    assert!(rows[H as usize - 2].contains("| 1 recovered"), "{rows:#?}");
+    assert_eq!(
+        left(&rows[2]),
+        "(history) 2023-11-13 22:13:20 bob: yesterday",
+        "{rows:#?}"
+    );
+    assert_eq!(s.recovered, 2);
+    assert!(rows[H as usize - 2].contains("| 2 recovered"), "{rows:#?}");
+}
+
+#[test]
+fn a_burst_of_history_is_summed_up_once_quiet() {
+    use crate::recovered::QUIET;
+    let mut s = state();
+    // Long after start, so not a newcomer's catch-up.
+    let heal = Instant::now() + Duration::from_secs(60);
+    for seq in 1..=3 {
+        s.event(&chat(7001, seq, "missed", true), heal, T);
+    }
+    s.event(&chat(7002, 1, "live", false), heal, T);
+    s.tick(heal + QUIET / 2);
+    assert!(!draw(&s).iter().any(|r| r.contains("recovered after")));
+    s.tick(heal + QUIET);
+    let rows = draw(&s);
+    assert_eq!(
+        left(&rows[4]),
+        "-- 3 messages recovered after a split --",
+        "{rows:#?}"
+    );
+    s.tick(heal + QUIET * 3);
+    assert_eq!(
+        draw(&s)
+            .iter()
+            .filter(|r| r.contains("recovered after"))
+            .count(),
+        1,
+        "summed up once"
+    );
+}
+
+#[test]
+fn two_members_named_bob_show_in_different_colours_unless_colour_is_off() {
+    let mut s = state();
+    // Different identities, same name (their colours differ: see
+    // `colour::tests`).
+    see(&mut s, &chat(7001, 1, "one", false));
+    see(&mut s, &chat(7002, 1, "two", false));
+    let colour_at = |s: &TuiState, y: u16| {
+        let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+        terminal.draw(|f| render(s, f)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        // The name starts after "22:13:20 ".
+        (
+            buf[(9, y)].symbol().to_owned(),
+            buf[(9, y)].fg,
+            buf[(0, y)].fg,
+        )
+    };
+    let (b1, one, time1) = colour_at(&s, 0);
+    let (b2, two, _) = colour_at(&s, 1);
+    assert_eq!((b1.as_str(), b2.as_str()), ("b", "b"));
+    assert_ne!(one, two, "two bobs alike");
+    assert!(matches!(one, Color::Indexed(1..=6)), "{one:?}");
+    assert_eq!(time1, Color::Reset, "only the name is coloured");
+    s.colour = false;
+    assert_eq!(colour_at(&s, 0).1, Color::Reset);
+    assert_eq!(colour_at(&s, 1).1, Color::Reset);
 }
 
 #[test]
@@ -132,11 +214,14 @@ fn the_status_line_shows_address_peers_and_trouble() {
     s.members[1].state = MemberState::Suspect;
     s.members
         .push(member(7003, "dave", MemberState::Dead, false));
-    s.event(&Event::Gap {
-        origin: key(7003),
-        first: 4,
-        last: 6,
-    });
+    see(
+        &mut s,
+        &Event::Gap {
+            origin: key(7003),
+            first: 4,
+            last: 6,
+        },
+    );
     let status = draw(&s)[H as usize - 2].clone();
     assert_eq!(
         status,
@@ -199,7 +284,7 @@ fn typing_stops_at_the_limit() {
 #[test]
 fn control_characters_from_peers_do_not_reach_the_terminal() {
     let mut s = state();
-    s.event(&chat(7001, 1, "clear\x1b[2Jthe screen", false));
+    see(&mut s, &chat(7001, 1, "clear\x1b[2Jthe screen", false));
     s.members = vec![member(7001, "b\x1b]0;x\x07ob", MemberState::Alive, true)];
     let rows = draw(&s);
     assert!(
