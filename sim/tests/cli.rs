@@ -1,19 +1,8 @@
 //! The `sim` command line: exit codes, error lines and replay commands.
 
-use std::process::Command;
+mod common;
 
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::sim;
 
 fn temp(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("gossip-sim-cli-{}", std::process::id()));

@@ -2,22 +2,11 @@
 //! must leave the run alone (same fingerprint), and the series must show
 //! what happened: the partition scenario's split and its re-merge.
 
-use std::process::Command;
+mod common;
+
+use common::sim;
 
 const PARTITION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/partition.toml");
-
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn fingerprint(report: &str) -> &str {
     let line = report

@@ -2,7 +2,7 @@
 //! it refuses (`FILE:LINE: why`, like the simulator's validation) or
 //! carries out differently (a note in the report).
 
-use crate::scenario::{Fault, FaultKind, Latency, Scenario, ScenarioError, Target, Via};
+use crate::scenario::{Fault, FaultKind, Latency, Scenario, ScenarioError};
 use gossip_chat::Config;
 
 /// The most node slots (processes at once) the lab runs.
@@ -77,7 +77,7 @@ pub fn judge(sc: &Scenario, text: &str, faults: &[Fault], slots: usize) -> Verdi
             let line = file.fault_line(name, &mut used);
             refused.push(file.at(line, why.to_string()));
         }
-        for n in named(&f.kind) {
+        for n in crate::scenario::named_nodes(&f.kind) {
             if n as usize >= slots {
                 let line = file.fault_line(name, &mut used);
                 refused.push(file.at(
@@ -156,35 +156,6 @@ fn kind_name(k: &FaultKind) -> &'static str {
         FaultKind::Swizzle { .. } => "swizzle",
         FaultKind::Slow(_) => "slow",
     }
-}
-
-/// Node indices a fault names.
-fn named(k: &FaultKind) -> Vec<u32> {
-    let mut v = match k {
-        FaultKind::Crash(Target::Nodes(n))
-        | FaultKind::Kill(Target::Nodes(n))
-        | FaultKind::Pause(Target::Nodes(n), _)
-        | FaultKind::Resume(Target::Nodes(n))
-        | FaultKind::Restart(Target::Nodes(n), _)
-        | FaultKind::Leave(Target::Nodes(n))
-        | FaultKind::Loss(crate::scenario::LossBurst {
-            target: Target::Nodes(n),
-            ..
-        }) => n.clone(),
-        FaultKind::Link(l) => vec![l.from, l.to],
-        FaultKind::Partition { shape, .. } => match shape {
-            crate::scenario::Shape::Groups(g) => g.iter().flatten().copied().collect(),
-            crate::scenario::Shape::Isolate(Some(n)) | crate::scenario::Shape::Bridge(Some(n)) => {
-                vec![*n]
-            }
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    if let FaultKind::Restart(_, Via::Node(n)) | FaultKind::Join(_, Via::Node(n)) = k {
-        v.push(*n);
-    }
-    v
 }
 
 /// The scenario file's lines, to point at the one a refusal is about.

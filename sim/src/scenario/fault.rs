@@ -87,7 +87,7 @@ pub(super) fn fault_from_raw(f: &RawFault, slots: &mut u32) -> Result<Fault, Str
 }
 
 /// Every node index a fault names (they must exist by the end of the run).
-pub(super) fn named_nodes(kind: &FaultKind) -> Vec<u32> {
+pub(crate) fn named_nodes(kind: &FaultKind) -> Vec<u32> {
     let mut list: Vec<u32> = match kind {
         FaultKind::Crash(Target::Nodes(n))
         | FaultKind::Kill(Target::Nodes(n))

@@ -17,6 +17,7 @@ mod tests;
 mod validate;
 
 pub use duration::parse_duration;
+pub(crate) use fault::named_nodes;
 pub use fault::MAX_GROUPS;
 pub use model::*;
 pub use validate::parse;
