@@ -1,0 +1,111 @@
+//! Watched links: a node heartbeats only the links it picked (and those it
+//! is pinged on), and a neighbour that does not watch a hung member still
+//! verifies the suspicion and adds its voice, so removal stays fast.
+
+use gossip_chat::{Config, Duration, Event, Instant};
+use gossip_sim::addr::addr_of;
+use gossip_sim::builder::Sim;
+
+/// Eight nodes in a full mesh (seven links each), settled, with the trace
+/// recorded.
+fn mesh(watched_links: usize) -> Sim {
+    let cfg = Config {
+        watched_links,
+        ..Config::lan()
+    };
+    let mut sim = Sim::builder()
+        .nodes(8)
+        .config(cfg)
+        .latency(Duration::from_millis(5))
+        .seed(7)
+        .record_trace()
+        .build();
+    let deadline = sim.now() + Duration::from_secs(15);
+    let done = sim.run_until_true(deadline, Duration::from_millis(10), |sim| {
+        sim.up().len() == 8 && sim.converged()
+    });
+    assert!(done, "the mesh never converged");
+    sim.run_for(Duration::from_secs(5));
+    sim
+}
+
+/// Pings received in the trace after `from` (virtual seconds).
+fn pings_after(sim: &Sim, from: f64) -> usize {
+    sim.trace()
+        .lines()
+        .filter(|l| l.contains(" ping "))
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|t| t >= from)
+        })
+        .count()
+}
+
+#[test]
+fn an_idle_mesh_heartbeats_only_the_links_its_nodes_watch() {
+    let window = 10.0;
+    let count = |watched| {
+        let mut sim = mesh(watched);
+        let from = sim.now().as_millis() as f64 / 1000.0;
+        sim.run_for(Duration::from_secs(window as u64));
+        (pings_after(&sim, from), sim)
+    };
+    let (few, sim) = count(2);
+    let (all, _) = count(7);
+    // Every link watched: 28 links, one ping each per 500 ms.
+    assert!(
+        all as f64 >= 28.0 * 2.0 * window * 0.9,
+        "all links: {all} pings"
+    );
+    // Two picked per node: at most 8 x 2 links watched.
+    assert!(
+        (few as f64) <= 16.0 * 2.0 * window * 1.1,
+        "two per node: {few} pings against {all} with every link watched"
+    );
+    assert!(few * 2 <= all, "{few} pings against {all}");
+    // Yet every node is watched by someone: each pings or is pinged.
+    let trace = sim.trace();
+    for i in 0..8 {
+        let me = format!("n{i} ");
+        assert!(
+            trace
+                .lines()
+                .filter(|l| l.contains(" ping "))
+                .any(|l| l.contains(&format!(" {me}<-")) || l.contains(&format!("<- {me}"))),
+            "n{i} takes part in no heartbeat"
+        );
+    }
+}
+
+/// A hung member is suspected by the few neighbours that watch it; the
+/// others verify the suspicion over their own links and accuse too, so the
+/// suspicion shrinks to its minimum (Lifeguard) and every survivor removes
+/// the member well before a single accuser's `suspect_timeout` would run
+/// out after the silence and the check.
+#[test]
+fn neighbours_that_do_not_watch_a_hung_member_verify_and_hasten_its_removal() {
+    let mut sim = mesh(2);
+    let cfg = Config::lan();
+    let paused_at: Instant = sim.now();
+    sim.pause(3);
+    sim.run_for(Duration::from_secs(10));
+    let single_accuser = cfg.dead_after() + cfg.probe_timeout + cfg.suspect_timeout;
+    for i in (0..8).filter(|&i| i != 3) {
+        let at = sim
+            .events()
+            .iter()
+            .find(|e| {
+                e.node == i
+                    && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(3))
+            })
+            .map(|e| e.at)
+            .unwrap_or_else(|| panic!("n{i} never removed n3"));
+        let took = at - paused_at;
+        assert!(
+            took + Duration::from_millis(1000) < single_accuser,
+            "n{i} removed n3 after {took:?}; one accuser alone would take {single_accuser:?}"
+        );
+    }
+}
