@@ -223,6 +223,20 @@ pub enum Message {
     Graft(Vec<MsgId>),
     /// Ids of new messages, announced over a pruned link.
     IHave(Vec<MsgId>),
+    /// Membership digest by bucket (the low 32 bits of each bucket's roster
+    /// hash, one per bucket): the answer to a [`Message::Sync`] whose
+    /// membership hash differs. The receiver sends back its entries of the
+    /// buckets that differ ([`Message::RosterPart`]).
+    Buckets(Vec<u32>),
+    /// The sender's whole view of some digest buckets (bit `i` of
+    /// `buckets` set: bucket `i` is covered). The receiver merges it and
+    /// answers with what it holds newer in those buckets.
+    RosterPart {
+        /// The buckets covered.
+        buckets: u64,
+        /// Every entry the sender spreads in those buckets.
+        members: Vec<MemberUpdate>,
+    },
 }
 
 impl Message {
@@ -247,6 +261,8 @@ impl Message {
             Message::Prune => "prune",
             Message::Graft(_) => "graft",
             Message::IHave(_) => "ihave",
+            Message::Buckets(_) => "buckets",
+            Message::RosterPart { .. } => "part-list",
         }
     }
 }

@@ -87,13 +87,38 @@ pub(crate) fn supersedes(new: Rank, old: Rank) -> bool {
     new > old
 }
 
+/// How many buckets the roster digest splits members into (by address),
+/// so that two views that differ in a few members trade only those
+/// members' buckets.
+pub(crate) const BUCKETS: usize = 64;
+
+/// The digest bucket of an address: the same on every node, whatever life.
+pub(crate) fn bucket_of(addr: SocketAddr) -> usize {
+    let key = NodeKey {
+        addr,
+        incarnation: 0,
+    };
+    (key_hash(key, 0xb0c4) >> 58) as usize % BUCKETS
+}
+
 /// Members keyed by address, in insertion order (deterministic, and cheap
-/// to sample at random by index). The hash of the roster is kept up to date
-/// on every change.
-#[derive(Debug, Default)]
+/// to sample at random by index). The hash of the roster, whole and per
+/// bucket, is kept up to date on every change.
+#[derive(Debug)]
 pub(crate) struct Members {
     map: IndexMap<SocketAddr, Member, FxBuildHasher>,
     hash: u64,
+    buckets: [u64; BUCKETS],
+}
+
+impl Default for Members {
+    fn default() -> Members {
+        Members {
+            map: IndexMap::default(),
+            hash: 0,
+            buckets: [0; BUCKETS],
+        }
+    }
 }
 
 impl Members {
@@ -122,6 +147,11 @@ impl Members {
         self.hash
     }
 
+    /// The roster hash of each bucket (see [`bucket_of`]).
+    pub fn bucket_hashes(&self) -> &[u64; BUCKETS] {
+        &self.buckets
+    }
+
     fn contribution(addr: SocketAddr, m: &Member) -> u64 {
         if m.in_roster() {
             key_hash(m.key(addr), 0)
@@ -133,16 +163,25 @@ impl Members {
     /// Inserts or replaces the entry for `addr`, keeping the hash current.
     pub fn set(&mut self, addr: SocketAddr, m: Member) {
         if let Some(old) = self.map.get(&addr) {
-            self.hash = self.hash.wrapping_sub(Self::contribution(addr, old));
+            let c = Self::contribution(addr, old);
+            self.hash = self.hash.wrapping_sub(c);
+            let b = &mut self.buckets[bucket_of(addr)];
+            *b = b.wrapping_sub(c);
         }
-        self.hash = self.hash.wrapping_add(Self::contribution(addr, &m));
+        let c = Self::contribution(addr, &m);
+        self.hash = self.hash.wrapping_add(c);
+        let b = &mut self.buckets[bucket_of(addr)];
+        *b = b.wrapping_add(c);
         self.map.insert(addr, m);
     }
 
     /// Removes the entry for `addr`, keeping the hash current.
     pub fn remove(&mut self, addr: &SocketAddr) {
         if let Some(old) = self.map.shift_remove(addr) {
-            self.hash = self.hash.wrapping_sub(Self::contribution(*addr, &old));
+            let c = Self::contribution(*addr, &old);
+            self.hash = self.hash.wrapping_sub(c);
+            let b = &mut self.buckets[bucket_of(*addr)];
+            *b = b.wrapping_sub(c);
         }
     }
 

@@ -756,7 +756,7 @@ fn a_stream_delivered_from_hold_back_is_not_forgotten_at_once() {
 }
 
 #[test]
-fn a_full_peer_list_fits_in_one_frame() {
+fn a_bucket_repair_of_a_full_table_fits_in_frames() {
     let cfg = Config::lan();
     let name: Arc<str> = Arc::from("n".repeat(256));
     let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
@@ -787,22 +787,34 @@ fn a_full_peer_list_fits_in_one_frame() {
         steps.push(Step::Message(1, Message::Ping(0)));
     }
     let mut p = run_steps(cfg, steps).unwrap();
-    // ... the neighbour's view differs: it gets the full list.
+    // ... the neighbour's view differs: it gets the digest by bucket ...
     let sync = gossip_chat::Sync {
         members_hash: 1,
         chat_hash: 0,
     };
     let outs = p.step(Step::Message(1, Message::Sync(sync))).unwrap();
-    let full = outs.iter().any(|o| {
-        matches!(
-            o,
-            Output::Send {
-                msg: Message::PeerList { full: true, .. },
-                ..
-            }
-        )
-    });
-    assert!(full, "no full list sent: {outs:?}");
+    let digest = outs
+        .iter()
+        .any(|o| matches!(o, Output::Send { msg: Message::Buckets(b), .. } if b.len() == 64));
+    assert!(digest, "no bucket digest sent: {outs:?}");
+    // ... and, every bucket differing, the whole table in frames that each
+    // fit (`step` checks every frame against `max_frame`).
+    let outs = p
+        .step(Step::Message(1, Message::Buckets(vec![0; 64])))
+        .unwrap();
+    let (mut covered, mut entries) = (0u64, 0);
+    for o in &outs {
+        if let Output::Send {
+            msg: Message::RosterPart { buckets, members },
+            ..
+        } = o
+        {
+            covered |= buckets;
+            entries += members.len();
+        }
+    }
+    assert_eq!(covered, u64::MAX, "not every bucket covered");
+    assert_eq!(entries, members.len() + 1, "the table and this node");
 }
 
 #[test]
@@ -893,37 +905,40 @@ fn a_stream_of_my_own_earlier_life_is_never_evicted_for_room() {
     assert_eq!(s.duplicates, 1, "{s:?}");
 }
 
-/// Two neighbours whose rosters differ from this node's both get a full
-/// peer list at once: the cooldown is per link, so one peer's repair does
+/// Two neighbours whose rosters differ from this node's both get its digest
+/// by bucket at once: the cooldown is per link, so one peer's repair does
 /// not hold back another's (a burst of joiners all syncing with one node).
 #[test]
-fn full_lists_are_rate_limited_per_link() {
+fn roster_repairs_are_rate_limited_per_link() {
     let cfg = small_config();
     let mut p = Probe::new(cfg.clone(), 1, 7);
     p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
         .unwrap();
     p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
         .unwrap();
-    p.step(Step::Wait(cfg.full_sync_cooldown.as_millis()))
-        .unwrap();
     let sync = Message::Sync(gossip_chat::Sync {
         members_hash: 1,
         chat_hash: 0,
     });
-    let full_lists = |outs: &[Output], conn: u64| {
+    let digests = |outs: &[Output], conn: u64| {
         outs.iter()
             .filter(|o| {
-                matches!(o, Output::Send { conn: c, msg: Message::PeerList { full: true, .. } } if *c == ConnId(conn))
+                matches!(o, Output::Send { conn: c, msg: Message::Buckets(_) } if *c == ConnId(conn))
             })
             .count()
     };
     let a = p.step(Step::Message(1, sync.clone())).unwrap();
     let b = p.step(Step::Message(2, sync.clone())).unwrap();
-    assert_eq!(full_lists(&a, 1), 1, "{a:?}");
-    assert_eq!(full_lists(&b, 2), 1, "{b:?}");
+    assert_eq!(digests(&a, 1), 1, "{a:?}");
+    assert_eq!(digests(&b, 2), 1, "{b:?}");
     // The same link again within the cooldown: nothing more.
-    let again = p.step(Step::Message(1, sync)).unwrap();
-    assert_eq!(full_lists(&again, 1), 0, "{again:?}");
+    let again = p.step(Step::Message(1, sync.clone())).unwrap();
+    assert_eq!(digests(&again, 1), 0, "{again:?}");
+    // After it, again.
+    p.step(Step::Wait(cfg.full_sync_cooldown.as_millis()))
+        .unwrap();
+    let later = p.step(Step::Message(1, sync)).unwrap();
+    assert_eq!(digests(&later, 1), 1, "{later:?}");
 }
 
 /// With the table full of members' streams only, a new invented sender is

@@ -143,6 +143,14 @@ impl Node {
         }
     }
 
+    /// The chat digest without the streams of lives that ended longer
+    /// ago than any history is kept (gc forgets those).
+    pub(super) fn live_digest(&self) -> Vec<(NodeKey, u64)> {
+        let mut d = self.streams.digest();
+        d.retain(|(k, _)| !self.long_gone(*k));
+        d
+    }
+
     /// Whether `key` is a life that ended longer ago than any history is
     /// kept (superseded, dead or departed).
     pub(super) fn long_gone(&self, key: NodeKey) -> bool {
@@ -333,39 +341,39 @@ impl Node {
             out.push(Output::Send {
                 conn,
                 msg: Message::Digest(Digest {
-                    entries: self.streams.digest(),
+                    entries: self.live_digest(),
                     reply: true,
                 }),
             });
         }
     }
 
-    /// A neighbour's membership hash differs from this node's: a full
-    /// list goes to it (a push-pull: the receiver answers with what the
-    /// list lacks), unless the mismatch is most likely news in flight.
-    /// Changes travel by flood and gossip rounds; a full list is for what
-    /// they missed. So on a new link (a newcomer, the other side of a
-    /// split) this node sends at most `HANDSHAKE_LISTS` per
-    /// `full_sync_cooldown` however many links open, and over an older link only once the link has
-    /// outlived the gossip rounds, at most one per `full_sync_cooldown`.
+    /// A neighbour's membership hash differs from this node's. Changes
+    /// travel by flood (and accusations also by gossip rounds): a
+    /// mismatch is most often news in flight. So a handshake only marks
+    /// the link to be checked again at the next sync round (by the side
+    /// that dialled); a [`Sync`] that still differs is answered with the
+    /// digest by bucket, and the two sides then trade the entries of the
+    /// buckets that differ, not their whole views. At most one digest per
+    /// link per `full_sync_cooldown`.
     fn repair_roster(&mut self, conn: ConnId, handshake: bool, out: &mut Vec<Output>) {
         let now = self.now;
         let cooldown = self.cfg.full_sync_cooldown;
-        let settle = self
-            .cfg
-            .gossip_interval
-            .saturating_mul(self.cfg.gossip_retransmits.max(1) as u64);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let due = (handshake || now - c.opened >= settle)
-            && c.last_full_sync.is_none_or(|t| now - t >= cooldown);
-        if !due {
+        if handshake {
+            c.recheck |= c.dialed.is_some();
+            return;
+        }
+        if c.last_full_sync.is_some_and(|t| now - t < cooldown) {
             return;
         }
         c.last_full_sync = Some(now);
-        let list = self.full_list(true);
-        self.send_peer_list(conn, true, list, out);
+        out.push(Output::Send {
+            conn,
+            msg: Message::Buckets(self.roster_buckets()),
+        });
     }
 
     pub(super) fn on_digest(&mut self, conn: ConnId, d: Digest, out: &mut Vec<Output>) {
@@ -378,6 +386,11 @@ impl Node {
         let mut used = 0;
         let budget = self.frame_budget();
         'streams: for (key, s) in &self.streams.map {
+            if self.long_gone(*key) {
+                // Forgotten at the next gc: not handed on meanwhile (a
+                // newcomer could not tell its messages from new ones).
+                continue;
+            }
             let have = theirs.get(key).copied().unwrap_or(0);
             if s.delivered > have {
                 for (at, c) in self.store.range(*key, have + 1, s.delivered) {
@@ -410,7 +423,7 @@ impl Node {
             out.push(Output::Send {
                 conn,
                 msg: Message::Digest(Digest {
-                    entries: self.streams.digest(),
+                    entries: self.live_digest(),
                     reply: false,
                 }),
             });

@@ -256,6 +256,7 @@ impl Node {
                 last_heard: self.now,
                 last_traffic: self.now,
                 last_full_sync: None,
+                recheck: false,
                 pinged: None,
                 degree: 0,
                 lazy: true,

@@ -119,6 +119,34 @@ impl Node {
         }
     }
 
+    /// How many neighbour links are on the broadcast tree.
+    pub(super) fn tree_links(&self) -> usize {
+        self.neighbours
+            .values()
+            .filter(|c| self.conns.get(c).is_some_and(|c| !c.lazy))
+            .count()
+    }
+
+    /// The peer took `conn` off the tree. With many senders at once,
+    /// prunes for different messages can leave a node with no tree link
+    /// at all: then it puts another link back on.
+    fn on_prune(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        self.set_lazy(conn, true);
+        if self.tree_links() > 0 {
+            return;
+        }
+        let lazy: Vec<ConnId> = self
+            .neighbours
+            .values()
+            .copied()
+            .filter(|&c| c != conn)
+            .collect();
+        if !lazy.is_empty() {
+            let i = self.below(lazy.len());
+            self.graft(lazy[i], out);
+        }
+    }
+
     /// New messages came by repair over `conn`: put it back on the tree.
     pub(super) fn graft(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -210,6 +238,7 @@ impl Node {
                 last_heard: self.now,
                 last_traffic: self.now,
                 last_full_sync: None,
+                recheck: false,
                 pinged: None,
                 degree: 0,
                 lazy: false,
@@ -412,7 +441,14 @@ impl Node {
             Message::ProbeReq { nonce, target } => self.on_probe_req(conn, nonce, target, out),
             Message::ProbeAck { nonce, target } => self.on_probe_ack(nonce, target, out),
             Message::Busy(b) => self.on_busy(conn, b, out),
-            Message::PeerList { full, members } => self.on_peer_list(conn, full, members, out),
+            Message::PeerList { full, members } => {
+                let cover = if full { Cover::Full } else { Cover::Delta };
+                self.on_peer_list(conn, cover, members, out)
+            }
+            Message::RosterPart { buckets, members } => {
+                self.on_peer_list(conn, Cover::Buckets(buckets), members, out)
+            }
+            Message::Buckets(b) => self.on_buckets(conn, b, out),
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
                     let dups = self.stats.duplicates;
@@ -438,7 +474,7 @@ impl Node {
                     self.dial_failed(p.addr, false, out);
                 }
             }
-            Message::Prune => self.set_lazy(conn, true),
+            Message::Prune => self.on_prune(conn, out),
             Message::Graft(ids) => self.on_graft(conn, ids, out),
             Message::IHave(ids) => self.on_ihave(conn, ids),
             Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, false, out),
@@ -576,7 +612,7 @@ impl Node {
         // History first: the newcomer has its baseline before it dials
         // anyone else (the streams of lives that ended long ago are
         // forgotten already: nothing to hand on).
-        let baseline = self.streams.digest();
+        let baseline = self.live_digest();
         let room = self
             .frame_budget()
             .saturating_sub(baseline.len() * 32)
@@ -591,8 +627,22 @@ impl Node {
                 baseline: Some(baseline),
             }),
         });
-        // The roster only: a newcomer is not handed old deaths.
-        let list = self.full_list(false);
+        // The roster, and of the deaths only those whose streams are in the
+        // baseline: the newcomer must know those lives ended, or it would
+        // take their messages as new once it forgets the streams. Older
+        // deaths are not handed on.
+        let mut list = self.full_list(false);
+        let now = self.now;
+        let cutoff = self.spread_cutoff();
+        list.extend(
+            self.members
+                .iter()
+                .filter(|(a, m)| {
+                    !m.in_roster() && m.spread(cutoff) && self.streams.map.contains_key(&m.key(**a))
+                })
+                .map(|(a, m)| m.update(*a, now)),
+        );
+        list.sort_unstable_by_key(|u| u.node.addr);
         self.send_peer_list(conn, true, list, out);
     }
 

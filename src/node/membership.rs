@@ -10,6 +10,18 @@ const LOG2_MILLI: [u64; 18] = [
     4087,
 ];
 
+/// Whether news must reach everyone at once: an accusation, a death, a
+/// departure or a refutation. The rest are arrivals (a member alive in a
+/// life, never refuted), which may take the broadcast tree.
+/// A duplicate arrival does not prune a node's last tree links: with many
+/// senders at once, prunes for different arrivals would otherwise cut it
+/// off the tree.
+const MIN_TREE_LINKS: usize = 2;
+
+fn urgent(u: &MemberUpdate) -> bool {
+    u.state != MemberState::Alive || u.version > 0
+}
+
 impl Node {
     // ---- membership --------------------------------------------------
 
@@ -265,7 +277,7 @@ impl Node {
     pub(super) fn on_peer_list(
         &mut self,
         conn: ConnId,
-        full: bool,
+        cover: Cover,
         mut members: Vec<MemberUpdate>,
         out: &mut Vec<Output>,
     ) {
@@ -273,9 +285,14 @@ impl Node {
             self.stats.peer_list_truncated += (members.len() - self.cfg.max_peer_list) as u64;
             members.truncate(self.cfg.max_peer_list);
         }
+        let whole = cover != Cover::Delta;
         let mut news = Vec::new();
+        let (mut arrivals, mut new_arrivals) = (0, 0);
         for u in &members {
-            if self.apply_update(u, full, out) {
+            let arrival = !urgent(u);
+            arrivals += arrival as usize;
+            if self.apply_update(u, whole, out) {
+                new_arrivals += arrival as usize;
                 // Spread it as it came (its accuser counts at every node),
                 // or as this node took it (a stale death made a suspicion).
                 let now = self.now;
@@ -285,18 +302,23 @@ impl Node {
                 });
             }
         }
-        if full && self.joined {
-            // Slow repair: tell the sender what it lacks or holds older.
-            // A full view may come in several frames, each covering an
-            // address range: compare only within this one's range.
+        if whole && self.joined {
+            // Push-pull: tell the sender what it lacks or holds older
+            // within what the list covers. A full view may come in several
+            // frames, each spanning an address range; a bucket list covers
+            // its buckets.
             let theirs: BTreeMap<SocketAddr, crate::peers::Rank> =
                 members.iter().map(|u| (u.node.addr, rank(u))).collect();
             let range = match (theirs.keys().next(), theirs.keys().next_back()) {
                 (Some(lo), Some(hi)) => *lo..=*hi,
                 _ => self.me.addr..=self.me.addr,
             };
+            let covered = |addr: &SocketAddr| match cover {
+                Cover::Buckets(mask) => mask & (1 << crate::peers::bucket_of(*addr)) != 0,
+                _ => range.contains(addr),
+            };
             let lacks = |addr: &SocketAddr, mine: crate::peers::Rank| {
-                range.contains(addr) && theirs.get(addr).is_none_or(|t| supersedes(mine, *t))
+                covered(addr) && theirs.get(addr).is_none_or(|t| supersedes(mine, *t))
             };
             let now = self.now;
             let spread = self.spread_cutoff();
@@ -314,7 +336,22 @@ impl Node {
             }
             self.send_peer_list(conn, false, back, out);
         }
-        if full && self.is_seed_link(conn) {
+        // Arrivals ride the broadcast tree (see `flood_updates`): one that
+        // came again over a tree link takes the link off the tree; one that
+        // only repair brought puts the link it came over back on the tree
+        // (Plumtree). A link that is being pruned may still carry a few.
+        let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
+        if cover == Cover::Delta
+            && arrivals > 0
+            && new_arrivals == 0
+            && !lazy
+            && self.tree_links() > MIN_TREE_LINKS
+        {
+            self.prune(conn, out);
+        } else if new_arrivals > 0 && lazy && matches!(cover, Cover::Buckets(_)) {
+            self.graft(conn, out);
+        }
+        if cover == Cover::Full && self.is_seed_link(conn) {
             // Only a seed's answer ends the join: another newcomer's view
             // may be an island.
             self.joined = true;
@@ -325,6 +362,72 @@ impl Node {
         self.maintain(out);
     }
 
+    /// A neighbour's digest by bucket (its answer to a differing
+    /// [`Sync`]): send it this node's entries of the buckets that differ.
+    pub(super) fn on_buckets(&mut self, conn: ConnId, theirs: Vec<u32>, out: &mut Vec<Output>) {
+        if theirs.len() != crate::peers::BUCKETS {
+            self.stats.unexpected += 1;
+            return;
+        }
+        let mine = self.roster_buckets();
+        let mask = mine
+            .iter()
+            .zip(&theirs)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        if mask == 0 {
+            return;
+        }
+        let now = self.now;
+        let spread = self.spread_cutoff();
+        let in_mask = |a: &SocketAddr| mask & (1 << crate::peers::bucket_of(*a)) != 0;
+        let mut by_bucket: BTreeMap<usize, Vec<MemberUpdate>> = BTreeMap::new();
+        for (a, m) in self.members.iter() {
+            if m.spread(spread) && in_mask(a) {
+                by_bucket
+                    .entry(crate::peers::bucket_of(*a))
+                    .or_default()
+                    .push(m.update(*a, now));
+            }
+        }
+        if in_mask(&self.me.addr) {
+            by_bucket
+                .entry(crate::peers::bucket_of(self.me.addr))
+                .or_default()
+                .push(self.my_update());
+        }
+        // Whole buckets per frame, so that each frame says what it covers.
+        let budget = self.frame_budget();
+        let mut frame: (u64, Vec<MemberUpdate>, usize) = (0, Vec::new(), 0);
+        for i in 0..crate::peers::BUCKETS {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            let entries = by_bucket.remove(&i).unwrap_or_default();
+            let size: usize = entries.iter().map(update_size).sum();
+            if frame.0 != 0 && frame.2 + size > budget {
+                let (buckets, members, _) = std::mem::take(&mut frame);
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::RosterPart { buckets, members },
+                });
+            }
+            frame.0 |= 1 << i;
+            frame.1.extend(entries);
+            frame.2 += size;
+        }
+        if frame.0 != 0 {
+            out.push(Output::Send {
+                conn,
+                msg: Message::RosterPart {
+                    buckets: frame.0,
+                    members: frame.1,
+                },
+            });
+        }
+    }
+
     /// Sends membership changes to every neighbour but `except`, and queues
     /// them for the next gossip rounds.
     pub(super) fn flood_updates(
@@ -333,29 +436,31 @@ impl Node {
         except: Option<ConnId>,
         out: &mut Vec<Output>,
     ) {
-        for u in &updates {
+        // Arrivals are many (a whole group starting): they go over the
+        // broadcast tree only, and repair (`Sync`, then the differing
+        // buckets) finds any that a broken tree missed. Accusations and
+        // refutations are few and urgent: they go over every link, and
+        // ride the gossip rounds as well.
+        let (urgent_news, arrivals): (Vec<_>, Vec<_>) = updates.into_iter().partition(urgent);
+        for u in &urgent_news {
             self.recent
                 .push(u.clone(), self.cfg.gossip_retransmits, MAX_RECENT);
         }
-        for members in batches(updates, update_size, self.frame_budget()) {
-            self.broadcast(
-                &Message::PeerList {
+        for (list, tree_only) in [(urgent_news, false), (arrivals, self.cfg.prune_duplicates)] {
+            for members in batches(list, update_size, self.frame_budget()) {
+                let msg = Message::PeerList {
                     full: false,
                     members,
-                },
-                except,
-                out,
-            );
-        }
-    }
-
-    pub(super) fn broadcast(&self, msg: &Message, except: Option<ConnId>, out: &mut Vec<Output>) {
-        for &conn in self.neighbours.values() {
-            if Some(conn) != except {
-                out.push(Output::Send {
-                    conn,
-                    msg: msg.clone(),
-                });
+                };
+                for &conn in self.neighbours.values() {
+                    let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
+                    if Some(conn) != except && !(tree_only && lazy) {
+                        out.push(Output::Send {
+                            conn,
+                            msg: msg.clone(),
+                        });
+                    }
+                }
             }
         }
     }

@@ -40,8 +40,12 @@ struct Conn {
     last_heard: Instant,
     /// When anything but an answer to this node's own ping last came.
     last_traffic: Instant,
-    /// When a full peer list last went over this link.
+    /// When this node last answered a membership mismatch over this link
+    /// with its bucket digest.
     last_full_sync: Option<Instant>,
+    /// The views differed at handshake: check again over this link at the
+    /// next sync round, once news in flight has landed.
+    recheck: bool,
     /// When the peer last pinged this node over it: it watches this link.
     pinged: Option<Instant>,
     /// The peer's neighbour count at handshake.
@@ -59,6 +63,17 @@ impl Conn {
     fn accepting(&self) -> bool {
         self.dialed.is_none() && self.peer.is_none()
     }
+}
+
+/// What part of the sender's view a peer list covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cover {
+    /// Changes only.
+    Delta,
+    /// The whole view (one frame of it: the address range it spans).
+    Full,
+    /// The whole view within these digest buckets.
+    Buckets(u64),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -452,6 +467,15 @@ impl Node {
         self.members
             .hash()
             .wrapping_add(crate::peers::key_hash(self.me, 0))
+    }
+
+    /// The roster digest by bucket, this node included, as it goes in
+    /// [`Message::Buckets`].
+    pub(super) fn roster_buckets(&self) -> Vec<u32> {
+        let mut b = *self.members.bucket_hashes();
+        let mine = &mut b[crate::peers::bucket_of(self.me.addr)];
+        *mine = mine.wrapping_add(crate::peers::key_hash(self.me, 0));
+        b.iter().map(|h| *h as u32).collect()
     }
 
     /// This node's own entry, as it goes in peer lists.

@@ -103,13 +103,27 @@ impl Node {
             self.gossip(out);
         }
         if self.timers.fire(Timer::Sync, now, self.cfg.sync_interval) {
-            if let Some(conn) = self.random_neighbour() {
+            let sync = Message::Sync(Sync {
+                members_hash: self.roster_hash(),
+                chat_hash: self.chat_hash(),
+            });
+            let mut to: Vec<ConnId> = self
+                .neighbours
+                .values()
+                .copied()
+                .filter(|c| {
+                    self.conns
+                        .get_mut(c)
+                        .is_some_and(|c| std::mem::take(&mut c.recheck))
+                })
+                .collect();
+            if let Some(c) = self.random_neighbour().filter(|c| !to.contains(c)) {
+                to.push(c);
+            }
+            for conn in to {
                 out.push(Output::Send {
                     conn,
-                    msg: Message::Sync(Sync {
-                        members_hash: self.roster_hash(),
-                        chat_hash: self.chat_hash(),
-                    }),
+                    msg: sync.clone(),
                 });
             }
         }

@@ -188,6 +188,12 @@ impl Universe {
                 .prop_map(|(entries, reply)| Message::Digest(Digest { entries, reply })),
             (prop::collection::vec(self.chat(), 0..=n), baseline)
                 .prop_map(|(chats, baseline)| Message::History(History { chats, baseline })),
+            prop::collection::vec(any::<u32>(), 0..=70).prop_map(Message::Buckets),
+            (
+                any::<u64>(),
+                prop::collection::vec(self.member_update(), 0..=n)
+            )
+                .prop_map(|(buckets, members)| Message::RosterPart { buckets, members }),
         ]
         .boxed()
     }

@@ -37,6 +37,11 @@ pub(super) fn describe_msg(m: &Message, slots: usize) -> String {
                 if *full { " full" } else { "" }
             )
         }
+        Message::RosterPart { buckets, members } => format!(
+            " {} entries {} buckets",
+            members.len(),
+            buckets.count_ones()
+        ),
         Message::History(h) => format!(" {} chats", h.chats.len()),
         Message::Digest(d) => format!(" {} streams", d.entries.len()),
         Message::Bye(r) => format!(" {r:?}"),

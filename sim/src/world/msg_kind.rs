@@ -37,10 +37,12 @@ pub(super) enum MsgKind {
     Prune,
     Graft,
     IHave,
+    Buckets,
+    PartList,
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 18] = [
+    const ALL: [MsgKind; 20] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
@@ -59,6 +61,8 @@ impl MsgKind {
         MsgKind::Prune,
         MsgKind::Graft,
         MsgKind::IHave,
+        MsgKind::Buckets,
+        MsgKind::PartList,
     ];
 
     /// The kind of `m` (a new message variant must be placed here).
@@ -82,6 +86,8 @@ impl MsgKind {
             Message::Prune => MsgKind::Prune,
             Message::Graft(_) => MsgKind::Graft,
             Message::IHave(_) => MsgKind::IHave,
+            Message::Buckets(_) => MsgKind::Buckets,
+            Message::RosterPart { .. } => MsgKind::PartList,
         }
     }
 
@@ -106,6 +112,8 @@ impl MsgKind {
             MsgKind::Prune => "prune",
             MsgKind::Graft => "graft",
             MsgKind::IHave => "ihave",
+            MsgKind::Buckets => "buckets",
+            MsgKind::PartList => "part-list",
         }
     }
 
@@ -121,6 +129,8 @@ impl MsgKind {
             | MsgKind::Join
             | MsgKind::Peers
             | MsgKind::FullList
+            | MsgKind::Buckets
+            | MsgKind::PartList
             | MsgKind::Ping
             | MsgKind::Pong
             | MsgKind::ProbeReq
