@@ -230,13 +230,28 @@ pub enum Message {
     Buckets(Vec<u32>),
     /// The sender's whole view of some digest buckets (bit `i` of
     /// `buckets` set: bucket `i` is covered). The receiver merges it and
-    /// answers with what it holds newer in those buckets.
+    /// answers with what it holds newer in those buckets. With no bucket
+    /// covered: entries that repair found missing (merged with the care
+    /// due to news from across a healed split, and not answered).
     RosterPart {
         /// The buckets covered.
         buckets: u64,
         /// Every entry the sender spreads in those buckets.
         members: Vec<MemberUpdate>,
     },
+    /// Fingerprints of every entry the sender spreads in the digest
+    /// buckets that differ (bit `i` of `buckets`: bucket `i`): the
+    /// receiver sends back the entries of those buckets whose fingerprint
+    /// is not among them, and asks ([`Message::Want`]) for those it lacks.
+    Prints {
+        /// The buckets covered.
+        buckets: u64,
+        /// One fingerprint per entry (its life, version and state).
+        prints: Vec<u32>,
+    },
+    /// Asks for the entries with these fingerprints (see
+    /// [`Message::Prints`]).
+    Want(Vec<u32>),
 }
 
 impl Message {
@@ -263,6 +278,8 @@ impl Message {
             Message::IHave(_) => "ihave",
             Message::Buckets(_) => "buckets",
             Message::RosterPart { .. } => "part-list",
+            Message::Prints { .. } => "prints",
+            Message::Want(_) => "want",
         }
     }
 }

@@ -14,6 +14,9 @@ use super::*;
 const MAX_PINGS: usize = 64;
 /// Members checked through others at once.
 const MAX_CHECKS: usize = 64;
+/// One probe round in this many goes to a random member rather than to
+/// the ring predecessor.
+const RANDOM_EVERY: u32 = 4;
 /// Most pings and checks in flight at once.
 pub const MAX_PROBING: usize = MAX_PINGS + MAX_CHECKS;
 
@@ -27,8 +30,11 @@ pub(super) struct Detector {
     checks: BTreeMap<SocketAddr, Check>,
     /// Members still to probe in this round, in a shuffled order.
     order: Vec<SocketAddr>,
-    /// Whether this round probes the ring predecessor.
-    ring_turn: bool,
+    /// Probe rounds so far: most go to the ring predecessor, one in
+    /// `RANDOM_EVERY` to a member drawn at random.
+    rounds: u32,
+    /// The probe connection kept open to the ring predecessor.
+    ring_link: Option<(SocketAddr, ConnId)>,
     /// Lifeguard's local health score: 0 is healthy.
     pub(super) health: u32,
     nonce: u32,
@@ -110,14 +116,16 @@ impl Node {
     /// One probe round: the next member in turn that is not a neighbour is
     /// probed over a short connection.
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
-        // Every other round goes to this node's predecessor on a ring of
-        // the members (by a hash of their addresses), skipping neighbours
-        // and suspects: every member then has a watcher that is not chosen
-        // by chance, and after a mass failure each survivor walks back over
-        // the dead before it, one a round (Rapid's observers, with one
-        // ring).
-        self.detector.ring_turn = !self.detector.ring_turn;
-        if self.detector.ring_turn && self.probe_ring(out) {
+        // Most rounds go to this node's predecessor on a ring of the
+        // members (by a hash of their addresses), skipping neighbours and
+        // suspects, over a connection kept open for it: every member then
+        // has a watcher that is not chosen by chance, at the cost of a ping
+        // and its answer, and after a mass failure each survivor walks back
+        // over the dead before it, one a round (Rapid's observers, with one
+        // ring). The others go to a member drawn at random (SWIM), over a
+        // connection opened for that probe.
+        self.detector.rounds = self.detector.rounds.wrapping_add(1);
+        if self.detector.rounds % RANDOM_EVERY != 0 && self.probe_ring(out) {
             return;
         }
         for _ in 0..SAMPLE_TRIES {
@@ -147,6 +155,13 @@ impl Node {
         let Some(addr) = self.ring_predecessor() else {
             return false;
         };
+        if let Some((kept, conn)) = self.detector.ring_link {
+            if kept != addr {
+                // The ring moved: the old predecessor is not probed any more.
+                self.detector.ring_link = None;
+                self.close(conn, out);
+            }
+        }
         self.probe(addr, None, out);
         if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == addr) {
             p.ring = true;
@@ -210,7 +225,12 @@ impl Node {
         }
         let nonce = self.detector.next_nonce();
         let until = self.now + self.stretch(self.cfg.probe_timeout);
-        let link = self.neighbours.get(&target).copied();
+        let kept = self
+            .detector
+            .ring_link
+            .filter(|(a, c)| *a == target && self.conns.contains_key(c))
+            .map(|(_, c)| c);
+        let link = self.neighbours.get(&target).copied().or(kept);
         match link {
             Some(conn) => out.push(Output::Send {
                 conn,
@@ -230,7 +250,7 @@ impl Node {
                 } else {
                     until + self.cfg.probe_timeout
                 },
-                conn: None,
+                conn: kept,
                 relay,
                 ring: false,
             },
@@ -292,7 +312,12 @@ impl Node {
         }
         self.detector.pings.remove(&nonce);
         if let Some(c) = p.conn {
-            self.close(c, out);
+            if p.ring || self.detector.ring_link.is_some_and(|(_, k)| k == c) {
+                // Kept for the next probes of the ring predecessor.
+                self.detector.ring_link = Some((p.target, c));
+            } else {
+                self.close(c, out);
+            }
             // A member just proved alive, at a node short of neighbours
             // (after a mass failure most members it knows may be dead):
             // make it a neighbour.

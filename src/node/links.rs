@@ -413,10 +413,15 @@ impl Node {
         let established = c.peer.is_some();
         let accepted = c.dialed.is_none();
         if c.probe {
-            // A probe connection carries one ping and its answer; the other
-            // side's hello, if any, is not a handshake.
-            if let Message::Pong(n) = msg {
-                self.on_pong(conn, n, out);
+            // A probe connection carries pings and their answers; the
+            // other side's hello, if any, is not a handshake.
+            match msg {
+                Message::Pong(n) => self.on_pong(conn, n, out),
+                Message::Ping(n) if accepted => out.push(Output::Send {
+                    conn,
+                    msg: Message::Pong(n),
+                }),
+                _ => {}
             }
             return;
         }
@@ -424,11 +429,23 @@ impl Node {
             Message::Join(h) => self.on_hello(conn, h, true, out),
             Message::Hello(h) => self.on_hello(conn, h, false, out),
             Message::Busy(b) if !accepted => self.on_busy(conn, b, out),
-            // A probe: answered before any handshake.
-            Message::Ping(n) if !established && accepted => out.push(Output::Send {
-                conn,
-                msg: Message::Pong(n),
-            }),
+            // A probe: answered before any handshake. The prober may keep
+            // the connection for its next probes (its ring predecessor):
+            // it no longer holds a handshake slot, up to a bound.
+            Message::Ping(n) if !established && accepted => {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Pong(n),
+                });
+                let kept = self.conns.values().filter(|c| c.probe).count();
+                if kept < MAX_PROBE_LINKS {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.probe = true;
+                    }
+                } else {
+                    self.close(conn, out);
+                }
+            }
             _ if !established => {
                 self.stats.unexpected += 1;
                 self.close(conn, out);
@@ -449,6 +466,8 @@ impl Node {
                 self.on_peer_list(conn, Cover::Buckets(buckets), members, out)
             }
             Message::Buckets(b) => self.on_buckets(conn, b, out),
+            Message::Prints { buckets, prints } => self.on_prints(conn, buckets, prints, out),
+            Message::Want(w) => self.on_want(conn, w, out),
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
                     let dups = self.stats.duplicates;

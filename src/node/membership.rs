@@ -13,6 +13,15 @@ const LOG2_MILLI: [u64; 18] = [
 /// Whether news must reach everyone at once: an accusation, a death, a
 /// departure or a refutation. The rest are arrivals (a member alive in a
 /// life, never refuted), which may take the broadcast tree.
+/// Bytes of one entry's fingerprint on the wire, at most.
+const PRINT_SIZE: usize = 5;
+
+/// The fingerprint of an entry as repair compares them: its life, version
+/// and state.
+fn print(u: &MemberUpdate) -> u32 {
+    crate::peers::key_hash(u.node, (u.version as u64) << 8 | u.state as u64) as u32
+}
+
 /// A duplicate arrival does not prune a node's last tree links: with many
 /// senders at once, prunes for different arrivals would otherwise cut it
 /// off the tree.
@@ -336,14 +345,15 @@ impl Node {
             }
             self.send_peer_list(conn, false, back, out);
         }
-        // Arrivals ride the broadcast tree (see `flood_updates`): one that
-        // came again over a tree link takes the link off the tree; one that
+        // Arrivals ride the broadcast tree (see `flood_updates`): a batch
+        // that came over a tree link mostly again takes the link off the
+        // tree (the news it brought came another way as well); one that
         // only repair brought puts the link it came over back on the tree
         // (Plumtree). A link that is being pruned may still carry a few.
         let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
         if cover == Cover::Delta
             && arrivals > 0
-            && new_arrivals == 0
+            && new_arrivals * 2 <= arrivals
             && !lazy
             && self.tree_links() > MIN_TREE_LINKS
         {
@@ -379,50 +389,117 @@ impl Node {
         if mask == 0 {
             return;
         }
-        let now = self.now;
-        let spread = self.spread_cutoff();
-        let in_mask = |a: &SocketAddr| mask & (1 << crate::peers::bucket_of(*a)) != 0;
-        let mut by_bucket: BTreeMap<usize, Vec<MemberUpdate>> = BTreeMap::new();
-        for (a, m) in self.members.iter() {
-            if m.spread(spread) && in_mask(a) {
-                by_bucket
-                    .entry(crate::peers::bucket_of(*a))
-                    .or_default()
-                    .push(m.update(*a, now));
-            }
-        }
-        if in_mask(&self.me.addr) {
+        // Fingerprints of whole buckets per frame, so that each frame says
+        // what it covers.
+        let mut by_bucket: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        for u in self.spread_in(mask) {
             by_bucket
-                .entry(crate::peers::bucket_of(self.me.addr))
+                .entry(crate::peers::bucket_of(u.node.addr))
                 .or_default()
-                .push(self.my_update());
+                .push(print(&u));
         }
-        // Whole buckets per frame, so that each frame says what it covers.
-        let budget = self.frame_budget();
-        let mut frame: (u64, Vec<MemberUpdate>, usize) = (0, Vec::new(), 0);
+        let budget = self.frame_budget() / PRINT_SIZE;
+        let mut frame: (u64, Vec<u32>) = (0, Vec::new());
         for i in 0..crate::peers::BUCKETS {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let entries = by_bucket.remove(&i).unwrap_or_default();
-            let size: usize = entries.iter().map(update_size).sum();
-            if frame.0 != 0 && frame.2 + size > budget {
-                let (buckets, members, _) = std::mem::take(&mut frame);
+            let prints = by_bucket.remove(&i).unwrap_or_default();
+            if frame.0 != 0 && frame.1.len() + prints.len() > budget {
+                let (buckets, prints) = std::mem::take(&mut frame);
                 out.push(Output::Send {
                     conn,
-                    msg: Message::RosterPart { buckets, members },
+                    msg: Message::Prints { buckets, prints },
                 });
             }
             frame.0 |= 1 << i;
-            frame.1.extend(entries);
-            frame.2 += size;
+            frame.1.extend(prints);
         }
         if frame.0 != 0 {
             out.push(Output::Send {
                 conn,
-                msg: Message::RosterPart {
+                msg: Message::Prints {
                     buckets: frame.0,
-                    members: frame.1,
+                    prints: frame.1,
+                },
+            });
+        }
+    }
+
+    /// Every entry this node spreads (itself included) in the buckets of
+    /// `mask`, as it goes on the wire.
+    fn spread_in(&self, mask: u64) -> Vec<MemberUpdate> {
+        let now = self.now;
+        let spread = self.spread_cutoff();
+        let in_mask = |a: &SocketAddr| mask & (1 << crate::peers::bucket_of(*a)) != 0;
+        let mut list: Vec<MemberUpdate> = self
+            .members
+            .iter()
+            .filter(|(a, m)| m.spread(spread) && in_mask(a))
+            .map(|(a, m)| m.update(*a, now))
+            .collect();
+        if in_mask(&self.me.addr) {
+            list.push(self.my_update());
+        }
+        list
+    }
+
+    /// A neighbour's fingerprints of its entries in some buckets: send it
+    /// the entries of those buckets it lacks (or holds in another state),
+    /// and ask for those this node lacks.
+    pub(super) fn on_prints(
+        &mut self,
+        conn: ConnId,
+        mask: u64,
+        prints: Vec<u32>,
+        out: &mut Vec<Output>,
+    ) {
+        if prints.len() > self.cfg.max_members + 1 {
+            self.stats.unexpected += 1;
+            return;
+        }
+        let theirs: BTreeSet<u32> = prints.into_iter().collect();
+        let mine = self.spread_in(mask);
+        let have: BTreeSet<u32> = mine.iter().map(print).collect();
+        let give: Vec<MemberUpdate> = mine
+            .into_iter()
+            .filter(|u| !theirs.contains(&print(u)))
+            .collect();
+        self.send_repair(conn, give, out);
+        let want: Vec<u32> = theirs.difference(&have).copied().collect();
+        if !want.is_empty() {
+            out.push(Output::Send {
+                conn,
+                msg: Message::Want(want),
+            });
+        }
+    }
+
+    /// A neighbour asks for the entries with these fingerprints.
+    pub(super) fn on_want(&mut self, conn: ConnId, want: Vec<u32>, out: &mut Vec<Output>) {
+        if want.len() > self.cfg.max_members + 1 {
+            self.stats.unexpected += 1;
+            return;
+        }
+        let want: BTreeSet<u32> = want.into_iter().collect();
+        let give: Vec<MemberUpdate> = self
+            .spread_in(u64::MAX)
+            .into_iter()
+            .filter(|u| want.contains(&print(u)))
+            .collect();
+        self.send_repair(conn, give, out);
+    }
+
+    /// Entries found missing by repair: they may be stale news from across
+    /// a healed split (see `apply_update`), so they go as a
+    /// [`Message::RosterPart`] that covers no bucket.
+    fn send_repair(&self, conn: ConnId, give: Vec<MemberUpdate>, out: &mut Vec<Output>) {
+        for members in batches(give, update_size, self.frame_budget()) {
+            out.push(Output::Send {
+                conn,
+                msg: Message::RosterPart {
+                    buckets: 0,
+                    members,
                 },
             });
         }
@@ -446,21 +523,57 @@ impl Node {
             self.recent
                 .push(u.clone(), self.cfg.gossip_retransmits, MAX_RECENT);
         }
-        for (list, tree_only) in [(urgent_news, false), (arrivals, self.cfg.prune_duplicates)] {
-            for members in batches(list, update_size, self.frame_budget()) {
-                let msg = Message::PeerList {
-                    full: false,
-                    members,
-                };
-                for &conn in self.neighbours.values() {
-                    let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
-                    if Some(conn) != except && !(tree_only && lazy) {
-                        out.push(Output::Send {
-                            conn,
-                            msg: msg.clone(),
-                        });
-                    }
+        for members in batches(urgent_news, update_size, self.frame_budget()) {
+            let msg = Message::PeerList {
+                full: false,
+                members,
+            };
+            for &conn in self.neighbours.values() {
+                if Some(conn) != except {
+                    out.push(Output::Send {
+                        conn,
+                        msg: msg.clone(),
+                    });
                 }
+            }
+        }
+        if arrivals.is_empty() {
+            return;
+        }
+        self.arrivals
+            .extend(arrivals.into_iter().map(|u| (u, except)));
+        if self.arrivals.len() >= MAX_ARRIVALS {
+            self.flush_arrivals(out);
+        } else {
+            self.timers.arm(Timer::Flush, self.now + ARRIVAL_BATCH);
+        }
+    }
+
+    /// Sends the batched arrivals over the tree links (every link when
+    /// pruning is off), each link all but those that came over it.
+    pub(super) fn flush_arrivals(&mut self, out: &mut Vec<Output>) {
+        let arrivals = std::mem::take(&mut self.arrivals);
+        if arrivals.is_empty() {
+            return;
+        }
+        let tree_only = self.cfg.prune_duplicates;
+        for &conn in self.neighbours.values() {
+            if tree_only && self.conns.get(&conn).is_some_and(|c| c.lazy) {
+                continue;
+            }
+            let list: Vec<MemberUpdate> = arrivals
+                .iter()
+                .filter(|(_, from)| *from != Some(conn))
+                .map(|(u, _)| u.clone())
+                .collect();
+            for members in batches(list, update_size, self.frame_budget()) {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::PeerList {
+                        full: false,
+                        members,
+                    },
+                });
             }
         }
     }

@@ -61,7 +61,7 @@ impl Conn {
     /// Accepted, and the peer has not said who it is yet: what
     /// `max_handshaking` bounds.
     fn accepting(&self) -> bool {
-        self.dialed.is_none() && self.peer.is_none()
+        self.dialed.is_none() && self.peer.is_none() && !self.probe
     }
 }
 
@@ -189,6 +189,15 @@ pub const MAX_PROBES: usize = 16;
 const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
+/// How long arrivals wait to be sent together: a group that starts at once
+/// floods a few lists rather than one small frame per member.
+const ARRIVAL_BATCH: Duration = Duration::from_millis(10);
+/// Most arrivals waiting for a batch; past it the batch goes at once.
+const MAX_ARRIVALS: usize = 1024;
+/// Most probe connections other members keep open to this node (each
+/// member keeps one, to its ring predecessor); past it a probe connection
+/// is closed after its answer.
+const MAX_PROBE_LINKS: usize = 8;
 /// Most recent membership changes kept for gossip rounds.
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
@@ -245,6 +254,9 @@ pub struct Node {
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
     recent: Recent,
+    /// Arrivals waiting for the next batch, each with the link it came
+    /// over (not sent back there).
+    arrivals: Vec<(MemberUpdate, Option<ConnId>)>,
     /// Announced messages not received yet: announcer and graft deadline.
     missing: BTreeMap<MsgId, (ConnId, Instant)>,
     /// The same, by deadline.
@@ -293,6 +305,7 @@ impl Node {
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
             recent: Recent::default(),
+            arrivals: Vec::new(),
             suspects: BTreeMap::new(),
             missing: BTreeMap::new(),
             missing_due: BTreeSet::new(),

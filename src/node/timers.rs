@@ -21,9 +21,11 @@ pub(super) enum Timer {
     Reconnect,
     /// Forgetting old tombstones, streams and history.
     Gc,
+    /// Sending the arrivals batched since it was armed.
+    Flush,
 }
 
-const TIMERS: usize = 7;
+const TIMERS: usize = 8;
 
 /// When each [`Timer`] is due.
 #[derive(Clone, Debug)]
@@ -49,11 +51,26 @@ impl Timers {
         self.due[t as usize] = at;
     }
 
+    /// Arms a one-shot timer unless it is armed already.
+    pub(super) fn arm(&mut self, t: Timer, at: Instant) {
+        let due = &mut self.due[t as usize];
+        *due = (*due).min(at);
+    }
+
     /// Whether `t` is due at `now`; if so it is re-armed `every` later.
     fn fire(&mut self, t: Timer, now: Instant, every: Duration) -> bool {
         let due = self.due[t as usize] <= now;
         if due {
             self.due[t as usize] = now + every;
+        }
+        due
+    }
+
+    /// Whether the one-shot `t` is due at `now`; if so it is disarmed.
+    fn take(&mut self, t: Timer, now: Instant) -> bool {
+        let due = self.due[t as usize] <= now;
+        if due {
+            self.due[t as usize] = Instant::MAX;
         }
         due
     }
@@ -80,6 +97,9 @@ impl Node {
         }
         self.last_tick = now;
         self.graft_missing(out);
+        if self.timers.take(Timer::Flush, now) {
+            self.flush_arrivals(out);
+        }
         if self
             .timers
             .fire(Timer::Detect, now, Duration::from_secs(3600))
@@ -147,6 +167,15 @@ impl Node {
         let mut ping = Vec::new();
         for (&id, c) in &self.conns {
             let Some(p) = c.peer else {
+                if c.probe {
+                    // A probe connection kept open: closed once the prober
+                    // stops using it.
+                    if now - c.last_heard >= self.stretch(self.cfg.probe_interval).saturating_mul(4)
+                    {
+                        stale.push(id);
+                    }
+                    continue;
+                }
                 if now - c.opened >= self.cfg.handshake_timeout {
                     stale.push(id);
                 } else if c.dialed.is_some() && !c.probe {

@@ -194,6 +194,9 @@ impl Universe {
                 prop::collection::vec(self.member_update(), 0..=n)
             )
                 .prop_map(|(buckets, members)| Message::RosterPart { buckets, members }),
+            (any::<u64>(), prop::collection::vec(any::<u32>(), 0..=n))
+                .prop_map(|(buckets, prints)| Message::Prints { buckets, prints }),
+            prop::collection::vec(any::<u32>(), 0..=n).prop_map(Message::Want),
         ]
         .boxed()
     }

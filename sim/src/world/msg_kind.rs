@@ -39,10 +39,12 @@ pub(super) enum MsgKind {
     IHave,
     Buckets,
     PartList,
+    Prints,
+    Want,
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 20] = [
+    const ALL: [MsgKind; 22] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
@@ -63,6 +65,8 @@ impl MsgKind {
         MsgKind::IHave,
         MsgKind::Buckets,
         MsgKind::PartList,
+        MsgKind::Prints,
+        MsgKind::Want,
     ];
 
     /// The kind of `m` (a new message variant must be placed here).
@@ -88,6 +92,8 @@ impl MsgKind {
             Message::IHave(_) => MsgKind::IHave,
             Message::Buckets(_) => MsgKind::Buckets,
             Message::RosterPart { .. } => MsgKind::PartList,
+            Message::Prints { .. } => MsgKind::Prints,
+            Message::Want(_) => MsgKind::Want,
         }
     }
 
@@ -114,6 +120,8 @@ impl MsgKind {
             MsgKind::IHave => "ihave",
             MsgKind::Buckets => "buckets",
             MsgKind::PartList => "part-list",
+            MsgKind::Prints => "prints",
+            MsgKind::Want => "want",
         }
     }
 
@@ -131,6 +139,8 @@ impl MsgKind {
             | MsgKind::FullList
             | MsgKind::Buckets
             | MsgKind::PartList
+            | MsgKind::Prints
+            | MsgKind::Want
             | MsgKind::Ping
             | MsgKind::Pong
             | MsgKind::ProbeReq
