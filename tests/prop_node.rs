@@ -964,3 +964,149 @@ fn a_full_table_of_members_streams_refuses_new_senders() {
     assert!(s.members_refused >= 1, "{s:?}");
     assert!(!p.delivered.iter().any(|id| id.origin == key(5, 1)));
 }
+
+/// A newcomer is handed the deaths of the lives whose streams are in its
+/// baseline (it must not take their messages as new once it forgets the
+/// streams), and no other deaths.
+#[test]
+fn a_newcomer_learns_the_deaths_whose_streams_it_is_handed() {
+    let mut p = Probe::new(Config::lan(), 1, 7);
+    let steps = [
+        Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
+        Step::Message(1, forged_list(key(2, 1), MemberState::Alive)),
+        Step::Message(1, forged_list(key(3, 1), MemberState::Alive)),
+        Step::Message(1, Message::Chat(chat(key(2, 1), 1))),
+        Step::Message(1, forged_list(key(2, 1), MemberState::Dead)),
+        Step::Message(1, forged_list(key(3, 1), MemberState::Dead)),
+    ];
+    for s in steps {
+        p.step(s).unwrap();
+    }
+    let outs = p
+        .step(Step::Open(4, None, Message::Join(hello(key(4, 1)))))
+        .unwrap();
+    let list: Vec<&MemberUpdate> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn,
+                msg:
+                    Message::PeerList {
+                        full: true,
+                        members,
+                    },
+            } if *conn == ConnId(4) => Some(members),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        list.iter()
+            .any(|u| u.node == key(2, 1) && u.state == MemberState::Dead),
+        "the death of a life whose stream it holds: {list:?}"
+    );
+    assert!(
+        !list.iter().any(|u| u.node.addr == key(3, 1).addr),
+        "a death with no stream handed on: {list:?}"
+    );
+    assert!(list.iter().any(|u| u.node == key(1, 1)), "{list:?}");
+}
+
+/// Roster repair trades what differs, not whole views: a digest that
+/// differs in one bucket gets the fingerprints of that bucket only; the
+/// entries the peer lacks go back, and those this node lacks are asked for.
+#[test]
+fn roster_repair_trades_only_the_buckets_that_differ() {
+    let mut p = Probe::new(Config::lan(), 1, 7);
+    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
+        .unwrap();
+    for i in 2..60 {
+        p.step(Step::Message(1, forged_list(key(i, 1), MemberState::Alive)))
+            .unwrap();
+    }
+    let sync = Message::Sync(gossip_chat::Sync {
+        members_hash: 1,
+        chat_hash: 0,
+    });
+    let outs = p.step(Step::Message(1, sync)).unwrap();
+    let mine = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                msg: Message::Buckets(b),
+                ..
+            } => Some(b.clone()),
+            _ => None,
+        })
+        .expect("no bucket digest");
+    // A peer that differs in one bucket that holds entries.
+    let b = mine.iter().position(|h| *h != 0).unwrap();
+    let mut theirs = mine.clone();
+    theirs[b] ^= 1;
+    let outs = p.step(Step::Message(1, Message::Buckets(theirs))).unwrap();
+    let prints: Vec<(u64, Vec<u32>)> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                msg: Message::Prints { buckets, prints },
+                ..
+            } => Some((*buckets, prints.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(prints.len(), 1, "{outs:?}");
+    let (mask, prints) = prints[0].clone();
+    assert_eq!(mask, 1 << b);
+    assert!(!prints.is_empty() && prints.len() < 30, "{prints:?}");
+    let sent = |outs: &[Output]| -> (usize, Vec<u32>) {
+        let mut entries = 0;
+        let mut want = Vec::new();
+        for o in outs {
+            match o {
+                Output::Send {
+                    msg:
+                        Message::RosterPart {
+                            buckets: 0,
+                            members,
+                        },
+                    ..
+                } => entries += members.len(),
+                Output::Send {
+                    msg: Message::Want(w),
+                    ..
+                } => want.extend(w),
+                _ => {}
+            }
+        }
+        (entries, want)
+    };
+    // The peer holds nothing of that bucket: it gets all of it.
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::Prints {
+                buckets: mask,
+                prints: Vec::new(),
+            },
+        ))
+        .unwrap();
+    assert_eq!(sent(&outs), (prints.len(), Vec::new()), "{outs:?}");
+    // The peer holds all of it and one entry more: that one is asked for.
+    let mut more = prints.clone();
+    more.push(12345);
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::Prints {
+                buckets: mask,
+                prints: more,
+            },
+        ))
+        .unwrap();
+    assert_eq!(sent(&outs), (0, vec![12345]), "{outs:?}");
+    // Asked for one of its own: it sends that one.
+    let outs = p
+        .step(Step::Message(1, Message::Want(vec![prints[0], 999])))
+        .unwrap();
+    assert_eq!(sent(&outs).0, 1, "{outs:?}");
+}

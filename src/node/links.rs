@@ -465,7 +465,10 @@ impl Node {
             Message::RosterPart { buckets, members } => {
                 self.on_peer_list(conn, Cover::Buckets(buckets), members, out)
             }
-            Message::Buckets(b) => self.on_buckets(conn, b, out),
+            Message::Buckets(b) => {
+                self.sync.quiet = 0;
+                self.on_buckets(conn, b, out)
+            }
             Message::Prints { buckets, prints } => self.on_prints(conn, buckets, prints, out),
             Message::Want(w) => self.on_want(conn, w, out),
             Message::Chat(chat) => {
@@ -497,7 +500,10 @@ impl Node {
             Message::Graft(ids) => self.on_graft(conn, ids, out),
             Message::IHave(ids) => self.on_ihave(conn, ids),
             Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, false, out),
-            Message::Digest(d) => self.on_digest(conn, d, out),
+            Message::Digest(d) => {
+                self.sync.quiet = 0;
+                self.on_digest(conn, d, out)
+            }
             Message::History(h) => self.on_history(conn, h, out),
         }
     }

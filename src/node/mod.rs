@@ -76,6 +76,19 @@ enum Cover {
     Buckets(u64),
 }
 
+/// The pace of anti-entropy: a [`Sync`] every `sync_interval` while the
+/// view changes or a neighbour finds it different, more rarely while both
+/// stay the same.
+#[derive(Debug, Default)]
+struct SyncPace {
+    /// The hashes the last round saw.
+    last: (u64, u64),
+    /// Rounds since a sync went out.
+    skipped: u32,
+    /// A sync goes out every `2^quiet` rounds.
+    quiet: u32,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Dial {
     since: Instant,
@@ -198,6 +211,8 @@ const MAX_ARRIVALS: usize = 1024;
 /// member keeps one, to its ring predecessor); past it a probe connection
 /// is closed after its answer.
 const MAX_PROBE_LINKS: usize = 8;
+/// A quiet node syncs at least every `2^MAX_SYNC_QUIET` sync intervals.
+const MAX_SYNC_QUIET: u32 = 3;
 /// Most recent membership changes kept for gossip rounds.
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
@@ -254,6 +269,8 @@ pub struct Node {
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
     recent: Recent,
+    /// How often this node's anti-entropy probes go out.
+    sync: SyncPace,
     /// Arrivals waiting for the next batch, each with the link it came
     /// over (not sent back there).
     arrivals: Vec<(MemberUpdate, Option<ConnId>)>,
@@ -306,6 +323,7 @@ impl Node {
             seeds: BTreeMap::new(),
             recent: Recent::default(),
             arrivals: Vec::new(),
+            sync: SyncPace::default(),
             suspects: BTreeMap::new(),
             missing: BTreeMap::new(),
             missing_due: BTreeSet::new(),

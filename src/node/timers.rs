@@ -123,10 +123,26 @@ impl Node {
             self.gossip(out);
         }
         if self.timers.fire(Timer::Sync, now, self.cfg.sync_interval) {
+            let hashes = (self.roster_hash(), self.chat_hash());
             let sync = Message::Sync(Sync {
-                members_hash: self.roster_hash(),
-                chat_hash: self.chat_hash(),
+                members_hash: hashes.0,
+                chat_hash: hashes.1,
             });
+            // A view that stays the same, with no neighbour finding it
+            // different, is synced ever more rarely: every round, then
+            // every second, fourth and eighth.
+            if hashes != self.sync.last {
+                self.sync.quiet = 0;
+            }
+            self.sync.last = hashes;
+            self.sync.skipped += 1;
+            let random = if self.sync.skipped >= 1 << self.sync.quiet {
+                self.sync.skipped = 0;
+                self.sync.quiet = (self.sync.quiet + 1).min(MAX_SYNC_QUIET);
+                self.random_neighbour()
+            } else {
+                None
+            };
             let mut to: Vec<ConnId> = self
                 .neighbours
                 .values()
@@ -137,7 +153,7 @@ impl Node {
                         .is_some_and(|c| std::mem::take(&mut c.recheck))
                 })
                 .collect();
-            if let Some(c) = self.random_neighbour().filter(|c| !to.contains(c)) {
+            if let Some(c) = random.filter(|c| !to.contains(c)) {
                 to.push(c);
             }
             for conn in to {

@@ -1,0 +1,115 @@
+//! What an idle group costs: arrivals ride the broadcast tree, the ring
+//! predecessor is probed over one kept connection, and a quiet view is
+//! synced ever more rarely.
+
+use gossip_chat::{Config, Duration};
+use gossip_sim::builder::Sim;
+use gossip_sim::scenario::InitialJoin;
+
+/// `n` nodes starting 5 ms apart through random members, converged, with
+/// the trace recorded.
+fn group(n: u32, cfg: Config) -> Sim {
+    let mut sim = Sim::builder()
+        .nodes(n)
+        .config(cfg)
+        .join(InitialJoin::Random)
+        .stagger(Duration::from_millis(5))
+        .latency(Duration::from_millis(5))
+        .seed(11)
+        .record_trace()
+        .build();
+    let deadline = sim.now() + Duration::from_secs(20);
+    let done = sim.run_until_true(deadline, Duration::from_millis(10), |sim| {
+        sim.up().len() == n as usize && sim.converged()
+    });
+    assert!(done, "the group never converged");
+    sim
+}
+
+/// Trace lines of a kind received at or after `from` (virtual seconds).
+fn received<'a>(sim: &'a Sim, kind: &'a str, from: f64) -> impl Iterator<Item = &'a str> + 'a {
+    sim.trace().lines().filter(move |l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 5 && f[2] == "<-" && f[5] == kind && f[0].parse::<f64>().is_ok_and(|t| t >= from)
+    })
+}
+
+/// Entries in the peer lists received (`... peers 24B 1 entries`).
+fn peer_entries(sim: &Sim) -> usize {
+    received(sim, "peers", 0.0)
+        .filter_map(|l| l.split_whitespace().nth(7)?.parse::<usize>().ok())
+        .sum()
+}
+
+#[test]
+fn arrivals_ride_the_broadcast_tree() {
+    let n = 60;
+    let tree = group(n, Config::lan());
+    let flood = group(
+        n,
+        Config {
+            prune_duplicates: false,
+            ..Config::lan()
+        },
+    );
+    let (t, f) = (peer_entries(&tree), peer_entries(&flood));
+    eprintln!("peer list entries received: tree {t}, flood {f}");
+    // Flooded, each node hears of each arrival from most of its
+    // neighbours; over the tree about once.
+    assert!(t * 2 <= f, "tree {t} entries against {f} flooded");
+    assert!(
+        t >= (n * (n - 1) / 4) as usize,
+        "tree {t}: the arrivals came some other way"
+    );
+}
+
+#[test]
+fn the_ring_predecessor_is_probed_over_one_kept_connection() {
+    // Few neighbours each, so most ring predecessors are not neighbours.
+    let mut sim = group(
+        24,
+        Config {
+            max_connections: 3,
+            ..Config::lan()
+        },
+    );
+    let from = sim.now().as_millis() as f64 / 1000.0;
+    let window = 20;
+    sim.run_for(Duration::from_secs(window));
+    let dials = sim
+        .trace()
+        .lines()
+        .filter(|l| l.contains(" dial "))
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|t| t >= from)
+        })
+        .count();
+    let probes = received(&sim, "pong", from).count();
+    eprintln!("{probes} pongs, {dials} dials in {window} s");
+    // About one probe round a second per node, three in four of them to
+    // the ring predecessor over the kept connection: only the others dial.
+    let rounds = 24 * window as usize;
+    assert!(probes >= rounds / 2, "{probes} pongs in {rounds} rounds");
+    assert!(
+        dials * 3 <= rounds,
+        "{dials} dials in {rounds} probe rounds"
+    );
+}
+
+#[test]
+fn a_quiet_view_is_synced_ever_more_rarely() {
+    let mut sim = group(8, Config::lan());
+    sim.run_for(Duration::from_secs(20));
+    let from = sim.now().as_millis() as f64 / 1000.0;
+    let window = 16;
+    sim.run_for(Duration::from_secs(window));
+    let syncs = received(&sim, "sync", from).count();
+    eprintln!("{syncs} syncs in {window} s");
+    // One every eighth round, against one a round while the view changes.
+    let rounds = 8 * window as usize;
+    assert!(syncs * 4 <= rounds, "{syncs} syncs in {rounds} rounds");
+    assert!(syncs >= rounds / 16, "{syncs} syncs in {rounds} rounds");
+}
