@@ -36,11 +36,12 @@ pub struct Config {
     /// link tend to pick it. A node also watches every link it is pinged
     /// on, so each member is watched by at least this many neighbours
     /// (fewer if it has fewer). Other links carry no heartbeat: a death
-    /// there is found by the watchers, whose suspicion every other
-    /// neighbour verifies over its own link before adding its voice.
-    /// Default 2; at least 1. More watchers find deaths with more
-    /// independent accusers and cost a ping and its answer per link per
-    /// interval.
+    /// there is found by the watchers (and by the member after it on the
+    /// ring of address hashes, which probes it if it is not a neighbour),
+    /// whose suspicion every other neighbour verifies over its own link
+    /// before adding its voice. Default 2; at least 1. More watchers find
+    /// deaths with more independent accusers and cost a ping and its
+    /// answer per link per interval (three packets over TCP).
     pub watched_links: usize,
     /// Heartbeat intervals without any traffic from a neighbour before this
     /// node checks it: it asks `indirect_probes` other neighbours to reach

@@ -108,6 +108,10 @@ enum FMsg {
     Sync(u64, u64),
     Digest(Vec<(Key, Num)>, bool),
     History(Vec<FChat>, Option<Vec<(Key, Num)>>),
+    Buckets(Vec<u32>),
+    Prints(u64, Vec<u32>),
+    Want(Vec<u32>),
+    RosterPart(u64, Vec<(Key, u32, State, u32, Option<u8>)>),
 }
 
 impl FMsg {
@@ -125,27 +129,40 @@ impl FMsg {
             chat_hash: 0,
         };
         let digest = |d: &[(Key, Num)]| d.iter().map(|(k, n)| (k.get(), n.get())).collect();
+        let updates = |members: &[(Key, u32, State, u32, Option<u8>)]| -> Vec<MemberUpdate> {
+            members
+                .iter()
+                .map(|(k, version, s, age_secs, accuser)| MemberUpdate {
+                    node: k.get(),
+                    version: *version,
+                    age_secs: *age_secs,
+                    accuser: accuser.map(addr),
+                    state: match s {
+                        State::Alive => MemberState::Alive,
+                        State::Suspect => MemberState::Suspect,
+                        State::Dead => MemberState::Dead,
+                        State::Left => MemberState::Left,
+                    },
+                    name: Arc::from("m"),
+                })
+                .collect()
+        };
         match self {
             FMsg::Join(k, d, v) => Message::Join(hello(k, *d, *v)),
             FMsg::Hello(k, d, v) => Message::Hello(hello(k, *d, *v)),
             FMsg::PeerList(full, members) => Message::PeerList {
                 full: *full,
-                members: members
-                    .iter()
-                    .map(|(k, version, s, age_secs, accuser)| MemberUpdate {
-                        node: k.get(),
-                        version: *version,
-                        age_secs: *age_secs,
-                        accuser: accuser.map(addr),
-                        state: match s {
-                            State::Alive => MemberState::Alive,
-                            State::Suspect => MemberState::Suspect,
-                            State::Dead => MemberState::Dead,
-                            State::Left => MemberState::Left,
-                        },
-                        name: Arc::from("m"),
-                    })
-                    .collect(),
+                members: updates(members),
+            },
+            FMsg::Buckets(b) => Message::Buckets(b.clone()),
+            FMsg::Prints(buckets, prints) => Message::Prints {
+                buckets: *buckets,
+                prints: prints.clone(),
+            },
+            FMsg::Want(w) => Message::Want(w.clone()),
+            FMsg::RosterPart(buckets, members) => Message::RosterPart {
+                buckets: *buckets,
+                members: updates(members),
             },
             FMsg::Ping(n) => Message::Ping(*n),
             FMsg::Pong(n) => Message::Pong(*n),

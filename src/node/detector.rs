@@ -113,17 +113,18 @@ impl Node {
         self.timers.set(Timer::Detect, at);
     }
 
-    /// One probe round: the next member in turn that is not a neighbour is
-    /// probed over a short connection.
+    /// One probe round: the ring predecessor, or now and then a member
+    /// drawn at random.
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
         // Most rounds go to this node's predecessor on a ring of the
         // members (by a hash of their addresses), skipping neighbours and
         // suspects, over a connection kept open for it: every member then
         // has a watcher that is not chosen by chance, at the cost of a ping
-        // and its answer, and after a mass failure each survivor walks back
-        // over the dead before it, one a round (Rapid's observers, with one
-        // ring). The others go to a member drawn at random (SWIM), over a
-        // connection opened for that probe.
+        // and its answer (three packets over TCP), and after a mass failure
+        // each survivor walks back over the dead before it (Rapid's
+        // observers, with one ring).
+        // One round in `RANDOM_EVERY` goes to a member drawn at random
+        // (SWIM), over a connection opened for that probe.
         self.detector.rounds = self.detector.rounds.wrapping_add(1);
         if self.detector.rounds % RANDOM_EVERY != 0 && self.probe_ring(out) {
             return;
@@ -170,7 +171,8 @@ impl Node {
     }
 
     /// The alive member before this node on the ring of address hashes
-    /// that is not a neighbour and not being probed or checked.
+    /// that is not a neighbour, not being dialled or checked, and may be
+    /// dialled now.
     fn ring_predecessor(&self) -> Option<SocketAddr> {
         let pos = |a: &SocketAddr| {
             crate::peers::key_hash(
