@@ -797,23 +797,46 @@ fn a_bucket_repair_of_a_full_table_fits_in_frames() {
         .iter()
         .any(|o| matches!(o, Output::Send { msg: Message::Buckets(b), .. } if b.len() == 64));
     assert!(digest, "no bucket digest sent: {outs:?}");
-    // ... and, every bucket differing, the whole table in frames that each
-    // fit (`step` checks every frame against `max_frame`).
+    // ... and, every bucket differing, the fingerprints of the whole table
+    // in frames that each fit (`step` checks every frame against
+    // `max_frame`) ...
     let outs = p
         .step(Step::Message(1, Message::Buckets(vec![0; 64])))
         .unwrap();
-    let (mut covered, mut entries) = (0u64, 0);
+    let (mut covered, mut prints) = (0u64, 0);
     for o in &outs {
         if let Output::Send {
-            msg: Message::RosterPart { buckets, members },
+            msg: Message::Prints { buckets, prints: p },
             ..
         } = o
         {
             covered |= buckets;
-            entries += members.len();
+            prints += p.len();
         }
     }
     assert_eq!(covered, u64::MAX, "not every bucket covered");
+    assert_eq!(prints, members.len() + 1, "the table and this node");
+    // ... and a peer that holds none of it gets the whole table, in frames
+    // that each fit.
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::Prints {
+                buckets: u64::MAX,
+                prints: Vec::new(),
+            },
+        ))
+        .unwrap();
+    let entries: usize = outs
+        .iter()
+        .map(|o| match o {
+            Output::Send {
+                msg: Message::RosterPart { members, .. },
+                ..
+            } => members.len(),
+            _ => 0,
+        })
+        .sum();
     assert_eq!(entries, members.len() + 1, "the table and this node");
 }
 

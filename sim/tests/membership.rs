@@ -10,11 +10,11 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// `n` nodes keeping at most two neighbours each, joined in a chain, run
-/// until everyone knows everyone.
-fn sparse(n: u32, seed: u64, trace: bool) -> Sim {
+/// `n` nodes keeping at most `cap` neighbours each, joined in a chain, run
+/// until everyone knows everyone and the links join them into one overlay.
+fn sparse(n: u32, cap: usize, seed: u64, trace: bool) -> Sim {
     let cfg = Config {
-        max_connections: 2,
+        max_connections: cap,
         ..Config::lan()
     };
     let b = Sim::builder()
@@ -26,10 +26,29 @@ fn sparse(n: u32, seed: u64, trace: bool) -> Sim {
     let mut sim = if trace { b.record_trace() } else { b }.build();
     let deadline = sim.now() + Duration::from_secs(15);
     let done = sim.run_until_true(deadline, ms(10), |sim| {
-        sim.up().len() == n as usize && sim.converged()
+        sim.up().len() == n as usize && sim.converged() && connected(sim, n)
     });
-    assert!(done, "the cluster never converged");
+    assert!(done, "the cluster never converged into one overlay");
     sim
+}
+
+/// Whether the neighbour links join every node into one overlay.
+fn connected(sim: &Sim, n: u32) -> bool {
+    let mut seen = vec![false; n as usize];
+    let mut todo = vec![0u32];
+    seen[0] = true;
+    while let Some(i) = todo.pop() {
+        let Some(node) = sim.node(i) else { continue };
+        for a in node.neighbours() {
+            if let Some(j) = slot_of(&a, n as usize) {
+                if !seen[j as usize] {
+                    seen[j as usize] = true;
+                    todo.push(j);
+                }
+            }
+        }
+    }
+    seen.iter().all(|s| *s)
 }
 
 fn downs(sim: &Sim, observer: u32, who: u32) -> usize {
@@ -47,7 +66,7 @@ fn downs(sim: &Sim, observer: u32, who: u32) -> usize {
 /// it in its roster, and the accused refutes it with a new incarnation.
 #[test]
 fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
-    let mut sim = sparse(5, 41, false);
+    let mut sim = sparse(5, 3, 41, false);
     sim.run_for(Duration::from_secs(3));
     let n0 = sim.node(0).unwrap();
     let neighbours: Vec<u32> = n0.neighbours().filter_map(|a| slot_of(&a, 5)).collect();
@@ -103,7 +122,7 @@ fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
 /// knows everyone.
 #[test]
 fn a_full_node_refuses_a_dial_it_does_not_need_with_bye_full() {
-    let mut sim = sparse(6, 42, true);
+    let mut sim = sparse(6, 2, 42, true);
     sim.run_for(Duration::from_secs(20));
     let trace = sim.trace();
     let byes = trace

@@ -34,7 +34,7 @@ pub(super) struct Detector {
     /// `RANDOM_EVERY` to a member drawn at random.
     rounds: u32,
     /// The probe connection kept open to the ring predecessor.
-    ring_link: Option<(SocketAddr, ConnId)>,
+    pub(super) ring_link: Option<(SocketAddr, ConnId)>,
     /// Lifeguard's local health score: 0 is healthy.
     pub(super) health: u32,
     nonce: u32,
@@ -154,20 +154,26 @@ impl Node {
     /// Probes the ring predecessor, if there is one; true if so.
     fn probe_ring(&mut self, out: &mut Vec<Output>) -> bool {
         let Some(addr) = self.ring_predecessor() else {
+            self.drop_ring_link(None, out);
             return false;
         };
-        if let Some((kept, conn)) = self.detector.ring_link {
-            if kept != addr {
-                // The ring moved: the old predecessor is not probed any more.
-                self.detector.ring_link = None;
-                self.close(conn, out);
-            }
-        }
+        self.drop_ring_link(Some(addr), out);
         self.probe(addr, None, out);
         if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == addr) {
             p.ring = true;
         }
         true
+    }
+
+    /// Closes the connection kept for probing the ring predecessor unless
+    /// it goes to `keep`: the ring moved, or the member became a neighbour.
+    pub(super) fn drop_ring_link(&mut self, keep: Option<SocketAddr>, out: &mut Vec<Output>) {
+        if let Some((kept, conn)) = self.detector.ring_link {
+            if Some(kept) != keep {
+                self.detector.ring_link = None;
+                self.close(conn, out);
+            }
+        }
     }
 
     /// The alive member before this node on the ring of address hashes
@@ -280,6 +286,7 @@ impl Node {
                 last_full_sync: None,
                 recheck: false,
                 pinged: None,
+                ping_sent: None,
                 degree: 0,
                 lazy: true,
                 probe: true,
@@ -314,6 +321,16 @@ impl Node {
         }
         self.detector.pings.remove(&nonce);
         if let Some(c) = p.conn {
+            // Two members with at most one neighbour each (the prober, and
+            // the target by its hello on the probe connection) are nearly
+            // cut off: link them. With few slots per node, the ends of two
+            // parts of the overlay find each other this way.
+            let lonely = self
+                .conns
+                .get(&c)
+                .is_some_and(|x| x.peer.is_none() && x.degree <= 1)
+                && self.neighbours.len() <= 1
+                && self.cfg.max_connections >= 2;
             if p.ring || self.detector.ring_link.is_some_and(|(_, k)| k == c) {
                 // Kept for the next probes of the ring predecessor.
                 self.detector.ring_link = Some((p.target, c));
@@ -323,8 +340,9 @@ impl Node {
             // A member just proved alive, at a node short of neighbours
             // (after a mass failure most members it knows may be dead):
             // make it a neighbour.
-            if self.neighbours.len() < self.cfg.max_connections / 2
+            if (lonely || self.neighbours.len() < self.cfg.max_connections / 2)
                 && !self.neighbours.contains_key(&p.target)
+                && !self.dialing.contains_key(&p.target)
             {
                 self.dial(p.target, false, out);
             }

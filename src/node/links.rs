@@ -63,7 +63,21 @@ impl Node {
         out.push(Output::Connect { addr });
     }
 
+    /// Arrivals batched while `conn` was a tree link go out before it
+    /// closes: a batch must not lose the links it was meant for.
+    fn flush_before_losing(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let tree_link = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.peer.filter(|_| !c.lazy))
+            .is_some_and(|p| self.neighbours.get(&p.addr) == Some(&conn));
+        if tree_link && !self.arrivals.is_empty() {
+            self.flush_arrivals(out);
+        }
+    }
+
     pub(super) fn close(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        self.flush_before_losing(conn, out);
         if let Some(c) = self.conns.remove(&conn) {
             out.push(Output::Close { conn });
             self.forget_link(conn, &c, out);
@@ -161,6 +175,7 @@ impl Node {
     }
 
     pub(super) fn bye(&mut self, conn: ConnId, reason: ByeReason, out: &mut Vec<Output>) {
+        self.flush_before_losing(conn, out);
         out.push(Output::Send {
             conn,
             msg: Message::Bye(reason),
@@ -240,6 +255,7 @@ impl Node {
                 last_full_sync: None,
                 recheck: false,
                 pinged: None,
+                ping_sent: None,
                 degree: 0,
                 lazy: false,
                 probe: false,
@@ -412,6 +428,11 @@ impl Node {
         }
         let established = c.peer.is_some();
         let accepted = c.dialed.is_none();
+        if c.probe && accepted && matches!(msg, Message::Hello(_) | Message::Join(_)) {
+            // Taken for a prober's connection because a ping came first: it
+            // is a dialler whose hello was late (or lost and sent again).
+            c.probe = false;
+        }
         if c.probe {
             // A probe connection carries pings and their answers; the
             // other side's hello, if any, is not a handshake.
@@ -421,6 +442,12 @@ impl Node {
                     conn,
                     msg: Message::Pong(n),
                 }),
+                // The member's hello says how many neighbours it has.
+                Message::Hello(h) | Message::Join(h) if !accepted => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.degree = h.degree;
+                    }
+                }
                 _ => {}
             }
             return;
@@ -558,11 +585,17 @@ impl Node {
 
         if self.neighbours.len() >= self.cfg.max_connections {
             // Make room for links that matter: ones this node asked for,
-            // newcomers, poorly connected nodes, and nodes this node did not
-            // hold alive (the other side of a healed split).
+            // newcomers, poorly connected nodes, nodes this node did not
+            // hold alive (the other side of a healed split), and a node with
+            // a single link whose view differs from this node's (most
+            // likely the overlay is cut in two, and its part knows things
+            // this part does not: with few slots per node, nobody else
+            // would take it).
+            let cut_off = h.degree <= 1 && h.members_hash != self.roster_hash();
             let needy = dialed_by_me
                 || join
                 || stranger
+                || cut_off
                 || (h.degree as usize) < self.cfg.max_connections / 2;
             let victim = self
                 .neighbours
@@ -591,6 +624,10 @@ impl Node {
             c.degree = h.degree;
         }
         self.neighbours.insert(peer.addr, conn);
+        if self.detector.ring_link.is_some_and(|(a, _)| a == peer.addr) {
+            // Probed over its link from now on.
+            self.drop_ring_link(None, out);
+        }
         if let Some(m) = self.members.get_mut(&peer.addr) {
             m.failures = 0;
             m.retry_at = self.now;

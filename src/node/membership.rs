@@ -98,6 +98,10 @@ impl Node {
                                 members: vec![u],
                             },
                         });
+                        // And see for itself: what it heard may have been
+                        // sent just before the member died (this node may
+                        // be running late).
+                        self.verify(addr, out);
                         return false;
                     }
                 }

@@ -48,6 +48,8 @@ struct Conn {
     recheck: bool,
     /// When the peer last pinged this node over it: it watches this link.
     pinged: Option<Instant>,
+    /// When this node last sent a heartbeat over it.
+    ping_sent: Option<Instant>,
     /// The peer's neighbour count at handshake.
     degree: u16,
     /// Off the broadcast tree: chat is not pushed over it (repair still

@@ -215,10 +215,17 @@ impl Node {
             }
             if now - c.last_heard >= dead_after {
                 silent.push((id, p));
-            } else if now - c.last_traffic >= self.cfg.ping_interval && (link || c.dialed.is_some())
+            } else if (link || c.dialed.is_some())
+                && (now - c.last_traffic >= self.cfg.ping_interval
+                    || (watched.contains(&id)
+                        && c.ping_sent.is_none_or(|t| now - t >= dead_after)
+                        && c.pinged.is_none_or(|t| now - t >= dead_after)))
             {
                 // A link that carried anything else lately needs no
-                // heartbeat; nor does one whose peer pings it.
+                // heartbeat; nor does one whose peer pings it. But a link
+                // this node picked, and whose peer does not ping it, gets
+                // one at least every `dead_after`, busy or not, so that the
+                // peer keeps watching back.
                 ping.push(id);
             }
         }
@@ -238,6 +245,9 @@ impl Node {
         }
         self.ping_nonce = self.ping_nonce.wrapping_add(1);
         for conn in ping {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.ping_sent = Some(now);
+            }
             out.push(Output::Send {
                 conn,
                 msg: Message::Ping(self.ping_nonce),
@@ -387,7 +397,7 @@ impl Node {
             + self
                 .conns
                 .values()
-                .filter(|c| c.peer.is_none() && c.dialed.is_some())
+                .filter(|c| c.peer.is_none() && c.dialed.is_some() && !c.probe)
                 .count();
         let have = self.neighbours.len() + outbound_pending;
         if have >= self.cfg.max_connections || self.now < self.next_dial {
