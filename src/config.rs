@@ -83,9 +83,9 @@ pub struct Config {
     /// hashes) sent to one random neighbour. Default 1 s. Shorter repairs
     /// losses and splits sooner.
     pub sync_interval: Duration,
-    /// Least time between two full peer lists this node sends over one link
-    /// to answer a membership mismatch. Default 5 s. Bounds slow-repair
-    /// traffic.
+    /// Least time between two roster repairs (a digest by bucket) this
+    /// node starts over one link to answer a membership mismatch. Default
+    /// 5 s. Bounds repair traffic.
     pub full_sync_cooldown: Duration,
     /// Interval between attempts to reach one random dead member, so that
     /// the two sides of a healed split find each other again. Default 2 s.

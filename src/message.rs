@@ -115,7 +115,8 @@ pub struct Chat {
     pub sent_ms: u64,
 }
 
-/// Cheap anti-entropy probe sent to one random neighbour per sync round.
+/// Cheap anti-entropy probe sent to a random neighbour each sync round
+/// while the sender's view changes, more rarely while it stays the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sync {
     /// Order-independent hash of the alive members `(addr, incarnation)`.
@@ -174,7 +175,7 @@ pub enum Message {
     Hello(Hello),
     /// Membership: the full view (`full`) or recent changes.
     PeerList {
-        /// True for a whole view (join answer, slow repair), false for a delta.
+        /// True for a whole view (a join answer), false for a delta.
         full: bool,
         /// The entries.
         members: Vec<MemberUpdate>,

@@ -26,11 +26,21 @@ fn group(n: u32, cfg: Config) -> Sim {
     sim
 }
 
+/// Trace lines at or after `from` (virtual seconds).
+fn lines_after(sim: &Sim, from: f64) -> impl Iterator<Item = &str> {
+    sim.trace().lines().filter(move |l| {
+        l.split_whitespace()
+            .next()
+            .and_then(|t| t.parse::<f64>().ok())
+            .is_some_and(|t| t >= from)
+    })
+}
+
 /// Trace lines of a kind received at or after `from` (virtual seconds).
 fn received<'a>(sim: &'a Sim, kind: &'a str, from: f64) -> impl Iterator<Item = &'a str> + 'a {
-    sim.trace().lines().filter(move |l| {
+    lines_after(sim, from).filter(move |l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 5 && f[2] == "<-" && f[5] == kind && f[0].parse::<f64>().is_ok_and(|t| t >= from)
+        f.len() > 5 && f[2] == "<-" && f[5] == kind
     })
 }
 
@@ -76,16 +86,8 @@ fn the_ring_predecessor_is_probed_over_one_kept_connection() {
     let from = sim.now().as_millis() as f64 / 1000.0;
     let window = 20;
     sim.run_for(Duration::from_secs(window));
-    let dials = sim
-        .trace()
-        .lines()
+    let dials = lines_after(&sim, from)
         .filter(|l| l.contains(" dial "))
-        .filter(|l| {
-            l.split_whitespace()
-                .next()
-                .and_then(|t| t.parse::<f64>().ok())
-                .is_some_and(|t| t >= from)
-        })
         .count();
     let probes = received(&sim, "pong", from).count();
     eprintln!("{probes} pongs, {dials} dials in {window} s");

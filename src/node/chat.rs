@@ -366,10 +366,10 @@ impl Node {
             c.recheck |= c.dialed.is_some();
             return;
         }
-        if c.last_full_sync.is_some_and(|t| now - t < cooldown) {
+        if c.last_repair.is_some_and(|t| now - t < cooldown) {
             return;
         }
-        c.last_full_sync = Some(now);
+        c.last_repair = Some(now);
         out.push(Output::Send {
             conn,
             msg: Message::Buckets(self.roster_buckets()),

@@ -283,7 +283,7 @@ impl Node {
                 opened: self.now,
                 last_heard: self.now,
                 last_traffic: self.now,
-                last_full_sync: None,
+                last_repair: None,
                 recheck: false,
                 pinged: None,
                 ping_sent: None,

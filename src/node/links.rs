@@ -252,7 +252,7 @@ impl Node {
                 opened: self.now,
                 last_heard: self.now,
                 last_traffic: self.now,
-                last_full_sync: None,
+                last_repair: None,
                 recheck: false,
                 pinged: None,
                 ping_sent: None,
@@ -693,36 +693,22 @@ impl Node {
         // baseline: the newcomer must know those lives ended, or it would
         // take their messages as new once it forgets the streams. Older
         // deaths are not handed on.
-        let mut list = self.full_list(false);
-        let now = self.now;
-        let cutoff = self.spread_cutoff();
-        list.extend(
-            self.members
-                .iter()
-                .filter(|(a, m)| {
-                    !m.in_roster() && m.spread(cutoff) && self.streams.map.contains_key(&m.key(**a))
-                })
-                .map(|(a, m)| m.update(*a, now)),
-        );
-        list.sort_unstable_by_key(|u| u.node.addr);
+        let list = self.full_list(|k| self.streams.map.contains_key(k));
         self.send_peer_list(conn, true, list, out);
     }
 
     /// The whole view, this node included, sorted by address (so that a
     /// list split over several frames covers address ranges): the roster,
-    /// and with `tombstones` the deaths and departures still spread.
-    pub(super) fn full_list(&self, tombstones: bool) -> Vec<MemberUpdate> {
+    /// and the deaths and departures still spread of the lives that
+    /// `tombstone` keeps.
+    pub(super) fn full_list(&self, tombstone: impl Fn(&NodeKey) -> bool) -> Vec<MemberUpdate> {
         let mut list: Vec<MemberUpdate> = Vec::with_capacity(self.members.len() + 1);
         list.push(self.my_update());
-        let cutoff = if tombstones {
-            self.spread_cutoff()
-        } else {
-            Instant::MAX
-        };
+        let cutoff = self.spread_cutoff();
         list.extend(
             self.members
                 .iter()
-                .filter(|(_, m)| m.spread(cutoff))
+                .filter(|(a, m)| m.in_roster() || (m.spread(cutoff) && tombstone(&m.key(**a))))
                 .map(|(a, m)| m.update(*a, self.now)),
         );
         list.sort_unstable_by_key(|u| u.node.addr);

@@ -528,18 +528,14 @@ impl Node {
                 .push(u.clone(), self.cfg.gossip_retransmits, MAX_RECENT);
         }
         for members in batches(urgent_news, update_size, self.frame_budget()) {
-            let msg = Message::PeerList {
-                full: false,
-                members,
-            };
-            for &conn in self.neighbours.values() {
-                if Some(conn) != except {
-                    out.push(Output::Send {
-                        conn,
-                        msg: msg.clone(),
-                    });
-                }
-            }
+            self.broadcast(
+                &Message::PeerList {
+                    full: false,
+                    members,
+                },
+                except,
+                out,
+            );
         }
         if arrivals.is_empty() {
             return;
@@ -570,13 +566,17 @@ impl Node {
                 .filter(|(_, from)| *from != Some(conn))
                 .map(|(u, _)| u.clone())
                 .collect();
-            for members in batches(list, update_size, self.frame_budget()) {
+            self.send_peer_list(conn, false, list, out);
+        }
+    }
+
+    /// Sends `msg` over every neighbour link but `except`.
+    fn broadcast(&self, msg: &Message, except: Option<ConnId>, out: &mut Vec<Output>) {
+        for &conn in self.neighbours.values() {
+            if Some(conn) != except {
                 out.push(Output::Send {
                     conn,
-                    msg: Message::PeerList {
-                        full: false,
-                        members,
-                    },
+                    msg: msg.clone(),
                 });
             }
         }

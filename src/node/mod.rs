@@ -42,7 +42,7 @@ struct Conn {
     last_traffic: Instant,
     /// When this node last answered a membership mismatch over this link
     /// with its bucket digest.
-    last_full_sync: Option<Instant>,
+    last_repair: Option<Instant>,
     /// The views differed at handshake: check again over this link at the
     /// next sync round, once news in flight has landed.
     recheck: bool,
