@@ -2,6 +2,7 @@
 //! the bounded history that repair and newcomers are served from.
 
 use crate::message::{Chat, MsgId, NodeKey};
+use crate::node::Via;
 use crate::peers::key_hash;
 use crate::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -12,8 +13,8 @@ pub(crate) struct Stream {
     /// Highest seq delivered; everything up to it was handed to the user
     /// (or reported as a gap) exactly once.
     pub delivered: u64,
-    /// Messages past a gap, waiting for it to fill: seq -> (chat, history).
-    pub held: BTreeMap<u64, (Chat, bool)>,
+    /// Messages past a gap, waiting for it to fill: seq -> (chat, how it came).
+    pub held: BTreeMap<u64, (Chat, Via)>,
     /// When the current gap was first seen.
     pub waiting_since: Option<Instant>,
     /// Last time anything arrived for this stream.

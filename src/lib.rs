@@ -44,6 +44,6 @@ pub use message::{
 };
 pub use node::{
     ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal, Stats,
-    TableSizes, MAX_PROBES, MAX_PROBING, MAX_RECENT,
+    TableSizes, Via, MAX_PROBES, MAX_PROBING, MAX_RECENT,
 };
 pub use time::{Duration, Instant};

@@ -93,11 +93,11 @@ fn incoming_lines_print_above_the_line_being_typed() {
         2 + typed.len(),
         "cursor not at the end of the typed text"
     );
-    // The name is coloured on a terminal (ANSI colours 1 to 6).
+    // The name is coloured on a terminal (from the 256-colour cube).
     let name_col = rows[at[0]].find("alice").unwrap() as u16;
     let cell = term.screen.screen().cell(at[0] as u16, name_col).unwrap();
     assert!(
-        matches!(cell.fgcolor(), vt100::Color::Idx(1..=6)),
+        matches!(cell.fgcolor(), vt100::Color::Idx(16..=231)),
         "name colour {:?}",
         cell.fgcolor()
     );

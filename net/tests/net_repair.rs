@@ -206,3 +206,28 @@ fn a_node_paused_past_the_detection_time_rejoins_and_catches_up() {
     all_delivered(&[&victim], &senders, &[welcome]);
     assert_no_gap(&[&victim, &senders[0], &senders[1]]);
 }
+
+/// A newcomer's catch-up (the recent history it is handed as it joins) is
+/// summed up as earlier messages, not as a recovery after a split: the
+/// `recovered` event says `newcomer`, and counts exactly the history
+/// deliveries.
+#[test]
+fn a_newcomers_catch_up_is_summed_up_as_earlier_messages() {
+    let mut senders = group("catchup");
+    let before = send_batch(&mut senders[..2], "before", 4);
+    all_delivered(&[&senders[2]], &senders[..2], std::slice::from_ref(&before));
+    let newcomer = Chat::start("catchup-new", &[&senders[2]]);
+    all_delivered(&[&newcomer], &senders[..2], &[before]);
+    let summed = newcomer.wait_for("the recovered count", CATCH_UP, |e| {
+        e["event"] == "recovered"
+    });
+    let seen = newcomer.seen();
+    let at = seen.iter().position(|e| e["event"] == "recovered").unwrap();
+    let history = seen[..at]
+        .iter()
+        .filter(|e| e["event"] == "chat" && e["history"] == true)
+        .count() as u64;
+    assert_eq!(history, 8, "every earlier message came as history");
+    assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
+    assert_eq!(summed["newcomer"], true, "{summed}");
+}

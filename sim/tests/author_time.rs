@@ -2,7 +2,7 @@
 //! live, by repair after a split, and as a newcomer's history. The
 //! simulator's authors read a fixed epoch plus virtual time.
 
-use gossip_chat::{Config, Duration, Event, Input};
+use gossip_chat::{Config, Duration, Event, Input, Via};
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
 use gossip_sim::world::WALL_EPOCH_MS;
@@ -16,17 +16,14 @@ fn s(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// Every chat delivery: (node, text, sent_ms, history).
-fn deliveries(sim: &Sim) -> Vec<(u32, String, u64, bool)> {
+/// Every chat delivery: (node, text, sent_ms, how it came).
+fn deliveries(sim: &Sim) -> Vec<(u32, String, u64, Via)> {
     sim.events()
         .iter()
         .filter_map(|e| match &e.event {
             Event::Chat {
-                text,
-                sent_ms,
-                history,
-                ..
-            } => Some((e.node, text.to_string(), *sent_ms, *history)),
+                text, sent_ms, via, ..
+            } => Some((e.node, text.to_string(), *sent_ms, *via)),
             _ => None,
         })
         .collect()
@@ -101,12 +98,15 @@ fn every_node_gets_each_chats_author_time_live_by_repair_and_as_history() {
     for (side, other) in [(left, "right"), (right, "left")] {
         assert!(
             got.iter()
-                .any(|d| side.contains(&d.0) && d.3 && d.1.starts_with(other)),
+                .any(|d| side.contains(&d.0) && d.3 == Via::Repair && d.1.starts_with(other)),
             "nothing repaired into {side:?}"
         );
     }
     assert!(
-        got.iter().filter(|d| d.0 == newcomer && d.3).count() >= 10,
+        got.iter()
+            .filter(|d| d.0 == newcomer && d.3 == Via::CatchUp)
+            .count()
+            >= 10,
         "the newcomer's history"
     );
 }

@@ -2,7 +2,7 @@
 
 use gossip_chat::{
     Config, DownReason, Duration, Event, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
-    Node, NodeKey, Output,
+    Node, NodeKey, Output, Via,
 };
 use gossip_sim::addr::addr_of;
 use gossip_sim::builder::{Sim, SimBuilder};
@@ -228,7 +228,7 @@ fn a_restarted_node_is_accepted_and_its_new_messages_are_delivered() {
     // The newcomer got the recent history, marked as such.
     let hist = sim.events().iter().any(|e| {
         e.node == 3
-            && matches!(&e.event, Event::Chat { text, history: true, .. } if &**text == "before")
+            && matches!(&e.event, Event::Chat { text, via: Via::CatchUp, .. } if &**text == "before")
     });
     assert!(hist, "restarted node should receive 'before' as history");
 }

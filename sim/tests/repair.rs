@@ -1,7 +1,7 @@
 //! Nothing lost: history repair after splits, pauses and for newcomers,
 //! and a gap reported once when a message is lost for good.
 
-use gossip_chat::{Config, Duration, Event, Instant, MsgId, Node};
+use gossip_chat::{Config, Duration, Event, Instant, MsgId, Node, Via};
 use gossip_sim::addr::addr_of;
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
@@ -213,7 +213,15 @@ fn a_newcomer_receives_recent_history_marked_as_history_and_no_gaps() {
         .collect();
     let history = newcomer
         .iter()
-        .filter(|e| matches!(e, Event::Chat { history: true, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Chat {
+                    via: Via::CatchUp,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(history, Config::lan().newcomer_history);
     assert_eq!(gaps(&sim, n), [], "no gap for old history");

@@ -179,7 +179,7 @@ impl Node {
             sent_ms: wall_ms,
         };
         self.next_seq += 1;
-        self.on_chat(chat, None, false, true, out);
+        self.on_chat(chat, None, Via::Live, true, out);
     }
 
     /// Takes in a chat message from anywhere: dedup, hold-back, delivery,
@@ -188,7 +188,7 @@ impl Node {
         &mut self,
         chat: Chat,
         from: Option<ConnId>,
-        history: bool,
+        via: Via,
         forward: bool,
         out: &mut Vec<Output>,
     ) -> bool {
@@ -237,10 +237,10 @@ impl Node {
             }
         }
         if in_order {
-            self.deliver(chat, history, out);
+            self.deliver(chat, via, out);
             self.drain_held(key, out);
         } else if let Some(s) = self.streams.map.get_mut(&key) {
-            s.held.insert(seq, (chat, history));
+            s.held.insert(seq, (chat, via));
             s.waiting_since.get_or_insert(self.now);
             self.streams.waiting.insert(key);
             self.streams.held_total += 1;
@@ -257,7 +257,7 @@ impl Node {
         true
     }
 
-    pub(super) fn deliver(&mut self, chat: Chat, history: bool, out: &mut Vec<Output>) {
+    pub(super) fn deliver(&mut self, chat: Chat, via: Via, out: &mut Vec<Output>) {
         self.streams
             .set_delivered(chat.id.origin, chat.id.seq, self.now);
         self.stats.delivered += 1;
@@ -266,7 +266,7 @@ impl Node {
             name: chat.name,
             text: chat.text,
             sent_ms: chat.sent_ms,
-            history,
+            via,
         }));
     }
 
@@ -278,9 +278,9 @@ impl Node {
                 return;
             };
             let next = s.delivered + 1;
-            if let Some((chat, history)) = s.held.remove(&next) {
+            if let Some((chat, via)) = s.held.remove(&next) {
                 self.streams.held_total = self.streams.held_total.saturating_sub(1);
-                self.deliver(chat, history, out);
+                self.deliver(chat, via, out);
                 continue;
             }
             let id = MsgId {
@@ -290,7 +290,7 @@ impl Node {
             match self.store.get(&id) {
                 Some(chat) => {
                     let chat = chat.clone();
-                    self.deliver(chat, false, out);
+                    self.deliver(chat, Via::Live, out);
                 }
                 None => break,
             }
@@ -464,7 +464,8 @@ impl Node {
         }
         let mut new = false;
         for chat in chats {
-            new |= self.on_chat(chat, Some(conn), true, !newcomer, out);
+            let via = if newcomer { Via::CatchUp } else { Via::Repair };
+            new |= self.on_chat(chat, Some(conn), via, !newcomer, out);
         }
         if new && !newcomer {
             // The tree did not bring these: pull this link back onto it.

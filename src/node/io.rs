@@ -164,9 +164,8 @@ pub enum Event {
         /// since the Unix epoch (0: unknown), as the author's driver gave
         /// it: for display only, unverified.
         sent_ms: u64,
-        /// True when it came by repair or as a newcomer's catch-up rather
-        /// than live.
-        history: bool,
+        /// How it came: live, by repair, or in a newcomer's catch-up.
+        via: Via,
     },
     /// Messages `first..=last` of a stream could not be obtained in time and
     /// are skipped; later ones are delivered.
@@ -189,4 +188,24 @@ pub enum Event {
     },
     /// A local command was refused.
     Refused(Refusal),
+}
+
+/// How a delivered chat reached this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Live, through the broadcast tree or a lazy link's graft.
+    Live,
+    /// Sent again by a neighbour's anti-entropy repair: it was missed live
+    /// (a split, a pause, a broken link).
+    Repair,
+    /// Part of the recent history a node is handed when it joins: written
+    /// before this node was a member.
+    CatchUp,
+}
+
+impl Via {
+    /// Whether it came from history (repair or catch-up) rather than live.
+    pub fn is_history(self) -> bool {
+        self != Via::Live
+    }
 }

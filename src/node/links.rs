@@ -502,7 +502,7 @@ impl Node {
                 if self.valid_chat(&chat) {
                     let dups = self.stats.duplicates;
                     let origin = chat.id.origin.addr;
-                    self.on_chat(chat, Some(conn), false, true, out);
+                    self.on_chat(chat, Some(conn), Via::Live, true, out);
                     // A sender's own link is the shortest path for its
                     // messages: never pruned for a duplicate.
                     let from_origin = self

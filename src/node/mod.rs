@@ -28,7 +28,7 @@ mod timers;
 
 use detector::Detector;
 pub use detector::MAX_PROBING;
-pub use io::{ConnId, DownReason, Event, Input, Output, Refusal};
+pub use io::{ConnId, DownReason, Event, Input, Output, Refusal, Via};
 pub use stats::{Stats, TableSizes};
 use timers::{Timer, Timers};
 

@@ -218,12 +218,12 @@ impl World {
                     self.obs.ghost_listed(slot, g, false);
                 }
             }
-            Event::Chat { id, history, .. } => {
+            Event::Chat { id, via, .. } => {
                 let o = slot_of(&id.origin.addr, n).unwrap_or(u32::MAX);
                 let own = id.origin == me;
                 self.trace
                     .event(now, TraceKind::Chat, [slot as u64, o as u64, id.seq], |l| {
-                        let h = if history { " (history)" } else { "" };
+                        let h = if via.is_history() { " (history)" } else { "" };
                         l.push_str(&format!(
                             "n{slot} chat n{o}/{}#{}{h}",
                             id.origin.incarnation, id.seq

@@ -3,9 +3,32 @@
 use gossip_chat::NodeKey;
 use std::ffi::OsStr;
 
-/// ANSI colours a member's name can take: distinct on dark and light
-/// backgrounds alike (red, green, yellow, blue, magenta, cyan).
-const COLOURS: [u8; 6] = [31, 32, 33, 34, 35, 36];
+/// The colours a member's name can take: the entries of the xterm
+/// 256-colour cube (`16 + 36r + 6g + b`) whose channels are all 1 to 4
+/// (no black, no white), not grey, with one channel at least 3 (not too dark
+/// on a dark background) and one at most 2 (not too pale on a light one).
+/// 48 colours: two members collide about once in 48.
+pub const PALETTE: [u8; 48] = palette();
+
+const fn palette() -> [u8; 48] {
+    let mut out = [0u8; 48];
+    let mut n = 0;
+    let mut i = 0;
+    while i < 64 {
+        let (r, g, b) = (1 + i / 16, 1 + i / 4 % 4, 1 + i % 4);
+        let max = if r > g { r } else { g };
+        let max = if max > b { max } else { b };
+        let min = if r < g { r } else { g };
+        let min = if min < b { min } else { b };
+        if !(r == g && g == b) && max >= 3 && min <= 2 {
+            out[n] = (16 + 36 * r + 6 * g + b) as u8;
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == 48);
+    out
+}
 
 /// Whether to colour names: only on a terminal, and not when `NO_COLOR` is
 /// set to anything but the empty string (<https://no-color.org>).
@@ -22,10 +45,10 @@ pub fn wanted_here() -> bool {
     )
 }
 
-/// The ANSI colour of a member (31 to 36): a hash of its identity (address
-/// and life) into a fixed palette, so that two members with the same name
-/// show in different colours (five times in six) and a member keeps its
-/// colour for its whole life, on every node.
+/// The colour of a member, an xterm 256-colour index from [`PALETTE`]: a
+/// hash of its identity (address and life), so that two members with the
+/// same name show in different colours (47 times in 48) and a member keeps
+/// its colour for its whole life, on every node.
 pub fn colour_of(node: NodeKey) -> u8 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -39,13 +62,13 @@ pub fn colour_of(node: NodeKey) -> u8 {
     // A finalising mix: FNV's low bits alone spread poorly.
     let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     let h = h ^ (h >> 33);
-    COLOURS[((h >> 32) % COLOURS.len() as u64) as usize]
+    PALETTE[((h >> 32) % PALETTE.len() as u64) as usize]
 }
 
 /// `name` in the member's colour when `colour` is on.
 pub fn paint(colour: bool, node: NodeKey, name: &str) -> String {
     if colour {
-        format!("\x1b[{}m{name}\x1b[0m", colour_of(node))
+        format!("\x1b[38;5;{}m{name}\x1b[0m", colour_of(node))
     } else {
         name.to_owned()
     }
@@ -70,10 +93,14 @@ mod tests {
         // ...and identities spread over the palette.
         let seen: std::collections::BTreeSet<u8> =
             (0..24).map(|p| colour_of(key(7000 + p, 1))).collect();
-        assert!(seen.len() >= 4, "colours used: {seen:?}");
+        assert!(seen.len() >= 12, "colours used: {seen:?}");
         let lives: std::collections::BTreeSet<u8> =
             (0..24).map(|i| colour_of(key(7000, i))).collect();
-        assert!(lives.len() >= 4, "colours used: {lives:?}");
+        assert!(lives.len() >= 12, "colours used: {lives:?}");
+        // Every colour comes from the palette, and the whole palette is used.
+        let all: std::collections::BTreeSet<u8> =
+            (0..2000).map(|p| colour_of(key(9000 + p, 1))).collect();
+        assert_eq!(all, PALETTE.iter().copied().collect());
     }
 
     #[test]
@@ -86,12 +113,29 @@ mod tests {
         let restarted = (1..)
             .map(|i| key(7001, i))
             .find(|k| colour_of(*k) != colour_of(a));
-        assert!(restarted.is_some_and(|k| k.incarnation <= 6));
-        // Over many pairs, a collision is about one in six.
-        let same = (0..600u16)
+        assert!(restarted.is_some_and(|k| k.incarnation <= 3));
+        // Over many pairs, a collision is about one in 48.
+        let same = (0..4800u16)
             .filter(|p| colour_of(key(8000 + 2 * p, 1)) == colour_of(key(8001 + 2 * p, 1)))
             .count();
-        assert!((50..150).contains(&same), "{same} of 600 pairs alike");
+        assert!((50..150).contains(&same), "{same} of 4800 pairs alike");
+    }
+
+    #[test]
+    fn the_palette_is_readable_on_dark_and_light_backgrounds() {
+        let mut seen = std::collections::BTreeSet::new();
+        for &c in &PALETTE {
+            assert!((16..232).contains(&c), "{c} is not in the colour cube");
+            let i = c - 16;
+            let (r, g, b) = (i / 36, i / 6 % 6, i % 6);
+            let (lo, hi) = (r.min(g).min(b), r.max(g).max(b));
+            assert!(
+                (1..=2).contains(&lo) && (3..=4).contains(&hi),
+                "{c}: {r} {g} {b}"
+            );
+            assert!(!(r == g && g == b), "{c} is grey");
+            assert!(seen.insert(c), "{c} twice");
+        }
     }
 
     #[test]
@@ -100,7 +144,7 @@ mod tests {
         assert_eq!(paint(false, k, "bob"), "bob");
         let painted = paint(true, k, "bob");
         assert!(
-            painted.starts_with("\x1b[3")
+            painted.starts_with("\x1b[38;5;")
                 && painted.contains("bob")
                 && painted.ends_with("\x1b[0m")
         );

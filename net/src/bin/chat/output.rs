@@ -78,7 +78,7 @@ impl Printer {
             out,
             metrics: None,
             on_stop: None,
-            recovered: Recovered::new(Instant::now()),
+            recovered: Recovered::new(),
         }
     }
 
@@ -143,7 +143,7 @@ pub fn event_json(event: &Event) -> Value {
             name,
             text,
             sent_ms,
-            history,
+            via,
         } => json!({
             "event": "chat",
             "origin": id.origin.addr.to_string(),
@@ -151,7 +151,7 @@ pub fn event_json(event: &Event) -> Value {
             "name": &**name,
             "seq": id.seq,
             "text": &**text,
-            "history": history,
+            "history": via.is_history(),
             "sent_ms": sent_ms,
         }),
         Event::Gap {
@@ -217,9 +217,9 @@ pub fn event_text(event: &Event, colour: bool, now_ms: u64) -> String {
             name,
             text,
             sent_ms,
-            history,
+            via,
         } => {
-            let mark = if *history { HISTORY_MARK } else { "" };
+            let mark = if via.is_history() { HISTORY_MARK } else { "" };
             let t = author_text(*sent_ms, now_ms);
             format!("{mark}{t} {}: {text}", paint(colour, id.origin, name))
         }
@@ -266,8 +266,8 @@ impl EventSink for Printer {
     }
 
     fn event(&mut self, event: Event) {
-        if let Event::Chat { history, .. } = event {
-            if let Some(burst) = self.recovered.delivered(Instant::now(), history) {
+        if let Event::Chat { via, .. } = event {
+            if let Some(burst) = self.recovered.delivered(Instant::now(), via) {
                 self.burst(burst);
             }
         }

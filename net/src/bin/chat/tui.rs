@@ -88,7 +88,7 @@ impl TuiState {
             scroll: 0,
             leaving: false,
             colour: true,
-            bursts: Recovered::new(Instant::now()),
+            bursts: Recovered::new(),
         }
     }
 
@@ -120,19 +120,19 @@ impl TuiState {
                 name,
                 text,
                 sent_ms,
-                history,
+                via,
             } => {
-                if let Some(burst) = self.bursts.delivered(now, *history) {
+                if let Some(burst) = self.bursts.delivered(now, *via) {
                     self.say(&burst.text());
                 }
-                if *history {
+                if via.is_history() {
                     self.recovered += 1;
                 }
                 self.push(ChatLine {
                     prefix: format!("{} ", author_text(*sent_ms, now_ms)),
                     name: Some((name.to_string(), id.origin)),
                     rest: format!(": {text}"),
-                    history: *history,
+                    history: via.is_history(),
                 });
                 return;
             }
@@ -310,10 +310,10 @@ fn render_members(state: &TuiState, frame: &mut Frame, area: Rect) {
     frame.render_widget(List::new(items).block(block), area);
 }
 
-/// A member's name in its colour (ANSI 31 to 36 are indexed colours 1 to 6).
+/// A member's name in its colour (an xterm 256-colour index).
 fn name_style(state: &TuiState, node: NodeKey) -> Style {
     if state.colour {
-        Style::default().fg(Color::Indexed(colour_of(node) - 30))
+        Style::default().fg(Color::Indexed(colour_of(node)))
     } else {
         Style::default()
     }
