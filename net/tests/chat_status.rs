@@ -158,6 +158,11 @@ fn peers_show_states_and_stats_show_counters_in_json() {
     assert_eq!(p["addr"], b.addr_str().as_str());
     assert_eq!(p["state"], "alive");
     assert_eq!(p["neighbour"], true);
+    let id = p["id"].as_str().expect("a short identity");
+    assert!(
+        id.len() == 4 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
     let heard = p["last_heard_ms"]
         .as_u64()
         .expect("last heard of a neighbour");

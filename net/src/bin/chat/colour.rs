@@ -50,6 +50,18 @@ pub fn wanted_here() -> bool {
 /// same name show in different colours (47 times in 48) and a member keeps
 /// its colour for its whole life, on every node.
 pub fn colour_of(node: NodeKey) -> u8 {
+    PALETTE[((identity_hash(node) >> 32) % PALETTE.len() as u64) as usize]
+}
+
+/// A member's identity in short: four hex digits of a hash of its address
+/// and life, shown beside its name so that two `bob`s can be told apart in
+/// words too (and without colour). The same on every node.
+pub fn short_id(node: NodeKey) -> String {
+    format!("{:04x}", identity_hash(node) & 0xffff)
+}
+
+/// A well-mixed hash of a member's identity (address and life).
+fn identity_hash(node: NodeKey) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for &b in bytes {
@@ -61,8 +73,7 @@ pub fn colour_of(node: NodeKey) -> u8 {
     eat(&node.incarnation.to_le_bytes());
     // A finalising mix: FNV's low bits alone spread poorly.
     let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    let h = h ^ (h >> 33);
-    PALETTE[((h >> 32) % PALETTE.len() as u64) as usize]
+    h ^ (h >> 33)
 }
 
 /// `name` in the member's colour when `colour` is on.
@@ -136,6 +147,16 @@ mod tests {
             assert!(!(r == g && g == b), "{c} is grey");
             assert!(seen.insert(c), "{c} twice");
         }
+    }
+
+    #[test]
+    fn a_short_id_follows_the_identity() {
+        assert_eq!(short_id(key(7001, 1)), short_id(key(7001, 1)));
+        assert_eq!(short_id(key(7001, 1)).len(), 4);
+        let ids: std::collections::BTreeSet<String> =
+            (0..100).map(|p| short_id(key(7000 + p, 1))).collect();
+        assert!(ids.len() >= 99, "{} distinct of 100", ids.len());
+        assert_ne!(short_id(key(7001, 1)), short_id(key(7001, 2)));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the user sees on stdout: human lines or one JSON object per line.
 
-use crate::colour::paint;
+use crate::colour::{paint, short_id};
 use crate::recovered::{Burst, Recovered};
 use crate::wall_time::{author_text, now_text as clock_time};
 use crossbeam_channel::Sender;
@@ -334,6 +334,7 @@ pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
             json!({
                 "addr": m.node.addr.to_string(),
                 "name": m.name,
+                "id": short_id(m.node),
                 "incarnation": m.node.incarnation,
                 "neighbour": m.neighbour,
                 "state": state_str(m.state),
@@ -352,6 +353,7 @@ pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
     };
     for m in roster.iter().chain(&gone) {
         let name = paint(colour, m.node, &m.name);
+        let id = short_id(m.node);
         let addr = m.node.addr;
         let state = state_str(m.state);
         let link = if m.neighbour { "direct" } else { "via others" };
@@ -361,9 +363,11 @@ pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
             None => format!(", {} ago", ago_text(m.since)),
         };
         if in_roster(m) {
-            s.push_str(&format!("\n    {name} ({addr}, {state}, {link}{heard})"));
+            s.push_str(&format!(
+                "\n    {name} #{id} ({addr}, {state}, {link}{heard})"
+            ));
         } else {
-            s.push_str(&format!("\n    {name} ({addr}, {state}{heard})"));
+            s.push_str(&format!("\n    {name} #{id} ({addr}, {state}{heard})"));
         }
     }
     s
