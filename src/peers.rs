@@ -25,6 +25,11 @@ pub(crate) struct Member {
     /// For a suspect: the distinct members that accused it (bounded), each
     /// of which shortens the suspicion.
     pub accusers: Vec<SocketAddr>,
+    /// Others declared this life and version dead while this node still
+    /// heard from it first-hand (so it verified instead of believing them):
+    /// if its own check fails too, the suspicion here runs out as soon as
+    /// the most confirmed one would.
+    pub heard_dead: bool,
     /// Earliest time to dial it again after a failure.
     pub retry_at: Instant,
     /// Consecutive failed dials.

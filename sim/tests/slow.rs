@@ -86,3 +86,27 @@ fn a_slow_node_handles_its_inputs_late_and_in_order() {
         vec![(1, 12.005), (2, 12.205), (3, 14.005), (4, 30.005)]
     );
 }
+
+/// Starved nodes hear everything late, their own timeouts included: they
+/// must neither remove a healthy member on their own stale evidence nor
+/// hold on to a dead one that the healthy nodes removed. Seeds of
+/// `slow-nodes.toml` that once failed: 33 and 45 (a starved node removed
+/// healthy members after its suspicion ran out before the refutation
+/// reached it) and 68 (a starved node kept a crashed neighbour 23 s,
+/// trusting its own late "first-hand" news of it over the others' death
+/// notice).
+#[test]
+fn starved_nodes_remove_no_healthy_member_and_keep_no_dead_one() {
+    let path = format!(
+        "{}/../scenarios/slow-nodes.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sc = gossip_sim::load(&path).unwrap();
+    for seed in [33, 45, 68] {
+        let report = gossip_sim::run(&sc, seed, None);
+        for name in ["no_false_removal", "detection"] {
+            let c = report.checks.iter().find(|c| c.name == name).unwrap();
+            assert!(!c.status.failed(), "seed {seed}: {name}: {}", c.figure);
+        }
+    }
+}

@@ -86,11 +86,22 @@ impl Node {
             {
                 // First-hand evidence beats hearsay: a neighbour we heard
                 // from within a heartbeat is alive. Pass the accusation to it.
-                if let Some(&c) = self.neighbours.get(&addr) {
+                // Not on a node that sees itself degraded: what it hears
+                // comes late, so its evidence is not fresh.
+                let neighbour = self
+                    .neighbours
+                    .get(&addr)
+                    .filter(|_| self.detector.health == 0);
+                if let Some(&c) = neighbour {
                     let fresh = self.conns.get(&c).is_some_and(|c| {
                         self.now - c.last_heard < self.cfg.ping_interval.saturating_mul(2)
                     });
                     if fresh {
+                        if u.state == MemberState::Dead && u.version == m.version {
+                            if let Some(m) = self.members.get_mut(&addr) {
+                                m.heard_dead = true;
+                            }
+                        }
                         out.push(Output::Send {
                             conn: c,
                             msg: Message::PeerList {
@@ -148,15 +159,22 @@ impl Node {
 
     /// Sets when a suspect's suspicion runs out: `suspect_timeout` with one
     /// accuser, shrinking with the log of further independent accusers to
-    /// `suspect_min` after `indirect_probes` of them (Lifeguard).
+    /// `suspect_min` after `indirect_probes` of them (Lifeguard), both
+    /// stretched by this node's own ill health: a node that hears everything
+    /// late would otherwise run out of patience before the refutation
+    /// reaches it.
     fn arm_suspicion(&mut self, addr: SocketAddr) {
         let k = self.cfg.indirect_probes.clamp(1, 16);
-        let max = self.cfg.suspect_timeout.as_millis();
-        let min = self.cfg.suspect_min.as_millis().min(max);
+        let max = self.stretch(self.cfg.suspect_timeout).as_millis();
+        let min = self.stretch(self.cfg.suspect_min).as_millis().min(max);
         let Some(m) = self.members.get_mut(&addr) else {
             return;
         };
-        let c = m.accusers.len().saturating_sub(1).min(k);
+        let c = if m.heard_dead {
+            k
+        } else {
+            m.accusers.len().saturating_sub(1).min(k)
+        };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
         let until = m.since + Duration::from_millis(wait);
@@ -233,6 +251,9 @@ impl Node {
             },
             suspect_until: None,
             accusers: u.accuser.into_iter().collect(),
+            heard_dead: old.as_ref().is_some_and(|m| {
+                m.heard_dead && m.incarnation == u.node.incarnation && m.version == u.version
+            }),
             retry_at: old.as_ref().map_or(now, |m| m.retry_at),
             failures: old.as_ref().map_or(0, |m| m.failures),
         };

@@ -94,6 +94,14 @@ impl Node {
                 c.last_heard = c.last_heard.max(now);
             }
             self.health_worse();
+        } else if self.poll_timeout().is_some_and(|due| {
+            due < now && (now - due).as_millis() > self.cfg.ping_interval.as_millis() / 2
+        }) {
+            // Its timer is handled well past the deadline it asked for, tick
+            // after tick: a starved node (Lifeguard's missed deadlines). What
+            // it hears is as late as its timers, so it must not trust its own
+            // timeouts: they stretch while this lasts.
+            self.health_worse();
         }
         self.last_tick = now;
         self.graft_missing(out);
