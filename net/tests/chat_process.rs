@@ -434,3 +434,45 @@ fn plain_lines_on_a_pipe_have_no_escape_codes() {
         "escape codes on a pipe: {seen:?}"
     );
 }
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// Every `--json` line ends with `ts_ms`, the wall-clock time it was
+/// printed: after the node started, before the test read it, and never
+/// before the author time of the chat it reports.
+#[test]
+fn every_json_line_carries_the_time_it_was_printed() {
+    let before = unix_ms();
+    let mut a = Chat::start("a", &[]);
+    let b = Chat::start("b", &[&a]);
+    a.wait_peers(&[&b]);
+    a.line("stamped");
+    let chat = a.wait_chat(&a, "stamped", PROMPT);
+    a.line("/peers");
+    a.wait_for("peers", PROMPT, |e| e["event"] == "peers");
+    a.line("/stats");
+    a.wait_for("stats", PROMPT, |e| e["event"] == "stats");
+    let after = unix_ms();
+    assert!(chat["ts_ms"].as_u64() >= chat["sent_ms"].as_u64(), "{chat}");
+    let seen = a.seen();
+    let kinds: Vec<&str> = seen.iter().filter_map(|e| e["event"].as_str()).collect();
+    for k in ["ready", "peer_up", "chat", "peers", "stats"] {
+        assert!(kinds.contains(&k), "no {k} line in {kinds:?}");
+    }
+    for e in &seen {
+        let keys: Vec<&String> = e.as_object().expect("an object").keys().collect();
+        assert_eq!(keys.last().map(|k| k.as_str()), Some("ts_ms"), "{e}");
+        let ts = e["ts_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no ts_ms: {e}"));
+        assert!(
+            (before..=after).contains(&ts),
+            "{ts} not in {before}..={after}: {e}"
+        );
+    }
+}

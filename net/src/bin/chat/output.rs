@@ -101,12 +101,28 @@ impl Printer {
     /// The line for a finished burst of history deliveries.
     fn burst(&mut self, burst: Burst) {
         let line = if self.json {
-            burst_json(burst).to_string()
+            json_line(burst_json(burst))
         } else {
             burst.text()
         };
         self.line(line + "\n");
     }
+}
+
+/// The JSON line for `v`: its fields, then `ts_ms`, the wall-clock time of
+/// printing in milliseconds since the Unix epoch (as `sent_ms`). Every
+/// line `--json` prints carries it; it comes last, so the fields before it
+/// keep their order.
+pub fn json_line(v: Value) -> String {
+    stamp(v, wall_clock_millis()).to_string()
+}
+
+/// `v` with `ts_ms` set to `now_ms` (a non-object is left as it is).
+pub fn stamp(mut v: Value, now_ms: u64) -> Value {
+    if let Value::Object(o) = &mut v {
+        o.insert("ts_ms".into(), now_ms.into());
+    }
+    v
 }
 
 /// The JSON object for a finished burst of history deliveries.
@@ -245,7 +261,7 @@ pub fn event_text(event: &Event, colour: bool, now_ms: u64) -> String {
 impl EventSink for Printer {
     fn ready(&mut self, addr: SocketAddr, name: &str) {
         let line = if self.json {
-            json!({"event": "ready", "addr": addr.to_string(), "name": name}).to_string()
+            json_line(json!({"event": "ready", "addr": addr.to_string(), "name": name}))
         } else {
             format!(
                 "{} * listening on {addr} as {name}; type a message, or /help",
@@ -253,10 +269,9 @@ impl EventSink for Printer {
             )
         };
         let line = match self.metrics {
-            Some(m) if self.json => {
-                json!({"event": "ready", "addr": addr.to_string(), "name": name, "metrics": m.to_string()})
-                    .to_string()
-            }
+            Some(m) if self.json => json_line(
+                json!({"event": "ready", "addr": addr.to_string(), "name": name, "metrics": m.to_string()}),
+            ),
             Some(m) => format!("{line}\n{} * metrics on http://{m}/metrics", clock_time()),
             None => line,
         };
@@ -272,7 +287,7 @@ impl EventSink for Printer {
             }
         }
         let line = if self.json {
-            event_json(&event).to_string()
+            json_line(event_json(&event))
         } else {
             event_text(&event, self.colour, wall_clock_millis())
         };
@@ -344,7 +359,7 @@ pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
         };
         let peers: Vec<Value> = roster.iter().map(entry).collect();
         let gone: Vec<Value> = gone.iter().map(entry).collect();
-        return json!({"event": "peers", "peers": peers, "gone": gone}).to_string();
+        return json_line(json!({"event": "peers", "peers": peers, "gone": gone}));
     }
     let mut s = if roster.is_empty() {
         format!("{} * nobody else here yet", clock_time())
@@ -440,7 +455,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "recent": recent,
     });
     if json {
-        return json!({"event": "stats", "stats": stats, "tables": tables}).to_string();
+        return json_line(json!({"event": "stats", "stats": stats, "tables": tables}));
     }
     let pairs = |v: &Value| -> String {
         v.as_object()
@@ -458,4 +473,20 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         pairs(&stats),
         pairs(&tables)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_line_ends_with_its_print_time_and_keeps_the_fields_before_it() {
+        let v = json!({"event": "chat", "origin": "127.0.0.1:7000", "seq": 3, "sent_ms": 5});
+        let line = stamp(v, 1_700_000_000_123).to_string();
+        assert_eq!(
+            line,
+            r#"{"event":"chat","origin":"127.0.0.1:7000","seq":3,"sent_ms":5,"ts_ms":1700000000123}"#
+        );
+        assert_eq!(stamp(json!("text"), 1), json!("text"));
+    }
 }
