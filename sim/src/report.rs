@@ -137,22 +137,33 @@ pub struct KindTraffic {
     pub bytes_per_node_s: f64,
 }
 
-/// Everything measured, besides the checks.
+/// How the report shows a figure a run could not measure (a real run
+/// cannot count messages by kind, say): never as 0.
+pub const NOT_MEASURED: &str = "n/a (not measured in a real run)";
+
+/// Everything measured, besides the checks. A figure that is `None` was
+/// not measured (a real run): it is left out of the JSON and shown as
+/// [`NOT_MEASURED`] in the table. The simulator measures every one.
 #[derive(Clone, Debug, Serialize)]
 pub struct Figures {
     /// Messages sent per node per second.
-    pub msgs_per_node_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgs_per_node_s: Option<f64>,
     /// Bytes sent per node per second.
     pub bytes_per_node_s: f64,
     /// Membership and heartbeat bytes per node per second (hello, join,
     /// peers, ping, pong, sync, leave, bye).
-    pub idle_bytes_per_node_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_bytes_per_node_s: Option<f64>,
     /// Repair bytes per node per second (digest, history).
-    pub repair_bytes_per_node_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair_bytes_per_node_s: Option<f64>,
     /// By kind.
-    pub by_kind: Vec<KindTraffic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_kind: Option<Vec<KindTraffic>>,
     /// Chat copies sent on the wire per chat delivered to a user.
-    pub copies_per_delivery: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copies_per_delivery: Option<f64>,
     /// Chat messages sent by users.
     pub chats_sent: usize,
     /// Chat deliveries to users (own messages excluded).
@@ -168,10 +179,12 @@ pub struct Figures {
     /// Largest table sizes seen at any node.
     pub max_tables: MaxTables,
     /// Most events queued at once.
-    pub max_queue: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_queue: Option<usize>,
     /// Member and stream tables of the up nodes at the end, against how
     /// many nodes are up.
-    pub end_tables: EndTables,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_tables: Option<EndTables>,
     /// Repair bytes (digest, history) per node per second, minute by
     /// minute.
     pub repair_trend: crate::minutes::RepairTrend,
@@ -231,7 +244,8 @@ pub struct MaxTables {
     /// History kept.
     pub history: usize,
     /// Inputs queued for a paused node.
-    pub paused_queue: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_queue: Option<usize>,
 }
 
 /// The report of one run.
@@ -325,21 +339,61 @@ impl Report {
         }
         let f = &self.figures;
         let _ = writeln!(s, "figures:");
-        let _ = writeln!(
-            s,
-            "  traffic        {:.1} msgs/s and {:.0} B/s per node (idle {:.0} B/s, repair {:.0} B/s)",
-            f.msgs_per_node_s, f.bytes_per_node_s, f.idle_bytes_per_node_s, f.repair_bytes_per_node_s
+        match (
+            f.msgs_per_node_s,
+            f.idle_bytes_per_node_s,
+            f.repair_bytes_per_node_s,
+        ) {
+            (Some(m), Some(idle), Some(repair)) => {
+                let _ = writeln!(
+                    s,
+                    "  traffic        {:.1} msgs/s and {:.0} B/s per node (idle {:.0} B/s, repair {:.0} B/s)",
+                    m, f.bytes_per_node_s, idle, repair
+                );
+            }
+            (m, idle, repair) => {
+                let mut known = Vec::new();
+                let mut unknown = Vec::new();
+                if let Some(m) = m {
+                    known.push(format!("{m:.1} msgs/s"));
+                } else {
+                    unknown.push("msgs/s");
+                }
+                known.push(format!("{:.0} B/s per node", f.bytes_per_node_s));
+                for (name, v) in [("idle", idle), ("repair", repair)] {
+                    match v {
+                        Some(v) => known.push(format!("{name} {v:.0} B/s")),
+                        None => unknown.push(name),
+                    }
+                }
+                let _ = writeln!(
+                    s,
+                    "  traffic        {}; {} {NOT_MEASURED}",
+                    known.join(", "),
+                    unknown.join(", ")
+                );
+            }
+        }
+        match &f.by_kind {
+            Some(by_kind) => {
+                let kinds: Vec<String> = by_kind
+                    .iter()
+                    .map(|k| format!("{} {:.0}", k.kind, k.bytes_per_node_s))
+                    .collect();
+                let _ = writeln!(s, "  bytes by kind  {} (B/s per node)", kinds.join(", "));
+            }
+            None => {
+                let _ = writeln!(s, "  bytes by kind  {NOT_MEASURED}");
+            }
+        }
+        let copies = f.copies_per_delivery.map_or_else(
+            || format!("payload copies per delivery {NOT_MEASURED}"),
+            |c| format!("{c:.2} payload copies per delivery"),
         );
-        let kinds: Vec<String> = f
-            .by_kind
-            .iter()
-            .map(|k| format!("{} {:.0}", k.kind, k.bytes_per_node_s))
-            .collect();
-        let _ = writeln!(s, "  bytes by kind  {} (B/s per node)", kinds.join(", "));
         let _ = writeln!(
             s,
-            "  chat           {} sent, {} deliveries, {:.2} payload copies per delivery",
-            f.chats_sent, f.deliveries, f.copies_per_delivery
+            "  chat           {} sent, {} deliveries, {copies}",
+            f.chats_sent, f.deliveries
         );
         let _ = writeln!(s, "  delivery       {}", f.delivery_ms.short());
         let _ = writeln!(
@@ -361,17 +415,29 @@ impl Report {
             f.join_ms.n
         );
         let t = &f.max_tables;
+        let queues = match (t.paused_queue, f.max_queue) {
+            (Some(p), Some(q)) => format!(", paused queue {p}, event queue {q}"),
+            (Some(p), None) => format!(", paused queue {p}; event queue {NOT_MEASURED}"),
+            (None, Some(q)) => format!(", event queue {q}; paused queue {NOT_MEASURED}"),
+            (None, None) => format!("; paused queue, event queue {NOT_MEASURED}"),
+        };
         let _ = writeln!(
             s,
-            "  tables (max)   members {}, connections {}, neighbours {}, streams {}, held {}, history {}, paused queue {}, event queue {}",
-            t.members, t.connections, t.neighbours, t.streams, t.held, t.history, t.paused_queue, f.max_queue
+            "  tables (max)   members {}, connections {}, neighbours {}, streams {}, held {}, history {}{queues}",
+            t.members, t.connections, t.neighbours, t.streams, t.held, t.history
         );
-        let e = &f.end_tables;
-        let _ = writeln!(
-            s,
-            "  tables (end)   {} live nodes: members max {}, mean {:.1}; streams max {}; {} newcomers hold up to {} members older than themselves",
-            e.live, e.members_max, e.members_mean, e.streams_max, e.newcomers, e.newcomer_old_members_max
-        );
+        match &f.end_tables {
+            Some(e) => {
+                let _ = writeln!(
+                    s,
+                    "  tables (end)   {} live nodes: members max {}, mean {:.1}; streams max {}; {} newcomers hold up to {} members older than themselves",
+                    e.live, e.members_max, e.members_mean, e.streams_max, e.newcomers, e.newcomer_old_members_max
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  tables (end)   {NOT_MEASURED}");
+            }
+        }
         let r = &f.repair_trend;
         if let (Some(q), Some(last), Some(p)) = (r.quietest, r.last, r.peak) {
             let _ = writeln!(
@@ -424,9 +490,68 @@ impl Report {
     }
 }
 
+/// A report whose figures the simulator measured (`measured`) or a
+/// real run's, for tests.
+#[cfg(test)]
+pub(crate) fn sample(measured: bool) -> Report {
+    let some = |v: f64| measured.then_some(v);
+    Report {
+        scenario: "t".into(),
+        file: "t.toml".into(),
+        seed: 0,
+        nodes: 3,
+        slots: 3,
+        virtual_s: 10.0,
+        events: 100,
+        fingerprint: "f".into(),
+        faults: Vec::new(),
+        checks: Vec::new(),
+        figures: Figures {
+            msgs_per_node_s: some(12.5),
+            bytes_per_node_s: 900.0,
+            idle_bytes_per_node_s: some(300.0),
+            repair_bytes_per_node_s: some(40.0),
+            by_kind: measured.then(|| {
+                vec![KindTraffic {
+                    kind: "chat".into(),
+                    msgs_per_node_s: 2.0,
+                    bytes_per_node_s: 560.0,
+                }]
+            }),
+            copies_per_delivery: some(1.5),
+            chats_sent: 4,
+            deliveries: 8,
+            delivery_ms: Pct::of(&[3, 5]),
+            detection_ms: Pct::default(),
+            leave_ms: Pct::default(),
+            join_ms: Pct::default(),
+            max_tables: MaxTables {
+                members: 3,
+                connections: 2,
+                neighbours: 2,
+                streams: 3,
+                held: 1,
+                history: 4,
+                paused_queue: measured.then_some(6),
+            },
+            max_queue: measured.then_some(7),
+            end_tables: measured.then(EndTables::default),
+            repair_trend: crate::minutes::RepairTrend::default(),
+            missing: None,
+            misbehave: None,
+        },
+        wall_ms: None,
+        passed: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(measured: bool) -> Report {
+        sample(measured)
+    }
 
     #[test]
     fn percentiles_pick_ranks() {
@@ -435,5 +560,78 @@ mod tests {
         assert_eq!((p.p50, p.p99, p.max, p.n), (50, 99, 100, 100));
         assert_eq!(Pct::of(&[]).short(), "n/a");
         assert_eq!(Pct::of(&[7]).p99, 7);
+    }
+
+    fn figure_lines(r: &Report) -> Vec<String> {
+        let text = r.render();
+        let from = text.find("figures:").expect("a figures section");
+        text[from..].lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn measured_figures_print_as_they_always_have() {
+        let lines = figure_lines(&report(true));
+        assert_eq!(
+            lines[1],
+            "  traffic        12.5 msgs/s and 900 B/s per node (idle 300 B/s, repair 40 B/s)"
+        );
+        assert_eq!(lines[2], "  bytes by kind  chat 560 (B/s per node)");
+        assert_eq!(
+            lines[3],
+            "  chat           4 sent, 8 deliveries, 1.50 payload copies per delivery"
+        );
+        assert_eq!(
+            lines[8],
+            "  tables (max)   members 3, connections 2, neighbours 2, streams 3, held 1, history 4, paused queue 6, event queue 7"
+        );
+        assert!(
+            lines[9].starts_with("  tables (end)   0 live nodes"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn figures_a_real_run_cannot_measure_are_not_printed_as_zero() {
+        let r = report(false);
+        let lines = figure_lines(&r);
+        assert_eq!(
+            lines[1],
+            format!("  traffic        900 B/s per node; msgs/s, idle, repair {NOT_MEASURED}")
+        );
+        assert_eq!(lines[2], format!("  bytes by kind  {NOT_MEASURED}"));
+        assert_eq!(
+            lines[3],
+            format!(
+                "  chat           4 sent, 8 deliveries, payload copies per delivery {NOT_MEASURED}"
+            )
+        );
+        assert_eq!(
+            lines[8],
+            format!("  tables (max)   members 3, connections 2, neighbours 2, streams 3, held 1, history 4; paused queue, event queue {NOT_MEASURED}")
+        );
+        assert_eq!(lines[9], format!("  tables (end)   {NOT_MEASURED}"));
+        // No figure line shows a bare zero for what was not measured.
+        for l in &lines {
+            assert!(!l.contains(" 0.0 ") && !l.contains("0.00 payload"), "{l}");
+        }
+        // The JSON leaves them out rather than giving 0.
+        let json = serde_json::to_value(&r).expect("serializes");
+        let f = &json["figures"];
+        for key in [
+            "msgs_per_node_s",
+            "idle_bytes_per_node_s",
+            "repair_bytes_per_node_s",
+            "by_kind",
+            "copies_per_delivery",
+            "max_queue",
+            "end_tables",
+        ] {
+            assert!(f.get(key).is_none(), "{key} in {f}");
+        }
+        assert!(f["max_tables"].get("paused_queue").is_none(), "{f}");
+        assert_eq!(f["bytes_per_node_s"], 900.0);
+        let sim = serde_json::to_value(report(true)).expect("serializes");
+        assert_eq!(sim["figures"]["copies_per_delivery"], 1.5);
+        assert_eq!(sim["figures"]["max_tables"]["paused_queue"], 6);
     }
 }

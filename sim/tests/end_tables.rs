@@ -11,7 +11,10 @@ fn newcomers_in_a_cluster_without_deaths_hold_no_old_members() {
         "duration = \"30s\"\n[nodes]\ncount = 8\n[[fault]]\nat = \"10s\"\nkind = \"join\"\ncount = 3\n",
     )
     .unwrap();
-    let e = run(&sc, 0, None).figures.end_tables;
+    let e = run(&sc, 0, None)
+        .figures
+        .end_tables
+        .expect("the simulator measures the end tables");
     assert_eq!((e.live, e.newcomers), (11, 3), "{e:?}");
     assert_eq!(e.newcomer_old_members_max, 0, "{e:?}");
     assert!(e.members_max >= 10 && e.members_max <= 11, "{e:?}");
@@ -22,7 +25,10 @@ fn newcomers_in_a_cluster_without_deaths_hold_no_old_members() {
         "duration = \"30s\"\n[nodes]\ncount = 8\n[[fault]]\nat = \"10s\"\nkind = \"join\"\ncount = 3\n[[fault]]\nat = \"15s\"\nkind = \"crash\"\nnode = 2\n",
     )
     .unwrap();
-    let e = run(&sc, 0, None).figures.end_tables;
+    let e = run(&sc, 0, None)
+        .figures
+        .end_tables
+        .expect("the simulator measures the end tables");
     assert_eq!(
         (e.live, e.newcomers, e.newcomer_old_members_max),
         (10, 3, 0),

@@ -209,14 +209,17 @@ fn report(lab: &mut run::Lab, faults: &[crate::scenario::Fault]) -> Result<Repor
         ));
     }
     let figures = Figures {
-        end_tables: Default::default(),
+        // A real run counts bytes on the wire (filled in by the caller) and
+        // what the nodes print, not the messages they send: the figures
+        // drawn from those are not measured.
+        end_tables: None,
         repair_trend: crate::minutes::RepairTrend::default(),
-        msgs_per_node_s: 0.0,
+        msgs_per_node_s: None,
         bytes_per_node_s: 0.0,
-        idle_bytes_per_node_s: 0.0,
-        repair_bytes_per_node_s: 0.0,
-        by_kind: Vec::new(),
-        copies_per_delivery: 0.0,
+        idle_bytes_per_node_s: None,
+        repair_bytes_per_node_s: None,
+        by_kind: None,
+        copies_per_delivery: None,
         chats_sent: lab.obs.msgs_sent(),
         deliveries: lab.obs.deliveries(),
         delivery_ms: lab.obs.delivery_pct(),
@@ -230,9 +233,9 @@ fn report(lab: &mut run::Lab, faults: &[crate::scenario::Fault]) -> Result<Repor
             streams: mt.streams,
             held: mt.held,
             history: mt.history,
-            paused_queue: 0,
+            paused_queue: None,
         },
-        max_queue: 0,
+        max_queue: None,
         missing: lab.obs.facts().liveness_from.map(|_| {
             let (msgs, evicted) = lab.obs.missing_msgs();
             Missing { msgs, evicted }

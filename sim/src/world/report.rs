@@ -81,23 +81,25 @@ impl World {
         let mt = self.obs.max_tables;
 
         let figures = Figures {
-            msgs_per_node_s: total_msgs as f64 / secs,
+            msgs_per_node_s: Some(total_msgs as f64 / secs),
             bytes_per_node_s: total_bytes as f64 / secs,
-            idle_bytes_per_node_s: idle as f64 / secs,
-            repair_bytes_per_node_s: repair as f64 / secs,
-            by_kind: kinds
-                .iter()
-                .map(|k| KindTraffic {
-                    kind: k.0.to_string(),
-                    msgs_per_node_s: k.1 as f64 / secs,
-                    bytes_per_node_s: k.2 as f64 / secs,
-                })
-                .collect(),
-            copies_per_delivery: if deliveries == 0 {
+            idle_bytes_per_node_s: Some(idle as f64 / secs),
+            repair_bytes_per_node_s: Some(repair as f64 / secs),
+            by_kind: Some(
+                kinds
+                    .iter()
+                    .map(|k| KindTraffic {
+                        kind: k.0.to_string(),
+                        msgs_per_node_s: k.1 as f64 / secs,
+                        bytes_per_node_s: k.2 as f64 / secs,
+                    })
+                    .collect(),
+            ),
+            copies_per_delivery: Some(if deliveries == 0 {
                 0.0
             } else {
                 t.chat_copies as f64 / deliveries as f64
-            },
+            }),
             chats_sent: self.obs.msgs_sent(),
             deliveries,
             delivery_ms: self.obs.delivery_pct(),
@@ -111,10 +113,10 @@ impl World {
                 streams: mt.streams,
                 held: mt.held,
                 history: mt.history,
-                paused_queue: self.obs.max_held,
+                paused_queue: Some(self.obs.max_held),
             },
-            max_queue: self.obs.max_queue,
-            end_tables: self.end_tables(),
+            max_queue: Some(self.obs.max_queue),
+            end_tables: Some(self.end_tables()),
             repair_trend: self.obs.repair_minutes.trend(&self.obs.facts().lives, end),
             missing: self.obs.facts().liveness_from.map(|_| {
                 let (msgs, evicted) = self.obs.missing_msgs();
