@@ -1,6 +1,7 @@
 //! The lab's one clock: real time since the run began, as the core's
 //! [`Instant`], so the checks judge a real run in the units they judge a
-//! simulated one.
+//! simulated one. Wall-clock times the nodes print (`ts_ms`, milliseconds
+//! since the Unix epoch) map onto it by the wall time it started at.
 
 use gossip_chat::Instant;
 
@@ -8,6 +9,8 @@ use gossip_chat::Instant;
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     start: std::time::Instant,
+    /// The wall clock (Unix milliseconds) when it read zero.
+    start_epoch_ms: u64,
 }
 
 // The lab runs real processes: it is the one part of the simulator crate
@@ -18,7 +21,25 @@ impl Clock {
     pub fn start() -> Clock {
         Clock {
             start: std::time::Instant::now(),
+            start_epoch_ms: Self::epoch_ms(),
         }
+    }
+
+    /// A clock that read zero at wall time `epoch_ms` (for tests: the
+    /// monotonic reading is now).
+    pub fn started_at(epoch_ms: u64) -> Clock {
+        Clock {
+            start: std::time::Instant::now(),
+            start_epoch_ms: epoch_ms,
+        }
+    }
+
+    /// The reading at wall time `epoch_ms` (Unix milliseconds); `None`
+    /// before the clock started.
+    pub fn at_wall(&self, epoch_ms: u64) -> Option<Instant> {
+        epoch_ms
+            .checked_sub(self.start_epoch_ms)
+            .map(Instant::from_millis)
     }
 
     /// Time since the start.

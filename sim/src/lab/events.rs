@@ -1,13 +1,19 @@
 //! What a `chat --json` line says, told to the observer as the simulator's
 //! world tells it what a node hands its user (`world/deliver.rs`).
 //!
+//! Each event is dated by the node's own `ts_ms` (the wall time it printed
+//! the line) on the run's clock, which leaves out the time the line spent
+//! in the node's output buffer and the pipe; a line without one is dated
+//! when the lab read it.
+//!
 //! The lines are untrusted input: anything that does not parse, or names
 //! an address that is no node of the run, is ignored.
 
+use super::clock::Clock;
 use super::held::Held;
 use super::run::{Action, Lab, State};
 use crate::addr::{addr_of, slot_of};
-use gossip_chat::{DownReason, MsgId, NodeKey, TableSizes};
+use gossip_chat::{DownReason, Instant, MsgId, NodeKey, TableSizes};
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -17,6 +23,19 @@ fn addr(v: &Value) -> Option<SocketAddr> {
 
 fn count(v: &Value, key: &str) -> usize {
     v[key].as_u64().map_or(0, |n| n as usize)
+}
+
+/// When the line `v`, read at `read`, happened on the run's clock: its
+/// `ts_ms` (Unix milliseconds, as `chat --json` prints it), or `read` for
+/// a line without one. Never later than `read` (it was printed before it
+/// was read; the node's clock is the lab's, but may be stepped), and never
+/// before `floor`, the last action the lab carried out (the checks have
+/// been told of it, and a line read after it is judged after it).
+pub(super) fn line_time(v: &Value, read: Instant, floor: Instant, clock: &Clock) -> Instant {
+    let printed = v["ts_ms"]
+        .as_u64()
+        .map_or(read, |ms| clock.at_wall(ms).unwrap_or(Instant::ZERO));
+    printed.min(read).max(floor)
 }
 
 /// The tables of a `/stats` answer.
@@ -36,12 +55,12 @@ fn tables(v: &Value) -> TableSizes {
 }
 
 impl Lab<'_> {
-    /// One line printed by the node in `slot`.
-    pub(super) fn event(&mut self, slot: u32, text: &str) {
+    /// One line printed by the node in `slot`, read at `read`.
+    pub(super) fn event(&mut self, slot: u32, text: &str, read: Instant) {
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             return;
         };
-        let now = self.now;
+        let now = line_time(&v, read, self.acted, &self.clock);
         let n = self.slots.len();
         let peer = |key: &str| addr(&v[key]).and_then(|a| slot_of(&a, n).map(|s| (a, s)));
         match v["event"].as_str() {
@@ -100,11 +119,13 @@ impl Lab<'_> {
                     });
                     return;
                 }
-                self.chat(slot, id, own);
+                self.chat(now, slot, id, own);
                 if own {
                     for h in self.held.release(&id) {
                         if self.slots[h.slot as usize].proc == h.proc {
-                            self.chat(h.slot, h.id, false);
+                            // Delivered when its line says, but never
+                            // before the send it was held for.
+                            self.chat(h.at.max(now), h.slot, h.id, false);
                         }
                     }
                 }
@@ -130,9 +151,8 @@ impl Lab<'_> {
 }
 
 impl Lab<'_> {
-    /// A chat message reached the user of `slot`.
-    fn chat(&mut self, slot: u32, id: MsgId, own: bool) {
-        let now = self.now;
+    /// A chat message reached the user of `slot` at `now`.
+    fn chat(&mut self, now: Instant, slot: u32, id: MsgId, own: bool) {
         let before = self.obs.msgs_sent();
         self.obs.chat(now, slot, id, own);
         if self.obs.msgs_sent() > before {
@@ -153,5 +173,64 @@ impl Lab<'_> {
                 self.obs.chat(now, h.slot, h.id, false);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: u64 = 1_700_000_000_000;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn time(line: &str, read: u64, floor: u64) -> Instant {
+        let v: Value = serde_json::from_str(line).expect("JSON");
+        line_time(&v, at(read), at(floor), &Clock::started_at(START))
+    }
+
+    #[test]
+    fn a_line_is_dated_by_the_time_its_node_printed_it() {
+        let line = format!(
+            r#"{{"event":"peer_up","addr":"10.0.0.2:7000","ts_ms":{}}}"#,
+            START + 1234
+        );
+        // Read 40 ms after it was printed (the node's output buffer, the
+        // pipe): dated when printed.
+        assert_eq!(time(&line, 1274, 1000), at(1234));
+    }
+
+    #[test]
+    fn a_line_without_a_time_is_dated_when_read() {
+        assert_eq!(time(r#"{"event":"peer_up"}"#, 1274, 1000), at(1274));
+        assert_eq!(
+            time(r#"{"event":"peer_up","ts_ms":"soon"}"#, 1274, 1000),
+            at(1274)
+        );
+        assert_eq!(
+            time(r#"{"event":"peer_up","ts_ms":-5}"#, 1274, 1000),
+            at(1274)
+        );
+        assert_eq!(time(r#"[1, 2]"#, 1274, 1000), at(1274));
+    }
+
+    #[test]
+    fn a_line_time_stays_between_the_last_action_and_its_reading() {
+        // Printed after it was read (a stepped clock): dated when read.
+        let late = format!(r#"{{"ts_ms":{}}}"#, START + 9000);
+        assert_eq!(time(&late, 1274, 1000), at(1274));
+        // Printed before the last action the checks were told of: dated
+        // at that action, as a line read then would have been.
+        let early = format!(r#"{{"ts_ms":{}}}"#, START + 900);
+        assert_eq!(time(&early, 1274, 1000), at(1000));
+        // Printed before the run began, or a time past any clock.
+        let before = format!(r#"{{"ts_ms":{}}}"#, START - 5);
+        assert_eq!(time(&before, 1274, 1000), at(1000));
+        assert_eq!(
+            time(&format!(r#"{{"ts_ms":{}}}"#, u64::MAX), 1274, 1000),
+            at(1274)
+        );
     }
 }

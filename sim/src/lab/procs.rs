@@ -1,6 +1,8 @@
 //! The `chat` processes of a run: spawned inside their node's namespace,
 //! typed into through stdin, read line by line from stdout, each line
-//! stamped with the lab's clock as it arrives.
+//! stamped with the lab's clock as it arrives (the time the run loop uses
+//! for a line without the node's own `ts_ms`, and the latest it can have
+//! been printed).
 //!
 //! [`Procs`] owns every child it spawned and kills and reaps them all on
 //! drop, stopped ones included (SIGKILL ends a stopped process too).

@@ -101,6 +101,9 @@ pub(super) struct Lab<'a> {
     pub(super) chat: String,
     stop: &'a AtomicBool,
     pub(super) now: Instant,
+    /// When the last scheduled action was carried out: no line is dated
+    /// before it (the checks have been told of the action already).
+    pub(super) acted: Instant,
     pub(super) end: Instant,
     pub(super) net: Network,
     pub(super) crashed: Bits,
@@ -155,6 +158,7 @@ impl<'a> Lab<'a> {
             chat,
             stop,
             now: Instant::ZERO,
+            acted: Instant::ZERO,
             end: Instant::ZERO + sc.duration,
             net,
             crashed: Bits::new(slots),
@@ -273,6 +277,7 @@ impl<'a> Lab<'a> {
                 let (_, a) = self.queue.pop_first().expect("a due action");
                 self.now = self.now.max(due);
                 self.action(a)?;
+                self.acted = self.now;
                 self.apply_filter()?;
                 continue;
             }
@@ -314,7 +319,7 @@ impl<'a> Lab<'a> {
         self.now = self.now.max(l.at);
         if let Some(text) = l.text {
             self.lines_read += 1;
-            self.event(slot, &text);
+            self.event(slot, &text, l.at);
         }
     }
 
