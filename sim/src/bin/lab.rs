@@ -106,16 +106,11 @@ fn main() -> ExitCode {
             "{chat}: no such program (build it with `cargo build --bin chat`, or give --chat)"
         ));
     }
-    // Refuse early, before the simulator runs for --compare.
-    if let Err(e) = lab::check(&sc, &text, args.seed) {
+    // Refuse early, before the network is built; what depends on the
+    // kernel (netem) is judged once it is.
+    if let Err(e) = lab::check(&sc, &text, args.seed, None) {
         return fail(e);
     }
-    let sim = args.compare.then(|| {
-        let start = wall();
-        let mut r = gossip_sim::run(&sc, args.seed, None);
-        r.wall_ms = Some(start.elapsed().as_millis() as u64);
-        r
-    });
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
@@ -135,6 +130,14 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(e),
     };
+    // After the real run, so a refusal that depends on the kernel does not
+    // wait for the simulator.
+    let sim = args.compare.then(|| {
+        let start = wall();
+        let mut r = gossip_sim::run(&sc, args.seed, None);
+        r.wall_ms = Some(start.elapsed().as_millis() as u64);
+        r
+    });
     if args.json {
         let json = match &sim {
             Some(s) => serde_json::json!({

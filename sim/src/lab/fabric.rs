@@ -7,8 +7,15 @@
 //! [`Fabric`] guard deletes them on drop: at the end of a run, on an error,
 //! on Ctrl-C (the run loop returns) and on a panic (the stack unwinds).
 //! Node `i` is `crate::addr::addr_of(i)` in its namespace, as in the
-//! simulator; the addresses are private to the run's namespaces.
+//! simulator; the addresses are private to the run's namespaces. Whether
+//! the kernel has netem is found once, when the network is built, by
+//! trying it on node 0's interface; the delays it adds
+//! ([`super::netem`]) sit on interfaces inside the namespaces and go
+//! with them.
 
+use super::netem::{self, Netem};
+use crate::scenario::Latency;
+use gossip_chat::Duration;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -95,6 +102,8 @@ pub struct Fabric {
     /// Namespaces created, hub first.
     created: Vec<String>,
     slots: usize,
+    /// Whether the kernel can delay packets (found once, on node 0).
+    netem: Netem,
 }
 
 impl Fabric {
@@ -118,6 +127,7 @@ impl Fabric {
             prefix,
             created: Vec::new(),
             slots,
+            netem: Netem::Missing("no node to try it on".into()),
         };
         let hub = fabric.hub();
         ip(&["netns", "add", &hub]).map_err(FabricError::NoNamespaces)?;
@@ -142,7 +152,32 @@ impl Fabric {
             step(ip(&["-n", &ns, "link", "set", "eth0", "up"]))?;
             step(ip(&["-n", &ns, "link", "set", "lo", "up"]))?;
         }
+        if slots > 0 {
+            fabric.netem = detect_netem(&fabric.ns(0))?;
+        }
         Ok(fabric)
+    }
+
+    /// Whether this kernel can delay packets.
+    pub fn netem(&self) -> &Netem {
+        &self.netem
+    }
+
+    /// Delays what node slot `slot` sends by `latency` plus `extra`
+    /// (netem on its `eth0`).
+    pub fn delay_out(&self, slot: usize, latency: Latency, extra: Duration) -> Result<(), String> {
+        tc(
+            &self.ns(slot),
+            netem::delay_args("replace", "eth0", latency, extra),
+        )
+    }
+
+    /// Delays what node slot `slot` receives by `extra` (netem on the
+    /// hub's end of its veth).
+    pub fn delay_in(&self, slot: usize, extra: Duration) -> Result<(), String> {
+        let dev = format!("v{slot}");
+        let zero = Latency::Constant(Duration::ZERO);
+        tc(&self.hub(), netem::delay_args("replace", &dev, zero, extra))
     }
 
     /// The per-run prefix of every namespace name.
@@ -203,6 +238,39 @@ impl Fabric {
     /// The pids of processes still inside the run's namespaces.
     pub fn pids(&self) -> Vec<i32> {
         pids_in(&self.created)
+    }
+}
+
+/// Runs `tc -n NS ARGS`.
+fn tc(ns: &str, args: Vec<String>) -> Result<(), String> {
+    let mut all = vec!["-n".to_string(), ns.to_string()];
+    all.extend(args);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    run("tc", &all, None).map(drop)
+}
+
+/// Whether the kernel has netem: tries to add it on `eth0` in `ns` (and
+/// takes it off again). A kernel without it, or no `tc`, is an answer;
+/// any other failure is an error.
+fn detect_netem(ns: &str) -> Result<Netem, FabricError> {
+    let probe = Latency::Constant(Duration::from_millis(1));
+    match tc(ns, netem::delay_args("add", "eth0", probe, Duration::ZERO)) {
+        Ok(()) => {
+            tc(
+                ns,
+                ["qdisc", "del", "dev", "eth0", "root"]
+                    .map(String::from)
+                    .to_vec(),
+            )
+            .map_err(FabricError::Command)?;
+            Ok(Netem::Present)
+        }
+        Err(e) if netem::unknown_qdisc(&e) => Ok(Netem::Missing(
+            "this kernel has no netem (tc: \"Specified qdisc kind is unknown\")".into(),
+        )),
+        // `run` names the program alone when it cannot be started.
+        Err(e) if e.starts_with("tc: ") => Ok(Netem::Missing(format!("{e} (install iproute2)"))),
+        Err(e) => Err(FabricError::Command(e)),
     }
 }
 

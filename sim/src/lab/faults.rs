@@ -202,8 +202,21 @@ impl Lab<'_> {
                     self.at(at, Action::Unclog(first + i as usize));
                 }
             }
+            FaultKind::Spike(ref t, extra, d) => {
+                // Refused before the run starts without netem (see
+                // `refuse.rs`); `apply_delays` carries it out.
+                let nodes = self.targets(t);
+                let bits = Bits::of(self.slots.len(), &nodes);
+                let id = self.net.burst(bits, extra, 0.0, now);
+                self.network_changed();
+                self.note(format!(
+                    "spike +{extra} #{id} on {} for {d} (netem)",
+                    names(&nodes)
+                ));
+                self.at(now + d, Action::Heal(id));
+            }
             // Refused before the run starts (see `refuse.rs`).
-            FaultKind::Spike(..) | FaultKind::Misbehave(_) | FaultKind::Slow(_) => {
+            FaultKind::Misbehave(_) | FaultKind::Slow(_) => {
                 return Err(LabError::Process(format!("{kind:?} cannot be carried out")));
             }
         }

@@ -9,8 +9,11 @@
 //! packet filters (`faults.rs`, [`filter`]),
 //! and hands what the nodes print to the simulator's observer
 //! (`events.rs`, `held.rs`), so the report has the same checks, format and exit
-//! codes. What cannot be carried out for real is refused up front
-//! ([`refuse`]). [`compare`] puts a simulated and a real run side by side.
+//! codes. Where the kernel has netem, the model's latency and spikes are
+//! added on the nodes' interfaces ([`netem`]). What cannot be carried out
+//! for real is refused up front ([`refuse`]). [`compare`] puts a simulated
+//! and a real run side by side; figures a real run cannot measure are left
+//! out of its report, never given as 0.
 //!
 //! Every namespace, interface, filter rule and process a run creates is
 //! removed when [`run`] returns, however it returns (an error, Ctrl-C
@@ -24,6 +27,7 @@ mod faults;
 pub mod filter;
 mod held;
 mod life;
+pub mod netem;
 mod procs;
 pub mod refuse;
 mod run;
@@ -140,11 +144,18 @@ fn slots(sc: &Scenario, faults: &[crate::scenario::Fault]) -> usize {
     (sc.nodes.count + joins) as usize
 }
 
-/// Checks that the lab can carry out `sc` (whose file reads `text`):
-/// the refusals, or the notes on what differs.
-pub fn check(sc: &Scenario, text: &str, seed: u64) -> Result<Vec<String>, LabError> {
+/// Checks that the lab can carry out `sc` (whose file reads `text`) on a
+/// kernel with or without netem (`None`: not known yet, so what depends
+/// on it is left for the run): the refusals, or the notes on what
+/// differs.
+pub fn check(
+    sc: &Scenario,
+    text: &str,
+    seed: u64,
+    netem: Option<&netem::Netem>,
+) -> Result<Vec<String>, LabError> {
     let faults = crate::random::schedule(sc, seed);
-    let v = refuse::judge(sc, text, &faults, slots(sc, &faults));
+    let v = refuse::judge(sc, text, &faults, slots(sc, &faults), netem);
     if v.refused.is_empty() {
         Ok(v.notes)
     } else {
@@ -154,13 +165,22 @@ pub fn check(sc: &Scenario, text: &str, seed: u64) -> Result<Vec<String>, LabErr
 
 /// Runs `sc` (whose file reads `text`) under `seed` with real processes.
 pub fn run(sc: &Scenario, text: &str, seed: u64, mut opts: Options) -> Result<LabReport, LabError> {
-    let notes = check(sc, text, seed)?;
+    check(sc, text, seed, None)?;
     let faults = crate::random::schedule(sc, seed);
     let n = slots(sc, &faults);
     let fabric = Fabric::create(n).map_err(|e| match e {
         FabricError::NoNamespaces(_) => LabError::NoNamespaces(e.to_string()),
         e => LabError::Fabric(e.to_string()),
     })?;
+    // Now that the kernel is known: latency and spikes.
+    let notes = check(sc, text, seed, Some(fabric.netem()))?;
+    if fabric.netem().present() {
+        for slot in 0..n {
+            fabric
+                .delay_out(slot, sc.network.latency, gossip_chat::Duration::ZERO)
+                .map_err(LabError::Fabric)?;
+        }
+    }
     (opts.say)(&format!("running in namespaces {}*", fabric.prefix()));
     let mut lab = run::Lab::new(sc, seed, &faults, &fabric, n, opts.chat.clone(), &opts.stop);
     lab.say = Some(opts.say);

@@ -1,8 +1,14 @@
 //! What of a scenario the lab can carry out with real processes, and what
 //! it refuses (`FILE:LINE: why`, like the simulator's validation) or
 //! carries out differently (a note in the report).
+//!
+//! Latency depends on the kernel: with netem the model's latency and
+//! spikes are added, without it they are not (spikes refused). Until the
+//! network is built that is not known, and the judgement leaves those
+//! fields alone.
 
-use crate::scenario::{Fault, FaultKind, Latency, Scenario, ScenarioError};
+use super::netem::{self, Netem};
+use crate::scenario::{Fault, FaultKind, Latency, Scenario, ScenarioError, Target};
 use gossip_chat::Config;
 
 /// The most node slots (processes at once) the lab runs.
@@ -44,8 +50,16 @@ pub fn chat_config(c: &Config) -> Config {
 }
 
 /// Judges `sc` (whose file reads `text`) with the concrete fault schedule
-/// `faults` over `slots` node slots.
-pub fn judge(sc: &Scenario, text: &str, faults: &[Fault], slots: usize) -> Verdict {
+/// `faults` over `slots` node slots, on a kernel with or without `netem`
+/// (`None`: not known yet; what depends on it is neither refused nor
+/// noted).
+pub fn judge(
+    sc: &Scenario,
+    text: &str,
+    faults: &[Fault],
+    slots: usize,
+    netem: Option<&Netem>,
+) -> Verdict {
     let file = Lines::new(&sc.path, text);
     let mut refused = Vec::new();
     let mut notes = Vec::new();
@@ -56,6 +70,7 @@ pub fn judge(sc: &Scenario, text: &str, faults: &[Fault], slots: usize) -> Verdi
         ));
     }
     let mut used = Vec::new();
+    let mut spike_pairs = false;
     for f in faults {
         let why = match &f.kind {
             FaultKind::Misbehave(_) => {
@@ -67,9 +82,18 @@ pub fn judge(sc: &Scenario, text: &str, faults: &[Fault], slots: usize) -> Verdi
             FaultKind::Loss(l) if l.inbound => Some(
                 "loss with inbound = true: the lab's filter drops packets both ways on a node's links",
             ),
-            FaultKind::Spike(..) => Some(
-                "spike: extra latency needs the kernel's netem queueing discipline, which the lab does not use (this kernel has none)",
-            ),
+            FaultKind::Spike(t, ..) => {
+                spike_pairs |= match t {
+                    Target::Nodes(n) => n.len() > 1,
+                    Target::Random(k) | Target::Down(k) => *k > 1,
+                };
+                match netem {
+                    Some(Netem::Missing(_)) => Some(
+                        "spike: extra latency needs the kernel's netem queueing discipline, which this kernel does not have",
+                    ),
+                    _ => None,
+                }
+            }
             _ => None,
         };
         let name = kind_name(&f.kind);
@@ -87,15 +111,16 @@ pub fn judge(sc: &Scenario, text: &str, faults: &[Fault], slots: usize) -> Verdi
             }
         }
     }
-    for l in &sc.network.links {
-        if l.latency.is_some() {
-            refused.push(file.at(
-                file.find("[[network.link]]"),
-                "network.link latency: per-link latency needs netem, which the lab does not use"
-                    .into(),
-            ));
-            break;
-        }
+    if let (Some(n), Some(i)) = (
+        netem,
+        sc.network.links.iter().position(|l| l.latency.is_some()),
+    ) {
+        let why = if n.present() {
+            "network.link latency: netem is present, but per-link latency is not carried out (it needs a per-destination qdisc tree on every node, which the lab does not build)"
+        } else {
+            "network.link latency: per-link latency needs netem, which this kernel does not have"
+        };
+        refused.push(file.at(file.nth_line("[[network.link]]", i), why.into()));
     }
     if chat_config(&sc.config) != sc.config {
         let key = file.node_key_outside(CHAT_KEYS);
@@ -112,9 +137,21 @@ pub fn judge(sc: &Scenario, text: &str, faults: &[Fault], slots: usize) -> Verdi
         Latency::Uniform(a, b) => format!("uniform {a}..{b}"),
         Latency::LogNormal { median, .. } => format!("log-normal, median {median}"),
     };
-    notes.push(format!(
-        "latency ({latency} in the model) is not added: links run at the host's own latency (well under 1 ms) as this kernel has no netem"
-    ));
+    match netem {
+        Some(Netem::Present) => {
+            notes.push(format!(
+                "latency is added with netem on each node's interface: {}; the host's own (well under 1 ms) comes on top",
+                netem::describe(sc.network.latency)
+            ));
+            if spike_pairs {
+                notes.push("spike on several nodes: a link between two of them gets the extra latency at both ends (twice), the model once".into());
+            }
+        }
+        Some(Netem::Missing(why)) => notes.push(format!(
+            "latency ({latency} in the model) is not added: links run at the host's own latency (well under 1 ms); {why}"
+        )),
+        None => {}
+    }
     if !sc.network.ordered {
         notes.push(
             "ordered = false: TCP keeps each link in order, one of the behaviours the model allows"
@@ -188,6 +225,19 @@ impl<'a> Lines<'a> {
             .map(|i| i + 1)
     }
 
+    /// 1-based line of the `n`th (from 0) line that starts with `start`,
+    /// or the first.
+    fn nth_line(&self, start: &str, n: usize) -> Option<usize> {
+        let mut hits = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with(start))
+            .map(|(i, _)| i + 1);
+        let first = self.find(start);
+        hits.nth(n).or(first)
+    }
+
     /// The lines of the table that starts at 0-based line `i`.
     fn table(&self, i: usize) -> impl Iterator<Item = (usize, &'a str)> + '_ {
         self.lines
@@ -250,10 +300,73 @@ fn key_of(line: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn verdict(text: &str) -> Verdict {
+    fn on(text: &str, netem: Option<&Netem>) -> Verdict {
         let sc = crate::scenario::parse("t.toml", text).expect("valid");
         let faults = crate::random::schedule(&sc, 0);
-        judge(&sc, text, &faults, sc.nodes.count as usize)
+        judge(&sc, text, &faults, sc.nodes.count as usize, netem)
+    }
+
+    fn missing() -> Netem {
+        Netem::Missing("this kernel has no netem".into())
+    }
+
+    fn verdict(text: &str) -> Verdict {
+        on(text, Some(&missing()))
+    }
+
+    const SPIKE: &str = "duration = \"10s\"\n[nodes]\ncount = 4\n\n[[fault]]\nat = \"5s\"\nkind = \"spike\"\nnodes = [1, 2]\nextra = \"50ms\"\nfor = \"1s\"\n";
+
+    #[test]
+    fn spikes_are_carried_out_with_netem_and_refused_without() {
+        let with = on(SPIKE, Some(&Netem::Present));
+        assert!(with.refused.is_empty(), "{:?}", with.refused);
+        let notes = with.notes.join("\n");
+        assert!(
+            notes.contains("latency is added with netem") && notes.contains("5ms per hop"),
+            "{notes}"
+        );
+        assert!(notes.contains("twice"), "{notes}");
+        let without = on(SPIKE, Some(&missing()));
+        let shown: Vec<String> = without.refused.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("t.toml:7: spike:") && shown[0].contains("does not have"),
+            "{shown:?}"
+        );
+        // Not known yet: left for the run to judge.
+        let early = on(SPIKE, None);
+        assert!(early.refused.is_empty() && early.notes.iter().all(|n| !n.contains("latency")));
+    }
+
+    #[test]
+    fn the_latency_note_says_whether_latency_is_added() {
+        let text = "duration = \"10s\"\n[nodes]\ncount = 3\n[network]\nlatency = { dist = \"uniform\", min = \"1ms\", max = \"15ms\" }\n";
+        let with = on(text, Some(&Netem::Present)).notes.join("\n");
+        assert!(
+            with.contains("uniform 1ms..15ms per hop") && !with.contains("not added"),
+            "{with}"
+        );
+        let without = on(text, Some(&missing())).notes.join("\n");
+        assert!(
+            without.contains("latency (uniform 1ms..15ms in the model) is not added")
+                && without.contains("no netem"),
+            "{without}"
+        );
+    }
+
+    #[test]
+    fn per_link_latency_is_refused_at_its_table_with_or_without_netem() {
+        let text = "duration = \"10s\"\n[nodes]\ncount = 3\n[[network.link]]\nfrom = [0]\nloss = 0.1\n[[network.link]]\nfrom = [1]\nlatency = \"40ms\"\n";
+        let with = on(text, Some(&Netem::Present));
+        let shown: Vec<String> = with.refused.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("t.toml:7: network.link latency: netem is present, but per-link latency is not carried out"),
+            "{shown:?}"
+        );
+        let without = on(text, Some(&missing()));
+        assert!(without.refused[0].to_string().contains("does not have"));
+        assert!(on(text, None).refused.is_empty());
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub(super) struct Lab<'a> {
     pub(super) net: Network,
     pub(super) crashed: Bits,
     filter_dirty: bool,
+    /// The spike latency each slot's links have now (netem).
+    extra: Vec<Duration>,
     pub(super) obs: Observer,
     pub(super) slots: Vec<Slot>,
     /// Which slot each process ran in.
@@ -163,6 +165,7 @@ impl<'a> Lab<'a> {
             net,
             crashed: Bits::new(slots),
             filter_dirty: true,
+            extra: vec![Duration::ZERO; slots],
             obs: Observer::new(sc, slots, lossy),
             slots: (0..slots)
                 .map(|_| Slot {
@@ -394,7 +397,33 @@ impl<'a> Lab<'a> {
         let script = super::filter::script(n, |a, b| {
             super::filter::drop_chance(net, spec, crashed, a, b)
         });
-        self.fabric.filter(&script).map_err(LabError::Fabric)
+        self.fabric.filter(&script).map_err(LabError::Fabric)?;
+        self.apply_delays()
+    }
+
+    /// Gives each slot's links the extra latency of the spikes in force
+    /// on it (netem; only where it changed).
+    fn apply_delays(&mut self) -> Result<(), LabError> {
+        if !self.fabric.netem().present() {
+            return Ok(());
+        }
+        for slot in 0..self.slots.len() {
+            let extra = self
+                .net
+                .bursts
+                .iter()
+                .filter(|b| b.end.is_none() && b.nodes.get(slot))
+                .fold(Duration::ZERO, |sum, b| sum + b.extra);
+            if extra == self.extra[slot] {
+                continue;
+            }
+            self.fabric
+                .delay_out(slot, self.sc.network.latency, extra)
+                .and_then(|()| self.fabric.delay_in(slot, extra))
+                .map_err(LabError::Fabric)?;
+            self.extra[slot] = extra;
+        }
+        Ok(())
     }
 
     /// The network changed: rewrite the filter before going on.
