@@ -1,6 +1,8 @@
 //! The real lab (`lab`): a short scenario passes with real processes;
 //! Ctrl-C and a panic leave no namespace, filter rule or process behind;
-//! what cannot be carried out for real is refused with `FILE:LINE`.
+//! what cannot be carried out for real is refused with `FILE:LINE`; the
+//! lab finds netem as `tc` does, and carries out a spike with it or
+//! refuses it without; a real report leaves out what it cannot measure.
 //!
 //! The tests that need namespaces say so and return when this machine
 //! cannot create them (not root); CI runs as root with
@@ -46,6 +48,11 @@ fn namespaces_here() -> bool {
             false
         }
     }
+}
+
+/// Whether this kernel can delay packets, as the lab finds it.
+fn netem_here() -> bool {
+    Fabric::create(1).expect("namespaces").netem().present()
 }
 
 /// The lab's stderr, line by line, on a channel.
@@ -161,6 +168,34 @@ fn a_short_scenario_passes_with_real_processes_and_leaves_nothing() {
     );
     assert!(v["report"]["figures"]["detection_ms"]["n"].as_u64() > Some(0));
     assert!(v["wire"]["payload_bytes_per_node_s"].as_f64() > Some(0.0));
+    // What a real run cannot count is left out, not given as 0.
+    let figures = &v["report"]["figures"];
+    for key in [
+        "msgs_per_node_s",
+        "by_kind",
+        "copies_per_delivery",
+        "end_tables",
+    ] {
+        assert!(figures.get(key).is_none(), "{key}: {figures}");
+    }
+    assert!(figures["bytes_per_node_s"].as_f64() > Some(0.0));
+    // One note on latency, true to this kernel.
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .filter(|n| n.contains("latency"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    if netem_here() {
+        assert!(notes[0].contains("added with netem"), "{notes:?}");
+    } else {
+        assert!(
+            notes[0].contains("is not added") && notes[0].contains("no netem"),
+            "{notes:?}"
+        );
+    }
     assert!(
         lab_namespaces().iter().all(|n| !n.starts_with(&prefix)),
         "namespaces left: {:?}",
@@ -308,4 +343,78 @@ fn clean_removes_what_a_killed_lab_left() {
     );
     let left: Vec<u32> = pids.into_iter().filter(|&p| alive(p)).collect();
     assert!(left.is_empty(), "processes left: {left:?}");
+}
+
+#[test]
+fn the_lab_finds_netem_as_tc_does() {
+    if !namespaces_here() {
+        return;
+    }
+    let f = Fabric::create(1).expect("namespaces");
+    let out = Command::new("tc")
+        .args([
+            "-n",
+            &f.ns(0),
+            "qdisc",
+            "add",
+            "dev",
+            "lo",
+            "root",
+            "netem",
+            "delay",
+            "1ms",
+        ])
+        .output()
+        .expect("tc runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(f.netem().present(), out.status.success(), "tc: {err}");
+    if !out.status.success() {
+        assert!(err.contains("Specified qdisc kind is unknown"), "tc: {err}");
+    }
+}
+
+#[test]
+fn a_spike_is_carried_out_with_netem_and_refused_without() {
+    if !namespaces_here() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lab-spike-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("spike.toml");
+    std::fs::write(
+        &file,
+        "duration = \"4s\"\n[nodes]\ncount = 3\n\n[[fault]]\nat = \"1s\"\nkind = \"spike\"\nnode = 1\nextra = \"100ms\"\nfor = \"1s\"\n",
+    )
+    .expect("write");
+    let child = Command::new(LAB)
+        .arg(&file)
+        .args(["--chat", &chat()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lab starts");
+    let mut child = child;
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let status = exit_within(child, Duration::from_secs(40));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut report, mut err) = (String::new(), String::new());
+    std::io::Read::read_to_string(&mut stdout, &mut report).expect("stdout");
+    std::io::Read::read_to_string(&mut stderr, &mut err).expect("stderr");
+    if netem_here() {
+        assert_eq!(status.code(), Some(0), "{err}{report}");
+        assert!(report.contains("spike +100ms"), "{report}");
+    } else {
+        assert_eq!(status.code(), Some(2), "{err}{report}");
+        let want = format!("lab: {}:7: spike:", file.display());
+        let last = err.lines().last().unwrap_or("");
+        assert!(last.starts_with(&want) && last.contains("netem"), "{err}");
+    }
+    let ours = format!("gclab-{pid}-");
+    assert!(
+        lab_namespaces().iter().all(|n| !n.starts_with(&ours)),
+        "namespaces left: {:?}",
+        lab_namespaces()
+    );
 }
