@@ -173,7 +173,10 @@ pub fn render(sim: &Report, real: &LabReport) -> String {
         );
     }
     if rows.iter().any(|r| !r.real_measured) {
-        let _ = writeln!(s, "  (not measured: {})", crate::report::NOT_MEASURED);
+        let _ = writeln!(
+            s,
+            "  not measured: a real run counts bytes on the wire, not the messages the nodes send"
+        );
     }
     let verdict = |p: bool| if p { "PASS" } else { "FAIL" };
     let _ = writeln!(
@@ -249,6 +252,15 @@ mod tests {
             line("bytes per node"),
             "bytes per node 900 B/s 990 B/s 1.10"
         );
-        assert!(table.contains(crate::report::NOT_MEASURED), "{table}");
+        assert!(
+            table.contains("  not measured: a real run counts bytes"),
+            "{table}"
+        );
+        // The simulator against itself measures everything: no such line.
+        let both = LabReport {
+            report: crate::report::sample(true),
+            ..real
+        };
+        assert!(!render(&sim, &both).contains("not measured"));
     }
 }
