@@ -186,8 +186,8 @@ pub enum Message {
     /// Heartbeat or probe answer.
     Pong(u32),
     /// Asks a neighbour to probe `target` on the sender's behalf (the
-    /// sender could not reach it); answered with [`Message::ProbeAck`] only
-    /// if the target answered.
+    /// sender could not reach it); answered with [`Message::ProbeAck`] if
+    /// the target answered, [`Message::ProbeNack`] if it did not.
     ProbeReq {
         /// The sender's probe, echoed in the ack.
         nonce: u32,
@@ -253,6 +253,15 @@ pub enum Message {
     /// Asks for the entries with these fingerprints (see
     /// [`Message::Prints`]).
     Want(Vec<u32>),
+    /// The target of a [`Message::ProbeReq`] did not answer in time
+    /// (Lifeguard's nack): the asker's link to this helper works, so its
+    /// failure to reach the target is not its own fault.
+    ProbeNack {
+        /// The nonce of the request.
+        nonce: u32,
+        /// The member that did not answer.
+        target: SocketAddr,
+    },
 }
 
 impl Message {
@@ -267,6 +276,7 @@ impl Message {
             Message::Pong(_) => "pong",
             Message::ProbeReq { .. } => "probe-req",
             Message::ProbeAck { .. } => "probe-ack",
+            Message::ProbeNack { .. } => "probe-nack",
             Message::Busy(_) => "busy",
             Message::Chat(_) => "chat",
             Message::Leave(_) => "leave",

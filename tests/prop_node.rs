@@ -1133,3 +1133,199 @@ fn roster_repair_trades_only_the_buckets_that_differ() {
         .unwrap();
     assert_eq!(sent(&outs).0, 1, "{outs:?}");
 }
+
+/// The entries about `who` in the peer lists sent on `conn`.
+fn listed(outs: &[Output], conn: u64, who: SocketAddr) -> Vec<MemberUpdate> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn: c,
+                msg: Message::PeerList { members, .. },
+            } if *c == ConnId(conn) => Some(members.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|u| u.node.addr == who)
+        .collect()
+}
+
+fn suspicion(of: NodeKey, version: u32, accuser: SocketAddr) -> Message {
+    Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            node: of,
+            version,
+            state: MemberState::Suspect,
+            name: Arc::from("peer"),
+            age_secs: 0,
+            accuser: Some(accuser),
+        }],
+    }
+}
+
+/// A node that hears an accusation older than what it knows (the accused
+/// refuted it) tells the sender the newer entry: the sender's suspicion
+/// would otherwise run out into a false death.
+#[test]
+fn a_stale_accusation_is_answered_with_the_refutation() {
+    let mut p = Probe::new(Config::testing(), 1, 7);
+    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
+        .unwrap();
+    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
+        .unwrap();
+    // Node 2 refuted up to version 3.
+    let refuted = Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            node: key(2, 1),
+            version: 3,
+            state: MemberState::Alive,
+            name: Arc::from("peer"),
+            age_secs: 0,
+            accuser: None,
+        }],
+    };
+    p.step(Step::Message(2, refuted)).unwrap();
+    // Node 1 still spreads the accusation of version 1.
+    let outs = p
+        .step(Step::Message(1, suspicion(key(2, 1), 1, addr(1))))
+        .unwrap();
+    let back = listed(&outs, 1, addr(2));
+    assert_eq!(back.len(), 1, "{outs:?}");
+    assert_eq!((back[0].state, back[0].version), (MemberState::Alive, 3));
+    // A current accusation is news, not answered with the entry.
+    let outs = p
+        .step(Step::Message(1, suspicion(key(2, 1), 3, addr(1))))
+        .unwrap();
+    assert!(
+        listed(&outs, 1, addr(2))
+            .iter()
+            .all(|u| u.state != MemberState::Alive),
+        "{outs:?}"
+    );
+}
+
+/// An accusation this node already refuted that is still going round
+/// makes it send its entry out again, at most once per gossip interval.
+#[test]
+fn a_refuted_accusation_still_going_round_is_refuted_again() {
+    let cfg = Config::testing();
+    let mut p = Probe::new(cfg.clone(), 1, 7);
+    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
+        .unwrap();
+    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
+        .unwrap();
+    let outs = p
+        .step(Step::Message(1, suspicion(key(0, 1), 0, addr(1))))
+        .unwrap();
+    let mine = listed(&outs, 2, addr(0));
+    assert_eq!(mine.len(), 1, "refuted at once: {outs:?}");
+    let version = mine[0].version;
+    assert!(version >= 1);
+    // The old accusation again: the refutation goes out again, unchanged.
+    let outs = p
+        .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .unwrap();
+    let again = listed(&outs, 1, addr(0));
+    assert_eq!(again.len(), 1, "{outs:?}");
+    assert_eq!(
+        (again[0].state, again[0].version),
+        (MemberState::Alive, version)
+    );
+    // Not twice within a gossip interval...
+    let outs = p
+        .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .unwrap();
+    assert!(listed(&outs, 1, addr(0)).is_empty(), "{outs:?}");
+    // ...but again after one.
+    p.step(Step::Wait(cfg.gossip_interval.as_millis())).unwrap();
+    let outs = p
+        .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .unwrap();
+    assert_eq!(listed(&outs, 1, addr(0)).len(), 1, "{outs:?}");
+}
+
+/// A helper asked to probe a member it cannot reach says so (Lifeguard's
+/// nack), and so does one that will not even try.
+#[test]
+fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
+    let cfg = Config::testing();
+    let mut p = Probe::new(cfg.clone(), 1, 7);
+    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
+        .unwrap();
+    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
+        .unwrap();
+    let nacks = |outs: &[Output], nonce: u32, target: SocketAddr| {
+        outs.iter()
+            .filter(|o| {
+                matches!(o, Output::Send { conn, msg: Message::ProbeNack { nonce: n, target: t } }
+                    if *conn == ConnId(1) && *n == nonce && *t == target)
+            })
+            .count()
+    };
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::ProbeReq {
+                nonce: 5,
+                target: addr(2),
+            },
+        ))
+        .unwrap();
+    assert!(
+        outs.iter().any(
+            |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(2))
+        ),
+        "pings the target over its link: {outs:?}"
+    );
+    assert_eq!(nacks(&outs, 5, addr(2)), 0, "not before its timeout");
+    // Node 2 never answers: the nack comes within the asker's timeout.
+    let mut all = Vec::new();
+    while p.now < Instant::from_millis(1_000) + cfg.probe_timeout {
+        all.extend(p.step(Step::Deadline).unwrap());
+    }
+    assert_eq!(nacks(&all, 5, addr(2)), 1, "{all:?}");
+    // A member it does not know: nacked at once, nothing dialled.
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::ProbeReq {
+                nonce: 6,
+                target: addr(4),
+            },
+        ))
+        .unwrap();
+    assert_eq!(nacks(&outs, 6, addr(4)), 1, "{outs:?}");
+    assert!(!outs.iter().any(|o| matches!(o, Output::Connect { .. })));
+}
+
+/// A suspect that is a neighbour hears of its suspicion every gossip round
+/// until it refutes it: the flood that should have told it may have been
+/// lost on every link to it. (Gossip rounds alone pick two of the five
+/// neighbours at random.)
+#[test]
+fn a_suspect_neighbour_is_told_every_round() {
+    let cfg = Config::testing();
+    let mut p = Probe::new(cfg.clone(), 1, 7);
+    for i in 1..=5 {
+        p.step(Step::Open(i, None, Message::Hello(hello(key(i as u8, 1)))))
+            .unwrap();
+    }
+    // Long enough that node 2's link is not fresh first-hand evidence.
+    p.step(Step::Wait(cfg.ping_interval.as_millis() * 3))
+        .unwrap();
+    p.step(Step::Message(1, suspicion(key(2, 1), 0, addr(1))))
+        .unwrap();
+    for round in 0..3 {
+        let until = p.now + cfg.gossip_interval;
+        let mut told = 0;
+        while p.now < until {
+            let outs = p.step(Step::Deadline).unwrap();
+            told += listed(&outs, 2, addr(2))
+                .iter()
+                .filter(|u| u.state == MemberState::Suspect)
+                .count();
+        }
+        assert!(told >= 1, "not told in round {round}");
+    }
+}

@@ -104,6 +104,27 @@ fn every_kind() -> Vec<Message> {
         Message::Prune,
         Message::Graft(vec![chat().id]),
         Message::IHave(vec![chat().id]),
+        Message::Buckets(vec![7, 0, u32::MAX]),
+        Message::RosterPart {
+            buckets: 1 << 5,
+            members: vec![MemberUpdate {
+                node: key(6, 1),
+                state: MemberState::Alive,
+                name: "erin".into(),
+                version: 2,
+                age_secs: 0,
+                accuser: None,
+            }],
+        },
+        Message::Prints {
+            buckets: 1 << 5,
+            prints: vec![0xdead_beef],
+        },
+        Message::Want(vec![0xdead_beef]),
+        Message::ProbeNack {
+            nonce: 9,
+            target: key(6, 1).addr,
+        },
     ]
 }
 

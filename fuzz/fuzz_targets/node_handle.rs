@@ -101,6 +101,7 @@ enum FMsg {
     Pong(u32),
     ProbeReq(u32, u8),
     ProbeAck(u32, u8),
+    ProbeNack(u32, u8),
     Busy(u32, Vec<u8>),
     Chat(FChat),
     Leave(Key),
@@ -171,6 +172,10 @@ impl FMsg {
                 target: addr(*t),
             },
             FMsg::ProbeAck(nonce, t) => Message::ProbeAck {
+                nonce: *nonce,
+                target: addr(*t),
+            },
+            FMsg::ProbeNack(nonce, t) => Message::ProbeNack {
                 nonce: *nonce,
                 target: addr(*t),
             },

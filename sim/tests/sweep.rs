@@ -45,7 +45,7 @@ const IGNORED: &[&str] = &[
 /// their fingerprints are pinned like any other, but a failed check is
 /// printed, not a failure, until the core passes them (then the name
 /// leaves this list).
-const AWAITING_CORE: &[&str] = &["loss-50", "mass-crash"];
+const AWAITING_CORE: &[&str] = &[];
 
 fn seeds() -> Option<Range<u64>> {
     let spec = std::env::var("GOSSIP_SIM_SEEDS").ok()?;

@@ -17,6 +17,9 @@ const MAX_CHECKS: usize = 64;
 /// One probe round in this many goes to a random member rather than to
 /// the ring predecessor.
 const RANDOM_EVERY: u32 = 4;
+/// Most helpers asked to probe one member (`indirect_probes` beyond it
+/// are not asked).
+const MAX_HELPERS: usize = 8;
 /// Most pings and checks in flight at once.
 pub const MAX_PROBING: usize = MAX_PINGS + MAX_CHECKS;
 
@@ -63,6 +66,9 @@ struct Check {
     until: Instant,
     /// The neighbour link that went silent, if that is what started it.
     link: Option<ConnId>,
+    /// The links of the helpers asked to probe the target, each with
+    /// whether it answered that it could not reach it either.
+    helpers: [Option<(ConnId, bool)>; MAX_HELPERS],
 }
 
 impl Detector {
@@ -229,6 +235,7 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         if self.detector.pings.len() >= MAX_PINGS {
+            self.nack(relay, target, out);
             return;
         }
         let nonce = self.detector.next_nonce();
@@ -244,7 +251,10 @@ impl Node {
                 conn,
                 msg: Message::Ping(nonce),
             }),
-            None if self.dialing.contains_key(&target) => return,
+            None if self.dialing.contains_key(&target) => {
+                self.nack(relay, target, out);
+                return;
+            }
             None => self.start_probe_dial(target, nonce, out),
         }
         self.detector.pings.insert(
@@ -252,8 +262,12 @@ impl Node {
             PendingPing {
                 target,
                 sent: self.now,
-                // A probe connection needs a round trip more.
-                until: if link.is_some() {
+                // A probe connection needs a round trip more. A probe for
+                // another node gives up at four fifths of that node's
+                // timeout, so that the nack reaches it in time.
+                until: if relay.is_some() {
+                    self.now + Duration::from_millis(self.cfg.probe_timeout.as_millis() * 4 / 5)
+                } else if link.is_some() {
                     until
                 } else {
                     until + self.cfg.probe_timeout
@@ -373,7 +387,7 @@ impl Node {
             self.close(c, out);
         }
         if p.relay.is_some() {
-            // Only answers are relayed: the asker times out on its own.
+            self.nack(p.relay, p.target, out);
             return;
         }
         // Heard from it meanwhile over a link: it is there.
@@ -439,9 +453,14 @@ impl Node {
             .filter(|(a, _)| **a != target)
             .map(|(_, c)| *c)
             .collect();
-        for _ in 0..self.cfg.indirect_probes.min(helpers.len()) {
+        let mut asked = [None; MAX_HELPERS];
+        for slot in asked
+            .iter_mut()
+            .take(self.cfg.indirect_probes.min(helpers.len()))
+        {
             let i = self.below(helpers.len());
             let conn = helpers.swap_remove(i);
+            *slot = Some((conn, false));
             out.push(Output::Send {
                 conn,
                 msg: Message::ProbeReq { nonce, target },
@@ -458,6 +477,7 @@ impl Node {
                 started: self.now,
                 until,
                 link,
+                helpers: asked,
             },
         );
         self.arm_detector();
@@ -477,6 +497,19 @@ impl Node {
             msg: Message::Ping(self.ping_nonce),
         });
         self.check(target, Some(link), out);
+    }
+
+    /// Tells the node that asked for a probe of `target` (if `relay` names
+    /// one) that this node did not reach it: its request arrived, so its
+    /// link to this node works (Lifeguard's nack). Sent as well for a
+    /// request this node does not carry out.
+    fn nack(&mut self, relay: Option<(ConnId, u32)>, target: SocketAddr, out: &mut Vec<Output>) {
+        if let Some((asker, nonce)) = relay.filter(|(c, _)| self.conns.contains_key(c)) {
+            out.push(Output::Send {
+                conn: asker,
+                msg: Message::ProbeNack { nonce, target },
+            });
+        }
     }
 
     /// A neighbour asks this node to probe `target` for it.
@@ -503,6 +536,7 @@ impl Node {
                 .get(&target)
                 .is_some_and(|m| m.in_roster() && m.retry_at <= self.now);
         if !ok {
+            self.nack(Some((conn, nonce)), target, out);
             return;
         }
         self.probe(target, Some((conn, nonce)), out);
@@ -532,6 +566,20 @@ impl Node {
         }
     }
 
+    /// A helper could not reach the member this node could not either.
+    pub(super) fn on_probe_nack(&mut self, conn: ConnId, nonce: u32, target: SocketAddr) {
+        let helper = self
+            .detector
+            .checks
+            .get_mut(&target)
+            .filter(|c| c.nonce == nonce)
+            .and_then(|c| c.helpers.iter_mut().flatten().find(|(h, _)| *h == conn));
+        match helper {
+            Some((_, nacked)) => *nacked = true,
+            None => self.stats.unexpected += 1,
+        }
+    }
+
     /// Gives up pings and checks whose time ran out.
     pub(super) fn expire_probes(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
@@ -558,6 +606,17 @@ impl Node {
             let Some(c) = self.detector.checks.remove(&target) else {
                 continue;
             };
+            let missed = c.helpers.iter().flatten().any(|(h, nacked)| {
+                !nacked && self.conns.get(h).is_some_and(|x| x.last_heard > c.started)
+            });
+            if missed {
+                // A helper that is there (its link spoke since) but neither
+                // reached the target nor said it could not: this node's own
+                // messages go missing (Lifeguard's missed nacks). Its
+                // timeouts stretch. (A helper gone silent may just have died
+                // with the target.)
+                self.health_worse();
+            }
             let link = c.link.and_then(|l| self.conns.get(&l).map(|x| (l, x)));
             let quiet_for = self.stretch(self.cfg.dead_after());
             if link.is_some_and(|(_, x)| x.last_heard > c.started || now - x.last_heard < quiet_for)

@@ -159,10 +159,11 @@ impl Node {
 
     /// Sets when a suspect's suspicion runs out: `suspect_timeout` with one
     /// accuser, shrinking with the log of further independent accusers to
-    /// `suspect_min` after `indirect_probes` of them (Lifeguard), both
-    /// stretched by this node's own ill health: a node that hears everything
-    /// late would otherwise run out of patience before the refutation
-    /// reaches it.
+    /// `suspect_min` after `indirect_probes` of them (Lifeguard); at once
+    /// to `suspect_min` when others already declared it dead while this
+    /// node still heard from it. Both stretch with this node's own ill
+    /// health: a node whose messages go missing or come late would
+    /// otherwise run out of patience before the refutation reaches it.
     fn arm_suspicion(&mut self, addr: SocketAddr) {
         let k = self.cfg.indirect_probes.clamp(1, 16);
         let max = self.stretch(self.cfg.suspect_timeout).as_millis();
@@ -288,6 +289,20 @@ impl Node {
         let mine = (self.me.incarnation, self.version);
         let theirs = (u.node.incarnation, u.version);
         let accused = u.state != MemberState::Alive && theirs >= mine;
+        if u.state != MemberState::Alive && theirs < mine && u.node.incarnation == mine.0 {
+            // An accusation this node already refuted is still going round:
+            // its refutation may have been lost on the way. Send it out
+            // again (at most once per gossip interval).
+            let due = self
+                .reasserted
+                .is_none_or(|t| self.now - t >= self.cfg.gossip_interval);
+            if due {
+                self.reasserted = Some(self.now);
+                let me = self.my_update();
+                self.flood_updates(vec![me], None, out);
+            }
+            return;
+        }
         if !(accused || theirs > mine) {
             return;
         }
@@ -321,10 +336,22 @@ impl Node {
         }
         let whole = cover != Cover::Delta;
         let mut news = Vec::new();
+        let mut newer = Vec::new();
         let (mut arrivals, mut new_arrivals) = (0, 0);
         for u in &members {
             let arrival = !urgent(u);
             arrivals += arrival as usize;
+            // An accusation older than what this node knows (the accused
+            // refuted it, or another life began): the sender missed the
+            // news, and its suspicion would run out into a false death.
+            // Tell it back.
+            if !whole && u.state != MemberState::Alive {
+                if let Some(m) = self.members.get(&u.node.addr) {
+                    if supersedes(m.rank(), rank(u)) && m.in_roster() {
+                        newer.push(m.update(u.node.addr, self.now));
+                    }
+                }
+            }
             if self.apply_update(u, whole, out) {
                 new_arrivals += arrival as usize;
                 // Spread it as it came (its accuser counts at every node),
@@ -390,6 +417,9 @@ impl Node {
             // Only a seed's answer ends the join: another newcomer's view
             // may be an island.
             self.joined = true;
+        }
+        if !newer.is_empty() {
+            self.send_peer_list(conn, false, newer, out);
         }
         if !news.is_empty() {
             self.flood_updates(news, Some(conn), out);

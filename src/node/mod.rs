@@ -290,6 +290,11 @@ pub struct Node {
     next_dial: Instant,
     /// When timers last ran, to notice that this node was frozen.
     last_tick: Instant,
+    /// When this node last sent its own entry out again because others
+    /// still spread an accusation it had already refuted.
+    reasserted: Option<Instant>,
+    /// The wake-up last asked of the driver, if it lay ahead.
+    wake: Option<Instant>,
     ping_nonce: u32,
     stats: Stats,
 }
@@ -335,6 +340,8 @@ impl Node {
             detector: Detector::default(),
             next_dial: now,
             last_tick: now,
+            reasserted: None,
+            wake: None,
             ping_nonce: 0,
             stats: Stats::default(),
             cfg,
@@ -482,6 +489,9 @@ impl Node {
             Input::Send { text, wall_ms } => self.send_chat(text, wall_ms, out),
             Input::Leave => self.leave(out),
         }
+        // The wake-up the driver is now asked for, to tell a timer handled
+        // late from a deadline that was already due when it was set.
+        self.wake = self.poll_timeout().filter(|t| *t > self.now);
     }
 
     // ---- shared helpers ----------------------------------------------

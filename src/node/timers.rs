@@ -94,7 +94,7 @@ impl Node {
                 c.last_heard = c.last_heard.max(now);
             }
             self.health_worse();
-        } else if self.poll_timeout().is_some_and(|due| {
+        } else if self.wake.is_some_and(|due| {
             due < now && (now - due).as_millis() > self.cfg.ping_interval.as_millis() / 2
         }) {
             // Its timer is handled well past the deadline it asked for, tick
@@ -347,12 +347,55 @@ impl Node {
     }
 
     pub(super) fn gossip(&mut self, out: &mut Vec<Output>) {
-        if self.recent.is_empty() || self.neighbours.is_empty() {
+        // A suspect that is a neighbour is told of its suspicion every
+        // round until it refutes it or the suspicion runs out: it alone can
+        // refute, and the flood that should have told it may have been lost
+        // on every link to it.
+        let now = self.now;
+        let tell: Vec<(ConnId, MemberUpdate)> = self
+            .suspects
+            .keys()
+            .filter_map(|a| {
+                let conn = *self.neighbours.get(a)?;
+                let m = self.members.get(a)?;
+                (m.state == MemberState::Suspect).then(|| (conn, m.update(*a, now)))
+            })
+            .collect();
+        for (conn, u) in tell {
+            out.push(Output::Send {
+                conn,
+                msg: Message::PeerList {
+                    full: false,
+                    members: vec![u],
+                },
+            });
+        }
+        // This node's own accusations ride every round while they stand
+        // (not only the first few): a suspicion whose flood was lost all
+        // around must still reach the accused before it runs out.
+        let me = self.me.addr;
+        let mut own: Vec<MemberUpdate> = self
+            .suspects
+            .keys()
+            .filter_map(|a| {
+                let m = self.members.get(a)?;
+                (m.state == MemberState::Suspect && m.accusers.contains(&me)).then(|| {
+                    MemberUpdate {
+                        accuser: Some(me),
+                        ..m.update(*a, now)
+                    }
+                })
+            })
+            .take(GOSSIP_BATCH)
+            .collect();
+        if (self.recent.is_empty() && own.is_empty()) || self.neighbours.is_empty() {
             return;
         }
         // Oldest first, a bounded batch per round, so that a burst of
         // changes costs a steady trickle rather than one huge list.
-        let updates = self.recent.round(GOSSIP_BATCH);
+        let mut updates = self.recent.round(GOSSIP_BATCH);
+        own.retain(|o| !updates.iter().any(|u| u.node.addr == o.node.addr));
+        updates.extend(own);
         let msg = Message::PeerList {
             full: false,
             members: updates,

@@ -197,6 +197,12 @@ impl Universe {
             (any::<u64>(), prop::collection::vec(any::<u32>(), 0..=n))
                 .prop_map(|(buckets, prints)| Message::Prints { buckets, prints }),
             prop::collection::vec(any::<u32>(), 0..=n).prop_map(Message::Want),
+            (any::<u32>(), self.addr.clone())
+                .prop_map(|(nonce, target)| Message::ProbeReq { nonce, target }),
+            (any::<u32>(), self.addr.clone())
+                .prop_map(|(nonce, target)| Message::ProbeAck { nonce, target }),
+            (any::<u32>(), self.addr.clone())
+                .prop_map(|(nonce, target)| Message::ProbeNack { nonce, target }),
         ]
         .boxed()
     }

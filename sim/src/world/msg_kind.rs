@@ -41,10 +41,11 @@ pub(super) enum MsgKind {
     PartList,
     Prints,
     Want,
+    ProbeNack,
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 22] = [
+    const ALL: [MsgKind; 23] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
@@ -67,6 +68,7 @@ impl MsgKind {
         MsgKind::PartList,
         MsgKind::Prints,
         MsgKind::Want,
+        MsgKind::ProbeNack,
     ];
 
     /// The kind of `m` (a new message variant must be placed here).
@@ -94,6 +96,7 @@ impl MsgKind {
             Message::RosterPart { .. } => MsgKind::PartList,
             Message::Prints { .. } => MsgKind::Prints,
             Message::Want(_) => MsgKind::Want,
+            Message::ProbeNack { .. } => MsgKind::ProbeNack,
         }
     }
 
@@ -122,6 +125,7 @@ impl MsgKind {
             MsgKind::PartList => "part-list",
             MsgKind::Prints => "prints",
             MsgKind::Want => "want",
+            MsgKind::ProbeNack => "probe-nack",
         }
     }
 
@@ -145,6 +149,7 @@ impl MsgKind {
             | MsgKind::Pong
             | MsgKind::ProbeReq
             | MsgKind::ProbeAck
+            | MsgKind::ProbeNack
             | MsgKind::Busy
             | MsgKind::Sync
             | MsgKind::Leave
