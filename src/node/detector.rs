@@ -312,10 +312,18 @@ impl Node {
         });
     }
 
-    /// A probe connection could not be opened.
-    pub(super) fn probe_dial_failed(&mut self, nonce: u32, out: &mut Vec<Output>) {
+    /// A probe connection to `addr` could not be opened. The dial backs
+    /// off even when its ping was already given up (a probe for another
+    /// node gives up sooner than a dial times out): an address that does
+    /// not answer is not dialled again at once for the next request.
+    pub(super) fn probe_dial_failed(
+        &mut self,
+        addr: SocketAddr,
+        nonce: u32,
+        out: &mut Vec<Output>,
+    ) {
+        self.dial_failed(addr, true, out);
         if let Some(p) = self.detector.pings.remove(&nonce) {
-            self.dial_failed(p.target, true, out);
             self.ping_failed(p, true, out);
         }
     }

@@ -331,7 +331,7 @@ impl Node {
             return;
         };
         if let Some(n) = dial.ping {
-            self.probe_dial_failed(n, out);
+            self.probe_dial_failed(addr, n, out);
             return;
         }
         self.dial_failed(addr, true, out);
