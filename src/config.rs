@@ -60,16 +60,19 @@ pub struct Config {
     /// node's own health (see `max_health`).
     pub probe_timeout: Duration,
     /// Other neighbours asked to probe a member this node cannot reach
-    /// before it suspects it (SWIM's indirect probes), and the independent
-    /// accusations after which a suspicion runs out in `suspect_min`
-    /// (Lifeguard). Default 3.
+    /// before it suspects it (SWIM's indirect probes; each answers with an
+    /// ack, or a nack if it cannot reach it either, within four fifths of
+    /// `probe_timeout`), and the independent accusations after which a
+    /// suspicion runs out in `suspect_min` (Lifeguard). Default 3.
     pub indirect_probes: usize,
     /// Most that this node's own timeouts are stretched by when it sees
-    /// itself degraded (accused of being dead, its timers late, or others
-    /// reached a neighbour whose link went silent here): each such sign
-    /// adds one, each answered probe takes one off, and probe, check and
-    /// heartbeat timeouts and the probe interval are multiplied by one plus
-    /// the score (Lifeguard's local health). Default 4; 0 turns it off.
+    /// itself degraded (accused of being dead, its timers handled late,
+    /// others reached a neighbour whose link went silent here, or a helper
+    /// whose link speaks sent neither an answer nor a nack to a probe
+    /// request): each such sign adds one, each answered probe takes one
+    /// off, and probe, check, heartbeat and suspicion timeouts and the
+    /// probe interval are multiplied by one plus the score (Lifeguard's
+    /// local health). Default 4; 0 turns it off.
     pub max_health: u32,
     /// Interval between membership gossip rounds, which resend recent
     /// changes to `gossip_fanout` random neighbours. Default 1 s.
