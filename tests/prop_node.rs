@@ -1263,15 +1263,9 @@ fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
             })
             .count()
     };
-    let outs = p
-        .step(Step::Message(
-            1,
-            Message::ProbeReq {
-                nonce: 5,
-                target: addr(2),
-            },
-        ))
-        .unwrap();
+    let asks =
+        |nonce: u32, target: SocketAddr| Step::Message(1, Message::ProbeReq { nonce, target });
+    let outs = p.step(asks(5, addr(2))).unwrap();
     assert!(
         outs.iter().any(
             |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(2))
@@ -1286,15 +1280,7 @@ fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
     }
     assert_eq!(nacks(&all, 5, addr(2)), 1, "{all:?}");
     // A member it does not know: nacked at once, nothing dialled.
-    let outs = p
-        .step(Step::Message(
-            1,
-            Message::ProbeReq {
-                nonce: 6,
-                target: addr(4),
-            },
-        ))
-        .unwrap();
+    let outs = p.step(asks(6, addr(4))).unwrap();
     assert_eq!(nacks(&outs, 6, addr(4)), 1, "{outs:?}");
     assert!(!outs.iter().any(|o| matches!(o, Output::Connect { .. })));
 }
