@@ -1134,6 +1134,21 @@ fn roster_repair_trades_only_the_buckets_that_differ() {
     assert_eq!(sent(&outs).0, 1, "{outs:?}");
 }
 
+/// A probe with neighbours 10.0.0.1 ..= 10.0.0.`n` (incarnation 1),
+/// neighbour `i` handshaken on conn `i`.
+fn probe_with_neighbours(cfg: Config, n: u8) -> Probe {
+    let mut p = Probe::new(cfg, 1, 7);
+    for i in 1..=n {
+        p.step(Step::Open(
+            u64::from(i),
+            None,
+            Message::Hello(hello(key(i, 1))),
+        ))
+        .unwrap();
+    }
+    p
+}
+
 /// The entries about `who` in the peer lists sent on `conn`.
 fn listed(outs: &[Output], conn: u64, who: SocketAddr) -> Vec<MemberUpdate> {
     outs.iter()
@@ -1168,11 +1183,7 @@ fn suspicion(of: NodeKey, version: u32, accuser: SocketAddr) -> Message {
 /// would otherwise run out into a false death.
 #[test]
 fn a_stale_accusation_is_answered_with_the_refutation() {
-    let mut p = Probe::new(Config::testing(), 1, 7);
-    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
-        .unwrap();
-    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
-        .unwrap();
+    let mut p = probe_with_neighbours(Config::testing(), 2);
     // Node 2 refuted up to version 3.
     let refuted = Message::PeerList {
         full: false,
@@ -1210,11 +1221,7 @@ fn a_stale_accusation_is_answered_with_the_refutation() {
 #[test]
 fn a_refuted_accusation_still_going_round_is_refuted_again() {
     let cfg = Config::testing();
-    let mut p = Probe::new(cfg.clone(), 1, 7);
-    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
-        .unwrap();
-    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
-        .unwrap();
+    let mut p = probe_with_neighbours(cfg.clone(), 2);
     let outs = p
         .step(Step::Message(1, suspicion(key(0, 1), 0, addr(1))))
         .unwrap();
@@ -1250,11 +1257,7 @@ fn a_refuted_accusation_still_going_round_is_refuted_again() {
 #[test]
 fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
     let cfg = Config::testing();
-    let mut p = Probe::new(cfg.clone(), 1, 7);
-    p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
-        .unwrap();
-    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
-        .unwrap();
+    let mut p = probe_with_neighbours(cfg.clone(), 2);
     let nacks = |outs: &[Output], nonce: u32, target: SocketAddr| {
         outs.iter()
             .filter(|o| {
@@ -1292,11 +1295,7 @@ fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
 #[test]
 fn a_suspect_neighbour_is_told_every_round() {
     let cfg = Config::testing();
-    let mut p = Probe::new(cfg.clone(), 1, 7);
-    for i in 1..=5 {
-        p.step(Step::Open(i, None, Message::Hello(hello(key(i as u8, 1)))))
-            .unwrap();
-    }
+    let mut p = probe_with_neighbours(cfg.clone(), 5);
     // Long enough that node 2's link is not fresh first-hand evidence.
     p.step(Step::Wait(cfg.ping_interval.as_millis() * 3))
         .unwrap();

@@ -347,47 +347,34 @@ impl Node {
     }
 
     pub(super) fn gossip(&mut self, out: &mut Vec<Output>) {
-        // A suspect that is a neighbour is told of its suspicion every
-        // round until it refutes it or the suspicion runs out: it alone can
-        // refute, and the flood that should have told it may have been lost
-        // on every link to it.
-        let now = self.now;
-        let tell: Vec<(ConnId, MemberUpdate)> = self
-            .suspects
-            .keys()
-            .filter_map(|a| {
-                let conn = *self.neighbours.get(a)?;
-                let m = self.members.get(a)?;
-                (m.state == MemberState::Suspect).then(|| (conn, m.update(*a, now)))
-            })
-            .collect();
-        for (conn, u) in tell {
-            out.push(Output::Send {
-                conn,
-                msg: Message::PeerList {
-                    full: false,
-                    members: vec![u],
-                },
-            });
+        // Each suspicion this node holds, in one pass over them:
+        // - a suspect that is a neighbour is told of it every round until it
+        //   refutes it or it runs out: it alone can refute, and the flood
+        //   that should have told it may have been lost on every link to it;
+        // - this node's own accusations ride every round while they stand
+        //   (not only the first few), so that one whose flood was lost all
+        //   around still reaches the accused before it runs out.
+        let (now, me) = (self.now, self.me.addr);
+        let mut own = Vec::new();
+        for a in self.suspects.keys() {
+            let Some(m) = self
+                .members
+                .get(a)
+                .filter(|m| m.state == MemberState::Suspect)
+            else {
+                continue;
+            };
+            let u = m.update(*a, now);
+            if let Some(&conn) = self.neighbours.get(a) {
+                self.send_peer_list(conn, false, vec![u.clone()], out);
+            }
+            if m.accusers.contains(&me) && own.len() < GOSSIP_BATCH {
+                own.push(MemberUpdate {
+                    accuser: Some(me),
+                    ..u
+                });
+            }
         }
-        // This node's own accusations ride every round while they stand
-        // (not only the first few): a suspicion whose flood was lost all
-        // around must still reach the accused before it runs out.
-        let me = self.me.addr;
-        let mut own: Vec<MemberUpdate> = self
-            .suspects
-            .keys()
-            .filter_map(|a| {
-                let m = self.members.get(a)?;
-                (m.state == MemberState::Suspect && m.accusers.contains(&me)).then(|| {
-                    MemberUpdate {
-                        accuser: Some(me),
-                        ..m.update(*a, now)
-                    }
-                })
-            })
-            .take(GOSSIP_BATCH)
-            .collect();
         if (self.recent.is_empty() && own.is_empty()) || self.neighbours.is_empty() {
             return;
         }
