@@ -1314,3 +1314,31 @@ fn a_suspect_neighbour_is_told_every_round() {
         assert!(told >= 1, "not told in round {round}");
     }
 }
+
+/// Neighbours that never pinged (they hung right after their handshake,
+/// before their first heartbeat) are all checked once silent, including
+/// those whose links this node did not pick: the one before it on the ring
+/// is probed over its link. Otherwise a newcomer whose links nobody picked
+/// would be watched by no one.
+#[test]
+fn a_fresh_neighbour_that_never_pinged_is_watched() {
+    let cfg = Config::testing();
+    let n = 5u8;
+    assert!(usize::from(n) > cfg.watched_links);
+    let mut p = probe_with_neighbours(cfg.clone(), n);
+    let until = p.now + cfg.dead_after().saturating_mul(2);
+    let mut checked = std::collections::BTreeSet::new();
+    while p.now < until {
+        for o in p.step(Step::Deadline).unwrap() {
+            if let Output::Send {
+                msg: Message::ProbeReq { target, .. },
+                ..
+            } = o
+            {
+                checked.insert(target);
+            }
+        }
+    }
+    let all: std::collections::BTreeSet<SocketAddr> = (1..=n).map(addr).collect();
+    assert_eq!(checked, all, "every silent neighbour is checked");
+}

@@ -237,9 +237,11 @@ impl<S: EventSink> Driver<S> {
         self.pending.push_back(input);
         while let Some(input) = self.pending.pop_front() {
             let now = self.clock.now();
+            tracing::trace!(?now, ?input, "input");
             self.node.handle(now, input, &mut self.outputs);
             let mut outputs = std::mem::take(&mut self.outputs);
             for out in outputs.drain(..) {
+                tracing::trace!(?out, "output");
                 self.carry_out(out);
             }
             self.outputs = outputs;

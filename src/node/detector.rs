@@ -123,8 +123,9 @@ impl Node {
     /// drawn at random.
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
         // Most rounds go to this node's predecessor on a ring of the
-        // members (by a hash of their addresses), skipping neighbours and
-        // suspects, over a connection kept open for it: every member then
+        // members (by a hash of their addresses), skipping suspects, over
+        // a connection kept open for it (a neighbour over its link, unless
+        // the link's heartbeats watch it already): every member then
         // has a watcher that is not chosen by chance, at the cost of a ping
         // and its answer (three packets over TCP), and after a mass failure
         // each survivor walks back over the dead before it (Rapid's
@@ -163,7 +164,19 @@ impl Node {
             self.drop_ring_link(None, out);
             return false;
         };
-        self.drop_ring_link(Some(addr), out);
+        match self.neighbours.get(&addr).copied() {
+            // A neighbour is probed over its link, and only if the link's
+            // heartbeats do not watch it already: a member whose links
+            // nobody picked (a newcomer that hung before its first
+            // heartbeat) is still watched by its ring successor.
+            Some(conn) => {
+                self.drop_ring_link(None, out);
+                if self.watches_link(conn) {
+                    return true;
+                }
+            }
+            None => self.drop_ring_link(Some(addr), out),
+        }
         self.probe(addr, None, out);
         if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == addr) {
             p.ring = true;
@@ -183,8 +196,7 @@ impl Node {
     }
 
     /// The alive member before this node on the ring of address hashes
-    /// that is not a neighbour, not being dialled or checked, and may be
-    /// dialled now.
+    /// that is not being dialled or checked, and may be dialled now.
     fn ring_predecessor(&self) -> Option<SocketAddr> {
         let pos = |a: &SocketAddr| {
             crate::peers::key_hash(
@@ -201,7 +213,6 @@ impl Node {
             .filter(|(a, m)| {
                 m.state == MemberState::Alive
                     && m.retry_at <= self.now
-                    && !self.neighbours.contains_key(a)
                     && !self.dialing.contains_key(a)
                     && !self.detector.checks.contains_key(a)
             })

@@ -274,6 +274,18 @@ impl Node {
         }
     }
 
+    /// True if the heartbeats of neighbour link `conn` watch its peer:
+    /// this node picked it, or the peer pings over it.
+    pub(super) fn watches_link(&self, conn: ConnId) -> bool {
+        let dead_after = self.stretch(self.cfg.dead_after());
+        self.watched_links().contains(&conn)
+            || self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.pinged)
+                .is_some_and(|t| self.now - t < dead_after.saturating_mul(2))
+    }
+
     /// The neighbour links this node picks to watch: the
     /// `watched_links` with the lowest hash of the pair of addresses, which
     /// both ends compute alike.
