@@ -180,8 +180,9 @@ pub enum Message {
         /// The entries.
         members: Vec<MemberUpdate>,
     },
-    /// Heartbeat or probe; answered with a [`Message::Pong`] carrying the
-    /// same nonce (also as the first message on a probe connection).
+    /// Probe, or heartbeat over a link its sender watches back; answered
+    /// with a [`Message::Pong`] carrying the same nonce (also as the first
+    /// message on a probe connection).
     Ping(u32),
     /// Heartbeat or probe answer.
     Pong(u32),
@@ -262,6 +263,11 @@ pub enum Message {
         /// The member that did not answer.
         target: SocketAddr,
     },
+    /// A heartbeat over a link its sender picked to watch: answered like a
+    /// [`Message::Ping`], and the receiver watches the link back while
+    /// these keep coming. A plain ping asks for an answer only, so two ends
+    /// answering each other's pings never keep each other watching.
+    Heartbeat(u32),
 }
 
 impl Message {
@@ -277,6 +283,7 @@ impl Message {
             Message::ProbeReq { .. } => "probe-req",
             Message::ProbeAck { .. } => "probe-ack",
             Message::ProbeNack { .. } => "probe-nack",
+            Message::Heartbeat(_) => "heartbeat",
             Message::Busy(_) => "busy",
             Message::Chat(_) => "chat",
             Message::Leave(_) => "leave",

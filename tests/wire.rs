@@ -125,6 +125,7 @@ fn every_kind() -> Vec<Message> {
             nonce: 9,
             target: key(6, 1).addr,
         },
+        Message::Heartbeat(7),
     ]
 }
 

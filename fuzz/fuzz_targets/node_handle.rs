@@ -102,6 +102,7 @@ enum FMsg {
     ProbeReq(u32, u8),
     ProbeAck(u32, u8),
     ProbeNack(u32, u8),
+    Heartbeat(u32),
     Busy(u32, Vec<u8>),
     Chat(FChat),
     Leave(Key),
@@ -179,6 +180,7 @@ impl FMsg {
                 nonce: *nonce,
                 target: addr(*t),
             },
+            FMsg::Heartbeat(n) => Message::Heartbeat(*n),
             FMsg::Busy(retry_ms, others) => Message::Busy(Busy {
                 retry_ms: *retry_ms,
                 others: others.iter().map(|a| addr(*a)).collect(),

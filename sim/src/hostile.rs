@@ -34,7 +34,11 @@ const GHOST_NET: u32 = 0xc612_0000;
 /// heartbeats: a second hello only closes the link, as garbage does).
 fn replay_class(msg: &Message) -> Option<usize> {
     match msg {
-        Message::Hello(_) | Message::Join(_) | Message::Ping(_) | Message::Pong(_) => None,
+        Message::Hello(_)
+        | Message::Join(_)
+        | Message::Ping(_)
+        | Message::Heartbeat(_)
+        | Message::Pong(_) => None,
         Message::Chat(_) | Message::History(_) | Message::IHave(_) | Message::Graft(_) => Some(0),
         _ => Some(1),
     }

@@ -402,7 +402,7 @@ fn trace_of_a_join_a_chat_and_a_crash() {
     let lines: Vec<&str> = trace
         .lines()
         .filter(|l| {
-            ![" ping ", " pong ", " sync ", " timeout"]
+            ![" ping ", " heartbeat ", " pong ", " sync ", " timeout"]
                 .iter()
                 .any(|w| l.contains(w) || l.ends_with(w.trim_end()))
         })

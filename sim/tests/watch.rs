@@ -29,11 +29,17 @@ fn mesh(watched_links: usize) -> Sim {
     sim
 }
 
-/// Pings received in the trace after `from` (virtual seconds).
+/// A trace line of a received heartbeat or ping.
+fn is_ping(line: &str) -> bool {
+    line.contains(" ping ") || line.contains(" heartbeat ")
+}
+
+/// Pings and heartbeats received in the trace after `from` (virtual
+/// seconds).
 fn pings_after(sim: &Sim, from: f64) -> usize {
     sim.trace()
         .lines()
-        .filter(|l| l.contains(" ping "))
+        .filter(|l| is_ping(l))
         .filter(|l| {
             l.split_whitespace()
                 .next()
@@ -72,7 +78,7 @@ fn an_idle_mesh_heartbeats_only_the_links_its_nodes_watch() {
         assert!(
             trace
                 .lines()
-                .filter(|l| l.contains(" ping "))
+                .filter(|l| is_ping(l))
                 .any(|l| l.contains(&format!(" {me}<-")) || l.contains(&format!("<- {me}"))),
             "n{i} takes part in no heartbeat"
         );

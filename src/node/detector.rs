@@ -124,8 +124,8 @@ impl Node {
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
         // Most rounds go to this node's predecessor on a ring of the
         // members (by a hash of their addresses), skipping suspects, over
-        // a connection kept open for it (a neighbour over its link, unless
-        // the link's heartbeats watch it already): every member then
+        // a connection kept open for it (a neighbour over its link, while
+        // that is new and unwatched): every member then
         // has a watcher that is not chosen by chance, at the cost of a ping
         // and its answer (three packets over TCP), and after a mass failure
         // each survivor walks back over the dead before it (Rapid's
@@ -165,13 +165,19 @@ impl Node {
             return false;
         };
         match self.neighbours.get(&addr).copied() {
-            // A neighbour is probed over its link, and only if the link's
-            // heartbeats do not watch it already: a member whose links
-            // nobody picked (a newcomer that hung before its first
-            // heartbeat) is still watched by its ring successor.
+            // A neighbour is probed over its link while the link is new and
+            // its heartbeats do not watch it: a newcomer that hung before
+            // its first heartbeat, on links nobody picked, is still watched
+            // by its ring successor. (Once it has pinged, the members whose
+            // links it picked watch it back.)
             Some(conn) => {
                 self.drop_ring_link(None, out);
-                if self.watches_link(conn) {
+                let dead_after = self.stretch(self.cfg.dead_after());
+                let new = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| self.now - c.opened < dead_after.saturating_mul(2));
+                if !new || self.watches_link(conn) {
                     return true;
                 }
             }

@@ -418,13 +418,16 @@ impl Node {
             return;
         };
         c.last_heard = self.now;
-        match msg {
-            Message::Pong(_) => {}
-            Message::Ping(_) => {
+        // A heartbeat is a ping that also asks to be watched back.
+        let msg = match msg {
+            Message::Heartbeat(n) => {
                 c.pinged = Some(self.now);
-                c.last_traffic = self.now;
+                Message::Ping(n)
             }
-            _ => c.last_traffic = self.now,
+            msg => msg,
+        };
+        if !matches!(msg, Message::Pong(_)) {
+            c.last_traffic = self.now;
         }
         let established = c.peer.is_some();
         let accepted = c.dialed.is_none();
@@ -477,7 +480,8 @@ impl Node {
                 self.stats.unexpected += 1;
                 self.close(conn, out);
             }
-            Message::Ping(n) => out.push(Output::Send {
+            // (A heartbeat arrives here as the ping it was turned into.)
+            Message::Ping(n) | Message::Heartbeat(n) => out.push(Output::Send {
                 conn,
                 msg: Message::Pong(n),
             }),

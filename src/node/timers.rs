@@ -256,10 +256,14 @@ impl Node {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.ping_sent = Some(now);
             }
-            out.push(Output::Send {
-                conn,
-                msg: Message::Ping(self.ping_nonce),
-            });
+            // Over a link this node picked, the heartbeat asks the peer to
+            // watch back; elsewhere a ping asks for an answer only.
+            let msg = if watched.contains(&conn) {
+                Message::Heartbeat(self.ping_nonce)
+            } else {
+                Message::Ping(self.ping_nonce)
+            };
+            out.push(Output::Send { conn, msg });
         }
         // Dials the driver never answered.
         let limit = self.cfg.handshake_timeout.saturating_mul(2);

@@ -203,6 +203,7 @@ impl Universe {
                 .prop_map(|(nonce, target)| Message::ProbeAck { nonce, target }),
             (any::<u32>(), self.addr.clone())
                 .prop_map(|(nonce, target)| Message::ProbeNack { nonce, target }),
+            any::<u32>().prop_map(Message::Heartbeat),
         ]
         .boxed()
     }

@@ -42,10 +42,11 @@ pub(super) enum MsgKind {
     Prints,
     Want,
     ProbeNack,
+    Heartbeat,
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 23] = [
+    const ALL: [MsgKind; 24] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
@@ -69,6 +70,7 @@ impl MsgKind {
         MsgKind::Prints,
         MsgKind::Want,
         MsgKind::ProbeNack,
+        MsgKind::Heartbeat,
     ];
 
     /// The kind of `m` (a new message variant must be placed here).
@@ -97,6 +99,7 @@ impl MsgKind {
             Message::Prints { .. } => MsgKind::Prints,
             Message::Want(_) => MsgKind::Want,
             Message::ProbeNack { .. } => MsgKind::ProbeNack,
+            Message::Heartbeat(_) => MsgKind::Heartbeat,
         }
     }
 
@@ -126,6 +129,7 @@ impl MsgKind {
             MsgKind::Prints => "prints",
             MsgKind::Want => "want",
             MsgKind::ProbeNack => "probe-nack",
+            MsgKind::Heartbeat => "heartbeat",
         }
     }
 
@@ -150,6 +154,7 @@ impl MsgKind {
             | MsgKind::ProbeReq
             | MsgKind::ProbeAck
             | MsgKind::ProbeNack
+            | MsgKind::Heartbeat
             | MsgKind::Busy
             | MsgKind::Sync
             | MsgKind::Leave
