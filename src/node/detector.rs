@@ -96,6 +96,15 @@ impl Node {
         d.saturating_mul(1 + self.detector.health as u64)
     }
 
+    /// True if this node fails to reach `addr` too: it is not alive here,
+    /// is being checked, or the last probe or dial of it failed.
+    pub(super) fn cut_off_from(&self, addr: SocketAddr) -> bool {
+        self.detector.checks.contains_key(&addr)
+            || self.members.get(&addr).is_some_and(|m| {
+                m.state != MemberState::Alive || m.failures > 0 || m.retry_at > self.now
+            })
+    }
+
     /// A sign that this node is degraded: it was accused, its timers ran
     /// late, or others reached a neighbour whose link went silent here.
     /// (Failing to reach a member nobody reaches is not: that member may
@@ -124,8 +133,8 @@ impl Node {
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
         // Most rounds go to this node's predecessor on a ring of the
         // members (by a hash of their addresses), skipping suspects, over
-        // a connection kept open for it (a neighbour over its link, while
-        // that is new and unwatched): every member then
+        // a connection kept open for it (a neighbour over its link, unless
+        // that is watched already): every member then
         // has a watcher that is not chosen by chance, at the cost of a ping
         // and its answer (three packets over TCP), and after a mass failure
         // each survivor walks back over the dead before it (Rapid's
@@ -165,19 +174,13 @@ impl Node {
             return false;
         };
         match self.neighbours.get(&addr).copied() {
-            // A neighbour is probed over its link while the link is new and
-            // its heartbeats do not watch it: a newcomer that hung before
-            // its first heartbeat, on links nobody picked, is still watched
-            // by its ring successor. (Once it has pinged, the members whose
-            // links it picked watch it back.)
+            // A neighbour is probed over its link unless the link's
+            // heartbeats watch it already: every member keeps a watcher on
+            // each side of a split, and a newcomer that hung before its
+            // first heartbeat, on links nobody picked, is still watched.
             Some(conn) => {
                 self.drop_ring_link(None, out);
-                let dead_after = self.stretch(self.cfg.dead_after());
-                let new = self
-                    .conns
-                    .get(&conn)
-                    .is_some_and(|c| self.now - c.opened < dead_after.saturating_mul(2));
-                if !new || self.watches_link(conn) {
+                if self.watches_link(conn) {
                     return true;
                 }
             }

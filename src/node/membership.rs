@@ -314,7 +314,12 @@ impl Node {
             self.version = u.version + 1;
         }
         self.stats.refutations += 1;
-        self.health_worse();
+        // An accusation by a member this node cannot reach either is the
+        // mark of a cut between them, not of this node's own slowness: only
+        // others' accusations count against its health.
+        if !u.accuser.is_some_and(|a| self.cut_off_from(a)) {
+            self.health_worse();
+        }
         out.push(Output::Event(Event::Refuted {
             incarnation: self.me.incarnation,
             version: self.version,
