@@ -33,13 +33,14 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Neighbour links this node watches itself with heartbeats: the ones
     /// with the lowest hash of the pair of addresses, so both ends of a
-    /// link tend to pick it. A node also watches every link it is pinged
-    /// on, so each member is watched by at least this many neighbours
-    /// (fewer if it has fewer). Other links carry no heartbeat: a death
-    /// there is found by the watchers (and by the member after it on the
-    /// ring of address hashes, which probes it if it is not a neighbour),
+    /// link tend to pick it. A node also watches back every link whose
+    /// peer picked it (its heartbeats say so), so each member is watched by
+    /// at least this many neighbours (fewer if it has fewer). Other links
+    /// carry no heartbeat: a death there is found by the watchers (and by
+    /// the member after it on the ring of address hashes, which probes it
+    /// over a connection or an unwatched link),
     /// whose suspicion every other neighbour verifies over its own link
-    /// before adding its voice. Default 2; at least 1. More watchers find
+    /// before adding its voice. Default 3; at least 1. More watchers find
     /// deaths with more independent accusers and cost a ping and its
     /// answer per link per interval (three packets over TCP).
     pub watched_links: usize,
@@ -174,7 +175,7 @@ impl Config {
             graft_timeout: Duration::from_millis(150),
             ping_interval: Duration::from_millis(500),
             missed_pings: 3,
-            watched_links: 2,
+            watched_links: 3,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_probes: 3,

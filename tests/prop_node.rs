@@ -1315,30 +1315,90 @@ fn a_suspect_neighbour_is_told_every_round() {
     }
 }
 
-/// Neighbours that never pinged (they hung right after their handshake,
-/// before their first heartbeat) are all checked once silent, including
-/// those whose links this node did not pick: the one before it on the ring
-/// is probed over its link. Otherwise a newcomer whose links nobody picked
-/// would be watched by no one.
+/// A member is watched by the one after it on the ring of address hashes
+/// even when it is a neighbour whose link neither end picked to watch (a
+/// newcomer that hung before its first heartbeat): that neighbour is pinged
+/// over its link in the probe rounds, beside the heartbeats of the picked
+/// link. Without it such a member would be watched by no one.
 #[test]
-fn a_fresh_neighbour_that_never_pinged_is_watched() {
-    let cfg = Config::testing();
+fn the_ring_predecessor_is_probed_over_an_unwatched_link() {
+    let cfg = Config {
+        watched_links: 1,
+        ..Config::testing()
+    };
     let n = 5u8;
-    assert!(usize::from(n) > cfg.watched_links);
     let mut p = probe_with_neighbours(cfg.clone(), n);
-    let until = p.now + cfg.dead_after().saturating_mul(2);
-    let mut checked = std::collections::BTreeSet::new();
+    let until = p.now + cfg.probe_interval.saturating_mul(8);
+    let mut pinged = std::collections::BTreeSet::new();
+    let mut beats = std::collections::BTreeSet::new();
     while p.now < until {
-        for o in p.step(Step::Deadline).unwrap() {
-            if let Output::Send {
-                msg: Message::ProbeReq { target, .. },
-                ..
-            } = o
-            {
-                checked.insert(target);
+        let outs = p.step(Step::Deadline).unwrap();
+        for o in outs {
+            if let Output::Send { conn, msg } = o {
+                let nonce = match msg {
+                    Message::Ping(x) => {
+                        pinged.insert(conn);
+                        x
+                    }
+                    Message::Heartbeat(x) => {
+                        beats.insert(conn);
+                        x
+                    }
+                    _ => continue,
+                };
+                // Every neighbour is alive and answers at once.
+                p.step(Step::Message(conn.0, Message::Pong(nonce))).unwrap();
             }
         }
     }
-    let all: std::collections::BTreeSet<SocketAddr> = (1..=n).map(addr).collect();
-    assert_eq!(checked, all, "every silent neighbour is checked");
+    assert_eq!(beats.len(), 1, "one picked link: {beats:?}");
+    assert_eq!(p.node.stats().suspicions, 0);
+    let probed: Vec<_> = pinged.difference(&beats).collect();
+    assert_eq!(probed.len(), 1, "the ring predecessor alone: {pinged:?}");
+}
+
+/// Runs `p` for `d`, answering every ping and heartbeat it sends; returns
+/// the links it sent either on.
+fn run_answering(p: &mut Probe, d: Duration) -> std::collections::BTreeSet<ConnId> {
+    let until = p.now + d;
+    let mut pinged = std::collections::BTreeSet::new();
+    while p.now < until {
+        for o in p.step(Step::Deadline).unwrap() {
+            if let Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } = o
+            {
+                pinged.insert(conn);
+                p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+            }
+        }
+    }
+    pinged
+}
+
+/// Only a heartbeat (a ping over a link its sender picked) makes the
+/// receiver watch the link back and ping it when idle; a plain ping (a
+/// probe, or a watch-back heartbeat) is answered and nothing more, so two
+/// ends never keep each other watching for good.
+#[test]
+fn only_a_heartbeat_makes_the_receiver_watch_back() {
+    let cfg = Config {
+        watched_links: 1,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 5);
+    let busy = run_answering(&mut p, cfg.probe_interval.saturating_mul(8));
+    // A neighbour this node neither picked nor probes.
+    let other = (1..=5u64)
+        .map(ConnId)
+        .find(|c| !busy.contains(c))
+        .expect("an unwatched link");
+    p.step(Step::Message(other.0, Message::Ping(77))).unwrap();
+    let after_ping = run_answering(&mut p, cfg.dead_after());
+    assert!(!after_ping.contains(&other), "a ping is not watched back");
+    p.step(Step::Message(other.0, Message::Heartbeat(78)))
+        .unwrap();
+    let after_beat = run_answering(&mut p, cfg.dead_after());
+    assert!(after_beat.contains(&other), "a heartbeat is watched back");
 }

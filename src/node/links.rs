@@ -418,9 +418,10 @@ impl Node {
             return;
         };
         c.last_heard = self.now;
-        // A heartbeat is a ping that also asks to be watched back.
+        // A heartbeat is a ping that also asks to be watched back (over an
+        // established link only: before the handshake it is unexpected).
         let msg = match msg {
-            Message::Heartbeat(n) => {
+            Message::Heartbeat(n) if c.peer.is_some() => {
                 c.pinged = Some(self.now);
                 Message::Ping(n)
             }
