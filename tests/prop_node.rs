@@ -458,7 +458,10 @@ proptest! {
     fn a_message_before_the_handshake_is_counted_and_closes_the_link(
         msg in small_universe(true).message()
             .prop_filter("not a handshake or a probe", |m| {
-                !matches!(m, Message::Hello(_) | Message::Join(_) | Message::Ping(_))
+                !matches!(
+                    m,
+                    Message::Hello(_) | Message::Join(_) | Message::Ping(_) | Message::Heartbeat(_)
+                )
             }),
     ) {
         let mut p = Probe::new(small_config(), 1, 1);

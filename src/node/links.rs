@@ -418,10 +418,10 @@ impl Node {
             return;
         };
         c.last_heard = self.now;
-        // A heartbeat is a ping that also asks to be watched back (over an
-        // established link only: before the handshake it is unexpected).
+        // A heartbeat is a ping that also asks to be watched back (before
+        // the handshake it is taken as a ping: the hello may be late).
         let msg = match msg {
-            Message::Heartbeat(n) if c.peer.is_some() => {
+            Message::Heartbeat(n) => {
                 c.pinged = Some(self.now);
                 Message::Ping(n)
             }
