@@ -40,6 +40,10 @@ pub(super) struct Detector {
     pub(super) ring_link: Option<(SocketAddr, ConnId)>,
     /// Lifeguard's local health score: 0 is healthy.
     pub(super) health: u32,
+    /// Until when this node runs too late to judge others: its timers
+    /// lately fired more than a heartbeat interval after their deadline
+    /// (or it was frozen), so what it hears is that much behind.
+    pub(super) lagging_until: Option<Instant>,
     nonce: u32,
 }
 

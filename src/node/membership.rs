@@ -186,6 +186,14 @@ impl Node {
 
     /// Suspects `addr` on this node's own evidence, and floods it.
     pub(super) fn suspect(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+        // A node that runs a heartbeat or more behind hears everyone late:
+        // the silence it sees is its own, and several such nodes would
+        // confirm each other's accusations into deaths of healthy members.
+        // It accuses no one until it catches up (others still find real
+        // deaths, and it takes their word).
+        if self.detector.lagging_until.is_some_and(|t| self.now < t) {
+            return;
+        }
         let Some(m) = self.members.get(&addr).filter(|m| m.in_roster()) else {
             return;
         };

@@ -94,6 +94,7 @@ impl Node {
                 c.last_heard = c.last_heard.max(now);
             }
             self.health_worse();
+            self.lagging();
         } else if self.wake.is_some_and(|due| {
             due < now && (now - due).as_millis() > self.cfg.ping_interval.as_millis() / 2
         }) {
@@ -102,6 +103,12 @@ impl Node {
             // it hears is as late as its timers, so it must not trust its own
             // timeouts: they stretch while this lasts.
             self.health_worse();
+            if self
+                .wake
+                .is_some_and(|due| now - due > self.cfg.ping_interval)
+            {
+                self.lagging();
+            }
         }
         self.last_tick = now;
         self.graft_missing(out);
@@ -337,10 +344,18 @@ impl Node {
                     m.state == MemberState::Suspect && m.suspect_until.is_some_and(|t| t <= now)
                 })
                 .map(|m| m.key(addr));
-            if let Some(key) = still {
-                self.declare_dead(key, out);
-            }
+            let Some(key) = still else {
+                continue;
+            };
+            self.declare_dead(key, out);
         }
+    }
+
+    /// This node runs a heartbeat or more behind: it accuses no one for
+    /// a while (see `suspect`).
+    fn lagging(&mut self) {
+        let until = self.now + self.stretch(self.cfg.dead_after());
+        self.detector.lagging_until = Some(until);
     }
 
     pub(super) fn expire_gaps(&mut self, out: &mut Vec<Output>) {
