@@ -579,4 +579,4 @@ impl Node {
 
 /// Chat-hash mismatches in a row a busy node leaves unanswered before it
 /// answers one anyway.
-const MAX_SETTLING_SKIPS: u32 = 8;
+const MAX_SETTLING_SKIPS: u32 = 3;
