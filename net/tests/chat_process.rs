@@ -295,10 +295,11 @@ fn a_node_with_eight_connections_runs_under_twenty_threads() {
     }
 }
 
-/// A raw peer handshakes with `node`, sends it the same chat twice, then a
-/// ping: whether `node` pruned the link (sent `Prune`) before its pong.
-/// Frames on one connection keep their order, so a prune for the duplicate
-/// would come before the pong.
+/// A raw peer handshakes with `node`, sends it the same chat three times,
+/// then a ping: whether `node` pruned the link (sent `Prune`) before its
+/// pong. A link leaves the tree once its duplicates outnumber the chats it
+/// brought first: here two against one. Frames on one connection keep
+/// their order, so a prune for the duplicates would come before the pong.
 fn prunes_on_a_duplicate(node: &Chat) -> bool {
     let mut s = raw_peer(
         node.addr,
@@ -316,7 +317,7 @@ fn prunes_on_a_duplicate(node: &Chat) -> bool {
         text: "twice".into(),
         sent_ms: 0,
     });
-    for msg in [&chat, &chat, &Message::Ping(77)] {
+    for msg in [&chat, &chat, &chat, &Message::Ping(77)] {
         s.write_all(&frame(msg)).expect("write frame");
     }
     let pruned = std::cell::Cell::new(false);

@@ -164,6 +164,18 @@ pub struct Figures {
     /// Chat copies sent on the wire per chat delivered to a user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copies_per_delivery: Option<f64>,
+    /// Messages of every kind sent between nodes (payloads, announcements,
+    /// membership, heartbeats, probes, repair), over the whole run, per
+    /// chat message a user sent: the figure Maelstrom's broadcast
+    /// challenge counts. Reaching `n` nodes without batching takes at
+    /// least `n - 1` per chat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgs_per_chat: Option<f64>,
+    /// Hops to the last node: for each chat that reached another node, the
+    /// most links it crossed to reach any node (its first copy there), as
+    /// p50/p99/max over the chats (counts, not milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_hop: Option<Pct>,
     /// Chat messages sent by users.
     pub chats_sent: usize,
     /// Chat deliveries to users (own messages excluded).
@@ -395,6 +407,17 @@ impl Report {
             "  chat           {} sent, {} deliveries, {copies}",
             f.chats_sent, f.deliveries
         );
+        let per_chat = match f.msgs_per_chat {
+            Some(m) if f.chats_sent > 0 => format!("{m:.1} msgs (all kinds) per chat sent"),
+            Some(_) => "no chat sent".to_string(),
+            None => format!("msgs per chat sent {NOT_MEASURED}"),
+        };
+        let hops = match f.last_hop {
+            Some(h) if h.n > 0 => format!("hops to the last node p50 {} / max {}", h.p50, h.max),
+            Some(_) => "hops to the last node n/a".to_string(),
+            None => format!("hops to the last node {NOT_MEASURED}"),
+        };
+        let _ = writeln!(s, "  per chat       {per_chat}, {hops}");
         let _ = writeln!(s, "  delivery       {}", f.delivery_ms.short());
         let _ = writeln!(
             s,
@@ -519,6 +542,8 @@ pub(crate) fn sample(measured: bool) -> Report {
                 }]
             }),
             copies_per_delivery: some(1.5),
+            msgs_per_chat: some(31.25),
+            last_hop: measured.then(|| Pct::of(&[1, 2, 2, 3])),
             chats_sent: 4,
             deliveries: 8,
             delivery_ms: Pct::of(&[3, 5]),
@@ -581,11 +606,15 @@ mod tests {
             "  chat           4 sent, 8 deliveries, 1.50 payload copies per delivery"
         );
         assert_eq!(
-            lines[8],
+            lines[4],
+            "  per chat       31.2 msgs (all kinds) per chat sent, hops to the last node p50 2 / max 3"
+        );
+        assert_eq!(
+            lines[9],
             "  tables (max)   members 3, connections 2, neighbours 2, streams 3, held 1, history 4, paused queue 6, event queue 7"
         );
         assert!(
-            lines[9].starts_with("  tables (end)   0 live nodes"),
+            lines[10].starts_with("  tables (end)   0 live nodes"),
             "{lines:?}"
         );
     }
@@ -606,10 +635,14 @@ mod tests {
             )
         );
         assert_eq!(
-            lines[8],
+            lines[4],
+            format!("  per chat       msgs per chat sent {NOT_MEASURED}, hops to the last node {NOT_MEASURED}")
+        );
+        assert_eq!(
+            lines[9],
             format!("  tables (max)   members 3, connections 2, neighbours 2, streams 3, held 1, history 4; paused queue, event queue {NOT_MEASURED}")
         );
-        assert_eq!(lines[9], format!("  tables (end)   {NOT_MEASURED}"));
+        assert_eq!(lines[10], format!("  tables (end)   {NOT_MEASURED}"));
         // No figure line shows a bare zero for what was not measured.
         for l in &lines {
             assert!(!l.contains(" 0.0 ") && !l.contains("0.00 payload"), "{l}");
@@ -623,6 +656,8 @@ mod tests {
             "repair_bytes_per_node_s",
             "by_kind",
             "copies_per_delivery",
+            "msgs_per_chat",
+            "last_hop",
             "max_queue",
             "end_tables",
         ] {
@@ -632,6 +667,9 @@ mod tests {
         assert_eq!(f["bytes_per_node_s"], 900.0);
         let sim = serde_json::to_value(report(true)).expect("serializes");
         assert_eq!(sim["figures"]["copies_per_delivery"], 1.5);
+        assert_eq!(sim["figures"]["msgs_per_chat"], 31.25);
+        assert_eq!(sim["figures"]["last_hop"]["p50"], 2);
+        assert_eq!(sim["figures"]["last_hop"]["max"], 3);
         assert_eq!(sim["figures"]["max_tables"]["paused_queue"], 6);
     }
 }

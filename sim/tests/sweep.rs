@@ -39,6 +39,7 @@ const IGNORED: &[&str] = &[
     "join-storm",
     "split-2h",
     "long-churn",
+    "wan-1000",
 ];
 
 /// Scenarios written ahead of the membership core that must pass them:

@@ -74,10 +74,11 @@ impl Node {
     }
 
     /// Ids announced over a pruned link: wait a moment for the tree to
-    /// bring them, then graft.
+    /// bring them, then graft (asking the next announcer if the first
+    /// does not answer).
     pub(super) fn on_ihave(&mut self, conn: ConnId, ids: Vec<MsgId>) {
         for id in ids.into_iter().take(MAX_MISSING) {
-            if self.missing.len() >= MAX_MISSING {
+            if self.announce.missing_len() >= MAX_MISSING && !self.announce.is_missing(&id) {
                 return;
             }
             let seen = self
@@ -85,32 +86,38 @@ impl Node {
                 .map
                 .get(&id.origin)
                 .is_some_and(|s| id.seq <= s.delivered || s.held.contains_key(&id.seq));
-            if seen
-                || id.seq == 0
-                || id.seq >= MAX_SEQ
-                || self.missing.contains_key(&id)
-                || self.long_gone(id.origin)
-            {
+            if seen || id.seq == 0 || id.seq >= MAX_SEQ || self.long_gone(id.origin) {
                 continue;
             }
-            let due = self.now + self.cfg.graft_timeout;
-            self.missing.insert(id, (conn, due));
-            self.missing_due.insert((due, id));
+            let wait = self.graft_wait(conn);
+            self.announce.announced(id, conn, self.now, wait);
         }
+    }
+
+    /// The link's round trip, as measured at its handshake (zero if not
+    /// measured).
+    pub(super) fn rtt(&self, conn: ConnId) -> Duration {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.rtt)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// How long a message announced over `conn` may take to come over the
+    /// tree before this node asks for it: `graft_timeout` plus the link's
+    /// round trip, since on slow links the tree's path and the
+    /// announcer's differ by about that much without anything lost.
+    fn graft_wait(&self, conn: ConnId) -> Duration {
+        self.cfg.graft_timeout + self.rtt(conn)
     }
 
     /// Announced messages the tree did not bring in time: ask their
     /// announcers, and put those links back on the tree.
     pub(super) fn graft_missing(&mut self, out: &mut Vec<Output>) {
+        let retry = self.cfg.graft_timeout;
         let mut asks: BTreeMap<ConnId, Vec<MsgId>> = BTreeMap::new();
-        while let Some(&(due, id)) = self.missing_due.first() {
-            if due > self.now {
-                break;
-            }
-            self.missing_due.pop_first();
-            if let Some((conn, _)) = self.missing.remove(&id) {
-                asks.entry(conn).or_default().push(id);
-            }
+        for (conn, id) in self.announce.due_grafts(self.now, retry) {
+            asks.entry(conn).or_default().push(id);
         }
         for (conn, ids) in asks {
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -121,6 +128,64 @@ impl Node {
                 });
             }
         }
+    }
+
+    /// Sends the announcements gathered for each lazy link, if due.
+    pub(super) fn flush_announcements(&mut self, out: &mut Vec<Output>) {
+        for (conn, ids) in self.announce.due_batches(self.now) {
+            if self.conns.contains_key(&conn) {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::IHave(ids),
+                });
+            }
+        }
+    }
+
+    /// Announces `id` over the lazy link `conn`: at once, or in the link's
+    /// next batch.
+    fn announce_to(&mut self, conn: ConnId, id: MsgId, out: &mut Vec<Output>) {
+        let every = self.cfg.ihave_interval;
+        if every == Duration::ZERO {
+            out.push(Output::Send {
+                conn,
+                msg: Message::IHave(vec![id]),
+            });
+        } else if let Some(ids) = self.announce.queue(conn, id, self.now, every) {
+            out.push(Output::Send {
+                conn,
+                msg: Message::IHave(ids),
+            });
+        }
+    }
+
+    /// `id` came over the tree link `from` noticeably later than a lazy
+    /// link announced it (Plumtree's optimization): the announcer's path
+    /// is the faster one, so its link joins the tree and `from` leaves it.
+    /// The threshold keeps two paths of about the same speed from
+    /// swapping back and forth.
+    fn reroute(&mut self, from: ConnId, m: &announce::Missing, out: &mut Vec<Output>) {
+        let Some(threshold) = self.cfg.optimize_threshold else {
+            return;
+        };
+        if m.asked > 0 || self.now - m.first < threshold || m.announcers.contains(&from) {
+            return;
+        }
+        let Some(&faster) = m.announcers.first() else {
+            return;
+        };
+        let from_eager = self.conns.get(&from).is_some_and(|c| !c.lazy);
+        if !from_eager || !self.conns.contains_key(&faster) {
+            return;
+        }
+        self.stats.rerouted += 1;
+        // Only the announcer starts pushing: this node's own pushes over
+        // that link stay as they were.
+        out.push(Output::Send {
+            conn: faster,
+            msg: Message::Graft(Vec::new()),
+        });
+        self.prune(from, out);
     }
 
     /// A neighbour asks to be back on the tree, and for these messages.
@@ -213,27 +278,34 @@ impl Node {
             return false;
         }
         s.last_active = self.now;
+        self.last_new_chat = self.now;
         let in_order = seq == s.delivered + 1;
-        if let Some((_, due)) = self.missing.remove(&chat.id) {
-            self.missing_due.remove(&(due, chat.id));
+        if let Some(m) = self.announce.arrived(&chat.id) {
+            if let (Some(from), Via::Live) = (from, via) {
+                self.reroute(from, &m, out);
+            }
         }
         if forward {
             // The tree gets the message, pruned links its id.
             let msg = Message::Chat(chat.clone());
+            let mut lazy = Vec::new();
             for (&conn, c) in &self.conns {
                 let Some(peer) = c.peer else {
                     continue;
                 };
                 if Some(conn) != from && peer.addr != key.addr {
-                    out.push(Output::Send {
-                        conn,
-                        msg: if c.lazy {
-                            Message::IHave(vec![chat.id])
-                        } else {
-                            msg.clone()
-                        },
-                    });
+                    if c.lazy {
+                        lazy.push(conn);
+                    } else {
+                        out.push(Output::Send {
+                            conn,
+                            msg: msg.clone(),
+                        });
+                    }
                 }
+            }
+            for conn in lazy {
+                self.announce_to(conn, chat.id, out);
             }
         }
         if in_order {
@@ -337,7 +409,7 @@ impl Node {
         if members_hash != self.roster_hash() {
             self.repair_roster(conn, handshake, out);
         }
-        if chat_hash != self.chat_hash() {
+        if chat_hash != self.chat_hash() && !self.settling(conn, handshake) {
             out.push(Output::Send {
                 conn,
                 msg: Message::Digest(Digest {
@@ -346,6 +418,35 @@ impl Node {
                 }),
             });
         }
+    }
+
+    /// Whether a chat-hash mismatch on `conn` is most likely messages
+    /// still in flight, and goes unanswered: while chat flows, two nodes'
+    /// hashes almost never agree, yet nothing is lost. That is so while
+    /// this node took in a new message within one sync interval plus two
+    /// round trips of the link (what may still be on its way between the
+    /// two), no gap in a stream has waited that long, and fewer than
+    /// `MAX_SETTLING_SKIPS` mismatches in a row went unanswered (so a loss
+    /// that leaves no gap, the last messages of a sender that went quiet,
+    /// is still repaired while others chat). A handshake is always
+    /// answered.
+    fn settling(&mut self, conn: ConnId, handshake: bool) -> bool {
+        let settle = self.cfg.sync_interval + self.rtt(conn).saturating_mul(2);
+        let now = self.now;
+        let recent = now - self.last_new_chat < settle;
+        let old_gap = self.streams.waiting.iter().any(|k| {
+            self.streams
+                .map
+                .get(k)
+                .and_then(|s| s.waiting_since)
+                .is_some_and(|t| now - t >= settle)
+        });
+        if handshake || !recent || old_gap || self.settling_skips >= MAX_SETTLING_SKIPS {
+            self.settling_skips = 0;
+            return false;
+        }
+        self.settling_skips += 1;
+        true
     }
 
     /// A neighbour's membership hash differs from this node's. Changes
@@ -385,6 +486,10 @@ impl Node {
         let mut chats = Vec::new();
         let mut used = 0;
         let budget = self.frame_budget();
+        // What arrived here within the last sync interval (or two round
+        // trips of the link, if longer) is most likely still in flight to
+        // the peer.
+        let in_flight = self.cfg.sync_interval.max(self.rtt(conn).saturating_mul(2));
         'streams: for (key, s) in &self.streams.map {
             if self.long_gone(*key) {
                 // Forgotten at the next gc: not handed on meanwhile (a
@@ -397,9 +502,7 @@ impl Node {
                     if chats.len() >= self.cfg.repair_batch || used + chat_size(c) > budget {
                         break 'streams;
                     }
-                    // What arrived here within the last sync interval is
-                    // most likely still in flight to the peer.
-                    if self.now - at >= self.cfg.sync_interval {
+                    if self.now - at >= in_flight {
                         used += chat_size(c);
                         chats.push(c.clone());
                     }
@@ -473,3 +576,7 @@ impl Node {
         }
     }
 }
+
+/// Chat-hash mismatches in a row a busy node leaves unanswered before it
+/// answers one anyway.
+const MAX_SETTLING_SKIPS: u32 = 3;

@@ -328,6 +328,9 @@ impl Node {
                 degree: 0,
                 lazy: true,
                 probe: true,
+                rtt: None,
+                firsts: 0,
+                dups: 0,
             },
         );
         out.push(Output::Send {

@@ -117,19 +117,47 @@ impl Node {
         }
     }
 
-    /// A duplicate came over `conn`: take it off the tree, both ends.
+    /// A duplicate came over `conn` (or a faster path was found): take it
+    /// off the tree, both ends. The peer is told even when this end
+    /// already pushed nothing over it: it was pushing.
     pub(super) fn prune(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         if !self.cfg.prune_duplicates {
             return;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            if !c.lazy {
-                c.lazy = true;
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::Prune,
-                });
-            }
+            c.lazy = true;
+            out.push(Output::Send {
+                conn,
+                msg: Message::Prune,
+            });
+        }
+    }
+
+    /// A chat came first over `conn`: the link is on some sender's
+    /// fastest path.
+    fn first_over(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.firsts = c.firsts.saturating_add(1);
+            decay(c);
+        }
+    }
+
+    /// A chat came again over `conn`. The tree is shared by every sender,
+    /// and with many chats in flight several links of one cycle see
+    /// duplicates at once: pruning each at its first duplicate cuts the
+    /// tree apart, and the grafts that mend it make new cycles. So a link
+    /// leaves the tree once duplicates make up most of what it brought,
+    /// after at least `PRUNE_AFTER` of them.
+    fn duplicate_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.dups = c.dups.saturating_add(1);
+        decay(c);
+        if c.dups >= PRUNE_AFTER && c.dups > c.firsts {
+            c.dups = 0;
+            c.firsts = 0;
+            self.prune(conn, out);
         }
     }
 
@@ -192,6 +220,7 @@ impl Node {
         // A connection for a dial no longer in flight counts as accepted.
         let dial = dialed.and_then(|addr| self.dialing.remove(&addr).map(|d| (addr, d)));
         let dialed = dial.as_ref().map(|(addr, _)| *addr);
+        let rtt = dial.as_ref().map(|(_, d)| self.now - d.since);
         if let Some((_, Dial { ping: Some(n), .. })) = dial {
             if self.conns.contains_key(&conn) {
                 self.stats.unexpected += 1;
@@ -259,6 +288,9 @@ impl Node {
                 degree: 0,
                 lazy: false,
                 probe: false,
+                rtt,
+                firsts: 0,
+                dups: 0,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -516,8 +548,12 @@ impl Node {
                         .get(&conn)
                         .and_then(|c| c.peer)
                         .is_some_and(|p| p.addr == origin);
-                    if self.stats.duplicates > dups && !from_origin {
-                        self.prune(conn, out);
+                    if self.stats.duplicates > dups {
+                        if !from_origin {
+                            self.duplicate_over(conn, out);
+                        }
+                    } else {
+                        self.first_over(conn);
                     }
                 }
             }
@@ -547,9 +583,16 @@ impl Node {
             self.close(conn, out);
             return;
         }
-        let Some(c) = self.conns.get(&conn) else {
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if c.rtt.is_none() && c.dialed.is_none() {
+            // Both sides speak at once: the dialler's hello left when this
+            // node's connection was half a round trip old.
+            c.rtt = Some(now - c.opened);
+        }
+        let c = &*c;
         if join && c.peer == Some(h.node) {
             // The same peer asks again: our first answer went missing.
             self.answer_join(conn, out);
@@ -719,5 +762,18 @@ impl Node {
         );
         list.sort_unstable_by_key(|u| u.node.addr);
         list
+    }
+}
+
+/// Duplicates a tree link brings (most of what it brings) before it is
+/// pruned.
+const PRUNE_AFTER: u16 = 1;
+
+/// Halves a link's first and duplicate counts once they add up to 64, so
+/// they follow what the link brings lately.
+fn decay(c: &mut Conn) {
+    if c.firsts + c.dups >= 64 {
+        c.firsts /= 2;
+        c.dups /= 2;
     }
 }

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+mod announce;
 mod chat;
 mod detector;
 mod io;
@@ -57,6 +58,14 @@ struct Conn {
     lazy: bool,
     /// Dialled only to ping the member once (closed after the answer).
     probe: bool,
+    /// Round-trip time of the link, measured at the handshake: the dial
+    /// to its answer for the dialler, its own answer to the dialler's
+    /// hello for the acceptor.
+    rtt: Option<Duration>,
+    /// Chat copies that came over it first, and again (decayed): what
+    /// decides whether it leaves the tree.
+    firsts: u16,
+    dups: u16,
 }
 
 impl Conn {
@@ -276,10 +285,14 @@ pub struct Node {
     /// Arrivals waiting for the next batch, each with the link it came
     /// over (not sent back there).
     arrivals: Vec<(MemberUpdate, Option<ConnId>)>,
-    /// Announced messages not received yet: announcer and graft deadline.
-    missing: BTreeMap<MsgId, (ConnId, Instant)>,
-    /// The same, by deadline.
-    missing_due: BTreeSet<(Instant, MsgId)>,
+    /// Announcements queued for lazy links, and announced messages not
+    /// received yet.
+    announce: announce::Announce,
+    /// When this node last took in a chat message it did not have.
+    last_new_chat: Instant,
+    /// Chat-hash mismatches in a row left unanswered while chat was still
+    /// settling (see `on_sync`).
+    settling_skips: u32,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
@@ -332,8 +345,9 @@ impl Node {
             arrivals: Vec::new(),
             sync: SyncPace::default(),
             suspects: BTreeMap::new(),
-            missing: BTreeMap::new(),
-            missing_due: BTreeSet::new(),
+            announce: announce::Announce::default(),
+            last_new_chat: Instant::ZERO,
+            settling_skips: 0,
             streams: Streams::default(),
             store,
             timers: Timers::new(now, &cfg),
@@ -447,11 +461,7 @@ impl Node {
         if self.left {
             return None;
         }
-        Some(
-            self.timers
-                .next()
-                .min(self.missing_due.first().map_or(Instant::MAX, |m| m.0)),
-        )
+        Some(self.timers.next().min(self.announce.next_due()))
     }
 
     /// Feeds one input at time `now`; appends what the node wants done to

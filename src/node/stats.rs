@@ -20,6 +20,9 @@ pub struct Stats {
     pub text_too_long: u64,
     /// Chat copies that arrived again (dedup at work).
     pub duplicates: u64,
+    /// Tree links swapped for a lazy link whose announcement came
+    /// noticeably earlier than the message over the tree.
+    pub rerouted: u64,
     /// Chat messages delivered to the user.
     pub delivered: u64,
     /// Messages past a gap not held back because the hold-back was full

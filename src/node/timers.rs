@@ -112,6 +112,7 @@ impl Node {
         }
         self.last_tick = now;
         self.graft_missing(out);
+        self.flush_announcements(out);
         if self.timers.take(Timer::Flush, now) {
             self.flush_arrivals(out);
         }

@@ -211,6 +211,11 @@ impl Facts {
         }
     }
 
+    /// The index of message `id`, if a user sent it.
+    pub fn msg_of(&self, id: &MsgId) -> Option<u32> {
+        self.msg_index.get(id).copied()
+    }
+
     /// Whether the node in `slot` misbehaved.
     pub fn is_hostile(&self, slot: u32) -> bool {
         self.hostile.get(slot as usize)

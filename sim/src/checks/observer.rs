@@ -94,6 +94,8 @@ pub struct Observer {
     pub series: Option<Box<Recorder>>,
     /// Repair bytes by minute.
     pub repair_minutes: crate::minutes::RepairByMinute,
+    /// Links each chat crossed to each life.
+    pub hops: super::Hops,
 }
 
 impl Observer {
@@ -124,6 +126,7 @@ impl Observer {
             ghost_dials: 0,
             series: None,
             repair_minutes: Default::default(),
+            hops: Default::default(),
         }
     }
 
@@ -218,6 +221,11 @@ impl Observer {
         let Some(d) = self.facts.chat(now, slot, id, own) else {
             return;
         };
+        if let (true, super::facts::Delivery::First { life, .. }) = (own, &d) {
+            if let Some(m) = self.facts.msg_of(&id) {
+                self.hops.sent(m, *life);
+            }
+        }
         if let (Some(s), super::facts::Delivery::First { .. }) = (&mut self.series, &d) {
             if own {
                 s.chat_sent();
@@ -246,6 +254,19 @@ impl Observer {
     /// Messages sent so far.
     pub fn msgs_sent(&self) -> usize {
         self.facts.msgs.len()
+    }
+
+    /// The node in `to` received `chats` (the ids a message carried) from
+    /// the node in `from`.
+    pub fn carried(&mut self, from: u32, to: u32, chats: impl Iterator<Item = MsgId>) {
+        let (Some(f), Some(t)) = (self.life_of(from), self.life_of(to)) else {
+            return;
+        };
+        for id in chats {
+            if let Some(m) = self.facts.msg_of(&id) {
+                self.hops.received(m, f, t);
+            }
+        }
     }
 
     /// Counts one message sent on the wire.

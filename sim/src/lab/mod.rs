@@ -240,6 +240,8 @@ fn report(lab: &mut run::Lab, faults: &[crate::scenario::Fault]) -> Result<Repor
         repair_bytes_per_node_s: None,
         by_kind: None,
         copies_per_delivery: None,
+        msgs_per_chat: None,
+        last_hop: None,
         chats_sent: lab.obs.msgs_sent(),
         deliveries: lab.obs.deliveries(),
         delivery_ms: lab.obs.delivery_pct(),

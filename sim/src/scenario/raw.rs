@@ -43,6 +43,9 @@ pub(super) struct RawNode {
     pub(super) history_max: Option<usize>,
     pub(super) gap_timeout: Option<Dur>,
     pub(super) max_members: Option<usize>,
+    pub(super) graft_timeout: Option<Dur>,
+    pub(super) ihave_interval: Option<Dur>,
+    pub(super) optimize_threshold: Option<Dur>,
 }
 
 #[derive(Deserialize)]

@@ -127,8 +127,12 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     let mut config = match n.preset.as_deref() {
         None | Some("lan") => Config::lan(),
         Some("testing") => Config::testing(),
+        Some("slow-links") => Config::slow_links(),
         Some(p) => {
-            return Err(cx.err(span, format!("unknown preset {p:?} (lan or testing)")));
+            return Err(cx.err(
+                span,
+                format!("unknown preset {p:?} (lan, testing or slow-links)"),
+            ));
         }
     };
     let set_d = |d: &Option<Dur>, f: &mut Duration| {
@@ -158,6 +162,11 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     set_d(&n.reconnect_interval, &mut config.reconnect_interval);
     set_d(&n.suspect_timeout, &mut config.suspect_timeout);
     set_d(&n.gap_timeout, &mut config.gap_timeout);
+    set_d(&n.graft_timeout, &mut config.graft_timeout);
+    set_d(&n.ihave_interval, &mut config.ihave_interval);
+    if let Some(d) = &n.optimize_threshold {
+        config.optimize_threshold = (d.0 > Duration::ZERO).then_some(d.0);
+    }
     config
         .validate()
         .map_err(|e| cx.err(span, format!("[node]: {e}")))?;

@@ -85,6 +85,10 @@ impl World {
                                 a.record(&msg, &mut self.hostile_rng);
                             }
                         }
+                        let chats = super::msg_kind::chat_ids(&msg);
+                        if !chats.is_empty() {
+                            self.obs.carried(from, slot, chats.into_iter());
+                        }
                         Input::Message { conn: id, msg }
                     }
                     Payload::Frame(payload) => Input::Frame { conn: id, payload },

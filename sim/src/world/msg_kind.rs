@@ -167,6 +167,15 @@ impl MsgKind {
     }
 }
 
+/// The chat messages `m` carries, by id.
+pub(super) fn chat_ids(m: &Message) -> Vec<gossip_chat::MsgId> {
+    match m {
+        Message::Chat(c) => vec![c.id],
+        Message::History(h) => h.chats.iter().map(|c| c.id).collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{MsgKind, Purpose};

@@ -100,6 +100,8 @@ impl World {
             } else {
                 t.chat_copies as f64 / deliveries as f64
             }),
+            msgs_per_chat: Some(total_msgs as f64 / self.obs.msgs_sent().max(1) as f64),
+            last_hop: Some(self.obs.hops.last_hop()),
             chats_sent: self.obs.msgs_sent(),
             deliveries,
             delivery_ms: self.obs.delivery_pct(),

@@ -200,6 +200,7 @@ impl Metrics {
             unexpected,
             text_too_long,
             duplicates,
+            rerouted: _,
             delivered,
             held_dropped,
             gaps,

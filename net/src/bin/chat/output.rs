@@ -397,6 +397,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         unexpected,
         text_too_long,
         duplicates,
+        rerouted: _,
         delivered,
         held_dropped,
         gaps,

@@ -1,0 +1,79 @@
+//! The dissemination figures of the report: messages per chat sent and
+//! hops to the last node.
+
+use gossip_sim::scenario::parse;
+
+/// Two nodes, one chat: every message of the run is the one chat's cost,
+/// and the chat crosses exactly one link.
+#[test]
+fn one_chat_between_two_nodes_costs_every_message_of_the_run() {
+    let sc = parse(
+        "two.toml",
+        r#"
+        duration = "5s"
+        [nodes]
+        count = 2
+        [[workload.send]]
+        at = "1s"
+        from = 0
+        text = "hi"
+        "#,
+    )
+    .expect("valid scenario");
+    let r = gossip_sim::run(&sc, 3, None);
+    let f = &r.figures;
+    assert_eq!(f.chats_sent, 1);
+    // Node 1 starts 10 ms after node 0: 9.99 node-seconds in all.
+    let total: f64 = f
+        .by_kind
+        .as_ref()
+        .expect("by kind")
+        .iter()
+        .map(|k| k.msgs_per_node_s * 9.99)
+        .sum();
+    let per_chat = f.msgs_per_chat.expect("measured");
+    assert!(per_chat > 1.0, "{per_chat}");
+    assert!((per_chat - total).abs() < 0.5, "{per_chat} vs {total}");
+    let h = f.last_hop.expect("measured");
+    assert_eq!((h.n, h.p50, h.max), (1, 1, 1));
+}
+
+/// Three nodes with the link between 0 and 2 lost both ways: what 0 sends
+/// reaches 2 through 1, two hops; what 1 sends, one hop.
+#[test]
+fn a_chat_around_a_cut_link_takes_two_hops() {
+    let sc = parse(
+        "cut.toml",
+        r#"
+        duration = "8s"
+        [nodes]
+        count = 3
+        join = "chain"
+        [[network.link]]
+        from = [0]
+        to = [2]
+        loss = 1.0
+        [[network.link]]
+        from = [2]
+        to = [0]
+        loss = 1.0
+        [[workload.send]]
+        at = "3s"
+        from = 0
+        text = "around"
+        [[workload.send]]
+        at = "3.5s"
+        from = 0
+        text = "around again"
+        [[workload.send]]
+        at = "4s"
+        from = 1
+        text = "direct"
+        "#,
+    )
+    .expect("valid scenario");
+    let r = gossip_sim::run(&sc, 1, None);
+    let h = r.figures.last_hop.expect("measured");
+    assert_eq!(r.figures.deliveries, 6, "{}", r.render());
+    assert_eq!((h.n, h.p50, h.max), (3, 2, 2), "{}", r.render());
+}

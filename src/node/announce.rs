@@ -1,0 +1,218 @@
+//! Lazy push: the ids announced over links off the broadcast tree
+//! (`IHave`), gathered per link and sent in one message per link per
+//! `ihave_interval`; and the ids announced to this node that the tree has
+//! not brought yet, each with the links that announced it, so that a graft
+//! can ask the next announcer when the first does not answer.
+
+use crate::message::MsgId;
+use crate::node::ConnId;
+use crate::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most ids queued for one link; a full queue is sent at once.
+pub(super) const MAX_QUEUED: usize = 512;
+/// Announcers remembered per missing message.
+const MAX_ANNOUNCERS: usize = 4;
+
+/// A message announced to this node and not received yet.
+#[derive(Clone, Debug)]
+pub(super) struct Missing {
+    /// The links that announced it, first announcer first.
+    pub(super) announcers: Vec<ConnId>,
+    /// When the first announcement came.
+    pub(super) first: Instant,
+    /// When the next graft goes out.
+    due: Instant,
+    /// Announcers already asked.
+    pub(super) asked: usize,
+}
+
+/// The announcement queues and the missing table.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Announce {
+    queued: BTreeMap<ConnId, Vec<MsgId>>,
+    /// When the queued batches go out.
+    flush_at: Option<Instant>,
+    missing: BTreeMap<MsgId, Missing>,
+    /// The missing messages by graft deadline.
+    by_due: BTreeSet<(Instant, MsgId)>,
+}
+
+impl Announce {
+    /// Queues `id` for `conn`; returns the batch to send now if the queue
+    /// is full.
+    pub(super) fn queue(
+        &mut self,
+        conn: ConnId,
+        id: MsgId,
+        now: Instant,
+        every: Duration,
+    ) -> Option<Vec<MsgId>> {
+        let q = self.queued.entry(conn).or_default();
+        q.push(id);
+        if q.len() >= MAX_QUEUED {
+            return self.queued.remove(&conn);
+        }
+        self.flush_at.get_or_insert(now + every);
+        None
+    }
+
+    /// Every queued batch, if they are due.
+    pub(super) fn due_batches(&mut self, now: Instant) -> Vec<(ConnId, Vec<MsgId>)> {
+        if self.flush_at.is_none_or(|t| t > now) {
+            return Vec::new();
+        }
+        self.flush_at = None;
+        std::mem::take(&mut self.queued).into_iter().collect()
+    }
+
+    /// The earliest instant something here is due.
+    pub(super) fn next_due(&self) -> Instant {
+        let graft = self.by_due.first().map_or(Instant::MAX, |m| m.0);
+        self.flush_at.map_or(graft, |t| t.min(graft))
+    }
+
+    /// Messages announced and not received.
+    pub(super) fn missing_len(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// Whether `id` is announced and not received.
+    pub(super) fn is_missing(&self, id: &MsgId) -> bool {
+        self.missing.contains_key(id)
+    }
+
+    /// `conn` announced `id`, not received yet: the first announcement
+    /// sets the graft deadline, later ones queue up as fallbacks.
+    pub(super) fn announced(&mut self, id: MsgId, conn: ConnId, now: Instant, wait: Duration) {
+        match self.missing.get_mut(&id) {
+            Some(m) => {
+                if m.announcers.len() < MAX_ANNOUNCERS && !m.announcers.contains(&conn) {
+                    m.announcers.push(conn);
+                }
+            }
+            None => {
+                let due = now + wait;
+                self.missing.insert(
+                    id,
+                    Missing {
+                        announcers: vec![conn],
+                        first: now,
+                        due,
+                        asked: 0,
+                    },
+                );
+                self.by_due.insert((due, id));
+            }
+        }
+    }
+
+    /// `id` arrived: what was known of its announcements, if anything.
+    pub(super) fn arrived(&mut self, id: &MsgId) -> Option<Missing> {
+        let m = self.missing.remove(id)?;
+        self.by_due.remove(&(m.due, *id));
+        Some(m)
+    }
+
+    /// The grafts due now: for each message, the next announcer to ask.
+    /// A message with announcers left is asked again after `retry`.
+    pub(super) fn due_grafts(&mut self, now: Instant, retry: Duration) -> Vec<(ConnId, MsgId)> {
+        let mut asks = Vec::new();
+        while let Some(&(due, id)) = self.by_due.first() {
+            if due > now {
+                break;
+            }
+            self.by_due.pop_first();
+            let Some(m) = self.missing.get_mut(&id) else {
+                continue;
+            };
+            match m.announcers.get(m.asked) {
+                Some(&conn) => {
+                    // Asked; if it does not answer in time, the next
+                    // announcer (one that announces later counts too).
+                    asks.push((conn, id));
+                    m.asked += 1;
+                    m.due = now + retry;
+                    self.by_due.insert((m.due, id));
+                }
+                None => {
+                    self.missing.remove(&id);
+                }
+            }
+        }
+        asks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::NodeKey;
+
+    fn id(seq: u64) -> MsgId {
+        MsgId {
+            origin: NodeKey {
+                addr: "10.0.0.1:7000".parse().expect("addr"),
+                incarnation: 1,
+            },
+            seq,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn announcements_go_out_in_one_batch_per_link_per_interval() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        assert!(a.queue(ConnId(1), id(1), t0, ms(50)).is_none());
+        assert!(a.queue(ConnId(1), id(2), t0 + ms(10), ms(50)).is_none());
+        assert!(a.queue(ConnId(2), id(1), t0 + ms(20), ms(50)).is_none());
+        assert_eq!(a.next_due(), t0 + ms(50));
+        assert!(a.due_batches(t0 + ms(49)).is_empty());
+        let b = a.due_batches(t0 + ms(50));
+        assert_eq!(
+            b,
+            vec![(ConnId(1), vec![id(1), id(2)]), (ConnId(2), vec![id(1)])]
+        );
+        assert_eq!(a.next_due(), Instant::MAX);
+    }
+
+    #[test]
+    fn a_full_queue_goes_out_at_once() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        for s in 1..MAX_QUEUED as u64 {
+            assert!(a.queue(ConnId(1), id(s), t0, ms(50)).is_none());
+        }
+        let full = a.queue(ConnId(1), id(MAX_QUEUED as u64), t0, ms(50));
+        assert_eq!(full.map(|b| b.len()), Some(MAX_QUEUED));
+    }
+
+    #[test]
+    fn a_graft_asks_the_next_announcer_when_the_first_does_not_answer() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        a.announced(id(1), ConnId(1), t0, ms(150));
+        a.announced(id(1), ConnId(2), t0 + ms(5), ms(150));
+        a.announced(id(1), ConnId(2), t0 + ms(6), ms(150));
+        assert!(a.due_grafts(t0 + ms(149), ms(80)).is_empty());
+        assert_eq!(a.due_grafts(t0 + ms(150), ms(80)), vec![(ConnId(1), id(1))]);
+        assert_eq!(a.due_grafts(t0 + ms(230), ms(80)), vec![(ConnId(2), id(1))]);
+        assert!(a.due_grafts(t0 + ms(400), ms(80)).is_empty());
+        assert_eq!(a.missing_len(), 0);
+    }
+
+    #[test]
+    fn an_arrival_ends_the_wait() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        a.announced(id(1), ConnId(1), t0, ms(150));
+        let m = a.arrived(&id(1)).expect("was missing");
+        assert_eq!((m.announcers, m.first, m.asked), (vec![ConnId(1)], t0, 0));
+        assert!(a.due_grafts(t0 + ms(500), ms(80)).is_empty());
+        assert!(!a.is_missing(&id(1)));
+    }
+}
