@@ -45,34 +45,44 @@ pub struct Config {
     /// announcement already waits up to `ihave_interval`, which favours
     /// the tree).
     pub optimize_threshold: Option<Duration>,
-    /// Interval between heartbeats on a watched link (see `watched_links`)
-    /// that carried nothing else in that time. Default 500 ms; at least
-    /// 10 ms. Shorter detects deaths sooner and costs more idle traffic.
+    /// Interval between heartbeats on a watched link (see `watched_links`).
+    /// Default 1 s; at least 10 ms. One exchange per interval (a ping and
+    /// its answer, three packets over TCP) serves both ends of a link, and
+    /// none goes out over a link that carried something both ways in that
+    /// time. Shorter detects deaths sooner and costs more idle traffic.
     pub ping_interval: Duration,
-    /// Neighbour links this node watches itself with heartbeats: the ones
-    /// with the lowest hash of the pair of addresses, so both ends of a
-    /// link tend to pick it. A node also watches back every link whose
-    /// peer picked it (its heartbeats say so), so each member is watched by
-    /// at least this many neighbours (fewer if it has fewer). Other links
-    /// carry no heartbeat: a death there is found by the watchers (and by
-    /// the member after it on the ring of address hashes, which probes it
-    /// over a connection or an unwatched link),
-    /// whose suspicion every other neighbour verifies over its own link
-    /// before adding its voice. Default 3; at least 1. More watchers find
-    /// deaths with more independent accusers and cost a ping and its
-    /// answer per link per interval (three packets over TCP).
+    /// Neighbour links this node watches itself with heartbeats: first
+    /// the link to its predecessor on a ring of address hashes (Rapid's
+    /// observers; a predecessor that is not a neighbour is probed over a
+    /// connection kept for it, see `probe_interval`, and takes this slot),
+    /// then the links with the lowest hash of the pair of addresses, so
+    /// that both ends tend to pick them. A node also watches back every
+    /// link whose peer picked it (its heartbeats say so), so with the
+    /// default each member is watched by the members on both sides of it
+    /// on the ring. Any other link is watched only while this node awaits
+    /// an answer over it (it sent something, and nothing came back): a
+    /// node whose links were cut finds out as soon as it speaks, and an
+    /// idle link costs nothing. A death on an unwatched link is found by
+    /// the watchers, whose suspicion every other neighbour verifies over
+    /// its own link before adding its voice. Default 1; at least 1. More
+    /// watchers find deaths with more independent accusers and cost an
+    /// exchange per link per interval.
     pub watched_links: usize,
-    /// Heartbeat intervals without any traffic from a neighbour before this
-    /// node checks it: it asks `indirect_probes` other neighbours to reach
-    /// it, and suspects it only if none can. Default 3 (so 1.5 s of
-    /// silence); at least 2. Lower detects sooner but checks slow links
-    /// more often.
+    /// Heartbeat intervals without any traffic from a watched neighbour
+    /// before this node checks it: it asks `indirect_probes` other
+    /// neighbours to reach it, and suspects it only if none can. Default 2
+    /// (2 s of silence; doubled while this node sees itself degraded); at
+    /// least 2. The silence is checked at its deadline, not at the next
+    /// heartbeat. Lower detects sooner but checks slow links more often.
     pub missed_pings: u32,
-    /// Interval between probes of one member that is not a neighbour,
-    /// taken in turn from the whole membership (SWIM), so that a member
-    /// whose neighbours all died with it is still found out. A probe is a
-    /// short connection: a ping and its answer. Default 1 s. Shorter finds
-    /// unwatched deaths sooner and costs a connection per interval.
+    /// Interval between probe rounds. Most rounds probe the ring
+    /// predecessor when it is not a neighbour, over a connection kept for
+    /// it; one round in 16 (one in 4 for a minute after a suspicion, a
+    /// death or a check: deaths are about) probes a member that is not a
+    /// neighbour, taken in turn from the whole membership (SWIM) over a
+    /// short connection, so that a member whose watchers all died with it
+    /// is still found out. Default 1 s. Shorter finds unwatched deaths
+    /// sooner and costs more connections.
     pub probe_interval: Duration,
     /// How long a probe or a heartbeat check waits for an answer, direct or
     /// through others. Default 500 ms; at least 10 ms. Stretched by the
@@ -193,9 +203,9 @@ impl Config {
             graft_timeout: Duration::from_millis(150),
             ihave_interval: Duration::from_millis(50),
             optimize_threshold: None,
-            ping_interval: Duration::from_millis(500),
-            missed_pings: 3,
-            watched_links: 3,
+            ping_interval: Duration::from_secs(1),
+            missed_pings: 2,
+            watched_links: 1,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_probes: 3,

@@ -34,6 +34,10 @@ pub(crate) struct Member {
     pub retry_at: Instant,
     /// Consecutive failed dials.
     pub failures: u32,
+    /// It turned this node's dials away as full this many times.
+    pub refusals: u8,
+    /// Not dialled to fill a neighbour slot before then: it was full.
+    pub full_until: Instant,
 }
 
 impl Member {

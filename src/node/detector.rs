@@ -15,8 +15,14 @@ const MAX_PINGS: usize = 64;
 /// Members checked through others at once.
 const MAX_CHECKS: usize = 64;
 /// One probe round in this many goes to a random member rather than to
-/// the ring predecessor.
+/// the ring predecessor, while deaths are about (see `ALARM`).
 const RANDOM_EVERY: u32 = 4;
+/// The same when no member died or was suspected lately: a member whose
+/// watchers all failed with it was part of a failure others see too.
+const RANDOM_EVERY_CALM: u32 = 16;
+/// How long a suspicion, a death or a check keeps random probes at
+/// `RANDOM_EVERY`.
+const ALARM: Duration = Duration::from_secs(60);
 /// Most helpers asked to probe one member (`indirect_probes` beyond it
 /// are not asked).
 const MAX_HELPERS: usize = 8;
@@ -44,6 +50,9 @@ pub(super) struct Detector {
     /// lately fired more than a heartbeat interval after their deadline
     /// (or it was frozen), so what it hears is that much behind.
     pub(super) lagging_until: Option<Instant>,
+    /// Until when deaths are about: a member was suspected or died, or
+    /// this node checked one (random probes run more often).
+    alarm_until: Option<Instant>,
     nonce: u32,
 }
 
@@ -109,12 +118,29 @@ impl Node {
             })
     }
 
+    /// Silence on a watched link after which this node checks the peer
+    /// through others: `dead_after`, doubled while this node is degraded
+    /// at all. Not stretched further with its health, unlike its probe
+    /// and suspicion timeouts: a check only asks others, who answer for
+    /// the peer if they reach it, and waiting for several times the
+    /// silence would let a real death go unnoticed on a lossy network.
+    pub(super) fn silence(&self) -> Duration {
+        self.cfg
+            .dead_after()
+            .saturating_mul(1 + self.detector.health.min(1) as u64)
+    }
+
     /// A sign that this node is degraded: it was accused, its timers ran
     /// late, or others reached a neighbour whose link went silent here.
     /// (Failing to reach a member nobody reaches is not: that member may
     /// just be gone.)
     pub(super) fn health_worse(&mut self) {
         self.detector.health = (self.detector.health + 1).min(self.cfg.max_health);
+    }
+
+    /// Deaths are about: random probes run more often for a while.
+    pub(super) fn alarm(&mut self) {
+        self.detector.alarm_until = Some(self.now + ALARM);
     }
 
     fn health_better(&mut self) {
@@ -146,7 +172,12 @@ impl Node {
         // One round in `RANDOM_EVERY` goes to a member drawn at random
         // (SWIM), over a connection opened for that probe.
         self.detector.rounds = self.detector.rounds.wrapping_add(1);
-        if self.detector.rounds % RANDOM_EVERY != 0 && self.probe_ring(out) {
+        let every = if self.detector.alarm_until.is_some_and(|t| t > self.now) {
+            RANDOM_EVERY
+        } else {
+            RANDOM_EVERY_CALM
+        };
+        if self.detector.rounds % every != 0 && self.probe_ring(out) {
             return;
         }
         for _ in 0..SAMPLE_TRIES {
@@ -210,7 +241,7 @@ impl Node {
 
     /// The alive member before this node on the ring of address hashes
     /// that is not being dialled or checked, and may be dialled now.
-    fn ring_predecessor(&self) -> Option<SocketAddr> {
+    pub(super) fn ring_predecessor(&self) -> Option<SocketAddr> {
         let pos = |a: &SocketAddr| {
             crate::peers::key_hash(
                 NodeKey {
@@ -320,7 +351,8 @@ impl Node {
                 peer: None,
                 opened: self.now,
                 last_heard: self.now,
-                last_traffic: self.now,
+                last_sent: self.now,
+                awaiting: None,
                 last_repair: None,
                 recheck: false,
                 pinged: None,
@@ -459,6 +491,7 @@ impl Node {
         link: Option<ConnId>,
         out: &mut Vec<Output>,
     ) {
+        self.alarm();
         let Some(life) = self
             .members
             .get(&target)
@@ -653,7 +686,7 @@ impl Node {
                 self.health_worse();
             }
             let link = c.link.and_then(|l| self.conns.get(&l).map(|x| (l, x)));
-            let quiet_for = self.stretch(self.cfg.dead_after());
+            let quiet_for = self.silence();
             if link.is_some_and(|(_, x)| x.last_heard > c.started || now - x.last_heard < quiet_for)
             {
                 // The silent link spoke again meanwhile, or a link this node

@@ -94,6 +94,12 @@ impl Node {
             return;
         }
         self.neighbours.remove(&p.addr);
+        if self.now - c.opened >= self.cfg.reconnect_interval {
+            // A neighbour of some standing is gone: look for another at the
+            // usual pace.
+            self.fill_refused = 0;
+            self.next_dial = self.next_dial.min(self.now);
+        }
         if !c.lazy && !self.left {
             let lazy: Vec<ConnId> = self
                 .neighbours
@@ -280,7 +286,8 @@ impl Node {
                 peer: None,
                 opened: self.now,
                 last_heard: self.now,
-                last_traffic: self.now,
+                last_sent: self.now,
+                awaiting: None,
                 last_repair: None,
                 recheck: false,
                 pinged: None,
@@ -405,6 +412,32 @@ impl Node {
         }
     }
 
+    /// `addr` turned this node's dial away: it has all the neighbours it
+    /// wants. It is reachable, so nothing counts against it; it is just
+    /// not asked again to fill a slot for a while, longer each time (a
+    /// small group where every node wants more neighbours than the others
+    /// have room for would otherwise redial forever).
+    fn turned_away(&mut self, addr: SocketAddr) {
+        let base = self.cfg.reconnect_interval;
+        let max = self.cfg.dial_backoff_max;
+        let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
+        let now = self.now;
+        self.fill_refused = self.fill_refused.saturating_add(1);
+        if let Some(m) = self.members.get_mut(&addr) {
+            m.refusals = m.refusals.saturating_add(1);
+            let wait = base
+                .saturating_mul(1u64 << m.refusals.min(16).saturating_sub(1))
+                .min(max);
+            m.full_until = now + wait + jitter;
+        }
+        if self.seeds.contains_key(&addr) {
+            // Jittered, so that joiners turned away together come back apart.
+            let base = self.cfg.dial_backoff;
+            let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
+            self.seeds.insert(addr, now + base + jitter);
+        }
+    }
+
     pub(super) fn on_disconnected(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
@@ -450,6 +483,7 @@ impl Node {
             return;
         };
         c.last_heard = self.now;
+        c.awaiting = None;
         // A heartbeat is a ping that also asks to be watched back (before
         // the handshake it is taken as a ping: the hello may be late).
         let msg = match msg {
@@ -459,9 +493,6 @@ impl Node {
             }
             msg => msg,
         };
-        if !matches!(msg, Message::Pong(_)) {
-            c.last_traffic = self.now;
-        }
         let established = c.peer.is_some();
         let accepted = c.dialed.is_none();
         if c.probe && accepted && matches!(msg, Message::Hello(_) | Message::Join(_)) {
@@ -562,7 +593,7 @@ impl Node {
                 let peer = self.conns.get(&conn).and_then(|c| c.peer);
                 self.close(conn, out);
                 if let (Some(p), ByeReason::Full) = (peer, reason) {
-                    self.dial_failed(p.addr, false, out);
+                    self.turned_away(p.addr);
                 }
             }
             Message::Prune => self.on_prune(conn, out),

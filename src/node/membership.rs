@@ -248,6 +248,9 @@ impl Node {
             return false;
         }
         let was_in = old.as_ref().is_some_and(Member::in_roster);
+        if u.state == MemberState::Suspect || (u.state == MemberState::Dead && was_in) {
+            self.alarm();
+        }
         let entry = Member {
             name: u.name.clone(),
             incarnation: u.node.incarnation,
@@ -265,6 +268,8 @@ impl Node {
             }),
             retry_at: old.as_ref().map_or(now, |m| m.retry_at),
             failures: old.as_ref().map_or(0, |m| m.failures),
+            refusals: old.as_ref().map_or(0, |m| m.refusals),
+            full_until: old.as_ref().map_or(now, |m| m.full_until),
         };
         let is_in = entry.in_roster();
         self.members.set(addr, entry);

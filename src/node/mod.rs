@@ -39,8 +39,11 @@ struct Conn {
     peer: Option<NodeKey>,
     opened: Instant,
     last_heard: Instant,
-    /// When anything but an answer to this node's own ping last came.
-    last_traffic: Instant,
+    /// When this node last sent anything over it.
+    last_sent: Instant,
+    /// The first message this node sent over it since it last heard from
+    /// it: an answer, or anything, is awaited since then.
+    awaiting: Option<Instant>,
     /// When this node last answered a membership mismatch over this link
     /// with its bucket digest.
     last_repair: Option<Instant>,
@@ -301,6 +304,9 @@ pub struct Node {
     detector: Detector,
     /// Earliest time to look for more neighbours.
     next_dial: Instant,
+    /// Dials to fill the last neighbour slots turned away as full since a
+    /// neighbour was last lost: the look for more slows down with each.
+    fill_refused: u32,
     /// When timers last ran, to notice that this node was frozen.
     last_tick: Instant,
     /// When this node last sent its own entry out again because others
@@ -353,6 +359,7 @@ impl Node {
             timers: Timers::new(now, &cfg),
             detector: Detector::default(),
             next_dial: now,
+            fill_refused: 0,
             last_tick: now,
             reasserted: None,
             wake: None,
@@ -468,6 +475,7 @@ impl Node {
     /// `out`. See the driving contract on [`Node`].
     pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Output>) {
         self.now = self.now.max(now);
+        let first = out.len();
         if self.left {
             if let Input::Connected { conn, .. } = input {
                 out.push(Output::Close { conn });
@@ -498,6 +506,18 @@ impl Node {
             }
             Input::Send { text, wall_ms } => self.send_chat(text, wall_ms, out),
             Input::Leave => self.leave(out),
+        }
+        // What the peers hear from this node, for the heartbeats.
+        for o in &out[first..] {
+            if let Output::Send { conn, msg } = o {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.last_sent = self.now;
+                    // An answer to a ping awaits nothing back.
+                    if !matches!(msg, Message::Pong(_)) {
+                        c.awaiting.get_or_insert(self.now);
+                    }
+                }
+            }
         }
         // The wake-up the driver is now asked for, to tell a timer handled
         // late from a deadline that was already due when it was set.

@@ -23,9 +23,12 @@ pub(super) enum Timer {
     Gc,
     /// Sending the arrivals batched since it was armed.
     Flush,
+    /// The earliest moment a watched link may have gone silent for
+    /// `dead_after`: checked then, not at the next heartbeat tick.
+    Silent,
 }
 
-const TIMERS: usize = 8;
+const TIMERS: usize = 9;
 
 /// When each [`Timer`] is due.
 #[derive(Clone, Debug)]
@@ -123,6 +126,7 @@ impl Node {
             self.expire_probes(out);
         }
         if self.timers.fire(Timer::Ping, now, self.cfg.ping_interval) {
+            self.timers.set(Timer::Silent, Instant::MAX);
             self.heartbeat(out);
             self.expire_gaps(out);
             self.maintain(out);
@@ -131,6 +135,9 @@ impl Node {
         let every = self.stretch(self.cfg.probe_interval);
         if self.timers.fire(Timer::Probe, now, every) {
             self.probe_round(out);
+        }
+        if self.timers.take(Timer::Silent, now) {
+            self.heartbeat(out);
         }
         if self
             .timers
@@ -192,11 +199,13 @@ impl Node {
 
     pub(super) fn heartbeat(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
-        let dead_after = self.stretch(self.cfg.dead_after());
+        let dead_after = self.silence();
         let watched = self.watched_links();
         let mut silent = Vec::new();
         let mut stale = Vec::new();
         let mut ping = Vec::new();
+        let mut next_silent = Instant::MAX;
+        let interval = self.cfg.ping_interval.as_millis();
         for (&id, c) in &self.conns {
             let Some(p) = c.peer else {
                 if c.probe {
@@ -226,25 +235,64 @@ impl Node {
                 || watched.contains(&id)
                 || c.pinged
                     .is_some_and(|t| now - t < dead_after.saturating_mul(2));
-            if !watching {
+            // Any other link is watched from the first message this node
+            // sent over it that nothing came back after: it is pinged if
+            // the peer stays quiet for most of an interval, and checked
+            // after the silence. An idle link costs nothing, but a node
+            // whose links were all cut finds out as soon as it speaks.
+            let awaiting = if watching { None } else { c.awaiting };
+            if !watching && awaiting.is_none() {
                 continue;
             }
-            if now - c.last_heard >= dead_after {
+            let heard = awaiting.unwrap_or(c.last_heard).max(c.last_heard);
+            if now - heard >= dead_after {
                 silent.push((id, p));
+                continue;
+            }
+            next_silent = next_silent.min(heard + dead_after);
+            // A link quiet in either direction for about an interval gets a
+            // ping: one exchange per interval serves both ends (the ping
+            // tells the peer this node lives, the answer tells this node the
+            // peer does). The end that picked the link leads (both or
+            // neither: the lower address): it pings after three quarters of
+            // an interval (so that a tick just after the last exchange does
+            // not skip a whole interval), the other only after five
+            // quarters, when the first is late. Two ends whose ticks fall
+            // together do not both ping, and the leader's heartbeats keep
+            // the other watching back.
+            let mine = watched.contains(&id);
+            let theirs = c
+                .pinged
+                .is_some_and(|t| now - t < dead_after.saturating_mul(2));
+            let lead = if mine != theirs {
+                mine
+            } else {
+                self.me.addr < p.addr
+            };
+            let quarters = if lead { 3 } else { 5 };
+            let quiet = |t: Instant| (now - t).as_millis() * 4 >= interval * quarters;
+            if let Some(since) = awaiting {
+                // Pinged by whichever end awaits, after three quarters of an
+                // interval: a tick just after the send still leaves one
+                // before the silence runs out.
+                if (now - since).as_millis() * 4 >= interval * 3 {
+                    ping.push(id);
+                }
             } else if (link || c.dialed.is_some())
-                && (now - c.last_traffic >= self.cfg.ping_interval
+                && (quiet(c.last_heard)
+                    || quiet(c.last_sent)
                     || (watched.contains(&id)
                         && c.ping_sent.is_none_or(|t| now - t >= dead_after)
                         && c.pinged.is_none_or(|t| now - t >= dead_after)))
             {
-                // A link that carried anything else lately needs no
-                // heartbeat; nor does one whose peer pings it. But a link
-                // this node picked, and whose peer does not ping it, gets
-                // one at least every `dead_after`, busy or not, so that the
-                // peer keeps watching back.
+                // A link that carried anything both ways lately needs no
+                // heartbeat. But a link this node picked, and whose peer
+                // does not ping it, gets one at least every `dead_after`,
+                // busy or not, so that the peer keeps watching back.
                 ping.push(id);
             }
         }
+        self.timers.arm(Timer::Silent, next_silent);
         for id in stale {
             self.stats.handshake_timeouts += 1;
             self.close(id, out);
@@ -314,16 +362,29 @@ impl Node {
             };
             crate::peers::key_hash(k(lo), crate::peers::key_hash(k(hi), 0))
         };
+        // The ring predecessor's link first (it is this node's to watch,
+        // and it watches back: each member is watched by the members on
+        // both sides of it on the ring, by heartbeats on links that exist
+        // anyway).
+        let pred = self.ring_predecessor();
+        let ring = pred.and_then(|a| self.neighbours.get(&a).copied());
+        // A predecessor that is not a neighbour is watched over the probe
+        // connection kept for it, which takes one of the slots.
+        let slots = if pred.is_some() && ring.is_none() {
+            self.cfg.watched_links.saturating_sub(1)
+        } else {
+            self.cfg.watched_links
+        };
         let mut links: Vec<(u64, SocketAddr, ConnId)> = self
             .neighbours
             .iter()
+            .filter(|(_, c)| Some(**c) != ring)
             .map(|(a, c)| (pair(*a), *a, *c))
             .collect();
         links.sort_unstable();
-        links
-            .into_iter()
-            .take(self.cfg.watched_links)
-            .map(|(_, _, c)| c)
+        ring.into_iter()
+            .chain(links.into_iter().map(|(_, _, c)| c))
+            .take(slots)
             .collect()
     }
 
@@ -482,6 +543,9 @@ impl Node {
         } else {
             (self.cfg.max_connections - have).min(2)
         };
+        // A node short of neighbours asks full members too: they take a
+        // needy dial.
+        let needy = self.neighbours.len() < self.cfg.max_connections / 2;
         for _ in 0..SAMPLE_TRIES {
             if want == 0 || self.members.len() == 0 {
                 break;
@@ -493,6 +557,7 @@ impl Node {
             let addr = *addr;
             if m.state != MemberState::Alive
                 || m.retry_at > self.now
+                || (m.full_until > self.now && !needy)
                 || self.neighbours.contains_key(&addr)
                 || self.dialing.contains_key(&addr)
             {
@@ -503,7 +568,15 @@ impl Node {
         }
         if self.neighbours.len() >= self.cfg.max_connections / 2 {
             // Well connected: look for the last slots at a gentle pace.
-            self.next_dial = self.now + self.cfg.reconnect_interval;
+            // Each refusal since a neighbour was last lost doubles the
+            // wait: in a group where the others are full, the last slot
+            // stays empty rather than costing a connection every interval.
+            let wait = self
+                .cfg
+                .reconnect_interval
+                .saturating_mul(1u64 << self.fill_refused.min(16))
+                .min(self.cfg.dial_backoff_max);
+            self.next_dial = self.now + wait;
         }
         if self.neighbours.is_empty() && self.dialing.is_empty() {
             let due: Vec<SocketAddr> = self

@@ -33,6 +33,7 @@ pub(super) struct RawScenario {
 pub(super) struct RawNode {
     pub(super) preset: Option<String>,
     pub(super) max_connections: Option<usize>,
+    pub(super) watched_links: Option<usize>,
     pub(super) ping_interval: Option<Dur>,
     pub(super) missed_pings: Option<u32>,
     pub(super) gossip_interval: Option<Dur>,

@@ -143,6 +143,9 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     if let Some(v) = n.max_connections {
         config.max_connections = v;
     }
+    if let Some(v) = n.watched_links {
+        config.watched_links = v;
+    }
     if let Some(v) = n.missed_pings {
         config.missed_pings = v;
     }

@@ -33,28 +33,28 @@ pub struct Args {
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Heartbeat interval on each connection, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 500)]
+    #[arg(long, value_name = "MS", default_value_t = Config::lan().ping_interval.as_millis())]
     pub ping_ms: u64,
     /// Heartbeats missed before a neighbour is checked through others (and
     /// suspected if none reaches it).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = Config::lan().missed_pings)]
     pub missed_pings: u32,
     /// Interval between membership gossip rounds, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = Config::lan().gossip_interval.as_millis())]
     pub gossip_ms: u64,
     /// Interval between anti-entropy probes, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = Config::lan().sync_interval.as_millis())]
     pub sync_ms: u64,
     /// Interval between attempts to reach a member believed dead, in
     /// milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    #[arg(long, value_name = "MS", default_value_t = Config::lan().reconnect_interval.as_millis())]
     pub reconnect_ms: u64,
     /// Longest wait for an outbound connection, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub connect_timeout_ms: u64,
     /// How long a gap in a sender's messages may hold delivery back before
     /// it is given up and reported, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(long, value_name = "MS", default_value_t = Config::lan().gap_timeout.as_millis())]
     pub gap_timeout_ms: u64,
     /// Flood every chat message on every link instead of pruning links that
     /// bring duplicates down to a spanning tree: more copies, but no wait for
@@ -66,7 +66,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics: Option<SocketAddr>,
     /// Most neighbours kept.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = Config::lan().max_connections)]
     pub max_connections: usize,
 }
 
