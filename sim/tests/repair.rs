@@ -487,3 +487,34 @@ fn a_split_healed_soon_after_start_is_repaired_not_caught_up() {
         assert!(repaired > 0, "nothing repaired into {side:?}");
     }
 }
+
+/// A member cut off until it has no link left, then told to join again
+/// (the library's `NodeHandle::join`): what it missed comes in the join's
+/// answer, yet it is a repair, not a catch-up: the node was a member
+/// when those messages were written.
+#[test]
+fn a_member_that_joins_again_after_a_split_is_repaired_not_caught_up() {
+    let mut sim = cluster_with(Config::lan(), 4, 0, 28);
+    sim.send(0, "before");
+    sim.run_for(s(1));
+    sim.split(&[3], &[0, 1, 2]);
+    let missed: Vec<String> = (0..6).map(|k| format!("missed {k}")).collect();
+    for (k, text) in missed.iter().enumerate() {
+        sim.send(k as u32 % 3, text);
+    }
+    run_until(&mut sim, s(20), |sim| {
+        node(sim, 3).neighbours().count() == 0
+    })
+    .expect("the cut-off node drops its links");
+    sim.join(3, 0);
+    sim.run_for(s(1));
+    sim.heal();
+    run_until(&mut sim, s(30), |sim| {
+        sim.chats(3).len() == 1 + missed.len()
+    })
+    .expect("the node gets what it missed");
+    let got = ways(&sim, 3);
+    for (text, via, _) in got.iter().filter(|w| w.0.starts_with("missed")) {
+        assert_eq!(*via, Via::Repair, "{text}: {got:?}");
+    }
+}

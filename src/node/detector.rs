@@ -331,6 +331,7 @@ impl Node {
                 rtt: None,
                 firsts: 0,
                 dups: 0,
+                first_join: false,
             },
         );
         out.push(Output::Send {
