@@ -215,6 +215,7 @@ fn command(line: &str, node: &NodeHandle, json: bool, colour: colour::Colours) -
             (Some(stats), Some(tables)) => Reply::Say(output::stats_text(json, &stats, &tables)),
             _ => Reply::Done,
         },
+        "/help" if json => Reply::Say(output::help_json(HELP)),
         "/help" => Reply::Say(HELP.to_owned()),
         cmd if cmd.starts_with('/') => {
             Reply::Warn(format!("chat: unknown command {cmd}; /help lists them"))

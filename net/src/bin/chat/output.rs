@@ -388,6 +388,12 @@ pub fn peers_text(json: bool, colour: Colours, members: &[Member]) -> String {
     s
 }
 
+/// The `/help` answer under `--json`: one line, like every other, with
+/// the help text in `text`.
+pub fn help_json(text: &str) -> String {
+    json_line(json!({"event": "help", "text": text}))
+}
+
 /// The `/stats` answer: the node's counters and table sizes.
 pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
     let Stats {
