@@ -477,3 +477,18 @@ fn every_json_line_carries_the_time_it_was_printed() {
         );
     }
 }
+
+/// `/help` under `--json` answers with a JSON line too (`help`, its text
+/// in `text`, and `ts_ms`): stdout stays one JSON object per line.
+#[test]
+fn help_under_json_is_one_json_line() {
+    let mut a = Chat::start("a", &[]);
+    a.line("/help");
+    let help = a.wait_for("help", PROMPT, |e| e["event"] == "help");
+    let text = help["text"].as_str().expect("the help text");
+    assert!(text.contains("/peers") && text.contains("/quit"), "{help}");
+    assert!(help["ts_ms"].as_u64().is_some_and(|t| t > 0), "{help}");
+    // The lines after it still parse.
+    a.line("/peers");
+    a.wait_for("peers", PROMPT, |e| e["event"] == "peers");
+}

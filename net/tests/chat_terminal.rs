@@ -188,3 +188,54 @@ fn history_shows_marked_with_its_authors_time_and_no_color_turns_colour_off() {
         "coloured despite NO_COLOR"
     );
 }
+
+/// A terminal whose `COLORTERM` says `truecolor` shows names in 24-bit
+/// colour, the same for every line of one member, readable on dark and
+/// light backgrounds (3:1 against black and white).
+#[test]
+fn a_truecolor_terminal_shows_names_in_24_bit_colour() {
+    let mut alice = Chat::start("alice", &[]);
+    let join = alice.addr_str();
+    let mut term = Terminal::typist_env(&join, &[], ROWS, &[("COLORTERM", "truecolor")]);
+    term.wait_screen("alice joining", STARTUP, |t| {
+        t.rows().iter().any(|r| r.contains("* alice joined ("))
+    });
+    let texts = ["first in colour", "second in colour"];
+    for t in texts {
+        alice.line(t);
+    }
+    term.wait_screen("both lines", DELIVERY, |t| {
+        texts
+            .iter()
+            .all(|x| t.rows().iter().any(|r| is_chat_row(r, "alice", x)))
+    });
+    let rows = term.rows();
+    let colours: Vec<vt100::Color> = texts
+        .iter()
+        .map(|x| {
+            let y = rows
+                .iter()
+                .position(|r| is_chat_row(r, "alice", x))
+                .unwrap();
+            let col = rows[y].find("alice").unwrap() as u16;
+            term.screen.screen().cell(y as u16, col).unwrap().fgcolor()
+        })
+        .collect();
+    assert_eq!(colours[0], colours[1], "one member, one colour");
+    let vt100::Color::Rgb(r, g, b) = colours[0] else {
+        panic!("name colour {:?}, not 24-bit", colours[0]);
+    };
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    assert!(
+        (l + 0.05) / 0.05 >= 2.99 && 1.05 / (l + 0.05) >= 2.99,
+        "({r}, {g}, {b}) is hard to read on black or white"
+    );
+}

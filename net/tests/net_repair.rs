@@ -231,3 +231,48 @@ fn a_newcomers_catch_up_is_summed_up_as_earlier_messages() {
     assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
     assert_eq!(summed["newcomer"], true, "{summed}");
 }
+
+/// A newcomer that joins more than 5 s after it started (its seed is
+/// frozen when it starts, and answers only once thawed) is still handed
+/// a catch-up: the `recovered` event says `newcomer`, whatever the time
+/// since start.
+#[test]
+fn a_newcomer_that_joins_late_is_summed_up_as_earlier_messages() {
+    // Detection far off (15 s), so the frozen seed stays in the others'
+    // rosters.
+    let mut senders = mesh(
+        "late",
+        3,
+        &["--gap-timeout-ms", "3000", "--missed-pings", "30"],
+    );
+    let before = send_batch(&mut senders[..2], "before", 4);
+    all_delivered(&[&senders[2]], &senders[..2], std::slice::from_ref(&before));
+    let seed = &senders[2];
+    seed.signal("-STOP");
+    let started = clock();
+    let newcomer = Chat::start_with(
+        "late-new",
+        &[seed],
+        &["--connect-timeout-ms", "1000", "--reconnect-ms", "500"],
+    );
+    pause(Duration::from_secs(6).saturating_sub(started.elapsed()));
+    assert!(
+        !newcomer.seen().iter().any(|e| e["event"] == "chat"),
+        "the newcomer heard from a frozen seed"
+    );
+    seed.signal("-CONT");
+    all_delivered(&[&newcomer], &senders[..2], &[before]);
+    let summed = newcomer.wait_for("the recovered count", CATCH_UP, |e| {
+        e["event"] == "recovered"
+    });
+    assert!(started.elapsed() > Duration::from_secs(5));
+    let seen = newcomer.seen();
+    let at = seen.iter().position(|e| e["event"] == "recovered").unwrap();
+    let history = seen[..at]
+        .iter()
+        .filter(|e| e["event"] == "chat" && e["history"] == true)
+        .count() as u64;
+    assert_eq!(history, 8, "every earlier message came as history");
+    assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
+    assert_eq!(summed["newcomer"], true, "{summed}");
+}

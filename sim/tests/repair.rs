@@ -386,3 +386,135 @@ fn chats_lost_when_links_drop_at_any_point_of_a_redial_are_repaired() {
         }
     }
 }
+
+/// How node `i` delivered each chat, by text, with the time.
+fn ways(sim: &Sim, i: u32) -> Vec<(String, Via, Instant)> {
+    sim.events()
+        .iter()
+        .filter(|e| e.node == i)
+        .filter_map(|e| match &e.event {
+            Event::Chat { text, via, .. } => Some((text.to_string(), *via, e.at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A newcomer whose seed cannot be reached for its first 8 s joins long
+/// after it started: what it is handed then is still a catch-up (how the
+/// messages came decides, not how long the node has been running).
+#[test]
+fn a_newcomer_that_joins_long_after_it_started_gets_a_catch_up() {
+    let mut sim = cluster_with(Config::lan(), 3, 1, 26);
+    let old: Vec<String> = (0..10).map(|k| format!("old {k}")).collect();
+    for (k, text) in old.iter().enumerate() {
+        sim.send(k as u32 % 3, text);
+    }
+    sim.run_for(s(1));
+    let n = sim.add_node().expect("a spare slot");
+    let started = sim.now();
+    sim.split(&[n], &[0, 1, 2]);
+    sim.join(n, 1);
+    sim.run_for(s(8));
+    assert!(
+        ways(&sim, n).is_empty(),
+        "the newcomer heard across the split"
+    );
+    sim.heal();
+    let joined = run_until(&mut sim, s(20), |sim| sim.chats(n).len() == old.len())
+        .expect("the newcomer gets the earlier messages");
+    assert!(
+        joined - started > s(5),
+        "joined {:?} after start",
+        joined - started
+    );
+    let got = ways(&sim, n);
+    assert_eq!(got.len(), old.len(), "{got:?}");
+    for (text, via, at) in &got {
+        assert!(old.contains(text), "{text}");
+        assert_eq!(*via, Via::CatchUp, "{text} at {at:?}");
+        assert!(
+            *at - started > s(5),
+            "{text} came {:?} after start",
+            *at - started
+        );
+    }
+    // What the others send from now on comes live.
+    sim.send(0, "live");
+    sim.run_for(s(1));
+    assert_eq!(
+        ways(&sim, n).last().map(|w| (w.0.as_str(), w.1)),
+        Some(("live", Via::Live))
+    );
+}
+
+/// A split that heals within 5 s of the start: what crosses the healed
+/// split comes by repair, never as a catch-up, though every node is only
+/// seconds old.
+#[test]
+fn a_split_healed_soon_after_start_is_repaired_not_caught_up() {
+    let mut sim = cluster_with(Config::lan(), 6, 0, 27);
+    let (left, right) = ([0, 1, 2], [3, 4, 5]);
+    sim.split(&left, &right);
+    let mut sent = Vec::new();
+    for k in 0..3u32 {
+        for i in [k, 3 + k] {
+            let text = format!("{} {k}", if i < 3 { "left" } else { "right" });
+            sim.send(i, &text);
+            sent.push(text);
+        }
+        sim.run_for(ms(200));
+    }
+    // Long enough for every link across to be found dead.
+    sim.run_for(s(2));
+    assert!(
+        sim.now() < Instant::ZERO + s(5),
+        "heals at {:?}: not soon after start",
+        sim.now()
+    );
+    sim.heal();
+    run_until(&mut sim, s(20), |sim| {
+        (0..6).all(|i| sim.chats(i).len() == sent.len())
+    })
+    .expect("the split heals");
+    for (side, other) in [(left, "right"), (right, "left")] {
+        let mut repaired = 0;
+        for i in side {
+            for (text, via, _) in ways(&sim, i).iter().filter(|w| w.0.starts_with(other)) {
+                assert_ne!(*via, Via::CatchUp, "node {i}: {text}");
+                repaired += usize::from(*via == Via::Repair);
+            }
+        }
+        assert!(repaired > 0, "nothing repaired into {side:?}");
+    }
+}
+
+/// A member cut off until it has no link left, then told to join again
+/// (the library's `NodeHandle::join`): what it missed comes in the join's
+/// answer, yet it is a repair, not a catch-up: the node was a member
+/// when those messages were written.
+#[test]
+fn a_member_that_joins_again_after_a_split_is_repaired_not_caught_up() {
+    let mut sim = cluster_with(Config::lan(), 4, 0, 28);
+    sim.send(0, "before");
+    sim.run_for(s(1));
+    sim.split(&[3], &[0, 1, 2]);
+    let missed: Vec<String> = (0..6).map(|k| format!("missed {k}")).collect();
+    for (k, text) in missed.iter().enumerate() {
+        sim.send(k as u32 % 3, text);
+    }
+    run_until(&mut sim, s(20), |sim| {
+        node(sim, 3).neighbours().count() == 0
+    })
+    .expect("the cut-off node drops its links");
+    sim.join(3, 0);
+    sim.run_for(s(1));
+    sim.heal();
+    run_until(&mut sim, s(30), |sim| {
+        sim.chats(3).len() == 1 + missed.len()
+    })
+    .expect("the node gets what it missed");
+    let got = ways(&sim, 3);
+    for (text, via, _) in got.iter().filter(|w| w.0.starts_with("missed")) {
+        assert_eq!(*via, Via::Repair, "{text}: {got:?}");
+    }
+}

@@ -535,6 +535,10 @@ impl Node {
 
     pub(super) fn on_history(&mut self, conn: ConnId, h: History, out: &mut Vec<Output>) {
         let newcomer = h.baseline.is_some();
+        // A join's answer is a catch-up only for a join sent before this
+        // node was ever a member; one sent to get back in (after a split
+        // took every link) brings what it missed as a member: a repair.
+        let catch_up = newcomer && self.conns.get(&conn).is_some_and(|c| c.first_join);
         let mut chats = h.chats;
         chats.truncate(self.cfg.repair_batch.max(self.cfg.newcomer_history));
         chats.retain(|c| self.valid_chat(c));
@@ -567,7 +571,7 @@ impl Node {
         }
         let mut new = false;
         for chat in chats {
-            let via = if newcomer { Via::CatchUp } else { Via::Repair };
+            let via = if catch_up { Via::CatchUp } else { Via::Repair };
             new |= self.on_chat(chat, Some(conn), via, !newcomer, out);
         }
         if new && !newcomer {

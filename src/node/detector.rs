@@ -363,6 +363,7 @@ impl Node {
                 rtt: None,
                 firsts: 0,
                 dups: 0,
+                first_join: false,
             },
         );
         out.push(Output::Send {

@@ -195,11 +195,13 @@ pub enum Event {
 pub enum Via {
     /// Live, through the broadcast tree or a lazy link's graft.
     Live,
-    /// Sent again by a neighbour's anti-entropy repair: it was missed live
+    /// Sent again by a neighbour's anti-entropy repair, or in the answer
+    /// to a join of a member that had lost every link: it was missed live
     /// (a split, a pause, a broken link).
     Repair,
-    /// Part of the recent history a node is handed when it joins: written
-    /// before this node was a member.
+    /// Part of the recent history a node is handed when it joins for the
+    /// first time (before it ever was a member of a group, however long
+    /// after its start): written before this node was there.
     CatchUp,
 }
 

@@ -298,6 +298,7 @@ impl Node {
                 rtt,
                 firsts: 0,
                 dups: 0,
+                first_join: false,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -312,9 +313,19 @@ impl Node {
         let msg = if self.joined {
             Message::Hello(hello)
         } else {
+            self.asked_to_join(conn);
             Message::Join(hello)
         };
         out.push(Output::Send { conn, msg });
+    }
+
+    /// This node sends a join over `conn`: notes whether the answer will
+    /// be its first catch-up.
+    pub(super) fn asked_to_join(&mut self, conn: ConnId) {
+        let member = self.member;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.first_join |= !member;
+        }
     }
 
     /// What a node too busy for a connection says: come back in a jittered
@@ -704,6 +715,7 @@ impl Node {
             c.degree = h.degree;
         }
         self.neighbours.insert(peer.addr, conn);
+        self.member |= self.joined;
         if self.detector.ring_link.is_some_and(|(a, _)| a == peer.addr) {
             // Probed over its link from now on.
             self.drop_ring_link(None, out);

@@ -435,6 +435,7 @@ impl Node {
             // Only a seed's answer ends the join: another newcomer's view
             // may be an island.
             self.joined = true;
+            self.member = true;
         }
         if !newer.is_empty() {
             self.send_peer_list(conn, false, newer, out);

@@ -69,6 +69,9 @@ struct Conn {
     /// decides whether it leaves the tree.
     firsts: u16,
     dups: u16,
+    /// This node asked to join over it before it was ever a member: the
+    /// history that answers is a newcomer's catch-up, not a repair.
+    first_join: bool,
 }
 
 impl Conn {
@@ -276,6 +279,10 @@ pub struct Node {
     now: Instant,
     left: bool,
     joined: bool,
+    /// Has been a member of a group: a join of its completed, or a peer
+    /// became its neighbour while it was joined. Until then, messages a
+    /// join's answer brings were written before it was there.
+    member: bool,
     next_seq: u64,
     members: Members,
     conns: BTreeMap<ConnId, Conn>,
@@ -341,6 +348,7 @@ impl Node {
             now,
             left: false,
             joined: true,
+            member: false,
             next_seq: 1,
             members: Members::default(),
             conns: BTreeMap::new(),

@@ -517,6 +517,7 @@ impl Node {
             for (a, conn) in asked {
                 self.seeds.insert(a, retry);
                 let hello = self.hello();
+                self.asked_to_join(conn);
                 out.push(Output::Send {
                     conn,
                     msg: Message::Join(hello),

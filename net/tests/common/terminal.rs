@@ -23,8 +23,8 @@ impl Terminal {
         Terminal::start_env(args, rows, &[])
     }
 
-    /// Like [`Terminal::start`], with `env` set (and `NO_COLOR` unset
-    /// unless `env` sets it).
+    /// Like [`Terminal::start`], with `env` set (and `NO_COLOR` and
+    /// `COLORTERM` unset unless `env` sets them).
     pub fn start_env(args: &[&str], rows: u16, env: &[(&str, &str)]) -> Terminal {
         let pair = native_pty_system()
             .openpty(PtySize {
@@ -38,6 +38,7 @@ impl Terminal {
         cmd.args(args);
         cmd.env("TERM", "xterm");
         cmd.env_remove("NO_COLOR");
+        cmd.env_remove("COLORTERM");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -155,7 +155,11 @@ fn run(args: &Args) -> Result<(), Usage> {
     let interactive =
         !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     // Names in colour on a terminal, unless NO_COLOR says otherwise.
-    let colour = !args.json && colour::wanted_here();
+    let colour = if args.json {
+        colour::Colours::Off
+    } else {
+        colour::wanted_here()
+    };
     let saved = SavedTerminal::now();
     let screen = if interactive { Screen::open() } else { None };
     let mut printer = match &screen {
@@ -196,7 +200,7 @@ enum Reply {
 }
 
 /// Carries out one typed line.
-fn command(line: &str, node: &NodeHandle, json: bool, colour: bool) -> Reply {
+fn command(line: &str, node: &NodeHandle, json: bool, colour: colour::Colours) -> Reply {
     if line.is_empty() {
         return Reply::Done;
     }
@@ -211,6 +215,7 @@ fn command(line: &str, node: &NodeHandle, json: bool, colour: bool) -> Reply {
             (Some(stats), Some(tables)) => Reply::Say(output::stats_text(json, &stats, &tables)),
             _ => Reply::Done,
         },
+        "/help" if json => Reply::Say(output::help_json(HELP)),
         "/help" => Reply::Say(HELP.to_owned()),
         cmd if cmd.starts_with('/') => {
             Reply::Warn(format!("chat: unknown command {cmd}; /help lists them"))
@@ -224,7 +229,7 @@ fn command(line: &str, node: &NodeHandle, json: bool, colour: bool) -> Reply {
 
 /// Plain lines from stdin, answers on stdout, until end of input or
 /// `/quit`.
-fn read_lines(node: &NodeHandle, json: bool, colour: bool) {
+fn read_lines(node: &NodeHandle, json: bool, colour: colour::Colours) {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut raw = Vec::new();
@@ -252,7 +257,12 @@ fn read_lines(node: &NodeHandle, json: bool, colour: bool) {
 
 /// The line editor, until Ctrl-D, Ctrl-C or `/quit`. Answers print above
 /// the prompt, like incoming messages.
-fn read_terminal(mut screen: Screen, node: &NodeHandle, stop: &AtomicBool, colour: bool) {
+fn read_terminal(
+    mut screen: Screen,
+    node: &NodeHandle,
+    stop: &AtomicBool,
+    colour: colour::Colours,
+) {
     loop {
         let line = match screen.read() {
             Typed::Line(line) => line,

@@ -1,6 +1,6 @@
 //! What the user sees on stdout: human lines or one JSON object per line.
 
-use crate::colour::{paint, short_id};
+use crate::colour::{paint, short_id, Colours};
 use crate::recovered::{Burst, Recovered};
 use crate::wall_time::{author_text, now_text as clock_time};
 use crossbeam_channel::Sender;
@@ -56,8 +56,8 @@ impl Out {
 /// Prints events, on the driver thread.
 pub struct Printer {
     json: bool,
-    /// ANSI colours for members' names (terminals only).
-    colour: bool,
+    /// How members' names are coloured (terminals only).
+    colour: Colours,
     out: Out,
     /// Where the metrics endpoint listens, for the first line.
     metrics: Option<SocketAddr>,
@@ -69,12 +69,12 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Prints to `out`: JSON objects when `json`, else lines with names in
-    /// colour when `colour`.
-    pub fn new(json: bool, colour: bool, out: Out) -> Printer {
+    /// Prints to `out`: JSON objects when `json`, else lines with names
+    /// coloured as `colour` says.
+    pub fn new(json: bool, colour: Colours, out: Out) -> Printer {
         Printer {
             json,
-            colour: colour && !json,
+            colour: if json { Colours::Off } else { colour },
             out,
             metrics: None,
             on_stop: None,
@@ -202,10 +202,10 @@ pub fn event_json(event: &Event) -> Value {
     }
 }
 
-/// The human line for one event seen at `now_ms` (wall clock); names in
-/// colour when `colour` is on. A chat shows its author's time, and the
+/// The human line for one event seen at `now_ms` (wall clock); names
+/// coloured as `colour` says. A chat shows its author's time, and the
 /// history mark when it was not delivered live.
-pub fn event_text(event: &Event, colour: bool, now_ms: u64) -> String {
+pub fn event_text(event: &Event, colour: Colours, now_ms: u64) -> String {
     let t = author_text(0, now_ms);
     match event {
         Event::PeerUp { node, name } => {
@@ -342,7 +342,7 @@ fn millis(d: std::time::Duration) -> u64 {
 
 /// The `/peers` answer: the roster (alive and suspect members), then the
 /// members remembered gone.
-pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
+pub fn peers_text(json: bool, colour: Colours, members: &[Member]) -> String {
     let (roster, gone): (Vec<&Member>, Vec<&Member>) = members.iter().partition(|m| in_roster(m));
     if json {
         let entry = |m: &&Member| {
@@ -386,6 +386,12 @@ pub fn peers_text(json: bool, colour: bool, members: &[Member]) -> String {
         }
     }
     s
+}
+
+/// The `/help` answer under `--json`: one line, like every other, with
+/// the help text in `text`.
+pub fn help_json(text: &str) -> String {
+    json_line(json!({"event": "help", "text": text}))
 }
 
 /// The `/stats` answer: the node's counters and table sizes.

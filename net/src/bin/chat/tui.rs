@@ -3,7 +3,7 @@
 //! being typed), drawn into a ratatui `Frame`. Reading keys and events is
 //! in `tui_run`.
 
-use crate::colour::colour_of;
+use crate::colour::{colour_of, rgb_of, Colours};
 use crate::output::{self, HISTORY_MARK};
 use crate::recovered::Recovered;
 use crate::wall_time::author_text;
@@ -69,8 +69,8 @@ pub struct TuiState {
     pub scroll: usize,
     /// The node is leaving: the next Ctrl-C ends at once.
     pub leaving: bool,
-    /// Names, states and marks in colour (off with `NO_COLOR`).
-    pub colour: bool,
+    /// How names, states and marks are coloured (off with `NO_COLOR`).
+    pub colour: Colours,
     /// History deliveries, summed up in bursts.
     bursts: Recovered,
 }
@@ -87,7 +87,7 @@ impl TuiState {
             input: String::new(),
             scroll: 0,
             leaving: false,
-            colour: true,
+            colour: Colours::Cube,
             bursts: Recovered::new(),
         }
     }
@@ -143,7 +143,7 @@ impl TuiState {
             }
             _ => {}
         }
-        self.say(&output::event_text(event, false, now_ms));
+        self.say(&output::event_text(event, Colours::Off, now_ms));
     }
 
     /// Time passes: a burst of history deliveries that went quiet is
@@ -266,7 +266,7 @@ fn render_scrollback(state: &TuiState, frame: &mut Frame, area: Rect) {
         .map(|l| {
             let mut spans = Vec::with_capacity(4);
             if l.history {
-                let style = if state.colour {
+                let style = if state.colour.on() {
                     Style::default().fg(Color::Cyan)
                 } else {
                     Style::default()
@@ -300,7 +300,7 @@ fn render_members(state: &TuiState, frame: &mut Frame, area: Rect) {
                 Span::raw(mark),
                 Span::styled(printable(&m.name), name_style(state, m.node)),
                 Span::raw(" "),
-                Span::styled(state_text(m.state), state_style(m.state, state.colour)),
+                Span::styled(state_text(m.state), state_style(m.state, state.colour.on())),
             ]))
         })
         .collect();
@@ -310,12 +310,15 @@ fn render_members(state: &TuiState, frame: &mut Frame, area: Rect) {
     frame.render_widget(List::new(items).block(block), area);
 }
 
-/// A member's name in its colour (an xterm 256-colour index).
+/// A member's name in its colour (an xterm 256-colour index, or 24-bit).
 fn name_style(state: &TuiState, node: NodeKey) -> Style {
-    if state.colour {
-        Style::default().fg(Color::Indexed(colour_of(node)))
-    } else {
-        Style::default()
+    match state.colour {
+        Colours::Off => Style::default(),
+        Colours::Cube => Style::default().fg(Color::Indexed(colour_of(node))),
+        Colours::Rgb => {
+            let (r, g, b) = rgb_of(node);
+            Style::default().fg(Color::Rgb(r, g, b))
+        }
     }
 }
 

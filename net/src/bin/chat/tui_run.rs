@@ -141,7 +141,7 @@ fn on_key(state: &mut TuiState, key: KeyEvent, node: &NodeHandle, height: usize)
         KeyCode::Enter => {
             let line = std::mem::take(&mut state.input);
             state.scroll = 0;
-            match command(&line, node, false, false) {
+            match command(&line, node, false, crate::colour::Colours::Off) {
                 Reply::Done => {}
                 Reply::Quit => return Key::Leave,
                 Reply::Say(text) if text == HELP => {

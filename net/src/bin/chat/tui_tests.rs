@@ -200,7 +200,13 @@ fn two_members_named_bob_show_in_different_colours_unless_colour_is_off() {
         "{one:?}"
     );
     assert_eq!(time1, Color::Reset, "only the name is coloured");
-    s.colour = false;
+    // 24-bit when the terminal says it shows it.
+    s.colour = crate::colour::Colours::Rgb;
+    let (one, two) = (colour_at(&s, 0).1, colour_at(&s, 1).1);
+    assert_ne!(one, two, "two bobs alike");
+    let (r, g, b) = crate::colour::rgb_of(key(7001));
+    assert_eq!(one, Color::Rgb(r, g, b));
+    s.colour = crate::colour::Colours::Off;
     assert_eq!(colour_at(&s, 0).1, Color::Reset);
     assert_eq!(colour_at(&s, 1).1, Color::Reset);
 }
