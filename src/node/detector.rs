@@ -90,6 +90,11 @@ impl Detector {
         self.nonce
     }
 
+    /// Whether `addr` is being checked through others.
+    pub(super) fn is_checking(&self, addr: SocketAddr) -> bool {
+        self.checks.contains_key(&addr)
+    }
+
     /// Pings and checks in flight, for the table bounds.
     pub(super) fn len(&self) -> usize {
         self.pings.len() + self.checks.len()

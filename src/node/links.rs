@@ -694,8 +694,24 @@ impl Node {
                 .copied()
                 .filter(|c| *c != conn)
                 .max_by_key(|c| (self.conns.get(c).map_or(0, |x| x.degree), *c));
-            match victim {
-                Some(v) if needy => {
+            // A neighbour that has left something unanswered for a heartbeat
+            // interval, or is being checked, is most likely dead (after a
+            // mass failure a node's slots fill with such links): it gives
+            // its slot to anyone who dials, the longest silent first.
+            let interval = self.cfg.ping_interval;
+            let silent = self
+                .neighbours
+                .iter()
+                .filter(|(_, c)| **c != conn)
+                .filter_map(|(a, c)| {
+                    let x = self.conns.get(c)?;
+                    let since = x.awaiting.filter(|t| now - *t >= interval);
+                    let checked = self.detector.is_checking(*a).then_some(x.last_heard);
+                    since.or(checked).map(|t| (t, *c))
+                })
+                .min();
+            match silent.map(|(_, c)| c).or(victim) {
+                Some(v) if needy || silent.is_some() => {
                     self.stats.conns_refused += 1;
                     self.bye(v, ByeReason::Full, out);
                 }
