@@ -5,7 +5,7 @@ use crate::message::{MemberState, MemberUpdate, NodeKey};
 use crate::time::Instant;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -118,6 +118,9 @@ pub(crate) struct Members {
     map: IndexMap<SocketAddr, Member, FxBuildHasher>,
     hash: u64,
     buckets: [u64; BUCKETS],
+    /// The members in the roster by their place on the ring of address
+    /// hashes (see [`ring_pos`]), kept with the map.
+    ring: BTreeSet<(u64, SocketAddr)>,
 }
 
 impl Default for Members {
@@ -126,8 +129,21 @@ impl Default for Members {
             map: IndexMap::default(),
             hash: 0,
             buckets: [0; BUCKETS],
+            ring: BTreeSet::new(),
         }
     }
+}
+
+/// A member's place on the ring of address hashes (by address alone, so
+/// that a restart keeps it).
+pub(crate) fn ring_pos(addr: SocketAddr) -> u64 {
+    key_hash(
+        NodeKey {
+            addr,
+            incarnation: 0,
+        },
+        0,
+    )
 }
 
 impl Members {
@@ -169,8 +185,24 @@ impl Members {
         }
     }
 
+    /// The members in the roster going back round the ring from `from`
+    /// (excluded), nearest first.
+    pub fn before(&self, from: SocketAddr) -> impl Iterator<Item = (SocketAddr, &Member)> + '_ {
+        let at = (ring_pos(from), from);
+        let before = self.ring.range(..at).rev();
+        let wrapped = self.ring.range(at..).rev().filter(move |k| **k != at);
+        before
+            .chain(wrapped)
+            .filter_map(|&(_, a)| self.map.get(&a).map(|m| (a, m)))
+    }
+
     /// Inserts or replaces the entry for `addr`, keeping the hash current.
     pub fn set(&mut self, addr: SocketAddr, m: Member) {
+        if m.in_roster() {
+            self.ring.insert((ring_pos(addr), addr));
+        } else {
+            self.ring.remove(&(ring_pos(addr), addr));
+        }
         if let Some(old) = self.map.get(&addr) {
             let c = Self::contribution(addr, old);
             self.hash = self.hash.wrapping_sub(c);
@@ -186,6 +218,7 @@ impl Members {
 
     /// Removes the entry for `addr`, keeping the hash current.
     pub fn remove(&mut self, addr: &SocketAddr) {
+        self.ring.remove(&(ring_pos(*addr), *addr));
         if let Some(old) = self.map.shift_remove(addr) {
             let c = Self::contribution(*addr, &old);
             self.hash = self.hash.wrapping_sub(c);

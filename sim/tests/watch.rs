@@ -60,14 +60,20 @@ fn an_idle_mesh_heartbeats_only_the_links_its_nodes_watch() {
     };
     let (few, sim) = count(2);
     let (all, _) = count(7);
-    // Every link watched: 28 links, one ping each per 500 ms.
+    // Every link watched: 28 links, one exchange each per second (the
+    // ping of one end serves both).
+    let per_s = 1000.0 / Config::lan().ping_interval.as_millis() as f64;
     assert!(
-        all as f64 >= 28.0 * 2.0 * window * 0.9,
+        all as f64 >= 28.0 * per_s * window * 0.9,
         "all links: {all} pings"
+    );
+    assert!(
+        (all as f64) <= 28.0 * per_s * window * 1.2,
+        "all links: {all} pings, more than one exchange per link per interval"
     );
     // Two picked per node: at most 8 x 2 links watched.
     assert!(
-        (few as f64) <= 16.0 * 2.0 * window * 1.1,
+        (few as f64) <= 16.0 * per_s * window * 1.1,
         "two per node: {few} pings against {all} with every link watched"
     );
     assert!(few * 2 <= all, "{few} pings against {all}");

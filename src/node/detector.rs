@@ -247,27 +247,15 @@ impl Node {
     /// The alive member before this node on the ring of address hashes
     /// that is not being dialled or checked, and may be dialled now.
     pub(super) fn ring_predecessor(&self) -> Option<SocketAddr> {
-        let pos = |a: &SocketAddr| {
-            crate::peers::key_hash(
-                NodeKey {
-                    addr: *a,
-                    incarnation: 0,
-                },
-                0,
-            )
-        };
-        let mine = pos(&self.me.addr);
         self.members
-            .iter()
-            .filter(|(a, m)| {
+            .before(self.me.addr)
+            .find(|(a, m)| {
                 m.state == MemberState::Alive
                     && m.retry_at <= self.now
                     && !self.dialing.contains_key(a)
                     && !self.detector.checks.contains_key(a)
             })
-            // Distance back from this node, wrapping around.
-            .min_by_key(|(a, _)| (mine.wrapping_sub(pos(a)), **a))
-            .map(|(a, _)| *a)
+            .map(|(a, _)| a)
     }
 
     /// A new round: every member in the roster that is not a neighbour, in
