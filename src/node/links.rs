@@ -695,7 +695,8 @@ impl Node {
                 .filter(|c| *c != conn)
                 .max_by_key(|c| (self.conns.get(c).map_or(0, |x| x.degree), *c));
             // A neighbour that has left something unanswered for a heartbeat
-            // interval, or is being checked, is most likely dead (after a
+            // interval (and two round trips of its link), or is being
+            // checked, is most likely dead (after a
             // mass failure a node's slots fill with such links): it gives
             // its slot to anyone who dials, the longest silent first.
             let interval = self.cfg.ping_interval;
@@ -705,7 +706,8 @@ impl Node {
                 .filter(|(_, c)| **c != conn)
                 .filter_map(|(a, c)| {
                     let x = self.conns.get(c)?;
-                    let since = x.awaiting.filter(|t| now - *t >= interval);
+                    let wait = interval + x.rtt.unwrap_or(Duration::ZERO).saturating_mul(2);
+                    let since = x.awaiting.filter(|t| now - *t >= wait);
                     let checked = self.detector.is_checking(*a).then_some(x.last_heard);
                     since.or(checked).map(|t| (t, *c))
                 })
