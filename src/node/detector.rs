@@ -16,7 +16,7 @@ const MAX_PINGS: usize = 64;
 const MAX_CHECKS: usize = 64;
 /// One probe round in this many goes to a random member rather than to
 /// the ring predecessor, while deaths are about (see `ALARM`).
-const RANDOM_EVERY: u32 = 2;
+const RANDOM_EVERY: u32 = 4;
 /// The same when no member died or was suspected lately: a member whose
 /// watchers all failed with it was part of a failure others see too.
 const RANDOM_EVERY_CALM: u32 = 16;

@@ -245,24 +245,11 @@ impl Node {
                 continue;
             }
             let heard = awaiting.unwrap_or(c.last_heard).max(c.last_heard);
-            // Awaited since a send: the ping goes after three quarters of
-            // an interval, and its answer is due a probe timeout and two
-            // round trips of the link later; a watched link gets the full
-            // silence.
-            let limit = if awaiting.is_some() {
-                let rtt = c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2);
-                (Duration::from_millis(interval * 3 / 4)
-                    + self.stretch(self.cfg.probe_timeout)
-                    + rtt)
-                    .min(dead_after)
-            } else {
-                dead_after
-            };
-            if now - heard >= limit {
+            if now - heard >= dead_after {
                 silent.push((id, p));
                 continue;
             }
-            next_silent = next_silent.min(heard + limit);
+            next_silent = next_silent.min(heard + dead_after);
             // A link quiet in either direction for about an interval gets a
             // ping: one exchange per interval serves both ends (the ping
             // tells the peer this node lives, the answer tells this node the
