@@ -60,9 +60,10 @@ pub struct Config {
     /// link whose peer picked it (its heartbeats say so), so with the
     /// default each member is watched by the members on both sides of it
     /// on the ring. Any other link is watched only while this node awaits
-    /// an answer over it (it sent something, and nothing came back): a
-    /// node whose links were cut finds out as soon as it speaks, and an
-    /// idle link costs nothing. A death on an unwatched link is found by
+    /// an answer over it (it sent something, and nothing came back): it is
+    /// pinged three quarters of an interval after the send and checked
+    /// after the silence, so a node whose links were cut finds out as soon
+    /// as it speaks, and an idle link costs nothing. A death on an unwatched link is found by
     /// the watchers, whose suspicion every other neighbour verifies over
     /// its own link before adding its voice. Default 1; at least 1. More
     /// watchers find deaths with more independent accusers and cost an
