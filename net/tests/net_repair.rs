@@ -72,6 +72,23 @@ fn all_delivered(receivers: &[&Chat], senders: &[Chat], batches: &[Vec<Vec<Strin
     }
 }
 
+/// Waits for `newcomer`'s `recovered` event and checks that it sums up,
+/// as a newcomer's catch-up, the `n` history deliveries before it.
+fn assert_caught_up(newcomer: &Chat, n: u64) {
+    let summed = newcomer.wait_for("the recovered count", CATCH_UP, |e| {
+        e["event"] == "recovered"
+    });
+    let seen = newcomer.seen();
+    let at = seen.iter().position(|e| e["event"] == "recovered").unwrap();
+    let history = seen[..at]
+        .iter()
+        .filter(|e| e["event"] == "chat" && e["history"] == true)
+        .count() as u64;
+    assert_eq!(history, n, "every earlier message came as history");
+    assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
+    assert_eq!(summed["newcomer"], true, "{summed}");
+}
+
 #[test]
 fn a_node_paused_for_less_than_the_detection_time_receives_everything_it_missed() {
     let mut senders = group("short");
@@ -218,18 +235,7 @@ fn a_newcomers_catch_up_is_summed_up_as_earlier_messages() {
     all_delivered(&[&senders[2]], &senders[..2], std::slice::from_ref(&before));
     let newcomer = Chat::start("catchup-new", &[&senders[2]]);
     all_delivered(&[&newcomer], &senders[..2], &[before]);
-    let summed = newcomer.wait_for("the recovered count", CATCH_UP, |e| {
-        e["event"] == "recovered"
-    });
-    let seen = newcomer.seen();
-    let at = seen.iter().position(|e| e["event"] == "recovered").unwrap();
-    let history = seen[..at]
-        .iter()
-        .filter(|e| e["event"] == "chat" && e["history"] == true)
-        .count() as u64;
-    assert_eq!(history, 8, "every earlier message came as history");
-    assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
-    assert_eq!(summed["newcomer"], true, "{summed}");
+    assert_caught_up(&newcomer, 8);
 }
 
 /// A newcomer that joins more than 5 s after it started (its seed is
@@ -262,17 +268,6 @@ fn a_newcomer_that_joins_late_is_summed_up_as_earlier_messages() {
     );
     seed.signal("-CONT");
     all_delivered(&[&newcomer], &senders[..2], &[before]);
-    let summed = newcomer.wait_for("the recovered count", CATCH_UP, |e| {
-        e["event"] == "recovered"
-    });
+    assert_caught_up(&newcomer, 8);
     assert!(started.elapsed() > Duration::from_secs(5));
-    let seen = newcomer.seen();
-    let at = seen.iter().position(|e| e["event"] == "recovered").unwrap();
-    let history = seen[..at]
-        .iter()
-        .filter(|e| e["event"] == "chat" && e["history"] == true)
-        .count() as u64;
-    assert_eq!(history, 8, "every earlier message came as history");
-    assert_eq!(summed["count"].as_u64(), Some(history), "{summed}");
-    assert_eq!(summed["newcomer"], true, "{summed}");
 }
