@@ -121,3 +121,44 @@ fn neighbours_that_do_not_watch_a_hung_member_verify_and_hasten_its_removal() {
         );
     }
 }
+
+/// Ten nodes with eight slots each cannot all fill their slots: a node
+/// short of its last one is turned away as full by the members it asks.
+/// It asks each of them again ever more rarely, and looks for the last
+/// slot ever more rarely, instead of dialling a full member every
+/// reconnect interval for good.
+#[test]
+fn a_group_with_no_room_for_the_last_slots_stops_dialling() {
+    let mut sim = Sim::builder()
+        .nodes(10)
+        .config(Config::lan())
+        .latency(Duration::from_millis(5))
+        .seed(3)
+        .record_trace()
+        .build();
+    sim.run_for(Duration::from_secs(20));
+    let from = sim.now().as_millis() as f64 / 1000.0;
+    let window = 60.0;
+    sim.run_for(Duration::from_secs(window as u64));
+    let lines: Vec<&str> = sim
+        .trace()
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(|t| t >= from)
+        })
+        .collect();
+    let dials = lines.iter().filter(|l| l.contains(" dial ")).count();
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains(" bye ") && l.contains("Full"))
+        .count();
+    // Random probes alone: one probe round in 16, each a dial, per node.
+    let probes = 10.0 * window / 16.0;
+    assert!(
+        (dials as f64) <= probes * 1.5,
+        "{dials} dials in {window} s ({refused} turned away as full); random probes alone make about {probes}"
+    );
+}
