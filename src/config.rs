@@ -45,6 +45,15 @@ pub struct Config {
     /// announcement already waits up to `ihave_interval`, which favours
     /// the tree).
     pub optimize_threshold: Option<Duration>,
+    /// Interval between the overlay beacons the member first on the ring
+    /// floods over the broadcast tree (see [`crate::Beacon`]). Default
+    /// 10 s; at least 10 ms. A node that holds that member alive but has
+    /// heard none of its beacons for two intervals (plus a random part of
+    /// one) puts its lazy links back on the tree; after three it dials the
+    /// member, so two parts of the overlay that no link joins any longer
+    /// (every roster still shows everyone alive) merge again. Each beacon
+    /// costs about one message per node.
+    pub beacon_interval: Duration,
     /// Interval between heartbeats on a watched link (see `watched_links`).
     /// Default 1 s; at least 10 ms. One exchange per interval (a ping and
     /// its answer, three packets over TCP) serves both ends of a link, and
@@ -204,6 +213,7 @@ impl Config {
             graft_timeout: Duration::from_millis(150),
             ihave_interval: Duration::from_millis(50),
             optimize_threshold: None,
+            beacon_interval: Duration::from_secs(10),
             ping_interval: Duration::from_secs(1),
             missed_pings: 2,
             watched_links: 1,
@@ -283,6 +293,11 @@ impl Config {
         check(
             self.ping_interval.as_millis() >= 10,
             "ping_interval",
+            "at least 10ms",
+        )?;
+        check(
+            self.beacon_interval.as_millis() >= 10,
+            "beacon_interval",
             "at least 10ms",
         )?;
         check(self.missed_pings >= 2, "missed_pings", "at least 2")?;

@@ -39,8 +39,8 @@ pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use message::{
-    Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
-    NodeKey, Sync, PROTOCOL_VERSION,
+    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
+    MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
 pub use node::{
     ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal, Stats,

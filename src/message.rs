@@ -56,6 +56,23 @@ pub struct Hello {
     pub members_hash: u64,
     /// Digest of the speaker's delivered chat (see [`Sync`]).
     pub chat_hash: u64,
+    /// The newest overlay beacon the speaker has from the member it
+    /// follows (see [`Beacon`]), if any: a peer whose part of the overlay
+    /// lost the leader's beacons is behind, and a full node takes its dial.
+    pub beacon: Option<Beacon>,
+}
+
+/// A sign of life flooded over the broadcast tree by the member first on
+/// the ring of address hashes (the leader): every node of the overlay part
+/// that holds the leader hears it every `Config::beacon_interval`. A node
+/// that holds the leader alive but stops hearing its beacons is in a part
+/// of the overlay cut off from it, and dials it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Beacon {
+    /// The leader's life.
+    pub origin: NodeKey,
+    /// Grows by one per beacon within the life.
+    pub seq: u32,
 }
 
 /// The state a member is in, ordered by precedence at equal incarnation
@@ -268,6 +285,8 @@ pub enum Message {
     /// these keep coming. A plain ping asks for an answer only, so two ends
     /// answering each other's pings never keep each other watching.
     Heartbeat(u32),
+    /// The leader's beacon, forwarded over the broadcast tree.
+    Beacon(Beacon),
 }
 
 impl Message {
@@ -298,6 +317,7 @@ impl Message {
             Message::RosterPart { .. } => "part-list",
             Message::Prints { .. } => "prints",
             Message::Want(_) => "want",
+            Message::Beacon(_) => "beacon",
         }
     }
 }

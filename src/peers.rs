@@ -185,6 +185,11 @@ impl Members {
         }
     }
 
+    /// The member in the roster first on the ring, with its place.
+    pub fn first(&self) -> Option<(u64, SocketAddr)> {
+        self.ring.first().copied()
+    }
+
     /// The members in the roster going back round the ring from `from`
     /// (excluded), nearest first.
     pub fn before(&self, from: SocketAddr) -> impl Iterator<Item = (SocketAddr, &Member)> + '_ {

@@ -396,6 +396,7 @@ fn hello(peer: NodeKey) -> Hello {
         degree: 1,
         members_hash: 0,
         chat_hash: 0,
+        beacon: None,
     }
 }
 

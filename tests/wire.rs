@@ -23,6 +23,7 @@ fn hello() -> Hello {
         degree: 3,
         members_hash: 0x0123_4567_89ab_cdef,
         chat_hash: 42,
+        beacon: None,
     }
 }
 

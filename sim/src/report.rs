@@ -228,6 +228,12 @@ pub struct EndTables {
     /// departures since it started: deaths older than the newcomer that it
     /// was handed (zero when no old death is brought back).
     pub newcomer_old_members_max: usize,
+    /// Times they stopped hearing the leader's overlay beacons and put
+    /// their lazy links back on the tree, in all.
+    pub overlay_mends: u64,
+    /// Times they still heard none after that and dialled the leader (a
+    /// part of the overlay cut off from it), in all.
+    pub overlay_dials: u64,
 }
 
 /// Messages missing at the end of the liveness phase.
@@ -455,6 +461,11 @@ impl Report {
                     s,
                     "  tables (end)   {} live nodes: members max {}, mean {:.1}; streams max {}; {} newcomers hold up to {} members older than themselves",
                     e.live, e.members_max, e.members_mean, e.streams_max, e.newcomers, e.newcomer_old_members_max
+                );
+                let _ = writeln!(
+                    s,
+                    "  overlay        they lost the leader's beacons {} times and dialled it {} times",
+                    e.overlay_mends, e.overlay_dials
                 );
             }
             None => {

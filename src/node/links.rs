@@ -14,6 +14,7 @@ impl Node {
             degree: self.neighbours.len() as u16,
             members_hash: self.roster_hash(),
             chat_hash: self.chat_hash(),
+            beacon: self.beacon_news(),
         }
     }
 
@@ -141,7 +142,7 @@ impl Node {
 
     /// A chat came first over `conn`: the link is on some sender's
     /// fastest path.
-    fn first_over(&mut self, conn: ConnId) {
+    pub(super) fn first_over(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.firsts = c.firsts.saturating_add(1);
             decay(c);
@@ -154,7 +155,7 @@ impl Node {
     /// tree apart, and the grafts that mend it make new cycles. So a link
     /// leaves the tree once duplicates make up most of what it brought,
     /// after at least `PRUNE_AFTER` of them.
-    fn duplicate_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+    pub(super) fn duplicate_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -578,6 +579,7 @@ impl Node {
             }
             Message::Prints { buckets, prints } => self.on_prints(conn, buckets, prints, out),
             Message::Want(w) => self.on_want(conn, w, out),
+            Message::Beacon(b) => self.on_beacon(conn, b, out),
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
                     let dups = self.stats.duplicates;
@@ -682,7 +684,10 @@ impl Node {
             // likely the overlay is cut in two, and its part knows things
             // this part does not: with few slots per node, nobody else
             // would take it).
-            let cut_off = h.degree <= 1 && h.members_hash != self.roster_hash();
+            // So is a node whose part of the overlay no longer hears the
+            // leader's beacons: this link joins the two parts.
+            let cut_off = (h.degree <= 1 && h.members_hash != self.roster_hash())
+                || self.beacon_behind(h.beacon);
             let needy = dialed_by_me
                 || join
                 || stranger
@@ -747,6 +752,7 @@ impl Node {
         } else if self.joined {
             self.on_sync(conn, h.members_hash, h.chat_hash, true, out);
         }
+        self.share_beacon(conn, h.beacon, out);
     }
 
     /// A handshake is first-hand evidence that the speaker is alive.

@@ -6,10 +6,10 @@
 use crate::config::Config;
 use crate::history::{Store, Streams};
 use crate::message::{
-    Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
-    NodeKey, Sync, PROTOCOL_VERSION,
+    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
+    MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
-use crate::peers::{rank, supersedes, Member, Members, Recent};
+use crate::peers::{rank, ring_pos, supersedes, Member, Members, Recent};
 use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +24,7 @@ mod detector;
 mod io;
 mod links;
 mod membership;
+mod overlay;
 mod stats;
 mod timers;
 
@@ -309,6 +310,9 @@ pub struct Node {
     store: Store,
     timers: Timers,
     detector: Detector,
+    /// The leader's beacons: whether this node's part of the overlay is
+    /// still joined to the rest.
+    overlay: overlay::Overlay,
     /// Earliest time to look for more neighbours.
     next_dial: Instant,
     /// Dials to fill the last neighbour slots turned away as full since a
@@ -366,6 +370,7 @@ impl Node {
             store,
             timers: Timers::new(now, &cfg),
             detector: Detector::default(),
+            overlay: overlay::Overlay::default(),
             next_dial: now,
             fill_refused: 0,
             last_tick: now,
@@ -520,8 +525,9 @@ impl Node {
             if let Output::Send { conn, msg } = o {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.last_sent = self.now;
-                    // An answer to a ping awaits nothing back.
-                    if !matches!(msg, Message::Pong(_)) {
+                    // An answer to a ping, or a beacon, awaits nothing
+                    // back.
+                    if !matches!(msg, Message::Pong(_) | Message::Beacon(_)) {
                         c.awaiting.get_or_insert(self.now);
                     }
                 }

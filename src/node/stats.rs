@@ -50,6 +50,15 @@ pub struct Stats {
     pub refutations: u64,
     /// Chat messages sent by repair.
     pub repaired_sent: u64,
+    /// Times this node stopped hearing the leader's overlay beacons and put
+    /// its lazy links back on the broadcast tree.
+    pub overlay_mends: u64,
+    /// Times this node still heard no beacon after that and dialled the
+    /// leader: its part of the overlay was cut off.
+    pub overlay_dials: u64,
+    /// Beacons dropped: from a member not in the roster, or sooner than
+    /// half an interval after the last one of that leader.
+    pub beacons_dropped: u64,
 }
 
 /// Sizes of a node's bounded tables.

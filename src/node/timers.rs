@@ -129,6 +129,7 @@ impl Node {
             self.timers.set(Timer::Silent, Instant::MAX);
             self.heartbeat(out);
             self.expire_gaps(out);
+            self.overlay_tick(out);
             self.maintain(out);
             self.probe_members(out);
         }

@@ -9,8 +9,8 @@
 #![allow(dead_code)]
 
 use gossip_chat::{
-    ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId, NodeKey,
-    Sync, PROTOCOL_VERSION,
+    Beacon, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
+    NodeKey, Sync, PROTOCOL_VERSION,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -111,17 +111,25 @@ impl Universe {
             any::<u16>(),
             any::<u64>(),
             any::<u64>(),
+            prop::option::of(self.beacon()),
         )
             .prop_map(
-                |(version, node, name, degree, members_hash, chat_hash)| Hello {
+                |(version, node, name, degree, members_hash, chat_hash, beacon)| Hello {
                     version,
                     node,
                     name,
                     degree,
                     members_hash,
                     chat_hash,
+                    beacon,
                 },
             )
+            .boxed()
+    }
+
+    pub fn beacon(&self) -> BoxedStrategy<Beacon> {
+        (self.node_key(), any::<u32>())
+            .prop_map(|(origin, seq)| Beacon { origin, seq })
             .boxed()
     }
 
@@ -204,6 +212,7 @@ impl Universe {
             (any::<u32>(), self.addr.clone())
                 .prop_map(|(nonce, target)| Message::ProbeNack { nonce, target }),
             any::<u32>().prop_map(Message::Heartbeat),
+            self.beacon().prop_map(Message::Beacon),
         ]
         .boxed()
     }

@@ -43,10 +43,11 @@ pub(super) enum MsgKind {
     Want,
     ProbeNack,
     Heartbeat,
+    Beacon,
 }
 
 impl MsgKind {
-    const ALL: [MsgKind; 24] = [
+    const ALL: [MsgKind; 25] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
@@ -71,6 +72,7 @@ impl MsgKind {
         MsgKind::Want,
         MsgKind::ProbeNack,
         MsgKind::Heartbeat,
+        MsgKind::Beacon,
     ];
 
     /// The kind of `m` (a new message variant must be placed here).
@@ -100,6 +102,7 @@ impl MsgKind {
             Message::Want(_) => MsgKind::Want,
             Message::ProbeNack { .. } => MsgKind::ProbeNack,
             Message::Heartbeat(_) => MsgKind::Heartbeat,
+            Message::Beacon(_) => MsgKind::Beacon,
         }
     }
 
@@ -130,6 +133,7 @@ impl MsgKind {
             MsgKind::Want => "want",
             MsgKind::ProbeNack => "probe-nack",
             MsgKind::Heartbeat => "heartbeat",
+            MsgKind::Beacon => "beacon",
         }
     }
 
@@ -155,6 +159,7 @@ impl MsgKind {
             | MsgKind::ProbeAck
             | MsgKind::ProbeNack
             | MsgKind::Heartbeat
+            | MsgKind::Beacon
             | MsgKind::Busy
             | MsgKind::Sync
             | MsgKind::Leave

@@ -213,6 +213,9 @@ impl Metrics {
             deaths_detected,
             refutations,
             repaired_sent,
+            overlay_mends: _,
+            overlay_dials: _,
+            beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [
             ("malformed", malformed),
@@ -226,6 +229,7 @@ impl Metrics {
             ("peer_list_truncated", peer_list_truncated),
             ("connections_full", conns_refused),
             ("handshake_timeout", handshake_timeouts),
+            ("beacon_dropped", beacons_dropped),
             ("slow_peer", s.adapter.slow_peers_dropped),
         ] {
             counter(&self.dropped.get_or_create(&vec![("reason", reason)]), n);

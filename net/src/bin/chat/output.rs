@@ -416,6 +416,9 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         deaths_detected,
         refutations,
         repaired_sent,
+        overlay_mends,
+        overlay_dials,
+        beacons_dropped,
     } = stats.clone();
     let TableSizes {
         members,
@@ -448,6 +451,9 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "peer_list_truncated": peer_list_truncated,
         "conns_refused": conns_refused,
         "handshake_timeouts": handshake_timeouts,
+        "overlay_mends": overlay_mends,
+        "overlay_dials": overlay_dials,
+        "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
         "members": members,

@@ -1,0 +1,239 @@
+//! Overlay watch: is this node's part of the overlay still joined to the
+//! rest?
+//!
+//! Rosters cannot tell: after a bridge between two parts dies and the
+//! network heals, both parts hold everyone alive (random probes reach
+//! across), yet no neighbour link joins them and chat never crosses. So the
+//! member first on the ring of address hashes (the leader, as every roster
+//! agrees once views converge) floods a small [`Beacon`] over the broadcast
+//! tree every `beacon_interval`, and every node notes when the leader's
+//! beacon last advanced. A node that holds the leader alive but has heard
+//! none for two intervals (plus a random part of one, so that a cut-off
+//! part does not act as one) first puts its lazy links back on the tree,
+//! in case only the tree broke; after three it dials the leader (both
+//! waits stretch with the node's ill health, as its timeouts do). The
+//! dial's hello shows the stale beacon, so a full leader makes room for
+//! it, and the two sides of the new link trade beacons at once, which
+//! wakes the whole part up.
+//!
+//! A beacon costs about one message per node (it rides the tree, and its
+//! duplicates prune the tree like chat's do); nothing else is sent while
+//! the overlay holds together.
+
+use super::*;
+
+/// Most leaders whose beacons a node tracks at once (one normally, two
+/// while views disagree on who leads).
+const MAX_ORIGINS: usize = 4;
+
+/// Where the overlay watch stands.
+#[derive(Debug, Default)]
+pub(super) struct Overlay {
+    /// This node's own beacon counter, for when it leads.
+    seq: u32,
+    /// When this node last sent a beacon of its own.
+    sent: Option<Instant>,
+    /// The newest beacon forwarded per leader, and when.
+    seen: BTreeMap<SocketAddr, (Beacon, Instant)>,
+    /// The member this node follows (`None`: it leads).
+    leader: Option<SocketAddr>,
+    /// When the leader's beacon last advanced here, or this node began
+    /// following it.
+    heard: Instant,
+    /// A random part of an interval added to both deadlines, drawn each
+    /// time `heard` moves.
+    jitter: Duration,
+    /// 0: beacons come; 1: lazy links put back on the tree; 2: leader
+    /// dialled.
+    stage: u8,
+}
+
+impl Node {
+    /// The newest beacon this node has from the member it follows (its own
+    /// when it leads).
+    pub(super) fn beacon_news(&self) -> Option<Beacon> {
+        match self.overlay.leader {
+            None => (self.overlay.seq > 0).then_some(Beacon {
+                origin: self.me,
+                seq: self.overlay.seq,
+            }),
+            Some(l) => self.overlay.seen.get(&l).map(|(b, _)| *b),
+        }
+    }
+
+    /// Whether `theirs` lags this node's beacon from the same leader by two
+    /// or more (a part of the overlay that the leader's beacons no longer
+    /// reach; one behind is a beacon still on its way).
+    pub(super) fn beacon_behind(&self, theirs: Option<Beacon>) -> bool {
+        let (Some(mine), Some(theirs)) = (self.beacon_news(), theirs) else {
+            return false;
+        };
+        mine.origin.addr == theirs.origin.addr
+            && (mine.origin.incarnation > theirs.origin.incarnation
+                || (mine.origin.incarnation == theirs.origin.incarnation
+                    && mine.seq >= theirs.seq.saturating_add(2)))
+    }
+
+    /// A new neighbour's hello showed a stale beacon: send it the newest,
+    /// which it floods over its part of the overlay.
+    pub(super) fn share_beacon(
+        &mut self,
+        conn: ConnId,
+        theirs: Option<Beacon>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.beacon_behind(theirs) {
+            if let Some(b) = self.beacon_news() {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Beacon(b),
+                });
+            }
+        }
+    }
+
+    fn follow(&mut self, leader: Option<SocketAddr>) {
+        if self.overlay.leader != leader {
+            self.overlay.leader = leader;
+            self.beacon_heard();
+        }
+    }
+
+    fn beacon_heard(&mut self) {
+        let every = self.cfg.beacon_interval.as_millis() as usize;
+        self.overlay.heard = self.now;
+        self.overlay.stage = 0;
+        self.overlay.jitter = Duration::from_millis(self.below(every) as u64);
+    }
+
+    /// Each heartbeat tick: lead (send a beacon when one is due) or follow
+    /// (mend the tree, then dial the leader, when its beacons stop).
+    pub(super) fn overlay_tick(&mut self, out: &mut Vec<Output>) {
+        if !self.joined || self.left {
+            return;
+        }
+        let members = &self.members;
+        self.overlay
+            .seen
+            .retain(|a, _| members.get(a).is_some_and(|m| m.in_roster()));
+        let me = (ring_pos(self.me.addr), self.me.addr);
+        let leader = self.members.first().filter(|l| *l < me).map(|(_, a)| a);
+        self.follow(leader);
+        let every = self.cfg.beacon_interval;
+        let Some(leader) = leader else {
+            if self.overlay.sent.is_none_or(|t| self.now - t >= every) {
+                self.overlay.sent = Some(self.now);
+                self.overlay.seq = self.overlay.seq.saturating_add(1);
+                let b = Beacon {
+                    origin: self.me,
+                    seq: self.overlay.seq,
+                };
+                self.push_beacon(b, None, out);
+            }
+            return;
+        };
+        if self.neighbours.contains_key(&leader) || self.neighbours.is_empty() {
+            // Its beacons come straight over the link (a silent leader is
+            // the detector's business), or this node dials for all its
+            // slots anyway.
+            self.overlay.heard = self.overlay.heard.max(self.now.saturating_sub(every));
+            return;
+        }
+        // A node that sees itself degraded (losing messages, starved) waits
+        // longer: beacons lost on its links are not a cut.
+        let late = self.now - self.overlay.heard;
+        let due = |k: u64| self.stretch(every.saturating_mul(k)) + self.overlay.jitter;
+        if self.overlay.stage == 0 && late >= due(2) {
+            // Maybe only the tree broke: the lazy links carry the next one.
+            self.overlay.stage = 1;
+            self.stats.overlay_mends += 1;
+            let lazy: Vec<ConnId> = self
+                .neighbours
+                .values()
+                .copied()
+                .filter(|c| self.conns.get(c).is_some_and(|c| c.lazy))
+                .collect();
+            for c in lazy {
+                self.graft(c, out);
+            }
+        } else if self.overlay.stage == 1 && late >= due(3) {
+            // No neighbour brings it: this part is cut off from the leader.
+            self.overlay.stage = 2;
+            self.stats.overlay_dials += 1;
+            if !self.dialing.contains_key(&leader) {
+                self.dial(leader, false, out);
+            }
+        } else if self.overlay.stage == 2 && late >= due(6) {
+            // Still nothing: try again from the start.
+            self.beacon_heard();
+        }
+    }
+
+    /// A beacon came over `conn`.
+    pub(super) fn on_beacon(&mut self, conn: ConnId, b: Beacon, out: &mut Vec<Output>) {
+        let addr = b.origin.addr;
+        if addr == self.me.addr {
+            // Its own, back round a cycle of the tree.
+            self.duplicate_over(conn, out);
+            return;
+        }
+        let in_roster = self
+            .members
+            .get(&addr)
+            .is_some_and(|m| m.in_roster() && m.incarnation <= b.origin.incarnation);
+        if !in_roster {
+            self.stats.beacons_dropped += 1;
+            return;
+        }
+        let half = Duration::from_millis(self.cfg.beacon_interval.as_millis() / 2);
+        match self.overlay.seen.get(&addr) {
+            Some((old, _))
+                if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
+            {
+                self.duplicate_over(conn, out);
+                return;
+            }
+            Some((_, at)) if self.now - *at < half => {
+                // Faster than any leader sends them: not forwarded, so a
+                // peer cannot make the whole overlay carry a flood.
+                self.stats.beacons_dropped += 1;
+                return;
+            }
+            _ => {}
+        }
+        if !self.overlay.seen.contains_key(&addr) && self.overlay.seen.len() >= MAX_ORIGINS {
+            // Keep the leaders nearest the head of the ring.
+            let last = self
+                .overlay
+                .seen
+                .keys()
+                .copied()
+                .max_by_key(|a| (ring_pos(*a), *a));
+            if let Some(last) = last {
+                if (ring_pos(last), last) < (ring_pos(addr), addr) {
+                    self.stats.beacons_dropped += 1;
+                    return;
+                }
+                self.overlay.seen.remove(&last);
+            }
+        }
+        self.overlay.seen.insert(addr, (b, self.now));
+        self.first_over(conn);
+        if self.overlay.leader == Some(addr) {
+            self.beacon_heard();
+        }
+        self.push_beacon(b, Some(conn), out);
+    }
+
+    /// Sends a beacon over every tree link but the one it came by.
+    fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
+        for c in self.neighbours.values() {
+            if Some(*c) != from && self.conns.get(c).is_some_and(|c| !c.lazy) {
+                out.push(Output::Send {
+                    conn: *c,
+                    msg: Message::Beacon(b),
+                });
+            }
+        }
+    }
+}
