@@ -1372,6 +1372,80 @@ fn one_watched_link_is_heartbeated_and_no_other_is_pinged() {
     );
 }
 
+/// When a neighbour goes silent, failures are likely to come together: every
+/// other link that has been quiet for an interval is pinged at once (its
+/// peer's death would otherwise go unseen until the node next spoke over
+/// it), and a link whose peer is gone too is checked within the silence.
+#[test]
+fn a_silent_neighbour_has_every_quiet_link_pinged() {
+    let cfg = Config {
+        watched_links: 1,
+        ..Config::testing()
+    };
+    let n = 5u8;
+    let mut p = probe_with_neighbours(cfg.clone(), n);
+    run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+    // The watched link's peer and one idle link's peer die together; the
+    // other three answer everything.
+    let mut watched = None;
+    let mut idle_dead = None;
+    let mut pinged = std::collections::BTreeSet::new();
+    let mut checked = std::collections::BTreeSet::new();
+    let until = p.now + cfg.dead_after().saturating_mul(3);
+    while p.now < until {
+        let outs = p.step(Step::Deadline).unwrap();
+        for o in outs {
+            let Output::Send { conn, msg } = o else {
+                continue;
+            };
+            match msg {
+                Message::Heartbeat(_) if watched.is_none() => {
+                    watched = Some(conn);
+                    idle_dead = (1..=u64::from(n)).map(ConnId).find(|c| *c != conn);
+                }
+                Message::ProbeReq { target, .. } => {
+                    checked.insert(target);
+                }
+                _ => {}
+            }
+            if Some(conn) == watched || Some(conn) == idle_dead {
+                if matches!(msg, Message::Ping(_)) {
+                    pinged.insert(conn);
+                }
+                continue;
+            }
+            if let Message::Ping(x) = msg {
+                pinged.insert(conn);
+                p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+            } else {
+                p.step(Step::Message(conn.0, Message::Pong(0))).unwrap();
+            }
+        }
+    }
+    let watched = watched.expect("a watched link");
+    let idle_dead = idle_dead.expect("another link");
+    let peer = |c: ConnId| key(c.0 as u8, 1).addr;
+    assert!(
+        checked.contains(&peer(watched)),
+        "the silent neighbour was checked"
+    );
+    let others: Vec<ConnId> = (1..=u64::from(n))
+        .map(ConnId)
+        .filter(|c| *c != watched)
+        .collect();
+    for c in &others {
+        assert!(
+            pinged.contains(c),
+            "quiet link {c:?} never pinged: {pinged:?}"
+        );
+    }
+    assert!(
+        checked.contains(&peer(idle_dead)),
+        "the idle link whose peer died too was checked within the silence: {checked:?}"
+    );
+    assert_eq!(checked.len(), 2, "no live neighbour checked: {checked:?}");
+}
+
 /// Runs `p` for `d`, answering every ping and heartbeat it sends; returns
 /// the links it sent either on.
 fn run_answering(p: &mut Probe, d: Duration) -> std::collections::BTreeSet<ConnId> {

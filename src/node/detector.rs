@@ -53,6 +53,9 @@ pub(super) struct Detector {
     /// Until when deaths are about: a member was suspected or died, or
     /// this node checked one (random probes run more often).
     alarm_until: Option<Instant>,
+    /// When a neighbour last went silent and every quiet link was pinged
+    /// in turn.
+    pub(super) swept: Option<Instant>,
     nonce: u32,
 }
 

@@ -293,6 +293,30 @@ impl Node {
                 ping.push(id);
             }
         }
+        if silent
+            .iter()
+            .any(|(id, p)| self.neighbours.get(&p.addr) == Some(id))
+            && self.detector.swept.is_none_or(|t| now - t >= dead_after)
+        {
+            // A neighbour went silent: failures often come together (a
+            // rack, a region, a mass crash), and an idle link would tell
+            // nothing until this node next speaks over it. Every link quiet
+            // for an interval is pinged now, so that its peer's death is
+            // known within the silence, and the slot refilled.
+            self.detector.swept = Some(now);
+            for (&id, c) in &self.conns {
+                let quiet = c.awaiting.is_none()
+                    && c.peer
+                        .is_some_and(|p| self.neighbours.get(&p.addr) == Some(&id))
+                    && (now - c.last_heard).as_millis() >= interval
+                    && !silent.iter().any(|(s, _)| *s == id)
+                    && !ping.contains(&id);
+                if quiet {
+                    ping.push(id);
+                    next_silent = next_silent.min(now + dead_after);
+                }
+            }
+        }
         self.timers.arm(Timer::Silent, next_silent);
         for id in stale {
             self.stats.handshake_timeouts += 1;
