@@ -85,8 +85,11 @@ impl Node {
         }
     }
 
-    /// Drops a closed connection from the neighbours; if it carried the
-    /// broadcast tree, every lazy link is grafted back so the tree re-forms.
+    /// Drops a closed connection from the neighbours; if the broadcast tree
+    /// brought messages over it, every lazy link is grafted back so the
+    /// tree re-forms. (A link that only carried this node's pushes leaves
+    /// its peer to mend its side; one turned away as full the moment it
+    /// opened carried nothing.)
     fn forget_link(&mut self, conn: ConnId, c: &Conn, out: &mut Vec<Output>) {
         let Some(p) = c.peer else {
             return;
@@ -101,7 +104,7 @@ impl Node {
             self.fill_refused = 0;
             self.next_dial = self.next_dial.min(self.now);
         }
-        if !c.lazy && !self.left {
+        if !c.lazy && c.firsts > 0 && !self.left {
             let lazy: Vec<ConnId> = self
                 .neighbours
                 .values()
@@ -155,7 +158,7 @@ impl Node {
     /// tree apart, and the grafts that mend it make new cycles. So a link
     /// leaves the tree once duplicates make up most of what it brought,
     /// after at least `PRUNE_AFTER` of them.
-    pub(super) fn duplicate_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+    fn duplicate_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };

@@ -16,9 +16,9 @@
 //! it, and the two sides of the new link trade beacons at once, which
 //! wakes the whole part up.
 //!
-//! A beacon costs about one message per node (it rides the tree, and its
-//! duplicates prune the tree like chat's do); nothing else is sent while
-//! the overlay holds together.
+//! A beacon costs about one message per node: it rides the tree, and a
+//! link that brings a copy again leaves the tree (Plumtree's prune).
+//! Nothing else is sent while the overlay holds together.
 
 use super::*;
 
@@ -174,7 +174,7 @@ impl Node {
         let addr = b.origin.addr;
         if addr == self.me.addr {
             // Its own, back round a cycle of the tree.
-            self.duplicate_over(conn, out);
+            self.prune(conn, out);
             return;
         }
         let in_roster = self
@@ -190,7 +190,10 @@ impl Node {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
-                self.duplicate_over(conn, out);
+                // Plumtree's rule: a link that brought a copy again leaves
+                // the tree. Beacons go one at a time, so unlike chats in
+                // flight together they cannot prune a tree apart.
+                self.prune(conn, out);
                 return;
             }
             Some((_, at)) if self.now - *at < half => {
