@@ -107,6 +107,12 @@ impl Node {
                 .copied()
                 .filter(|n| self.conns.get(n).is_some_and(|c| c.lazy))
                 .collect();
+            let lazy: Vec<ConnId> = if lazy.is_empty() {
+                lazy
+            } else {
+                let i = self.below(lazy.len());
+                vec![lazy[i]]
+            };
             for n in lazy {
                 self.set_lazy(n, false);
                 out.push(Output::Send {
@@ -310,7 +316,11 @@ impl Node {
     /// Opens the handshake on `conn`: a join while this node has not joined.
     fn send_hello(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let hello = self.hello();
-        let msg = if self.joined {
+        // Only a dialled seed is asked to let this node in: a connection
+        // accepted while joining is most likely a newcomer as new as this
+        // node, whose view would only repeat the seed's.
+        let dialed = self.conns.get(&conn).is_some_and(|c| c.dialed.is_some());
+        let msg = if self.joined || !dialed {
             Message::Hello(hello)
         } else {
             self.asked_to_join(conn);
@@ -693,7 +703,12 @@ impl Node {
                 .values()
                 .copied()
                 .filter(|c| *c != conn)
-                .max_by_key(|c| (self.conns.get(c).map_or(0, |x| x.degree), *c));
+                .max_by_key(|c| {
+                    let x = self.conns.get(c);
+                    // Off the tree first: a tree link lost cuts the
+                    // broadcast tree until it re-forms.
+                    (x.is_some_and(|x| x.lazy), x.map_or(0, |x| x.degree), *c)
+                });
             // A neighbour that has left something unanswered for a heartbeat
             // interval (and two round trips of its link), or is being
             // checked, is most likely dead (after a
@@ -742,8 +757,11 @@ impl Node {
             m.failures = 0;
             m.retry_at = self.now;
         }
+        if dialed_by_me {
+            self.off_tree_if_covered(conn, out);
+        }
         if join {
-            self.answer_join(conn, out);
+            self.defer_join(conn, out);
         } else if self.joined {
             self.on_sync(conn, h.members_hash, h.chat_hash, true, out);
         }

@@ -436,14 +436,57 @@ impl Node {
             // may be an island.
             self.joined = true;
             self.member = true;
+            for c in std::mem::take(&mut self.pending_joins) {
+                if self.conns.get(&c).is_some_and(|c| c.peer.is_some()) {
+                    self.answer_join(c, out);
+                }
+            }
         }
         if !newer.is_empty() {
             self.send_peer_list(conn, false, newer, out);
+        }
+        if cover == Cover::Full {
+            // A join answer is the group's view: its arrivals are news to
+            // this newcomer only, not to the group (they are on their way
+            // over the tree already). Urgent news still goes on.
+            news.retain(urgent);
         }
         if !news.is_empty() {
             self.flood_updates(news, Some(conn), out);
         }
         self.maintain(out);
+    }
+
+    /// A link this node dialled has come up. If this node is on the
+    /// broadcast tree already (its seed's link, or a link it kept), the
+    /// new link starts off it: arrivals already reach this node, and a
+    /// second tree path would bring each of them twice until a duplicate
+    /// prunes it (Plumtree grows the tree only where something is
+    /// missing). Its seed's link, which brings what the join answer did
+    /// not, stays on.
+    pub(super) fn off_tree_if_covered(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        if !self.joined || self.is_seed_link(conn) || self.tree_links() < 2 {
+            return;
+        }
+        self.prune(conn, out);
+    }
+
+    /// A newcomer asks this node to let it in. A node still joining
+    /// itself holds only what its seed's answer has not brought yet: its
+    /// answer would leave the newcomer to learn the rest of the group by
+    /// repair. So it answers once its own join completes; a newcomer that
+    /// asks again (its own retry, after `dial_backoff`) is answered at
+    /// once, so that newcomers that only know one another still get in.
+    pub(super) fn defer_join(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let room = self.cfg.max_connections + self.cfg.max_handshaking;
+        if self.joined || self.pending_joins.len() >= room {
+            self.answer_join(conn, out);
+            return;
+        }
+        self.pending_joins.retain(|c| self.conns.contains_key(c));
+        if !self.pending_joins.contains(&conn) {
+            self.pending_joins.push(conn);
+        }
     }
 
     /// A neighbour's digest by bucket (its answer to a differing
@@ -461,6 +504,19 @@ impl Node {
             .filter(|(_, (a, b))| a != b)
             .fold(0u64, |m, (i, _)| m | 1 << i);
         if mask == 0 {
+            return;
+        }
+        // Both ends found the views different at once and sent their
+        // digests crossing each other: one exchange of fingerprints covers
+        // both directions, so only the end with the higher address goes on.
+        let now = self.now;
+        let wait = self.rtt(conn).saturating_mul(2);
+        let crossing = self
+            .conns
+            .get(&conn)
+            .and_then(|c| Some((c.last_repair?, c.peer?)))
+            .is_some_and(|(t, p)| now - t <= wait && self.me.addr < p.addr);
+        if crossing {
             return;
         }
         // Fingerprints of whole buckets per frame, so that each frame says

@@ -104,6 +104,9 @@ struct SyncPace {
     skipped: u32,
     /// A sync goes out every `2^quiet` rounds.
     quiet: u32,
+    /// Roster mismatches left unanswered in a row while the view was
+    /// changing (see `repair_roster`).
+    settling: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -289,6 +292,9 @@ pub struct Node {
     neighbours: BTreeMap<SocketAddr, ConnId>,
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
+    /// Joins asked of this node while it was joining itself: answered
+    /// once its own join completes (see `defer_join`).
+    pending_joins: Vec<ConnId>,
     recent: Recent,
     /// How often this node's anti-entropy probes go out.
     sync: SyncPace,
@@ -355,6 +361,7 @@ impl Node {
             neighbours: BTreeMap::new(),
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
+            pending_joins: Vec::new(),
             recent: Recent::default(),
             arrivals: Vec::new(),
             sync: SyncPace::default(),
