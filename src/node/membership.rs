@@ -225,10 +225,29 @@ impl Node {
     pub(super) fn apply(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let addr = u.node.addr;
         let now = self.now;
-        let old = self.members.get(&addr).cloned();
+        // What the new entry keeps of the old one (no clone of its name
+        // and accusers: this runs for every entry of every peer list).
+        struct Old {
+            rank: crate::peers::Rank,
+            in_roster: bool,
+            heard_dead: bool,
+            retry_at: Instant,
+            failures: u32,
+            refusals: u8,
+            full_until: Instant,
+        }
+        let old = self.members.get(&addr).map(|m| Old {
+            rank: m.rank(),
+            in_roster: m.in_roster(),
+            heard_dead: m.heard_dead,
+            retry_at: m.retry_at,
+            failures: m.failures,
+            refusals: m.refusals,
+            full_until: m.full_until,
+        });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
-            if !supersedes(rank(u), m.rank()) {
+            if !supersedes(rank(u), m.rank) {
                 return false;
             }
         } else if tomb
@@ -247,7 +266,7 @@ impl Node {
             self.stats.members_refused += 1;
             return false;
         }
-        let was_in = old.as_ref().is_some_and(Member::in_roster);
+        let was_in = old.as_ref().is_some_and(|m| m.in_roster);
         if u.state == MemberState::Suspect || (u.state == MemberState::Dead && was_in) {
             self.alarm();
         }
@@ -264,7 +283,7 @@ impl Node {
             suspect_until: None,
             accusers: u.accuser.into_iter().collect(),
             heard_dead: old.as_ref().is_some_and(|m| {
-                m.heard_dead && m.incarnation == u.node.incarnation && m.version == u.version
+                m.heard_dead && m.rank.0 == u.node.incarnation && m.rank.1 == u.version
             }),
             retry_at: old.as_ref().map_or(now, |m| m.retry_at),
             failures: old.as_ref().map_or(0, |m| m.failures),
@@ -353,6 +372,11 @@ impl Node {
             members.truncate(self.cfg.max_peer_list);
         }
         let whole = cover != Cover::Delta;
+        if cover == Cover::Full {
+            // A join answer: the table grows once, not entry by entry.
+            let more = members.len().saturating_sub(self.members.len());
+            self.members.reserve(more);
+        }
         let mut news = Vec::new();
         let mut newer = Vec::new();
         let (mut arrivals, mut new_arrivals) = (0, 0);
