@@ -470,20 +470,6 @@ impl Node {
         if c.last_repair.is_some_and(|t| now - t < cooldown) {
             return;
         }
-        // While this node's own view is changing (it changed since its
-        // last sync round), news is on its way over the tree, and a
-        // mismatch is most likely that: it goes unanswered, up to
-        // `MAX_SETTLING_SKIPS` times in a row, so a view that keeps
-        // changing is still repaired.
-        let changing = self.roster_hash() != self.sync.last.0;
-        if changing && self.sync.settling < MAX_SETTLING_SKIPS {
-            self.sync.settling += 1;
-            return;
-        }
-        self.sync.settling = 0;
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
         c.last_repair = Some(now);
         out.push(Output::Send {
             conn,

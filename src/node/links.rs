@@ -107,12 +107,6 @@ impl Node {
                 .copied()
                 .filter(|n| self.conns.get(n).is_some_and(|c| c.lazy))
                 .collect();
-            let lazy: Vec<ConnId> = if lazy.is_empty() {
-                lazy
-            } else {
-                let i = self.below(lazy.len());
-                vec![lazy[i]]
-            };
             for n in lazy {
                 self.set_lazy(n, false);
                 out.push(Output::Send {

@@ -104,9 +104,6 @@ struct SyncPace {
     skipped: u32,
     /// A sync goes out every `2^quiet` rounds.
     quiet: u32,
-    /// Roster mismatches left unanswered in a row while the view was
-    /// changing (see `repair_roster`).
-    settling: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
