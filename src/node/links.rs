@@ -666,11 +666,21 @@ impl Node {
             let other_conn = self.conns.get(&other);
             let other_dialed_by_me = other_conn.is_some_and(|c| c.dialed.is_some());
             let other_life = other_conn.and_then(|c| c.peer).map_or(0, |p| p.incarnation);
-            let keep_new = if other_life < peer.incarnation || dialed_by_me == other_dialed_by_me {
-                true
-            } else {
-                dialed_by_me == (self.me.addr < peer.addr)
-            };
+            // Two dials that cross are a round trip apart at most; a peer
+            // that dials long after the link came up no longer holds it
+            // (its end never finished the handshake, say): the new link
+            // replaces it.
+            let stale = other_conn.is_some_and(|c| {
+                let race =
+                    self.cfg.probe_timeout + c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2);
+                now - c.opened > race
+            });
+            let keep_new =
+                if other_life < peer.incarnation || dialed_by_me == other_dialed_by_me || stale {
+                    true
+                } else {
+                    dialed_by_me == (self.me.addr < peer.addr)
+                };
             let loser = if keep_new { other } else { conn };
             self.bye(loser, ByeReason::Duplicate, out);
             if !keep_new {
@@ -751,9 +761,7 @@ impl Node {
             m.failures = 0;
             m.retry_at = self.now;
         }
-        if dialed_by_me {
-            self.off_tree_if_covered(conn, out);
-        }
+        self.off_tree_if_covered(conn, dialed_by_me || join, h.degree, out);
         if join {
             self.defer_join(conn, out);
         } else if self.joined {

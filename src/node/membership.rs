@@ -481,15 +481,24 @@ impl Node {
         self.maintain(out);
     }
 
-    /// A link this node dialled has come up. If this node is on the
-    /// broadcast tree already (its seed's link, or a link it kept), the
-    /// new link starts off it: arrivals already reach this node, and a
-    /// second tree path would bring each of them twice until a duplicate
-    /// prunes it (Plumtree grows the tree only where something is
-    /// missing). Its seed's link, which brings what the join answer did
-    /// not, stays on.
-    pub(super) fn off_tree_if_covered(&mut self, conn: ConnId, out: &mut Vec<Output>) {
-        if !self.joined || self.is_seed_link(conn) || self.tree_links() < 2 {
+    /// A member dialled this node (a `Hello`, not a join) while it had
+    /// neighbours already (`degree` in its hello): it is on the broadcast
+    /// tree, or was put on it by its seed, so the new link starts off the
+    /// tree. Arrivals and chats already reach it, and a second tree path
+    /// would bring each of them twice until a duplicate pruned it
+    /// (Plumtree grows the tree only where something is missing: a graft).
+    /// A newcomer's link to its seed, which brings what the join answer
+    /// did not, and a link of an isolated node stay on. The end that
+    /// accepted decides, so that a link whose handshake did not complete
+    /// at that end carries nothing extra.
+    pub(super) fn off_tree_if_covered(
+        &mut self,
+        conn: ConnId,
+        dialed_or_join: bool,
+        degree: u16,
+        out: &mut Vec<Output>,
+    ) {
+        if dialed_or_join || degree == 0 || !self.joined {
             return;
         }
         self.prune(conn, out);
@@ -528,19 +537,6 @@ impl Node {
             .filter(|(_, (a, b))| a != b)
             .fold(0u64, |m, (i, _)| m | 1 << i);
         if mask == 0 {
-            return;
-        }
-        // Both ends found the views different at once and sent their
-        // digests crossing each other: one exchange of fingerprints covers
-        // both directions, so only the end with the higher address goes on.
-        let now = self.now;
-        let wait = self.rtt(conn).saturating_mul(2);
-        let crossing = self
-            .conns
-            .get(&conn)
-            .and_then(|c| Some((c.last_repair?, c.peer?)))
-            .is_some_and(|(t, p)| now - t <= wait && self.me.addr < p.addr);
-        if crossing {
             return;
         }
         // Fingerprints of whole buckets per frame, so that each frame says
