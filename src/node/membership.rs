@@ -488,7 +488,8 @@ impl Node {
     /// would bring each of them twice until a duplicate pruned it
     /// (Plumtree grows the tree only where something is missing: a graft).
     /// A newcomer's link to its seed, which brings what the join answer
-    /// did not, and a link of an isolated node stay on. The end that
+    /// did not, a link of an isolated node and this node's only link stay
+    /// on. The end that
     /// accepted decides, so that a link whose handshake did not complete
     /// at that end carries nothing extra.
     pub(super) fn off_tree_if_covered(
@@ -498,7 +499,8 @@ impl Node {
         degree: u16,
         out: &mut Vec<Output>,
     ) {
-        if dialed_or_join || degree == 0 || !self.joined {
+        // This node keeps a tree link of its own too.
+        if dialed_or_join || degree == 0 || !self.joined || self.tree_links() < 2 {
             return;
         }
         self.prune(conn, out);
