@@ -203,22 +203,31 @@ impl Members {
 
     /// Inserts or replaces the entry for `addr`, keeping the hash current.
     pub fn set(&mut self, addr: SocketAddr, m: Member) {
-        if m.in_roster() {
-            self.ring.insert((ring_pos(addr), addr));
-        } else {
-            self.ring.remove(&(ring_pos(addr), addr));
+        let new_in = m.in_roster();
+        let new_c = Self::contribution(addr, &m);
+        let (_, old) = self.map.insert_full(addr, m);
+        let old_in = old.as_ref().is_some_and(Member::in_roster);
+        // The ring holds exactly the members in the roster.
+        if new_in != old_in {
+            let at = (ring_pos(addr), addr);
+            if new_in {
+                self.ring.insert(at);
+            } else {
+                self.ring.remove(&at);
+            }
         }
-        if let Some(old) = self.map.get(&addr) {
-            let c = Self::contribution(addr, old);
-            self.hash = self.hash.wrapping_sub(c);
+        let old_c = old.as_ref().map_or(0, |o| Self::contribution(addr, o));
+        if old_c != new_c {
+            self.hash = self.hash.wrapping_sub(old_c).wrapping_add(new_c);
             let b = &mut self.buckets[bucket_of(addr)];
-            *b = b.wrapping_sub(c);
+            *b = b.wrapping_sub(old_c).wrapping_add(new_c);
         }
-        let c = Self::contribution(addr, &m);
-        self.hash = self.hash.wrapping_add(c);
-        let b = &mut self.buckets[bucket_of(addr)];
-        *b = b.wrapping_add(c);
-        self.map.insert(addr, m);
+    }
+
+    /// Room for `n` more members without growing the table on the way
+    /// (a join answer's worth).
+    pub fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
     }
 
     /// Removes the entry for `addr`, keeping the hash current.

@@ -314,7 +314,11 @@ impl Node {
     /// Opens the handshake on `conn`: a join while this node has not joined.
     fn send_hello(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let hello = self.hello();
-        let msg = if self.joined {
+        // Only a dialled seed is asked to let this node in: a connection
+        // accepted while joining is most likely a newcomer as new as this
+        // node, whose view would only repeat the seed's.
+        let dialed = self.conns.get(&conn).is_some_and(|c| c.dialed.is_some());
+        let msg = if self.joined || !dialed {
             Message::Hello(hello)
         } else {
             self.asked_to_join(conn);
@@ -667,11 +671,21 @@ impl Node {
             let other_conn = self.conns.get(&other);
             let other_dialed_by_me = other_conn.is_some_and(|c| c.dialed.is_some());
             let other_life = other_conn.and_then(|c| c.peer).map_or(0, |p| p.incarnation);
-            let keep_new = if other_life < peer.incarnation || dialed_by_me == other_dialed_by_me {
-                true
-            } else {
-                dialed_by_me == (self.me.addr < peer.addr)
-            };
+            // Two dials that cross are a round trip apart at most; a peer
+            // that dials long after the link came up no longer holds it
+            // (its end never finished the handshake, say): the new link
+            // replaces it.
+            let stale = other_conn.is_some_and(|c| {
+                let race =
+                    self.cfg.probe_timeout + c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2);
+                now - c.opened > race
+            });
+            let keep_new =
+                if other_life < peer.incarnation || dialed_by_me == other_dialed_by_me || stale {
+                    true
+                } else {
+                    dialed_by_me == (self.me.addr < peer.addr)
+                };
             let loser = if keep_new { other } else { conn };
             self.bye(loser, ByeReason::Duplicate, out);
             if !keep_new {
@@ -701,7 +715,12 @@ impl Node {
                 .values()
                 .copied()
                 .filter(|c| *c != conn)
-                .max_by_key(|c| (self.conns.get(c).map_or(0, |x| x.degree), *c));
+                .max_by_key(|c| {
+                    let x = self.conns.get(c);
+                    // Off the tree first: a tree link lost cuts the
+                    // broadcast tree until it re-forms.
+                    (x.is_some_and(|x| x.lazy), x.map_or(0, |x| x.degree), *c)
+                });
             // A neighbour that has left something unanswered for a heartbeat
             // interval (and two round trips of its link), or is being
             // checked, is most likely dead (after a
@@ -750,8 +769,9 @@ impl Node {
             m.failures = 0;
             m.retry_at = self.now;
         }
+        self.off_tree_if_covered(conn, dialed_by_me || join, h.degree, out);
         if join {
-            self.answer_join(conn, out);
+            self.defer_join(conn, out);
         } else if self.joined {
             self.on_sync(conn, h.members_hash, h.chat_hash, true, out);
         }

@@ -225,10 +225,29 @@ impl Node {
     pub(super) fn apply(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let addr = u.node.addr;
         let now = self.now;
-        let old = self.members.get(&addr).cloned();
+        // What the new entry keeps of the old one (no clone of its name
+        // and accusers: this runs for every entry of every peer list).
+        struct Old {
+            rank: crate::peers::Rank,
+            in_roster: bool,
+            heard_dead: bool,
+            retry_at: Instant,
+            failures: u32,
+            refusals: u8,
+            full_until: Instant,
+        }
+        let old = self.members.get(&addr).map(|m| Old {
+            rank: m.rank(),
+            in_roster: m.in_roster(),
+            heard_dead: m.heard_dead,
+            retry_at: m.retry_at,
+            failures: m.failures,
+            refusals: m.refusals,
+            full_until: m.full_until,
+        });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
-            if !supersedes(rank(u), m.rank()) {
+            if !supersedes(rank(u), m.rank) {
                 return false;
             }
         } else if tomb
@@ -247,7 +266,7 @@ impl Node {
             self.stats.members_refused += 1;
             return false;
         }
-        let was_in = old.as_ref().is_some_and(Member::in_roster);
+        let was_in = old.as_ref().is_some_and(|m| m.in_roster);
         if u.state == MemberState::Suspect || (u.state == MemberState::Dead && was_in) {
             self.alarm();
         }
@@ -264,7 +283,7 @@ impl Node {
             suspect_until: None,
             accusers: u.accuser.into_iter().collect(),
             heard_dead: old.as_ref().is_some_and(|m| {
-                m.heard_dead && m.incarnation == u.node.incarnation && m.version == u.version
+                m.heard_dead && m.rank.0 == u.node.incarnation && m.rank.1 == u.version
             }),
             retry_at: old.as_ref().map_or(now, |m| m.retry_at),
             failures: old.as_ref().map_or(0, |m| m.failures),
@@ -353,6 +372,11 @@ impl Node {
             members.truncate(self.cfg.max_peer_list);
         }
         let whole = cover != Cover::Delta;
+        if cover == Cover::Full {
+            // A join answer: the table grows once, not entry by entry.
+            let more = members.len().saturating_sub(self.members.len());
+            self.members.reserve(more);
+        }
         let mut news = Vec::new();
         let mut newer = Vec::new();
         let (mut arrivals, mut new_arrivals) = (0, 0);
@@ -436,14 +460,68 @@ impl Node {
             // may be an island.
             self.joined = true;
             self.member = true;
+            for c in std::mem::take(&mut self.pending_joins) {
+                if self.conns.get(&c).is_some_and(|c| c.peer.is_some()) {
+                    self.answer_join(c, out);
+                }
+            }
         }
         if !newer.is_empty() {
             self.send_peer_list(conn, false, newer, out);
+        }
+        if cover == Cover::Full {
+            // A join answer is the group's view: its arrivals are news to
+            // this newcomer only, not to the group (they are on their way
+            // over the tree already). Urgent news still goes on.
+            news.retain(urgent);
         }
         if !news.is_empty() {
             self.flood_updates(news, Some(conn), out);
         }
         self.maintain(out);
+    }
+
+    /// A member dialled this node (a `Hello`, not a join) while it had
+    /// neighbours already (`degree` in its hello): it is on the broadcast
+    /// tree, or was put on it by its seed, so the new link starts off the
+    /// tree. Arrivals and chats already reach it, and a second tree path
+    /// would bring each of them twice until a duplicate pruned it
+    /// (Plumtree grows the tree only where something is missing: a graft).
+    /// A newcomer's link to its seed, which brings what the join answer
+    /// did not, a link of an isolated node and this node's only link stay
+    /// on. The end that
+    /// accepted decides, so that a link whose handshake did not complete
+    /// at that end carries nothing extra.
+    pub(super) fn off_tree_if_covered(
+        &mut self,
+        conn: ConnId,
+        dialed_or_join: bool,
+        degree: u16,
+        out: &mut Vec<Output>,
+    ) {
+        // This node keeps a tree link of its own too.
+        if dialed_or_join || degree == 0 || !self.joined || self.tree_links() < 2 {
+            return;
+        }
+        self.prune(conn, out);
+    }
+
+    /// A newcomer asks this node to let it in. A node still joining
+    /// itself holds only what its seed's answer has not brought yet: its
+    /// answer would leave the newcomer to learn the rest of the group by
+    /// repair. So it answers once its own join completes; a newcomer that
+    /// asks again (its own retry, after `dial_backoff`) is answered at
+    /// once, so that newcomers that only know one another still get in.
+    pub(super) fn defer_join(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let room = self.cfg.max_connections + self.cfg.max_handshaking;
+        if self.joined || self.pending_joins.len() >= room {
+            self.answer_join(conn, out);
+            return;
+        }
+        self.pending_joins.retain(|c| self.conns.contains_key(c));
+        if !self.pending_joins.contains(&conn) {
+            self.pending_joins.push(conn);
+        }
     }
 
     /// A neighbour's digest by bucket (its answer to a differing

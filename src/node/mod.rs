@@ -290,6 +290,9 @@ pub struct Node {
     neighbours: BTreeMap<SocketAddr, ConnId>,
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
+    /// Joins asked of this node while it was joining itself: answered
+    /// once its own join completes (see `defer_join`).
+    pending_joins: Vec<ConnId>,
     recent: Recent,
     /// How often this node's anti-entropy probes go out.
     sync: SyncPace,
@@ -359,6 +362,7 @@ impl Node {
             neighbours: BTreeMap::new(),
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
+            pending_joins: Vec::new(),
             recent: Recent::default(),
             arrivals: Vec::new(),
             sync: SyncPace::default(),
