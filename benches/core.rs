@@ -28,6 +28,7 @@ fn hello(i: u32) -> Message {
         members_hash: 0,
         chat_hash: 0,
         beacon: None,
+        bridge: false,
     })
 }
 

@@ -60,6 +60,10 @@ pub struct Hello {
     /// follows (see [`Beacon`]), if any: a peer whose part of the overlay
     /// lost the leader's beacons is behind, and a full node takes its dial.
     pub beacon: Option<Beacon>,
+    /// The speaker dialled to join its part of the overlay, which the
+    /// leader's beacons no longer reach, to the receiver's: a full receiver
+    /// makes room for it.
+    pub bridge: bool,
 }
 
 /// A sign of life flooded over the broadcast tree by the member first on

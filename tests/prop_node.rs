@@ -397,6 +397,7 @@ fn hello(peer: NodeKey) -> Hello {
         members_hash: 0,
         chat_hash: 0,
         beacon: None,
+        bridge: false,
     }
 }
 

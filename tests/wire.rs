@@ -24,6 +24,7 @@ fn hello() -> Hello {
         members_hash: 0x0123_4567_89ab_cdef,
         chat_hash: 42,
         beacon: None,
+        bridge: false,
     }
 }
 

@@ -130,6 +130,7 @@ impl FMsg {
             members_hash: 0,
             chat_hash: 0,
             beacon: None,
+            bridge: false,
         };
         let digest = |d: &[(Key, Num)]| d.iter().map(|(k, n)| (k.get(), n.get())).collect();
         let updates = |members: &[(Key, u32, State, u32, Option<u8>)]| -> Vec<MemberUpdate> {

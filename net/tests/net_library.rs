@@ -148,6 +148,7 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
         members_hash: 0,
         chat_hash: 0,
         beacon: None,
+        bridge: false,
     };
     gossip_chat::wire::encode_frame(&Message::Hello(hello), &mut frame);
     raw.write_all(&frame).unwrap();

@@ -15,6 +15,7 @@ impl Node {
             members_hash: self.roster_hash(),
             chat_hash: self.chat_hash(),
             beacon: self.beacon_news(),
+            bridge: false,
         }
     }
 
@@ -85,11 +86,12 @@ impl Node {
         }
     }
 
-    /// Drops a closed connection from the neighbours; if the broadcast tree
-    /// brought messages over it, every lazy link is grafted back so the
-    /// tree re-forms. (A link that only carried this node's pushes leaves
-    /// its peer to mend its side; one turned away as full the moment it
-    /// opened carried nothing.)
+    /// Drops a closed connection from the neighbours; if it was on the
+    /// broadcast tree, every lazy link is grafted back so the tree
+    /// re-forms. A link turned away as full the moment it opened, that
+    /// brought nothing first, was never part of it: unless it was this
+    /// node's last tree link (a joiner's link to a seed that answered and
+    /// then made room), one lazy link is grafted, as after a prune.
     fn forget_link(&mut self, conn: ConnId, c: &Conn, out: &mut Vec<Output>) {
         let Some(p) = c.peer else {
             return;
@@ -104,7 +106,14 @@ impl Node {
             self.fill_refused = 0;
             self.next_dial = self.next_dial.min(self.now);
         }
-        if !c.lazy && c.firsts > 0 && !self.left {
+        let carried = c.firsts > 0 || self.now - c.opened >= self.cfg.ping_interval;
+        if !c.lazy && !carried && !self.left && self.tree_links() == 0 {
+            let lazy: Vec<ConnId> = self.neighbours.values().copied().collect();
+            if !lazy.is_empty() {
+                let i = self.below(lazy.len());
+                self.graft(lazy[i], out);
+            }
+        } else if !c.lazy && carried && !self.left {
             let lazy: Vec<ConnId> = self
                 .neighbours
                 .values()
@@ -313,7 +322,9 @@ impl Node {
 
     /// Opens the handshake on `conn`: a join while this node has not joined.
     fn send_hello(&mut self, conn: ConnId, out: &mut Vec<Output>) {
-        let hello = self.hello();
+        let mut hello = self.hello();
+        let dialed = self.conns.get(&conn).and_then(|c| c.dialed);
+        hello.bridge = dialed.is_some() && dialed == self.overlay.bridging;
         // Only a dialled seed is asked to let this node in: a connection
         // accepted while joining is most likely a newcomer as new as this
         // node, whose view would only repeat the seed's.
@@ -693,6 +704,9 @@ impl Node {
             }
         }
 
+        // A peer whose part of the overlay no longer hears this node's
+        // leader: the link joins two parts, and must stay on the tree.
+        let joins_parts = h.bridge || self.beacon_behind(h.beacon);
         if self.neighbours.len() >= self.cfg.max_connections {
             // Make room for links that matter: ones this node asked for,
             // newcomers, poorly connected nodes, nodes this node did not
@@ -703,8 +717,7 @@ impl Node {
             // would take it).
             // So is a node whose part of the overlay no longer hears the
             // leader's beacons: this link joins the two parts.
-            let cut_off = (h.degree <= 1 && h.members_hash != self.roster_hash())
-                || self.beacon_behind(h.beacon);
+            let cut_off = (h.degree <= 1 && h.members_hash != self.roster_hash()) || joins_parts;
             let needy = dialed_by_me
                 || join
                 || stranger
@@ -769,7 +782,7 @@ impl Node {
             m.failures = 0;
             m.retry_at = self.now;
         }
-        self.off_tree_if_covered(conn, dialed_by_me || join, h.degree, out);
+        self.off_tree_if_covered(conn, dialed_by_me || join || joins_parts, h.degree, out);
         if join {
             self.defer_join(conn, out);
         } else if self.joined {

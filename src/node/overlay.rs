@@ -46,6 +46,9 @@ pub(super) struct Overlay {
     /// 0: beacons come; 1: lazy links put back on the tree; 2: leader
     /// dialled.
     stage: u8,
+    /// The leader this node dialled to join its part to the leader's: its
+    /// hello says so.
+    pub(super) bridging: Option<SocketAddr>,
 }
 
 impl Node {
@@ -161,6 +164,7 @@ impl Node {
             self.overlay.stage = 2;
             self.stats.overlay_dials += 1;
             if !self.dialing.contains_key(&leader) {
+                self.overlay.bridging = Some(leader);
                 self.dial(leader, false, out);
             }
         } else if self.overlay.stage == 2 && late >= due(6) {

@@ -111,10 +111,10 @@ impl Universe {
             any::<u16>(),
             any::<u64>(),
             any::<u64>(),
-            prop::option::of(self.beacon()),
+            (prop::option::of(self.beacon()), any::<bool>()),
         )
             .prop_map(
-                |(version, node, name, degree, members_hash, chat_hash, beacon)| Hello {
+                |(version, node, name, degree, members_hash, chat_hash, (beacon, bridge))| Hello {
                     version,
                     node,
                     name,
@@ -122,6 +122,7 @@ impl Universe {
                     members_hash,
                     chat_hash,
                     beacon,
+                    bridge,
                 },
             )
             .boxed()

@@ -562,6 +562,7 @@ pub fn hello(addr: SocketAddr, name: &str) -> Hello {
         members_hash: 0,
         chat_hash: 0,
         beacon: None,
+        bridge: false,
     }
 }
 
