@@ -178,7 +178,7 @@ impl Node {
         let addr = b.origin.addr;
         if addr == self.me.addr {
             // Its own, back round a cycle of the tree.
-            self.prune(conn, out);
+            self.prune_for_beacon(conn, out);
             return;
         }
         let in_roster = self
@@ -194,10 +194,7 @@ impl Node {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
-                // Plumtree's rule: a link that brought a copy again leaves
-                // the tree. Beacons go one at a time, so unlike chats in
-                // flight together they cannot prune a tree apart.
-                self.prune(conn, out);
+                self.prune_for_beacon(conn, out);
                 return;
             }
             Some((_, at)) if self.now - *at < half => {
@@ -230,6 +227,19 @@ impl Node {
             self.beacon_heard();
         }
         self.push_beacon(b, Some(conn), out);
+    }
+
+    /// A beacon came again over `conn`. While the group is idle, Plumtree's
+    /// rule: the link leaves the tree (beacons go one at a time, so unlike
+    /// chats in flight together they cannot prune a tree apart), and the
+    /// beacon costs one message per node. While chat flows, the chat
+    /// shapes the tree (its paths are the shortest for every sender, not
+    /// for the leader alone), and a beacon's copies are left alone.
+    fn prune_for_beacon(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let quiet = self.cfg.beacon_interval.saturating_mul(3);
+        if self.now - self.last_new_chat >= quiet {
+            self.prune(conn, out);
+        }
     }
 
     /// Sends a beacon over every tree link but the one it came by.
