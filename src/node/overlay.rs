@@ -237,7 +237,8 @@ impl Node {
     /// for the leader alone), and a beacon's copies are left alone.
     fn prune_for_beacon(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let quiet = self.cfg.beacon_interval.saturating_mul(3);
-        if self.now - self.last_new_chat >= quiet {
+        let never = self.last_new_chat == Instant::ZERO;
+        if never || self.now - self.last_new_chat >= quiet {
             self.prune(conn, out);
         }
     }
