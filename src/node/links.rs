@@ -106,27 +106,42 @@ impl Node {
             self.fill_refused = 0;
             self.next_dial = self.next_dial.min(self.now);
         }
+        if c.lazy || self.left {
+            return;
+        }
         let carried = c.firsts > 0 || self.now - c.opened >= self.cfg.ping_interval;
-        if !c.lazy && !carried && !self.left && self.tree_links() == 0 {
-            let lazy: Vec<ConnId> = self.neighbours.values().copied().collect();
-            if !lazy.is_empty() {
-                let i = self.below(lazy.len());
-                self.graft(lazy[i], out);
-            }
-        } else if !c.lazy && carried && !self.left {
-            let lazy: Vec<ConnId> = self
-                .neighbours
-                .values()
-                .copied()
-                .filter(|n| self.conns.get(n).is_some_and(|c| c.lazy))
-                .collect();
-            for n in lazy {
-                self.set_lazy(n, false);
-                out.push(Output::Send {
-                    conn: n,
-                    msg: Message::Graft(Vec::new()),
-                });
-            }
+        if carried {
+            self.graft_lazy_links(out);
+        } else if self.tree_links() == 0 {
+            self.graft_one_but(None, out);
+        }
+    }
+
+    /// Puts every lazy link back on the tree.
+    pub(super) fn graft_lazy_links(&mut self, out: &mut Vec<Output>) {
+        let lazy: Vec<ConnId> = self
+            .neighbours
+            .values()
+            .copied()
+            .filter(|n| self.conns.get(n).is_some_and(|c| c.lazy))
+            .collect();
+        for n in lazy {
+            self.graft(n, out);
+        }
+    }
+
+    /// Puts one neighbour link drawn at random (other than `except`) back
+    /// on the tree.
+    fn graft_one_but(&mut self, except: Option<ConnId>, out: &mut Vec<Output>) {
+        let links: Vec<ConnId> = self
+            .neighbours
+            .values()
+            .copied()
+            .filter(|&c| Some(c) != except)
+            .collect();
+        if !links.is_empty() {
+            let i = self.below(links.len());
+            self.graft(links[i], out);
         }
     }
 
@@ -193,18 +208,8 @@ impl Node {
     /// at all: then it puts another link back on.
     fn on_prune(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         self.set_lazy(conn, true);
-        if self.tree_links() > 0 {
-            return;
-        }
-        let lazy: Vec<ConnId> = self
-            .neighbours
-            .values()
-            .copied()
-            .filter(|&c| c != conn)
-            .collect();
-        if !lazy.is_empty() {
-            let i = self.below(lazy.len());
-            self.graft(lazy[i], out);
+        if self.tree_links() == 0 {
+            self.graft_one_but(Some(conn), out);
         }
     }
 
@@ -328,8 +333,7 @@ impl Node {
         // Only a dialled seed is asked to let this node in: a connection
         // accepted while joining is most likely a newcomer as new as this
         // node, whose view would only repeat the seed's.
-        let dialed = self.conns.get(&conn).is_some_and(|c| c.dialed.is_some());
-        let msg = if self.joined || !dialed {
+        let msg = if self.joined || dialed.is_none() {
             Message::Hello(hello)
         } else {
             self.asked_to_join(conn);

@@ -150,15 +150,7 @@ impl Node {
             // Maybe only the tree broke: the lazy links carry the next one.
             self.overlay.stage = 1;
             self.stats.overlay_mends += 1;
-            let lazy: Vec<ConnId> = self
-                .neighbours
-                .values()
-                .copied()
-                .filter(|c| self.conns.get(c).is_some_and(|c| c.lazy))
-                .collect();
-            for c in lazy {
-                self.graft(c, out);
-            }
+            self.graft_lazy_links(out);
         } else if self.overlay.stage == 1 && late >= due(3) {
             // No neighbour brings it: this part is cut off from the leader.
             self.overlay.stage = 2;
