@@ -1503,3 +1503,115 @@ fn only_a_heartbeat_makes_the_receiver_watch_back() {
     let after_beat = run_answering(&mut p, cfg.dead_after() + cfg.ping_interval);
     assert!(after_beat.contains(&other), "a heartbeat is watched back");
 }
+
+/// Member 5 is not a neighbour (both slots are taken, so nothing dials it
+/// to fill one); node 1 asks the probe to ping it, and it answers over the
+/// probe connection (conn 10). Returns the probe.
+fn probe_that_reached_member_5() -> Probe {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 2);
+    let m = key(5, 1);
+    let alive = MemberUpdate {
+        node: m,
+        version: 0,
+        state: MemberState::Alive,
+        name: Arc::from("peer"),
+        age_secs: 0,
+        accuser: None,
+    };
+    p.step(Step::Message(
+        1,
+        Message::PeerList {
+            full: false,
+            members: vec![alive],
+        },
+    ))
+    .unwrap();
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::ProbeReq {
+                nonce: 5,
+                target: m.addr,
+            },
+        ))
+        .unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == m.addr)),
+        "dials the member to probe it: {outs:?}"
+    );
+    let outs = p.step(Step::Connected(10, Some(m.addr))).unwrap();
+    let nonce = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::Ping(x),
+            } if *conn == ConnId(10) => Some(*x),
+            _ => None,
+        })
+        .expect("a ping over the probe connection");
+    let outs = p.step(Step::Message(10, Message::Pong(nonce))).unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send { conn, msg: Message::ProbeAck { nonce: 5, .. } } if *conn == ConnId(1)
+        )),
+        "the asker hears it is reached: {outs:?}"
+    );
+    p
+}
+
+fn state_of(p: &Probe, who: SocketAddr) -> Option<MemberState> {
+    p.node
+        .members()
+        .find(|m| m.node.addr == who)
+        .map(|m| m.state)
+}
+
+/// A node that just reached a member others cannot, and then hears it
+/// accused, stands between two parts of the overlay (the bridge of a
+/// partial partition): it holds the accusation back, dials the accused as
+/// a bridge, and once linked hands it the accusation to refute. Without
+/// the rule the bridge takes the accusation, and the accused's part stays
+/// cut off from it.
+#[test]
+fn an_accused_member_this_node_reached_is_dialled_as_a_bridge() {
+    let mut p = probe_that_reached_member_5();
+    let m = key(5, 1);
+    let outs = p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == m.addr)),
+        "dials the accused: {outs:?}"
+    );
+    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
+    assert_eq!(p.node.stats().bridge_dials, 1);
+    let outs = p.step(Step::Connected(11, Some(m.addr))).unwrap();
+    let bridge = outs.iter().any(|o| {
+        matches!(o, Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(11) && h.bridge)
+    });
+    assert!(bridge, "its hello says it bridges two parts: {outs:?}");
+    let outs = p.step(Step::Message(11, Message::Hello(hello(m)))).unwrap();
+    let handed = listed(&outs, 11, m.addr);
+    assert!(
+        handed.iter().any(|u| u.state == MemberState::Suspect),
+        "the accused is handed its accusation: {outs:?}"
+    );
+}
+
+/// The same, but the accused cannot be dialled (it died just after it
+/// answered): the accusation held back is taken after all.
+#[test]
+fn an_accusation_held_back_for_a_bridge_is_taken_when_the_dial_fails() {
+    let mut p = probe_that_reached_member_5();
+    let m = key(5, 1);
+    p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
+    p.step(Step::ConnectFailed(m.addr)).unwrap();
+    assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));
+}

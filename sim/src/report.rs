@@ -234,6 +234,9 @@ pub struct EndTables {
     /// Times they still heard none after that and dialled the leader (a
     /// part of the overlay cut off from it), in all.
     pub overlay_dials: u64,
+    /// Times a member others accused, which they had just reached
+    /// themselves, was dialled to join two parts of the overlay, in all.
+    pub bridge_dials: u64,
 }
 
 /// Messages missing at the end of the liveness phase.
@@ -464,8 +467,8 @@ impl Report {
                 );
                 let _ = writeln!(
                     s,
-                    "  overlay        they lost the leader's beacons {} times and dialled it {} times",
-                    e.overlay_mends, e.overlay_dials
+                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached",
+                    e.overlay_mends, e.overlay_dials, e.bridge_dials
                 );
             }
             None => {

@@ -28,6 +28,8 @@ const ALARM: Duration = Duration::from_secs(60);
 const MAX_HELPERS: usize = 8;
 /// Most pings and checks in flight at once.
 pub const MAX_PROBING: usize = MAX_PINGS + MAX_CHECKS;
+/// Most members remembered as reached over a probe connection.
+const MAX_REACHED: usize = 32;
 
 /// The detector's state: what it waits for, and how healthy this node
 /// believes itself to be.
@@ -56,6 +58,9 @@ pub(super) struct Detector {
     /// When a neighbour last went silent and every quiet link was pinged
     /// in turn.
     pub(super) swept: Option<Instant>,
+    /// Members that answered a ping over a probe connection lately, and
+    /// when: first-hand evidence for members that are not neighbours.
+    reached: BTreeMap<SocketAddr, Instant>,
     nonce: u32,
 }
 
@@ -91,6 +96,29 @@ impl Detector {
     fn next_nonce(&mut self) -> u32 {
         self.nonce = self.nonce.wrapping_add(1);
         self.nonce
+    }
+
+    /// When `addr` last answered a ping over a probe connection, if it is
+    /// remembered.
+    pub(super) fn reached_at(&self, addr: SocketAddr) -> Option<Instant> {
+        self.reached.get(&addr).copied()
+    }
+
+    /// Notes that `addr` answered a ping over a probe connection at `now`;
+    /// past `MAX_REACHED`, the member reached longest ago is forgotten.
+    fn note_reached(&mut self, addr: SocketAddr, now: Instant) {
+        if !self.reached.contains_key(&addr) && self.reached.len() >= MAX_REACHED {
+            let oldest = self.reached.iter().min_by_key(|(a, t)| (**t, **a));
+            if let Some((&a, _)) = oldest {
+                self.reached.remove(&a);
+            }
+        }
+        self.reached.insert(addr, now);
+    }
+
+    /// Forgets that `addr` was reached (a dial to it has failed since).
+    pub(super) fn forget_reached(&mut self, addr: SocketAddr) {
+        self.reached.remove(&addr);
     }
 
     /// Whether `addr` is being checked through others.
@@ -399,6 +427,8 @@ impl Node {
         }
         self.detector.pings.remove(&nonce);
         if let Some(c) = p.conn {
+            let now = self.now;
+            self.detector.note_reached(p.target, now);
             // Two members with at most one neighbour each (the prober, and
             // the target by its hello on the probe connection) are nearly
             // cut off: link them. With few slots per node, the ends of two

@@ -330,6 +330,9 @@ impl Node {
         let mut hello = self.hello();
         let dialed = self.conns.get(&conn).and_then(|c| c.dialed);
         hello.bridge = dialed.is_some() && dialed == self.overlay.bridging;
+        if hello.bridge {
+            self.overlay.bridging = None;
+        }
         // Only a dialled seed is asked to let this node in: a connection
         // accepted while joining is most likely a newcomer as new as this
         // node, whose view would only repeat the seed's.
@@ -403,6 +406,7 @@ impl Node {
         let Some(dial) = self.dialing.remove(&addr) else {
             return;
         };
+        self.overlay_dial_failed(addr, out);
         if let Some(n) = dial.ping {
             self.probe_dial_failed(addr, n, out);
             return;
@@ -793,6 +797,7 @@ impl Node {
             self.on_sync(conn, h.members_hash, h.chat_hash, true, out);
         }
         self.share_beacon(conn, h.beacon, out);
+        self.hand_vouch(conn, peer.addr, out);
     }
 
     /// A handshake is first-hand evidence that the speaker is alive.

@@ -116,8 +116,16 @@ impl Node {
                         return false;
                     }
                 }
+                let suspect = m.state == MemberState::Suspect;
+                let mine = u.accuser == Some(self.me.addr);
+                if !mine && self.reached_lately(addr) {
+                    // First-hand evidence again, from a member that is not a
+                    // neighbour: held back for two heartbeats at most.
+                    self.bridge_to(&u, out);
+                    return false;
+                }
                 if stale_risk && u.state == MemberState::Dead {
-                    if m.state == MemberState::Suspect {
+                    if suspect {
                         return false;
                     }
                     u.state = MemberState::Suspect;
@@ -138,6 +146,20 @@ impl Node {
             }
         }
         changed
+    }
+
+    /// Whether `addr`, not a neighbour, answered this node's ping over a
+    /// probe connection (a ring link, a probe asked for by another) within
+    /// two heartbeat intervals, while this node sees itself healthy (a
+    /// degraded node's evidence is not fresh).
+    fn reached_lately(&self, addr: SocketAddr) -> bool {
+        if self.detector.health > 0 || self.neighbours.contains_key(&addr) {
+            return false;
+        }
+        let fresh = self.cfg.ping_interval.saturating_mul(2);
+        self.detector
+            .reached_at(addr)
+            .is_some_and(|t| self.now - t < fresh)
     }
 
     /// Another accuser of a suspect: the suspicion runs out sooner. True if

@@ -10,11 +10,11 @@
 //! beacon last advanced. A node that holds the leader alive but has heard
 //! none for two intervals (plus a random part of one, so that a cut-off
 //! part does not act as one) first puts its lazy links back on the tree,
-//! in case only the tree broke; after three it dials the leader (both
-//! waits stretch with the node's ill health, as its timeouts do). The
-//! dial's hello shows the stale beacon, so a full leader makes room for
-//! it, and the two sides of the new link trade beacons at once, which
-//! wakes the whole part up.
+//! in case only the tree broke; after three it dials the leader, and again
+//! each interval while none comes (both waits stretch with the node's ill
+//! health, as its timeouts do). The dial's hello says it bridges two parts,
+//! so a full leader makes room for it, and the two sides of the new link
+//! trade beacons at once, which wakes the whole part up.
 //!
 //! A beacon costs about one message per node: it rides the tree, and a
 //! link that brings a copy again leaves the tree (Plumtree's prune).
@@ -46,9 +46,15 @@ pub(super) struct Overlay {
     /// 0: beacons come; 1: lazy links put back on the tree; 2: leader
     /// dialled.
     stage: u8,
+    /// When this node last dialled the leader for its stalled beacons.
+    dialled: Instant,
     /// The leader this node dialled to join its part to the leader's: its
     /// hello says so.
     pub(super) bridging: Option<SocketAddr>,
+    /// An accusation to hand the member dialled as a bridge, once linked.
+    vouch: Option<MemberUpdate>,
+    /// When this node last dialled an accused member it had reached.
+    bridged: Option<Instant>,
 }
 
 impl Node {
@@ -151,17 +157,90 @@ impl Node {
             self.overlay.stage = 1;
             self.stats.overlay_mends += 1;
             self.graft_lazy_links(out);
-        } else if self.overlay.stage == 1 && late >= due(3) {
+        } else if (self.overlay.stage == 1 && late >= due(3))
+            || (self.overlay.stage == 2
+                && late >= due(3)
+                && self.now - self.overlay.dialled >= every
+                && self
+                    .members
+                    .get(&leader)
+                    .is_some_and(|m| m.retry_at <= self.now))
+        {
             // No neighbour brings it: this part is cut off from the leader.
+            // Dialled again each interval while none comes (and its dial
+            // backoff allows): the link made may have been lost (a full
+            // leader gives the slot of an earlier bridge to a later one, or
+            // to anyone who needs it).
             self.overlay.stage = 2;
+            self.overlay.dialled = self.now;
             self.stats.overlay_dials += 1;
-            if !self.dialing.contains_key(&leader) {
-                self.overlay.bridging = Some(leader);
-                self.dial(leader, false, out);
+            // A dial already in flight (to fill a slot, or a probe) carries
+            // the mark too: its hello has not left yet.
+            self.overlay.bridging = Some(leader);
+            self.dial(leader, false, out);
+        }
+    }
+
+    /// Others accuse `u`'s member, which answered this node's ping over a
+    /// probe connection lately (a probe asked for by another, a ring
+    /// link): this node reaches both sides, so it most
+    /// likely stands between two parts of the overlay that a partial cut
+    /// (a bridge, one-way links) pulled apart, and the accused's part
+    /// neither hears the accusers nor reaches this part's chat. It dials
+    /// the accused as a bridge (a full node makes room for it, and the link
+    /// stays on the tree), at most once per `reconnect_interval`, and hands
+    /// it the accusation once linked: its refutation then crosses here.
+    pub(super) fn bridge_to(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
+        let addr = u.node.addr;
+        if self.overlay.bridging == Some(addr) {
+            self.overlay.vouch = Some(u.clone());
+            return;
+        }
+        let every = self.cfg.reconnect_interval;
+        if self.overlay.bridged.is_some_and(|t| self.now - t < every) {
+            return;
+        }
+        self.overlay.bridged = Some(self.now);
+        self.stats.bridge_dials += 1;
+        self.overlay.bridging = Some(addr);
+        self.overlay.vouch = Some(u.clone());
+        self.dial(addr, false, out);
+    }
+
+    /// A dial to `addr` failed: a bridge meant for it is off, and the
+    /// accusation held back for it is taken after all (the member may
+    /// have died just after it last answered).
+    pub(super) fn overlay_dial_failed(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+        if self.overlay.bridging != Some(addr) {
+            return;
+        }
+        self.overlay.bridging = None;
+        self.detector.forget_reached(addr);
+        if let Some(u) = self.overlay.vouch.take() {
+            if u.node.addr == addr && self.apply_update(&u, false, out) {
+                self.flood_updates(vec![u], None, out);
             }
-        } else if self.overlay.stage == 2 && late >= due(6) {
-            // Still nothing: try again from the start.
-            self.beacon_heard();
+        }
+    }
+
+    /// A new neighbour link to `addr` is up: hand it the accusation this
+    /// node dialled it for, if any.
+    pub(super) fn hand_vouch(&mut self, conn: ConnId, addr: SocketAddr, out: &mut Vec<Output>) {
+        if self
+            .overlay
+            .vouch
+            .as_ref()
+            .is_some_and(|u| u.node.addr == addr)
+        {
+            if let Some(u) = self.overlay.vouch.take() {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::PeerList {
+                        full: false,
+                        members: vec![u],
+                    },
+                });
+            }
         }
     }
 

@@ -56,6 +56,10 @@ pub struct Stats {
     /// Times this node still heard no beacon after that and dialled the
     /// leader: its part of the overlay was cut off.
     pub overlay_dials: u64,
+    /// Times others accused a member this node had just reached itself, so
+    /// it dialled that member to join their parts of the overlay (and
+    /// handed it the accusation to refute).
+    pub bridge_dials: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// half an interval after the last one of that leader.
     pub beacons_dropped: u64,

@@ -215,6 +215,7 @@ impl Metrics {
             repaired_sent,
             overlay_mends: _,
             overlay_dials: _,
+            bridge_dials: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

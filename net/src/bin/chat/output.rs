@@ -418,6 +418,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         repaired_sent,
         overlay_mends,
         overlay_dials,
+        bridge_dials,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -453,6 +454,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "handshake_timeouts": handshake_timeouts,
         "overlay_mends": overlay_mends,
         "overlay_dials": overlay_dials,
+        "bridge_dials": bridge_dials,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
