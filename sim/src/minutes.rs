@@ -1,6 +1,8 @@
-//! Repair traffic minute by minute: the digest and history bytes sent in
-//! each minute of virtual time, per node up in that minute, so that a
-//! report can tell whether repair returns to its idle level after churn.
+//! Traffic minute by minute: the bytes sent in each minute of virtual time,
+//! per node up in that minute, so that a report can tell whether repair
+//! returns to its idle level after churn, and what a formed group costs
+//! once it has settled (the last minute of a long idle run) apart from
+//! what forming it cost (the first).
 
 use crate::checks::Life;
 use gossip_chat::Instant;
@@ -8,17 +10,17 @@ use serde::Serialize;
 
 const MINUTE_MS: u64 = 60_000;
 
-/// Repair bytes sent, by minute of virtual time (one entry per minute of
-/// the run: bounded by its duration).
+/// Bytes sent (of the kinds counted), by minute of virtual time (one entry
+/// per minute of the run: bounded by its duration).
 #[derive(Default)]
-pub struct RepairByMinute {
+pub struct BytesByMinute {
     bytes: Vec<u64>,
 }
 
-/// Repair bytes per node per second over chosen minutes of a run.
+/// Bytes per node per second over chosen minutes of a run.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct RepairTrend {
-    /// Per whole minute of the run: repair bytes per node per second.
+pub struct MinuteTrend {
+    /// Per whole minute of the run: bytes per node per second.
     pub per_minute: Vec<f64>,
     /// The quietest minute after the first (the idle baseline): its index
     /// and rate.
@@ -29,7 +31,7 @@ pub struct RepairTrend {
     pub peak: Option<(usize, f64)>,
 }
 
-impl RepairByMinute {
+impl BytesByMinute {
     /// Counts `bytes` of repair sent at `now`.
     pub fn sent(&mut self, now: Instant, bytes: usize) {
         let m = (now.as_millis() / MINUTE_MS) as usize;
@@ -40,7 +42,7 @@ impl RepairByMinute {
     }
 
     /// The rates over the whole minutes up to `end`, given every life.
-    pub fn trend(&self, lives: &[Life], end: Instant) -> RepairTrend {
+    pub fn trend(&self, lives: &[Life], end: Instant) -> MinuteTrend {
         let whole = (end.as_millis() / MINUTE_MS) as usize;
         let per_minute: Vec<f64> = (0..whole)
             .map(|m| {
@@ -63,7 +65,7 @@ impl RepairByMinute {
                 },
             )
         };
-        RepairTrend {
+        MinuteTrend {
             quietest: pick(|r, b| r < b),
             last: per_minute.last().copied(),
             peak: pick(|r, b| r > b),
@@ -114,7 +116,7 @@ mod tests {
 
     #[test]
     fn rates_are_per_node_up_in_each_minute() {
-        let mut r = RepairByMinute::default();
+        let mut r = BytesByMinute::default();
         // Two nodes up all along; a third only for the second minute.
         let lives = [life(0, None), life(0, None), life(60_000, Some(120_000))];
         r.sent(Instant::from_millis(1_000), 120_000); // 1000 B/s per node

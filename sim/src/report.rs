@@ -199,7 +199,11 @@ pub struct Figures {
     pub end_tables: Option<EndTables>,
     /// Repair bytes (digest, history) per node per second, minute by
     /// minute.
-    pub repair_trend: crate::minutes::RepairTrend,
+    pub repair_trend: crate::minutes::MinuteTrend,
+    /// Bytes of every kind per node per second, minute by minute: in a
+    /// long idle run, the first minute is what forming the group cost and
+    /// the last what it costs once settled.
+    pub traffic_trend: crate::minutes::MinuteTrend,
     /// Messages some owed node never got at the end of the liveness phase,
     /// and how many of them no live node still held in its history (only
     /// with a liveness phase).
@@ -475,6 +479,14 @@ impl Report {
                 let _ = writeln!(s, "  tables (end)   {NOT_MEASURED}");
             }
         }
+        let t = &f.traffic_trend;
+        if let (Some(first), Some(last), Some(_)) = (t.per_minute.first(), t.last, t.quietest) {
+            let _ = writeln!(
+                s,
+                "  traffic trend  {:.0} B/s per node in the last minute, {:.0} in the first (all kinds)",
+                last, first
+            );
+        }
         let r = &f.repair_trend;
         if let (Some(q), Some(last), Some(p)) = (r.quietest, r.last, r.peak) {
             let _ = writeln!(
@@ -575,7 +587,8 @@ pub(crate) fn sample(measured: bool) -> Report {
             },
             max_queue: measured.then_some(7),
             end_tables: measured.then(EndTables::default),
-            repair_trend: crate::minutes::RepairTrend::default(),
+            repair_trend: crate::minutes::MinuteTrend::default(),
+            traffic_trend: crate::minutes::MinuteTrend::default(),
             missing: None,
             misbehave: None,
         },

@@ -35,6 +35,7 @@ const ONE_SEED: &[&str] = &["churn", "long-partition", "split-200"];
 const IGNORED: &[&str] = &[
     "scale-1000",
     "idle-1000",
+    "idle-long",
     "mass-crash",
     "join-storm",
     "split-2h",

@@ -93,7 +93,9 @@ pub struct Observer {
     /// The run's time series, when asked for (see [`crate::series`]).
     pub series: Option<Box<Recorder>>,
     /// Repair bytes by minute.
-    pub repair_minutes: crate::minutes::RepairByMinute,
+    pub repair_minutes: crate::minutes::BytesByMinute,
+    /// Bytes of every kind by minute.
+    pub all_minutes: crate::minutes::BytesByMinute,
     /// Links each chat crossed to each life.
     pub hops: super::Hops,
 }
@@ -126,6 +128,7 @@ impl Observer {
             ghost_dials: 0,
             series: None,
             repair_minutes: Default::default(),
+            all_minutes: Default::default(),
             hops: Default::default(),
         }
     }

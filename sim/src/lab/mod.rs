@@ -233,7 +233,8 @@ fn report(lab: &mut run::Lab, faults: &[crate::scenario::Fault]) -> Result<Repor
         // what the nodes print, not the messages they send: the figures
         // drawn from those are not measured.
         end_tables: None,
-        repair_trend: crate::minutes::RepairTrend::default(),
+        repair_trend: crate::minutes::MinuteTrend::default(),
+        traffic_trend: crate::minutes::MinuteTrend::default(),
         msgs_per_node_s: None,
         bytes_per_node_s: 0.0,
         idle_bytes_per_node_s: None,

@@ -123,6 +123,7 @@ impl World {
             max_queue: Some(self.obs.max_queue),
             end_tables: Some(self.end_tables()),
             repair_trend: self.obs.repair_minutes.trend(&self.obs.facts().lives, end),
+            traffic_trend: self.obs.all_minutes.trend(&self.obs.facts().lives, end),
             missing: self.obs.facts().liveness_from.map(|_| {
                 let (msgs, evicted) = self.obs.missing_msgs();
                 Missing { msgs, evicted }

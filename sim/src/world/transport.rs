@@ -153,6 +153,7 @@ impl World {
         };
         let kind = MsgKind::of(&msg);
         self.obs.sent(kind.name(), bytes, chats);
+        self.obs.all_minutes.sent(self.now, bytes);
         if kind.purpose() == super::msg_kind::Purpose::Repair {
             self.obs.repair_minutes.sent(self.now, bytes);
         }
