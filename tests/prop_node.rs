@@ -1615,3 +1615,81 @@ fn an_accusation_held_back_for_a_bridge_is_taken_when_the_dial_fails() {
     p.step(Step::ConnectFailed(m.addr)).unwrap();
     assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));
 }
+
+/// A suspicion this node took from another accuser rides its gossip rounds
+/// for as long as it stands, not only its first few retransmissions: a
+/// neighbour holding the accused's refutation answers with it, so a
+/// refutation lost on every link to this node still reaches it before the
+/// suspicion runs out into a false death.
+#[test]
+fn a_suspicion_heard_from_others_rides_every_round_while_it_stands() {
+    let cfg = Config {
+        gossip_retransmits: 1,
+        suspect_timeout: Duration::from_secs(10),
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 4);
+    let accused = key(5, 1);
+    p.step(Step::Message(
+        1,
+        Message::PeerList {
+            full: false,
+            members: vec![MemberUpdate {
+                node: accused,
+                version: 0,
+                state: MemberState::Alive,
+                name: Arc::from("peer"),
+                age_secs: 0,
+                accuser: None,
+            }],
+        },
+    ))
+    .unwrap();
+    p.step(Step::Message(1, suspicion(accused, 0, addr(1))))
+        .unwrap();
+    assert_eq!(state_of(&p, accused.addr), Some(MemberState::Suspect));
+    // Past the rounds that retransmit it as news.
+    p.step(Step::Wait(cfg.gossip_interval.as_millis() * 2))
+        .unwrap();
+    for round in 0..4 {
+        let until = p.now + cfg.gossip_interval;
+        let mut told = 0;
+        while p.now < until {
+            let outs = p.step(Step::Deadline).unwrap();
+            told += (1..=4)
+                .map(|c| listed(&outs, c, accused.addr))
+                .flatten()
+                .filter(|u| u.state == MemberState::Suspect)
+                .count();
+        }
+        assert!(told >= 1, "not gossiped in round {round}");
+    }
+}
+
+/// A message held behind a gap that has waited a sync interval (it is not
+/// just in flight) makes this node send its digest to a neighbour each
+/// sync round, which answers with what it holds past it: a held message
+/// moves no frontier, so the node's own sync would not show the gap.
+#[test]
+fn a_gap_that_waits_sends_the_digest() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    let origin = key(4, 1);
+    p.step(Step::Message(1, Message::Chat(chat(origin, 1))))
+        .unwrap();
+    p.step(Step::Message(1, Message::Chat(chat(origin, 3))))
+        .unwrap();
+    let until = p.now + cfg.sync_interval.saturating_mul(3);
+    let mut digests = 0;
+    while p.now < until {
+        let outs = p.step(Step::Deadline).unwrap();
+        digests += outs
+            .iter()
+            .filter(|o| {
+                matches!(o, Output::Send { msg: Message::Digest(d), .. }
+                    if d.entries.iter().any(|(k, seq)| *k == origin && *seq == 1))
+            })
+            .count();
+    }
+    assert!(digests >= 1, "no digest sent for the gap");
+}

@@ -449,6 +449,37 @@ impl Node {
         true
     }
 
+    /// A message waits behind a gap that no longer looks like messages in
+    /// flight (it has waited a sync interval): this node's digest goes to
+    /// a random neighbour each sync round, which answers with what it
+    /// holds past it. Its own `Sync` would not do: a held message moves no
+    /// frontier, so the chat hash and the sync's pace stay as they were,
+    /// and a neighbour takes a mismatch for messages in flight while chat
+    /// flows.
+    pub(super) fn ask_for_gaps(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
+        let settle = self.cfg.sync_interval;
+        let old_gap = self.streams.waiting.iter().any(|k| {
+            self.streams
+                .map
+                .get(k)
+                .and_then(|s| s.waiting_since)
+                .is_some_and(|t| now - t >= settle)
+        });
+        if !old_gap {
+            return;
+        }
+        if let Some(conn) = self.random_neighbour() {
+            out.push(Output::Send {
+                conn,
+                msg: Message::Digest(Digest {
+                    entries: self.live_digest(),
+                    reply: false,
+                }),
+            });
+        }
+    }
+
     /// A neighbour's membership hash differs from this node's. Changes
     /// travel by flood (and accusations also by gossip rounds): a
     /// mismatch is most often news in flight. So a handshake only marks

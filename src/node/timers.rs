@@ -186,6 +186,7 @@ impl Node {
                     msg: sync.clone(),
                 });
             }
+            self.ask_for_gaps(out);
         }
         if self
             .timers
@@ -471,7 +472,12 @@ impl Node {
         //   that should have told it may have been lost on every link to it;
         // - this node's own accusations ride every round while they stand
         //   (not only the first few), so that one whose flood was lost all
-        //   around still reaches the accused before it runs out.
+        //   around still reaches the accused before it runs out;
+        // - so do the others' accusations it holds: a neighbour that has
+        //   the accused's refutation answers a stale accusation with it
+        //   (see `on_peer_list`), so a refutation lost on every link to
+        //   this node still reaches it before the suspicion runs out into
+        //   a false death.
         let (now, me) = (self.now, self.me.addr);
         let mut own = Vec::new();
         for a in self.suspects.keys() {
@@ -486,9 +492,10 @@ impl Node {
             if let Some(&conn) = self.neighbours.get(a) {
                 self.send_peer_list(conn, false, vec![u.clone()], out);
             }
-            if m.accusers.contains(&me) && own.len() < GOSSIP_BATCH {
+            if own.len() < GOSSIP_BATCH {
+                let mine = m.accusers.contains(&me);
                 own.push(MemberUpdate {
-                    accuser: Some(me),
+                    accuser: if mine { Some(me) } else { u.accuser },
                     ..u
                 });
             }
