@@ -1657,8 +1657,7 @@ fn a_suspicion_heard_from_others_rides_every_round_while_it_stands() {
         while p.now < until {
             let outs = p.step(Step::Deadline).unwrap();
             told += (1..=4)
-                .map(|c| listed(&outs, c, accused.addr))
-                .flatten()
+                .flat_map(|c| listed(&outs, c, accused.addr))
                 .filter(|u| u.state == MemberState::Suspect)
                 .count();
         }
