@@ -140,6 +140,9 @@ struct Ring {
     /// Changes since `sorted`, oldest first: true adds the place, false
     /// removes it.
     pending: Vec<(Place, bool)>,
+    /// The last place looked up in `sorted` and how many places precede
+    /// it (a node looks up its own place a few times a heartbeat).
+    split: Option<(Place, usize)>,
 }
 
 impl Ring {
@@ -164,6 +167,7 @@ impl Ring {
         if self.pending.is_empty() {
             return;
         }
+        self.split = None;
         let mut pending = std::mem::take(&mut self.pending);
         // By place; the sort is stable, so the last change of a place is
         // the last of its run, and it is the one that holds.
@@ -270,7 +274,14 @@ impl Members {
         let (split, end) = {
             let mut ring = self.ring.borrow_mut();
             ring.settle();
-            let split = ring.sorted.partition_point(|k| *k < at);
+            let split = match ring.split {
+                Some((place, split)) if place == at => split,
+                _ => {
+                    let split = ring.sorted.partition_point(|k| *k < at);
+                    ring.split = Some((at, split));
+                    split
+                }
+            };
             (split, ring.sorted.len())
         };
         // Nothing changes the ring while `self` is borrowed.

@@ -18,8 +18,16 @@ const PRINT_SIZE: usize = 5;
 
 /// The fingerprint of an entry as repair compares them: its life, version
 /// and state.
-fn print(u: &MemberUpdate) -> u32 {
-    crate::peers::key_hash(u.node, (u.version as u64) << 8 | u.state as u64) as u32
+fn print_of(node: NodeKey, version: u32, state: MemberState) -> u32 {
+    crate::peers::key_hash(node, (version as u64) << 8 | state as u64) as u32
+}
+
+/// One entry this node spreads, before it is put in wire form: a member,
+/// or this node itself.
+#[derive(Clone, Copy)]
+enum Spread<'a> {
+    Member(SocketAddr, &'a Member),
+    Me,
 }
 
 /// A duplicate arrival does not prune a node's last tree links: with many
@@ -544,12 +552,12 @@ impl Node {
         // Fingerprints of whole buckets per frame, so that each frame says
         // what it covers.
         let mut by_bucket: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for u in self.spread_in(mask) {
+        self.each_spread(mask, |bucket, e| {
             by_bucket
-                .entry(crate::peers::bucket_of(u.node.addr))
+                .entry(bucket)
                 .or_default()
-                .push(print(&u));
-        }
+                .push(self.print_spread(e));
+        });
         let budget = self.frame_budget() / PRINT_SIZE;
         let mut frame: (u64, Vec<u32>) = (0, Vec::new());
         for i in 0..crate::peers::BUCKETS {
@@ -578,22 +586,40 @@ impl Node {
         }
     }
 
-    /// Every entry this node spreads (itself included) in the buckets of
-    /// `mask`, as it goes on the wire.
-    fn spread_in(&self, mask: u64) -> Vec<MemberUpdate> {
-        let now = self.now;
+    /// Calls `f` with every entry this node spreads (itself last) in the
+    /// buckets of `mask`, and its bucket.
+    fn each_spread<'a>(&'a self, mask: u64, mut f: impl FnMut(usize, Spread<'a>)) {
         let spread = self.spread_cutoff();
-        let in_mask = |a: &SocketAddr| mask & (1 << crate::peers::bucket_of(*a)) != 0;
-        let mut list: Vec<MemberUpdate> = self
-            .members
-            .iter()
-            .filter(|(a, m)| m.spread(spread) && in_mask(a))
-            .map(|(a, m)| m.update(*a, now))
-            .collect();
-        if in_mask(&self.me.addr) {
-            list.push(self.my_update());
+        for (a, m) in self.members.iter() {
+            if !m.spread(spread) {
+                continue;
+            }
+            let bucket = crate::peers::bucket_of(*a);
+            if mask & (1 << bucket) != 0 {
+                f(bucket, Spread::Member(*a, m));
+            }
         }
-        list
+        let bucket = crate::peers::bucket_of(self.me.addr);
+        if mask & (1 << bucket) != 0 {
+            f(bucket, Spread::Me);
+        }
+    }
+
+    /// The fingerprint of an entry this node spreads ([`print_of`] its
+    /// life, version and state).
+    fn print_spread(&self, e: Spread) -> u32 {
+        match e {
+            Spread::Member(a, m) => print_of(m.key(a), m.version, m.state),
+            Spread::Me => print_of(self.me, self.version, MemberState::Alive),
+        }
+    }
+
+    /// An entry this node spreads, as it goes on the wire.
+    fn spread_update(&self, e: Spread) -> MemberUpdate {
+        match e {
+            Spread::Member(a, m) => m.update(a, self.now),
+            Spread::Me => self.my_update(),
+        }
     }
 
     /// A neighbour's fingerprints of its entries in some buckets: send it
@@ -610,15 +636,24 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
-        let theirs: BTreeSet<u32> = prints.into_iter().collect();
-        let mine = self.spread_in(mask);
-        let have: BTreeSet<u32> = mine.iter().map(print).collect();
-        let give: Vec<MemberUpdate> = mine
-            .into_iter()
-            .filter(|u| !theirs.contains(&print(u)))
-            .collect();
+        let mut theirs = prints;
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mut have = Vec::new();
+        let mut give = Vec::new();
+        self.each_spread(mask, |_, e| {
+            let p = self.print_spread(e);
+            have.push(p);
+            if theirs.binary_search(&p).is_err() {
+                give.push(self.spread_update(e));
+            }
+        });
         self.send_repair(conn, give, out);
-        let want: Vec<u32> = theirs.difference(&have).copied().collect();
+        have.sort_unstable();
+        let want: Vec<u32> = theirs
+            .into_iter()
+            .filter(|p| have.binary_search(p).is_err())
+            .collect();
         if !want.is_empty() {
             out.push(Output::Send {
                 conn,
@@ -633,12 +668,14 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
-        let want: BTreeSet<u32> = want.into_iter().collect();
-        let give: Vec<MemberUpdate> = self
-            .spread_in(u64::MAX)
-            .into_iter()
-            .filter(|u| want.contains(&print(u)))
-            .collect();
+        let mut want = want;
+        want.sort_unstable();
+        let mut give = Vec::new();
+        self.each_spread(u64::MAX, |_, e| {
+            if want.binary_search(&self.print_spread(e)).is_ok() {
+                give.push(self.spread_update(e));
+            }
+        });
         self.send_repair(conn, give, out);
     }
 
