@@ -140,6 +140,9 @@ struct Ring {
     /// Changes since `sorted`, oldest first: true adds the place, false
     /// removes it.
     pending: Vec<(Place, bool)>,
+    /// Whether `pending` removes any place (otherwise it only adds places
+    /// that are not on the ring, each once).
+    removes: bool,
     /// The last place looked up in `sorted` and how many places precede
     /// it (a node looks up its own place a few times a heartbeat).
     split: Option<(Place, usize)>,
@@ -156,6 +159,7 @@ impl Ring {
 
     fn change(&mut self, at: Place, add: bool) {
         self.pending.push((at, add));
+        self.removes |= !add;
         // Bounded even if the ring is not read for a long time.
         if self.pending.len() > self.sorted.len().max(64) {
             self.settle();
@@ -168,6 +172,10 @@ impl Ring {
             return;
         }
         self.split = None;
+        if !std::mem::take(&mut self.removes) {
+            self.add_pending();
+            return;
+        }
         let mut pending = std::mem::take(&mut self.pending);
         // By place; the sort is stable, so the last change of a place is
         // the last of its run, and it is the one that holds.
@@ -195,6 +203,28 @@ impl Ring {
         }
         sorted.extend(changes.filter(|(_, add)| *add).map(|(at, _)| at));
         self.sorted = sorted;
+    }
+
+    /// Sorts in pending changes that only add new places: merged from the
+    /// back, in place.
+    fn add_pending(&mut self) {
+        self.pending.sort_unstable_by_key(|(at, _)| *at);
+        let old = self.sorted.len();
+        self.sorted.extend(self.pending.iter().map(|(at, _)| *at));
+        let (mut i, mut j) = (old, self.pending.len());
+        while j > 0 {
+            let new = self.pending[j - 1].0;
+            let w = i + j - 1;
+            if i > 0 && self.sorted[i - 1] > new {
+                self.sorted[w] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[w] = new;
+                j -= 1;
+            }
+        }
+        // Its room goes too: a node learns a group once.
+        self.pending = Vec::new();
     }
 }
 
@@ -293,10 +323,34 @@ impl Members {
             .filter_map(|(_, a)| self.map.get(&a).map(|m| (a, m)))
     }
 
+    /// The index of the entry for `addr` (see [`get_index`](Self::get_index)).
+    pub fn index_of(&self, addr: &SocketAddr) -> Option<usize> {
+        self.map.get_index_of(addr)
+    }
+
     /// Inserts or replaces the entry for `addr`, keeping the hash current.
     pub fn set(&mut self, addr: SocketAddr, m: Member) {
         let new = m.in_roster().then_some(m.incarnation);
         let (_, old) = self.map.insert_full(addr, m);
+        self.changed(addr, old.as_ref(), new);
+    }
+
+    /// Replaces the entry at index `i` (which must exist), keeping the
+    /// hash current.
+    pub fn set_index(&mut self, i: usize, m: Member) {
+        let new = m.in_roster().then_some(m.incarnation);
+        let Some((addr, slot)) = self.map.get_index_mut(i) else {
+            return;
+        };
+        let addr = *addr;
+        let old = std::mem::replace(slot, m);
+        self.changed(addr, Some(&old), new);
+    }
+
+    /// Keeps the ring and the hashes current after the entry for `addr`
+    /// went from `old` to a member in the roster in life `new` (`None`:
+    /// not in the roster).
+    fn changed(&mut self, addr: SocketAddr, old: Option<&Member>, new: Option<u64>) {
         // The life in the roster before and after: the hashes change only
         // if it does.
         let old = old
@@ -568,6 +622,34 @@ mod tests {
         }
     }
 
+    /// The ring's places in order, read from the table.
+    fn places(members: &Members) -> Vec<Place> {
+        let mut want: Vec<Place> = members
+            .iter()
+            .filter(|(_, m)| m.in_roster())
+            .map(|(a, _)| (ring_pos(*a), *a))
+            .collect();
+        want.sort();
+        want
+    }
+
+    #[test]
+    fn the_ring_takes_arrivals_in_batches() {
+        let mut members = Members::default();
+        for (i, addr) in addrs().into_iter().enumerate() {
+            members.set(addr, member(0, MemberState::Alive));
+            if i % 13 == 0 {
+                let want = places(&members);
+                assert_eq!(members.first(), want.first().copied());
+                let ring: Vec<SocketAddr> = members.before(addr).map(|(a, _)| a).collect();
+                assert_eq!(ring.len(), want.len() - 1);
+            }
+        }
+        let want = places(&members);
+        members.first();
+        assert_eq!(members.ring.borrow().sorted, want);
+    }
+
     #[test]
     fn the_ring_and_hashes_follow_every_change() {
         let addrs = addrs();
@@ -588,12 +670,7 @@ mod tests {
             if step % 97 != 0 {
                 continue;
             }
-            let mut want: Vec<Place> = members
-                .iter()
-                .filter(|(_, m)| m.in_roster())
-                .map(|(a, _)| (ring_pos(*a), *a))
-                .collect();
-            want.sort();
+            let want = places(&members);
             assert_eq!(members.first(), want.first().copied());
             let from = addrs[step % addrs.len()];
             let got: Vec<SocketAddr> = members.before(from).map(|(a, _)| a).collect();

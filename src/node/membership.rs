@@ -2,6 +2,7 @@
 //! flooding changes, deaths and leaves.
 
 use super::*;
+use std::borrow::Cow;
 
 /// log2 of 0..=17 in thousandths (index 0 unused), for Lifeguard's
 /// suspicion timeout without floating point.
@@ -35,6 +36,17 @@ enum Spread<'a> {
 /// off the tree.
 const MIN_TREE_LINKS: usize = 2;
 
+/// How [`Node::merge_update`] took an update.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Merged {
+    /// The table did not change.
+    No,
+    /// The table holds it now.
+    Yes,
+    /// It was a death from a full list, taken as a suspicion.
+    Suspected,
+}
+
 fn urgent(u: &MemberUpdate) -> bool {
     u.state != MemberState::Alive || u.version > 0
 }
@@ -51,41 +63,59 @@ impl Node {
         stale_risk: bool,
         out: &mut Vec<Output>,
     ) -> bool {
+        self.merge_update(u, stale_risk, out) != Merged::No
+    }
+
+    /// [`apply_update`](Self::apply_update), saying how the table took it.
+    fn merge_update(
+        &mut self,
+        u: &MemberUpdate,
+        stale_risk: bool,
+        out: &mut Vec<Output>,
+    ) -> Merged {
         let addr = u.node.addr;
         if u.node.incarnation >= MAX_INCARNATION
             || u.version >= MAX_VERSION
             || u.name.len() > MAX_NAME_LEN
         {
             self.stats.unexpected += 1;
-            return false;
+            return Merged::No;
         }
         if addr == self.me.addr {
             self.about_me(u, out);
-            return false;
+            return Merged::No;
         }
-        let mut u = u.clone();
-        if u.state != MemberState::Suspect {
-            u.accuser = None;
+        // Copied only if it changes (this runs for every entry of every
+        // peer list).
+        let mut u = Cow::Borrowed(u);
+        if u.state != MemberState::Suspect && u.accuser.is_some() {
+            u.to_mut().accuser = None;
         }
         // A death no longer spread (older than `tombstone_ttl`) does not
         // outweigh news that the member is alive in that life: the other
         // side of a long split held it alive all along. It is taken afresh;
         // if it is really gone, probing finds out again.
         let cutoff = self.spread_cutoff();
+        let mut at = self.members.index_of(&addr);
         let revived = u.state == MemberState::Alive
-            && self
-                .members
-                .get(&addr)
-                .is_some_and(|m| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
+            && at
+                .and_then(|i| self.members.get_index(i))
+                .is_some_and(|(_, m)| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
         if revived {
             self.members.remove(&addr);
+            at = None;
         }
-        if let Some(m) = self.members.get(&addr) {
+        let mut downgraded = false;
+        if let Some((_, m)) = at.and_then(|i| self.members.get_index(i)) {
             if rank(&u) == m.rank() && u.state == MemberState::Suspect {
-                return self.confirm(addr, u.accuser);
+                return if self.confirm(addr, u.accuser) {
+                    Merged::Yes
+                } else {
+                    Merged::No
+                };
             }
             if !supersedes(rank(&u), m.rank()) {
-                return false;
+                return Merged::No;
             }
             let same_life = m.incarnation == u.node.incarnation;
             if same_life
@@ -114,38 +144,46 @@ impl Node {
                             conn: c,
                             msg: Message::PeerList {
                                 full: false,
-                                members: vec![u],
+                                members: vec![u.into_owned()],
                             },
                         });
                         // And see for itself: what it heard may have been
                         // sent just before the member died (this node may
                         // be running late).
                         self.verify(addr, out);
-                        return false;
+                        return Merged::No;
                     }
                 }
                 if stale_risk && u.state == MemberState::Dead {
                     if m.state == MemberState::Suspect {
-                        return false;
+                        return Merged::No;
                     }
+                    let u = u.to_mut();
                     u.state = MemberState::Suspect;
                     u.accuser = None;
                     u.age_secs = 0;
+                    downgraded = true;
                 }
             }
         }
-        self.apply(&u, out);
-        let changed = self
-            .members
-            .get(&addr)
-            .is_some_and(|m| m.rank() == rank(&u));
+        // Set, the entry holds `u` (nothing else changes the table on the
+        // way out of `apply_at`).
+        let changed = self.apply_at(at, &u, out)
+            || self
+                .members
+                .get(&addr)
+                .is_some_and(|m| m.rank() == rank(&u));
         if changed && u.state == MemberState::Suspect {
             self.arm_suspicion(addr);
             if u.accuser != Some(self.me.addr) {
                 self.verify(addr, out);
             }
         }
-        changed
+        match (changed, downgraded) {
+            (false, _) => Merged::No,
+            (true, false) => Merged::Yes,
+            (true, true) => Merged::Suspected,
+        }
     }
 
     /// Another accuser of a suspect: the suspicion runs out sooner. True if
@@ -231,6 +269,13 @@ impl Node {
     /// Writes `u` into the table if it supersedes what is there, emitting
     /// roster events. Returns whether the table changed.
     pub(super) fn apply(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
+        let at = self.members.index_of(&u.node.addr);
+        self.apply_at(at, u, out)
+    }
+
+    /// [`apply`](Self::apply), with the entry for the address at index
+    /// `at` in the table (`None`: there is none).
+    fn apply_at(&mut self, at: Option<usize>, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let addr = u.node.addr;
         let now = self.now;
         // What the new entry keeps of the old one (no clone of its name
@@ -244,15 +289,17 @@ impl Node {
             refusals: u8,
             full_until: Instant,
         }
-        let old = self.members.get(&addr).map(|m| Old {
-            rank: m.rank(),
-            in_roster: m.in_roster(),
-            heard_dead: m.heard_dead,
-            retry_at: m.retry_at,
-            failures: m.failures,
-            refusals: m.refusals,
-            full_until: m.full_until,
-        });
+        let old = at
+            .and_then(|i| self.members.get_index(i))
+            .map(|(_, m)| Old {
+                rank: m.rank(),
+                in_roster: m.in_roster(),
+                heard_dead: m.heard_dead,
+                retry_at: m.retry_at,
+                failures: m.failures,
+                refusals: m.refusals,
+                full_until: m.full_until,
+            });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
             if !supersedes(rank(u), m.rank) {
@@ -299,7 +346,11 @@ impl Node {
             full_until: old.as_ref().map_or(now, |m| m.full_until),
         };
         let is_in = entry.in_roster();
-        self.members.set(addr, entry);
+        match at {
+            // An eviction above happens only for a new entry: `at` holds.
+            Some(i) => self.members.set_index(i, entry),
+            None => self.members.set(addr, entry),
+        }
         let ev = match (was_in, is_in) {
             (false, true) => Some(Event::PeerUp {
                 node: u.node,
@@ -402,12 +453,17 @@ impl Node {
                     }
                 }
             }
-            if self.apply_update(u, whole, out) {
+            let merged = self.merge_update(u, whole, out);
+            if merged != Merged::No {
                 new_arrivals += arrival as usize;
                 // Spread it as it came (its accuser counts at every node),
                 // or as this node took it (a stale death made a suspicion).
                 let now = self.now;
-                news.push(match self.members.get(&u.node.addr) {
+                let took = match merged {
+                    Merged::Suspected => self.members.get(&u.node.addr),
+                    _ => None,
+                };
+                news.push(match took {
                     Some(m) if m.rank() != rank(u) => m.update(u.node.addr, now),
                     _ => u.clone(),
                 });
