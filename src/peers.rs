@@ -25,7 +25,7 @@ pub(crate) struct Member {
     pub suspect_until: Option<Instant>,
     /// For a suspect: the distinct members that accused it (bounded), each
     /// of which shortens the suspicion.
-    pub accusers: Vec<SocketAddr>,
+    pub accusers: Accusers,
     /// Others declared this life and version dead while this node still
     /// heard from it first-hand (so it verified instead of believing them):
     /// if its own check fails too, the suspicion here runs out as soon as
@@ -39,6 +39,39 @@ pub(crate) struct Member {
     pub refusals: u8,
     /// Not dialled to fill a neighbour slot before then: it was full.
     pub full_until: Instant,
+    /// The digest bucket of its address ([`bucket_of`]): [`Members`]
+    /// fills it in, whatever the entry comes with.
+    pub bucket: u8,
+}
+
+/// The accusers of a suspect, boxed: most members have none, and a
+/// node holds an entry for every member (8 bytes each, where a `Vec` takes
+/// 24).
+#[derive(Clone, Debug, Default)]
+#[allow(clippy::box_collection)]
+pub(crate) struct Accusers(Option<Box<Vec<SocketAddr>>>);
+
+impl Accusers {
+    /// None, or the one that came with an update.
+    pub fn first_of(accuser: Option<SocketAddr>) -> Accusers {
+        Accusers(accuser.map(|a| Box::new(vec![a])))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+
+    pub fn contains(&self, a: &SocketAddr) -> bool {
+        self.0.as_ref().is_some_and(|v| v.contains(a))
+    }
+
+    pub fn first(&self) -> Option<&SocketAddr> {
+        self.0.as_ref().and_then(|v| v.first())
+    }
+
+    pub fn push(&mut self, a: SocketAddr) {
+        self.0.get_or_insert_default().push(a);
+    }
 }
 
 impl Member {
@@ -210,6 +243,8 @@ impl Ring {
     fn add_pending(&mut self) {
         self.pending.sort_unstable_by_key(|(at, _)| *at);
         let old = self.sorted.len();
+        // No room to spare: the merge below costs as much as the copy.
+        self.sorted.reserve_exact(self.pending.len());
         self.sorted.extend(self.pending.iter().map(|(at, _)| *at));
         let (mut i, mut j) = (old, self.pending.len());
         while j > 0 {
@@ -329,28 +364,41 @@ impl Members {
     }
 
     /// Inserts or replaces the entry for `addr`, keeping the hash current.
-    pub fn set(&mut self, addr: SocketAddr, m: Member) {
+    pub fn set(&mut self, addr: SocketAddr, mut m: Member) {
         let new = m.in_roster().then_some(m.incarnation);
+        let fnv = fnv_addr(addr);
+        m.bucket = bucket_at(fnv) as u8;
+        let len = self.map.len();
+        if len == self.map.capacity() {
+            // Twice the room, not the map's own growth, which sizes the
+            // entries to its index table: about 1.75 times the members.
+            self.map.reserve_exact(len.max(4));
+        }
         let (_, old) = self.map.insert_full(addr, m);
-        self.changed(addr, old.as_ref(), new);
+        self.changed(addr, fnv, old.as_ref(), new);
     }
 
     /// Replaces the entry at index `i` (which must exist), keeping the
     /// hash current.
-    pub fn set_index(&mut self, i: usize, m: Member) {
+    pub fn set_index(&mut self, i: usize, mut m: Member) {
         let new = m.in_roster().then_some(m.incarnation);
         let Some((addr, slot)) = self.map.get_index_mut(i) else {
             return;
         };
         let addr = *addr;
+        m.bucket = slot.bucket;
         let old = std::mem::replace(slot, m);
-        self.changed(addr, Some(&old), new);
+        let same = old.in_roster().then_some(old.incarnation) == new;
+        if !same {
+            self.changed(addr, fnv_addr(addr), Some(&old), new);
+        }
     }
 
     /// Keeps the ring and the hashes current after the entry for `addr`
     /// went from `old` to a member in the roster in life `new` (`None`:
     /// not in the roster).
-    fn changed(&mut self, addr: SocketAddr, old: Option<&Member>, new: Option<u64>) {
+    /// `fnv` is the address's FNV state ([`fnv_addr`]).
+    fn changed(&mut self, addr: SocketAddr, fnv: u64, old: Option<&Member>, new: Option<u64>) {
         // The life in the roster before and after: the hashes change only
         // if it does.
         let old = old
@@ -360,7 +408,6 @@ impl Members {
         if old == new {
             return;
         }
-        let fnv = fnv_addr(addr);
         let ring = ring_at(fnv);
         // The ring holds exactly the members in the roster.
         if new.is_some() != old.is_some() {
@@ -388,7 +435,7 @@ impl Members {
     /// Room for `n` more members without growing the table on the way
     /// (a join answer's worth).
     pub fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
+        self.map.reserve_exact(n);
     }
 
     /// Removes the entry for `addr`, keeping the hash current.
@@ -613,7 +660,8 @@ mod tests {
             state,
             since: t,
             suspect_until: None,
-            accusers: Vec::new(),
+            accusers: Accusers::default(),
+            bucket: 0,
             heard_dead: false,
             retry_at: t,
             failures: 0,
@@ -686,6 +734,7 @@ mod tests {
             let mut hash = 0u64;
             let mut buckets = [0u64; BUCKETS];
             for (a, m) in members.iter() {
+                assert_eq!(m.bucket as usize, bucket_of(*a));
                 let c = Members::contribution(*a, m);
                 hash = hash.wrapping_add(c);
                 let b = &mut buckets[bucket_of(*a)];

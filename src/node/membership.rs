@@ -336,7 +336,7 @@ impl Node {
                 now
             },
             suspect_until: None,
-            accusers: u.accuser.into_iter().collect(),
+            accusers: Accusers::first_of(u.accuser),
             heard_dead: old.as_ref().is_some_and(|m| {
                 m.heard_dead && m.rank.0 == u.node.incarnation && m.rank.1 == u.version
             }),
@@ -344,6 +344,7 @@ impl Node {
             failures: old.as_ref().map_or(0, |m| m.failures),
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
+            bucket: 0,
         };
         let is_in = entry.in_roster();
         match at {
@@ -650,7 +651,7 @@ impl Node {
             if !m.spread(spread) {
                 continue;
             }
-            let bucket = crate::peers::bucket_of(*a);
+            let bucket = m.bucket as usize;
             if mask & (1 << bucket) != 0 {
                 f(bucket, Spread::Member(*a, m));
             }

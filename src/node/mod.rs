@@ -9,7 +9,7 @@ use crate::message::{
     Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
     MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
-use crate::peers::{rank, ring_pos, supersedes, Member, Members, Recent};
+use crate::peers::{rank, ring_pos, supersedes, Accusers, Member, Members, Recent};
 use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
