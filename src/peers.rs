@@ -42,6 +42,23 @@ pub(crate) struct Member {
     /// The digest bucket of its address ([`bucket_of`]): [`Members`]
     /// fills it in, whatever the entry comes with.
     pub bucket: u8,
+    /// Its fingerprint as repair compares entries ([`print_of`]): likewise
+    /// kept by [`Members`], which alone sets life, version and state.
+    pub print: u32,
+}
+
+/// The fingerprint of the entry for `node` at `version` in `state`, as
+/// repair compares entries: its life, version and state.
+pub(crate) fn print_of(node: NodeKey, version: u32, state: MemberState) -> u32 {
+    print_at(fnv_addr(node.addr), node.incarnation, version, state)
+}
+
+/// [`print_of`] from the address's FNV state ([`fnv_addr`]).
+fn print_at(fnv: u64, incarnation: u64, version: u32, state: MemberState) -> u32 {
+    mix(fnv_u64(
+        fnv_u64(fnv, incarnation),
+        (version as u64) << 8 | state as u64,
+    )) as u32
 }
 
 /// The accusers of a suspect, boxed: most members have none, and a
@@ -368,6 +385,7 @@ impl Members {
         let new = m.in_roster().then_some(m.incarnation);
         let fnv = fnv_addr(addr);
         m.bucket = bucket_at(fnv) as u8;
+        m.print = print_at(fnv, m.incarnation, m.version, m.state);
         let len = self.map.len();
         if len == self.map.capacity() {
             // Twice the room, not the map's own growth, which sizes the
@@ -386,12 +404,11 @@ impl Members {
             return;
         };
         let addr = *addr;
+        let fnv = fnv_addr(addr);
         m.bucket = slot.bucket;
+        m.print = print_at(fnv, m.incarnation, m.version, m.state);
         let old = std::mem::replace(slot, m);
-        let same = old.in_roster().then_some(old.incarnation) == new;
-        if !same {
-            self.changed(addr, fnv_addr(addr), Some(&old), new);
-        }
+        self.changed(addr, fnv, Some(&old), new);
     }
 
     /// Keeps the ring and the hashes current after the entry for `addr`
@@ -639,6 +656,9 @@ mod tests {
                 for &extra in &numbers {
                     let key = NodeKey { addr, incarnation };
                     assert_eq!(key_hash(key, extra), key_hash_bytewise(key, extra));
+                    let (version, state) = (extra as u32, MemberState::Dead);
+                    let print = key_hash_bytewise(key, (version as u64) << 8 | state as u64);
+                    assert_eq!(print_of(key, version, state), print as u32);
                 }
             }
             let life0 = NodeKey {
@@ -662,6 +682,7 @@ mod tests {
             suspect_until: None,
             accusers: Accusers::default(),
             bucket: 0,
+            print: 0,
             heard_dead: false,
             retry_at: t,
             failures: 0,
@@ -735,6 +756,7 @@ mod tests {
             let mut buckets = [0u64; BUCKETS];
             for (a, m) in members.iter() {
                 assert_eq!(m.bucket as usize, bucket_of(*a));
+                assert_eq!(m.print, print_of(m.key(*a), m.version, m.state));
                 let c = Members::contribution(*a, m);
                 hash = hash.wrapping_add(c);
                 let b = &mut buckets[bucket_of(*a)];

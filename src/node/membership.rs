@@ -2,6 +2,7 @@
 //! flooding changes, deaths and leaves.
 
 use super::*;
+use crate::peers::print_of;
 use std::borrow::Cow;
 
 /// log2 of 0..=17 in thousandths (index 0 unused), for Lifeguard's
@@ -16,12 +17,6 @@ const LOG2_MILLI: [u64; 18] = [
 /// life, never refuted), which may take the broadcast tree.
 /// Bytes of one entry's fingerprint on the wire, at most.
 const PRINT_SIZE: usize = 5;
-
-/// The fingerprint of an entry as repair compares them: its life, version
-/// and state.
-fn print_of(node: NodeKey, version: u32, state: MemberState) -> u32 {
-    crate::peers::key_hash(node, (version as u64) << 8 | state as u64) as u32
-}
 
 /// One entry this node spreads, before it is put in wire form: a member,
 /// or this node itself.
@@ -345,6 +340,7 @@ impl Node {
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
             bucket: 0,
+            print: 0,
         };
         let is_in = entry.in_roster();
         match at {
@@ -666,7 +662,10 @@ impl Node {
     /// life, version and state).
     fn print_spread(&self, e: Spread) -> u32 {
         match e {
-            Spread::Member(a, m) => print_of(m.key(a), m.version, m.state),
+            Spread::Member(a, m) => {
+                debug_assert_eq!(m.print, print_of(m.key(a), m.version, m.state));
+                m.print
+            }
             Spread::Me => print_of(self.me, self.version, MemberState::Alive),
         }
     }
