@@ -192,6 +192,14 @@ fn chat_size(c: &Chat) -> usize {
 /// Splits `items` into batches whose summed `size` stays within `budget`
 /// (an item bigger than the budget travels alone).
 fn batches<T>(items: Vec<T>, size: impl Fn(&T) -> usize, budget: usize) -> Vec<Vec<T>> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    // Most lists fit in one frame: then they go as they are, not moved
+    // item by item into a new one.
+    if items.iter().map(&size).sum::<usize>() <= budget {
+        return vec![items];
+    }
     let mut out: Vec<Vec<T>> = Vec::new();
     let mut cur = Vec::new();
     let mut used = 0;
