@@ -5,7 +5,8 @@ use crate::message::{MemberState, MemberUpdate, NodeKey};
 use crate::time::Instant;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub(crate) struct Member {
     pub suspect_until: Option<Instant>,
     /// For a suspect: the distinct members that accused it (bounded), each
     /// of which shortens the suspicion.
-    pub accusers: Vec<SocketAddr>,
+    pub accusers: Accusers,
     /// Others declared this life and version dead while this node still
     /// heard from it first-hand (so it verified instead of believing them):
     /// if its own check fails too, the suspicion here runs out as soon as
@@ -38,6 +39,56 @@ pub(crate) struct Member {
     pub refusals: u8,
     /// Not dialled to fill a neighbour slot before then: it was full.
     pub full_until: Instant,
+    /// The digest bucket of its address ([`bucket_of`]): [`Members`]
+    /// fills it in, whatever the entry comes with.
+    pub bucket: u8,
+    /// Its fingerprint as repair compares entries ([`print_of`]): likewise
+    /// kept by [`Members`], which alone sets life, version and state.
+    pub print: u32,
+}
+
+/// The fingerprint of the entry for `node` at `version` in `state`, as
+/// repair compares entries: its life, version and state.
+pub(crate) fn print_of(node: NodeKey, version: u32, state: MemberState) -> u32 {
+    print_at(fnv_addr(node.addr), node.incarnation, version, state)
+}
+
+/// [`print_of`] from the address's FNV state ([`fnv_addr`]).
+fn print_at(fnv: u64, incarnation: u64, version: u32, state: MemberState) -> u32 {
+    mix(fnv_u64(
+        fnv_u64(fnv, incarnation),
+        (version as u64) << 8 | state as u64,
+    )) as u32
+}
+
+/// The accusers of a suspect, boxed: most members have none, and a
+/// node holds an entry for every member (8 bytes each, where a `Vec` takes
+/// 24).
+#[derive(Clone, Debug, Default)]
+#[allow(clippy::box_collection)]
+pub(crate) struct Accusers(Option<Box<Vec<SocketAddr>>>);
+
+impl Accusers {
+    /// None, or the one that came with an update.
+    pub fn first_of(accuser: Option<SocketAddr>) -> Accusers {
+        Accusers(accuser.map(|a| Box::new(vec![a])))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+
+    pub fn contains(&self, a: &SocketAddr) -> bool {
+        self.0.as_ref().is_some_and(|v| v.contains(a))
+    }
+
+    pub fn first(&self) -> Option<&SocketAddr> {
+        self.0.as_ref().and_then(|v| v.first())
+    }
+
+    pub fn push(&mut self, a: SocketAddr) {
+        self.0.get_or_insert_default().push(a);
+    }
 }
 
 impl Member {
@@ -103,11 +154,12 @@ pub(crate) const BUCKETS: usize = 64;
 
 /// The digest bucket of an address: the same on every node, whatever life.
 pub(crate) fn bucket_of(addr: SocketAddr) -> usize {
-    let key = NodeKey {
-        addr,
-        incarnation: 0,
-    };
-    (key_hash(key, 0xb0c4) >> 58) as usize % BUCKETS
+    bucket_at(fnv_addr(addr))
+}
+
+/// [`bucket_of`] from the address's FNV state ([`fnv_addr`]).
+fn bucket_at(fnv: u64) -> usize {
+    (mix(fnv_u64(fnv.wrapping_mul(FNV_POW[8]), 0xb0c4)) >> 58) as usize % BUCKETS
 }
 
 /// Members keyed by address, in insertion order (deterministic, and cheap
@@ -119,8 +171,113 @@ pub(crate) struct Members {
     hash: u64,
     buckets: [u64; BUCKETS],
     /// The members in the roster by their place on the ring of address
-    /// hashes (see [`ring_pos`]), kept with the map.
-    ring: BTreeSet<(u64, SocketAddr)>,
+    /// hashes (see [`ring_pos`]), kept with the map. Sorted when read
+    /// (see [`Ring`]): reading it takes `&self`.
+    ring: RefCell<Ring>,
+}
+
+/// A place on the ring: the address's hash, then the address.
+type Place = (u64, SocketAddr);
+
+/// The places of the members in the roster, sorted, with the changes not
+/// sorted in yet. A node learns most of a group within a few frames and
+/// reads the ring about once a heartbeat, so the changes are sorted in at
+/// the next read, all at once: O(n) per read that follows a change, where
+/// a search tree costs a descent and node splits for every member learned.
+#[derive(Debug, Default)]
+struct Ring {
+    sorted: Vec<Place>,
+    /// Changes since `sorted`, oldest first: true adds the place, false
+    /// removes it.
+    pending: Vec<(Place, bool)>,
+    /// Whether `pending` removes any place (otherwise it only adds places
+    /// that are not on the ring, each once).
+    removes: bool,
+    /// The last place looked up in `sorted` and how many places precede
+    /// it (a node looks up its own place a few times a heartbeat).
+    split: Option<(Place, usize)>,
+}
+
+impl Ring {
+    fn add(&mut self, at: Place) {
+        self.change(at, true);
+    }
+
+    fn remove(&mut self, at: Place) {
+        self.change(at, false);
+    }
+
+    fn change(&mut self, at: Place, add: bool) {
+        self.pending.push((at, add));
+        self.removes |= !add;
+        // Bounded even if the ring is not read for a long time.
+        if self.pending.len() > self.sorted.len().max(64) {
+            self.settle();
+        }
+    }
+
+    /// Sorts the pending changes in.
+    fn settle(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.split = None;
+        if !std::mem::take(&mut self.removes) {
+            self.add_pending();
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        // By place; the sort is stable, so the last change of a place is
+        // the last of its run, and it is the one that holds.
+        pending.sort_by_key(|(at, _)| *at);
+        pending.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                *earlier = *later;
+            }
+            same
+        });
+        let old = std::mem::take(&mut self.sorted);
+        let mut sorted = Vec::with_capacity(old.len() + pending.len());
+        let mut changes = pending.into_iter().peekable();
+        for at in old {
+            while let Some((new, add)) = changes.next_if(|(new, _)| *new < at) {
+                if add {
+                    sorted.push(new);
+                }
+            }
+            match changes.next_if(|(new, _)| *new == at) {
+                Some((_, false)) => {}
+                _ => sorted.push(at),
+            }
+        }
+        sorted.extend(changes.filter(|(_, add)| *add).map(|(at, _)| at));
+        self.sorted = sorted;
+    }
+
+    /// Sorts in pending changes that only add new places: merged from the
+    /// back, in place.
+    fn add_pending(&mut self) {
+        self.pending.sort_unstable_by_key(|(at, _)| *at);
+        let old = self.sorted.len();
+        // No room to spare: the merge below costs as much as the copy.
+        self.sorted.reserve_exact(self.pending.len());
+        self.sorted.extend(self.pending.iter().map(|(at, _)| *at));
+        let (mut i, mut j) = (old, self.pending.len());
+        while j > 0 {
+            let new = self.pending[j - 1].0;
+            let w = i + j - 1;
+            if i > 0 && self.sorted[i - 1] > new {
+                self.sorted[w] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[w] = new;
+                j -= 1;
+            }
+        }
+        // Its room goes too: a node learns a group once.
+        self.pending = Vec::new();
+    }
 }
 
 impl Default for Members {
@@ -129,7 +286,7 @@ impl Default for Members {
             map: IndexMap::default(),
             hash: 0,
             buckets: [0; BUCKETS],
-            ring: BTreeSet::new(),
+            ring: RefCell::default(),
         }
     }
 }
@@ -137,13 +294,13 @@ impl Default for Members {
 /// A member's place on the ring of address hashes (by address alone, so
 /// that a restart keeps it).
 pub(crate) fn ring_pos(addr: SocketAddr) -> u64 {
-    key_hash(
-        NodeKey {
-            addr,
-            incarnation: 0,
-        },
-        0,
-    )
+    ring_at(fnv_addr(addr))
+}
+
+/// [`ring_pos`] from the address's FNV state ([`fnv_addr`]): the
+/// incarnation and the extra number are both zero.
+fn ring_at(fnv: u64) -> u64 {
+    mix(fnv.wrapping_mul(FNV_POW[8]).wrapping_mul(FNV_POW[8]))
 }
 
 impl Members {
@@ -187,53 +344,123 @@ impl Members {
 
     /// The member in the roster first on the ring, with its place.
     pub fn first(&self) -> Option<(u64, SocketAddr)> {
-        self.ring.first().copied()
+        let mut ring = self.ring.borrow_mut();
+        ring.settle();
+        ring.sorted.first().copied()
     }
 
     /// The members in the roster going back round the ring from `from`
     /// (excluded), nearest first.
     pub fn before(&self, from: SocketAddr) -> impl Iterator<Item = (SocketAddr, &Member)> + '_ {
         let at = (ring_pos(from), from);
-        let before = self.ring.range(..at).rev();
-        let wrapped = self.ring.range(at..).rev().filter(move |k| **k != at);
+        let (split, end) = {
+            let mut ring = self.ring.borrow_mut();
+            ring.settle();
+            let split = match ring.split {
+                Some((place, split)) if place == at => split,
+                _ => {
+                    let split = ring.sorted.partition_point(|k| *k < at);
+                    ring.split = Some((at, split));
+                    split
+                }
+            };
+            (split, ring.sorted.len())
+        };
+        // Nothing changes the ring while `self` is borrowed.
+        let place = move |i: usize| self.ring.borrow().sorted[i];
+        let before = (0..split).rev().map(place);
+        let wrapped = (split..end).rev().map(place).filter(move |k| *k != at);
         before
             .chain(wrapped)
-            .filter_map(|&(_, a)| self.map.get(&a).map(|m| (a, m)))
+            .filter_map(|(_, a)| self.map.get(&a).map(|m| (a, m)))
+    }
+
+    /// The index of the entry for `addr` (see [`get_index`](Self::get_index)).
+    pub fn index_of(&self, addr: &SocketAddr) -> Option<usize> {
+        self.map.get_index_of(addr)
     }
 
     /// Inserts or replaces the entry for `addr`, keeping the hash current.
-    pub fn set(&mut self, addr: SocketAddr, m: Member) {
-        let new_in = m.in_roster();
-        let new_c = Self::contribution(addr, &m);
+    pub fn set(&mut self, addr: SocketAddr, mut m: Member) {
+        let new = m.in_roster().then_some(m.incarnation);
+        let fnv = fnv_addr(addr);
+        m.bucket = bucket_at(fnv) as u8;
+        m.print = print_at(fnv, m.incarnation, m.version, m.state);
+        let len = self.map.len();
+        if len == self.map.capacity() {
+            // Twice the room, not the map's own growth, which sizes the
+            // entries to its index table: about 1.75 times the members.
+            self.map.reserve_exact(len.max(4));
+        }
         let (_, old) = self.map.insert_full(addr, m);
-        let old_in = old.as_ref().is_some_and(Member::in_roster);
+        self.changed(addr, fnv, old.as_ref(), new);
+    }
+
+    /// Replaces the entry at index `i` (which must exist), keeping the
+    /// hash current.
+    pub fn set_index(&mut self, i: usize, mut m: Member) {
+        let new = m.in_roster().then_some(m.incarnation);
+        let Some((addr, slot)) = self.map.get_index_mut(i) else {
+            return;
+        };
+        let addr = *addr;
+        let fnv = fnv_addr(addr);
+        m.bucket = slot.bucket;
+        m.print = print_at(fnv, m.incarnation, m.version, m.state);
+        let old = std::mem::replace(slot, m);
+        self.changed(addr, fnv, Some(&old), new);
+    }
+
+    /// Keeps the ring and the hashes current after the entry for `addr`
+    /// went from `old` to a member in the roster in life `new` (`None`:
+    /// not in the roster).
+    /// `fnv` is the address's FNV state ([`fnv_addr`]).
+    fn changed(&mut self, addr: SocketAddr, fnv: u64, old: Option<&Member>, new: Option<u64>) {
+        // The life in the roster before and after: the hashes change only
+        // if it does.
+        let old = old
+            .as_ref()
+            .filter(|o| o.in_roster())
+            .map(|o| o.incarnation);
+        if old == new {
+            return;
+        }
+        let ring = ring_at(fnv);
         // The ring holds exactly the members in the roster.
-        if new_in != old_in {
-            let at = (ring_pos(addr), addr);
-            if new_in {
-                self.ring.insert(at);
+        if new.is_some() != old.is_some() {
+            let at = (ring, addr);
+            let mut r = self.ring.borrow_mut();
+            if new.is_some() {
+                r.add(at);
             } else {
-                self.ring.remove(&at);
+                r.remove(at);
             }
         }
-        let old_c = old.as_ref().map_or(0, |o| Self::contribution(addr, o));
-        if old_c != new_c {
-            self.hash = self.hash.wrapping_sub(old_c).wrapping_add(new_c);
-            let b = &mut self.buckets[bucket_of(addr)];
-            *b = b.wrapping_sub(old_c).wrapping_add(new_c);
-        }
+        // A life's contribution (see `contribution`); life 0's is its
+        // place on the ring.
+        let contribution = |life: Option<u64>| match life {
+            None => 0,
+            Some(0) => ring,
+            Some(i) => mix(fnv_u64(fnv_u64(fnv, i), 0)),
+        };
+        let (old_c, new_c) = (contribution(old), contribution(new));
+        self.hash = self.hash.wrapping_sub(old_c).wrapping_add(new_c);
+        let b = &mut self.buckets[bucket_at(fnv)];
+        *b = b.wrapping_sub(old_c).wrapping_add(new_c);
     }
 
     /// Room for `n` more members without growing the table on the way
     /// (a join answer's worth).
     pub fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
+        self.map.reserve_exact(n);
     }
 
     /// Removes the entry for `addr`, keeping the hash current.
     pub fn remove(&mut self, addr: &SocketAddr) {
-        self.ring.remove(&(ring_pos(*addr), *addr));
         if let Some(old) = self.map.shift_remove(addr) {
+            if old.in_roster() {
+                self.ring.get_mut().remove((ring_pos(*addr), *addr));
+            }
             let c = Self::contribution(*addr, &old);
             self.hash = self.hash.wrapping_sub(c);
             let b = &mut self.buckets[bucket_of(*addr)];
@@ -274,26 +501,60 @@ impl Members {
     }
 }
 
-/// A fixed, platform-independent hash of a node life and a number, used for
-/// the order-independent digests that neighbours compare.
-pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
+/// FNV-1a's prime.
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// `FNV_PRIME` to the powers 0..=8: FNV-1a over a zero byte is one
+/// multiplication by the prime, so a run of zero bytes is one
+/// multiplication by its power.
+const FNV_POW: [u64; 9] = {
+    let mut p = [1u64; 9];
+    let mut i = 1;
+    while i < 9 {
+        p[i] = p[i - 1].wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    p
+};
+
+/// FNV-1a over the eight little-endian bytes of `x`: the bytes up to the
+/// last non-zero one, then the zero bytes above it in one step.
+fn fnv_u64(mut h: u64, x: u64) -> u64 {
+    let len = 8 - (x.leading_zeros() / 8) as usize;
+    for b in &x.to_le_bytes()[..len] {
+        h ^= *b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h.wrapping_mul(FNV_POW[8 - len])
+}
+
+/// FNV-1a over an address (its IP's bytes, then its port, little-endian).
+fn fnv_addr(addr: SocketAddr) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |b: u8| {
         h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+        h = h.wrapping_mul(FNV_PRIME);
     };
-    match key.addr.ip() {
+    match addr.ip() {
         std::net::IpAddr::V4(ip) => ip.octets().iter().for_each(|b| eat(*b)),
         std::net::IpAddr::V6(ip) => ip.octets().iter().for_each(|b| eat(*b)),
     }
-    key.addr.port().to_le_bytes().iter().for_each(|b| eat(*b));
-    key.incarnation.to_le_bytes().iter().for_each(|b| eat(*b));
-    extra.to_le_bytes().iter().for_each(|b| eat(*b));
-    // splitmix64 finaliser: spreads FNV's weak low bits.
-    let mut z = h;
+    addr.port().to_le_bytes().iter().for_each(|b| eat(*b));
+    h
+}
+
+/// splitmix64's finaliser: spreads FNV's weak low bits.
+fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// A fixed, platform-independent hash of a node life and a number, used for
+/// the order-independent digests that neighbours compare: FNV-1a over the
+/// address, the incarnation and `extra` (little-endian), then mixed.
+pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
+    mix(fnv_u64(fnv_u64(fnv_addr(key.addr), key.incarnation), extra))
 }
 
 /// Membership changes waiting to be resent in gossip rounds: oldest first,
@@ -351,5 +612,158 @@ impl Recent {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash as first written: FNV-1a byte by byte, then mixed.
+    fn key_hash_bytewise(key: NodeKey, extra: u64) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: u8| {
+            h ^= b as u64;
+            h = h.wrapping_mul(FNV_PRIME);
+        };
+        match key.addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.octets().iter().for_each(|b| eat(*b)),
+            std::net::IpAddr::V6(ip) => ip.octets().iter().for_each(|b| eat(*b)),
+        }
+        key.addr.port().to_le_bytes().iter().for_each(|b| eat(*b));
+        key.incarnation.to_le_bytes().iter().for_each(|b| eat(*b));
+        extra.to_le_bytes().iter().for_each(|b| eat(*b));
+        mix(h)
+    }
+
+    fn addrs() -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = (0..300u32)
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i * 7919);
+                SocketAddr::from((ip, (i * 131) as u16))
+            })
+            .collect();
+        v.push("[::1]:7000".parse().unwrap());
+        v.push("[2001:db8::ff00:42:8329]:0".parse().unwrap());
+        v
+    }
+
+    #[test]
+    fn hashes_match_the_bytewise_definition() {
+        let numbers = [0, 1, 0xff, 0x100, 0xb0c4, 1 << 40, u64::MAX >> 8, u64::MAX];
+        for addr in addrs() {
+            for &incarnation in &numbers {
+                for &extra in &numbers {
+                    let key = NodeKey { addr, incarnation };
+                    assert_eq!(key_hash(key, extra), key_hash_bytewise(key, extra));
+                    let (version, state) = (extra as u32, MemberState::Dead);
+                    let print = key_hash_bytewise(key, (version as u64) << 8 | state as u64);
+                    assert_eq!(print_of(key, version, state), print as u32);
+                }
+            }
+            let life0 = NodeKey {
+                addr,
+                incarnation: 0,
+            };
+            assert_eq!(ring_pos(addr), key_hash_bytewise(life0, 0));
+            let bucket = (key_hash_bytewise(life0, 0xb0c4) >> 58) as usize % BUCKETS;
+            assert_eq!(bucket_of(addr), bucket);
+        }
+    }
+
+    fn member(incarnation: u64, state: MemberState) -> Member {
+        let t = Instant::from_millis(0);
+        Member {
+            name: Arc::from(""),
+            incarnation,
+            version: 0,
+            state,
+            since: t,
+            suspect_until: None,
+            accusers: Accusers::default(),
+            bucket: 0,
+            print: 0,
+            heard_dead: false,
+            retry_at: t,
+            failures: 0,
+            refusals: 0,
+            full_until: t,
+        }
+    }
+
+    /// The ring's places in order, read from the table.
+    fn places(members: &Members) -> Vec<Place> {
+        let mut want: Vec<Place> = members
+            .iter()
+            .filter(|(_, m)| m.in_roster())
+            .map(|(a, _)| (ring_pos(*a), *a))
+            .collect();
+        want.sort();
+        want
+    }
+
+    #[test]
+    fn the_ring_takes_arrivals_in_batches() {
+        let mut members = Members::default();
+        for (i, addr) in addrs().into_iter().enumerate() {
+            members.set(addr, member(0, MemberState::Alive));
+            if i % 13 == 0 {
+                let want = places(&members);
+                assert_eq!(members.first(), want.first().copied());
+                let ring: Vec<SocketAddr> = members.before(addr).map(|(a, _)| a).collect();
+                assert_eq!(ring.len(), want.len() - 1);
+            }
+        }
+        let want = places(&members);
+        members.first();
+        assert_eq!(members.ring.borrow().sorted, want);
+    }
+
+    #[test]
+    fn the_ring_and_hashes_follow_every_change() {
+        let addrs = addrs();
+        let mut members = Members::default();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..5000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let addr = addrs[(rng % addrs.len() as u64) as usize];
+            let state = [MemberState::Alive, MemberState::Suspect, MemberState::Dead]
+                [(rng >> 20) as usize % 3];
+            if (rng >> 40) % 7 == 0 {
+                members.remove(&addr);
+            } else {
+                members.set(addr, member((rng >> 30) % 3, state));
+            }
+            if step % 97 != 0 {
+                continue;
+            }
+            let want = places(&members);
+            assert_eq!(members.first(), want.first().copied());
+            let from = addrs[step % addrs.len()];
+            let got: Vec<SocketAddr> = members.before(from).map(|(a, _)| a).collect();
+            let at = (ring_pos(from), from);
+            let split = want.partition_point(|k| *k < at);
+            let expected: Vec<SocketAddr> = want[..split]
+                .iter()
+                .rev()
+                .chain(want[split..].iter().rev().filter(|k| **k != at))
+                .map(|k| k.1)
+                .collect();
+            assert_eq!(got, expected);
+            let mut hash = 0u64;
+            let mut buckets = [0u64; BUCKETS];
+            for (a, m) in members.iter() {
+                assert_eq!(m.bucket as usize, bucket_of(*a));
+                assert_eq!(m.print, print_of(m.key(*a), m.version, m.state));
+                let c = Members::contribution(*a, m);
+                hash = hash.wrapping_add(c);
+                let b = &mut buckets[bucket_of(*a)];
+                *b = b.wrapping_add(c);
+            }
+            assert_eq!(members.hash(), hash);
+            assert_eq!(members.bucket_hashes(), &buckets);
+        }
     }
 }

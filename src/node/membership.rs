@@ -2,6 +2,8 @@
 //! flooding changes, deaths and leaves.
 
 use super::*;
+use crate::peers::print_of;
+use std::borrow::Cow;
 
 /// log2 of 0..=17 in thousandths (index 0 unused), for Lifeguard's
 /// suspicion timeout without floating point.
@@ -16,16 +18,29 @@ const LOG2_MILLI: [u64; 18] = [
 /// Bytes of one entry's fingerprint on the wire, at most.
 const PRINT_SIZE: usize = 5;
 
-/// The fingerprint of an entry as repair compares them: its life, version
-/// and state.
-fn print(u: &MemberUpdate) -> u32 {
-    crate::peers::key_hash(u.node, (u.version as u64) << 8 | u.state as u64) as u32
+/// One entry this node spreads, before it is put in wire form: a member,
+/// or this node itself.
+#[derive(Clone, Copy)]
+enum Spread<'a> {
+    Member(SocketAddr, &'a Member),
+    Me,
 }
 
 /// A duplicate arrival does not prune a node's last tree links: with many
 /// senders at once, prunes for different arrivals would otherwise cut it
 /// off the tree.
 const MIN_TREE_LINKS: usize = 2;
+
+/// How [`Node::merge_update`] took an update.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Merged {
+    /// The table did not change.
+    No,
+    /// The table holds it now.
+    Yes,
+    /// It was a death from a full list, taken as a suspicion.
+    Suspected,
+}
 
 fn urgent(u: &MemberUpdate) -> bool {
     u.state != MemberState::Alive || u.version > 0
@@ -43,41 +58,59 @@ impl Node {
         stale_risk: bool,
         out: &mut Vec<Output>,
     ) -> bool {
+        self.merge_update(u, stale_risk, out) != Merged::No
+    }
+
+    /// [`apply_update`](Self::apply_update), saying how the table took it.
+    fn merge_update(
+        &mut self,
+        u: &MemberUpdate,
+        stale_risk: bool,
+        out: &mut Vec<Output>,
+    ) -> Merged {
         let addr = u.node.addr;
         if u.node.incarnation >= MAX_INCARNATION
             || u.version >= MAX_VERSION
             || u.name.len() > MAX_NAME_LEN
         {
             self.stats.unexpected += 1;
-            return false;
+            return Merged::No;
         }
         if addr == self.me.addr {
             self.about_me(u, out);
-            return false;
+            return Merged::No;
         }
-        let mut u = u.clone();
-        if u.state != MemberState::Suspect {
-            u.accuser = None;
+        // Copied only if it changes (this runs for every entry of every
+        // peer list).
+        let mut u = Cow::Borrowed(u);
+        if u.state != MemberState::Suspect && u.accuser.is_some() {
+            u.to_mut().accuser = None;
         }
         // A death no longer spread (older than `tombstone_ttl`) does not
         // outweigh news that the member is alive in that life: the other
         // side of a long split held it alive all along. It is taken afresh;
         // if it is really gone, probing finds out again.
         let cutoff = self.spread_cutoff();
+        let mut at = self.members.index_of(&addr);
         let revived = u.state == MemberState::Alive
-            && self
-                .members
-                .get(&addr)
-                .is_some_and(|m| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
+            && at
+                .and_then(|i| self.members.get_index(i))
+                .is_some_and(|(_, m)| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
         if revived {
             self.members.remove(&addr);
+            at = None;
         }
-        if let Some(m) = self.members.get(&addr) {
+        let mut downgraded = false;
+        if let Some((_, m)) = at.and_then(|i| self.members.get_index(i)) {
             if rank(&u) == m.rank() && u.state == MemberState::Suspect {
-                return self.confirm(addr, u.accuser);
+                return if self.confirm(addr, u.accuser) {
+                    Merged::Yes
+                } else {
+                    Merged::No
+                };
             }
             if !supersedes(rank(&u), m.rank()) {
-                return false;
+                return Merged::No;
             }
             let same_life = m.incarnation == u.node.incarnation;
             if same_life
@@ -106,14 +139,14 @@ impl Node {
                             conn: c,
                             msg: Message::PeerList {
                                 full: false,
-                                members: vec![u],
+                                members: vec![u.into_owned()],
                             },
                         });
                         // And see for itself: what it heard may have been
                         // sent just before the member died (this node may
                         // be running late).
                         self.verify(addr, out);
-                        return false;
+                        return Merged::No;
                     }
                 }
                 let suspect = m.state == MemberState::Suspect;
@@ -122,30 +155,38 @@ impl Node {
                     // First-hand evidence again, from a member that is not a
                     // neighbour: held back for two heartbeats at most.
                     self.bridge_to(&u, out);
-                    return false;
+                    return Merged::No;
                 }
                 if stale_risk && u.state == MemberState::Dead {
                     if suspect {
-                        return false;
+                        return Merged::No;
                     }
+                    let u = u.to_mut();
                     u.state = MemberState::Suspect;
                     u.accuser = None;
                     u.age_secs = 0;
+                    downgraded = true;
                 }
             }
         }
-        self.apply(&u, out);
-        let changed = self
-            .members
-            .get(&addr)
-            .is_some_and(|m| m.rank() == rank(&u));
+        // Set, the entry holds `u` (nothing else changes the table on the
+        // way out of `apply_at`).
+        let changed = self.apply_at(at, &u, out)
+            || self
+                .members
+                .get(&addr)
+                .is_some_and(|m| m.rank() == rank(&u));
         if changed && u.state == MemberState::Suspect {
             self.arm_suspicion(addr);
             if u.accuser != Some(self.me.addr) {
                 self.verify(addr, out);
             }
         }
-        changed
+        match (changed, downgraded) {
+            (false, _) => Merged::No,
+            (true, false) => Merged::Yes,
+            (true, true) => Merged::Suspected,
+        }
     }
 
     /// Whether `addr`, not a neighbour, answered this node's ping over a
@@ -245,6 +286,13 @@ impl Node {
     /// Writes `u` into the table if it supersedes what is there, emitting
     /// roster events. Returns whether the table changed.
     pub(super) fn apply(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
+        let at = self.members.index_of(&u.node.addr);
+        self.apply_at(at, u, out)
+    }
+
+    /// [`apply`](Self::apply), with the entry for the address at index
+    /// `at` in the table (`None`: there is none).
+    fn apply_at(&mut self, at: Option<usize>, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let addr = u.node.addr;
         let now = self.now;
         // What the new entry keeps of the old one (no clone of its name
@@ -258,15 +306,17 @@ impl Node {
             refusals: u8,
             full_until: Instant,
         }
-        let old = self.members.get(&addr).map(|m| Old {
-            rank: m.rank(),
-            in_roster: m.in_roster(),
-            heard_dead: m.heard_dead,
-            retry_at: m.retry_at,
-            failures: m.failures,
-            refusals: m.refusals,
-            full_until: m.full_until,
-        });
+        let old = at
+            .and_then(|i| self.members.get_index(i))
+            .map(|(_, m)| Old {
+                rank: m.rank(),
+                in_roster: m.in_roster(),
+                heard_dead: m.heard_dead,
+                retry_at: m.retry_at,
+                failures: m.failures,
+                refusals: m.refusals,
+                full_until: m.full_until,
+            });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
             if !supersedes(rank(u), m.rank) {
@@ -303,7 +353,7 @@ impl Node {
                 now
             },
             suspect_until: None,
-            accusers: u.accuser.into_iter().collect(),
+            accusers: Accusers::first_of(u.accuser),
             heard_dead: old.as_ref().is_some_and(|m| {
                 m.heard_dead && m.rank.0 == u.node.incarnation && m.rank.1 == u.version
             }),
@@ -311,9 +361,15 @@ impl Node {
             failures: old.as_ref().map_or(0, |m| m.failures),
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
+            bucket: 0,
+            print: 0,
         };
         let is_in = entry.in_roster();
-        self.members.set(addr, entry);
+        match at {
+            // An eviction above happens only for a new entry: `at` holds.
+            Some(i) => self.members.set_index(i, entry),
+            None => self.members.set(addr, entry),
+        }
         let ev = match (was_in, is_in) {
             (false, true) => Some(Event::PeerUp {
                 node: u.node,
@@ -416,12 +472,17 @@ impl Node {
                     }
                 }
             }
-            if self.apply_update(u, whole, out) {
+            let merged = self.merge_update(u, whole, out);
+            if merged != Merged::No {
                 new_arrivals += arrival as usize;
                 // Spread it as it came (its accuser counts at every node),
                 // or as this node took it (a stale death made a suspicion).
                 let now = self.now;
-                news.push(match self.members.get(&u.node.addr) {
+                let took = match merged {
+                    Merged::Suspected => self.members.get(&u.node.addr),
+                    _ => None,
+                };
+                news.push(match took {
                     Some(m) if m.rank() != rank(u) => m.update(u.node.addr, now),
                     _ => u.clone(),
                 });
@@ -566,12 +627,12 @@ impl Node {
         // Fingerprints of whole buckets per frame, so that each frame says
         // what it covers.
         let mut by_bucket: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for u in self.spread_in(mask) {
+        self.each_spread(mask, |bucket, e| {
             by_bucket
-                .entry(crate::peers::bucket_of(u.node.addr))
+                .entry(bucket)
                 .or_default()
-                .push(print(&u));
-        }
+                .push(self.print_spread(e));
+        });
         let budget = self.frame_budget() / PRINT_SIZE;
         let mut frame: (u64, Vec<u32>) = (0, Vec::new());
         for i in 0..crate::peers::BUCKETS {
@@ -600,22 +661,43 @@ impl Node {
         }
     }
 
-    /// Every entry this node spreads (itself included) in the buckets of
-    /// `mask`, as it goes on the wire.
-    fn spread_in(&self, mask: u64) -> Vec<MemberUpdate> {
-        let now = self.now;
+    /// Calls `f` with every entry this node spreads (itself last) in the
+    /// buckets of `mask`, and its bucket.
+    fn each_spread<'a>(&'a self, mask: u64, mut f: impl FnMut(usize, Spread<'a>)) {
         let spread = self.spread_cutoff();
-        let in_mask = |a: &SocketAddr| mask & (1 << crate::peers::bucket_of(*a)) != 0;
-        let mut list: Vec<MemberUpdate> = self
-            .members
-            .iter()
-            .filter(|(a, m)| m.spread(spread) && in_mask(a))
-            .map(|(a, m)| m.update(*a, now))
-            .collect();
-        if in_mask(&self.me.addr) {
-            list.push(self.my_update());
+        for (a, m) in self.members.iter() {
+            if !m.spread(spread) {
+                continue;
+            }
+            let bucket = m.bucket as usize;
+            if mask & (1 << bucket) != 0 {
+                f(bucket, Spread::Member(*a, m));
+            }
         }
-        list
+        let bucket = crate::peers::bucket_of(self.me.addr);
+        if mask & (1 << bucket) != 0 {
+            f(bucket, Spread::Me);
+        }
+    }
+
+    /// The fingerprint of an entry this node spreads ([`print_of`] its
+    /// life, version and state).
+    fn print_spread(&self, e: Spread) -> u32 {
+        match e {
+            Spread::Member(a, m) => {
+                debug_assert_eq!(m.print, print_of(m.key(a), m.version, m.state));
+                m.print
+            }
+            Spread::Me => print_of(self.me, self.version, MemberState::Alive),
+        }
+    }
+
+    /// An entry this node spreads, as it goes on the wire.
+    fn spread_update(&self, e: Spread) -> MemberUpdate {
+        match e {
+            Spread::Member(a, m) => m.update(a, self.now),
+            Spread::Me => self.my_update(),
+        }
     }
 
     /// A neighbour's fingerprints of its entries in some buckets: send it
@@ -632,15 +714,24 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
-        let theirs: BTreeSet<u32> = prints.into_iter().collect();
-        let mine = self.spread_in(mask);
-        let have: BTreeSet<u32> = mine.iter().map(print).collect();
-        let give: Vec<MemberUpdate> = mine
-            .into_iter()
-            .filter(|u| !theirs.contains(&print(u)))
-            .collect();
+        let mut theirs = prints;
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mut have = Vec::new();
+        let mut give = Vec::new();
+        self.each_spread(mask, |_, e| {
+            let p = self.print_spread(e);
+            have.push(p);
+            if theirs.binary_search(&p).is_err() {
+                give.push(self.spread_update(e));
+            }
+        });
         self.send_repair(conn, give, out);
-        let want: Vec<u32> = theirs.difference(&have).copied().collect();
+        have.sort_unstable();
+        let want: Vec<u32> = theirs
+            .into_iter()
+            .filter(|p| have.binary_search(p).is_err())
+            .collect();
         if !want.is_empty() {
             out.push(Output::Send {
                 conn,
@@ -655,12 +746,14 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
-        let want: BTreeSet<u32> = want.into_iter().collect();
-        let give: Vec<MemberUpdate> = self
-            .spread_in(u64::MAX)
-            .into_iter()
-            .filter(|u| want.contains(&print(u)))
-            .collect();
+        let mut want = want;
+        want.sort_unstable();
+        let mut give = Vec::new();
+        self.each_spread(u64::MAX, |_, e| {
+            if want.binary_search(&self.print_spread(e)).is_ok() {
+                give.push(self.spread_update(e));
+            }
+        });
         self.send_repair(conn, give, out);
     }
 

@@ -172,6 +172,11 @@ impl World {
             now,
         )
         .expect("the scenario's config was validated");
+        // Room for every other slot's member up front: the tables of
+        // thousands of nodes do not grow (and copy) step by step.
+        let mut node = node;
+        node.reserve_members(self.procs.slots.len() - 1);
+        let s = &mut self.procs.slots[slot as usize];
         s.node = Some(Box::new(node));
         s.started = now;
         s.state = State::Up;
