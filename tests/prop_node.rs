@@ -1573,22 +1573,51 @@ fn state_of(p: &Probe, who: SocketAddr) -> Option<MemberState> {
         .map(|m| m.state)
 }
 
+/// Runs `p` for `d`, its neighbours on links 1 and 2 answering every ping;
+/// returns the addresses it dialled.
+fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
+    let until = p.now + d;
+    let mut dials = Vec::new();
+    while p.now < until {
+        for o in p.step(Step::Deadline).unwrap() {
+            match o {
+                Output::Connect { addr } => dials.push(addr),
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } if conn.0 <= 2 => {
+                    p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                }
+                _ => {}
+            }
+        }
+    }
+    dials
+}
+
 /// A node that just reached a member others cannot, and then hears it
-/// accused, stands between two parts of the overlay (the bridge of a
-/// partial partition): it holds the accusation back, dials the accused as
-/// a bridge, and once linked hands it the accusation to refute. Without
-/// the rule the bridge takes the accusation, and the accused's part stays
-/// cut off from it.
+/// accused, does not take the accusation: it passes it on, so the accused
+/// can refute over the links there are, and if no refutation comes within
+/// a gossip interval it stands between two parts of the overlay (the
+/// bridge of a partial partition): it dials the accused as a bridge, and
+/// once linked hands it the accusation to refute. Without the rule the
+/// bridge takes the accusation, and the accused's part stays cut off from
+/// it.
 #[test]
 fn an_accused_member_this_node_reached_is_dialled_as_a_bridge() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
     let outs = p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
     assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == m.addr)),
-        "dials the accused: {outs:?}"
+        listed(&outs, 1, m.addr)
+            .iter()
+            .any(|u| u.state == MemberState::Suspect),
+        "passes the accusation on: {outs:?}"
     );
+    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
+    let gossip = p.cfg.gossip_interval;
+    let dials = run_dials(&mut p, gossip.saturating_mul(3));
+    assert!(dials.contains(&m.addr), "dials the accused: {dials:?}");
     assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
     assert_eq!(p.node.stats().bridge_dials, 1);
     let outs = p.step(Step::Connected(11, Some(m.addr))).unwrap();
@@ -1604,6 +1633,34 @@ fn an_accused_member_this_node_reached_is_dialled_as_a_bridge() {
     );
 }
 
+/// The same, but the refutation comes over the links there are: no bridge
+/// is needed, and none is dialled.
+#[test]
+fn a_refuted_accusation_needs_no_bridge() {
+    let mut p = probe_that_reached_member_5();
+    let m = key(5, 1);
+    p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    let refutation = MemberUpdate {
+        node: m,
+        version: 1,
+        state: MemberState::Alive,
+        name: Arc::from("peer"),
+        age_secs: 0,
+        accuser: None,
+    };
+    p.step(Step::Message(
+        1,
+        Message::PeerList {
+            full: false,
+            members: vec![refutation],
+        },
+    ))
+    .unwrap();
+    let gossip = p.cfg.gossip_interval;
+    run_dials(&mut p, gossip.saturating_mul(3));
+    assert_eq!(p.node.stats().bridge_dials, 0);
+}
+
 /// The same, but the accused cannot be dialled (it died just after it
 /// answered): the accusation held back is taken after all.
 #[test]
@@ -1611,6 +1668,10 @@ fn an_accusation_held_back_for_a_bridge_is_taken_when_the_dial_fails() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
     p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    let gossip = p.cfg.gossip_interval;
+    let dials = run_dials(&mut p, gossip.saturating_mul(3));
+    assert!(dials.contains(&m.addr), "dials the accused: {dials:?}");
+    assert_eq!(p.node.stats().bridge_dials, 1);
     assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
     p.step(Step::ConnectFailed(m.addr)).unwrap();
     assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));

@@ -153,8 +153,8 @@ impl Node {
                 let mine = u.accuser == Some(self.me.addr);
                 if !mine && self.reached_lately(addr) {
                     // First-hand evidence again, from a member that is not a
-                    // neighbour: held back for two heartbeats at most.
-                    self.bridge_to(&u, out);
+                    // neighbour.
+                    self.hold_back(&u, out);
                     return Merged::No;
                 }
                 if stale_risk && u.state == MemberState::Dead {

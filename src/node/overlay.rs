@@ -53,6 +53,9 @@ pub(super) struct Overlay {
     pub(super) bridging: Option<SocketAddr>,
     /// An accusation to hand the member dialled as a bridge, once linked.
     vouch: Option<MemberUpdate>,
+    /// An accusation held back against a member this node reached, and
+    /// when to see whether its refutation came.
+    held: Option<(MemberUpdate, Instant)>,
     /// When this node last dialled an accused member it had reached.
     bridged: Option<Instant>,
 }
@@ -121,6 +124,7 @@ impl Node {
         if !self.joined || self.left {
             return;
         }
+        self.settle_held(out);
         let members = &self.members;
         self.overlay
             .seen
@@ -183,14 +187,66 @@ impl Node {
 
     /// Others accuse `u`'s member, which answered this node's ping over a
     /// probe connection lately (a probe asked for by another, a ring
-    /// link): this node reaches both sides, so it most
-    /// likely stands between two parts of the overlay that a partial cut
-    /// (a bridge, one-way links) pulled apart, and the accused's part
-    /// neither hears the accusers nor reaches this part's chat. It dials
-    /// the accused as a bridge (a full node makes room for it, and the link
-    /// stays on the tree), at most once per `reconnect_interval`, and hands
-    /// it the accusation once linked: its refutation then crosses here.
-    pub(super) fn bridge_to(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
+    /// link): this node does not take the accusation, but passes it on to
+    /// its neighbours, so that the accused can refute it over the links
+    /// there are. If no refutation has come a gossip interval later (see
+    /// [`Node::settle_held`]), this node most likely stands between two
+    /// parts of the overlay that a partial cut (a bridge, one-way links)
+    /// pulled apart, and it dials the accused as a bridge. One accusation
+    /// is held at a time; others that come meanwhile are set aside (their
+    /// accusers keep gossiping them while they stand).
+    pub(super) fn hold_back(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
+        if self.overlay.bridging == Some(u.node.addr) {
+            self.overlay.vouch = Some(u.clone());
+            return;
+        }
+        if self.overlay.held.is_some() {
+            return;
+        }
+        let due = self.now + self.cfg.gossip_interval;
+        self.overlay.held = Some((u.clone(), due));
+        for &conn in self.neighbours.values() {
+            out.push(Output::Send {
+                conn,
+                msg: Message::PeerList {
+                    full: false,
+                    members: vec![u.clone()],
+                },
+            });
+        }
+    }
+
+    /// The accusation held back is due: refuted meanwhile, nothing to do;
+    /// otherwise the accused is dialled as a bridge (if it answered this
+    /// node's ping since the dial that failed, if any), or else the
+    /// accusation is taken.
+    fn settle_held(&mut self, out: &mut Vec<Output>) {
+        let Some((u, due)) = self.overlay.held.clone() else {
+            return;
+        };
+        if self.now < due {
+            return;
+        }
+        self.overlay.held = None;
+        let addr = u.node.addr;
+        let standing = self.members.get(&addr).is_some_and(|m| {
+            m.in_roster() && (m.incarnation, m.version) <= (u.node.incarnation, u.version)
+        });
+        if !standing || self.neighbours.contains_key(&addr) {
+            return;
+        }
+        if self.detector.health == 0 && self.detector.reached_at(addr).is_some() {
+            self.bridge_to(&u, out);
+        } else if self.apply_update(&u, false, out) {
+            self.flood_updates(vec![u], None, out);
+        }
+    }
+
+    /// Dials the member an accusation held back names, as a bridge (a
+    /// full node makes room for it, and the link stays on the tree), at
+    /// most once per `reconnect_interval`, and hands it the accusation once
+    /// linked: its refutation then crosses here.
+    fn bridge_to(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
         let addr = u.node.addr;
         if self.overlay.bridging == Some(addr) {
             self.overlay.vouch = Some(u.clone());
