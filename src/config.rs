@@ -290,15 +290,24 @@ impl Config {
         }
     }
 
-    /// For slow links (wide-area, 50 ms or more one way): announcements
-    /// gathered for 200 ms, so that a busy group sends one per link for
-    /// several messages, and a longer wait before a message announced but
-    /// not yet come is asked for. Messages then take longer to arrive
-    /// when the tree breaks; nothing else changes.
+    /// For slow links (wide-area, 50 ms or more one way): the tree is the
+    /// leader's first-arrival tree (`rooted_tree`: few hops, one payload
+    /// copy per delivery however many senders chat at once);
+    /// announcements gathered for 500 ms, so that a busy group sends one
+    /// per link for several messages; a longer wait before a message
+    /// announced but not yet come is asked for; and chat-hash mismatches
+    /// left unanswered while chat flows (on slow links messages stay in
+    /// flight longer than a sync interval; a gap, or chat falling quiet,
+    /// is still answered at once). Messages take longer to arrive when
+    /// the tree breaks. On `scenarios/wan.toml` (seeds 0..100): about 78
+    /// messages per chat against 158 with `lan`, delivery p50 400 ms and
+    /// max 1.7 s at worst, repair 3 B/s per node.
     pub fn slow_links() -> Self {
         Config {
-            ihave_interval: Duration::from_millis(200),
+            ihave_interval: Duration::from_millis(500),
             graft_timeout: Duration::from_millis(400),
+            rooted_tree: true,
+            settling_skips: u32::MAX,
             ..Config::lan()
         }
     }
