@@ -57,6 +57,11 @@ impl Announce {
         None
     }
 
+    /// Whether ids wait for `conn` in the current batch window.
+    pub(super) fn has_queued(&self, conn: ConnId) -> bool {
+        self.queued.get(&conn).is_some_and(|q| !q.is_empty())
+    }
+
     /// Every queued batch, if they are due.
     pub(super) fn due_batches(&mut self, now: Instant) -> Vec<(ConnId, Vec<MsgId>)> {
         if self.flush_at.is_none_or(|t| t > now) {

@@ -142,6 +142,25 @@ impl Node {
         }
     }
 
+    /// The lazy links a message is announced over: all of them, or
+    /// `Config::lazy_fanout` of them, those with a batch already waiting
+    /// first (so a batch window reaches about that many links), then
+    /// others at random.
+    fn pick_announcers(&mut self, mut lazy: Vec<ConnId>) -> Vec<ConnId> {
+        let k = self.cfg.lazy_fanout;
+        if k == 0 || lazy.len() <= k {
+            return lazy;
+        }
+        let (mut picked, mut rest): (Vec<ConnId>, Vec<ConnId>) =
+            lazy.drain(..).partition(|c| self.announce.has_queued(*c));
+        picked.truncate(k);
+        while picked.len() < k && !rest.is_empty() {
+            let i = self.below(rest.len());
+            picked.push(rest.swap_remove(i));
+        }
+        picked
+    }
+
     /// Announces `id` over the lazy link `conn`: at once, or in the link's
     /// next batch.
     fn announce_to(&mut self, conn: ConnId, id: MsgId, out: &mut Vec<Output>) {
@@ -304,7 +323,7 @@ impl Node {
                     }
                 }
             }
-            for conn in lazy {
+            for conn in self.pick_announcers(lazy) {
                 self.announce_to(conn, chat.id, out);
             }
         }
@@ -426,7 +445,7 @@ impl Node {
     /// this node took in a new message within one sync interval plus two
     /// round trips of the link (what may still be on its way between the
     /// two), no gap in a stream has waited that long, and fewer than
-    /// `MAX_SETTLING_SKIPS` mismatches in a row went unanswered (so a loss
+    /// `Config::settling_skips` mismatches in a row went unanswered (so a loss
     /// that leaves no gap, the last messages of a sender that went quiet,
     /// is still repaired while others chat). A handshake is always
     /// answered.
@@ -441,7 +460,7 @@ impl Node {
                 .and_then(|s| s.waiting_since)
                 .is_some_and(|t| now - t >= settle)
         });
-        if handshake || !recent || old_gap || self.settling_skips >= MAX_SETTLING_SKIPS {
+        if handshake || !recent || old_gap || self.settling_skips >= self.cfg.settling_skips {
             self.settling_skips = 0;
             return false;
         }
@@ -611,7 +630,3 @@ impl Node {
         }
     }
 }
-
-/// Chat-hash mismatches in a row a busy node leaves unanswered before it
-/// answers one anyway.
-const MAX_SETTLING_SKIPS: u32 = 3;

@@ -188,7 +188,11 @@ impl Node {
         };
         c.dups = c.dups.saturating_add(1);
         decay(c);
-        if c.dups >= PRUNE_AFTER && c.dups > c.firsts {
+        if self.cfg.rooted_tree {
+            // The leader's beacons shape the tree.
+            return;
+        }
+        if c.dups >= PRUNE_AFTER && (self.cfg.strict_prune || c.dups > c.firsts) {
             c.dups = 0;
             c.firsts = 0;
             self.prune(conn, out);

@@ -529,6 +529,7 @@ impl Node {
         // (Plumtree). A link that is being pruned may still carry a few.
         let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
         if cover == Cover::Delta
+            && !self.cfg.rooted_tree
             && arrivals > 0
             && new_arrivals * 2 <= arrivals
             && !lazy

@@ -350,6 +350,9 @@ impl Node {
         }
         self.overlay.seen.insert(addr, (b, self.now));
         self.first_over(conn);
+        if self.cfg.rooted_tree {
+            self.graft(conn, out);
+        }
         if self.overlay.leader == Some(addr) {
             self.beacon_heard();
         }
@@ -365,20 +368,31 @@ impl Node {
     fn prune_for_beacon(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let quiet = self.cfg.beacon_interval.saturating_mul(3);
         let never = self.last_new_chat == Instant::ZERO;
-        if never || self.now - self.last_new_chat >= quiet {
+        if self.cfg.rooted_tree || never || self.now - self.last_new_chat >= quiet {
             self.prune(conn, out);
         }
     }
 
-    /// Sends a beacon over every tree link but the one it came by.
+    /// Sends a beacon over every tree link but the one it came by (every
+    /// neighbour link with `Config::rooted_tree`).
     fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
-        for c in self.neighbours.values() {
-            if Some(*c) != from && self.conns.get(c).is_some_and(|c| !c.lazy) {
-                out.push(Output::Send {
-                    conn: *c,
-                    msg: Message::Beacon(b),
-                });
+        let all = self.cfg.rooted_tree;
+        for n in self.neighbours.values() {
+            let Some(c) = self.conns.get_mut(n) else {
+                continue;
+            };
+            if Some(*n) == from || (c.lazy && !all) {
+                continue;
             }
+            // With a rooted tree this end pushes chat over the link from
+            // now on: if its peer takes the link as its way to the leader
+            // it misses nothing until its graft lands; if not, its prune
+            // ends the pushing one round trip later.
+            c.lazy = false;
+            out.push(Output::Send {
+                conn: *n,
+                msg: Message::Beacon(b),
+            });
         }
     }
 }

@@ -167,6 +167,18 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     set_d(&n.gap_timeout, &mut config.gap_timeout);
     set_d(&n.graft_timeout, &mut config.graft_timeout);
     set_d(&n.ihave_interval, &mut config.ihave_interval);
+    if let Some(v) = n.lazy_fanout {
+        config.lazy_fanout = v;
+    }
+    if let Some(v) = n.strict_prune {
+        config.strict_prune = v;
+    }
+    if let Some(v) = n.rooted_tree {
+        config.rooted_tree = v;
+    }
+    if let Some(v) = n.settling_skips {
+        config.settling_skips = v;
+    }
     if let Some(d) = &n.optimize_threshold {
         config.optimize_threshold = (d.0 > Duration::ZERO).then_some(d.0);
     }
