@@ -200,6 +200,12 @@ fn a_truecolor_terminal_shows_names_in_24_bit_colour() {
     term.wait_screen("alice joining", STARTUP, |t| {
         t.rows().iter().any(|r| r.contains("* alice joined ("))
     });
+    // Both ends hold the link before alice speaks: a line sent while her
+    // end is still in the handshake reaches the typist by repair, shown
+    // as history.
+    alice.wait_for("typist's peer_up", STARTUP, |e| {
+        e["event"] == "peer_up" && e["name"] == "typist"
+    });
     let texts = ["first in colour", "second in colour"];
     for t in texts {
         alice.line(t);
