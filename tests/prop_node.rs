@@ -1169,6 +1169,22 @@ fn listed(outs: &[Output], conn: u64, who: SocketAddr) -> Vec<MemberUpdate> {
         .collect()
 }
 
+/// A peer list telling that `of` is alive at `version` (an arrival at 0, a
+/// refutation above it).
+fn alive(of: NodeKey, version: u32) -> Message {
+    Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            node: of,
+            version,
+            state: MemberState::Alive,
+            name: Arc::from("peer"),
+            age_secs: 0,
+            accuser: None,
+        }],
+    }
+}
+
 fn suspicion(of: NodeKey, version: u32, accuser: SocketAddr) -> Message {
     Message::PeerList {
         full: false,
@@ -1514,22 +1530,7 @@ fn probe_that_reached_member_5() -> Probe {
     };
     let mut p = probe_with_neighbours(cfg, 2);
     let m = key(5, 1);
-    let alive = MemberUpdate {
-        node: m,
-        version: 0,
-        state: MemberState::Alive,
-        name: Arc::from("peer"),
-        age_secs: 0,
-        accuser: None,
-    };
-    p.step(Step::Message(
-        1,
-        Message::PeerList {
-            full: false,
-            members: vec![alive],
-        },
-    ))
-    .unwrap();
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
     let outs = p
         .step(Step::Message(
             1,
@@ -1640,22 +1641,7 @@ fn a_refuted_accusation_needs_no_bridge() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
     p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
-    let refutation = MemberUpdate {
-        node: m,
-        version: 1,
-        state: MemberState::Alive,
-        name: Arc::from("peer"),
-        age_secs: 0,
-        accuser: None,
-    };
-    p.step(Step::Message(
-        1,
-        Message::PeerList {
-            full: false,
-            members: vec![refutation],
-        },
-    ))
-    .unwrap();
+    p.step(Step::Message(1, alive(m, 1))).unwrap();
     let gossip = p.cfg.gossip_interval;
     run_dials(&mut p, gossip.saturating_mul(3));
     assert_eq!(p.node.stats().bridge_dials, 0);
@@ -1691,21 +1677,7 @@ fn a_suspicion_heard_from_others_rides_every_round_while_it_stands() {
     };
     let mut p = probe_with_neighbours(cfg.clone(), 4);
     let accused = key(5, 1);
-    p.step(Step::Message(
-        1,
-        Message::PeerList {
-            full: false,
-            members: vec![MemberUpdate {
-                node: accused,
-                version: 0,
-                state: MemberState::Alive,
-                name: Arc::from("peer"),
-                age_secs: 0,
-                accuser: None,
-            }],
-        },
-    ))
-    .unwrap();
+    p.step(Step::Message(1, alive(accused, 0))).unwrap();
     p.step(Step::Message(1, suspicion(accused, 0, addr(1))))
         .unwrap();
     assert_eq!(state_of(&p, accused.addr), Some(MemberState::Suspect));

@@ -453,19 +453,24 @@ impl Node {
         let settle = self.cfg.sync_interval + self.rtt(conn).saturating_mul(2);
         let now = self.now;
         let recent = now - self.last_new_chat < settle;
-        let old_gap = self.streams.waiting.iter().any(|k| {
-            self.streams
-                .map
-                .get(k)
-                .and_then(|s| s.waiting_since)
-                .is_some_and(|t| now - t >= settle)
-        });
+        let old_gap = self.gap_waited(settle);
         if handshake || !recent || old_gap || self.settling_skips >= self.cfg.settling_skips {
             self.settling_skips = 0;
             return false;
         }
         self.settling_skips += 1;
         true
+    }
+
+    /// Whether a message has waited behind a gap for `d` or longer.
+    fn gap_waited(&self, d: Duration) -> bool {
+        self.streams.waiting.iter().any(|k| {
+            self.streams
+                .map
+                .get(k)
+                .and_then(|s| s.waiting_since)
+                .is_some_and(|t| self.now - t >= d)
+        })
     }
 
     /// A message waits behind a gap that no longer looks like messages in
@@ -476,16 +481,7 @@ impl Node {
     /// and a neighbour takes a mismatch for messages in flight while chat
     /// flows.
     pub(super) fn ask_for_gaps(&mut self, out: &mut Vec<Output>) {
-        let now = self.now;
-        let settle = self.cfg.sync_interval;
-        let old_gap = self.streams.waiting.iter().any(|k| {
-            self.streams
-                .map
-                .get(k)
-                .and_then(|s| s.waiting_since)
-                .is_some_and(|t| now - t >= settle)
-        });
-        if !old_gap {
+        if !self.gap_waited(self.cfg.sync_interval) {
             return;
         }
         if let Some(conn) = self.random_neighbour() {

@@ -835,7 +835,7 @@ impl Node {
     }
 
     /// Sends `msg` over every neighbour link but `except`.
-    fn broadcast(&self, msg: &Message, except: Option<ConnId>, out: &mut Vec<Output>) {
+    pub(super) fn broadcast(&self, msg: &Message, except: Option<ConnId>, out: &mut Vec<Output>) {
         for &conn in self.neighbours.values() {
             if Some(conn) != except {
                 out.push(Output::Send {

@@ -205,15 +205,11 @@ impl Node {
         }
         let due = self.now + self.cfg.gossip_interval;
         self.overlay.held = Some((u.clone(), due));
-        for &conn in self.neighbours.values() {
-            out.push(Output::Send {
-                conn,
-                msg: Message::PeerList {
-                    full: false,
-                    members: vec![u.clone()],
-                },
-            });
-        }
+        let msg = Message::PeerList {
+            full: false,
+            members: vec![u.clone()],
+        };
+        self.broadcast(&msg, None, out);
     }
 
     /// The accusation held back is due: refuted meanwhile, nothing to do;
