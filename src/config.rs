@@ -124,7 +124,7 @@ pub struct Config {
     pub missed_pings: u32,
     /// Interval between probe rounds. Most rounds probe the ring
     /// predecessor when it is not a neighbour, over a connection kept for
-    /// it; one round in 16 (one in 4 for a minute after a suspicion, a
+    /// it; one round in 32 (one in 4 for a minute after a suspicion, a
     /// death or a check: deaths are about) probes a member that is not a
     /// neighbour, taken in turn from the whole membership (SWIM) over a
     /// short connection, so that a member whose watchers all died with it

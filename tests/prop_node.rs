@@ -1725,3 +1725,44 @@ fn a_gap_that_waits_sends_the_digest() {
     }
     assert!(digests >= 1, "no digest sent for the gap");
 }
+
+/// Two of three neighbours have just answered a membership mismatch with
+/// their bucket digest: for the cooldown they would leave the next one
+/// unanswered, so the sync rounds meanwhile go to the third.
+#[test]
+fn syncs_skip_neighbours_that_just_answered_a_mismatch() {
+    // A long cooldown, so that the quiet node syncs several times in it.
+    let cfg = Config {
+        full_sync_cooldown: Duration::from_secs(60),
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    for conn in [1, 2] {
+        p.step(Step::Message(conn, Message::Buckets(vec![0; 64])))
+            .unwrap();
+    }
+    let until = (p.now + cfg.full_sync_cooldown).saturating_sub(Duration::from_millis(100));
+    let mut to = Vec::new();
+    while p.now < until {
+        let outs = p.step(Step::Deadline).unwrap();
+        for o in outs {
+            match o {
+                Output::Send {
+                    conn,
+                    msg: Message::Sync(_),
+                } => to.push(conn.0),
+                // Live peers: every ping is answered, so no link goes.
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } => {
+                    p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(p.node.table_sizes().neighbours, 3);
+    assert!(to.len() >= 3, "too few sync rounds to judge: {to:?}");
+    assert!(to.iter().all(|c| *c == 3), "syncs went to {to:?}");
+}

@@ -19,7 +19,7 @@ const MAX_CHECKS: usize = 64;
 const RANDOM_EVERY: u32 = 4;
 /// The same when no member died or was suspected lately: a member whose
 /// watchers all failed with it was part of a failure others see too.
-const RANDOM_EVERY_CALM: u32 = 16;
+const RANDOM_EVERY_CALM: u32 = 32;
 /// How long a suspicion, a death or a check keeps random probes at
 /// `RANDOM_EVERY`.
 const ALARM: Duration = Duration::from_secs(60);
@@ -378,6 +378,7 @@ impl Node {
                 last_sent: self.now,
                 awaiting: None,
                 last_repair: None,
+                peer_repair: None,
                 recheck: false,
                 pinged: None,
                 ping_sent: None,

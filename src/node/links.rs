@@ -311,6 +311,7 @@ impl Node {
                 last_sent: self.now,
                 awaiting: None,
                 last_repair: None,
+                peer_repair: None,
                 recheck: false,
                 pinged: None,
                 ping_sent: None,

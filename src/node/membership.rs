@@ -615,6 +615,13 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
+        // The peer started a roster repair over this link: neither end
+        // starts another over it within the cooldown, and this node's
+        // syncs go to the other links meanwhile (`sync_neighbour`).
+        let now = self.now;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.peer_repair = Some(now);
+        }
         let mine = self.roster_buckets();
         let mask = mine
             .iter()

@@ -48,6 +48,9 @@ struct Conn {
     /// When this node last answered a membership mismatch over this link
     /// with its bucket digest.
     last_repair: Option<Instant>,
+    /// When the peer last answered a mismatch over this link with its
+    /// bucket digest: it leaves the next for `full_sync_cooldown`.
+    peer_repair: Option<Instant>,
     /// The views differed at handshake: check again over this link at the
     /// next sync round, once news in flight has landed.
     recheck: bool,
@@ -238,7 +241,7 @@ const MAX_ARRIVALS: usize = 1024;
 /// is closed after its answer.
 const MAX_PROBE_LINKS: usize = 8;
 /// A quiet node syncs at least every `2^MAX_SYNC_QUIET` sync intervals.
-const MAX_SYNC_QUIET: u32 = 3;
+const MAX_SYNC_QUIET: u32 = 4;
 /// Most recent membership changes kept for gossip rounds.
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
@@ -570,6 +573,30 @@ impl Node {
         }
         let i = self.below(self.neighbours.len());
         self.neighbours.values().nth(i).copied()
+    }
+
+    /// A random neighbour for a sync round, among those that did not
+    /// answer a mismatch with their bucket digest within
+    /// `full_sync_cooldown` (they would leave the next one unanswered), if
+    /// there are any.
+    pub(super) fn sync_neighbour(&mut self) -> Option<ConnId> {
+        let now = self.now;
+        let cooldown = self.cfg.full_sync_cooldown;
+        let ready: Vec<ConnId> = self
+            .neighbours
+            .values()
+            .copied()
+            .filter(|c| {
+                self.conns
+                    .get(c)
+                    .is_none_or(|c| c.peer_repair.is_none_or(|t| now - t >= cooldown))
+            })
+            .collect();
+        if ready.is_empty() {
+            return self.random_neighbour();
+        }
+        let i = self.below(ready.len());
+        Some(ready[i])
     }
 
     /// Hash of the roster including this node, so that two nodes with the

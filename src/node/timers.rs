@@ -154,7 +154,8 @@ impl Node {
             });
             // A view that stays the same, with no neighbour finding it
             // different, is synced ever more rarely: every round, then
-            // every second, fourth and eighth.
+            // every second, fourth, eighth and sixteenth; each to a neighbour
+            // that would answer a membership mismatch (`sync_neighbour`).
             if hashes != self.sync.last {
                 self.sync.quiet = 0;
             }
@@ -163,7 +164,7 @@ impl Node {
             let random = if self.sync.skipped >= 1 << self.sync.quiet {
                 self.sync.skipped = 0;
                 self.sync.quiet = (self.sync.quiet + 1).min(MAX_SYNC_QUIET);
-                self.random_neighbour()
+                self.sync_neighbour()
             } else {
                 None
             };
