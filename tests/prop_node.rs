@@ -1766,3 +1766,73 @@ fn syncs_skip_neighbours_that_just_answered_a_mismatch() {
     assert!(to.len() >= 3, "too few sync rounds to judge: {to:?}");
     assert!(to.iter().all(|c| *c == 3), "syncs went to {to:?}");
 }
+
+/// A ring predecessor that cannot be reached: the node walks back to the
+/// next member on the ring, and once that one answers it links to it as a
+/// neighbour with a bridge hello (a full node makes room for it), so that
+/// the overlay keeps the ring of the live members across failures. Without
+/// the rule the answer only keeps the probe connection.
+#[test]
+fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 2);
+    for i in 3..=12 {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
+    // The first ring probe dials the predecessor, which is dead.
+    let until = p.now + Duration::from_secs(3);
+    let mut dead = None;
+    while dead.is_none() && p.now < until {
+        for o in p.step(Step::Deadline).unwrap() {
+            match o {
+                Output::Connect { addr } => dead = dead.or(Some(addr)),
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } if conn.0 <= 2 => {
+                    p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                }
+                _ => {}
+            }
+        }
+    }
+    let dead = dead.expect("a ring probe dial");
+    let outs = p.step(Step::ConnectFailed(dead)).unwrap();
+    let next = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Connect { addr } => Some(*addr),
+            _ => None,
+        })
+        .expect("walks back to the next member on the ring");
+    let outs = p.step(Step::Connected(20, Some(next))).unwrap();
+    let nonce = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::Ping(x),
+            } if *conn == ConnId(20) => Some(*x),
+            _ => None,
+        })
+        .expect("a ping over the probe connection");
+    assert_eq!(p.node.stats().ring_dials, 0);
+    let outs = p.step(Step::Message(20, Message::Pong(nonce))).unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == next)),
+        "links the next live member: {outs:?}"
+    );
+    assert_eq!(p.node.stats().ring_dials, 1);
+    let outs = p.step(Step::Connected(21, Some(next))).unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(21) && h.bridge
+        )),
+        "its hello says it bridges: {outs:?}"
+    );
+}

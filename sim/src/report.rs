@@ -241,6 +241,9 @@ pub struct EndTables {
     /// Times a member others accused, which they had just reached
     /// themselves, was dialled to join two parts of the overlay, in all.
     pub bridge_dials: u64,
+    /// Times a ring predecessor failed and the member after it dialled
+    /// the next live one to bridge the gap, in all.
+    pub ring_dials: u64,
 }
 
 /// Messages missing at the end of the liveness phase.
@@ -471,8 +474,8 @@ impl Report {
                 );
                 let _ = writeln!(
                     s,
-                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached",
-                    e.overlay_mends, e.overlay_dials, e.bridge_dials
+                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached and {} ring predecessors past a failure",
+                    e.overlay_mends, e.overlay_dials, e.bridge_dials, e.ring_dials
                 );
             }
             None => {

@@ -337,6 +337,9 @@ impl Node {
         hello.bridge = dialed.is_some() && dialed == self.overlay.bridging;
         if hello.bridge {
             self.overlay.bridging = None;
+        } else if dialed.is_some() && dialed == self.overlay.ring_bridge {
+            self.overlay.ring_bridge = None;
+            hello.bridge = true;
         }
         // Only a dialled seed is asked to let this node in: a connection
         // accepted while joining is most likely a newcomer as new as this

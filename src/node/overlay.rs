@@ -58,6 +58,9 @@ pub(super) struct Overlay {
     held: Option<(MemberUpdate, Instant)>,
     /// When this node last dialled an accused member it had reached.
     bridged: Option<Instant>,
+    /// The ring predecessor this node dials to bridge a gap left in the
+    /// ring by a failure: its hello says it bridges.
+    pub(super) ring_bridge: Option<SocketAddr>,
 }
 
 impl Node {

@@ -60,6 +60,9 @@ pub struct Stats {
     /// it dialled that member to join their parts of the overlay (and
     /// handed it the accusation to refute).
     pub bridge_dials: u64,
+    /// Times a ring predecessor failed and this node dialled the next live
+    /// one to bridge the gap in the overlay.
+    pub ring_dials: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// half an interval after the last one of that leader.
     pub beacons_dropped: u64,

@@ -216,6 +216,7 @@ impl Metrics {
             overlay_mends: _,
             overlay_dials: _,
             bridge_dials: _,
+            ring_dials: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

@@ -419,6 +419,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         overlay_mends,
         overlay_dials,
         bridge_dials,
+        ring_dials,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -455,6 +456,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "overlay_mends": overlay_mends,
         "overlay_dials": overlay_dials,
         "bridge_dials": bridge_dials,
+        "ring_dials": ring_dials,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
