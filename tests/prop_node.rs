@@ -1767,11 +1767,12 @@ fn syncs_skip_neighbours_that_just_answered_a_mismatch() {
     assert!(to.iter().all(|c| *c == 3), "syncs went to {to:?}");
 }
 
-/// A ring predecessor that cannot be reached: the node walks back to the
-/// next member on the ring, and once that one answers it links to it as a
-/// neighbour with a bridge hello (a full node makes room for it), so that
-/// the overlay keeps the ring of the live members across failures. Without
-/// the rule the answer only keeps the probe connection.
+/// A ring predecessor that answered, then fails: the node walks back to
+/// the next member on the ring, and once the failed one is suspected and
+/// the next answers, it links to the next as a neighbour with a bridge
+/// hello (a full node makes room for it), so that the overlay keeps the
+/// ring of the live members across failures. Without the rule the answers
+/// only keep the probe connection.
 #[test]
 fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
     let cfg = Config {
@@ -1782,56 +1783,80 @@ fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
     for i in 3..=12 {
         p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
     }
-    // The first ring probe dials the predecessor, which is dead.
-    let until = p.now + Duration::from_secs(3);
-    let mut dead = None;
-    while dead.is_none() && p.now < until {
-        for o in p.step(Step::Deadline).unwrap() {
+    // Runs until the node dials a member other than `not`; pings on the
+    // neighbour links 1 and 2 are answered, others are not.
+    fn next_dial(p: &mut Probe, not: Option<SocketAddr>) -> SocketAddr {
+        let until = p.now + Duration::from_secs(5);
+        while p.now < until {
+            for o in p.step(Step::Deadline).unwrap() {
+                match o {
+                    Output::Connect { addr } if Some(addr) != not => return addr,
+                    Output::Send {
+                        conn,
+                        msg: Message::Ping(x) | Message::Heartbeat(x),
+                    } if conn.0 <= 2 => {
+                        p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("no dial");
+    }
+    // Answers the ring probe that dialled `addr` over connection `conn`.
+    fn answer(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
+        let outs = p.step(Step::Connected(conn, Some(addr))).unwrap();
+        let nonce = outs
+            .iter()
+            .find_map(|o| match o {
+                Output::Send {
+                    conn: c,
+                    msg: Message::Ping(x),
+                } if *c == ConnId(conn) => Some(*x),
+                _ => None,
+            })
+            .expect("a ping over the probe connection");
+        p.step(Step::Message(conn, Message::Pong(nonce))).unwrap()
+    }
+    // The predecessor answers its first probe, then goes silent.
+    let pred = next_dial(&mut p, None);
+    let outs = answer(&mut p, 20, pred);
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == pred)),
+        "a predecessor that never failed is not linked: {outs:?}"
+    );
+    let next = next_dial(&mut p, Some(pred));
+    answer(&mut p, 21, next);
+    // While the predecessor is being checked, nothing more; once it is
+    // suspected, the next answer over the kept connection links `next`.
+    assert_eq!(p.node.stats().ring_dials, 0);
+    let until = p.now + Duration::from_secs(5);
+    let mut linked = false;
+    while !linked && p.now < until {
+        let mut outs = p.step(Step::Deadline).unwrap();
+        while let Some(o) = outs.pop() {
             match o {
-                Output::Connect { addr } => dead = dead.or(Some(addr)),
+                Output::Connect { addr } if addr == next => linked = true,
                 Output::Send {
                     conn,
                     msg: Message::Ping(x) | Message::Heartbeat(x),
-                } if conn.0 <= 2 => {
-                    p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                } if conn.0 <= 2 || conn.0 == 21 => {
+                    outs.extend(p.step(Step::Message(conn.0, Message::Pong(x))).unwrap());
                 }
                 _ => {}
             }
         }
     }
-    let dead = dead.expect("a ring probe dial");
-    let outs = p.step(Step::ConnectFailed(dead)).unwrap();
-    let next = outs
-        .iter()
-        .find_map(|o| match o {
-            Output::Connect { addr } => Some(*addr),
-            _ => None,
-        })
-        .expect("walks back to the next member on the ring");
-    let outs = p.step(Step::Connected(20, Some(next))).unwrap();
-    let nonce = outs
-        .iter()
-        .find_map(|o| match o {
-            Output::Send {
-                conn,
-                msg: Message::Ping(x),
-            } if *conn == ConnId(20) => Some(*x),
-            _ => None,
-        })
-        .expect("a ping over the probe connection");
-    assert_eq!(p.node.stats().ring_dials, 0);
-    let outs = p.step(Step::Message(20, Message::Pong(nonce))).unwrap();
-    assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == next)),
-        "links the next live member: {outs:?}"
-    );
+    assert_ne!(state_of(&p, pred), Some(MemberState::Alive));
+    assert!(linked, "links the next live member");
     assert_eq!(p.node.stats().ring_dials, 1);
-    let outs = p.step(Step::Connected(21, Some(next))).unwrap();
+    let outs = p.step(Step::Connected(22, Some(next))).unwrap();
     assert!(
         outs.iter().any(|o| matches!(
             o,
-            Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(21) && h.bridge
+            Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(22) && h.bridge
         )),
         "its hello says it bridges: {outs:?}"
     );

@@ -30,9 +30,6 @@ const MAX_HELPERS: usize = 8;
 pub const MAX_PROBING: usize = MAX_PINGS + MAX_CHECKS;
 /// Most members remembered as reached over a probe connection.
 const MAX_REACHED: usize = 32;
-/// How long after a ring predecessor failed the next live one is linked
-/// when it answers.
-const RING_GAP_FRESH: Duration = Duration::from_secs(30);
 
 /// The detector's state: what it waits for, and how healthy this node
 /// believes itself to be.
@@ -64,11 +61,11 @@ pub(super) struct Detector {
     /// Members that answered a ping over a probe connection lately, and
     /// when: first-hand evidence for members that are not neighbours.
     reached: BTreeMap<SocketAddr, Instant>,
-    /// The ring predecessor last probed.
-    ring_seen: Option<SocketAddr>,
-    /// When a ring predecessor failed (or left the roster) lately: the
-    /// next live one, once it answers, is linked as a neighbour.
-    ring_gap: Option<Instant>,
+    /// The ring predecessor this node last watched (it answered a ring
+    /// probe, or its link is watched).
+    ring_watch: Option<SocketAddr>,
+    /// When this node last dialled its ring predecessor to bridge a gap.
+    ring_dialled: Option<Instant>,
     nonce: u32,
 }
 
@@ -252,19 +249,6 @@ impl Node {
             self.drop_ring_link(None, out);
             return false;
         };
-        if let Some(old) = self.detector.ring_seen.filter(|o| *o != addr) {
-            // The predecessor moved back past one that failed (or left):
-            // a gap in the ring, which its next live member bridges.
-            let gone = self.detector.checks.contains_key(&old)
-                || self
-                    .members
-                    .get(&old)
-                    .is_none_or(|m| m.state != MemberState::Alive);
-            if gone {
-                self.detector.ring_gap = Some(self.now);
-            }
-        }
-        self.detector.ring_seen = Some(addr);
         match self.neighbours.get(&addr).copied() {
             // A neighbour is probed over its link unless the link's
             // heartbeats watch it already: every member keeps a watcher on
@@ -273,6 +257,7 @@ impl Node {
             Some(conn) => {
                 self.drop_ring_link(None, out);
                 if self.watches_link(conn) {
+                    self.detector.ring_watch = Some(addr);
                     return true;
                 }
             }
@@ -285,28 +270,43 @@ impl Node {
         true
     }
 
-    /// The ring predecessor `addr` answered over a probe connection. If a
-    /// predecessor before it failed lately, this node links to it as a
-    /// neighbour (its hello says it bridges, so a full node makes room):
-    /// the overlay then holds the ring of the live members across every
-    /// failure. After a mass failure the survivors' overlay is cut into
-    /// parts that random dials (mostly to members not yet known dead) join
-    /// slowly, while every survivor has walked back to the next live member
-    /// on the ring within a few probes: those links join every part at
-    /// once. A single failure costs one dial, by the member after it.
+    /// The ring predecessor `addr` answered over a probe connection. If
+    /// the predecessor this node watched before it failed (it is suspected,
+    /// dead or gone; while it is being checked the answer waits), this node
+    /// links to `addr` as a neighbour (its hello says it bridges, so a full
+    /// node makes room): the overlay then holds the ring of the live
+    /// members across failures. After a mass failure the survivors' overlay
+    /// is cut into parts that random dials (mostly to members not yet known
+    /// dead) join slowly, while every survivor has walked back to the next
+    /// live member on the ring within a few probes: those links join every
+    /// part at once. A failure costs one dial, by the member after it; a
+    /// lost ping or a newcomer on the ring none. At most one dial per
+    /// `reconnect_interval`.
     fn bridge_ring_gap(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
         let now = self.now;
-        let Some(gap) = self.detector.ring_gap else {
+        let Some(watched) = self.detector.ring_watch.filter(|w| *w != addr) else {
+            self.detector.ring_watch = Some(addr);
             return;
         };
-        if now - gap >= RING_GAP_FRESH {
-            self.detector.ring_gap = None;
+        let alive = self
+            .members
+            .get(&watched)
+            .is_some_and(|m| m.state == MemberState::Alive);
+        if alive && self.detector.checks.contains_key(&watched) {
             return;
         }
-        if self.neighbours.contains_key(&addr) || self.dialing.contains_key(&addr) {
+        self.detector.ring_watch = Some(addr);
+        if alive
+            || self.neighbours.contains_key(&addr)
+            || self.dialing.contains_key(&addr)
+            || self
+                .detector
+                .ring_dialled
+                .is_some_and(|t| now - t < self.cfg.reconnect_interval)
+        {
             return;
         }
-        self.detector.ring_gap = None;
+        self.detector.ring_dialled = Some(now);
         self.overlay.ring_bridge = Some(addr);
         self.stats.ring_dials += 1;
         self.dial(addr, false, out);
@@ -545,7 +545,6 @@ impl Node {
             let link = self.neighbours.get(&p.target).copied();
             self.check(p.target, link, out);
             if p.ring {
-                self.detector.ring_gap = Some(self.now);
                 // Walk back over the dead at the pace of the probes, not of
                 // the rounds, and wider at each predecessor that cannot even
                 // be dialled: two more per such one, so a run of k dead

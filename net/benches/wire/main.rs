@@ -236,6 +236,17 @@ fn through(first: &[Socket], last: &[Socket]) -> Kept {
     kept
 }
 
+/// Protocol counters summed over the nodes in the report: how often the
+/// overlay was rearranged since the start.
+const STATS_SUMMED: [&str; 6] = [
+    "conns_refused",
+    "handshake_timeouts",
+    "overlay_dials",
+    "bridge_dials",
+    "ring_dials",
+    "suspicions",
+];
+
 /// The table sizes every node reports in `/stats`, by table name.
 fn tables(c: &mut Cluster) -> BTreeMap<String, Vec<u64>> {
     for n in &mut c.nodes {
@@ -255,6 +266,14 @@ fn tables(c: &mut Cluster) -> BTreeMap<String, Vec<u64>> {
                         .entry(k.clone())
                         .or_default()
                         .push(v.as_u64().unwrap_or(0));
+                }
+                // The counters that tell how much the overlay moved since
+                // the start, under `stats.` (summed over the nodes below).
+                for k in STATS_SUMMED {
+                    by_table
+                        .entry(format!("stats.{k}"))
+                        .or_default()
+                        .push(v["stats"][k].as_u64().unwrap_or(0));
                 }
             }
             Ok(_) => {}
@@ -420,6 +439,19 @@ fn measure(n: usize, settle: Duration, window: Duration, stop: &Stop) -> Result<
         table("neighbours"),
         table("probing"),
         table("members"),
+    );
+    let sum = |name: &str| {
+        tables
+            .get(&format!("stats.{name}"))
+            .map_or(0, |v| v.iter().sum::<u64>())
+    };
+    println!(
+        "since the start, all nodes together: {}",
+        STATS_SUMMED
+            .iter()
+            .map(|k| format!("{k} {}", sum(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "membership changes seen during the window: {}",
