@@ -1574,15 +1574,15 @@ fn state_of(p: &Probe, who: SocketAddr) -> Option<MemberState> {
         .map(|m| m.state)
 }
 
-/// Runs `p` for `d`, its neighbours on links 1 and 2 answering every ping;
-/// returns the addresses it dialled.
-fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
+/// Runs `p` for up to `d`, its neighbours on links 1 and 2 answering every
+/// ping, and hands each address it dials to `dialled`, stopping early once
+/// that returns true.
+fn drive_dials(p: &mut Probe, d: Duration, mut dialled: impl FnMut(SocketAddr) -> bool) {
     let until = p.now + d;
-    let mut dials = Vec::new();
     while p.now < until {
         for o in p.step(Step::Deadline).unwrap() {
             match o {
-                Output::Connect { addr } => dials.push(addr),
+                Output::Connect { addr } if dialled(addr) => return,
                 Output::Send {
                     conn,
                     msg: Message::Ping(x) | Message::Heartbeat(x),
@@ -1593,6 +1593,15 @@ fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
             }
         }
     }
+}
+
+/// Runs `p` for `d` (see `drive_dials`); returns the addresses it dialled.
+fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
+    let mut dials = Vec::new();
+    drive_dials(p, d, |a| {
+        dials.push(a);
+        false
+    });
     dials
 }
 
@@ -1786,22 +1795,12 @@ fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
     // Runs until the node dials a member other than `not`; pings on the
     // neighbour links 1 and 2 are answered, others are not.
     fn next_dial(p: &mut Probe, not: Option<SocketAddr>) -> SocketAddr {
-        let until = p.now + Duration::from_secs(5);
-        while p.now < until {
-            for o in p.step(Step::Deadline).unwrap() {
-                match o {
-                    Output::Connect { addr } if Some(addr) != not => return addr,
-                    Output::Send {
-                        conn,
-                        msg: Message::Ping(x) | Message::Heartbeat(x),
-                    } if conn.0 <= 2 => {
-                        p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
-                    }
-                    _ => {}
-                }
-            }
-        }
-        panic!("no dial");
+        let mut next = None;
+        drive_dials(p, Duration::from_secs(5), |a| {
+            next = next.or((Some(a) != not).then_some(a));
+            next.is_some()
+        });
+        next.expect("a dial")
     }
     // Answers the ring probe that dialled `addr` over connection `conn`.
     fn answer(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {

@@ -292,7 +292,7 @@ impl Node {
             .members
             .get(&watched)
             .is_some_and(|m| m.state == MemberState::Alive);
-        if alive && self.detector.checks.contains_key(&watched) {
+        if alive && self.detector.is_checking(watched) {
             return;
         }
         self.detector.ring_watch = Some(addr);
