@@ -291,6 +291,17 @@ pub enum Message {
     Heartbeat(u32),
     /// The leader's beacon, forwarded over the broadcast tree.
     Beacon(Beacon),
+    /// The answer to a ping over a probe connection: a [`Message::Pong`]
+    /// that carries the answerer's newest beacon from the member it
+    /// follows, so that a prober whose part of the overlay the leader's
+    /// beacons no longer reach learns it from any member it probes in a
+    /// part they still reach.
+    ProbePong {
+        /// The ping's nonce.
+        nonce: u32,
+        /// The answerer's newest beacon (see [`Hello::beacon`]).
+        beacon: Option<Beacon>,
+    },
 }
 
 impl Message {
@@ -302,7 +313,7 @@ impl Message {
             Message::PeerList { full: true, .. } => "full-list",
             Message::PeerList { .. } => "peers",
             Message::Ping(_) => "ping",
-            Message::Pong(_) => "pong",
+            Message::Pong(_) | Message::ProbePong { .. } => "pong",
             Message::ProbeReq { .. } => "probe-req",
             Message::ProbeAck { .. } => "probe-ack",
             Message::ProbeNack { .. } => "probe-nack",

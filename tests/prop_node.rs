@@ -7,8 +7,8 @@ mod prop_support;
 
 use gossip_chat::wire::{encode_payload, payload_len, WireError};
 use gossip_chat::{
-    Chat, Config, ConnId, Duration, Event, Hello, Input, Instant, MemberState, MemberUpdate,
-    Message, MsgId, Node, NodeKey, Output, Stats, PROTOCOL_VERSION,
+    Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, Input, Instant, MemberState,
+    MemberUpdate, Message, MsgId, Node, NodeKey, Output, Stats, Sync, PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
 use proptest::prelude::*;
@@ -480,7 +480,11 @@ proptest! {
         let mut p = Probe::new(small_config(), 1, 1);
         p.step(Step::Connected(3, None))?;
         let outs = p.step(Step::Message(3, Message::Ping(nonce)))?;
-        prop_assert_eq!(outs, vec![Output::Send { conn: ConnId(3), msg: Message::Pong(nonce) }]);
+        // The answer carries the answerer's newest beacon (none yet).
+        prop_assert_eq!(
+            outs,
+            vec![Output::Send { conn: ConnId(3), msg: Message::ProbePong { nonce, beacon: None } }]
+        );
         prop_assert_eq!(p.node.stats().unexpected, 0);
     }
 
@@ -1605,6 +1609,22 @@ fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
     dials
 }
 
+/// Answers the ring probe that dialled `addr` over connection `conn`.
+fn answer_probe(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
+    let outs = p.step(Step::Connected(conn, Some(addr))).unwrap();
+    let nonce = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                conn: c,
+                msg: Message::Ping(x),
+            } if *c == ConnId(conn) => Some(*x),
+            _ => None,
+        })
+        .expect("a ping over the probe connection");
+    p.step(Step::Message(conn, Message::Pong(nonce))).unwrap()
+}
+
 /// A node that just reached a member others cannot, and then hears it
 /// accused, does not take the accusation: it passes it on, so the accused
 /// can refute over the links there are, and if no refutation comes within
@@ -1802,24 +1822,9 @@ fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
         });
         next.expect("a dial")
     }
-    // Answers the ring probe that dialled `addr` over connection `conn`.
-    fn answer(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
-        let outs = p.step(Step::Connected(conn, Some(addr))).unwrap();
-        let nonce = outs
-            .iter()
-            .find_map(|o| match o {
-                Output::Send {
-                    conn: c,
-                    msg: Message::Ping(x),
-                } if *c == ConnId(conn) => Some(*x),
-                _ => None,
-            })
-            .expect("a ping over the probe connection");
-        p.step(Step::Message(conn, Message::Pong(nonce))).unwrap()
-    }
     // The predecessor answers its first probe, then goes silent.
     let pred = next_dial(&mut p, None);
-    let outs = answer(&mut p, 20, pred);
+    let outs = answer_probe(&mut p, 20, pred);
     assert!(
         !outs
             .iter()
@@ -1827,7 +1832,7 @@ fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
         "a predecessor that never failed is not linked: {outs:?}"
     );
     let next = next_dial(&mut p, Some(pred));
-    answer(&mut p, 21, next);
+    answer_probe(&mut p, 21, next);
     // While the predecessor is being checked, nothing more; once it is
     // suspected, the next answer over the kept connection links `next`.
     assert_eq!(p.node.stats().ring_dials, 0);
@@ -1859,4 +1864,290 @@ fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
         )),
         "its hello says it bridges: {outs:?}"
     );
+}
+
+/// A ring link compares membership views too: a `Sync` over a probe
+/// connection whose membership hash differs is answered with the bucket
+/// digest, as over a neighbour link (chat is left to the overlay). Without
+/// it, two parts of the overlay whose views differ while each stays the
+/// same never find out.
+#[test]
+fn a_sync_over_a_probe_connection_is_answered_with_the_bucket_digest() {
+    let mut p = probe_with_neighbours(Config::testing(), 1);
+    p.step(Step::Connected(9, None)).unwrap();
+    p.step(Step::Message(9, Message::Ping(5))).unwrap();
+    let outs = p
+        .step(Step::Message(
+            9,
+            Message::Sync(Sync {
+                members_hash: 1,
+                chat_hash: 1,
+            }),
+        ))
+        .unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                conn: ConnId(9),
+                msg: Message::Buckets(_)
+            }
+        )),
+        "{outs:?}"
+    );
+    assert!(
+        !outs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                msg: Message::Digest(_),
+                ..
+            }
+        )),
+        "{outs:?}"
+    );
+}
+
+/// Once its view has settled, a node checks it over the connection kept
+/// for probing its ring predecessor as well as with its neighbours: the
+/// ring crosses any cut of the overlay. Without the rule every sync goes
+/// to a neighbour.
+#[test]
+fn a_settled_view_is_synced_over_the_ring_link_too() {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 2);
+    for i in 3..=12 {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
+    let mut pred = None;
+    drive_dials(&mut p, Duration::from_secs(5), |a| {
+        pred = Some(a);
+        true
+    });
+    answer_probe(&mut p, 20, pred.expect("a ring probe"));
+    let until = p.now + Duration::from_secs(60);
+    let mut synced = BTreeSet::new();
+    while p.now < until {
+        let mut outs = p.step(Step::Deadline).unwrap();
+        while let Some(o) = outs.pop() {
+            match o {
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } if conn.0 <= 2 || conn.0 == 20 => {
+                    outs.extend(p.step(Step::Message(conn.0, Message::Pong(x))).unwrap());
+                }
+                Output::Send {
+                    conn,
+                    msg: Message::Sync(_),
+                } => {
+                    synced.insert(conn.0);
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(synced.contains(&20), "syncs went to {synced:?}");
+    assert!(synced.contains(&1) || synced.contains(&2), "{synced:?}");
+}
+
+/// Runs `p` for `d`, answering every ping: over a probe connection with
+/// `beacon` as the answerer's newest (each dial the node makes is taken
+/// as connected, and `opened` keeps them), over a neighbour link with a
+/// plain pong. Returns the
+/// members dialled right on such an answer.
+fn answer_probes(
+    p: &mut Probe,
+    d: Duration,
+    beacon: Option<Beacon>,
+    opened: &mut BTreeMap<u64, SocketAddr>,
+) -> Vec<SocketAddr> {
+    let until = p.now + d;
+    let mut dialled = Vec::new();
+    while p.now < until {
+        let mut outs = p.step(Step::Deadline).unwrap();
+        while let Some(o) = outs.pop() {
+            match o {
+                Output::Connect { addr } => {
+                    let c = opened.keys().next_back().map_or(20, |c| c + 1);
+                    opened.insert(c, addr);
+                    outs.extend(p.step(Step::Connected(c, Some(addr))).unwrap());
+                }
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(nonce) | Message::Heartbeat(nonce),
+                } => match opened.get(&conn.0) {
+                    Some(&a) => {
+                        let more = p
+                            .step(Step::Message(conn.0, Message::ProbePong { nonce, beacon }))
+                            .unwrap();
+                        if more
+                            .iter()
+                            .any(|o| matches!(o, Output::Connect { addr } if *addr == a))
+                        {
+                            dialled.push(a);
+                        }
+                        outs.extend(more);
+                    }
+                    None => {
+                        outs.extend(p.step(Step::Message(conn.0, Message::Pong(nonce))).unwrap())
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    dialled
+}
+
+/// A node whose leader's beacons stopped coming two intervals ago, and
+/// that probes a member holding a newer one, is cut off from that
+/// member's part of the overlay: it dials the member as a bridge at once
+/// rather than waiting out a third interval to dial the leader. Members
+/// that hold no newer beacon are not dialled.
+fn far(i: u8) -> NodeKey {
+    NodeKey {
+        addr: SocketAddr::from(([10, 0, 1, i], 7000)),
+        incarnation: 1,
+    }
+}
+
+/// A node with two neighbours among 200 members (beyond the small
+/// universe's addresses, enough that one is before this node on the ring:
+/// it follows a leader), after its first probe rounds; the probe
+/// connections it opened.
+fn follower(cfg: Config) -> (Probe, BTreeMap<u64, SocketAddr>) {
+    let mut p = probe_with_neighbours(cfg, 2);
+    for i in 3..=200 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    let mut opened = BTreeMap::new();
+    answer_probes(&mut p, Duration::from_millis(1500), None, &mut opened);
+    (p, opened)
+}
+
+#[test]
+fn a_probed_member_with_newer_leader_beacons_is_dialled_as_a_bridge() {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::testing()
+    };
+    let (mut p, mut opened) = follower(cfg.clone());
+    let leader = p.node.leader().expect("the node follows a leader");
+    assert!(
+        !p.node.neighbours().any(|a| a == leader),
+        "the leader is not a neighbour here"
+    );
+    let origin = NodeKey {
+        addr: leader,
+        incarnation: 1,
+    };
+    p.step(Step::Message(1, Message::Beacon(Beacon { origin, seq: 1 })))
+        .unwrap();
+    let same = Some(Beacon { origin, seq: 1 });
+    let wait = cfg.beacon_interval.saturating_mul(2) + Duration::from_secs(1);
+    let dialled = answer_probes(&mut p, wait, same, &mut opened);
+    assert_eq!(dialled, vec![], "no probed member holds a newer beacon");
+    assert_eq!(p.node.stats().beacon_dials, 0);
+    let newer = Some(Beacon { origin, seq: 3 });
+    let dialled = answer_probes(&mut p, Duration::from_secs(3), newer, &mut opened);
+    assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
+    assert_eq!(p.node.stats().beacon_dials, 1);
+}
+
+/// A repair over a link just made holds back what came moments before as
+/// still in flight to the peer; once it would have landed, the node asks
+/// for the peer's digest again and sends what is still missing. A link
+/// just made between two parts of the overlay (after a split, or to a
+/// bridge) has no other path for those messages. Without the recheck the
+/// message waits for a later one of its sender to show the gap.
+#[test]
+fn messages_held_back_on_a_new_link_are_offered_again_once_they_would_have_landed() {
+    let mut p = probe_with_neighbours(Config::testing(), 1);
+    p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
+        .unwrap();
+    let empty = |reply| {
+        Message::Digest(Digest {
+            entries: vec![],
+            reply,
+        })
+    };
+    let history_on_2 = |outs: &[Output]| {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    conn: ConnId(2),
+                    msg: Message::History(h),
+                } => Some(h.chats.len()),
+                _ => None,
+            })
+            .sum::<usize>()
+    };
+    let outs = p.step(Step::Message(2, empty(true))).unwrap();
+    assert_eq!(history_on_2(&outs), 0, "held back as in flight: {outs:?}");
+    let until = p.now + Duration::from_secs(3);
+    let mut asked = false;
+    while p.now < until {
+        let mut outs = p.step(Step::Deadline).unwrap();
+        while let Some(o) = outs.pop() {
+            match o {
+                Output::Send {
+                    conn: ConnId(2),
+                    msg: Message::Digest(d),
+                } => asked |= d.reply,
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } => outs.extend(p.step(Step::Message(conn.0, Message::Pong(x))).unwrap()),
+                _ => {}
+            }
+        }
+    }
+    assert!(asked, "the node asks for the peer's digest again");
+    let outs = p.step(Step::Message(2, empty(false))).unwrap();
+    assert_eq!(history_on_2(&outs), 1, "{outs:?}");
+}
+
+/// A member this node probes follows another leader, alive here, whose
+/// beacons reach its part of the overlay but not this node's (across a
+/// partial partition the bridge member sees both sides alive, each side
+/// sees the other dead and follows a leader of its own): two or more
+/// beacons past the newest that came here, this node dials the member as
+/// a bridge. One past is a beacon still on its way.
+#[test]
+fn a_probed_member_whose_leader_beacons_never_come_here_is_dialled_as_a_bridge() {
+    let (mut p, mut opened) = follower(Config {
+        max_connections: 2,
+        ..Config::testing()
+    });
+    let leader = p.node.leader().expect("the node follows a leader");
+    let other = (3..=200)
+        .map(far)
+        .find(|k| k.addr != leader)
+        .expect("another member");
+    p.step(Step::Message(
+        1,
+        Message::Beacon(Beacon {
+            origin: other,
+            seq: 4,
+        }),
+    ))
+    .unwrap();
+    let one_on = Some(Beacon {
+        origin: other,
+        seq: 5,
+    });
+    let dialled = answer_probes(&mut p, Duration::from_secs(3), one_on, &mut opened);
+    assert_eq!(dialled, vec![]);
+    let two_on = Some(Beacon {
+        origin: other,
+        seq: 6,
+    });
+    let dialled = answer_probes(&mut p, Duration::from_secs(3), two_on, &mut opened);
+    assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
+    assert_eq!(p.node.stats().beacon_dials, 1);
 }

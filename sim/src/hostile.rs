@@ -38,7 +38,8 @@ fn replay_class(msg: &Message) -> Option<usize> {
         | Message::Join(_)
         | Message::Ping(_)
         | Message::Heartbeat(_)
-        | Message::Pong(_) => None,
+        | Message::Pong(_)
+        | Message::ProbePong { .. } => None,
         Message::Chat(_) | Message::History(_) | Message::IHave(_) | Message::Graft(_) => Some(0),
         _ => Some(1),
     }

@@ -531,6 +531,7 @@ impl Node {
         let theirs: BTreeMap<NodeKey, u64> = d.entries.iter().copied().collect();
         let mut chats = Vec::new();
         let mut used = 0;
+        let mut held_back = false;
         let budget = self.frame_budget();
         // What arrived here within the last sync interval (or two round
         // trips of the link, if longer) is most likely still in flight to
@@ -551,8 +552,22 @@ impl Node {
                     if self.now - at >= in_flight {
                         used += chat_size(c);
                         chats.push(c.clone());
+                    } else {
+                        held_back = true;
                     }
                 }
+            }
+        }
+        if held_back {
+            // Only on a link just made: within one overlay the held-back
+            // messages are on their way by other paths.
+            let (now, due) = (self.now, self.now + in_flight);
+            if let Some(c) = self
+                .conns
+                .get_mut(&conn)
+                .filter(|c| now - c.opened < in_flight)
+            {
+                c.held_back.get_or_insert(due);
             }
         }
         let behind = theirs
@@ -574,6 +589,46 @@ impl Node {
                 msg: Message::Digest(Digest {
                     entries: self.live_digest(),
                     reply: false,
+                }),
+            });
+        }
+    }
+
+    /// Sync round: over each link just made where the first repair held
+    /// messages back as still in flight to the peer (they came here
+    /// moments before), and they would have landed by now, this node sends
+    /// its digest, asking for the peer's: the peer answers with what it
+    /// still lacks, which is sent then. Within one overlay such messages
+    /// are on their way by other paths; a link just made between two parts
+    /// of it (after a split, or to a bridge) has no other path, and the
+    /// last messages before it came up would otherwise wait for a later
+    /// message of their sender to show the gap.
+    pub(super) fn recheck_held_back(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
+        let due: Vec<ConnId> = self
+            .neighbours
+            .values()
+            .copied()
+            .filter(|c| {
+                self.conns.get_mut(c).is_some_and(|c| {
+                    let due = c.held_back.is_some_and(|t| t <= now);
+                    if due {
+                        c.held_back = None;
+                    }
+                    due
+                })
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let entries = self.live_digest();
+        for conn in due {
+            out.push(Output::Send {
+                conn,
+                msg: Message::Digest(Digest {
+                    entries: entries.clone(),
+                    reply: true,
                 }),
             });
         }

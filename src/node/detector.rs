@@ -127,6 +127,15 @@ impl Detector {
     }
 
     /// Whether `addr` is being checked through others.
+    /// The target of the ping `nonce`, if it went over probe connection
+    /// `conn`.
+    pub(super) fn probed_over(&self, nonce: u32, conn: ConnId) -> Option<SocketAddr> {
+        self.pings
+            .get(&nonce)
+            .filter(|p| p.conn == Some(conn))
+            .map(|p| p.target)
+    }
+
     pub(super) fn is_checking(&self, addr: SocketAddr) -> bool {
         self.checks.contains_key(&addr)
     }
@@ -437,6 +446,7 @@ impl Node {
                 firsts: 0,
                 dups: 0,
                 first_join: false,
+                held_back: None,
             },
         );
         out.push(Output::Send {

@@ -322,6 +322,7 @@ impl Node {
                 firsts: 0,
                 dups: 0,
                 first_join: false,
+                held_back: None,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -551,9 +552,17 @@ impl Node {
             // other side's hello, if any, is not a handshake.
             match msg {
                 Message::Pong(n) => self.on_pong(conn, n, out),
+                Message::ProbePong { nonce, beacon } => {
+                    // Only the answer to this node's own ping counts.
+                    let target = self.detector.probed_over(nonce, conn);
+                    self.on_pong(conn, nonce, out);
+                    if let Some(addr) = target {
+                        self.beacon_from_probe(addr, beacon, out);
+                    }
+                }
                 Message::Ping(n) if accepted => out.push(Output::Send {
                     conn,
-                    msg: Message::Pong(n),
+                    msg: self.probe_pong(n),
                 }),
                 // The member's hello says how many neighbours it has.
                 Message::Hello(h) | Message::Join(h) if !accepted => {
@@ -561,6 +570,22 @@ impl Node {
                         c.degree = h.degree;
                     }
                 }
+                // A ring link also compares membership views (see
+                // `sync_target`); chat is repaired over the overlay.
+                Message::Sync(s) => {
+                    let chat = self.chat_hash();
+                    self.on_sync(conn, s.members_hash, chat, false, out)
+                }
+                Message::Buckets(b) => self.on_buckets(conn, b, out),
+                Message::RosterPart { buckets, members } => {
+                    self.on_peer_list(conn, Cover::Buckets(buckets), members, out)
+                }
+                Message::PeerList {
+                    full: false,
+                    members,
+                } => self.on_peer_list(conn, Cover::Delta, members, out),
+                Message::Prints { buckets, prints } => self.on_prints(conn, buckets, prints, out),
+                Message::Want(w) => self.on_want(conn, w, out),
                 _ => {}
             }
             return;
@@ -575,7 +600,7 @@ impl Node {
             Message::Ping(n) if !established && accepted => {
                 out.push(Output::Send {
                     conn,
-                    msg: Message::Pong(n),
+                    msg: self.probe_pong(n),
                 });
                 let kept = self.conns.values().filter(|c| c.probe).count();
                 if kept < MAX_PROBE_LINKS {
@@ -595,7 +620,7 @@ impl Node {
                 conn,
                 msg: Message::Pong(n),
             }),
-            Message::Pong(n) => self.on_pong(conn, n, out),
+            Message::Pong(n) | Message::ProbePong { nonce: n, .. } => self.on_pong(conn, n, out),
             Message::ProbeReq { nonce, target } => self.on_probe_req(conn, nonce, target, out),
             Message::ProbeAck { nonce, target } => self.on_probe_ack(nonce, target, out),
             Message::ProbeNack { nonce, target } => self.on_probe_nack(conn, nonce, target),

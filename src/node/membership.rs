@@ -527,8 +527,13 @@ impl Node {
         // tree (the news it brought came another way as well); one that
         // only repair brought puts the link it came over back on the tree
         // (Plumtree). A link that is being pruned may still carry a few.
-        let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
-        if cover == Cover::Delta
+        let (lazy, probe) = self
+            .conns
+            .get(&conn)
+            .map_or((false, false), |c| (c.lazy, c.probe));
+        if probe {
+            // A ring link is not part of the broadcast tree.
+        } else if cover == Cover::Delta
             && !self.cfg.rooted_tree
             && arrivals > 0
             && new_arrivals * 2 <= arrivals

@@ -76,6 +76,10 @@ struct Conn {
     /// This node asked to join over it before it was ever a member: the
     /// history that answers is a newcomer's catch-up, not a repair.
     first_join: bool,
+    /// A chat repair over it held back messages as still in flight to the
+    /// peer: once they would have landed, this node sends its digest again
+    /// (see [`Node::recheck_held_back`]).
+    held_back: Option<Instant>,
 }
 
 impl Conn {
@@ -108,6 +112,8 @@ struct SyncPace {
     skipped: u32,
     /// A sync goes out every `2^quiet` rounds.
     quiet: u32,
+    /// The next sync of a settled view goes over the ring link.
+    ring_turn: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -463,6 +469,13 @@ impl Node {
         self.members.get(addr).is_some_and(Member::in_roster)
     }
 
+    /// The member whose overlay beacons this node follows (the member
+    /// first on the ring of address hashes, if before this node), once it
+    /// has joined.
+    pub fn leader(&self) -> Option<SocketAddr> {
+        self.overlay.leader()
+    }
+
     /// Addresses of the current neighbours (handshaken connections).
     pub fn neighbours(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.neighbours.keys().copied()
@@ -573,6 +586,31 @@ impl Node {
         }
         let i = self.below(self.neighbours.len());
         self.neighbours.values().nth(i).copied()
+    }
+
+    /// Where a sync round's membership check goes. Once the view has
+    /// stayed the same for a round, every second check goes over the link
+    /// kept for probing the ring predecessor, if there is one: membership
+    /// news rides the overlay, and neighbours only compare views within
+    /// their part of it, so two parts whose views differ while each stays
+    /// the same (news that spread before the overlay was cut in two) would
+    /// never find out. The ring runs through every member and crosses any
+    /// cut of the overlay; a check over it costs what a check of a
+    /// neighbour would (memberlist's push-pull with a random member,
+    /// without a connection of its own).
+    pub(super) fn sync_target(&mut self) -> Option<ConnId> {
+        if self.sync.quiet >= 2 {
+            self.sync.ring_turn = !self.sync.ring_turn;
+            let ring = self
+                .detector
+                .ring_link
+                .map(|(_, c)| c)
+                .filter(|c| self.conns.contains_key(c));
+            if let Some(c) = ring.filter(|_| self.sync.ring_turn) {
+                return Some(c);
+            }
+        }
+        self.sync_neighbour()
     }
 
     /// A random neighbour for a sync round, among those that did not

@@ -63,6 +63,12 @@ pub(super) struct Overlay {
     pub(super) ring_bridge: Option<SocketAddr>,
 }
 
+impl Overlay {
+    pub(super) fn leader(&self) -> Option<SocketAddr> {
+        self.leader
+    }
+}
+
 impl Node {
     /// The newest beacon this node has from the member it follows (its own
     /// when it leads).
@@ -186,6 +192,76 @@ impl Node {
             self.overlay.bridging = Some(leader);
             self.dial(leader, false, out);
         }
+    }
+
+    /// The answer to a ping over a probe connection (see
+    /// [`Message::ProbePong`]).
+    pub(super) fn probe_pong(&self, nonce: u32) -> Message {
+        Message::ProbePong {
+            nonce,
+            beacon: self.beacon_news(),
+        }
+    }
+
+    /// The member `addr`, probed over a probe connection, holds a beacon
+    /// that did not reach this node over the overlay: this node's part of
+    /// the overlay is cut off from the part that holds `addr`, which the
+    /// probe just proved reachable. That is so when
+    /// - it is from the leader this node follows, newer than the newest
+    ///   here, whose beacons stopped coming here more than an interval ago
+    ///   (two, stretched with ill health; a beacon takes moments over the
+    ///   tree); or
+    /// - it is from another member this node holds alive (the leader of a
+    ///   part whose view differs, as across a partial partition, where a
+    ///   bridge member sees both sides alive and each side sees the other
+    ///   dead), two or more beacons past the newest from it that reached
+    ///   here: beacons of every member in the roster are forwarded, so in
+    ///   one overlay they would have come.
+    ///
+    /// It dials `addr` as a bridge at once, instead of waiting out the
+    /// leader's silence (see [`Node::overlay_tick`]), or where no silence
+    /// would ever show; the two ends trade beacons on linking. The ring of
+    /// probes runs through every member, so some member of each part
+    /// probes one of the other. At most one such dial per beacon interval.
+    pub(super) fn beacon_from_probe(
+        &mut self,
+        addr: SocketAddr,
+        theirs: Option<Beacon>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(theirs) = theirs else {
+            return;
+        };
+        let every = self.cfg.beacon_interval;
+        let origin = theirs.origin.addr;
+        let newest_here =
+            |b: Option<Beacon>| b.filter(|b| b.origin == theirs.origin).map_or(0, |b| b.seq);
+        let cut = if Some(origin) == self.overlay.leader {
+            theirs.seq > newest_here(self.beacon_news())
+                && self.now - self.overlay.heard >= self.stretch(every.saturating_mul(2))
+        } else {
+            origin != self.me.addr
+                && self.members.get(&origin).is_some_and(|m| {
+                    m.state == MemberState::Alive && m.incarnation == theirs.origin.incarnation
+                })
+                && theirs.seq
+                    >= newest_here(self.overlay.seen.get(&origin).map(|(b, _)| *b))
+                        .saturating_add(2)
+        };
+        if !cut
+            || !self.joined
+            || self.left
+            || (self.overlay.stage == 2 && self.now - self.overlay.dialled < every)
+            || self.neighbours.contains_key(&addr)
+            || self.dialing.contains_key(&addr)
+        {
+            return;
+        }
+        self.overlay.stage = 2;
+        self.overlay.dialled = self.now;
+        self.stats.beacon_dials += 1;
+        self.overlay.bridging = Some(addr);
+        self.dial(addr, false, out);
     }
 
     /// Others accuse `u`'s member, which answered this node's ping over a

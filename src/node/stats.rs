@@ -63,6 +63,10 @@ pub struct Stats {
     /// Times a ring predecessor failed and this node dialled the next live
     /// one to bridge the gap in the overlay.
     pub ring_dials: u64,
+    /// Times a member this node probed held a newer beacon from the leader
+    /// than this node, whose beacons had stopped coming, so this node
+    /// dialled that member to join their parts of the overlay.
+    pub beacon_dials: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// half an interval after the last one of that leader.
     pub beacons_dropped: u64,

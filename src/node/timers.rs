@@ -164,7 +164,7 @@ impl Node {
             let random = if self.sync.skipped >= 1 << self.sync.quiet {
                 self.sync.skipped = 0;
                 self.sync.quiet = (self.sync.quiet + 1).min(MAX_SYNC_QUIET);
-                self.sync_neighbour()
+                self.sync_target()
             } else {
                 None
             };
@@ -188,6 +188,7 @@ impl Node {
                 });
             }
             self.ask_for_gaps(out);
+            self.recheck_held_back(out);
         }
         if self
             .timers

@@ -238,12 +238,13 @@ fn through(first: &[Socket], last: &[Socket]) -> Kept {
 
 /// Protocol counters summed over the nodes in the report: how often the
 /// overlay was rearranged since the start.
-const STATS_SUMMED: [&str; 6] = [
+const STATS_SUMMED: [&str; 7] = [
     "conns_refused",
     "handshake_timeouts",
     "overlay_dials",
     "bridge_dials",
     "ring_dials",
+    "beacon_dials",
     "suspicions",
 ];
 

@@ -83,7 +83,7 @@ impl MsgKind {
             Message::PeerList { full: true, .. } => MsgKind::FullList,
             Message::PeerList { .. } => MsgKind::Peers,
             Message::Ping(_) => MsgKind::Ping,
-            Message::Pong(_) => MsgKind::Pong,
+            Message::Pong(_) | Message::ProbePong { .. } => MsgKind::Pong,
             Message::ProbeReq { .. } => MsgKind::ProbeReq,
             Message::ProbeAck { .. } => MsgKind::ProbeAck,
             Message::Busy(_) => MsgKind::Busy,

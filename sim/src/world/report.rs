@@ -25,6 +25,7 @@ impl World {
             e.overlay_dials += n.stats().overlay_dials;
             e.bridge_dials += n.stats().bridge_dials;
             e.ring_dials += n.stats().ring_dials;
+            e.beacon_dials += n.stats().beacon_dials;
             members += t.members;
             e.members_max = e.members_max.max(t.members);
             e.streams_max = e.streams_max.max(t.streams);

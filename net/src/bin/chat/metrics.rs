@@ -217,6 +217,7 @@ impl Metrics {
             overlay_dials: _,
             bridge_dials: _,
             ring_dials: _,
+            beacon_dials: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

@@ -420,6 +420,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         overlay_dials,
         bridge_dials,
         ring_dials,
+        beacon_dials,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -457,6 +458,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "overlay_dials": overlay_dials,
         "bridge_dials": bridge_dials,
         "ring_dials": ring_dials,
+        "beacon_dials": beacon_dials,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
