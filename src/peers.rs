@@ -45,6 +45,9 @@ pub(crate) struct Member {
     /// Its fingerprint as repair compares entries ([`print_of`]): likewise
     /// kept by [`Members`], which alone sets life, version and state.
     pub print: u32,
+    /// Smoothed round trip to the member as this node's pings measured it
+    /// (ms; 0 while unknown): timeouts for it stretch by it.
+    pub rtt_ms: u16,
 }
 
 /// The fingerprint of the entry for `node` at `version` in `state`, as
@@ -688,6 +691,7 @@ mod tests {
             failures: 0,
             refusals: 0,
             full_until: t,
+            rtt_ms: 0,
         }
     }
 

@@ -453,3 +453,40 @@ fn chat_links_thin_to_a_tree_and_heal_when_a_tree_link_dies() {
         assert_eq!(got, 20, "node {i}");
     }
 }
+
+#[test]
+fn members_behind_slow_links_are_never_taken_for_dead() {
+    // Three of 20 nodes reach everyone over 400 ms links (an 800 ms round
+    // trip, more than the 500 ms probe timeout) while chat flows: probes,
+    // checks and suspicions of them stretch by the round trip each node
+    // measured to them, so none is ever suspected.
+    for seed in 0..3 {
+        let n = 20;
+        let mut sim = lan(n, seed).build();
+        for slow in 0..3 {
+            for i in 0..n {
+                if i != slow {
+                    sim.set_latency(slow, i, ms(400));
+                    sim.set_latency(i, slow, ms(400));
+                }
+            }
+        }
+        run_until(&mut sim, s(15), all_know_all(n as usize)).expect("cluster converges");
+        for k in 0..200 {
+            sim.send(k % n, &format!("m{k}"));
+            sim.run_for(ms(100));
+        }
+        sim.run_for(s(5));
+        for slow in 0..3 {
+            for i in 0..n {
+                assert_eq!(
+                    down_at(&sim, i, slow),
+                    None,
+                    "seed {seed}: node {i} about {slow}"
+                );
+            }
+            let refuted = node(&sim, slow).stats().refutations;
+            assert_eq!(refuted, 0, "seed {seed}: node {slow} was suspected");
+        }
+    }
+}

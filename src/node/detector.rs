@@ -11,6 +11,10 @@ use super::*;
 
 /// Pings (own probes and probes relayed for others) waiting for their
 /// answer at once; beyond it new ones are not started.
+/// The longest round trip any wait for a member stretches by: a member
+/// further away than that is taken for a slow one.
+const MAX_RTT: Duration = Duration::from_secs(1);
+
 const MAX_PINGS: usize = 64;
 /// Members checked through others at once.
 const MAX_CHECKS: usize = 64;
@@ -82,6 +86,9 @@ struct PendingPing {
     /// A probe of the ring predecessor: if it fails, the one before it is
     /// probed at once.
     ring: bool,
+    /// Sent over a connection dialled for it: its answer took a round
+    /// trip more.
+    dialled: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -375,7 +382,11 @@ impl Node {
             return;
         }
         let nonce = self.detector.next_nonce();
-        let until = self.now + self.stretch(self.cfg.probe_timeout);
+        // A member behind a slow link (hundreds of ms) is not taken for a
+        // silent one: each wait stretches with the round trip measured to
+        // it (see `slack`).
+        let slow = self.slack(self.rtt_to(target));
+        let until = self.now + self.stretch(self.cfg.probe_timeout) + slow;
         let kept = self
             .detector
             .ring_link
@@ -402,7 +413,9 @@ impl Node {
                 // another node gives up at four fifths of that node's
                 // timeout, so that the nack reaches it in time.
                 until: if relay.is_some() {
-                    self.now + Duration::from_millis(self.cfg.probe_timeout.as_millis() * 4 / 5)
+                    self.now
+                        + Duration::from_millis(self.cfg.probe_timeout.as_millis() * 4 / 5)
+                        + slow
                 } else if link.is_some() {
                     until
                 } else {
@@ -411,6 +424,7 @@ impl Node {
                 conn: kept,
                 relay,
                 ring: false,
+                dialled: link.is_none(),
             },
         );
         self.arm_detector();
@@ -418,8 +432,20 @@ impl Node {
 
     /// A probe connection opened: ping over it.
     pub(super) fn probe_connected(&mut self, conn: ConnId, nonce: u32, out: &mut Vec<Output>) {
+        // The connect measured the round trip: the ping gets a probe
+        // timeout plus two of those from now.
+        let wait = self.stretch(self.cfg.probe_timeout);
+        let slow = self
+            .detector
+            .pings
+            .get(&nonce)
+            .map_or(Duration::ZERO, |p| self.slack(self.rtt_to(p.target)));
+        let until = self.now + wait + slow;
         match self.detector.pings.get_mut(&nonce) {
-            Some(p) => p.conn = Some(conn),
+            Some(p) => {
+                p.conn = Some(conn);
+                p.until = p.until.max(until);
+            }
             None => {
                 out.push(Output::Close { conn });
                 return;
@@ -485,6 +511,10 @@ impl Node {
             return;
         }
         self.detector.pings.remove(&nonce);
+        if !p.dialled {
+            // (A dialled probe's round trip was taken at the connect.)
+            self.note_rtt(p.target, self.now - p.sent);
+        }
         if let Some(c) = p.conn {
             let now = self.now;
             self.detector.note_reached(p.target, now);
@@ -569,6 +599,51 @@ impl Node {
         }
     }
 
+    /// The round trip to `addr` as this node knows it: the longer of its
+    /// pings' and its link's (measured at the handshake), at most
+    /// [`MAX_RTT`]; zero while unknown.
+    pub(super) fn rtt_to(&self, addr: SocketAddr) -> Duration {
+        let link = self
+            .neighbours
+            .get(&addr)
+            .map_or(Duration::ZERO, |c| self.rtt(*c));
+        let pinged = self.members.get(&addr).map_or(0, |m| u64::from(m.rtt_ms));
+        link.max(Duration::from_millis(pinged)).min(MAX_RTT)
+    }
+
+    /// How much longer than `probe_timeout` a wait for an answer over a
+    /// round trip of `rtt` takes: nothing while two round trips fit in
+    /// half the timeout (a LAN, most wide-area links), the excess beyond.
+    pub(super) fn slack(&self, rtt: Duration) -> Duration {
+        let fits = self.cfg.probe_timeout.as_millis() / 2;
+        Duration::from_millis((rtt.as_millis() * 2).saturating_sub(fits))
+    }
+
+    /// A ping to `addr` was answered, or a connection to it opened, after
+    /// `sample`: the round trip estimate drops to a shorter sample and
+    /// moves an eighth of the way to a longer one (TCP's smoothing, biased
+    /// to the least delay seen). A sample over [`MAX_RTT`] is most likely a
+    /// connect that was retried (TCP sends its first SYN again after a
+    /// second), or an answer that waited on something else: no round trip
+    /// (as Karn's rule leaves out retransmitted segments).
+    pub(super) fn note_rtt(&mut self, addr: SocketAddr, sample: Duration) {
+        if sample > MAX_RTT {
+            return;
+        }
+        if let Some(m) = self.members.get_mut(&addr) {
+            let s = sample.as_millis().min(u64::from(u16::MAX)) as u32;
+            // Down at once, up by an eighth: an answer delayed by a loss
+            // or a cut (TCP resends under it) barely moves it, a slow link
+            // takes a few samples.
+            let est = u32::from(m.rtt_ms);
+            m.rtt_ms = if est == 0 || s < est {
+                s
+            } else {
+                (7 * est + s) / 8
+            } as u16;
+        }
+    }
+
     /// This node cannot reach `target` (a silent `link`, a failed probe or
     /// dial): ask `indirect_probes` other neighbours to, and suspect it if
     /// none can by the deadline.
@@ -622,8 +697,19 @@ impl Node {
             });
         }
         // A probe timeout covers a helper's ping, even over a probe
-        // connection, on any link this timeout suits.
-        let until = self.now + self.stretch(self.cfg.probe_timeout);
+        // connection, on any link this timeout suits; it stretches with the
+        // round trip to the target (the helpers' pings wait that much
+        // longer too) and with the slowest helper's (see `slack`).
+        let helper_rtt = asked
+            .iter()
+            .flatten()
+            .map(|(c, _)| self.rtt(*c))
+            .max()
+            .unwrap_or(Duration::ZERO);
+        let until = self.now
+            + self.stretch(self.cfg.probe_timeout)
+            + self.slack(self.rtt_to(target))
+            + self.slack(helper_rtt);
         self.detector.checks.insert(
             target,
             Check {

@@ -249,6 +249,10 @@ impl Node {
         let dial = dialed.and_then(|addr| self.dialing.remove(&addr).map(|d| (addr, d)));
         let dialed = dial.as_ref().map(|(addr, _)| *addr);
         let rtt = dial.as_ref().map(|(_, d)| self.now - d.since);
+        if let (Some(addr), Some(rtt)) = (dialed, rtt) {
+            // A connection takes a round trip to open.
+            self.note_rtt(addr, rtt);
+        }
         if let Some((_, Dial { ping: Some(n), .. })) = dial {
             if self.conns.contains_key(&conn) {
                 self.stats.unexpected += 1;
@@ -693,9 +697,13 @@ impl Node {
         if c.rtt.is_none() && c.dialed.is_none() {
             // Both sides speak at once: the dialler's hello left when this
             // node's connection was half a round trip old.
-            c.rtt = Some(now - c.opened);
+            let rtt = now - c.opened;
+            c.rtt = Some(rtt);
+            self.note_rtt(h.node.addr, rtt);
         }
-        let c = &*c;
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if join && c.peer == Some(h.node) {
             // The same peer asks again: our first answer went missing.
             self.answer_join(conn, out);

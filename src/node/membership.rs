@@ -305,6 +305,7 @@ impl Node {
             failures: u32,
             refusals: u8,
             full_until: Instant,
+            rtt_ms: u16,
         }
         let old = at
             .and_then(|i| self.members.get_index(i))
@@ -316,6 +317,7 @@ impl Node {
                 failures: m.failures,
                 refusals: m.refusals,
                 full_until: m.full_until,
+                rtt_ms: m.rtt_ms,
             });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
@@ -361,6 +363,8 @@ impl Node {
             failures: old.as_ref().map_or(0, |m| m.failures),
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
+            // The path to the address, whatever life runs there.
+            rtt_ms: old.as_ref().map_or(0, |m| m.rtt_ms),
             bucket: 0,
             print: 0,
         };
