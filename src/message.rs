@@ -299,7 +299,9 @@ pub enum Message {
     ProbePong {
         /// The ping's nonce.
         nonce: u32,
-        /// The answerer's newest beacon (see [`Hello::beacon`]).
+        /// The answerer's newest beacon (see [`Hello::beacon`]), left out
+        /// when it is the one the answerer last sent over this connection
+        /// (a connection kept for probing carries it once per beacon).
         beacon: Option<Beacon>,
     },
 }

@@ -2151,3 +2151,36 @@ fn a_probed_member_whose_leader_beacons_never_come_here_is_dialled_as_a_bridge()
     assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
     assert_eq!(p.node.stats().beacon_dials, 1);
 }
+
+/// Answers to pings over a probe connection carry this node's newest
+/// beacon once: a connection kept for probing (a ring link, pinged every
+/// round) carries it once per beacon, and every new connection gets it.
+#[test]
+fn a_probe_answer_leaves_out_the_beacon_it_sent_last_over_the_connection() {
+    let (mut p, _) = follower(Config::testing());
+    let leader = p.node.leader().expect("the node follows a leader");
+    let origin = NodeKey {
+        addr: leader,
+        incarnation: 1,
+    };
+    let b = Beacon { origin, seq: 1 };
+    p.step(Step::Message(1, Message::Beacon(b))).unwrap();
+    p.step(Step::Connected(90, None)).unwrap();
+    p.step(Step::Connected(91, None)).unwrap();
+    let mut answer = |conn: u64, nonce: u32| {
+        p.step(Step::Message(conn, Message::Ping(nonce)))
+            .unwrap()
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Send {
+                    conn: c,
+                    msg: Message::ProbePong { nonce: n, beacon },
+                } if c == ConnId(conn) && n == nonce => Some(beacon),
+                _ => None,
+            })
+            .expect("an answer")
+    };
+    assert_eq!(answer(90, 1), Some(b));
+    assert_eq!(answer(90, 2), None, "the same beacon again");
+    assert_eq!(answer(91, 3), Some(b), "a new connection gets it");
+}

@@ -473,6 +473,7 @@ impl Node {
                 dups: 0,
                 first_join: false,
                 held_back: None,
+                beacon: None,
             },
         );
         out.push(Output::Send {

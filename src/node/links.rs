@@ -327,6 +327,7 @@ impl Node {
                 dups: 0,
                 first_join: false,
                 held_back: None,
+                beacon: None,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -557,17 +558,25 @@ impl Node {
             match msg {
                 Message::Pong(n) => self.on_pong(conn, n, out),
                 Message::ProbePong { nonce, beacon } => {
-                    // Only the answer to this node's own ping counts.
+                    // Only the answer to this node's own ping counts; one
+                    // without a beacon repeats the last over the connection.
                     let target = self.detector.probed_over(nonce, conn);
+                    let beacon = match self.conns.get_mut(&conn) {
+                        Some(c) => {
+                            c.beacon = beacon.or(c.beacon);
+                            c.beacon
+                        }
+                        None => beacon,
+                    };
                     self.on_pong(conn, nonce, out);
                     if let Some(addr) = target {
                         self.beacon_from_probe(addr, beacon, out);
                     }
                 }
-                Message::Ping(n) if accepted => out.push(Output::Send {
-                    conn,
-                    msg: self.probe_pong(n),
-                }),
+                Message::Ping(n) if accepted => {
+                    let msg = self.probe_pong(conn, n);
+                    out.push(Output::Send { conn, msg });
+                }
                 // The member's hello says how many neighbours it has.
                 Message::Hello(h) | Message::Join(h) if !accepted => {
                     if let Some(c) = self.conns.get_mut(&conn) {
@@ -602,10 +611,8 @@ impl Node {
             // the connection for its next probes (its ring predecessor):
             // it no longer holds a handshake slot, up to a bound.
             Message::Ping(n) if !established && accepted => {
-                out.push(Output::Send {
-                    conn,
-                    msg: self.probe_pong(n),
-                });
+                let msg = self.probe_pong(conn, n);
+                out.push(Output::Send { conn, msg });
                 let kept = self.conns.values().filter(|c| c.probe).count();
                 if kept < MAX_PROBE_LINKS {
                     if let Some(c) = self.conns.get_mut(&conn) {

@@ -80,6 +80,10 @@ struct Conn {
     /// peer: once they would have landed, this node sends its digest again
     /// (see [`Node::recheck_held_back`]).
     held_back: Option<Instant>,
+    /// Over a probe connection: the beacon this node last put in an answer
+    /// to a ping (the next answer leaves out the same one), or last found
+    /// in an answer (one that leaves it out means that one still).
+    beacon: Option<Beacon>,
 }
 
 impl Conn {

@@ -194,13 +194,19 @@ impl Node {
         }
     }
 
-    /// The answer to a ping over a probe connection (see
+    /// The answer to a ping over probe connection `conn` (see
     /// [`Message::ProbePong`]).
-    pub(super) fn probe_pong(&self, nonce: u32) -> Message {
-        Message::ProbePong {
-            nonce,
-            beacon: self.beacon_news(),
-        }
+    pub(super) fn probe_pong(&mut self, conn: ConnId, nonce: u32) -> Message {
+        let news = self.beacon_news();
+        let beacon = match self.conns.get_mut(&conn) {
+            Some(c) if c.beacon == news => None,
+            Some(c) => {
+                c.beacon = news;
+                news
+            }
+            None => news,
+        };
+        Message::ProbePong { nonce, beacon }
     }
 
     /// The member `addr`, probed over a probe connection, holds a beacon
