@@ -1609,6 +1609,20 @@ fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
     dials
 }
 
+/// A node with two slots, both taken by neighbours 1 and 2, that has
+/// heard of the other members.
+fn two_slot_probe() -> Probe {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 2);
+    for i in 3..=12 {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
+    p
+}
+
 /// Answers the ring probe that dialled `addr` over connection `conn`.
 fn answer_probe(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
     let outs = p.step(Step::Connected(conn, Some(addr))).unwrap();
@@ -1804,14 +1818,7 @@ fn syncs_skip_neighbours_that_just_answered_a_mismatch() {
 /// only keep the probe connection.
 #[test]
 fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
-    let cfg = Config {
-        max_connections: 2,
-        ..Config::testing()
-    };
-    let mut p = probe_with_neighbours(cfg, 2);
-    for i in 3..=12 {
-        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
-    }
+    let mut p = two_slot_probe();
     // Runs until the node dials a member other than `not`; pings on the
     // neighbour links 1 and 2 are answered, others are not.
     fn next_dial(p: &mut Probe, not: Option<SocketAddr>) -> SocketAddr {
@@ -1913,14 +1920,7 @@ fn a_sync_over_a_probe_connection_is_answered_with_the_bucket_digest() {
 /// to a neighbour.
 #[test]
 fn a_settled_view_is_synced_over_the_ring_link_too() {
-    let cfg = Config {
-        max_connections: 2,
-        ..Config::testing()
-    };
-    let mut p = probe_with_neighbours(cfg, 2);
-    for i in 3..=12 {
-        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
-    }
+    let mut p = two_slot_probe();
     let mut pred = None;
     drive_dials(&mut p, Duration::from_secs(5), |a| {
         pred = Some(a);

@@ -386,7 +386,7 @@ impl Node {
         // silent one: each wait stretches with the round trip measured to
         // it (see `slack`).
         let slow = self.slack(self.rtt_to(target));
-        let until = self.now + self.stretch(self.cfg.probe_timeout) + slow;
+        let until = self.now + self.ping_wait(target);
         let kept = self
             .detector
             .ring_link
@@ -432,15 +432,13 @@ impl Node {
 
     /// A probe connection opened: ping over it.
     pub(super) fn probe_connected(&mut self, conn: ConnId, nonce: u32, out: &mut Vec<Output>) {
-        // The connect measured the round trip: the ping gets a probe
-        // timeout plus two of those from now.
-        let wait = self.stretch(self.cfg.probe_timeout);
-        let slow = self
+        // The connect measured the round trip: the ping gets its whole wait
+        // from now.
+        let until = self
             .detector
             .pings
             .get(&nonce)
-            .map_or(Duration::ZERO, |p| self.slack(self.rtt_to(p.target)));
-        let until = self.now + wait + slow;
+            .map_or(self.now, |p| self.now + self.ping_wait(p.target));
         match self.detector.pings.get_mut(&nonce) {
             Some(p) => {
                 p.conn = Some(conn);
@@ -610,6 +608,13 @@ impl Node {
             .map_or(Duration::ZERO, |c| self.rtt(*c));
         let pinged = self.members.get(&addr).map_or(0, |m| u64::from(m.rtt_ms));
         link.max(Duration::from_millis(pinged)).min(MAX_RTT)
+    }
+
+    /// How long this node waits for `target` to answer a ping over a link
+    /// that is open: the probe timeout (stretched with ill health) and the
+    /// slack for its round trip.
+    fn ping_wait(&self, target: SocketAddr) -> Duration {
+        self.stretch(self.cfg.probe_timeout) + self.slack(self.rtt_to(target))
     }
 
     /// How much longer than `probe_timeout` a wait for an answer over a
