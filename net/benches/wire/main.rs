@@ -9,6 +9,7 @@
 //! it measures the host's `lo` and says that other traffic is in it.
 
 mod place;
+mod stop;
 
 use place::{Lo, Place, Socket, Tcp};
 use serde_json::Value;
@@ -16,9 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stop::{now, Stop};
 
 /// The bar: most bytes and packets per second per idle node.
 const BAR_BYTES: f64 = 350.0;
@@ -28,10 +28,6 @@ const BAR_PACKETS: f64 = 5.0;
 /// default on Linux): what each data or ACK segment carries besides its
 /// payload.
 const HEADERS: u64 = 52;
-
-fn now() -> Instant {
-    Instant::now()
-}
 
 /// What a node's stdout says that the bench follows.
 enum Said {
@@ -59,38 +55,6 @@ struct Cluster {
     nodes: Vec<Node>,
     said: crossbeam_channel::Receiver<Said>,
     place: Place,
-}
-
-/// Set by SIGINT or SIGTERM: the run stops waiting and cleans up.
-struct Stop(Arc<AtomicBool>);
-
-impl Stop {
-    fn install() -> Stop {
-        let flag = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, flag.clone()).expect("signal handler");
-        }
-        Stop(flag)
-    }
-
-    /// Waits `d`; an error if told to stop meanwhile.
-    fn wait(&self, d: Duration) -> Result<(), String> {
-        let until = now() + d;
-        while now() < until {
-            self.check()?;
-            let left = until.saturating_duration_since(now());
-            let _ = crossbeam_channel::after(left.min(Duration::from_millis(100))).recv();
-        }
-        self.check()
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if self.0.load(Ordering::Relaxed) {
-            Err("interrupted".into())
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// Starts `n` nodes at `place`, all joining through the first, and waits
