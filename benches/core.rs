@@ -27,6 +27,7 @@ fn hello(i: u32) -> Message {
         degree: 8,
         members_hash: 0,
         chat_hash: 0,
+        chat_mark: 0,
         beacon: None,
         bridge: false,
     })

@@ -61,14 +61,6 @@ pub struct Config {
     /// real tree when many senders chat at once (fewer copies per
     /// delivery), at the cost of more grafts while it settles.
     pub strict_prune: bool,
-    /// Chat-hash mismatches in a row left unanswered while chat flows
-    /// (most are messages in flight) before one is answered with a
-    /// digest anyway, so that a lost last message of a sender that went
-    /// quiet is repaired while others chat. Default 3. Higher sends
-    /// fewer digests on slow links, where messages stay in flight longer
-    /// than a sync interval; a gap, or chat falling quiet, is answered at
-    /// once whatever this says.
-    pub settling_skips: u32,
     /// Shape the broadcast tree from the leader's beacons only: each
     /// beacon goes over every neighbour link, the link its first copy
     /// came over joins the tree and every link a copy comes again over
@@ -252,7 +244,6 @@ impl Config {
             optimize_threshold: None,
             lazy_fanout: 0,
             strict_prune: false,
-            settling_skips: 3,
             rooted_tree: false,
             beacon_interval: Duration::from_secs(10),
             ping_interval: Duration::from_secs(1),
@@ -294,11 +285,8 @@ impl Config {
     /// leader's first-arrival tree (`rooted_tree`: few hops, one payload
     /// copy per delivery however many senders chat at once);
     /// announcements gathered for 500 ms, so that a busy group sends one
-    /// per link for several messages; a longer wait before a message
-    /// announced but not yet come is asked for; and chat-hash mismatches
-    /// left unanswered while chat flows (on slow links messages stay in
-    /// flight longer than a sync interval; a gap, or chat falling quiet,
-    /// is still answered at once). Messages take longer to arrive when
+    /// per link for several messages; and a longer wait before a message
+    /// announced but not yet come is asked for. Messages take longer to arrive when
     /// the tree breaks. On `scenarios/wan.toml` (seeds 0..100): about 78
     /// messages per chat against 158 with `lan`, delivery p50 400 ms and
     /// max 1.7 s at worst, repair 3 B/s per node.
@@ -307,7 +295,6 @@ impl Config {
             ihave_interval: Duration::from_millis(500),
             graft_timeout: Duration::from_millis(400),
             rooted_tree: true,
-            settling_skips: u32::MAX,
             ..Config::lan()
         }
     }

@@ -19,16 +19,31 @@ pub(crate) struct Stream {
     pub waiting_since: Option<Instant>,
     /// Last time anything arrived for this stream.
     pub last_active: Instant,
-    /// `delivered` as it was one sync interval ago: what neighbours compare,
-    /// so that messages still in flight do not look like losses.
+    /// The highest seq delivered of a message sent at or before the
+    /// settled mark (see [`Streams`]): what neighbours compare.
     settled: u64,
 }
+
+/// Width of one settling step, in the authors' milliseconds.
+pub(crate) const MARK_MS: u64 = 250;
+
+/// Most marks whose hash is remembered (16 s of them).
+const MAX_MARKS: usize = 64;
 
 /// Most frontier moves remembered before they settle; beyond it the oldest
 /// settle early.
 const MAX_UNSETTLED: usize = 1 << 16;
 
 /// All streams, with an order-independent hash of their settled frontiers.
+///
+/// Two nodes compare what they delivered of the messages their authors
+/// sent before a common point in time, the mark (in the authors' clock, in
+/// steps of [`MARK_MS`]): a message sent after it may still be on its way
+/// to either, so it is not compared yet, and a mismatch before it is a
+/// loss. Each node moves its mark as time passes (its clock plus the
+/// authors' lead over it, less the time messages take to reach everyone)
+/// and keeps the hash at each of its recent marks, so a peer's hash at its
+/// own mark can be compared with the hash here at the same mark.
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
     pub map: BTreeMap<NodeKey, Stream>,
@@ -36,31 +51,78 @@ pub(crate) struct Streams {
     pub waiting: BTreeSet<NodeKey>,
     /// Messages held back over all streams.
     pub held_total: usize,
-    /// Frontier moves not yet settled, oldest first.
-    unsettled: VecDeque<(Instant, NodeKey, u64)>,
+    /// Frontier moves of messages sent after the mark: (sent_ms, stream,
+    /// seq).
+    unsettled: BTreeSet<(u64, NodeKey, u64)>,
+    /// Every move of a message sent at or before `mark * MARK_MS` is in
+    /// the hash.
+    mark: u64,
+    /// The hash at each recent mark, oldest first.
+    marks: VecDeque<(u64, u64)>,
     hash: u64,
+    /// The authors' clock minus this node's, in ms, as the last live
+    /// messages showed it (send time against arrival), newest last.
+    leads: VecDeque<i64>,
 }
 
+/// Live messages whose lead over the local clock is remembered.
+const MAX_LEADS: usize = 16;
+
 impl Streams {
-    /// Hash of every stream's settled frontier. Two nodes that delivered
-    /// the same messages more than a sync interval ago agree on it.
-    pub fn hash(&self) -> u64 {
-        self.hash
+    /// The mark and the hash there: two nodes that delivered the same
+    /// messages sent up to a mark agree on the hash at it.
+    pub fn hash(&self) -> (u64, u64) {
+        (self.mark, self.hash)
     }
 
-    /// Settles the frontier moves made at or before `cutoff`.
-    pub fn settle(&mut self, cutoff: Instant) {
-        while let Some(&(at, key, seq)) = self.unsettled.front() {
-            if at > cutoff && self.unsettled.len() <= MAX_UNSETTLED {
-                break;
-            }
-            self.unsettled.pop_front();
-            self.set_settled(key, seq);
+    /// The hash at `mark`, if this node has settled that far and still
+    /// remembers it.
+    pub fn hash_at(&self, mark: u64) -> Option<u64> {
+        if mark == self.mark {
+            return Some(self.hash);
         }
+        let i = self.marks.binary_search_by_key(&mark, |m| m.0).ok()?;
+        Some(self.marks[i].1)
+    }
+
+    /// How far the authors' clock runs ahead of this node's (ms): the
+    /// median of the last live messages' leads, 0 before any.
+    pub fn lead(&self) -> i64 {
+        let mut v: Vec<i64> = self.leads.iter().copied().collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    }
+
+    /// Settles the moves of messages sent at or before `upto_ms` (authors'
+    /// clock), one mark at a time.
+    pub fn settle(&mut self, upto_ms: u64) {
+        let target = upto_ms / MARK_MS;
+        if target <= self.mark {
+            return;
+        }
+        let mut k = self.mark.max(target.saturating_sub(MAX_MARKS as u64));
+        while k < target {
+            k += 1;
+            let limit = k.saturating_mul(MARK_MS);
+            while let Some(&(sent, key, seq)) = self.unsettled.first() {
+                if sent > limit {
+                    break;
+                }
+                self.unsettled.pop_first();
+                self.set_settled(key, seq);
+            }
+            self.marks.push_back((k, self.hash));
+            if self.marks.len() > MAX_MARKS {
+                self.marks.pop_front();
+            }
+        }
+        self.mark = target;
     }
 
     fn set_settled(&mut self, key: NodeKey, seq: u64) {
         if let Some(s) = self.map.get_mut(&key) {
+            // Gap reports and repairs can settle out of seq order.
+            let seq = if seq == 0 { 0 } else { seq.max(s.settled) };
             self.hash = self
                 .hash
                 .wrapping_sub(Self::contribution(key, s.settled))
@@ -77,12 +139,39 @@ impl Streams {
         }
     }
 
-    /// Moves a stream's frontier at `now`; it settles later.
-    pub fn set_delivered(&mut self, key: NodeKey, delivered: u64, now: Instant) {
+    /// Moves a stream's frontier at `now` to `delivered`, a message its
+    /// author sent at `sent_ms` (0: no message, as for a gap given up); it
+    /// settles once the mark passes `sent_ms`. A live message's send time
+    /// also tells the authors' lead over the local clock.
+    pub fn set_delivered(
+        &mut self,
+        key: NodeKey,
+        delivered: u64,
+        now: Instant,
+        sent_ms: u64,
+        live: bool,
+    ) {
         let s = self.map.entry(key).or_default();
         s.delivered = delivered;
         s.last_active = now;
-        self.unsettled.push_back((now, key, delivered));
+        if live {
+            let lead = (sent_ms as i64).saturating_sub(now.as_millis() as i64);
+            self.leads.push_back(lead);
+            if self.leads.len() > MAX_LEADS {
+                self.leads.pop_front();
+            }
+        }
+        if sent_ms <= self.mark.saturating_mul(MARK_MS) {
+            // Late: past marks keep the hash they had.
+            self.set_settled(key, delivered);
+        } else {
+            self.unsettled.insert((sent_ms, key, delivered));
+            if self.unsettled.len() > MAX_UNSETTLED {
+                if let Some((_, k, seq)) = self.unsettled.pop_first() {
+                    self.set_settled(k, seq);
+                }
+            }
+        }
     }
 
     pub fn delivered(&self, key: &NodeKey) -> u64 {
@@ -214,5 +303,80 @@ impl Store {
         ids.iter()
             .filter_map(|id| self.by_id.get(id).map(|(_, c)| c.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u8) -> NodeKey {
+        NodeKey {
+            addr: std::net::SocketAddr::from(([10, 0, 0, i], 7000)),
+            incarnation: 1,
+        }
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn a_message_sent_after_the_mark_is_not_compared_yet() {
+        let mut s = Streams::default();
+        s.set_delivered(key(1), 1, at(100), 1_000, true);
+        s.settle(1_000);
+        let (mark, before) = s.hash();
+        assert_eq!(mark, 1_000 / MARK_MS);
+        assert_ne!(before, 0, "the message sent at the mark is in");
+        s.set_delivered(key(1), 2, at(200), 1_100, true);
+        assert_eq!(s.hash(), (mark, before), "sent after the mark: not yet");
+        s.settle(1_250);
+        assert_ne!(s.hash().1, before);
+        assert_eq!(s.hash_at(mark), Some(before), "the old mark is remembered");
+        assert_eq!(s.hash_at(mark + 9), None, "a mark not reached");
+    }
+
+    #[test]
+    fn nodes_that_got_the_same_messages_in_any_order_agree_at_a_mark() {
+        let (mut a, mut b) = (Streams::default(), Streams::default());
+        a.set_delivered(key(1), 1, at(10), 500, true);
+        a.set_delivered(key(2), 1, at(20), 600, true);
+        a.set_delivered(key(2), 2, at(30), 2_000, true);
+        b.set_delivered(key(2), 1, at(5), 600, true);
+        b.set_delivered(key(1), 1, at(40), 500, true);
+        a.settle(1_000);
+        b.settle(1_500);
+        // b has not got key(2)#2 (sent after both marks): no difference.
+        assert_eq!(a.hash_at(4), b.hash_at(4));
+        b.set_delivered(key(2), 1, at(50), 0, false);
+        assert_eq!(
+            a.hash_at(4),
+            b.hash_at(4),
+            "a repeated move changes nothing"
+        );
+        let mut c = Streams::default();
+        c.set_delivered(key(1), 1, at(10), 500, true);
+        c.settle(1_000);
+        assert_ne!(a.hash_at(4), c.hash_at(4), "c lacks key(2)#1");
+    }
+
+    #[test]
+    fn the_authors_lead_is_the_median_of_the_last_live_messages() {
+        let mut s = Streams::default();
+        assert_eq!(s.lead(), 0);
+        for (i, lead) in [50i64, 40, 9_000, 45, 55].into_iter().enumerate() {
+            let now = 1_000 + i as u64;
+            s.set_delivered(
+                key(1),
+                i as u64 + 1,
+                at(now),
+                (now as i64 + lead) as u64,
+                true,
+            );
+        }
+        assert_eq!(s.lead(), 50, "one clock far off does not move it");
+        s.set_delivered(key(1), 6, at(2_000), 1, false);
+        assert_eq!(s.lead(), 50, "repaired messages do not count");
     }
 }

@@ -56,6 +56,8 @@ pub struct Hello {
     pub members_hash: u64,
     /// Digest of the speaker's delivered chat (see [`Sync`]).
     pub chat_hash: u64,
+    /// The mark `chat_hash` was taken at (see [`Sync`]).
+    pub chat_mark: u64,
     /// The newest overlay beacon the speaker has from the member it
     /// follows (see [`Beacon`]), if any: a peer whose part of the overlay
     /// lost the leader's beacons is behind, and a full node takes its dial.
@@ -142,8 +144,13 @@ pub struct Chat {
 pub struct Sync {
     /// Order-independent hash of the alive members `(addr, incarnation)`.
     pub members_hash: u64,
-    /// Hash of the chat digest: every stream with its highest contiguous seq.
+    /// Hash of the chat digest: every stream with the highest seq
+    /// delivered of the messages sent up to `chat_mark`.
     pub chat_hash: u64,
+    /// The point in the authors' clock, in steps of 250 ms, up to which
+    /// `chat_hash` covers what was sent: later messages may still be in
+    /// flight. The receiver compares its own hash at the same mark.
+    pub chat_mark: u64,
 }
 
 /// Per stream, the highest contiguous seq the sender has delivered.

@@ -396,6 +396,7 @@ fn hello(peer: NodeKey) -> Hello {
         degree: 1,
         members_hash: 0,
         chat_hash: 0,
+        chat_mark: 0,
         beacon: None,
         bridge: false,
     }
@@ -800,6 +801,7 @@ fn a_bucket_repair_of_a_full_table_fits_in_frames() {
     let sync = gossip_chat::Sync {
         members_hash: 1,
         chat_hash: 0,
+        chat_mark: 0,
     };
     let outs = p.step(Step::Message(1, Message::Sync(sync))).unwrap();
     let digest = outs
@@ -951,6 +953,7 @@ fn roster_repairs_are_rate_limited_per_link() {
     let sync = Message::Sync(gossip_chat::Sync {
         members_hash: 1,
         chat_hash: 0,
+        chat_mark: 0,
     });
     let digests = |outs: &[Output], conn: u64| {
         outs.iter()
@@ -1059,6 +1062,7 @@ fn roster_repair_trades_only_the_buckets_that_differ() {
     let sync = Message::Sync(gossip_chat::Sync {
         members_hash: 1,
         chat_hash: 0,
+        chat_mark: 0,
     });
     let outs = p.step(Step::Message(1, sync)).unwrap();
     let mine = outs
@@ -1889,6 +1893,7 @@ fn a_sync_over_a_probe_connection_is_answered_with_the_bucket_digest() {
             Message::Sync(Sync {
                 members_hash: 1,
                 chat_hash: 1,
+                chat_mark: 0,
             }),
         ))
         .unwrap();

@@ -23,6 +23,7 @@ fn hello() -> Hello {
         degree: 3,
         members_hash: 0x0123_4567_89ab_cdef,
         chat_hash: 42,
+        chat_mark: 7_140_000_000,
         beacon: None,
         bridge: false,
     }
@@ -94,6 +95,7 @@ fn every_kind() -> Vec<Message> {
         Message::Sync(Sync {
             members_hash: 1,
             chat_hash: 2,
+            chat_mark: 3,
         }),
         Message::Digest(Digest {
             entries: vec![(key(2, 7), 300)],

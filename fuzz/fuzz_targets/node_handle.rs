@@ -107,7 +107,7 @@ enum FMsg {
     Chat(FChat),
     Leave(Key),
     Bye(bool),
-    Sync(u64, u64),
+    Sync(u64, u64, u64),
     Digest(Vec<(Key, Num)>, bool),
     History(Vec<FChat>, Option<Vec<(Key, Num)>>),
     Buckets(Vec<u32>),
@@ -129,6 +129,7 @@ impl FMsg {
             degree,
             members_hash: 0,
             chat_hash: 0,
+            chat_mark: 0,
             beacon: None,
             bridge: false,
         };
@@ -194,9 +195,10 @@ impl FMsg {
             } else {
                 ByeReason::Duplicate
             }),
-            FMsg::Sync(m, c) => Message::Sync(Sync {
+            FMsg::Sync(m, c, k) => Message::Sync(Sync {
                 members_hash: *m,
                 chat_hash: *c,
+                chat_mark: *k,
             }),
             FMsg::Digest(d, reply) => Message::Digest(Digest {
                 entries: digest(d),

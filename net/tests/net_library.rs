@@ -147,6 +147,7 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
         degree: 0,
         members_hash: 0,
         chat_hash: 0,
+        chat_mark: 0,
         beacon: None,
         bridge: false,
     };

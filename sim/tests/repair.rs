@@ -520,3 +520,45 @@ fn a_member_that_joins_again_after_a_split_is_repaired_not_caught_up() {
         assert_eq!(*via, Via::Repair, "{text}: {got:?}");
     }
 }
+
+/// The family: groups on links of 1 ms to 500 ms one way, chat flowing
+/// from every node, nothing lost. Two nodes compare what was sent up to a
+/// common mark, past which messages may still be on their way, so no
+/// digest and no history goes out once the group has formed, however
+/// long messages stay in flight. A comparison at each node's own instant
+/// (the hash of what each has now) differs whenever messages are in
+/// flight, and each mismatch answered would cost a digest.
+#[test]
+fn nothing_lost_means_no_repair_on_any_link_latency() {
+    for (k, lat) in [1u64, 20, 100, 300, 500].into_iter().enumerate() {
+        let mut sim = Sim::builder()
+            .nodes(12)
+            .config(Config::lan())
+            .latency(ms(lat))
+            .seed(40 + k as u64)
+            .record_trace()
+            .build();
+        run_until(&mut sim, s(30), |sim| {
+            sim.up().len() == 12 && sim.converged()
+        })
+        .expect("the group forms");
+        sim.run_for(s(5));
+        let from = sim.trace().lines().count();
+        for i in 0..120u32 {
+            sim.send(i % 12, &format!("m{i}"));
+            sim.run_for(ms(100));
+        }
+        sim.run_for(s(15));
+        for i in 0..12 {
+            assert_eq!(sim.chats(i).len(), 120, "{lat} ms links: node {i}");
+        }
+        let repair: Vec<&str> = sim
+            .trace()
+            .lines()
+            .skip(from)
+            .filter(|l| l.contains(" digest ") || l.contains(" history "))
+            .take(3)
+            .collect();
+        assert!(repair.is_empty(), "{lat} ms links: repair sent: {repair:?}");
+    }
+}

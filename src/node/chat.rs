@@ -349,8 +349,9 @@ impl Node {
     }
 
     pub(super) fn deliver(&mut self, chat: Chat, via: Via, out: &mut Vec<Output>) {
+        let live = via == Via::Live;
         self.streams
-            .set_delivered(chat.id.origin, chat.id.seq, self.now);
+            .set_delivered(chat.id.origin, chat.id.seq, self.now, chat.sent_ms, live);
         self.stats.delivered += 1;
         out.push(Output::Event(Event::Chat {
             id: chat.id,
@@ -406,7 +407,7 @@ impl Node {
         let first = s.delivered + 1;
         let last = first_held - 1;
         self.stats.gaps += 1;
-        self.streams.set_delivered(key, last, self.now);
+        self.streams.set_delivered(key, last, self.now, 0, false);
         out.push(Output::Event(Event::Gap {
             origin: key,
             first,
@@ -417,49 +418,58 @@ impl Node {
 
     // ---- anti-entropy ------------------------------------------------
 
+    /// A neighbour's hashes: its roster's, and its chat hash at its mark
+    /// (`None` over a ring link, where chat is not repaired). The chat
+    /// hash is compared with this node's at the same mark, so messages
+    /// still in flight do not look like losses and a mismatch is answered
+    /// at once; a mark this node has not reached yet goes unanswered (the
+    /// peer is sent this node's own, older mark to compare), and one older
+    /// than any it remembers is compared with its hash now.
     pub(super) fn on_sync(
         &mut self,
         conn: ConnId,
         members_hash: u64,
-        chat_hash: u64,
+        chat: Option<(u64, u64)>,
         handshake: bool,
         out: &mut Vec<Output>,
     ) {
         if members_hash != self.roster_hash() {
             self.repair_roster(conn, handshake, out);
         }
-        if chat_hash != self.chat_hash() && !self.settling(conn, handshake) {
-            out.push(Output::Send {
+        let Some((mark, theirs)) = chat else {
+            return;
+        };
+        let (now_mark, now_hash) = self.chat_hash();
+        let mine = match self.streams.hash_at(mark) {
+            Some(h) => Some(h),
+            None if mark < now_mark => Some(now_hash),
+            None => None,
+        };
+        match mine {
+            Some(h) if h != theirs => out.push(Output::Send {
                 conn,
                 msg: Message::Digest(Digest {
                     entries: self.live_digest(),
                     reply: true,
                 }),
-            });
+            }),
+            None if !handshake && theirs != now_hash => {
+                // The peer is further on: it compares this node's mark
+                // instead (a node that syncs rarely, or has not learnt the
+                // authors' clock from a live message, may lack what the
+                // peer has).
+                let sync = Sync {
+                    members_hash: self.roster_hash(),
+                    chat_hash: now_hash,
+                    chat_mark: now_mark,
+                };
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Sync(sync),
+                });
+            }
+            _ => {}
         }
-    }
-
-    /// Whether a chat-hash mismatch on `conn` is most likely messages
-    /// still in flight, and goes unanswered: while chat flows, two nodes'
-    /// hashes almost never agree, yet nothing is lost. That is so while
-    /// this node took in a new message within one sync interval plus two
-    /// round trips of the link (what may still be on its way between the
-    /// two), no gap in a stream has waited that long, and fewer than
-    /// `Config::settling_skips` mismatches in a row went unanswered (so a loss
-    /// that leaves no gap, the last messages of a sender that went quiet,
-    /// is still repaired while others chat). A handshake is always
-    /// answered.
-    fn settling(&mut self, conn: ConnId, handshake: bool) -> bool {
-        let settle = self.cfg.sync_interval + self.rtt(conn).saturating_mul(2);
-        let now = self.now;
-        let recent = now - self.last_new_chat < settle;
-        let old_gap = self.gap_waited(settle);
-        if handshake || !recent || old_gap || self.settling_skips >= self.cfg.settling_skips {
-            self.settling_skips = 0;
-            return false;
-        }
-        self.settling_skips += 1;
-        true
     }
 
     /// Whether a message has waited behind a gap for `d` or longer.
@@ -474,14 +484,13 @@ impl Node {
     }
 
     /// A message waits behind a gap that no longer looks like messages in
-    /// flight (it has waited a sync interval): this node's digest goes to
-    /// a random neighbour each sync round, which answers with what it
-    /// holds past it. Its own `Sync` would not do: a held message moves no
-    /// frontier, so the chat hash and the sync's pace stay as they were,
-    /// and a neighbour takes a mismatch for messages in flight while chat
-    /// flows.
+    /// flight (it has waited as long as a message may take to reach
+    /// everyone, `settle_wait`): this node's digest goes to a random
+    /// neighbour each sync round, which answers with what it holds past
+    /// it. Its own `Sync` would not do: a held message moves no frontier,
+    /// so the chat hash stays as it was until the mark passes the gap.
     pub(super) fn ask_for_gaps(&mut self, out: &mut Vec<Output>) {
-        if !self.gap_waited(self.cfg.sync_interval) {
+        if !self.gap_waited(self.settle_wait()) {
             return;
         }
         if let Some(conn) = self.random_neighbour() {
@@ -663,7 +672,7 @@ impl Node {
                         .map(|c| c.id.seq)
                         .min();
                     let start = first_sent.map_or(seq, |f| seq.min(f.saturating_sub(1)));
-                    self.streams.set_delivered(key, start, self.now);
+                    self.streams.set_delivered(key, start, self.now, 0, false);
                     if let Some(s) = self.streams.map.get_mut(&key) {
                         s.last_active = self.now;
                     }

@@ -7,13 +7,15 @@ impl Node {
     // ---- connections -------------------------------------------------
 
     pub(super) fn hello(&mut self) -> Hello {
+        let (chat_mark, chat_hash) = self.chat_hash();
         Hello {
             version: PROTOCOL_VERSION,
             node: self.me,
             name: self.name.clone(),
             degree: self.neighbours.len() as u16,
             members_hash: self.roster_hash(),
-            chat_hash: self.chat_hash(),
+            chat_hash,
+            chat_mark,
             beacon: self.beacon_news(),
             bridge: false,
         }
@@ -585,10 +587,7 @@ impl Node {
                 }
                 // A ring link also compares membership views (see
                 // `sync_target`); chat is repaired over the overlay.
-                Message::Sync(s) => {
-                    let chat = self.chat_hash();
-                    self.on_sync(conn, s.members_hash, chat, false, out)
-                }
+                Message::Sync(s) => self.on_sync(conn, s.members_hash, None, false, out),
                 Message::Buckets(b) => self.on_buckets(conn, b, out),
                 Message::RosterPart { buckets, members } => {
                     self.on_peer_list(conn, Cover::Buckets(buckets), members, out)
@@ -682,7 +681,10 @@ impl Node {
             Message::Prune => self.on_prune(conn, out),
             Message::Graft(ids) => self.on_graft(conn, ids, out),
             Message::IHave(ids) => self.on_ihave(conn, ids),
-            Message::Sync(s) => self.on_sync(conn, s.members_hash, s.chat_hash, false, out),
+            Message::Sync(s) => {
+                let chat = Some((s.chat_mark, s.chat_hash));
+                self.on_sync(conn, s.members_hash, chat, false, out)
+            }
             Message::Digest(d) => {
                 self.sync.quiet = 0;
                 self.on_digest(conn, d, out)
@@ -842,7 +844,8 @@ impl Node {
         if join {
             self.defer_join(conn, out);
         } else if self.joined {
-            self.on_sync(conn, h.members_hash, h.chat_hash, true, out);
+            let chat = Some((h.chat_mark, h.chat_hash));
+            self.on_sync(conn, h.members_hash, chat, true, out);
         }
         self.share_beacon(conn, h.beacon, out);
         self.hand_vouch(conn, peer.addr, out);

@@ -327,7 +327,6 @@ pub struct Node {
     last_new_chat: Instant,
     /// Chat-hash mismatches in a row left unanswered while chat was still
     /// settling (see `on_sync`).
-    settling_skips: u32,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
@@ -390,7 +389,6 @@ impl Node {
             suspects: BTreeMap::new(),
             announce: announce::Announce::default(),
             last_new_chat: Instant::ZERO,
-            settling_skips: 0,
             streams: Streams::default(),
             store,
             timers: Timers::new(now, &cfg),
@@ -701,13 +699,28 @@ impl Node {
     }
 
     /// Hash of the settled chat frontiers, as neighbours compare it.
-    pub(super) fn chat_hash(&mut self) -> u64 {
-        let cutoff = self
-            .now
-            .as_millis()
-            .saturating_sub(self.cfg.sync_interval.as_millis());
-        self.streams.settle(Instant::from_millis(cutoff));
+    /// This node's settled mark and its chat hash there (see
+    /// [`crate::history::Streams`]): the authors' clock now, less the time
+    /// a message may take to reach everyone (`settle_wait`).
+    pub(super) fn chat_hash(&mut self) -> (u64, u64) {
+        let authors_now = (self.now.as_millis() as i64).saturating_add(self.streams.lead());
+        let upto = (authors_now.max(0) as u64).saturating_sub(self.settle_wait().as_millis());
+        self.streams.settle(upto);
         self.streams.hash()
+    }
+
+    /// How long a message may take to reach every node with nothing lost:
+    /// a sync interval plus four round trips of this node's slowest
+    /// neighbour link (a few hops of the tree, or an announcement, a graft
+    /// and its answer, on links like its own).
+    pub(super) fn settle_wait(&self) -> Duration {
+        let slowest = self
+            .neighbours
+            .values()
+            .map(|c| self.rtt(*c))
+            .max()
+            .unwrap_or(Duration::ZERO);
+        self.cfg.sync_interval + slowest.saturating_mul(4)
     }
 
     /// A uniform random number in `0..n` (n > 0) from the node's own RNG.

@@ -398,11 +398,16 @@ impl Node {
             return;
         }
         let half = Duration::from_millis(self.cfg.beacon_interval.as_millis() / 2);
+        let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
         match self.overlay.seen.get(&addr) {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
-                self.prune_for_beacon(conn, out);
+                // A copy over a link already off the tree (the leader's
+                // own push) costs nothing more.
+                if !lazy {
+                    self.prune_for_beacon(conn, out);
+                }
                 return;
             }
             Some((_, at)) if self.now - *at < half => {
@@ -431,7 +436,11 @@ impl Node {
         }
         self.overlay.seen.insert(addr, (b, self.now));
         self.first_over(conn);
-        if self.cfg.rooted_tree {
+        if self.cfg.rooted_tree || lazy {
+            // Came first over a link off the tree (the leader pushes its
+            // own over every link): the tree lacked this path, as when
+            // prunes for different senders cut it apart (Plumtree's
+            // graft, here without waiting for a message to go missing).
             self.graft(conn, out);
         }
         if self.overlay.leader == Some(addr) {
@@ -455,21 +464,28 @@ impl Node {
     }
 
     /// Sends a beacon over every tree link but the one it came by (every
-    /// neighbour link with `Config::rooted_tree`).
+    /// neighbour link with `Config::rooted_tree`). The leader sends its own
+    /// over every neighbour link: a neighbour whose link to it is off the
+    /// tree takes the beacon's arrival there first as a hole in the tree
+    /// and grafts the link, so the tree cannot stay cut apart while idle
+    /// (a follower that holds the leader as a neighbour counts on that).
     fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
-        let all = self.cfg.rooted_tree;
+        let rooted = self.cfg.rooted_tree;
+        let own = b.origin.addr == self.me.addr;
         for n in self.neighbours.values() {
             let Some(c) = self.conns.get_mut(n) else {
                 continue;
             };
-            if Some(*n) == from || (c.lazy && !all) {
+            if Some(*n) == from || (c.lazy && !rooted && !own) {
                 continue;
             }
             // With a rooted tree this end pushes chat over the link from
             // now on: if its peer takes the link as its way to the leader
             // it misses nothing until its graft lands; if not, its prune
             // ends the pushing one round trip later.
-            c.lazy = false;
+            if rooted {
+                c.lazy = false;
+            }
             out.push(Output::Send {
                 conn: *n,
                 msg: Message::Beacon(b),

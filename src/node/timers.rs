@@ -147,10 +147,12 @@ impl Node {
             self.gossip(out);
         }
         if self.timers.fire(Timer::Sync, now, self.cfg.sync_interval) {
-            let hashes = (self.roster_hash(), self.chat_hash());
+            let (chat_mark, chat_hash) = self.chat_hash();
+            let hashes = (self.roster_hash(), chat_hash);
             let sync = Message::Sync(Sync {
                 members_hash: hashes.0,
-                chat_hash: hashes.1,
+                chat_hash,
+                chat_mark,
             });
             // A view that stays the same, with no neighbour finding it
             // different, is synced ever more rarely: every round, then

@@ -110,17 +110,26 @@ impl Universe {
             self.name.clone(),
             any::<u16>(),
             any::<u64>(),
-            any::<u64>(),
+            (any::<u64>(), any::<u64>()),
             (prop::option::of(self.beacon()), any::<bool>()),
         )
             .prop_map(
-                |(version, node, name, degree, members_hash, chat_hash, (beacon, bridge))| Hello {
+                |(
+                    version,
+                    node,
+                    name,
+                    degree,
+                    members_hash,
+                    (chat_hash, chat_mark),
+                    (beacon, bridge),
+                )| Hello {
                     version,
                     node,
                     name,
                     degree,
                     members_hash,
                     chat_hash,
+                    chat_mark,
                     beacon,
                     bridge,
                 },
@@ -187,12 +196,13 @@ impl Universe {
             self.chat().prop_map(Message::Chat),
             self.node_key().prop_map(Message::Leave),
             prop_oneof![Just(ByeReason::Full), Just(ByeReason::Duplicate)].prop_map(Message::Bye),
-            (any::<u64>(), any::<u64>()).prop_map(|(members_hash, chat_hash)| Message::Sync(
-                Sync {
+            (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+                |(members_hash, chat_hash, chat_mark)| Message::Sync(Sync {
                     members_hash,
-                    chat_hash
-                }
-            )),
+                    chat_hash,
+                    chat_mark,
+                })
+            ),
             (self.digest_entries(), any::<bool>())
                 .prop_map(|(entries, reply)| Message::Digest(Digest { entries, reply })),
             (prop::collection::vec(self.chat(), 0..=n), baseline)

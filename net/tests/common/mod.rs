@@ -561,6 +561,7 @@ pub fn hello(addr: SocketAddr, name: &str) -> Hello {
         degree: 0,
         members_hash: 0,
         chat_hash: 0,
+        chat_mark: 0,
         beacon: None,
         bridge: false,
     }

@@ -49,7 +49,6 @@ pub(super) struct RawNode {
     pub(super) optimize_threshold: Option<Dur>,
     pub(super) lazy_fanout: Option<usize>,
     pub(super) strict_prune: Option<bool>,
-    pub(super) settling_skips: Option<u32>,
     pub(super) rooted_tree: Option<bool>,
 }
 

@@ -176,9 +176,6 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     if let Some(v) = n.rooted_tree {
         config.rooted_tree = v;
     }
-    if let Some(v) = n.settling_skips {
-        config.settling_skips = v;
-    }
     if let Some(d) = &n.optimize_threshold {
         config.optimize_threshold = (d.0 > Duration::ZERO).then_some(d.0);
     }
