@@ -1281,6 +1281,31 @@ fn a_refuted_accusation_still_going_round_is_refuted_again() {
     assert_eq!(listed(&outs, 1, addr(0)).len(), 1, "{outs:?}");
 }
 
+/// The sender of an accusation this node already refuted is told the
+/// refutation itself, every time, not only by the rate-limited flood: a
+/// node resumed after a pause refutes what waited on its old links, which
+/// its peers had closed, and the peers that dial it again repeat the
+/// accusation over the new links.
+#[test]
+fn the_sender_of_a_refuted_accusation_is_answered_directly() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let outs = p
+        .step(Step::Message(1, suspicion(key(0, 1), 0, addr(1))))
+        .unwrap();
+    let version = listed(&outs, 2, addr(0))[0].version;
+    for _ in 0..2 {
+        let outs = p
+            .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+            .unwrap();
+        let back = listed(&outs, 2, addr(0));
+        assert_eq!(back.len(), 1, "{outs:?}");
+        assert_eq!(
+            (back[0].state, back[0].version),
+            (MemberState::Alive, version)
+        );
+    }
+}
+
 /// A helper asked to probe a member it cannot reach says so (Lifeguard's
 /// nack), and so does one that will not even try.
 #[test]

@@ -407,10 +407,7 @@ impl Node {
             // An accusation this node already refuted is still going round:
             // its refutation may have been lost on the way. Send it out
             // again (at most once per gossip interval).
-            let due = self
-                .reasserted
-                .is_none_or(|t| self.now - t >= self.cfg.gossip_interval);
-            if due {
+            if self.reassert_due() {
                 self.reasserted = Some(self.now);
                 let me = self.my_update();
                 self.flood_updates(vec![me], None, out);
@@ -442,6 +439,13 @@ impl Node {
         self.flood_updates(vec![me], None, out);
     }
 
+    /// Whether a refutation may go round again (at most once per gossip
+    /// interval).
+    fn reassert_due(&self) -> bool {
+        self.reasserted
+            .is_none_or(|t| self.now - t >= self.cfg.gossip_interval)
+    }
+
     pub(super) fn on_peer_list(
         &mut self,
         conn: ConnId,
@@ -454,6 +458,27 @@ impl Node {
             members.truncate(self.cfg.max_peer_list);
         }
         let whole = cover != Cover::Delta;
+        let me = self.me;
+        if !self.reassert_due()
+            && members
+                .iter()
+                .any(|u| u.node == me && u.state != MemberState::Alive && u.version < self.version)
+        {
+            // The sender still holds this life accused after it was
+            // refuted, and the refutation is not due to go round again
+            // yet: it went out over links that are gone (a node resumed
+            // after a pause finds its old links closed and the accusation
+            // waiting on them, and refutes before its new links are up).
+            // Tell the sender itself, at once.
+            let me = self.my_update();
+            out.push(Output::Send {
+                conn,
+                msg: Message::PeerList {
+                    full: false,
+                    members: vec![me],
+                },
+            });
+        }
         if cover == Cover::Full {
             // A join answer: the table grows once, not entry by entry.
             let more = members.len().saturating_sub(self.members.len());
