@@ -489,7 +489,23 @@ fn pct(v: &[f64], p: f64) -> f64 {
 }
 
 fn secs(v: Option<f64>) -> String {
-    v.map_or("not seen".to_owned(), |s| format!("{s:.2} s"))
+    v.map_or("not seen".to_owned(), |s| {
+        if s < 0.1 {
+            format!("{:.1} ms", s * 1e3)
+        } else {
+            format!("{s:.2} s")
+        }
+    })
+}
+
+/// `a / b` as a ratio, with three figures when it is small.
+fn times(a: f64, b: f64) -> String {
+    let r = a / b;
+    if r < 0.1 {
+        format!("{r:.4}x")
+    } else {
+        format!("{r:.2}x")
+    }
 }
 
 fn report(kind: Kind, n: usize, f: &Figures) {
@@ -566,17 +582,17 @@ fn main() {
             continue;
         };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            (Some(a), Some(b)) if b > 0.0 => times(a, b),
             _ => "-".to_owned(),
         };
         println!(
-            "{n:>3} nodes: idle bytes {:.2}x, packets {:.2}x, RSS {:.2}x; message p50 {:.2}x, max {:.2}x; \
+            "{n:>3} nodes: idle bytes {}, packets {}, RSS {}; message p50 {}, max {}; \
              hung node gone at all {}; back at all {}",
-            chat.bytes / serf.bytes,
-            chat.packets / serf.packets,
-            chat.rss_kib / serf.rss_kib,
-            pct(&chat.deliveries, 0.5) / pct(&serf.deliveries, 0.5),
-            pct(&chat.deliveries, 1.0) / pct(&serf.deliveries, 1.0),
+            times(chat.bytes, serf.bytes),
+            times(chat.packets, serf.packets),
+            times(chat.rss_kib, serf.rss_kib),
+            times(pct(&chat.deliveries, 0.5), pct(&serf.deliveries, 0.5)),
+            times(pct(&chat.deliveries, 1.0), pct(&serf.deliveries, 1.0)),
             ratio(chat.hung_last, serf.hung_last),
             ratio(chat.back, serf.back),
         );

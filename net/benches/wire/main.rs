@@ -458,7 +458,7 @@ fn main() {
             }
         }
     }
-    println!("== idle traffic per node on the wire (Serf over UDP: 340 B/s, 2.4 packets/s)");
+    println!("== idle traffic per node on the wire (Serf beside it: cargo bench -p gossip-chat-net --bench serf)");
     for f in all {
         println!(
             "{:>3} nodes: {:>4.0} B/s, {:.2} packets/s, {:.2} connection ends, {:.3} active opens/s{}",
