@@ -287,9 +287,9 @@ impl Config {
     /// announcements gathered for 500 ms, so that a busy group sends one
     /// per link for several messages; and a longer wait before a message
     /// announced but not yet come is asked for. Messages take longer to arrive when
-    /// the tree breaks. On `scenarios/wan.toml` (seeds 0..100): about 78
-    /// messages per chat against 158 with `lan`, delivery p50 400 ms and
-    /// max 1.7 s at worst, repair 3 B/s per node.
+    /// the tree breaks. On `scenarios/wan.toml` (seeds 0..20): 74-78
+    /// messages per chat against 149-164 with `lan`, delivery p50 300 ms
+    /// and max 1.1 s at worst.
     pub fn slow_links() -> Self {
         Config {
             ihave_interval: Duration::from_millis(500),
