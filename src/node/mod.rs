@@ -325,8 +325,6 @@ pub struct Node {
     announce: announce::Announce,
     /// When this node last took in a chat message it did not have.
     last_new_chat: Instant,
-    /// Chat-hash mismatches in a row left unanswered while chat was still
-    /// settling (see `on_sync`).
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
@@ -698,7 +696,6 @@ impl Node {
         }
     }
 
-    /// Hash of the settled chat frontiers, as neighbours compare it.
     /// This node's settled mark and its chat hash there (see
     /// [`crate::history::Streams`]): the authors' clock now, less the time
     /// a message may take to reach everyone (`settle_wait`).
