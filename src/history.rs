@@ -75,22 +75,33 @@ impl Streams {
         (self.mark, self.hash)
     }
 
-    /// The hash at `mark`, if this node has settled that far and still
-    /// remembers it.
+    /// The hash at `mark` to compare a peer's with: the one remembered
+    /// there; the hash now for a mark older than any remembered; `None`
+    /// for a mark this node has not reached yet.
     pub fn hash_at(&self, mark: u64) -> Option<u64> {
-        if mark == self.mark {
-            return Some(self.hash);
+        if mark > self.mark {
+            return None;
         }
-        let i = self.marks.binary_search_by_key(&mark, |m| m.0).ok()?;
-        Some(self.marks[i].1)
+        match self.marks.binary_search_by_key(&mark, |m| m.0) {
+            Ok(i) if mark < self.mark => Some(self.marks[i].1),
+            _ => Some(self.hash),
+        }
     }
 
     /// How far the authors' clock runs ahead of this node's (ms): the
     /// median of the last live messages' leads, 0 before any.
     pub fn lead(&self) -> i64 {
-        let mut v: Vec<i64> = self.leads.iter().copied().collect();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+        let mut v = [0i64; MAX_LEADS];
+        let n = self.leads.len();
+        for (x, l) in v.iter_mut().zip(&self.leads) {
+            *x = *l;
+        }
+        v[..n].sort_unstable();
+        if n == 0 {
+            0
+        } else {
+            v[n / 2]
+        }
     }
 
     /// Settles the moves of messages sent at or before `upto_ms` (authors'

@@ -440,12 +440,7 @@ impl Node {
             return;
         };
         let (now_mark, now_hash) = self.chat_hash();
-        let mine = match self.streams.hash_at(mark) {
-            Some(h) => Some(h),
-            None if mark < now_mark => Some(now_hash),
-            None => None,
-        };
-        match mine {
+        match self.streams.hash_at(mark) {
             Some(h) if h != theirs => out.push(Output::Send {
                 conn,
                 msg: Message::Digest(Digest {

@@ -17,8 +17,12 @@
 //! trade beacons at once, which wakes the whole part up.
 //!
 //! A beacon costs about one message per node: it rides the tree, and a
-//! link that brings a copy again leaves the tree (Plumtree's prune).
-//! Nothing else is sent while the overlay holds together.
+//! link that brings a copy again leaves the tree (Plumtree's prune). The
+//! leader alone sends it over every neighbour link, lazy ones too, and a
+//! copy that comes first over a lazy link grafts it: the tree cannot stay
+//! cut where the leader's neighbours are (prunes for different senders'
+//! news can cut it while a group forms). Nothing else is sent while the
+//! overlay holds together.
 
 use super::*;
 

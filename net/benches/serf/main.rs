@@ -47,6 +47,14 @@ impl Kind {
             Kind::Serf => "Serf",
         }
     }
+
+    /// Its name after `--only`.
+    fn arg(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::Serf => "serf",
+        }
+    }
 }
 
 /// What a node printed, as the bench reads it.
@@ -105,7 +113,6 @@ struct Group {
     kind: Kind,
     procs: Vec<Proc>,
     heard: crossbeam_channel::Receiver<(Instant, Heard)>,
-    tx: crossbeam_channel::Sender<(Instant, Heard)>,
     place: Place,
 }
 
@@ -129,7 +136,6 @@ impl Group {
             kind,
             procs: Vec::new(),
             heard,
-            tx,
             place,
         };
         let began = now();
@@ -190,7 +196,7 @@ impl Group {
                     }
                 }
             }
-            let tx = g.tx.clone();
+            let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in lines.map_while(Result::ok) {
                     let heard = match kind {
@@ -315,14 +321,12 @@ struct Figures {
     back: Option<f64>,
 }
 
-/// Waits until `done` holds over what is heard, or `limit` passes; every
-/// heard item goes through `see` first.
+/// Hands what is heard to `see` until it returns true or `limit` passes.
 fn follow(
     g: &Group,
     limit: Duration,
     stop: &Stop,
-    mut see: impl FnMut(Instant, Heard),
-    done: impl Fn() -> bool,
+    mut see: impl FnMut(Instant, Heard) -> bool,
 ) -> Result<(), String> {
     let until = now() + limit;
     loop {
@@ -332,11 +336,41 @@ fn follow(
             return Ok(());
         }
         if let Ok((at, h)) = g.heard.recv_timeout(left.min(Duration::from_millis(50))) {
-            see(at, h);
+            if see(at, h) {
+                return Ok(());
+            }
         }
-        if done() {
-            return Ok(());
+    }
+}
+
+/// When each of the nodes but `victim` first reported `victim` as `pick`
+/// picks it (up or down), until all did or `limit` passes.
+fn reports(
+    g: &Group,
+    victim: usize,
+    limit: Duration,
+    stop: &Stop,
+    pick: impl Fn(Heard) -> Option<(usize, String)>,
+) -> Result<BTreeMap<usize, Instant>, String> {
+    let (n, vname) = (g.procs.len(), name(victim));
+    let mut first = BTreeMap::new();
+    follow(g, limit, stop, |at, h| {
+        if let Some((i, m)) = pick(h) {
+            if m == vname && i != victim {
+                first.entry(i).or_insert(at);
+            }
         }
+        first.len() >= n - 1
+    })?;
+    Ok(first)
+}
+
+/// When each node received each message, by tag.
+type Got = BTreeMap<String, BTreeMap<usize, Instant>>;
+
+fn note_got(got: &mut Got, at: Instant, h: Heard) {
+    if let Heard::Got(i, tag) = h {
+        got.entry(tag).or_default().entry(i).or_insert(at);
     }
 }
 
@@ -363,22 +397,19 @@ fn measure(kind: Kind, n: usize, window: Duration, stop: &Stop) -> Result<Figure
     while g.heard.try_recv().is_ok() {}
 
     // Message latency: 10 messages from different nodes, 500 ms apart.
-    let messages = 10;
     let mut sent: BTreeMap<String, (usize, Option<Instant>)> = BTreeMap::new();
-    let mut got: BTreeMap<String, BTreeMap<usize, Instant>> = BTreeMap::new();
-    for k in 0..messages {
+    let mut got = Got::new();
+    for k in 0..10 {
         let from = (k * 7) % n;
         let tag = format!("m{k}-{}", std::process::id());
         let at = g.send(from, &tag)?;
         sent.insert(tag, (from, at));
-        let until = now() + Duration::from_millis(500);
-        while let Some(left) = until.checked_duration_since(now()) {
-            if let Ok((at, Heard::Got(i, tag))) = g.heard.recv_timeout(left) {
-                got.entry(tag).or_default().entry(i).or_insert(at);
-            }
-        }
+        follow(&g, Duration::from_millis(500), stop, |at, h| {
+            note_got(&mut got, at, h);
+            false
+        })?;
     }
-    let complete = |got: &BTreeMap<String, BTreeMap<usize, Instant>>| {
+    let all_got = |got: &Got| {
         sent.iter().all(|(tag, (from, _))| {
             let others = got
                 .get(tag)
@@ -386,24 +417,10 @@ fn measure(kind: Kind, n: usize, window: Duration, stop: &Stop) -> Result<Figure
             others >= n - 1
         })
     };
-    let mut got_cell = std::cell::RefCell::new(got);
-    follow(
-        &g,
-        Duration::from_secs(10),
-        stop,
-        |at, h| {
-            if let Heard::Got(i, tag) = h {
-                got_cell
-                    .borrow_mut()
-                    .entry(tag)
-                    .or_default()
-                    .entry(i)
-                    .or_insert(at);
-            }
-        },
-        || complete(&got_cell.borrow()),
-    )?;
-    let got = got_cell.get_mut();
+    follow(&g, Duration::from_secs(10), stop, |at, h| {
+        note_got(&mut got, at, h);
+        all_got(&got)
+    })?;
     for (tag, (from, at)) in &sent {
         let at_node = got.get(tag).cloned().unwrap_or_default();
         let Some(start) = at.or_else(|| at_node.get(from).copied()) else {
@@ -428,27 +445,15 @@ fn measure(kind: Kind, n: usize, window: Duration, stop: &Stop) -> Result<Figure
         f.to_last.push(last);
     }
 
-    // A hung process: SIGSTOP the last node started.
+    // A hung process: SIGSTOP the last node started, then SIGCONT.
     let victim = n - 1;
-    let vname = name(victim);
     while g.heard.try_recv().is_ok() {}
     signal(g.pid(victim), "-STOP")?;
     let stopped = now();
-    let down = std::cell::RefCell::new(BTreeMap::<usize, Instant>::new());
-    follow(
-        &g,
-        Duration::from_secs(90),
-        stop,
-        |at, h| {
-            if let Heard::Down(i, m) = h {
-                if m == vname && i != victim {
-                    down.borrow_mut().entry(i).or_insert(at);
-                }
-            }
-        },
-        || down.borrow().len() >= n - 1,
-    )?;
-    let down = down.into_inner();
+    let down = reports(&g, victim, Duration::from_secs(90), stop, |h| match h {
+        Heard::Down(i, m) => Some((i, m)),
+        _ => None,
+    })?;
     let since = |t: &Instant| t.saturating_duration_since(stopped).as_secs_f64();
     f.hung_first = down.values().map(since).reduce(f64::min);
     if down.len() >= n - 1 {
@@ -456,26 +461,16 @@ fn measure(kind: Kind, n: usize, window: Duration, stop: &Stop) -> Result<Figure
     }
     signal(g.pid(victim), "-CONT")?;
     let resumed = now();
-    let up = std::cell::RefCell::new(BTreeSet::<usize>::new());
-    let mut back_at = None;
-    follow(
-        &g,
-        Duration::from_secs(60),
-        stop,
-        |at, h| {
-            if let Heard::Up(i, m) = h {
-                if m == vname
-                    && i != victim
-                    && up.borrow_mut().insert(i)
-                    && up.borrow().len() >= n - 1
-                {
-                    back_at = Some(at);
-                }
-            }
-        },
-        || up.borrow().len() >= n - 1,
-    )?;
-    f.back = back_at.map(|t| t.saturating_duration_since(resumed).as_secs_f64());
+    let up = reports(&g, victim, Duration::from_secs(60), stop, |h| match h {
+        Heard::Up(i, m) => Some((i, m)),
+        _ => None,
+    })?;
+    if up.len() >= n - 1 {
+        f.back = up
+            .values()
+            .map(|t| t.saturating_duration_since(resumed).as_secs_f64())
+            .reduce(f64::max);
+    }
     Ok(f)
 }
 
@@ -559,9 +554,7 @@ fn main() {
     let mut rows = Vec::new();
     for n in [10, 50] {
         for kind in [Kind::Serf, Kind::Chat] {
-            if only.is_some_and(|o| {
-                o != kind.label().to_lowercase() && !(o == "chat" && kind == Kind::Chat)
-            }) {
+            if only.is_some_and(|o| o != kind.arg()) {
                 continue;
             }
             match measure(kind, n, window, &stop) {
