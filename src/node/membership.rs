@@ -458,27 +458,6 @@ impl Node {
             members.truncate(self.cfg.max_peer_list);
         }
         let whole = cover != Cover::Delta;
-        let me = self.me;
-        if !self.reassert_due()
-            && members
-                .iter()
-                .any(|u| u.node == me && u.state != MemberState::Alive && u.version < self.version)
-        {
-            // The sender still holds this life accused after it was
-            // refuted, and the refutation is not due to go round again
-            // yet: it went out over links that are gone (a node resumed
-            // after a pause finds its old links closed and the accusation
-            // waiting on them, and refutes before its new links are up).
-            // Tell the sender itself, at once.
-            let me = self.my_update();
-            out.push(Output::Send {
-                conn,
-                msg: Message::PeerList {
-                    full: false,
-                    members: vec![me],
-                },
-            });
-        }
         if cover == Cover::Full {
             // A join answer: the table grows once, not entry by entry.
             let more = members.len().saturating_sub(self.members.len());
@@ -486,6 +465,10 @@ impl Node {
         }
         let mut news = Vec::new();
         let mut newer = Vec::new();
+        // This node's own refutation goes back to the sender unless it is
+        // due to go round again anyway (see `about_me`), which reaches the
+        // sender too.
+        let mut answer_me = !self.reassert_due();
         let (mut arrivals, mut new_arrivals) = (0, 0);
         for u in &members {
             let arrival = !urgent(u);
@@ -493,9 +476,19 @@ impl Node {
             // An accusation older than what this node knows (the accused
             // refuted it, or another life began): the sender missed the
             // news, and its suspicion would run out into a false death.
-            // Tell it back.
+            // Tell it back. So too for this node's own life: its
+            // refutation may have gone out over links that are gone (a
+            // node resumed after a pause refutes what waited on links its
+            // peers had closed, and the peers that dial it again repeat the
+            // accusation). (A full or bucket list is answered by push-pull
+            // below.)
             if !whole && u.state != MemberState::Alive {
-                if let Some(m) = self.members.get(&u.node.addr) {
+                if u.node == self.me {
+                    if answer_me && u.version < self.version {
+                        answer_me = false;
+                        newer.push(self.my_update());
+                    }
+                } else if let Some(m) = self.members.get(&u.node.addr) {
                     if supersedes(m.rank(), rank(u)) && m.in_roster() {
                         newer.push(m.update(u.node.addr, self.now));
                     }
