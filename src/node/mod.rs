@@ -114,7 +114,9 @@ struct SyncPace {
     last: (u64, u64),
     /// Rounds since a sync went out.
     skipped: u32,
-    /// A sync goes out every `2^quiet` rounds.
+    /// Syncs sent since the view last changed: the first
+    /// `STEADY_SYNCS` go every round, then every `2^(quiet -
+    /// STEADY_SYNCS)` rounds.
     quiet: u32,
     /// The next sync of a settled view goes over the ring link.
     ring_turn: bool,
@@ -252,6 +254,11 @@ const MAX_ARRIVALS: usize = 1024;
 const MAX_PROBE_LINKS: usize = 8;
 /// A quiet node syncs at least every `2^MAX_SYNC_QUIET` sync intervals.
 const MAX_SYNC_QUIET: u32 = 4;
+/// Syncs that go every round after a change before the pace slows: news
+/// that reached this node over a tree still forming may have missed
+/// others (or others' news missed it), and a neighbour with the same gap
+/// finds nothing different.
+const STEADY_SYNCS: u32 = 3;
 /// Most recent membership changes kept for gossip rounds.
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.

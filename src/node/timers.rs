@@ -155,17 +155,18 @@ impl Node {
                 chat_mark,
             });
             // A view that stays the same, with no neighbour finding it
-            // different, is synced ever more rarely: every round, then
-            // every second, fourth, eighth and sixteenth; each to a neighbour
-            // that would answer a membership mismatch (`sync_neighbour`).
+            // different, is synced ever more rarely: every round for three
+            // rounds, then every second, fourth, eighth and sixteenth; each
+            // to a neighbour that would answer a membership mismatch (`sync_neighbour`).
             if hashes != self.sync.last {
                 self.sync.quiet = 0;
             }
             self.sync.last = hashes;
             self.sync.skipped += 1;
-            let random = if self.sync.skipped >= 1 << self.sync.quiet {
+            let pace = self.sync.quiet.saturating_sub(STEADY_SYNCS);
+            let random = if self.sync.skipped >= 1 << pace {
                 self.sync.skipped = 0;
-                self.sync.quiet = (self.sync.quiet + 1).min(MAX_SYNC_QUIET);
+                self.sync.quiet = (self.sync.quiet + 1).min(MAX_SYNC_QUIET + STEADY_SYNCS);
                 self.sync_target()
             } else {
                 None
