@@ -310,6 +310,12 @@ pub enum Message {
         /// when it is the one the answerer last sent over this connection
         /// (a connection kept for probing carries it once per beacon).
         beacon: Option<Beacon>,
+        /// The answerer's chat mark and its chat hash there (see
+        /// [`Sync::chat_mark`]), left out when the hash is the one the
+        /// answerer last sent over this connection: a prober whose chat
+        /// differs at a settled mark does not share the answerer's part of
+        /// the overlay.
+        chat: Option<(u64, u64)>,
     },
 }
 

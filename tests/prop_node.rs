@@ -481,11 +481,15 @@ proptest! {
         let mut p = Probe::new(small_config(), 1, 1);
         p.step(Step::Connected(3, None))?;
         let outs = p.step(Step::Message(3, Message::Ping(nonce)))?;
-        // The answer carries the answerer's newest beacon (none yet).
-        prop_assert_eq!(
-            outs,
-            vec![Output::Send { conn: ConnId(3), msg: Message::ProbePong { nonce, beacon: None } }]
+        // The answer carries the answerer's newest beacon (none yet) and
+        // its chat hash, the first over this connection.
+        prop_assert_eq!(outs.len(), 1);
+        let ok = matches!(
+            &outs[0],
+            Output::Send { conn: ConnId(3), msg: Message::ProbePong { nonce: n, beacon: None, chat: Some(_) } }
+                if *n == nonce
         );
+        prop_assert!(ok, "{:?}", outs);
         prop_assert_eq!(p.node.stats().unexpected, 0);
     }
 
@@ -1992,6 +1996,18 @@ fn answer_probes(
     beacon: Option<Beacon>,
     opened: &mut BTreeMap<u64, SocketAddr>,
 ) -> Vec<SocketAddr> {
+    answer_probes_with_chat(p, d, beacon, None, opened)
+}
+
+/// [`answer_probes`], the answers over probe connections carrying `chat`
+/// as the answerer's chat mark and hash.
+fn answer_probes_with_chat(
+    p: &mut Probe,
+    d: Duration,
+    beacon: Option<Beacon>,
+    chat: Option<(u64, u64)>,
+    opened: &mut BTreeMap<u64, SocketAddr>,
+) -> Vec<SocketAddr> {
     let until = p.now + d;
     let mut dialled = Vec::new();
     while p.now < until {
@@ -2009,7 +2025,14 @@ fn answer_probes(
                 } => match opened.get(&conn.0) {
                     Some(&a) => {
                         let more = p
-                            .step(Step::Message(conn.0, Message::ProbePong { nonce, beacon }))
+                            .step(Step::Message(
+                                conn.0,
+                                Message::ProbePong {
+                                    nonce,
+                                    beacon,
+                                    chat,
+                                },
+                            ))
                             .unwrap();
                         if more
                             .iter()
@@ -2202,7 +2225,10 @@ fn a_probe_answer_leaves_out_the_beacon_it_sent_last_over_the_connection() {
             .find_map(|o| match o {
                 Output::Send {
                     conn: c,
-                    msg: Message::ProbePong { nonce: n, beacon },
+                    msg:
+                        Message::ProbePong {
+                            nonce: n, beacon, ..
+                        },
                 } if c == ConnId(conn) && n == nonce => Some(beacon),
                 _ => None,
             })
@@ -2263,4 +2289,57 @@ fn a_changed_view_is_synced_every_round_for_three_rounds_then_more_rarely() {
     assert_eq!(at[2], at[1] + 1, "syncs after the change in rounds {at:?}");
     assert!(at[3] > at[2], "{at:?}");
     assert!(at[4] >= at[3] + 2, "the pace never slowed: {at:?}");
+}
+
+/// A probed member whose chat hash differs from this node's at a mark this
+/// node has passed lacks, or holds, messages no longer in flight that
+/// repair over this node's links did not bring: the two are in parts of
+/// the overlay that chat does not cross (the bridge of a partial partition
+/// whose neighbours all went to one side). The node dials it as a bridge;
+/// not while it is itself repairing with a neighbour, nor for a member
+/// whose hash is the same. Without the rule nobody is dialled.
+#[test]
+fn a_probed_member_whose_chat_differs_at_a_settled_mark_is_dialled_as_a_bridge() {
+    let (mut p, mut opened) = follower(Config {
+        max_connections: 2,
+        ..Config::testing()
+    });
+    // This node's own mark and hash, as its answer to a ping gives them.
+    p.step(Step::Connected(95, None)).unwrap();
+    let (mark, hash) = p
+        .step(Step::Message(95, Message::Ping(7)))
+        .unwrap()
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send {
+                msg: Message::ProbePong { chat, .. },
+                ..
+            } => chat,
+            _ => None,
+        })
+        .expect("an answer with the chat hash");
+    let d = Duration::from_secs(3);
+    let same = answer_probes_with_chat(&mut p, d, None, Some((mark, hash)), &mut opened);
+    assert_eq!(same, vec![]);
+    // A neighbour finds its chat different: repair is under way here.
+    p.step(Step::Message(
+        1,
+        Message::Digest(Digest {
+            entries: vec![],
+            reply: false,
+        }),
+    ))
+    .unwrap();
+    let other = Some((mark, hash ^ 1));
+    let repairing = answer_probes_with_chat(
+        &mut p,
+        Duration::from_millis(1500),
+        None,
+        other,
+        &mut opened,
+    );
+    assert_eq!(repairing, vec![]);
+    let dialled = answer_probes_with_chat(&mut p, d, None, other, &mut opened);
+    assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
+    assert_eq!(p.node.stats().beacon_dials, 1);
 }

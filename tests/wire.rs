@@ -3,8 +3,8 @@
 
 use gossip_chat::wire::{self, FrameReader, WireError};
 use gossip_chat::{
-    Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
-    NodeKey, Sync, PROTOCOL_VERSION,
+    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
+    MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
 use std::fmt::Write as _;
 
@@ -130,6 +130,23 @@ fn every_kind() -> Vec<Message> {
             target: key(6, 1).addr,
         },
         Message::Heartbeat(7),
+        Message::Beacon(Beacon {
+            origin: key(2, 1),
+            seq: 3,
+        }),
+        Message::ProbePong {
+            nonce: 7,
+            beacon: Some(Beacon {
+                origin: key(2, 1),
+                seq: 3,
+            }),
+            chat: Some((6_800_000_091, 0x0123_4567_89ab_cdef)),
+        },
+        Message::ProbePong {
+            nonce: 7,
+            beacon: None,
+            chat: None,
+        },
     ]
 }
 

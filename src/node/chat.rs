@@ -441,13 +441,16 @@ impl Node {
         };
         let (now_mark, now_hash) = self.chat_hash();
         match self.streams.hash_at(mark) {
-            Some(h) if h != theirs => out.push(Output::Send {
-                conn,
-                msg: Message::Digest(Digest {
-                    entries: self.live_digest(),
-                    reply: true,
-                }),
-            }),
+            Some(h) if h != theirs => {
+                self.chat_repaired = Some(self.now);
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Digest(Digest {
+                        entries: self.live_digest(),
+                        reply: true,
+                    }),
+                })
+            }
             None if !handshake && theirs != now_hash => {
                 // The peer is further on: it compares this node's mark
                 // instead (a node that syncs rarely, or has not learnt the
@@ -532,6 +535,7 @@ impl Node {
             self.stats.unexpected += 1;
             return;
         }
+        self.chat_repaired = Some(self.now);
         let theirs: BTreeMap<NodeKey, u64> = d.entries.iter().copied().collect();
         let mut chats = Vec::new();
         let mut used = 0;

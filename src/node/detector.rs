@@ -472,6 +472,7 @@ impl Node {
                 first_join: false,
                 held_back: None,
                 beacon: None,
+                chat_sent: None,
             },
         );
         out.push(Output::Send {

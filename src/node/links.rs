@@ -330,6 +330,7 @@ impl Node {
                 first_join: false,
                 held_back: None,
                 beacon: None,
+                chat_sent: None,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -559,7 +560,11 @@ impl Node {
             // other side's hello, if any, is not a handshake.
             match msg {
                 Message::Pong(n) => self.on_pong(conn, n, out),
-                Message::ProbePong { nonce, beacon } => {
+                Message::ProbePong {
+                    nonce,
+                    beacon,
+                    chat,
+                } => {
                     // Only the answer to this node's own ping counts; one
                     // without a beacon repeats the last over the connection.
                     let target = self.detector.probed_over(nonce, conn);
@@ -573,6 +578,7 @@ impl Node {
                     self.on_pong(conn, nonce, out);
                     if let Some(addr) = target {
                         self.beacon_from_probe(addr, beacon, out);
+                        self.chat_from_probe(addr, chat, out);
                     }
                 }
                 Message::Ping(n) if accepted => {

@@ -84,6 +84,9 @@ struct Conn {
     /// to a ping (the next answer leaves out the same one), or last found
     /// in an answer (one that leaves it out means that one still).
     beacon: Option<Beacon>,
+    /// Over a probe connection: the chat hash this node last put in an
+    /// answer to a ping (the next answer leaves out the same one).
+    chat_sent: Option<u64>,
 }
 
 impl Conn {
@@ -351,6 +354,10 @@ pub struct Node {
     /// When this node last sent its own entry out again because others
     /// still spread an accusation it had already refuted.
     reasserted: Option<Instant>,
+    /// When a neighbour and this node last found their chat different (a
+    /// digest went either way): their part of the overlay is repairing
+    /// losses, and a probed member's differing chat means nothing more.
+    chat_repaired: Option<Instant>,
     /// The wake-up last asked of the driver, if it lay ahead.
     wake: Option<Instant>,
     ping_nonce: u32,
@@ -403,6 +410,7 @@ impl Node {
             fill_refused: 0,
             last_tick: now,
             reasserted: None,
+            chat_repaired: None,
             wake: None,
             ping_nonce: 0,
             stats: Stats::default(),

@@ -210,7 +210,20 @@ impl Node {
             }
             None => news,
         };
-        Message::ProbePong { nonce, beacon }
+        let (mark, hash) = self.chat_hash();
+        let chat = match self.conns.get_mut(&conn) {
+            Some(c) if c.chat_sent == Some(hash) => None,
+            Some(c) => {
+                c.chat_sent = Some(hash);
+                Some((mark, hash))
+            }
+            None => Some((mark, hash)),
+        };
+        Message::ProbePong {
+            nonce,
+            beacon,
+            chat,
+        }
     }
 
     /// The member `addr`, probed over a probe connection, holds a beacon
@@ -258,8 +271,50 @@ impl Node {
                     >= newest_here(self.overlay.seen.get(&origin).map(|(b, _)| *b))
                         .saturating_add(2)
         };
-        if !cut
-            || !self.joined
+        if cut {
+            self.bridge_to_probed(addr, out);
+        }
+    }
+
+    /// The member `addr`, probed over a probe connection, answered with
+    /// its chat hash at its mark, which this node has passed: messages
+    /// there are no longer in flight, so hashes that differ mean one side
+    /// lacks what the other delivered and repair over the links each has
+    /// did not bring (a loss is repaired within `settle_wait` by
+    /// neighbours that share the messages; while this node and a
+    /// neighbour found their chat different within two `settle_wait`s, a
+    /// digest going either way, its part is still repairing losses and
+    /// the answer is not taken for a cut). So this node is in a part of
+    /// the overlay that chat from the probed member's part does not
+    /// reach, as the bridge of a partial partition is once its neighbours
+    /// all went to one side, while both sides still look alive to it; or
+    /// the prober is. It dials `addr` as a bridge (at most once per beacon
+    /// interval, as for beacons), and the link's handshake starts repair
+    /// both ways. Either end finds it: the prober compares the answer, and
+    /// the answerer is probed by members of the other part in turn.
+    pub(super) fn chat_from_probe(
+        &mut self,
+        addr: SocketAddr,
+        theirs: Option<(u64, u64)>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some((mark, theirs)) = theirs else {
+            return;
+        };
+        self.chat_hash();
+        let repairing = self
+            .chat_repaired
+            .is_some_and(|t| self.now - t < self.settle_wait().saturating_mul(2));
+        if !repairing && self.streams.hash_at(mark).is_some_and(|h| h != theirs) {
+            self.bridge_to_probed(addr, out);
+        }
+    }
+
+    /// Dials `addr`, a member a probe just reached in another part of the
+    /// overlay, as a bridge: at most one such dial per beacon interval.
+    fn bridge_to_probed(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+        let every = self.cfg.beacon_interval;
+        if !self.joined
             || self.left
             || (self.overlay.stage == 2 && self.now - self.overlay.dialled < every)
             || self.neighbours.contains_key(&addr)

@@ -224,6 +224,16 @@ impl Universe {
                 .prop_map(|(nonce, target)| Message::ProbeNack { nonce, target }),
             any::<u32>().prop_map(Message::Heartbeat),
             self.beacon().prop_map(Message::Beacon),
+            (
+                any::<u32>(),
+                prop::option::of(self.beacon()),
+                prop::option::of(any::<(u64, u64)>())
+            )
+                .prop_map(|(nonce, beacon, chat)| Message::ProbePong {
+                    nonce,
+                    beacon,
+                    chat
+                }),
         ]
         .boxed()
     }
