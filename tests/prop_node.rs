@@ -2343,3 +2343,70 @@ fn a_probed_member_whose_chat_differs_at_a_settled_mark_is_dialled_as_a_bridge()
     assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
     assert_eq!(p.node.stats().beacon_dials, 1);
 }
+
+/// A check ends as soon as every helper asked has said it cannot reach
+/// the member either (Lifeguard's nacks): the member is unreachable from
+/// all of them and from here, and waiting out the timeout only delays the
+/// suspicion. Without the rule the suspicion waits for the timeout.
+#[test]
+fn a_check_ends_once_every_helper_has_nacked() {
+    let cfg = Config {
+        watched_links: 1,
+        ..Config::testing()
+    };
+    let n = 5u8;
+    let mut p = probe_with_neighbours(cfg.clone(), n);
+    run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+    // The watched link's peer goes silent; the others answer everything.
+    let mut watched = None;
+    let mut asked = Vec::new();
+    let until = p.now + cfg.dead_after().saturating_mul(3);
+    while p.now < until && asked.is_empty() {
+        for o in p.step(Step::Deadline).unwrap() {
+            let Output::Send { conn, msg } = o else {
+                continue;
+            };
+            match msg {
+                Message::Heartbeat(_) if watched.is_none() => watched = Some(conn),
+                Message::ProbeReq { nonce, target } => asked.push((conn, nonce, target)),
+                _ => {}
+            }
+            if Some(conn) == watched {
+                continue;
+            }
+            let answer = match msg {
+                Message::Ping(x) => Message::Pong(x),
+                _ => Message::Pong(0),
+            };
+            p.step(Step::Message(conn.0, answer)).unwrap();
+        }
+    }
+    let watched = watched.expect("a watched link");
+    assert!(asked.len() >= 2, "helpers asked: {asked:?}");
+    assert!(asked
+        .iter()
+        .all(|(_, _, t)| *t == key(watched.0 as u8, 1).addr));
+    let (last, rest) = asked.split_last().unwrap();
+    for (conn, nonce, target) in rest {
+        let outs = p
+            .step(Step::Message(
+                conn.0,
+                Message::ProbeNack {
+                    nonce: *nonce,
+                    target: *target,
+                },
+            ))
+            .unwrap();
+        assert_eq!(p.node.stats().suspicions, 0, "suspected early: {outs:?}");
+    }
+    p.step(Step::Message(
+        last.0 .0,
+        Message::ProbeNack {
+            nonce: last.1,
+            target: last.2,
+        },
+    ))
+    .unwrap();
+    assert_eq!(p.node.stats().suspicions, 1);
+    assert_eq!(p.node.stats().unexpected, 0);
+}

@@ -398,7 +398,7 @@ impl Node {
                 conn,
                 msg: Message::Ping(nonce),
             }),
-            None if self.dialing.contains_key(&target) => {
+            None if self.dialing.contains_key(&target) || self.given_up(target) => {
                 self.nack(relay, target, out);
                 return;
             }
@@ -428,6 +428,18 @@ impl Node {
             },
         );
         self.arm_detector();
+    }
+
+    /// `target` failed `max_dial_failures` dials in a row and is being
+    /// checked through others or suspected: it is not dialled again until
+    /// that is decided (or it is heard from), so that an address nobody
+    /// answers at (an invented one, say) costs a bounded number of dials
+    /// however many probes and probe requests name it meanwhile.
+    pub(super) fn given_up(&self, target: SocketAddr) -> bool {
+        self.members.get(&target).is_some_and(|m| {
+            m.failures >= self.cfg.max_dial_failures
+                && (m.state == MemberState::Suspect || self.detector.checks.contains_key(&target))
+        })
     }
 
     /// A probe connection opened: ping over it.
@@ -815,16 +827,35 @@ impl Node {
     }
 
     /// A helper could not reach the member this node could not either.
-    pub(super) fn on_probe_nack(&mut self, conn: ConnId, nonce: u32, target: SocketAddr) {
-        let helper = self
+    /// Once every helper asked has said so, the member is unreachable from
+    /// all of them and from here: the check ends now rather than at its
+    /// timeout, which covers helpers that never answer.
+    pub(super) fn on_probe_nack(
+        &mut self,
+        conn: ConnId,
+        nonce: u32,
+        target: SocketAddr,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(check) = self
             .detector
             .checks
             .get_mut(&target)
             .filter(|c| c.nonce == nonce)
-            .and_then(|c| c.helpers.iter_mut().flatten().find(|(h, _)| *h == conn));
-        match helper {
+        else {
+            self.stats.unexpected += 1;
+            return;
+        };
+        match check.helpers.iter_mut().flatten().find(|(h, _)| *h == conn) {
             Some((_, nacked)) => *nacked = true,
-            None => self.stats.unexpected += 1,
+            None => {
+                self.stats.unexpected += 1;
+                return;
+            }
+        }
+        if check.helpers.iter().flatten().all(|(_, nacked)| *nacked) {
+            check.until = self.now;
+            self.expire_probes(out);
         }
     }
 

@@ -639,7 +639,7 @@ impl Node {
             Message::Pong(n) | Message::ProbePong { nonce: n, .. } => self.on_pong(conn, n, out),
             Message::ProbeReq { nonce, target } => self.on_probe_req(conn, nonce, target, out),
             Message::ProbeAck { nonce, target } => self.on_probe_ack(nonce, target, out),
-            Message::ProbeNack { nonce, target } => self.on_probe_nack(conn, nonce, target),
+            Message::ProbeNack { nonce, target } => self.on_probe_nack(conn, nonce, target, out),
             Message::Busy(b) => self.on_busy(conn, b, out),
             Message::PeerList { full, members } => {
                 let cover = if full { Cover::Full } else { Cover::Delta };

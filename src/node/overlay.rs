@@ -174,6 +174,10 @@ impl Node {
             self.overlay.stage = 1;
             self.stats.overlay_mends += 1;
             self.graft_lazy_links(out);
+        } else if self.given_up(leader) {
+            // It could not be dialled lately and its fate is being decided
+            // (an invented member may come first on the ring): no more
+            // dials until then.
         } else if (self.overlay.stage == 1 && late >= due(3))
             || (self.overlay.stage == 2
                 && late >= due(3)
