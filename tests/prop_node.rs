@@ -1430,13 +1430,8 @@ fn one_watched_link_is_heartbeated_and_no_other_is_pinged() {
 /// it), and a link whose peer is gone too is checked within the silence.
 #[test]
 fn a_silent_neighbour_has_every_quiet_link_pinged() {
-    let cfg = Config {
-        watched_links: 1,
-        ..Config::testing()
-    };
     let n = 5u8;
-    let mut p = probe_with_neighbours(cfg.clone(), n);
-    run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+    let (cfg, mut p) = settled_with_one_watched_link(n);
     // The watched link's peer and one idle link's peer die together; the
     // other three answer everything.
     let mut watched = None;
@@ -1959,8 +1954,19 @@ fn a_settled_view_is_synced_over_the_ring_link_too() {
         true
     });
     answer_probe(&mut p, 20, pred.expect("a ring probe"));
-    let until = p.now + Duration::from_secs(60);
-    let mut synced = BTreeSet::new();
+    let synced: BTreeSet<u64> = drive_syncs(&mut p, Duration::from_secs(60), |c| c <= 2 || c == 20)
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    assert!(synced.contains(&20), "syncs went to {synced:?}");
+    assert!(synced.contains(&1) || synced.contains(&2), "{synced:?}");
+}
+
+/// Runs `p` for `d`, answering the pings over the connections `answers`
+/// picks; returns when each `Sync` went out, and over which connection.
+fn drive_syncs(p: &mut Probe, d: Duration, answers: impl Fn(u64) -> bool) -> Vec<(Instant, u64)> {
+    let until = p.now + d;
+    let mut syncs = Vec::new();
     while p.now < until {
         let mut outs = p.step(Step::Deadline).unwrap();
         while let Some(o) = outs.pop() {
@@ -1968,21 +1974,18 @@ fn a_settled_view_is_synced_over_the_ring_link_too() {
                 Output::Send {
                     conn,
                     msg: Message::Ping(x) | Message::Heartbeat(x),
-                } if conn.0 <= 2 || conn.0 == 20 => {
+                } if answers(conn.0) => {
                     outs.extend(p.step(Step::Message(conn.0, Message::Pong(x))).unwrap());
                 }
                 Output::Send {
                     conn,
                     msg: Message::Sync(_),
-                } => {
-                    synced.insert(conn.0);
-                }
+                } => syncs.push((p.now, conn.0)),
                 _ => {}
             }
         }
     }
-    assert!(synced.contains(&20), "syncs went to {synced:?}");
-    assert!(synced.contains(&1) || synced.contains(&2), "{synced:?}");
+    syncs
 }
 
 /// Runs `p` for `d`, answering every ping: over a probe connection with
@@ -2248,40 +2251,16 @@ fn a_changed_view_is_synced_every_round_for_three_rounds_then_more_rarely() {
     let cfg = Config::testing();
     let mut p = probe_with_neighbours(cfg.clone(), 3);
     // Idle long enough that the pace has slowed all the way.
-    let mut syncs: Vec<Instant> = Vec::new();
-    let drive = |p: &mut Probe, d: Duration, syncs: &mut Vec<Instant>| {
-        let until = p.now + d;
-        while p.now < until {
-            let mut outs = p.step(Step::Deadline).unwrap();
-            while let Some(o) = outs.pop() {
-                match o {
-                    Output::Send {
-                        conn,
-                        msg: Message::Ping(x) | Message::Heartbeat(x),
-                    } if conn.0 <= 3 => {
-                        outs.extend(p.step(Step::Message(conn.0, Message::Pong(x))).unwrap());
-                    }
-                    Output::Send {
-                        msg: Message::Sync(_),
-                        ..
-                    } => syncs.push(p.now),
-                    _ => {}
-                }
-            }
-        }
-    };
-    drive(&mut p, Duration::from_secs(40), &mut syncs);
-    let idle = syncs.len();
+    let idle = drive_syncs(&mut p, Duration::from_secs(40), |c| c <= 3).len();
     assert!(idle < 30, "an idle view synced {idle} times in 40 s");
-    syncs.clear();
     let changed = p.now;
     p.step(Step::Message(1, forged_list(key(5, 1), MemberState::Alive)))
         .unwrap();
-    drive(&mut p, Duration::from_secs(12), &mut syncs);
+    let syncs = drive_syncs(&mut p, Duration::from_secs(12), |c| c <= 3);
     let round = cfg.sync_interval.as_millis();
     let at: Vec<u64> = syncs
         .iter()
-        .map(|t| (*t - changed).as_millis() / round)
+        .map(|(t, _)| (*t - changed).as_millis() / round)
         .collect();
     assert!(at.len() >= 5, "syncs after the change in rounds {at:?}");
     assert!(at[0] <= 1, "first sync in round {}", at[0]);
@@ -2344,19 +2323,26 @@ fn a_probed_member_whose_chat_differs_at_a_settled_mark_is_dialled_as_a_bridge()
     assert_eq!(p.node.stats().beacon_dials, 1);
 }
 
+/// A node with `n` neighbours that answer everything, one watched link,
+/// after three heartbeat intervals.
+fn settled_with_one_watched_link(n: u8) -> (Config, Probe) {
+    let cfg = Config {
+        watched_links: 1,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), n);
+    run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+    (cfg, p)
+}
+
 /// A check ends as soon as every helper asked has said it cannot reach
 /// the member either (Lifeguard's nacks): the member is unreachable from
 /// all of them and from here, and waiting out the timeout only delays the
 /// suspicion. Without the rule the suspicion waits for the timeout.
 #[test]
 fn a_check_ends_once_every_helper_has_nacked() {
-    let cfg = Config {
-        watched_links: 1,
-        ..Config::testing()
-    };
     let n = 5u8;
-    let mut p = probe_with_neighbours(cfg.clone(), n);
-    run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+    let (cfg, mut p) = settled_with_one_watched_link(n);
     // The watched link's peer goes silent; the others answer everything.
     let mut watched = None;
     let mut asked = Vec::new();
