@@ -244,8 +244,9 @@ pub struct EndTables {
     /// Times a ring predecessor failed and the member after it dialled
     /// the next live one to bridge the gap, in all.
     pub ring_dials: u64,
-    /// Times a probed member held newer leader beacons than the prober,
-    /// whose beacons had stopped, and the prober dialled it, in all.
+    /// Times a probed member's newer beacons or differing chat showed the
+    /// prober it was in another part of the overlay, and the prober
+    /// dialled it, in all.
     pub beacon_dials: u64,
 }
 
@@ -477,7 +478,7 @@ impl Report {
                 );
                 let _ = writeln!(
                     s,
-                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached, {} ring predecessors past a failure and {} probed members with newer beacons",
+                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached, {} ring predecessors past a failure and {} probed members in another part (newer beacons or other chat)",
                     e.overlay_mends, e.overlay_dials, e.bridge_dials, e.ring_dials, e.beacon_dials
                 );
             }

@@ -174,19 +174,19 @@ impl Node {
             self.overlay.stage = 1;
             self.stats.overlay_mends += 1;
             self.graft_lazy_links(out);
-        } else if self.given_up(leader) {
-            // It could not be dialled lately and its fate is being decided
-            // (an invented member may come first on the ring): no more
-            // dials until then.
-        } else if (self.overlay.stage == 1 && late >= due(3))
-            || (self.overlay.stage == 2
-                && late >= due(3)
-                && self.now - self.overlay.dialled >= every
-                && self
-                    .members
-                    .get(&leader)
-                    .is_some_and(|m| m.retry_at <= self.now))
+        } else if !self.given_up(leader)
+            && ((self.overlay.stage == 1 && late >= due(3))
+                || (self.overlay.stage == 2
+                    && late >= due(3)
+                    && self.now - self.overlay.dialled >= every
+                    && self
+                        .members
+                        .get(&leader)
+                        .is_some_and(|m| m.retry_at <= self.now)))
         {
+            // (A leader that could not be dialled lately and is being
+            // checked or suspected is not dialled again until that is
+            // decided: an invented member may come first on the ring.)
             // No neighbour brings it: this part is cut off from the leader.
             // Dialled again each interval while none comes (and its dial
             // backoff allows): the link made may have been lost (a full

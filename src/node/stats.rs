@@ -63,9 +63,11 @@ pub struct Stats {
     /// Times a ring predecessor failed and this node dialled the next live
     /// one to bridge the gap in the overlay.
     pub ring_dials: u64,
-    /// Times a member this node probed held a newer beacon from the leader
-    /// than this node, whose beacons had stopped coming, so this node
-    /// dialled that member to join their parts of the overlay.
+    /// Times a member this node probed showed it was in another part of
+    /// the overlay, so this node dialled it to join the parts: it held a
+    /// newer beacon from the leader than this node, whose beacons had
+    /// stopped coming (or one from another member, two past the newest
+    /// here), or its chat differed at a settled mark.
     pub beacon_dials: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// half an interval after the last one of that leader.
