@@ -5,6 +5,8 @@
 //! `cargo bench --bench net` (add `-- --quick` for a short run). Idle
 //! traffic on the wire, headers included, is the `wire` bench.
 
+#[path = "wire/data_dirs.rs"]
+mod data_dirs;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -56,6 +58,7 @@ fn start_cluster(n: usize, extra: &[&str]) -> Cluster {
             &format!("n{i}"),
         ]);
         cmd.args(extra);
+        cmd.arg("--data-dir").arg(data_dirs::of(&format!("n{i}")));
         if let Some(first) = nodes.first() {
             cmd.args(["--join", &first.addr.to_string()]);
         }
@@ -271,6 +274,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
+    let _cleanup = data_dirs::Cleanup;
     let quick = std::env::args().any(|a| a == "--quick");
     // `cargo bench` passes `--bench`; any other argument is ignored.
     let (lat_count, tput_count) = if quick { (1000, 5000) } else { (5000, 20000) };

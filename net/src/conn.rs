@@ -7,13 +7,16 @@
 //! reader, which reports. So the driver always hears that a connection is
 //! gone, and never from two places.
 
+use crate::keys::{Keyring, PeerId};
+use crate::secure::{self, LocalKeys, Opener, Role, Sealer, Session};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use gossip_chat::wire::{self, FrameReader};
 use gossip_chat::{ConnId, Input, Message};
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -34,6 +37,8 @@ pub(crate) enum Inbound {
         conn: ConnId,
         dialed: Option<SocketAddr>,
         link: Link,
+        /// The peer's identity, proven by the handshake.
+        peer: PeerId,
     },
     /// Anything else for the node: frames, bad frames, disconnections,
     /// failed dials.
@@ -53,6 +58,126 @@ pub(crate) struct ConnParams {
     /// Writer threads running, so that shutdown can wait for the last
     /// goodbyes to be sent.
     pub live_writers: Arc<AtomicUsize>,
+    /// This node's handshake credentials.
+    pub keys: Arc<LocalKeys>,
+    /// The cluster keys, changeable while the node runs.
+    pub ring: Arc<Mutex<Keyring>>,
+    /// Longest handshake of an accepted connection.
+    pub handshake_timeout: Duration,
+    /// Handshakes of accepted connections under way.
+    pub pending: Arc<PendingHandshakes>,
+    /// Handshake outcomes, for the node's counters.
+    pub handshakes: Arc<HandshakeCounters>,
+}
+
+/// Most handshakes of accepted connections under way at once. A connection
+/// accepted beyond it closes the oldest one still handshaking, so strangers
+/// that open connections and say nothing cost a bounded number of threads,
+/// and a newcomer gets in however many of them keep coming.
+pub(crate) const MAX_PENDING_HANDSHAKES: usize = 128;
+
+/// The accepted connections still handshaking, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct PendingHandshakes {
+    streams: Mutex<BTreeMap<ConnId, TcpStream>>,
+}
+
+impl PendingHandshakes {
+    /// Registers `stream` as handshaking; if too many are, cuts the oldest
+    /// (its handshake fails at once, counted as busy).
+    pub(crate) fn admit(&self, conn: ConnId, stream: &TcpStream, counters: &HandshakeCounters) {
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if streams.len() >= MAX_PENDING_HANDSHAKES {
+            if let Some((_, oldest)) = streams.pop_first() {
+                let _ = oldest.shutdown(Shutdown::Both);
+                counters.busy.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Ok(s) = stream.try_clone() {
+            streams.insert(conn, s);
+        }
+    }
+
+    /// The handshake of `conn` ended, one way or another.
+    pub(crate) fn done(&self, conn: ConnId) {
+        self.streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&conn);
+    }
+}
+
+/// Least time between two refusal warnings in the log (the others are
+/// counted and logged at debug level).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How handshakes ended, counted across the connection threads.
+#[derive(Debug, Default)]
+pub(crate) struct HandshakeCounters {
+    /// Refused either way: no common cluster key, another version, another
+    /// program, a bad identity proof.
+    pub refused: AtomicU64,
+    /// Failed on the network: timeout, reset, closed.
+    pub failed: AtomicU64,
+    /// Accepted connections cut while handshaking to make room for a newer
+    /// one (too many handshakes under way).
+    pub busy: AtomicU64,
+    /// When the last refusal warning was logged, in milliseconds since the
+    /// counters were made (0: never).
+    last_warning_ms: AtomicU64,
+    started: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl HandshakeCounters {
+    /// Counts a failed handshake and logs it: a refusal as a warning (at
+    /// most one per [`REFUSAL_LOG_INTERVAL`]), a network failure at debug
+    /// level.
+    pub(crate) fn failed(&self, peer: SocketAddr, role: Role, error: &secure::HandshakeError) {
+        let side = match role {
+            Role::Initiator => "dialled",
+            Role::Responder => "accepted",
+        };
+        if !error.is_refusal() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, side, %error, "handshake failed");
+            return;
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let started = *self.started.get_or_init(std::time::Instant::now);
+        let now = u64::try_from(started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        let quiet = u64::try_from(REFUSAL_LOG_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        if (last == 0 || now.saturating_sub(last) >= quiet)
+            && self
+                .last_warning_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(%peer, side, %error, "connection refused");
+        } else {
+            tracing::debug!(%peer, side, %error, "connection refused");
+        }
+    }
+}
+
+/// Runs the handshake on a fresh connection with the current keyring.
+pub(crate) fn handshake(
+    stream: &TcpStream,
+    role: Role,
+    params: &ConnParams,
+    timeout: Duration,
+) -> Result<Session, secure::HandshakeError> {
+    let ring = params
+        .ring
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    secure::handshake(stream, role, &params.keys, &ring, timeout)
 }
 
 /// The driver's end of a connection: the writer's queue and a handle to
@@ -109,10 +234,12 @@ impl Link {
 /// started (the socket is then dropped).
 pub(crate) fn open(
     stream: TcpStream,
+    session: Session,
     conn: ConnId,
     params: &ConnParams,
     inbox: &Sender<Inbound>,
 ) -> std::io::Result<(Link, ReaderHalf)> {
+    let (sealer, opener) = session.split();
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(params.write_timeout))?;
     let (queue, rx) = crossbeam_channel::unbounded();
@@ -121,6 +248,7 @@ pub(crate) fn open(
         conn,
         stream: stream.try_clone()?,
         queue: rx,
+        sealer,
         reader_done: done_rx,
         linger: params.linger,
         _guard: WriterGuard::new(conn, &params.live_writers, stream.try_clone()?, inbox),
@@ -141,6 +269,7 @@ pub(crate) fn open(
         ReaderHalf {
             conn,
             stream,
+            opener,
             max_frame: params.max_frame,
             inbox: inbox.clone(),
             _done: done_tx,
@@ -169,6 +298,7 @@ impl Drop for ReportClosed {
 pub(crate) struct ReaderHalf {
     conn: ConnId,
     stream: TcpStream,
+    opener: Opener,
     max_frame: usize,
     inbox: Sender<Inbound>,
     /// Dropped when the reader ends; the writer waits on it while lingering.
@@ -177,7 +307,7 @@ pub(crate) struct ReaderHalf {
 
 impl ReaderHalf {
     /// Reads frames until the stream ends, fails or breaks the protocol.
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
         let conn = self.conn;
         let _report = ReportClosed {
             conn,
@@ -185,6 +315,7 @@ impl ReaderHalf {
         };
         let mut frames = FrameReader::new(self.max_frame);
         let mut buf = vec![0u8; READ_CHUNK];
+        let mut plain = Vec::with_capacity(READ_CHUNK);
         loop {
             let n = match (&self.stream).read(&mut buf) {
                 Ok(0) => {
@@ -198,7 +329,13 @@ impl ReaderHalf {
                     return;
                 }
             };
-            frames.extend(&buf[..n]);
+            plain.clear();
+            if let Err(error) = self.opener.open(&buf[..n], &mut plain) {
+                tracing::warn!(conn = conn.0, %error, "dropping connection");
+                let _ = self.stream.shutdown(Shutdown::Both);
+                return;
+            }
+            frames.extend(&plain);
             loop {
                 match frames.next_frame() {
                     Ok(Some(payload)) => {
@@ -230,6 +367,7 @@ struct Writer {
     conn: ConnId,
     stream: TcpStream,
     queue: Receiver<Message>,
+    sealer: Sealer,
     reader_done: Receiver<()>,
     linger: Duration,
     /// Dropped with the writer, however it ends (or if it never starts).
@@ -275,8 +413,9 @@ impl Drop for WriterGuard {
 }
 
 impl Writer {
-    fn run(self) {
+    fn run(mut self) {
         let mut buf = Vec::with_capacity(4096);
+        let mut sealed = Vec::with_capacity(4096);
         // Until the driver drops its end of the queue: send everything, in
         // order, a batch of frames per write.
         while let Ok(msg) = self.queue.recv() {
@@ -288,12 +427,15 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = (&self.stream).write_all(&buf) {
+            sealed.clear();
+            self.sealer.seal(&buf, &mut sealed);
+            if let Err(e) = (&self.stream).write_all(&sealed) {
                 tracing::debug!(conn = self.conn.0, error = %e, "connection write failed");
                 return;
             }
             if buf.capacity() > 4 * WRITE_BATCH {
                 buf = Vec::with_capacity(4096);
+                sealed = Vec::with_capacity(4096);
             }
         }
         // Graceful close: end our direction, then give the peer a moment to
@@ -307,6 +449,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secure::SecureStream;
     use gossip_chat::wire::WireError;
     use std::net::TcpListener;
 
@@ -317,30 +460,42 @@ mod tests {
             linger: Duration::from_millis(200),
             write_timeout: Duration::from_secs(5),
             live_writers: Arc::default(),
+            keys: Arc::new(LocalKeys::new(crate::keys::NodeIdentity::generate())),
+            ring: Arc::default(),
+            handshake_timeout: Duration::from_secs(5),
+            pending: Arc::default(),
+            handshakes: Arc::default(),
         }
     }
 
-    /// An accepted connection set up with [`open`], its reader running,
-    /// and the client end.
-    fn pair() -> (Link, Receiver<Inbound>, TcpStream) {
+    /// An accepted connection set up with [`open`] after its handshake, its
+    /// reader running, and the client end.
+    fn pair() -> (Link, Receiver<Inbound>, SecureStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = thread::spawn(move || {
+            let keys = LocalKeys::new(crate::keys::NodeIdentity::generate());
+            SecureStream::connect(addr, &keys, &Keyring::default(), Duration::from_secs(5)).unwrap()
+        });
         let (server, _) = listener.accept().unwrap();
+        let p = params();
+        let session = handshake(&server, Role::Responder, &p, p.handshake_timeout).unwrap();
         let (inbox, rx) = crossbeam_channel::unbounded();
-        let (link, reader) = open(server, ConnId(7), &params(), &inbox).unwrap();
+        let (link, reader) = open(server, session, ConnId(7), &p, &inbox).unwrap();
         thread::spawn(move || reader.run());
-        (link, rx, client)
+        (link, rx, client.join().unwrap())
     }
 
     /// The other end closed the connection: the next read is the end of the
     /// stream, within 5 s. A timeout, a reset or any other read error fails,
     /// and so do bytes that were not expected.
-    fn assert_closed_cleanly(client: &TcpStream) {
+    fn assert_closed_cleanly(client: &mut SecureStream) {
         client
+            .tcp()
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let mut buf = [0u8; 16];
-        match (&*client).read(&mut buf) {
+        match client.read(&mut buf) {
             Ok(0) => {}
             Ok(n) => panic!("expected the end of the stream, read {n} bytes"),
             Err(e) => panic!("expected the end of the stream, the read failed: {e}"),
@@ -396,18 +551,32 @@ mod tests {
             next(&rx),
             Inbound::Input(Input::Disconnected { .. })
         ));
-        assert_closed_cleanly(&client);
+        assert_closed_cleanly(&mut client);
+    }
+
+    #[test]
+    fn a_record_that_does_not_decrypt_cuts_the_connection() {
+        let (_link, rx, mut client) = pair();
+        // Raw bytes under the encryption: a record of garbage.
+        let mut raw = client.tcp().try_clone().unwrap();
+        raw.write_all(&[0, 20]).unwrap();
+        raw.write_all(&[0x55; 20]).unwrap();
+        assert!(matches!(
+            next(&rx),
+            Inbound::Input(Input::Disconnected { conn: ConnId(7) })
+        ));
+        assert_closed_cleanly(&mut client);
     }
 
     #[test]
     fn queued_messages_are_sent_before_a_graceful_close() {
-        let (link, _rx, client) = pair();
+        let (link, _rx, mut client) = pair();
         for n in 0..5 {
             assert!(link.send(Message::Ping(n)).is_ok());
         }
         drop(link);
         let mut got = Vec::new();
-        (&client).read_to_end(&mut got).unwrap();
+        client.read_to_end(&mut got).unwrap();
         let mut frames = FrameReader::new(4096);
         frames.extend(&got);
         let mut n = 0;
@@ -465,7 +634,7 @@ mod tests {
 
     #[test]
     fn a_panicking_writer_cuts_its_socket_so_the_reader_reports() {
-        let (link, rx, client) = pair();
+        let (link, rx, mut client) = pair();
         let stream = link.stream.try_clone().unwrap();
         let live = Arc::new(AtomicUsize::new(1));
         let inbox = crossbeam_channel::unbounded().0;
@@ -487,7 +656,7 @@ mod tests {
             next(&rx),
             Inbound::Input(Input::Disconnected { conn: ConnId(7) })
         ));
-        assert_closed_cleanly(&client);
+        assert_closed_cleanly(&mut client);
         drop(link);
     }
 }

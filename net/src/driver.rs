@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::conn::{self, ConnParams, Inbound, Link, QueueError};
+use crate::secure::Role;
 use crate::{AdapterCounters, Command, EventSink, Member, Peer, Snapshot, SnapshotBoard};
 use crossbeam_channel::{select, Receiver, Sender};
 use gossip_chat::{ConnId, Input, Node, Output};
@@ -147,6 +148,9 @@ impl<S: EventSink> Driver<S> {
         self.next_snapshot = now + crate::SNAPSHOT_INTERVAL;
         let mut snap = Snapshot::of_node(&self.node);
         snap.adapter = self.counters;
+        snap.adapter.handshakes_refused = self.params.handshakes.refused.load(Ordering::Relaxed);
+        snap.adapter.handshakes_failed = self.params.handshakes.failed.load(Ordering::Relaxed);
+        snap.adapter.handshakes_busy = self.params.handshakes.busy.load(Ordering::Relaxed);
         snap.send_queued = self.links.values().map(Link::queued).sum();
         snap.send_queue_max = self.links.values().map(Link::queued).max().unwrap_or(0);
         snap.inbox = self.inbox.len();
@@ -162,7 +166,13 @@ impl<S: EventSink> Driver<S> {
 
     fn inbound(&mut self, msg: Inbound) {
         match msg {
-            Inbound::Opened { conn, dialed, link } => {
+            Inbound::Opened {
+                conn,
+                dialed,
+                link,
+                peer,
+            } => {
+                tracing::trace!(conn = conn.0, ?dialed, %peer, "connection open");
                 self.links.insert(conn, link);
                 self.feed(Input::Connected { conn, dialed });
             }
@@ -320,22 +330,27 @@ fn dial(
     };
     // A completed TCP handshake only proves that the kernel took the
     // connection: a process that was just killed (its listening socket not
-    // closed yet) or is stopped accepts too. Both ends send their hello at
-    // once, so the connection counts as open when the peer's first bytes
-    // arrive (or it closes cleanly, which the node sees as a disconnection);
-    // silence or a reset within the timeout is a failed dial.
-    if let Err(e) = first_bytes(&stream, timeout) {
-        tracing::debug!(%addr, error = %e, "dialled peer did not answer");
-        let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
-        return;
-    }
-    match conn::open(stream, conn, params, &inbox) {
+    // closed yet) or is stopped accepts too. The connection counts as open
+    // when the encrypted handshake completes (the peer's process answered
+    // and holds a common cluster key); silence, a reset or a refusal within
+    // the timeout is a failed dial.
+    let session = match conn::handshake(&stream, Role::Initiator, params, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            params.handshakes.failed(addr, Role::Initiator, &e);
+            let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
+            return;
+        }
+    };
+    let peer = session.peer;
+    match conn::open(stream, session, conn, params, &inbox) {
         Ok((link, reader)) => {
-            tracing::debug!(conn = conn.0, %addr, "connected");
+            tracing::debug!(conn = conn.0, %addr, %peer, "connected");
             let opened = Inbound::Opened {
                 conn,
                 dialed: Some(addr),
                 link,
+                peer,
             };
             if inbox.send(opened).is_ok() {
                 reader.run();
@@ -346,20 +361,6 @@ fn dial(
             let _ = inbox.send(Inbound::Input(Input::ConnectFailed { addr }));
         }
     }
-}
-
-/// Waits until `stream` has input (or a clean end of stream), at most
-/// `timeout`.
-fn first_bytes(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(timeout))?;
-    let peeked = loop {
-        match stream.peek(&mut [0u8; 1]) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => break other,
-        }
-    };
-    stream.set_read_timeout(None)?;
-    peeked.map(|_| ())
 }
 
 /// Unblocks the acceptor's `accept` so that it sees its stop flag.

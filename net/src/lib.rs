@@ -46,18 +46,21 @@
 mod clock;
 mod conn;
 mod driver;
+pub mod keys;
+pub mod secure;
 mod snapshot;
 
 pub use clock::wall_clock_millis;
+pub use keys::{ClusterKey, DataDir, KeyError, Keyring, NodeIdentity, PeerId};
 pub use snapshot::{AdapterCounters, MemberCounts, Snapshot, SnapshotBoard};
 
 use conn::{ConnParams, Inbound};
 use crossbeam_channel::{Receiver, Sender};
 use gossip_chat::{Config, Event, MemberState, Node, NodeKey, Stats, TableSizes};
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use thiserror::Error;
@@ -101,6 +104,17 @@ pub struct NetConfig {
     /// most every [`SNAPSHOT_INTERVAL`] while it runs, for a reader on
     /// another thread (a metrics endpoint).
     pub snapshots: Option<SnapshotBoard>,
+    /// The node's identity key; default: a fresh one for this run (the
+    /// `chat` program keeps one in its data directory).
+    pub identity: Option<NodeIdentity>,
+    /// The cluster keys at start (see [`keys`]); default: none, the open
+    /// mode. They can be changed while the node runs
+    /// ([`NodeHandle::install_key`] and the rest).
+    pub keyring: Keyring,
+    /// Longest handshake of an accepted connection before it is closed.
+    /// Default 3 s. (A dialled connection's handshake counts within
+    /// `connect_timeout`.)
+    pub handshake_timeout: Duration,
 }
 
 /// Least time between two snapshots published on a [`SnapshotBoard`].
@@ -122,6 +136,9 @@ impl NetConfig {
             seed: None,
             stop_flag: None,
             snapshots: None,
+            identity: None,
+            keyring: Keyring::default(),
+            handshake_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -210,11 +227,22 @@ enum Command {
     Sizes(Sender<TableSizes>),
 }
 
+/// What a change of the keyring did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyChange {
+    /// Whether the keyring changed (each step is idempotent).
+    pub changed: bool,
+    /// The keyring after the change.
+    pub keyring: Keyring,
+}
+
 /// A running node. Dropping it leaves the group and stops the node, like
 /// [`NodeHandle::shutdown`].
 #[derive(Debug)]
 pub struct NodeHandle {
     addr: SocketAddr,
+    id: PeerId,
+    ring: Arc<Mutex<Keyring>>,
     commands: Sender<Command>,
     events: Option<Receiver<Event>>,
     driver: Option<JoinHandle<()>>,
@@ -240,6 +268,16 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         error,
     })?;
     let clock = clock::Clock::start();
+    let keys = Arc::new(secure::LocalKeys::new(
+        cfg.identity.clone().unwrap_or_else(NodeIdentity::generate),
+    ));
+    let id = keys.id();
+    let ring = Arc::new(Mutex::new(cfg.keyring.clone()));
+    if cfg.keyring.is_open() {
+        tracing::warn!(
+            "open mode: no cluster key, so anyone who can reach this node can join and read the chat"
+        );
+    }
     let incarnation = cfg.incarnation.unwrap_or_else(wall_clock_millis);
     let seed = cfg.seed.unwrap_or_else(|| default_seed(addr));
     let node = Node::new(
@@ -257,6 +295,11 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         linger: cfg.linger,
         write_timeout: cfg.write_timeout,
         live_writers: Arc::default(),
+        keys,
+        ring: ring.clone(),
+        handshake_timeout: cfg.handshake_timeout,
+        pending: Arc::default(),
+        handshakes: Arc::default(),
     };
     let next_conn = Arc::new(AtomicU64::new(1));
     let acceptor_stop = Arc::new(AtomicBool::new(false));
@@ -306,9 +349,11 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
             return Err(StartError::Thread(e));
         }
     };
-    tracing::info!(%addr, incarnation, name = %cfg.name, "node started");
+    tracing::info!(%addr, %id, incarnation, name = %cfg.name, "node started");
     Ok(NodeHandle {
         addr,
+        id,
+        ring,
         commands: commands_tx,
         events: None,
         driver: Some(driver),
@@ -319,6 +364,55 @@ impl NodeHandle {
     /// The address the node listens on and is known by.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The node's identity (its public key).
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    /// The cluster keys, primary first (empty: the open mode).
+    pub fn keyring(&self) -> Keyring {
+        self.ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn change_keys(
+        &self,
+        f: impl FnOnce(&mut Keyring) -> Result<bool, KeyError>,
+    ) -> Result<KeyChange, KeyError> {
+        let mut ring = self
+            .ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = f(&mut ring)?;
+        if changed {
+            tracing::info!(keys = ring.keys().len(), primary = ?ring.keys().first().map(ClusterKey::id), "keyring changed");
+        }
+        Ok(KeyChange {
+            changed,
+            keyring: ring.clone(),
+        })
+    }
+
+    /// Installs a cluster key: new connections are accepted with it from
+    /// now on (rotation step 1). Connections already open stay open.
+    pub fn install_key(&self, key: ClusterKey) -> Result<KeyChange, KeyError> {
+        self.change_keys(|r| r.install(key))
+    }
+
+    /// Makes an installed key the primary, offered first when dialling
+    /// (rotation step 2).
+    pub fn use_key(&self, key: &ClusterKey) -> Result<KeyChange, KeyError> {
+        self.change_keys(|r| r.use_key(key))
+    }
+
+    /// Removes a key: no new connection is accepted with it (rotation step
+    /// 3). Connections already open stay open.
+    pub fn remove_key(&self, key: &ClusterKey) -> Result<KeyChange, KeyError> {
+        self.change_keys(|r| r.remove(key))
     }
 
     /// Sends a chat message to the group. It comes back as an
@@ -436,34 +530,65 @@ impl Acceptor {
                 }
             };
             let conn = gossip_chat::ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
-            let (link, reader) = match conn::open(stream, conn, &self.params, &self.inbox) {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot set an accepted connection up");
-                    continue;
-                }
-            };
-            tracing::debug!(conn = conn.0, "accepted");
-            let opened = Inbound::Opened {
-                conn,
-                dialed: None,
-                link,
-            };
-            if self.inbox.send(opened).is_err() {
-                return;
-            }
+            self.params
+                .pending
+                .admit(conn, &stream, &self.params.handshakes);
+            let params = self.params.clone();
+            let inbox = self.inbox.clone();
             let spawned = thread::Builder::new()
                 .name(format!("read-{}", conn.0))
                 .stack_size(conn::CONN_STACK)
-                .spawn(move || reader.run());
+                .spawn(move || accepted(stream, conn, &params, &inbox));
             if let Err(e) = spawned {
-                // The reader half was dropped with the closure: its socket
-                // closes, the writer ends, and the driver hears of it.
-                tracing::warn!(error = %e, "cannot start a reader thread");
-                let _ = self
-                    .inbox
-                    .send(Inbound::Input(gossip_chat::Input::Disconnected { conn }));
+                // The stream was dropped with the closure.
+                self.params.pending.done(conn);
+                tracing::warn!(error = %e, "cannot start a connection thread");
             }
         }
+    }
+}
+
+/// Runs the handshake of an accepted connection, then (if it opens) its
+/// reader, on the connection's own thread.
+fn accepted(
+    stream: TcpStream,
+    conn: gossip_chat::ConnId,
+    params: &ConnParams,
+    inbox: &Sender<Inbound>,
+) {
+    let peer_addr = stream.peer_addr().ok();
+    let shaken = conn::handshake(
+        &stream,
+        secure::Role::Responder,
+        params,
+        params.handshake_timeout,
+    );
+    params.pending.done(conn);
+    let session = match shaken {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(addr) = peer_addr {
+                params.handshakes.failed(addr, secure::Role::Responder, &e);
+            }
+            return;
+        }
+    };
+    let peer = session.peer;
+    let (link, reader) = match conn::open(stream, session, conn, params, inbox) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot set an accepted connection up");
+            return;
+        }
+    };
+    tracing::debug!(conn = conn.0, %peer, "accepted");
+    let opened = Inbound::Opened {
+        conn,
+        dialed: None,
+        link,
+        peer,
+    };
+    if inbox.send(opened).is_ok() {
+        reader.run();
     }
 }

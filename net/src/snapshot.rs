@@ -29,6 +29,14 @@ pub struct AdapterCounters {
     pub frames_received: u64,
     /// Connections dropped because the peer did not keep up.
     pub slow_peers_dropped: u64,
+    /// Handshakes refused, either way: no cluster key in common, another
+    /// protocol version or program, a bad identity proof.
+    pub handshakes_refused: u64,
+    /// Handshakes that failed on the network (timeout, reset, closed).
+    pub handshakes_failed: u64,
+    /// Accepted connections cut while handshaking to make room for a newer
+    /// one (too many handshakes under way).
+    pub handshakes_busy: u64,
 }
 
 /// One picture of a node, taken on its driver thread.

@@ -138,7 +138,7 @@ fn peers_command_lists_the_roster() {
 }
 
 /// Reads from a raw connection until the node closes it.
-fn assert_dropped(mut s: TcpStream, what: &str) {
+fn assert_dropped(mut s: impl Conn, what: &str) {
     assert!(
         closed_within(&mut s, PROMPT),
         "{what}: connection not dropped within {PROMPT:?}"
@@ -166,7 +166,7 @@ fn bad_input_drops_the_connection_and_the_node_keeps_working() {
     );
     assert_dropped(wrong_version, "wrong protocol version");
 
-    let mut oversized = TcpStream::connect(a.addr).unwrap();
+    let mut oversized = secure_peer(a.addr);
     oversized
         .write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3])
         .unwrap();

@@ -135,7 +135,14 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     // A peer that handshakes and keeps talking (so it never looks dead) but
     // never reads. It claims an address where nobody listens.
     let stuck_addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let mut raw = std::net::TcpStream::connect(a.addr()).unwrap();
+    let keys = net::secure::LocalKeys::new(net::NodeIdentity::generate());
+    let mut raw = net::secure::SecureStream::connect(
+        a.addr(),
+        &keys,
+        &net::Keyring::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let mut frame = Vec::new();
     let hello = Hello {
         version: PROTOCOL_VERSION,

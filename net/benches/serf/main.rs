@@ -19,6 +19,8 @@
 //! idle window, `-- --only chat` or `-- --only serf` for one side alone). Needs root for the namespaces and `serf` on the PATH
 //! (`tools/setup-serf` installs it); without it, it says so and exits 0.
 
+#[path = "../wire/data_dirs.rs"]
+mod data_dirs;
 #[allow(dead_code)]
 #[path = "../wire/place.rs"]
 mod place;
@@ -146,6 +148,7 @@ impl Group {
                 Kind::Chat => {
                     let mut cmd = g.place.command(env!("CARGO_BIN_EXE_chat"));
                     cmd.args(["--listen", "127.0.0.1:0", "--json", "--name", &name(i)]);
+                    cmd.arg("--data-dir").arg(data_dirs::of(&name(i)));
                     if i > 0 {
                         cmd.args(["--join", &first_addr]);
                     }
@@ -534,6 +537,7 @@ fn report(kind: Kind, n: usize, f: &Figures) {
 }
 
 fn main() {
+    let _cleanup = data_dirs::Cleanup;
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--only chat` or `--only serf`: one side alone (no ratios).

@@ -8,6 +8,7 @@
 //! shorter settle and window). Needs root for the namespace; without one
 //! it measures the host's `lo` and says that other traffic is in it.
 
+mod data_dirs;
 mod place;
 mod stop;
 
@@ -72,6 +73,7 @@ fn start(place: Place, n: usize, stop: &Stop) -> Result<(Cluster, Duration), Str
         let mut cmd = c.place.command(env!("CARGO_BIN_EXE_chat"));
         cmd.args(["--listen", "127.0.0.1:0", "--json", "--name"])
             .arg(format!("n{i}"));
+        cmd.arg("--data-dir").arg(data_dirs::of(&format!("n{i}")));
         if let Some(first) = c.nodes.first() {
             cmd.args(["--join", &first.addr.to_string()]);
         }
@@ -437,6 +439,7 @@ fn measure(n: usize, settle: Duration, window: Duration, stop: &Stop) -> Result<
 }
 
 fn main() {
+    let _cleanup = data_dirs::Cleanup;
     let quick = std::env::args().any(|a| a == "--quick");
     // `cargo bench` passes `--bench`; any other argument is ignored.
     let (settle, window) = if quick {

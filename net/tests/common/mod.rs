@@ -13,6 +13,8 @@ pub mod terminal;
 
 use crossbeam_channel::Receiver;
 use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
+use gossip_chat_net::secure::{LocalKeys, SecureStream};
+use gossip_chat_net::{Keyring, NodeIdentity};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
@@ -48,6 +50,13 @@ pub fn pause(d: Duration) {
 pub struct Chat {
     pub name: String,
     pub addr: SocketAddr,
+    /// Its data directory (identity and keys).
+    pub data_dir: std::path::PathBuf,
+    /// Whether the directory is removed when the process is: it was made
+    /// for this process alone.
+    owns_dir: bool,
+    /// Where its stderr goes.
+    log_path: std::path::PathBuf,
     pub child: Child,
     pub stdin: Option<ChildStdin>,
     events: Receiver<Value>,
@@ -63,24 +72,39 @@ impl Chat {
 
     /// Like [`Chat::start`], with extra command-line options.
     pub fn start_with(name: &str, join: &[&Chat], extra: &[&str]) -> Chat {
+        let mut chat = Chat::start_in(&scratch_dir(name), name, join, extra);
+        chat.owns_dir = true;
+        chat
+    }
+
+    /// Like [`Chat::start_with`], keeping the identity and keys in
+    /// `data_dir` (made if missing).
+    pub fn start_in(
+        data_dir: &std::path::Path,
+        name: &str,
+        join: &[&Chat],
+        extra: &[&str],
+    ) -> Chat {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
         cmd.args(["--listen", "127.0.0.1:0", "--name", name, "--json"]);
+        cmd.arg("--data-dir").arg(data_dir);
         for j in join {
             cmd.args(["--join", &j.addr.to_string()]);
         }
         cmd.args(extra);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-        match std::env::var_os("CHAT_TEST_LOG") {
-            None => cmd.stderr(Stdio::null()),
+        // The log (stderr) goes to a file beside the data directory, or
+        // into CHAT_TEST_LOG if set: see [`Chat::log`].
+        let log_path = match std::env::var_os("CHAT_TEST_LOG") {
+            None => data_dir.with_extension("log"),
             Some(dir) => {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 std::fs::create_dir_all(&dir).expect("log directory");
-                let path = std::path::Path::new(&dir)
-                    .join(format!("{}-{n}-{name}.log", std::process::id()));
-                cmd.stderr(std::fs::File::create(path).expect("log file"))
+                std::path::Path::new(&dir).join(format!("{}-{n}-{name}.log", std::process::id()))
             }
         };
+        cmd.stderr(std::fs::File::create(&log_path).expect("log file"));
         let mut child = cmd.spawn().expect("start chat");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, events) = crossbeam_channel::unbounded();
@@ -104,6 +128,9 @@ impl Chat {
         let mut chat = Chat {
             name: name.to_owned(),
             addr: "0.0.0.0:0".parse().unwrap(),
+            data_dir: data_dir.to_owned(),
+            owns_dir: false,
+            log_path,
             stdin: child.stdin.take(),
             child,
             events,
@@ -162,6 +189,29 @@ impl Chat {
     fn drain(&self) {
         while let Ok(v) = self.events.try_recv() {
             self.seen.borrow_mut().push(v);
+        }
+    }
+
+    /// What the process has logged on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits until the log has a line containing `text`; panics after
+    /// `within`.
+    pub fn wait_log(&self, text: &str, within: Duration) -> String {
+        let deadline = clock() + within;
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| l.contains(text)) {
+                return line.to_owned();
+            }
+            assert!(
+                clock() < deadline,
+                "{}: no log line with {text:?} within {within:?}; log:\n{log}",
+                self.name
+            );
+            pause(Duration::from_millis(50));
         }
     }
 
@@ -411,7 +461,27 @@ impl Drop for Chat {
         // SIGKILL works either way.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+            if std::env::var_os("CHAT_TEST_LOG").is_none() {
+                let _ = std::fs::remove_file(&self.log_path);
+            }
+        }
     }
+}
+
+/// A fresh directory under the system's temporary directory, unique to
+/// this process and call.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "gossip-chat-test-{}-{n}-{}",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Any other child process, killed when dropped.
@@ -574,12 +644,41 @@ pub fn frame(msg: &Message) -> Vec<u8> {
     f
 }
 
-/// Connects to `addr` and sends `msgs`, framed.
-pub fn raw_peer(addr: SocketAddr, msgs: &[Message]) -> TcpStream {
-    let mut s = TcpStream::connect(addr).expect("connect");
+/// A connection the tests read from: plain TCP, or the encrypted channel
+/// after a handshake.
+pub trait Conn: std::io::Read {
+    /// The TCP connection underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for SecureStream {
+    fn tcp(&self) -> &TcpStream {
+        SecureStream::tcp(self)
+    }
+}
+
+/// Connects to `addr` with the handshake of the open mode (a fresh
+/// identity, no cluster key), as any stranger can.
+pub fn secure_peer(addr: SocketAddr) -> SecureStream {
+    let keys = LocalKeys::new(NodeIdentity::generate());
+    SecureStream::connect(addr, &keys, &Keyring::default(), PROMPT).expect("handshake")
+}
+
+/// Connects to `addr` (the handshake of the open mode) and sends `msgs`,
+/// framed.
+pub fn raw_peer(addr: SocketAddr, msgs: &[Message]) -> SecureStream {
+    let mut s = secure_peer(addr);
     // A node that keeps the link but stops reading fails the write, not
     // the test run.
-    s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.tcp()
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     for m in msgs {
         s.write_all(&frame(m)).expect("write frame");
     }
@@ -588,8 +687,7 @@ pub fn raw_peer(addr: SocketAddr, msgs: &[Message]) -> TcpStream {
 
 /// Whether the node closed `s` (end of stream or reset) within `within`;
 /// whatever it sends meanwhile is read and dropped.
-pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
-    use std::io::Read;
+pub fn closed_within(s: &mut impl Conn, within: Duration) -> bool {
     let deadline = clock() + within;
     let mut buf = [0u8; 4096];
     loop {
@@ -597,7 +695,7 @@ pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        s.set_read_timeout(Some(left)).unwrap();
+        s.tcp().set_read_timeout(Some(left)).unwrap();
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
@@ -615,12 +713,11 @@ pub fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 /// Reads what the node sends on `s` until a message matching `pred`
 /// arrives; panics after `within`.
 pub fn wait_for_message(
-    s: &mut TcpStream,
+    s: &mut impl Conn,
     what: &str,
     within: Duration,
     pred: impl Fn(&Message) -> bool,
 ) -> Message {
-    use std::io::Read;
     let deadline = clock() + within;
     let mut reader = gossip_chat::wire::FrameReader::new(usize::MAX >> 1);
     let mut buf = [0u8; 16 * 1024];
@@ -634,7 +731,7 @@ pub fn wait_for_message(
         }
         let left = deadline.saturating_duration_since(clock());
         assert!(!left.is_zero(), "no {what} within {within:?}");
-        s.set_read_timeout(Some(left)).unwrap();
+        s.tcp().set_read_timeout(Some(left)).unwrap();
         match s.read(&mut buf) {
             Ok(0) => panic!("connection closed before {what}"),
             Ok(n) => reader.extend(&buf[..n]),

@@ -12,6 +12,8 @@ pub const COLS: u16 = 100;
 /// A `chat` process on a pseudo-terminal; killed when dropped.
 pub struct Terminal {
     pub child: Box<dyn Child + Send + Sync>,
+    /// The node's data directory, removed when dropped.
+    data_dir: std::path::PathBuf,
     _master: Box<dyn MasterPty + Send>,
     keys: Box<dyn Write + Send>,
     pub output: crossbeam_channel::Receiver<Vec<u8>>,
@@ -39,6 +41,8 @@ impl Terminal {
         cmd.env("TERM", "xterm");
         cmd.env_remove("NO_COLOR");
         cmd.env_remove("COLORTERM");
+        let data_dir = super::scratch_dir("terminal");
+        cmd.env("GOSSIP_CHAT_DATA_DIR", &data_dir);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -62,6 +66,7 @@ impl Terminal {
         });
         Terminal {
             child,
+            data_dir,
             _master: pair.master,
             keys,
             output,
@@ -158,5 +163,6 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

@@ -25,6 +25,11 @@ impl Lab<'_> {
             "--name".into(),
             format!("n{slot}"),
             "--json".into(),
+            "--data-dir".into(),
+            super::procs::data_root()
+                .join(format!("n{slot}"))
+                .to_string_lossy()
+                .into_owned(),
             format!("--ping-ms={}", c.ping_interval.as_millis()),
             format!("--missed-pings={}", c.missed_pings),
             format!("--gossip-ms={}", c.gossip_interval.as_millis()),

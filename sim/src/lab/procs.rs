@@ -128,7 +128,14 @@ impl Drop for Procs {
         for id in 0..self.list.len() {
             self.kill(id);
         }
+        let _ = std::fs::remove_dir_all(data_root());
     }
+}
+
+/// Where this run's processes keep their data directories (one per slot,
+/// so a restarted node keeps its identity); removed with the processes.
+pub fn data_root() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gossip-lab-{}", std::process::id()))
 }
 
 fn read(id: usize, out: std::process::ChildStdout, tx: &Sender<Line>, clock: Clock) {

@@ -4,8 +4,9 @@
 use anyhow::{anyhow, Context};
 use clap::Parser;
 use gossip_chat::{Config, Duration};
-use gossip_chat_net::NetConfig;
+use gossip_chat_net::{ClusterKey, NetConfig};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 /// Peer-to-peer group chat with no server. Each line typed is a message to
 /// everyone; lines starting with `/` are commands (`/help` lists them).
@@ -13,8 +14,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 #[command(name = "chat", version)]
 pub struct Args {
     /// Address to listen on and be known by (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
-    pub listen: SocketAddr,
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr, required_unless_present = "gen_cluster_key")]
+    pub listen: Option<SocketAddr>,
     /// A member to join through; repeat to give several.
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub join: Vec<SocketAddr>,
@@ -65,6 +66,25 @@ pub struct Args {
     /// http://ADDR/metrics (port 0 picks a free port, shown at start).
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics: Option<SocketAddr>,
+    /// Where the node keeps its identity key and cluster keys (created
+    /// owner-only if missing; one running node per directory). Default: the
+    /// per-user data directory's `gossip-chat` (if another node uses it,
+    /// this one runs with a temporary identity).
+    #[arg(long, value_name = "DIR", env = "GOSSIP_CHAT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The cluster key: only nodes that hold it can connect. Installed and
+    /// made primary in the data directory's keyring, which keeps it for the
+    /// next start. Without any key the node runs open (anyone may join).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "GOSSIP_CHAT_CLUSTER_KEY",
+        hide_env_values = true
+    )]
+    pub cluster_key: Option<ClusterKey>,
+    /// Print a new random cluster key and exit.
+    #[arg(long, conflicts_with_all = ["listen", "join", "cluster_key"])]
+    pub gen_cluster_key: bool,
     /// Most neighbours kept.
     #[arg(long, value_name = "N", default_value_t = Config::lan().max_connections)]
     pub max_connections: usize,
@@ -91,10 +111,12 @@ impl Args {
                 "invalid value for '--name': 1 to 64 bytes of printable text"
             ));
         }
-        if self.listen.ip().is_unspecified() {
+        let listen = self.listen.ok_or_else(|| {
+            anyhow!("the following required arguments were not provided: --listen <ADDR>")
+        })?;
+        if listen.ip().is_unspecified() {
             return Err(anyhow!(
-                "invalid value for '--listen': {} is not an address peers can reach; listen on a specific IP",
-                self.listen
+                "invalid value for '--listen': {listen} is not an address peers can reach; listen on a specific IP"
             ));
         }
         let node = Config {
@@ -109,7 +131,7 @@ impl Args {
             ..Config::lan()
         };
         node.validate().context("invalid timing options")?;
-        let mut cfg = NetConfig::new(self.listen, &self.name);
+        let mut cfg = NetConfig::new(listen, &self.name);
         cfg.node = node;
         cfg.join = self.join.clone();
         cfg.connect_timeout = std::time::Duration::from_millis(self.connect_timeout_ms.max(1));

@@ -17,7 +17,11 @@ mod wall_time;
 use anyhow::{anyhow, Context};
 use clap::Parser;
 use cli::Args;
-use gossip_chat_net::{self as net, NodeHandle, SnapshotBoard, StartError};
+use gossip_chat_net::keys::{default_data_dir, DataDirError};
+use gossip_chat_net::{
+    self as net, ClusterKey, DataDir, KeyChange, KeyError, Keyring, NodeHandle, NodeIdentity,
+    SnapshotBoard, StartError,
+};
 use output::{Out, Printer};
 use screen::{SavedTerminal, Screen, Typed};
 use std::io::{BufRead, IsTerminal};
@@ -30,6 +34,10 @@ const HELP: &str = "\
 Type a line to send it to everyone. Commands:
   /peers   who is in the group: state, direct or not, last heard
   /stats   this node's counters and table sizes
+  /key     the cluster keys (fingerprints) and this node's id
+  /key install KEY | /key use KEY | /key remove KEY
+           rotate the cluster key: install the new key on every node,
+           then use it on every node, then remove the old one
   /quit    leave the group and exit (so do Ctrl-C and end of input)
   /help    this text
   //text   send a line that starts with '/'";
@@ -97,7 +105,55 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// The data directory (if one can be used), the identity and the keyring
+/// this run starts with.
+fn credentials(args: &Args) -> Result<(Option<DataDir>, NodeIdentity, Keyring), Usage> {
+    let dir = match (&args.data_dir, default_data_dir()) {
+        (Some(path), _) => Some(DataDir::open(path).map_err(|e| Usage(e.into()))?),
+        (None, Some(path)) => match DataDir::open(&path) {
+            Ok(dir) => Some(dir),
+            Err(DataDirError::InUse(_)) => {
+                tracing::warn!(
+                    "{} is in use by another chat process: this node runs with a temporary identity and keeps no keys (give it --data-dir to keep them)",
+                    path.display()
+                );
+                None
+            }
+            Err(e) => return Err(Usage(e.into())),
+        },
+        (None, None) => {
+            tracing::warn!("no per-user data directory here: this node runs with a temporary identity (give it --data-dir to keep one)");
+            None
+        }
+    };
+    let Some(dir) = dir else {
+        let ring = args
+            .cluster_key
+            .clone()
+            .map(Keyring::with_key)
+            .unwrap_or_default();
+        return Ok((None, NodeIdentity::generate(), ring));
+    };
+    let (identity, created) = dir.identity().map_err(|e| Usage(e.into()))?;
+    if created {
+        tracing::info!(dir = %dir.path().display(), id = %identity.id(), "created an identity");
+    }
+    let mut ring = dir.keyring().map_err(|e| Usage(e.into()))?;
+    if let Some(key) = &args.cluster_key {
+        let installed = ring.install(key.clone()).map_err(|e| Usage(e.into()))?;
+        let used = ring.use_key(key).map_err(|e| Usage(e.into()))?;
+        if installed || used {
+            dir.save_keyring(&ring).map_err(|e| Usage(e.into()))?;
+        }
+    }
+    Ok((Some(dir), identity, ring))
+}
+
 fn run(args: &Args) -> Result<(), Usage> {
+    if args.gen_cluster_key {
+        println!("{}", ClusterKey::generate());
+        return Ok(());
+    }
     if args.tui && args.json {
         return Err(Usage(anyhow!(
             "--tui and --json do not go together: --json is for scripts, --tui for a terminal"
@@ -109,6 +165,11 @@ fn run(args: &Args) -> Result<(), Usage> {
         )));
     }
     let mut cfg = args.net_config().map_err(Usage)?;
+    let (dir, identity, ring) = credentials(args)?;
+    let id = identity.id();
+    cfg.identity = Some(identity);
+    cfg.keyring = ring;
+    let keys = Keys { dir };
     // Ctrl-C (or SIGTERM) asks the node to leave gracefully; a second one
     // ends the program at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -144,7 +205,7 @@ fn run(args: &Args) -> Result<(), Usage> {
         }
         // The loop ends only on a terminal failure; leaving ends the
         // program from the sink.
-        let result = tui_run::run(&node, &args.name, metrics_addr, &updates, &stop);
+        let result = tui_run::run(&node, &keys, &args.name, metrics_addr, &updates, &stop);
         ratatui::restore();
         node.shutdown();
         return result.context("the terminal failed").map_err(Usage);
@@ -169,7 +230,7 @@ fn run(args: &Args) -> Result<(), Usage> {
             .on_stop(move || saved.restore()),
         None => Printer::new(args.json, colour, Out::plain()),
     };
-    printer = printer.with_metrics(metrics_addr);
+    printer = printer.with_metrics(metrics_addr).with_id(id);
     let node = net::start_with_sink(cfg, printer).map_err(|e| Usage(e.into()))?;
     if let Some((listener, _, board)) = metrics {
         metrics::serve(listener, board)
@@ -180,8 +241,8 @@ fn run(args: &Args) -> Result<(), Usage> {
     // The main thread reads stdin; the driver prints. Ending here leaves
     // the group; the printer then ends the program.
     match screen {
-        Some(screen) => read_terminal(screen, &node, &stop, colour),
-        None => read_lines(&node, args.json, colour),
+        Some(screen) => read_terminal(screen, &node, &keys, &stop, colour),
+        None => read_lines(&node, &keys, args.json, colour),
     }
     node.shutdown();
     Ok(())
@@ -199,10 +260,63 @@ enum Reply {
     Warn(String),
 }
 
+/// Where the keyring is kept, if anywhere.
+pub(crate) struct Keys {
+    dir: Option<DataDir>,
+}
+
+impl Keys {
+    /// Carries out `/key ...` (the words after `/key`).
+    fn command(&self, words: &[&str], node: &NodeHandle, json: bool) -> Reply {
+        let parse = |k: &str| k.parse::<ClusterKey>();
+        let change: Result<KeyChange, KeyError> =
+            match words {
+                [] | ["list"] => Ok(KeyChange {
+                    changed: false,
+                    keyring: node.keyring(),
+                }),
+                ["install", k] => parse(k).and_then(|k| node.install_key(k)),
+                ["use", k] => parse(k).and_then(|k| node.use_key(&k)),
+                ["remove", k] => parse(k).and_then(|k| node.remove_key(&k)),
+                _ => return Reply::Warn(
+                    "chat: usage: /key [list] | /key install KEY | /key use KEY | /key remove KEY"
+                        .into(),
+                ),
+            };
+        let change = match change {
+            Ok(c) => c,
+            Err(e) => return Reply::Warn(format!("chat: {e}")),
+        };
+        let mut saved = true;
+        if change.changed {
+            if let Some(dir) = &self.dir {
+                if let Err(e) = dir.save_keyring(&change.keyring) {
+                    return Reply::Warn(format!(
+                        "chat: the keyring changed for this run but could not be saved: {e}"
+                    ));
+                }
+            } else {
+                saved = false;
+            }
+        }
+        Reply::Say(output::keys_text(json, node.id(), &change, saved))
+    }
+}
+
 /// Carries out one typed line.
-fn command(line: &str, node: &NodeHandle, json: bool, colour: colour::Colours) -> Reply {
+fn command(
+    line: &str,
+    node: &NodeHandle,
+    keys: &Keys,
+    json: bool,
+    colour: colour::Colours,
+) -> Reply {
     if line.is_empty() {
         return Reply::Done;
+    }
+    if line == "/key" || line.starts_with("/key ") {
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        return keys.command(&words, node, json);
     }
     if let Some(text) = line.strip_prefix("//") {
         node.send(format!("/{text}"));
@@ -229,7 +343,7 @@ fn command(line: &str, node: &NodeHandle, json: bool, colour: colour::Colours) -
 
 /// Plain lines from stdin, answers on stdout, until end of input or
 /// `/quit`.
-fn read_lines(node: &NodeHandle, json: bool, colour: colour::Colours) {
+fn read_lines(node: &NodeHandle, keys: &Keys, json: bool, colour: colour::Colours) {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut raw = Vec::new();
@@ -246,7 +360,7 @@ fn read_lines(node: &NodeHandle, json: bool, colour: colour::Colours) {
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\n', '\r']);
-        match command(line, node, json, colour) {
+        match command(line, node, keys, json, colour) {
             Reply::Done => {}
             Reply::Quit => break,
             Reply::Say(text) => println!("{text}"),
@@ -260,6 +374,7 @@ fn read_lines(node: &NodeHandle, json: bool, colour: colour::Colours) {
 fn read_terminal(
     mut screen: Screen,
     node: &NodeHandle,
+    keys: &Keys,
     stop: &AtomicBool,
     colour: colour::Colours,
 ) {
@@ -275,7 +390,13 @@ fn read_terminal(
                 break;
             }
         };
-        match command(line.trim_end_matches(['\n', '\r']), node, false, colour) {
+        match command(
+            line.trim_end_matches(['\n', '\r']),
+            node,
+            keys,
+            false,
+            colour,
+        ) {
             Reply::Done => {}
             Reply::Quit => break,
             Reply::Say(text) | Reply::Warn(text) => screen.say(text),

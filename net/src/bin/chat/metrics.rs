@@ -234,6 +234,9 @@ impl Metrics {
             ("handshake_timeout", handshake_timeouts),
             ("beacon_dropped", beacons_dropped),
             ("slow_peer", s.adapter.slow_peers_dropped),
+            ("handshake_refused", s.adapter.handshakes_refused),
+            ("handshake_failed", s.adapter.handshakes_failed),
+            ("handshake_busy", s.adapter.handshakes_busy),
         ] {
             counter(&self.dropped.get_or_create(&vec![("reason", reason)]), n);
         }

@@ -5,7 +5,7 @@ use crate::recovered::{Burst, Recovered};
 use crate::wall_time::{author_text, now_text as clock_time};
 use crossbeam_channel::Sender;
 use gossip_chat::{DownReason, Event, MemberState, Refusal, Stats, TableSizes};
-use gossip_chat_net::{wall_clock_millis, EventSink, Member};
+use gossip_chat_net::{wall_clock_millis, EventSink, KeyChange, Member, PeerId};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Stdout, Write};
 use std::net::SocketAddr;
@@ -61,6 +61,8 @@ pub struct Printer {
     out: Out,
     /// Where the metrics endpoint listens, for the first line.
     metrics: Option<SocketAddr>,
+    /// The node's identity, for the first line.
+    id: Option<PeerId>,
     /// Run when the node has stopped, before the program exits (the line
     /// editor gives the terminal back).
     on_stop: Option<Box<dyn FnOnce() + Send>>,
@@ -77,6 +79,7 @@ impl Printer {
             colour: if json { Colours::Off } else { colour },
             out,
             metrics: None,
+            id: None,
             on_stop: None,
             recovered: Recovered::new(),
         }
@@ -85,6 +88,12 @@ impl Printer {
     /// Names the metrics endpoint in the first line.
     pub fn with_metrics(mut self, addr: Option<SocketAddr>) -> Printer {
         self.metrics = addr;
+        self
+    }
+
+    /// Shows `id` on the first line.
+    pub fn with_id(mut self, id: PeerId) -> Printer {
+        self.id = Some(id);
         self
     }
 
@@ -261,19 +270,26 @@ pub fn event_text(event: &Event, colour: Colours, now_ms: u64) -> String {
 impl EventSink for Printer {
     fn ready(&mut self, addr: SocketAddr, name: &str) {
         let line = if self.json {
-            json_line(json!({"event": "ready", "addr": addr.to_string(), "name": name}))
+            let mut v = json!({"event": "ready", "addr": addr.to_string(), "name": name});
+            if let Some(id) = self.id {
+                v["id"] = json!(id.to_string());
+            }
+            if let Some(m) = self.metrics {
+                v["metrics"] = json!(m.to_string());
+            }
+            json_line(v)
         } else {
-            format!(
+            let mut line = format!(
                 "{} * listening on {addr} as {name}; type a message, or /help",
                 clock_time()
-            )
-        };
-        let line = match self.metrics {
-            Some(m) if self.json => json_line(
-                json!({"event": "ready", "addr": addr.to_string(), "name": name, "metrics": m.to_string()}),
-            ),
-            Some(m) => format!("{line}\n{} * metrics on http://{m}/metrics", clock_time()),
-            None => line,
+            );
+            if let Some(id) = self.id {
+                line += &format!("\n{} * this node's id: {id}", clock_time());
+            }
+            if let Some(m) = self.metrics {
+                line += &format!("\n{} * metrics on http://{m}/metrics", clock_time());
+            }
+            line
         };
         self.line(line + "\n");
         // Scripts wait for this line: do not hold it back.
@@ -395,6 +411,42 @@ pub fn help_json(text: &str) -> String {
 }
 
 /// The `/stats` answer: the node's counters and table sizes.
+/// The answer to `/key`: the node's id and the keyring's fingerprints
+/// (never the keys), primary first.
+pub fn keys_text(json: bool, id: PeerId, change: &KeyChange, saved: bool) -> String {
+    let ids: Vec<String> = change
+        .keyring
+        .keys()
+        .iter()
+        .map(|k| k.id().to_string())
+        .collect();
+    if json {
+        return json_line(json!({
+            "event": "keys",
+            "id": id.to_string(),
+            "open": change.keyring.is_open(),
+            "keys": ids,
+            "changed": change.changed,
+            "saved": saved,
+        }));
+    }
+    let mut s = format!("this node's id: {id}\n");
+    if ids.is_empty() {
+        s += "open mode: no cluster key (anyone who can reach this node may join)";
+    } else {
+        s += "cluster keys (fingerprints), primary first:";
+        for (n, k) in ids.iter().enumerate() {
+            s += &format!("\n  {k}{}", if n == 0 { "  (primary)" } else { "" });
+        }
+    }
+    if !change.changed {
+        s += "\n(no change)";
+    } else if !saved {
+        s += "\n(changed for this run only: no data directory)";
+    }
+    s
+}
+
 pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
     let Stats {
         malformed,

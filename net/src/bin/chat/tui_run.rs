@@ -59,6 +59,7 @@ impl EventSink for TuiSink {
 /// program) or a second Ctrl-C.
 pub fn run(
     node: &NodeHandle,
+    keys: &crate::Keys,
     name: &str,
     metrics: Option<SocketAddr>,
     updates: &Receiver<Update>,
@@ -95,7 +96,7 @@ pub fn run(
         let height = usize::from(terminal.size()?.height).max(4);
         match event::read()? {
             TermEvent::Key(key) if key.kind != KeyEventKind::Release => {
-                match on_key(&mut state, key, node, height) {
+                match on_key(&mut state, key, node, keys, height) {
                     Key::Stay => {}
                     Key::Interrupt if state.leaving => {
                         // A second Ctrl-C: end at once, as a second signal
@@ -126,7 +127,13 @@ enum Key {
     Leave,
 }
 
-fn on_key(state: &mut TuiState, key: KeyEvent, node: &NodeHandle, height: usize) -> Key {
+fn on_key(
+    state: &mut TuiState,
+    key: KeyEvent,
+    node: &NodeHandle,
+    keys: &crate::Keys,
+    height: usize,
+) -> Key {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match key.code {
         KeyCode::Char('c') if ctrl => return Key::Interrupt,
@@ -141,7 +148,7 @@ fn on_key(state: &mut TuiState, key: KeyEvent, node: &NodeHandle, height: usize)
         KeyCode::Enter => {
             let line = std::mem::take(&mut state.input);
             state.scroll = 0;
-            match command(&line, node, false, crate::colour::Colours::Off) {
+            match command(&line, node, keys, false, crate::colour::Colours::Off) {
                 Reply::Done => {}
                 Reply::Quit => return Key::Leave,
                 Reply::Say(text) if text == HELP => {
