@@ -229,7 +229,7 @@ impl Session {
                 transport: self.transport,
                 nonce: 0,
                 buf: Vec::new(),
-                plain: vec![0u8; MAX_RECORD],
+                plain: Vec::new(),
             },
         )
     }
@@ -291,7 +291,8 @@ fn write_message(
     payload: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), HandshakeError> {
-    let mut msg = vec![0u8; MAX_RECORD];
+    // Room for the payload, two public keys and two tags.
+    let mut msg = vec![0u8; payload.len() + 128];
     let n = hs.write_message(payload, &mut msg)?;
     out.extend_from_slice(
         &u16::try_from(n)
@@ -326,7 +327,7 @@ pub fn handshake(
         .local_private_key(&local.static_private)?
         .prologue(&prologue)?;
     let mine = offered(ring);
-    let mut buf = vec![0u8; MAX_RECORD];
+    let mut buf = vec![0u8; 1024];
     let session = match role {
         Role::Initiator => {
             let mut hs = builder.build_initiator()?;
@@ -462,6 +463,10 @@ impl Opener {
                 break;
             }
             let record = &self.buf[at + 2..at + 2 + len];
+            // Sized to the largest record seen so far (most are small).
+            if self.plain.len() < len {
+                self.plain.resize(len, 0);
+            }
             let n = self
                 .transport
                 .read_message(self.nonce, record, &mut self.plain)

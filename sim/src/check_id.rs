@@ -31,11 +31,13 @@ pub enum CheckId {
     OverlayConnected,
     /// Every message is held by every live node at the end.
     EventualDelivery,
+    /// A node without the cluster key and the members exchange nothing.
+    Admission,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 12] = [
+    pub const ALL: [CheckId; 13] = [
         CheckId::Discovery,
         CheckId::Join,
         CheckId::Detection,
@@ -48,6 +50,7 @@ impl CheckId {
         CheckId::Convergence,
         CheckId::OverlayConnected,
         CheckId::EventualDelivery,
+        CheckId::Admission,
     ];
 
     /// The name used in scenario files and reports.
@@ -65,6 +68,7 @@ impl CheckId {
             CheckId::Convergence => "convergence",
             CheckId::OverlayConnected => "overlay_connected",
             CheckId::EventualDelivery => "eventual_delivery",
+            CheckId::Admission => "admission",
         }
     }
 

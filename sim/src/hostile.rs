@@ -178,8 +178,18 @@ impl Attack {
         max_frame: usize,
         rng: &mut ChaCha8Rng,
     ) -> Option<Injection> {
-        let mode = self.modes[below(rng, self.modes.len())];
+        let injecting: Vec<Mode> = self
+            .modes
+            .iter()
+            .copied()
+            .filter(|m| *m != Mode::NoKey)
+            .collect();
+        if injecting.is_empty() {
+            return None;
+        }
+        let mode = injecting[below(rng, injecting.len())];
         match mode {
+            Mode::NoKey => None,
             Mode::Malformed => {
                 if below(rng, 2) == 0 {
                     let len = max_frame + 1 + below(rng, u32::MAX as usize - max_frame);
@@ -295,6 +305,10 @@ pub struct Tally {
     pub ghost_probes_max: u32,
     /// Invented addresses in honest rosters at the end (sum over nodes).
     pub ghosts_listed_at_end: u64,
+    /// Dials refused at the handshake: one end lacked the cluster key.
+    pub refused_handshakes: u64,
+    /// Of which dials by the nodes that lacked it.
+    pub strangers_refused: u64,
 }
 
 /// The honest nodes' counters of refused input.

@@ -95,7 +95,7 @@ pub fn draw(spec: &RandomSpec, nodes: u32, seed: u64) -> Vec<Fault> {
                 target: one,
                 duration: Some(d),
                 rate: crate::scenario::MISBEHAVE_RATE,
-                modes: Mode::ALL.to_vec(),
+                modes: Mode::INJECTING.to_vec(),
                 addresses: RANDOM_ADDRESSES,
             }),
             "slow" => FaultKind::Slow(Slow {

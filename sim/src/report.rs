@@ -520,6 +520,13 @@ impl Report {
                 m.replayed,
                 m.replayed_chats
             );
+            if m.refused_handshakes > 0 {
+                let _ = writeln!(
+                    s,
+                    "  admission      {} dials refused at the handshake (no cluster key in common), {} of them by nodes without the key",
+                    m.refused_handshakes, m.strangers_refused
+                );
+            }
             let h = &m.honest;
             let _ = writeln!(
                 s,

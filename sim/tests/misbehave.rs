@@ -170,7 +170,7 @@ fn misbehave_fields_have_defaults() {
     let FaultKind::Misbehave(m) = &sc.faults[0].kind else {
         panic!("{:?}", sc.faults);
     };
-    assert_eq!(m.modes, Mode::ALL.to_vec());
+    assert_eq!(m.modes, Mode::INJECTING.to_vec());
     assert_eq!(m.rate, 20.0);
     assert_eq!(m.addresses, 256);
     assert_eq!(m.duration, None);
@@ -238,4 +238,48 @@ fn random_mode_draws_misbehave_only_when_listed() {
     let e = parse("x.toml", &format!("{base}kinds = [\"meddle\"]\n")).unwrap_err();
     assert!(e.message.contains("random.kinds"), "{e}");
     assert!(e.message.contains("misbehave"), "{e}");
+}
+
+#[test]
+fn nodes_without_the_cluster_key_are_refused_and_the_members_carry_on() {
+    let sc = load(&scenario_file("no-key")).unwrap();
+    let r = run(&sc, 3, None);
+    assert!(r.passed, "{}", r.render());
+    let m = r.figures.misbehave.as_ref().expect("a misbehave tally");
+    assert_eq!(m.hostile_nodes, vec![5, 15, 25, 35]);
+    // The strangers kept dialling and every dial was refused; they
+    // injected nothing.
+    assert!(m.strangers_refused > 10, "{}", r.render());
+    assert_eq!(m.refused_handshakes, m.strangers_refused);
+    assert_eq!(m.malformed + m.peer_lists + m.replayed, 0);
+    // Nothing crossed, judged over every message sent meanwhile.
+    let a = r.check("admission").unwrap();
+    assert_eq!(a.status, Status::Pass, "{}", r.render());
+    assert!(a.judged > 1000, "{a:?}");
+    assert!(r.render().contains("admission      "));
+    // The members met, chatted and detected the crash.
+    for c in ["discovery", "delivery", "detection", "overlay_connected"] {
+        assert_eq!(r.check(c).unwrap().status, Status::Pass, "{c}");
+    }
+}
+
+#[test]
+fn a_node_that_loses_the_key_mid_run_is_cut_off() {
+    // Five nodes, one of which loses the key at 10 s: its links are cut,
+    // every dial either way is refused, and the members remove it.
+    let text = "duration = \"40s\"\n[nodes]\ncount = 5\n[workload]\nrate = 2.0\nstart = \"2s\"\n\
+        [[fault]]\nat = \"10s\"\nkind = \"misbehave\"\nnode = 2\nmodes = [\"no-key\"]\n";
+    let sc = parse("cut.toml", text).unwrap();
+    let r = run(&sc, 0, None);
+    assert!(r.passed, "{}", r.render());
+    let m = r.figures.misbehave.as_ref().unwrap();
+    assert!(m.refused_handshakes > 0, "{}", r.render());
+    let a = r.check("admission").unwrap();
+    assert_eq!(a.status, Status::Pass, "{a:?}");
+    assert!(a.judged > 0, "{a:?}");
+    assert!(
+        r.render().contains("misbehave n2: no-key"),
+        "{}",
+        r.render()
+    );
 }

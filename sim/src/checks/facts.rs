@@ -168,6 +168,9 @@ pub struct Facts {
     pub delivery_ms: Vec<u32>,
     /// Slots that misbehaved: nothing is expected of them or about them.
     pub hostile: Bits,
+    /// Spells without the cluster key (a `no-key` attack): (slot, from,
+    /// until).
+    pub no_key: Vec<(u32, Instant, Instant)>,
     /// Per slot, the highest life a hostile node forged a death or leave
     /// of: removals of it up to that life are the forgery's doing.
     pub forged: Vec<u64>,
@@ -204,11 +207,19 @@ impl Facts {
             leave_ms: Vec::new(),
             delivery_ms: Vec::new(),
             hostile: Bits::new(slots),
+            no_key: Vec::new(),
             forged: vec![0; slots],
             liveness_from: None,
             changed_at: None,
             held_nowhere: Bits::default(),
         }
+    }
+
+    /// Whether the node in `slot` lacked the cluster key at `at`.
+    pub fn lacks_key(&self, slot: u32, at: Instant) -> bool {
+        self.no_key
+            .iter()
+            .any(|&(s, from, until)| s == slot && from <= at && at < until)
     }
 
     /// The index of message `id`, if a user sent it.

@@ -9,6 +9,7 @@
 //! `n/a`, never `ok`. The definitions (what "live", "connected" and "owed"
 //! mean) are spelled out in `scenarios/README.md`.
 
+mod admission;
 mod bounded_state;
 mod check;
 mod components;
@@ -30,6 +31,7 @@ mod overlay_connected;
 mod tests;
 
 pub use crate::report::Kind;
+pub use admission::Admission;
 pub use bounded_state::BoundedState;
 pub use check::{Check, Counter, End, EXAMPLES};
 pub use components::Components;

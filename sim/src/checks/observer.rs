@@ -5,7 +5,7 @@ use super::check::{Check, End};
 use super::components::Components;
 use super::facts::Facts;
 use super::{
-    BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery, Gone,
+    Admission, BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery, Gone,
     InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, OverlayConnected, Start,
 };
 use crate::net::Network;
@@ -37,11 +37,12 @@ struct Checks {
     convergence: Convergence,
     overlay_connected: OverlayConnected,
     eventual_delivery: EventualDelivery,
+    admission: Admission,
 }
 
 impl Checks {
     /// Every check, in report order ([`CheckId::ALL`]).
-    fn all(&self) -> [&dyn Check; 12] {
+    fn all(&self) -> [&dyn Check; 13] {
         [
             &self.discovery,
             &self.join,
@@ -55,10 +56,11 @@ impl Checks {
             &self.convergence,
             &self.overlay_connected,
             &self.eventual_delivery,
+            &self.admission,
         ]
     }
 
-    fn all_mut(&mut self) -> [&mut dyn Check; 12] {
+    fn all_mut(&mut self) -> [&mut dyn Check; 13] {
         [
             &mut self.discovery,
             &mut self.join,
@@ -72,6 +74,7 @@ impl Checks {
             &mut self.convergence,
             &mut self.overlay_connected,
             &mut self.eventual_delivery,
+            &mut self.admission,
         ]
     }
 }
@@ -120,6 +123,7 @@ impl Observer {
                 convergence: Convergence::default(),
                 overlay_connected: OverlayConnected::default(),
                 eventual_delivery: EventualDelivery::default(),
+                admission: Admission::default(),
             },
             traffic: Traffic::default(),
             max_tables: TableSizes::default(),
@@ -373,6 +377,16 @@ impl Observer {
     /// it or about it.
     pub fn misbehaves(&mut self, slot: u32, now: Instant) {
         self.facts.misbehaves(slot, now);
+    }
+
+    /// The node in `slot` lacks the cluster key from `from` to `until`.
+    pub fn no_key(&mut self, slot: u32, from: Instant, until: Instant) {
+        self.facts.no_key.push((slot, from, until));
+    }
+
+    /// A dial was refused at the handshake: one end lacked the key.
+    pub fn refused_handshake(&mut self) {
+        self.checks.admission.refused += 1;
     }
 
     /// Whether the node in `slot` misbehaved.

@@ -416,3 +416,34 @@ fn eventual_delivery_counts_the_missing_messages_no_history_holds() {
     let f = figure(&|slot, id| slot == 0 && id.seq == 1);
     assert!(f.contains("0 of 1 missing messages were evicted"), "{f}");
 }
+
+#[test]
+fn a_message_crossing_between_a_node_without_the_key_and_a_member_fails_admission() {
+    let sc = scenario("");
+    let net = net(&sc);
+    // Node 1 lacks the key from 1 s on: a member's message it got, or one
+    // of its own a member got, fails; one it did not get passes.
+    let leak = |member_sends: bool, delivered: bool| {
+        let mut obs = pair(&sc);
+        obs.no_key(1, at(1000), Instant::MAX);
+        let (from, to) = if member_sends { (0, 1) } else { (1, 0) };
+        obs.chat(at(3000), from, msg(from, 1), true);
+        let m = obs.last_msg();
+        if delivered {
+            obs.chat(at(3050), to, msg(from, 1), false);
+        }
+        obs.delivery_deadline(at(8000), m, &net);
+        let c = result(&obs, CheckId::Admission);
+        (c.status, c.judged, c.failed)
+    };
+    assert_eq!(leak(true, true), (Status::Fail, 1, 1));
+    assert_eq!(leak(false, true), (Status::Fail, 1, 1));
+    assert_eq!(leak(true, false), (Status::Pass, 1, 0));
+    assert_eq!(leak(false, false), (Status::Pass, 1, 0));
+    // Without a node lacking the key there is nothing to judge.
+    let mut obs = pair(&sc);
+    obs.chat(at(3000), 0, msg(0, 1), true);
+    let m = obs.last_msg();
+    obs.delivery_deadline(at(8000), m, &net);
+    assert_eq!(status(&obs, CheckId::Admission), Status::Skip);
+}

@@ -218,7 +218,7 @@ fn misbehave(f: &RawFault) -> Result<Misbehave, String> {
         ));
     }
     let modes = match &f.modes {
-        None => Mode::ALL.to_vec(),
+        None => Mode::INJECTING.to_vec(),
         Some(names) => {
             let mut modes = Vec::new();
             for n in names {
@@ -237,7 +237,7 @@ fn misbehave(f: &RawFault) -> Result<Misbehave, String> {
             modes.dedup();
             if modes.is_empty() {
                 return Err(format!(
-                    "misbehave.modes is empty (list some of {}, or leave it out for all)",
+                    "misbehave.modes is empty (list some of {}, or leave it out for every mode but no-key)",
                     MODE_NAMES.join(", ")
                 ));
             }

@@ -269,11 +269,19 @@ pub enum Mode {
     BogusPeers,
     /// Messages it received earlier, sent again.
     Replay,
+    /// A stranger: the node lacks the cluster key, so every connection
+    /// between it and a member is refused at the handshake (as the TCP
+    /// adapter's does), and the links it had are cut. It injects nothing.
+    NoKey,
 }
 
 impl Mode {
     /// Every mode, in the order of [`MODE_NAMES`].
-    pub const ALL: [Mode; 3] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay];
+    pub const ALL: [Mode; 4] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay, Mode::NoKey];
+
+    /// The modes that inject frames on links the node has: a misbehave
+    /// fault that lists no `modes` uses these.
+    pub const INJECTING: [Mode; 3] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay];
 
     /// The name used in scenario files and reports.
     pub const fn name(self) -> &'static str {
@@ -281,6 +289,7 @@ impl Mode {
             Mode::Malformed => "malformed",
             Mode::BogusPeers => "bogus-peers",
             Mode::Replay => "replay",
+            Mode::NoKey => "no-key",
         }
     }
 }

@@ -127,13 +127,18 @@ pub fn describe(f: &Fault) -> String {
         FaultKind::Misbehave(m) => {
             let modes: Vec<&str> = m.modes.iter().map(|m| m.name()).collect();
             let d = m.duration.map_or(String::new(), |d| format!(" for {d}"));
-            format!(
-                "misbehave {}{d}: {}, {} frames/s, {} invented addresses",
-                t(&m.target),
-                modes.join(" "),
-                m.rate,
-                m.addresses
-            )
+            let injects = m.modes.iter().any(|m| *m != crate::scenario::Mode::NoKey);
+            if injects {
+                format!(
+                    "misbehave {}{d}: {}, {} frames/s, {} invented addresses",
+                    t(&m.target),
+                    modes.join(" "),
+                    m.rate,
+                    m.addresses
+                )
+            } else {
+                format!("misbehave {}{d}: {}", t(&m.target), modes.join(" "))
+            }
         }
     };
     format!("at {}: {what}", f.at)

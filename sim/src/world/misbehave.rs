@@ -6,13 +6,21 @@ use super::{describe::describe_msg, transport::Payload, Ev, World};
 use crate::addr::slot_of;
 use crate::hostile::{Attack, Injection};
 use crate::random::below;
-use crate::scenario::Misbehave;
+use crate::scenario::{Misbehave, Mode};
 use crate::trace::TraceKind;
 use gossip_chat::{wire, Instant, Message};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 impl World {
+    /// Whether the node in `slot` lacks the cluster key now (a `no-key`
+    /// attack runs on it).
+    pub(super) fn lacks_key(&self, slot: u32) -> bool {
+        self.attacks
+            .get(&slot)
+            .is_some_and(|a| a.modes.contains(&Mode::NoKey) && a.active(self.now))
+    }
+
     /// Adds the counters of the life in `slot` to the honest nodes' tally
     /// (if it is honest): every honest life counts, also one that ended
     /// before the first attack (the tally is reported only if one ran).
@@ -46,6 +54,23 @@ impl World {
             self.count_stats(s);
             self.obs.misbehaves(s, now);
             self.attacks.insert(s, attack);
+            if m.modes.contains(&Mode::NoKey) {
+                self.obs.no_key(s, now, until);
+                // It no longer holds the cluster key: its links are cut
+                // (a node restarted with another key), and no new one
+                // opens with a member.
+                let mut others: Vec<u32> = self.procs.slots[s as usize]
+                    .conns
+                    .iter()
+                    .flat_map(|&c| self.transport.conn(c as usize).ends.map(|e| e.slot))
+                    .filter(|&o| o != s)
+                    .collect();
+                others.sort_unstable();
+                others.dedup();
+                for o in others {
+                    self.reset_now(s, o);
+                }
+            }
             let epoch = self.epochs;
             self.push(now, Ev::Hostile { slot: s, epoch });
         }

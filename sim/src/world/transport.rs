@@ -316,6 +316,26 @@ impl World {
             fail_at(self, now + rtt);
             return;
         }
+        if self.lacks_key(slot) || self.lacks_key(t) {
+            // The adapter's handshake finds no cluster key in common: the
+            // answering end refuses in its second message, after TCP's
+            // round trip and Noise's first, and neither node hears of the
+            // connection.
+            let rtt = self.net.latency(a, b) + self.net.latency(b, a);
+            self.tally.refused_handshakes += 1;
+            self.obs.refused_handshake();
+            if self.lacks_key(slot) {
+                self.tally.strangers_refused += 1;
+            }
+            self.trace
+                .event(now, TraceKind::Note, [slot as u64, t as u64, 0], |l| {
+                    l.push_str(&format!(
+                        "n{slot} dial n{t} refused: no cluster key in common"
+                    ))
+                });
+            fail_at(self, now + rtt + rtt);
+            return;
+        }
         let there = now + self.net.latency(a, b);
         let back = there + self.net.latency(b, a);
         let c = self.transport.conns.len() as u32;
