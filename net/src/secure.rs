@@ -150,8 +150,7 @@ impl std::fmt::Debug for LocalKeys {
 impl LocalKeys {
     /// Credentials for `identity`, with a fresh static key.
     pub fn new(identity: NodeIdentity) -> LocalKeys {
-        let builder = snow::Builder::new(params());
-        let pair = builder
+        let pair = builder()
             .generate_keypair()
             .expect("the default resolver makes 25519 key pairs");
         let proof = identity.sign(&proof_message(&pair.public));
@@ -178,6 +177,16 @@ impl LocalKeys {
 
 fn params() -> snow::params::NoiseParams {
     NOISE_PARAMS.parse().expect("a valid Noise pattern name")
+}
+
+/// A handshake builder. Tests may make this thread's handshakes
+/// deterministic (keys and ephemerals from a seed), to pin the bytes.
+fn builder<'a>() -> snow::Builder<'a> {
+    #[cfg(test)]
+    if let Some(seed) = tests::SEEDED.with(std::cell::Cell::get) {
+        return snow::Builder::with_resolver(params(), Box::new(tests::Seeded(seed)));
+    }
+    snow::Builder::new(params())
 }
 
 fn proof_message(static_public: &[u8]) -> Vec<u8> {
@@ -323,7 +332,7 @@ pub fn handshake(
     let deadline = Instant::now() + timeout;
     stream.set_write_timeout(Some(timeout))?;
     let prologue = preamble();
-    let builder = snow::Builder::new(params())
+    let builder = builder()
         .local_private_key(&local.static_private)?
         .prologue(&prologue)?;
     let mine = offered(ring);
@@ -556,7 +565,131 @@ mod tests {
     use super::*;
     use crate::keys::ClusterKey;
     use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
     use std::thread;
+
+    thread_local! {
+        /// When set, this thread's handshakes draw keys from this seed.
+        pub(super) static SEEDED: std::cell::Cell<Option<u8>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// snow's own crypto, with randomness from a counter: every key and
+    /// ephemeral it draws is fixed by the seed.
+    pub(super) struct Seeded(pub(super) u8);
+
+    struct Counter(u8);
+
+    impl snow::types::Random for Counter {
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
+            for b in dest {
+                self.0 = self.0.wrapping_mul(31).wrapping_add(7);
+                *b = self.0;
+            }
+            Ok(())
+        }
+    }
+
+    impl snow::resolvers::CryptoResolver for Seeded {
+        fn resolve_rng(&self) -> Option<Box<dyn snow::types::Random>> {
+            Some(Box::new(Counter(self.0)))
+        }
+        fn resolve_dh(&self, c: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
+            snow::resolvers::DefaultResolver.resolve_dh(c)
+        }
+        fn resolve_hash(&self, c: &snow::params::HashChoice) -> Option<Box<dyn snow::types::Hash>> {
+            snow::resolvers::DefaultResolver.resolve_hash(c)
+        }
+        fn resolve_cipher(
+            &self,
+            c: &snow::params::CipherChoice,
+        ) -> Option<Box<dyn snow::types::Cipher>> {
+            snow::resolvers::DefaultResolver.resolve_cipher(c)
+        }
+    }
+
+    /// Copies bytes from `from` to `to` until either closes, keeping them.
+    fn relay(mut from: TcpStream, mut to: TcpStream, kept: Arc<Mutex<Vec<u8>>>) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            kept.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.chunks(32)
+            .map(|c| c.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The handshake's bytes, both ways, with keys and ephemerals drawn
+    /// from fixed seeds, then one record each way: any change to the
+    /// preamble, the pattern, the payloads or the record format shows.
+    #[test]
+    fn the_handshake_and_records_on_the_wire_are_pinned() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server_addr = server.local_addr().unwrap();
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let front_addr = front.local_addr().unwrap();
+        let (out, back) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(Mutex::new(Vec::new())),
+        );
+        let (o, b) = (out.clone(), back.clone());
+        let relays = thread::spawn(move || {
+            let (client_side, _) = front.accept().unwrap();
+            let server_side = TcpStream::connect(server_addr).unwrap();
+            let (c2, s2) = (
+                client_side.try_clone().unwrap(),
+                server_side.try_clone().unwrap(),
+            );
+            let there = thread::spawn(move || relay(client_side, server_side, o));
+            relay(s2, c2, b);
+            there.join().unwrap();
+        });
+        let ring = Keyring::with_key(ClusterKey([7; 32]));
+        let r = ring.clone();
+        let answering = thread::spawn(move || {
+            SEEDED.with(|s| s.set(Some(2)));
+            let keys = LocalKeys::new(NodeIdentity::from_seed([2; 32]));
+            let (s, _) = server.accept().unwrap();
+            let (mut seal, _) = handshake(&s, Role::Responder, &keys, &r, T)
+                .unwrap()
+                .split();
+            let mut rec = Vec::new();
+            seal.seal(b"answer", &mut rec);
+            (&s).write_all(&rec).unwrap();
+            s
+        });
+        SEEDED.with(|s| s.set(Some(1)));
+        let keys = LocalKeys::new(NodeIdentity::from_seed([1; 32]));
+        let c = TcpStream::connect(front_addr).unwrap();
+        let session = handshake(&c, Role::Initiator, &keys, &ring, T).unwrap();
+        let (mut seal, mut open) = session.split();
+        let mut rec = Vec::new();
+        seal.seal(b"hello", &mut rec);
+        (&c).write_all(&rec).unwrap();
+        let s = answering.join().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while got.len() < 6 {
+            let n = (&c).read(&mut buf).unwrap();
+            open.open(&buf[..n], &mut got).unwrap();
+        }
+        assert_eq!(got, b"answer");
+        drop((c, s));
+        relays.join().unwrap();
+        let wire = format!(
+            "dialler -> answering node\n{}\n\nanswering node -> dialler\n{}\n",
+            hex(&out.lock().unwrap()),
+            hex(&back.lock().unwrap())
+        );
+        insta::assert_snapshot!(wire);
+    }
 
     const T: Duration = Duration::from_secs(5);
 
