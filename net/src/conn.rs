@@ -125,10 +125,8 @@ pub(crate) struct HandshakeCounters {
     /// Accepted connections cut while handshaking to make room for a newer
     /// one (too many handshakes under way).
     pub busy: AtomicU64,
-    /// When the last refusal warning was logged, in milliseconds since the
-    /// counters were made (0: never).
-    last_warning_ms: AtomicU64,
-    started: std::sync::OnceLock<std::time::Instant>,
+    /// When the last refusal warning was logged.
+    last_warning: Mutex<Option<std::time::Instant>>,
 }
 
 impl HandshakeCounters {
@@ -146,18 +144,19 @@ impl HandshakeCounters {
             return;
         }
         self.refused.fetch_add(1, Ordering::Relaxed);
-        let started = *self.started.get_or_init(std::time::Instant::now);
-        let now = u64::try_from(started.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let last = self.last_warning_ms.load(Ordering::Relaxed);
-        let quiet = u64::try_from(REFUSAL_LOG_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-        if (last == 0 || now.saturating_sub(last) >= quiet)
-            && self
-                .last_warning_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        let now = std::time::Instant::now();
+        let warn = {
+            let mut last = self
+                .last_warning
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = last.is_none_or(|t| now - t >= REFUSAL_LOG_INTERVAL);
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if warn {
             tracing::warn!(%peer, side, %error, "connection refused");
         } else {
             tracing::debug!(%peer, side, %error, "connection refused");

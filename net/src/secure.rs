@@ -497,6 +497,8 @@ pub struct SecureStream {
     sealer: Sealer,
     opener: Opener,
     pending: Vec<u8>,
+    /// Bytes read from the socket, before opening.
+    scratch: Vec<u8>,
     /// The node's proven identity.
     pub peer: PeerId,
 }
@@ -518,6 +520,7 @@ impl SecureStream {
             sealer,
             opener,
             pending: Vec::new(),
+            scratch: vec![0u8; 16 * 1024],
             peer,
         })
     }
@@ -543,14 +546,13 @@ impl Write for SecureStream {
 
 impl Read for SecureStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut chunk = vec![0u8; 16 * 1024];
         while self.pending.is_empty() {
-            let n = self.stream.read(&mut chunk)?;
+            let n = self.stream.read(&mut self.scratch)?;
             if n == 0 {
                 return Ok(0);
             }
             self.opener
-                .open(&chunk[..n], &mut self.pending)
+                .open(&self.scratch[..n], &mut self.pending)
                 .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
         }
         let n = buf.len().min(self.pending.len());

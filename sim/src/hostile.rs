@@ -90,8 +90,10 @@ pub enum Injection {
 /// The attack of one hostile node.
 #[derive(Debug)]
 pub struct Attack {
-    /// What it injects.
+    /// Its modes.
     pub modes: Vec<Mode>,
+    /// Those that inject frames (all but `no-key`).
+    injecting: Vec<Mode>,
     /// Time between two hostile frames.
     pub every: Duration,
     /// When it stops (`Instant::MAX`: never).
@@ -142,14 +144,25 @@ impl Attack {
                 }
             }
         }
+        let injecting = modes
+            .iter()
+            .copied()
+            .filter(|m| *m != Mode::NoKey)
+            .collect();
         Attack {
             modes,
+            injecting,
             every,
             until,
             epoch,
             pool,
             recorded: Default::default(),
         }
+    }
+
+    /// Whether it injects frames at all.
+    pub fn injects(&self) -> bool {
+        !self.injecting.is_empty()
     }
 
     /// Whether the attack runs at `now`.
@@ -178,16 +191,10 @@ impl Attack {
         max_frame: usize,
         rng: &mut ChaCha8Rng,
     ) -> Option<Injection> {
-        let injecting: Vec<Mode> = self
-            .modes
-            .iter()
-            .copied()
-            .filter(|m| *m != Mode::NoKey)
-            .collect();
-        if injecting.is_empty() {
+        if self.injecting.is_empty() {
             return None;
         }
-        let mode = injecting[below(rng, injecting.len())];
+        let mode = self.injecting[below(rng, self.injecting.len())];
         match mode {
             Mode::NoKey => None,
             Mode::Malformed => {

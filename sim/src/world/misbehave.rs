@@ -53,6 +53,7 @@ impl World {
             // Its counters so far were honest.
             self.count_stats(s);
             self.obs.misbehaves(s, now);
+            let injects = attack.injects();
             self.attacks.insert(s, attack);
             if m.modes.contains(&Mode::NoKey) {
                 self.obs.no_key(s, now, until);
@@ -71,8 +72,14 @@ impl World {
                     self.reset_now(s, o);
                 }
             }
+            // Ticks for each hostile frame; an attack that injects nothing
+            // (`no-key`) ticks once, at its end, to note it.
             let epoch = self.epochs;
-            self.push(now, Ev::Hostile { slot: s, epoch });
+            if injects {
+                self.push(now, Ev::Hostile { slot: s, epoch });
+            } else if until != Instant::MAX {
+                self.push(until, Ev::Hostile { slot: s, epoch });
+            }
         }
     }
 

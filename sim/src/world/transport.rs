@@ -316,7 +316,8 @@ impl World {
             fail_at(self, now + rtt);
             return;
         }
-        if self.lacks_key(slot) || self.lacks_key(t) {
+        let stranger = self.lacks_key(slot);
+        if stranger || self.lacks_key(t) {
             // The adapter's handshake finds no cluster key in common: the
             // answering end refuses in its second message, after TCP's
             // round trip and Noise's first, and neither node hears of the
@@ -324,7 +325,7 @@ impl World {
             let rtt = self.net.latency(a, b) + self.net.latency(b, a);
             self.tally.refused_handshakes += 1;
             self.obs.refused_handshake();
-            if self.lacks_key(slot) {
+            if stranger {
                 self.tally.strangers_refused += 1;
             }
             self.trace
