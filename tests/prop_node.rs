@@ -2396,3 +2396,31 @@ fn a_check_ends_once_every_helper_has_nacked() {
     assert_eq!(p.node.stats().suspicions, 1);
     assert_eq!(p.node.stats().unexpected, 0);
 }
+
+/// A suspicion whose wait ends after this node's own health got worse (it
+/// was accused since) is not a death yet: it waits as long as a suspicion
+/// made now would, since the refutation may be among what goes missing
+/// on the way here.
+#[test]
+fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    // Member 5, not a neighbour, joins by hearsay and is accused by 1.
+    p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, addr(1))))
+        .unwrap();
+    assert_eq!(state_of(&p, addr(5)), Some(MemberState::Suspect));
+    let due = p.now + cfg.suspect_timeout;
+    // This node is accused itself: its health worsens.
+    p.step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .unwrap();
+    let left = due - p.now + Duration::from_millis(1);
+    run_answering(&mut p, left);
+    assert_eq!(
+        state_of(&p, addr(5)),
+        Some(MemberState::Suspect),
+        "the suspicion ran out at the wait it was given while this node was healthy"
+    );
+    run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
+    assert_eq!(state_of(&p, addr(5)), Some(MemberState::Dead));
+}

@@ -103,6 +103,30 @@ impl Cut {
     pub fn separates(&self, a: usize, b: usize) -> bool {
         self.blocks(a, b) || self.blocks(b, a)
     }
+    /// Whether the cut gives `a` a reason to remove `b`: it separates the
+    /// two, or it separates `b` from a node whose news still reaches `a`
+    /// (through a bridge, say), which may accuse `b`. A node cut off from
+    /// both is no such reason: its accusations reach `a` only after the
+    /// heal, as stale news. A one-way cut excuses every removal.
+    pub fn excuses(&self, a: usize, b: usize) -> bool {
+        if self.oneway || self.separates(a, b) {
+            return true;
+        }
+        // The sides `a` hears from, over any number of hops.
+        let mut heard = self.sides[a];
+        loop {
+            let more = self
+                .sides
+                .iter()
+                .filter(|s| **s & heard != 0)
+                .fold(heard, |m, s| m | s);
+            if more == heard {
+                break;
+            }
+            heard = more;
+        }
+        (0..self.sides.len()).any(|c| self.sides[c] & heard != 0 && self.separates(c, b))
+    }
     /// Whether it was in force at any time in `[from, to]`.
     pub fn overlaps(&self, from: Instant, to: Instant) -> bool {
         self.start <= to && self.end.is_none_or(|e| e > from)
@@ -484,7 +508,7 @@ impl Network {
     pub fn separated(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
         self.cuts
             .iter()
-            .any(|c| c.overlaps(from, to) && c.separates(a, b))
+            .any(|c| c.overlaps(from, to) && c.excuses(a, b))
             || self
                 .links
                 .iter()
@@ -502,12 +526,21 @@ impl Network {
             || self.links.iter().any(|l| l.overlaps(from, to))
     }
 
-    /// Whether any network fault that excuses removals was in force in
-    /// `[from, to]`: every partition and clog, and the bursts and link
-    /// faults not marked `excused = false` (faults a membership protocol
-    /// must ride out without removing anyone).
-    pub fn excuses_removals(&self, from: Instant, to: Instant) -> bool {
-        self.cuts.iter().any(|c| c.overlaps(from, to))
+    /// Whether a network fault that excuses `a` removing `b` was in force
+    /// in `[from, to]`: a partition or clog that gave `a` a reason (see
+    /// [`Cut::excuses`]), and any burst or link fault not marked
+    /// `excused = false` (faults a membership protocol must ride out
+    /// without removing anyone).
+    ///
+    /// A cut that only isolates others excuses nothing: two nodes that
+    /// reached each other all along, with no news from anyone cut off
+    /// from `b`, have no reason for the removal but stale news from
+    /// across the cut (a node cut off from everyone declares them all
+    /// dead, and says so when it is back).
+    pub fn excuses_removals(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
+        self.cuts
+            .iter()
+            .any(|c| c.overlaps(from, to) && c.excuses(a, b))
             || self
                 .bursts
                 .iter()
@@ -565,6 +598,34 @@ mod tests {
         let c = Cut { oneway: true, ..c };
         assert!(c.blocks(0, 2) && !c.blocks(2, 0));
         assert!(c.separates(2, 0));
+    }
+
+    /// A removal is excused across the cut, and on one side when a bridge
+    /// carries the news of a node on the other side that is cut off from
+    /// the removed one; not when the only node cut off from it is cut off
+    /// from the remover too.
+    #[test]
+    fn a_cut_excuses_removals_only_where_news_of_it_can_come_from() {
+        let cut = |groups: [u16; 4]| Cut {
+            id: 1,
+            sides: groups.map(side_of_group).to_vec(),
+            oneway: false,
+            start: Instant::ZERO,
+            end: None,
+        };
+        let isolated = cut([1, 1, 1, 2]);
+        assert!(!isolated.excuses(0, 1));
+        assert!(isolated.excuses(0, 3) && isolated.excuses(3, 0));
+        let bridged = cut([1, 1, 0, 2]);
+        assert!(bridged.excuses(0, 1), "n3 reaches n0 through n2");
+        assert!(bridged.excuses(2, 1), "the bridge hears n3 directly");
+        let halves = cut([1, 1, 2, 2]);
+        assert!(!halves.excuses(0, 1) && halves.excuses(0, 2));
+        assert!(Cut {
+            oneway: true,
+            ..isolated
+        }
+        .excuses(0, 1));
     }
 
     #[test]

@@ -155,11 +155,17 @@ fn a_fault_marked_not_excused_leaves_removals_judged() {
         net.disturbed(t0, t1),
         "the faults still disturb the network"
     );
-    assert!(!net.excuses_removals(t0, t1), "yet they excuse no removal");
+    assert!(
+        !net.excuses_removals(0, 1, t0, t1),
+        "yet they excuse no removal"
+    );
     net.heal(Some(burst), t1);
     net.heal(Some(link), t1);
     let excused = net.burst(Bits::of(3, &[2]), gossip_chat::Duration::ZERO, 0.5, t2);
-    assert!(net.excuses_removals(t2, t2), "a default burst excuses");
-    assert!(!net.excuses_removals(t1, t1 + gossip_chat::Duration::from_millis(500)));
+    assert!(
+        net.excuses_removals(0, 1, t2, t2),
+        "a default burst excuses"
+    );
+    assert!(!net.excuses_removals(0, 1, t1, t1 + gossip_chat::Duration::from_millis(500)));
     net.heal(Some(excused), t2);
 }

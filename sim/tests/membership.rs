@@ -1,7 +1,7 @@
 //! Membership on the engine: deaths heard in a full peer list are only
 //! suspicions, and a node at its connection cap refuses with `Bye(Full)`.
 
-use gossip_chat::{Config, Duration, Event, MemberState, MemberUpdate, Message};
+use gossip_chat::{Config, Duration, Event, MemberState, MemberUpdate, Message, NodeKey};
 use gossip_sim::addr::{addr_of, slot_of};
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
@@ -61,35 +61,46 @@ fn downs(sim: &Sim, observer: u32, who: u32) -> usize {
         .count()
 }
 
-/// A full list may carry deaths from across a healed split: node 0 takes
-/// the death of a member it does not hear first-hand as a suspicion, keeps
-/// it in its roster, and the accused refutes it with a new incarnation.
-#[test]
-fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
-    let mut sim = sparse(5, 3, 41, false);
+const N: u32 = 20;
+
+/// Node 0 hears from a neighbour that a member it does not hear
+/// first-hand died, in a full or a delta list, with the age the sender
+/// gives the death; runs 5 s. Returns the accused, its key, and the sim.
+fn hear_death(full: bool, age_secs: u32) -> (Sim, u32, NodeKey) {
+    let mut sim = sparse(N, 3, 41, false);
     sim.run_for(Duration::from_secs(3));
     let n0 = sim.node(0).unwrap();
-    let neighbours: Vec<u32> = n0.neighbours().filter_map(|a| slot_of(&a, 5)).collect();
+    let neighbours: Vec<u32> = n0
+        .neighbours()
+        .filter_map(|a| slot_of(&a, N as usize))
+        .collect();
     let from = neighbours[0];
-    let accused = (1..5)
+    let accused = (1..N)
         .find(|i| !neighbours.contains(i))
         .expect("a hearsay member");
     let key = sim.node(accused).unwrap().key();
     let stale = Message::PeerList {
-        full: true,
+        full,
         members: vec![MemberUpdate {
             node: key,
             state: MemberState::Dead,
             name: format!("n{accused}").into(),
             version: 0,
-            age_secs: 0,
+            age_secs,
             accuser: None,
         }],
     };
     assert!(sim.inject(from, 0, stale));
+    (sim, accused, key)
+}
+
+/// The death was taken as a suspicion: node 0 kept the member in its
+/// roster, never took it for dead, and the accused refuted it keeping its
+/// life (and chat stream), with a higher version that node 0 holds.
+fn refuted_in_place(mut sim: Sim, accused: u32, key: NodeKey) {
     assert!(
         sim.node(0).unwrap().knows_alive(&addr_of(accused)),
-        "a death from a full list removed the member at once"
+        "the death removed the member at once"
     );
     sim.run_for(Duration::from_secs(5));
     assert_eq!(
@@ -102,8 +113,6 @@ fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
         .iter()
         .any(|e| e.node == accused && matches!(e.event, Event::Refuted { .. }));
     assert!(refuted, "the accused never refuted");
-    // The refutation keeps the life (and its chat stream): a higher
-    // version, which node 0 holds.
     let accused_node = sim.node(accused).unwrap();
     assert_eq!(accused_node.key(), key);
     assert!(accused_node.version() > 0);
@@ -114,6 +123,23 @@ fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
         .find(|m| m.node == key)
         .map(|m| m.version);
     assert_eq!(held, Some(accused_node.version()));
+}
+
+/// A full list may carry deaths from across a healed split: node 0 takes
+/// the death of a member it does not hear first-hand as a suspicion.
+#[test]
+fn a_death_heard_in_a_full_list_is_a_suspicion_that_the_accused_refutes() {
+    let (sim, accused, key) = hear_death(true, 0);
+    refuted_in_place(sim, accused, key);
+}
+
+/// A node cut off from everyone declares them all dead and gossips those
+/// deaths when it is back, in delta lists: a death its sender has held
+/// longer than a suspicion lasts is stale news, taken as a suspicion too.
+#[test]
+fn an_old_death_heard_in_a_delta_list_is_a_suspicion_that_the_accused_refutes() {
+    let (sim, accused, key) = hear_death(false, 10);
+    refuted_in_place(sim, accused, key);
 }
 
 /// With every node at its cap of two neighbours, dials that do not need

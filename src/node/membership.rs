@@ -157,7 +157,12 @@ impl Node {
                     self.hold_back(&u, out);
                     return Merged::No;
                 }
-                if stale_risk && u.state == MemberState::Dead {
+                // A death the sender has held for longer than a suspicion
+                // lasts, of a member this node holds alive, is stale news
+                // too: a sender cut off from everyone (a split, a lost key)
+                // declares them all dead, and tells them on its return.
+                let old = Duration::from_secs(u.age_secs.into()) >= self.cfg.suspect_timeout;
+                if (stale_risk || old) && u.state == MemberState::Dead {
                     if suspect {
                         return Merged::No;
                     }
@@ -228,12 +233,24 @@ impl Node {
     /// health: a node whose messages go missing or come late would
     /// otherwise run out of patience before the refutation reaches it.
     fn arm_suspicion(&mut self, addr: SocketAddr) {
+        let Some(until) = self.members.get(&addr).map(|m| self.suspicion_end(m)) else {
+            return;
+        };
+        if let Some(m) = self.members.get_mut(&addr) {
+            m.suspect_until = Some(until);
+        }
+        self.suspects.insert(addr, until);
+        self.arm_detector();
+    }
+
+    /// When the suspicion of `m` runs out, as [`arm_suspicion`] says,
+    /// with this node's health now.
+    ///
+    /// [`arm_suspicion`]: Self::arm_suspicion
+    pub(super) fn suspicion_end(&self, m: &Member) -> Instant {
         let k = self.cfg.indirect_probes.clamp(1, 16);
         let max = self.stretch(self.cfg.suspect_timeout).as_millis();
         let min = self.stretch(self.cfg.suspect_min).as_millis().min(max);
-        let Some(m) = self.members.get_mut(&addr) else {
-            return;
-        };
         let c = if m.heard_dead {
             k
         } else {
@@ -241,10 +258,7 @@ impl Node {
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
-        let until = m.since + Duration::from_millis(wait);
-        m.suspect_until = Some(until);
-        self.suspects.insert(addr, until);
-        self.arm_detector();
+        m.since + Duration::from_millis(wait)
     }
 
     /// Suspects `addr` on this node's own evidence, and floods it.

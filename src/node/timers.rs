@@ -436,10 +436,22 @@ impl Node {
                 .filter(|m| {
                     m.state == MemberState::Suspect && m.suspect_until.is_some_and(|t| t <= now)
                 })
-                .map(|m| m.key(addr));
-            let Some(key) = still else {
+                .map(|m| (m.key(addr), self.suspicion_end(m)));
+            let Some((key, end)) = still else {
                 continue;
             };
+            if end > now {
+                // This node's health got worse since it suspected (it was
+                // accused itself, its timers ran late): what reaches it
+                // comes late or not at all, the refutation too, so it
+                // waits as long as a suspicion made now would (Lifeguard's
+                // local health, applied when the wait ends).
+                if let Some(m) = self.members.get_mut(&addr) {
+                    m.suspect_until = Some(end);
+                }
+                self.suspects.insert(addr, end);
+                continue;
+            }
             self.declare_dead(key, out);
         }
     }
@@ -511,6 +523,17 @@ impl Node {
         // Oldest first, a bounded batch per round, so that a burst of
         // changes costs a steady trickle rather than one huge list.
         let mut updates = self.recent.round(GOSSIP_BATCH);
+        // A death goes with its age now, not when it was queued: news that
+        // waited (this node had no neighbours) must not pass for fresh.
+        for u in &mut updates {
+            if let Some(m) = self
+                .members
+                .get(&u.node.addr)
+                .filter(|m| m.rank() == rank(u))
+            {
+                u.age_secs = m.update(u.node.addr, now).age_secs;
+            }
+        }
         own.retain(|o| !updates.iter().any(|u| u.node.addr == o.node.addr));
         updates.extend(own);
         let msg = Message::PeerList {

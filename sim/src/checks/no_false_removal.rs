@@ -23,8 +23,9 @@ impl Check for NoFalseRemoval {
         Kind::Always
     }
     /// False when the removed node is up in the same life, both ends were
-    /// up over the last detection window, and nothing (a partition, clog
-    /// or loss burst; an attack; the removed node being slow) excuses it.
+    /// up over the last detection window, and nothing (a partition or
+    /// clog between the two, a loss burst; an attack; the removed node
+    /// being slow) excuses it.
     fn removal(&mut self, f: &Facts, r: &Removal, net: &Network) {
         if !r.dead {
             return;
@@ -47,7 +48,7 @@ impl Check for NoFalseRemoval {
                 false_removal = clean(obs)
                     && clean(subj)
                     && !subj.slow_during(from, now)
-                    && !net.excuses_removals(from, now);
+                    && !net.excuses_removals(r.slot as usize, r.peer as usize, from, now);
             }
         }
         let (slot, peer, now) = (r.slot, r.peer, r.now);

@@ -173,6 +173,34 @@ fn removing_a_live_reachable_node_as_dead_fails_no_false_removal() {
     assert_eq!(status(&obs, CheckId::NoFalseRemoval), Status::Skip);
 }
 
+/// A partition excuses a removal only when it gave the remover a reason:
+/// n0 removing n1 while a cut isolates n2 alone (stale news from n2 once
+/// it is back) is false; while a cut separates n0 and n1 it is not, nor
+/// while n2 bridges n0 to a side cut off from n1 (see `net.rs`).
+#[test]
+fn a_partition_excuses_only_removals_across_it() {
+    let sc = scenario("");
+    let mut net = net(&sc);
+    let mut obs = pair(&sc);
+    obs.start(at(0), 2, Start::Initial);
+    let elsewhere = net.cut(vec![1, 1, 2], false, at(20_000));
+    net.heal(Some(elsewhere), at(25_000));
+    obs.peer_down(at(26_000), 0, 1, key(1), DownReason::Dead, Some(1), &net);
+    let c = result(&obs, CheckId::NoFalseRemoval);
+    assert_eq!((c.status, c.failed), (Status::Fail, 1), "{c:?}");
+    let mut obs = pair(&sc);
+    let mut net = self::net(&sc);
+    let between = net.cut(vec![1, 2, 1], false, at(20_000));
+    net.heal(Some(between), at(25_000));
+    obs.peer_down(at(26_000), 0, 1, key(1), DownReason::Dead, Some(1), &net);
+    let c = result(&obs, CheckId::NoFalseRemoval);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Pass, 1, 0),
+        "{c:?}"
+    );
+}
+
 #[test]
 fn a_message_missing_at_its_deadline_fails_delivery() {
     let sc = scenario("");
