@@ -360,12 +360,14 @@ impl Node {
     /// A new round: every member in the roster that is not a neighbour, in
     /// a random order (each is probed once per round).
     fn refill_probe_order(&mut self) {
-        let mut order: Vec<SocketAddr> = self
-            .members
-            .iter()
-            .filter(|(a, m)| m.in_roster() && !self.neighbours.contains_key(a))
-            .map(|(a, _)| *a)
-            .collect();
+        // Sized once: a node refills the order mostly with the whole group.
+        let mut order = Vec::with_capacity(self.members.len());
+        order.extend(
+            self.members
+                .iter()
+                .filter(|(a, m)| m.in_roster() && !self.neighbours.contains_key(a))
+                .map(|(a, _)| *a),
+        );
         for i in (1..order.len()).rev() {
             let j = self.below(i + 1);
             order.swap(i, j);
