@@ -342,26 +342,32 @@ impl Node {
     /// The alive member before this node on the ring of address hashes
     /// that is not being dialled or checked, and may be dialled now.
     pub(super) fn ring_predecessor(&self) -> Option<SocketAddr> {
-        self.members
-            .before(self.me.addr)
-            .find(|(a, m)| {
-                m.state == MemberState::Alive
-                    && m.retry_at <= self.now
-                    && !self.dialing.contains_key(a)
-                    && !self.detector.checks.contains_key(a)
-            })
-            .map(|(a, _)| a)
+        let fits = |(a, m): &(SocketAddr, &Member)| {
+            m.state == MemberState::Alive
+                && m.retry_at <= self.now
+                && !self.dialing.contains_key(a)
+                && !self.detector.checks.contains_key(a)
+        };
+        // Mostly the nearest member fits: found without sorting the
+        // ring's changes in (a node reads it every heartbeat while it
+        // learns the group).
+        if let Some(near) = self.members.nearest_before(self.me.addr).filter(fits) {
+            return Some(near.0);
+        }
+        self.members.before(self.me.addr).find(fits).map(|(a, _)| a)
     }
 
     /// A new round: every member in the roster that is not a neighbour, in
     /// a random order (each is probed once per round).
     fn refill_probe_order(&mut self) {
-        let mut order: Vec<SocketAddr> = self
-            .members
-            .iter()
-            .filter(|(a, m)| m.in_roster() && !self.neighbours.contains_key(a))
-            .map(|(a, _)| *a)
-            .collect();
+        // Sized once: a node refills the order mostly with the whole group.
+        let mut order = Vec::with_capacity(self.members.len());
+        order.extend(
+            self.members
+                .iter()
+                .filter(|(a, m)| m.in_roster() && !self.neighbours.contains_key(a))
+                .map(|(a, _)| *a),
+        );
         for i in (1..order.len()).rev() {
             let j = self.below(i + 1);
             order.swap(i, j);

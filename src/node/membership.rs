@@ -520,6 +520,9 @@ impl Node {
                 };
                 news.push(match took {
                     Some(m) if m.rank() != rank(u) => m.update(u.node.addr, now),
+                    // A join answer's arrivals are not news (see below):
+                    // not copied only to be dropped.
+                    _ if cover == Cover::Full && !urgent(u) => continue,
                     _ => u.clone(),
                 });
             }
@@ -675,20 +678,16 @@ impl Node {
         }
         // Fingerprints of whole buckets per frame, so that each frame says
         // what it covers.
-        let mut by_bucket: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        let mut by_bucket: Vec<Vec<u32>> = vec![Vec::new(); crate::peers::BUCKETS];
         self.each_spread(mask, |bucket, e| {
-            by_bucket
-                .entry(bucket)
-                .or_default()
-                .push(self.print_spread(e));
+            by_bucket[bucket].push(self.print_spread(e));
         });
         let budget = self.frame_budget() / PRINT_SIZE;
         let mut frame: (u64, Vec<u32>) = (0, Vec::new());
-        for i in 0..crate::peers::BUCKETS {
+        for (i, prints) in by_bucket.into_iter().enumerate() {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let prints = by_bucket.remove(&i).unwrap_or_default();
             if frame.0 != 0 && frame.1.len() + prints.len() > budget {
                 let (buckets, prints) = std::mem::take(&mut frame);
                 out.push(Output::Send {
