@@ -2424,3 +2424,54 @@ fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
     assert_eq!(state_of(&p, addr(5)), Some(MemberState::Dead));
 }
+
+/// Runs `p` for `d` answering nothing: every link is silent.
+fn run_silent(p: &mut Probe, d: Duration) {
+    let until = p.now + d;
+    while p.now < until {
+        let before = p.now;
+        p.step(Step::Deadline).unwrap();
+        if p.now == before {
+            p.step(Step::Wait(10)).unwrap();
+        }
+    }
+}
+
+/// A node that hears from no one is far likelier cut off than the only
+/// one left: it suspects its silent neighbours but declares none dead
+/// (its deaths would reach the others as news once it is back). Once it
+/// hears again, each suspicion waits its whole time from then, so the
+/// refutations have time to come. With one other member it cannot tell,
+/// and declares it dead as before.
+#[test]
+fn a_node_that_hears_from_no_one_declares_no_one_dead() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    run_silent(&mut p, Duration::from_secs(20));
+    for i in 1..=3 {
+        assert_eq!(state_of(&p, addr(i)), Some(MemberState::Suspect), "n{i}");
+    }
+    // A member gets through again (and goes on speaking): refutations may
+    // now come.
+    p.step(Step::Open(20, None, Message::Hello(hello(key(4, 1)))))
+        .unwrap();
+    let back = p.now;
+    let mut dead_at = None;
+    while p.now - back < cfg.suspect_timeout.saturating_mul(6) && dead_at.is_none() {
+        p.step(Step::Message(20, Message::Pong(0))).unwrap();
+        run_silent(&mut p, Duration::from_millis(100));
+        if state_of(&p, addr(2)) == Some(MemberState::Dead) {
+            dead_at = Some(p.now);
+        }
+    }
+    let dead_at = dead_at.expect("node 2 never declared dead once node 1 spoke");
+    assert!(
+        dead_at - back >= cfg.suspect_timeout,
+        "declared {:?} after hearing again",
+        dead_at - back
+    );
+
+    let mut alone = probe_with_neighbours(cfg.clone(), 1);
+    run_silent(&mut alone, Duration::from_secs(20));
+    assert_eq!(state_of(&alone, addr(1)), Some(MemberState::Dead));
+}

@@ -104,28 +104,20 @@ impl Cut {
         self.blocks(a, b) || self.blocks(b, a)
     }
     /// Whether the cut gives `a` a reason to remove `b`: it separates the
-    /// two, or it separates `b` from a node whose news still reaches `a`
-    /// (through a bridge, say), which may accuse `b`. A node cut off from
-    /// both is no such reason: its accusations reach `a` only after the
-    /// heal, as stale news. A one-way cut excuses every removal.
+    /// two, or it cuts `b` off from more than one node. A cut that only
+    /// isolates a third node is no reason: that node, cut off from
+    /// everyone, accuses every member, and its accusations reach `a` only
+    /// after the heal, as stale news. (Two or more nodes cut off together
+    /// hear each other, which a node alone cannot tell from a mass
+    /// failure; their deaths may spread once the cut heals.) A one-way cut
+    /// excuses every removal.
     pub fn excuses(&self, a: usize, b: usize) -> bool {
-        if self.oneway || self.separates(a, b) {
-            return true;
-        }
-        // The sides `a` hears from, over any number of hops.
-        let mut heard = self.sides[a];
-        loop {
-            let more = self
-                .sides
-                .iter()
-                .filter(|s| **s & heard != 0)
-                .fold(heard, |m, s| m | s);
-            if more == heard {
-                break;
-            }
-            heard = more;
-        }
-        (0..self.sides.len()).any(|c| self.sides[c] & heard != 0 && self.separates(c, b))
+        self.oneway
+            || self.separates(a, b)
+            || (0..self.sides.len())
+                .filter(|&c| self.separates(c, b))
+                .nth(1)
+                .is_some()
     }
     /// Whether it was in force at any time in `[from, to]`.
     pub fn overlaps(&self, from: Instant, to: Instant) -> bool {
@@ -508,7 +500,7 @@ impl Network {
     pub fn separated(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
         self.cuts
             .iter()
-            .any(|c| c.overlaps(from, to) && c.excuses(a, b))
+            .any(|c| c.overlaps(from, to) && c.separates(a, b))
             || self
                 .links
                 .iter()
@@ -531,12 +523,6 @@ impl Network {
     /// [`Cut::excuses`]), and any burst or link fault not marked
     /// `excused = false` (faults a membership protocol must ride out
     /// without removing anyone).
-    ///
-    /// A cut that only isolates others excuses nothing: two nodes that
-    /// reached each other all along, with no news from anyone cut off
-    /// from `b`, have no reason for the removal but stale news from
-    /// across the cut (a node cut off from everyone declares them all
-    /// dead, and says so when it is back).
     pub fn excuses_removals(&self, a: usize, b: usize, from: Instant, to: Instant) -> bool {
         self.cuts
             .iter()
@@ -600,27 +586,25 @@ mod tests {
         assert!(c.separates(2, 0));
     }
 
-    /// A removal is excused across the cut, and on one side when a bridge
-    /// carries the news of a node on the other side that is cut off from
-    /// the removed one; not when the only node cut off from it is cut off
-    /// from the remover too.
+    /// A removal is excused across the cut, and of a node cut off from
+    /// two or more others; not of a node cut off only from a third node,
+    /// which is isolated.
     #[test]
-    fn a_cut_excuses_removals_only_where_news_of_it_can_come_from() {
-        let cut = |groups: [u16; 4]| Cut {
+    fn a_cut_that_isolates_a_third_node_excuses_no_removal() {
+        let cut = |groups: &[u16]| Cut {
             id: 1,
-            sides: groups.map(side_of_group).to_vec(),
+            sides: groups.iter().map(|g| side_of_group(*g)).collect(),
             oneway: false,
             start: Instant::ZERO,
             end: None,
         };
-        let isolated = cut([1, 1, 1, 2]);
+        let isolated = cut(&[1, 1, 1, 2]);
         assert!(!isolated.excuses(0, 1));
         assert!(isolated.excuses(0, 3) && isolated.excuses(3, 0));
-        let bridged = cut([1, 1, 0, 2]);
-        assert!(bridged.excuses(0, 1), "n3 reaches n0 through n2");
-        assert!(bridged.excuses(2, 1), "the bridge hears n3 directly");
-        let halves = cut([1, 1, 2, 2]);
-        assert!(!halves.excuses(0, 1) && halves.excuses(0, 2));
+        let bridged = cut(&[1, 1, 0, 2, 2]);
+        assert!(bridged.excuses(0, 1) && bridged.excuses(2, 1));
+        let two = cut(&[1, 1, 1, 2, 2]);
+        assert!(two.excuses(0, 1) && two.excuses(3, 4) && two.excuses(0, 3));
         assert!(Cut {
             oneway: true,
             ..isolated

@@ -70,6 +70,11 @@ pub(super) struct Detector {
     ring_watch: Option<SocketAddr>,
     /// When this node last dialled its ring predecessor to bridge a gap.
     ring_dialled: Option<Instant>,
+    /// When this node last received anything, over any connection.
+    pub(super) heard: Option<Instant>,
+    /// When it last heard something after hearing nothing for a silence
+    /// (see [`Node::isolated`]): suspicions wait from then at the earliest.
+    pub(super) heard_again: Option<Instant>,
     nonce: u32,
 }
 
@@ -185,6 +190,37 @@ impl Node {
         self.cfg
             .dead_after()
             .saturating_mul(1 + self.detector.health.min(1) as u64)
+    }
+
+    /// Whether this node hears from no one: nothing has come over any
+    /// connection for a silence, while at least two other members are in
+    /// its roster. Then it is far likelier that this node is cut off
+    /// than that every other member failed at once, so it declares no one
+    /// dead (see `expire_suspicions`). With one other member it cannot
+    /// tell, and goes by its own word.
+    pub(super) fn isolated(&self) -> bool {
+        self.detector
+            .heard
+            .is_some_and(|t| self.now - t >= self.silence())
+            && self
+                .members
+                .iter()
+                .filter(|(a, m)| **a != self.me.addr && m.in_roster())
+                .nth(1)
+                .is_some()
+    }
+
+    /// Notes that something came in: the first thing after a silence ends
+    /// an isolation.
+    pub(super) fn note_heard(&mut self) {
+        if self
+            .detector
+            .heard
+            .is_some_and(|t| self.now - t >= self.silence())
+        {
+            self.detector.heard_again = Some(self.now);
+        }
+        self.detector.heard = Some(self.now);
     }
 
     /// A sign that this node is degraded: it was accused, its timers ran

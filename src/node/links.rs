@@ -533,8 +533,12 @@ impl Node {
     }
 
     pub(super) fn on_message(&mut self, conn: ConnId, msg: Message, out: &mut Vec<Output>) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        if !self.conns.contains_key(&conn) {
             self.stats.unexpected += 1;
+            return;
+        }
+        self.note_heard();
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.last_heard = self.now;

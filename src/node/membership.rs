@@ -258,7 +258,13 @@ impl Node {
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
-        m.since + Duration::from_millis(wait)
+        // A node that was cut off waits from when it heard again: the
+        // refutation of what it suspected meanwhile is only now on its way.
+        let from = self
+            .detector
+            .heard_again
+            .map_or(m.since, |t| t.max(m.since));
+        from + Duration::from_millis(wait)
     }
 
     /// Suspects `addr` on this node's own evidence, and floods it.
@@ -899,13 +905,14 @@ impl Node {
         self.now.saturating_sub(self.cfg.tombstone_ttl)
     }
 
-    pub(super) fn declare_dead(&mut self, key: NodeKey, out: &mut Vec<Output>) {
+    /// Declares a suspect dead, as of `age_secs` ago (0: now).
+    pub(super) fn declare_dead(&mut self, key: NodeKey, age_secs: u32, out: &mut Vec<Output>) {
         let u = self.members.get(&key.addr).map(|m| MemberUpdate {
             node: key,
             version: m.version,
             state: MemberState::Dead,
             name: m.name.clone(),
-            age_secs: 0,
+            age_secs,
             accuser: None,
         });
         if let Some(u) = u {

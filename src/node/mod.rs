@@ -246,6 +246,10 @@ pub const MAX_PROBES: usize = 16;
 const MAX_MISSING: usize = 4096;
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
+
+/// How long a node that hears from no one holds its suspicions before it
+/// declares them deaths anyway (see `expire_suspicions`).
+const ISOLATED_WAIT: Duration = Duration::from_secs(60);
 /// How long arrivals wait to be sent together: a group that starts at once
 /// floods a few lists rather than one small frame per member.
 const ARRIVAL_BATCH: Duration = Duration::from_millis(10);

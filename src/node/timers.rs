@@ -436,8 +436,8 @@ impl Node {
                 .filter(|m| {
                     m.state == MemberState::Suspect && m.suspect_until.is_some_and(|t| t <= now)
                 })
-                .map(|m| (m.key(addr), self.suspicion_end(m)));
-            let Some((key, end)) = still else {
+                .map(|m| (m.key(addr), self.suspicion_end(m), m.since));
+            let Some((key, end, since)) = still else {
                 continue;
             };
             if end > now {
@@ -452,7 +452,26 @@ impl Node {
                 self.suspects.insert(addr, end);
                 continue;
             }
-            self.declare_dead(key, out);
+            let mut age = 0;
+            if self.isolated() {
+                // Cut off, most likely: no death until this node hears
+                // from others (the wait then starts again, see
+                // `suspicion_end`), or for `ISOLATED_WAIT`. Past that (the
+                // last member left alive?) it declares, dated from the
+                // suspicion, so that the death travels as the old news it
+                // may be (see `merge_update`).
+                let last = since + ISOLATED_WAIT;
+                if now < last {
+                    let at = last.min(now + self.cfg.ping_interval);
+                    if let Some(m) = self.members.get_mut(&addr) {
+                        m.suspect_until = Some(at);
+                    }
+                    self.suspects.insert(addr, at);
+                    continue;
+                }
+                age = ((now - since).as_millis() / 1000).min(u64::from(u32::MAX)) as u32;
+            }
+            self.declare_dead(key, age, out);
         }
     }
 

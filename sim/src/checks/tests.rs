@@ -175,8 +175,8 @@ fn removing_a_live_reachable_node_as_dead_fails_no_false_removal() {
 
 /// A partition excuses a removal only when it gave the remover a reason:
 /// n0 removing n1 while a cut isolates n2 alone (stale news from n2 once
-/// it is back) is false; while a cut separates n0 and n1 it is not, nor
-/// while n2 bridges n0 to a side cut off from n1 (see `net.rs`).
+/// it is back) is false; while a cut separates n0 and n1 it is not (see
+/// `net.rs`).
 #[test]
 fn a_partition_excuses_only_removals_across_it() {
     let sc = scenario("");
