@@ -267,6 +267,17 @@ impl Node {
         from + Duration::from_millis(wait)
     }
 
+    /// When the suspicion of `m` runs out with the wait it was given, moved
+    /// to start when this node heard from others again if it heard from no
+    /// one meanwhile (see [`suspicion_end`](Self::suspicion_end)).
+    pub(super) fn resumed_end(&self, m: &Member) -> Instant {
+        let armed = m.suspect_until.unwrap_or(m.since);
+        match self.detector.heard_again {
+            Some(t) if t > m.since => armed.max(t + (armed - m.since)),
+            _ => armed,
+        }
+    }
+
     /// Suspects `addr` on this node's own evidence, and floods it.
     pub(super) fn suspect(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
         // A node that runs a heartbeat or more behind hears everyone late:

@@ -436,19 +436,30 @@ impl Node {
                 .filter(|m| {
                     m.state == MemberState::Suspect && m.suspect_until.is_some_and(|t| t <= now)
                 })
-                .map(|m| (m.key(addr), self.suspicion_end(m), m.since));
+                .map(|m| {
+                    // Only a lone accusation waits on this node's health
+                    // now: independent confirmations are evidence enough.
+                    let lone = m.accusers.len() <= 1 && !m.heard_dead;
+                    let end = if lone {
+                        self.suspicion_end(m)
+                    } else {
+                        self.resumed_end(m)
+                    };
+                    (m.key(addr), end, m.since)
+                });
             let Some((key, end, since)) = still else {
                 continue;
             };
             if end > now {
-                // This node's health got worse since it suspected (it was
-                // accused itself, its timers ran late): what reaches it
-                // comes late or not at all, the refutation too, so it
-                // waits as long as a suspicion made now would (Lifeguard's
-                // local health, applied when the wait ends).
-                if let Some(m) = self.members.get_mut(&addr) {
-                    m.suspect_until = Some(end);
-                }
+                // A lone accusation, and this node's health got worse
+                // since it suspected (it was accused itself, its timers
+                // ran late): what reaches it comes late or not at all, the
+                // refutation too, so it waits as long as a suspicion made
+                // now would (Lifeguard's local health, applied when the
+                // wait ends). Or this node heard from no one meanwhile
+                // (see `suspicion_end`).
+                // (The deadline it was armed with stays: each wake-up
+                // works the end out afresh from it.)
                 self.suspects.insert(addr, end);
                 continue;
             }
@@ -463,9 +474,6 @@ impl Node {
                 let last = since + ISOLATED_WAIT;
                 if now < last {
                     let at = last.min(now + self.cfg.ping_interval);
-                    if let Some(m) = self.members.get_mut(&addr) {
-                        m.suspect_until = Some(at);
-                    }
                     self.suspects.insert(addr, at);
                     continue;
                 }
