@@ -199,13 +199,6 @@ struct Ring {
     /// The last place looked up in `sorted` and how many places precede
     /// it (a node looks up its own place a few times a heartbeat).
     split: Option<(Place, usize)>,
-    /// The least place `pending` adds.
-    pending_min: Option<Place>,
-    /// The place a node last looked before ([`Ring::nearest_before`]; it
-    /// is always its own), with the greatest place `pending` adds below
-    /// it and the greatest it adds at all: the nearest member before it is
-    /// then known without sorting the changes in.
-    pivot: Option<(Place, Option<Place>, Option<Place>)>,
 }
 
 impl Ring {
@@ -220,71 +213,10 @@ impl Ring {
     fn change(&mut self, at: Place, add: bool) {
         self.pending.push((at, add));
         self.removes |= !add;
-        if add {
-            self.pending_min = Some(self.pending_min.map_or(at, |m| m.min(at)));
-            if let Some((pivot, below, top)) = &mut self.pivot {
-                if at < *pivot {
-                    *below = Some(below.map_or(at, |b| b.max(at)));
-                }
-                *top = Some(top.map_or(at, |t| t.max(at)));
-            }
-        }
         // Bounded even if the ring is not read for a long time.
         if self.pending.len() > self.sorted.len().max(64) {
             self.settle();
         }
-    }
-
-    /// The least place on the ring, without sorting the changes in
-    /// unless one removes a place.
-    fn first(&mut self) -> Option<Place> {
-        if self.removes {
-            self.settle();
-        }
-        match (self.sorted.first().copied(), self.pending_min) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// How many places in `sorted` precede `at`.
-    fn split(&mut self, at: Place) -> usize {
-        match self.split {
-            Some((place, split)) if place == at => split,
-            _ => {
-                let split = self.sorted.partition_point(|k| *k < at);
-                self.split = Some((at, split));
-                split
-            }
-        }
-    }
-
-    /// The place [`Members::before`] would yield first for `at`, without
-    /// sorting the changes in: `Some(None)` if the ring holds no place
-    /// but `at`, `None` if that is not known that way (a change removes a
-    /// place, or adds `at` itself).
-    fn nearest_before(&mut self, at: Place) -> Option<Option<Place>> {
-        if self.removes {
-            return None;
-        }
-        if self.pivot.is_none_or(|(p, _, _)| p != at) {
-            let adds = self.pending.iter().map(|(k, _)| *k);
-            let below = adds.clone().filter(|k| *k < at).max();
-            self.pivot = Some((at, below, adds.max()));
-        }
-        let (_, below, top) = self.pivot?;
-        let split = self.split(at);
-        let sorted_below = split.checked_sub(1).map(|i| self.sorted[i]);
-        if let Some(k) = sorted_below.max(below) {
-            return Some(Some(k));
-        }
-        // None before `at`: round the ring from its greatest place, which
-        // is not `at` unless the ring holds it.
-        let greatest = self.sorted.last().copied().max(top);
-        if greatest == Some(at) {
-            return None;
-        }
-        Some(greatest)
     }
 
     /// Sorts the pending changes in.
@@ -293,10 +225,6 @@ impl Ring {
             return;
         }
         self.split = None;
-        self.pending_min = None;
-        if let Some((_, below, top)) = &mut self.pivot {
-            (*below, *top) = (None, None);
-        }
         if !std::mem::take(&mut self.removes) {
             self.add_pending();
             return;
@@ -419,16 +347,9 @@ impl Members {
 
     /// The member in the roster first on the ring, with its place.
     pub fn first(&self) -> Option<(u64, SocketAddr)> {
-        self.ring.borrow_mut().first()
-    }
-
-    /// The member [`before`](Self::before) yields first for `from`, if
-    /// that is known without sorting in the ring's changes (`None` if
-    /// not, or if the ring holds no other member).
-    pub fn nearest_before(&self, from: SocketAddr) -> Option<(SocketAddr, &Member)> {
-        let at = (ring_pos(from), from);
-        let (_, a) = self.ring.borrow_mut().nearest_before(at)??;
-        self.map.get(&a).map(|m| (a, m))
+        let mut ring = self.ring.borrow_mut();
+        ring.settle();
+        ring.sorted.first().copied()
     }
 
     /// The members in the roster going back round the ring from `from`
@@ -438,7 +359,15 @@ impl Members {
         let (split, end) = {
             let mut ring = self.ring.borrow_mut();
             ring.settle();
-            (ring.split(at), ring.sorted.len())
+            let split = match ring.split {
+                Some((place, split)) if place == at => split,
+                _ => {
+                    let split = ring.sorted.partition_point(|k| *k < at);
+                    ring.split = Some((at, split));
+                    split
+                }
+            };
+            (split, ring.sorted.len())
         };
         // Nothing changes the ring while `self` is borrowed.
         let place = move |i: usize| self.ring.borrow().sorted[i];
@@ -782,23 +711,16 @@ mod tests {
         let mut members = Members::default();
         for (i, addr) in addrs().into_iter().enumerate() {
             members.set(addr, member(0, MemberState::Alive));
-            let near = members.nearest_before(addrs()[0]).map(|(a, _)| a);
-            if i > 0 {
-                assert!(near.is_some());
-            }
             if i % 13 == 0 {
                 let want = places(&members);
                 assert_eq!(members.first(), want.first().copied());
-                let first = members.before(addrs()[0]).next().map(|(a, _)| a);
-                assert_eq!(near, first);
                 let ring: Vec<SocketAddr> = members.before(addr).map(|(a, _)| a).collect();
                 assert_eq!(ring.len(), want.len() - 1);
             }
         }
         let want = places(&members);
-        assert_eq!(members.first(), want.first().copied());
-        members.ring.borrow_mut().settle();
-        assert!(members.ring.borrow().sorted == want);
+        members.first();
+        assert_eq!(members.ring.borrow().sorted, want);
     }
 
     #[test]
@@ -818,15 +740,10 @@ mod tests {
             } else {
                 members.set(addr, member((rng >> 30) % 3, state));
             }
-            let want = places(&members);
-            let from = addrs[step % 7];
-            if let Some((a, _)) = members.nearest_before(from) {
-                let first = members.before(from).next().map(|(a, _)| a);
-                assert_eq!(Some(a), first);
-            }
             if step % 97 != 0 {
                 continue;
             }
+            let want = places(&members);
             assert_eq!(members.first(), want.first().copied());
             let from = addrs[step % addrs.len()];
             let got: Vec<SocketAddr> = members.before(from).map(|(a, _)| a).collect();

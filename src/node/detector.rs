@@ -378,19 +378,15 @@ impl Node {
     /// The alive member before this node on the ring of address hashes
     /// that is not being dialled or checked, and may be dialled now.
     pub(super) fn ring_predecessor(&self) -> Option<SocketAddr> {
-        let fits = |(a, m): &(SocketAddr, &Member)| {
-            m.state == MemberState::Alive
-                && m.retry_at <= self.now
-                && !self.dialing.contains_key(a)
-                && !self.detector.checks.contains_key(a)
-        };
-        // Mostly the nearest member fits: found without sorting the
-        // ring's changes in (a node reads it every heartbeat while it
-        // learns the group).
-        if let Some(near) = self.members.nearest_before(self.me.addr).filter(fits) {
-            return Some(near.0);
-        }
-        self.members.before(self.me.addr).find(fits).map(|(a, _)| a)
+        self.members
+            .before(self.me.addr)
+            .find(|(a, m)| {
+                m.state == MemberState::Alive
+                    && m.retry_at <= self.now
+                    && !self.dialing.contains_key(a)
+                    && !self.detector.checks.contains_key(a)
+            })
+            .map(|(a, _)| a)
     }
 
     /// A new round: every member in the roster that is not a neighbour, in
