@@ -110,6 +110,15 @@ struct Check {
 }
 
 impl Detector {
+    /// Notes that something came in at `now`: the first thing after
+    /// `silence` with nothing ends an isolation (see [`Node::isolated`]).
+    pub(super) fn note_heard(&mut self, now: Instant, silence: Duration) {
+        if self.heard.is_some_and(|t| now - t >= silence) {
+            self.heard_again = Some(now);
+        }
+        self.heard = Some(now);
+    }
+
     fn next_nonce(&mut self) -> u32 {
         self.nonce = self.nonce.wrapping_add(1);
         self.nonce
@@ -208,19 +217,6 @@ impl Node {
                 .filter(|(a, m)| **a != self.me.addr && m.in_roster())
                 .nth(1)
                 .is_some()
-    }
-
-    /// Notes that something came in: the first thing after a silence ends
-    /// an isolation.
-    pub(super) fn note_heard(&mut self) {
-        if self
-            .detector
-            .heard
-            .is_some_and(|t| self.now - t >= self.silence())
-        {
-            self.detector.heard_again = Some(self.now);
-        }
-        self.detector.heard = Some(self.now);
     }
 
     /// A sign that this node is degraded: it was accused, its timers ran

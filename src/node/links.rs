@@ -533,16 +533,14 @@ impl Node {
     }
 
     pub(super) fn on_message(&mut self, conn: ConnId, msg: Message, out: &mut Vec<Output>) {
-        if !self.conns.contains_key(&conn) {
-            self.stats.unexpected += 1;
-            return;
-        }
-        self.note_heard();
+        let silence = self.silence();
         let Some(c) = self.conns.get_mut(&conn) else {
+            self.stats.unexpected += 1;
             return;
         };
         c.last_heard = self.now;
         c.awaiting = None;
+        self.detector.note_heard(self.now, silence);
         // A heartbeat is a ping that also asks to be watched back (before
         // the handshake it is taken as a ping: the hello may be late).
         let msg = match msg {

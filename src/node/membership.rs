@@ -258,24 +258,24 @@ impl Node {
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
-        // A node that was cut off waits from when it heard again: the
-        // refutation of what it suspected meanwhile is only now on its way.
-        let from = self
-            .detector
-            .heard_again
-            .map_or(m.since, |t| t.max(m.since));
-        from + Duration::from_millis(wait)
+        self.suspicion_start(m) + Duration::from_millis(wait)
     }
 
-    /// When the suspicion of `m` runs out with the wait it was given, moved
-    /// to start when this node heard from others again if it heard from no
-    /// one meanwhile (see [`suspicion_end`](Self::suspicion_end)).
+    /// When the suspicion of `m` runs out with the wait it was armed with,
+    /// counted from [`suspicion_start`](Self::suspicion_start).
     pub(super) fn resumed_end(&self, m: &Member) -> Instant {
         let armed = m.suspect_until.unwrap_or(m.since);
-        match self.detector.heard_again {
-            Some(t) if t > m.since => armed.max(t + (armed - m.since)),
-            _ => armed,
-        }
+        self.suspicion_start(m) + (armed - m.since)
+    }
+
+    /// When the wait of the suspicion of `m` starts: when it was suspected,
+    /// or when this node heard from others again if it heard from no one
+    /// since (the refutation of what it suspected meanwhile is only now on
+    /// its way).
+    fn suspicion_start(&self, m: &Member) -> Instant {
+        self.detector
+            .heard_again
+            .map_or(m.since, |t| t.max(m.since))
     }
 
     /// Suspects `addr` on this node's own evidence, and floods it.

@@ -457,9 +457,8 @@ impl Node {
                 // refutation too, so it waits as long as a suspicion made
                 // now would (Lifeguard's local health, applied when the
                 // wait ends). Or this node heard from no one meanwhile
-                // (see `suspicion_end`).
-                // (The deadline it was armed with stays: each wake-up
-                // works the end out afresh from it.)
+                // (see `suspicion_start`). The armed deadline stays: each
+                // wake-up works the end out afresh from it.
                 self.suspects.insert(addr, end);
                 continue;
             }
