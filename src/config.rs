@@ -112,7 +112,14 @@ pub struct Config {
     /// neighbours to reach it, and suspects it only if none can. Default 2
     /// (2 s of silence; doubled while this node sees itself degraded); at
     /// least 2. The silence is checked at its deadline, not at the next
-    /// heartbeat. Lower detects sooner but checks slow links more often.
+    /// heartbeat. A heartbeat left unanswered for a probe timeout has the
+    /// link checked through others while the silence runs out (at most a
+    /// probe timeout before its end), so that a check every helper has
+    /// answered it cannot reach the member either ends in a suspicion as
+    /// the silence ends; not while a heartbeat over any link went
+    /// unanswered in the last 10 intervals, nor by a node that sees itself
+    /// degraded, nor over a link slower than `probe_timeout` allows for.
+    /// Lower detects sooner but checks slow links more often.
     pub missed_pings: u32,
     /// Interval between probe rounds. Most rounds probe the ring
     /// predecessor when it is not a neighbour, over a connection kept for

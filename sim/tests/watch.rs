@@ -122,6 +122,48 @@ fn neighbours_that_do_not_watch_a_hung_member_verify_and_hasten_its_removal() {
     }
 }
 
+/// A hung member is suspected as soon as its watchers' silence runs out:
+/// the check through others overlaps the end of the silence instead of
+/// following it. Wherever the hang falls against the last heartbeat
+/// exchange, every survivor removes it within a silence and the shortest
+/// suspicion of that exchange (and within a second of each other's
+/// phases: no phase waits a whole check longer).
+#[test]
+fn a_hung_member_is_checked_while_its_silence_runs_out() {
+    let cfg = Config::lan();
+    let bound = cfg.dead_after() + cfg.suspect_min + Duration::from_millis(100);
+    let mut slowest = Vec::new();
+    for phase in 0..10 {
+        let mut sim = mesh(1);
+        sim.run_for(Duration::from_millis(100 * phase));
+        let paused_at: Instant = sim.now();
+        sim.pause(3);
+        sim.run_for(Duration::from_secs(8));
+        for i in (0..8).filter(|&i| i != 3) {
+            let at = sim
+                .events()
+                .iter()
+                .find(|e| {
+                    e.node == i
+                        && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(3))
+                })
+                .map(|e| e.at)
+                .unwrap_or_else(|| panic!("phase {phase}: n{i} never removed n3"));
+            let took = at - paused_at;
+            assert!(
+                took <= bound,
+                "phase {phase}: n{i} removed n3 after {took:?}, over {bound:?}"
+            );
+            if slowest.len() == phase as usize {
+                slowest.push(took);
+            }
+            slowest[phase as usize] = slowest[phase as usize].max(took);
+        }
+    }
+    let ms: Vec<u64> = slowest.iter().map(|d| d.as_millis()).collect();
+    println!("hung member gone at every survivor after (ms, by phase): {ms:?}");
+}
+
 /// Ten nodes with eight slots each cannot all fill their slots: a node
 /// short of its last one is turned away as full by the members it asks.
 /// It asks each of them again ever more rarely, and looks for the last

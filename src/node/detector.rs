@@ -62,6 +62,10 @@ pub(super) struct Detector {
     /// When a neighbour last went silent and every quiet link was pinged
     /// in turn.
     pub(super) swept: Option<Instant>,
+    /// When a heartbeat over any link last went unanswered until the next
+    /// one was due: while that is recent, links here lose messages now and
+    /// then, and no link is checked ahead of its silence.
+    pub(super) lost_heartbeat: Option<Instant>,
     /// Members that answered a ping over a probe connection lately, and
     /// when: first-hand evidence for members that are not neighbours.
     reached: BTreeMap<SocketAddr, Instant>,
@@ -102,6 +106,10 @@ struct Check {
     life: u64,
     started: Instant,
     until: Instant,
+    /// The earliest it may end in a suspicion: when its silent link will
+    /// have been quiet for a whole silence (a check started early, once a
+    /// heartbeat went unanswered, waits for it); `started` otherwise.
+    not_before: Instant,
     /// The neighbour link that went silent, if that is what started it.
     link: Option<ConnId>,
     /// The links of the helpers asked to probe the target, each with
@@ -519,6 +527,7 @@ impl Node {
                 held_back: None,
                 beacon: None,
                 chat_sent: None,
+                early_at: None,
             },
         );
         out.push(Output::Send {
@@ -660,7 +669,7 @@ impl Node {
     /// How long this node waits for `target` to answer a ping over a link
     /// that is open: the probe timeout (stretched with ill health) and the
     /// slack for its round trip.
-    fn ping_wait(&self, target: SocketAddr) -> Duration {
+    pub(super) fn ping_wait(&self, target: SocketAddr) -> Duration {
         self.stretch(self.cfg.probe_timeout) + self.slack(self.rtt_to(target))
     }
 
@@ -706,7 +715,25 @@ impl Node {
         link: Option<ConnId>,
         out: &mut Vec<Output>,
     ) {
-        self.alarm();
+        self.check_from(target, link, self.now, out);
+    }
+
+    /// [`Node::check`] that ends in a suspicion no earlier than
+    /// `not_before`: a watched link whose heartbeat went unanswered is
+    /// checked while its silence runs, so that the helpers' answers are in
+    /// when it ends (the silence still guards against a lost heartbeat).
+    pub(super) fn check_from(
+        &mut self,
+        target: SocketAddr,
+        link: Option<ConnId>,
+        not_before: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        if not_before <= self.now {
+            // (A check started ahead of its silence sounds the alarm only
+            // if the silence runs out: see `expire_probes`.)
+            self.alarm();
+        }
         let Some(life) = self
             .members
             .get(&target)
@@ -759,10 +786,18 @@ impl Node {
             .map(|(c, _)| self.rtt(*c))
             .max()
             .unwrap_or(Duration::ZERO);
-        let until = self.now
-            + self.stretch(self.cfg.probe_timeout)
-            + self.slack(self.rtt_to(target))
-            + self.slack(helper_rtt);
+        // A check started ahead of its link's silence ends there only
+        // once every helper has said it cannot reach the member either
+        // (see `on_probe_nack`); otherwise it waits a probe timeout past the
+        // silence, as one started at the silence would (on a lossy link,
+        // answers and nacks go missing too).
+        let wait = self.stretch(self.cfg.probe_timeout);
+        let until = (self.now + wait + self.slack(self.rtt_to(target)) + self.slack(helper_rtt))
+            .max(if not_before > self.now {
+                not_before + wait
+            } else {
+                not_before
+            });
         self.detector.checks.insert(
             target,
             Check {
@@ -770,6 +805,7 @@ impl Node {
                 life,
                 started: self.now,
                 until,
+                not_before,
                 link,
                 helpers: asked,
             },
@@ -849,7 +885,11 @@ impl Node {
             .link
             .and_then(|l| self.conns.get(&l))
             .is_some_and(|x| x.last_heard > c.started);
-        if let Some(link) = c.link.filter(|_| !spoke) {
+        // A check started before its link's silence ran out judges the
+        // link only once it has (a heartbeat lost on a lossy link is no
+        // fault): until then the silence itself decides.
+        let judged = self.now >= c.not_before;
+        if let Some(link) = c.link.filter(|_| !spoke && judged) {
             // Others reach the neighbour whose link went silent here:
             // perhaps the fault is at this end. (A member that is not a
             // neighbour may just sit behind a cut this node cannot cross.)
@@ -888,7 +928,7 @@ impl Node {
             }
         }
         if check.helpers.iter().flatten().all(|(_, nacked)| *nacked) {
-            check.until = self.now;
+            check.until = check.not_before.max(self.now);
             self.expire_probes(out);
         }
     }
@@ -929,6 +969,17 @@ impl Node {
                 // timeouts stretch. (A helper gone silent may just have died
                 // with the target.)
                 self.health_worse();
+            }
+            let spoke = c
+                .link
+                .and_then(|l| self.conns.get(&l))
+                .is_some_and(|x| x.last_heard > c.started);
+            if c.link.is_some() && c.not_before > c.started && !spoke {
+                // Checked ahead of its silence (see `early_checks`), which
+                // has run out: as for a silence found at its deadline,
+                // deaths are about, and other quiet links are pinged now.
+                self.alarm();
+                self.sweep_quiet(out);
             }
             let link = c.link.and_then(|l| self.conns.get(&l).map(|x| (l, x)));
             let quiet_for = self.silence();

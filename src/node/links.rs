@@ -331,6 +331,7 @@ impl Node {
                 held_back: None,
                 beacon: None,
                 chat_sent: None,
+                early_at: None,
             },
         );
         // Both sides speak at once: a driver may report a dial only once

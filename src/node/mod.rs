@@ -87,6 +87,10 @@ struct Conn {
     /// Over a probe connection: the chat hash this node last put in an
     /// answer to a ping (the next answer leaves out the same one).
     chat_sent: Option<u64>,
+    /// A heartbeat over this watched neighbour link awaits its answer: if
+    /// none has come by then, the link is checked through others while its
+    /// silence runs out (see [`Node::early_checks`]).
+    early_at: Option<Instant>,
 }
 
 impl Conn {

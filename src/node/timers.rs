@@ -26,9 +26,16 @@ pub(super) enum Timer {
     /// The earliest moment a watched link may have gone silent for
     /// `dead_after`: checked then, not at the next heartbeat tick.
     Silent,
+    /// The earliest moment a heartbeat over a watched link has waited its
+    /// time for an answer (see [`Node::early_checks`]).
+    Early,
 }
 
-const TIMERS: usize = 9;
+const TIMERS: usize = 10;
+
+/// Heartbeat intervals after a heartbeat over any link went unanswered
+/// during which no link is checked ahead of its silence.
+const LOSSY_FOR: u64 = 10;
 
 /// When each [`Timer`] is due.
 #[derive(Clone, Debug)]
@@ -139,6 +146,9 @@ impl Node {
         }
         if self.timers.take(Timer::Silent, now) {
             self.heartbeat(out);
+        }
+        if self.timers.take(Timer::Early, now) {
+            self.early_checks(out);
         }
         if self
             .timers
@@ -310,14 +320,8 @@ impl Node {
             // for an interval is pinged now, so that its peer's death is
             // known within the silence, and the slot refilled.
             self.detector.swept = Some(now);
-            for (&id, c) in &self.conns {
-                let quiet = c.awaiting.is_none()
-                    && c.peer
-                        .is_some_and(|p| self.neighbours.get(&p.addr) == Some(&id))
-                    && (now - c.last_heard).as_millis() >= interval
-                    && !silent.iter().any(|(s, _)| *s == id)
-                    && !ping.contains(&id);
-                if quiet {
+            for id in self.quiet_links() {
+                if !silent.iter().any(|(s, _)| *s == id) && !ping.contains(&id) {
                     ping.push(id);
                     next_silent = next_silent.min(now + dead_after);
                 }
@@ -338,20 +342,7 @@ impl Node {
                 self.close(id, out);
             }
         }
-        self.ping_nonce = self.ping_nonce.wrapping_add(1);
-        for conn in ping {
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.ping_sent = Some(now);
-            }
-            // Over a link this node picked, the heartbeat asks the peer to
-            // watch back; elsewhere a ping asks for an answer only.
-            let msg = if watched.contains(&conn) {
-                Message::Heartbeat(self.ping_nonce)
-            } else {
-                Message::Ping(self.ping_nonce)
-            };
-            out.push(Output::Send { conn, msg });
-        }
+        self.send_pings(ping, &watched, out);
         // Dials the driver never answered.
         let limit = self.cfg.handshake_timeout.saturating_mul(2);
         let lost: Vec<SocketAddr> = self
@@ -362,6 +353,154 @@ impl Node {
             .collect();
         for a in lost {
             self.on_connect_failed(a, out);
+        }
+    }
+
+    /// The neighbour links quiet for a heartbeat interval over which this
+    /// node awaits nothing.
+    fn quiet_links(&self) -> Vec<ConnId> {
+        let interval = self.cfg.ping_interval.as_millis();
+        self.conns
+            .iter()
+            .filter(|(&id, c)| {
+                c.awaiting.is_none()
+                    && c.peer
+                        .is_some_and(|p| self.neighbours.get(&p.addr) == Some(&id))
+                    && (self.now - c.last_heard).as_millis() >= interval
+            })
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// A link checked ahead of its silence stayed silent to its end (see
+    /// `early_checks`): as when a neighbour goes silent (see `heartbeat`),
+    /// failures come together, so every other link quiet for an interval
+    /// is pinged now (at most once a silence).
+    pub(super) fn sweep_quiet(&mut self, out: &mut Vec<Output>) {
+        let silence = self.silence();
+        if self.detector.swept.is_some_and(|t| self.now - t < silence) {
+            return;
+        }
+        let quiet = self.quiet_links();
+        if quiet.is_empty() {
+            return;
+        }
+        self.detector.swept = Some(self.now);
+        self.timers.arm(Timer::Silent, self.now + silence);
+        let watched = self.watched_links();
+        self.send_pings(quiet, &watched, out);
+    }
+
+    /// Sends a heartbeat over each of `links`: over a link this node
+    /// picked (in `watched`) it asks the peer to watch back; elsewhere a
+    /// ping asks for an answer only.
+    fn send_pings(&mut self, links: Vec<ConnId>, watched: &[ConnId], out: &mut Vec<Output>) {
+        let dead_after = self.silence();
+        self.ping_nonce = self.ping_nonce.wrapping_add(1);
+        for conn in links {
+            let lost = self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.ping_sent.map(|t| c.last_heard < t))
+                .unwrap_or(false);
+            if lost {
+                // The heartbeat before this one went unanswered.
+                self.detector.lost_heartbeat = Some(self.now);
+            }
+            let early = self.early_check_at(conn, watched, dead_after);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.ping_sent = Some(self.now);
+                c.early_at = early;
+            }
+            if let Some(at) = early {
+                self.timers.arm(Timer::Early, at);
+            }
+            let msg = if watched.contains(&conn) {
+                Message::Heartbeat(self.ping_nonce)
+            } else {
+                Message::Ping(self.ping_nonce)
+            };
+            out.push(Output::Send { conn, msg });
+        }
+    }
+
+    /// When a heartbeat sent now over `conn` that is still unanswered has
+    /// the link checked ahead of its silence (see [`Node::early_checks`]):
+    /// after a wait for its answer, and no sooner than that wait before
+    /// the silence ends. Only for a neighbour link that is watched (this
+    /// node picked it, or the peer pings over it), while no heartbeat over
+    /// any link went unanswered lately, by a node that sees itself
+    /// healthy, and not over a link slower than the probe timeout allows
+    /// for: its checks stretch past the silence (see `slack`), and
+    /// starting early would cut them short.
+    fn early_check_at(
+        &self,
+        conn: ConnId,
+        watched: &[ConnId],
+        dead_after: Duration,
+    ) -> Option<Instant> {
+        let c = self.conns.get(&conn)?;
+        let p = c.peer?;
+        let theirs = c
+            .pinged
+            .is_some_and(|t| self.now - t < dead_after.saturating_mul(2));
+        let link = self.neighbours.get(&p.addr) == Some(&conn);
+        if !link || !(theirs || watched.contains(&conn)) {
+            return None;
+        }
+        if self.slack(self.rtt_to(p.addr)) > Duration::ZERO {
+            return None;
+        }
+        // Only while no heartbeat over any link went unanswered lately, by
+        // a node that sees itself healthy: where links lose messages (or
+        // this node's answers go missing), a heartbeat unanswered is weak
+        // evidence, and a check waits out the whole silence as before.
+        let lossy_for = self.cfg.ping_interval.saturating_mul(LOSSY_FOR);
+        let lossy = self
+            .detector
+            .lost_heartbeat
+            .is_some_and(|t| self.now - t < lossy_for);
+        if lossy || self.detector.health > 0 {
+            return None;
+        }
+        let wait = self.ping_wait(p.addr);
+        Some((self.now + wait).max((c.last_heard + dead_after).saturating_sub(wait)))
+    }
+
+    /// Watched links whose heartbeat went unanswered for its wait are
+    /// checked through others now, while their silence runs out, so that
+    /// the helpers' answers are in when it does (SWIM's probe timeout,
+    /// with the indirect probes overlapping the wait). Such a check ends
+    /// in a suspicion only once the whole silence has passed with nothing
+    /// heard: as it ends if every helper has said it cannot reach the
+    /// member either, a probe timeout later otherwise (see `check_from`).
+    pub(super) fn early_checks(&mut self, out: &mut Vec<Output>) {
+        let now = self.now;
+        let silence = self.silence();
+        let mut due = Vec::new();
+        let mut next = Instant::MAX;
+        for (&id, c) in &self.conns {
+            let Some(at) = c.early_at else { continue };
+            let answered = c.ping_sent.is_none_or(|t| c.last_heard >= t);
+            if answered {
+                continue;
+            }
+            if at <= now {
+                due.push((id, c.last_heard + silence));
+            } else {
+                next = next.min(at);
+            }
+        }
+        self.timers.arm(Timer::Early, next);
+        for (id, not_before) in due {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            c.early_at = None;
+            let Some(peer) = c.peer.filter(|p| self.neighbours.get(&p.addr) == Some(&id)) else {
+                continue;
+            };
+            self.check_from(peer.addr, Some(id), not_before, out);
         }
     }
 
