@@ -2467,3 +2467,38 @@ fn a_node_that_hears_from_no_one_declares_no_one_dead() {
     run_silent(&mut alone, Duration::from_secs(20));
     assert_eq!(state_of(&alone, addr(1)), Some(MemberState::Dead));
 }
+
+/// A peer back from the other side of a cut (this node suspected it, or
+/// held it dead, when its hello came) may tell members of this side dead,
+/// as its side saw them: for a suspicion's time such deaths are suspicions here, which the
+/// accused can refute. The same death from a peer this node held alive is
+/// a death.
+#[test]
+fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
+    for back_from_cut in [true, false] {
+        let mut p = probe_with_neighbours(Config::testing(), 3);
+        // Members 5 and 4, not neighbours, alive by hearsay.
+        p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+        p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
+        p.step(Step::Wait(20)).unwrap();
+        if back_from_cut {
+            p.step(Step::Message(1, suspicion(key(4, 1), 0, addr(1))))
+                .unwrap();
+            assert_eq!(state_of(&p, addr(4)), Some(MemberState::Suspect));
+        }
+        // 4 dials in, and tells 5 dead (fresh news).
+        p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
+            .unwrap();
+        p.step(Step::Message(10, forged_list(key(5, 1), MemberState::Dead)))
+            .unwrap();
+        if back_from_cut {
+            assert_eq!(
+                state_of(&p, addr(5)),
+                Some(MemberState::Suspect),
+                "back from a cut"
+            );
+        } else {
+            assert!(!p.node.knows_alive(&addr(5)), "held alive: a death");
+        }
+    }
+}

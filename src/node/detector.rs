@@ -528,6 +528,7 @@ impl Node {
                 beacon: None,
                 chat_sent: None,
                 early_at: None,
+                doubted_until: None,
             },
         );
         out.push(Output::Send {

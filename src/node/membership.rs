@@ -50,8 +50,9 @@ impl Node {
     // ---- membership --------------------------------------------------
 
     /// Merges one update; true if it changed the table (news to spread).
-    /// `stale_risk` marks updates from a full list, which may carry deaths
-    /// from across a healed split: those become suspicions.
+    /// `stale_risk` marks updates from a full list, or from a peer back
+    /// from the other side of a cut, which may carry deaths from across a
+    /// healed split: those become suspicions.
     pub(super) fn apply_update(
         &mut self,
         u: &MemberUpdate,
@@ -489,6 +490,16 @@ impl Node {
             members.truncate(self.cfg.max_peer_list);
         }
         let whole = cover != Cover::Delta;
+        // Deaths from a peer back from the other side of a cut (this node
+        // suspected it or held it dead when its hello came) may be its side's view
+        // of this side: for a suspicion's time they are suspicions, which
+        // the accused can refute (later, the age they carry says so: see
+        // `merge_update`).
+        let doubted = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.doubted_until)
+            .is_some_and(|t| self.now < t);
         if cover == Cover::Full {
             // A join answer: the table grows once, not entry by entry.
             let more = members.len().saturating_sub(self.members.len());
@@ -525,7 +536,7 @@ impl Node {
                     }
                 }
             }
-            let merged = self.merge_update(u, whole, out);
+            let merged = self.merge_update(u, whole || doubted, out);
             if merged != Merged::No {
                 new_arrivals += arrival as usize;
                 // Spread it as it came (its accuser counts at every node),
