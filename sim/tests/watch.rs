@@ -49,6 +49,17 @@ fn pings_after(sim: &Sim, from: f64) -> usize {
         .count()
 }
 
+/// When node `i` first reported `who` gone.
+fn removed_at(sim: &Sim, i: u32, who: u32) -> Option<Instant> {
+    sim.events()
+        .iter()
+        .find(|e| {
+            e.node == i
+                && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(who))
+        })
+        .map(|e| e.at)
+}
+
 #[test]
 fn an_idle_mesh_heartbeats_only_the_links_its_nodes_watch() {
     let window = 10.0;
@@ -105,16 +116,8 @@ fn neighbours_that_do_not_watch_a_hung_member_verify_and_hasten_its_removal() {
     sim.run_for(Duration::from_secs(10));
     let single_accuser = cfg.dead_after() + cfg.probe_timeout + cfg.suspect_timeout;
     for i in (0..8).filter(|&i| i != 3) {
-        let at = sim
-            .events()
-            .iter()
-            .find(|e| {
-                e.node == i
-                    && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(3))
-            })
-            .map(|e| e.at)
-            .unwrap_or_else(|| panic!("n{i} never removed n3"));
-        let took = at - paused_at;
+        let took =
+            removed_at(&sim, i, 3).unwrap_or_else(|| panic!("n{i} never removed n3")) - paused_at;
         assert!(
             took + Duration::from_millis(1000) < single_accuser,
             "n{i} removed n3 after {took:?}; one accuser alone would take {single_accuser:?}"
@@ -140,16 +143,9 @@ fn a_hung_member_is_checked_while_its_silence_runs_out() {
         sim.pause(3);
         sim.run_for(Duration::from_secs(8));
         for i in (0..8).filter(|&i| i != 3) {
-            let at = sim
-                .events()
-                .iter()
-                .find(|e| {
-                    e.node == i
-                        && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(3))
-                })
-                .map(|e| e.at)
-                .unwrap_or_else(|| panic!("phase {phase}: n{i} never removed n3"));
-            let took = at - paused_at;
+            let took = removed_at(&sim, i, 3)
+                .unwrap_or_else(|| panic!("phase {phase}: n{i} never removed n3"))
+                - paused_at;
             assert!(
                 took <= bound,
                 "phase {phase}: n{i} removed n3 after {took:?}, over {bound:?}"
