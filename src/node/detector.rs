@@ -873,6 +873,13 @@ impl Node {
         self.probe(target, Some((conn, nonce)), out);
     }
 
+    /// Whether the silent link that started check `c` spoke since.
+    fn spoke_since(&self, c: &Check) -> bool {
+        c.link
+            .and_then(|l| self.conns.get(&l))
+            .is_some_and(|x| x.last_heard > c.started)
+    }
+
     /// Another neighbour reached the member this node could not.
     pub(super) fn on_probe_ack(&mut self, nonce: u32, target: SocketAddr, out: &mut Vec<Output>) {
         let Some(c) = self.detector.checks.get(&target).copied() else {
@@ -882,10 +889,7 @@ impl Node {
             return;
         }
         self.detector.checks.remove(&target);
-        let spoke = c
-            .link
-            .and_then(|l| self.conns.get(&l))
-            .is_some_and(|x| x.last_heard > c.started);
+        let spoke = self.spoke_since(&c);
         // A check started before its link's silence ran out judges the
         // link only once it has (a heartbeat lost on a lossy link is no
         // fault): until then the silence itself decides.
@@ -971,10 +975,7 @@ impl Node {
                 // with the target.)
                 self.health_worse();
             }
-            let spoke = c
-                .link
-                .and_then(|l| self.conns.get(&l))
-                .is_some_and(|x| x.last_heard > c.started);
+            let spoke = self.spoke_since(&c);
             if c.link.is_some() && c.not_before > c.started && !spoke {
                 // Checked ahead of its silence (see `early_checks`), which
                 // has run out: as for a silence found at its deadline,
@@ -984,8 +985,7 @@ impl Node {
             }
             let link = c.link.and_then(|l| self.conns.get(&l).map(|x| (l, x)));
             let quiet_for = self.silence();
-            if link.is_some_and(|(_, x)| x.last_heard > c.started || now - x.last_heard < quiet_for)
-            {
+            if spoke || link.is_some_and(|(_, x)| now - x.last_heard < quiet_for) {
                 // The silent link spoke again meanwhile, or a link this node
                 // verifies a suspicion over carried something lately: a
                 // lost ping on a lossy link is no evidence of a death.
