@@ -1968,6 +1968,37 @@ fn a_settled_view_is_synced_over_the_ring_link_too() {
     assert!(synced.contains(&1) || synced.contains(&2), "{synced:?}");
 }
 
+/// Every neighbour has just answered a membership mismatch (a node whose
+/// view kept changing after it repaired over each of its links, as in a
+/// join storm): for the cooldown, the sync rounds go over the ring link,
+/// so that news the tree missed does not wait the cooldown out. Without
+/// the rule they go to the neighbours, which leave them unanswered.
+#[test]
+fn syncs_go_over_the_ring_link_while_every_neighbour_cools_down() {
+    let mut p = two_slot_probe();
+    let mut pred = None;
+    drive_dials(&mut p, Duration::from_secs(5), |a| {
+        pred = Some(a);
+        true
+    });
+    answer_probe(&mut p, 20, pred.expect("a ring probe"));
+    for conn in [1, 2] {
+        p.step(Step::Message(conn, Message::Buckets(vec![0; 64])))
+            .unwrap();
+    }
+    let cooldown = Config::testing().full_sync_cooldown;
+    let syncs = drive_syncs(
+        &mut p,
+        Duration::from_millis(cooldown.as_millis() - 100),
+        |c| c <= 2 || c == 20,
+    );
+    assert!(syncs.len() >= 2, "too few sync rounds to judge: {syncs:?}");
+    assert!(
+        syncs.iter().all(|(_, c)| *c == 20),
+        "syncs went to {syncs:?}"
+    );
+}
+
 /// Runs `p` for `d`, answering the pings over the connections `answers`
 /// picks; returns when each `Sync` went out, and over which connection.
 fn drive_syncs(p: &mut Probe, d: Duration, answers: impl Fn(u64) -> bool) -> Vec<(Instant, u64)> {

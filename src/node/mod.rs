@@ -645,22 +645,26 @@ impl Node {
     /// A random neighbour for a sync round, among those that did not
     /// answer a mismatch with their bucket digest within
     /// `full_sync_cooldown` (they would leave the next one unanswered), if
-    /// there are any.
-    pub(super) fn sync_neighbour(&mut self) -> Option<ConnId> {
+    /// there are any. If every neighbour did (a node whose view kept
+    /// changing after it repaired over each link, as in a join storm: news
+    /// that missed it then waits out the cooldown), the ring link, if it
+    /// is ready.
+    fn sync_neighbour(&mut self) -> Option<ConnId> {
         let now = self.now;
         let cooldown = self.cfg.full_sync_cooldown;
-        let ready: Vec<ConnId> = self
-            .neighbours
-            .values()
-            .copied()
-            .filter(|c| {
+        let ready = |c: &ConnId| {
+            self.conns
+                .get(c)
+                .is_none_or(|c| c.peer_repair.is_none_or(|t| now - t >= cooldown))
+        };
+        let ready: Vec<ConnId> = self.neighbours.values().copied().filter(ready).collect();
+        if ready.is_empty() {
+            let ring = self.detector.ring_link.map(|(_, c)| c).filter(|c| {
                 self.conns
                     .get(c)
-                    .is_none_or(|c| c.peer_repair.is_none_or(|t| now - t >= cooldown))
-            })
-            .collect();
-        if ready.is_empty() {
-            return self.random_neighbour();
+                    .is_some_and(|x| x.peer_repair.is_none_or(|t| now - t >= cooldown))
+            });
+            return ring.or_else(|| self.random_neighbour());
         }
         let i = self.below(ready.len());
         Some(ready[i])
