@@ -1346,6 +1346,130 @@ fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
     assert!(!outs.iter().any(|o| matches!(o, Output::Connect { .. })));
 }
 
+/// A helper asked to probe a member it never measured waits as long as the
+/// round trips of its neighbour links say a first answer may take: on
+/// links of 300 ms round trip, past four fifths of the probe timeout. On
+/// LAN links, the nack comes at four fifths of the probe timeout as
+/// before. Without the rule the helper of a wide-area cluster nacks every
+/// first probe, and the asker, once all its helpers nacked, suspects a
+/// live member.
+#[test]
+fn a_helper_waits_for_a_member_never_measured_as_its_links_say() {
+    // Three slots, all taken: the member is not dialled as a neighbour.
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let nack_after = |rtt_ms: u64| {
+        let mut p = Probe::new(cfg.clone(), 1, 7);
+        for i in 1..=3u8 {
+            p.step(Step::Connected(u64::from(i), None)).unwrap();
+        }
+        p.step(Step::Wait(rtt_ms)).unwrap();
+        for i in 1..=3u8 {
+            p.step(Step::Message(
+                u64::from(i),
+                Message::Hello(hello(key(i, 1))),
+            ))
+            .unwrap();
+        }
+        let target = key(4, 1);
+        p.step(Step::Message(1, alive(target, 0))).unwrap();
+        let asked = p.now;
+        let mut outs = p
+            .step(Step::Message(
+                1,
+                Message::ProbeReq {
+                    nonce: 9,
+                    target: target.addr,
+                },
+            ))
+            .unwrap();
+        let until = asked + Duration::from_secs(3);
+        loop {
+            let nacked = outs.iter().any(|o| {
+                matches!(o, Output::Send { conn, msg: Message::ProbeNack { nonce: 9, .. } }
+                    if *conn == ConnId(1))
+            });
+            if nacked {
+                return p.now.as_millis() - asked.as_millis();
+            }
+            assert!(p.now < until, "no nack within 3 s");
+            outs = p.step(Step::Deadline).unwrap();
+        }
+    };
+    let first = cfg.probe_timeout.as_millis() * 4 / 5;
+    assert_eq!(
+        nack_after(2),
+        first,
+        "LAN links: four fifths of the timeout"
+    );
+    let slack = 2 * 300 - cfg.probe_timeout.as_millis() / 2;
+    assert!(
+        nack_after(300) >= first + slack,
+        "300 ms links: nacked after {} ms, before {} ms",
+        nack_after(300),
+        first + slack
+    );
+}
+
+/// A suspicion heard from a neighbour runs out later on slow links: the
+/// accused must hear of it and its refutation come back, a few round trips
+/// of links like this node's. On LAN links it lasts `suspect_timeout`
+/// exactly; on links of 300 ms round trip, by as much longer as a probe's
+/// wait stretches. Without the rule a refutation still on its way over
+/// 500 ms links came after the suspicion ran out (`wan-far` seed 86).
+#[test]
+fn a_suspicion_lasts_longer_on_slow_links() {
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let removed_after = |rtt_ms: u64| {
+        let mut p = Probe::new(cfg.clone(), 1, 7);
+        for i in 1..=3u8 {
+            p.step(Step::Connected(u64::from(i), None)).unwrap();
+        }
+        p.step(Step::Wait(rtt_ms)).unwrap();
+        for i in 1..=3u8 {
+            p.step(Step::Message(
+                u64::from(i),
+                Message::Hello(hello(key(i, 1))),
+            ))
+            .unwrap();
+        }
+        let target = key(4, 1);
+        p.step(Step::Message(1, alive(target, 0))).unwrap();
+        let accused = p.now;
+        p.step(Step::Message(1, suspicion(target, 0, addr(1))))
+            .unwrap();
+        assert_eq!(state_of(&p, target.addr), Some(MemberState::Suspect));
+        let until = accused + Duration::from_secs(10);
+        // The neighbours answer every ping (a node that hears from no one
+        // declares no one dead); the accused never answers.
+        while state_of(&p, target.addr) == Some(MemberState::Suspect) && p.now < until {
+            for o in p.step(Step::Deadline).unwrap() {
+                if let Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } = o
+                {
+                    if conn.0 <= 3 {
+                        p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                    }
+                }
+            }
+        }
+        assert_eq!(state_of(&p, target.addr), Some(MemberState::Dead));
+        p.now.as_millis() - accused.as_millis()
+    };
+    let lan = removed_after(2);
+    assert_eq!(lan, cfg.suspect_timeout.as_millis(), "LAN links");
+    let slack = 2 * 300 - cfg.probe_timeout.as_millis() / 2;
+    let slow = removed_after(300);
+    assert_eq!(slow, lan + slack, "300 ms links");
+}
+
 /// A suspect that is a neighbour hears of its suspicion every gossip round
 /// until it refutes it: the flood that should have told it may have been
 /// lost on every link to it. (Gossip rounds alone pick two of the five

@@ -657,14 +657,49 @@ impl Node {
 
     /// The round trip to `addr` as this node knows it: the longer of its
     /// pings' and its link's (measured at the handshake), at most
-    /// [`MAX_RTT`]; zero while unknown.
+    /// [`MAX_RTT`]. While neither is known, the median round trip of this
+    /// node's neighbour links (zero without any): a member never pinged
+    /// is most likely as far as most of those this node has measured, and
+    /// a wait sized for a LAN would take every first probe over slow
+    /// links for a failure (TCP likewise starts from a conservative
+    /// timeout before its first sample). The median of those measured, so
+    /// that one link slowed by a lost handshake does not stretch every
+    /// first probe.
     pub(super) fn rtt_to(&self, addr: SocketAddr) -> Duration {
+        let known = self.known_rtt(addr);
+        let rtt = if known > Duration::ZERO {
+            known
+        } else {
+            self.typical_rtt()
+        };
+        rtt.min(MAX_RTT)
+    }
+
+    /// The median round trip of this node's neighbour links, of those
+    /// measured (zero without any), at most [`MAX_RTT`].
+    pub(super) fn typical_rtt(&self) -> Duration {
+        let mut rtts: Vec<Duration> = self
+            .neighbours
+            .keys()
+            .map(|a| self.known_rtt(*a))
+            .filter(|r| *r > Duration::ZERO)
+            .collect();
+        rtts.sort_unstable();
+        rtts.get(rtts.len() / 2)
+            .copied()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RTT)
+    }
+
+    /// The round trip to `addr` measured by this node's pings or its
+    /// link's handshake, the longer of the two; zero while neither is.
+    fn known_rtt(&self, addr: SocketAddr) -> Duration {
         let link = self
             .neighbours
             .get(&addr)
             .map_or(Duration::ZERO, |c| self.rtt(*c));
         let pinged = self.members.get(&addr).map_or(0, |m| u64::from(m.rtt_ms));
-        link.max(Duration::from_millis(pinged)).min(MAX_RTT)
+        link.max(Duration::from_millis(pinged))
     }
 
     /// How long this node waits for `target` to answer a ping over a link

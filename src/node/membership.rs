@@ -259,7 +259,12 @@ impl Node {
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
-        self.suspicion_start(m) + Duration::from_millis(wait)
+        // The accused must hear of the suspicion and its refutation come
+        // back, a few link round trips: on links slower than the probe
+        // timeout allows for, the wait stretches as a probe's does (on a
+        // LAN, by nothing).
+        let far = self.slack(self.typical_rtt());
+        self.suspicion_start(m) + Duration::from_millis(wait) + far
     }
 
     /// When the suspicion of `m` runs out with the wait it was armed with,
