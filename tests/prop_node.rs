@@ -1346,6 +1346,25 @@ fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
     assert!(!outs.iter().any(|o| matches!(o, Output::Connect { .. })));
 }
 
+/// A probe with neighbours 1 ..= 3 on links whose handshakes measured a
+/// round trip of `rtt_ms`, that has heard of member 4 (never pinged).
+fn probe_with_links_of(cfg: Config, rtt_ms: u64) -> Probe {
+    let mut p = Probe::new(cfg, 1, 7);
+    for i in 1..=3u8 {
+        p.step(Step::Connected(u64::from(i), None)).unwrap();
+    }
+    p.step(Step::Wait(rtt_ms)).unwrap();
+    for i in 1..=3u8 {
+        p.step(Step::Message(
+            u64::from(i),
+            Message::Hello(hello(key(i, 1))),
+        ))
+        .unwrap();
+    }
+    p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
+    p
+}
+
 /// A helper asked to probe a member it never measured waits as long as the
 /// round trips of its neighbour links say a first answer may take: on
 /// links of 300 ms round trip, past four fifths of the probe timeout. On
@@ -1361,20 +1380,8 @@ fn a_helper_waits_for_a_member_never_measured_as_its_links_say() {
         ..Config::testing()
     };
     let nack_after = |rtt_ms: u64| {
-        let mut p = Probe::new(cfg.clone(), 1, 7);
-        for i in 1..=3u8 {
-            p.step(Step::Connected(u64::from(i), None)).unwrap();
-        }
-        p.step(Step::Wait(rtt_ms)).unwrap();
-        for i in 1..=3u8 {
-            p.step(Step::Message(
-                u64::from(i),
-                Message::Hello(hello(key(i, 1))),
-            ))
-            .unwrap();
-        }
+        let mut p = probe_with_links_of(cfg.clone(), rtt_ms);
         let target = key(4, 1);
-        p.step(Step::Message(1, alive(target, 0))).unwrap();
         let asked = p.now;
         let mut outs = p
             .step(Step::Message(
@@ -1426,20 +1433,8 @@ fn a_suspicion_lasts_longer_on_slow_links() {
         ..Config::testing()
     };
     let removed_after = |rtt_ms: u64| {
-        let mut p = Probe::new(cfg.clone(), 1, 7);
-        for i in 1..=3u8 {
-            p.step(Step::Connected(u64::from(i), None)).unwrap();
-        }
-        p.step(Step::Wait(rtt_ms)).unwrap();
-        for i in 1..=3u8 {
-            p.step(Step::Message(
-                u64::from(i),
-                Message::Hello(hello(key(i, 1))),
-            ))
-            .unwrap();
-        }
+        let mut p = probe_with_links_of(cfg.clone(), rtt_ms);
         let target = key(4, 1);
-        p.step(Step::Message(1, alive(target, 0))).unwrap();
         let accused = p.now;
         p.step(Step::Message(1, suspicion(target, 0, addr(1))))
             .unwrap();
@@ -2656,4 +2651,128 @@ fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
             assert!(!p.node.knows_alive(&addr(5)), "held alive: a death");
         }
     }
+}
+
+/// The same when the peer's refutation came before its hello (over
+/// another link): the rule keys on the refutation, for a suspicion's time.
+/// And over a link that outlived the cut, from a peer this node still
+/// holds suspect. Without these a member of the side that was cut off
+/// dialled in after its refutation had spread, or spoke again over a link
+/// too young to have been closed, and its side's fresh deaths of this
+/// side were deaths here.
+#[test]
+fn deaths_told_by_a_peer_lately_refuted_are_suspicions() {
+    for refuted in [true, false] {
+        let mut p = probe_with_neighbours(Config::testing(), 3);
+        p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+        p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
+        p.step(Step::Wait(20)).unwrap();
+        p.step(Step::Message(1, suspicion(key(4, 1), 0, addr(1))))
+            .unwrap();
+        if refuted {
+            p.step(Step::Message(2, alive(key(4, 1), 1))).unwrap();
+            assert_eq!(state_of(&p, addr(4)), Some(MemberState::Alive));
+        }
+        p.step(Step::Wait(20)).unwrap();
+        p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
+            .unwrap();
+        p.step(Step::Message(10, forged_list(key(5, 1), MemberState::Dead)))
+            .unwrap();
+        assert_eq!(
+            state_of(&p, addr(5)),
+            Some(MemberState::Suspect),
+            "refuted before its hello: {refuted}"
+        );
+    }
+    // A neighbour link that outlived the cut: its peer, suspected here,
+    // speaks again.
+    let mut p = probe_with_neighbours(Config::testing(), 3);
+    p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+    // Link 3 goes quiet for longer than first-hand evidence lasts.
+    let quiet = p.cfg.ping_interval.saturating_mul(2).as_millis() + 100;
+    p.step(Step::Wait(quiet)).unwrap();
+    p.step(Step::Message(1, suspicion(key(3, 1), 0, addr(1))))
+        .unwrap();
+    assert_eq!(state_of(&p, addr(3)), Some(MemberState::Suspect));
+    p.step(Step::Message(3, forged_list(key(5, 1), MemberState::Dead)))
+        .unwrap();
+    assert_eq!(
+        state_of(&p, addr(5)),
+        Some(MemberState::Suspect),
+        "over a link that outlived the cut"
+    );
+}
+
+/// A suspect this node probes over a probe connection hears of its
+/// suspicion right after the ping (Lifeguard's buddy system), so that it
+/// can refute even when the flood missed it. Without the rule, under 50%
+/// loss on every link, a member that heard of its suspicion too late was
+/// removed (`loss-50` seed 9).
+#[test]
+fn a_suspect_probed_directly_is_told_of_its_suspicion() {
+    // Three slots, all taken: the member is not dialled as a neighbour.
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 3);
+    let m = key(4, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    p.step(Step::Wait(20)).unwrap();
+    p.step(Step::Message(1, suspicion(m, 0, addr(1)))).unwrap();
+    assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));
+    // A neighbour asks this node to probe it (random probe rounds reach
+    // suspects the same way).
+    let outs = p
+        .step(Step::Message(
+            2,
+            Message::ProbeReq {
+                nonce: 3,
+                target: m.addr,
+            },
+        ))
+        .unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == m.addr)),
+        "dials it to probe it: {outs:?}"
+    );
+    let outs = p.step(Step::Connected(10, Some(m.addr))).unwrap();
+    let ping = outs.iter().position(
+        |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(10)),
+    );
+    let told = outs.iter().position(|o| {
+        matches!(o, Output::Send { conn, msg: Message::PeerList { members, .. } }
+            if *conn == ConnId(10)
+                && members.iter().any(|u| u.node == m && u.state == MemberState::Suspect))
+    });
+    assert!(ping.is_some(), "pings it: {outs:?}");
+    assert!(
+        told > ping,
+        "tells it of its suspicion after the ping: {outs:?}"
+    );
+}
+
+/// A death this node takes as a suspicion (old news here) of a member it
+/// reached lately is held back for a bridge, and what it passes on
+/// meanwhile is the suspicion, not the death: neighbours that hold the
+/// teller alive would take the death as fresh news. Without the rule a
+/// majority node that had probed a member passed the minority's death of
+/// it to its whole side.
+#[test]
+fn a_held_back_accusation_goes_on_as_this_node_took_it() {
+    let mut p = probe_that_reached_member_5();
+    let m = key(5, 1);
+    let mut old = forged_list(m, MemberState::Dead);
+    if let Message::PeerList { members, .. } = &mut old {
+        members[0].age_secs = (p.cfg.suspect_timeout.as_millis() / 1000 + 1) as u32;
+    }
+    let outs = p.step(Step::Message(2, old)).unwrap();
+    let passed = listed(&outs, 1, m.addr);
+    assert!(!passed.is_empty(), "passes the accusation on: {outs:?}");
+    assert!(
+        passed.iter().all(|u| u.state == MemberState::Suspect),
+        "as a suspicion: {passed:?}"
+    );
+    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
 }

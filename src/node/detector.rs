@@ -535,6 +535,22 @@ impl Node {
             conn,
             msg: Message::Ping(nonce),
         });
+        // A suspect probed directly hears of its suspicion with the ping
+        // (Lifeguard's buddy system): where messages are lost, the flood
+        // may miss it for longer than the suspicion lasts, while every
+        // node that took the suspicion probes it.
+        let target = self.detector.pings.get(&nonce).map(|p| p.target);
+        if let Some((addr, m)) = target.and_then(|a| self.members.get(&a).map(|m| (a, m))) {
+            if m.state == MemberState::Suspect {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::PeerList {
+                        full: false,
+                        members: vec![m.update(addr, self.now)],
+                    },
+                });
+            }
+        }
     }
 
     /// A probe connection to `addr` could not be opened. The dial backs

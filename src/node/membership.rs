@@ -152,16 +152,12 @@ impl Node {
                 }
                 let suspect = m.state == MemberState::Suspect;
                 let mine = u.accuser == Some(self.me.addr);
-                if !mine && self.reached_lately(addr) {
-                    // First-hand evidence again, from a member that is not a
-                    // neighbour.
-                    self.hold_back(&u, out);
-                    return Merged::No;
-                }
                 // A death the sender has held for longer than a suspicion
                 // lasts, of a member this node holds alive, is stale news
                 // too: a sender cut off from everyone (a split, a lost key)
                 // declares them all dead, and tells them on its return.
+                // (Taken so before anything passes it on, a held-back
+                // accusation included.)
                 let old = Duration::from_secs(u.age_secs.into()) >= self.cfg.suspect_timeout;
                 if (stale_risk || old) && u.state == MemberState::Dead {
                     if suspect {
@@ -172,6 +168,12 @@ impl Node {
                     u.accuser = None;
                     u.age_secs = 0;
                     downgraded = true;
+                }
+                if !mine && self.reached_lately(addr) {
+                    // First-hand evidence again, from a member that is not a
+                    // neighbour.
+                    self.hold_back(&u, out);
+                    return Merged::No;
                 }
             }
         }
@@ -284,6 +286,23 @@ impl Node {
             .map_or(m.since, |t| t.max(m.since))
     }
 
+    /// `addr` refuted what this node suspected of it, or came back from
+    /// the dead in the same life: it was most likely on the other side of
+    /// a cut, whose side may have declared this side dead meanwhile. For a
+    /// suspicion's time, the deaths it tells are taken as suspicions (its
+    /// link may have outlived the cut, or its hello come after the
+    /// refutation: the rule in `on_hello` sees neither). The table keeps
+    /// its bound by dropping what ran out, then refusing.
+    fn note_back(&mut self, addr: SocketAddr) {
+        let now = self.now;
+        if self.back.len() >= MAX_BACK {
+            self.back.retain(|_, t| *t > now);
+        }
+        if self.back.len() < MAX_BACK || self.back.contains_key(&addr) {
+            self.back.insert(addr, now + self.cfg.suspect_timeout);
+        }
+    }
+
     /// Suspects `addr` on this node's own evidence, and floods it.
     pub(super) fn suspect(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
         // A node that runs a heartbeat or more behind hears everyone late:
@@ -378,6 +397,13 @@ impl Node {
             return false;
         }
         let was_in = old.as_ref().is_some_and(|m| m.in_roster);
+        if u.state == MemberState::Alive
+            && old
+                .as_ref()
+                .is_some_and(|m| m.rank.0 == u.node.incarnation && m.rank.2 != MemberState::Alive)
+        {
+            self.note_back(addr);
+        }
         if u.state == MemberState::Suspect || (u.state == MemberState::Dead && was_in) {
             self.alarm();
         }
@@ -500,11 +526,15 @@ impl Node {
         // of this side: for a suspicion's time they are suspicions, which
         // the accused can refute (later, the age they carry says so: see
         // `merge_update`).
-        let doubted = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.doubted_until)
-            .is_some_and(|t| self.now < t);
+        let doubted = self.conns.get(&conn).is_some_and(|c| {
+            c.doubted_until.is_some_and(|t| self.now < t)
+                || c.peer.is_some_and(|p| {
+                    self.back.get(&p.addr).is_some_and(|t| self.now < *t)
+                        || self.members.get(&p.addr).is_some_and(|m| {
+                            m.incarnation == p.incarnation && m.state != MemberState::Alive
+                        })
+                })
+        });
         if cover == Cover::Full {
             // A join answer: the table grows once, not entry by entry.
             let more = members.len().saturating_sub(self.members.len());

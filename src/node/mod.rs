@@ -254,6 +254,10 @@ const TOMBSTONE_MIN_AGE: Duration = Duration::from_secs(60);
 pub const MAX_PROBES: usize = 16;
 /// Most announced-but-missing messages tracked at once.
 const MAX_MISSING: usize = 4096;
+/// Most members remembered as back from the other side of a cut (see
+/// `Node::back`): a split of thousands refutes thousands at once, and
+/// what does not fit is taken as before.
+const MAX_BACK: usize = 4096;
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
 
@@ -351,6 +355,10 @@ pub struct Node {
     last_new_chat: Instant,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<SocketAddr, Instant>,
+    /// Members this node suspected or held dead in a life that then came
+    /// back alive (refuted), and until when the deaths they tell are taken
+    /// as suspicions (see [`Node::on_peer_list`]). At most [`MAX_BACK`].
+    back: BTreeMap<SocketAddr, Instant>,
     streams: Streams,
     store: Store,
     timers: Timers,
@@ -413,6 +421,7 @@ impl Node {
             arrivals: Vec::new(),
             sync: SyncPace::default(),
             suspects: BTreeMap::new(),
+            back: BTreeMap::new(),
             announce: announce::Announce::default(),
             last_new_chat: Instant::ZERO,
             streams: Streams::default(),
