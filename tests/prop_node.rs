@@ -1686,21 +1686,7 @@ fn probe_that_reached_member_5() -> Probe {
     let mut p = probe_with_neighbours(cfg, 2);
     let m = key(5, 1);
     p.step(Step::Message(1, alive(m, 0))).unwrap();
-    let outs = p
-        .step(Step::Message(
-            1,
-            Message::ProbeReq {
-                nonce: 5,
-                target: m.addr,
-            },
-        ))
-        .unwrap();
-    assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == m.addr)),
-        "dials the member to probe it: {outs:?}"
-    );
-    let outs = p.step(Step::Connected(10, Some(m.addr))).unwrap();
+    let outs = probe_for(&mut p, 1, 5, m.addr);
     let nonce = outs
         .iter()
         .find_map(|o| match o {
@@ -1720,6 +1706,21 @@ fn probe_that_reached_member_5() -> Probe {
         "the asker hears it is reached: {outs:?}"
     );
     p
+}
+
+/// Neighbour `asker` asks `p` to probe `target`, a member that is not a
+/// neighbour: `p` dials it, and the dial opens as conn 10. Returns what `p`
+/// sends once it is open.
+fn probe_for(p: &mut Probe, asker: u64, nonce: u32, target: SocketAddr) -> Vec<Output> {
+    let outs = p
+        .step(Step::Message(asker, Message::ProbeReq { nonce, target }))
+        .unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == target)),
+        "dials the member to probe it: {outs:?}"
+    );
+    p.step(Step::Connected(10, Some(target))).unwrap()
 }
 
 fn state_of(p: &Probe, who: SocketAddr) -> Option<MemberState> {
@@ -2723,21 +2724,7 @@ fn a_suspect_probed_directly_is_told_of_its_suspicion() {
     assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));
     // A neighbour asks this node to probe it (random probe rounds reach
     // suspects the same way).
-    let outs = p
-        .step(Step::Message(
-            2,
-            Message::ProbeReq {
-                nonce: 3,
-                target: m.addr,
-            },
-        ))
-        .unwrap();
-    assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == m.addr)),
-        "dials it to probe it: {outs:?}"
-    );
-    let outs = p.step(Step::Connected(10, Some(m.addr))).unwrap();
+    let outs = probe_for(&mut p, 2, 3, m.addr);
     let ping = outs.iter().position(
         |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(10)),
     );

@@ -521,10 +521,11 @@ impl Node {
             members.truncate(self.cfg.max_peer_list);
         }
         let whole = cover != Cover::Delta;
-        // Deaths from a peer back from the other side of a cut (this node
-        // suspected it or held it dead when its hello came) may be its side's view
-        // of this side: for a suspicion's time they are suspicions, which
-        // the accused can refute (later, the age they carry says so: see
+        // Deaths from a peer back from the other side of a cut may be its
+        // side's view of this side: they are suspicions, which the accused
+        // can refute, while this node holds the peer suspect or dead in its
+        // life, and for a suspicion's time after its hello came so or its
+        // refutation (later, the age they carry says so: see
         // `merge_update`).
         let doubted = self.conns.get(&conn).is_some_and(|c| {
             c.doubted_until.is_some_and(|t| self.now < t)

@@ -666,17 +666,17 @@ impl Node {
                 .get(c)
                 .is_none_or(|c| c.peer_repair.is_none_or(|t| now - t >= cooldown))
         };
-        let ready: Vec<ConnId> = self.neighbours.values().copied().filter(ready).collect();
-        if ready.is_empty() {
-            let ring = self.detector.ring_link.map(|(_, c)| c).filter(|c| {
-                self.conns
-                    .get(c)
-                    .is_some_and(|x| x.peer_repair.is_none_or(|t| now - t >= cooldown))
-            });
+        let neighbours: Vec<ConnId> = self.neighbours.values().copied().filter(ready).collect();
+        if neighbours.is_empty() {
+            let ring = self
+                .detector
+                .ring_link
+                .map(|(_, c)| c)
+                .filter(|c| self.conns.contains_key(c) && ready(c));
             return ring.or_else(|| self.random_neighbour());
         }
-        let i = self.below(ready.len());
-        Some(ready[i])
+        let i = self.below(neighbours.len());
+        Some(neighbours[i])
     }
 
     /// Hash of the roster including this node, so that two nodes with the

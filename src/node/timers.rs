@@ -448,19 +448,21 @@ impl Node {
         if !link || !(theirs || watched.contains(&conn)) {
             return None;
         }
-        if self.slack(self.rtt_to(p.addr)) > Duration::ZERO {
-            return None;
-        }
         // Only while no heartbeat over any link went unanswered lately, by
         // a node that sees itself healthy: where links lose messages (or
         // this node's answers go missing), a heartbeat unanswered is weak
         // evidence, and a check waits out the whole silence as before.
+        // (Looked at before the round trip, which may take a look at every
+        // neighbour link: this runs for every heartbeat.)
         let lossy_for = self.cfg.ping_interval.saturating_mul(LOSSY_FOR);
         let lossy = self
             .detector
             .lost_heartbeat
             .is_some_and(|t| self.now - t < lossy_for);
         if lossy || self.detector.health > 0 {
+            return None;
+        }
+        if self.slack(self.rtt_to(p.addr)) > Duration::ZERO {
             return None;
         }
         let wait = self.ping_wait(p.addr);
