@@ -528,7 +528,6 @@ impl Node {
                 beacon: None,
                 chat_sent: None,
                 early_at: None,
-                doubted_until: None,
             },
         );
         out.push(Output::Send {

@@ -332,7 +332,6 @@ impl Node {
                 beacon: None,
                 chat_sent: None,
                 early_at: None,
-                doubted_until: None,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -743,10 +742,6 @@ impl Node {
         // What we know of it: a restart or a first meeting is news; a node we
         // hold dead in this very life is told so, so that it refutes.
         let stranger = !self.knows_alive(&peer.addr);
-        let doubted = self
-            .members
-            .get(&peer.addr)
-            .is_some_and(|m| m.state != MemberState::Alive && m.incarnation == peer.incarnation);
         self.learn_direct(&h, conn, out);
 
         // One connection per pair: the one dialled by the lower address wins.
@@ -843,7 +838,6 @@ impl Node {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(peer);
             c.degree = h.degree;
-            c.doubted_until = doubted.then(|| now + self.cfg.suspect_timeout);
         }
         self.neighbours.insert(peer.addr, conn);
         self.member |= self.joined;

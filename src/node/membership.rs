@@ -289,10 +289,9 @@ impl Node {
     /// `addr` refuted what this node suspected of it, or came back from
     /// the dead in the same life: it was most likely on the other side of
     /// a cut, whose side may have declared this side dead meanwhile. For a
-    /// suspicion's time, the deaths it tells are taken as suspicions (its
-    /// link may have outlived the cut, or its hello come after the
-    /// refutation: the rule in `on_hello` sees neither). The table keeps
-    /// its bound by dropping what ran out, then refusing.
+    /// suspicion's time, the deaths it tells are taken as suspicions, over
+    /// whatever link they come (a new one, or one that outlived the cut).
+    /// The table keeps its bound by dropping what ran out, then refusing.
     fn note_back(&mut self, addr: SocketAddr) {
         let now = self.now;
         if self.back.len() >= MAX_BACK {
@@ -524,16 +523,13 @@ impl Node {
         // Deaths from a peer back from the other side of a cut may be its
         // side's view of this side: they are suspicions, which the accused
         // can refute, while this node holds the peer suspect or dead in its
-        // life, and for a suspicion's time after its hello came so or its
-        // refutation (later, the age they carry says so: see
+        // life, and for a suspicion's time after its refutation here (see
+        // `note_back`; later, the age they carry says so: see
         // `merge_update`).
-        let doubted = self.conns.get(&conn).is_some_and(|c| {
-            c.doubted_until.is_some_and(|t| self.now < t)
-                || c.peer.is_some_and(|p| {
-                    self.back.get(&p.addr).is_some_and(|t| self.now < *t)
-                        || self.members.get(&p.addr).is_some_and(|m| {
-                            m.incarnation == p.incarnation && m.state != MemberState::Alive
-                        })
+        let doubted = self.conns.get(&conn).and_then(|c| c.peer).is_some_and(|p| {
+            self.back.get(&p.addr).is_some_and(|t| self.now < *t)
+                || self.members.get(&p.addr).is_some_and(|m| {
+                    m.incarnation == p.incarnation && m.state != MemberState::Alive
                 })
         });
         if cover == Cover::Full {

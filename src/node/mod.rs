@@ -91,12 +91,6 @@ struct Conn {
     /// none has come by then, the link is checked through others while its
     /// silence runs out (see [`Node::early_checks`]).
     early_at: Option<Instant>,
-    /// This node suspected the peer, or held it dead, in this life when
-    /// its hello came (it is back from the other side of a cut): until
-    /// then, the deaths it tells are taken as suspicions, since its side
-    /// may have declared them while cut off from this one (see
-    /// [`Node::on_peer_list`]).
-    doubted_until: Option<Instant>,
 }
 
 impl Conn {
