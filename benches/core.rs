@@ -6,8 +6,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gossip_chat::wire;
 use gossip_chat::{
-    Chat, Config, ConnId, Hello, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node,
-    NodeKey, PROTOCOL_VERSION,
+    Chat, Config, ConnId, Hello, Id, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
+    Node, NodeKey, PROTOCOL_VERSION,
 };
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -16,13 +16,20 @@ fn addr(i: u32) -> SocketAddr {
     SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000))
 }
 
+/// The key of node `i` in its first life (ids from addresses, as
+/// `Identity::new` gives them).
+fn key(i: u32) -> NodeKey {
+    NodeKey {
+        id: Id::of_addr(addr(i)),
+        incarnation: 1,
+    }
+}
+
 fn hello(i: u32) -> Message {
     Message::Hello(Hello {
         version: PROTOCOL_VERSION,
-        node: NodeKey {
-            addr: addr(i),
-            incarnation: 1,
-        },
+        node: key(i),
+        addr: addr(i),
         name: format!("n{i}").into(),
         degree: 8,
         members_hash: 0,
@@ -47,7 +54,11 @@ fn node_with_neighbours(cfg: Config, n: u32) -> Node {
         let conn = ConnId(i as u64);
         node.handle(
             Instant::ZERO,
-            Input::Connected { conn, dialed: None },
+            Input::Connected {
+                conn,
+                dialed: None,
+                peer: None,
+            },
             &mut out,
         );
         node.handle(
@@ -66,10 +77,7 @@ fn node_with_neighbours(cfg: Config, n: u32) -> Node {
 fn chat(origin: u32, seq: u64, text_len: usize) -> Chat {
     Chat {
         id: MsgId {
-            origin: NodeKey {
-                addr: addr(origin),
-                incarnation: 1,
-            },
+            origin: key(origin),
             seq,
         },
         name: "alice".into(),
@@ -110,10 +118,8 @@ fn bench_relay(c: &mut Criterion) {
 fn member_list(n: u32) -> Vec<MemberUpdate> {
     (1..=n)
         .map(|i| MemberUpdate {
-            node: NodeKey {
-                addr: addr(1000 + i),
-                incarnation: 1,
-            },
+            node: key(1000 + i),
+            addr: addr(1000 + i),
             state: MemberState::Alive,
             name: format!("node-{i}").into(),
             version: 0,

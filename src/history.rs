@@ -323,7 +323,7 @@ mod tests {
 
     fn key(i: u8) -> NodeKey {
         NodeKey {
-            addr: std::net::SocketAddr::from(([10, 0, 0, i], 7000)),
+            id: crate::message::Id::of_addr(std::net::SocketAddr::from(([10, 0, 0, i], 7000))),
             incarnation: 1,
         }
     }

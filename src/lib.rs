@@ -39,7 +39,7 @@ pub mod wire;
 
 pub use config::{Config, ConfigError};
 pub use message::{
-    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
+    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
     MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
 pub use node::{

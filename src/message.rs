@@ -15,15 +15,65 @@ use std::sync::Arc;
 /// version is refused.
 pub const PROTOCOL_VERSION: u16 = 2;
 
-/// One life of one node: its advertised address and incarnation.
+/// A member's identity: the first 8 bytes of the BLAKE2s hash of its
+/// ed25519 public key ([`Id::of_key`]). The key is proven by the
+/// adapter's handshake; the address is only where the member listens now,
+/// so a member that restarts on another address stays the same member.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Id(pub [u8; 8]);
+
+impl Id {
+    /// The id of the member holding this ed25519 public key.
+    pub fn of_key(key: &[u8; 32]) -> Id {
+        Id::hashed(b"gossip-chat id v1", key)
+    }
+
+    /// An id derived from an address, for a node without a key pair
+    /// (tests, and simulated nodes whose keys are not drawn): it is not
+    /// proven by anything.
+    pub fn of_addr(addr: SocketAddr) -> Id {
+        let mut bytes = Vec::with_capacity(18);
+        match addr.ip() {
+            std::net::IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
+            std::net::IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+        }
+        bytes.extend_from_slice(&addr.port().to_le_bytes());
+        Id::hashed(b"gossip-chat address id v1", &bytes)
+    }
+
+    fn hashed(domain: &[u8], data: &[u8]) -> Id {
+        use blake2::Digest;
+        let mut h = blake2::Blake2s256::new();
+        h.update((domain.len() as u8).to_le_bytes());
+        h.update(domain);
+        h.update(data);
+        let mut id = [0; 8];
+        id.copy_from_slice(&h.finalize()[..8]);
+        Id(id)
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Id({self})")
+    }
+}
+
+/// One life of one member: its identity and incarnation.
 ///
 /// A restart gives a higher incarnation; notices about a lower one no
 /// longer apply. A life is also a chat stream: refuting an accusation does
 /// not start a new life (see [`MemberUpdate::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeKey {
-    /// The address the node listens on and advertises.
-    pub addr: SocketAddr,
+    /// Who the member is.
+    pub id: Id,
     /// Grows on every restart.
     pub incarnation: u64,
 }
@@ -45,8 +95,10 @@ pub struct MsgId {
 pub struct Hello {
     /// Must equal [`PROTOCOL_VERSION`].
     pub version: u16,
-    /// The speaker's address and incarnation.
+    /// The speaker's identity and incarnation.
     pub node: NodeKey,
+    /// The address the speaker listens on.
+    pub addr: SocketAddr,
     /// The speaker's display name.
     pub name: Arc<str>,
     /// How many neighbours the speaker has now (used to share out
@@ -107,6 +159,8 @@ pub enum MemberState {
 pub struct MemberUpdate {
     /// The node and life this entry is about.
     pub node: NodeKey,
+    /// Where it listens in that life.
+    pub addr: SocketAddr,
     /// Refutation counter within the life: the node raises it to answer an
     /// accusation, keeping its life (and chat stream).
     pub version: u32,
@@ -120,7 +174,7 @@ pub struct MemberUpdate {
     pub age_secs: u32,
     /// For `Suspect`: the member that could not reach it (one of the
     /// independent accusers that shorten a suspicion); otherwise `None`.
-    pub accuser: Option<SocketAddr>,
+    pub accuser: Option<Id>,
 }
 
 /// A chat message as it travels: flooded live, or sent again by repair.
@@ -142,7 +196,7 @@ pub struct Chat {
 /// while the sender's view changes, more rarely while it stays the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sync {
-    /// Order-independent hash of the alive members `(addr, incarnation)`.
+    /// Order-independent hash of the alive members `(id, incarnation)`.
     pub members_hash: u64,
     /// Hash of the chat digest: every stream with the highest seq
     /// delivered of the messages sent up to `chat_mark`.
@@ -220,15 +274,15 @@ pub enum Message {
     ProbeReq {
         /// The sender's probe, echoed in the ack.
         nonce: u32,
-        /// The member to probe.
-        target: SocketAddr,
+        /// The member to probe (one the receiver knows).
+        target: Id,
     },
     /// The target of a [`Message::ProbeReq`] answered.
     ProbeAck {
         /// The nonce of the request.
         nonce: u32,
         /// The member that answered.
-        target: SocketAddr,
+        target: Id,
     },
     /// The sender cannot take this connection now; it closes it.
     Busy(Busy),
@@ -289,7 +343,7 @@ pub enum Message {
         /// The nonce of the request.
         nonce: u32,
         /// The member that did not answer.
-        target: SocketAddr,
+        target: Id,
     },
     /// A heartbeat over a link its sender picked to watch: answered like a
     /// [`Message::Ping`], and the receiver watches the link back while
@@ -349,5 +403,84 @@ impl Message {
             Message::Want(_) => "want",
             Message::Beacon(_) => "beacon",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes [`Id::of_addr`] hashes for `addr`.
+    fn addr_bytes(addr: SocketAddr) -> Vec<u8> {
+        let mut bytes = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+            std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+        };
+        bytes.extend_from_slice(&addr.port().to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn an_id_of_a_key_is_stable() {
+        // Pinned: an id that changed would make every node a stranger to
+        // the group it was in (BLAKE2s-256 over the length-prefixed domain
+        // and the key, first 8 bytes).
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let id = Id::of_key(&key);
+        assert_eq!(id, Id([0x54, 0x44, 0xf5, 0xdb, 0x3b, 0x6c, 0x76, 0x3c]));
+        assert_eq!(id, Id::of_key(&key), "the same key, the same id");
+        assert_eq!(id.to_string(), "5444f5db3b6c763c");
+        assert_eq!(format!("{id:?}"), "Id(5444f5db3b6c763c)");
+        assert_eq!(
+            Id::of_key(&[0; 32]),
+            Id([0x5a, 0x85, 0x75, 0xe7, 0x6d, 0xeb, 0x4d, 0xf7])
+        );
+        let mut other = key;
+        other[31] ^= 1;
+        assert_ne!(Id::of_key(&other), id, "one bit of the key changes it");
+    }
+
+    #[test]
+    fn an_id_of_an_address_is_stable() {
+        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        assert_eq!(
+            Id::of_addr(addr),
+            Id([0x14, 0xb9, 0x5b, 0x05, 0xac, 0x81, 0x6a, 0x6a])
+        );
+        assert_ne!(
+            Id::of_addr("127.0.0.1:7001".parse().unwrap()),
+            Id::of_addr(addr)
+        );
+        assert_ne!(
+            Id::of_addr("[::1]:7000".parse().unwrap()),
+            Id::of_addr(addr)
+        );
+    }
+
+    #[test]
+    fn ids_of_keys_and_of_addresses_are_hashed_in_different_domains() {
+        let addrs: [SocketAddr; 2] = [
+            "127.0.0.1:7000".parse().unwrap(),
+            "[2001:db8::ff00:42:8329]:9000".parse().unwrap(),
+        ];
+        for addr in addrs {
+            let bytes = addr_bytes(addr);
+            // The same bytes hashed in the key domain give another id.
+            assert_ne!(Id::hashed(b"gossip-chat id v1", &bytes), Id::of_addr(addr));
+            assert_eq!(
+                Id::hashed(b"gossip-chat address id v1", &bytes),
+                Id::of_addr(addr)
+            );
+            // A key that starts with the address's bytes is not the address.
+            let mut key = [0u8; 32];
+            key[..bytes.len()].copy_from_slice(&bytes);
+            assert_ne!(Id::of_key(&key), Id::of_addr(addr));
+        }
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(Id::hashed(b"gossip-chat id v1", &key), Id::of_key(&key));
+        assert_ne!(
+            Id::hashed(b"gossip-chat address id v1", &key),
+            Id::of_key(&key)
+        );
     }
 }

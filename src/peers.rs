@@ -1,7 +1,7 @@
 //! The membership table: every node this node knows of, alive or
 //! remembered dead, with the precedence rule that merges gossip.
 
-use crate::message::{MemberState, MemberUpdate, NodeKey};
+use crate::message::{Id, MemberState, MemberUpdate, NodeKey};
 use crate::time::Instant;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
@@ -14,6 +14,8 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub(crate) struct Member {
     pub name: Arc<str>,
+    /// Where it listens in this life.
+    pub addr: SocketAddr,
     pub incarnation: u64,
     /// Refutation counter within the life.
     pub version: u32,
@@ -53,10 +55,10 @@ pub(crate) struct Member {
 /// The fingerprint of the entry for `node` at `version` in `state`, as
 /// repair compares entries: its life, version and state.
 pub(crate) fn print_of(node: NodeKey, version: u32, state: MemberState) -> u32 {
-    print_at(fnv_addr(node.addr), node.incarnation, version, state)
+    print_at(fnv_id(node.id), node.incarnation, version, state)
 }
 
-/// [`print_of`] from the address's FNV state ([`fnv_addr`]).
+/// [`print_of`] from the address's FNV state ([`fnv_id`]).
 fn print_at(fnv: u64, incarnation: u64, version: u32, state: MemberState) -> u32 {
     mix(fnv_u64(
         fnv_u64(fnv, incarnation),
@@ -69,11 +71,11 @@ fn print_at(fnv: u64, incarnation: u64, version: u32, state: MemberState) -> u32
 /// 24).
 #[derive(Clone, Debug, Default)]
 #[allow(clippy::box_collection)]
-pub(crate) struct Accusers(Option<Box<Vec<SocketAddr>>>);
+pub(crate) struct Accusers(Option<Box<Vec<Id>>>);
 
 impl Accusers {
     /// None, or the one that came with an update.
-    pub fn first_of(accuser: Option<SocketAddr>) -> Accusers {
+    pub fn first_of(accuser: Option<Id>) -> Accusers {
         Accusers(accuser.map(|a| Box::new(vec![a])))
     }
 
@@ -81,23 +83,23 @@ impl Accusers {
         self.0.as_ref().map_or(0, |v| v.len())
     }
 
-    pub fn contains(&self, a: &SocketAddr) -> bool {
+    pub fn contains(&self, a: &Id) -> bool {
         self.0.as_ref().is_some_and(|v| v.contains(a))
     }
 
-    pub fn first(&self) -> Option<&SocketAddr> {
+    pub fn first(&self) -> Option<&Id> {
         self.0.as_ref().and_then(|v| v.first())
     }
 
-    pub fn push(&mut self, a: SocketAddr) {
+    pub fn push(&mut self, a: Id) {
         self.0.get_or_insert_default().push(a);
     }
 }
 
 impl Member {
-    pub fn key(&self, addr: SocketAddr) -> NodeKey {
+    pub fn key(&self, id: Id) -> NodeKey {
         NodeKey {
-            addr,
+            id,
             incarnation: self.incarnation,
         }
     }
@@ -108,10 +110,11 @@ impl Member {
     }
 
     /// The entry as it goes on the wire at `now`.
-    pub fn update(&self, addr: SocketAddr, now: Instant) -> MemberUpdate {
+    pub fn update(&self, id: Id, now: Instant) -> MemberUpdate {
         let tomb = matches!(self.state, MemberState::Dead | MemberState::Left);
         MemberUpdate {
-            node: self.key(addr),
+            node: self.key(id),
+            addr: self.addr,
             version: self.version,
             state: self.state,
             name: self.name.clone(),
@@ -156,11 +159,11 @@ pub(crate) fn supersedes(new: Rank, old: Rank) -> bool {
 pub(crate) const BUCKETS: usize = 64;
 
 /// The digest bucket of an address: the same on every node, whatever life.
-pub(crate) fn bucket_of(addr: SocketAddr) -> usize {
-    bucket_at(fnv_addr(addr))
+pub(crate) fn bucket_of(id: Id) -> usize {
+    bucket_at(fnv_id(id))
 }
 
-/// [`bucket_of`] from the address's FNV state ([`fnv_addr`]).
+/// [`bucket_of`] from the address's FNV state ([`fnv_id`]).
 fn bucket_at(fnv: u64) -> usize {
     (mix(fnv_u64(fnv.wrapping_mul(FNV_POW[8]), 0xb0c4)) >> 58) as usize % BUCKETS
 }
@@ -170,7 +173,7 @@ fn bucket_at(fnv: u64) -> usize {
 /// bucket, is kept up to date on every change.
 #[derive(Debug)]
 pub(crate) struct Members {
-    map: IndexMap<SocketAddr, Member, FxBuildHasher>,
+    map: IndexMap<Id, Member, FxBuildHasher>,
     hash: u64,
     buckets: [u64; BUCKETS],
     /// The members in the roster by their place on the ring of address
@@ -180,7 +183,7 @@ pub(crate) struct Members {
 }
 
 /// A place on the ring: the address's hash, then the address.
-type Place = (u64, SocketAddr);
+type Place = (u64, Id);
 
 /// The places of the members in the roster, sorted, with the changes not
 /// sorted in yet. A node learns most of a group within a few frames and
@@ -296,11 +299,11 @@ impl Default for Members {
 
 /// A member's place on the ring of address hashes (by address alone, so
 /// that a restart keeps it).
-pub(crate) fn ring_pos(addr: SocketAddr) -> u64 {
-    ring_at(fnv_addr(addr))
+pub(crate) fn ring_pos(id: Id) -> u64 {
+    ring_at(fnv_id(id))
 }
 
-/// [`ring_pos`] from the address's FNV state ([`fnv_addr`]): the
+/// [`ring_pos`] from the address's FNV state ([`fnv_id`]): the
 /// incarnation and the extra number are both zero.
 fn ring_at(fnv: u64) -> u64 {
     mix(fnv.wrapping_mul(FNV_POW[8]).wrapping_mul(FNV_POW[8]))
@@ -311,23 +314,23 @@ impl Members {
         self.map.len()
     }
 
-    pub fn get(&self, addr: &SocketAddr) -> Option<&Member> {
-        self.map.get(addr)
+    pub fn get(&self, id: &Id) -> Option<&Member> {
+        self.map.get(id)
     }
 
-    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Member> {
-        self.map.get_mut(addr)
+    pub fn get_mut(&mut self, id: &Id) -> Option<&mut Member> {
+        self.map.get_mut(id)
     }
 
-    pub fn get_index(&self, i: usize) -> Option<(&SocketAddr, &Member)> {
+    pub fn get_index(&self, i: usize) -> Option<(&Id, &Member)> {
         self.map.get_index(i)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&SocketAddr, &Member)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Id, &Member)> {
         self.map.iter()
     }
 
-    /// Order-independent hash of the roster's `(addr, incarnation)` pairs.
+    /// Order-independent hash of the roster's `(id, incarnation)` pairs.
     pub fn hash(&self) -> u64 {
         self.hash
     }
@@ -337,16 +340,16 @@ impl Members {
         &self.buckets
     }
 
-    fn contribution(addr: SocketAddr, m: &Member) -> u64 {
+    fn contribution(id: Id, m: &Member) -> u64 {
         if m.in_roster() {
-            key_hash(m.key(addr), 0)
+            key_hash(m.key(id), 0)
         } else {
             0
         }
     }
 
     /// The member in the roster first on the ring, with its place.
-    pub fn first(&self) -> Option<(u64, SocketAddr)> {
+    pub fn first(&self) -> Option<(u64, Id)> {
         let mut ring = self.ring.borrow_mut();
         ring.settle();
         ring.sorted.first().copied()
@@ -354,7 +357,7 @@ impl Members {
 
     /// The members in the roster going back round the ring from `from`
     /// (excluded), nearest first.
-    pub fn before(&self, from: SocketAddr) -> impl Iterator<Item = (SocketAddr, &Member)> + '_ {
+    pub fn before(&self, from: Id) -> impl Iterator<Item = (Id, &Member)> + '_ {
         let at = (ring_pos(from), from);
         let (split, end) = {
             let mut ring = self.ring.borrow_mut();
@@ -378,15 +381,15 @@ impl Members {
             .filter_map(|(_, a)| self.map.get(&a).map(|m| (a, m)))
     }
 
-    /// The index of the entry for `addr` (see [`get_index`](Self::get_index)).
-    pub fn index_of(&self, addr: &SocketAddr) -> Option<usize> {
-        self.map.get_index_of(addr)
+    /// The index of the entry for `id` (see [`get_index`](Self::get_index)).
+    pub fn index_of(&self, id: &Id) -> Option<usize> {
+        self.map.get_index_of(id)
     }
 
-    /// Inserts or replaces the entry for `addr`, keeping the hash current.
-    pub fn set(&mut self, addr: SocketAddr, mut m: Member) {
+    /// Inserts or replaces the entry for `id`, keeping the hash current.
+    pub fn set(&mut self, id: Id, mut m: Member) {
         let new = m.in_roster().then_some(m.incarnation);
-        let fnv = fnv_addr(addr);
+        let fnv = fnv_id(id);
         m.bucket = bucket_at(fnv) as u8;
         m.print = print_at(fnv, m.incarnation, m.version, m.state);
         let len = self.map.len();
@@ -395,30 +398,30 @@ impl Members {
             // entries to its index table: about 1.75 times the members.
             self.map.reserve_exact(len.max(4));
         }
-        let (_, old) = self.map.insert_full(addr, m);
-        self.changed(addr, fnv, old.as_ref(), new);
+        let (_, old) = self.map.insert_full(id, m);
+        self.changed(id, fnv, old.as_ref(), new);
     }
 
     /// Replaces the entry at index `i` (which must exist), keeping the
     /// hash current.
     pub fn set_index(&mut self, i: usize, mut m: Member) {
         let new = m.in_roster().then_some(m.incarnation);
-        let Some((addr, slot)) = self.map.get_index_mut(i) else {
+        let Some((id, slot)) = self.map.get_index_mut(i) else {
             return;
         };
-        let addr = *addr;
-        let fnv = fnv_addr(addr);
+        let id = *id;
+        let fnv = fnv_id(id);
         m.bucket = slot.bucket;
         m.print = print_at(fnv, m.incarnation, m.version, m.state);
         let old = std::mem::replace(slot, m);
-        self.changed(addr, fnv, Some(&old), new);
+        self.changed(id, fnv, Some(&old), new);
     }
 
-    /// Keeps the ring and the hashes current after the entry for `addr`
+    /// Keeps the ring and the hashes current after the entry for `id`
     /// went from `old` to a member in the roster in life `new` (`None`:
     /// not in the roster).
-    /// `fnv` is the address's FNV state ([`fnv_addr`]).
-    fn changed(&mut self, addr: SocketAddr, fnv: u64, old: Option<&Member>, new: Option<u64>) {
+    /// `fnv` is the address's FNV state ([`fnv_id`]).
+    fn changed(&mut self, id: Id, fnv: u64, old: Option<&Member>, new: Option<u64>) {
         // The life in the roster before and after: the hashes change only
         // if it does.
         let old = old
@@ -431,7 +434,7 @@ impl Members {
         let ring = ring_at(fnv);
         // The ring holds exactly the members in the roster.
         if new.is_some() != old.is_some() {
-            let at = (ring, addr);
+            let at = (ring, id);
             let mut r = self.ring.borrow_mut();
             if new.is_some() {
                 r.add(at);
@@ -458,15 +461,15 @@ impl Members {
         self.map.reserve_exact(n);
     }
 
-    /// Removes the entry for `addr`, keeping the hash current.
-    pub fn remove(&mut self, addr: &SocketAddr) {
-        if let Some(old) = self.map.shift_remove(addr) {
+    /// Removes the entry for `id`, keeping the hash current.
+    pub fn remove(&mut self, id: &Id) {
+        if let Some(old) = self.map.shift_remove(id) {
             if old.in_roster() {
-                self.ring.get_mut().remove((ring_pos(*addr), *addr));
+                self.ring.get_mut().remove((ring_pos(*id), *id));
             }
-            let c = Self::contribution(*addr, &old);
+            let c = Self::contribution(*id, &old);
             self.hash = self.hash.wrapping_sub(c);
-            let b = &mut self.buckets[bucket_of(*addr)];
+            let b = &mut self.buckets[bucket_of(*id)];
             *b = b.wrapping_sub(c);
         }
     }
@@ -492,11 +495,11 @@ impl Members {
             .map
             .iter()
             .filter(|(_, m)| !m.in_roster() && (m.since < cutoff || m.failures >= give_up))
-            .min_by_key(|(addr, m)| (m.since, **addr))
-            .map(|(addr, _)| *addr);
+            .min_by_key(|(id, m)| (m.since, **id))
+            .map(|(id, _)| *id);
         match oldest {
-            Some(addr) => {
-                self.map.shift_remove(&addr);
+            Some(id) => {
+                self.map.shift_remove(&id);
                 true
             }
             None => false,
@@ -531,19 +534,11 @@ fn fnv_u64(mut h: u64, x: u64) -> u64 {
     h.wrapping_mul(FNV_POW[8 - len])
 }
 
-/// FNV-1a over an address (its IP's bytes, then its port, little-endian).
-fn fnv_addr(addr: SocketAddr) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= b as u64;
-        h = h.wrapping_mul(FNV_PRIME);
-    };
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.octets().iter().for_each(|b| eat(*b)),
-        std::net::IpAddr::V6(ip) => ip.octets().iter().for_each(|b| eat(*b)),
-    }
-    addr.port().to_le_bytes().iter().for_each(|b| eat(*b));
-    h
+/// FNV-1a over a member's id (its eight bytes).
+fn fnv_id(id: Id) -> u64 {
+    id.0.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+        (h ^ *b as u64).wrapping_mul(FNV_PRIME)
+    })
 }
 
 /// splitmix64's finaliser: spreads FNV's weak low bits.
@@ -557,7 +552,7 @@ fn mix(mut z: u64) -> u64 {
 /// the order-independent digests that neighbours compare: FNV-1a over the
 /// address, the incarnation and `extra` (little-endian), then mixed.
 pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
-    mix(fnv_u64(fnv_u64(fnv_addr(key.addr), key.incarnation), extra))
+    mix(fnv_u64(fnv_u64(fnv_id(key.id), key.incarnation), extra))
 }
 
 /// Membership changes waiting to be resent in gossip rounds: oldest first,
@@ -565,7 +560,7 @@ pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
     by_seq: BTreeMap<u64, (MemberUpdate, u8)>,
-    seq_of: BTreeMap<SocketAddr, u64>,
+    seq_of: BTreeMap<Id, u64>,
     next: u64,
 }
 
@@ -581,19 +576,19 @@ impl Recent {
     /// Queues `u` for `rounds` gossip rounds, replacing older news of the
     /// same address and dropping the oldest beyond `max`.
     pub fn push(&mut self, u: MemberUpdate, rounds: u8, max: usize) {
-        if let Some(old) = self.seq_of.remove(&u.node.addr) {
+        if let Some(old) = self.seq_of.remove(&u.node.id) {
             self.by_seq.remove(&old);
         }
         while self.by_seq.len() >= max.max(1) {
             if let Some((_, (gone, _))) = self.by_seq.pop_first() {
-                self.seq_of.remove(&gone.node.addr);
+                self.seq_of.remove(&gone.node.id);
             }
         }
         if rounds == 0 {
             return;
         }
         self.next += 1;
-        self.seq_of.insert(u.node.addr, self.next);
+        self.seq_of.insert(u.node.id, self.next);
         self.by_seq.insert(self.next, (u, rounds));
     }
 
@@ -611,7 +606,7 @@ impl Recent {
         }
         for seq in done {
             if let Some((u, _)) = self.by_seq.remove(&seq) {
-                self.seq_of.remove(&u.node.addr);
+                self.seq_of.remove(&u.node.id);
             }
         }
         out
@@ -622,55 +617,55 @@ impl Recent {
 mod tests {
     use super::*;
 
-    /// The hash as first written: FNV-1a byte by byte, then mixed.
+    /// The hash as first written: FNV-1a byte by byte over the id's eight
+    /// bytes, the incarnation and `extra` (little-endian), then mixed.
     fn key_hash_bytewise(key: NodeKey, extra: u64) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |b: u8| {
             h ^= b as u64;
             h = h.wrapping_mul(FNV_PRIME);
         };
-        match key.addr.ip() {
-            std::net::IpAddr::V4(ip) => ip.octets().iter().for_each(|b| eat(*b)),
-            std::net::IpAddr::V6(ip) => ip.octets().iter().for_each(|b| eat(*b)),
-        }
-        key.addr.port().to_le_bytes().iter().for_each(|b| eat(*b));
+        key.id.0.iter().for_each(|b| eat(*b));
         key.incarnation.to_le_bytes().iter().for_each(|b| eat(*b));
         extra.to_le_bytes().iter().for_each(|b| eat(*b));
         mix(h)
     }
 
-    fn addrs() -> Vec<SocketAddr> {
-        let mut v: Vec<SocketAddr> = (0..300u32)
+    /// Ids of nodes without keys (from addresses, v4 and v6), and a few
+    /// chosen ones: all zero, all ones, a single high or low byte.
+    fn ids() -> Vec<Id> {
+        let mut v: Vec<Id> = (0..300u32)
             .map(|i| {
                 let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i * 7919);
-                SocketAddr::from((ip, (i * 131) as u16))
+                Id::of_addr(SocketAddr::from((ip, (i * 131) as u16)))
             })
             .collect();
-        v.push("[::1]:7000".parse().unwrap());
-        v.push("[2001:db8::ff00:42:8329]:0".parse().unwrap());
+        v.push(Id::of_addr("[::1]:7000".parse().unwrap()));
+        v.push(Id::of_addr("[2001:db8::ff00:42:8329]:0".parse().unwrap()));
+        v.push(Id([0; 8]));
+        v.push(Id([0xff; 8]));
+        v.push(Id([0, 0, 0, 0, 0, 0, 0, 1]));
+        v.push(Id([1, 0, 0, 0, 0, 0, 0, 0]));
         v
     }
 
     #[test]
     fn hashes_match_the_bytewise_definition() {
         let numbers = [0, 1, 0xff, 0x100, 0xb0c4, 1 << 40, u64::MAX >> 8, u64::MAX];
-        for addr in addrs() {
+        for id in ids() {
             for &incarnation in &numbers {
                 for &extra in &numbers {
-                    let key = NodeKey { addr, incarnation };
+                    let key = NodeKey { id, incarnation };
                     assert_eq!(key_hash(key, extra), key_hash_bytewise(key, extra));
                     let (version, state) = (extra as u32, MemberState::Dead);
                     let print = key_hash_bytewise(key, (version as u64) << 8 | state as u64);
                     assert_eq!(print_of(key, version, state), print as u32);
                 }
             }
-            let life0 = NodeKey {
-                addr,
-                incarnation: 0,
-            };
-            assert_eq!(ring_pos(addr), key_hash_bytewise(life0, 0));
+            let life0 = NodeKey { id, incarnation: 0 };
+            assert_eq!(ring_pos(id), key_hash_bytewise(life0, 0));
             let bucket = (key_hash_bytewise(life0, 0xb0c4) >> 58) as usize % BUCKETS;
-            assert_eq!(bucket_of(addr), bucket);
+            assert_eq!(bucket_of(id), bucket);
         }
     }
 
@@ -678,6 +673,7 @@ mod tests {
         let t = Instant::from_millis(0);
         Member {
             name: Arc::from(""),
+            addr: SocketAddr::from(([10, 0, 0, 1], 7000)),
             incarnation,
             version: 0,
             state,
@@ -709,12 +705,12 @@ mod tests {
     #[test]
     fn the_ring_takes_arrivals_in_batches() {
         let mut members = Members::default();
-        for (i, addr) in addrs().into_iter().enumerate() {
-            members.set(addr, member(0, MemberState::Alive));
+        for (i, id) in ids().into_iter().enumerate() {
+            members.set(id, member(0, MemberState::Alive));
             if i % 13 == 0 {
                 let want = places(&members);
                 assert_eq!(members.first(), want.first().copied());
-                let ring: Vec<SocketAddr> = members.before(addr).map(|(a, _)| a).collect();
+                let ring: Vec<Id> = members.before(id).map(|(a, _)| a).collect();
                 assert_eq!(ring.len(), want.len() - 1);
             }
         }
@@ -725,31 +721,31 @@ mod tests {
 
     #[test]
     fn the_ring_and_hashes_follow_every_change() {
-        let addrs = addrs();
+        let ids = ids();
         let mut members = Members::default();
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         for step in 0..5000 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let addr = addrs[(rng % addrs.len() as u64) as usize];
+            let id = ids[(rng % ids.len() as u64) as usize];
             let state = [MemberState::Alive, MemberState::Suspect, MemberState::Dead]
                 [(rng >> 20) as usize % 3];
             if (rng >> 40) % 7 == 0 {
-                members.remove(&addr);
+                members.remove(&id);
             } else {
-                members.set(addr, member((rng >> 30) % 3, state));
+                members.set(id, member((rng >> 30) % 3, state));
             }
             if step % 97 != 0 {
                 continue;
             }
             let want = places(&members);
             assert_eq!(members.first(), want.first().copied());
-            let from = addrs[step % addrs.len()];
-            let got: Vec<SocketAddr> = members.before(from).map(|(a, _)| a).collect();
+            let from = ids[step % ids.len()];
+            let got: Vec<Id> = members.before(from).map(|(a, _)| a).collect();
             let at = (ring_pos(from), from);
             let split = want.partition_point(|k| *k < at);
-            let expected: Vec<SocketAddr> = want[..split]
+            let expected: Vec<Id> = want[..split]
                 .iter()
                 .rev()
                 .chain(want[split..].iter().rev().filter(|k| **k != at))

@@ -7,7 +7,7 @@ mod prop_support;
 
 use gossip_chat::wire::{encode_payload, payload_len, WireError};
 use gossip_chat::{
-    Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, Input, Instant, MemberState,
+    Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, Id, Input, Instant, MemberState,
     MemberUpdate, Message, MsgId, Node, NodeKey, Output, Stats, Sync, PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
@@ -25,6 +25,22 @@ const CONNS: u64 = 5;
 
 fn addr(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, i % ADDRS], 7000))
+}
+
+/// The id of the node at `addr(i)`, as `Identity::new` derives it.
+fn id(i: u8) -> Id {
+    Id::of_addr(addr(i))
+}
+
+/// Where the test's node with id `id` listens: one of the small universe's
+/// addresses or a `far` one (ids of addresses cannot be read back, so they
+/// are looked up).
+fn addr_of(id: Id) -> SocketAddr {
+    (0..ADDRS)
+        .map(addr)
+        .chain((0..=255).map(far_addr))
+        .find(|a| Id::of_addr(*a) == id)
+        .unwrap_or_else(|| panic!("{id:?} is not the id of a test address"))
 }
 
 /// Small tables, so that hostile input reaches every bound.
@@ -64,6 +80,7 @@ fn small_universe(extreme: bool) -> Universe {
     };
     Universe {
         addr: (0..ADDRS).prop_map(addr).boxed(),
+        id: (0..ADDRS).prop_map(id).boxed(),
         incarnation: number(0..4),
         seq: number(if extreme { 0..10 } else { 1..10 }),
         name: prop_oneof![Just(Arc::from("peer")), Just(Arc::from("x".repeat(300)))].boxed(),
@@ -221,6 +238,7 @@ impl Probe {
             Step::Connected(c, dialed) => Input::Connected {
                 conn: ConnId(c),
                 dialed,
+                peer: None,
             },
             Step::Open(c, dialed, msg) => {
                 let mut outs = self.step(Step::Connected(c, dialed))?;
@@ -314,6 +332,7 @@ impl Probe {
                     origin,
                     first,
                     last,
+                    ..
                 }) => {
                     self.forget_if_idle(*origin);
                     if self.frontier.get(origin).is_some_and(|(f, _)| first <= f) {
@@ -367,12 +386,13 @@ impl Probe {
     }
 }
 
-fn counters(s: &Stats) -> [u64; 16] {
+fn counters(s: &Stats) -> [u64; 17] {
     [
         s.malformed,
         s.oversized,
         s.bad_version,
         s.unexpected,
+        s.impostors,
         s.text_too_long,
         s.duplicates,
         s.delivered,
@@ -392,6 +412,7 @@ fn hello(peer: NodeKey) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
         node: peer,
+        addr: addr_of(peer.id),
         name: Arc::from("peer"),
         degree: 1,
         members_hash: 0,
@@ -404,7 +425,7 @@ fn hello(peer: NodeKey) -> Hello {
 
 fn key(i: u8, incarnation: u64) -> NodeKey {
     NodeKey {
-        addr: addr(i),
+        id: id(i),
         incarnation,
     }
 }
@@ -534,6 +555,7 @@ proptest! {
         let mut p = probe_with_neighbour(small_config())?;
         let list = vec![MemberUpdate {
             node: key(victim, incarnation),
+            addr: addr(victim),
             state: MemberState::Alive,
             name: Arc::from("v"),
             version: 0,
@@ -541,9 +563,9 @@ proptest! {
             accuser: None,
         }];
         p.step(Step::Message(1, Message::PeerList { full: false, members: list }))?;
-        prop_assert!(p.node.knows_alive(&addr(victim)));
+        prop_assert!(p.node.knows_alive(&id(victim)));
         p.step(Step::Message(1, Message::Leave(key(victim, incarnation))))?;
-        prop_assert!(p.node.knows_alive(&addr(victim)));
+        prop_assert!(p.node.knows_alive(&id(victim)));
         prop_assert_eq!(p.node.stats().unexpected, 1);
     }
 
@@ -601,6 +623,62 @@ proptest! {
     }
 }
 
+// ---- identity: the id the adapter's handshake proved ------------------
+
+/// The adapter's handshake proved whose key the peer holds: a hello (or a
+/// join) naming another id is an impostor's. The connection is closed and
+/// counted, and the member it names is not taken in. The same hello over a
+/// connection that proved the id it names is a neighbour's.
+#[test]
+fn a_hello_naming_another_id_than_the_handshake_proved_is_refused() {
+    for join in [false, true] {
+        let handshake = |k: NodeKey| {
+            if join {
+                Message::Join(hello(k))
+            } else {
+                Message::Hello(hello(k))
+            }
+        };
+        let connected = |conn: u64, peer: Id| Input::Connected {
+            conn: ConnId(conn),
+            dialed: None,
+            peer: Some(peer),
+        };
+        let mut p = Probe::new(small_config(), 1, 7);
+        let (proven, claimed) = (id(1), key(2, 1));
+        p.feed(p.now, connected(3, proven)).unwrap();
+        let outs = p.step(Step::Message(3, handshake(claimed))).unwrap();
+        assert_eq!(
+            outs,
+            vec![Output::Close { conn: ConnId(3) }],
+            "join: {join}"
+        );
+        let s = p.node.stats();
+        assert_eq!((s.impostors, s.unexpected), (1, 0), "{s:?}");
+        assert!(!p.node.knows_alive(&claimed.id));
+        assert!(!p.node.knows_alive(&proven));
+        assert_eq!(p.node.members().count(), 0, "join: {join}");
+        assert_eq!(p.node.table_sizes().connections, 0);
+
+        // The same hello, where the handshake proved the id it names.
+        p.feed(p.now, connected(4, claimed.id)).unwrap();
+        let outs = p.step(Step::Message(4, handshake(claimed))).unwrap();
+        assert!(
+            !outs.iter().any(|o| matches!(o, Output::Close { .. })),
+            "join: {join}: {outs:?}"
+        );
+        let up = Output::Event(Event::PeerUp {
+            node: claimed,
+            addr: addr(2),
+            name: Arc::from("peer"),
+        });
+        assert!(outs.contains(&up), "join: {join}: {outs:?}");
+        assert!(p.node.knows_alive(&claimed.id));
+        assert_eq!(p.node.neighbours().collect::<Vec<_>>(), vec![claimed.id]);
+        assert_eq!(p.node.stats().impostors, 1);
+    }
+}
+
 // ---- regressions: shrunk cases of properties that failed -------------
 
 fn run_steps(cfg: Config, steps: Vec<Step>) -> Result<Probe, TestCaseError> {
@@ -616,6 +694,7 @@ fn forged_list(node: NodeKey, state: MemberState) -> Message {
         full: false,
         members: vec![MemberUpdate {
             node,
+            addr: addr_of(node.id),
             state,
             name: Arc::from("me"),
             version: 0,
@@ -775,11 +854,13 @@ fn a_bucket_repair_of_a_full_table_fits_in_frames() {
     let name: Arc<str> = Arc::from("n".repeat(256));
     let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
     let members: Vec<MemberUpdate> = (0..cfg.max_members as u32)
-        .map(|i| MemberUpdate {
+        .map(|i| SocketAddr::from(([11, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000)))
+        .map(|addr| MemberUpdate {
             node: NodeKey {
-                addr: SocketAddr::from(([11, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000)),
+                id: Id::of_addr(addr),
                 incarnation: 1,
             },
+            addr,
             state: MemberState::Alive,
             name: name.clone(),
             version: 0,
@@ -1045,7 +1126,7 @@ fn a_newcomer_learns_the_deaths_whose_streams_it_is_handed() {
         "the death of a life whose stream it holds: {list:?}"
     );
     assert!(
-        !list.iter().any(|u| u.node.addr == key(3, 1).addr),
+        !list.iter().any(|u| u.node.id == id(3)),
         "a death with no stream handed on: {list:?}"
     );
     assert!(list.iter().any(|u| u.node == key(1, 1)), "{list:?}");
@@ -1167,7 +1248,7 @@ fn probe_with_neighbours(cfg: Config, n: u8) -> Probe {
 }
 
 /// The entries about `who` in the peer lists sent on `conn`.
-fn listed(outs: &[Output], conn: u64, who: SocketAddr) -> Vec<MemberUpdate> {
+fn listed(outs: &[Output], conn: u64, who: Id) -> Vec<MemberUpdate> {
     outs.iter()
         .filter_map(|o| match o {
             Output::Send {
@@ -1177,7 +1258,7 @@ fn listed(outs: &[Output], conn: u64, who: SocketAddr) -> Vec<MemberUpdate> {
             _ => None,
         })
         .flatten()
-        .filter(|u| u.node.addr == who)
+        .filter(|u| u.node.id == who)
         .collect()
 }
 
@@ -1188,6 +1269,7 @@ fn alive(of: NodeKey, version: u32) -> Message {
         full: false,
         members: vec![MemberUpdate {
             node: of,
+            addr: addr_of(of.id),
             version,
             state: MemberState::Alive,
             name: Arc::from("peer"),
@@ -1197,11 +1279,12 @@ fn alive(of: NodeKey, version: u32) -> Message {
     }
 }
 
-fn suspicion(of: NodeKey, version: u32, accuser: SocketAddr) -> Message {
+fn suspicion(of: NodeKey, version: u32, accuser: Id) -> Message {
     Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
             node: of,
+            addr: addr_of(of.id),
             version,
             state: MemberState::Suspect,
             name: Arc::from("peer"),
@@ -1222,6 +1305,7 @@ fn a_stale_accusation_is_answered_with_the_refutation() {
         full: false,
         members: vec![MemberUpdate {
             node: key(2, 1),
+            addr: addr(2),
             version: 3,
             state: MemberState::Alive,
             name: Arc::from("peer"),
@@ -1232,17 +1316,17 @@ fn a_stale_accusation_is_answered_with_the_refutation() {
     p.step(Step::Message(2, refuted)).unwrap();
     // Node 1 still spreads the accusation of version 1.
     let outs = p
-        .step(Step::Message(1, suspicion(key(2, 1), 1, addr(1))))
+        .step(Step::Message(1, suspicion(key(2, 1), 1, id(1))))
         .unwrap();
-    let back = listed(&outs, 1, addr(2));
+    let back = listed(&outs, 1, id(2));
     assert_eq!(back.len(), 1, "{outs:?}");
     assert_eq!((back[0].state, back[0].version), (MemberState::Alive, 3));
     // A current accusation is news, not answered with the entry.
     let outs = p
-        .step(Step::Message(1, suspicion(key(2, 1), 3, addr(1))))
+        .step(Step::Message(1, suspicion(key(2, 1), 3, id(1))))
         .unwrap();
     assert!(
-        listed(&outs, 1, addr(2))
+        listed(&outs, 1, id(2))
             .iter()
             .all(|u| u.state != MemberState::Alive),
         "{outs:?}"
@@ -1256,17 +1340,17 @@ fn a_refuted_accusation_still_going_round_is_refuted_again() {
     let cfg = Config::testing();
     let mut p = probe_with_neighbours(cfg.clone(), 2);
     let outs = p
-        .step(Step::Message(1, suspicion(key(0, 1), 0, addr(1))))
+        .step(Step::Message(1, suspicion(key(0, 1), 0, id(1))))
         .unwrap();
-    let mine = listed(&outs, 2, addr(0));
+    let mine = listed(&outs, 2, id(0));
     assert_eq!(mine.len(), 1, "refuted at once: {outs:?}");
     let version = mine[0].version;
     assert!(version >= 1);
     // The old accusation again: the refutation goes out again, unchanged.
     let outs = p
-        .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
         .unwrap();
-    let again = listed(&outs, 1, addr(0));
+    let again = listed(&outs, 1, id(0));
     assert_eq!(again.len(), 1, "{outs:?}");
     assert_eq!(
         (again[0].state, again[0].version),
@@ -1274,15 +1358,15 @@ fn a_refuted_accusation_still_going_round_is_refuted_again() {
     );
     // Not twice within a gossip interval...
     let outs = p
-        .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
         .unwrap();
-    assert!(listed(&outs, 1, addr(0)).is_empty(), "{outs:?}");
+    assert!(listed(&outs, 1, id(0)).is_empty(), "{outs:?}");
     // ...but again after one.
     p.step(Step::Wait(cfg.gossip_interval.as_millis())).unwrap();
     let outs = p
-        .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+        .step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
         .unwrap();
-    assert_eq!(listed(&outs, 1, addr(0)).len(), 1, "{outs:?}");
+    assert_eq!(listed(&outs, 1, id(0)).len(), 1, "{outs:?}");
 }
 
 /// The sender of an accusation this node already refuted is told the
@@ -1294,14 +1378,14 @@ fn a_refuted_accusation_still_going_round_is_refuted_again() {
 fn the_sender_of_a_refuted_accusation_is_answered_directly() {
     let mut p = probe_with_neighbours(Config::testing(), 2);
     let outs = p
-        .step(Step::Message(1, suspicion(key(0, 1), 0, addr(1))))
+        .step(Step::Message(1, suspicion(key(0, 1), 0, id(1))))
         .unwrap();
-    let version = listed(&outs, 2, addr(0))[0].version;
+    let version = listed(&outs, 2, id(0))[0].version;
     for _ in 0..2 {
         let outs = p
-            .step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+            .step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
             .unwrap();
-        let back = listed(&outs, 2, addr(0));
+        let back = listed(&outs, 2, id(0));
         assert_eq!(back.len(), 1, "{outs:?}");
         assert_eq!(
             (back[0].state, back[0].version),
@@ -1316,7 +1400,7 @@ fn the_sender_of_a_refuted_accusation_is_answered_directly() {
 fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
     let cfg = Config::testing();
     let mut p = probe_with_neighbours(cfg.clone(), 2);
-    let nacks = |outs: &[Output], nonce: u32, target: SocketAddr| {
+    let nacks = |outs: &[Output], nonce: u32, target: Id| {
         outs.iter()
             .filter(|o| {
                 matches!(o, Output::Send { conn, msg: Message::ProbeNack { nonce: n, target: t } }
@@ -1324,25 +1408,24 @@ fn a_helper_that_cannot_reach_the_target_answers_with_a_nack() {
             })
             .count()
     };
-    let asks =
-        |nonce: u32, target: SocketAddr| Step::Message(1, Message::ProbeReq { nonce, target });
-    let outs = p.step(asks(5, addr(2))).unwrap();
+    let asks = |nonce: u32, target: Id| Step::Message(1, Message::ProbeReq { nonce, target });
+    let outs = p.step(asks(5, id(2))).unwrap();
     assert!(
         outs.iter().any(
             |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(2))
         ),
         "pings the target over its link: {outs:?}"
     );
-    assert_eq!(nacks(&outs, 5, addr(2)), 0, "not before its timeout");
+    assert_eq!(nacks(&outs, 5, id(2)), 0, "not before its timeout");
     // Node 2 never answers: the nack comes within the asker's timeout.
     let mut all = Vec::new();
     while p.now < Instant::from_millis(1_000) + cfg.probe_timeout {
         all.extend(p.step(Step::Deadline).unwrap());
     }
-    assert_eq!(nacks(&all, 5, addr(2)), 1, "{all:?}");
+    assert_eq!(nacks(&all, 5, id(2)), 1, "{all:?}");
     // A member it does not know: nacked at once, nothing dialled.
-    let outs = p.step(asks(6, addr(4))).unwrap();
-    assert_eq!(nacks(&outs, 6, addr(4)), 1, "{outs:?}");
+    let outs = p.step(asks(6, id(4))).unwrap();
+    assert_eq!(nacks(&outs, 6, id(4)), 1, "{outs:?}");
     assert!(!outs.iter().any(|o| matches!(o, Output::Connect { .. })));
 }
 
@@ -1388,7 +1471,7 @@ fn a_helper_waits_for_a_member_never_measured_as_its_links_say() {
                 1,
                 Message::ProbeReq {
                     nonce: 9,
-                    target: target.addr,
+                    target: target.id,
                 },
             ))
             .unwrap();
@@ -1436,13 +1519,13 @@ fn a_suspicion_lasts_longer_on_slow_links() {
         let mut p = probe_with_links_of(cfg.clone(), rtt_ms);
         let target = key(4, 1);
         let accused = p.now;
-        p.step(Step::Message(1, suspicion(target, 0, addr(1))))
+        p.step(Step::Message(1, suspicion(target, 0, id(1))))
             .unwrap();
-        assert_eq!(state_of(&p, target.addr), Some(MemberState::Suspect));
+        assert_eq!(state_of(&p, target.id), Some(MemberState::Suspect));
         let until = accused + Duration::from_secs(10);
         // The neighbours answer every ping (a node that hears from no one
         // declares no one dead); the accused never answers.
-        while state_of(&p, target.addr) == Some(MemberState::Suspect) && p.now < until {
+        while state_of(&p, target.id) == Some(MemberState::Suspect) && p.now < until {
             for o in p.step(Step::Deadline).unwrap() {
                 if let Output::Send {
                     conn,
@@ -1455,7 +1538,7 @@ fn a_suspicion_lasts_longer_on_slow_links() {
                 }
             }
         }
-        assert_eq!(state_of(&p, target.addr), Some(MemberState::Dead));
+        assert_eq!(state_of(&p, target.id), Some(MemberState::Dead));
         p.now.as_millis() - accused.as_millis()
     };
     let lan = removed_after(2);
@@ -1476,14 +1559,14 @@ fn a_suspect_neighbour_is_told_every_round() {
     // Long enough that node 2's link is not fresh first-hand evidence.
     p.step(Step::Wait(cfg.ping_interval.as_millis() * 3))
         .unwrap();
-    p.step(Step::Message(1, suspicion(key(2, 1), 0, addr(1))))
+    p.step(Step::Message(1, suspicion(key(2, 1), 0, id(1))))
         .unwrap();
     for round in 0..3 {
         let until = p.now + cfg.gossip_interval;
         let mut told = 0;
         while p.now < until {
             let outs = p.step(Step::Deadline).unwrap();
-            told += listed(&outs, 2, addr(2))
+            told += listed(&outs, 2, id(2))
                 .iter()
                 .filter(|u| u.state == MemberState::Suspect)
                 .count();
@@ -1595,7 +1678,7 @@ fn a_silent_neighbour_has_every_quiet_link_pinged() {
     }
     let watched = watched.expect("a watched link");
     let idle_dead = idle_dead.expect("another link");
-    let peer = |c: ConnId| key(c.0 as u8, 1).addr;
+    let peer = |c: ConnId| key(c.0 as u8, 1).id;
     assert!(
         checked.contains(&peer(watched)),
         "the silent neighbour was checked"
@@ -1686,7 +1769,7 @@ fn probe_that_reached_member_5() -> Probe {
     let mut p = probe_with_neighbours(cfg, 2);
     let m = key(5, 1);
     p.step(Step::Message(1, alive(m, 0))).unwrap();
-    let outs = probe_for(&mut p, 1, 5, m.addr);
+    let outs = probe_for(&mut p, 1, 5, m.id);
     let nonce = outs
         .iter()
         .find_map(|o| match o {
@@ -1711,23 +1794,21 @@ fn probe_that_reached_member_5() -> Probe {
 /// Neighbour `asker` asks `p` to probe `target`, a member that is not a
 /// neighbour: `p` dials it, and the dial opens as conn 10. Returns what `p`
 /// sends once it is open.
-fn probe_for(p: &mut Probe, asker: u64, nonce: u32, target: SocketAddr) -> Vec<Output> {
+fn probe_for(p: &mut Probe, asker: u64, nonce: u32, target: Id) -> Vec<Output> {
     let outs = p
         .step(Step::Message(asker, Message::ProbeReq { nonce, target }))
         .unwrap();
+    let at = addr_of(target);
     assert!(
         outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == target)),
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == at)),
         "dials the member to probe it: {outs:?}"
     );
-    p.step(Step::Connected(10, Some(target))).unwrap()
+    p.step(Step::Connected(10, Some(at))).unwrap()
 }
 
-fn state_of(p: &Probe, who: SocketAddr) -> Option<MemberState> {
-    p.node
-        .members()
-        .find(|m| m.node.addr == who)
-        .map(|m| m.state)
+fn state_of(p: &Probe, who: Id) -> Option<MemberState> {
+    p.node.members().find(|m| m.node.id == who).map(|m| m.state)
 }
 
 /// Runs `p` for up to `d`, its neighbours on links 1 and 2 answering every
@@ -1761,14 +1842,21 @@ fn run_dials(p: &mut Probe, d: Duration) -> Vec<SocketAddr> {
     dials
 }
 
-/// A node with two slots, both taken by neighbours 1 and 2, that has
-/// heard of the other members.
+/// A node with two slots, both taken by neighbours on links 1 and 2, that
+/// has heard of the other members. The neighbours are nodes 3 and 4, so
+/// that the two members before this node on the ring of ids (going back
+/// from node 0: 2, 5, 3, 1, 4) are not neighbours: the node keeps a probe
+/// connection to its ring predecessor, and has a next one to walk back to.
 fn two_slot_probe() -> Probe {
     let cfg = Config {
         max_connections: 2,
         ..Config::testing()
     };
-    let mut p = probe_with_neighbours(cfg, 2);
+    let mut p = Probe::new(cfg, 1, 7);
+    for (conn, i) in [(1, 3), (2, 4)] {
+        p.step(Step::Open(conn, None, Message::Hello(hello(key(i, 1)))))
+            .unwrap();
+    }
     for i in 3..=12 {
         p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
     }
@@ -1803,26 +1891,29 @@ fn answer_probe(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
 fn an_accused_member_this_node_reached_is_dialled_as_a_bridge() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
-    let outs = p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    let outs = p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
     assert!(
-        listed(&outs, 1, m.addr)
+        listed(&outs, 1, m.id)
             .iter()
             .any(|u| u.state == MemberState::Suspect),
         "passes the accusation on: {outs:?}"
     );
-    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Alive));
     let gossip = p.cfg.gossip_interval;
     let dials = run_dials(&mut p, gossip.saturating_mul(3));
-    assert!(dials.contains(&m.addr), "dials the accused: {dials:?}");
-    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
+    assert!(
+        dials.contains(&addr_of(m.id)),
+        "dials the accused: {dials:?}"
+    );
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Alive));
     assert_eq!(p.node.stats().bridge_dials, 1);
-    let outs = p.step(Step::Connected(11, Some(m.addr))).unwrap();
+    let outs = p.step(Step::Connected(11, Some(addr_of(m.id)))).unwrap();
     let bridge = outs.iter().any(|o| {
         matches!(o, Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(11) && h.bridge)
     });
     assert!(bridge, "its hello says it bridges two parts: {outs:?}");
     let outs = p.step(Step::Message(11, Message::Hello(hello(m)))).unwrap();
-    let handed = listed(&outs, 11, m.addr);
+    let handed = listed(&outs, 11, m.id);
     assert!(
         handed.iter().any(|u| u.state == MemberState::Suspect),
         "the accused is handed its accusation: {outs:?}"
@@ -1835,7 +1926,7 @@ fn an_accused_member_this_node_reached_is_dialled_as_a_bridge() {
 fn a_refuted_accusation_needs_no_bridge() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
-    p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
     p.step(Step::Message(1, alive(m, 1))).unwrap();
     let gossip = p.cfg.gossip_interval;
     run_dials(&mut p, gossip.saturating_mul(3));
@@ -1848,14 +1939,17 @@ fn a_refuted_accusation_needs_no_bridge() {
 fn an_accusation_held_back_for_a_bridge_is_taken_when_the_dial_fails() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
-    p.step(Step::Message(2, suspicion(m, 0, addr(2)))).unwrap();
+    p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
     let gossip = p.cfg.gossip_interval;
     let dials = run_dials(&mut p, gossip.saturating_mul(3));
-    assert!(dials.contains(&m.addr), "dials the accused: {dials:?}");
+    assert!(
+        dials.contains(&addr_of(m.id)),
+        "dials the accused: {dials:?}"
+    );
     assert_eq!(p.node.stats().bridge_dials, 1);
-    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
-    p.step(Step::ConnectFailed(m.addr)).unwrap();
-    assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Alive));
+    p.step(Step::ConnectFailed(addr_of(m.id))).unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
 }
 
 /// A suspicion this node took from another accuser rides its gossip rounds
@@ -1873,9 +1967,9 @@ fn a_suspicion_heard_from_others_rides_every_round_while_it_stands() {
     let mut p = probe_with_neighbours(cfg.clone(), 4);
     let accused = key(5, 1);
     p.step(Step::Message(1, alive(accused, 0))).unwrap();
-    p.step(Step::Message(1, suspicion(accused, 0, addr(1))))
+    p.step(Step::Message(1, suspicion(accused, 0, id(1))))
         .unwrap();
-    assert_eq!(state_of(&p, accused.addr), Some(MemberState::Suspect));
+    assert_eq!(state_of(&p, accused.id), Some(MemberState::Suspect));
     // Past the rounds that retransmit it as news.
     p.step(Step::Wait(cfg.gossip_interval.as_millis() * 2))
         .unwrap();
@@ -1885,7 +1979,7 @@ fn a_suspicion_heard_from_others_rides_every_round_while_it_stands() {
         while p.now < until {
             let outs = p.step(Step::Deadline).unwrap();
             told += (1..=4)
-                .flat_map(|c| listed(&outs, c, accused.addr))
+                .flat_map(|c| listed(&outs, c, accused.id))
                 .filter(|u| u.state == MemberState::Suspect)
                 .count();
         }
@@ -2012,7 +2106,7 @@ fn the_next_live_member_past_a_failed_ring_predecessor_is_linked_as_a_bridge() {
             }
         }
     }
-    assert_ne!(state_of(&p, pred), Some(MemberState::Alive));
+    assert_ne!(state_of(&p, Id::of_addr(pred)), Some(MemberState::Alive));
     assert!(linked, "links the next live member");
     assert_eq!(p.node.stats().ring_dials, 1);
     let outs = p.step(Step::Connected(22, Some(next))).unwrap();
@@ -2220,9 +2314,14 @@ fn answer_probes_with_chat(
 /// that hold no newer beacon are not dialled.
 fn far(i: u8) -> NodeKey {
     NodeKey {
-        addr: SocketAddr::from(([10, 0, 1, i], 7000)),
+        id: Id::of_addr(far_addr(i)),
         incarnation: 1,
     }
+}
+
+/// Where `far(i)` listens.
+fn far_addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 1, i], 7000))
 }
 
 /// A node with two neighbours among 200 members (beyond the small
@@ -2252,7 +2351,7 @@ fn a_probed_member_with_newer_leader_beacons_is_dialled_as_a_bridge() {
         "the leader is not a neighbour here"
     );
     let origin = NodeKey {
-        addr: leader,
+        id: leader,
         incarnation: 1,
     };
     p.step(Step::Message(1, Message::Beacon(Beacon { origin, seq: 1 })))
@@ -2338,7 +2437,7 @@ fn a_probed_member_whose_leader_beacons_never_come_here_is_dialled_as_a_bridge()
     let leader = p.node.leader().expect("the node follows a leader");
     let other = (3..=200)
         .map(far)
-        .find(|k| k.addr != leader)
+        .find(|k| k.id != leader)
         .expect("another member");
     p.step(Step::Message(
         1,
@@ -2371,7 +2470,7 @@ fn a_probe_answer_leaves_out_the_beacon_it_sent_last_over_the_connection() {
     let (mut p, _) = follower(Config::testing());
     let leader = p.node.leader().expect("the node follows a leader");
     let origin = NodeKey {
-        addr: leader,
+        id: leader,
         incarnation: 1,
     };
     let b = Beacon { origin, seq: 1 };
@@ -2514,7 +2613,7 @@ fn a_check_ends_once_every_helper_has_nacked() {
         }
     }
     assert!(asked.len() >= 2, "helpers asked: {asked:?}");
-    assert!(asked.iter().all(|(_, _, t)| *t == addr(gone as u8)));
+    assert!(asked.iter().all(|(_, _, t)| *t == id(gone as u8)));
     let (last, rest) = asked.split_last().unwrap();
     for (conn, nonce, target) in rest {
         let outs = p
@@ -2550,22 +2649,22 @@ fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     let mut p = probe_with_neighbours(cfg.clone(), 3);
     // Member 5, not a neighbour, joins by hearsay and is accused by 1.
     p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
-    p.step(Step::Message(1, suspicion(key(5, 1), 0, addr(1))))
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
         .unwrap();
-    assert_eq!(state_of(&p, addr(5)), Some(MemberState::Suspect));
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
     let due = p.now + cfg.suspect_timeout;
     // This node is accused itself: its health worsens.
-    p.step(Step::Message(2, suspicion(key(0, 1), 0, addr(2))))
+    p.step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
         .unwrap();
     let left = due - p.now + Duration::from_millis(1);
     run_answering(&mut p, left);
     assert_eq!(
-        state_of(&p, addr(5)),
+        state_of(&p, id(5)),
         Some(MemberState::Suspect),
         "the suspicion ran out at the wait it was given while this node was healthy"
     );
     run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
-    assert_eq!(state_of(&p, addr(5)), Some(MemberState::Dead));
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Dead));
 }
 
 /// Runs `p` for `d` answering nothing: every link is silent.
@@ -2592,7 +2691,7 @@ fn a_node_that_hears_from_no_one_declares_no_one_dead() {
     let mut p = probe_with_neighbours(cfg.clone(), 3);
     run_silent(&mut p, Duration::from_secs(20));
     for i in 1..=3 {
-        assert_eq!(state_of(&p, addr(i)), Some(MemberState::Suspect), "n{i}");
+        assert_eq!(state_of(&p, id(i)), Some(MemberState::Suspect), "n{i}");
     }
     // A member gets through again (and goes on speaking): refutations may
     // now come.
@@ -2603,7 +2702,7 @@ fn a_node_that_hears_from_no_one_declares_no_one_dead() {
     while p.now - back < cfg.suspect_timeout.saturating_mul(6) && dead_at.is_none() {
         p.step(Step::Message(20, Message::Pong(0))).unwrap();
         run_silent(&mut p, Duration::from_millis(100));
-        if state_of(&p, addr(2)) == Some(MemberState::Dead) {
+        if state_of(&p, id(2)) == Some(MemberState::Dead) {
             dead_at = Some(p.now);
         }
     }
@@ -2616,7 +2715,7 @@ fn a_node_that_hears_from_no_one_declares_no_one_dead() {
 
     let mut alone = probe_with_neighbours(cfg.clone(), 1);
     run_silent(&mut alone, Duration::from_secs(20));
-    assert_eq!(state_of(&alone, addr(1)), Some(MemberState::Dead));
+    assert_eq!(state_of(&alone, id(1)), Some(MemberState::Dead));
 }
 
 /// A peer back from the other side of a cut (this node suspected it, or
@@ -2633,9 +2732,9 @@ fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
         p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
         p.step(Step::Wait(20)).unwrap();
         if back_from_cut {
-            p.step(Step::Message(1, suspicion(key(4, 1), 0, addr(1))))
+            p.step(Step::Message(1, suspicion(key(4, 1), 0, id(1))))
                 .unwrap();
-            assert_eq!(state_of(&p, addr(4)), Some(MemberState::Suspect));
+            assert_eq!(state_of(&p, id(4)), Some(MemberState::Suspect));
         }
         // 4 dials in, and tells 5 dead (fresh news).
         p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
@@ -2644,12 +2743,12 @@ fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
             .unwrap();
         if back_from_cut {
             assert_eq!(
-                state_of(&p, addr(5)),
+                state_of(&p, id(5)),
                 Some(MemberState::Suspect),
                 "back from a cut"
             );
         } else {
-            assert!(!p.node.knows_alive(&addr(5)), "held alive: a death");
+            assert!(!p.node.knows_alive(&id(5)), "held alive: a death");
         }
     }
 }
@@ -2668,11 +2767,11 @@ fn deaths_told_by_a_peer_lately_refuted_are_suspicions() {
         p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
         p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
         p.step(Step::Wait(20)).unwrap();
-        p.step(Step::Message(1, suspicion(key(4, 1), 0, addr(1))))
+        p.step(Step::Message(1, suspicion(key(4, 1), 0, id(1))))
             .unwrap();
         if refuted {
             p.step(Step::Message(2, alive(key(4, 1), 1))).unwrap();
-            assert_eq!(state_of(&p, addr(4)), Some(MemberState::Alive));
+            assert_eq!(state_of(&p, id(4)), Some(MemberState::Alive));
         }
         p.step(Step::Wait(20)).unwrap();
         p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
@@ -2680,7 +2779,7 @@ fn deaths_told_by_a_peer_lately_refuted_are_suspicions() {
         p.step(Step::Message(10, forged_list(key(5, 1), MemberState::Dead)))
             .unwrap();
         assert_eq!(
-            state_of(&p, addr(5)),
+            state_of(&p, id(5)),
             Some(MemberState::Suspect),
             "refuted before its hello: {refuted}"
         );
@@ -2692,13 +2791,13 @@ fn deaths_told_by_a_peer_lately_refuted_are_suspicions() {
     // Link 3 goes quiet for longer than first-hand evidence lasts.
     let quiet = p.cfg.ping_interval.saturating_mul(2).as_millis() + 100;
     p.step(Step::Wait(quiet)).unwrap();
-    p.step(Step::Message(1, suspicion(key(3, 1), 0, addr(1))))
+    p.step(Step::Message(1, suspicion(key(3, 1), 0, id(1))))
         .unwrap();
-    assert_eq!(state_of(&p, addr(3)), Some(MemberState::Suspect));
+    assert_eq!(state_of(&p, id(3)), Some(MemberState::Suspect));
     p.step(Step::Message(3, forged_list(key(5, 1), MemberState::Dead)))
         .unwrap();
     assert_eq!(
-        state_of(&p, addr(5)),
+        state_of(&p, id(5)),
         Some(MemberState::Suspect),
         "over a link that outlived the cut"
     );
@@ -2720,11 +2819,11 @@ fn a_suspect_probed_directly_is_told_of_its_suspicion() {
     let m = key(4, 1);
     p.step(Step::Message(1, alive(m, 0))).unwrap();
     p.step(Step::Wait(20)).unwrap();
-    p.step(Step::Message(1, suspicion(m, 0, addr(1)))).unwrap();
-    assert_eq!(state_of(&p, m.addr), Some(MemberState::Suspect));
+    p.step(Step::Message(1, suspicion(m, 0, id(1)))).unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
     // A neighbour asks this node to probe it (random probe rounds reach
     // suspects the same way).
-    let outs = probe_for(&mut p, 2, 3, m.addr);
+    let outs = probe_for(&mut p, 2, 3, m.id);
     let ping = outs.iter().position(
         |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(10)),
     );
@@ -2755,11 +2854,11 @@ fn a_held_back_accusation_goes_on_as_this_node_took_it() {
         members[0].age_secs = (p.cfg.suspect_timeout.as_millis() / 1000 + 1) as u32;
     }
     let outs = p.step(Step::Message(2, old)).unwrap();
-    let passed = listed(&outs, 1, m.addr);
+    let passed = listed(&outs, 1, m.id);
     assert!(!passed.is_empty(), "passes the accusation on: {outs:?}");
     assert!(
         passed.iter().all(|u| u.state == MemberState::Suspect),
         "as a suspicion: {passed:?}"
     );
-    assert_eq!(state_of(&p, m.addr), Some(MemberState::Alive));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Alive));
 }

@@ -3,14 +3,26 @@
 
 use gossip_chat::wire::{self, FrameReader, WireError};
 use gossip_chat::{
-    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
+    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
     MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
 use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+/// Node `last`'s id: fixed bytes that stand out in the hex (`a1`..`a7`,
+/// then `last`).
+fn id(last: u8) -> Id {
+    Id([0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, last])
+}
+
+/// Where node `last` listens.
+fn addr(last: u8) -> SocketAddr {
+    ([10, 0, 0, last], 7000).into()
+}
 
 fn key(last: u8, incarnation: u64) -> NodeKey {
     NodeKey {
-        addr: ([10, 0, 0, last], 7000).into(),
+        id: id(last),
         incarnation,
     }
 }
@@ -19,6 +31,7 @@ fn hello() -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
         node: key(1, 1_700_000_000_000),
+        addr: addr(1),
         name: "alice".into(),
         degree: 3,
         members_hash: 0x0123_4567_89ab_cdef,
@@ -51,6 +64,7 @@ fn every_kind() -> Vec<Message> {
             members: vec![
                 MemberUpdate {
                     node: key(3, 2),
+                    addr: addr(3),
                     state: MemberState::Alive,
                     name: "carol".into(),
                     version: 0,
@@ -59,6 +73,7 @@ fn every_kind() -> Vec<Message> {
                 },
                 MemberUpdate {
                     node: key(4, 9),
+                    addr: addr(4),
                     state: MemberState::Dead,
                     name: "dave".into(),
                     version: 2,
@@ -67,11 +82,12 @@ fn every_kind() -> Vec<Message> {
                 },
                 MemberUpdate {
                     node: key(6, 1),
+                    addr: addr(6),
                     state: MemberState::Suspect,
                     name: "erin".into(),
                     version: 1,
                     age_secs: 0,
-                    accuser: Some(key(3, 2).addr),
+                    accuser: Some(id(3)),
                 },
             ],
         },
@@ -79,15 +95,15 @@ fn every_kind() -> Vec<Message> {
         Message::Pong(7),
         Message::ProbeReq {
             nonce: 9,
-            target: key(6, 1).addr,
+            target: id(6),
         },
         Message::ProbeAck {
             nonce: 9,
-            target: key(6, 1).addr,
+            target: id(6),
         },
         Message::Busy(Busy {
             retry_ms: 750,
-            others: vec![key(3, 2).addr, key(5, 1).addr],
+            others: vec![addr(3), addr(5)],
         }),
         Message::Chat(chat()),
         Message::Leave(key(5, 1)),
@@ -113,6 +129,7 @@ fn every_kind() -> Vec<Message> {
             buckets: 1 << 5,
             members: vec![MemberUpdate {
                 node: key(6, 1),
+                addr: addr(6),
                 state: MemberState::Alive,
                 name: "erin".into(),
                 version: 2,
@@ -127,7 +144,7 @@ fn every_kind() -> Vec<Message> {
         Message::Want(vec![0xdead_beef]),
         Message::ProbeNack {
             nonce: 9,
-            target: key(6, 1).addr,
+            target: id(6),
         },
         Message::Heartbeat(7),
         Message::Beacon(Beacon {

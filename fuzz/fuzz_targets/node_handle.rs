@@ -11,8 +11,9 @@
 
 use arbitrary::Arbitrary;
 use gossip_chat::{
-    Busy, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Input, Instant,
-    MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Sync, PROTOCOL_VERSION,
+    Busy, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id, Input,
+    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Sync,
+    PROTOCOL_VERSION,
 };
 use libfuzzer_sys::fuzz_target;
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,11 @@ const CONNS: u8 = 6;
 
 fn addr(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, i % ADDRS], 7000))
+}
+
+/// The id of the node at `addr(i)`, as `Identity::new` derives it.
+fn id(i: u8) -> Id {
+    Id::of_addr(addr(i))
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -55,7 +61,7 @@ struct Key {
 impl Key {
     fn get(self) -> NodeKey {
         NodeKey {
-            addr: addr(self.addr),
+            id: id(self.addr),
             incarnation: self.incarnation.get(),
         }
     }
@@ -125,6 +131,7 @@ impl FMsg {
                 PROTOCOL_VERSION
             },
             node: k.get(),
+            addr: addr(k.addr),
             name: Arc::from("peer"),
             degree,
             members_hash: 0,
@@ -139,9 +146,10 @@ impl FMsg {
                 .iter()
                 .map(|(k, version, s, age_secs, accuser)| MemberUpdate {
                     node: k.get(),
+                    addr: addr(k.addr),
                     version: *version,
                     age_secs: *age_secs,
-                    accuser: accuser.map(addr),
+                    accuser: accuser.map(id),
                     state: match s {
                         State::Alive => MemberState::Alive,
                         State::Suspect => MemberState::Suspect,
@@ -173,15 +181,15 @@ impl FMsg {
             FMsg::Pong(n) => Message::Pong(*n),
             FMsg::ProbeReq(nonce, t) => Message::ProbeReq {
                 nonce: *nonce,
-                target: addr(*t),
+                target: id(*t),
             },
             FMsg::ProbeAck(nonce, t) => Message::ProbeAck {
                 nonce: *nonce,
-                target: addr(*t),
+                target: id(*t),
             },
             FMsg::ProbeNack(nonce, t) => Message::ProbeNack {
                 nonce: *nonce,
-                target: addr(*t),
+                target: id(*t),
             },
             FMsg::Heartbeat(n) => Message::Heartbeat(*n),
             FMsg::Busy(retry_ms, others) => Message::Busy(Busy {
@@ -306,6 +314,7 @@ fuzz_target!(|run: Run| {
             Step::Connected { conn, dialed } => Input::Connected {
                 conn: ConnId(u64::from(conn % CONNS)),
                 dialed: dialed.map(addr),
+                peer: None,
             },
             Step::ConnectFailed { addr: a } => Input::ConnectFailed { addr: addr(*a) },
             Step::Disconnected { conn } => Input::Disconnected {
@@ -385,6 +394,7 @@ fuzz_target!(|run: Run| {
                     origin,
                     first,
                     last,
+                    ..
                 }) => {
                     forget_if_idle(&mut frontier, &mut delivered, origin, now, &cfg);
                     if frontier.get(&origin).is_some_and(|(f, _)| first <= *f) {

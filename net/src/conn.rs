@@ -594,7 +594,7 @@ mod tests {
         let big = Message::Chat(gossip_chat::Chat {
             id: gossip_chat::MsgId {
                 origin: gossip_chat::NodeKey {
-                    addr: "127.0.0.1:1".parse().unwrap(),
+                    id: gossip_chat::Id([1; 8]),
                     incarnation: 1,
                 },
                 seq: 1,

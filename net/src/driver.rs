@@ -6,7 +6,7 @@ use crate::conn::{self, ConnParams, Inbound, Link, QueueError};
 use crate::secure::Role;
 use crate::{AdapterCounters, Command, EventSink, Member, Peer, Snapshot, SnapshotBoard};
 use crossbeam_channel::{select, Receiver, Sender};
-use gossip_chat::{ConnId, Input, Node, Output};
+use gossip_chat::{ConnId, Id, Input, Node, Output};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,8 +45,7 @@ pub(crate) struct Driver<S: EventSink> {
 
 impl<S: EventSink> Driver<S> {
     pub(crate) fn run(mut self, join: Vec<SocketAddr>) {
-        let addr = self.node.key().addr;
-        self.sink.ready(addr, self.node.name());
+        self.sink.ready(self.listen_addr, self.node.name());
         for addr in join {
             self.feed(Input::Join { addr });
         }
@@ -174,7 +173,11 @@ impl<S: EventSink> Driver<S> {
             } => {
                 tracing::trace!(conn = conn.0, ?dialed, %peer, "connection open");
                 self.links.insert(conn, link);
-                self.feed(Input::Connected { conn, dialed });
+                self.feed(Input::Connected {
+                    conn,
+                    dialed,
+                    peer: Some(peer.member_id()),
+                });
             }
             Inbound::Input(input) => {
                 match input {
@@ -203,16 +206,22 @@ impl<S: EventSink> Driver<S> {
             Command::Join(addr) => self.feed(Input::Join { addr }),
             Command::Leave => self.feed(Input::Leave),
             Command::Peers(reply) => {
-                let neighbours: BTreeSet<SocketAddr> = self.node.neighbours().collect();
-                let peers = self
+                let neighbours: BTreeSet<Id> = self.node.neighbours().collect();
+                let addrs: BTreeMap<Id, SocketAddr> =
+                    self.node.members().map(|m| (m.node.id, m.addr)).collect();
+                let mut peers: Vec<Peer> = self
                     .node
                     .roster()
-                    .map(|(node, name)| Peer {
-                        node,
-                        name: name.to_owned(),
-                        neighbour: neighbours.contains(&node.addr),
+                    .filter_map(|(node, name)| {
+                        Some(Peer {
+                            node,
+                            addr: *addrs.get(&node.id)?,
+                            name: name.to_owned(),
+                            neighbour: neighbours.contains(&node.id),
+                        })
                     })
                     .collect();
+                peers.sort_by_key(|p| (p.addr, p.node));
                 let _ = reply.send(peers);
             }
             Command::Members(reply) => {
@@ -222,6 +231,7 @@ impl<S: EventSink> Driver<S> {
                     .members()
                     .map(|m| Member {
                         node: m.node,
+                        addr: m.addr,
                         name: m.name.to_string(),
                         state: m.state,
                         neighbour: m.neighbour,
@@ -229,7 +239,7 @@ impl<S: EventSink> Driver<S> {
                         since: ago(now, m.since),
                     })
                     .collect();
-                members.sort_by_key(|m| m.node.addr);
+                members.sort_by_key(|m| (m.addr, m.node));
                 let _ = reply.send(members);
             }
             Command::Stats(reply) => {

@@ -38,6 +38,13 @@ const LOCK_FILE: &str = "lock";
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerId(pub [u8; 32]);
 
+impl PeerId {
+    /// The member id the core knows this key by ([`gossip_chat::Id::of_key`]).
+    pub fn member_id(&self) -> gossip_chat::Id {
+        gossip_chat::Id::of_key(&self.0)
+    }
+}
+
 impl fmt::Display for PeerId {
     /// Unpadded URL-safe base64, 43 characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

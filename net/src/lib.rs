@@ -69,8 +69,9 @@ use thiserror::Error;
 #[derive(Clone, Debug)]
 pub struct NetConfig {
     /// Address to listen on; port 0 picks a free port. The bound address is
-    /// the node's identity and is advertised to peers, so it must be
-    /// reachable by them (not `0.0.0.0`).
+    /// advertised to peers (the node's identity is its key, see
+    /// [`NetConfig::identity`]), so it must be reachable by them (not
+    /// `0.0.0.0`).
     pub listen: SocketAddr,
     /// Members to join through (any of them will do).
     pub join: Vec<SocketAddr>,
@@ -165,8 +166,10 @@ pub enum StartError {
 /// A member of the roster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
-    /// Its address and life.
+    /// Its identity and life.
     pub node: NodeKey,
+    /// Where it listens.
+    pub addr: SocketAddr,
     /// Its display name.
     pub name: String,
     /// Whether this node has a direct, handshaken connection to it.
@@ -177,8 +180,10 @@ pub struct Peer {
 /// [`NodeHandle::members`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    /// Its address and life.
+    /// Its identity and life.
     pub node: NodeKey,
+    /// Where it listens.
+    pub addr: SocketAddr,
     /// Its display name.
     pub name: String,
     /// Alive, suspect, dead or left, as this node believes.
@@ -282,7 +287,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
     let seed = cfg.seed.unwrap_or_else(|| default_seed(addr));
     let node = Node::new(
         cfg.node.clone(),
-        gossip_chat::Identity::new(addr, incarnation, cfg.name.clone()),
+        gossip_chat::Identity::keyed(id.member_id(), addr, incarnation, cfg.name.clone()),
         seed,
         clock.now(),
     )?;
@@ -361,7 +366,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
 }
 
 impl NodeHandle {
-    /// The address the node listens on and is known by.
+    /// The address the node listens on and advertises.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -369,6 +374,13 @@ impl NodeHandle {
     /// The node's identity (its public key).
     pub fn id(&self) -> PeerId {
         self.id
+    }
+
+    /// The id the group knows this node by ([`PeerId::member_id`] of
+    /// [`NodeHandle::id`]): it stays the same across restarts with the
+    /// same identity key, on any address.
+    pub fn member_id(&self) -> gossip_chat::Id {
+        self.id.member_id()
     }
 
     /// The cluster keys, primary first (empty: the open mode).
@@ -426,7 +438,8 @@ impl NodeHandle {
         let _ = self.commands.send(Command::Join(addr));
     }
 
-    /// The roster: every other member believed alive. Empty once stopped.
+    /// The roster: every other member believed alive, sorted by address.
+    /// Empty once stopped.
     pub fn peers(&self) -> Vec<Peer> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.commands.send(Command::Peers(tx)).is_err() {
@@ -436,7 +449,7 @@ impl NodeHandle {
     }
 
     /// Every other member the node knows of, alive, suspect or remembered
-    /// gone, by address. Empty once stopped.
+    /// gone, sorted by address. Empty once stopped.
     pub fn members(&self) -> Vec<Member> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.commands.send(Command::Members(tx)).is_err() {

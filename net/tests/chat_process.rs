@@ -157,11 +157,12 @@ fn bad_input_drops_the_connection_and_the_node_keeps_working() {
         .unwrap();
     assert_dropped(garbage, "garbage");
 
-    let wrong_version = raw_peer(
+    let mallory = RawPeer::new();
+    let wrong_version = mallory.send(
         a.addr,
         &[Message::Hello(Hello {
             version: PROTOCOL_VERSION + 1,
-            ..hello("127.0.0.1:9".parse().unwrap(), "mallory")
+            ..mallory.hello("127.0.0.1:9".parse().unwrap(), "mallory")
         })],
     );
     assert_dropped(wrong_version, "wrong protocol version");
@@ -301,14 +302,11 @@ fn a_node_with_eight_connections_runs_under_twenty_threads() {
 /// brought first: here two against one. Frames on one connection keep
 /// their order, so a prune for the duplicates would come before the pong.
 fn prunes_on_a_duplicate(node: &Chat) -> bool {
-    let mut s = raw_peer(
-        node.addr,
-        &[Message::Hello(hello("127.0.0.1:6".parse().unwrap(), "dup"))],
-    );
+    let mut s = raw_member(node.addr, "127.0.0.1:6".parse().unwrap(), "dup", &[]);
     let chat = Message::Chat(gossip_chat::Chat {
         id: gossip_chat::MsgId {
             origin: gossip_chat::NodeKey {
-                addr: "127.3.1.1:9".parse().unwrap(),
+                id: gossip_chat::Id::of_addr("127.3.1.1:9".parse().unwrap()),
                 incarnation: 1,
             },
             seq: 1,

@@ -147,11 +147,19 @@ fn a_restarted_node_keeps_its_identity_and_keys_from_its_data_directory() {
     let first = Chat::start_in(&dir, "keep", &[], &["--cluster-key", &key]);
     let id = first.wait_for("ready", PROMPT, |e| e["event"] == "ready")["id"].clone();
     assert!(id.as_str().is_some_and(|s| s.len() == 43), "{id}");
+    // The member id the group knows it by: 16 hex digits, from the key.
+    let member = first.member.clone();
+    assert!(
+        member.len() == 16 && member.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{member}"
+    );
     drop(first);
     // No key given this time: the one kept in the directory is used.
     let mut again = Chat::start_in(&dir, "keep", &[], &[]);
     let ready = again.wait_for("ready", PROMPT, |e| e["event"] == "ready");
     assert_eq!(ready["id"], id);
+    // On whatever port it listens now, it is the same member.
+    assert_eq!(again.member, member);
     let keys = key_command(&mut again, "list");
     assert_eq!(keys["open"], false);
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
@@ -160,6 +168,7 @@ fn a_restarted_node_keeps_its_identity_and_keys_from_its_data_directory() {
         other.wait_for("ready", PROMPT, |e| e["event"] == "ready")["id"],
         id
     );
+    assert_ne!(other.member, member);
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }

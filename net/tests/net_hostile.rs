@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use gossip_chat::{MemberState, MemberUpdate, Message, NodeKey};
+use gossip_chat::{Id, MemberState, MemberUpdate, Message, NodeKey};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -167,7 +167,7 @@ fn a_peer_that_stops_reading_is_dropped_without_stalling_the_others() {
     // it never looks dead) but never reads. It claims an address where
     // nobody listens.
     let stuck_addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let mut stuck = raw_peer(nodes[0].addr, &[Message::Hello(hello(stuck_addr, "stuck"))]);
+    let mut stuck = raw_member(nodes[0].addr, stuck_addr, "stuck", &[]);
     nodes[0].wait_for("peer_up of the stuck peer", DELIVERY, |e| {
         e["event"] == "peer_up" && e["addr"] == "127.0.0.1:1"
     });
@@ -235,13 +235,16 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
     let before = nodes[0].rss_kib();
     eprintln!("liar0: VmRSS {before} KiB before the attack");
     // 1000 members nobody can reach: loopback addresses where nothing
-    // listens (outside 127.0.0.1, so no other test's node can be hit).
+    // listens (outside 127.0.0.1, so no other test's node can be hit),
+    // under ids no key stands behind.
     let invented: Vec<MemberUpdate> = (0..1000u32)
-        .map(|i| MemberUpdate {
-            node: NodeKey {
-                addr: SocketAddr::from(([127, 1, (i / 250) as u8, (i % 250 + 1) as u8], 9)),
-                incarnation: 1,
-            },
+        .map(|i| {
+            let addr = SocketAddr::from(([127, 1, (i / 250) as u8, (i % 250 + 1) as u8], 9));
+            (i, addr)
+        })
+        .map(|(i, addr)| MemberUpdate {
+            node: keyless(addr),
+            addr,
             state: MemberState::Alive,
             name: format!("ghost{i}").into(),
             version: 0,
@@ -250,15 +253,14 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
         })
         .collect();
     let liar_addr: SocketAddr = "127.0.0.1:2".parse().unwrap();
-    let mut liar = raw_peer(
+    let mut liar = raw_member(
         nodes[0].addr,
-        &[
-            Message::Hello(hello(liar_addr, "liar")),
-            Message::PeerList {
-                full: true,
-                members: invented,
-            },
-        ],
+        liar_addr,
+        "liar",
+        &[Message::PeerList {
+            full: true,
+            members: invented,
+        }],
     );
     // The ghosts reach the roster (v1 cannot tell them from real members)...
     let last_ghost = "127.1.3.250:9";
@@ -277,9 +279,19 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
     drop(liar);
 }
 
-/// Sender `o` (from 1) of the `net`-th group of forged chats.
-fn forged_origin(net: u8, o: u32) -> SocketAddr {
-    SocketAddr::from(([127, 2, net, o as u8], 9))
+/// The life of an invented member, one no key stands behind: its id is
+/// made from the address it claims.
+fn keyless(addr: SocketAddr) -> NodeKey {
+    NodeKey {
+        id: Id::of_addr(addr),
+        incarnation: 1,
+    }
+}
+
+/// Sender `o` (from 1) of the `net`-th group of forged chats: a member no
+/// node knows, so its chats show its id as their origin.
+fn forged_origin(net: u8, o: u32) -> NodeKey {
+    keyless(SocketAddr::from(([127, 2, net, o as u8], 9)))
 }
 
 /// Chats of `origins` invented senders, `seqs` each, every text `len` bytes,
@@ -293,10 +305,7 @@ fn forged_chats(
     let text: std::sync::Arc<str> = "y".repeat(len).into();
     (0..origins)
         .map(|o| {
-            let origin = NodeKey {
-                addr: forged_origin(net, o + 1),
-                incarnation: 1,
-            };
+            let origin = forged_origin(net, o + 1);
             let mut bytes = Vec::new();
             for seq in seqs.clone() {
                 let chat = gossip_chat::Chat {
@@ -324,10 +333,7 @@ fn history_flood(len: usize) {
         // A connection of its own per round: the spammer does not ping,
         // so a connection silent for 2 s counts as dead.
         let spammer_addr = SocketAddr::from(([127, 0, 0, 1], 30 + u16::from(round)));
-        let mut spammer = raw_peer(
-            nodes[0].addr,
-            &[Message::Hello(hello(spammer_addr, "spammer"))],
-        );
+        let mut spammer = raw_member(nodes[0].addr, spammer_addr, "spammer", &[]);
         let frames = forged_chats(round, 10, 1..=1000, len);
         let writer = std::thread::spawn(move || {
             for bytes in frames {
@@ -338,7 +344,7 @@ fn history_flood(len: usize) {
         everyone_chats(&mut nodes, &format!("during{round}"), 10);
         spammers.push(writer.join().expect("spam writer"));
         for o in 1..=10 {
-            let origin = forged_origin(round, o).to_string();
+            let origin = forged_origin(round, o).id.to_string();
             for n in &nodes {
                 n.wait_for("every forged chat", Duration::from_secs(30), |e| {
                     e["event"] == "chat" && e["origin"] == origin.as_str() && e["seq"] == 1000
@@ -386,10 +392,7 @@ fn a_flood_of_chats_that_cannot_be_delivered_stays_under_the_memory_bound() {
     let mut nodes = mesh("held", 2, &[]);
     let peaks: Vec<RssPeak> = nodes.iter().map(|n| RssPeak::watch(n.child.id())).collect();
     let spammer_addr: SocketAddr = "127.0.0.1:3".parse().unwrap();
-    let mut spammer = raw_peer(
-        nodes[0].addr,
-        &[Message::Hello(hello(spammer_addr, "spammer"))],
-    );
+    let mut spammer = raw_member(nodes[0].addr, spammer_addr, "spammer", &[]);
     // Seq 1 never comes: 30 senders with 1000 messages each to hold back.
     for bytes in forged_chats(9, 30, 2..=1001, 4000) {
         spammer.write_all(&bytes).expect("spam");
@@ -416,13 +419,11 @@ fn a_flood_of_chats_that_cannot_be_delivered_stays_under_the_memory_bound() {
 fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
     let mut nodes = mesh("long", 2, &[]);
     let peer_addr: SocketAddr = "127.0.0.1:4".parse().unwrap();
-    let chat = |origin: [u8; 4], len: usize| {
+    let origin = |ip: [u8; 4]| keyless(SocketAddr::from((ip, 9)));
+    let chat = |ip: [u8; 4], len: usize| {
         Message::Chat(gossip_chat::Chat {
             id: gossip_chat::MsgId {
-                origin: NodeKey {
-                    addr: SocketAddr::from((origin, 9)),
-                    incarnation: 1,
-                },
+                origin: origin(ip),
                 seq: 1,
             },
             name: "x".into(),
@@ -432,20 +433,23 @@ fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
     };
     // One byte over the default limit (4096), then a marker on the same
     // connection: once the marker is delivered, the long one was handled.
-    let peer = raw_peer(
+    let peer = raw_member(
         nodes[0].addr,
-        &[
-            Message::Hello(hello(peer_addr, "verbose")),
-            chat([127, 3, 0, 1], 4097),
-            chat([127, 3, 0, 2], 10),
-        ],
+        peer_addr,
+        "verbose",
+        &[chat([127, 3, 0, 1], 4097), chat([127, 3, 0, 2], 10)],
+    );
+    // Neither sender is a member: their chats show their ids as origin.
+    let (long, marker) = (
+        origin([127, 3, 0, 1]).id.to_string(),
+        origin([127, 3, 0, 2]).id.to_string(),
     );
     for n in &nodes {
         n.wait_for("the marker", DELIVERY, |e| {
-            e["event"] == "chat" && e["origin"] == "127.3.0.2:9"
+            e["event"] == "chat" && e["origin"] == marker.as_str() && e["member"] == marker.as_str()
         });
         assert!(
-            !n.seen().iter().any(|e| e["origin"] == "127.3.0.1:9"),
+            !n.seen().iter().any(|e| e["member"] == long.as_str()),
             "{}: delivered a text over the limit",
             n.name
         );
@@ -466,11 +470,10 @@ fn a_flood_of_large_frames_stays_under_the_memory_bound() {
     // Peer lists of 9000 members (800 KB a frame, under the 1 MiB frame
     // limit), sent far faster than a node can merge them.
     let members: Vec<MemberUpdate> = (0..9000u32)
-        .map(|i| MemberUpdate {
-            node: NodeKey {
-                addr: SocketAddr::from(([127, 4, (i / 250) as u8, (i % 250 + 1) as u8], 9)),
-                incarnation: 1,
-            },
+        .map(|i| SocketAddr::from(([127, 4, (i / 250) as u8, (i % 250 + 1) as u8], 9)))
+        .map(|addr| MemberUpdate {
+            node: keyless(addr),
+            addr,
             state: MemberState::Dead,
             name: "n".repeat(80).into(),
             version: 0,
@@ -484,10 +487,7 @@ fn a_flood_of_large_frames_stays_under_the_memory_bound() {
     });
     let frame_kib = list.len() as u64 / 1024;
     let peak = RssPeak::watch(nodes[0].child.id());
-    let mut peer = raw_peer(
-        nodes[0].addr,
-        &[Message::Hello(hello("127.0.0.1:5".parse().unwrap(), "big"))],
-    );
+    let mut peer = raw_member(nodes[0].addr, "127.0.0.1:5".parse().unwrap(), "big", &[]);
     let writer = std::thread::spawn(move || {
         let mut written = 0usize;
         for _ in 0..300 {

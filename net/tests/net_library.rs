@@ -67,11 +67,16 @@ fn two_nodes_chat_and_a_shutdown_is_a_leave() {
     );
     b.send("hi alice");
     let got = wait(&a, "chat", |e| matches!(e, Event::Chat { .. }));
-    let Event::Chat { id, text, .. } = got else {
+    let Event::Chat { id, text, .. } = got.clone() else {
         unreachable!()
     };
     assert_eq!(&*text, "hi alice");
-    assert_eq!(id.origin.addr, b.addr());
+    let Event::Chat { addr, .. } = &got else {
+        unreachable!()
+    };
+    assert_eq!(*addr, Some(b.addr()));
+    // Members are known by the id of their key, which the handshake proved.
+    assert_eq!(id.origin.id, b.member_id());
     // Own messages come back too.
     wait(
         &b,
@@ -83,13 +88,17 @@ fn two_nodes_chat_and_a_shutdown_is_a_leave() {
     eventually("both linked", || {
         a.peers().iter().all(|p| p.neighbour) && b.peers().iter().all(|p| p.neighbour)
     });
-    let b_addr = b.addr();
+    let (b_addr, b_id) = (b.addr(), b.member_id());
     b.shutdown();
     let down = wait(&a, "peer_down", |e| matches!(e, Event::PeerDown { .. }));
-    let Event::PeerDown { node, reason, .. } = down else {
+    let Event::PeerDown {
+        node, addr, reason, ..
+    } = down
+    else {
         unreachable!()
     };
-    assert_eq!(node.addr, b_addr);
+    assert_eq!(addr, b_addr);
+    assert_eq!(node.id, b_id);
     assert_eq!(reason, DownReason::Left);
     assert!(a.peers().is_empty());
 }
@@ -110,6 +119,108 @@ fn two_nodes_dialling_each_other_at_once_keep_one_connection() {
         "chat",
         |e| matches!(e, Event::Chat { text, .. } if &**text == "still fine"),
     );
+}
+
+#[test]
+fn a_node_restarted_on_another_port_with_its_key_stays_the_same_member() {
+    let a = node("a");
+    let identity = net::NodeIdentity::generate();
+    let start_b = || {
+        let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "b");
+        cfg.identity = Some(identity.clone());
+        cfg.join = vec![a.addr()];
+        net::start(cfg).expect("start b")
+    };
+    let b = start_b();
+    let (id, first_addr) = (b.member_id(), b.addr());
+    assert_eq!(id, gossip_chat::Id::of_key(&identity.id().0));
+    let up = wait(&a, "peer_up b", |e| matches!(e, Event::PeerUp { .. }));
+    let Event::PeerUp {
+        node: first, addr, ..
+    } = up
+    else {
+        unreachable!()
+    };
+    assert_eq!((first.id, addr), (id, first_addr));
+    b.shutdown();
+    wait(
+        &a,
+        "b left",
+        |e| matches!(e, Event::PeerDown { node, .. } if node.id == id),
+    );
+
+    let b = start_b();
+    assert_eq!(b.member_id(), id);
+    assert_ne!(b.addr(), first_addr, "port 0 picked the same port again");
+    let up = wait(
+        &a,
+        "b back",
+        |e| matches!(e, Event::PeerUp { node, .. } if node.id == id),
+    );
+    let Event::PeerUp { node, addr, .. } = up else {
+        unreachable!()
+    };
+    assert_eq!(addr, b.addr());
+    assert!(node.incarnation > first.incarnation);
+    let peers = a.peers();
+    assert_eq!(peers.len(), 1);
+    assert_eq!((peers[0].node, peers[0].addr), (node, b.addr()));
+}
+
+#[test]
+fn a_hello_naming_another_id_than_the_handshake_proved_is_refused() {
+    use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
+    use std::io::{Read, Write};
+    let a = node("a");
+    let keys = net::secure::LocalKeys::new(net::NodeIdentity::generate());
+    let victim = net::NodeIdentity::generate().id().member_id();
+    let mut raw = net::secure::SecureStream::connect(
+        a.addr(),
+        &keys,
+        &net::Keyring::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        node: NodeKey {
+            id: victim,
+            incarnation: 1,
+        },
+        addr: "127.0.0.1:1".parse().unwrap(),
+        name: "impostor".into(),
+        degree: 0,
+        members_hash: 0,
+        chat_hash: 0,
+        chat_mark: 0,
+        beacon: None,
+        bridge: false,
+    };
+    let mut frame = Vec::new();
+    gossip_chat::wire::encode_frame(&Message::Hello(hello), &mut frame);
+    raw.write_all(&frame).unwrap();
+    // The node closes the connection (end of stream or reset).
+    raw.tcp().set_read_timeout(Some(WITHIN)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match raw.read(&mut buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("the impostor's connection still open after {WITHIN:?}")
+            }
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    eventually("the impostor counted", || {
+        a.stats().is_some_and(|s| s.impostors == 1)
+    });
+    assert!(a.peers().is_empty());
+    assert!(a.members().is_empty());
 }
 
 #[test]
@@ -136,6 +247,7 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     // never reads. It claims an address where nobody listens.
     let stuck_addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let keys = net::secure::LocalKeys::new(net::NodeIdentity::generate());
+    let stuck_id = keys.id().member_id();
     let mut raw = net::secure::SecureStream::connect(
         a.addr(),
         &keys,
@@ -147,9 +259,10 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     let hello = Hello {
         version: PROTOCOL_VERSION,
         node: NodeKey {
-            addr: stuck_addr,
+            id: stuck_id,
             incarnation: 1,
         },
+        addr: stuck_addr,
         name: "stuck".into(),
         degree: 0,
         members_hash: 0,
@@ -163,7 +276,7 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     wait(
         &a,
         "peer_up stuck",
-        |e| matches!(e, Event::PeerUp { node, .. } if node.addr == stuck_addr),
+        |e| matches!(e, Event::PeerUp { node, addr, .. } if node.id == stuck_id && *addr == stuck_addr),
     );
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let pinger = std::thread::spawn(move || {
@@ -198,7 +311,7 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     wait(
         &a,
         "stuck peer dropped",
-        |e| matches!(e, Event::PeerDown { node, .. } if node.addr == stuck_addr),
+        |e| matches!(e, Event::PeerDown { node, .. } if node.id == stuck_id),
     );
     drop(stop_tx);
     pinger.join().unwrap();

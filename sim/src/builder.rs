@@ -19,7 +19,7 @@
 //! assert_eq!(sim.chats(2), ["hello"]);
 //! sim.crash(1);
 //! sim.run_for(Duration::from_secs(20));
-//! assert!(!sim.node(0).unwrap().knows_alive(&gossip_sim::addr::addr_of(1)));
+//! assert!(!sim.node(0).unwrap().knows_alive(&gossip_sim::addr::id_of(1)));
 //! ```
 
 use crate::addr::addr_of;
@@ -233,8 +233,12 @@ impl Sim {
     pub fn converged(&self) -> bool {
         let up = self.up();
         up.iter().all(|&i| {
-            up.iter()
-                .all(|&j| i == j || self.node(i).is_some_and(|n| n.knows_alive(&addr_of(j))))
+            up.iter().all(|&j| {
+                i == j
+                    || self
+                        .node(i)
+                        .is_some_and(|n| n.knows_alive(&crate::addr::id_of(j)))
+            })
         })
     }
 

@@ -7,7 +7,7 @@
 
 use crate::random::below;
 use crate::scenario::Mode;
-use gossip_chat::{wire, Duration, Instant, MemberState, MemberUpdate, Message, NodeKey};
+use gossip_chat::{wire, Duration, Id, Instant, MemberState, MemberUpdate, Message, NodeKey};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use serde::Serialize;
@@ -132,9 +132,10 @@ impl Attack {
                     e.insert(g);
                     pool.push(MemberUpdate {
                         node: NodeKey {
-                            addr,
+                            id: Id::of_addr(addr),
                             incarnation: 1 + below(rng, 3) as u64,
                         },
+                        addr,
                         version: 0,
                         state: MemberState::Alive,
                         name: Arc::from(format!("ghost{}", g + 1)),
@@ -237,6 +238,8 @@ impl Attack {
                         at,
                         MemberUpdate {
                             node: *key,
+                            addr: crate::addr::slot_of_id(&key.id, usize::MAX)
+                                .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), crate::addr::addr_of),
                             version: 0,
                             state,
                             name: name.clone(),

@@ -1,7 +1,7 @@
 //! The engine driven from code: faults now, chats, user events.
 
 use gossip_chat::{Duration, Event};
-use gossip_sim::addr::addr_of;
+use gossip_sim::addr::id_of;
 use gossip_sim::builder::Sim;
 
 fn s(n: u64) -> Duration {
@@ -52,10 +52,10 @@ fn a_restart_is_a_new_incarnation_and_the_crashed_is_seen_down() {
     assert!(sim.node(2).is_none());
     sim.run_for(s(30));
     let down = sim.events().iter().any(|e| {
-        e.node == 0 && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(2))
+        e.node == 0 && matches!(&e.event, Event::PeerDown { node, .. } if node.id == id_of(2))
     });
     assert!(down, "node 0 never saw the crashed node down");
-    assert!(sim.node(0).unwrap().knows_alive(&addr_of(1)));
+    assert!(sim.node(0).unwrap().knows_alive(&id_of(1)));
 }
 
 #[test]

@@ -2,10 +2,10 @@
 //! talking.
 
 use gossip_chat::{
-    Config, ConnId, Duration, Input, Instant, MemberState, MemberUpdate, Message, Node, NodeKey,
-    Output,
+    Config, ConnId, Duration, Id, Input, Instant, MemberState, MemberUpdate, Message, Node,
+    NodeKey, Output,
 };
-use gossip_sim::addr::{addr_of, slot_of};
+use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
 use gossip_sim::scenario::InitialJoin;
 use std::net::SocketAddr;
@@ -14,17 +14,29 @@ fn invented(i: u32) -> SocketAddr {
     SocketAddr::from(([192, 168, (i >> 8) as u8, i as u8], 9000))
 }
 
-fn is_invented(addr: SocketAddr) -> bool {
-    matches!(addr.ip(), std::net::IpAddr::V4(ip) if ip.octets()[..2] == [192, 168])
+/// First bytes of every invented member's id: the rest is its number.
+const GHOST_TAG: [u8; 4] = *b"ghst";
+
+/// The id of invented member `i`: no simulated node's.
+fn invented_id(i: u32) -> Id {
+    let mut id = [0; 8];
+    id[..4].copy_from_slice(&GHOST_TAG);
+    id[4..].copy_from_slice(&i.to_be_bytes());
+    Id(id)
+}
+
+fn is_invented(id: Id) -> bool {
+    id.0[..4] == GHOST_TAG
 }
 
 /// An invented member, alive in a peer list.
 fn ghost(i: u32) -> MemberUpdate {
     MemberUpdate {
         node: NodeKey {
-            addr: invented(i),
+            id: invented_id(i),
             incarnation: 1,
         },
+        addr: invented(i),
         state: MemberState::Alive,
         name: format!("ghost{i}").into(),
         version: 0,
@@ -78,7 +90,7 @@ fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_d
         assert!(sizes.members <= cfg.max_members, "node {i}: {sizes:?}");
     }
     for j in 1..4 {
-        assert!(node(&sim, 0).knows_alive(&addr_of(j)));
+        assert!(node(&sim, 0).knows_alive(&id_of(j)));
     }
     // At most two dials per heartbeat, and each ghost is given up after a
     // few failed dials with backoff: ten minutes clear them all.
@@ -98,7 +110,7 @@ fn a_peer_list_of_invented_addresses_neither_evicts_members_nor_keeps_the_node_d
     // The ghosts were given up on, so dialling them has stopped growing.
     let ghosts_in_roster = node(&sim, 0)
         .roster()
-        .filter(|(k, _)| is_invented(k.addr))
+        .filter(|(k, _)| is_invented(k.id))
         .count();
     assert_eq!(
         ghosts_in_roster, 0,
@@ -111,7 +123,7 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
     let cfg = Config::lan();
     let mut node = Node::new(
         cfg.clone(),
-        gossip_chat::Identity::new(addr_of(0), 1, "n0"),
+        gossip_chat::Identity::keyed(id_of(0), addr_of(0), 1, "n0"),
         1,
         Instant::ZERO,
     )
@@ -123,6 +135,7 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
             Input::Connected {
                 conn: ConnId(c),
                 dialed: None,
+                peer: None,
             },
             &mut out,
         );
@@ -151,6 +164,7 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
         Input::Connected {
             conn: late,
             dialed: None,
+            peer: None,
         },
         &mut out,
     );
@@ -188,7 +202,7 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     let mut sim = lan(n, cfg.clone(), 9).join(InitialJoin::Chain).build();
     converge(&mut sim, n as usize, Duration::from_secs(10));
     sim.run_for(Duration::from_secs(5));
-    let index = |a: SocketAddr| slot_of(&a, n as usize).unwrap();
+    let index = |id: Id| slot_of_id(&id, n as usize).unwrap();
     let neighbours: Vec<u32> = node(&sim, 0).neighbours().map(index).collect();
     let from = neighbours[0];
     // A member that node 0 only knows by hearsay: no heartbeat of its own
@@ -206,6 +220,7 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
         full: false,
         members: vec![MemberUpdate {
             node: node(&sim, accused).key(),
+            addr: addr_of(accused),
             state: MemberState::Left,
             name: "forged".into(),
             version: 0,
@@ -214,14 +229,14 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
         }],
     };
     assert!(sim.inject(from, 0, forged));
-    assert!(!node(&sim, 0).knows_alive(&addr_of(accused)));
+    assert!(!node(&sim, 0).knows_alive(&id_of(accused)));
     sim.run_for(Duration::from_millis(2));
     assert!(sim.inject(from, 0, lies(40..80)));
     // The refutation is back within a second; invented members are given
     // up only after several failed dials, well later.
     sim.run_for(Duration::from_secs(1));
     assert!(
-        node(&sim, 0).knows_alive(&addr_of(accused)),
+        node(&sim, 0).knows_alive(&id_of(accused)),
         "node 0 lost the accused member"
     );
     assert!(node(&sim, accused).stats().refutations >= 1);
@@ -231,7 +246,7 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     for i in 0..n {
         let ghosts = node(&sim, i)
             .roster()
-            .filter(|(k, _)| is_invented(k.addr))
+            .filter(|(k, _)| is_invented(k.id))
             .count();
         assert_eq!(ghosts, 0, "node {i} still lists invented members");
     }
@@ -246,7 +261,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
     let me = addr_of(0);
     let mut node = Node::new(
         cfg.clone(),
-        gossip_chat::Identity::new(me, 1, "n0"),
+        gossip_chat::Identity::keyed(id_of(0), me, 1, "n0"),
         1,
         Instant::ZERO,
     )
@@ -259,6 +274,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
             Input::Connected {
                 conn: ConnId(c),
                 dialed: None,
+                peer: None,
             },
             out,
         );
@@ -277,6 +293,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
         Input::Connected {
             conn: dial,
             dialed: Some(seed),
+            peer: Some(id_of(1)),
         },
         &mut out,
     );
@@ -296,6 +313,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
         Input::Connected {
             conn: newcomer,
             dialed: None,
+            peer: Some(id_of(2)),
         },
         &mut out,
     );
@@ -307,9 +325,10 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
             msg: Message::Hello(gossip_chat::Hello {
                 version: gossip_chat::PROTOCOL_VERSION,
                 node: NodeKey {
-                    addr: addr_of(2),
+                    id: id_of(2),
                     incarnation: 1,
                 },
+                addr: addr_of(2),
                 name: "n2".into(),
                 degree: 0,
                 members_hash: 0,
@@ -322,7 +341,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
         &mut out,
     );
     assert!(
-        node.neighbours().any(|a| a == addr_of(2)),
+        node.neighbours().any(|a| a == id_of(2)),
         "newcomer not taken: {out:?}"
     );
     assert!(node.table_sizes().accepting <= cfg.max_handshaking);
@@ -335,7 +354,7 @@ fn a_forged_leave_for_another_node_is_refused() {
     let victim = node(&sim, 2).key();
     assert!(sim.inject(1, 0, Message::Leave(victim)));
     sim.run_for(Duration::from_secs(1));
-    assert!(node(&sim, 0).knows_alive(&addr_of(2)));
+    assert!(node(&sim, 0).knows_alive(&id_of(2)));
     assert!(node(&sim, 0).stats().unexpected >= 1);
 }
 
@@ -347,14 +366,14 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
     };
     let mut node = Node::new(
         cfg.clone(),
-        gossip_chat::Identity::new(addr_of(0), 1, "n0"),
+        gossip_chat::Identity::keyed(id_of(0), addr_of(0), 1, "n0"),
         1,
         Instant::ZERO,
     )
     .unwrap();
     let mut out = Vec::new();
     let peer = NodeKey {
-        addr: addr_of(1),
+        id: id_of(1),
         incarnation: 1,
     };
     node.handle(
@@ -362,6 +381,7 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
         Input::Connected {
             conn: ConnId(1),
             dialed: None,
+            peer: Some(id_of(1)),
         },
         &mut out,
     );
@@ -372,6 +392,7 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
             msg: Message::Hello(gossip_chat::Hello {
                 version: gossip_chat::PROTOCOL_VERSION,
                 node: peer,
+                addr: addr_of(1),
                 name: "n1".into(),
                 degree: 0,
                 members_hash: 0,
@@ -398,6 +419,6 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
     assert_eq!(node.stats().peer_list_truncated, 30);
     // The sender plus the 50 entries kept.
     assert_eq!(node.table_sizes().members, 51);
-    assert!(node.knows_alive(&addr_of(1)));
-    assert!(!node.knows_alive(&invented(79)));
+    assert!(node.knows_alive(&id_of(1)));
+    assert!(!node.knows_alive(&invented_id(79)));
 }

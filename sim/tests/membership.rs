@@ -2,7 +2,7 @@
 //! suspicions, and a node at its connection cap refuses with `Bye(Full)`.
 
 use gossip_chat::{Config, Duration, Event, MemberState, MemberUpdate, Message, NodeKey};
-use gossip_sim::addr::{addr_of, slot_of};
+use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
 
@@ -40,7 +40,7 @@ fn connected(sim: &Sim, n: u32) -> bool {
     while let Some(i) = todo.pop() {
         let Some(node) = sim.node(i) else { continue };
         for a in node.neighbours() {
-            if let Some(j) = slot_of(&a, n as usize) {
+            if let Some(j) = slot_of_id(&a, n as usize) {
                 if !seen[j as usize] {
                     seen[j as usize] = true;
                     todo.push(j);
@@ -56,7 +56,7 @@ fn downs(sim: &Sim, observer: u32, who: u32) -> usize {
         .iter()
         .filter(|e| {
             e.node == observer
-                && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(who))
+                && matches!(&e.event, Event::PeerDown { node, .. } if node.id == id_of(who))
         })
         .count()
 }
@@ -72,7 +72,7 @@ fn hear_death(full: bool, age_secs: u32) -> (Sim, u32, NodeKey) {
     let n0 = sim.node(0).unwrap();
     let neighbours: Vec<u32> = n0
         .neighbours()
-        .filter_map(|a| slot_of(&a, N as usize))
+        .filter_map(|a| slot_of_id(&a, N as usize))
         .collect();
     let from = neighbours[0];
     let accused = (1..N)
@@ -83,6 +83,7 @@ fn hear_death(full: bool, age_secs: u32) -> (Sim, u32, NodeKey) {
         full,
         members: vec![MemberUpdate {
             node: key,
+            addr: addr_of(accused),
             state: MemberState::Dead,
             name: format!("n{accused}").into(),
             version: 0,
@@ -99,7 +100,7 @@ fn hear_death(full: bool, age_secs: u32) -> (Sim, u32, NodeKey) {
 /// life (and chat stream), with a higher version that node 0 holds.
 fn refuted_in_place(mut sim: Sim, accused: u32, key: NodeKey) {
     assert!(
-        sim.node(0).unwrap().knows_alive(&addr_of(accused)),
+        sim.node(0).unwrap().knows_alive(&id_of(accused)),
         "the death removed the member at once"
     );
     sim.run_for(Duration::from_secs(5));

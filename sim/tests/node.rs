@@ -4,7 +4,7 @@ use gossip_chat::{
     Config, DownReason, Duration, Event, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
     Node, NodeKey, Output, Via,
 };
-use gossip_sim::addr::addr_of;
+use gossip_sim::addr::{addr_of, id_of};
 use gossip_sim::builder::{Sim, SimBuilder};
 use gossip_sim::scenario::InitialJoin;
 use std::collections::BTreeSet;
@@ -68,7 +68,7 @@ fn chat_ids(sim: &Sim, i: u32) -> Vec<MsgId> {
 
 fn down_at(sim: &Sim, observer: u32, who: u32) -> Option<(Instant, DownReason)> {
     sim.events().iter().find_map(|e| match &e.event {
-        Event::PeerDown { node, reason, .. } if e.node == observer && node.addr == addr_of(who) => {
+        Event::PeerDown { node, reason, .. } if e.node == observer && node.id == id_of(who) => {
             Some((e.at, *reason))
         }
         _ => None,
@@ -102,8 +102,8 @@ fn a_third_node_joins_through_the_second_and_everyone_knows_everyone() {
     sim.join(c, b);
     let t = run_until(&mut sim, s(5), all_know_all(3));
     assert!(t.is_some(), "c did not converge through b");
-    assert!(node(&sim, a).knows_alive(&addr_of(c)));
-    assert!(node(&sim, c).knows_alive(&addr_of(a)));
+    assert!(node(&sim, a).knows_alive(&id_of(c)));
+    assert!(node(&sim, c).knows_alive(&id_of(a)));
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn a_silently_crashed_node_is_removed_by_every_live_node_within_three_seconds() 
     let done = run_until(&mut sim, s(10), |sim| {
         sim.up()
             .iter()
-            .all(|&i| !node(sim, i).knows_alive(&addr_of(victim)))
+            .all(|&i| !node(sim, i).knows_alive(&id_of(victim)))
     });
     let done = done.expect("crash never detected everywhere");
     let worst = sim
@@ -187,7 +187,7 @@ fn a_message_floods_to_all_exactly_once_in_a_ring() {
         ..Config::lan()
     };
     let n = 6;
-    let mut sim = lan(n, 6).config(cfg).join(InitialJoin::Chain).build();
+    let mut sim = lan(n, 4).config(cfg).join(InitialJoin::Chain).build();
     sim.run_for(s(60));
     let dials: u64 = (0..n)
         .map(|i| {
@@ -254,9 +254,10 @@ fn a_false_death_accusation_is_refuted_and_the_node_stays() {
         full: false,
         members: vec![MemberUpdate {
             node: NodeKey {
-                addr: addr_of(accused),
+                id: id_of(accused),
                 incarnation: inc,
             },
+            addr: addr_of(accused),
             state: MemberState::Dead,
             name: "n4".into(),
             version: 0,
@@ -279,7 +280,7 @@ fn a_false_death_accusation_is_refuted_and_the_node_stays() {
     for i in 0..4 {
         let alive = node(&sim, i)
             .roster()
-            .any(|(k, _)| k.addr == addr_of(accused) && k.incarnation == inc);
+            .any(|(k, _)| k.id == id_of(accused) && k.incarnation == inc);
         assert!(alive, "node {i} lost the accused");
     }
 }
@@ -299,7 +300,7 @@ fn garbage_a_wrong_version_and_an_oversized_frame_are_counted_and_dropped() {
     // A wrong version on a fresh connection: refused.
     let mut lone = Node::new(
         Config::lan(),
-        gossip_chat::Identity::new(addr_of(9), 1, "x"),
+        gossip_chat::Identity::keyed(id_of(9), addr_of(9), 1, "x"),
         1,
         Instant::ZERO,
     )
@@ -310,6 +311,7 @@ fn garbage_a_wrong_version_and_an_oversized_frame_are_counted_and_dropped() {
         Input::Connected {
             conn: gossip_chat::ConnId(1),
             dialed: None,
+            peer: Some(id_of(8)),
         },
         &mut out,
     );
@@ -321,7 +323,8 @@ fn garbage_a_wrong_version_and_an_oversized_frame_are_counted_and_dropped() {
         other => panic!("expected a hello, got {other:?}"),
     };
     hello.version = 99;
-    hello.node.addr = addr_of(8);
+    hello.node.id = id_of(8);
+    hello.addr = addr_of(8);
     lone.handle(
         Instant::ZERO,
         Input::Message {

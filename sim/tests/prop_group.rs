@@ -6,14 +6,13 @@
 //! Run deeper with `PROPTEST_CASES=10000 cargo test --release -p gossip-sim
 //! --test prop_group`.
 
-use gossip_chat::{Config, Duration, Event, Instant};
-use gossip_sim::addr::addr_of;
+use gossip_chat::{Config, Duration, Event, Id, Instant};
+use gossip_sim::addr::id_of;
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::Latency;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 
 /// `default_cases` cases per property, or `PROPTEST_CASES`. The cases are
 /// drawn from a fixed seed, so that every run tries the same ones, or from
@@ -41,12 +40,12 @@ fn sends() -> impl Strategy<Value = Vec<(u32, u64)>> {
 }
 
 /// Per node, the chats it delivered: (origin, seq, text).
-fn log(sim: &Sim, i: u32) -> Vec<(SocketAddr, u64, String)> {
+fn log(sim: &Sim, i: u32) -> Vec<(Id, u64, String)> {
     sim.events()
         .iter()
         .filter(|e| e.node == i)
         .filter_map(|e| match &e.event {
-            Event::Chat { id, text, .. } => Some((id.origin.addr, id.seq, text.to_string())),
+            Event::Chat { id, text, .. } => Some((id.origin.id, id.seq, text.to_string())),
             _ => None,
         })
         .collect()
@@ -127,7 +126,7 @@ fn group_run(
         for (j, texts) in sent.iter().enumerate() {
             let got: Vec<(u64, String)> = log
                 .iter()
-                .filter(|(o, _, _)| *o == addr_of(j as u32))
+                .filter(|(o, _, _)| *o == id_of(j as u32))
                 .map(|(_, s, t)| (*s, t.clone()))
                 .collect();
             let want: Vec<(u64, String)> = texts

@@ -1,8 +1,8 @@
 //! Nothing lost: history repair after splits, pauses and for newcomers,
 //! and a gap reported once when a message is lost for good.
 
-use gossip_chat::{Config, Duration, Event, Instant, MsgId, Node, Via};
-use gossip_sim::addr::addr_of;
+use gossip_chat::{Config, Duration, Event, Id, Instant, MsgId, Node, Via};
+use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
 use std::collections::BTreeMap;
@@ -61,8 +61,8 @@ fn delivered(sim: &Sim, i: u32) -> BTreeMap<MsgId, usize> {
     m
 }
 
-/// The gaps node `i` reported: (origin slot's address, first, last).
-fn gaps(sim: &Sim, i: u32) -> Vec<(std::net::SocketAddr, u64, u64)> {
+/// The gaps node `i` reported: (origin slot's id, first, last).
+fn gaps(sim: &Sim, i: u32) -> Vec<(Id, u64, u64)> {
     sim.events()
         .iter()
         .filter(|e| e.node == i)
@@ -71,7 +71,8 @@ fn gaps(sim: &Sim, i: u32) -> Vec<(std::net::SocketAddr, u64, u64)> {
                 origin,
                 first,
                 last,
-            } => Some((origin.addr, *first, *last)),
+                ..
+            } => Some((origin.id, *first, *last)),
             _ => None,
         })
         .collect()
@@ -113,7 +114,7 @@ fn after_a_split_heals_both_sides_see_everything_said_on_either() {
     // declared dead.
     assert!(!sim.chats(0).iter().any(|c| c.starts_with("right")));
     assert!(!sim.chats(9).iter().any(|c| c.starts_with("left")));
-    assert!((5..10).any(|j| !node(&sim, 0).knows_alive(&addr_of(j))));
+    assert!((5..10).any(|j| !node(&sim, 0).knows_alive(&id_of(j))));
     sim.heal();
     let healed_at = sim.now();
     let all: Vec<u32> = (0..10).collect();
@@ -153,7 +154,7 @@ fn a_node_paused_shorter_than_detection_receives_everything_it_missed() {
     assert!(per_sender_in_order(&sim, 4));
     // It was never taken for dead.
     for i in 0..4 {
-        assert!(node(&sim, i).knows_alive(&addr_of(4)));
+        assert!(node(&sim, i).knows_alive(&id_of(4)));
     }
 }
 
@@ -167,7 +168,7 @@ fn a_node_paused_past_detection_is_removed_then_rejoins_and_catches_up() {
     }
     for i in 0..4 {
         assert!(
-            !node(&sim, i).knows_alive(&addr_of(4)),
+            !node(&sim, i).knows_alive(&id_of(4)),
             "node {i} still lists the paused node"
         );
     }
@@ -224,6 +225,14 @@ fn a_newcomer_receives_recent_history_marked_as_history_and_no_gaps() {
         })
         .count();
     assert_eq!(history, Config::lan().newcomer_history);
+    // Each catch-up message names where its author listens, though the
+    // newcomer learned of the authors only with its join's answer.
+    for e in &newcomer {
+        if let Event::Chat { id, addr, .. } = e {
+            let author = slot_of_id(&id.origin.id, 4).expect("a simulated author");
+            assert_eq!(*addr, Some(addr_of(author)), "the address of n{author}");
+        }
+    }
     assert_eq!(gaps(&sim, n), [], "no gap for old history");
     assert!(per_sender_in_order(&sim, n));
     sim.send(0, "live");
@@ -263,7 +272,7 @@ fn a_message_lost_for_good_is_reported_as_a_gap_once_and_later_ones_flow() {
     // given up at the first heartbeat tick (1 s) after `gap_timeout`.
     sim.run_for(s(4));
     for i in [1, 2] {
-        assert_eq!(gaps(&sim, i), [(addr_of(0), 1, 1)], "node {i}");
+        assert_eq!(gaps(&sim, i), [(id_of(0), 1, 1)], "node {i}");
         assert_eq!(sim.chats(i), ["second"], "node {i}");
     }
     sim.send(0, "third");
@@ -289,7 +298,7 @@ fn everyone_has(sim: &Sim, from: u32, want: &[String]) -> bool {
     (0..sim.len() as u32).filter(|&i| i != from).all(|i| {
         let got: Vec<(u64, usize)> = delivered(sim, i)
             .into_iter()
-            .filter(|(id, _)| id.origin.addr == addr_of(from))
+            .filter(|(id, _)| id.origin.id == id_of(from))
             .map(|(id, n)| (id.seq, n))
             .collect();
         let want: Vec<(u64, usize)> = (1..=want.len() as u64).map(|s| (s, 1)).collect();

@@ -3,7 +3,7 @@
 //! verifies the suspicion and adds its voice, so removal stays fast.
 
 use gossip_chat::{Config, Duration, Event, Instant};
-use gossip_sim::addr::addr_of;
+use gossip_sim::addr::id_of;
 use gossip_sim::builder::Sim;
 
 /// Eight nodes in a full mesh (seven links each), settled, with the trace
@@ -54,8 +54,7 @@ fn removed_at(sim: &Sim, i: u32, who: u32) -> Option<Instant> {
     sim.events()
         .iter()
         .find(|e| {
-            e.node == i
-                && matches!(&e.event, Event::PeerDown { node, .. } if node.addr == addr_of(who))
+            e.node == i && matches!(&e.event, Event::PeerDown { node, .. } if node.id == id_of(who))
         })
         .map(|e| e.at)
 }
@@ -87,7 +86,12 @@ fn an_idle_mesh_heartbeats_only_the_links_its_nodes_watch() {
         (few as f64) <= 16.0 * per_s * window * 1.1,
         "two per node: {few} pings against {all} with every link watched"
     );
-    assert!(few * 2 <= all, "{few} pings against {all}");
+    // At most 16 of the 28 links carry heartbeats (fewer when two ends
+    // pick the same link).
+    assert!(
+        few as f64 <= all as f64 * 16.0 / 28.0 * 1.1,
+        "{few} pings against {all}"
+    );
     // Yet every node is watched by someone: each pings or is pinged.
     let trace = sim.trace();
     for i in 0..8 {

@@ -152,12 +152,12 @@ impl Announce {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::NodeKey;
+    use crate::message::{Id, NodeKey};
 
     fn id(seq: u64) -> MsgId {
         MsgId {
             origin: NodeKey {
-                addr: "10.0.0.1:7000".parse().expect("addr"),
+                id: Id::of_addr("10.0.0.1:7000".parse().expect("addr")),
                 incarnation: 1,
             },
             seq,

@@ -66,10 +66,10 @@ impl Node {
     /// Whether no member entry speaks of this life (or of a later one).
     /// This node's own address is always known.
     fn never_known(&self, key: NodeKey) -> bool {
-        key.addr != self.me.addr
+        key.id != self.me.id
             && self
                 .members
-                .get(&key.addr)
+                .get(&key.id)
                 .is_none_or(|m| m.incarnation < key.incarnation)
     }
 
@@ -238,7 +238,7 @@ impl Node {
     /// Whether `key` is a life that ended longer ago than any history is
     /// kept (superseded, dead or departed).
     pub(super) fn long_gone(&self, key: NodeKey) -> bool {
-        self.members.get(&key.addr).is_some_and(|m| {
+        self.members.get(&key.id).is_some_and(|m| {
             let ended = m.incarnation > key.incarnation
                 || (m.incarnation == key.incarnation && !m.in_roster());
             ended && self.now - m.since >= self.cfg.history_max_age
@@ -312,7 +312,7 @@ impl Node {
                 let Some(peer) = c.peer else {
                     continue;
                 };
-                if Some(conn) != from && peer.addr != key.addr {
+                if Some(conn) != from && peer.id != key.id {
                     if c.lazy {
                         lazy.push(conn);
                     } else {
@@ -353,8 +353,10 @@ impl Node {
         self.streams
             .set_delivered(chat.id.origin, chat.id.seq, self.now, chat.sent_ms, live);
         self.stats.delivered += 1;
+        let addr = self.addr_of(chat.id.origin.id);
         out.push(Output::Event(Event::Chat {
             id: chat.id,
+            addr,
             name: chat.name,
             text: chat.text,
             sent_ms: chat.sent_ms,
@@ -410,6 +412,7 @@ impl Node {
         self.streams.set_delivered(key, last, self.now, 0, false);
         out.push(Output::Event(Event::Gap {
             origin: key,
+            addr: self.addr_of(key.id),
             first,
             last,
         }));
@@ -655,7 +658,7 @@ impl Node {
             if !self.joined {
                 for (key, seq) in base {
                     if self.streams.map.contains_key(&key)
-                        || key.addr == self.me.addr
+                        || key.id == self.me.id
                         || key.incarnation >= MAX_INCARNATION
                         || seq >= MAX_SEQ
                     {

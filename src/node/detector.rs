@@ -42,14 +42,14 @@ pub(super) struct Detector {
     /// Pings waiting for their pong, by nonce.
     pings: BTreeMap<u32, PendingPing>,
     /// Members this node could not reach, waiting for others to.
-    checks: BTreeMap<SocketAddr, Check>,
+    checks: BTreeMap<Id, Check>,
     /// Members still to probe in this round, in a shuffled order.
-    order: Vec<SocketAddr>,
+    order: Vec<Id>,
     /// Probe rounds so far: most go to the ring predecessor, one in
     /// `RANDOM_EVERY` to a member drawn at random.
     rounds: u32,
     /// The probe connection kept open to the ring predecessor.
-    pub(super) ring_link: Option<(SocketAddr, ConnId)>,
+    pub(super) ring_link: Option<(Id, ConnId)>,
     /// Lifeguard's local health score: 0 is healthy.
     pub(super) health: u32,
     /// Until when this node runs too late to judge others: its timers
@@ -68,10 +68,10 @@ pub(super) struct Detector {
     pub(super) lost_heartbeat: Option<Instant>,
     /// Members that answered a ping over a probe connection lately, and
     /// when: first-hand evidence for members that are not neighbours.
-    reached: BTreeMap<SocketAddr, Instant>,
+    reached: BTreeMap<Id, Instant>,
     /// The ring predecessor this node last watched (it answered a ring
     /// probe, or its link is watched).
-    ring_watch: Option<SocketAddr>,
+    ring_watch: Option<Id>,
     /// When this node last dialled its ring predecessor to bridge a gap.
     ring_dialled: Option<Instant>,
     /// When this node last received anything, over any connection.
@@ -84,7 +84,7 @@ pub(super) struct Detector {
 
 #[derive(Debug, Clone, Copy)]
 struct PendingPing {
-    target: SocketAddr,
+    target: Id,
     sent: Instant,
     until: Instant,
     /// The probe connection it went on, closed once answered or given up.
@@ -132,41 +132,41 @@ impl Detector {
         self.nonce
     }
 
-    /// When `addr` last answered a ping over a probe connection, if it is
+    /// When `id` last answered a ping over a probe connection, if it is
     /// remembered.
-    pub(super) fn reached_at(&self, addr: SocketAddr) -> Option<Instant> {
-        self.reached.get(&addr).copied()
+    pub(super) fn reached_at(&self, id: Id) -> Option<Instant> {
+        self.reached.get(&id).copied()
     }
 
-    /// Notes that `addr` answered a ping over a probe connection at `now`;
+    /// Notes that `id` answered a ping over a probe connection at `now`;
     /// past `MAX_REACHED`, the member reached longest ago is forgotten.
-    fn note_reached(&mut self, addr: SocketAddr, now: Instant) {
-        if !self.reached.contains_key(&addr) && self.reached.len() >= MAX_REACHED {
+    fn note_reached(&mut self, id: Id, now: Instant) {
+        if !self.reached.contains_key(&id) && self.reached.len() >= MAX_REACHED {
             let oldest = self.reached.iter().min_by_key(|(a, t)| (**t, **a));
             if let Some((&a, _)) = oldest {
                 self.reached.remove(&a);
             }
         }
-        self.reached.insert(addr, now);
+        self.reached.insert(id, now);
     }
 
-    /// Forgets that `addr` was reached (a dial to it has failed since).
-    pub(super) fn forget_reached(&mut self, addr: SocketAddr) {
-        self.reached.remove(&addr);
+    /// Forgets that `id` was reached (a dial to it has failed since).
+    pub(super) fn forget_reached(&mut self, id: Id) {
+        self.reached.remove(&id);
     }
 
-    /// Whether `addr` is being checked through others.
+    /// Whether `id` is being checked through others.
     /// The target of the ping `nonce`, if it went over probe connection
     /// `conn`.
-    pub(super) fn probed_over(&self, nonce: u32, conn: ConnId) -> Option<SocketAddr> {
+    pub(super) fn probed_over(&self, nonce: u32, conn: ConnId) -> Option<Id> {
         self.pings
             .get(&nonce)
             .filter(|p| p.conn == Some(conn))
             .map(|p| p.target)
     }
 
-    pub(super) fn is_checking(&self, addr: SocketAddr) -> bool {
-        self.checks.contains_key(&addr)
+    pub(super) fn is_checking(&self, id: Id) -> bool {
+        self.checks.contains_key(&id)
     }
 
     /// Pings and checks in flight, for the table bounds.
@@ -188,11 +188,11 @@ impl Node {
         d.saturating_mul(1 + self.detector.health as u64)
     }
 
-    /// True if this node fails to reach `addr` too: it is not alive here,
+    /// True if this node fails to reach `id` too: it is not alive here,
     /// is being checked, or the last probe or dial of it failed.
-    pub(super) fn cut_off_from(&self, addr: SocketAddr) -> bool {
-        self.detector.checks.contains_key(&addr)
-            || self.members.get(&addr).is_some_and(|m| {
+    pub(super) fn cut_off_from(&self, id: Id) -> bool {
+        self.detector.checks.contains_key(&id)
+            || self.members.get(&id).is_some_and(|m| {
                 m.state != MemberState::Alive || m.failures > 0 || m.retry_at > self.now
             })
     }
@@ -222,7 +222,7 @@ impl Node {
             && self
                 .members
                 .iter()
-                .filter(|(a, m)| **a != self.me.addr && m.in_roster())
+                .filter(|(a, m)| **a != self.me.id && m.in_roster())
                 .nth(1)
                 .is_some()
     }
@@ -278,7 +278,7 @@ impl Node {
             return;
         }
         for _ in 0..SAMPLE_TRIES {
-            let Some(addr) = self.detector.order.pop() else {
+            let Some(id) = self.detector.order.pop() else {
                 self.refill_probe_order();
                 if self.detector.order.is_empty() {
                     return;
@@ -287,13 +287,13 @@ impl Node {
             };
             let due = self
                 .members
-                .get(&addr)
+                .get(&id)
                 .is_some_and(|m| m.in_roster() && m.retry_at <= self.now)
-                && !self.neighbours.contains_key(&addr)
-                && !self.dialing.contains_key(&addr)
-                && !self.detector.checks.contains_key(&addr);
+                && !self.neighbours.contains_key(&id)
+                && !self.dialing_to(id)
+                && !self.detector.checks.contains_key(&id);
             if due {
-                self.probe(addr, None, out);
+                self.probe(id, None, out);
                 return;
             }
         }
@@ -301,11 +301,11 @@ impl Node {
 
     /// Probes the ring predecessor, if there is one; true if so.
     fn probe_ring(&mut self, out: &mut Vec<Output>) -> bool {
-        let Some(addr) = self.ring_predecessor() else {
+        let Some(id) = self.ring_predecessor() else {
             self.drop_ring_link(None, out);
             return false;
         };
-        match self.neighbours.get(&addr).copied() {
+        match self.neighbours.get(&id).copied() {
             // A neighbour is probed over its link unless the link's
             // heartbeats watch it already: every member keeps a watcher on
             // each side of a split, and a newcomer that hung before its
@@ -313,23 +313,23 @@ impl Node {
             Some(conn) => {
                 self.drop_ring_link(None, out);
                 if self.watches_link(conn) {
-                    self.detector.ring_watch = Some(addr);
+                    self.detector.ring_watch = Some(id);
                     return true;
                 }
             }
-            None => self.drop_ring_link(Some(addr), out),
+            None => self.drop_ring_link(Some(id), out),
         }
-        self.probe(addr, None, out);
-        if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == addr) {
+        self.probe(id, None, out);
+        if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == id) {
             p.ring = true;
         }
         true
     }
 
-    /// The ring predecessor `addr` answered over a probe connection. If
+    /// The ring predecessor `id` answered over a probe connection. If
     /// the predecessor this node watched before it failed (it is suspected,
     /// dead or gone; while it is being checked the answer waits), this node
-    /// links to `addr` as a neighbour (its hello says it bridges, so a full
+    /// links to `id` as a neighbour (its hello says it bridges, so a full
     /// node makes room): the overlay then holds the ring of the live
     /// members across failures. After a mass failure the survivors' overlay
     /// is cut into parts that random dials (mostly to members not yet known
@@ -338,10 +338,10 @@ impl Node {
     /// part at once. A failure costs one dial, by the member after it; a
     /// lost ping or a newcomer on the ring none. At most one dial per
     /// `reconnect_interval`.
-    fn bridge_ring_gap(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+    fn bridge_ring_gap(&mut self, id: Id, out: &mut Vec<Output>) {
         let now = self.now;
-        let Some(watched) = self.detector.ring_watch.filter(|w| *w != addr) else {
-            self.detector.ring_watch = Some(addr);
+        let Some(watched) = self.detector.ring_watch.filter(|w| *w != id) else {
+            self.detector.ring_watch = Some(id);
             return;
         };
         let alive = self
@@ -351,10 +351,10 @@ impl Node {
         if alive && self.detector.is_checking(watched) {
             return;
         }
-        self.detector.ring_watch = Some(addr);
+        self.detector.ring_watch = Some(id);
         if alive
-            || self.neighbours.contains_key(&addr)
-            || self.dialing.contains_key(&addr)
+            || self.neighbours.contains_key(&id)
+            || self.dialing_to(id)
             || self
                 .detector
                 .ring_dialled
@@ -363,14 +363,14 @@ impl Node {
             return;
         }
         self.detector.ring_dialled = Some(now);
-        self.overlay.ring_bridge = Some(addr);
+        self.overlay.ring_bridge = Some(id);
         self.stats.ring_dials += 1;
-        self.dial(addr, false, out);
+        self.dial(id, false, out);
     }
 
     /// Closes the connection kept for probing the ring predecessor unless
     /// it goes to `keep`: the ring moved, or the member became a neighbour.
-    pub(super) fn drop_ring_link(&mut self, keep: Option<SocketAddr>, out: &mut Vec<Output>) {
+    pub(super) fn drop_ring_link(&mut self, keep: Option<Id>, out: &mut Vec<Output>) {
         if let Some((kept, conn)) = self.detector.ring_link {
             if Some(kept) != keep {
                 self.detector.ring_link = None;
@@ -381,13 +381,13 @@ impl Node {
 
     /// The alive member before this node on the ring of address hashes
     /// that is not being dialled or checked, and may be dialled now.
-    pub(super) fn ring_predecessor(&self) -> Option<SocketAddr> {
+    pub(super) fn ring_predecessor(&self) -> Option<Id> {
         self.members
-            .before(self.me.addr)
+            .before(self.me.id)
             .find(|(a, m)| {
                 m.state == MemberState::Alive
                     && m.retry_at <= self.now
-                    && !self.dialing.contains_key(a)
+                    && !self.dialing_to(*a)
                     && !self.detector.checks.contains_key(a)
             })
             .map(|(a, _)| a)
@@ -415,7 +415,7 @@ impl Node {
     /// probe connection. `relay` names the neighbour that asked for it.
     pub(super) fn probe(
         &mut self,
-        target: SocketAddr,
+        target: Id,
         relay: Option<(ConnId, u32)>,
         out: &mut Vec<Output>,
     ) {
@@ -440,11 +440,15 @@ impl Node {
                 conn,
                 msg: Message::Ping(nonce),
             }),
-            None if self.dialing.contains_key(&target) || self.given_up(target) => {
-                self.nack(relay, target, out);
-                return;
-            }
-            None => self.start_probe_dial(target, nonce, out),
+            None => match self.members.get(&target).map(|m| m.addr) {
+                Some(addr) if !self.dialing_to(target) && !self.given_up(target) => {
+                    self.start_probe_dial(addr, target, nonce, out)
+                }
+                _ => {
+                    self.nack(relay, target, out);
+                    return;
+                }
+            },
         }
         self.detector.pings.insert(
             nonce,
@@ -477,7 +481,7 @@ impl Node {
     /// that is decided (or it is heard from), so that an address nobody
     /// answers at (an invented one, say) costs a bounded number of dials
     /// however many probes and probe requests name it meanwhile.
-    pub(super) fn given_up(&self, target: SocketAddr) -> bool {
+    pub(super) fn given_up(&self, target: Id) -> bool {
         self.members.get(&target).is_some_and(|m| {
             m.failures >= self.cfg.max_dial_failures
                 && (m.state == MemberState::Suspect || self.detector.checks.contains_key(&target))
@@ -485,14 +489,22 @@ impl Node {
     }
 
     /// A probe connection opened: ping over it.
-    pub(super) fn probe_connected(&mut self, conn: ConnId, nonce: u32, out: &mut Vec<Output>) {
+    pub(super) fn probe_connected(
+        &mut self,
+        conn: ConnId,
+        nonce: u32,
+        proven: Option<Id>,
+        out: &mut Vec<Output>,
+    ) {
+        let target = self.detector.pings.get(&nonce).map(|p| p.target);
+        if proven.is_some() && target.is_some() && proven != target {
+            // Someone else listens there now: no answer of the target's.
+            out.push(Output::Close { conn });
+            return;
+        }
         // The connect measured the round trip: the ping gets its whole wait
         // from now.
-        let until = self
-            .detector
-            .pings
-            .get(&nonce)
-            .map_or(self.now, |p| self.now + self.ping_wait(p.target));
+        let until = target.map_or(self.now, |t| self.now + self.ping_wait(t));
         match self.detector.pings.get_mut(&nonce) {
             Some(p) => {
                 p.conn = Some(conn);
@@ -506,7 +518,9 @@ impl Node {
         self.conns.insert(
             conn,
             Conn {
-                dialed: self.detector.pings.get(&nonce).map(|p| p.target),
+                dialed: target.and_then(|id| self.members.get(&id)).map(|m| m.addr),
+                wanted: target,
+                proven,
                 peer: None,
                 opened: self.now,
                 last_heard: self.now,
@@ -539,30 +553,25 @@ impl Node {
         // may miss it for longer than the suspicion lasts, while every
         // node that took the suspicion probes it.
         let target = self.detector.pings.get(&nonce).map(|p| p.target);
-        if let Some((addr, m)) = target.and_then(|a| self.members.get(&a).map(|m| (a, m))) {
+        if let Some((id, m)) = target.and_then(|a| self.members.get(&a).map(|m| (a, m))) {
             if m.state == MemberState::Suspect {
                 out.push(Output::Send {
                     conn,
                     msg: Message::PeerList {
                         full: false,
-                        members: vec![m.update(addr, self.now)],
+                        members: vec![m.update(id, self.now)],
                     },
                 });
             }
         }
     }
 
-    /// A probe connection to `addr` could not be opened. The dial backs
+    /// A probe connection to `id` could not be opened. The dial backs
     /// off even when its ping was already given up (a probe for another
     /// node gives up sooner than a dial times out): an address that does
     /// not answer is not dialled again at once for the next request.
-    pub(super) fn probe_dial_failed(
-        &mut self,
-        addr: SocketAddr,
-        nonce: u32,
-        out: &mut Vec<Output>,
-    ) {
-        self.dial_failed(addr, true, out);
+    pub(super) fn probe_dial_failed(&mut self, id: Id, nonce: u32, out: &mut Vec<Output>) {
+        self.dial_failed(id, true, out);
         if let Some(p) = self.detector.pings.remove(&nonce) {
             self.ping_failed(p, true, out);
         }
@@ -611,7 +620,7 @@ impl Node {
             // make it a neighbour.
             if (lonely || self.neighbours.len() < self.cfg.max_connections / 2)
                 && !self.neighbours.contains_key(&p.target)
-                && !self.dialing.contains_key(&p.target)
+                && !self.dialing_to(p.target)
             {
                 self.dial(p.target, false, out);
             }
@@ -670,7 +679,7 @@ impl Node {
         }
     }
 
-    /// The round trip to `addr` as this node knows it: the longer of its
+    /// The round trip to `id` as this node knows it: the longer of its
     /// pings' and its link's (measured at the handshake), at most
     /// [`MAX_RTT`]. While neither is known, the median round trip of this
     /// node's neighbour links (zero without any): a member never pinged
@@ -680,8 +689,8 @@ impl Node {
     /// timeout before its first sample). The median of those measured, so
     /// that one link slowed by a lost handshake does not stretch every
     /// first probe.
-    pub(super) fn rtt_to(&self, addr: SocketAddr) -> Duration {
-        let known = self.known_rtt(addr);
+    pub(super) fn rtt_to(&self, id: Id) -> Duration {
+        let known = self.known_rtt(id);
         let rtt = if known > Duration::ZERO {
             known
         } else {
@@ -706,21 +715,21 @@ impl Node {
             .min(MAX_RTT)
     }
 
-    /// The round trip to `addr` measured by this node's pings or its
+    /// The round trip to `id` measured by this node's pings or its
     /// link's handshake, the longer of the two; zero while neither is.
-    fn known_rtt(&self, addr: SocketAddr) -> Duration {
+    fn known_rtt(&self, id: Id) -> Duration {
         let link = self
             .neighbours
-            .get(&addr)
+            .get(&id)
             .map_or(Duration::ZERO, |c| self.rtt(*c));
-        let pinged = self.members.get(&addr).map_or(0, |m| u64::from(m.rtt_ms));
+        let pinged = self.members.get(&id).map_or(0, |m| u64::from(m.rtt_ms));
         link.max(Duration::from_millis(pinged))
     }
 
     /// How long this node waits for `target` to answer a ping over a link
     /// that is open: the probe timeout (stretched with ill health) and the
     /// slack for its round trip.
-    pub(super) fn ping_wait(&self, target: SocketAddr) -> Duration {
+    pub(super) fn ping_wait(&self, target: Id) -> Duration {
         self.stretch(self.cfg.probe_timeout) + self.slack(self.rtt_to(target))
     }
 
@@ -732,18 +741,18 @@ impl Node {
         Duration::from_millis((rtt.as_millis() * 2).saturating_sub(fits))
     }
 
-    /// A ping to `addr` was answered, or a connection to it opened, after
+    /// A ping to `id` was answered, or a connection to it opened, after
     /// `sample`: the round trip estimate drops to a shorter sample and
     /// moves an eighth of the way to a longer one (TCP's smoothing, biased
     /// to the least delay seen). A sample over [`MAX_RTT`] is most likely a
     /// connect that was retried (TCP sends its first SYN again after a
     /// second), or an answer that waited on something else: no round trip
     /// (as Karn's rule leaves out retransmitted segments).
-    pub(super) fn note_rtt(&mut self, addr: SocketAddr, sample: Duration) {
+    pub(super) fn note_rtt(&mut self, id: Id, sample: Duration) {
         if sample > MAX_RTT {
             return;
         }
-        if let Some(m) = self.members.get_mut(&addr) {
+        if let Some(m) = self.members.get_mut(&id) {
             let s = sample.as_millis().min(u64::from(u16::MAX)) as u32;
             // Down at once, up by an eighth: an answer delayed by a loss
             // or a cut (TCP resends under it) barely moves it, a slow link
@@ -760,12 +769,7 @@ impl Node {
     /// This node cannot reach `target` (a silent `link`, a failed probe or
     /// dial): ask `indirect_probes` other neighbours to, and suspect it if
     /// none can by the deadline.
-    pub(super) fn check(
-        &mut self,
-        target: SocketAddr,
-        link: Option<ConnId>,
-        out: &mut Vec<Output>,
-    ) {
+    pub(super) fn check(&mut self, target: Id, link: Option<ConnId>, out: &mut Vec<Output>) {
         self.check_from(target, link, self.now, out);
     }
 
@@ -775,7 +779,7 @@ impl Node {
     /// when it ends (the silence still guards against a lost heartbeat).
     pub(super) fn check_from(
         &mut self,
-        target: SocketAddr,
+        target: Id,
         link: Option<ConnId>,
         not_before: Instant,
         out: &mut Vec<Output>,
@@ -868,7 +872,7 @@ impl Node {
     /// does not watch: ping it over the link and through others at once,
     /// and add this node's voice to the suspicion only if neither answers
     /// (Lifeguard's independent confirmations, each one checked).
-    pub(super) fn verify(&mut self, target: SocketAddr, out: &mut Vec<Output>) {
+    pub(super) fn verify(&mut self, target: Id, out: &mut Vec<Output>) {
         let Some(&link) = self.neighbours.get(&target) else {
             return;
         };
@@ -884,7 +888,7 @@ impl Node {
     /// one) that this node did not reach it: its request arrived, so its
     /// link to this node works (Lifeguard's nack). Sent as well for a
     /// request this node does not carry out.
-    fn nack(&mut self, relay: Option<(ConnId, u32)>, target: SocketAddr, out: &mut Vec<Output>) {
+    fn nack(&mut self, relay: Option<(ConnId, u32)>, target: Id, out: &mut Vec<Output>) {
         if let Some((asker, nonce)) = relay.filter(|(c, _)| self.conns.contains_key(c)) {
             out.push(Output::Send {
                 conn: asker,
@@ -898,10 +902,10 @@ impl Node {
         &mut self,
         conn: ConnId,
         nonce: u32,
-        target: SocketAddr,
+        target: Id,
         out: &mut Vec<Output>,
     ) {
-        if target == self.me.addr {
+        if target == self.me.id {
             out.push(Output::Send {
                 conn,
                 msg: Message::ProbeAck { nonce, target },
@@ -931,7 +935,7 @@ impl Node {
     }
 
     /// Another neighbour reached the member this node could not.
-    pub(super) fn on_probe_ack(&mut self, nonce: u32, target: SocketAddr, out: &mut Vec<Output>) {
+    pub(super) fn on_probe_ack(&mut self, nonce: u32, target: Id, out: &mut Vec<Output>) {
         let Some(c) = self.detector.checks.get(&target).copied() else {
             return;
         };
@@ -963,7 +967,7 @@ impl Node {
         &mut self,
         conn: ConnId,
         nonce: u32,
-        target: SocketAddr,
+        target: Id,
         out: &mut Vec<Output>,
     ) {
         let Some(check) = self
@@ -1003,7 +1007,7 @@ impl Node {
                 self.ping_failed(p, false, out);
             }
         }
-        let due: Vec<SocketAddr> = self
+        let due: Vec<Id> = self
             .detector
             .checks
             .iter()

@@ -1,6 +1,6 @@
 //! What goes into a node and what comes out of it.
 
-use crate::message::{Message, MsgId, NodeKey};
+use crate::message::{Id, Message, MsgId, NodeKey};
 use crate::wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,10 @@ pub enum Input {
         conn: ConnId,
         /// The dialled address, for outbound connections.
         dialed: Option<SocketAddr>,
+        /// The peer's identity as the adapter's handshake proved it
+        /// ([`Id::of_key`] of its public key), or `None` from an adapter
+        /// that proves none: a hello naming another id is refused.
+        peer: Option<Id>,
     },
     /// A dial asked for with [`Output::Connect`] failed or timed out. The
     /// driver answers every `Connect` with `Connected` or `ConnectFailed`.
@@ -137,15 +141,19 @@ pub enum Refusal {
 pub enum Event {
     /// A node entered the roster.
     PeerUp {
-        /// Its address and incarnation.
+        /// Its identity and incarnation.
         node: NodeKey,
+        /// Where it listens.
+        addr: SocketAddr,
         /// Its display name.
         name: Arc<str>,
     },
     /// A node left the roster.
     PeerDown {
-        /// Its address and incarnation.
+        /// Its identity and incarnation.
         node: NodeKey,
+        /// Where it listened.
+        addr: SocketAddr,
         /// Its display name.
         name: Arc<str>,
         /// Dead or left.
@@ -156,6 +164,9 @@ pub enum Event {
     Chat {
         /// Sender life and seq.
         id: MsgId,
+        /// Where the sender listens, as this node last knew it (`None`: a
+        /// member it never knew, in history).
+        addr: Option<SocketAddr>,
         /// Sender's display name.
         name: Arc<str>,
         /// The text.
@@ -172,6 +183,8 @@ pub enum Event {
     Gap {
         /// The stream.
         origin: NodeKey,
+        /// Where its author listens, as this node last knew it.
+        addr: Option<SocketAddr>,
         /// First missing seq.
         first: u64,
         /// Last missing seq.

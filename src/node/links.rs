@@ -11,6 +11,7 @@ impl Node {
         Hello {
             version: PROTOCOL_VERSION,
             node: self.me,
+            addr: self.addr,
             name: self.name.clone(),
             degree: self.neighbours.len() as u16,
             members_hash: self.roster_hash(),
@@ -21,23 +22,52 @@ impl Node {
         }
     }
 
-    pub(super) fn dial(&mut self, addr: SocketAddr, verify: bool, out: &mut Vec<Output>) {
+    /// Dials member `id` where it listens, as far as this node knows.
+    pub(super) fn dial(&mut self, id: Id, verify: bool, out: &mut Vec<Output>) {
+        if let Some(addr) = self.members.get(&id).map(|m| m.addr) {
+            self.dial_addr(addr, Some(id), verify, out);
+        }
+    }
+
+    /// Dials `addr`: member `member`'s, or a seed's.
+    pub(super) fn dial_addr(
+        &mut self,
+        addr: SocketAddr,
+        member: Option<Id>,
+        verify: bool,
+        out: &mut Vec<Output>,
+    ) {
         if let Some(d) = self.dialing.get_mut(&addr) {
             // The dial in flight now serves this purpose too (a probe's
             // ping then times out, unless the link speaks first).
             d.verify |= verify;
             d.probe = false;
             d.ping = None;
+            d.member = d.member.or(member);
             return;
         }
-        self.start_dial(addr, verify, false, out);
+        self.start_dial(addr, member, verify, false, out);
     }
 
-    /// Dials `addr` only to ping it once.
-    pub(super) fn start_probe_dial(&mut self, addr: SocketAddr, nonce: u32, out: &mut Vec<Output>) {
+    /// Whether a dial to member `id` is in flight.
+    pub(super) fn dialing_to(&self, id: Id) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|m| self.dialing.contains_key(&m.addr))
+    }
+
+    /// Dials member `id` at `addr` only to ping it once.
+    pub(super) fn start_probe_dial(
+        &mut self,
+        addr: SocketAddr,
+        id: Id,
+        nonce: u32,
+        out: &mut Vec<Output>,
+    ) {
         self.dialing.insert(
             addr,
             Dial {
+                member: Some(id),
                 since: self.now,
                 verify: false,
                 probe: false,
@@ -51,6 +81,7 @@ impl Node {
     pub(super) fn start_dial(
         &mut self,
         addr: SocketAddr,
+        member: Option<Id>,
         verify: bool,
         probe: bool,
         out: &mut Vec<Output>,
@@ -58,6 +89,7 @@ impl Node {
         self.dialing.insert(
             addr,
             Dial {
+                member,
                 since: self.now,
                 verify,
                 probe,
@@ -74,7 +106,7 @@ impl Node {
             .conns
             .get(&conn)
             .and_then(|c| c.peer.filter(|_| !c.lazy))
-            .is_some_and(|p| self.neighbours.get(&p.addr) == Some(&conn));
+            .is_some_and(|p| self.neighbours.get(&p.id) == Some(&conn));
         if tree_link && !self.arrivals.is_empty() {
             self.flush_arrivals(out);
         }
@@ -98,10 +130,10 @@ impl Node {
         let Some(p) = c.peer else {
             return;
         };
-        if self.neighbours.get(&p.addr) != Some(&conn) {
+        if self.neighbours.get(&p.id) != Some(&conn) {
             return;
         }
-        self.neighbours.remove(&p.addr);
+        self.neighbours.remove(&p.id);
         if self.now - c.opened >= self.cfg.reconnect_interval {
             // A neighbour of some standing is gone: look for another at the
             // usual pace.
@@ -245,27 +277,29 @@ impl Node {
         &mut self,
         conn: ConnId,
         dialed: Option<SocketAddr>,
+        proven: Option<Id>,
         out: &mut Vec<Output>,
     ) {
         // A connection for a dial no longer in flight counts as accepted.
         let dial = dialed.and_then(|addr| self.dialing.remove(&addr).map(|d| (addr, d)));
         let dialed = dial.as_ref().map(|(addr, _)| *addr);
+        let wanted = dial.as_ref().and_then(|(_, d)| d.member);
         let rtt = dial.as_ref().map(|(_, d)| self.now - d.since);
-        if let (Some(addr), Some(rtt)) = (dialed, rtt) {
+        if let (Some(id), Some(rtt)) = (wanted, rtt) {
             // A connection takes a round trip to open.
-            self.note_rtt(addr, rtt);
+            self.note_rtt(id, rtt);
         }
         if let Some((_, Dial { ping: Some(n), .. })) = dial {
             if self.conns.contains_key(&conn) {
                 self.stats.unexpected += 1;
                 return;
             }
-            self.probe_connected(conn, n, out);
+            self.probe_connected(conn, n, proven, out);
             return;
         }
-        if let Some((addr, Dial { probe: true, .. })) = dial {
+        if let Some((_, Dial { probe: true, .. })) = dial {
             // Someone answers there: the member is real. Nothing to say.
-            if let Some(m) = self.members.get_mut(&addr) {
+            if let Some(m) = wanted.and_then(|id| self.members.get_mut(&id)) {
                 m.failures = 0;
                 m.retry_at = self.now + self.cfg.reconnect_interval;
             }
@@ -311,6 +345,8 @@ impl Node {
             conn,
             Conn {
                 dialed,
+                wanted,
+                proven,
                 peer: None,
                 opened: self.now,
                 last_heard: self.now,
@@ -343,11 +379,13 @@ impl Node {
     /// Opens the handshake on `conn`: a join while this node has not joined.
     fn send_hello(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let mut hello = self.hello();
-        let dialed = self.conns.get(&conn).and_then(|c| c.dialed);
-        hello.bridge = dialed.is_some() && dialed == self.overlay.bridging;
+        let c = self.conns.get(&conn);
+        let dialed = c.and_then(|c| c.dialed);
+        let wanted = c.and_then(|c| c.wanted);
+        hello.bridge = wanted.is_some() && wanted == self.overlay.bridging;
         if hello.bridge {
             self.overlay.bridging = None;
-        } else if dialed.is_some() && dialed == self.overlay.ring_bridge {
+        } else if wanted.is_some() && wanted == self.overlay.ring_bridge {
             self.overlay.ring_bridge = None;
             hello.bridge = true;
         }
@@ -384,9 +422,9 @@ impl Node {
                 break;
             }
             let i = self.below(self.members.len());
-            if let Some((a, m)) = self.members.get_index(i) {
-                if m.state == MemberState::Alive && !others.contains(a) {
-                    others.push(*a);
+            if let Some((_, m)) = self.members.get_index(i) {
+                if m.state == MemberState::Alive && !others.contains(&m.addr) {
+                    others.push(m.addr);
                 }
             }
         }
@@ -396,7 +434,10 @@ impl Node {
     /// The node dialled is busy: come back later, and while joining, try
     /// the members it named.
     pub(super) fn on_busy(&mut self, conn: ConnId, b: Busy, out: &mut Vec<Output>) {
-        let addr = self.conns.get(&conn).and_then(|c| c.dialed);
+        let (addr, wanted) = match self.conns.get(&conn) {
+            Some(c) => (c.dialed, c.wanted),
+            None => (None, None),
+        };
         self.close(conn, out);
         let Some(addr) = addr else {
             return;
@@ -407,12 +448,12 @@ impl Node {
         if let Some(s) = self.seeds.get_mut(&addr) {
             *s = at;
         }
-        if let Some(m) = self.members.get_mut(&addr) {
+        if let Some(m) = wanted.and_then(|id| self.members.get_mut(&id)) {
             m.retry_at = m.retry_at.max(at);
         }
         if !self.joined {
             for a in b.others.into_iter().take(BUSY_OTHERS) {
-                if a != self.me.addr && self.seeds.len() < MAX_SEEDS {
+                if a != self.addr && self.seeds.len() < MAX_SEEDS {
                     self.seeds.entry(a).or_insert(self.now);
                 }
             }
@@ -424,33 +465,43 @@ impl Node {
         let Some(dial) = self.dialing.remove(&addr) else {
             return;
         };
-        self.overlay_dial_failed(addr, out);
+        self.seed_dial_failed(addr);
+        let Some(id) = dial.member else {
+            return;
+        };
+        self.overlay_dial_failed(id, out);
         if let Some(n) = dial.ping {
-            self.probe_dial_failed(addr, n, out);
+            self.probe_dial_failed(id, n, out);
             return;
         }
-        self.dial_failed(addr, true, out);
-        if dial.verify && !self.neighbours.contains_key(&addr) {
+        self.dial_failed(id, true, out);
+        if dial.verify && !self.neighbours.contains_key(&id) {
             // A neighbour's link dropped and it cannot be dialled back: ask
             // others whether they reach it before suspecting it.
-            self.check(addr, None, out);
+            self.check(id, None, out);
         }
     }
 
-    /// Backs off dialling `addr`. A member that could not be reached
+    /// A dial to seed `addr` failed or ended before a handshake: tried
+    /// again after a jittered back-off, so that joiners turned away
+    /// together come back apart.
+    fn seed_dial_failed(&mut self, addr: SocketAddr) {
+        if self.seeds.contains_key(&addr) {
+            let base = self.cfg.dial_backoff;
+            let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
+            self.seeds.insert(addr, self.now + base + jitter);
+        }
+    }
+
+    /// Backs off dialling member `id`. A member that could not be reached
     /// `max_dial_failures` times in a row is checked through others (and
     /// suspected if none reaches it), so invented addresses in a peer list
     /// cannot keep the node dialling.
-    pub(super) fn dial_failed(
-        &mut self,
-        addr: SocketAddr,
-        unreachable: bool,
-        out: &mut Vec<Output>,
-    ) {
+    pub(super) fn dial_failed(&mut self, id: Id, unreachable: bool, out: &mut Vec<Output>) {
         let base = self.cfg.dial_backoff;
         let max = self.cfg.dial_backoff_max;
         let mut give_up = false;
-        if let Some(m) = self.members.get_mut(&addr) {
+        if let Some(m) = self.members.get_mut(&id) {
             m.failures = m.failures.saturating_add(1);
             let wait = base
                 .saturating_mul(1u64 << m.failures.min(20).saturating_sub(1))
@@ -459,34 +510,29 @@ impl Node {
             give_up = unreachable && m.failures >= self.cfg.max_dial_failures && m.in_roster();
         }
         if give_up {
-            self.check(addr, None, out);
-        }
-        if self.seeds.contains_key(&addr) {
-            // Jittered, so that joiners turned away together come back apart.
-            let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
-            self.seeds.insert(addr, self.now + base + jitter);
+            self.check(id, None, out);
         }
     }
 
-    /// `addr` turned this node's dial away: it has all the neighbours it
-    /// wants. It is reachable, so nothing counts against it; it is just
+    /// The node at `addr` (member `member`, if it was dialled as one)
+    /// turned this node's dial away: it has all the neighbours it wants. It is reachable, so nothing counts against it; it is just
     /// not asked again to fill a slot for a while, longer each time (a
     /// small group where every node wants more neighbours than the others
     /// have room for would otherwise redial forever).
-    fn turned_away(&mut self, addr: SocketAddr) {
+    fn turned_away(&mut self, addr: Option<SocketAddr>, member: Option<Id>) {
         let base = self.cfg.reconnect_interval;
         let max = self.cfg.dial_backoff_max;
         let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
         let now = self.now;
         self.fill_refused = self.fill_refused.saturating_add(1);
-        if let Some(m) = self.members.get_mut(&addr) {
+        if let Some(m) = member.and_then(|id| self.members.get_mut(&id)) {
             m.refusals = m.refusals.saturating_add(1);
             let wait = base
                 .saturating_mul(1u64 << m.refusals.min(16).saturating_sub(1))
                 .min(max);
             m.full_until = now + wait + jitter;
         }
-        if self.seeds.contains_key(&addr) {
+        if let Some(addr) = addr.filter(|a| self.seeds.contains_key(a)) {
             // Jittered, so that joiners turned away together come back apart.
             let base = self.cfg.dial_backoff;
             let jitter = Duration::from_millis(self.below(base.as_millis() as usize + 1) as u64);
@@ -505,21 +551,24 @@ impl Node {
         match c.peer {
             None => {
                 if let Some(addr) = c.dialed {
-                    self.dial_failed(addr, true, out);
+                    self.seed_dial_failed(addr);
+                }
+                if let Some(id) = c.wanted {
+                    self.dial_failed(id, true, out);
                 }
             }
             Some(peer) => {
-                if self.neighbours.get(&peer.addr) != Some(&conn) {
+                if self.neighbours.get(&peer.id) != Some(&conn) {
                     return;
                 }
                 self.forget_link(conn, &c, out);
                 // The link dropped without a goodbye: check at once whether
                 // the node is still there; a failed dial means it is dead.
                 // (Its life may have moved on by a refutation over this link.)
-                if self.members.get(&peer.addr).is_some_and(|m| {
+                if self.members.get(&peer.id).is_some_and(|m| {
                     m.state == MemberState::Alive && m.incarnation >= peer.incarnation
                 }) {
-                    self.dial(peer.addr, true, out);
+                    self.dial(peer.id, true, out);
                 }
             }
         }
@@ -579,9 +628,9 @@ impl Node {
                         None => beacon,
                     };
                     self.on_pong(conn, nonce, out);
-                    if let Some(addr) = target {
-                        self.beacon_from_probe(addr, beacon, out);
-                        self.chat_from_probe(addr, chat, out);
+                    if let Some(id) = target {
+                        self.beacon_from_probe(id, beacon, out);
+                        self.chat_from_probe(id, chat, out);
                     }
                 }
                 Message::Ping(n) if accepted => {
@@ -661,7 +710,7 @@ impl Node {
             Message::Chat(chat) => {
                 if self.valid_chat(&chat) {
                     let dups = self.stats.duplicates;
-                    let origin = chat.id.origin.addr;
+                    let origin = chat.id.origin.id;
                     self.on_chat(chat, Some(conn), Via::Live, true, out);
                     // A sender's own link is the shortest path for its
                     // messages: never pruned for a duplicate.
@@ -669,7 +718,7 @@ impl Node {
                         .conns
                         .get(&conn)
                         .and_then(|c| c.peer)
-                        .is_some_and(|p| p.addr == origin);
+                        .is_some_and(|p| p.id == origin);
                     if self.stats.duplicates > dups {
                         if !from_origin {
                             self.duplicate_over(conn, out);
@@ -681,10 +730,11 @@ impl Node {
             }
             Message::Leave(key) => self.on_leave(conn, key, out),
             Message::Bye(reason) => {
-                let peer = self.conns.get(&conn).and_then(|c| c.peer);
+                let c = self.conns.get(&conn);
+                let (peer, dialed) = (c.and_then(|c| c.peer), c.and_then(|c| c.dialed));
                 self.close(conn, out);
                 if let (Some(p), ByeReason::Full) = (peer, reason) {
-                    self.turned_away(p.addr);
+                    self.turned_away(dialed, Some(p.id));
                 }
             }
             Message::Prune => self.on_prune(conn, out),
@@ -717,7 +767,7 @@ impl Node {
             // node's connection was half a round trip old.
             let rtt = now - c.opened;
             c.rtt = Some(rtt);
-            self.note_rtt(h.node.addr, rtt);
+            self.note_rtt(h.node.id, rtt);
         }
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -728,8 +778,14 @@ impl Node {
             return;
         }
         let dialed_by_me = c.dialed.is_some();
+        if c.proven.is_some_and(|id| id != h.node.id) {
+            // It claims to be someone its handshake did not prove.
+            self.stats.impostors += 1;
+            self.close(conn, out);
+            return;
+        }
         if c.peer.is_some()
-            || h.node.addr == self.me.addr
+            || h.node.id == self.me.id
             || h.name.len() > MAX_NAME_LEN
             || h.node.incarnation >= MAX_INCARNATION
         {
@@ -741,11 +797,11 @@ impl Node {
 
         // What we know of it: a restart or a first meeting is news; a node we
         // hold dead in this very life is told so, so that it refutes.
-        let stranger = !self.knows_alive(&peer.addr);
+        let stranger = !self.knows_alive(&peer.id);
         self.learn_direct(&h, conn, out);
 
-        // One connection per pair: the one dialled by the lower address wins.
-        if let Some(&other) = self.neighbours.get(&peer.addr) {
+        // One connection per pair: the one dialled by the lower id wins.
+        if let Some(&other) = self.neighbours.get(&peer.id) {
             let other_conn = self.conns.get(&other);
             let other_dialed_by_me = other_conn.is_some_and(|c| c.dialed.is_some());
             let other_life = other_conn.and_then(|c| c.peer).map_or(0, |p| p.incarnation);
@@ -762,7 +818,7 @@ impl Node {
                 if other_life < peer.incarnation || dialed_by_me == other_dialed_by_me || stale {
                     true
                 } else {
-                    dialed_by_me == (self.me.addr < peer.addr)
+                    dialed_by_me == (self.me.id < peer.id)
                 };
             let loser = if keep_new { other } else { conn };
             self.bye(loser, ByeReason::Duplicate, out);
@@ -839,13 +895,13 @@ impl Node {
             c.peer = Some(peer);
             c.degree = h.degree;
         }
-        self.neighbours.insert(peer.addr, conn);
+        self.neighbours.insert(peer.id, conn);
         self.member |= self.joined;
-        if self.detector.ring_link.is_some_and(|(a, _)| a == peer.addr) {
+        if self.detector.ring_link.is_some_and(|(a, _)| a == peer.id) {
             // Probed over its link from now on.
             self.drop_ring_link(None, out);
         }
-        if let Some(m) = self.members.get_mut(&peer.addr) {
+        if let Some(m) = self.members.get_mut(&peer.id) {
             m.failures = 0;
             m.retry_at = self.now;
         }
@@ -857,12 +913,12 @@ impl Node {
             self.on_sync(conn, h.members_hash, chat, true, out);
         }
         self.share_beacon(conn, h.beacon, out);
-        self.hand_vouch(conn, peer.addr, out);
+        self.hand_vouch(conn, peer.id, out);
     }
 
     /// A handshake is first-hand evidence that the speaker is alive.
     pub(super) fn learn_direct(&mut self, h: &Hello, conn: ConnId, out: &mut Vec<Output>) {
-        let known = self.members.get(&h.node.addr).cloned();
+        let known = self.members.get(&h.node.id).cloned();
         match known {
             Some(m) if m.incarnation == h.node.incarnation && !m.in_roster() => {
                 // We hold it dead or gone in this life: tell it, it refutes.
@@ -870,7 +926,7 @@ impl Node {
                     conn,
                     msg: Message::PeerList {
                         full: false,
-                        members: vec![m.update(h.node.addr, self.now)],
+                        members: vec![m.update(h.node.id, self.now)],
                     },
                 });
             }
@@ -878,6 +934,7 @@ impl Node {
             _ => {
                 let u = MemberUpdate {
                     node: h.node,
+                    addr: h.addr,
                     version: 0,
                     state: MemberState::Alive,
                     name: h.name.clone(),
@@ -903,6 +960,21 @@ impl Node {
         let chats = self
             .store
             .latest(self.cfg.newcomer_history, chat_size, room);
+        // The authors' entries go ahead of their messages, so that the
+        // newcomer knows where each listens when it delivers them.
+        let cutoff = self.spread_cutoff();
+        let mut authors: Vec<MemberUpdate> = Vec::new();
+        for c in &chats {
+            let id = c.id.origin.id;
+            if id != self.me.id && !authors.iter().any(|u| u.node.id == id) {
+                if let Some(m) = self.members.get(&id).filter(|m| m.spread(cutoff)) {
+                    authors.push(m.update(id, self.now));
+                }
+            }
+        }
+        if !authors.is_empty() {
+            self.send_peer_list(conn, false, authors, out);
+        }
         out.push(Output::Send {
             conn,
             msg: Message::History(History {
@@ -918,8 +990,8 @@ impl Node {
         self.send_peer_list(conn, true, list, out);
     }
 
-    /// The whole view, this node included, sorted by address (so that a
-    /// list split over several frames covers address ranges): the roster,
+    /// The whole view, this node included, sorted by id (so that a list
+    /// split over several frames covers id ranges): the roster,
     /// and the deaths and departures still spread of the lives that
     /// `tombstone` keeps.
     pub(super) fn full_list(&self, tombstone: impl Fn(&NodeKey) -> bool) -> Vec<MemberUpdate> {
@@ -932,7 +1004,7 @@ impl Node {
                 .filter(|(a, m)| m.in_roster() || (m.spread(cutoff) && tombstone(&m.key(**a))))
                 .map(|(a, m)| m.update(*a, self.now)),
         );
-        list.sort_unstable_by_key(|u| u.node.addr);
+        list.sort_unstable_by_key(|u| u.node.id);
         list
     }
 }

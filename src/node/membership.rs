@@ -22,7 +22,7 @@ const PRINT_SIZE: usize = 5;
 /// or this node itself.
 #[derive(Clone, Copy)]
 enum Spread<'a> {
-    Member(SocketAddr, &'a Member),
+    Member(Id, &'a Member),
     Me,
 }
 
@@ -69,7 +69,7 @@ impl Node {
         stale_risk: bool,
         out: &mut Vec<Output>,
     ) -> Merged {
-        let addr = u.node.addr;
+        let id = u.node.id;
         if u.node.incarnation >= MAX_INCARNATION
             || u.version >= MAX_VERSION
             || u.name.len() > MAX_NAME_LEN
@@ -77,7 +77,7 @@ impl Node {
             self.stats.unexpected += 1;
             return Merged::No;
         }
-        if addr == self.me.addr {
+        if id == self.me.id {
             self.about_me(u, out);
             return Merged::No;
         }
@@ -92,19 +92,19 @@ impl Node {
         // side of a long split held it alive all along. It is taken afresh;
         // if it is really gone, probing finds out again.
         let cutoff = self.spread_cutoff();
-        let mut at = self.members.index_of(&addr);
+        let mut at = self.members.index_of(&id);
         let revived = u.state == MemberState::Alive
             && at
                 .and_then(|i| self.members.get_index(i))
                 .is_some_and(|(_, m)| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
         if revived {
-            self.members.remove(&addr);
+            self.members.remove(&id);
             at = None;
         }
         let mut downgraded = false;
         if let Some((_, m)) = at.and_then(|i| self.members.get_index(i)) {
             if rank(&u) == m.rank() && u.state == MemberState::Suspect {
-                return if self.confirm(addr, u.accuser) {
+                return if self.confirm(id, u.accuser) {
                     Merged::Yes
                 } else {
                     Merged::No
@@ -124,7 +124,7 @@ impl Node {
                 // comes late, so its evidence is not fresh.
                 let neighbour = self
                     .neighbours
-                    .get(&addr)
+                    .get(&id)
                     .filter(|_| self.detector.health == 0);
                 if let Some(&c) = neighbour {
                     let fresh = self.conns.get(&c).is_some_and(|c| {
@@ -132,7 +132,7 @@ impl Node {
                     });
                     if fresh {
                         if u.state == MemberState::Dead && u.version == m.version {
-                            if let Some(m) = self.members.get_mut(&addr) {
+                            if let Some(m) = self.members.get_mut(&id) {
                                 m.heard_dead = true;
                             }
                         }
@@ -146,12 +146,12 @@ impl Node {
                         // And see for itself: what it heard may have been
                         // sent just before the member died (this node may
                         // be running late).
-                        self.verify(addr, out);
+                        self.verify(id, out);
                         return Merged::No;
                     }
                 }
                 let suspect = m.state == MemberState::Suspect;
-                let mine = u.accuser == Some(self.me.addr);
+                let mine = u.accuser == Some(self.me.id);
                 // A death the sender has held for longer than a suspicion
                 // lasts, of a member this node holds alive, is stale news
                 // too: a sender cut off from everyone (a split, a lost key)
@@ -169,7 +169,7 @@ impl Node {
                     u.age_secs = 0;
                     downgraded = true;
                 }
-                if !mine && self.reached_lately(addr) {
+                if !mine && self.reached_lately(id) {
                     // First-hand evidence again, from a member that is not a
                     // neighbour.
                     self.hold_back(&u, out);
@@ -180,14 +180,11 @@ impl Node {
         // Set, the entry holds `u` (nothing else changes the table on the
         // way out of `apply_at`).
         let changed = self.apply_at(at, &u, out)
-            || self
-                .members
-                .get(&addr)
-                .is_some_and(|m| m.rank() == rank(&u));
+            || self.members.get(&id).is_some_and(|m| m.rank() == rank(&u));
         if changed && u.state == MemberState::Suspect {
-            self.arm_suspicion(addr);
-            if u.accuser != Some(self.me.addr) {
-                self.verify(addr, out);
+            self.arm_suspicion(id);
+            if u.accuser != Some(self.me.id) {
+                self.verify(id, out);
             }
         }
         match (changed, downgraded) {
@@ -197,31 +194,31 @@ impl Node {
         }
     }
 
-    /// Whether `addr`, not a neighbour, answered this node's ping over a
+    /// Whether `id`, not a neighbour, answered this node's ping over a
     /// probe connection (a ring link, a probe asked for by another) within
     /// two heartbeat intervals, while this node sees itself healthy (a
     /// degraded node's evidence is not fresh).
-    fn reached_lately(&self, addr: SocketAddr) -> bool {
-        if self.detector.health > 0 || self.neighbours.contains_key(&addr) {
+    fn reached_lately(&self, id: Id) -> bool {
+        if self.detector.health > 0 || self.neighbours.contains_key(&id) {
             return false;
         }
         let fresh = self.cfg.ping_interval.saturating_mul(2);
         self.detector
-            .reached_at(addr)
+            .reached_at(id)
             .is_some_and(|t| self.now - t < fresh)
     }
 
     /// Another accuser of a suspect: the suspicion runs out sooner. True if
     /// it is news (to spread, so others count it too).
-    fn confirm(&mut self, addr: SocketAddr, accuser: Option<SocketAddr>) -> bool {
+    fn confirm(&mut self, id: Id, accuser: Option<Id>) -> bool {
         let most = self.cfg.indirect_probes + 1;
-        let Some(m) = self.members.get_mut(&addr) else {
+        let Some(m) = self.members.get_mut(&id) else {
             return false;
         };
         match accuser {
             Some(a) if !m.accusers.contains(&a) && m.accusers.len() < most => {
                 m.accusers.push(a);
-                self.arm_suspicion(addr);
+                self.arm_suspicion(id);
                 true
             }
             _ => false,
@@ -235,14 +232,14 @@ impl Node {
     /// node still heard from it. Both stretch with this node's own ill
     /// health: a node whose messages go missing or come late would
     /// otherwise run out of patience before the refutation reaches it.
-    fn arm_suspicion(&mut self, addr: SocketAddr) {
-        let Some(until) = self.members.get(&addr).map(|m| self.suspicion_end(m)) else {
+    fn arm_suspicion(&mut self, id: Id) {
+        let Some(until) = self.members.get(&id).map(|m| self.suspicion_end(m)) else {
             return;
         };
-        if let Some(m) = self.members.get_mut(&addr) {
+        if let Some(m) = self.members.get_mut(&id) {
             m.suspect_until = Some(until);
         }
-        self.suspects.insert(addr, until);
+        self.suspects.insert(id, until);
         self.arm_detector();
     }
 
@@ -286,24 +283,24 @@ impl Node {
             .map_or(m.since, |t| t.max(m.since))
     }
 
-    /// `addr` refuted what this node suspected of it, or came back from
+    /// `id` refuted what this node suspected of it, or came back from
     /// the dead in the same life: it was most likely on the other side of
     /// a cut, whose side may have declared this side dead meanwhile. For a
     /// suspicion's time, the deaths it tells are taken as suspicions, over
     /// whatever link they come (a new one, or one that outlived the cut).
     /// The table keeps its bound by dropping what ran out, then refusing.
-    fn note_back(&mut self, addr: SocketAddr) {
+    fn note_back(&mut self, id: Id) {
         let now = self.now;
         if self.back.len() >= MAX_BACK {
             self.back.retain(|_, t| *t > now);
         }
-        if self.back.len() < MAX_BACK || self.back.contains_key(&addr) {
-            self.back.insert(addr, now + self.cfg.suspect_timeout);
+        if self.back.len() < MAX_BACK || self.back.contains_key(&id) {
+            self.back.insert(id, now + self.cfg.suspect_timeout);
         }
     }
 
-    /// Suspects `addr` on this node's own evidence, and floods it.
-    pub(super) fn suspect(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+    /// Suspects `id` on this node's own evidence, and floods it.
+    pub(super) fn suspect(&mut self, id: Id, out: &mut Vec<Output>) {
         // A node that runs a heartbeat or more behind hears everyone late:
         // the silence it sees is its own, and several such nodes would
         // confirm each other's accusations into deaths of healthy members.
@@ -312,26 +309,27 @@ impl Node {
         if self.detector.lagging_until.is_some_and(|t| self.now < t) {
             return;
         }
-        let Some(m) = self.members.get(&addr).filter(|m| m.in_roster()) else {
+        let Some(m) = self.members.get(&id).filter(|m| m.in_roster()) else {
             return;
         };
         let u = MemberUpdate {
-            node: m.key(addr),
+            node: m.key(id),
+            addr: m.addr,
             version: m.version,
             state: MemberState::Suspect,
             name: m.name.clone(),
             age_secs: 0,
-            accuser: Some(self.me.addr),
+            accuser: Some(self.me.id),
         };
         if self.apply_update(&u, false, out) {
             self.stats.suspicions += 1;
             let news = self
                 .members
-                .get(&addr)
-                .map_or(u.clone(), |m| m.update(addr, self.now));
+                .get(&id)
+                .map_or(u.clone(), |m| m.update(id, self.now));
             // The accusation this node adds, whoever accused first.
             let news = MemberUpdate {
-                accuser: Some(self.me.addr),
+                accuser: Some(self.me.id),
                 ..news
             };
             self.flood_updates(vec![news], None, out);
@@ -341,19 +339,20 @@ impl Node {
     /// Writes `u` into the table if it supersedes what is there, emitting
     /// roster events. Returns whether the table changed.
     pub(super) fn apply(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
-        let at = self.members.index_of(&u.node.addr);
+        let at = self.members.index_of(&u.node.id);
         self.apply_at(at, u, out)
     }
 
     /// [`apply`](Self::apply), with the entry for the address at index
     /// `at` in the table (`None`: there is none).
     fn apply_at(&mut self, at: Option<usize>, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
-        let addr = u.node.addr;
+        let id = u.node.id;
         let now = self.now;
         // What the new entry keeps of the old one (no clone of its name
         // and accusers: this runs for every entry of every peer list).
         struct Old {
             rank: crate::peers::Rank,
+            addr: SocketAddr,
             in_roster: bool,
             heard_dead: bool,
             retry_at: Instant,
@@ -366,6 +365,7 @@ impl Node {
             .and_then(|i| self.members.get_index(i))
             .map(|(_, m)| Old {
                 rank: m.rank(),
+                addr: m.addr,
                 in_roster: m.in_roster(),
                 heard_dead: m.heard_dead,
                 retry_at: m.retry_at,
@@ -401,13 +401,20 @@ impl Node {
                 .as_ref()
                 .is_some_and(|m| m.rank.0 == u.node.incarnation && m.rank.2 != MemberState::Alive)
         {
-            self.note_back(addr);
+            self.note_back(id);
         }
         if u.state == MemberState::Suspect || (u.state == MemberState::Dead && was_in) {
             self.alarm();
         }
+        // Where a life listens is told once: within a life the first
+        // address heard stays.
+        let addr = match &old {
+            Some(m) if m.rank.0 == u.node.incarnation => m.addr,
+            _ => u.addr,
+        };
         let entry = Member {
             name: u.name.clone(),
+            addr,
             incarnation: u.node.incarnation,
             version: u.version,
             state: u.state,
@@ -426,7 +433,10 @@ impl Node {
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
             // The path to the address, whatever life runs there.
-            rtt_ms: old.as_ref().map_or(0, |m| m.rtt_ms),
+            rtt_ms: old
+                .as_ref()
+                .filter(|m| m.addr == addr)
+                .map_or(0, |m| m.rtt_ms),
             bucket: 0,
             print: 0,
         };
@@ -434,15 +444,17 @@ impl Node {
         match at {
             // An eviction above happens only for a new entry: `at` holds.
             Some(i) => self.members.set_index(i, entry),
-            None => self.members.set(addr, entry),
+            None => self.members.set(id, entry),
         }
         let ev = match (was_in, is_in) {
             (false, true) => Some(Event::PeerUp {
                 node: u.node,
+                addr,
                 name: u.name.clone(),
             }),
             (true, false) => Some(Event::PeerDown {
                 node: u.node,
+                addr,
                 name: u.name.clone(),
                 reason: if u.state == MemberState::Left {
                     DownReason::Left
@@ -527,8 +539,8 @@ impl Node {
         // `note_back`; later, the age they carry says so: see
         // `merge_update`).
         let doubted = self.conns.get(&conn).and_then(|c| c.peer).is_some_and(|p| {
-            self.back.get(&p.addr).is_some_and(|t| self.now < *t)
-                || self.members.get(&p.addr).is_some_and(|m| {
+            self.back.get(&p.id).is_some_and(|t| self.now < *t)
+                || self.members.get(&p.id).is_some_and(|m| {
                     m.incarnation == p.incarnation && m.state != MemberState::Alive
                 })
         });
@@ -562,9 +574,9 @@ impl Node {
                         answer_me = false;
                         newer.push(self.my_update());
                     }
-                } else if let Some(m) = self.members.get(&u.node.addr) {
+                } else if let Some(m) = self.members.get(&u.node.id) {
                     if supersedes(m.rank(), rank(u)) && m.in_roster() {
-                        newer.push(m.update(u.node.addr, self.now));
+                        newer.push(m.update(u.node.id, self.now));
                     }
                 }
             }
@@ -575,11 +587,11 @@ impl Node {
                 // or as this node took it (a stale death made a suspicion).
                 let now = self.now;
                 let took = match merged {
-                    Merged::Suspected => self.members.get(&u.node.addr),
+                    Merged::Suspected => self.members.get(&u.node.id),
                     _ => None,
                 };
                 news.push(match took {
-                    Some(m) if m.rank() != rank(u) => m.update(u.node.addr, now),
+                    Some(m) if m.rank() != rank(u) => m.update(u.node.id, now),
                     // A join answer's arrivals are not news (see below):
                     // not copied only to be dropped.
                     _ if cover == Cover::Full && !urgent(u) => continue,
@@ -592,18 +604,18 @@ impl Node {
             // within what the list covers. A full view may come in several
             // frames, each spanning an address range; a bucket list covers
             // its buckets.
-            let theirs: BTreeMap<SocketAddr, crate::peers::Rank> =
-                members.iter().map(|u| (u.node.addr, rank(u))).collect();
+            let theirs: BTreeMap<Id, crate::peers::Rank> =
+                members.iter().map(|u| (u.node.id, rank(u))).collect();
             let range = match (theirs.keys().next(), theirs.keys().next_back()) {
                 (Some(lo), Some(hi)) => *lo..=*hi,
-                _ => self.me.addr..=self.me.addr,
+                _ => self.me.id..=self.me.id,
             };
-            let covered = |addr: &SocketAddr| match cover {
-                Cover::Buckets(mask) => mask & (1 << crate::peers::bucket_of(*addr)) != 0,
-                _ => range.contains(addr),
+            let covered = |id: &Id| match cover {
+                Cover::Buckets(mask) => mask & (1 << crate::peers::bucket_of(*id)) != 0,
+                _ => range.contains(id),
             };
-            let lacks = |addr: &SocketAddr, mine: crate::peers::Rank| {
-                covered(addr) && theirs.get(addr).is_none_or(|t| supersedes(mine, *t))
+            let lacks = |id: &Id, mine: crate::peers::Rank| {
+                covered(id) && theirs.get(id).is_none_or(|t| supersedes(mine, *t))
             };
             let now = self.now;
             let spread = self.spread_cutoff();
@@ -614,7 +626,7 @@ impl Node {
                 .map(|(a, m)| m.update(*a, now))
                 .collect();
             if lacks(
-                &self.me.addr,
+                &self.me.id,
                 (self.me.incarnation, self.version, MemberState::Alive),
             ) {
                 back.push(self.my_update());
@@ -782,7 +794,7 @@ impl Node {
                 f(bucket, Spread::Member(*a, m));
             }
         }
-        let bucket = crate::peers::bucket_of(self.me.addr);
+        let bucket = crate::peers::bucket_of(self.me.id);
         if mask & (1 << bucket) != 0 {
             f(bucket, Spread::Me);
         }
@@ -961,8 +973,9 @@ impl Node {
 
     /// Declares a suspect dead, as of `age_secs` ago (0: now).
     pub(super) fn declare_dead(&mut self, key: NodeKey, age_secs: u32, out: &mut Vec<Output>) {
-        let u = self.members.get(&key.addr).map(|m| MemberUpdate {
+        let u = self.members.get(&key.id).map(|m| MemberUpdate {
             node: key,
+            addr: m.addr,
             version: m.version,
             state: MemberState::Dead,
             name: m.name.clone(),
@@ -979,19 +992,23 @@ impl Node {
 
     pub(super) fn on_leave(&mut self, conn: ConnId, key: NodeKey, out: &mut Vec<Output>) {
         let peer = self.conns.get(&conn).and_then(|c| c.peer);
-        if peer.map(|p| p.addr) != Some(key.addr) {
+        if peer.map(|p| p.id) != Some(key.id) {
             // Only a node itself may say goodbye on its own connection.
             self.stats.unexpected += 1;
             return;
         }
         self.close(conn, out);
-        let (name, version) = self
+        let (name, version, addr) = match self
             .members
-            .get(&key.addr)
+            .get(&key.id)
             .filter(|m| m.incarnation == key.incarnation)
-            .map_or_else(|| (Arc::from(""), 0), |m| (m.name.clone(), m.version));
+        {
+            Some(m) => (m.name.clone(), m.version, m.addr),
+            None => return,
+        };
         let u = MemberUpdate {
             node: key,
+            addr,
             version,
             state: MemberState::Left,
             name,

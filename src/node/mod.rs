@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::history::{Store, Streams};
 use crate::message::{
-    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message,
+    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
     MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
 use crate::peers::{rank, ring_pos, supersedes, Accusers, Member, Members, Recent};
@@ -36,7 +36,12 @@ use timers::{Timer, Timers};
 
 #[derive(Debug)]
 struct Conn {
+    /// For a connection this node dialled: the address it dialled.
     dialed: Option<SocketAddr>,
+    /// For a dial to a member: the member it meant to reach.
+    wanted: Option<Id>,
+    /// The peer's identity as the adapter's handshake proved it.
+    proven: Option<Id>,
     peer: Option<NodeKey>,
     opened: Instant,
     last_heard: Instant,
@@ -131,6 +136,8 @@ struct SyncPace {
 
 #[derive(Debug, Clone, Copy)]
 struct Dial {
+    /// The member dialled, if the address is a member's (not a seed's).
+    member: Option<Id>,
     since: Instant,
     /// Dialled to check whether a neighbour whose connection dropped is
     /// still there; failure means dead.
@@ -154,11 +161,13 @@ const MAX_SEQ: u64 = 1 << 62;
 /// Longest display name accepted from a peer, in bytes.
 const MAX_NAME_LEN: usize = 256;
 
-/// Who a node is: the address it listens on and advertises, its life, and
-/// its display name.
+/// Who a node is: its id (from its public key), the address it listens
+/// on and advertises, its life, and its display name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// Where peers reach it; also its key in every roster.
+    /// Its key in every roster: [`Id::of_key`] of its public key.
+    pub id: Id,
+    /// Where peers reach it now.
     pub addr: SocketAddr,
     /// Its life: must grow on every restart (a wall-clock reading or a
     /// persisted counter), so that old death notices do not apply and new
@@ -169,9 +178,17 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// An identity from its parts.
+    /// An identity with an id derived from the address ([`Id::of_addr`]),
+    /// for a node without a key pair: tests, and simulated nodes.
     pub fn new(addr: SocketAddr, incarnation: u64, name: impl Into<String>) -> Self {
+        Identity::keyed(Id::of_addr(addr), addr, incarnation, name)
+    }
+
+    /// An identity from its parts: `id` is [`Id::of_key`] of the node's
+    /// public key, which its adapter proves in every handshake.
+    pub fn keyed(id: Id, addr: SocketAddr, incarnation: u64, name: impl Into<String>) -> Self {
         Identity {
+            id,
             addr,
             incarnation,
             name: name.into(),
@@ -182,8 +199,10 @@ impl Identity {
 /// What a node knows about one other member: [`Node::members`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {
-    /// Its address and life.
+    /// Its identity and life.
     pub node: NodeKey,
+    /// Where it listens.
+    pub addr: SocketAddr,
     /// Its display name.
     pub name: Arc<str>,
     /// Alive, suspect, dead or left, as this node believes.
@@ -316,6 +335,8 @@ pub(crate) const MAX_SEEDS: usize = 16;
 pub struct Node {
     cfg: Config,
     me: NodeKey,
+    /// Where this node listens.
+    addr: SocketAddr,
     /// This node's refutation counter within its life.
     version: u32,
     name: Arc<str>,
@@ -330,7 +351,7 @@ pub struct Node {
     next_seq: u64,
     members: Members,
     conns: BTreeMap<ConnId, Conn>,
-    neighbours: BTreeMap<SocketAddr, ConnId>,
+    neighbours: BTreeMap<Id, ConnId>,
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
     /// Joins asked of this node while it was joining itself: answered
@@ -348,11 +369,11 @@ pub struct Node {
     /// When this node last took in a chat message it did not have.
     last_new_chat: Instant,
     /// Suspects and when their suspicion runs out.
-    suspects: BTreeMap<SocketAddr, Instant>,
+    suspects: BTreeMap<Id, Instant>,
     /// Members this node suspected or held dead in a life that then came
     /// back alive (refuted), and until when the deaths they tell are taken
     /// as suspicions (see [`Node::on_peer_list`]). At most [`MAX_BACK`].
-    back: BTreeMap<SocketAddr, Instant>,
+    back: BTreeMap<Id, Instant>,
     streams: Streams,
     store: Store,
     timers: Timers,
@@ -394,9 +415,10 @@ impl Node {
         let store = Store::new(cfg.history_max, cfg.history_max_age);
         Ok(Node {
             me: NodeKey {
-                addr: identity.addr,
+                id: identity.id,
                 incarnation: identity.incarnation,
             },
+            addr: identity.addr,
             version: 0,
             name: Arc::from(identity.name),
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -477,10 +499,11 @@ impl Node {
     /// Every other member this node knows of, alive, suspect or remembered
     /// gone, in the member table's order; read-only, for display.
     pub fn members(&self) -> impl Iterator<Item = MemberInfo> + '_ {
-        self.members.iter().map(|(addr, m)| {
-            let link = self.neighbours.get(addr).and_then(|c| self.conns.get(c));
+        self.members.iter().map(|(id, m)| {
+            let link = self.neighbours.get(id).and_then(|c| self.conns.get(c));
             MemberInfo {
-                node: m.key(*addr),
+                node: m.key(*id),
+                addr: m.addr,
                 name: m.name.clone(),
                 state: m.state,
                 since: m.since,
@@ -496,20 +519,24 @@ impl Node {
         self.now
     }
 
-    /// Whether `addr` is in the roster.
-    pub fn knows_alive(&self, addr: &SocketAddr) -> bool {
-        self.members.get(addr).is_some_and(Member::in_roster)
+    /// Whether `id` is in the roster.
+    pub fn knows_alive(&self, id: &Id) -> bool {
+        self.members.get(id).is_some_and(Member::in_roster)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> Id {
+        self.me.id
     }
 
     /// The member whose overlay beacons this node follows (the member
-    /// first on the ring of address hashes, if before this node), once it
-    /// has joined.
-    pub fn leader(&self) -> Option<SocketAddr> {
+    /// first on the ring of ids, if before this node), once it has joined.
+    pub fn leader(&self) -> Option<Id> {
         self.overlay.leader()
     }
 
-    /// Addresses of the current neighbours (handshaken connections).
-    pub fn neighbours(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+    /// Ids of the current neighbours (handshaken connections).
+    pub fn neighbours(&self) -> impl Iterator<Item = Id> + '_ {
         self.neighbours.keys().copied()
     }
 
@@ -568,7 +595,7 @@ impl Node {
             return;
         }
         match input {
-            Input::Connected { conn, dialed } => self.on_connected(conn, dialed, out),
+            Input::Connected { conn, dialed, peer } => self.on_connected(conn, dialed, peer, out),
             Input::ConnectFailed { addr } => self.on_connect_failed(addr, out),
             Input::Disconnected { conn } => self.on_disconnected(conn, out),
             Input::Message { conn, msg } => self.on_message(conn, msg, out),
@@ -581,12 +608,12 @@ impl Node {
             Input::BadFrame { conn, error } => self.on_bad_frame(conn, error, out),
             Input::Timeout => self.on_timeout(out),
             Input::Join { addr } => {
-                if addr != self.me.addr {
+                if addr != self.addr {
                     if self.neighbours.is_empty() {
                         self.joined = false;
                     }
                     self.seeds.insert(addr, self.now);
-                    self.dial(addr, false, out);
+                    self.dial_addr(addr, None, false, out);
                 }
             }
             Input::Send { text, wall_ms } => self.send_chat(text, wall_ms, out),
@@ -685,7 +712,7 @@ impl Node {
     /// [`Message::Buckets`].
     pub(super) fn roster_buckets(&self) -> Vec<u32> {
         let mut b = *self.members.bucket_hashes();
-        let mine = &mut b[crate::peers::bucket_of(self.me.addr)];
+        let mine = &mut b[crate::peers::bucket_of(self.me.id)];
         *mine = mine.wrapping_add(crate::peers::key_hash(self.me, 0));
         b.iter().map(|h| *h as u32).collect()
     }
@@ -694,6 +721,7 @@ impl Node {
     pub(super) fn my_update(&self) -> MemberUpdate {
         MemberUpdate {
             node: self.me,
+            addr: self.addr,
             version: self.version,
             state: MemberState::Alive,
             name: self.name.clone(),
@@ -705,10 +733,33 @@ impl Node {
     /// Whether `conn` leads to one of the members this node was told to
     /// join through.
     pub(super) fn is_seed_link(&self, conn: ConnId) -> bool {
-        self.conns
-            .get(&conn)
-            .and_then(|c| c.peer)
-            .is_some_and(|p| self.seeds.contains_key(&p.addr))
+        self.conns.get(&conn).is_some_and(|c| {
+            let peer_addr = c.peer.and_then(|p| self.members.get(&p.id)).map(|m| m.addr);
+            c.dialed
+                .or(peer_addr)
+                .is_some_and(|a| self.seeds.contains_key(&a))
+        })
+    }
+
+    /// Where member `id` (or this node) listens, as far as this node
+    /// knows.
+    pub(super) fn addr_of(&self, id: Id) -> Option<SocketAddr> {
+        if id == self.me.id {
+            return Some(self.addr);
+        }
+        self.members.get(&id).map(|m| m.addr)
+    }
+
+    /// The neighbour link to the node listening at `addr` (a seed's), if
+    /// any.
+    pub(super) fn link_at(&self, addr: SocketAddr) -> Option<ConnId> {
+        self.neighbours
+            .iter()
+            .find(|(id, c)| {
+                self.conns.get(c).is_some_and(|x| x.dialed == Some(addr))
+                    || self.members.get(id).is_some_and(|m| m.addr == addr)
+            })
+            .map(|(_, c)| *c)
     }
 
     /// Room for batched entries in one frame.

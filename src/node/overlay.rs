@@ -38,9 +38,9 @@ pub(super) struct Overlay {
     /// When this node last sent a beacon of its own.
     sent: Option<Instant>,
     /// The newest beacon forwarded per leader, and when.
-    seen: BTreeMap<SocketAddr, (Beacon, Instant)>,
+    seen: BTreeMap<Id, (Beacon, Instant)>,
     /// The member this node follows (`None`: it leads).
-    leader: Option<SocketAddr>,
+    leader: Option<Id>,
     /// When the leader's beacon last advanced here, or this node began
     /// following it.
     heard: Instant,
@@ -54,7 +54,7 @@ pub(super) struct Overlay {
     dialled: Instant,
     /// The leader this node dialled to join its part to the leader's: its
     /// hello says so.
-    pub(super) bridging: Option<SocketAddr>,
+    pub(super) bridging: Option<Id>,
     /// An accusation to hand the member dialled as a bridge, once linked.
     vouch: Option<MemberUpdate>,
     /// An accusation held back against a member this node reached, and
@@ -64,11 +64,11 @@ pub(super) struct Overlay {
     bridged: Option<Instant>,
     /// The ring predecessor this node dials to bridge a gap left in the
     /// ring by a failure: its hello says it bridges.
-    pub(super) ring_bridge: Option<SocketAddr>,
+    pub(super) ring_bridge: Option<Id>,
 }
 
 impl Overlay {
-    pub(super) fn leader(&self) -> Option<SocketAddr> {
+    pub(super) fn leader(&self) -> Option<Id> {
         self.leader
     }
 }
@@ -93,7 +93,7 @@ impl Node {
         let (Some(mine), Some(theirs)) = (self.beacon_news(), theirs) else {
             return false;
         };
-        mine.origin.addr == theirs.origin.addr
+        mine.origin.id == theirs.origin.id
             && (mine.origin.incarnation > theirs.origin.incarnation
                 || (mine.origin.incarnation == theirs.origin.incarnation
                     && mine.seq >= theirs.seq.saturating_add(2)))
@@ -117,7 +117,7 @@ impl Node {
         }
     }
 
-    fn follow(&mut self, leader: Option<SocketAddr>) {
+    fn follow(&mut self, leader: Option<Id>) {
         if self.overlay.leader != leader {
             self.overlay.leader = leader;
             self.beacon_heard();
@@ -142,7 +142,7 @@ impl Node {
         self.overlay
             .seen
             .retain(|a, _| members.get(a).is_some_and(|m| m.in_roster()));
-        let me = (ring_pos(self.me.addr), self.me.addr);
+        let me = (ring_pos(self.me.id), self.me.id);
         let leader = self.members.first().filter(|l| *l < me).map(|(_, a)| a);
         self.follow(leader);
         let every = self.cfg.beacon_interval;
@@ -230,9 +230,9 @@ impl Node {
         }
     }
 
-    /// The member `addr`, probed over a probe connection, holds a beacon
+    /// The member `id`, probed over a probe connection, holds a beacon
     /// that did not reach this node over the overlay: this node's part of
-    /// the overlay is cut off from the part that holds `addr`, which the
+    /// the overlay is cut off from the part that holds `id`, which the
     /// probe just proved reachable. That is so when
     /// - it is from the leader this node follows, newer than the newest
     ///   here, whose beacons stopped coming here more than an interval ago
@@ -245,14 +245,14 @@ impl Node {
     ///   here: beacons of every member in the roster are forwarded, so in
     ///   one overlay they would have come.
     ///
-    /// It dials `addr` as a bridge at once, instead of waiting out the
+    /// It dials `id` as a bridge at once, instead of waiting out the
     /// leader's silence (see [`Node::overlay_tick`]), or where no silence
     /// would ever show; the two ends trade beacons on linking. The ring of
     /// probes runs through every member, so some member of each part
     /// probes one of the other. At most one such dial per beacon interval.
     pub(super) fn beacon_from_probe(
         &mut self,
-        addr: SocketAddr,
+        id: Id,
         theirs: Option<Beacon>,
         out: &mut Vec<Output>,
     ) {
@@ -260,14 +260,14 @@ impl Node {
             return;
         };
         let every = self.cfg.beacon_interval;
-        let origin = theirs.origin.addr;
+        let origin = theirs.origin.id;
         let newest_here =
             |b: Option<Beacon>| b.filter(|b| b.origin == theirs.origin).map_or(0, |b| b.seq);
         let cut = if Some(origin) == self.overlay.leader {
             theirs.seq > newest_here(self.beacon_news())
                 && self.now - self.overlay.heard >= self.stretch(every.saturating_mul(2))
         } else {
-            origin != self.me.addr
+            origin != self.me.id
                 && self.members.get(&origin).is_some_and(|m| {
                     m.state == MemberState::Alive && m.incarnation == theirs.origin.incarnation
                 })
@@ -276,11 +276,11 @@ impl Node {
                         .saturating_add(2)
         };
         if cut {
-            self.bridge_to_probed(addr, out);
+            self.bridge_to_probed(id, out);
         }
     }
 
-    /// The member `addr`, probed over a probe connection, answered with
+    /// The member `id`, probed over a probe connection, answered with
     /// its chat hash at its mark, which this node has passed: messages
     /// there are no longer in flight, so hashes that differ mean one side
     /// lacks what the other delivered and repair over the links each has
@@ -292,13 +292,13 @@ impl Node {
     /// the overlay that chat from the probed member's part does not
     /// reach, as the bridge of a partial partition is once its neighbours
     /// all went to one side, while both sides still look alive to it; or
-    /// the prober is. It dials `addr` as a bridge (at most once per beacon
+    /// the prober is. It dials `id` as a bridge (at most once per beacon
     /// interval, as for beacons), and the link's handshake starts repair
     /// both ways. Either end finds it: the prober compares the answer, and
     /// the answerer is probed by members of the other part in turn.
     pub(super) fn chat_from_probe(
         &mut self,
-        addr: SocketAddr,
+        id: Id,
         theirs: Option<(u64, u64)>,
         out: &mut Vec<Output>,
     ) {
@@ -310,27 +310,27 @@ impl Node {
             .chat_repaired
             .is_some_and(|t| self.now - t < self.settle_wait().saturating_mul(2));
         if !repairing && self.streams.hash_at(mark).is_some_and(|h| h != theirs) {
-            self.bridge_to_probed(addr, out);
+            self.bridge_to_probed(id, out);
         }
     }
 
-    /// Dials `addr`, a member a probe just reached in another part of the
+    /// Dials `id`, a member a probe just reached in another part of the
     /// overlay, as a bridge: at most one such dial per beacon interval.
-    fn bridge_to_probed(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+    fn bridge_to_probed(&mut self, id: Id, out: &mut Vec<Output>) {
         let every = self.cfg.beacon_interval;
         if !self.joined
             || self.left
             || (self.overlay.stage == 2 && self.now - self.overlay.dialled < every)
-            || self.neighbours.contains_key(&addr)
-            || self.dialing.contains_key(&addr)
+            || self.neighbours.contains_key(&id)
+            || self.dialing_to(id)
         {
             return;
         }
         self.overlay.stage = 2;
         self.overlay.dialled = self.now;
         self.stats.beacon_dials += 1;
-        self.overlay.bridging = Some(addr);
-        self.dial(addr, false, out);
+        self.overlay.bridging = Some(id);
+        self.dial(id, false, out);
     }
 
     /// Others accuse `u`'s member, which answered this node's ping over a
@@ -344,7 +344,7 @@ impl Node {
     /// is held at a time; others that come meanwhile are set aside (their
     /// accusers keep gossiping them while they stand).
     pub(super) fn hold_back(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
-        if self.overlay.bridging == Some(u.node.addr) {
+        if self.overlay.bridging == Some(u.node.id) {
             self.overlay.vouch = Some(u.clone());
             return;
         }
@@ -372,14 +372,14 @@ impl Node {
             return;
         }
         self.overlay.held = None;
-        let addr = u.node.addr;
-        let standing = self.members.get(&addr).is_some_and(|m| {
+        let id = u.node.id;
+        let standing = self.members.get(&id).is_some_and(|m| {
             m.in_roster() && (m.incarnation, m.version) <= (u.node.incarnation, u.version)
         });
-        if !standing || self.neighbours.contains_key(&addr) {
+        if !standing || self.neighbours.contains_key(&id) {
             return;
         }
-        if self.detector.health == 0 && self.detector.reached_at(addr).is_some() {
+        if self.detector.health == 0 && self.detector.reached_at(id).is_some() {
             self.bridge_to(&u, out);
         } else if self.apply_update(&u, false, out) {
             self.flood_updates(vec![u], None, out);
@@ -391,8 +391,8 @@ impl Node {
     /// most once per `reconnect_interval`, and hands it the accusation once
     /// linked: its refutation then crosses here.
     fn bridge_to(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
-        let addr = u.node.addr;
-        if self.overlay.bridging == Some(addr) {
+        let id = u.node.id;
+        if self.overlay.bridging == Some(id) {
             self.overlay.vouch = Some(u.clone());
             return;
         }
@@ -402,36 +402,31 @@ impl Node {
         }
         self.overlay.bridged = Some(self.now);
         self.stats.bridge_dials += 1;
-        self.overlay.bridging = Some(addr);
+        self.overlay.bridging = Some(id);
         self.overlay.vouch = Some(u.clone());
-        self.dial(addr, false, out);
+        self.dial(id, false, out);
     }
 
-    /// A dial to `addr` failed: a bridge meant for it is off, and the
+    /// A dial to `id` failed: a bridge meant for it is off, and the
     /// accusation held back for it is taken after all (the member may
     /// have died just after it last answered).
-    pub(super) fn overlay_dial_failed(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
-        if self.overlay.bridging != Some(addr) {
+    pub(super) fn overlay_dial_failed(&mut self, id: Id, out: &mut Vec<Output>) {
+        if self.overlay.bridging != Some(id) {
             return;
         }
         self.overlay.bridging = None;
-        self.detector.forget_reached(addr);
+        self.detector.forget_reached(id);
         if let Some(u) = self.overlay.vouch.take() {
-            if u.node.addr == addr && self.apply_update(&u, false, out) {
+            if u.node.id == id && self.apply_update(&u, false, out) {
                 self.flood_updates(vec![u], None, out);
             }
         }
     }
 
-    /// A new neighbour link to `addr` is up: hand it the accusation this
+    /// A new neighbour link to `id` is up: hand it the accusation this
     /// node dialled it for, if any.
-    pub(super) fn hand_vouch(&mut self, conn: ConnId, addr: SocketAddr, out: &mut Vec<Output>) {
-        if self
-            .overlay
-            .vouch
-            .as_ref()
-            .is_some_and(|u| u.node.addr == addr)
-        {
+    pub(super) fn hand_vouch(&mut self, conn: ConnId, id: Id, out: &mut Vec<Output>) {
+        if self.overlay.vouch.as_ref().is_some_and(|u| u.node.id == id) {
             if let Some(u) = self.overlay.vouch.take() {
                 out.push(Output::Send {
                     conn,
@@ -446,15 +441,15 @@ impl Node {
 
     /// A beacon came over `conn`.
     pub(super) fn on_beacon(&mut self, conn: ConnId, b: Beacon, out: &mut Vec<Output>) {
-        let addr = b.origin.addr;
-        if addr == self.me.addr {
+        let id = b.origin.id;
+        if id == self.me.id {
             // Its own, back round a cycle of the tree.
             self.prune_for_beacon(conn, out);
             return;
         }
         let in_roster = self
             .members
-            .get(&addr)
+            .get(&id)
             .is_some_and(|m| m.in_roster() && m.incarnation <= b.origin.incarnation);
         if !in_roster {
             self.stats.beacons_dropped += 1;
@@ -462,7 +457,7 @@ impl Node {
         }
         let half = Duration::from_millis(self.cfg.beacon_interval.as_millis() / 2);
         let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
-        match self.overlay.seen.get(&addr) {
+        match self.overlay.seen.get(&id) {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
@@ -481,7 +476,7 @@ impl Node {
             }
             _ => {}
         }
-        if !self.overlay.seen.contains_key(&addr) && self.overlay.seen.len() >= MAX_ORIGINS {
+        if !self.overlay.seen.contains_key(&id) && self.overlay.seen.len() >= MAX_ORIGINS {
             // Keep the leaders nearest the head of the ring.
             let last = self
                 .overlay
@@ -490,14 +485,14 @@ impl Node {
                 .copied()
                 .max_by_key(|a| (ring_pos(*a), *a));
             if let Some(last) = last {
-                if (ring_pos(last), last) < (ring_pos(addr), addr) {
+                if (ring_pos(last), last) < (ring_pos(id), id) {
                     self.stats.beacons_dropped += 1;
                     return;
                 }
                 self.overlay.seen.remove(&last);
             }
         }
-        self.overlay.seen.insert(addr, (b, self.now));
+        self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
         if self.cfg.rooted_tree || lazy {
             // Came first over a link off the tree (the leader pushes its
@@ -506,7 +501,7 @@ impl Node {
             // graft, here without waiting for a message to go missing).
             self.graft(conn, out);
         }
-        if self.overlay.leader == Some(addr) {
+        if self.overlay.leader == Some(id) {
             self.beacon_heard();
         }
         self.push_beacon(b, Some(conn), out);
@@ -534,7 +529,7 @@ impl Node {
     /// (a follower that holds the leader as a neighbour counts on that).
     fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
         let rooted = self.cfg.rooted_tree;
-        let own = b.origin.addr == self.me.addr;
+        let own = b.origin.id == self.me.id;
         for n in self.neighbours.values() {
             let Some(c) = self.conns.get_mut(n) else {
                 continue;

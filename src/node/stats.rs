@@ -16,6 +16,9 @@ pub struct Stats {
     /// Messages that made no sense where they came (before a handshake, on
     /// an unknown connection, a second hello, a forged leave...).
     pub unexpected: u64,
+    /// Hellos naming an id other than the one the adapter's handshake
+    /// proved (closed).
+    pub impostors: u64,
     /// Chat texts over the length limit.
     pub text_too_long: u64,
     /// Chat copies that arrived again (dedup at work).

@@ -244,7 +244,7 @@ impl Node {
                 }
                 continue;
             };
-            let link = self.neighbours.get(&p.addr) == Some(&id);
+            let link = self.neighbours.get(&p.id) == Some(&id);
             // A link is watched if this node picked it or the peer pings
             // over it (then this end watches back, so a member is watched
             // by every neighbour that picked it and by those it picked).
@@ -284,7 +284,7 @@ impl Node {
             let lead = if mine != theirs {
                 mine
             } else {
-                self.me.addr < p.addr
+                self.me.id < p.id
             };
             let quarters = if lead { 3 } else { 5 };
             let quiet = |t: Instant| (now - t).as_millis() * 4 >= interval * quarters;
@@ -311,7 +311,7 @@ impl Node {
         }
         if silent
             .iter()
-            .any(|(id, p)| self.neighbours.get(&p.addr) == Some(id))
+            .any(|(id, p)| self.neighbours.get(&p.id) == Some(id))
             && self.detector.swept.is_none_or(|t| now - t >= dead_after)
         {
             // A neighbour went silent: failures often come together (a
@@ -336,8 +336,8 @@ impl Node {
             // A silent neighbour is checked through others before anyone
             // suspects it; a silent connection that is not the neighbour's
             // link (a duplicate on its way out) just goes.
-            if self.neighbours.get(&peer.addr) == Some(&id) {
-                self.check(peer.addr, Some(id), out);
+            if self.neighbours.get(&peer.id) == Some(&id) {
+                self.check(peer.id, Some(id), out);
             } else {
                 self.close(id, out);
             }
@@ -365,7 +365,7 @@ impl Node {
             .filter(|(&id, c)| {
                 c.awaiting.is_none()
                     && c.peer
-                        .is_some_and(|p| self.neighbours.get(&p.addr) == Some(&id))
+                        .is_some_and(|p| self.neighbours.get(&p.id) == Some(&id))
                     && (self.now - c.last_heard).as_millis() >= interval
             })
             .map(|(&id, _)| id)
@@ -444,7 +444,7 @@ impl Node {
         let theirs = c
             .pinged
             .is_some_and(|t| self.now - t < dead_after.saturating_mul(2));
-        let link = self.neighbours.get(&p.addr) == Some(&conn);
+        let link = self.neighbours.get(&p.id) == Some(&conn);
         if !link || !(theirs || watched.contains(&conn)) {
             return None;
         }
@@ -462,10 +462,10 @@ impl Node {
         if lossy || self.detector.health > 0 {
             return None;
         }
-        if self.slack(self.rtt_to(p.addr)) > Duration::ZERO {
+        if self.slack(self.rtt_to(p.id)) > Duration::ZERO {
             return None;
         }
-        let wait = self.ping_wait(p.addr);
+        let wait = self.ping_wait(p.id);
         Some((self.now + wait).max((c.last_heard + dead_after).saturating_sub(wait)))
     }
 
@@ -499,10 +499,10 @@ impl Node {
                 continue;
             };
             c.early_at = None;
-            let Some(peer) = c.peer.filter(|p| self.neighbours.get(&p.addr) == Some(&id)) else {
+            let Some(peer) = c.peer.filter(|p| self.neighbours.get(&p.id) == Some(&id)) else {
                 continue;
             };
-            self.check_from(peer.addr, Some(id), not_before, out);
+            self.check_from(peer.id, Some(id), not_before, out);
         }
     }
 
@@ -522,16 +522,13 @@ impl Node {
     /// `watched_links` with the lowest hash of the pair of addresses, which
     /// both ends compute alike.
     fn watched_links(&self) -> Vec<ConnId> {
-        let pair = |a: SocketAddr| {
-            let (lo, hi) = if a < self.me.addr {
-                (a, self.me.addr)
+        let pair = |a: Id| {
+            let (lo, hi) = if a < self.me.id {
+                (a, self.me.id)
             } else {
-                (self.me.addr, a)
+                (self.me.id, a)
             };
-            let k = |addr| NodeKey {
-                addr,
-                incarnation: 0,
-            };
+            let k = |id| NodeKey { id, incarnation: 0 };
             crate::peers::key_hash(k(lo), crate::peers::key_hash(k(hi), 0))
         };
         // The ring predecessor's link first (it is this node's to watch,
@@ -547,7 +544,7 @@ impl Node {
         } else {
             self.cfg.watched_links
         };
-        let mut links: Vec<(u64, SocketAddr, ConnId)> = self
+        let mut links: Vec<(u64, Id, ConnId)> = self
             .neighbours
             .iter()
             .filter(|(_, c)| Some(**c) != ring)
@@ -563,17 +560,17 @@ impl Node {
     /// Suspicions that nobody refuted in time become deaths.
     pub(super) fn expire_suspicions(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
-        let expired: Vec<SocketAddr> = self
+        let expired: Vec<Id> = self
             .suspects
             .iter()
             .filter(|(_, t)| **t <= now)
             .map(|(a, _)| *a)
             .collect();
-        for addr in expired {
-            self.suspects.remove(&addr);
+        for who in expired {
+            self.suspects.remove(&who);
             let still = self
                 .members
-                .get(&addr)
+                .get(&who)
                 .filter(|m| {
                     m.state == MemberState::Suspect && m.suspect_until.is_some_and(|t| t <= now)
                 })
@@ -586,7 +583,7 @@ impl Node {
                     } else {
                         self.resumed_end(m)
                     };
-                    (m.key(addr), end, m.since)
+                    (m.key(who), end, m.since)
                 });
             let Some((key, end, since)) = still else {
                 continue;
@@ -600,7 +597,7 @@ impl Node {
                 // wait ends). Or this node heard from no one meanwhile
                 // (see `suspicion_start`). The armed deadline stays: each
                 // wake-up works the end out afresh from it.
-                self.suspects.insert(addr, end);
+                self.suspects.insert(who, end);
                 continue;
             }
             let mut age = 0;
@@ -614,7 +611,7 @@ impl Node {
                 let last = since + ISOLATED_WAIT;
                 if now < last {
                     let at = last.min(now + self.cfg.ping_interval);
-                    self.suspects.insert(addr, at);
+                    self.suspects.insert(who, at);
                     continue;
                 }
                 age = ((now - since).as_millis() / 1000).min(u64::from(u32::MAX)) as u32;
@@ -662,7 +659,7 @@ impl Node {
         //   (see `on_peer_list`), so a refutation lost on every link to
         //   this node still reaches it before the suspicion runs out into
         //   a false death.
-        let (now, me) = (self.now, self.me.addr);
+        let (now, me) = (self.now, self.me.id);
         let mut own = Vec::new();
         for a in self.suspects.keys() {
             let Some(m) = self
@@ -693,15 +690,11 @@ impl Node {
         // A death goes with its age now, not when it was queued: news that
         // waited (this node had no neighbours) must not pass for fresh.
         for u in &mut updates {
-            if let Some(m) = self
-                .members
-                .get(&u.node.addr)
-                .filter(|m| m.rank() == rank(u))
-            {
-                u.age_secs = m.update(u.node.addr, now).age_secs;
+            if let Some(m) = self.members.get(&u.node.id).filter(|m| m.rank() == rank(u)) {
+                u.age_secs = m.update(u.node.id, now).age_secs;
             }
         }
-        own.retain(|o| !updates.iter().any(|u| u.node.addr == o.node.addr));
+        own.retain(|o| !updates.iter().any(|u| u.node.id == o.node.id));
         updates.extend(own);
         let msg = Message::PeerList {
             full: false,
@@ -726,20 +719,20 @@ impl Node {
             let due: Vec<SocketAddr> = self
                 .seeds
                 .iter()
-                .filter(|(a, at)| **at <= self.now && !self.neighbours.contains_key(a))
+                .filter(|(a, at)| **at <= self.now && self.link_at(**a).is_none())
                 .map(|(a, _)| *a)
                 .collect();
             let retry = self.now + self.cfg.dial_backoff;
             for a in due {
                 self.seeds.insert(a, retry);
-                self.dial(a, false, out);
+                self.dial_addr(a, None, false, out);
             }
             // Linked to a seed but no answer yet: ask again.
             let asked: Vec<(SocketAddr, ConnId)> = self
                 .seeds
                 .iter()
                 .filter(|(_, at)| **at <= self.now)
-                .filter_map(|(a, _)| self.neighbours.get(a).map(|c| (*a, *c)))
+                .filter_map(|(a, _)| self.link_at(*a).map(|c| (*a, c)))
                 .collect();
             for (a, conn) in asked {
                 self.seeds.insert(a, retry);
@@ -779,19 +772,19 @@ impl Node {
                 break;
             }
             let i = self.below(self.members.len());
-            let Some((addr, m)) = self.members.get_index(i) else {
+            let Some((who, m)) = self.members.get_index(i) else {
                 break;
             };
-            let addr = *addr;
+            let who = *who;
             if m.state != MemberState::Alive
                 || m.retry_at > self.now
                 || (m.full_until > self.now && !needy)
-                || self.neighbours.contains_key(&addr)
-                || self.dialing.contains_key(&addr)
+                || self.neighbours.contains_key(&who)
+                || self.dialing_to(who)
             {
                 continue;
             }
-            self.dial(addr, false, out);
+            self.dial(who, false, out);
             want -= 1;
         }
         if self.neighbours.len() >= self.cfg.max_connections / 2 {
@@ -814,7 +807,7 @@ impl Node {
                 .map(|(a, _)| *a)
                 .collect();
             for a in due {
-                self.dial(a, false, out);
+                self.dial_addr(a, None, false, out);
             }
         }
     }
@@ -834,18 +827,18 @@ impl Node {
                 return;
             }
             let i = self.below(self.members.len());
-            let Some((addr, m)) = self.members.get_index(i) else {
+            let Some((who, m)) = self.members.get_index(i) else {
                 return;
             };
-            let addr = *addr;
+            let (who, addr) = (*who, m.addr);
             if !m.in_roster()
                 || m.retry_at > self.now
-                || self.neighbours.contains_key(&addr)
+                || self.neighbours.contains_key(&who)
                 || self.dialing.contains_key(&addr)
             {
                 continue;
             }
-            self.start_dial(addr, false, true, out);
+            self.start_dial(addr, Some(who), false, true, out);
             room -= 1;
         }
     }
@@ -859,16 +852,16 @@ impl Node {
                 return;
             }
             let i = self.below(self.members.len());
-            let Some((addr, m)) = self.members.get_index(i) else {
+            let Some((who, m)) = self.members.get_index(i) else {
                 return;
             };
-            let addr = *addr;
+            let who = *who;
             if m.state == MemberState::Dead
                 && m.retry_at <= self.now
-                && !self.dialing.contains_key(&addr)
-                && !self.neighbours.contains_key(&addr)
+                && !self.dialing_to(who)
+                && !self.neighbours.contains_key(&who)
             {
-                self.dial(addr, false, out);
+                self.dial(who, false, out);
                 return;
             }
         }
@@ -888,7 +881,7 @@ impl Node {
             self.streams.forget_idle(cutoff, |k| {
                 *k == me
                     || members
-                        .get(&k.addr)
+                        .get(&k.id)
                         .is_some_and(|m| m.in_roster() && m.incarnation == k.incarnation)
             });
         }

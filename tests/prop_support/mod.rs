@@ -1,15 +1,16 @@
-//! Proptest strategies for protocol v1 messages, shared by the property
+//! Proptest strategies for protocol v2 messages, shared by the property
 //! tests.
 //!
-//! Every strategy is built from smaller ones for addresses, incarnations and
-//! seqs, so the wire tests can draw from the whole value space while the node
-//! tests draw from a small universe of addresses and numbers where messages
-//! collide with each other and with the node under test.
+//! Every strategy is built from smaller ones for addresses, ids,
+//! incarnations and seqs, so the wire tests can draw from the whole value
+//! space while the node tests draw from a small universe of addresses, ids
+//! and numbers where messages collide with each other and with the node
+//! under test.
 
 #![allow(dead_code)]
 
 use gossip_chat::{
-    Beacon, ByeReason, Chat, Digest, Hello, History, MemberState, MemberUpdate, Message, MsgId,
+    Beacon, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message, MsgId,
     NodeKey, Sync, PROTOCOL_VERSION,
 };
 use proptest::prelude::*;
@@ -35,6 +36,9 @@ pub fn config(default_cases: u32) -> ProptestConfig {
 #[derive(Clone)]
 pub struct Universe {
     pub addr: BoxedStrategy<SocketAddr>,
+    /// Member ids. A member's address and id are drawn apart (see
+    /// [`Universe::located`]).
+    pub id: BoxedStrategy<Id>,
     pub incarnation: BoxedStrategy<u64>,
     pub seq: BoxedStrategy<u64>,
     pub name: BoxedStrategy<Arc<str>>,
@@ -77,10 +81,22 @@ fn arc_str(re: &'static str) -> BoxedStrategy<Arc<str>> {
     re.prop_map(|s: String| Arc::from(s)).boxed()
 }
 
+/// Any id: ids of addresses (as nodes without keys have), and any 8 bytes.
+pub fn any_id() -> BoxedStrategy<Id> {
+    prop_oneof![
+        any_addr().prop_map(Id::of_addr),
+        any::<[u8; 8]>().prop_map(Id),
+        Just(Id([0; 8])),
+        Just(Id([0xff; 8])),
+    ]
+    .boxed()
+}
+
 /// The whole value space: for codec round trips.
 pub fn wide() -> Universe {
     Universe {
         addr: any_addr(),
+        id: any_id(),
         incarnation: edgy_u64(),
         seq: edgy_u64(),
         name: arc_str("\\PC{0,24}"),
@@ -92,9 +108,24 @@ pub fn wide() -> Universe {
 
 impl Universe {
     pub fn node_key(&self) -> BoxedStrategy<NodeKey> {
-        (self.addr.clone(), self.incarnation.clone())
-            .prop_map(|(addr, incarnation)| NodeKey { addr, incarnation })
+        (self.id.clone(), self.incarnation.clone())
+            .prop_map(|(id, incarnation)| NodeKey { id, incarnation })
             .boxed()
+    }
+
+    /// A member's life and the address it says it listens at: mostly the
+    /// address its id was derived from (as `Identity::new` makes them),
+    /// sometimes any id at any address (a member that moved, or one that
+    /// lies).
+    pub fn located(&self) -> BoxedStrategy<(NodeKey, SocketAddr)> {
+        prop_oneof![
+            4 => (self.addr.clone(), self.incarnation.clone()).prop_map(|(addr, incarnation)| {
+                let id = Id::of_addr(addr);
+                (NodeKey { id, incarnation }, addr)
+            }),
+            1 => (self.node_key(), self.addr.clone()),
+        ]
+        .boxed()
     }
 
     pub fn msg_id(&self) -> BoxedStrategy<MsgId> {
@@ -106,7 +137,7 @@ impl Universe {
     pub fn hello(&self) -> BoxedStrategy<Hello> {
         (
             prop_oneof![4 => Just(PROTOCOL_VERSION), 1 => any::<u16>()],
-            self.node_key(),
+            self.located(),
             self.name.clone(),
             any::<u16>(),
             any::<u64>(),
@@ -116,7 +147,7 @@ impl Universe {
             .prop_map(
                 |(
                     version,
-                    node,
+                    (node, addr),
                     name,
                     degree,
                     members_hash,
@@ -125,6 +156,7 @@ impl Universe {
                 )| Hello {
                     version,
                     node,
+                    addr,
                     name,
                     degree,
                     members_hash,
@@ -144,9 +176,10 @@ impl Universe {
     }
 
     pub fn member_update(&self) -> BoxedStrategy<MemberUpdate> {
-        (self.node_key(), member_state(), self.name.clone())
-            .prop_map(|(node, state, name)| MemberUpdate {
+        (self.located(), member_state(), self.name.clone())
+            .prop_map(|((node, addr), state, name)| MemberUpdate {
                 node,
+                addr,
                 version: 0,
                 state,
                 name,
@@ -216,11 +249,11 @@ impl Universe {
             (any::<u64>(), prop::collection::vec(any::<u32>(), 0..=n))
                 .prop_map(|(buckets, prints)| Message::Prints { buckets, prints }),
             prop::collection::vec(any::<u32>(), 0..=n).prop_map(Message::Want),
-            (any::<u32>(), self.addr.clone())
+            (any::<u32>(), self.id.clone())
                 .prop_map(|(nonce, target)| Message::ProbeReq { nonce, target }),
-            (any::<u32>(), self.addr.clone())
+            (any::<u32>(), self.id.clone())
                 .prop_map(|(nonce, target)| Message::ProbeAck { nonce, target }),
-            (any::<u32>(), self.addr.clone())
+            (any::<u32>(), self.id.clone())
                 .prop_map(|(nonce, target)| Message::ProbeNack { nonce, target }),
             any::<u32>().prop_map(Message::Heartbeat),
             self.beacon().prop_map(Message::Beacon),

@@ -12,7 +12,7 @@
 pub mod terminal;
 
 use crossbeam_channel::Receiver;
-use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
+use gossip_chat::{Hello, Id, Message, NodeKey, PROTOCOL_VERSION};
 use gossip_chat_net::secure::{LocalKeys, SecureStream};
 use gossip_chat_net::{Keyring, NodeIdentity};
 use serde_json::Value;
@@ -50,6 +50,11 @@ pub fn pause(d: Duration) {
 pub struct Chat {
     pub name: String,
     pub addr: SocketAddr,
+    /// Its member id (16 hex digits), as `ready` says: what every event
+    /// about it names as `member`. Chats are told apart by it: their
+    /// `origin` is the author's address only where the receiver knows it
+    /// (not yet, for a newcomer's catch-up).
+    pub member: String,
     /// Its data directory (identity and keys).
     pub data_dir: std::path::PathBuf,
     /// Whether the directory is removed when the process is: it was made
@@ -128,6 +133,7 @@ impl Chat {
         let mut chat = Chat {
             name: name.to_owned(),
             addr: "0.0.0.0:0".parse().unwrap(),
+            member: String::new(),
             data_dir: data_dir.to_owned(),
             owns_dir: false,
             log_path,
@@ -139,6 +145,7 @@ impl Chat {
         let ready = chat.wait_for("ready", STARTUP, |e| e["event"] == "ready");
         assert_eq!(ready["name"], name);
         chat.addr = ready["addr"].as_str().unwrap().parse().unwrap();
+        chat.member = ready["member"].as_str().expect("member").to_owned();
         chat
     }
 
@@ -268,9 +275,8 @@ impl Chat {
 
     /// The chat `text` from `from`, waiting up to `within`.
     pub fn wait_chat(&self, from: &Chat, text: &str, within: Duration) -> Value {
-        let origin = from.addr_str();
         self.wait_for(&format!("chat {text:?} from {}", from.name), within, |e| {
-            e["event"] == "chat" && e["origin"] == origin.as_str() && e["text"] == text
+            e["event"] == "chat" && e["member"] == from.member.as_str() && e["text"] == text
         })
     }
 
@@ -284,12 +290,11 @@ impl Chat {
     /// Waits until as many chats from `from` as `texts` holds, tagged like
     /// them (see [`Chat::assert_delivered_exactly`]), have been delivered.
     pub fn wait_chats(&self, from: &Chat, texts: &[String], within: Duration) {
-        let origin = from.addr_str();
         let tag = tag_of(texts);
         let deadline = clock() + within;
         loop {
             let have = self
-                .chats_from(&origin)
+                .chats_from(from)
                 .iter()
                 .filter(|(_, _, t)| t.starts_with(&tag))
                 .count();
@@ -323,14 +328,14 @@ impl Chat {
         }
     }
 
-    /// `(incarnation, seq, text)` of every chat delivered from `origin`, in
+    /// `(incarnation, seq, text)` of every chat delivered from `from`, in
     /// delivery order.
-    pub fn chats_from(&self, origin: &str) -> Vec<(u64, u64, String)> {
+    pub fn chats_from(&self, from: &Chat) -> Vec<(u64, u64, String)> {
         self.drain();
         self.seen
             .borrow()
             .iter()
-            .filter(|e| e["event"] == "chat" && e["origin"] == origin)
+            .filter(|e| e["event"] == "chat" && e["member"] == from.member.as_str())
             .map(|e| {
                 (
                     e["incarnation"].as_u64().unwrap(),
@@ -347,7 +352,7 @@ impl Chat {
     pub fn assert_delivered_exactly(&self, from: &Chat, texts: &[String]) {
         let tag = tag_of(texts);
         let got: Vec<(u64, u64, String)> = self
-            .chats_from(&from.addr_str())
+            .chats_from(from)
             .into_iter()
             .filter(|(_, _, t)| t.starts_with(&tag))
             .collect();
@@ -619,14 +624,55 @@ pub fn wait_down_everywhere(
     slowest
 }
 
-/// A handshake naming `addr` as the speaker.
-pub fn hello(addr: SocketAddr, name: &str) -> Hello {
+/// A peer the tests play by hand: a fresh identity key, and the member id
+/// its handshake proves. Its hellos must name that id (a node closes a
+/// connection whose hello names another, as an impostor's).
+pub struct RawPeer {
+    keys: LocalKeys,
+    /// [`Id::of_key`] of its public key.
+    pub id: Id,
+}
+
+impl RawPeer {
+    /// A stranger with a key of its own.
+    pub fn new() -> RawPeer {
+        let keys = LocalKeys::new(NodeIdentity::generate());
+        let id = keys.id().member_id();
+        RawPeer { keys, id }
+    }
+
+    /// A hello naming this peer, listening on `addr`.
+    pub fn hello(&self, addr: SocketAddr, name: &str) -> Hello {
+        hello_as(self.id, addr, name)
+    }
+
+    /// Connects to `node` with the handshake of the open mode (no cluster
+    /// key), as any stranger can.
+    pub fn connect(&self, node: SocketAddr) -> SecureStream {
+        SecureStream::connect(node, &self.keys, &Keyring::default(), PROMPT).expect("handshake")
+    }
+
+    /// Connects to `node` and sends `msgs`, framed.
+    pub fn send(&self, node: SocketAddr, msgs: &[Message]) -> SecureStream {
+        let mut s = self.connect(node);
+        // A node that keeps the link but stops reading fails the write, not
+        // the test run.
+        s.tcp()
+            .set_write_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        for m in msgs {
+            s.write_all(&frame(m)).expect("write frame");
+        }
+        s
+    }
+}
+
+/// A hello naming member `id`, listening on `addr`, in its first life.
+pub fn hello_as(id: Id, addr: SocketAddr, name: &str) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
-        node: NodeKey {
-            addr,
-            incarnation: 1,
-        },
+        node: NodeKey { id, incarnation: 1 },
+        addr,
         name: name.into(),
         degree: 0,
         members_hash: 0,
@@ -666,23 +712,22 @@ impl Conn for SecureStream {
 /// Connects to `addr` with the handshake of the open mode (a fresh
 /// identity, no cluster key), as any stranger can.
 pub fn secure_peer(addr: SocketAddr) -> SecureStream {
-    let keys = LocalKeys::new(NodeIdentity::generate());
-    SecureStream::connect(addr, &keys, &Keyring::default(), PROMPT).expect("handshake")
+    RawPeer::new().connect(addr)
 }
 
-/// Connects to `addr` (the handshake of the open mode) and sends `msgs`,
-/// framed.
-pub fn raw_peer(addr: SocketAddr, msgs: &[Message]) -> SecureStream {
-    let mut s = secure_peer(addr);
-    // A node that keeps the link but stops reading fails the write, not
-    // the test run.
-    s.tcp()
-        .set_write_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    for m in msgs {
-        s.write_all(&frame(m)).expect("write frame");
-    }
-    s
+/// A raw member of the group: a stranger (a fresh key) that connects to
+/// `node`, says hello as `name` listening on `addr` (under the id its
+/// handshake proves), then sends `msgs`.
+pub fn raw_member(
+    node: SocketAddr,
+    addr: SocketAddr,
+    name: &str,
+    msgs: &[Message],
+) -> SecureStream {
+    let peer = RawPeer::new();
+    let mut all = vec![Message::Hello(peer.hello(addr, name))];
+    all.extend_from_slice(msgs);
+    peer.send(node, &all)
 }
 
 /// Whether the node closed `s` (end of stream or reset) within `within`;

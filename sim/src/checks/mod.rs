@@ -80,8 +80,8 @@ fn ms(d: Duration) -> u32 {
 
 /// `n3/1#7`: sender slot, incarnation and seq.
 fn show(id: MsgId) -> String {
-    let slot = crate::addr::slot_of(&id.origin.addr, usize::MAX)
-        .map_or_else(|| id.origin.addr.to_string(), |s| format!("n{s}"));
+    let slot = crate::addr::slot_of_id(&id.origin.id, usize::MAX)
+        .map_or_else(|| id.origin.id.to_string(), |s| format!("n{s}"));
     format!("{slot}/{}#{}", id.origin.incarnation, id.seq)
 }
 

@@ -3,7 +3,7 @@
 
 use super::observer::ids_in_order;
 use super::*;
-use crate::addr::addr_of;
+use crate::addr::id_of;
 use crate::check_id::CheckId;
 use crate::net::Network;
 use crate::report::{CheckResult, Status};
@@ -29,7 +29,7 @@ fn at(ms: u64) -> Instant {
 
 fn key(slot: u32) -> NodeKey {
     NodeKey {
-        addr: addr_of(slot),
+        id: id_of(slot),
         incarnation: 1,
     }
 }

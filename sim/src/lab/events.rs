@@ -12,7 +12,7 @@
 use super::clock::Clock;
 use super::held::Held;
 use super::run::{Action, Lab, State};
-use crate::addr::{addr_of, slot_of};
+use crate::addr::{addr_of, id_of, slot_of};
 use gossip_chat::{DownReason, Instant, MsgId, NodeKey, TableSizes};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -82,8 +82,10 @@ impl Lab<'_> {
                 // if it is of the current process, a newer one otherwise.
                 let s = &self.slots[p as usize];
                 let subject = (s.state == State::Up).then_some(inc.max(s.epoch));
+                // The checks name members by simulated ids.
+                let _ = a;
                 let key = NodeKey {
-                    addr: a,
+                    id: id_of(p),
                     incarnation: inc,
                 };
                 self.obs
@@ -97,9 +99,12 @@ impl Lab<'_> {
                 ) else {
                     return;
                 };
+                let Some(o) = slot_of(&origin, n) else {
+                    return;
+                };
                 let id = MsgId {
                     origin: NodeKey {
-                        addr: origin,
+                        id: id_of(o),
                         incarnation: inc,
                     },
                     seq,

@@ -80,7 +80,7 @@ mod tests {
     fn id(seq: u64) -> MsgId {
         MsgId {
             origin: NodeKey {
-                addr: crate::addr::addr_of(1),
+                id: crate::addr::id_of(1),
                 incarnation: 5,
             },
             seq,

@@ -6,7 +6,7 @@ use super::describe::{describe_msg, who};
 use super::transport::{conn_id, Payload, FOREIGN};
 use super::State;
 use super::{Ev, Pending, World};
-use crate::addr::{addr_of, slot_of};
+use crate::addr::{addr_of, id_of, slot_of_id};
 use crate::trace::TraceKind;
 use gossip_chat::{wire, Event, Input, Instant};
 
@@ -105,6 +105,8 @@ impl World {
                 let c = self.transport.conn(conn as usize);
                 let other = c.ends[1 - end as usize].slot;
                 let dialed = (end == 0).then(|| addr_of(other));
+                // The transport's handshake proves who answers.
+                let peer = Some(id_of(other));
                 let word = if end == 0 {
                     "connected to"
                 } else {
@@ -120,7 +122,14 @@ impl World {
                         l.push_str(&format!("n{slot} {word} n{other} c{conn}"))
                     });
                 let id = conn_id(conn, end);
-                self.handle(slot, Input::Connected { conn: id, dialed });
+                self.handle(
+                    slot,
+                    Input::Connected {
+                        conn: id,
+                        dialed,
+                        peer,
+                    },
+                );
             }
             Pending::Disconnected { conn, end } => {
                 let e = self.transport.end_mut(conn as usize, end as usize);
@@ -176,8 +185,8 @@ impl World {
             }
         }
         match ev {
-            Event::PeerUp { node, .. } => {
-                let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
+            Event::PeerUp { node, addr, .. } => {
+                let p = slot_of_id(&node.id, n).unwrap_or(u32::MAX);
                 self.trace.event(
                     now,
                     TraceKind::PeerUp,
@@ -185,19 +194,21 @@ impl World {
                     |l| {
                         l.push_str(&format!(
                             "n{slot} up {}/{}",
-                            who(p, &node.addr),
+                            who(p, &addr),
                             node.incarnation
                         ))
                     },
                 );
                 if p != u32::MAX {
                     self.obs.peer_up(now, slot, p);
-                } else if let Some(&g) = self.ghosts.get(&node.addr) {
+                } else if let Some(&g) = self.ghosts.get(&addr) {
                     self.obs.ghost_listed(slot, g, true);
                 }
             }
-            Event::PeerDown { node, reason, .. } => {
-                let p = slot_of(&node.addr, n).unwrap_or(u32::MAX);
+            Event::PeerDown {
+                node, addr, reason, ..
+            } => {
+                let p = slot_of_id(&node.id, n).unwrap_or(u32::MAX);
                 self.trace.event(
                     now,
                     TraceKind::PeerDown,
@@ -205,7 +216,7 @@ impl World {
                     |l| {
                         l.push_str(&format!(
                             "n{slot} down {}/{} {reason:?}",
-                            who(p, &node.addr),
+                            who(p, &addr),
                             node.incarnation
                         ))
                     },
@@ -218,12 +229,12 @@ impl World {
                     };
                     self.obs
                         .peer_down(now, slot, p, node, reason, inc, &self.net);
-                } else if let Some(&g) = self.ghosts.get(&node.addr) {
+                } else if let Some(&g) = self.ghosts.get(&addr) {
                     self.obs.ghost_listed(slot, g, false);
                 }
             }
             Event::Chat { id, via, .. } => {
-                let o = slot_of(&id.origin.addr, n).unwrap_or(u32::MAX);
+                let o = slot_of_id(&id.origin.id, n).unwrap_or(u32::MAX);
                 let own = id.origin == me;
                 self.trace
                     .event(now, TraceKind::Chat, [slot as u64, o as u64, id.seq], |l| {
@@ -244,8 +255,9 @@ impl World {
                 origin,
                 first,
                 last,
+                ..
             } => {
-                let o = slot_of(&origin.addr, n).unwrap_or(u32::MAX);
+                let o = slot_of_id(&origin.id, n).unwrap_or(u32::MAX);
                 self.trace
                     .event(now, TraceKind::Gap, [slot as u64, o as u64, first], |l| {
                         l.push_str(&format!(

@@ -2,9 +2,9 @@
 //! details and scheduled faults. These texts are fingerprinted: changing
 //! one changes every fingerprint that shows it.
 
-use crate::addr::slot_of;
+use crate::addr::slot_of_id;
 use crate::scenario::{Fault, FaultKind, Shape, Target, Via};
-use gossip_chat::Message;
+use gossip_chat::{Id, Message};
 use std::net::SocketAddr;
 
 /// `n4`, or the address of a node that is not simulated (`slot` is
@@ -19,14 +19,14 @@ pub(super) fn who(slot: u32, addr: &SocketAddr) -> String {
 
 /// The details of `m` shown after its kind in a trace line.
 pub(super) fn describe_msg(m: &Message, slots: usize) -> String {
-    let name = |a: &SocketAddr| match slot_of(a, slots) {
+    let name = |a: &Id| match slot_of_id(a, slots) {
         Some(s) => format!("n{s}"),
         None => a.to_string(),
     };
     match m {
         Message::Chat(c) => format!(
             " {}/{}#{}",
-            name(&c.id.origin.addr),
+            name(&c.id.origin.id),
             c.id.origin.incarnation,
             c.id.seq
         ),

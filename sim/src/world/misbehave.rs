@@ -3,7 +3,7 @@
 //! tally of what was injected and what the honest nodes did.
 
 use super::{describe::describe_msg, transport::Payload, Ev, World};
-use crate::addr::slot_of;
+use crate::addr::slot_of_id;
 use crate::hostile::{Attack, Injection};
 use crate::random::below;
 use crate::scenario::{Misbehave, Mode};
@@ -103,7 +103,10 @@ impl World {
             return;
         };
         let n = self.procs.len();
-        let neighbours: BTreeSet<u32> = node.neighbours().filter_map(|a| slot_of(&a, n)).collect();
+        let neighbours: BTreeSet<u32> = node
+            .neighbours()
+            .filter_map(|a| slot_of_id(&a, n))
+            .collect();
         let max_frame = node.config().max_frame;
         let mut links: Vec<(usize, usize)> = Vec::new();
         for &c in &self.procs.slots[slot as usize].conns {
@@ -169,7 +172,7 @@ impl World {
                 t.forged_entries += forged.len() as u64;
                 self.obs.ghosts_injected();
                 for k in &forged {
-                    if let Some(v) = slot_of(&k.addr, n) {
+                    if let Some(v) = slot_of_id(&k.id, n) {
                         self.obs.forged(v, k.incarnation);
                     }
                 }

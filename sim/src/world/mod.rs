@@ -416,7 +416,7 @@ impl World {
                         .obs
                         .roster_of(slot as u32)
                         .into_iter()
-                        .filter(|&p| !n.knows_alive(&addr_of(p)))
+                        .filter(|&p| !n.knows_alive(&crate::addr::id_of(p)))
                         .collect();
                     self.obs.roster_lost(slot as u32, &lost);
                 }
@@ -431,7 +431,9 @@ impl World {
         let slots = procs.len();
         let neighbours = |slot: u32| -> Vec<u32> {
             procs.up_node(slot).map_or_else(Vec::new, |n| {
-                n.neighbours().filter_map(|a| slot_of(&a, slots)).collect()
+                n.neighbours()
+                    .filter_map(|a| crate::addr::slot_of_id(&a, slots))
+                    .collect()
             })
         };
         self.obs.overlay(self.now, &neighbours);

@@ -102,7 +102,7 @@ pub fn wanted_here() -> Colours {
 }
 
 /// The colour of a member on a 256-colour terminal, an xterm index from
-/// [`PALETTE`]: a hash of its identity (address and life), so that two
+/// [`PALETTE`]: a hash of its identity (id and life), so that two
 /// members with the same name show in different colours (65 times in 66)
 /// and a member keeps its colour for its whole life, on every node.
 pub fn colour_of(node: NodeKey) -> u8 {
@@ -155,14 +155,14 @@ fn cube_rgb(index: u8) -> (u8, u8, u8) {
     (LEVELS[i / 36], LEVELS[i / 6 % 6], LEVELS[i % 6])
 }
 
-/// A member's identity in short: four hex digits of a hash of its address
+/// A member's identity in short: four hex digits of a hash of its id
 /// and life, shown beside its name so that two `bob`s can be told apart in
 /// words too (and without colour). The same on every node.
 pub fn short_id(node: NodeKey) -> String {
     format!("{:04x}", identity_hash(node) & 0xffff)
 }
 
-/// A well-mixed hash of a member's identity (address and life).
+/// A well-mixed hash of a member's identity (id and life).
 fn identity_hash(node: NodeKey) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -171,7 +171,7 @@ fn identity_hash(node: NodeKey) -> u64 {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     };
-    eat(node.addr.to_string().as_bytes());
+    eat(&node.id.0);
     eat(&node.incarnation.to_le_bytes());
     // A finalising mix: FNV's low bits alone spread poorly.
     mix(h)
@@ -198,12 +198,14 @@ pub fn paint(colours: Colours, node: NodeKey, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gossip_chat::Id;
     use std::collections::BTreeSet;
     use std::net::SocketAddr;
 
+    /// The key of a member without a key pair, by the port it listens on.
     fn key(port: u16, incarnation: u64) -> NodeKey {
         NodeKey {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            id: Id::of_addr(SocketAddr::from(([127, 0, 0, 1], port))),
             incarnation,
         }
     }
@@ -250,7 +252,7 @@ mod tests {
 
     #[test]
     fn fifty_members_named_bob_rarely_share_a_colour() {
-        // 50 members: 45 on neighbouring ports, 5 lives of one address.
+        // 50 members: 45 on neighbouring ports, 5 lives of one member.
         let mut bobs: Vec<NodeKey> = (0..45).map(|p| key(7000 + p, 1)).collect();
         bobs.extend((2..7).map(|i| key(7000, i)));
         let pairs = 50 * 49 / 2;
@@ -274,7 +276,7 @@ mod tests {
     #[test]
     fn two_members_named_bob_look_different() {
         // Two bobs on neighbouring ports, and a bob restarted (a new life
-        // at the same address): the names are the same, the colours not.
+        // of the same member): the names are the same, the colours not.
         let (a, b) = (key(7001, 1), key(7002, 1));
         assert_ne!(colour_of(a), colour_of(b));
         assert_ne!(

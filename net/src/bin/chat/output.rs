@@ -4,7 +4,7 @@ use crate::colour::{paint, short_id, Colours};
 use crate::recovered::{Burst, Recovered};
 use crate::wall_time::{author_text, now_text as clock_time};
 use crossbeam_channel::Sender;
-use gossip_chat::{DownReason, Event, MemberState, Refusal, Stats, TableSizes};
+use gossip_chat::{DownReason, Event, Id, MemberState, Refusal, Stats, TableSizes};
 use gossip_chat_net::{wall_clock_millis, EventSink, KeyChange, Member, PeerId};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Stdout, Write};
@@ -147,48 +147,68 @@ fn reason_str(reason: DownReason) -> &'static str {
     }
 }
 
-/// The JSON object for one event.
+/// Where a stream's author listens, as shown: its address, or its id when
+/// this node knows no address for it (a member it never knew, in history;
+/// or not yet: a newcomer's catch-up comes before the roster).
+fn origin_text(addr: Option<SocketAddr>, id: Id) -> String {
+    addr.map_or_else(|| id.to_string(), |a| a.to_string())
+}
+
+/// The JSON object for one event. `addr` and `origin` are where the
+/// member listens; `member` is its id (16 hex digits), which stays the
+/// same when it restarts on another address.
 pub fn event_json(event: &Event) -> Value {
     match event {
-        Event::PeerUp { node, name } => json!({
+        Event::PeerUp { node, addr, name } => json!({
             "event": "peer_up",
-            "addr": node.addr.to_string(),
+            "addr": addr.to_string(),
             "name": &**name,
             "incarnation": node.incarnation,
+            "member": node.id.to_string(),
         }),
-        Event::PeerDown { node, name, reason } => json!({
+        Event::PeerDown {
+            node,
+            addr,
+            name,
+            reason,
+        } => json!({
             "event": "peer_down",
-            "addr": node.addr.to_string(),
+            "addr": addr.to_string(),
             "name": &**name,
             "incarnation": node.incarnation,
             "reason": reason_str(*reason),
+            "member": node.id.to_string(),
         }),
         Event::Chat {
             id,
+            addr,
             name,
             text,
             sent_ms,
             via,
         } => json!({
             "event": "chat",
-            "origin": id.origin.addr.to_string(),
+            "origin": origin_text(*addr, id.origin.id),
             "incarnation": id.origin.incarnation,
             "name": &**name,
             "seq": id.seq,
             "text": &**text,
             "history": via.is_history(),
             "sent_ms": sent_ms,
+            "member": id.origin.id.to_string(),
         }),
         Event::Gap {
             origin,
+            addr,
             first,
             last,
         } => json!({
             "event": "gap",
-            "origin": origin.addr.to_string(),
+            "origin": origin_text(*addr, origin.id),
             "incarnation": origin.incarnation,
             "first": first,
             "last": last,
+            "member": origin.id.to_string(),
         }),
         Event::Refuted {
             incarnation,
@@ -217,25 +237,27 @@ pub fn event_json(event: &Event) -> Value {
 pub fn event_text(event: &Event, colour: Colours, now_ms: u64) -> String {
     let t = author_text(0, now_ms);
     match event {
-        Event::PeerUp { node, name } => {
+        Event::PeerUp { node, addr, name } => {
             let name = paint(colour, *node, name);
-            format!("{t} * {name} joined ({})", node.addr)
+            format!("{t} * {name} joined ({addr})")
         }
         Event::PeerDown {
             node,
+            addr,
             name,
             reason: DownReason::Left,
         } => {
             let name = paint(colour, *node, name);
-            format!("{t} * {name} left ({})", node.addr)
+            format!("{t} * {name} left ({addr})")
         }
         Event::PeerDown {
             node,
+            addr,
             name,
             reason: DownReason::Dead,
         } => {
             let name = paint(colour, *node, name);
-            format!("{t} * {name} is gone: not answering ({})", node.addr)
+            format!("{t} * {name} is gone: not answering ({addr})")
         }
         Event::Chat {
             id,
@@ -243,6 +265,7 @@ pub fn event_text(event: &Event, colour: Colours, now_ms: u64) -> String {
             text,
             sent_ms,
             via,
+            ..
         } => {
             let mark = if via.is_history() { HISTORY_MARK } else { "" };
             let t = author_text(*sent_ms, now_ms);
@@ -250,12 +273,13 @@ pub fn event_text(event: &Event, colour: Colours, now_ms: u64) -> String {
         }
         Event::Gap {
             origin,
+            addr,
             first,
             last,
         } => format!(
             "{t} * {} message(s) from {} could not be recovered",
             last - first + 1,
-            origin.addr
+            origin_text(*addr, origin.id)
         ),
         Event::Refuted { version, .. } => {
             format!("{t} * others believed this node gone; refuted (version {version})")
@@ -273,6 +297,7 @@ impl EventSink for Printer {
             let mut v = json!({"event": "ready", "addr": addr.to_string(), "name": name});
             if let Some(id) = self.id {
                 v["id"] = json!(id.to_string());
+                v["member"] = json!(id.member_id().to_string());
             }
             if let Some(m) = self.metrics {
                 v["metrics"] = json!(m.to_string());
@@ -363,7 +388,7 @@ pub fn peers_text(json: bool, colour: Colours, members: &[Member]) -> String {
     if json {
         let entry = |m: &&Member| {
             json!({
-                "addr": m.node.addr.to_string(),
+                "addr": m.addr.to_string(),
                 "name": m.name,
                 "id": short_id(m.node),
                 "incarnation": m.node.incarnation,
@@ -371,6 +396,7 @@ pub fn peers_text(json: bool, colour: Colours, members: &[Member]) -> String {
                 "state": state_str(m.state),
                 "last_heard_ms": m.last_heard.map(millis),
                 "since_ms": millis(m.since),
+                "member": m.node.id.to_string(),
             })
         };
         let peers: Vec<Value> = roster.iter().map(entry).collect();
@@ -385,7 +411,7 @@ pub fn peers_text(json: bool, colour: Colours, members: &[Member]) -> String {
     for m in roster.iter().chain(&gone) {
         let name = paint(colour, m.node, &m.name);
         let id = short_id(m.node);
-        let addr = m.node.addr;
+        let addr = m.addr;
         let state = state_str(m.state);
         let link = if m.neighbour { "direct" } else { "via others" };
         let heard = match m.last_heard {
@@ -453,6 +479,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         oversized,
         bad_version,
         unexpected,
+        impostors,
         text_too_long,
         duplicates,
         rerouted: _,
@@ -499,6 +526,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "oversized": oversized,
         "bad_version": bad_version,
         "unexpected": unexpected,
+        "impostors": impostors,
         "text_too_long": text_too_long,
         "held_dropped": held_dropped,
         "members_refused": members_refused,
@@ -559,5 +587,68 @@ mod tests {
             r#"{"event":"chat","origin":"127.0.0.1:7000","seq":3,"sent_ms":5,"ts_ms":1700000000123}"#
         );
         assert_eq!(stamp(json!("text"), 1), json!("text"));
+    }
+
+    #[test]
+    fn events_name_the_member_by_id_and_show_where_it_listens() {
+        use gossip_chat::{MsgId, NodeKey, Via};
+        let node = NodeKey {
+            id: Id([0x54, 0x44, 0xf5, 0xdb, 0x3b, 0x6c, 0x76, 0x3c]),
+            incarnation: 7,
+        };
+        let addr: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let up = event_json(&Event::PeerUp {
+            node,
+            addr,
+            name: "bob".into(),
+        });
+        assert_eq!(
+            up,
+            json!({"event": "peer_up", "addr": "127.0.0.1:7001", "name": "bob",
+                   "incarnation": 7, "member": "5444f5db3b6c763c"})
+        );
+        let down = event_json(&Event::PeerDown {
+            node,
+            addr,
+            name: "bob".into(),
+            reason: DownReason::Dead,
+        });
+        assert_eq!(
+            (&down["addr"], &down["reason"], &down["member"]),
+            (
+                &json!("127.0.0.1:7001"),
+                &json!("dead"),
+                &json!("5444f5db3b6c763c")
+            )
+        );
+        let chat = |addr| Event::Chat {
+            id: MsgId {
+                origin: node,
+                seq: 3,
+            },
+            addr,
+            name: "bob".into(),
+            text: "hi".into(),
+            sent_ms: 0,
+            via: Via::Live,
+        };
+        let known = event_json(&chat(Some(addr)));
+        assert_eq!(known["origin"], "127.0.0.1:7001");
+        assert_eq!(known["member"], "5444f5db3b6c763c");
+        assert_eq!(known["seq"], 3);
+        // An author whose address this node does not know: its id.
+        let unknown = event_json(&chat(None));
+        assert_eq!(unknown["origin"], "5444f5db3b6c763c");
+        assert_eq!(unknown["member"], "5444f5db3b6c763c");
+        let gap = event_json(&Event::Gap {
+            origin: node,
+            addr: None,
+            first: 1,
+            last: 2,
+        });
+        assert_eq!(
+            (&gap["origin"], &gap["member"]),
+            (&json!("5444f5db3b6c763c"), &json!("5444f5db3b6c763c"))
+        );
     }
 }

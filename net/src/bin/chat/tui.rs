@@ -121,6 +121,7 @@ impl TuiState {
                 text,
                 sent_ms,
                 via,
+                ..
             } => {
                 if let Some(burst) = self.bursts.delivered(now, *via) {
                     self.say(&burst.text());

@@ -1,7 +1,7 @@
 //! The screen drawn into a test backend, read back as text.
 
 use super::*;
-use gossip_chat::{MsgId, NodeKey, Via};
+use gossip_chat::{Id, MsgId, NodeKey, Via};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::sync::Arc;
@@ -10,9 +10,14 @@ use std::time::{Duration, Instant};
 const W: u16 = 80;
 const H: u16 = 12;
 
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The key of the member listening on `port` (a member without a key pair).
 fn key(port: u16) -> NodeKey {
     NodeKey {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        id: Id::of_addr(addr(port)),
         incarnation: 1,
     }
 }
@@ -20,6 +25,7 @@ fn key(port: u16) -> NodeKey {
 fn member(port: u16, name: &str, state: MemberState, neighbour: bool) -> Member {
     Member {
         node: key(port),
+        addr: addr(port),
         name: name.to_owned(),
         state,
         neighbour,
@@ -42,6 +48,7 @@ fn chat_at(port: u16, seq: u64, text: &str, via: Via, sent_ms: u64) -> Event {
             origin: key(port),
             seq,
         },
+        addr: Some(addr(port)),
         name: Arc::from("bob"),
         text: Arc::from(text),
         sent_ms,
@@ -229,6 +236,7 @@ fn the_status_line_shows_address_peers_and_trouble() {
         &mut s,
         &Event::Gap {
             origin: key(7003),
+            addr: Some(addr(7003)),
             first: 4,
             last: 6,
         },
