@@ -90,7 +90,7 @@ pub struct Config {
     /// time. Shorter detects deaths sooner and costs more idle traffic.
     pub ping_interval: Duration,
     /// Neighbour links this node watches itself with heartbeats: first
-    /// the link to its predecessor on a ring of address hashes (Rapid's
+    /// the link to its predecessor on a ring of id hashes (Rapid's
     /// observers; a predecessor that is not a neighbour is probed over a
     /// connection kept for it, see `probe_interval`, and takes this slot),
     /// then the links with the lowest hash of the pair of addresses, so

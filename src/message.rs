@@ -121,7 +121,7 @@ pub struct Hello {
 }
 
 /// A sign of life flooded over the broadcast tree by the member first on
-/// the ring of address hashes (the leader): every node of the overlay part
+/// the ring of id hashes (the leader): every node of the overlay part
 /// that holds the leader hears it every `Config::beacon_interval`. A node
 /// that holds the leader alive but stops hearing its beacons is in a part
 /// of the overlay cut off from it, and dials it.

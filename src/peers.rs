@@ -41,7 +41,7 @@ pub(crate) struct Member {
     pub refusals: u8,
     /// Not dialled to fill a neighbour slot before then: it was full.
     pub full_until: Instant,
-    /// The digest bucket of its address ([`bucket_of`]): [`Members`]
+    /// The digest bucket of its id ([`bucket_of`]): [`Members`]
     /// fills it in, whatever the entry comes with.
     pub bucket: u8,
     /// Its fingerprint as repair compares entries ([`print_of`]): likewise
@@ -58,7 +58,7 @@ pub(crate) fn print_of(node: NodeKey, version: u32, state: MemberState) -> u32 {
     print_at(fnv_id(node.id), node.incarnation, version, state)
 }
 
-/// [`print_of`] from the address's FNV state ([`fnv_id`]).
+/// [`print_of`] from the id's FNV state ([`fnv_id`]).
 fn print_at(fnv: u64, incarnation: u64, version: u32, state: MemberState) -> u32 {
     mix(fnv_u64(
         fnv_u64(fnv, incarnation),
@@ -153,22 +153,22 @@ pub(crate) fn supersedes(new: Rank, old: Rank) -> bool {
     new > old
 }
 
-/// How many buckets the roster digest splits members into (by address),
+/// How many buckets the roster digest splits members into (by id),
 /// so that two views that differ in a few members trade only those
 /// members' buckets.
 pub(crate) const BUCKETS: usize = 64;
 
-/// The digest bucket of an address: the same on every node, whatever life.
+/// The digest bucket of a member: the same on every node, whatever life.
 pub(crate) fn bucket_of(id: Id) -> usize {
     bucket_at(fnv_id(id))
 }
 
-/// [`bucket_of`] from the address's FNV state ([`fnv_id`]).
+/// [`bucket_of`] from the id's FNV state ([`fnv_id`]).
 fn bucket_at(fnv: u64) -> usize {
     (mix(fnv_u64(fnv.wrapping_mul(FNV_POW[8]), 0xb0c4)) >> 58) as usize % BUCKETS
 }
 
-/// Members keyed by address, in insertion order (deterministic, and cheap
+/// Members keyed by id, in insertion order (deterministic, and cheap
 /// to sample at random by index). The hash of the roster, whole and per
 /// bucket, is kept up to date on every change.
 #[derive(Debug)]
@@ -176,13 +176,13 @@ pub(crate) struct Members {
     map: IndexMap<Id, Member, FxBuildHasher>,
     hash: u64,
     buckets: [u64; BUCKETS],
-    /// The members in the roster by their place on the ring of address
+    /// The members in the roster by their place on the ring of id
     /// hashes (see [`ring_pos`]), kept with the map. Sorted when read
     /// (see [`Ring`]): reading it takes `&self`.
     ring: RefCell<Ring>,
 }
 
-/// A place on the ring: the address's hash, then the address.
+/// A place on the ring: the id's hash, then the id.
 type Place = (u64, Id);
 
 /// The places of the members in the roster, sorted, with the changes not
@@ -297,13 +297,13 @@ impl Default for Members {
     }
 }
 
-/// A member's place on the ring of address hashes (by address alone, so
+/// A member's place on the ring of id hashes (by id alone, so
 /// that a restart keeps it).
 pub(crate) fn ring_pos(id: Id) -> u64 {
     ring_at(fnv_id(id))
 }
 
-/// [`ring_pos`] from the address's FNV state ([`fnv_id`]): the
+/// [`ring_pos`] from the id's FNV state ([`fnv_id`]): the
 /// incarnation and the extra number are both zero.
 fn ring_at(fnv: u64) -> u64 {
     mix(fnv.wrapping_mul(FNV_POW[8]).wrapping_mul(FNV_POW[8]))
@@ -420,7 +420,7 @@ impl Members {
     /// Keeps the ring and the hashes current after the entry for `id`
     /// went from `old` to a member in the roster in life `new` (`None`:
     /// not in the roster).
-    /// `fnv` is the address's FNV state ([`fnv_id`]).
+    /// `fnv` is the id's FNV state ([`fnv_id`]).
     fn changed(&mut self, id: Id, fnv: u64, old: Option<&Member>, new: Option<u64>) {
         // The life in the roster before and after: the hashes change only
         // if it does.
@@ -550,13 +550,13 @@ fn mix(mut z: u64) -> u64 {
 
 /// A fixed, platform-independent hash of a node life and a number, used for
 /// the order-independent digests that neighbours compare: FNV-1a over the
-/// address, the incarnation and `extra` (little-endian), then mixed.
+/// id, the incarnation and `extra` (little-endian), then mixed.
 pub(crate) fn key_hash(key: NodeKey, extra: u64) -> u64 {
     mix(fnv_u64(fnv_u64(fnv_id(key.id), key.incarnation), extra))
 }
 
 /// Membership changes waiting to be resent in gossip rounds: oldest first,
-/// at most one (the latest) per address.
+/// at most one (the latest) per member.
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
     by_seq: BTreeMap<u64, (MemberUpdate, u8)>,
@@ -574,7 +574,7 @@ impl Recent {
     }
 
     /// Queues `u` for `rounds` gossip rounds, replacing older news of the
-    /// same address and dropping the oldest beyond `max`.
+    /// same member and dropping the oldest beyond `max`.
     pub fn push(&mut self, u: MemberUpdate, rounds: u8, max: usize) {
         if let Some(old) = self.seq_of.remove(&u.node.id) {
             self.by_seq.remove(&old);

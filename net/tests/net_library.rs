@@ -1,6 +1,8 @@
 //! The TCP adapter's library API, in process: nodes started with
 //! `gossip_chat_net::start` on 127.0.0.1 talk over real sockets.
 
+mod common;
+
 use gossip_chat::{DownReason, Event};
 use gossip_chat_net::{self as net, NetConfig, NodeHandle};
 use std::time::Duration;
@@ -169,53 +171,15 @@ fn a_node_restarted_on_another_port_with_its_key_stays_the_same_member() {
 
 #[test]
 fn a_hello_naming_another_id_than_the_handshake_proved_is_refused() {
-    use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
-    use std::io::{Read, Write};
+    use gossip_chat::Message;
     let a = node("a");
-    let keys = net::secure::LocalKeys::new(net::NodeIdentity::generate());
     let victim = net::NodeIdentity::generate().id().member_id();
-    let mut raw = net::secure::SecureStream::connect(
-        a.addr(),
-        &keys,
-        &net::Keyring::default(),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        node: NodeKey {
-            id: victim,
-            incarnation: 1,
-        },
-        addr: "127.0.0.1:1".parse().unwrap(),
-        name: "impostor".into(),
-        degree: 0,
-        members_hash: 0,
-        chat_hash: 0,
-        chat_mark: 0,
-        beacon: None,
-        bridge: false,
-    };
-    let mut frame = Vec::new();
-    gossip_chat::wire::encode_frame(&Message::Hello(hello), &mut frame);
-    raw.write_all(&frame).unwrap();
-    // The node closes the connection (end of stream or reset).
-    raw.tcp().set_read_timeout(Some(WITHIN)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match raw.read(&mut buf) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                panic!("the impostor's connection still open after {WITHIN:?}")
-            }
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
+    let hello = common::hello_as(victim, "127.0.0.1:1".parse().unwrap(), "impostor");
+    let mut raw = common::RawPeer::new().send(a.addr(), &[Message::Hello(hello)]);
+    assert!(
+        common::closed_within(&mut raw, WITHIN),
+        "the impostor's connection still open after {WITHIN:?}"
+    );
     eventually("the impostor counted", || {
         a.stats().is_some_and(|s| s.impostors == 1)
     });
@@ -233,7 +197,7 @@ fn a_port_in_use_is_a_bind_error() {
 
 #[test]
 fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
-    use gossip_chat::{Hello, Message, NodeKey, PROTOCOL_VERSION};
+    use gossip_chat::Message;
     use std::io::Write;
     let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "a");
     cfg.send_queue = 16;
@@ -246,33 +210,9 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     // A peer that handshakes and keeps talking (so it never looks dead) but
     // never reads. It claims an address where nobody listens.
     let stuck_addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let keys = net::secure::LocalKeys::new(net::NodeIdentity::generate());
-    let stuck_id = keys.id().member_id();
-    let mut raw = net::secure::SecureStream::connect(
-        a.addr(),
-        &keys,
-        &net::Keyring::default(),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    let mut frame = Vec::new();
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        node: NodeKey {
-            id: stuck_id,
-            incarnation: 1,
-        },
-        addr: stuck_addr,
-        name: "stuck".into(),
-        degree: 0,
-        members_hash: 0,
-        chat_hash: 0,
-        chat_mark: 0,
-        beacon: None,
-        bridge: false,
-    };
-    gossip_chat::wire::encode_frame(&Message::Hello(hello), &mut frame);
-    raw.write_all(&frame).unwrap();
+    let peer = common::RawPeer::new();
+    let stuck_id = peer.id;
+    let mut raw = peer.send(a.addr(), &[Message::Hello(peer.hello(stuck_addr, "stuck"))]);
     wait(
         &a,
         "peer_up stuck",

@@ -46,6 +46,25 @@ fn ghost(i: u32) -> MemberUpdate {
 }
 
 /// `n` nodes on a LAN (5 ms links) built from `cfg`.
+/// The hello of simulated slot `i` in its first life.
+fn hello(i: u32) -> gossip_chat::Hello {
+    gossip_chat::Hello {
+        version: gossip_chat::PROTOCOL_VERSION,
+        node: NodeKey {
+            id: id_of(i),
+            incarnation: 1,
+        },
+        addr: addr_of(i),
+        name: format!("n{i}").into(),
+        degree: 0,
+        members_hash: 0,
+        chat_hash: 0,
+        chat_mark: 0,
+        beacon: None,
+        bridge: false,
+    }
+}
+
 fn lan(n: u32, cfg: Config, seed: u64) -> SimBuilder {
     Sim::builder()
         .nodes(n)
@@ -322,21 +341,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
         now,
         Input::Message {
             conn: newcomer,
-            msg: Message::Hello(gossip_chat::Hello {
-                version: gossip_chat::PROTOCOL_VERSION,
-                node: NodeKey {
-                    id: id_of(2),
-                    incarnation: 1,
-                },
-                addr: addr_of(2),
-                name: "n2".into(),
-                degree: 0,
-                members_hash: 0,
-                chat_hash: 0,
-                chat_mark: 0,
-                beacon: None,
-                bridge: false,
-            }),
+            msg: Message::Hello(hello(2)),
         },
         &mut out,
     );
@@ -372,10 +377,6 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
     )
     .unwrap();
     let mut out = Vec::new();
-    let peer = NodeKey {
-        id: id_of(1),
-        incarnation: 1,
-    };
     node.handle(
         Instant::ZERO,
         Input::Connected {
@@ -389,18 +390,7 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
         Instant::ZERO,
         Input::Message {
             conn: ConnId(1),
-            msg: Message::Hello(gossip_chat::Hello {
-                version: gossip_chat::PROTOCOL_VERSION,
-                node: peer,
-                addr: addr_of(1),
-                name: "n1".into(),
-                degree: 0,
-                members_hash: 0,
-                chat_hash: 0,
-                chat_mark: 0,
-                beacon: None,
-                bridge: false,
-            }),
+            msg: Message::Hello(hello(1)),
         },
         &mut out,
     );

@@ -64,7 +64,7 @@ impl Node {
     }
 
     /// Whether no member entry speaks of this life (or of a later one).
-    /// This node's own address is always known.
+    /// This node's own life is always known.
     fn never_known(&self, key: NodeKey) -> bool {
         key.id != self.me.id
             && self

@@ -259,7 +259,7 @@ impl Node {
     /// drawn at random.
     pub(super) fn probe_round(&mut self, out: &mut Vec<Output>) {
         // Most rounds go to this node's predecessor on a ring of the
-        // members (by a hash of their addresses), skipping suspects, over
+        // members (by a hash of their ids), skipping suspects, over
         // a connection kept open for it (a neighbour over its link, unless
         // that is watched already): every member then
         // has a watcher that is not chosen by chance, at the cost of a ping
@@ -379,7 +379,7 @@ impl Node {
         }
     }
 
-    /// The alive member before this node on the ring of address hashes
+    /// The alive member before this node on the ring of id hashes
     /// that is not being dialled or checked, and may be dialled now.
     pub(super) fn ring_predecessor(&self) -> Option<Id> {
         self.members

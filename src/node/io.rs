@@ -193,7 +193,7 @@ pub enum Event {
     /// This node was accused of being dead or gone and refuted it by
     /// raising its version (its life and chat stream go on).
     Refuted {
-        /// Its life (unchanged unless a later life of its address was
+        /// Its life (unchanged unless a later life of its id was
         /// claimed by someone else).
         incarnation: u64,
         /// The new version.

@@ -343,7 +343,7 @@ impl Node {
         self.apply_at(at, u, out)
     }
 
-    /// [`apply`](Self::apply), with the entry for the address at index
+    /// [`apply`](Self::apply), with the entry for the member at index
     /// `at` in the table (`None`: there is none).
     fn apply_at(&mut self, at: Option<usize>, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let id = u.node.id;
@@ -470,9 +470,9 @@ impl Node {
         true
     }
 
-    /// News about this node's own address: an accusation of this life is
+    /// News about this node's own id: an accusation of this life is
     /// refuted by a higher version (the life and its chat stream go on); a
-    /// claim of a later life of this address is moved past.
+    /// claim of a later life of this id is moved past.
     pub(super) fn about_me(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
         let mine = (self.me.incarnation, self.version);
         let theirs = (u.node.incarnation, u.version);
@@ -602,7 +602,7 @@ impl Node {
         if whole && self.joined {
             // Push-pull: tell the sender what it lacks or holds older
             // within what the list covers. A full view may come in several
-            // frames, each spanning an address range; a bucket list covers
+            // frames, each spanning an id range; a bucket list covers
             // its buckets.
             let theirs: BTreeMap<Id, crate::peers::Rank> =
                 members.iter().map(|u| (u.node.id, rank(u))).collect();

@@ -111,7 +111,7 @@ impl Conn {
 enum Cover {
     /// Changes only.
     Delta,
-    /// The whole view (one frame of it: the address range it spans).
+    /// The whole view (one frame of it: the id range it spans).
     Full,
     /// The whole view within these digest buckets.
     Buckets(u64),
@@ -488,7 +488,7 @@ impl Node {
         self.left
     }
 
-    /// The roster: every other node believed alive, by address.
+    /// The roster: every other node believed alive, by id.
     pub fn roster(&self) -> impl Iterator<Item = (NodeKey, &str)> + '_ {
         self.members
             .iter()

@@ -4,7 +4,7 @@
 //! Rosters cannot tell: after a bridge between two parts dies and the
 //! network heals, both parts hold everyone alive (random probes reach
 //! across), yet no neighbour link joins them and chat never crosses. So the
-//! member first on the ring of address hashes (the leader, as every roster
+//! member first on the ring of id hashes (the leader, as every roster
 //! agrees once views converge) floods a small [`Beacon`] over the broadcast
 //! tree every `beacon_interval`, and every node notes when the leader's
 //! beacon last advanced. A node that holds the leader alive but has heard

@@ -271,7 +271,7 @@ impl Node {
             // ping: one exchange per interval serves both ends (the ping
             // tells the peer this node lives, the answer tells this node the
             // peer does). The end that picked the link leads (both or
-            // neither: the lower address): it pings after three quarters of
+            // neither: the lower id): it pings after three quarters of
             // an interval (so that a tick just after the last exchange does
             // not skip a whole interval), the other only after five
             // quarters, when the first is late. Two ends whose ticks fall
@@ -519,7 +519,7 @@ impl Node {
     }
 
     /// The neighbour links this node picks to watch: the
-    /// `watched_links` with the lowest hash of the pair of addresses, which
+    /// `watched_links` with the lowest hash of the pair of ids, which
     /// both ends compute alike.
     fn watched_links(&self) -> Vec<ConnId> {
         let pair = |a: Id| {
