@@ -43,7 +43,7 @@ pub use message::{
     MsgId, NodeKey, Sync, PROTOCOL_VERSION,
 };
 pub use node::{
-    ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal, Stats,
-    TableSizes, Via, MAX_PROBES, MAX_PROBING, MAX_RECENT,
+    Authenticity, ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal,
+    Stats, TableSizes, Via, MAX_PROBES, MAX_PROBING, MAX_RECENT,
 };
 pub use time::{Duration, Instant};

@@ -28,29 +28,40 @@ impl Id {
         Id::hashed(b"gossip-chat id v1", key)
     }
 
-    /// An id derived from an address, for a node without a key pair
-    /// (tests, and simulated nodes whose keys are not drawn): it is not
-    /// proven by anything.
+    /// The id of the key pair derived from an address ([`addr_key`]):
+    /// the id of a node built with [`crate::Identity::new`].
     pub fn of_addr(addr: SocketAddr) -> Id {
-        let mut bytes = Vec::with_capacity(18);
-        match addr.ip() {
-            std::net::IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
-            std::net::IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
-        }
-        bytes.extend_from_slice(&addr.port().to_le_bytes());
-        Id::hashed(b"gossip-chat address id v1", &bytes)
+        Id::of_key(&addr_key(addr).verifying_key().to_bytes())
     }
 
     fn hashed(domain: &[u8], data: &[u8]) -> Id {
-        use blake2::Digest;
-        let mut h = blake2::Blake2s256::new();
-        h.update((domain.len() as u8).to_le_bytes());
-        h.update(domain);
-        h.update(data);
         let mut id = [0; 8];
-        id.copy_from_slice(&h.finalize()[..8]);
+        id.copy_from_slice(&hash(domain, data)[..8]);
         Id(id)
     }
+}
+
+/// BLAKE2s of `data`, domain-separated.
+fn hash(domain: &[u8], data: &[u8]) -> [u8; 32] {
+    use blake2::Digest;
+    let mut h = blake2::Blake2s256::new();
+    h.update((domain.len() as u8).to_le_bytes());
+    h.update(domain);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// A signing key derived from an address. Anyone can derive it, so it
+/// proves nothing: for tests and the simulator ([`crate::Identity::new`]),
+/// never for a real node.
+pub fn addr_key(addr: SocketAddr) -> ed25519_dalek::SigningKey {
+    let mut bytes = Vec::with_capacity(18);
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
+        std::net::IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+    }
+    bytes.extend_from_slice(&addr.port().to_le_bytes());
+    ed25519_dalek::SigningKey::from_bytes(&hash(b"gossip-chat address key v1", &bytes))
 }
 
 impl std::fmt::Display for Id {
@@ -178,6 +189,8 @@ pub struct MemberUpdate {
 }
 
 /// A chat message as it travels: flooded live, or sent again by repair.
+/// Signed by its author ([`Chat::signed`]); relays and repair pass the
+/// signature on unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chat {
     /// Who sent it and where it stands in the sender's stream.
@@ -188,8 +201,53 @@ pub struct Chat {
     pub text: Arc<str>,
     /// The author's wall-clock time when it was sent, in milliseconds since
     /// the Unix epoch (0: unknown). For display only: the protocol never
-    /// looks at it, and nothing vouches for it.
+    /// looks at it; the author's signature covers it.
     pub sent_ms: u64,
+    /// The author's ed25519 public key: its id is [`Id::of_key`] of it.
+    pub key: [u8; 32],
+    /// The author's signature over [`Chat::signed_bytes`].
+    pub sig: ed25519_dalek::Signature,
+}
+
+impl Chat {
+    /// A chat signed by `key`, whose id must be `id.origin.id`.
+    pub fn signed(
+        key: &ed25519_dalek::SigningKey,
+        id: MsgId,
+        name: Arc<str>,
+        text: Arc<str>,
+        sent_ms: u64,
+    ) -> Chat {
+        use ed25519_dalek::Signer;
+        let sig = key.sign(&Chat::signed_bytes(&id, &name, &text, sent_ms));
+        Chat {
+            id,
+            name,
+            text,
+            sent_ms,
+            key: key.verifying_key().to_bytes(),
+            sig,
+        }
+    }
+
+    /// What an author signs: a domain tag, then its life, the seq, its
+    /// name, the text and its time, as postcard encodes them.
+    pub fn signed_bytes(id: &MsgId, name: &str, text: &str, sent_ms: u64) -> Vec<u8> {
+        postcard::to_allocvec(&("gossip-chat chat v1", id, name, text, sent_ms)).unwrap_or_default()
+    }
+
+    /// Whether the key is the author's (its id is the origin's) and the
+    /// signature is the key's over this chat.
+    pub fn authentic(&self) -> bool {
+        if Id::of_key(&self.key) != self.id.origin.id {
+            return false;
+        }
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.key) else {
+            return false;
+        };
+        let msg = Chat::signed_bytes(&self.id, &self.name, &self.text, self.sent_ms);
+        key.verify_strict(&msg, &self.sig).is_ok()
+    }
 }
 
 /// Cheap anti-entropy probe sent to a random neighbour each sync round
@@ -442,10 +500,16 @@ mod tests {
 
     #[test]
     fn an_id_of_an_address_is_stable() {
+        // Pinned: the simulator's and the tests' nodes are named by it
+        // (the id of the key pair `addr_key` derives from the address).
         let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         assert_eq!(
             Id::of_addr(addr),
-            Id([0x14, 0xb9, 0x5b, 0x05, 0xac, 0x81, 0x6a, 0x6a])
+            Id([0x57, 0x22, 0xb7, 0x5e, 0x59, 0x3c, 0xff, 0x5c])
+        );
+        assert_eq!(
+            Id::of_addr(addr),
+            Id::of_key(&addr_key(addr).verifying_key().to_bytes())
         );
         assert_ne!(
             Id::of_addr("127.0.0.1:7001".parse().unwrap()),
@@ -458,19 +522,25 @@ mod tests {
     }
 
     #[test]
-    fn ids_of_keys_and_of_addresses_are_hashed_in_different_domains() {
+    fn an_address_key_is_hashed_in_a_domain_of_its_own() {
         let addrs: [SocketAddr; 2] = [
             "127.0.0.1:7000".parse().unwrap(),
             "[2001:db8::ff00:42:8329]:9000".parse().unwrap(),
         ];
         for addr in addrs {
             let bytes = addr_bytes(addr);
+            // The secret is the address's bytes hashed in the address-key
+            // domain, and the id is that of its public half.
+            assert_eq!(
+                addr_key(addr).to_bytes(),
+                hash(b"gossip-chat address key v1", &bytes)
+            );
+            assert_ne!(
+                addr_key(addr).to_bytes(),
+                hash(b"gossip-chat id v1", &bytes)
+            );
             // The same bytes hashed in the key domain give another id.
             assert_ne!(Id::hashed(b"gossip-chat id v1", &bytes), Id::of_addr(addr));
-            assert_eq!(
-                Id::hashed(b"gossip-chat address id v1", &bytes),
-                Id::of_addr(addr)
-            );
             // A key that starts with the address's bytes is not the address.
             let mut key = [0u8; 32];
             key[..bytes.len()].copy_from_slice(&bytes);
@@ -479,8 +549,91 @@ mod tests {
         let key: [u8; 32] = std::array::from_fn(|i| i as u8);
         assert_eq!(Id::hashed(b"gossip-chat id v1", &key), Id::of_key(&key));
         assert_ne!(
-            Id::hashed(b"gossip-chat address id v1", &key),
+            Id::hashed(b"gossip-chat address key v1", &key),
             Id::of_key(&key)
         );
+    }
+
+    fn author() -> (ed25519_dalek::SigningKey, SocketAddr) {
+        let addr: SocketAddr = "10.0.0.2:7000".parse().unwrap();
+        (addr_key(addr), addr)
+    }
+
+    fn signed_chat() -> Chat {
+        let (key, addr) = author();
+        let id = MsgId {
+            origin: NodeKey {
+                id: Id::of_addr(addr),
+                incarnation: 7,
+            },
+            seq: 300,
+        };
+        Chat::signed(
+            &key,
+            id,
+            "bob".into(),
+            "hello, world".into(),
+            1_700_000_000_123,
+        )
+    }
+
+    #[test]
+    fn what_an_author_signs_is_stable() {
+        // Pinned: a change would make every chat of an older node a forgery
+        // to a newer one (postcard of the domain tag, the life, the seq,
+        // the name, the text and the time).
+        let c = signed_chat();
+        let bytes = Chat::signed_bytes(&c.id, &c.name, &c.text, c.sent_ms);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let want = [
+            "13676f737369702d636861742063686174207631", // "gossip-chat chat v1"
+            "1a70ce6594855302",                         // the origin's id ...
+            "07",                                       // ... and incarnation
+            "ac02",                                     // seq 300
+            "03626f62",                                 // "bob"
+            "0c68656c6c6f2c20776f726c64",               // "hello, world"
+            "fbd095ffbc31",                             // sent_ms
+        ];
+        assert_eq!(hex, want.concat());
+        // ed25519 signatures are deterministic: the same chat, the same
+        // signature.
+        assert_eq!(signed_chat().sig, c.sig);
+        assert_eq!(c.key, author().0.verifying_key().to_bytes());
+    }
+
+    #[test]
+    fn a_chat_is_authentic_only_as_its_author_signed_it() {
+        let c = signed_chat();
+        assert!(c.authentic());
+        // Every part the author signed: changed, the signature fails.
+        let changed: [fn(&mut Chat); 6] = [
+            |c| c.id.seq += 1,
+            |c| c.id.origin.incarnation += 1,
+            |c| c.name = "eve".into(),
+            |c| c.text = "hello, world!".into(),
+            |c| c.sent_ms += 1,
+            |c| {
+                let mut sig = c.sig.to_bytes();
+                sig[0] ^= 1;
+                c.sig = ed25519_dalek::Signature::from_bytes(&sig);
+            },
+        ];
+        for (i, change) in changed.iter().enumerate() {
+            let mut forged = c.clone();
+            change(&mut forged);
+            assert!(!forged.authentic(), "change {i}");
+        }
+        // Another life's id: the key is not its author's.
+        let mut other = c.clone();
+        other.id.origin.id = Id::of_addr("10.0.0.3:7000".parse().unwrap());
+        assert!(!other.authentic());
+        // Signed by another key, which it carries: not the origin's key.
+        let eve = addr_key("10.0.0.3:7000".parse().unwrap());
+        let by_eve = Chat::signed(&eve, c.id, c.name.clone(), c.text.clone(), c.sent_ms);
+        assert!(!by_eve.authentic());
+        // The origin's key with another key's signature.
+        let mut borrowed = by_eve.clone();
+        borrowed.key = c.key;
+        assert!(!borrowed.authentic());
     }
 }

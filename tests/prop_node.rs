@@ -5,42 +5,78 @@
 
 mod prop_support;
 
-use gossip_chat::wire::{encode_payload, payload_len, WireError};
+use ed25519_dalek::SigningKey;
+use gossip_chat::wire::{decode_payload, encode_payload, payload_len, WireError};
 use gossip_chat::{
-    Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, Id, Input, Instant, MemberState,
-    MemberUpdate, Message, MsgId, Node, NodeKey, Output, Stats, Sync, PROTOCOL_VERSION,
+    Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id, Identity, Input,
+    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Stats, Sync,
+    PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 // ---- one node among hostile peers ------------------------------------
 
-/// Addresses `10.0.0.0..ADDRS`; the node under test is `10.0.0.0`.
+/// Addresses `10.0.0.0..ADDRS` (port [`PORT`]); the node under test is
+/// `10.0.0.0`.
 const ADDRS: u8 = 6;
 /// Connection ids the hostile steps use.
 const CONNS: u64 = 5;
+/// The small universe's port. Ids are those of keys derived from
+/// addresses, and the ring of id hashes decides which member leads: with
+/// this port the six addresses lie on the ring in the order the overlay
+/// and detector tests were written for (1, 3, 5, 2, 0, 4: the node under
+/// test follows a leader, not first among its neighbours), and a `far`
+/// member is ahead of them all (`follower`'s leader is not a neighbour).
+/// With port 7000, 10.0.0.0 came first on the ring.
+const PORT: u16 = 8405;
 
 fn addr(i: u8) -> SocketAddr {
-    SocketAddr::from(([10, 0, 0, i % ADDRS], 7000))
+    SocketAddr::from(([10, 0, 0, i % ADDRS], PORT))
 }
 
 /// The id of the node at `addr(i)`, as `Identity::new` derives it.
 fn id(i: u8) -> Id {
-    Id::of_addr(addr(i))
+    static IDS: OnceLock<Vec<Id>> = OnceLock::new();
+    IDS.get_or_init(|| (0..ADDRS).map(|i| Id::of_addr(addr(i))).collect())[usize::from(i % ADDRS)]
 }
 
-/// Where the test's node with id `id` listens: one of the small universe's
-/// addresses or a `far` one (ids of addresses cannot be read back, so they
-/// are looked up).
-fn addr_of(id: Id) -> SocketAddr {
-    (0..ADDRS)
-        .map(addr)
-        .chain((0..=255).map(far_addr))
-        .find(|a| Id::of_addr(*a) == id)
+/// The test's nodes by id: where each listens (one of the small
+/// universe's addresses or a `far` one) and the key it signs its chat
+/// with, as `Identity::new` derives it from the address. Ids of addresses
+/// cannot be read back, so they are looked up; each takes a scalar
+/// multiplication to derive, so once.
+fn test_nodes() -> &'static BTreeMap<Id, (SocketAddr, SigningKey)> {
+    static NODES: OnceLock<BTreeMap<Id, (SocketAddr, SigningKey)>> = OnceLock::new();
+    NODES.get_or_init(|| {
+        (0..ADDRS)
+            .map(addr)
+            .chain((0..=255).map(far_addr))
+            .map(|a| {
+                let me = Identity::new(a, 0, "");
+                (me.id(), (a, me.key))
+            })
+            .collect()
+    })
+}
+
+fn test_node(id: Id) -> &'static (SocketAddr, SigningKey) {
+    test_nodes()
+        .get(&id)
         .unwrap_or_else(|| panic!("{id:?} is not the id of a test address"))
+}
+
+/// Where the test's node with id `id` listens.
+fn addr_of(id: Id) -> SocketAddr {
+    test_node(id).0
+}
+
+/// The key the test's node with id `id` signs its chat with.
+fn signer(id: Id) -> &'static SigningKey {
+    &test_node(id).1
 }
 
 /// Small tables, so that hostile input reaches every bound.
@@ -91,6 +127,7 @@ fn small_universe(extreme: bool) -> Universe {
         .boxed(),
         max_len: 10,
         baseline: extreme,
+        signers: (0..ADDRS).map(|i| (id(i), signer(id(i)).clone())).collect(),
     }
 }
 
@@ -178,6 +215,26 @@ fn run(u: &Universe, extreme: bool, len: usize) -> impl Strategy<Value = Vec<Ste
         })
 }
 
+/// [`Chat::authentic`], remembered per thread: ed25519 verification takes
+/// milliseconds in unoptimised test builds, and the properties deliver the
+/// same few messages over and over.
+fn authentic(c: &Chat) -> bool {
+    type Signed = (MsgId, Arc<str>, Arc<str>, u64, [u8; 32], [u8; 64]);
+    thread_local! {
+        static CHECKED: std::cell::RefCell<BTreeMap<Signed, bool>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    let signed = (
+        c.id,
+        c.name.clone(),
+        c.text.clone(),
+        c.sent_ms,
+        c.key,
+        c.sig.to_bytes(),
+    );
+    CHECKED.with_borrow_mut(|checked| *checked.entry(signed).or_insert_with(|| c.authentic()))
+}
+
 /// The node under test with the observer that checks its invariants after
 /// every step.
 struct Probe {
@@ -190,6 +247,8 @@ struct Probe {
     frontier: BTreeMap<NodeKey, (u64, Instant)>,
     /// Addresses given to `Input::Join`.
     seeds: BTreeSet<SocketAddr>,
+    /// Every chat fed to the node (in messages and in frames), by id.
+    fed: BTreeMap<MsgId, Vec<Chat>>,
     stats: Stats,
 }
 
@@ -211,11 +270,46 @@ impl Probe {
             delivered: BTreeSet::new(),
             frontier: BTreeMap::new(),
             seeds: BTreeSet::new(),
+            fed: BTreeMap::new(),
             stats: Stats::default(),
         }
     }
 
+    /// Keeps the chats `input` brings, to check what the node delivers.
+    fn note_chats(&mut self, input: &Input) {
+        let decoded;
+        let msg = match input {
+            Input::Message { msg, .. } => msg,
+            Input::Frame { payload, .. } => match decode_payload(payload, self.cfg.max_frame) {
+                Ok(m) => {
+                    decoded = m;
+                    &decoded
+                }
+                Err(_) => return,
+            },
+            _ => return,
+        };
+        let chats = match msg {
+            Message::Chat(c) => std::slice::from_ref(c),
+            Message::History(h) => &h.chats[..],
+            _ => return,
+        };
+        for c in chats {
+            self.fed.entry(c.id).or_default().push(c.clone());
+        }
+    }
+
+    /// Whether a chat with this content came in signed by its author.
+    fn fed_signed(&self, id: &MsgId, name: &str, text: &str, sent_ms: u64) -> bool {
+        self.fed.get(id).is_some_and(|chats| {
+            chats
+                .iter()
+                .any(|c| (&*c.name, &*c.text, c.sent_ms) == (name, text, sent_ms) && authentic(c))
+        })
+    }
+
     fn feed(&mut self, at: Instant, input: Input) -> Result<Vec<Output>, TestCaseError> {
+        self.note_chats(&input);
         let timeout = matches!(input, Input::Timeout);
         self.node.handle(at, input, &mut self.out);
         let outs: Vec<Output> = self.out.drain(..).collect();
@@ -290,8 +384,9 @@ impl Probe {
     }
 
     /// A stream idle for `tombstone_ttl` may be forgotten, and a replay of
-    /// it is then new to the node: the one case where protocol v1 delivers
-    /// an id again (no authentication, no timestamps). Nothing sooner.
+    /// it is then new to the node: the one case where the protocol delivers
+    /// an id again (a replay carries its author's signature, and nothing
+    /// dates it). Nothing sooner.
     fn forget_if_idle(&mut self, origin: NodeKey) {
         let ttl = self.cfg.tombstone_ttl;
         if let Some(&(_, at)) = self.frontier.get(&origin) {
@@ -318,7 +413,19 @@ impl Probe {
         let mut evicted = self.node.stats().streams_evicted - self.stats.streams_evicted;
         for o in outs {
             match o {
-                Output::Event(Event::Chat { id, .. }) => {
+                Output::Event(Event::Chat {
+                    id,
+                    name,
+                    text,
+                    sent_ms,
+                    ..
+                }) => {
+                    // What others wrote is delivered only as they signed
+                    // it (this node's own messages are its user's).
+                    prop_assert!(
+                        id.origin == self.node.key() || self.fed_signed(id, name, text, *sent_ms),
+                        "{id:?} delivered as its author never signed it: {name:?} {text:?}"
+                    );
                     self.forget_if_idle(id.origin);
                     if self.delivered.contains(id) {
                         self.forget_if_evicted(id.origin, &mut evicted);
@@ -386,13 +493,14 @@ impl Probe {
     }
 }
 
-fn counters(s: &Stats) -> [u64; 17] {
+fn counters(s: &Stats) -> [u64; 18] {
     [
         s.malformed,
         s.oversized,
         s.bad_version,
         s.unexpected,
         s.impostors,
+        s.forged,
         s.text_too_long,
         s.duplicates,
         s.delivered,
@@ -430,13 +538,28 @@ fn key(i: u8, incarnation: u64) -> NodeKey {
     }
 }
 
+/// Message `seq` of `origin`, signed by its author.
 fn chat(origin: NodeKey, seq: u64) -> Chat {
-    Chat {
-        id: MsgId { origin, seq },
-        name: Arc::from("peer"),
-        text: Arc::from(format!("{seq}")),
-        sent_ms: 0,
+    chat_saying(origin, seq, &format!("{seq}"))
+}
+
+/// Message `seq` of `origin` with this text, signed by its author.
+/// Signed once per thread: ed25519 is slow in unoptimised test builds, and
+/// the properties send the same few messages over and over.
+fn chat_saying(origin: NodeKey, seq: u64, text: &str) -> Chat {
+    thread_local! {
+        static SIGNED: std::cell::RefCell<BTreeMap<(MsgId, String), Chat>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
     }
+    let id = MsgId { origin, seq };
+    SIGNED.with_borrow_mut(|signed| {
+        signed
+            .entry((id, text.to_owned()))
+            .or_insert_with(|| {
+                Chat::signed(signer(origin.id), id, Arc::from("peer"), Arc::from(text), 0)
+            })
+            .clone()
+    })
 }
 
 /// A probe with neighbour 10.0.0.1 (incarnation 1) handshaken on conn 1.
@@ -679,6 +802,206 @@ fn a_hello_naming_another_id_than_the_handshake_proved_is_refused() {
     }
 }
 
+// ---- signed chat: only what its author signed is taken in -----------
+
+/// Whether `outs` deliver the chat `id`, and with what text.
+fn delivered_text(outs: &[Output], id: MsgId) -> Option<Arc<str>> {
+    outs.iter().find_map(|o| match o {
+        Output::Event(Event::Chat { id: i, text, .. }) if *i == id => Some(text.clone()),
+        _ => None,
+    })
+}
+
+/// The connections `outs` pass the chat `id` on to: sent alone or in a
+/// batch, or announced.
+fn passed_on(outs: &[Output], id: MsgId) -> BTreeSet<ConnId> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, msg } => {
+                let carries = match msg {
+                    Message::Chat(c) => c.id == id,
+                    Message::History(h) => h.chats.iter().any(|c| c.id == id),
+                    Message::IHave(ids) => ids.contains(&id),
+                    _ => false,
+                };
+                carries.then_some(*conn)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Links off the broadcast tree get ids announced at once, not in the
+/// next batch: every message a node passes on shows in the outputs of the
+/// step that brought it.
+fn announcing_at_once() -> Config {
+    Config {
+        ihave_interval: Duration::ZERO,
+        ..Config::testing()
+    }
+}
+
+/// A chat must carry its author's public key (the one its origin's id is
+/// the id of) and that key's signature over what it says. A forgery over a
+/// link is counted and dropped before anything else: not delivered, not
+/// passed on, not stored, and it does not take the id, so the real message
+/// that comes after it is delivered.
+#[test]
+fn a_chat_whose_signature_is_not_its_authors_is_dropped_and_counted() {
+    let mut p = probe_with_neighbours(announcing_at_once(), 2);
+    let author = key(3, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    let genuine = chat_saying(author, 1, "hello");
+    assert!(genuine.authentic());
+    // (a) Its text changed after it was signed.
+    let mut altered = genuine.clone();
+    altered.text = Arc::from("hello!");
+    // (b) Signed by another member's key, which it carries.
+    let eve = key(4, 1);
+    let by_eve = Chat::signed(
+        signer(eve.id),
+        genuine.id,
+        genuine.name.clone(),
+        genuine.text.clone(),
+        genuine.sent_ms,
+    );
+    assert_eq!(Id::of_key(&by_eve.key), eve.id);
+    // (c) The author's real public key, with another key's signature.
+    let mut borrowed = by_eve.clone();
+    borrowed.key = genuine.key;
+    for (i, forged) in [altered, by_eve, borrowed].into_iter().enumerate() {
+        let before = p.node.stats().clone();
+        let outs = p.step(Step::Message(1, Message::Chat(forged))).unwrap();
+        assert_eq!(
+            delivered_text(&outs, genuine.id),
+            None,
+            "forgery {i}: {outs:?}"
+        );
+        assert!(
+            passed_on(&outs, genuine.id).is_empty(),
+            "forgery {i}: {outs:?}"
+        );
+        assert!(!p.node.holds(&genuine.id), "forgery {i} stored");
+        let s = p.node.stats();
+        assert_eq!(s.forged, i as u64 + 1, "forgery {i}: {s:?}");
+        assert_eq!(
+            (s.delivered, s.duplicates, s.unexpected),
+            (before.delivered, before.duplicates, before.unexpected),
+            "forgery {i}"
+        );
+    }
+    // The real message, after the forgeries: delivered and passed on.
+    let outs = p
+        .step(Step::Message(1, Message::Chat(genuine.clone())))
+        .unwrap();
+    assert_eq!(
+        delivered_text(&outs, genuine.id).as_deref(),
+        Some("hello"),
+        "{outs:?}"
+    );
+    assert_eq!(
+        passed_on(&outs, genuine.id),
+        BTreeSet::from([ConnId(2)]),
+        "{outs:?}"
+    );
+    assert!(p.node.holds(&genuine.id));
+    assert_eq!(p.node.stats().forged, 3);
+}
+
+/// Repair checks each chat of a batch on its own: a forged one among
+/// genuine ones is dropped and counted, the others are delivered (and
+/// passed on), and the real message still gets in by a later repair.
+#[test]
+fn a_forged_chat_in_a_repair_batch_is_dropped_and_the_rest_delivered() {
+    let mut p = probe_with_neighbours(announcing_at_once(), 2);
+    let (a, b, c) = (key(3, 1), key(4, 1), key(5, 1));
+    let mut forged = chat(b, 1);
+    forged.text = Arc::from("forged");
+    let genuine = [chat(a, 1), chat(c, 1), chat(a, 2)];
+    let batch = History {
+        chats: vec![
+            genuine[0].clone(),
+            forged.clone(),
+            genuine[1].clone(),
+            genuine[2].clone(),
+        ],
+        baseline: None,
+    };
+    let outs = p.step(Step::Message(1, Message::History(batch))).unwrap();
+    let delivered: Vec<MsgId> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(Event::Chat { id, .. }) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        genuine.iter().map(|c| c.id).collect::<Vec<_>>(),
+        "{outs:?}"
+    );
+    for g in &genuine {
+        assert_eq!(passed_on(&outs, g.id), BTreeSet::from([ConnId(2)]));
+    }
+    assert!(passed_on(&outs, forged.id).is_empty(), "{outs:?}");
+    assert!(!p.node.holds(&forged.id));
+    let s = p.node.stats();
+    assert_eq!((s.forged, s.delivered), (1, 3), "{s:?}");
+    // The real message, by a later repair.
+    let real = History {
+        chats: vec![chat(b, 1)],
+        baseline: None,
+    };
+    let outs = p.step(Step::Message(2, Message::History(real))).unwrap();
+    assert_eq!(
+        delivered_text(&outs, forged.id).as_deref(),
+        Some("1"),
+        "{outs:?}"
+    );
+    assert_eq!(p.node.stats().forged, 1);
+}
+
+/// A copy of a chat this node already took in (delivered, or held back
+/// behind a gap) is a duplicate, whatever it carries: it is dropped as one
+/// before its signature is checked again.
+#[test]
+fn copies_of_a_chat_already_taken_in_are_not_verified_again() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let author = key(3, 1);
+    // Seq 1 delivered, seq 3 held back behind the gap at 2.
+    for seq in [1, 3] {
+        p.step(Step::Message(1, Message::Chat(chat(author, seq))))
+            .unwrap();
+    }
+    assert_eq!(p.node.table_sizes().held, 1);
+    for seq in [1, 3] {
+        let mut copy = chat(author, seq);
+        copy.text = Arc::from("altered");
+        let outs = p.step(Step::Message(2, Message::Chat(copy))).unwrap();
+        assert_eq!(
+            delivered_text(
+                &outs,
+                MsgId {
+                    origin: author,
+                    seq
+                }
+            ),
+            None
+        );
+    }
+    let s = p.node.stats();
+    assert_eq!((s.duplicates, s.forged), (2, 0), "{s:?}");
+    // The gap fills: seq 3 is delivered as its author signed it.
+    let outs = p
+        .step(Step::Message(1, Message::Chat(chat(author, 2))))
+        .unwrap();
+    let three = MsgId {
+        origin: author,
+        seq: 3,
+    };
+    assert_eq!(delivered_text(&outs, three).as_deref(), Some("3"));
+}
+
 // ---- regressions: shrunk cases of properties that failed -------------
 
 fn run_steps(cfg: Config, steps: Vec<Step>) -> Result<Probe, TestCaseError> {
@@ -811,8 +1134,7 @@ fn a_repair_batch_of_long_messages_fits_in_one_frame() {
     let text = "x".repeat(cfg.max_text_len);
     let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
     for seq in 1..=cfg.repair_batch as u64 {
-        let mut c = chat(key(3, 1), seq);
-        c.text = Arc::from(text.as_str());
+        let c = chat_saying(key(3, 1), seq, &text);
         steps.push(Step::Message(1, Message::Chat(c)));
     }
     // A sync interval later, the neighbour says it has nothing: the node

@@ -82,18 +82,65 @@ struct FChat {
     name_len: u16,
     text_len: u16,
     sent_ms: u64,
+    /// Signed by its author (the key `Identity::new` derives from the
+    /// origin's address), so that it gets past verification; otherwise
+    /// forged.
+    genuine: bool,
+    forgery: Forgery,
+}
+
+/// How a chat that is not its author's is made.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Forgery {
+    /// Signed by its author, then its text changed.
+    Altered,
+    /// Signed by the key of another address, which it carries (the
+    /// author's own if the address is the origin's).
+    OtherKey(u8),
+    /// Carries its author's public key with another address's signature.
+    Borrowed(u8),
+    /// Arbitrary key and signature bytes.
+    Bytes([u8; 32], [u8; 64]),
+}
+
+/// The key the node at `addr(i)` signs with.
+fn signer(i: u8) -> gossip_chat::Identity {
+    gossip_chat::Identity::new(addr(i), 0, "")
 }
 
 impl FChat {
     fn get(&self) -> Chat {
-        Chat {
-            id: MsgId {
-                origin: self.origin.get(),
-                seq: self.seq.get(),
-            },
-            name: Arc::from("n".repeat(usize::from(self.name_len % 300))),
-            text: Arc::from("t".repeat(usize::from(self.text_len % 1100))),
-            sent_ms: self.sent_ms,
+        let id = MsgId {
+            origin: self.origin.get(),
+            seq: self.seq.get(),
+        };
+        let name: Arc<str> = Arc::from("n".repeat(usize::from(self.name_len % 300)));
+        let text: Arc<str> = Arc::from("t".repeat(usize::from(self.text_len % 1100)));
+        let author = signer(self.origin.addr);
+        let sign = |by: &gossip_chat::Identity, text: Arc<str>| {
+            Chat::signed(&by.key, id, name.clone(), text, self.sent_ms)
+        };
+        if self.genuine {
+            return sign(&author, text);
+        }
+        match self.forgery {
+            Forgery::Altered => {
+                let mut c = sign(&author, text);
+                c.text = Arc::from(format!("{}!", c.text));
+                c
+            }
+            Forgery::OtherKey(other) => sign(&signer(other), text),
+            Forgery::Borrowed(other) => {
+                let mut c = sign(&signer(other), text);
+                c.key = author.key.verifying_key().to_bytes();
+                c
+            }
+            Forgery::Bytes(key, sig) => {
+                let mut c = sign(&author, text);
+                c.key = key;
+                c.sig = ed25519_dalek::Signature::from_bytes(&sig);
+                c
+            }
         }
     }
 }
@@ -260,9 +307,36 @@ fn config() -> Config {
     }
 }
 
+/// Keeps the chats `input` brings (in a message or a frame), to check what
+/// the node delivers.
+fn note_chats(fed: &mut BTreeMap<MsgId, Vec<Chat>>, input: &Input, cfg: &Config) {
+    let decoded;
+    let msg = match input {
+        Input::Message { msg, .. } => msg,
+        Input::Frame { payload, .. } => {
+            match gossip_chat::wire::decode_payload(payload, cfg.max_frame) {
+                Ok(m) => {
+                    decoded = m;
+                    &decoded
+                }
+                Err(_) => return,
+            }
+        }
+        _ => return,
+    };
+    let chats = match msg {
+        Message::Chat(c) => std::slice::from_ref(c),
+        Message::History(h) => &h.chats[..],
+        _ => return,
+    };
+    for c in chats {
+        fed.entry(c.id).or_default().push(c.clone());
+    }
+}
+
 /// A stream idle for `tombstone_ttl` may be forgotten, and a replay of it
-/// is then new to the node: the one case where protocol v1 delivers an id
-/// again (no authentication, no timestamps).
+/// is then new to the node: the one case where the protocol delivers an id
+/// again (a replay carries its author's signature, and nothing dates it).
 fn forget_if_idle(
     frontier: &mut BTreeMap<NodeKey, (u64, Instant)>,
     delivered: &mut BTreeSet<MsgId>,
@@ -309,6 +383,7 @@ fuzz_target!(|run: Run| {
     let mut delivered: BTreeSet<MsgId> = BTreeSet::new();
     let mut frontier: BTreeMap<NodeKey, (u64, Instant)> = BTreeMap::new();
     let mut evictions = 0;
+    let mut fed: BTreeMap<MsgId, Vec<Chat>> = BTreeMap::new();
     for step in run.steps.iter().take(400) {
         let input = match step {
             Step::Connected { conn, dialed } => Input::Connected {
@@ -355,6 +430,7 @@ fuzz_target!(|run: Run| {
             },
             Step::Leave => Input::Leave,
         };
+        note_chats(&mut fed, &input, &cfg);
         let timeout = matches!(input, Input::Timeout);
         node.handle(now, input, &mut out);
         if timeout {
@@ -369,7 +445,25 @@ fuzz_target!(|run: Run| {
         evictions = node.stats().streams_evicted;
         for o in out.drain(..) {
             match o {
-                Output::Event(Event::Chat { id, .. }) => {
+                Output::Event(Event::Chat {
+                    id,
+                    name,
+                    text,
+                    sent_ms,
+                    ..
+                }) => {
+                    // What others wrote is delivered only as they signed
+                    // it (this node's own messages are its user's).
+                    let signed = fed.get(&id).is_some_and(|chats| {
+                        chats.iter().any(|c| {
+                            (&c.name, &c.text, c.sent_ms) == (&name, &text, sent_ms)
+                                && c.authentic()
+                        })
+                    });
+                    assert!(
+                        id.origin == node.key() || signed,
+                        "chat {id:?} delivered as its author never signed it"
+                    );
                     forget_if_idle(&mut frontier, &mut delivered, id.origin, now, &cfg);
                     if delivered.contains(&id) {
                         forget_if_evicted(

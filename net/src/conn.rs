@@ -591,18 +591,20 @@ mod tests {
         let (link, _rx, _client) = pair();
         // The writer may take a few messages off the queue; the socket
         // buffers take the rest until full, then the queue fills.
-        let big = Message::Chat(gossip_chat::Chat {
-            id: gossip_chat::MsgId {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let big = Message::Chat(gossip_chat::Chat::signed(
+            &key,
+            gossip_chat::MsgId {
                 origin: gossip_chat::NodeKey {
-                    id: gossip_chat::Id([1; 8]),
+                    id: gossip_chat::Id::of_key(&key.verifying_key().to_bytes()),
                     incarnation: 1,
                 },
                 seq: 1,
             },
-            name: "x".into(),
-            text: "y".repeat(3000).into(),
-            sent_ms: 0,
-        });
+            "x".into(),
+            "y".repeat(3000).into(),
+            0,
+        ));
         let mut full = false;
         for _ in 0..100_000 {
             if let Err(QueueError::Full) = link.send(big.clone()) {

@@ -82,6 +82,15 @@ impl NodeIdentity {
         PeerId(self.signing.verifying_key().to_bytes())
     }
 
+    /// The 32 secret bytes of the signing key, to hand to the core
+    /// ([`gossip_chat::Identity::keyed`]), which signs the node's chat with
+    /// it so that every member can check a chat is its author's. Never
+    /// leaves the process otherwise (the data directory's identity file
+    /// aside).
+    pub(crate) fn secret(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
     /// Signs `msg` (callers put a domain tag of their own first).
     pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.signing.sign(msg).to_bytes()

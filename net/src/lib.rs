@@ -273,9 +273,11 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         error,
     })?;
     let clock = clock::Clock::start();
-    let keys = Arc::new(secure::LocalKeys::new(
-        cfg.identity.clone().unwrap_or_else(NodeIdentity::generate),
-    ));
+    let identity = cfg.identity.clone().unwrap_or_else(NodeIdentity::generate);
+    // The core signs this node's chat with the identity key, the one the
+    // handshake proves, so its id is the member id peers know it by.
+    let secret = identity.secret();
+    let keys = Arc::new(secure::LocalKeys::new(identity));
     let id = keys.id();
     let ring = Arc::new(Mutex::new(cfg.keyring.clone()));
     if cfg.keyring.is_open() {
@@ -287,10 +289,11 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
     let seed = cfg.seed.unwrap_or_else(|| default_seed(addr));
     let node = Node::new(
         cfg.node.clone(),
-        gossip_chat::Identity::keyed(id.member_id(), addr, incarnation, cfg.name.clone()),
+        gossip_chat::Identity::keyed(&secret, addr, incarnation, cfg.name.clone()),
         seed,
         clock.now(),
     )?;
+    debug_assert_eq!(node.id(), id.member_id(), "the core signs as the member");
 
     let (inbox_tx, inbox) = crossbeam_channel::bounded(inbox_capacity(cfg.node.max_frame));
     let (commands_tx, commands) = crossbeam_channel::bounded(1024);

@@ -303,18 +303,7 @@ fn a_node_with_eight_connections_runs_under_twenty_threads() {
 /// their order, so a prune for the duplicates would come before the pong.
 fn prunes_on_a_duplicate(node: &Chat) -> bool {
     let mut s = raw_member(node.addr, "127.0.0.1:6".parse().unwrap(), "dup", &[]);
-    let chat = Message::Chat(gossip_chat::Chat {
-        id: gossip_chat::MsgId {
-            origin: gossip_chat::NodeKey {
-                id: gossip_chat::Id::of_addr("127.3.1.1:9".parse().unwrap()),
-                incarnation: 1,
-            },
-            seq: 1,
-        },
-        name: "dup".into(),
-        text: "twice".into(),
-        sent_ms: 0,
-    });
+    let chat = invented_chat("127.3.1.1:9".parse().unwrap(), 1, "dup", "twice");
     for msg in [&chat, &chat, &chat, &Message::Ping(77)] {
         s.write_all(&frame(msg)).expect("write frame");
     }

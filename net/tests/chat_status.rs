@@ -8,8 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The answer to one typed command (`/peers` -> `peers`, `/stats` ->
@@ -18,18 +17,6 @@ fn ask(node: &mut Chat, command: &str, event: &str) -> Value {
     let mark = node.mark();
     node.line(command);
     node.wait_since(mark, event, PROMPT, |e| e["event"] == event)
-}
-
-/// `GET path` on `addr`: status line, headers and body.
-fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
-    let mut s = TcpStream::connect_timeout(&addr, PROMPT).expect("connect to metrics");
-    s.set_read_timeout(Some(PROMPT)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).expect("read the answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_owned(), headers.to_owned(), body.to_owned())
 }
 
 /// Samples of a Prometheus text body: `name{labels}` -> value. Panics on
@@ -65,7 +52,7 @@ fn wait_metrics(
 ) -> BTreeMap<String, f64> {
     let deadline = clock() + DELIVERY;
     loop {
-        let (status, _, body) = get(addr, "/metrics");
+        let (status, _, body) = http_get(addr, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
         let s = samples(&body);
         if pred(&s) {
@@ -95,7 +82,7 @@ fn metrics_answer_in_prometheus_text_and_count_the_peers() {
     let mut c = Chat::start("c", &[&a]);
     a.wait_peers(&[&b, &c]);
 
-    let (status, headers, body) = get(metrics, "/metrics");
+    let (status, headers, body) = http_get(metrics, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(
         headers.contains("Content-Type: text/plain; version=0.0.4"),
@@ -136,7 +123,7 @@ fn metrics_answer_in_prometheus_text_and_count_the_peers() {
     assert_eq!(peers["peers"].as_array().unwrap().len() as f64, alive(&s));
 
     // Anything but /metrics is not found.
-    let (status, _, _) = get(metrics, "/other");
+    let (status, _, _) = http_get(metrics, "/other");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     drop(b);
 }

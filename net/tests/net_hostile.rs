@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use gossip_chat::{Id, MemberState, MemberUpdate, Message, NodeKey};
+use gossip_chat::{MemberState, MemberUpdate, Message, NodeKey};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -279,62 +279,92 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
     drop(liar);
 }
 
-/// The life of an invented member, one no key stands behind: its id is
-/// made from the address it claims.
+/// The life of an invented member, one no process stands behind: its id
+/// (and the key that signs its chats) is made from the address it claims.
 fn keyless(addr: SocketAddr) -> NodeKey {
-    NodeKey {
-        id: Id::of_addr(addr),
-        incarnation: 1,
-    }
+    invented(addr)
 }
 
-/// Sender `o` (from 1) of the `net`-th group of forged chats: a member no
-/// node knows, so its chats show its id as their origin.
-fn forged_origin(net: u8, o: u32) -> NodeKey {
-    keyless(SocketAddr::from(([127, 2, net, o as u8], 9)))
+/// Where sender `o` (from 1) of the `net`-th group of spam chats claims
+/// to be: a member no node knows, so its chats show its id as their
+/// origin.
+fn spam_addr(net: u8, o: u32) -> SocketAddr {
+    SocketAddr::from(([127, 2, net, o as u8], 9))
 }
 
-/// Chats of `origins` invented senders, `seqs` each, every text `len` bytes,
-/// as frames.
-fn forged_chats(
+/// Sender `o` (from 1) of the `net`-th group of spam chats.
+fn spam_origin(net: u8, o: u32) -> NodeKey {
+    keyless(spam_addr(net, o))
+}
+
+/// Chats of `origins` invented senders, `seqs` each, every text `len`
+/// bytes, each signed with its sender's key (so that the nodes take them),
+/// as frames, sender after sender, in writes of at most [`SPAM_WRITE`]
+/// bytes (each write is sealed whole before its first byte goes out).
+/// Signing thousands of chats takes seconds: callers sign before they
+/// start their nodes.
+fn spam_chats(
     net: u8,
     origins: u32,
     seqs: std::ops::RangeInclusive<u64>,
     len: usize,
 ) -> Vec<Vec<u8>> {
-    let text: std::sync::Arc<str> = "y".repeat(len).into();
-    (0..origins)
-        .map(|o| {
-            let origin = forged_origin(net, o + 1);
-            let mut bytes = Vec::new();
-            for seq in seqs.clone() {
-                let chat = gossip_chat::Chat {
-                    id: gossip_chat::MsgId { origin, seq },
-                    name: "spam".into(),
-                    text: text.clone(),
-                    sent_ms: 0,
-                };
-                bytes.extend(frame(&Message::Chat(chat)));
-            }
-            bytes
-        })
-        .collect()
+    let text = "y".repeat(len);
+    let senders: Vec<u32> = (1..=origins).collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let frames: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let signers: Vec<_> = senders
+            .chunks(senders.len().div_ceil(threads).max(1))
+            .map(|some| {
+                let (seqs, text) = (seqs.clone(), &text);
+                scope.spawn(move || {
+                    let mut frames = Vec::new();
+                    for &o in some {
+                        let addr = spam_addr(net, o);
+                        for seq in seqs.clone() {
+                            frames.push(frame(&invented_chat(addr, seq, "spam", text)));
+                        }
+                    }
+                    frames
+                })
+            })
+            .collect();
+        signers
+            .into_iter()
+            .flat_map(|t| t.join().expect("chat signer"))
+            .collect()
+    });
+    let mut writes = vec![Vec::new()];
+    for f in frames {
+        let last = writes.last_mut().expect("a write");
+        if !last.is_empty() && last.len() + f.len() > SPAM_WRITE {
+            writes.push(f);
+        } else {
+            last.extend(f);
+        }
+    }
+    writes
 }
+
+/// Most bytes of spam in one write.
+const SPAM_WRITE: usize = 64 * 1024;
 
 /// A peer sends two rounds of 10 000 in-order chats of `len` bytes from
 /// invented senders (each round alone fills the default history of 10 000
 /// messages) to the first of two nodes, while the two chat. Both deliver
 /// everything; memory stops growing once the history is full.
 fn history_flood(len: usize) {
+    let rounds: Vec<Vec<Vec<u8>>> = (0..2u8)
+        .map(|round| spam_chats(round, 10, 1..=1000, len))
+        .collect();
     let mut nodes = mesh("spam", 2, &[]);
     let mut rss = Vec::new();
     let mut spammers = Vec::new();
-    for round in 0..2u8 {
+    for (round, frames) in (0..2u8).zip(rounds) {
         // A connection of its own per round: the spammer does not ping,
         // so a connection silent for 2 s counts as dead.
         let spammer_addr = SocketAddr::from(([127, 0, 0, 1], 30 + u16::from(round)));
         let mut spammer = raw_member(nodes[0].addr, spammer_addr, "spammer", &[]);
-        let frames = forged_chats(round, 10, 1..=1000, len);
         let writer = std::thread::spawn(move || {
             for bytes in frames {
                 spammer.write_all(&bytes).expect("spam");
@@ -344,9 +374,9 @@ fn history_flood(len: usize) {
         everyone_chats(&mut nodes, &format!("during{round}"), 10);
         spammers.push(writer.join().expect("spam writer"));
         for o in 1..=10 {
-            let origin = forged_origin(round, o).id.to_string();
+            let origin = spam_origin(round, o).id.to_string();
             for n in &nodes {
-                n.wait_for("every forged chat", Duration::from_secs(30), |e| {
+                n.wait_for("every spam chat", Duration::from_secs(30), |e| {
                     e["event"] == "chat" && e["origin"] == origin.as_str() && e["seq"] == 1000
                 });
             }
@@ -389,12 +419,13 @@ fn a_flood_of_maximum_size_chats_fills_the_history_only_up_to_its_bound() {
 /// 1000 such chats of 4 KiB took a node past 90 MiB (215 MiB with 50).
 #[test]
 fn a_flood_of_chats_that_cannot_be_delivered_stays_under_the_memory_bound() {
+    // Seq 1 never comes: 30 senders with 1000 messages each to hold back.
+    let frames = spam_chats(9, 30, 2..=1001, 4000);
     let mut nodes = mesh("held", 2, &[]);
     let peaks: Vec<RssPeak> = nodes.iter().map(|n| RssPeak::watch(n.child.id())).collect();
     let spammer_addr: SocketAddr = "127.0.0.1:3".parse().unwrap();
     let mut spammer = raw_member(nodes[0].addr, spammer_addr, "spammer", &[]);
-    // Seq 1 never comes: 30 senders with 1000 messages each to hold back.
-    for bytes in forged_chats(9, 30, 2..=1001, 4000) {
+    for bytes in frames {
         spammer.write_all(&bytes).expect("spam");
     }
     // The node answers a ping sent after the flood once it has handled it.
@@ -421,15 +452,7 @@ fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
     let peer_addr: SocketAddr = "127.0.0.1:4".parse().unwrap();
     let origin = |ip: [u8; 4]| keyless(SocketAddr::from((ip, 9)));
     let chat = |ip: [u8; 4], len: usize| {
-        Message::Chat(gossip_chat::Chat {
-            id: gossip_chat::MsgId {
-                origin: origin(ip),
-                seq: 1,
-            },
-            name: "x".into(),
-            text: "z".repeat(len).into(),
-            sent_ms: 0,
-        })
+        invented_chat(SocketAddr::from((ip, 9)), 1, "x", &"z".repeat(len))
     };
     // One byte over the default limit (4096), then a marker on the same
     // connection: once the marker is delivered, the long one was handled.
@@ -515,4 +538,135 @@ fn a_flood_of_large_frames_stays_under_the_memory_bound() {
         peak < RSS_BOUND_KIB,
         "VmRSS peaked at {peak} KiB, bound {RSS_BOUND_KIB} KiB"
     );
+}
+
+/// A node's ed25519 public key, from the `id` its `ready` line shows
+/// (unpadded URL-safe base64).
+fn public_key(node: &Chat) -> [u8; 32] {
+    use base64::Engine as _;
+    let ready = node.wait_for("ready", PROMPT, |e| e["event"] == "ready");
+    let id = ready["id"].as_str().expect("the node's id");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .unwrap_or_else(|| panic!("{}: id {id:?} is not a public key", node.name))
+}
+
+/// `dropped_total{reason="forged_chat"}` on a `--metrics` endpoint, once
+/// it reaches `at_least`; panics after [`DELIVERY`].
+fn wait_forged_metric(metrics: SocketAddr, at_least: f64) -> f64 {
+    let series = "gossip_chat_dropped_total{reason=\"forged_chat\"} ";
+    let deadline = clock() + DELIVERY;
+    loop {
+        let (status, _, body) = http_get(metrics, "/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        let value = body
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .map(|v| v.trim().parse::<f64>().expect("a number"));
+        if let Some(v) = value.filter(|v| *v >= at_least) {
+            return v;
+        }
+        assert!(
+            clock() < deadline,
+            "no {series}>= {at_least} within {DELIVERY:?}:\n{body}"
+        );
+        pause(Duration::from_millis(50));
+    }
+}
+
+/// A peer that completed the handshake and hello as itself sends a chat
+/// under another member's name: alice's id and life, her next seq. Signed
+/// with the peer's own key, or carrying alice's public key with a garbage
+/// signature, neither is shown, passed on or taken for alice's message of
+/// that seq: both are counted (`forged` in `/stats`,
+/// `dropped_total{reason="forged_chat"}`), and alice's genuine message of
+/// the same seq is delivered after them.
+#[test]
+fn a_chat_forged_under_another_members_name_is_never_shown() {
+    const OWN_KEY: &str = "forged by mallory under her own key";
+    const GARBAGE: &str = "forged by mallory under alice's key";
+    let mut alice = Chat::start("alice", &[]);
+    let mut bob = Chat::start_with("bob", &[&alice], &["--metrics", "127.0.0.1:0"]);
+    let metrics: SocketAddr = bob.wait_for("ready", PROMPT, |e| e["event"] == "ready")["metrics"]
+        .as_str()
+        .expect("metrics address")
+        .parse()
+        .unwrap();
+    alice.wait_peers(&[&bob]);
+    bob.wait_peers(&[&alice]);
+    // Alice's id and life, as bob knows them, and her public key.
+    let up = bob.wait_for("peer_up of alice", PROMPT, |e| {
+        e["event"] == "peer_up" && e["member"] == alice.member.as_str()
+    });
+    let alice_key = public_key(&alice);
+    let origin = NodeKey {
+        id: gossip_chat::Id::of_key(&alice_key),
+        incarnation: up["incarnation"].as_u64().expect("alice's life"),
+    };
+    assert_eq!(origin.id.to_string(), alice.member);
+
+    alice.line("genuine 1");
+    let first = bob.wait_chat(&alice, "genuine 1", DELIVERY);
+    assert_eq!(first["incarnation"], origin.incarnation, "{first}");
+    let next = first["seq"].as_u64().expect("a seq") + 1;
+
+    // Mallory: a raw peer, handshaken and greeted as itself.
+    let mallory = RawPeer::new();
+    let hello = mallory.hello("127.0.0.1:8".parse().unwrap(), "mallory");
+    let mut conn = mallory.send(bob.addr, &[Message::Hello(hello)]);
+    let own_key = mallory.chat_as(origin, next, "alice", OWN_KEY);
+    let Message::Chat(mut garbage) = mallory.chat_as(origin, next, "alice", GARBAGE) else {
+        unreachable!("a chat")
+    };
+    garbage.key = alice_key;
+    garbage.sig = ed25519_dalek::Signature::from_bytes(&[0x5a; 64]);
+    for (n, forged) in [own_key, Message::Chat(garbage)].into_iter().enumerate() {
+        // Bob answers a ping on the same connection once it has handled
+        // the chat before it.
+        let ping = n as u32 + 1;
+        conn.write_all(&frame(&forged))
+            .expect("write the forged chat");
+        conn.write_all(&frame(&Message::Ping(ping))).unwrap();
+        wait_for_message(&mut conn, "the pong", DELIVERY, |m| {
+            *m == Message::Pong(ping)
+        });
+        let stats = bob.stats();
+        let counted = stats["stats"]["forged"].as_u64().expect("a forged count");
+        assert!(
+            counted > n as u64,
+            "forged chat {ping} not counted: {stats}"
+        );
+        wait_forged_metric(metrics, f64::from(ping));
+    }
+
+    // Alice's genuine message of that seq still gets through, and bob's
+    // next one reaches alice after anything bob could have passed on.
+    alice.line("genuine 2");
+    bob.wait_chat(&alice, "genuine 2", DELIVERY);
+    bob.line("bob after");
+    alice.wait_chat(&bob, "bob after", DELIVERY);
+    let from_alice: Vec<(u64, u64, String)> = bob.chats_from(&alice);
+    assert_eq!(
+        from_alice,
+        [
+            (origin.incarnation, next - 1, "genuine 1".to_owned()),
+            (origin.incarnation, next, "genuine 2".to_owned())
+        ],
+        "bob: alice's chats"
+    );
+    for node in [&alice, &bob] {
+        let shown: Vec<_> = node
+            .seen()
+            .into_iter()
+            .filter(|e| e["text"] == OWN_KEY || e["text"] == GARBAGE)
+            .collect();
+        assert!(
+            shown.is_empty(),
+            "{}: showed a forged chat: {shown:?}",
+            node.name
+        );
+    }
+    drop(conn);
 }

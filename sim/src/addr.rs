@@ -2,7 +2,9 @@
 //! 7000.
 
 use gossip_chat::Id;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Mutex;
 
 /// The port every simulated node listens on.
 pub const PORT: u16 = 7000;
@@ -25,24 +27,49 @@ pub fn slot_of(a: &SocketAddr, slots: usize) -> Option<u32> {
     }
 }
 
-/// First bytes of every simulated node's id: the rest is its slot.
-const ID_TAG: [u8; 4] = *b"sim\0";
+/// The ids of the first slots, and back, as far as they were asked for:
+/// a key pair takes tens of microseconds to derive.
+static IDS: Mutex<Ids> = Mutex::new(Ids {
+    of: Vec::new(),
+    slot: BTreeMap::new(),
+});
 
-/// The id of node slot `i`, the same in every life (as a data directory
-/// keeps a real node's key): the slot, tagged, so that a report can name
-/// the node an id stands for without a table.
-pub fn id_of(i: u32) -> Id {
-    let mut id = [0; 8];
-    id[..4].copy_from_slice(&ID_TAG);
-    id[4..].copy_from_slice(&i.to_be_bytes());
-    Id(id)
+struct Ids {
+    of: Vec<Id>,
+    slot: BTreeMap<Id, u32>,
 }
 
-/// The slot of an id, if it is a simulated node's.
-pub fn slot_of_id(id: &Id, slots: usize) -> Option<u32> {
-    if id.0[..4] != ID_TAG {
-        return None;
+impl Ids {
+    /// Derives the ids of slots up to `n` (exclusive).
+    fn reach(&mut self, n: usize) {
+        while self.of.len() < n {
+            let i = self.of.len() as u32;
+            let id = Id::of_addr(addr_of(i));
+            self.of.push(id);
+            self.slot.insert(id, i);
+        }
     }
-    let i = u32::from_be_bytes([id.0[4], id.0[5], id.0[6], id.0[7]]);
-    ((i as usize) < slots).then_some(i)
+}
+
+fn ids() -> std::sync::MutexGuard<'static, Ids> {
+    IDS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The id of node slot `i`, the same in every life and every seed (as a
+/// data directory keeps a real node's key): that of the key pair derived
+/// from its address ([`gossip_chat::Identity::new`]).
+pub fn id_of(i: u32) -> Id {
+    let mut t = ids();
+    t.reach(i as usize + 1);
+    t.of[i as usize]
+}
+
+/// The slot of an id among the first `slots`, if it is a simulated
+/// node's (`usize::MAX`: among the slots named so far).
+pub fn slot_of_id(id: &Id, slots: usize) -> Option<u32> {
+    let mut t = ids();
+    if slots != usize::MAX {
+        t.reach(slots);
+    }
+    t.slot.get(id).copied().filter(|i| (*i as usize) < slots)
 }

@@ -33,11 +33,13 @@ pub enum CheckId {
     EventualDelivery,
     /// A node without the cluster key and the members exchange nothing.
     Admission,
+    /// No honest user gets a chat its claimed author did not send.
+    Forgery,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 13] = [
+    pub const ALL: [CheckId; 14] = [
         CheckId::Discovery,
         CheckId::Join,
         CheckId::Detection,
@@ -51,6 +53,7 @@ impl CheckId {
         CheckId::OverlayConnected,
         CheckId::EventualDelivery,
         CheckId::Admission,
+        CheckId::Forgery,
     ];
 
     /// The name used in scenario files and reports.
@@ -69,6 +72,7 @@ impl CheckId {
             CheckId::OverlayConnected => "overlay_connected",
             CheckId::EventualDelivery => "eventual_delivery",
             CheckId::Admission => "admission",
+            CheckId::Forgery => "forgery",
         }
     }
 

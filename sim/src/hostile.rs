@@ -5,9 +5,13 @@
 //! learning. The world asks an [`Attack`] for one [`Injection`] per tick and
 //! carries it out on one of the node's handshaken connections.
 
+use crate::addr::addr_of;
 use crate::random::below;
 use crate::scenario::Mode;
-use gossip_chat::{wire, Duration, Id, Instant, MemberState, MemberUpdate, Message, NodeKey};
+use gossip_chat::{
+    wire, Chat, Duration, Hello, History, Id, Identity, Instant, MemberState, MemberUpdate,
+    Message, MsgId, NodeKey, PROTOCOL_VERSION,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use serde::Serialize;
@@ -28,6 +32,39 @@ const FORGED_MAX: usize = 2;
 /// Invented addresses live in 198.18.0.0/15 (reserved for benchmarks: no
 /// simulated node listens there).
 const GHOST_NET: u32 = 0xc612_0000;
+/// Most forged chats in one forged repair batch.
+const FORGED_BATCH_MAX: usize = 4;
+/// Longest forged text, in bytes.
+const FORGED_TEXT_MAX: usize = 64;
+/// The largest seq a node takes in (its `MAX_SEQ` is 2^62, refused).
+pub const TOP_SEQ: u64 = (1 << 62) - 1;
+/// A far seq is at least this far past the frontier.
+const FAR_GAP: u64 = 1 << 10;
+
+/// A live honest member a hostile node can name: in a forged death, a
+/// forged chat or an impostor hello.
+#[derive(Clone, Debug)]
+pub struct Victim {
+    /// Its current life.
+    pub key: NodeKey,
+    /// Its display name.
+    pub name: Arc<str>,
+    /// Its slot (it listens on [`addr_of`] of it).
+    pub slot: u32,
+}
+
+/// Who the hostile node is now, for what it signs and says as itself.
+#[derive(Clone, Debug)]
+pub struct Me {
+    /// Its current life.
+    pub key: NodeKey,
+    /// Its display name.
+    pub name: Arc<str>,
+    /// Its slot.
+    pub slot: u32,
+    /// The wall clock in milliseconds, for the time a forged chat claims.
+    pub wall_ms: u64,
+}
 
 /// The replay class of `msg`: 0 for what carries chat or chat ids, 1 for
 /// the rest, `None` for what is not worth a replay (handshakes and
@@ -85,6 +122,27 @@ pub enum Injection {
     },
     /// A message received earlier, sent again.
     Replay(Message),
+    /// Chats claiming to be live honest members', signed by the hostile
+    /// node: one `Chat`, or a repair batch (`History`) of them.
+    Forged {
+        /// The chat or the batch.
+        msg: Message,
+        /// Forged chats in it.
+        chats: usize,
+        /// Of which at a seq far past the member's frontier.
+        far: usize,
+    },
+    /// A hello to send on a new connection to an honest node: naming
+    /// `victim`'s id (while the handshake proves the hostile node's), or
+    /// the hostile node's own id with `victim`'s address.
+    Impostor {
+        /// The hello.
+        hello: Hello,
+        /// The member it names or whose address it gives.
+        victim: u32,
+        /// Whether it names the victim's id (else the hostile node's own).
+        other_id: bool,
+    },
 }
 
 /// The attack of one hostile node.
@@ -104,6 +162,9 @@ pub struct Attack {
     pool: Vec<MemberUpdate>,
     /// Messages kept for replay, by class.
     recorded: [Reservoir; 2],
+    /// The highest seq of each stream the node delivered (what it
+    /// believes each member's last message is): forgeries claim the next.
+    frontier: BTreeMap<NodeKey, u64>,
 }
 
 impl Attack {
@@ -158,7 +219,14 @@ impl Attack {
             epoch,
             pool,
             recorded: Default::default(),
+            frontier: BTreeMap::new(),
         }
+    }
+
+    /// The node delivered chat `id` (forgeries claim what follows).
+    pub fn delivered(&mut self, id: MsgId) {
+        let f = self.frontier.entry(id.origin).or_insert(0);
+        *f = (*f).max(id.seq);
     }
 
     /// Whether it injects frames at all.
@@ -182,13 +250,14 @@ impl Attack {
         }
     }
 
-    /// The next hostile frame. `victims` lists the live honest nodes with
-    /// their current life and name (called only for a bogus peer list);
-    /// `max_frame` is the receivers' limit. `None` when the drawn mode has
-    /// nothing to send yet (no message recorded for replay).
+    /// The next hostile frame of the node `me`. `victims` lists the live
+    /// honest nodes (called only for a mode that names them); `max_frame`
+    /// is the receivers' limit. `None` when the drawn mode has nothing to
+    /// send yet (no message recorded for replay, no live honest node).
     pub fn next(
         &mut self,
-        victims: impl FnOnce() -> Vec<(NodeKey, Arc<str>)>,
+        me: &Me,
+        victims: impl FnOnce() -> Vec<Victim>,
         max_frame: usize,
         rng: &mut ChaCha8Rng,
     ) -> Option<Injection> {
@@ -224,7 +293,7 @@ impl Attack {
                     if victims.is_empty() {
                         break;
                     }
-                    let (key, name) = &victims[below(rng, victims.len())];
+                    let Victim { key, name, .. } = &victims[below(rng, victims.len())];
                     if forged.contains(key) {
                         continue;
                     }
@@ -270,8 +339,116 @@ impl Attack {
                 }
                 Some(Injection::Replay(kept[below(rng, kept.len())].clone()))
             }
+            Mode::ForgeChat => {
+                let victims = victims();
+                if victims.is_empty() {
+                    return None;
+                }
+                // A quarter of the time a repair batch of forgeries (of
+                // one or more members, each stream in order).
+                let batch = below(rng, 4) == 0;
+                let n = if batch {
+                    1 + below(rng, FORGED_BATCH_MAX)
+                } else {
+                    1
+                };
+                let mut next: BTreeMap<NodeKey, u64> = BTreeMap::new();
+                let mut chats = Vec::new();
+                for _ in 0..n {
+                    let v = &victims[below(rng, victims.len())];
+                    let front = self.frontier.get(&v.key).copied().unwrap_or(0);
+                    let seq = next.entry(v.key).or_insert(front);
+                    *seq += 1;
+                    chats.push(forge(me, v, *seq, rng));
+                }
+                chats.sort_by_key(|c| (c.id.origin, c.id.seq));
+                let msg = if batch {
+                    Message::History(History {
+                        chats,
+                        baseline: None,
+                    })
+                } else {
+                    Message::Chat(chats.pop()?)
+                };
+                Some(Injection::Forged {
+                    msg,
+                    chats: n,
+                    far: 0,
+                })
+            }
+            Mode::FarSeq => {
+                let victims = victims();
+                if victims.is_empty() {
+                    return None;
+                }
+                let v = &victims[below(rng, victims.len())];
+                let front = self.frontier.get(&v.key).copied().unwrap_or(0);
+                let seq = if below(rng, 2) == 0 {
+                    TOP_SEQ
+                } else {
+                    let from = front.saturating_add(FAR_GAP).min(TOP_SEQ);
+                    from + below(rng, (TOP_SEQ - from) as usize + 1) as u64
+                };
+                Some(Injection::Forged {
+                    msg: Message::Chat(forge(me, v, seq, rng)),
+                    chats: 1,
+                    far: 1,
+                })
+            }
+            Mode::Impersonate => {
+                let victims = victims();
+                let others: Vec<&Victim> = victims.iter().filter(|v| v.slot != me.slot).collect();
+                if others.is_empty() {
+                    return None;
+                }
+                let v = others[below(rng, others.len())];
+                // Half the time the victim's id (the handshake proved the
+                // hostile node's), half its own id at the victim's address.
+                let other_id = below(rng, 2) == 0;
+                let (node, name) = if other_id {
+                    (v.key, v.name.clone())
+                } else {
+                    (me.key, me.name.clone())
+                };
+                let hello = Hello {
+                    version: PROTOCOL_VERSION,
+                    node,
+                    addr: addr_of(v.slot),
+                    name,
+                    degree: below(rng, 9) as u16,
+                    members_hash: rng.next_u64(),
+                    chat_hash: rng.next_u64(),
+                    chat_mark: 0,
+                    beacon: None,
+                    bridge: false,
+                };
+                Some(Injection::Impostor {
+                    hello,
+                    victim: v.slot,
+                    other_id,
+                })
+            }
         }
     }
+}
+
+/// A chat claiming to be `v`'s message `seq`, with a random text, signed by
+/// the hostile node `me`: half the time it carries `me`'s key (the key is
+/// not the author's), half the time `v`'s real public key (the signature
+/// is not that key's).
+fn forge(me: &Me, v: &Victim, seq: u64, rng: &mut ChaCha8Rng) -> Chat {
+    let len = 1 + below(rng, FORGED_TEXT_MAX);
+    let text: String = (0..len)
+        .map(|_| (b'a' + below(rng, 26) as u8) as char)
+        .collect();
+    let id = MsgId { origin: v.key, seq };
+    let mine = Identity::new(addr_of(me.slot), me.key.incarnation, &*me.name);
+    let mut chat = Chat::signed(&mine.key, id, v.name.clone(), Arc::from(text), me.wall_ms);
+    if below(rng, 2) == 0 {
+        let theirs = Identity::new(addr_of(v.slot), v.key.incarnation, &*v.name);
+        chat.key = theirs.key.verifying_key().to_bytes();
+    }
+    chat
 }
 
 /// What the misbehaving nodes did and what the honest nodes refused.
@@ -319,6 +496,23 @@ pub struct Tally {
     pub refused_handshakes: u64,
     /// Of which dials by the nodes that lacked it.
     pub strangers_refused: u64,
+    /// Frames of forged chats sent (`forge-chat`, `far-seq`): single
+    /// chats and repair batches.
+    pub forged_frames: u64,
+    /// Forged chats in them.
+    pub forged_chats: u64,
+    /// Of which inside forged repair batches.
+    pub forged_in_batches: u64,
+    /// Of which at a seq far past the member's frontier (`far-seq`).
+    pub far_seqs: u64,
+    /// Impostor hellos sent on new connections (`impersonate`).
+    pub impostor_hellos: u64,
+    /// Of which naming another member's id (the rest: the hostile node's
+    /// own id with another member's address).
+    pub impostor_other_ids: u64,
+    /// Impostor dials that found no connection (the target down or cut
+    /// off): no hello went out.
+    pub impostor_dials_failed: u64,
 }
 
 /// The honest nodes' counters of refused input.
@@ -340,6 +534,10 @@ pub struct HonestStats {
     pub refutations: u64,
     /// Connections refused for lack of slots.
     pub conns_refused: u64,
+    /// Chats dropped because their author did not sign them.
+    pub forged: u64,
+    /// Hellos closed for naming another id than the handshake proved.
+    pub impostors: u64,
 }
 
 impl HonestStats {
@@ -353,5 +551,145 @@ impl HonestStats {
         self.peer_list_truncated += s.peer_list_truncated;
         self.refutations += s.refutations;
         self.conns_refused += s.conns_refused;
+        self.forged += s.forged;
+        self.impostors += s.impostors;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::id_of;
+    use rand_core::SeedableRng;
+
+    fn attack(modes: Vec<Mode>, rng: &mut ChaCha8Rng) -> Attack {
+        Attack::new(modes, 20.0, Instant::MAX, 1, 8, &mut BTreeMap::new(), rng)
+    }
+
+    fn key(slot: u32, incarnation: u64) -> NodeKey {
+        NodeKey {
+            id: id_of(slot),
+            incarnation,
+        }
+    }
+
+    fn me() -> Me {
+        Me {
+            key: key(3, 1),
+            name: Arc::from("n3"),
+            slot: 3,
+            wall_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn victims() -> Vec<Victim> {
+        (0..3)
+            .map(|slot| Victim {
+                key: key(slot, 2),
+                name: Arc::from(format!("n{slot}")),
+                slot,
+            })
+            .collect()
+    }
+
+    fn forged(inj: Option<Injection>) -> (Vec<Chat>, usize) {
+        match inj {
+            Some(Injection::Forged { msg, chats, far }) => {
+                let list = match msg {
+                    Message::Chat(c) => vec![c],
+                    Message::History(h) => {
+                        assert_eq!(h.baseline, None);
+                        h.chats
+                    }
+                    other => panic!("not a chat: {other:?}"),
+                };
+                assert_eq!(list.len(), chats);
+                (list, far)
+            }
+            other => panic!("not a forgery: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn forged_chats_claim_a_members_next_seq_and_are_never_authentic() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut a = attack(vec![Mode::ForgeChat], &mut rng);
+        for slot in 0..3 {
+            a.delivered(MsgId {
+                origin: key(slot, 2),
+                seq: 10 + slot as u64,
+            });
+        }
+        let (mut own_key, mut their_key, mut batches) = (0, 0, 0);
+        for _ in 0..200 {
+            let (chats, far) = forged(a.next(&me(), victims, 65536, &mut rng));
+            assert_eq!(far, 0);
+            batches += usize::from(chats.len() > 1);
+            let mut next: BTreeMap<NodeKey, u64> = BTreeMap::new();
+            for c in &chats {
+                assert!(!c.authentic(), "{c:?}");
+                let slot = crate::addr::slot_of_id(&c.id.origin.id, 3).unwrap();
+                assert_eq!(c.id.origin.incarnation, 2);
+                assert_eq!(&*c.name, format!("n{slot}"));
+                // The member's next messages, in stream order.
+                let seq = next.entry(c.id.origin).or_insert(10 + slot as u64);
+                *seq += 1;
+                assert_eq!(c.id.seq, *seq, "{c:?}");
+                let theirs = Identity::new(addr_of(slot), 2, "").key;
+                if c.key == theirs.verifying_key().to_bytes() {
+                    their_key += 1;
+                } else {
+                    assert_eq!(Id::of_key(&c.key), id_of(3));
+                    own_key += 1;
+                }
+            }
+        }
+        assert!(own_key > 50 && their_key > 50, "{own_key} {their_key}");
+        assert!(batches > 20 && batches < 100, "{batches}");
+    }
+
+    #[test]
+    fn far_seqs_are_far_past_the_frontier_and_within_what_a_node_takes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut a = attack(vec![Mode::FarSeq], &mut rng);
+        let mut top = 0;
+        for _ in 0..100 {
+            let (chats, far) = forged(a.next(&me(), victims, 65536, &mut rng));
+            assert_eq!((chats.len(), far), (1, 1));
+            let c = &chats[0];
+            assert!(!c.authentic());
+            assert!(c.id.seq > FAR_GAP && c.id.seq <= TOP_SEQ, "{}", c.id.seq);
+            top += usize::from(c.id.seq == TOP_SEQ);
+        }
+        assert!(top > 25 && top < 75, "{top}");
+        // Nobody to forge: nothing sent.
+        assert!(a.next(&me(), Vec::new, 65536, &mut rng).is_none());
+    }
+
+    #[test]
+    fn impostor_hellos_name_another_member_or_give_its_address() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut a = attack(vec![Mode::Impersonate], &mut rng);
+        let mut other = 0;
+        for _ in 0..100 {
+            let Some(Injection::Impostor {
+                hello,
+                victim,
+                other_id,
+            }) = a.next(&me(), victims, 65536, &mut rng)
+            else {
+                panic!("not an impostor hello");
+            };
+            assert!(victim < 3);
+            assert_eq!(hello.addr, addr_of(victim));
+            assert_eq!(hello.version, PROTOCOL_VERSION);
+            if other_id {
+                other += 1;
+                assert_eq!(hello.node, key(victim, 2));
+            } else {
+                assert_eq!(hello.node, me().key);
+            }
+        }
+        assert!(other > 25 && other < 75, "{other}");
     }
 }

@@ -508,7 +508,7 @@ impl Report {
                 s,
                 "  misbehave      {} injected {} frames ({} B): {} garbage, {} oversized, {} peer lists ({} full; {} invented entries over {} addresses, {} forged deaths/leaves), {} replays ({} chats)",
                 nodes.join(","),
-                m.malformed + m.oversized + m.peer_lists + m.replayed,
+                m.malformed + m.oversized + m.peer_lists + m.replayed + m.forged_frames + m.impostor_hellos,
                 m.bytes,
                 m.malformed,
                 m.oversized,
@@ -520,6 +520,22 @@ impl Report {
                 m.replayed,
                 m.replayed_chats
             );
+            if m.forged_frames + m.impostor_hellos + m.impostor_dials_failed > 0 {
+                let _ = writeln!(
+                    s,
+                    "  forgery        {} forged chats in {} frames ({} in repair batches, {} at far seqs); {} impostor hellos on new connections ({} naming another member, {} its own id at another's address; {} dials found no connection); honest dropped {} forged chats, closed {} impostors",
+                    m.forged_chats,
+                    m.forged_frames,
+                    m.forged_in_batches,
+                    m.far_seqs,
+                    m.impostor_hellos,
+                    m.impostor_other_ids,
+                    m.impostor_hellos - m.impostor_other_ids,
+                    m.impostor_dials_failed,
+                    m.honest.forged,
+                    m.honest.impostors
+                );
+            }
             if m.refused_handshakes > 0 {
                 let _ = writeln!(
                     s,

@@ -1,7 +1,7 @@
 //! The engine driven from code: faults now, chats, user events.
 
 use gossip_chat::{Duration, Event};
-use gossip_sim::addr::id_of;
+use gossip_sim::addr::{addr_of, id_of};
 use gossip_sim::builder::Sim;
 
 fn s(n: u64) -> Duration {
@@ -86,16 +86,20 @@ fn a_node_added_later_joins_and_an_injected_message_reaches_its_target() {
     let deadline = sim.now() + s(30);
     assert!(sim.run_until_true(deadline, Duration::from_millis(200), Sim::converged));
     assert_eq!(sim.up(), [0, 1, 2]);
-    // A chat injected on node 0's connection with node 1 is shown by 1.
-    let chat = gossip_chat::Message::Chat(gossip_chat::Chat {
-        id: gossip_chat::MsgId {
-            origin: sim.node(0).unwrap().key(),
-            seq: 1,
-        },
-        name: "n0".into(),
-        text: "forged".into(),
-        sent_ms: 0,
-    });
+    // A chat injected on node 0's connection with node 1 is shown by 1
+    // (signed with node 0's key, which anyone can derive in the simulator).
+    let id = gossip_chat::MsgId {
+        origin: sim.node(0).unwrap().key(),
+        seq: 1,
+    };
+    let key = gossip_chat::Identity::new(addr_of(0), 1, "").key;
+    let chat = gossip_chat::Message::Chat(gossip_chat::Chat::signed(
+        &key,
+        id,
+        "n0".into(),
+        "forged".into(),
+        0,
+    ));
     assert!(sim.inject(0, 1, chat.clone()));
     assert!(sim.chats(1).contains(&"forged".to_string()));
     assert!(!sim.inject(5, 1, chat), "no such connection");

@@ -142,7 +142,7 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
     let cfg = Config::lan();
     let mut node = Node::new(
         cfg.clone(),
-        gossip_chat::Identity::keyed(id_of(0), addr_of(0), 1, "n0"),
+        gossip_chat::Identity::new(addr_of(0), 1, "n0"),
         1,
         Instant::ZERO,
     )
@@ -280,7 +280,7 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
     let me = addr_of(0);
     let mut node = Node::new(
         cfg.clone(),
-        gossip_chat::Identity::keyed(id_of(0), me, 1, "n0"),
+        gossip_chat::Identity::new(me, 1, "n0"),
         1,
         Instant::ZERO,
     )
@@ -371,7 +371,7 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
     };
     let mut node = Node::new(
         cfg.clone(),
-        gossip_chat::Identity::keyed(id_of(0), addr_of(0), 1, "n0"),
+        gossip_chat::Identity::new(addr_of(0), 1, "n0"),
         1,
         Instant::ZERO,
     )

@@ -283,3 +283,105 @@ fn a_node_that_loses_the_key_mid_run_is_cut_off() {
         r.render()
     );
 }
+
+#[test]
+fn forged_chats_are_dropped_before_anyone_delivers_them() {
+    let sc = load(&scenario_file("forge-chat")).unwrap();
+    let r = run(&sc, 1, None);
+    assert!(r.passed, "{}", r.render());
+    let m = r.figures.misbehave.as_ref().expect("a misbehave tally");
+    assert_eq!(m.hostile_nodes, vec![5, 15, 25, 35]);
+    // Single chats, repair batches and far seqs all went out.
+    assert!(m.forged_chats > m.forged_frames, "{}", r.render());
+    assert!(m.forged_in_batches > 0 && m.far_seqs > 0, "{}", r.render());
+    assert_eq!(
+        m.impostor_hellos + m.malformed + m.peer_lists + m.replayed,
+        0
+    );
+    // The honest nodes checked the signatures and dropped them (a forgery
+    // of a seq they already had is a duplicate, not checked again).
+    assert!(m.honest.forged > m.forged_chats / 2, "{}", r.render());
+    // Nothing forged reached a user, judged over every honest delivery.
+    let f = r.check("forgery").unwrap();
+    assert_eq!(f.status, Status::Pass, "{}", r.render());
+    assert!(f.judged > 10_000, "{f:?}");
+    assert!(r.render().contains("forgery        "), "{}", r.render());
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["figures"]["misbehave"]["forged_chats"], m.forged_chats);
+    assert_eq!(
+        json["figures"]["misbehave"]["honest"]["forged"],
+        m.honest.forged
+    );
+}
+
+#[test]
+fn impostor_hellos_are_closed_and_an_own_id_at_another_address_moves_nobody() {
+    let sc = load(&scenario_file("impersonate")).unwrap();
+    let r = run(&sc, 1, None);
+    assert!(r.passed, "{}", r.render());
+    let m = r.figures.misbehave.as_ref().expect("a misbehave tally");
+    assert!(m.impostor_hellos > 1000, "{}", r.render());
+    assert!(
+        m.impostor_other_ids > 0 && m.impostor_other_ids < m.impostor_hellos,
+        "{}",
+        r.render()
+    );
+    assert_eq!(m.forged_chats, 0);
+    // Each hello naming another member was closed as an impostor.
+    assert!(m.honest.impostors > 0, "{}", r.render());
+    assert!(m.honest.impostors <= m.impostor_other_ids, "{}", r.render());
+    assert!(
+        m.impostor_other_ids - m.honest.impostors < 10,
+        "{}",
+        r.render()
+    );
+    // No honest view lost or gained a member: the crash was detected, no
+    // live node removed, the views converged.
+    for c in ["no_false_removal", "detection", "convergence", "forgery"] {
+        assert_eq!(
+            r.check(c).unwrap().status,
+            Status::Pass,
+            "{c}: {}",
+            r.render()
+        );
+    }
+    // And every honest node still has every member at its own address:
+    // a hello giving another's address moved nobody.
+    let faults = gossip_sim::random::schedule(&sc, 1);
+    let mut w = gossip_sim::world::World::new(&sc, 1, &faults, gossip_sim::Trace::new(None));
+    w.advance(Instant::from_millis(60_000), &mut |_| {});
+    let mut checked = 0;
+    for slot in w.up() {
+        if [5, 15, 25, 35].contains(&slot) {
+            continue;
+        }
+        for m in w.node(slot).unwrap().members() {
+            let at = gossip_sim::addr::slot_of_id(&m.node.id, w.slots()).unwrap();
+            assert_eq!(m.addr, gossip_sim::addr::addr_of(at), "n{slot} lists n{at}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
+#[test]
+fn the_forging_modes_are_named_and_off_unless_listed() {
+    let text = "duration = \"10s\"\n[nodes]\ncount = 3\n[[fault]]\nat = \"1s\"\nkind = \"misbehave\"\nnode = 1\nmodes = [\"impersonate\", \"far-seq\", \"forge-chat\"]\n";
+    let sc = parse("x.toml", text).unwrap();
+    let FaultKind::Misbehave(m) = &sc.faults[0].kind else {
+        panic!("{:?}", sc.faults);
+    };
+    assert_eq!(
+        m.modes,
+        vec![Mode::ForgeChat, Mode::FarSeq, Mode::Impersonate]
+    );
+    for mode in [
+        Mode::ForgeChat,
+        Mode::FarSeq,
+        Mode::Impersonate,
+        Mode::NoKey,
+    ] {
+        assert!(!Mode::INJECTING.contains(&mode), "{mode:?}");
+        assert!(gossip_sim::scenario::MODE_NAMES.contains(&mode.name()));
+    }
+}

@@ -4,7 +4,7 @@ use gossip_chat::{
     Config, DownReason, Duration, Event, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
     Node, NodeKey, Output, Via,
 };
-use gossip_sim::addr::{addr_of, id_of};
+use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
 use gossip_sim::scenario::InitialJoin;
 use std::collections::BTreeSet;
@@ -300,7 +300,7 @@ fn garbage_a_wrong_version_and_an_oversized_frame_are_counted_and_dropped() {
     // A wrong version on a fresh connection: refused.
     let mut lone = Node::new(
         Config::lan(),
-        gossip_chat::Identity::keyed(id_of(9), addr_of(9), 1, "x"),
+        gossip_chat::Identity::new(addr_of(9), 1, "x"),
         1,
         Instant::ZERO,
     )
@@ -360,12 +360,17 @@ fn a_replayed_old_message_is_not_delivered_twice() {
                 text,
                 sent_ms,
                 ..
-            } if e.node == 0 => Some(gossip_chat::Chat {
-                id: *id,
-                name: name.clone(),
-                text: text.clone(),
-                sent_ms: *sent_ms,
-            }),
+            } if e.node == 0 => {
+                // Signed by its author, as the original was: a true copy.
+                let author = slot_of_id(&id.origin.id, usize::MAX).unwrap();
+                Some(gossip_chat::Chat::signed(
+                    &gossip_chat::Identity::new(addr_of(author), 1, "").key,
+                    *id,
+                    name.clone(),
+                    text.clone(),
+                    *sent_ms,
+                ))
+            }
             _ => None,
         })
         .unwrap();

@@ -253,15 +253,11 @@ impl Node {
             })));
             return;
         }
-        let chat = Chat {
-            id: MsgId {
-                origin: self.me,
-                seq: self.next_seq,
-            },
-            name: self.name.clone(),
-            text: Arc::from(text),
-            sent_ms: wall_ms,
+        let id = MsgId {
+            origin: self.me,
+            seq: self.next_seq,
         };
+        let chat = Chat::signed(&self.key, id, self.name.clone(), Arc::from(text), wall_ms);
         self.next_seq += 1;
         self.on_chat(chat, None, Via::Live, true, out);
     }
@@ -278,6 +274,23 @@ impl Node {
     ) -> bool {
         let key = chat.id.origin;
         let seq = chat.id.seq;
+        // Seen before (past the frontier, held back, or kept in the
+        // history while the hold-back was full): a copy, not checked again.
+        let seen = self
+            .streams
+            .map
+            .get(&key)
+            .is_some_and(|s| seq <= s.delivered || s.held.contains_key(&seq));
+        if seen || self.store.get(&chat.id).is_some() {
+            self.stats.duplicates += 1;
+            return false;
+        }
+        // Nothing is stored, passed on or delivered unless its author
+        // signed it.
+        if key != self.me && !self.authenticity.authentic(&chat) {
+            self.stats.forged += 1;
+            return false;
+        }
         if !self.streams.map.contains_key(&key) {
             if self.long_gone(key) {
                 // No honest node still holds messages of this life: a replay.

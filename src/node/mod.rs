@@ -161,12 +161,14 @@ const MAX_SEQ: u64 = 1 << 62;
 /// Longest display name accepted from a peer, in bytes.
 const MAX_NAME_LEN: usize = 256;
 
-/// Who a node is: its id (from its public key), the address it listens
-/// on and advertises, its life, and its display name.
+/// Who a node is: its signing key (its id is that of the public half),
+/// the address it listens on and advertises, its life, and its display
+/// name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// Its key in every roster: [`Id::of_key`] of its public key.
-    pub id: Id,
+    /// Its ed25519 signing key: it signs the node's chat, and its public
+    /// half names the node in every roster ([`Identity::id`]).
+    pub key: ed25519_dalek::SigningKey,
     /// Where peers reach it now.
     pub addr: SocketAddr,
     /// Its life: must grow on every restart (a wall-clock reading or a
@@ -178,21 +180,59 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// An identity with an id derived from the address ([`Id::of_addr`]),
-    /// for a node without a key pair: tests, and simulated nodes.
+    /// An identity whose key is derived from the address
+    /// ([`crate::message::addr_key`]): anyone can derive it, so it is for
+    /// tests and the simulator only. Its id is [`Id::of_addr`].
     pub fn new(addr: SocketAddr, incarnation: u64, name: impl Into<String>) -> Self {
-        Identity::keyed(Id::of_addr(addr), addr, incarnation, name)
-    }
-
-    /// An identity from its parts: `id` is [`Id::of_key`] of the node's
-    /// public key, which its adapter proves in every handshake.
-    pub fn keyed(id: Id, addr: SocketAddr, incarnation: u64, name: impl Into<String>) -> Self {
+        let key = crate::message::addr_key(addr);
         Identity {
-            id,
+            key,
             addr,
             incarnation,
             name: name.into(),
         }
+    }
+
+    /// An identity from its parts: `secret` is the node's ed25519 secret
+    /// key (the one its adapter proves in every handshake).
+    pub fn keyed(
+        secret: &[u8; 32],
+        addr: SocketAddr,
+        incarnation: u64,
+        name: impl Into<String>,
+    ) -> Self {
+        Identity {
+            key: ed25519_dalek::SigningKey::from_bytes(secret),
+            addr,
+            incarnation,
+            name: name.into(),
+        }
+    }
+
+    /// Its id: [`Id::of_key`] of its public key.
+    pub fn id(&self) -> Id {
+        Id::of_key(&self.key.verifying_key().to_bytes())
+    }
+}
+
+/// Decides whether a chat is its author's. Every node checks with
+/// [`Chat::authentic`] unless its driver installs another judge with
+/// [`Node::set_authenticity`]: a simulator running thousands of nodes in
+/// one process shares one that remembers each copy's answer, since every
+/// node checks the same signed copies. A judge must answer as
+/// [`Chat::authentic`] does.
+pub trait Authenticity: Send + std::marker::Sync + std::fmt::Debug {
+    /// Whether `chat` was signed by its author.
+    fn authentic(&self, chat: &Chat) -> bool;
+}
+
+/// [`Chat::authentic`], each time.
+#[derive(Debug)]
+struct Verify;
+
+impl Authenticity for Verify {
+    fn authentic(&self, chat: &Chat) -> bool {
+        chat.authentic()
     }
 }
 
@@ -227,7 +267,7 @@ fn update_size(u: &MemberUpdate) -> usize {
 
 /// Upper bound of the encoded size of one chat.
 fn chat_size(c: &Chat) -> usize {
-    c.text.len() + c.name.len() + 48
+    c.text.len() + c.name.len() + 48 + 96
 }
 
 /// Splits `items` into batches whose summed `size` stays within `budget`
@@ -337,6 +377,10 @@ pub struct Node {
     me: NodeKey,
     /// Where this node listens.
     addr: SocketAddr,
+    /// Signs this node's chat.
+    key: ed25519_dalek::SigningKey,
+    /// Checks the chat of others.
+    authenticity: Arc<dyn Authenticity>,
     /// This node's refutation counter within its life.
     version: u32,
     name: Arc<str>,
@@ -415,10 +459,12 @@ impl Node {
         let store = Store::new(cfg.history_max, cfg.history_max_age);
         Ok(Node {
             me: NodeKey {
-                id: identity.id,
+                id: identity.id(),
                 incarnation: identity.incarnation,
             },
             addr: identity.addr,
+            key: identity.key,
+            authenticity: Arc::new(Verify),
             version: 0,
             name: Arc::from(identity.name),
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -527,6 +573,12 @@ impl Node {
     /// This node's id.
     pub fn id(&self) -> Id {
         self.me.id
+    }
+
+    /// Has `judge` decide whether a chat is its author's (see
+    /// [`Authenticity`]).
+    pub fn set_authenticity(&mut self, judge: Arc<dyn Authenticity>) {
+        self.authenticity = judge;
     }
 
     /// The member whose overlay beacons this node follows (the member

@@ -19,6 +19,9 @@ pub struct Stats {
     /// Hellos naming an id other than the one the adapter's handshake
     /// proved (closed).
     pub impostors: u64,
+    /// Chats whose signature is not their author's: dropped before they
+    /// were stored, passed on or delivered.
+    pub forged: u64,
     /// Chat texts over the length limit.
     pub text_too_long: u64,
     /// Chat copies that arrived again (dedup at work).

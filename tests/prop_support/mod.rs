@@ -9,12 +9,14 @@
 
 #![allow(dead_code)]
 
+use ed25519_dalek::{Signature, SigningKey};
 use gossip_chat::{
     Beacon, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message, MsgId,
     NodeKey, Sync, PROTOCOL_VERSION,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
 
@@ -47,6 +49,71 @@ pub struct Universe {
     pub max_len: usize,
     /// Whether histories may carry a newcomer baseline.
     pub baseline: bool,
+    /// Members whose chats are signed, by id: a chat of one of them is
+    /// mostly signed by its key, sometimes forged (see [`Forgery`]). A chat
+    /// of any other id carries arbitrary key and signature bytes.
+    pub signers: BTreeMap<Id, SigningKey>,
+}
+
+/// How a chat of a member with a key (see [`Universe::signers`]) is made.
+#[derive(Clone, Debug)]
+pub enum Forgery {
+    /// Signed by its author.
+    Genuine,
+    /// Signed by its author, then its text changed.
+    Altered,
+    /// Signed by another key, which it carries (not the author's).
+    OtherKey([u8; 32]),
+    /// Carries its author's public key with another key's signature.
+    Borrowed([u8; 32]),
+    /// The author's key and arbitrary signature bytes.
+    Bytes([u8; 64]),
+}
+
+impl Forgery {
+    /// Genuine two times in three.
+    pub fn any() -> BoxedStrategy<Forgery> {
+        prop_oneof![
+            8 => Just(Forgery::Genuine),
+            1 => Just(Forgery::Altered),
+            1 => any::<[u8; 32]>().prop_map(Forgery::OtherKey),
+            1 => any::<[u8; 32]>().prop_map(Forgery::Borrowed),
+            1 => any::<[u8; 64]>().prop_map(Forgery::Bytes),
+        ]
+        .boxed()
+    }
+
+    /// The chat `author` signs, forged this way.
+    pub fn make(
+        &self,
+        author: &SigningKey,
+        id: MsgId,
+        name: Arc<str>,
+        text: Arc<str>,
+        sent_ms: u64,
+    ) -> Chat {
+        match self {
+            Forgery::Genuine => Chat::signed(author, id, name, text, sent_ms),
+            Forgery::Altered => {
+                let mut c = Chat::signed(author, id, name, text.clone(), sent_ms);
+                c.text = Arc::from(format!("{text}!"));
+                c
+            }
+            Forgery::OtherKey(secret) => {
+                Chat::signed(&SigningKey::from_bytes(secret), id, name, text, sent_ms)
+            }
+            Forgery::Borrowed(secret) => {
+                let mut c = Chat::signed(&SigningKey::from_bytes(secret), id, name, text, sent_ms);
+                c.key = author.verifying_key().to_bytes();
+                c
+            }
+            Forgery::Bytes(sig) => {
+                let mut c = Chat::signed(author, id, name, text, sent_ms);
+                c.sig = Signature::from_bytes(sig);
+                c
+            }
+        }
+    }
 }
 
 /// Any u64, with the edges and small values drawn often.
@@ -81,7 +148,8 @@ fn arc_str(re: &'static str) -> BoxedStrategy<Arc<str>> {
     re.prop_map(|s: String| Arc::from(s)).boxed()
 }
 
-/// Any id: ids of addresses (as nodes without keys have), and any 8 bytes.
+/// Any id: ids of addresses (as `Identity::new` gives them), and any 8
+/// bytes.
 pub fn any_id() -> BoxedStrategy<Id> {
     prop_oneof![
         any_addr().prop_map(Id::of_addr),
@@ -103,6 +171,7 @@ pub fn wide() -> Universe {
         text: arc_str("\\PC{0,80}"),
         max_len: 12,
         baseline: true,
+        signers: BTreeMap::new(),
     }
 }
 
@@ -189,18 +258,31 @@ impl Universe {
             .boxed()
     }
 
+    /// A chat: of a member in [`Universe::signers`], signed by it or
+    /// forged; of anyone else, with arbitrary key and signature bytes
+    /// (which the codec carries as they are).
     pub fn chat(&self) -> BoxedStrategy<Chat> {
+        let signers = self.signers.clone();
         (
             self.msg_id(),
             self.name.clone(),
             self.text.clone(),
             any::<u64>(),
+            Forgery::any(),
+            (any::<[u8; 32]>(), any::<[u8; 64]>()),
         )
-            .prop_map(|(id, name, text, sent_ms)| Chat {
-                id,
-                name,
-                text,
-                sent_ms,
+            .prop_map(move |(id, name, text, sent_ms, forgery, (key, sig))| {
+                match signers.get(&id.origin.id) {
+                    Some(author) => forgery.make(author, id, name, text, sent_ms),
+                    None => Chat {
+                        id,
+                        name,
+                        text,
+                        sent_ms,
+                        key,
+                        sig: Signature::from_bytes(&sig),
+                    },
+                }
             })
             .boxed()
     }

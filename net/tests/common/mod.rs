@@ -12,7 +12,8 @@
 pub mod terminal;
 
 use crossbeam_channel::Receiver;
-use gossip_chat::{Hello, Id, Message, NodeKey, PROTOCOL_VERSION};
+use ed25519_dalek::SigningKey;
+use gossip_chat::{Hello, Id, Message, MsgId, NodeKey, PROTOCOL_VERSION};
 use gossip_chat_net::secure::{LocalKeys, SecureStream};
 use gossip_chat_net::{Keyring, NodeIdentity};
 use serde_json::Value;
@@ -427,6 +428,13 @@ impl Chat {
         }
     }
 
+    /// The `/stats` answer event, waiting up to [`PROMPT`] for it.
+    pub fn stats(&mut self) -> Value {
+        let mark = self.mark();
+        self.line("/stats");
+        self.wait_since(mark, "stats", PROMPT, |e| e["event"] == "stats")
+    }
+
     /// Sends a signal (`-STOP`, `-CONT`, `-KILL`) to the process.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -473,6 +481,20 @@ impl Drop for Chat {
             }
         }
     }
+}
+
+/// `GET path` on `addr` (a `--metrics` endpoint): status line, headers
+/// and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
+    use std::io::Read;
+    let mut s = TcpStream::connect_timeout(&addr, PROMPT).expect("connect to metrics");
+    s.set_read_timeout(Some(PROMPT)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_owned(), headers.to_owned(), body.to_owned())
 }
 
 /// A fresh directory under the system's temporary directory, unique to
@@ -629,6 +651,9 @@ pub fn wait_down_everywhere(
 /// connection whose hello names another, as an impostor's).
 pub struct RawPeer {
     keys: LocalKeys,
+    /// Its identity key (the one its handshake proves): what it signs its
+    /// chats with.
+    pub key: SigningKey,
     /// [`Id::of_key`] of its public key.
     pub id: Id,
 }
@@ -636,14 +661,34 @@ pub struct RawPeer {
 impl RawPeer {
     /// A stranger with a key of its own.
     pub fn new() -> RawPeer {
-        let keys = LocalKeys::new(NodeIdentity::generate());
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("the operating system's randomness");
+        let keys = LocalKeys::new(NodeIdentity::from_seed(seed));
+        let key = SigningKey::from_bytes(&seed);
         let id = keys.id().member_id();
-        RawPeer { keys, id }
+        assert_eq!(id, Id::of_key(&key.verifying_key().to_bytes()));
+        RawPeer { keys, key, id }
     }
 
     /// A hello naming this peer, listening on `addr`.
     pub fn hello(&self, addr: SocketAddr, name: &str) -> Hello {
         hello_as(self.id, addr, name)
+    }
+
+    /// Chat `seq` of this peer's first life, signed by it: a chat the
+    /// group takes as its own.
+    pub fn chat(&self, seq: u64, name: &str, text: &str) -> Message {
+        let origin = NodeKey {
+            id: self.id,
+            incarnation: 1,
+        };
+        self.chat_as(origin, seq, name, text)
+    }
+
+    /// Chat `seq` of the life `origin` (anyone's), signed with this peer's
+    /// own key: genuine only where `origin` is this peer's.
+    pub fn chat_as(&self, origin: NodeKey, seq: u64, name: &str, text: &str) -> Message {
+        signed_chat(&self.key, origin, seq, name, text)
     }
 
     /// Connects to `node` with the handshake of the open mode (no cluster
@@ -681,6 +726,41 @@ pub fn hello_as(id: Id, addr: SocketAddr, name: &str) -> Hello {
         beacon: None,
         bridge: false,
     }
+}
+
+/// Chat `seq` of the life `origin`, signed with `key`: genuine only where
+/// `origin.id` is [`Id::of_key`] of `key`'s public half.
+pub fn signed_chat(key: &SigningKey, origin: NodeKey, seq: u64, name: &str, text: &str) -> Message {
+    Message::Chat(gossip_chat::Chat::signed(
+        key,
+        MsgId { origin, seq },
+        name.into(),
+        text.into(),
+        0,
+    ))
+}
+
+/// The first life of a member invented at `addr`, one no process stands
+/// behind: its id is [`Id::of_addr`], its key [`addr_key`] (the core's
+/// test key of the address), which anyone can derive.
+pub fn invented(addr: SocketAddr) -> NodeKey {
+    NodeKey {
+        id: Id::of_addr(addr),
+        incarnation: 1,
+    }
+}
+
+/// The core's test key of `addr` (`gossip_chat::message::addr_key`, which
+/// [`gossip_chat::Identity::new`] uses): the key of the member invented
+/// there.
+pub fn addr_key(addr: SocketAddr) -> SigningKey {
+    gossip_chat::Identity::new(addr, 1, "").key
+}
+
+/// Chat `seq` of the member invented at `addr` ([`invented`]), signed with
+/// its key: the group delivers it like any member's.
+pub fn invented_chat(addr: SocketAddr, seq: u64, name: &str, text: &str) -> Message {
+    signed_chat(&addr_key(addr), invented(addr), seq, name, text)
 }
 
 /// One message as a frame on the wire.

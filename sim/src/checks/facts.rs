@@ -84,6 +84,9 @@ pub struct Msg {
     pub delivered: Bits,
     /// How many lives got it (the sender included).
     pub copies: u32,
+    /// Hash of what its author signed besides the id (name, text, time:
+    /// [`super::content_hash`]), when the sender's delivery told it.
+    pub content: Option<u64>,
 }
 
 /// What one delivery to a user was.
@@ -93,6 +96,8 @@ pub enum Delivery {
     Unknown {
         /// The receiving slot.
         slot: u32,
+        /// The id it claimed.
+        id: MsgId,
     },
     /// The first time this life got it.
     First {
@@ -104,6 +109,8 @@ pub enum Delivery {
         id: MsgId,
         /// Index of its sender's stream.
         stream: u32,
+        /// Its name, text or time differ from what its sender sent.
+        altered: bool,
     },
     /// This life had it already.
     Again {
@@ -111,6 +118,8 @@ pub enum Delivery {
         slot: u32,
         /// The message.
         id: MsgId,
+        /// Its name, text or time differ from what its sender sent.
+        altered: bool,
     },
 }
 
@@ -174,6 +183,8 @@ pub struct Facts {
     /// Per slot, the highest life a hostile node forged a death or leave
     /// of: removals of it up to that life are the forgery's doing.
     pub forged: Vec<u64>,
+    /// Forged chats and impostor hellos the hostile nodes sent so far.
+    pub forgeries: u64,
     /// When the liveness phase began, if there is one.
     pub liveness_from: Option<Instant>,
     /// When a node last started, stopped, paused, resumed or turned
@@ -209,6 +220,7 @@ impl Facts {
             hostile: Bits::new(slots),
             no_key: Vec::new(),
             forged: vec![0; slots],
+            forgeries: 0,
             liveness_from: None,
             changed_at: None,
             held_nowhere: Bits::default(),
@@ -463,9 +475,17 @@ impl Facts {
         })
     }
 
-    /// A chat message reached the user of `slot`; `own` if it sent it.
+    /// A chat message reached the user of `slot`; `own` if it sent it;
+    /// `content` is the hash of its name, text and time, if known.
     /// Returns what the delivery was, or nothing if `slot` is not up.
-    pub fn chat(&mut self, now: Instant, slot: u32, id: MsgId, own: bool) -> Option<Delivery> {
+    pub fn chat(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        id: MsgId,
+        own: bool,
+        content: Option<u64>,
+    ) -> Option<Delivery> {
         let l = self.current[slot as usize]?;
         let m = match self.msg_index.get(&id) {
             Some(&m) => m,
@@ -477,19 +497,21 @@ impl Facts {
                     sent: now,
                     delivered: Bits::default(),
                     copies: 0,
+                    content,
                 });
                 self.msg_index.insert(id, m);
                 m
             }
-            None => return Some(Delivery::Unknown { slot }),
+            None => return Some(Delivery::Unknown { slot, id }),
         };
         let stream = {
             let n = self.streams.len() as u32;
             *self.streams.entry(id.origin).or_insert(n)
         };
         let msg = &mut self.msgs[m as usize];
+        let altered = matches!((msg.content, content), (Some(a), Some(b)) if a != b);
         if msg.delivered.set(l as usize, true) {
-            return Some(Delivery::Again { slot, id });
+            return Some(Delivery::Again { slot, id, altered });
         }
         msg.copies += 1;
         // A newcomer's catch-up on older messages is not delivery latency.
@@ -501,7 +523,20 @@ impl Facts {
             life: l,
             id,
             stream,
+            altered,
         })
+    }
+
+    /// The messages the life now in `slot` got, in the order sent.
+    pub fn delivered_to(&self, slot: u32) -> Vec<MsgId> {
+        let Some(l) = self.current[slot as usize] else {
+            return Vec::new();
+        };
+        self.msgs
+            .iter()
+            .filter(|m| m.delivered.get(l as usize))
+            .map(|m| m.id)
+            .collect()
     }
 
     /// The node in `slot` turns hostile.

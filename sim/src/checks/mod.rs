@@ -19,6 +19,7 @@ mod detection;
 mod discovery;
 mod eventual_delivery;
 mod facts;
+mod forgery;
 mod hops;
 mod invented_peers;
 mod join;
@@ -41,6 +42,7 @@ pub use detection::Detection;
 pub use discovery::Discovery;
 pub use eventual_delivery::EventualDelivery;
 pub use facts::{Facts, Life, Removal};
+pub use forgery::Forgery;
 pub use hops::Hops;
 pub use invented_peers::InventedPeers;
 pub use join::Join;
@@ -83,6 +85,16 @@ fn show(id: MsgId) -> String {
     let slot = crate::addr::slot_of_id(&id.origin.id, usize::MAX)
         .map_or_else(|| id.origin.id.to_string(), |s| format!("n{s}"));
     format!("{slot}/{}#{}", id.origin.incarnation, id.seq)
+}
+
+/// A hash of what an author signs besides a chat's id: its name, text and
+/// time. Two deliveries of one id with different hashes are not the same
+/// message.
+pub fn content_hash(name: &str, text: &str, sent_ms: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (name, text, sent_ms).hash(&mut h);
+    h.finish()
 }
 
 fn ratio(a: u64, b: u64) -> String {

@@ -25,10 +25,10 @@ impl Check for NoDuplicates {
     fn delivered(&mut self, _f: &Facts, d: &Delivery) {
         match *d {
             Delivery::First { .. } => self.counter.pass(),
-            Delivery::Again { slot, id } => self
+            Delivery::Again { slot, id, .. } => self
                 .counter
                 .fail(|| format!("n{slot} got {} twice", show(id))),
-            Delivery::Unknown { slot } => {
+            Delivery::Unknown { slot, .. } => {
                 self.unknown += 1;
                 self.counter
                     .fail(|| format!("n{slot} got a message nobody sent"));

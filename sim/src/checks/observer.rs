@@ -5,8 +5,9 @@ use super::check::{Check, End};
 use super::components::Components;
 use super::facts::Facts;
 use super::{
-    Admission, BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery, Gone,
-    InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, OverlayConnected, Start,
+    Admission, BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery,
+    Forgery, Gone, InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, OverlayConnected,
+    Start,
 };
 use crate::net::Network;
 use crate::report::{CheckResult, Pct, Status};
@@ -38,11 +39,12 @@ struct Checks {
     overlay_connected: OverlayConnected,
     eventual_delivery: EventualDelivery,
     admission: Admission,
+    forgery: Forgery,
 }
 
 impl Checks {
     /// Every check, in report order ([`CheckId::ALL`]).
-    fn all(&self) -> [&dyn Check; 13] {
+    fn all(&self) -> [&dyn Check; 14] {
         [
             &self.discovery,
             &self.join,
@@ -57,10 +59,11 @@ impl Checks {
             &self.overlay_connected,
             &self.eventual_delivery,
             &self.admission,
+            &self.forgery,
         ]
     }
 
-    fn all_mut(&mut self) -> [&mut dyn Check; 13] {
+    fn all_mut(&mut self) -> [&mut dyn Check; 14] {
         [
             &mut self.discovery,
             &mut self.join,
@@ -75,6 +78,7 @@ impl Checks {
             &mut self.overlay_connected,
             &mut self.eventual_delivery,
             &mut self.admission,
+            &mut self.forgery,
         ]
     }
 }
@@ -124,6 +128,7 @@ impl Observer {
                 overlay_connected: OverlayConnected::default(),
                 eventual_delivery: EventualDelivery::default(),
                 admission: Admission::default(),
+                forgery: Forgery::default(),
             },
             traffic: Traffic::default(),
             max_tables: TableSizes::default(),
@@ -222,10 +227,25 @@ impl Observer {
         }
     }
 
-    /// A chat message reached the user of `slot`.
+    /// A chat message reached the user of `slot` (its name, text and time
+    /// not told: see [`Observer::chat_content`]).
     pub fn chat(&mut self, now: Instant, slot: u32, id: MsgId, own: bool) {
+        self.chat_content(now, slot, id, own, None);
+    }
+
+    /// A chat message reached the user of `slot`; `content` is
+    /// [`super::content_hash`] of its name, text and time, if known (a
+    /// delivery whose content differs from the sender's is a forgery).
+    pub fn chat_content(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        id: MsgId,
+        own: bool,
+        content: Option<u64>,
+    ) {
         let timed = self.facts.delivery_ms.len();
-        let Some(d) = self.facts.chat(now, slot, id, own) else {
+        let Some(d) = self.facts.chat(now, slot, id, own, content) else {
             return;
         };
         if let (true, super::facts::Delivery::First { life, .. }) = (own, &d) {
@@ -398,6 +418,17 @@ impl Observer {
     pub fn forged(&mut self, slot: u32, inc: u64) {
         let f = &mut self.facts.forged[slot as usize];
         *f = (*f).max(inc);
+    }
+
+    /// A hostile node sent `n` forged chats, or an impostor hello: from
+    /// now on `forgery` judges every delivery to an honest user.
+    pub fn forgery_injected(&mut self, n: u64) {
+        self.facts.forgeries += n;
+    }
+
+    /// The messages the life now in `slot` got.
+    pub fn delivered_to(&self, slot: u32) -> Vec<MsgId> {
+        self.facts.delivered_to(slot)
     }
 
     /// Invented addresses went out in a bogus peer list.

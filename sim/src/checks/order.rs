@@ -29,6 +29,7 @@ impl Check for Order {
             life,
             id,
             stream,
+            ..
         } = d
         else {
             return;

@@ -475,3 +475,68 @@ fn a_message_crossing_between_a_node_without_the_key_and_a_member_fails_admissio
     obs.delivery_deadline(at(8000), m, &net);
     assert_eq!(status(&obs, CheckId::Admission), Status::Skip);
 }
+
+#[test]
+fn a_chat_its_author_never_sent_fails_forgery() {
+    let sc = scenario("");
+    let hash = |text: &str| content_hash("n0", text, 0);
+    // n0 sends a message; n1 gets it as sent, then (after a forgery was
+    // injected) the next id of n0's stream that n0 never sent.
+    let mut obs = pair(&sc);
+    obs.forgery_injected(1);
+    obs.chat_content(at(1000), 0, msg(0, 1), true, Some(hash("hi")));
+    obs.chat_content(at(1100), 1, msg(0, 1), false, Some(hash("hi")));
+    let c = result(&obs, CheckId::Forgery);
+    assert_eq!((c.status, c.judged), (Status::Pass, 2), "{c:?}");
+    obs.chat_content(at(1200), 1, msg(0, 2), false, Some(hash("forged")));
+    let c = result(&obs, CheckId::Forgery);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 3, 1),
+        "{c:?}"
+    );
+    assert!(c.examples[0].contains("never sent"), "{c:?}");
+    // An id its author sent, with another text.
+    let mut obs = pair(&sc);
+    obs.forgery_injected(1);
+    obs.chat_content(at(1000), 0, msg(0, 1), true, Some(hash("hi")));
+    obs.chat_content(at(1100), 1, msg(0, 1), false, Some(hash("forged")));
+    let c = result(&obs, CheckId::Forgery);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 2, 1),
+        "{c:?}"
+    );
+    assert!(c.examples[0].contains("did not send"), "{c:?}");
+    // A hostile node's own deliveries are not judged.
+    let mut obs = pair(&sc);
+    obs.forgery_injected(1);
+    obs.misbehaves(1, at(500));
+    obs.chat_content(at(1000), 0, msg(0, 1), true, Some(hash("hi")));
+    obs.chat_content(at(1100), 1, msg(0, 1), false, Some(hash("forged")));
+    let c = result(&obs, CheckId::Forgery);
+    assert_eq!((c.status, c.judged), (Status::Pass, 1), "{c:?}");
+}
+
+#[test]
+fn forgery_judges_nothing_until_something_was_forged() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    obs.chat(at(1000), 0, msg(0, 1), true);
+    obs.chat(at(1100), 1, msg(0, 1), false);
+    let c = result(&obs, CheckId::Forgery);
+    assert_eq!((c.status, c.judged), (Status::Skip, 0), "{c:?}");
+    // A message nobody sent still fails no_duplicates, but forgery only
+    // judges once a forgery is about.
+    obs.chat(at(1200), 1, msg(0, 5), false);
+    assert_eq!(status(&obs, CheckId::Forgery), Status::Skip);
+    assert_eq!(status(&obs, CheckId::NoDuplicates), Status::Fail);
+    // From the first forgery on, deliveries without a known content (as
+    // in a real run) are judged by their id alone.
+    obs.forgery_injected(3);
+    obs.chat(at(1300), 0, msg(0, 2), true);
+    obs.chat(at(1400), 1, msg(0, 2), false);
+    let c = result(&obs, CheckId::Forgery);
+    assert_eq!((c.status, c.judged), (Status::Pass, 2), "{c:?}");
+    assert!(c.figure.contains("3 forgeries sent"), "{c:?}");
+}

@@ -237,8 +237,9 @@ fn misbehave(f: &RawFault) -> Result<Misbehave, String> {
             modes.dedup();
             if modes.is_empty() {
                 return Err(format!(
-                    "misbehave.modes is empty (list some of {}, or leave it out for every mode but no-key)",
-                    MODE_NAMES.join(", ")
+                    "misbehave.modes is empty (list some of {}, or leave it out for {})",
+                    MODE_NAMES.join(", "),
+                    Mode::INJECTING.map(Mode::name).join(", ")
                 ));
             }
             modes

@@ -273,14 +273,33 @@ pub enum Mode {
     /// between it and a member is refused at the handshake (as the TCP
     /// adapter's does), and the links it had are cut. It injects nothing.
     NoKey,
+    /// Chats (and repair batches of them) claiming to be a live honest
+    /// member's next message, signed by the hostile node: with its own key,
+    /// or with the member's public key and a signature that does not match.
+    ForgeChat,
+    /// Forged chats (as [`Mode::ForgeChat`]) at a seq far past the
+    /// member's frontier, up to the largest a node accepts.
+    FarSeq,
+    /// Hellos on new connections to honest nodes that name another live
+    /// member (the handshake proved the hostile node's id), or the hostile
+    /// node's own id with another member's address.
+    Impersonate,
 }
 
 impl Mode {
     /// Every mode, in the order of [`MODE_NAMES`].
-    pub const ALL: [Mode; 4] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay, Mode::NoKey];
+    pub const ALL: [Mode; 7] = [
+        Mode::Malformed,
+        Mode::BogusPeers,
+        Mode::Replay,
+        Mode::NoKey,
+        Mode::ForgeChat,
+        Mode::FarSeq,
+        Mode::Impersonate,
+    ];
 
-    /// The modes that inject frames on links the node has: a misbehave
-    /// fault that lists no `modes` uses these.
+    /// The modes a misbehave fault that lists no `modes` uses (the others
+    /// run only when listed).
     pub const INJECTING: [Mode; 3] = [Mode::Malformed, Mode::BogusPeers, Mode::Replay];
 
     /// The name used in scenario files and reports.
@@ -290,6 +309,9 @@ impl Mode {
             Mode::BogusPeers => "bogus-peers",
             Mode::Replay => "replay",
             Mode::NoKey => "no-key",
+            Mode::ForgeChat => "forge-chat",
+            Mode::FarSeq => "far-seq",
+            Mode::Impersonate => "impersonate",
         }
     }
 }

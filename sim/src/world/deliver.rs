@@ -42,6 +42,9 @@ impl World {
     /// still open.
     pub(super) fn input(&mut self, slot: u32, p: Pending) {
         let now = self.now;
+        if !self.rogue.is_empty() && self.rogue_input(slot, &p) {
+            return;
+        }
         match p {
             Pending::Deliver { conn, end, msg } => {
                 let Some(msg) = self.transport.unstash(msg) else {
@@ -233,7 +236,17 @@ impl World {
                     self.obs.ghost_listed(slot, g, false);
                 }
             }
-            Event::Chat { id, via, .. } => {
+            Event::Chat {
+                id,
+                via,
+                name,
+                text,
+                sent_ms,
+                ..
+            } => {
+                if let Some(a) = self.attacks.get_mut(&slot) {
+                    a.delivered(id);
+                }
                 let o = slot_of_id(&id.origin.id, n).unwrap_or(u32::MAX);
                 let own = id.origin == me;
                 self.trace
@@ -245,7 +258,8 @@ impl World {
                         ))
                     });
                 let before = self.obs.msgs_sent();
-                self.obs.chat(now, slot, id, own);
+                let content = crate::checks::content_hash(&name, &text, sent_ms);
+                self.obs.chat_content(now, slot, id, own, Some(content));
                 if self.obs.msgs_sent() > before {
                     let m = self.obs.last_msg();
                     self.push(now + self.sc.checks.deliver_within, Ev::DeliveryCheck(m));

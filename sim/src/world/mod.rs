@@ -17,6 +17,7 @@
 //!
 //! [`Node`]: gossip_chat::Node
 
+mod authenticity;
 mod deliver;
 mod describe;
 mod fault;
@@ -147,6 +148,8 @@ enum Action {
 /// One simulation run.
 pub struct World {
     sc: Arc<Scenario>,
+    /// Judges chat signatures for every node (see [`authenticity`]).
+    authenticity: Arc<authenticity::Remembered>,
     seed: u64,
     now: Instant,
     end: Instant,
@@ -169,6 +172,9 @@ pub struct World {
     /// reshuffle the rest of the run).
     hostile_rng: ChaCha8Rng,
     epochs: u32,
+    /// Impostor connections a hostile node dialled for itself (its end is
+    /// end 0), with the hello to send once open.
+    rogue: BTreeMap<u32, misbehave::Rogue>,
     tally: Tally,
     schedule: Vec<String>,
     events: u64,
@@ -205,6 +211,7 @@ impl World {
         let lossy = net.lossy();
         let mut w = World {
             sc: Arc::new(sc.clone()),
+            authenticity: Arc::default(),
             seed,
             now: Instant::ZERO,
             end: Instant::ZERO + sc.duration,
@@ -223,6 +230,7 @@ impl World {
             ghosts: BTreeMap::new(),
             hostile_rng: ChaCha8Rng::seed_from_u64(mix(seed ^ 0x686f_7374_696c_6521)),
             epochs: 0,
+            rogue: BTreeMap::new(),
             tally: Tally {
                 max_members: sc.config.max_members,
                 ..Tally::default()

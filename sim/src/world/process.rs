@@ -4,7 +4,7 @@
 //! for the observer.
 
 use super::{mix, transport::Transport, Ev, Pending, State, World};
-use crate::addr::{addr_of, id_of};
+use crate::addr::addr_of;
 use crate::checks::{Gone, Start};
 use crate::random::below;
 use crate::scenario::Via;
@@ -167,7 +167,7 @@ impl World {
         let node_seed = mix(self.seed ^ mix(slot as u64) ^ (inc << 48));
         let node = Node::new(
             self.sc.config.clone(),
-            gossip_chat::Identity::keyed(id_of(slot), addr_of(slot), inc, format!("n{slot}")),
+            gossip_chat::Identity::new(addr_of(slot), inc, format!("n{slot}")),
             node_seed,
             now,
         )
@@ -176,6 +176,7 @@ impl World {
         // thousands of nodes do not grow (and copy) step by step.
         let mut node = node;
         node.reserve_members(self.procs.slots.len() - 1);
+        node.set_authenticity(self.authenticity.clone());
         let s = &mut self.procs.slots[slot as usize];
         s.node = Some(Box::new(node));
         s.started = now;

@@ -337,6 +337,16 @@ impl World {
             fail_at(self, now + rtt + rtt);
             return;
         }
+        self.open_conn(slot, t);
+    }
+
+    /// Opens a connection from the up node in `slot` to the up node in `t`
+    /// (reachable, both holding the key): the acceptor hears of it after
+    /// one latency, the dialler after a round trip. Returns its number.
+    pub(super) fn open_conn(&mut self, slot: u32, t: u32) -> u32 {
+        let now = self.now;
+        let life = self.procs.slots[slot as usize].life;
+        let (a, b) = (slot as usize, t as usize);
         let there = now + self.net.latency(a, b);
         let back = there + self.net.latency(b, a);
         let c = self.transport.conns.len() as u32;
@@ -379,6 +389,7 @@ impl World {
                 input: Pending::Connected { conn: c, end: 0 },
             },
         );
+        c
     }
 
     /// Feeds the node in `to` now, on its open connection with `from`,
