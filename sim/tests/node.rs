@@ -1,8 +1,8 @@
 //! The node contract, told as sentences over the simulator's engine.
 
 use gossip_chat::{
-    Config, DownReason, Duration, Event, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
-    Node, NodeKey, Output, Via,
+    Config, DownReason, Duration, Event, Id, Input, Instant, MemberState, MemberUpdate, Message,
+    MsgId, Node, NodeKey, Output, Via,
 };
 use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
@@ -177,11 +177,9 @@ fn a_message_floods_to_all_exactly_once_in_a_full_mesh() {
 #[test]
 fn a_message_floods_to_all_exactly_once_in_a_ring() {
     // Each node keeps two neighbours, so floods go round both ways and
-    // meet; dedup must stop them. The overlay may first settle as two full
-    // triangles with the same view of everyone (it does at this seed): the
-    // leader's beacons merge them within a few beacon intervals (a node of
-    // the triangle that lost them dials the leader, or a member it probes
-    // in the other triangle, whose newer beacon shows the cut).
+    // meet; dedup must stop them. The overlay must settle as one ring (a
+    // node that lost the others dials the leader or a member it probes,
+    // whose newer beacon shows the cut).
     let cfg = Config {
         max_connections: 2,
         ..Config::lan()
@@ -189,13 +187,21 @@ fn a_message_floods_to_all_exactly_once_in_a_ring() {
     let n = 6;
     let mut sim = lan(n, 4).config(cfg).join(InitialJoin::Chain).build();
     sim.run_for(s(60));
-    let dials: u64 = (0..n)
-        .map(|i| {
-            let s = node(&sim, i).stats();
-            s.overlay_dials + s.beacon_dials
-        })
-        .sum();
-    assert!(dials >= 1, "the triangles were merged by a bridge dial");
+    let mut seen = vec![false; n as usize];
+    let mut todo = vec![0u32];
+    seen[0] = true;
+    while let Some(i) = todo.pop() {
+        let neighbours: Vec<Id> = node(&sim, i).neighbours().collect();
+        assert!(neighbours.len() <= 2, "node {i} keeps {neighbours:?}");
+        for a in neighbours {
+            let j = slot_of_id(&a, n as usize).expect("a cluster member");
+            if !seen[j as usize] {
+                seen[j as usize] = true;
+                todo.push(j);
+            }
+        }
+    }
+    assert!(seen.iter().all(|s| *s), "the overlay is split: {seen:?}");
     sim.send(0, "round");
     sim.run_for(s(2));
     for i in 0..n {
