@@ -40,7 +40,7 @@ pub mod wire;
 pub use config::{Config, ConfigError};
 pub use message::{
     Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Sync, PROTOCOL_VERSION,
+    MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 pub use node::{
     Authenticity, ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal,

@@ -112,6 +112,11 @@ pub struct Hello {
     pub addr: SocketAddr,
     /// The speaker's display name.
     pub name: Arc<str>,
+    /// The speaker's refutation version within the life.
+    pub member_version: u32,
+    /// The speaker's signature over its life, version, address and name
+    /// (see [`Proof`]).
+    pub proof: Proof,
     /// How many neighbours the speaker has now (used to share out
     /// connection slots).
     pub degree: u16,
@@ -129,6 +134,23 @@ pub struct Hello {
     /// leader's beacons no longer reach, to the receiver's: a full receiver
     /// makes room for it.
     pub bridge: bool,
+}
+
+impl Hello {
+    /// The speaker's own entry as its hello tells it: alive in its life, at
+    /// its version, signed.
+    pub fn entry(&self) -> MemberUpdate {
+        MemberUpdate {
+            node: self.node,
+            addr: self.addr,
+            version: self.member_version,
+            state: MemberState::Alive,
+            name: self.name.clone(),
+            age_secs: 0,
+            accuser: None,
+            proof: self.proof,
+        }
+    }
 }
 
 /// A sign of life flooded over the broadcast tree by the member first on
@@ -186,6 +208,100 @@ pub struct MemberUpdate {
     /// For `Suspect`: the member that could not reach it (one of the
     /// independent accusers that shorten a suspicion); otherwise `None`.
     pub accuser: Option<Id>,
+    /// The member's own word for the life, version, address and name: for
+    /// `Left` its signed departure, otherwise its signed claim to be alive
+    /// at them (an accusation names a version the accused signed).
+    pub proof: Proof,
+}
+
+impl MemberUpdate {
+    /// Whether the member itself signed this entry's life, version,
+    /// address and name (and, for `Left`, its departure).
+    pub fn proven(&self) -> bool {
+        self.proof.proves(
+            self.node,
+            self.version,
+            self.addr,
+            &self.name,
+            self.state == MemberState::Left,
+        )
+    }
+}
+
+/// A member's signature over its own state: only a member can raise its
+/// life or version, say where it listens or what it is called, or leave.
+/// 96 bytes on the wire: the public key (its hash is the member's id) and
+/// the signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// The member's ed25519 public key.
+    pub key: [u8; 32],
+    /// Its signature over [`Proof::claim_bytes`].
+    pub sig: ed25519_dalek::Signature,
+}
+
+impl Proof {
+    /// The member `key` signs that it is in life `node.incarnation` at
+    /// `version`, listening on `addr` as `name`; or, with `left`, that it
+    /// left in that life.
+    pub fn sign(
+        key: &ed25519_dalek::SigningKey,
+        node: NodeKey,
+        version: u32,
+        addr: SocketAddr,
+        name: &str,
+        left: bool,
+    ) -> Proof {
+        use ed25519_dalek::Signer;
+        let msg = Proof::claim_bytes(node, version, addr, name, left);
+        Proof {
+            key: key.verifying_key().to_bytes(),
+            sig: key.sign(&msg),
+        }
+    }
+
+    /// A proof that proves nothing: an all-zero key and signature, which
+    /// match no member's id and no valid signature (for tests).
+    pub fn none() -> Proof {
+        Proof {
+            key: [0; 32],
+            sig: ed25519_dalek::Signature::from_bytes(&[0; 64]),
+        }
+    }
+
+    /// What a member signs about itself: a domain tag, then its id and
+    /// life, the version, address, name and whether it left, as postcard
+    /// encodes them.
+    pub fn claim_bytes(
+        node: NodeKey,
+        version: u32,
+        addr: SocketAddr,
+        name: &str,
+        left: bool,
+    ) -> Vec<u8> {
+        postcard::to_allocvec(&("gossip-chat state v1", node, version, addr, name, left))
+            .unwrap_or_default()
+    }
+
+    /// Whether the key is `node`'s (its id is `node.id`) and signed this
+    /// claim.
+    pub fn proves(
+        &self,
+        node: NodeKey,
+        version: u32,
+        addr: SocketAddr,
+        name: &str,
+        left: bool,
+    ) -> bool {
+        if Id::of_key(&self.key) != node.id {
+            return false;
+        }
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.key) else {
+            return false;
+        };
+        let msg = Proof::claim_bytes(node, version, addr, name, left);
+        key.verify_strict(&msg, &self.sig).is_ok()
+    }
 }
 
 /// A chat message as it travels: flooded live, or sent again by repair.
@@ -346,8 +462,9 @@ pub enum Message {
     Busy(Busy),
     /// A chat message, flooded.
     Chat(Chat),
-    /// The sender leaves the group for good (this life).
-    Leave(NodeKey),
+    /// The sender leaves the group for good (this life): its own entry in
+    /// state `Left`, signed.
+    Leave(MemberUpdate),
     /// The sender closes this connection on purpose.
     Bye(ByeReason),
     /// Anti-entropy probe.
@@ -599,6 +716,155 @@ mod tests {
         // signature.
         assert_eq!(signed_chat().sig, c.sig);
         assert_eq!(c.key, author().0.verifying_key().to_bytes());
+    }
+
+    /// Bob's life 7 at version 3, listening where his key comes from.
+    fn bob() -> (ed25519_dalek::SigningKey, NodeKey, SocketAddr) {
+        let (key, addr) = author();
+        let node = NodeKey {
+            id: Id::of_addr(addr),
+            incarnation: 7,
+        };
+        (key, node, addr)
+    }
+
+    #[test]
+    fn what_a_member_signs_about_itself_is_stable() {
+        // Pinned: a change would make every entry of an older node a
+        // forgery to a newer one (postcard of the domain tag, the life,
+        // the version, the address, the name and the departure flag).
+        let (key, node, addr) = bob();
+        let hex = |left| -> String {
+            Proof::claim_bytes(node, 3, addr, "bob", left)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let want = [
+            "14676f737369702d63686174207374617465207631", // "gossip-chat state v1"
+            "1a70ce6594855302",                           // the id ...
+            "07",                                         // ... and incarnation
+            "03",                                         // version 3
+            "000a000002d836",                             // 10.0.0.2:7000
+            "03626f62",                                   // "bob"
+        ]
+        .concat();
+        assert_eq!(hex(false), want.clone() + "00");
+        assert_eq!(hex(true), want + "01");
+        // Deterministic, and carrying the member's public key.
+        let p = Proof::sign(&key, node, 3, addr, "bob", false);
+        assert_eq!(p, Proof::sign(&key, node, 3, addr, "bob", false));
+        assert_eq!(p.key, key.verifying_key().to_bytes());
+    }
+
+    #[test]
+    fn a_proof_proves_only_what_its_member_signed() {
+        let (key, node, addr) = bob();
+        for left in [false, true] {
+            let u = MemberUpdate {
+                node,
+                addr,
+                version: 3,
+                state: if left {
+                    MemberState::Left
+                } else {
+                    MemberState::Alive
+                },
+                name: "bob".into(),
+                age_secs: 0,
+                accuser: None,
+                proof: Proof::sign(&key, node, 3, addr, "bob", left),
+            };
+            assert!(u.proven(), "left {left}");
+            // An accusation carries the accused's alive claim; neither it
+            // nor its age or accuser is signed.
+            if !left {
+                for state in [MemberState::Suspect, MemberState::Dead] {
+                    let accused = MemberUpdate {
+                        state,
+                        age_secs: 90,
+                        accuser: Some(Id::of_addr("10.0.0.3:7000".parse().unwrap())),
+                        ..u.clone()
+                    };
+                    assert!(accused.proven(), "{state:?}");
+                }
+            }
+            // Every part the member signed: changed, the proof fails.
+            let changed: [fn(&mut MemberUpdate); 8] = [
+                |u| u.node.incarnation += 1,
+                |u| u.version += 1,
+                |u| u.addr.set_port(7001),
+                |u| u.name = "eve".into(),
+                // The other departure flag: an alive claim is no departure,
+                // a departure no alive claim.
+                |u| {
+                    u.state = if u.state == MemberState::Left {
+                        MemberState::Dead
+                    } else {
+                        MemberState::Left
+                    }
+                },
+                |u| u.node.id = Id::of_addr("10.0.0.3:7000".parse().unwrap()),
+                |u| {
+                    let mut sig = u.proof.sig.to_bytes();
+                    sig[0] ^= 1;
+                    u.proof.sig = ed25519_dalek::Signature::from_bytes(&sig);
+                },
+                |u| u.proof = Proof::none(),
+            ];
+            for (i, change) in changed.iter().enumerate() {
+                let mut forged = u.clone();
+                change(&mut forged);
+                assert!(!forged.proven(), "left {left}, change {i}");
+            }
+            // Signed by another key, which it carries: not the member's.
+            let eve = addr_key("10.0.0.3:7000".parse().unwrap());
+            let by_eve = MemberUpdate {
+                proof: Proof::sign(&eve, node, 3, addr, "bob", left),
+                ..u.clone()
+            };
+            assert!(!by_eve.proven());
+            // The member's key with another key's signature.
+            let borrowed = MemberUpdate {
+                proof: Proof {
+                    key: u.proof.key,
+                    ..by_eve.proof
+                },
+                ..u.clone()
+            };
+            assert!(!borrowed.proven());
+        }
+    }
+
+    #[test]
+    fn a_hello_tells_its_speakers_entry() {
+        let (key, node, addr) = bob();
+        let h = Hello {
+            version: PROTOCOL_VERSION,
+            node,
+            addr,
+            name: "bob".into(),
+            member_version: 3,
+            proof: Proof::sign(&key, node, 3, addr, "bob", false),
+            degree: 2,
+            members_hash: 1,
+            chat_hash: 2,
+            chat_mark: 3,
+            beacon: None,
+            bridge: true,
+        };
+        let u = h.entry();
+        assert_eq!(
+            (u.node, u.addr, u.version, u.state, &*u.name, u.age_secs, u.accuser),
+            (node, addr, 3, MemberState::Alive, "bob", 0, None)
+        );
+        assert!(u.proven());
+        // Its version is signed too.
+        let later = Hello {
+            member_version: 4,
+            ..h
+        };
+        assert!(!later.entry().proven());
     }
 
     #[test]

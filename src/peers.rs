@@ -1,7 +1,7 @@
 //! The membership table: every node this node knows of, alive or
 //! remembered dead, with the precedence rule that merges gossip.
 
-use crate::message::{Id, MemberState, MemberUpdate, NodeKey};
+use crate::message::{Id, MemberState, MemberUpdate, NodeKey, Proof};
 use crate::time::Instant;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
@@ -50,6 +50,10 @@ pub(crate) struct Member {
     /// Smoothed round trip to the member as this node's pings measured it
     /// (ms; 0 while unknown): timeouts for it stretch by it.
     pub rtt_ms: u16,
+    /// The member's signature over this life, version, address and name
+    /// (its departure, if it left): every entry this node sends of it
+    /// carries it.
+    pub proof: Proof,
 }
 
 /// The fingerprint of the entry for `node` at `version` in `state`, as
@@ -124,6 +128,7 @@ impl Member {
                 0
             },
             accuser: self.accusers.first().copied(),
+            proof: self.proof,
         }
     }
 
@@ -688,6 +693,8 @@ mod tests {
             refusals: 0,
             full_until: t,
             rtt_ms: 0,
+            // The ring and hashes never look at it.
+            proof: Proof::none(),
         }
     }
 

@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use gossip_chat::wire::{decode_payload, encode_payload, payload_len, WireError};
 use gossip_chat::{
     Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id, Identity, Input,
-    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Stats, Sync,
+    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Stats, Sync,
     PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
@@ -74,9 +74,44 @@ fn addr_of(id: Id) -> SocketAddr {
     test_node(id).0
 }
 
-/// The key the test's node with id `id` signs its chat with.
+/// The key the test's node with id `id` signs its chat and its state
+/// with.
 fn signer(id: Id) -> &'static SigningKey {
     &test_node(id).1
+}
+
+/// What the test's node `of` signs about itself at `version` (see
+/// [`Proof::sign`]): that it is alive there, listening where it does as
+/// `name`, or with `left` that it left. Signed once per thread: the tests
+/// send the same few entries over and over.
+fn proof(of: NodeKey, version: u32, name: &str, left: bool) -> Proof {
+    type Claim = (NodeKey, u32, String, bool);
+    thread_local! {
+        static SIGNED: std::cell::RefCell<BTreeMap<Claim, Proof>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    SIGNED.with_borrow_mut(|signed| {
+        *signed
+            .entry((of, version, name.to_owned(), left))
+            .or_insert_with(|| Proof::sign(signer(of.id), of, version, addr_of(of.id), name, left))
+    })
+}
+
+/// The entry of the test's node `of` at `version` in `state`, with the
+/// proof its member gave: its departure for `Left`, otherwise its alive
+/// claim at that version (an accusation carries the accused's own word
+/// for the version it accuses; the accuser does not sign).
+fn entry(of: NodeKey, version: u32, state: MemberState, name: &str) -> MemberUpdate {
+    MemberUpdate {
+        node: of,
+        addr: addr_of(of.id),
+        version,
+        state,
+        name: Arc::from(name),
+        age_secs: 0,
+        accuser: None,
+        proof: proof(of, version, name, state == MemberState::Left),
+    }
 }
 
 /// Small tables, so that hostile input reaches every bound.
@@ -114,10 +149,24 @@ fn small_universe(extreme: bool) -> Universe {
             small.boxed()
         }
     };
+    let version = if extreme {
+        // Up to the last version a node accepts (it refutes one higher),
+        // and past it.
+        prop_oneof![
+            8 => 0u32..3,
+            1 => Just((1 << 30) - 1),
+            1 => Just(u32::MAX),
+            1 => any::<u32>(),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![4 => Just(0u32), 1 => 1u32..3].boxed()
+    };
     Universe {
         addr: (0..ADDRS).prop_map(addr).boxed(),
         id: (0..ADDRS).prop_map(id).boxed(),
         incarnation: number(0..4),
+        version,
         seq: number(if extreme { 0..10 } else { 1..10 }),
         name: prop_oneof![Just(Arc::from("peer")), Just(Arc::from("x".repeat(300)))].boxed(),
         text: prop_oneof![
@@ -233,6 +282,36 @@ fn authentic(c: &Chat) -> bool {
         c.sig.to_bytes(),
     );
     CHECKED.with_borrow_mut(|checked| *checked.entry(signed).or_insert_with(|| c.authentic()))
+}
+
+/// [`MemberUpdate::proven`], remembered per thread (see [`authentic`]).
+fn proven(u: &MemberUpdate) -> bool {
+    type Claim = (NodeKey, u32, SocketAddr, Arc<str>, bool, [u8; 32], [u8; 64]);
+    thread_local! {
+        static CHECKED: std::cell::RefCell<BTreeMap<Claim, bool>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    let claim = (
+        u.node,
+        u.version,
+        u.addr,
+        u.name.clone(),
+        u.state == MemberState::Left,
+        u.proof.key,
+        u.proof.sig.to_bytes(),
+    );
+    CHECKED.with_borrow_mut(|checked| *checked.entry(claim).or_insert_with(|| u.proven()))
+}
+
+/// The member entries `msg` carries: its peer lists' entries, a goodbye's,
+/// and a hello's own (see [`Hello::entry`]).
+fn entries_in(msg: &Message) -> Vec<MemberUpdate> {
+    match msg {
+        Message::PeerList { members, .. } | Message::RosterPart { members, .. } => members.clone(),
+        Message::Leave(u) => vec![u.clone()],
+        Message::Hello(h) | Message::Join(h) => vec![h.entry()],
+        _ => Vec::new(),
+    }
 }
 
 /// The node under test with the observer that checks its invariants after
@@ -455,6 +534,11 @@ impl Probe {
                 Output::Send { msg, .. } => {
                     let len = payload_len(msg);
                     prop_assert!(len <= self.cfg.max_frame, "sent {} bytes", len);
+                    // Nothing goes out about a member that the member did
+                    // not sign: whatever came in forged stopped here.
+                    for u in entries_in(msg) {
+                        prop_assert!(proven(&u), "sent an entry its member never signed: {:?}", u);
+                    }
                 }
                 _ => {}
             }
@@ -493,7 +577,7 @@ impl Probe {
     }
 }
 
-fn counters(s: &Stats) -> [u64; 18] {
+fn counters(s: &Stats) -> [u64; 19] {
     [
         s.malformed,
         s.oversized,
@@ -501,6 +585,7 @@ fn counters(s: &Stats) -> [u64; 18] {
         s.unexpected,
         s.impostors,
         s.forged,
+        s.forged_state,
         s.text_too_long,
         s.duplicates,
         s.delivered,
@@ -516,12 +601,15 @@ fn counters(s: &Stats) -> [u64; 18] {
     ]
 }
 
+/// The hello of the test's node `peer`, signed by it (alive at version 0).
 fn hello(peer: NodeKey) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
         node: peer,
         addr: addr_of(peer.id),
         name: Arc::from("peer"),
+        member_version: 0,
+        proof: proof(peer, 0, "peer", false),
         degree: 1,
         members_hash: 0,
         chat_hash: 0,
@@ -673,23 +761,23 @@ proptest! {
         prop_assert_eq!(p.node.stats().duplicates, (order.len() - sent.len()) as u64);
     }
 
+    /// A goodbye is its sender's own: one for another member over the
+    /// link of a neighbour is refused, even signed by the member that
+    /// leaves (its departure spreads as a peer-list entry, not as a
+    /// goodbye on someone else's link).
     #[test]
     fn a_leave_for_another_node_is_refused(victim in 2u8..ADDRS, incarnation in 0u64..3) {
         let mut p = probe_with_neighbour(small_config())?;
-        let list = vec![MemberUpdate {
-            node: key(victim, incarnation),
-            addr: addr(victim),
-            state: MemberState::Alive,
-            name: Arc::from("v"),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
-        }];
+        let v = key(victim, incarnation);
+        let list = vec![entry(v, 0, MemberState::Alive, "v")];
         p.step(Step::Message(1, Message::PeerList { full: false, members: list }))?;
         prop_assert!(p.node.knows_alive(&id(victim)));
-        p.step(Step::Message(1, Message::Leave(key(victim, incarnation))))?;
+        let goodbye = entry(v, 0, MemberState::Left, "v");
+        prop_assert!(goodbye.proven());
+        p.step(Step::Message(1, Message::Leave(goodbye)))?;
         prop_assert!(p.node.knows_alive(&id(victim)));
         prop_assert_eq!(p.node.stats().unexpected, 1);
+        prop_assert_eq!(p.node.stats().forged_state, 0);
     }
 
     #[test]
@@ -698,9 +786,21 @@ proptest! {
     ) {
         let mut p = probe_with_neighbour(small_config())?;
         let outs = p.step(Step::Leave)?;
+        // Its own entry, gone, with its signed departure.
+        let gone = MemberUpdate {
+            node: key(0, 1),
+            addr: addr(0),
+            version: 0,
+            state: MemberState::Left,
+            name: Arc::from("me"),
+            age_secs: 0,
+            accuser: None,
+            proof: Proof::sign(signer(id(0)), key(0, 1), 0, addr(0), "me", true),
+        };
+        prop_assert!(gone.proven());
         let goodbye = Output::Send {
             conn: ConnId(1),
-            msg: Message::Leave(key(0, 1)),
+            msg: Message::Leave(gone),
         };
         prop_assert!(outs.contains(&goodbye), "{:?}", outs);
         for s in steps {
@@ -1002,6 +1102,459 @@ fn copies_of_a_chat_already_taken_in_are_not_verified_again() {
     assert_eq!(delivered_text(&outs, three).as_deref(), Some("3"));
 }
 
+// ---- signed member state: nothing enters the table unsigned ----------
+
+/// `u` with its proof forged in one of four ways: none at all, its
+/// signature bit-flipped, signed by another member of the small universe
+/// (the one after it), or its member's own claim with the other departure
+/// flag (an alive claim passed off as a departure, or the other way
+/// round).
+fn forge(mut u: MemberUpdate, how: u8) -> MemberUpdate {
+    let left = u.state == MemberState::Left;
+    u.proof = match how % 4 {
+        0 => Proof::none(),
+        1 => {
+            let mut sig = u.proof.sig.to_bytes();
+            sig[0] ^= 1;
+            Proof {
+                sig: ed25519_dalek::Signature::from_bytes(&sig),
+                ..u.proof
+            }
+        }
+        2 => {
+            let other = (0..ADDRS)
+                .map(id)
+                .find(|i| *i != u.node.id)
+                .unwrap_or(id(0));
+            Proof::sign(signer(other), u.node, u.version, u.addr, &u.name, left)
+        }
+        _ => Proof::sign(signer(u.node.id), u.node, u.version, u.addr, &u.name, !left),
+    };
+    u
+}
+
+/// One member as a node's table holds it: its life, address, name, state
+/// and version.
+type Held = (NodeKey, SocketAddr, Arc<str>, MemberState, u32);
+
+/// What a node's table says of every member, and of the node itself (its
+/// life and version).
+fn table(p: &Probe) -> (Vec<Held>, NodeKey, u32) {
+    let members = p
+        .node
+        .members()
+        .map(|m| (m.node, m.addr, m.name, m.state, m.version))
+        .collect();
+    (members, p.node.key(), p.node.version())
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Whatever a node holds after hostile input, a peer list of entries
+    /// their members did not sign changes nothing in its table, nor its
+    /// own life or version: each is dropped (counted in `forged_state`,
+    /// unless precedence or a bound dropped it first).
+    #[test]
+    fn entries_their_members_did_not_sign_change_nothing(
+        seed in any::<u64>(),
+        // (Long waits too: a tombstone no longer spread is replaced by
+        // news of its life, if signed.)
+        steps in run(&small_universe(false), true, 40),
+        forged in prop::collection::vec(
+            (small_universe(false).member_update(), any::<u8>())
+                .prop_map(|(u, how)| forge(u, how)),
+            1..6,
+        ),
+    ) {
+        let mut p = Probe::new(small_config(), 1, seed);
+        for s in steps {
+            p.step(s)?;
+        }
+        // A link of its own too, in case the hostile steps closed both
+        // of the run's (a list over a link not handshaken is refused
+        // before it is read).
+        p.step(Step::Open(9, None, Message::Hello(hello(key(2, 1)))))?;
+        let before = table(&p);
+        let counted = p.node.stats().forged_state;
+        for u in &forged {
+            prop_assert!(!proven(u), "not forged: {:?}", u);
+        }
+        let n = forged.len() as u64;
+        for conn in [1, 9] {
+            let list = Message::PeerList { full: false, members: forged.clone() };
+            let outs = p.step(Step::Message(conn, list))?;
+            prop_assert_eq!(table(&p), before.clone());
+            // No roster event, no refutation.
+            prop_assert!(
+                !outs.iter().any(|o| matches!(o, Output::Event(_))),
+                "{:?}", outs
+            );
+        }
+        prop_assert!(p.node.stats().forged_state <= counted + 2 * n);
+    }
+}
+
+/// A peer-list entry that raises another member's life to the last but
+/// one a node accepts (2^62 - 2: the member could move past it only once
+/// more) is the member's own word only: signed by anyone else (the
+/// neighbour that relays it, another member, with the member's public key
+/// borrowed, or not at all) it is dropped and counted, and the member's
+/// entry stays as it was. The same about this node itself: its life does
+/// not move. Signed by the member, it is taken.
+#[test]
+fn a_later_life_signed_by_someone_else_is_dropped() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let m = key(3, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    let far_life = |of: NodeKey| NodeKey {
+        id: of.id,
+        incarnation: (1 << 62) - 2,
+    };
+    for of in [m, key(0, 1)] {
+        let claim = entry(far_life(of), 0, MemberState::Alive, "peer");
+        assert!(claim.proven());
+        let by = |k: &SigningKey| Proof::sign(k, claim.node, 0, claim.addr, &claim.name, false);
+        let forgeries = [
+            by(signer(id(1))),
+            by(signer(id(4))),
+            Proof {
+                key: claim.proof.key,
+                ..by(signer(id(1)))
+            },
+            Proof::none(),
+        ];
+        for (i, proof) in forgeries.into_iter().enumerate() {
+            let u = MemberUpdate {
+                proof,
+                ..claim.clone()
+            };
+            assert!(!u.proven(), "{i}");
+            let before = (table(&p), p.node.stats().clone());
+            let mut outs = p
+                .step(Step::Message(
+                    1,
+                    Message::PeerList {
+                        full: false,
+                        members: vec![u],
+                    },
+                ))
+                .unwrap();
+            // Past the arrivals' batch: nothing of it goes on.
+            outs.extend(p.step(Step::Wait(200)).unwrap());
+            assert_eq!(table(&p), before.0, "{of:?} forgery {i}");
+            let s = p.node.stats();
+            assert_eq!(
+                s.forged_state,
+                before.1.forged_state + 1,
+                "{of:?} forgery {i}"
+            );
+            assert_eq!(s.refutations, 0, "{of:?} forgery {i}");
+            for c in [1, 2] {
+                assert!(
+                    listed(&outs, c, of.id).iter().all(|u| u.node != claim.node),
+                    "{of:?} forgery {i} passed on: {outs:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(p.node.key(), key(0, 1));
+    assert_eq!(
+        state_of(&p, m.id),
+        Some(MemberState::Alive),
+        "still alive in life 1"
+    );
+    assert!(p.node.members().any(|x| x.node == m));
+    // The member's own word is taken.
+    p.step(Step::Message(1, alive(far_life(m), 0))).unwrap();
+    assert!(p.node.members().any(|x| x.node == far_life(m)));
+    assert_eq!(p.node.stats().forged_state, 8);
+}
+
+/// A departure is the leaver's own word: a `Left` entry for a live member
+/// that the member did not sign (its alive claim, which every entry of it
+/// carries, passed off as a departure; signed by the neighbour that sends
+/// it; the member's key with another's signature; no proof) is dropped and
+/// counted, and the member stays in the roster. So too for this node's
+/// own departure, which it does not refute. Its real departure is taken.
+#[test]
+fn a_departure_the_member_did_not_sign_is_dropped() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let m = key(3, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    for of in [m, key(0, 1)] {
+        let genuine = entry(of, 0, MemberState::Left, "peer");
+        let by_neighbour = Proof::sign(signer(id(1)), of, 0, genuine.addr, "peer", true);
+        let forgeries = [
+            MemberUpdate {
+                state: MemberState::Left,
+                ..entry(of, 0, MemberState::Alive, "peer")
+            },
+            MemberUpdate {
+                proof: by_neighbour,
+                ..genuine.clone()
+            },
+            MemberUpdate {
+                proof: Proof {
+                    key: genuine.proof.key,
+                    ..by_neighbour
+                },
+                ..genuine.clone()
+            },
+            MemberUpdate {
+                proof: Proof::none(),
+                ..genuine.clone()
+            },
+        ];
+        for (i, u) in forgeries.into_iter().enumerate() {
+            assert!(!u.proven(), "{i}");
+            let before = p.node.stats().forged_state;
+            let outs = p
+                .step(Step::Message(
+                    1,
+                    Message::PeerList {
+                        full: false,
+                        members: vec![u],
+                    },
+                ))
+                .unwrap();
+            assert_eq!(
+                p.node.stats().forged_state,
+                before + 1,
+                "{of:?} forgery {i}"
+            );
+            assert!(
+                !outs.iter().any(|o| matches!(o, Output::Event(_))),
+                "{of:?} forgery {i}: {outs:?}"
+            );
+            assert!(
+                outs.iter().all(|o| !matches!(o, Output::Send { .. })),
+                "{of:?} forgery {i} passed on or answered: {outs:?}"
+            );
+        }
+    }
+    assert!(p.node.knows_alive(&m.id));
+    assert_eq!((p.node.key(), p.node.version()), (key(0, 1), 0));
+    assert_eq!(p.node.stats().refutations, 0);
+    // Its real departure.
+    let outs = p
+        .step(Step::Message(1, listed_as(m, MemberState::Left)))
+        .unwrap();
+    assert!(!p.node.knows_alive(&m.id));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Left));
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Event(Event::PeerDown { node, reason: gossip_chat::DownReason::Left, .. }) if *node == m
+        )),
+        "{outs:?}"
+    );
+}
+
+/// An accusation names a version the accused signed; the accuser signs
+/// nothing (yet). A death of a member at its current life and version
+/// carrying its own alive claim there (which every entry of it carries)
+/// is taken, and passed on; one with no proof, or with the proof of
+/// another version, is dropped and counted.
+#[test]
+fn a_death_carrying_the_accused_alive_claim_is_taken() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    // Member 4, not a neighbour: alive by hearsay.
+    let m = key(4, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    let dead = entry(m, 0, MemberState::Dead, "peer");
+    assert_eq!(dead.proof, entry(m, 0, MemberState::Alive, "peer").proof);
+    let unproven = [
+        MemberUpdate {
+            proof: Proof::none(),
+            ..dead.clone()
+        },
+        MemberUpdate {
+            version: 1,
+            ..dead.clone()
+        },
+    ];
+    for (i, u) in unproven.into_iter().enumerate() {
+        p.step(Step::Message(
+            1,
+            Message::PeerList {
+                full: false,
+                members: vec![u],
+            },
+        ))
+        .unwrap();
+        assert_eq!(state_of(&p, m.id), Some(MemberState::Alive), "{i}");
+        assert_eq!(p.node.stats().forged_state, i as u64 + 1);
+    }
+    let outs = p
+        .step(Step::Message(
+            1,
+            Message::PeerList {
+                full: false,
+                members: vec![dead],
+            },
+        ))
+        .unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Dead));
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Event(Event::PeerDown { node, reason: gossip_chat::DownReason::Dead, .. }) if *node == m
+        )),
+        "{outs:?}"
+    );
+    let passed = listed(&outs, 2, m.id);
+    assert!(
+        passed
+            .iter()
+            .any(|u| u.state == MemberState::Dead && u.proven()),
+        "{outs:?}"
+    );
+    assert_eq!(p.node.stats().forged_state, 2);
+}
+
+/// A hello is its speaker's own entry: one whose proof is not the
+/// speaker's own word for its life, version, address and name is refused,
+/// counted and its link closed, and the speaker is not taken in.
+#[test]
+fn a_hello_its_speaker_did_not_sign_is_refused() {
+    let speaker = key(2, 1);
+    let genuine = hello(speaker);
+    let forgeries = [
+        Hello {
+            proof: Proof::none(),
+            ..genuine.clone()
+        },
+        // Signed at version 0, claiming version 1.
+        Hello {
+            member_version: 1,
+            ..genuine.clone()
+        },
+        // Signed by another member.
+        Hello {
+            proof: Proof::sign(signer(id(1)), speaker, 0, genuine.addr, "peer", false),
+            ..genuine.clone()
+        },
+        // Its departure, not its life.
+        Hello {
+            proof: proof(speaker, 0, "peer", true),
+            ..genuine.clone()
+        },
+        // Another address than it signed.
+        Hello {
+            addr: addr(3),
+            ..genuine.clone()
+        },
+    ];
+    for join in [false, true] {
+        let mut p = Probe::new(small_config(), 1, 7);
+        for (i, h) in forgeries.iter().enumerate() {
+            assert!(!h.entry().proven(), "{i}");
+            let msg = if join {
+                Message::Join(h.clone())
+            } else {
+                Message::Hello(h.clone())
+            };
+            p.step(Step::Connected(3, None)).unwrap();
+            let outs = p.step(Step::Message(3, msg)).unwrap();
+            assert_eq!(
+                outs,
+                vec![Output::Close { conn: ConnId(3) }],
+                "join {join}, forgery {i}"
+            );
+            let s = p.node.stats();
+            assert_eq!(
+                (s.forged_state, s.unexpected, s.impostors),
+                (i as u64 + 1, 0, 0),
+                "join {join}, forgery {i}"
+            );
+            assert_eq!(p.node.members().count(), 0);
+        }
+        let outs = p
+            .step(Step::Open(3, None, Message::Hello(genuine.clone())))
+            .unwrap();
+        assert!(p.node.knows_alive(&speaker.id), "{outs:?}");
+    }
+}
+
+/// A death older than `tombstone_ttl` is no longer spread, but kept; news
+/// that the member is alive in that life replaces it (see `merge_update`),
+/// if the member signed it. A forged one changes nothing: the tombstone
+/// stays. (It was removed before the proof was checked.)
+#[test]
+fn a_forged_alive_entry_does_not_erase_an_old_tombstone() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let m = key(4, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    p.step(Step::Message(1, listed_as(m, MemberState::Dead)))
+        .unwrap();
+    let past = p.cfg.tombstone_ttl + Duration::from_secs(60);
+    run_answering(&mut p, past);
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Dead));
+    let mut forged = alive(m, 0);
+    if let Message::PeerList { members, .. } = &mut forged {
+        members[0].proof = Proof::none();
+    }
+    p.step(Step::Message(1, forged)).unwrap();
+    assert_eq!(p.node.stats().forged_state, 1);
+    assert_eq!(
+        state_of(&p, m.id),
+        Some(MemberState::Dead),
+        "tombstone erased"
+    );
+}
+
+// Core bugs found while signing member state, pinned as the behaviour
+// wanted: run with `--ignored` once they are fixed.
+
+/// A suspicion this node holds, heard again at the same life and version
+/// with another accuser (a confirmation), must carry the accused's word
+/// like any accusation: one with a forged proof is dropped and counted,
+/// not counted as a confirmation and flooded on with its forged proof.
+#[test]
+fn a_forged_confirmation_of_a_suspicion_is_dropped() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let m = key(4, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    p.step(Step::Message(1, suspicion(m, 0, id(1)))).unwrap();
+    let mut forged = suspicion(m, 0, id(2));
+    if let Message::PeerList { members, .. } = &mut forged {
+        members[0].proof = Proof::none();
+    }
+    // (The observer fails the step if the node sends it on.)
+    let outs = p.step(Step::Message(1, forged)).unwrap();
+    assert!(listed(&outs, 2, m.id).is_empty(), "{outs:?}");
+    assert_eq!(p.node.stats().forged_state, 1);
+}
+
+/// A hello's version is bounded as an entry's is: a node refuses versions
+/// from `MAX_VERSION` (2^30) up, so that every member it holds can be
+/// accused (its own accusations go through the same bound). A peer that
+/// says hello at such a version, signed, is refused, and never held at it.
+#[test]
+fn a_hello_at_a_version_past_the_bound_is_refused() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    let m = key(3, 1);
+    let v = 1 << 30;
+    let h = Hello {
+        member_version: v,
+        proof: proof(m, v, "peer", false),
+        ..hello(m)
+    };
+    assert!(h.entry().proven());
+    p.step(Step::Connected(3, None)).unwrap();
+    let outs = p.step(Step::Message(3, Message::Hello(h))).unwrap();
+    assert!(
+        outs.contains(&Output::Close { conn: ConnId(3) }),
+        "{outs:?}"
+    );
+    assert_eq!(p.node.stats().unexpected, 1);
+    assert!(
+        p.node.members().all(|x| x.version < v),
+        "held at a version past the bound"
+    );
+}
+
 // ---- regressions: shrunk cases of properties that failed -------------
 
 fn run_steps(cfg: Config, steps: Vec<Step>) -> Result<Probe, TestCaseError> {
@@ -1012,28 +1565,26 @@ fn run_steps(cfg: Config, steps: Vec<Step>) -> Result<Probe, TestCaseError> {
     Ok(p)
 }
 
-fn forged_list(node: NodeKey, state: MemberState) -> Message {
+/// A peer list telling that the test's node `node` is in `state` (at
+/// version 0), with the proof its member gave (see [`entry`]): news a
+/// node takes in, whoever relays it.
+fn listed_as(node: NodeKey, state: MemberState) -> Message {
     Message::PeerList {
         full: false,
-        members: vec![MemberUpdate {
-            node,
-            addr: addr_of(node.id),
-            state,
-            name: Arc::from("me"),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
-        }],
+        members: vec![entry(node, 0, state, "me")],
     }
 }
 
+/// An accusation of this node at the last life there is, carrying its
+/// own signature (so that the proof check cannot hide what the bounds
+/// do): refused before a refutation could overflow.
 #[test]
 fn a_forged_accusation_at_the_last_incarnation_does_not_overflow() {
     let p = run_steps(
         small_config(),
         vec![
             Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-            Step::Message(1, forged_list(key(0, u64::MAX), MemberState::Dead)),
+            Step::Message(1, listed_as(key(0, u64::MAX), MemberState::Dead)),
         ],
     )
     .unwrap();
@@ -1042,6 +1593,8 @@ fn a_forged_accusation_at_the_last_incarnation_does_not_overflow() {
         "refuting went back to {:?}",
         p.node.key()
     );
+    let s = p.node.stats();
+    assert_eq!((s.refutations, s.forged_state), (0, 0), "{s:?}");
 }
 
 #[test]
@@ -1117,7 +1670,7 @@ fn a_chat_of_a_life_that_ended_long_ago_is_refused_as_a_replay() {
         cfg.clone(),
         vec![
             Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-            Step::Message(1, forged_list(gone, MemberState::Left)),
+            Step::Message(1, listed_as(gone, MemberState::Left)),
             Step::Wait(cfg.history_max_age.as_millis() + 1_000),
             Step::Open(2, None, Message::Hello(hello(key(2, 1)))),
             Step::Message(2, Message::Chat(chat(gone, 1))),
@@ -1177,17 +1730,24 @@ fn a_bucket_repair_of_a_full_table_fits_in_frames() {
     let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
     let members: Vec<MemberUpdate> = (0..cfg.max_members as u32)
         .map(|i| SocketAddr::from(([11, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000)))
-        .map(|addr| MemberUpdate {
-            node: NodeKey {
+        .map(|addr| {
+            let node = NodeKey {
                 id: Id::of_addr(addr),
                 incarnation: 1,
-            },
-            addr,
-            state: MemberState::Alive,
-            name: name.clone(),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
+            };
+            // Signed by each member's own key, as `Identity::new` derives
+            // it: 96 bytes more per entry that the frames must fit.
+            let signer = Identity::new(addr, 1, "").key;
+            MemberUpdate {
+                node,
+                addr,
+                state: MemberState::Alive,
+                name: name.clone(),
+                version: 0,
+                age_secs: 0,
+                accuser: None,
+                proof: Proof::sign(&signer, node, 0, addr, &name, false),
+            }
         })
         .collect();
     for part in members.chunks(1000) {
@@ -1291,10 +1851,10 @@ fn a_members_stream_is_never_evicted_for_room() {
     let departed = chat(key(2, 1), 1);
     let mut steps = vec![
         Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-        Step::Message(1, forged_list(key(2, 1), MemberState::Alive)),
+        Step::Message(1, listed_as(key(2, 1), MemberState::Alive)),
         Step::Message(1, Message::Chat(neighbour.clone())),
         Step::Message(1, Message::Chat(departed.clone())),
-        Step::Message(1, forged_list(key(2, 1), MemberState::Left)),
+        Step::Message(1, listed_as(key(2, 1), MemberState::Left)),
         Step::Wait(1),
     ];
     // Twice the table of new lives of a sender nobody knows.
@@ -1325,9 +1885,11 @@ fn a_stream_of_my_own_earlier_life_is_never_evicted_for_room() {
     let old = chat(key(0, 1), 1);
     let mut steps = vec![
         Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-        // A forged later life of this node's address: it moves past it, to
-        // life 3, so life 1 is an earlier life of its own.
-        Step::Message(1, forged_list(key(0, 2), MemberState::Alive)),
+        // A later life of this node's id, signed with its own key (a copy
+        // of it started elsewhere; unsigned, the claim is dropped): it
+        // moves past it, to life 3, so life 1 is an earlier life of its
+        // own.
+        Step::Message(1, listed_as(key(0, 2), MemberState::Alive)),
         Step::Message(1, Message::Chat(old.clone())),
         Step::Wait(1),
     ];
@@ -1341,6 +1903,7 @@ fn a_stream_of_my_own_earlier_life_is_never_evicted_for_room() {
     let p = run_steps(cfg, steps).unwrap();
     let s = p.node.stats();
     assert!(s.refutations >= 1, "{s:?}");
+    assert_eq!(p.node.key().incarnation, 3);
     assert!(s.streams_evicted >= 1, "{s:?}");
     // The copy that came again was refused, not delivered.
     assert_eq!(s.duplicates, 1, "{s:?}");
@@ -1391,11 +1954,11 @@ fn a_full_table_of_members_streams_refuses_new_senders() {
     let mut steps = vec![Step::Open(1, None, Message::Hello(hello(key(1, 1))))];
     // Members with two lives each: the old lives ended just now.
     for i in 2..=cfg.max_members as u8 {
-        steps.push(Step::Message(1, forged_list(key(i, 1), MemberState::Alive)));
+        steps.push(Step::Message(1, listed_as(key(i, 1), MemberState::Alive)));
     }
     for i in 1..=cfg.max_members as u8 {
         steps.push(Step::Message(1, Message::Chat(chat(key(i, 1), 1))));
-        steps.push(Step::Message(1, forged_list(key(i, 2), MemberState::Alive)));
+        steps.push(Step::Message(1, listed_as(key(i, 2), MemberState::Alive)));
         steps.push(Step::Message(1, Message::Chat(chat(key(i, 2), 1))));
     }
     steps.push(Step::Message(1, Message::Chat(chat(key(5, 1), 1))));
@@ -1415,11 +1978,11 @@ fn a_newcomer_learns_the_deaths_whose_streams_it_is_handed() {
     let mut p = Probe::new(Config::lan(), 1, 7);
     let steps = [
         Step::Open(1, None, Message::Hello(hello(key(1, 1)))),
-        Step::Message(1, forged_list(key(2, 1), MemberState::Alive)),
-        Step::Message(1, forged_list(key(3, 1), MemberState::Alive)),
+        Step::Message(1, listed_as(key(2, 1), MemberState::Alive)),
+        Step::Message(1, listed_as(key(3, 1), MemberState::Alive)),
         Step::Message(1, Message::Chat(chat(key(2, 1), 1))),
-        Step::Message(1, forged_list(key(2, 1), MemberState::Dead)),
-        Step::Message(1, forged_list(key(3, 1), MemberState::Dead)),
+        Step::Message(1, listed_as(key(2, 1), MemberState::Dead)),
+        Step::Message(1, listed_as(key(3, 1), MemberState::Dead)),
     ];
     for s in steps {
         p.step(s).unwrap();
@@ -1463,7 +2026,7 @@ fn roster_repair_trades_only_the_buckets_that_differ() {
     p.step(Step::Open(1, None, Message::Hello(hello(key(1, 1)))))
         .unwrap();
     for i in 2..60 {
-        p.step(Step::Message(1, forged_list(key(i, 1), MemberState::Alive)))
+        p.step(Step::Message(1, listed_as(key(i, 1), MemberState::Alive)))
             .unwrap();
     }
     let sync = Message::Sync(gossip_chat::Sync {
@@ -1585,33 +2148,22 @@ fn listed(outs: &[Output], conn: u64, who: Id) -> Vec<MemberUpdate> {
 }
 
 /// A peer list telling that `of` is alive at `version` (an arrival at 0, a
-/// refutation above it).
+/// refutation above it), as it signed it.
 fn alive(of: NodeKey, version: u32) -> Message {
     Message::PeerList {
         full: false,
-        members: vec![MemberUpdate {
-            node: of,
-            addr: addr_of(of.id),
-            version,
-            state: MemberState::Alive,
-            name: Arc::from("peer"),
-            age_secs: 0,
-            accuser: None,
-        }],
+        members: vec![entry(of, version, MemberState::Alive, "peer")],
     }
 }
 
+/// A peer list telling that `accuser` suspects `of` at `version`: the
+/// entry carries the accused's own alive claim at that version.
 fn suspicion(of: NodeKey, version: u32, accuser: Id) -> Message {
     Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
-            node: of,
-            addr: addr_of(of.id),
-            version,
-            state: MemberState::Suspect,
-            name: Arc::from("peer"),
-            age_secs: 0,
             accuser: Some(accuser),
+            ..entry(of, version, MemberState::Suspect, "peer")
         }],
     }
 }
@@ -1623,19 +2175,7 @@ fn suspicion(of: NodeKey, version: u32, accuser: Id) -> Message {
 fn a_stale_accusation_is_answered_with_the_refutation() {
     let mut p = probe_with_neighbours(Config::testing(), 2);
     // Node 2 refuted up to version 3.
-    let refuted = Message::PeerList {
-        full: false,
-        members: vec![MemberUpdate {
-            node: key(2, 1),
-            addr: addr(2),
-            version: 3,
-            state: MemberState::Alive,
-            name: Arc::from("peer"),
-            age_secs: 0,
-            accuser: None,
-        }],
-    };
-    p.step(Step::Message(2, refuted)).unwrap();
+    p.step(Step::Message(2, alive(key(2, 1), 3))).unwrap();
     // Node 1 still spreads the accusation of version 1.
     let outs = p
         .step(Step::Message(1, suspicion(key(2, 1), 1, id(1))))
@@ -2832,7 +3372,7 @@ fn a_changed_view_is_synced_every_round_for_three_rounds_then_more_rarely() {
     let idle = drive_syncs(&mut p, Duration::from_secs(40), |c| c <= 3).len();
     assert!(idle < 30, "an idle view synced {idle} times in 40 s");
     let changed = p.now;
-    p.step(Step::Message(1, forged_list(key(5, 1), MemberState::Alive)))
+    p.step(Step::Message(1, listed_as(key(5, 1), MemberState::Alive)))
         .unwrap();
     let syncs = drive_syncs(&mut p, Duration::from_secs(12), |c| c <= 3);
     let round = cfg.sync_interval.as_millis();
@@ -3061,7 +3601,7 @@ fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
         // 4 dials in, and tells 5 dead (fresh news).
         p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
             .unwrap();
-        p.step(Step::Message(10, forged_list(key(5, 1), MemberState::Dead)))
+        p.step(Step::Message(10, listed_as(key(5, 1), MemberState::Dead)))
             .unwrap();
         if back_from_cut {
             assert_eq!(
@@ -3098,7 +3638,7 @@ fn deaths_told_by_a_peer_lately_refuted_are_suspicions() {
         p.step(Step::Wait(20)).unwrap();
         p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
             .unwrap();
-        p.step(Step::Message(10, forged_list(key(5, 1), MemberState::Dead)))
+        p.step(Step::Message(10, listed_as(key(5, 1), MemberState::Dead)))
             .unwrap();
         assert_eq!(
             state_of(&p, id(5)),
@@ -3116,7 +3656,7 @@ fn deaths_told_by_a_peer_lately_refuted_are_suspicions() {
     p.step(Step::Message(1, suspicion(key(3, 1), 0, id(1))))
         .unwrap();
     assert_eq!(state_of(&p, id(3)), Some(MemberState::Suspect));
-    p.step(Step::Message(3, forged_list(key(5, 1), MemberState::Dead)))
+    p.step(Step::Message(3, listed_as(key(5, 1), MemberState::Dead)))
         .unwrap();
     assert_eq!(
         state_of(&p, id(5)),
@@ -3171,7 +3711,7 @@ fn a_suspect_probed_directly_is_told_of_its_suspicion() {
 fn a_held_back_accusation_goes_on_as_this_node_took_it() {
     let mut p = probe_that_reached_member_5();
     let m = key(5, 1);
-    let mut old = forged_list(m, MemberState::Dead);
+    let mut old = listed_as(m, MemberState::Dead);
     if let Message::PeerList { members, .. } = &mut old {
         members[0].age_secs = (p.cfg.suspect_timeout.as_millis() / 1000 + 1) as u32;
     }

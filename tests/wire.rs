@@ -4,7 +4,7 @@
 use gossip_chat::wire::{self, FrameReader, WireError};
 use gossip_chat::{
     Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Sync, PROTOCOL_VERSION,
+    MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -27,12 +27,47 @@ fn key(last: u8, incarnation: u64) -> NodeKey {
     }
 }
 
+/// A member's claim about itself, signed by a fixed key (deterministic,
+/// like the chat's below). The key is not the one the member's id names,
+/// so the proof does not verify: the codec does not care, it carries the
+/// 32 key bytes and the 64 signature bytes as they are.
+fn proof(node: NodeKey, version: u32, addr: SocketAddr, name: &str, left: bool) -> Proof {
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[0x9f; 32]);
+    Proof::sign(&signer, node, version, addr, name, left)
+}
+
+/// The entry of `node` at `version` in `state`, with its proof (the
+/// departure for `Left`, the alive claim otherwise).
+fn entry(
+    node: NodeKey,
+    version: u32,
+    state: MemberState,
+    name: &str,
+    age_secs: u32,
+    accuser: Option<Id>,
+) -> MemberUpdate {
+    let addr = addr(node.id.0[7]);
+    MemberUpdate {
+        node,
+        addr,
+        state,
+        name: name.into(),
+        version,
+        age_secs,
+        accuser,
+        proof: proof(node, version, addr, name, state == MemberState::Left),
+    }
+}
+
 fn hello() -> Hello {
+    let node = key(1, 1_700_000_000_000);
     Hello {
         version: PROTOCOL_VERSION,
-        node: key(1, 1_700_000_000_000),
+        node,
         addr: addr(1),
         name: "alice".into(),
+        member_version: 4,
+        proof: proof(node, 4, addr(1), "alice", false),
         degree: 3,
         members_hash: 0x0123_4567_89ab_cdef,
         chat_hash: 42,
@@ -69,33 +104,9 @@ fn every_kind() -> Vec<Message> {
         Message::PeerList {
             full: true,
             members: vec![
-                MemberUpdate {
-                    node: key(3, 2),
-                    addr: addr(3),
-                    state: MemberState::Alive,
-                    name: "carol".into(),
-                    version: 0,
-                    age_secs: 0,
-                    accuser: None,
-                },
-                MemberUpdate {
-                    node: key(4, 9),
-                    addr: addr(4),
-                    state: MemberState::Dead,
-                    name: "dave".into(),
-                    version: 2,
-                    age_secs: 90,
-                    accuser: None,
-                },
-                MemberUpdate {
-                    node: key(6, 1),
-                    addr: addr(6),
-                    state: MemberState::Suspect,
-                    name: "erin".into(),
-                    version: 1,
-                    age_secs: 0,
-                    accuser: Some(id(3)),
-                },
+                entry(key(3, 2), 0, MemberState::Alive, "carol", 0, None),
+                entry(key(4, 9), 2, MemberState::Dead, "dave", 90, None),
+                entry(key(6, 1), 1, MemberState::Suspect, "erin", 0, Some(id(3))),
             ],
         },
         Message::Ping(7),
@@ -113,7 +124,7 @@ fn every_kind() -> Vec<Message> {
             others: vec![addr(3), addr(5)],
         }),
         Message::Chat(chat()),
-        Message::Leave(key(5, 1)),
+        Message::Leave(entry(key(5, 1), 3, MemberState::Left, "frank", 0, None)),
         Message::Bye(ByeReason::Full),
         Message::Sync(Sync {
             members_hash: 1,
@@ -134,15 +145,7 @@ fn every_kind() -> Vec<Message> {
         Message::Buckets(vec![7, 0, u32::MAX]),
         Message::RosterPart {
             buckets: 1 << 5,
-            members: vec![MemberUpdate {
-                node: key(6, 1),
-                addr: addr(6),
-                state: MemberState::Alive,
-                name: "erin".into(),
-                version: 2,
-                age_secs: 0,
-                accuser: None,
-            }],
+            members: vec![entry(key(6, 1), 2, MemberState::Alive, "erin", 0, None)],
         },
         Message::Prints {
             buckets: 1 << 5,

@@ -5,14 +5,16 @@
 //! Addresses, incarnations and seqs come from small universes so that
 //! messages collide with each other and with the node itself. After every
 //! step the node's tables must be within their bounds, no chat may be
-//! delivered twice, and each stream must be delivered in increasing order.
+//! delivered twice, each stream must be delivered in increasing order,
+//! and every member entry the node sends (in peer lists, goodbyes and
+//! hellos) must carry its member's signature.
 
 #![no_main]
 
 use arbitrary::Arbitrary;
 use gossip_chat::{
     Busy, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id, Input,
-    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Sync,
+    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Sync,
     PROTOCOL_VERSION,
 };
 use libfuzzer_sys::fuzz_target;
@@ -74,6 +76,60 @@ enum State {
     Dead,
     Left,
 }
+
+impl State {
+    fn get(self) -> MemberState {
+        match self {
+            State::Alive => MemberState::Alive,
+            State::Suspect => MemberState::Suspect,
+            State::Dead => MemberState::Dead,
+            State::Left => MemberState::Left,
+        }
+    }
+}
+
+/// How the proof of a member entry or a hello is made (see
+/// [`Proof::sign`]): the member's own signature over its life, version,
+/// address and name (its departure, for `Left`), or a forgery.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum FProof {
+    /// Signed by the member (the key `Identity::new` derives from the
+    /// address its id is of), so that it gets past verification.
+    Genuine,
+    /// Signed by the member with the other departure flag: an alive claim
+    /// passed off as a departure, or the other way round.
+    Flipped,
+    /// Signed by the key of another address (the member's own if the
+    /// address is its own).
+    OtherKey(u8),
+    /// No proof at all.
+    None,
+    /// Arbitrary key and signature bytes.
+    Bytes([u8; 32], [u8; 64]),
+}
+
+impl FProof {
+    /// The proof of the claim of `k`'s member about itself.
+    fn get(self, k: &Key, version: u32, addr: SocketAddr, name: &str, left: bool) -> Proof {
+        let node = k.get();
+        let sign =
+            |by: u8, left: bool| Proof::sign(&signer(by).key, node, version, addr, name, left);
+        match self {
+            FProof::Genuine => sign(k.addr, left),
+            FProof::Flipped => sign(k.addr, !left),
+            FProof::OtherKey(other) => sign(other, left),
+            FProof::None => Proof::none(),
+            FProof::Bytes(key, sig) => Proof {
+                key,
+                sig: ed25519_dalek::Signature::from_bytes(&sig),
+            },
+        }
+    }
+}
+
+/// One peer-list entry: the member and life, version, state, age, accuser
+/// and how its proof is made.
+type FEntry = (Key, u32, State, u32, Option<u8>, FProof);
 
 #[derive(Arbitrary, Debug, Clone)]
 struct FChat {
@@ -145,11 +201,15 @@ impl FChat {
     }
 }
 
+/// A handshake: the speaker, its degree, whether its protocol version is
+/// wrong, its member version, and how its proof is made.
+type FHello = (Key, u16, bool, u32, FProof);
+
 #[derive(Arbitrary, Debug, Clone)]
 enum FMsg {
-    Join(Key, u16, bool),
-    Hello(Key, u16, bool),
-    PeerList(bool, Vec<(Key, u32, State, u32, Option<u8>)>),
+    Join(FHello),
+    Hello(FHello),
+    PeerList(bool, Vec<FEntry>),
     Ping(u32),
     Pong(u32),
     ProbeReq(u32, u8),
@@ -158,7 +218,8 @@ enum FMsg {
     Heartbeat(u32),
     Busy(u32, Vec<u8>),
     Chat(FChat),
-    Leave(Key),
+    /// A goodbye: the leaver's entry (mostly `Left`), version and proof.
+    Leave(Key, u32, State, FProof),
     Bye(bool),
     Sync(u64, u64, u64),
     Digest(Vec<(Key, Num)>, bool),
@@ -166,13 +227,13 @@ enum FMsg {
     Buckets(Vec<u32>),
     Prints(u64, Vec<u32>),
     Want(Vec<u32>),
-    RosterPart(u64, Vec<(Key, u32, State, u32, Option<u8>)>),
+    RosterPart(u64, Vec<FEntry>),
 }
 
 impl FMsg {
     fn get(&self) -> Message {
-        let hello = |k: &Key, degree: u16, bad_version: bool| Hello {
-            version: if bad_version {
+        let hello = |(k, degree, bad_version, member_version, proof): &FHello| Hello {
+            version: if *bad_version {
                 PROTOCOL_VERSION.wrapping_add(1)
             } else {
                 PROTOCOL_VERSION
@@ -180,7 +241,9 @@ impl FMsg {
             node: k.get(),
             addr: addr(k.addr),
             name: Arc::from("peer"),
-            degree,
+            member_version: *member_version,
+            proof: proof.get(k, *member_version, addr(k.addr), "peer", false),
+            degree: *degree,
             members_hash: 0,
             chat_hash: 0,
             chat_mark: 0,
@@ -188,28 +251,33 @@ impl FMsg {
             bridge: false,
         };
         let digest = |d: &[(Key, Num)]| d.iter().map(|(k, n)| (k.get(), n.get())).collect();
-        let updates = |members: &[(Key, u32, State, u32, Option<u8>)]| -> Vec<MemberUpdate> {
+        let entry = |k: &Key, version: u32, s: State, proof: FProof| {
+            let state = s.get();
+            let left = state == MemberState::Left;
+            MemberUpdate {
+                node: k.get(),
+                addr: addr(k.addr),
+                version,
+                age_secs: 0,
+                accuser: None,
+                state,
+                name: Arc::from("m"),
+                proof: proof.get(k, version, addr(k.addr), "m", left),
+            }
+        };
+        let updates = |members: &[FEntry]| -> Vec<MemberUpdate> {
             members
                 .iter()
-                .map(|(k, version, s, age_secs, accuser)| MemberUpdate {
-                    node: k.get(),
-                    addr: addr(k.addr),
-                    version: *version,
+                .map(|(k, version, s, age_secs, accuser, proof)| MemberUpdate {
                     age_secs: *age_secs,
                     accuser: accuser.map(id),
-                    state: match s {
-                        State::Alive => MemberState::Alive,
-                        State::Suspect => MemberState::Suspect,
-                        State::Dead => MemberState::Dead,
-                        State::Left => MemberState::Left,
-                    },
-                    name: Arc::from("m"),
+                    ..entry(k, *version, *s, *proof)
                 })
                 .collect()
         };
         match self {
-            FMsg::Join(k, d, v) => Message::Join(hello(k, *d, *v)),
-            FMsg::Hello(k, d, v) => Message::Hello(hello(k, *d, *v)),
+            FMsg::Join(h) => Message::Join(hello(h)),
+            FMsg::Hello(h) => Message::Hello(hello(h)),
             FMsg::PeerList(full, members) => Message::PeerList {
                 full: *full,
                 members: updates(members),
@@ -244,7 +312,7 @@ impl FMsg {
                 others: others.iter().map(|a| addr(*a)).collect(),
             }),
             FMsg::Chat(c) => Message::Chat(c.get()),
-            FMsg::Leave(k) => Message::Leave(k.get()),
+            FMsg::Leave(k, version, s, proof) => Message::Leave(entry(k, *version, *s, *proof)),
             FMsg::Bye(full) => Message::Bye(if *full {
                 ByeReason::Full
             } else {
@@ -304,6 +372,17 @@ fn config() -> Config {
         max_text_len: 1024,
         gap_timeout: Duration::from_secs(10),
         ..Config::testing()
+    }
+}
+
+/// The member entries `msg` carries: its peer lists' entries, a goodbye's,
+/// and a hello's own.
+fn entries_in(msg: &Message) -> Vec<MemberUpdate> {
+    match msg {
+        Message::PeerList { members, .. } | Message::RosterPart { members, .. } => members.clone(),
+        Message::Leave(u) => vec![u.clone()],
+        Message::Hello(h) | Message::Join(h) => vec![h.entry()],
+        _ => Vec::new(),
     }
 }
 
@@ -511,6 +590,11 @@ fuzz_target!(|run: Run| {
                         "node sent an oversized {} frame",
                         msg.kind()
                     );
+                    // Nothing goes out about a member that the member did
+                    // not sign: whatever came in forged stopped here.
+                    for u in entries_in(&msg) {
+                        assert!(u.proven(), "node sent an entry never signed: {u:?}");
+                    }
                 }
                 _ => {}
             }

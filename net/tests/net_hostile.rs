@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use gossip_chat::{MemberState, MemberUpdate, Message, NodeKey};
+use gossip_chat::{MemberState, MemberUpdate, Message, NodeKey, Proof};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -236,20 +236,14 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
     eprintln!("liar0: VmRSS {before} KiB before the attack");
     // 1000 members nobody can reach: loopback addresses where nothing
     // listens (outside 127.0.0.1, so no other test's node can be hit),
-    // under ids no key stands behind.
+    // under ids no process stands behind. Member entries are signed now:
+    // each ghost's entry carries its own signature, by a key made from its
+    // address (as a liar minting a key per ghost would sign them), so the
+    // nodes take them; unsigned ones would be dropped as forged.
     let invented: Vec<MemberUpdate> = (0..1000u32)
         .map(|i| {
             let addr = SocketAddr::from(([127, 1, (i / 250) as u8, (i % 250 + 1) as u8], 9));
-            (i, addr)
-        })
-        .map(|(i, addr)| MemberUpdate {
-            node: keyless(addr),
-            addr,
-            state: MemberState::Alive,
-            name: format!("ghost{i}").into(),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
+            invented_entry(addr, MemberState::Alive, &format!("ghost{i}"))
         })
         .collect();
     let liar_addr: SocketAddr = "127.0.0.1:2".parse().unwrap();
@@ -262,7 +256,8 @@ fn a_flood_of_invented_peers_leaves_memory_bounded_and_members_connected() {
             members: invented,
         }],
     );
-    // The ghosts reach the roster (v1 cannot tell them from real members)...
+    // The ghosts reach the roster (each signed its own entry: nothing tells
+    // them from real members)...
     let last_ghost = "127.1.3.250:9";
     for n in nodes.iter() {
         n.wait_for("the last invented member", DELIVERY, |e| {
@@ -490,25 +485,26 @@ fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
 #[test]
 fn a_flood_of_large_frames_stays_under_the_memory_bound() {
     let mut nodes = mesh("big", 2, &[]);
-    // Peer lists of 9000 members (800 KB a frame, under the 1 MiB frame
-    // limit), sent far faster than a node can merge them.
-    let members: Vec<MemberUpdate> = (0..9000u32)
+    // Peer lists of 4000 members (800 KB a frame, under the 1 MiB frame
+    // limit), sent far faster than a node can merge them. Each death
+    // carries the proof it needs (the dead member's signed claim to that
+    // life), as a genuine one would; with the 96 bytes of proof an entry
+    // takes, 4000 of them fill a frame as 9000 unsigned ones once did.
+    let name = "n".repeat(80);
+    let members: Vec<MemberUpdate> = (0..4000u32)
         .map(|i| SocketAddr::from(([127, 4, (i / 250) as u8, (i % 250 + 1) as u8], 9)))
-        .map(|addr| MemberUpdate {
-            node: keyless(addr),
-            addr,
-            state: MemberState::Dead,
-            name: "n".repeat(80).into(),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
-        })
+        .map(|addr| invented_entry(addr, MemberState::Dead, &name))
         .collect();
     let list = frame(&Message::PeerList {
         full: true,
         members,
     });
     let frame_kib = list.len() as u64 / 1024;
+    // A frame over the limit would only get the link dropped at once.
+    assert!(
+        list.len() < 1 << 20,
+        "a peer list of {frame_kib} KiB is over the 1 MiB frame limit"
+    );
     let peak = RssPeak::watch(nodes[0].child.id());
     let mut peer = raw_member(nodes[0].addr, "127.0.0.1:5".parse().unwrap(), "big", &[]);
     let writer = std::thread::spawn(move || {
@@ -553,17 +549,17 @@ fn public_key(node: &Chat) -> [u8; 32] {
         .unwrap_or_else(|| panic!("{}: id {id:?} is not a public key", node.name))
 }
 
-/// `dropped_total{reason="forged_chat"}` on a `--metrics` endpoint, once
-/// it reaches `at_least`; panics after [`DELIVERY`].
-fn wait_forged_metric(metrics: SocketAddr, at_least: f64) -> f64 {
-    let series = "gossip_chat_dropped_total{reason=\"forged_chat\"} ";
+/// `dropped_total{reason="REASON"}` on a `--metrics` endpoint, once it
+/// reaches `at_least`; panics after [`DELIVERY`].
+fn wait_dropped_metric(metrics: SocketAddr, reason: &str, at_least: f64) -> f64 {
+    let series = format!("gossip_chat_dropped_total{{reason=\"{reason}\"}} ");
     let deadline = clock() + DELIVERY;
     loop {
         let (status, _, body) = http_get(metrics, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
         let value = body
             .lines()
-            .find_map(|l| l.strip_prefix(series))
+            .find_map(|l| l.strip_prefix(series.as_str()))
             .map(|v| v.trim().parse::<f64>().expect("a number"));
         if let Some(v) = value.filter(|v| *v >= at_least) {
             return v;
@@ -638,7 +634,7 @@ fn a_chat_forged_under_another_members_name_is_never_shown() {
             counted > n as u64,
             "forged chat {ping} not counted: {stats}"
         );
-        wait_forged_metric(metrics, f64::from(ping));
+        wait_dropped_metric(metrics, "forged_chat", f64::from(ping));
     }
 
     // Alice's genuine message of that seq still gets through, and bob's
@@ -668,5 +664,143 @@ fn a_chat_forged_under_another_members_name_is_never_shown() {
             node.name
         );
     }
+    drop(conn);
+}
+
+/// A peer that completed the handshake and hello as itself sends peer
+/// lists that speak for alice, a live honest member, each entry signed
+/// with the peer's own key: (a) a life of hers far ahead (incarnation
+/// 2^62 - 2, just under the bound, which would make every later chat and
+/// hello of her real life look old), and (b) her departure in her life.
+/// Neither is her own word: bob drops both and counts them (`forged_state`
+/// in `/stats`, `dropped_total{reason="forged_state"}`), never shows alice
+/// down, passes neither on (alice counts nothing forged), and alice's
+/// later chats still reach him.
+#[test]
+fn member_state_forged_under_another_members_name_is_dropped() {
+    let mut alice = Chat::start("alice", &[]);
+    let mut bob = Chat::start_with("bob", &[&alice], &["--metrics", "127.0.0.1:0"]);
+    let metrics: SocketAddr = bob.wait_for("ready", PROMPT, |e| e["event"] == "ready")["metrics"]
+        .as_str()
+        .expect("metrics address")
+        .parse()
+        .unwrap();
+    alice.wait_peers(&[&bob]);
+    bob.wait_peers(&[&alice]);
+    // Alice's id and life, as bob knows them.
+    let up = bob.wait_for("peer_up of alice", PROMPT, |e| {
+        e["event"] == "peer_up" && e["member"] == alice.member.as_str()
+    });
+    let life = NodeKey {
+        id: gossip_chat::Id::of_key(&public_key(&alice)),
+        incarnation: up["incarnation"].as_u64().expect("alice's life"),
+    };
+    assert_eq!(life.id.to_string(), alice.member);
+    alice.line("before the forgeries");
+    bob.wait_chat(&alice, "before the forgeries", DELIVERY);
+
+    // Mallory: a raw peer, handshaken and greeted as itself (its hello is
+    // its own word: bob takes it).
+    let mallory = RawPeer::new();
+    let hello = mallory.hello("127.0.0.1:8".parse().unwrap(), "mallory");
+    let mut conn = mallory.send(bob.addr, &[Message::Hello(hello)]);
+    let mallory_id = mallory.id.to_string();
+    bob.wait_for("peer_up of mallory", DELIVERY, |e| {
+        e["event"] == "peer_up" && e["member"] == mallory_id.as_str()
+    });
+
+    let ahead = NodeKey {
+        id: life.id,
+        incarnation: (1 << 62) - 2,
+    };
+    // (b) at a version far above any alice reached by refuting, so that it
+    // outranks her entry at bob and reaches the signature check.
+    let left_version = 1 << 20;
+    let forged = [
+        MemberUpdate {
+            node: ahead,
+            addr: alice.addr,
+            version: 0,
+            state: MemberState::Alive,
+            name: "alice".into(),
+            age_secs: 0,
+            accuser: None,
+            proof: Proof::sign(&mallory.key, ahead, 0, alice.addr, "alice", false),
+        },
+        MemberUpdate {
+            node: life,
+            addr: alice.addr,
+            version: left_version,
+            state: MemberState::Left,
+            name: "alice".into(),
+            age_secs: 0,
+            accuser: None,
+            proof: Proof::sign(&mallory.key, life, left_version, alice.addr, "alice", true),
+        },
+    ];
+    for (n, entry) in forged.into_iter().enumerate() {
+        assert!(!entry.proven(), "forged entry {n} proves itself");
+        // Bob answers a ping on the same connection once it has handled
+        // the peer list before it.
+        let ping = n as u32 + 1;
+        conn.write_all(&frame(&Message::PeerList {
+            full: false,
+            members: vec![entry],
+        }))
+        .expect("write the forged peer list");
+        conn.write_all(&frame(&Message::Ping(ping))).unwrap();
+        wait_for_message(&mut conn, "the pong", DELIVERY, |m| {
+            *m == Message::Pong(ping)
+        });
+        let stats = bob.stats();
+        let counted = stats["stats"]["forged_state"]
+            .as_u64()
+            .expect("a forged_state count");
+        assert!(
+            counted > n as u64,
+            "forged entry {ping} not counted: {stats}"
+        );
+        wait_dropped_metric(metrics, "forged_state", f64::from(ping));
+    }
+
+    // Alice's chats still reach bob, and his reach her, after anything he
+    // could have passed on.
+    alice.line("after the forgeries");
+    bob.wait_chat(&alice, "after the forgeries", DELIVERY);
+    bob.line("bob after");
+    alice.wait_chat(&bob, "bob after", DELIVERY);
+    assert_eq!(
+        bob.chats_from(&alice)
+            .into_iter()
+            .map(|(life, _, text)| (life, text))
+            .collect::<Vec<_>>(),
+        [
+            (life.incarnation, "before the forgeries".to_owned()),
+            (life.incarnation, "after the forgeries".to_owned())
+        ],
+        "bob: alice's chats"
+    );
+    // Bob holds alice alive in her own life...
+    let peers = bob.peers_event();
+    let entry = peers["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .find(|p| p["member"] == alice.member.as_str())
+        .unwrap_or_else(|| panic!("bob: alice not in the roster: {peers}"))
+        .clone();
+    assert_eq!(entry["incarnation"], life.incarnation, "{entry}");
+    assert_eq!(entry["state"], "alive", "{entry}");
+    // ...never showed her down...
+    let down: Vec<_> = bob
+        .seen()
+        .into_iter()
+        .filter(|e| e["event"] == "peer_down" && e["member"] == alice.member.as_str())
+        .collect();
+    assert!(down.is_empty(), "bob: showed alice down: {down:?}");
+    // ...and passed neither forgery on: alice would have dropped and
+    // counted one about herself.
+    let stats = alice.stats();
+    assert_eq!(stats["stats"]["forged_state"], 0, "alice: {stats}");
     drop(conn);
 }

@@ -35,11 +35,13 @@ pub enum CheckId {
     Admission,
     /// No honest user gets a chat its claimed author did not send.
     Forgery,
+    /// No honest node holds an honest member in a state it did not sign.
+    ForgedState,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 14] = [
+    pub const ALL: [CheckId; 15] = [
         CheckId::Discovery,
         CheckId::Join,
         CheckId::Detection,
@@ -54,6 +56,7 @@ impl CheckId {
         CheckId::EventualDelivery,
         CheckId::Admission,
         CheckId::Forgery,
+        CheckId::ForgedState,
     ];
 
     /// The name used in scenario files and reports.
@@ -73,6 +76,7 @@ impl CheckId {
             CheckId::EventualDelivery => "eventual_delivery",
             CheckId::Admission => "admission",
             CheckId::Forgery => "forgery",
+            CheckId::ForgedState => "forged_state",
         }
     }
 

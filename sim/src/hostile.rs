@@ -9,8 +9,8 @@ use crate::addr::addr_of;
 use crate::random::below;
 use crate::scenario::Mode;
 use gossip_chat::{
-    wire, Chat, Duration, Hello, History, Id, Identity, Instant, MemberState, MemberUpdate,
-    Message, MsgId, NodeKey, PROTOCOL_VERSION,
+    wire, Chat, Duration, Hello, History, Identity, Instant, MemberState, MemberUpdate, Message,
+    MsgId, NodeKey, Proof, PROTOCOL_VERSION,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
@@ -38,6 +38,13 @@ const FORGED_BATCH_MAX: usize = 4;
 const FORGED_TEXT_MAX: usize = 64;
 /// The largest seq a node takes in (its `MAX_SEQ` is 2^62, refused).
 pub const TOP_SEQ: u64 = (1 << 62) - 1;
+/// The largest incarnation and version a node takes in (one under the
+/// ceilings): a forged entry there would mute the member if it were taken.
+pub const TOP_INCARNATION: u64 = (1 << 62) - 1;
+/// See [`TOP_INCARNATION`].
+pub const TOP_VERSION: u32 = (1 << 30) - 1;
+/// Most forged entries in one `forge-state` peer list.
+const STATE_FORGERIES_MAX: usize = 4;
 /// A far seq is at least this far past the frontier.
 const FAR_GAP: u64 = 1 << 10;
 
@@ -47,6 +54,9 @@ const FAR_GAP: u64 = 1 << 10;
 pub struct Victim {
     /// Its current life.
     pub key: NodeKey,
+    /// Its own signed entry, as it tells others (a hostile node has it
+    /// from its hello or its peer lists).
+    pub entry: MemberUpdate,
     /// Its display name.
     pub name: Arc<str>,
     /// Its slot (it listens on [`addr_of`] of it).
@@ -58,6 +68,8 @@ pub struct Victim {
 pub struct Me {
     /// Its current life.
     pub key: NodeKey,
+    /// Its own signed entry.
+    pub entry: MemberUpdate,
     /// Its display name.
     pub name: Arc<str>,
     /// Its slot.
@@ -132,6 +144,13 @@ pub enum Injection {
         /// Of which at a seq far past the member's frontier.
         far: usize,
     },
+    /// A peer list of forged state of live honest members (`forge-state`).
+    State {
+        /// The peer list.
+        msg: Message,
+        /// The member lives it forges state of.
+        forged: Vec<NodeKey>,
+    },
     /// A hello to send on a new connection to an honest node: naming
     /// `victim`'s id (while the handshake proves the hostile node's), or
     /// the hostile node's own id with `victim`'s address.
@@ -191,17 +210,24 @@ impl Attack {
                 let g = taken.len() as u32;
                 if let Entry::Vacant(e) = taken.entry(addr) {
                     e.insert(g);
+                    // An invented member is the hostile node's own: it
+                    // holds its key, and signs its entry.
+                    let ghost =
+                        Identity::new(addr, 1 + below(rng, 3) as u64, format!("ghost{}", g + 1));
+                    let node = NodeKey {
+                        id: ghost.id(),
+                        incarnation: ghost.incarnation,
+                    };
+                    let proof = Proof::sign(&ghost.key, node, 0, addr, &ghost.name, false);
                     pool.push(MemberUpdate {
-                        node: NodeKey {
-                            id: Id::of_addr(addr),
-                            incarnation: 1 + below(rng, 3) as u64,
-                        },
+                        node,
                         addr,
                         version: 0,
                         state: MemberState::Alive,
-                        name: Arc::from(format!("ghost{}", g + 1)),
+                        name: Arc::from(ghost.name),
                         age_secs: 0,
                         accuser: None,
+                        proof,
                     });
                 }
             }
@@ -293,29 +319,35 @@ impl Attack {
                     if victims.is_empty() {
                         break;
                     }
-                    let Victim { key, name, .. } = &victims[below(rng, victims.len())];
+                    let Victim { key, entry, .. } = &victims[below(rng, victims.len())];
                     if forged.contains(key) {
                         continue;
                     }
-                    let state = if below(rng, 2) == 0 {
-                        MemberState::Dead
+                    // A death names the victim's life and version, with the
+                    // proof its entry carries (any member can accuse); a
+                    // departure would need the victim's own signature, so
+                    // the hostile node signs it itself.
+                    let forgery = if below(rng, 2) == 0 {
+                        MemberUpdate {
+                            state: MemberState::Dead,
+                            ..entry.clone()
+                        }
                     } else {
-                        MemberState::Left
+                        MemberUpdate {
+                            state: MemberState::Left,
+                            proof: Proof::sign(
+                                &Identity::new(addr_of(me.slot), 1, "").key,
+                                entry.node,
+                                entry.version,
+                                entry.addr,
+                                &entry.name,
+                                true,
+                            ),
+                            ..entry.clone()
+                        }
                     };
                     let at = below(rng, members.len() + 1);
-                    members.insert(
-                        at,
-                        MemberUpdate {
-                            node: *key,
-                            addr: crate::addr::slot_of_id(&key.id, usize::MAX)
-                                .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), crate::addr::addr_of),
-                            version: 0,
-                            state,
-                            name: name.clone(),
-                            age_secs: 0,
-                            accuser: None,
-                        },
-                    );
+                    members.insert(at, forgery);
                     forged.push(*key);
                 }
                 Some(Injection::Peers {
@@ -395,6 +427,81 @@ impl Attack {
                     far: 1,
                 })
             }
+            Mode::ForgeState => {
+                let victims = victims();
+                if victims.is_empty() {
+                    return None;
+                }
+                let mine = Identity::new(addr_of(me.slot), 1, "").key;
+                let n = 1 + below(rng, STATE_FORGERIES_MAX);
+                let mut members = Vec::with_capacity(n);
+                let mut forged = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let v = &victims[below(rng, victims.len())];
+                    let mut u = v.entry.clone();
+                    let kind = below(rng, 5);
+                    match kind {
+                        // A later life, up to just under the ceiling.
+                        0 => {
+                            u.node.incarnation = if below(rng, 2) == 0 {
+                                TOP_INCARNATION
+                            } else {
+                                u.node.incarnation + 1 + below(rng, 1 << 20) as u64
+                            };
+                            u.version = 0;
+                        }
+                        // A later version of this life, up to the ceiling.
+                        1 => {
+                            u.version = if below(rng, 2) == 0 {
+                                TOP_VERSION
+                            } else {
+                                u.version + 1 + below(rng, 16) as u32
+                            };
+                        }
+                        // Another address or name, a version on.
+                        2 => {
+                            u.version += 1;
+                            if below(rng, 2) == 0 {
+                                u.addr = addr_of(me.slot);
+                            } else {
+                                u.name = Arc::from(format!("{}-forged", u.name));
+                            }
+                        }
+                        // Its departure.
+                        3 => u.state = MemberState::Left,
+                        // A death at a version it never signed (the proof
+                        // is of its current one).
+                        _ => {
+                            u.state = MemberState::Dead;
+                            u.version += 1 + below(rng, 16) as u32;
+                        }
+                    }
+                    if kind < 4 {
+                        // Signed by the hostile node: half with its own key,
+                        // half under the member's public key.
+                        u.proof = Proof::sign(
+                            &mine,
+                            u.node,
+                            u.version,
+                            u.addr,
+                            &u.name,
+                            u.state == MemberState::Left,
+                        );
+                        if below(rng, 2) == 0 {
+                            u.proof.key = v.entry.proof.key;
+                        }
+                    }
+                    forged.push(u.node);
+                    members.push(u);
+                }
+                Some(Injection::State {
+                    msg: Message::PeerList {
+                        full: below(rng, 2) == 0,
+                        members,
+                    },
+                    forged,
+                })
+            }
             Mode::Impersonate => {
                 let victims = victims();
                 let others: Vec<&Victim> = victims.iter().filter(|v| v.slot != me.slot).collect();
@@ -405,16 +512,20 @@ impl Attack {
                 // Half the time the victim's id (the handshake proved the
                 // hostile node's), half its own id at the victim's address.
                 let other_id = below(rng, 2) == 0;
-                let (node, name) = if other_id {
-                    (v.key, v.name.clone())
+                // Either way the proof is a real one: the victim's own (as
+                // its hello carried it), or the hostile node's own.
+                let (node, name, entry) = if other_id {
+                    (v.key, v.name.clone(), &v.entry)
                 } else {
-                    (me.key, me.name.clone())
+                    (me.key, me.name.clone(), &me.entry)
                 };
                 let hello = Hello {
                     version: PROTOCOL_VERSION,
                     node,
                     addr: addr_of(v.slot),
                     name,
+                    member_version: entry.version,
+                    proof: entry.proof,
                     degree: below(rng, 9) as u16,
                     members_hash: rng.next_u64(),
                     chat_hash: rng.next_u64(),
@@ -513,6 +624,10 @@ pub struct Tally {
     /// Impostor dials that found no connection (the target down or cut
     /// off): no hello went out.
     pub impostor_dials_failed: u64,
+    /// Peer lists of forged member state sent (`forge-state`).
+    pub state_lists: u64,
+    /// Forged entries in them.
+    pub state_forgeries: u64,
 }
 
 /// The honest nodes' counters of refused input.
@@ -538,6 +653,9 @@ pub struct HonestStats {
     pub forged: u64,
     /// Hellos closed for naming another id than the handshake proved.
     pub impostors: u64,
+    /// Member entries and hellos dropped because the member did not sign
+    /// them.
+    pub forged_state: u64,
 }
 
 impl HonestStats {
@@ -553,6 +671,7 @@ impl HonestStats {
         self.conns_refused += s.conns_refused;
         self.forged += s.forged;
         self.impostors += s.impostors;
+        self.forged_state += s.forged_state;
     }
 }
 
@@ -560,6 +679,7 @@ impl HonestStats {
 mod tests {
     use super::*;
     use crate::addr::id_of;
+    use gossip_chat::Id;
     use rand_core::SeedableRng;
 
     fn attack(modes: Vec<Mode>, rng: &mut ChaCha8Rng) -> Attack {
@@ -573,9 +693,28 @@ mod tests {
         }
     }
 
+    /// The signed own entry of the node in `slot`, in life `incarnation`.
+    fn entry(slot: u32, incarnation: u64) -> MemberUpdate {
+        let name = format!("n{slot}");
+        let id = Identity::new(addr_of(slot), incarnation, name.clone());
+        let node = key(slot, incarnation);
+        assert_eq!(id.id(), node.id);
+        MemberUpdate {
+            node,
+            addr: addr_of(slot),
+            version: 0,
+            state: MemberState::Alive,
+            name: Arc::from(name.as_str()),
+            age_secs: 0,
+            accuser: None,
+            proof: Proof::sign(&id.key, node, 0, addr_of(slot), &name, false),
+        }
+    }
+
     fn me() -> Me {
         Me {
             key: key(3, 1),
+            entry: entry(3, 1),
             name: Arc::from("n3"),
             slot: 3,
             wall_ms: 1_700_000_000_000,
@@ -586,6 +725,7 @@ mod tests {
         (0..3)
             .map(|slot| Victim {
                 key: key(slot, 2),
+                entry: entry(slot, 2),
                 name: Arc::from(format!("n{slot}")),
                 slot,
             })
@@ -607,6 +747,44 @@ mod tests {
                 (list, far)
             }
             other => panic!("not a forgery: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn forged_state_is_never_the_members_own_word() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut a = attack(vec![Mode::ForgeState], &mut rng);
+        let (mut ceiling, mut left, mut dead, mut moved, mut later) = (0, 0, 0, 0, 0);
+        for _ in 0..300 {
+            let Some(Injection::State { msg, forged }) = a.next(&me(), victims, 65536, &mut rng)
+            else {
+                panic!("not a forged state list");
+            };
+            let Message::PeerList { members, .. } = msg else {
+                panic!("not a peer list");
+            };
+            assert_eq!(members.len(), forged.len());
+            assert!((1..=STATE_FORGERIES_MAX).contains(&members.len()));
+            for u in &members {
+                assert!(!u.proven(), "{u:?}");
+                let slot = crate::addr::slot_of_id(&u.node.id, 3).expect("a victim");
+                let own = entry(slot, 2);
+                ceiling +=
+                    usize::from(u.node.incarnation == TOP_INCARNATION || u.version == TOP_VERSION);
+                left += usize::from(u.state == MemberState::Left);
+                dead += usize::from(u.state == MemberState::Dead);
+                moved += usize::from(u.addr != own.addr || u.name != own.name);
+                later += usize::from((u.node.incarnation, u.version) > (2, 0));
+            }
+        }
+        for (what, n) in [
+            ("ceiling", ceiling),
+            ("left", left),
+            ("dead", dead),
+            ("moved", moved),
+            ("later", later),
+        ] {
+            assert!(n > 20, "{what}: {n}");
         }
     }
 

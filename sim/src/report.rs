@@ -508,7 +508,7 @@ impl Report {
                 s,
                 "  misbehave      {} injected {} frames ({} B): {} garbage, {} oversized, {} peer lists ({} full; {} invented entries over {} addresses, {} forged deaths/leaves), {} replays ({} chats)",
                 nodes.join(","),
-                m.malformed + m.oversized + m.peer_lists + m.replayed + m.forged_frames + m.impostor_hellos,
+                m.malformed + m.oversized + m.peer_lists + m.replayed + m.forged_frames + m.impostor_hellos + m.state_lists,
                 m.bytes,
                 m.malformed,
                 m.oversized,
@@ -534,6 +534,13 @@ impl Report {
                     m.impostor_dials_failed,
                     m.honest.forged,
                     m.honest.impostors
+                );
+            }
+            if m.state_lists + m.honest.forged_state > 0 {
+                let _ = writeln!(
+                    s,
+                    "  forged state   {} entries in {} peer lists (later lives and versions up to the ceiling, other addresses and names, departures, deaths at unsigned versions); honest dropped {} entries or hellos the member did not sign",
+                    m.state_forgeries, m.state_lists, m.honest.forged_state
                 );
             }
             if m.refused_handshakes > 0 {

@@ -64,6 +64,8 @@ pub enum TraceKind {
     Refused = 17,
     /// A misbehaving node injects a frame.
     Injected = 18,
+    /// User event: a member in the roster came back in a later life.
+    PeerRestarted = 19,
 }
 
 impl Trace {

@@ -2,60 +2,79 @@
 //! talking.
 
 use gossip_chat::{
-    Config, ConnId, Duration, Id, Input, Instant, MemberState, MemberUpdate, Message, Node,
-    NodeKey, Output,
+    Config, ConnId, Duration, Id, Identity, Input, Instant, MemberState, MemberUpdate, Message,
+    Node, NodeKey, Output, Proof,
 };
 use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
 use gossip_sim::scenario::InitialJoin;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 fn invented(i: u32) -> SocketAddr {
     SocketAddr::from(([192, 168, (i >> 8) as u8, i as u8], 9000))
 }
 
-/// First bytes of every invented member's id: the rest is its number.
-const GHOST_TAG: [u8; 4] = *b"ghst";
+/// How many invented members the tests below name at most.
+const GHOSTS: u32 = 1000;
+
+/// The identity of invented member `i`: a key pair the hostile peer holds
+/// (derived from the invented address, as no simulated node's is), so it
+/// can sign the member's entry. Nothing listens at the address.
+fn ghost_identity(i: u32) -> Identity {
+    Identity::new(invented(i), 1, format!("ghost{i}"))
+}
 
 /// The id of invented member `i`: no simulated node's.
 fn invented_id(i: u32) -> Id {
-    let mut id = [0; 8];
-    id[..4].copy_from_slice(&GHOST_TAG);
-    id[4..].copy_from_slice(&i.to_be_bytes());
-    Id(id)
+    Id::of_addr(invented(i))
 }
 
 fn is_invented(id: Id) -> bool {
-    id.0[..4] == GHOST_TAG
+    static IDS: OnceLock<BTreeSet<Id>> = OnceLock::new();
+    IDS.get_or_init(|| (0..GHOSTS).map(invented_id).collect())
+        .contains(&id)
 }
 
-/// An invented member, alive in a peer list.
+/// An invented member, alive in a peer list, its entry signed with its own
+/// key (the hostile peer made the key up, so it can): only what a member
+/// did not sign is dropped, so invented members still get in.
 fn ghost(i: u32) -> MemberUpdate {
+    assert!(i < GHOSTS);
+    let g = ghost_identity(i);
+    let node = NodeKey {
+        id: g.id(),
+        incarnation: g.incarnation,
+    };
     MemberUpdate {
-        node: NodeKey {
-            id: invented_id(i),
-            incarnation: 1,
-        },
-        addr: invented(i),
+        node,
+        addr: g.addr,
         state: MemberState::Alive,
-        name: format!("ghost{i}").into(),
+        name: g.name.as_str().into(),
         version: 0,
         age_secs: 0,
         accuser: None,
+        proof: Proof::sign(&g.key, node, 0, g.addr, &g.name, false),
     }
 }
 
-/// `n` nodes on a LAN (5 ms links) built from `cfg`.
-/// The hello of simulated slot `i` in its first life.
+/// The hello of simulated slot `i` in its first life, signed with the
+/// slot's key.
 fn hello(i: u32) -> gossip_chat::Hello {
+    let node = NodeKey {
+        id: id_of(i),
+        incarnation: 1,
+    };
+    let name = format!("n{i}");
+    let key = Identity::new(addr_of(i), 1, name.as_str()).key;
     gossip_chat::Hello {
         version: gossip_chat::PROTOCOL_VERSION,
-        node: NodeKey {
-            id: id_of(i),
-            incarnation: 1,
-        },
+        node,
         addr: addr_of(i),
-        name: format!("n{i}").into(),
+        proof: Proof::sign(&key, node, 0, addr_of(i), &name, false),
+        name: name.into(),
+        member_version: 0,
         degree: 0,
         members_hash: 0,
         chat_hash: 0,
@@ -65,6 +84,7 @@ fn hello(i: u32) -> gossip_chat::Hello {
     }
 }
 
+/// `n` nodes on a LAN (5 ms links) built from `cfg`.
 fn lan(n: u32, cfg: Config, seed: u64) -> SimBuilder {
     Sim::builder()
         .nodes(n)
@@ -205,11 +225,13 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
     assert_eq!(node.stats().handshake_timeouts, cfg.max_handshaking as u64);
 }
 
-/// Invented members fill a small member table; a forged leave then makes a
-/// live member a tombstone. The table keeps the young tombstone, so the
-/// member's refutation lands in place instead of being refused as a new
-/// name; and with the table under pressure the node probes members and
-/// gives the invented ones up, freeing their slots.
+/// Invented members fill a small member table; a forged leave of a live
+/// member is dropped (only the member can sign its departure), but a death
+/// accusation naming the life the member signed makes it a tombstone. The
+/// table keeps the young tombstone, so the member's refutation lands in
+/// place instead of being refused as a new name; and with the table under
+/// pressure the node probes members and gives the invented ones up,
+/// freeing their slots.
 #[test]
 fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     let cfg = Config {
@@ -233,21 +255,34 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     };
     assert!(sim.inject(from, 0, lies(0..40)));
     assert_eq!(node(&sim, 0).table_sizes().members, cfg.max_members);
-    // A forged leave of the accused, then more invented names pushing for
-    // its slot before its refutation can come back.
+    // A forged leave of the accused, signed by the sender (it cannot sign
+    // for the accused): dropped and counted, the accused stays.
+    let own = node(&sim, accused).own_entry();
+    let forger = Identity::new(addr_of(from), 1, "").key;
     let forged = Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
-            node: node(&sim, accused).key(),
-            addr: addr_of(accused),
             state: MemberState::Left,
             name: "forged".into(),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
+            proof: Proof::sign(&forger, own.node, own.version, own.addr, "forged", true),
+            ..own.clone()
         }],
     };
+    let dropped = node(&sim, 0).stats().forged_state;
     assert!(sim.inject(from, 0, forged));
+    assert!(node(&sim, 0).knows_alive(&id_of(accused)));
+    assert_eq!(node(&sim, 0).stats().forged_state, dropped + 1);
+    // A death of the accused with the proof of its life it signed (any
+    // member may accuse), then more invented names pushing for its slot
+    // before its refutation can come back.
+    let death = Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            state: MemberState::Dead,
+            ..own
+        }],
+    };
+    assert!(sim.inject(from, 0, death));
     assert!(!node(&sim, 0).knows_alive(&id_of(accused)));
     sim.run_for(Duration::from_millis(2));
     assert!(sim.inject(from, 0, lies(40..80)));
@@ -356,7 +391,16 @@ fn silent_connections_do_not_block_dials_or_a_prompt_newcomer() {
 fn a_forged_leave_for_another_node_is_refused() {
     let mut sim = lan(3, Config::lan(), 32).build();
     converge(&mut sim, 3, Duration::from_secs(5));
-    let victim = node(&sim, 2).key();
+    // Node 2's entry as its peers hold it, its departure signed by node 1
+    // (the sender cannot sign for node 2): refused on node 1's connection
+    // before the signature is even looked at.
+    let own = node(&sim, 2).own_entry();
+    let forger = Identity::new(addr_of(1), 1, "").key;
+    let victim = MemberUpdate {
+        state: MemberState::Left,
+        proof: Proof::sign(&forger, own.node, own.version, own.addr, &own.name, true),
+        ..own
+    };
     assert!(sim.inject(1, 0, Message::Leave(victim)));
     sim.run_for(Duration::from_secs(1));
     assert!(node(&sim, 0).knows_alive(&id_of(2)));
@@ -411,4 +455,93 @@ fn a_peer_list_over_the_limit_is_cut_and_counted() {
     assert_eq!(node.table_sizes().members, 51);
     assert!(node.knows_alive(&id_of(1)));
     assert!(!node.knows_alive(&invented_id(79)));
+}
+
+/// Member state only the member can sign: a later life or version, another
+/// address, even news about the receiving node itself, signed by the peer
+/// that sends it (or under the member's public key with the peer's
+/// signature) is dropped and counted before it changes anything: the
+/// member is not taken to have moved on, the receiver does not refute.
+#[test]
+fn member_state_the_member_did_not_sign_is_dropped_and_counted() {
+    let mut sim = lan(3, Config::lan(), 33).build();
+    converge(&mut sim, 3, Duration::from_secs(5));
+    let forger = Identity::new(addr_of(1), 1, "").key;
+    let forge = |mut u: MemberUpdate, under_its_key: bool| {
+        u.proof = Proof::sign(
+            &forger,
+            u.node,
+            u.version,
+            u.addr,
+            &u.name,
+            u.state == MemberState::Left,
+        );
+        if under_its_key {
+            u.proof.key = Identity::new(u.addr, 1, "").key.verifying_key().to_bytes();
+        }
+        u
+    };
+    let two = node(&sim, 2).own_entry();
+    let zero = node(&sim, 0).own_entry();
+    let forged = vec![
+        // A later life of node 2.
+        forge(
+            MemberUpdate {
+                node: NodeKey {
+                    incarnation: two.node.incarnation + 1,
+                    ..two.node
+                },
+                ..two.clone()
+            },
+            false,
+        ),
+        // A later version of its life.
+        forge(
+            MemberUpdate {
+                version: two.version + 5,
+                ..two.clone()
+            },
+            true,
+        ),
+        // Another address, a version on.
+        forge(
+            MemberUpdate {
+                version: two.version + 1,
+                addr: addr_of(1),
+                ..two.clone()
+            },
+            false,
+        ),
+        // Node 0's own life at a later version, told to node 0.
+        forge(
+            MemberUpdate {
+                version: zero.version + 1,
+                ..zero.clone()
+            },
+            true,
+        ),
+    ];
+    let dropped = node(&sim, 0).stats().forged_state;
+    assert!(sim.inject(
+        1,
+        0,
+        Message::PeerList {
+            full: false,
+            members: forged,
+        }
+    ));
+    assert_eq!(node(&sim, 0).stats().forged_state, dropped + 4);
+    sim.run_for(Duration::from_secs(2));
+    let held = node(&sim, 0)
+        .members()
+        .find(|m| m.node.id == id_of(2))
+        .expect("node 0 still holds node 2");
+    assert_eq!(
+        (held.node, held.version, held.addr, held.state),
+        (two.node, two.version, two.addr, MemberState::Alive)
+    );
+    assert_eq!(node(&sim, 0).version(), zero.version);
+    assert_eq!(node(&sim, 0).stats().refutations, 0);
+    assert_eq!(node(&sim, 2).stats().refutations, 0);
+    assert!(sim.converged());
 }

@@ -2,7 +2,7 @@
 //! suspicions, and a node at its connection cap refuses with `Bye(Full)`.
 
 use gossip_chat::{Config, Duration, Event, MemberState, MemberUpdate, Message, NodeKey};
-use gossip_sim::addr::{addr_of, id_of, slot_of_id};
+use gossip_sim::addr::{id_of, slot_of_id};
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
 
@@ -79,16 +79,17 @@ fn hear_death(full: bool, age_secs: u32) -> (Sim, u32, NodeKey) {
         .find(|i| !neighbours.contains(i))
         .expect("a hearsay member");
     let key = sim.node(accused).unwrap().key();
+    // The accused's entry as it signed it (an accusation carries the
+    // accused's own proof of the life and version it names).
+    let own = sim.node(accused).unwrap().own_entry();
+    assert_eq!((own.node, own.version), (key, 0));
     let stale = Message::PeerList {
         full,
         members: vec![MemberUpdate {
-            node: key,
-            addr: addr_of(accused),
             state: MemberState::Dead,
-            name: format!("n{accused}").into(),
-            version: 0,
             age_secs,
             accuser: None,
+            ..own
         }],
     };
     assert!(sim.inject(from, 0, stale));

@@ -32,7 +32,9 @@ fn two_hostile_nodes_attack_with_every_mode_and_honest_nodes_refuse_it_all() {
     );
     assert!(m.replayed > 0 && m.replayed_chats > 0, "{}", r.render());
     // Honest nodes counted and refused it: garbage and oversized frames,
-    // replayed chats, forged deaths (refuted).
+    // replayed chats, forged deaths (they carry the victim's own proof of
+    // its life, so they are taken and refuted; forged departures, which
+    // the victim did not sign, are dropped).
     let h = &m.honest;
     assert!(h.malformed > 0 && h.oversized > 0, "{}", r.render());
     assert!(h.duplicates > 0 && h.refutations > 0, "{}", r.render());

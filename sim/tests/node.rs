@@ -255,20 +255,23 @@ fn a_false_death_accusation_is_refuted_and_the_node_stays() {
     let mut sim = cluster(5, 9);
     let accused = 4;
     let inc = node(&sim, accused).key().incarnation;
-    // Node 0 hears, from node 1, that node 4 is dead.
+    // Node 0 hears, from node 1, that node 4 is dead: the accusation names
+    // the life and version node 4 signed, with its proof, as any member
+    // may (an entry the accused did not sign would be dropped).
+    let own = node(&sim, accused).own_entry();
+    assert_eq!(
+        own.node,
+        NodeKey {
+            id: id_of(accused),
+            incarnation: inc,
+        }
+    );
+    assert_eq!(own.version, 0);
     let forged = Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
-            node: NodeKey {
-                id: id_of(accused),
-                incarnation: inc,
-            },
-            addr: addr_of(accused),
             state: MemberState::Dead,
-            name: "n4".into(),
-            version: 0,
-            age_secs: 0,
-            accuser: None,
+            ..own
         }],
     };
     assert!(sim.inject(1, 0, forged));
@@ -383,6 +386,38 @@ fn a_replayed_old_message_is_not_delivered_twice() {
     assert!(sim.inject(2, 0, Message::Chat(replay)));
     sim.run_for(s(1));
     assert_eq!(sim.chats(0), ["once"]);
+}
+
+#[test]
+fn an_authors_chat_far_past_its_streams_frontier_is_refused() {
+    // Signed by its author, so only the distance can refuse it: a seq more
+    // than 2^20 past what node 0 delivered of the stream is dropped and
+    // counted; one a few past is held back for its gap.
+    let mut sim = cluster(3, 13);
+    sim.send(1, "first");
+    sim.run_for(s(1));
+    assert_eq!(sim.chats(0), ["first"]);
+    let origin = node(&sim, 1).key();
+    let signed = |seq: u64, text: &str| {
+        gossip_chat::Chat::signed(
+            &gossip_chat::Identity::new(addr_of(1), origin.incarnation, "").key,
+            MsgId { origin, seq },
+            "n1".into(),
+            text.into(),
+            0,
+        )
+    };
+    let unexpected = node(&sim, 0).stats().unexpected;
+    let held = node(&sim, 0).table_sizes().held;
+    assert!(sim.inject(2, 0, Message::Chat(signed(1 + (1 << 20) + 1, "far"))));
+    sim.run_for(ms(100));
+    assert_eq!(node(&sim, 0).stats().unexpected, unexpected + 1);
+    assert_eq!(node(&sim, 0).table_sizes().held, held);
+    assert!(sim.inject(2, 0, Message::Chat(signed(1 + (1 << 20), "edge"))));
+    sim.run_for(ms(100));
+    assert_eq!(node(&sim, 0).stats().unexpected, unexpected + 1);
+    assert_eq!(node(&sim, 0).table_sizes().held, held + 1);
+    assert_eq!(sim.chats(0), ["first"]);
 }
 
 #[test]

@@ -291,6 +291,11 @@ impl Node {
             self.stats.forged += 1;
             return false;
         }
+        let frontier = self.streams.map.get(&key).map_or(0, |s| s.delivered);
+        if seq > frontier.saturating_add(MAX_SEQ_JUMP) {
+            self.stats.unexpected += 1;
+            return false;
+        }
         if !self.streams.map.contains_key(&key) {
             if self.long_gone(key) {
                 // No honest node still holds messages of this life: a replay.

@@ -148,6 +148,18 @@ pub enum Event {
         /// Its display name.
         name: Arc<str>,
     },
+    /// A member in the roster came back in a later life (it restarted,
+    /// perhaps on another address): the same member, its earlier life gone.
+    PeerRestarted {
+        /// Its identity and new incarnation.
+        node: NodeKey,
+        /// Where it listens now.
+        addr: SocketAddr,
+        /// Where its earlier life listened.
+        previous_addr: SocketAddr,
+        /// Its display name.
+        name: Arc<str>,
+    },
     /// A node left the roster.
     PeerDown {
         /// Its identity and incarnation.

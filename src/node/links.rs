@@ -13,6 +13,8 @@ impl Node {
             node: self.me,
             addr: self.addr,
             name: self.name.clone(),
+            member_version: self.version,
+            proof: self.proof,
             degree: self.neighbours.len() as u16,
             members_hash: self.roster_hash(),
             chat_hash,
@@ -784,10 +786,17 @@ impl Node {
             self.close(conn, out);
             return;
         }
+        if !self.authenticity.proven(&h.entry()) {
+            // Its life, version, address or name is not its own word.
+            self.stats.forged_state += 1;
+            self.close(conn, out);
+            return;
+        }
         if c.peer.is_some()
             || h.node.id == self.me.id
             || h.name.len() > MAX_NAME_LEN
             || h.node.incarnation >= MAX_INCARNATION
+            || h.member_version >= MAX_VERSION
         {
             self.stats.unexpected += 1;
             self.close(conn, out);
@@ -932,15 +941,7 @@ impl Node {
             }
             Some(m) if m.incarnation >= h.node.incarnation => {}
             _ => {
-                let u = MemberUpdate {
-                    node: h.node,
-                    addr: h.addr,
-                    version: 0,
-                    state: MemberState::Alive,
-                    name: h.name.clone(),
-                    age_secs: 0,
-                    accuser: None,
-                };
+                let u = h.entry();
                 if self.apply(&u, out) {
                     self.flood_updates(vec![u], Some(conn), out);
                 }

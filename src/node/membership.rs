@@ -78,7 +78,12 @@ impl Node {
             return Merged::No;
         }
         if id == self.me.id {
-            self.about_me(u, out);
+            // Only this node's own key speaks for its life and version.
+            if self.authenticity.proven(u) {
+                self.about_me(u, out);
+            } else {
+                self.stats.forged_state += 1;
+            }
             return Merged::No;
         }
         // Copied only if it changes (this runs for every entry of every
@@ -98,12 +103,23 @@ impl Node {
                 .and_then(|i| self.members.get_index(i))
                 .is_some_and(|(_, m)| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
         if revived {
+            // Checked before the tombstone goes: one that no longer spreads
+            // still keeps this node re-dialling the member across a split.
+            if !self.authenticity.proven(&u) {
+                self.stats.forged_state += 1;
+                return Merged::No;
+            }
             self.members.remove(&id);
             at = None;
         }
         let mut downgraded = false;
         if let Some((_, m)) = at.and_then(|i| self.members.get_index(i)) {
             if rank(&u) == m.rank() && u.state == MemberState::Suspect {
+                // Passed on if it confirms: only with the accused's proof.
+                if !self.authenticity.proven(&u) {
+                    self.stats.forged_state += 1;
+                    return Merged::No;
+                }
                 return if self.confirm(id, u.accuser) {
                     Merged::Yes
                 } else {
@@ -118,6 +134,12 @@ impl Node {
                 && m.in_roster()
                 && matches!(u.state, MemberState::Dead | MemberState::Suspect)
             {
+                // An accusation names a version the accused signed; one
+                // that does not is dropped before anything acts on it.
+                if !self.authenticity.proven(&u) {
+                    self.stats.forged_state += 1;
+                    return Merged::No;
+                }
                 // First-hand evidence beats hearsay: a neighbour we heard
                 // from within a heartbeat is alive. Pass the accusation to it.
                 // Not on a node that sees itself degraded: what it hears
@@ -320,6 +342,7 @@ impl Node {
             name: m.name.clone(),
             age_secs: 0,
             accuser: Some(self.me.id),
+            proof: m.proof,
         };
         if self.apply_update(&u, false, out) {
             self.stats.suspicions += 1;
@@ -375,10 +398,17 @@ impl Node {
                 rtt_ms: m.rtt_ms,
             });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
-        if let Some(m) = &old {
-            if !supersedes(rank(u), m.rank) {
-                return false;
-            }
+        if old.as_ref().is_some_and(|m| !supersedes(rank(u), m.rank)) {
+            return false;
+        }
+        // Nothing goes in the table that the member did not sign: its life,
+        // version, address and name, or its departure. An accusation names
+        // a version the accused signed.
+        if !self.authenticity.proven(u) {
+            self.stats.forged_state += 1;
+            return false;
+        }
+        if old.is_some() {
         } else if tomb
             && (self.members.len() >= self.cfg.max_members
                 || u.age_secs as u64 >= self.cfg.tombstone_ttl.as_millis() / 1000)
@@ -406,12 +436,8 @@ impl Node {
         if u.state == MemberState::Suspect || (u.state == MemberState::Dead && was_in) {
             self.alarm();
         }
-        // Where a life listens is told once: within a life the first
-        // address heard stays.
-        let addr = match &old {
-            Some(m) if m.rank.0 == u.node.incarnation => m.addr,
-            _ => u.addr,
-        };
+        // Where it listens is its own word, signed.
+        let addr = u.addr;
         let entry = Member {
             name: u.name.clone(),
             addr,
@@ -439,6 +465,7 @@ impl Node {
                 .map_or(0, |m| m.rtt_ms),
             bucket: 0,
             print: 0,
+            proof: u.proof,
         };
         let is_in = entry.in_roster();
         match at {
@@ -447,6 +474,15 @@ impl Node {
             None => self.members.set(id, entry),
         }
         let ev = match (was_in, is_in) {
+            (true, true) => old
+                .as_ref()
+                .filter(|m| m.rank.0 < u.node.incarnation)
+                .map(|m| Event::PeerRestarted {
+                    node: u.node,
+                    addr,
+                    previous_addr: m.addr,
+                    name: u.name.clone(),
+                }),
             (false, true) => Some(Event::PeerUp {
                 node: u.node,
                 addr,
@@ -498,6 +534,7 @@ impl Node {
         } else {
             self.version = u.version + 1;
         }
+        self.sign_me();
         self.stats.refutations += 1;
         // An accusation by a member this node cannot reach either is the
         // mark of a cut between them, not of this node's own slowness: only
@@ -981,6 +1018,7 @@ impl Node {
             name: m.name.clone(),
             age_secs,
             accuser: None,
+            proof: m.proof,
         });
         if let Some(u) = u {
             if self.apply(&u, out) {
@@ -990,30 +1028,18 @@ impl Node {
         }
     }
 
-    pub(super) fn on_leave(&mut self, conn: ConnId, key: NodeKey, out: &mut Vec<Output>) {
+    pub(super) fn on_leave(&mut self, conn: ConnId, u: MemberUpdate, out: &mut Vec<Output>) {
         let peer = self.conns.get(&conn).and_then(|c| c.peer);
-        if peer.map(|p| p.id) != Some(key.id) {
+        if peer.map(|p| p.id) != Some(u.node.id) || u.state != MemberState::Left {
             // Only a node itself may say goodbye on its own connection.
             self.stats.unexpected += 1;
             return;
         }
         self.close(conn, out);
-        let (name, version, addr) = match self
-            .members
-            .get(&key.id)
-            .filter(|m| m.incarnation == key.incarnation)
-        {
-            Some(m) => (m.name.clone(), m.version, m.addr),
-            None => return,
-        };
         let u = MemberUpdate {
-            node: key,
-            addr,
-            version,
-            state: MemberState::Left,
-            name,
             age_secs: 0,
             accuser: None,
+            ..u
         };
         if self.apply(&u, out) {
             self.flood_updates(vec![u], None, out);
@@ -1024,10 +1050,22 @@ impl Node {
         // Every connection, handshaken or not: a peer that already took our
         // hello counts us as up even if its hello has not reached us yet.
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        let gone = MemberUpdate {
+            state: MemberState::Left,
+            proof: Proof::sign(
+                &self.key,
+                self.me,
+                self.version,
+                self.addr,
+                &self.name,
+                true,
+            ),
+            ..self.my_update()
+        };
         for c in conns {
             out.push(Output::Send {
                 conn: c,
-                msg: Message::Leave(self.me),
+                msg: Message::Leave(gone.clone()),
             });
             self.close(c, out);
         }

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::history::{Store, Streams};
 use crate::message::{
     Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Sync, PROTOCOL_VERSION,
+    MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use crate::peers::{rank, ring_pos, supersedes, Accusers, Member, Members, Recent};
 use crate::time::{Duration, Instant};
@@ -158,6 +158,11 @@ const MAX_VERSION: u32 = 1 << 30;
 /// Chat seqs from here up are refused: no honest sender gets there, and
 /// arithmetic on seqs cannot overflow.
 const MAX_SEQ: u64 = 1 << 62;
+/// Farthest a chat's seq may lie past its stream's frontier here (the
+/// last seq delivered, 0 for a stream not yet heard of): a gap that wide
+/// could never be repaired from a bounded history, and an author that
+/// jumps its own stream there would leave every node waiting on it.
+const MAX_SEQ_JUMP: u64 = 1 << 20;
 /// Longest display name accepted from a peer, in bytes.
 const MAX_NAME_LEN: usize = 256;
 
@@ -215,24 +220,31 @@ impl Identity {
     }
 }
 
-/// Decides whether a chat is its author's. Every node checks with
-/// [`Chat::authentic`] unless its driver installs another judge with
+/// Decides whether a chat is its author's and a member entry its member's.
+/// Every node checks with [`Chat::authentic`] and [`MemberUpdate::proven`]
+/// unless its driver installs another judge with
 /// [`Node::set_authenticity`]: a simulator running thousands of nodes in
 /// one process shares one that remembers each copy's answer, since every
-/// node checks the same signed copies. A judge must answer as
-/// [`Chat::authentic`] does.
+/// node checks the same signed copies. A judge must answer as those do.
 pub trait Authenticity: Send + std::marker::Sync + std::fmt::Debug {
     /// Whether `chat` was signed by its author.
     fn authentic(&self, chat: &Chat) -> bool;
+    /// Whether the member that `u` is about signed its life, version,
+    /// address and name (and its departure, for `Left`).
+    fn proven(&self, u: &MemberUpdate) -> bool;
 }
 
-/// [`Chat::authentic`], each time.
+/// [`Chat::authentic`] and [`MemberUpdate::proven`], each time.
 #[derive(Debug)]
 struct Verify;
 
 impl Authenticity for Verify {
     fn authentic(&self, chat: &Chat) -> bool {
         chat.authentic()
+    }
+
+    fn proven(&self, u: &MemberUpdate) -> bool {
+        u.proven()
     }
 }
 
@@ -262,7 +274,7 @@ const FRAME_SLACK: usize = 1024;
 
 /// Upper bound of the encoded size of one peer-list entry.
 fn update_size(u: &MemberUpdate) -> usize {
-    u.name.len() + 40
+    u.name.len() + 40 + 96
 }
 
 /// Upper bound of the encoded size of one chat.
@@ -384,6 +396,9 @@ pub struct Node {
     /// This node's refutation counter within its life.
     version: u32,
     name: Arc<str>,
+    /// This node's signature over its life, version, address and name
+    /// ([`Node::sign_me`] renews it when one changes).
+    proof: Proof,
     rng: ChaCha8Rng,
     now: Instant,
     left: bool,
@@ -463,6 +478,17 @@ impl Node {
                 incarnation: identity.incarnation,
             },
             addr: identity.addr,
+            proof: Proof::sign(
+                &identity.key,
+                NodeKey {
+                    id: identity.id(),
+                    incarnation: identity.incarnation,
+                },
+                0,
+                identity.addr,
+                &identity.name,
+                false,
+            ),
             key: identity.key,
             authenticity: Arc::new(Verify),
             version: 0,
@@ -517,6 +543,12 @@ impl Node {
     /// This node's display name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This node's own member entry, signed: alive in its life and version
+    /// at its address, as it tells others.
+    pub fn own_entry(&self) -> MemberUpdate {
+        self.my_update()
     }
 
     /// The config it runs with.
@@ -779,7 +811,20 @@ impl Node {
             name: self.name.clone(),
             age_secs: 0,
             accuser: None,
+            proof: self.proof,
         }
+    }
+
+    /// Signs this node's life and version anew, after one changed.
+    pub(super) fn sign_me(&mut self) {
+        self.proof = Proof::sign(
+            &self.key,
+            self.me,
+            self.version,
+            self.addr,
+            &self.name,
+            false,
+        );
     }
 
     /// Whether `conn` leads to one of the members this node was told to

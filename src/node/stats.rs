@@ -22,6 +22,10 @@ pub struct Stats {
     /// Chats whose signature is not their author's: dropped before they
     /// were stored, passed on or delivered.
     pub forged: u64,
+    /// Member entries (and hellos) whose life, version, address, name or
+    /// departure the member did not sign: dropped before they changed
+    /// anything.
+    pub forged_state: u64,
     /// Chat texts over the length limit.
     pub text_too_long: u64,
     /// Chat copies that arrived again (dedup at work).

@@ -12,7 +12,7 @@
 use ed25519_dalek::{Signature, SigningKey};
 use gossip_chat::{
     Beacon, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message, MsgId,
-    NodeKey, Sync, PROTOCOL_VERSION,
+    NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -42,6 +42,8 @@ pub struct Universe {
     /// [`Universe::located`]).
     pub id: BoxedStrategy<Id>,
     pub incarnation: BoxedStrategy<u64>,
+    /// Refutation versions within a life (member entries, hellos).
+    pub version: BoxedStrategy<u32>,
     pub seq: BoxedStrategy<u64>,
     pub name: BoxedStrategy<Arc<str>>,
     pub text: BoxedStrategy<Arc<str>>,
@@ -49,13 +51,15 @@ pub struct Universe {
     pub max_len: usize,
     /// Whether histories may carry a newcomer baseline.
     pub baseline: bool,
-    /// Members whose chats are signed, by id: a chat of one of them is
-    /// mostly signed by its key, sometimes forged (see [`Forgery`]). A chat
-    /// of any other id carries arbitrary key and signature bytes.
+    /// Members whose chats and state are signed, by id: a chat, member
+    /// entry or hello of one of them is mostly signed by its key,
+    /// sometimes forged (see [`Forgery`]). One of any other id carries
+    /// arbitrary key and signature bytes.
     pub signers: BTreeMap<Id, SigningKey>,
 }
 
-/// How a chat of a member with a key (see [`Universe::signers`]) is made.
+/// How a chat, or the proof of a member entry or hello, of a member with a
+/// key (see [`Universe::signers`]) is made.
 #[derive(Clone, Debug)]
 pub enum Forgery {
     /// Signed by its author.
@@ -114,6 +118,62 @@ impl Forgery {
             }
         }
     }
+
+    /// The proof of the claim `author` makes about itself (see
+    /// [`Proof::sign`]), forged this way. `Altered` signs the other
+    /// departure flag: an alive claim passed off as a departure, or the
+    /// other way round.
+    pub fn prove(
+        &self,
+        author: &SigningKey,
+        node: NodeKey,
+        version: u32,
+        addr: SocketAddr,
+        name: &str,
+        left: bool,
+    ) -> Proof {
+        match self {
+            Forgery::Genuine => Proof::sign(author, node, version, addr, name, left),
+            Forgery::Altered => Proof::sign(author, node, version, addr, name, !left),
+            Forgery::OtherKey(secret) => Proof::sign(
+                &SigningKey::from_bytes(secret),
+                node,
+                version,
+                addr,
+                name,
+                left,
+            ),
+            Forgery::Borrowed(secret) => {
+                let mut p = Proof::sign(
+                    &SigningKey::from_bytes(secret),
+                    node,
+                    version,
+                    addr,
+                    name,
+                    left,
+                );
+                p.key = author.verifying_key().to_bytes();
+                p
+            }
+            Forgery::Bytes(sig) => {
+                let mut p = Proof::sign(author, node, version, addr, name, left);
+                p.sig = Signature::from_bytes(sig);
+                p
+            }
+        }
+    }
+}
+
+/// Any proof bytes: arbitrary key and signature, or [`Proof::none`].
+pub fn any_proof() -> BoxedStrategy<Proof> {
+    prop_oneof![
+        4 => (any::<[u8; 32]>(), any::<[u8; 64]>()).prop_map(|(key, sig)| Proof {
+            key,
+            sig: Signature::from_bytes(&sig),
+        }),
+        1 => Just(Proof::none()),
+    ]
+    .boxed()
 }
 
 /// Any u64, with the edges and small values drawn often.
@@ -166,6 +226,12 @@ pub fn wide() -> Universe {
         addr: any_addr(),
         id: any_id(),
         incarnation: edgy_u64(),
+        version: prop_oneof![
+            3 => 0u32..4,
+            1 => Just(u32::MAX),
+            2 => any::<u32>(),
+        ]
+        .boxed(),
         seq: edgy_u64(),
         name: arc_str("\\PC{0,24}"),
         text: arc_str("\\PC{0,80}"),
@@ -185,7 +251,9 @@ impl Universe {
     /// A member's life and the address it says it listens at: mostly the
     /// address its id was derived from (as `Identity::new` makes them),
     /// sometimes any id at any address (a member that moved, or one that
-    /// lies).
+    /// lies). An entry or hello of a member in [`Universe::signers`] is
+    /// signed at that address all the same, as a member that moved signs
+    /// it, unless its proof is forged (see [`Forgery`]).
     pub fn located(&self) -> BoxedStrategy<(NodeKey, SocketAddr)> {
         prop_oneof![
             4 => (self.addr.clone(), self.incarnation.clone()).prop_map(|(addr, incarnation)| {
@@ -203,7 +271,21 @@ impl Universe {
             .boxed()
     }
 
+    /// The proof of the claim of `node` about itself (see [`Proof::sign`]):
+    /// of a member in [`Universe::signers`], signed by it or forged; of
+    /// anyone else, arbitrary bytes.
+    pub fn proof(
+        &self,
+    ) -> impl Fn((Forgery, Proof), NodeKey, u32, SocketAddr, &str, bool) -> Proof + Clone {
+        let signers = self.signers.clone();
+        move |(forgery, bytes), node, version, addr, name, left| match signers.get(&node.id) {
+            Some(author) => forgery.prove(author, node, version, addr, name, left),
+            None => bytes,
+        }
+    }
+
     pub fn hello(&self) -> BoxedStrategy<Hello> {
+        let prove = self.proof();
         (
             prop_oneof![4 => Just(PROTOCOL_VERSION), 1 => any::<u16>()],
             self.located(),
@@ -212,9 +294,10 @@ impl Universe {
             any::<u64>(),
             (any::<u64>(), any::<u64>()),
             (prop::option::of(self.beacon()), any::<bool>()),
+            (self.version.clone(), Forgery::any(), any_proof()),
         )
             .prop_map(
-                |(
+                move |(
                     version,
                     (node, addr),
                     name,
@@ -222,11 +305,14 @@ impl Universe {
                     members_hash,
                     (chat_hash, chat_mark),
                     (beacon, bridge),
+                    (member_version, forgery, bytes),
                 )| Hello {
                     version,
                     node,
                     addr,
+                    proof: prove((forgery, bytes), node, member_version, addr, &name, false),
                     name,
+                    member_version,
                     degree,
                     members_hash,
                     chat_hash,
@@ -245,17 +331,45 @@ impl Universe {
     }
 
     pub fn member_update(&self) -> BoxedStrategy<MemberUpdate> {
-        (self.located(), member_state(), self.name.clone())
-            .prop_map(|((node, addr), state, name)| MemberUpdate {
-                node,
-                addr,
-                version: 0,
-                state,
-                name,
-                age_secs: 0,
-                accuser: None,
+        self.member_update_in(member_state())
+    }
+
+    /// A member entry in one of the states `state` draws, with its proof
+    /// (see [`Universe::proof`]): for `Left` the departure, otherwise the
+    /// alive claim at the entry's life, version, address and name.
+    pub fn member_update_in(
+        &self,
+        state: BoxedStrategy<MemberState>,
+    ) -> BoxedStrategy<MemberUpdate> {
+        let prove = self.proof();
+        (
+            self.located(),
+            state,
+            self.name.clone(),
+            self.version.clone(),
+            (Forgery::any(), any_proof()),
+        )
+            .prop_map(move |((node, addr), state, name, version, proof)| {
+                let left = state == MemberState::Left;
+                MemberUpdate {
+                    node,
+                    addr,
+                    version,
+                    state,
+                    proof: prove(proof, node, version, addr, &name, left),
+                    name,
+                    age_secs: 0,
+                    accuser: None,
+                }
             })
             .boxed()
+    }
+
+    /// A goodbye: the leaver's own entry, mostly in state `Left`.
+    pub fn leave(&self) -> BoxedStrategy<MemberUpdate> {
+        self.member_update_in(
+            prop_oneof![4 => Just(MemberState::Left), 1 => member_state()].boxed(),
+        )
     }
 
     /// A chat: of a member in [`Universe::signers`], signed by it or
@@ -309,7 +423,7 @@ impl Universe {
             any::<u32>().prop_map(Message::Ping),
             any::<u32>().prop_map(Message::Pong),
             self.chat().prop_map(Message::Chat),
-            self.node_key().prop_map(Message::Leave),
+            self.leave().prop_map(Message::Leave),
             prop_oneof![Just(ByeReason::Full), Just(ByeReason::Duplicate)].prop_map(Message::Bye),
             (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
                 |(members_hash, chat_hash, chat_mark)| Message::Sync(Sync {

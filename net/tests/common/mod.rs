@@ -13,7 +13,9 @@ pub mod terminal;
 
 use crossbeam_channel::Receiver;
 use ed25519_dalek::SigningKey;
-use gossip_chat::{Hello, Id, Message, MsgId, NodeKey, PROTOCOL_VERSION};
+use gossip_chat::{
+    Hello, Id, MemberState, MemberUpdate, Message, MsgId, NodeKey, Proof, PROTOCOL_VERSION,
+};
 use gossip_chat_net::secure::{LocalKeys, SecureStream};
 use gossip_chat_net::{Keyring, NodeIdentity};
 use serde_json::Value;
@@ -398,7 +400,7 @@ impl Chat {
     }
 
     /// The `/peers` answer event, waiting up to [`PROMPT`] for it.
-    fn peers_event(&mut self) -> Value {
+    pub fn peers_event(&mut self) -> Value {
         let mark = self.mark();
         self.line("/peers");
         self.wait_since(mark, "peers", PROMPT, |e| e["event"] == "peers")
@@ -670,9 +672,10 @@ impl RawPeer {
         RawPeer { keys, key, id }
     }
 
-    /// A hello naming this peer, listening on `addr`.
+    /// A hello naming this peer, listening on `addr`, signed with its key
+    /// (the one its handshake proves): its first life at version 0.
     pub fn hello(&self, addr: SocketAddr, name: &str) -> Hello {
-        hello_as(self.id, addr, name)
+        signed_hello(&self.key, addr, name)
     }
 
     /// Chat `seq` of this peer's first life, signed by it: a chat the
@@ -712,13 +715,19 @@ impl RawPeer {
     }
 }
 
-/// A hello naming member `id`, listening on `addr`, in its first life.
+/// A hello naming member `id`, listening on `addr`, in its first life,
+/// with a proof that proves nothing ([`Proof::none`]): an impostor's hello
+/// (a node closes the connection of a hello whose proof fails, as well as
+/// one naming another id than the handshake proved). Genuine hellos come
+/// from [`signed_hello`] ([`RawPeer::hello`]).
 pub fn hello_as(id: Id, addr: SocketAddr, name: &str) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
         node: NodeKey { id, incarnation: 1 },
         addr,
         name: name.into(),
+        member_version: 0,
+        proof: Proof::none(),
         degree: 0,
         members_hash: 0,
         chat_hash: 0,
@@ -726,6 +735,17 @@ pub fn hello_as(id: Id, addr: SocketAddr, name: &str) -> Hello {
         beacon: None,
         bridge: false,
     }
+}
+
+/// A hello of the member whose key is `key` (its id is [`Id::of_key`] of
+/// the public half), listening on `addr` in its first life at version 0,
+/// with its own signature over that claim: what a node takes from a peer
+/// whose handshake proved that key.
+pub fn signed_hello(key: &SigningKey, addr: SocketAddr, name: &str) -> Hello {
+    let id = Id::of_key(&key.verifying_key().to_bytes());
+    let mut hello = hello_as(id, addr, name);
+    hello.proof = Proof::sign(key, hello.node, hello.member_version, addr, name, false);
+    hello
 }
 
 /// Chat `seq` of the life `origin`, signed with `key`: genuine only where
@@ -761,6 +781,26 @@ pub fn addr_key(addr: SocketAddr) -> SigningKey {
 /// its key: the group delivers it like any member's.
 pub fn invented_chat(addr: SocketAddr, seq: u64, name: &str, text: &str) -> Message {
     signed_chat(&addr_key(addr), invented(addr), seq, name, text)
+}
+
+/// The entry of the member invented at `addr` ([`invented`]) in `state`
+/// at version 0, named `name`, with its proof signed by its key
+/// ([`addr_key`]): its own word for its first life (its departure, for
+/// `Left`; for `Suspect` and `Dead`, the alive claim an accusation names),
+/// so that a node takes it like any member's entry.
+pub fn invented_entry(addr: SocketAddr, state: MemberState, name: &str) -> MemberUpdate {
+    let node = invented(addr);
+    let left = state == MemberState::Left;
+    MemberUpdate {
+        node,
+        addr,
+        version: 0,
+        state,
+        name: name.into(),
+        age_secs: 0,
+        accuser: None,
+        proof: Proof::sign(&addr_key(addr), node, 0, addr, name, left),
+    }
 }
 
 /// One message as a frame on the wire.

@@ -6,8 +6,8 @@ use super::components::Components;
 use super::facts::Facts;
 use super::{
     Admission, BoundedState, Convergence, Delivery, Detection, Discovery, EventualDelivery,
-    Forgery, Gone, InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order, OverlayConnected,
-    Start,
+    ForgedState, Forgery, Gone, InventedPeers, Join, NoDuplicates, NoFalseRemoval, Order,
+    OverlayConnected, Start,
 };
 use crate::net::Network;
 use crate::report::{CheckResult, Pct, Status};
@@ -40,11 +40,12 @@ struct Checks {
     eventual_delivery: EventualDelivery,
     admission: Admission,
     forgery: Forgery,
+    forged_state: ForgedState,
 }
 
 impl Checks {
     /// Every check, in report order ([`CheckId::ALL`]).
-    fn all(&self) -> [&dyn Check; 14] {
+    fn all(&self) -> [&dyn Check; 15] {
         [
             &self.discovery,
             &self.join,
@@ -60,10 +61,11 @@ impl Checks {
             &self.eventual_delivery,
             &self.admission,
             &self.forgery,
+            &self.forged_state,
         ]
     }
 
-    fn all_mut(&mut self) -> [&mut dyn Check; 14] {
+    fn all_mut(&mut self) -> [&mut dyn Check; 15] {
         [
             &mut self.discovery,
             &mut self.join,
@@ -79,6 +81,7 @@ impl Checks {
             &mut self.eventual_delivery,
             &mut self.admission,
             &mut self.forgery,
+            &mut self.forged_state,
         ]
     }
 }
@@ -129,6 +132,7 @@ impl Observer {
                 eventual_delivery: EventualDelivery::default(),
                 admission: Admission::default(),
                 forgery: Forgery::default(),
+                forged_state: ForgedState::default(),
             },
             traffic: Traffic::default(),
             max_tables: TableSizes::default(),
@@ -424,6 +428,18 @@ impl Observer {
     /// now on `forgery` judges every delivery to an honest user.
     pub fn forgery_injected(&mut self, n: u64) {
         self.facts.forgeries += n;
+    }
+
+    /// A hostile node sent forged member state.
+    pub fn state_forgery_injected(&mut self) {
+        self.checks.forged_state.injected();
+    }
+
+    /// A sample of the honest node in `slot` under attack: `wrong`
+    /// describes each entry of an honest member it holds that the member
+    /// did not sign.
+    pub fn state_sample(&mut self, slot: u32, wrong: &[String]) {
+        self.checks.forged_state.sample(slot, wrong);
     }
 
     /// The messages the life now in `slot` got.

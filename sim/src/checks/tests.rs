@@ -540,3 +540,28 @@ fn forgery_judges_nothing_until_something_was_forged() {
     assert_eq!((c.status, c.judged), (Status::Pass, 2), "{c:?}");
     assert!(c.figure.contains("3 forgeries sent"), "{c:?}");
 }
+
+#[test]
+fn a_table_holding_state_a_member_did_not_sign_fails_forged_state() {
+    let sc = scenario("");
+    let mut obs = pair(&sc);
+    // Nothing sampled: nothing judged.
+    let c = result(&obs, CheckId::ForgedState);
+    assert_eq!((c.status, c.judged), (Status::Skip, 0), "{c:?}");
+    obs.state_forgery_injected();
+    obs.state_sample(0, &[]);
+    let c = result(&obs, CheckId::ForgedState);
+    assert_eq!((c.status, c.judged), (Status::Pass, 1), "{c:?}");
+    assert!(c.figure.contains("forged state sent"), "{c:?}");
+    obs.state_sample(
+        1,
+        &["n0 at life 9 version 0 (its own: life 1 version 0)".into()],
+    );
+    let c = result(&obs, CheckId::ForgedState);
+    assert_eq!(
+        (c.status, c.judged, c.failed),
+        (Status::Fail, 2, 1),
+        "{c:?}"
+    );
+    assert!(c.examples[0].contains("n1 holds n0 at life 9"), "{c:?}");
+}

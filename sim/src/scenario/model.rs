@@ -284,11 +284,16 @@ pub enum Mode {
     /// member (the handshake proved the hostile node's id), or the hostile
     /// node's own id with another member's address.
     Impersonate,
+    /// Peer lists of forged state of live honest members, none signed by
+    /// the member: a later life or version (up to just under the ceiling,
+    /// which would mute it), another address or name, a departure, or a
+    /// death at a version the member never signed.
+    ForgeState,
 }
 
 impl Mode {
     /// Every mode, in the order of [`MODE_NAMES`].
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 8] = [
         Mode::Malformed,
         Mode::BogusPeers,
         Mode::Replay,
@@ -296,6 +301,7 @@ impl Mode {
         Mode::ForgeChat,
         Mode::FarSeq,
         Mode::Impersonate,
+        Mode::ForgeState,
     ];
 
     /// The modes a misbehave fault that lists no `modes` uses (the others
@@ -312,6 +318,7 @@ impl Mode {
             Mode::ForgeChat => "forge-chat",
             Mode::FarSeq => "far-seq",
             Mode::Impersonate => "impersonate",
+            Mode::ForgeState => "forge-state",
         }
     }
 }

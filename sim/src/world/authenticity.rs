@@ -1,10 +1,12 @@
-//! One judge of chat signatures for every node of a world: the nodes check
-//! the same signed copies, so each copy is verified once and the answer
-//! remembered. The answers are those of [`Chat::authentic`], so nothing a
-//! node does changes; only the simulator's own time does.
+//! One judge of chat and member-entry signatures for every node of a
+//! world: the nodes check the same signed copies, so each copy is verified
+//! once and the answer remembered. The answers are those of
+//! [`Chat::authentic`] and [`MemberUpdate::proven`], so nothing a node does
+//! changes; only the simulator's own time does.
 
-use gossip_chat::{Authenticity, Chat, MsgId};
+use gossip_chat::{Authenticity, Chat, MemberState, MemberUpdate, MsgId, NodeKey};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// Copies remembered at most; the memory is cleared when it is full.
@@ -13,10 +15,15 @@ const MAX_REMEMBERED: usize = 1 << 20;
 /// Everything a chat's signature covers, and the signature.
 type Signed = ([u8; 64], [u8; 32], MsgId, u64, Arc<str>, Arc<str>);
 
-/// [`Chat::authentic`], remembered per signed copy.
+/// Everything a member entry's proof covers, and the proof.
+type Claimed = ([u8; 64], [u8; 32], NodeKey, u32, SocketAddr, Arc<str>, bool);
+
+/// [`Chat::authentic`] and [`MemberUpdate::proven`], remembered per signed
+/// copy.
 #[derive(Debug, Default)]
 pub(super) struct Remembered {
     answers: Mutex<BTreeMap<Signed, bool>>,
+    claims: Mutex<BTreeMap<Claimed, bool>>,
 }
 
 impl Authenticity for Remembered {
@@ -38,6 +45,28 @@ impl Authenticity for Remembered {
         }
         let a = chat.authentic();
         answers.insert(signed, a);
+        a
+    }
+
+    fn proven(&self, u: &MemberUpdate) -> bool {
+        let claimed: Claimed = (
+            u.proof.sig.to_bytes(),
+            u.proof.key,
+            u.node,
+            u.version,
+            u.addr,
+            u.name.clone(),
+            u.state == MemberState::Left,
+        );
+        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&a) = claims.get(&claimed) {
+            return a;
+        }
+        if claims.len() >= MAX_REMEMBERED {
+            claims.clear();
+        }
+        let a = u.proven();
+        claims.insert(claimed, a);
         a
     }
 }

@@ -295,6 +295,21 @@ impl World {
                     },
                 );
             }
+            Event::PeerRestarted { node, addr, .. } => {
+                let p = slot_of_id(&node.id, n).unwrap_or(u32::MAX);
+                self.trace.event(
+                    now,
+                    TraceKind::PeerRestarted,
+                    [slot as u64, p as u64, node.incarnation],
+                    |l| {
+                        l.push_str(&format!(
+                            "n{slot} restarted {}/{}",
+                            who(p, &addr),
+                            node.incarnation
+                        ))
+                    },
+                );
+            }
             Event::Refused(r) => {
                 self.trace
                     .event(now, TraceKind::Refused, [slot as u64, 0, 0], |l| {

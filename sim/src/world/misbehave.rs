@@ -136,6 +136,7 @@ impl World {
         let max_frame = node.config().max_frame;
         let me = Me {
             key: node.key(),
+            entry: node.own_entry(),
             name: Arc::from(node.name()),
             slot,
             wall_ms: self.wall_ms(),
@@ -171,6 +172,7 @@ impl World {
                     let x = slots[v as usize].node.as_ref()?;
                     Some(Victim {
                         key: x.key(),
+                        entry: x.own_entry(),
                         name: Arc::from(x.name()),
                         slot: v,
                     })
@@ -262,6 +264,18 @@ impl World {
                 self.obs.forgery_injected(chats as u64);
                 let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
                 let what = format!("forged {}{}", msg.kind(), describe_msg(&msg, n));
+                (Payload::Msg(msg), bytes, what)
+            }
+            Injection::State { msg, forged } => {
+                t.state_lists += 1;
+                t.state_forgeries += forged.len() as u64;
+                self.obs.state_forgery_injected();
+                let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
+                let what = format!(
+                    "forged state{}, {} entries",
+                    describe_msg(&msg, n),
+                    forged.len()
+                );
                 (Payload::Msg(msg), bytes, what)
             }
             Injection::Impostor { .. } => return,

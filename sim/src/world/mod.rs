@@ -427,10 +427,35 @@ impl World {
                         .filter(|&p| !n.knows_alive(&crate::addr::id_of(p)))
                         .collect();
                     self.obs.roster_lost(slot as u32, &lost);
+                    let wrong = self.unsigned_state(n);
+                    self.obs.state_sample(slot as u32, &wrong);
                 }
             }
         }
         self.obs.max_queue = self.obs.max_queue.max(self.queue.len());
+    }
+
+    /// The entries `n` holds of honest members that are up which the
+    /// member did not sign: ahead of its own life and version, another
+    /// address or name at its own, or gone in the life it runs.
+    fn unsigned_state(&self, n: &gossip_chat::Node) -> Vec<String> {
+        let slots = self.procs.len();
+        let mut wrong = Vec::new();
+        for m in n.members() {
+            let Some(p) = crate::addr::slot_of_id(&m.node.id, slots) else {
+                continue;
+            };
+            if self.obs.is_hostile(p) {
+                continue;
+            }
+            let Some(own) = self.procs.up_node(p).map(|x| x.own_entry()) else {
+                continue;
+            };
+            if let Some(w) = crate::checks::unsigned(&m, &own) {
+                wrong.push(format!("n{p} at {w}"));
+            }
+        }
+        wrong
     }
 
     /// Samples the honest live nodes' neighbour graph.

@@ -166,6 +166,19 @@ pub fn event_json(event: &Event) -> Value {
             "incarnation": node.incarnation,
             "member": node.id.to_string(),
         }),
+        Event::PeerRestarted {
+            node,
+            addr,
+            previous_addr,
+            name,
+        } => json!({
+            "event": "peer_restarted",
+            "addr": addr.to_string(),
+            "previous_addr": previous_addr.to_string(),
+            "name": &**name,
+            "incarnation": node.incarnation,
+            "member": node.id.to_string(),
+        }),
         Event::PeerDown {
             node,
             addr,
@@ -240,6 +253,19 @@ pub fn event_text(event: &Event, colour: Colours, now_ms: u64) -> String {
         Event::PeerUp { node, addr, name } => {
             let name = paint(colour, *node, name);
             format!("{t} * {name} joined ({addr})")
+        }
+        Event::PeerRestarted {
+            node,
+            addr,
+            previous_addr,
+            name,
+        } => {
+            let name = paint(colour, *node, name);
+            if addr == previous_addr {
+                format!("{t} * {name} restarted ({addr})")
+            } else {
+                format!("{t} * {name} restarted, now at {addr} (was {previous_addr})")
+            }
         }
         Event::PeerDown {
             node,
@@ -481,6 +507,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         unexpected,
         impostors,
         forged,
+        forged_state,
         text_too_long,
         duplicates,
         rerouted: _,
@@ -529,6 +556,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "unexpected": unexpected,
         "impostors": impostors,
         "forged": forged,
+        "forged_state": forged_state,
         "text_too_long": text_too_long,
         "held_dropped": held_dropped,
         "members_refused": members_refused,
