@@ -651,6 +651,23 @@ mod tests {
                 &json!("5444f5db3b6c763c")
             )
         );
+        let moved = Event::PeerRestarted {
+            node,
+            addr: "127.0.0.1:7009".parse().unwrap(),
+            previous_addr: addr,
+            name: "bob".into(),
+        };
+        assert_eq!(
+            event_json(&moved),
+            json!({"event": "peer_restarted", "addr": "127.0.0.1:7009",
+                   "previous_addr": "127.0.0.1:7001", "name": "bob",
+                   "incarnation": 7, "member": "5444f5db3b6c763c"})
+        );
+        let line = event_text(&moved, Colours::Off, 0);
+        assert!(
+            line.ends_with("bob restarted, now at 127.0.0.1:7009 (was 127.0.0.1:7001)"),
+            "{line}"
+        );
         let chat = |addr| Event::Chat {
             id: MsgId {
                 origin: node,
