@@ -786,13 +786,13 @@ impl Node {
             self.close(conn, out);
             return;
         }
-        if !self.authenticity.proven(&h.entry()) {
+        let had_peer = c.peer.is_some();
+        if !self.proven(&h.entry()) {
             // Its life, version, address or name is not its own word.
-            self.stats.forged_state += 1;
             self.close(conn, out);
             return;
         }
-        if c.peer.is_some()
+        if had_peer
             || h.node.id == self.me.id
             || h.name.len() > MAX_NAME_LEN
             || h.node.incarnation >= MAX_INCARNATION
@@ -941,8 +941,9 @@ impl Node {
             }
             Some(m) if m.incarnation >= h.node.incarnation => {}
             _ => {
+                // Its proof was checked with the hello.
                 let u = h.entry();
-                if self.apply(&u, out) {
+                if self.apply_proven(&u, out) {
                     self.flood_updates(vec![u], Some(conn), out);
                 }
             }

@@ -79,10 +79,8 @@ impl Node {
         }
         if id == self.me.id {
             // Only this node's own key speaks for its life and version.
-            if self.authenticity.proven(u) {
+            if self.proven(u) {
                 self.about_me(u, out);
-            } else {
-                self.stats.forged_state += 1;
             }
             return Merged::No;
         }
@@ -102,24 +100,28 @@ impl Node {
             && at
                 .and_then(|i| self.members.get_index(i))
                 .is_some_and(|(_, m)| !m.spread(cutoff) && m.incarnation == u.node.incarnation);
+        // Whatever could change the table or be passed on is checked once,
+        // before anything acts on it: a revival (an old tombstone still
+        // keeps this node re-dialling the member across a split), a
+        // confirmation, an accusation (it names a version the accused
+        // signed), news of any other kind.
+        let news = revived
+            || at
+                .and_then(|i| self.members.get_index(i))
+                .is_none_or(|(_, m)| {
+                    supersedes(rank(&u), m.rank())
+                        || (rank(&u) == m.rank() && u.state == MemberState::Suspect)
+                });
+        if news && !self.proven(&u) {
+            return Merged::No;
+        }
         if revived {
-            // Checked before the tombstone goes: one that no longer spreads
-            // still keeps this node re-dialling the member across a split.
-            if !self.authenticity.proven(&u) {
-                self.stats.forged_state += 1;
-                return Merged::No;
-            }
             self.members.remove(&id);
             at = None;
         }
         let mut downgraded = false;
         if let Some((_, m)) = at.and_then(|i| self.members.get_index(i)) {
             if rank(&u) == m.rank() && u.state == MemberState::Suspect {
-                // Passed on if it confirms: only with the accused's proof.
-                if !self.authenticity.proven(&u) {
-                    self.stats.forged_state += 1;
-                    return Merged::No;
-                }
                 return if self.confirm(id, u.accuser) {
                     Merged::Yes
                 } else {
@@ -134,12 +136,6 @@ impl Node {
                 && m.in_roster()
                 && matches!(u.state, MemberState::Dead | MemberState::Suspect)
             {
-                // An accusation names a version the accused signed; one
-                // that does not is dropped before anything acts on it.
-                if !self.authenticity.proven(&u) {
-                    self.stats.forged_state += 1;
-                    return Merged::No;
-                }
                 // First-hand evidence beats hearsay: a neighbour we heard
                 // from within a heartbeat is alive. Pass the accusation to it.
                 // Not on a node that sees itself degraded: what it hears
@@ -359,15 +355,37 @@ impl Node {
         }
     }
 
-    /// Writes `u` into the table if it supersedes what is there, emitting
-    /// roster events. Returns whether the table changed.
+    /// Writes `u` into the table if it supersedes what is there and its
+    /// member signed it, emitting roster events. Returns whether the table
+    /// changed.
     pub(super) fn apply(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
+        let at = self.members.index_of(&u.node.id);
+        let stale = at
+            .and_then(|i| self.members.get_index(i))
+            .is_some_and(|(_, m)| !supersedes(rank(u), m.rank()));
+        !stale && self.proven(u) && self.apply_at(at, u, out)
+    }
+
+    /// [`apply`](Self::apply) of an entry whose proof was checked already
+    /// (a hello's, one taken from this node's own table).
+    pub(super) fn apply_proven(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let at = self.members.index_of(&u.node.id);
         self.apply_at(at, u, out)
     }
 
-    /// [`apply`](Self::apply), with the entry for the member at index
-    /// `at` in the table (`None`: there is none).
+    /// Whether the member that `u` is about signed it: nothing goes in the
+    /// table, or is passed on, that the member did not sign (its life,
+    /// version, address and name, or its departure). Counted if not.
+    pub(super) fn proven(&mut self, u: &MemberUpdate) -> bool {
+        let ok = self.authenticity.proven(u);
+        if !ok {
+            self.stats.forged_state += 1;
+        }
+        ok
+    }
+
+    /// Writes `u`, whose proof was checked, with the entry for the member
+    /// at index `at` in the table (`None`: there is none).
     fn apply_at(&mut self, at: Option<usize>, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let id = u.node.id;
         let now = self.now;
@@ -398,17 +416,10 @@ impl Node {
                 rtt_ms: m.rtt_ms,
             });
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
-        if old.as_ref().is_some_and(|m| !supersedes(rank(u), m.rank)) {
-            return false;
-        }
-        // Nothing goes in the table that the member did not sign: its life,
-        // version, address and name, or its departure. An accusation names
-        // a version the accused signed.
-        if !self.authenticity.proven(u) {
-            self.stats.forged_state += 1;
-            return false;
-        }
-        if old.is_some() {
+        if let Some(m) = &old {
+            if !supersedes(rank(u), m.rank) {
+                return false;
+            }
         } else if tomb
             && (self.members.len() >= self.cfg.max_members
                 || u.age_secs as u64 >= self.cfg.tombstone_ttl.as_millis() / 1000)
@@ -1021,7 +1032,7 @@ impl Node {
             proof: m.proof,
         });
         if let Some(u) = u {
-            if self.apply(&u, out) {
+            if self.apply_proven(&u, out) {
                 self.stats.deaths_detected += 1;
                 self.flood_updates(vec![u], None, out);
             }
