@@ -6,11 +6,12 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gossip_chat::wire;
 use gossip_chat::{
-    Chat, Config, ConnId, Hello, Id, Input, Instant, MemberState, MemberUpdate, Message, MsgId,
-    Node, NodeKey, Output, Proof, PROTOCOL_VERSION,
+    Authenticity, Chat, Checked, Config, ConnId, Hello, Id, Input, Instant, MemberState,
+    MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Verified, PROTOCOL_VERSION,
 };
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 fn addr(i: u32) -> SocketAddr {
     SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000))
@@ -113,27 +114,48 @@ fn signed_by(author: &gossip_chat::Identity, seq: u64, text_len: usize) -> Chat 
 
 /// Neighbour 1 sends `m`.
 fn relay(node: &mut Node, m: Chat, out: &mut Vec<Output>) {
+    relay_message(node, Message::Chat(m), out);
+}
+
+/// Neighbour 1 sends `msg`.
+fn relay_message(node: &mut Node, msg: Message, out: &mut Vec<Output>) {
     node.handle(
         Instant::ZERO,
         Input::Message {
             conn: ConnId(1),
-            msg: Message::Chat(m),
+            msg,
         },
         out,
     );
 }
 
-/// A new chat from a neighbour, verified, delivered and passed on to the
-/// eight other neighbours. Each is signed by its author in the untimed
-/// setup (a chat whose seq was changed after signing would be a forgery,
-/// dropped before anything else): what is timed is the node's step,
-/// verification included.
-fn bench_relay(c: &mut Criterion) {
+/// Says yes to every chat and entry: a node that checks no signature, the
+/// baseline of a relayed chat's step before chats were signed.
+#[derive(Debug)]
+struct TrustAll;
+
+impl Authenticity for TrustAll {
+    fn authentic(&self, _: &Chat) -> bool {
+        true
+    }
+
+    fn proven(&self, _: &MemberUpdate) -> bool {
+        true
+    }
+}
+
+/// A node with nine neighbours, every link on the broadcast tree, that
+/// judges signatures with `judge` (its own verification: `None`) and has
+/// relayed `alice`'s first chat to the eight others.
+fn relaying_node(judge: Option<Arc<dyn Authenticity>>, alice: &gossip_chat::Identity) -> Node {
     let cfg = Config {
         max_connections: 9,
         ..Config::lan()
     };
     let mut node = node_with_neighbours(cfg, 9);
+    if let Some(judge) = judge {
+        node.set_authenticity(judge);
+    }
     let mut out = Vec::with_capacity(64);
     // A node takes the links of members that dial it with neighbours of
     // their own off the broadcast tree (they announce ids only, in
@@ -149,11 +171,8 @@ fn bench_relay(c: &mut Criterion) {
         );
     }
     out.clear();
-    let alice = author(1);
-    let mut seq = 0u64;
     // The path measured: delivered, and sent over the eight other links.
-    seq += 1;
-    relay(&mut node, signed_by(&alice, seq, 100), &mut out);
+    relay(&mut node, signed_by(alice, 1, 100), &mut out);
     let sent = out
         .iter()
         .filter(|o| {
@@ -168,7 +187,30 @@ fn bench_relay(c: &mut Criterion) {
         .count();
     assert_eq!((sent, out.len()), (8, 9), "{out:?}");
     assert_eq!(node.stats().forged, 0);
-    out.clear();
+    node
+}
+
+/// A new chat from a neighbour, verified, delivered and passed on to the
+/// eight other neighbours. Each is signed by its author in the untimed
+/// setup (a chat whose seq was changed after signing would be a forgery,
+/// dropped before anything else): what is timed is the node's step,
+/// verification included.
+///
+/// Beside it, the same step with the chat verified ahead, as the TCP
+/// adapter's reader threads do (`_prechecked`: the driver holds what the
+/// reader verified, in its own decoded copy of the frame, in a [`Checked`]
+/// while the node handles the chat), and with no verification at all
+/// (`_trust_all`: the unsigned baseline); then what a reader pays per chat
+/// (decoding it and verifying its signature) and the signature check
+/// alone.
+///
+/// `cargo bench --bench core -- relayed`
+fn bench_relay(c: &mut Criterion) {
+    let alice = author(1);
+    let mut out = Vec::with_capacity(64);
+
+    let mut node = relaying_node(None, &alice);
+    let mut seq = 1u64;
     c.bench_function("node_handle_chat_relayed_to_8", |b| {
         b.iter_batched(
             || {
@@ -185,6 +227,68 @@ fn bench_relay(c: &mut Criterion) {
         )
     });
     assert_eq!(node.stats().forged, 0);
+
+    let checked = Arc::new(Checked::default());
+    let mut node = relaying_node(Some(checked.clone()), &alice);
+    let mut seq = 1u64;
+    c.bench_function("node_handle_chat_relayed_to_8_prechecked", |b| {
+        b.iter_batched(
+            || {
+                seq += 1;
+                let msg = Message::Chat(signed_by(&alice, seq, 100));
+                // The reader's own copy, decoded from the frame.
+                let mut frame = Vec::new();
+                wire::encode_payload(&msg, &mut frame);
+                let copy = wire::decode_payload(&frame, 1 << 20).unwrap();
+                (msg, Verified::of(&copy))
+            },
+            |(msg, verified)| {
+                let _hold = checked.hold(verified);
+                relay_message(&mut node, msg, &mut out);
+                debug_assert_eq!(out.len(), 9);
+                black_box(&out);
+                out.clear();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    assert_eq!(node.stats().forged, 0);
+    // The first chat, before the hold, was verified by the node; none since.
+    assert_eq!(checked.verified_here(), 1, "every chat was verified ahead");
+
+    let mut node = relaying_node(Some(Arc::new(TrustAll)), &alice);
+    let mut seq = 1u64;
+    c.bench_function("node_handle_chat_relayed_to_8_trust_all", |b| {
+        b.iter_batched(
+            || {
+                seq += 1;
+                signed_by(&alice, seq, 100)
+            },
+            |m| {
+                relay(&mut node, m, &mut out);
+                debug_assert_eq!(out.len(), 9);
+                black_box(&out);
+                out.clear();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let one = signed_by(&alice, 2, 100);
+    let mut frame = Vec::new();
+    wire::encode_frame(&Message::Chat(one.clone()), &mut frame);
+    c.bench_function("reader_decode_and_verify_relayed_chat", |b| {
+        b.iter(|| {
+            let msg = wire::decode_payload(black_box(&frame[wire::LEN_PREFIX..]), 1 << 20);
+            let msg = msg.unwrap();
+            let verified = Verified::of(&msg);
+            debug_assert_eq!(verified.len(), 1);
+            black_box((msg, verified))
+        })
+    });
+    c.bench_function("relayed_chat_authentic", |b| {
+        b.iter(|| black_box(&one).authentic())
+    });
 }
 
 /// `n` new members, each entry signed by its member in the untimed setup:

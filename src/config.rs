@@ -202,6 +202,19 @@ pub struct Config {
     /// most `suspect_timeout`. Must leave time for the accused to hear of
     /// it and refute.
     pub suspect_min: Duration,
+    /// How many of one accuser's accusations may be refuted (less those
+    /// forgiven, see `accuser_forgive`) before a node stops counting its
+    /// accusations (they still go round, so that the accused hears and
+    /// refutes them, but confirm nothing and kill no one). Default 8, a
+    /// burst of confirmations of others' suspicions. At least 1.
+    pub accuser_allowance: u32,
+    /// One refuted accusation is forgiven per this long. Default 1 s, the
+    /// default `probe_interval`: an honest member accuses on its own
+    /// probes, about one member per probe interval, so however wrong its
+    /// links make it (a cut, a lossy or one-way link), its accusations
+    /// keep counting; one that accuses faster than it could probe counts
+    /// for one accusation per `accuser_forgive`.
+    pub accuser_forgive: Duration,
     /// How long a dead member is kept and retried (with back-off up to
     /// `dial_backoff_max`), so that the two sides of a split of any length
     /// find each other again. Default 24 h; at least `tombstone_ttl`.
@@ -277,6 +290,8 @@ impl Config {
             tombstone_ttl: Duration::from_secs(3600),
             suspect_timeout: Duration::from_secs(3),
             suspect_min: Duration::from_millis(500),
+            accuser_allowance: 8,
+            accuser_forgive: Duration::from_secs(1),
             retry_dead_for: Duration::from_secs(24 * 3600),
             max_members: 10_000,
             max_peer_list: 10_000,
@@ -371,6 +386,16 @@ impl Config {
             "at most suspect_timeout",
         )?;
         check(self.max_health <= 64, "max_health", "at most 64")?;
+        check(
+            self.accuser_allowance >= 1,
+            "accuser_allowance",
+            "at least 1",
+        )?;
+        check(
+            self.accuser_forgive.as_millis() >= 1,
+            "accuser_forgive",
+            "at least 1ms",
+        )?;
         check(self.indirect_probes <= 16, "indirect_probes", "at most 16")?;
         check(
             self.retry_dead_for >= self.tombstone_ttl,

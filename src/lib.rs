@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod checked;
 mod config;
 mod history;
 mod message;
@@ -37,10 +38,11 @@ mod peers;
 mod time;
 pub mod wire;
 
+pub use checked::{Checked, Hold, Verified, MAX_CHATS_AHEAD, MAX_ENTRIES_AHEAD};
 pub use config::{Config, ConfigError};
 pub use message::{
-    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
+    Accusation, Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState,
+    MemberUpdate, Message, MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 pub use node::{
     Authenticity, ConnId, DownReason, Event, Identity, Input, MemberInfo, Node, Output, Refusal,

@@ -206,8 +206,12 @@ pub struct MemberUpdate {
     /// `Suspect`: 0.
     pub age_secs: u32,
     /// For `Suspect`: the member that could not reach it (one of the
-    /// independent accusers that shorten a suspicion); otherwise `None`.
-    pub accuser: Option<Id>,
+    /// independent accusers that shorten a suspicion), in its own signed
+    /// word; for `Dead`: the member whose suspicion ran out, likewise.
+    /// `None` for `Alive` and `Left`, and for a suspicion nobody signed
+    /// (stale news of a death, taken as a suspicion: it counts as no
+    /// accuser).
+    pub accuser: Option<Accusation>,
     /// The member's own word for the life, version, address and name: for
     /// `Left` its signed departure, otherwise its signed claim to be alive
     /// at them (an accusation names a version the accused signed).
@@ -225,6 +229,71 @@ impl MemberUpdate {
             &self.name,
             self.state == MemberState::Left,
         )
+    }
+
+    /// Whether the entry's accusation, if any, was signed by its accuser
+    /// for this life and version. A `Dead` entry must name its accuser: a
+    /// death nobody signed is nobody's.
+    pub fn attributed(&self) -> bool {
+        match &self.accuser {
+            Some(a) => {
+                matches!(self.state, MemberState::Suspect | MemberState::Dead)
+                    && a.proves(self.node, self.version)
+            }
+            None => self.state != MemberState::Dead,
+        }
+    }
+
+    /// Who signed the entry's accusation, if anyone.
+    pub fn accuser_id(&self) -> Option<Id> {
+        self.accuser.as_ref().map(Accusation::by)
+    }
+}
+
+/// A member's signed word that another member is unreachable in a life at
+/// a version: carried by its suspicion, and by the death it declares when
+/// the suspicion runs out (one claim for both: a death from others is
+/// only a suspicion to a node that holds the member alive). Attributable:
+/// a node holds the accuser to it, and stops listening to one whose
+/// accusations keep being refuted. 96 bytes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accusation {
+    /// The accuser's ed25519 public key (its hash is the accuser's id).
+    pub key: [u8; 32],
+    /// Its signature over [`Accusation::claim_bytes`].
+    pub sig: ed25519_dalek::Signature,
+}
+
+impl Accusation {
+    /// The member holding `key` accuses `accused` at `version` of being
+    /// unreachable.
+    pub fn sign(key: &ed25519_dalek::SigningKey, accused: NodeKey, version: u32) -> Accusation {
+        use ed25519_dalek::Signer;
+        let msg = Accusation::claim_bytes(accused, version);
+        Accusation {
+            key: key.verifying_key().to_bytes(),
+            sig: key.sign(&msg),
+        }
+    }
+
+    /// The accuser's id.
+    pub fn by(&self) -> Id {
+        Id::of_key(&self.key)
+    }
+
+    /// What an accuser signs: a domain tag, the accused's id and life and
+    /// the version it accuses, as postcard encodes them.
+    pub fn claim_bytes(accused: NodeKey, version: u32) -> Vec<u8> {
+        postcard::to_allocvec(&("gossip-chat accusation v1", accused, version)).unwrap_or_default()
+    }
+
+    /// Whether the key signed this accusation.
+    pub fn proves(&self, accused: NodeKey, version: u32) -> bool {
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.key) else {
+            return false;
+        };
+        let msg = Accusation::claim_bytes(accused, version);
+        key.verify_strict(&msg, &self.sig).is_ok()
     }
 }
 
@@ -463,8 +532,9 @@ pub enum Message {
     /// A chat message, flooded.
     Chat(Chat),
     /// The sender leaves the group for good (this life): its own entry in
-    /// state `Left`, signed.
-    Leave(MemberUpdate),
+    /// state `Left`, signed. Boxed: the largest of the messages, and one
+    /// per life (the wire form is the entry's).
+    Leave(Box<MemberUpdate>),
     /// The sender closes this connection on purpose.
     Bye(ByeReason),
     /// Anti-entropy probe.
@@ -758,6 +828,93 @@ mod tests {
     }
 
     #[test]
+    fn an_accusation_is_its_accusers_word_for_that_life_version_and_kind() {
+        let (key, node, addr) = bob();
+        let carol = addr_key("10.0.0.3:7000".parse().unwrap());
+        let alive = MemberUpdate {
+            node,
+            addr,
+            version: 3,
+            state: MemberState::Alive,
+            name: "bob".into(),
+            age_secs: 0,
+            accuser: None,
+            proof: Proof::sign(&key, node, 3, addr, "bob", false),
+        };
+        assert!(alive.attributed(), "nobody accuses the living");
+        let suspect = MemberUpdate {
+            state: MemberState::Suspect,
+            accuser: Some(Accusation::sign(&carol, node, 3)),
+            ..alive.clone()
+        };
+        assert!(suspect.attributed());
+        assert_eq!(
+            suspect.accuser_id(),
+            Some(Id::of_key(&carol.verifying_key().to_bytes()))
+        );
+        // The same word declares the death its suspicion runs out into.
+        let dead = MemberUpdate {
+            state: MemberState::Dead,
+            ..suspect.clone()
+        };
+        assert!(dead.attributed());
+        // A suspicion nobody signed counts as no accuser; a death must be
+        // someone's.
+        assert!(MemberUpdate {
+            accuser: None,
+            ..suspect.clone()
+        }
+        .attributed());
+        assert!(!MemberUpdate {
+            accuser: None,
+            ..dead.clone()
+        }
+        .attributed());
+        // Another version or life, an accusation carried by the living or
+        // a departure, a changed signature, another's key: refused.
+        let forged: [MemberUpdate; 6] = [
+            MemberUpdate {
+                accuser: suspect.accuser.map(|mut a| {
+                    a.key = key.verifying_key().to_bytes();
+                    a
+                }),
+                ..suspect.clone()
+            },
+            MemberUpdate {
+                version: 4,
+                ..suspect.clone()
+            },
+            MemberUpdate {
+                node: NodeKey {
+                    incarnation: node.incarnation + 1,
+                    ..node
+                },
+                ..dead.clone()
+            },
+            MemberUpdate {
+                state: MemberState::Alive,
+                ..suspect.clone()
+            },
+            MemberUpdate {
+                state: MemberState::Left,
+                ..dead.clone()
+            },
+            MemberUpdate {
+                accuser: suspect.accuser.map(|mut a| {
+                    let mut sig = a.sig.to_bytes();
+                    sig[1] ^= 1;
+                    a.sig = ed25519_dalek::Signature::from_bytes(&sig);
+                    a
+                }),
+                ..suspect.clone()
+            },
+        ];
+        for (i, f) in forged.iter().enumerate() {
+            assert!(!f.attributed(), "forgery {i}");
+        }
+    }
+
+    #[test]
     fn a_proof_proves_only_what_its_member_signed() {
         let (key, node, addr) = bob();
         for left in [false, true] {
@@ -777,13 +934,15 @@ mod tests {
             };
             assert!(u.proven(), "left {left}");
             // An accusation carries the accused's alive claim; neither it
-            // nor its age or accuser is signed.
+            // nor its age is signed by the accused (the accuser signs its
+            // accusation).
             if !left {
+                let carol = addr_key("10.0.0.3:7000".parse().unwrap());
                 for state in [MemberState::Suspect, MemberState::Dead] {
                     let accused = MemberUpdate {
                         state,
                         age_secs: 90,
-                        accuser: Some(Id::of_addr("10.0.0.3:7000".parse().unwrap())),
+                        accuser: Some(Accusation::sign(&carol, node, 3)),
                         ..u.clone()
                     };
                     assert!(accused.proven(), "{state:?}");

@@ -1,7 +1,7 @@
 //! The membership table: every node this node knows of, alive or
 //! remembered dead, with the precedence rule that merges gossip.
 
-use crate::message::{Id, MemberState, MemberUpdate, NodeKey, Proof};
+use crate::message::{Accusation, Id, MemberState, MemberUpdate, NodeKey, Proof};
 use crate::time::Instant;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
@@ -70,17 +70,18 @@ fn print_at(fnv: u64, incarnation: u64, version: u32, state: MemberState) -> u32
     )) as u32
 }
 
-/// The accusers of a suspect, boxed: most members have none, and a
-/// node holds an entry for every member (8 bytes each, where a `Vec` takes
-/// 24).
+/// The accusers of a suspect (or the one whose suspicion ran out, of a
+/// death), each with its signed accusation, boxed: most members have
+/// none, and a node holds an entry for every member (8 bytes each, where
+/// a `Vec` takes 24).
 #[derive(Clone, Debug, Default)]
 #[allow(clippy::box_collection)]
-pub(crate) struct Accusers(Option<Box<Vec<Id>>>);
+pub(crate) struct Accusers(Option<Box<Vec<(Id, Accusation)>>>);
 
 impl Accusers {
     /// None, or the one that came with an update.
-    pub fn first_of(accuser: Option<Id>) -> Accusers {
-        Accusers(accuser.map(|a| Box::new(vec![a])))
+    pub fn first_of(accuser: Option<Accusation>) -> Accusers {
+        Accusers(accuser.map(|a| Box::new(vec![(a.by(), a)])))
     }
 
     pub fn len(&self) -> usize {
@@ -88,15 +89,27 @@ impl Accusers {
     }
 
     pub fn contains(&self, a: &Id) -> bool {
-        self.0.as_ref().is_some_and(|v| v.contains(a))
+        self.get(a).is_some()
     }
 
-    pub fn first(&self) -> Option<&Id> {
-        self.0.as_ref().and_then(|v| v.first())
+    /// `a`'s accusation, if `a` is one of them.
+    pub fn get(&self, a: &Id) -> Option<&Accusation> {
+        self.0
+            .as_ref()
+            .and_then(|v| v.iter().find(|(id, _)| id == a).map(|(_, x)| x))
     }
 
-    pub fn push(&mut self, a: Id) {
-        self.0.get_or_insert_default().push(a);
+    pub fn first(&self) -> Option<&Accusation> {
+        self.0.as_ref().and_then(|v| v.first()).map(|(_, a)| a)
+    }
+
+    /// Their ids.
+    pub fn ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.0.iter().flat_map(|v| v.iter().map(|(id, _)| *id))
+    }
+
+    pub fn push(&mut self, a: Accusation) {
+        self.0.get_or_insert_default().push((a.by(), a));
     }
 }
 
@@ -494,12 +507,21 @@ impl Members {
 
     /// Removes, to make room, the oldest tombstone set before `cutoff` or of
     /// a member this node gave up on after `give_up` failed dials (nobody
-    /// accused it, so it has nothing to refute); false if there is none.
-    pub fn evict_oldest_tombstone(&mut self, cutoff: Instant, give_up: u32) -> bool {
+    /// accused it, so it has nothing to refute), save those `dialled` says
+    /// a dial is in flight to (a dial goes to a member this node holds);
+    /// false if there is none.
+    pub fn evict_oldest_tombstone(
+        &mut self,
+        cutoff: Instant,
+        give_up: u32,
+        dialled: impl Fn(&SocketAddr) -> bool,
+    ) -> bool {
         let oldest = self
             .map
             .iter()
-            .filter(|(_, m)| !m.in_roster() && (m.since < cutoff || m.failures >= give_up))
+            .filter(|(_, m)| {
+                !m.in_roster() && (m.since < cutoff || m.failures >= give_up) && !dialled(&m.addr)
+            })
             .min_by_key(|(id, m)| (m.since, **id))
             .map(|(id, _)| *id);
         match oldest {

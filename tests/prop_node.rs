@@ -8,9 +8,9 @@ mod prop_support;
 use ed25519_dalek::SigningKey;
 use gossip_chat::wire::{decode_payload, encode_payload, payload_len, WireError};
 use gossip_chat::{
-    Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id, Identity, Input,
-    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Stats, Sync,
-    PROTOCOL_VERSION,
+    Accusation, Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id,
+    Identity, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output,
+    Proof, Stats, Sync, PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
 use proptest::prelude::*;
@@ -100,7 +100,8 @@ fn proof(of: NodeKey, version: u32, name: &str, left: bool) -> Proof {
 /// The entry of the test's node `of` at `version` in `state`, with the
 /// proof its member gave: its departure for `Left`, otherwise its alive
 /// claim at that version (an accusation carries the accused's own word
-/// for the version it accuses; the accuser does not sign).
+/// for the version it accuses). A death is declared by [`witness`]; a
+/// suspicion carries no accuser.
 fn entry(of: NodeKey, version: u32, state: MemberState, name: &str) -> MemberUpdate {
     MemberUpdate {
         node: of,
@@ -109,9 +110,30 @@ fn entry(of: NodeKey, version: u32, state: MemberState, name: &str) -> MemberUpd
         state,
         name: Arc::from(name),
         age_secs: 0,
-        accuser: None,
+        accuser: (state == MemberState::Dead).then(|| accusation(of, version, witness())),
         proof: proof(of, version, name, state == MemberState::Left),
     }
+}
+
+/// A member outside the tests' small universe that declares the deaths
+/// [`entry`] makes.
+fn witness() -> Id {
+    Id::of_addr(far_addr(250))
+}
+
+/// The test's node `by` accuses `of` at `version`. Signed once per
+/// thread.
+fn accusation(of: NodeKey, version: u32, by: Id) -> Accusation {
+    type Claim = (NodeKey, u32, Id);
+    thread_local! {
+        static SIGNED: std::cell::RefCell<BTreeMap<Claim, Accusation>> =
+            const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    SIGNED.with_borrow_mut(|signed| {
+        *signed
+            .entry((of, version, by))
+            .or_insert_with(|| Accusation::sign(signer(by), of, version))
+    })
 }
 
 /// Small tables, so that hostile input reaches every bound.
@@ -308,7 +330,7 @@ fn proven(u: &MemberUpdate) -> bool {
 fn entries_in(msg: &Message) -> Vec<MemberUpdate> {
     match msg {
         Message::PeerList { members, .. } | Message::RosterPart { members, .. } => members.clone(),
-        Message::Leave(u) => vec![u.clone()],
+        Message::Leave(u) => vec![(**u).clone()],
         Message::Hello(h) | Message::Join(h) => vec![h.entry()],
         _ => Vec::new(),
     }
@@ -774,7 +796,7 @@ proptest! {
         prop_assert!(p.node.knows_alive(&id(victim)));
         let goodbye = entry(v, 0, MemberState::Left, "v");
         prop_assert!(goodbye.proven());
-        p.step(Step::Message(1, Message::Leave(goodbye)))?;
+        p.step(Step::Message(1, Message::Leave(Box::new(goodbye))))?;
         prop_assert!(p.node.knows_alive(&id(victim)));
         prop_assert_eq!(p.node.stats().unexpected, 1);
         prop_assert_eq!(p.node.stats().forged_state, 0);
@@ -800,7 +822,7 @@ proptest! {
         prop_assert!(gone.proven());
         let goodbye = Output::Send {
             conn: ConnId(1),
-            msg: Message::Leave(gone),
+            msg: Message::Leave(Box::new(gone)),
         };
         prop_assert!(outs.contains(&goodbye), "{:?}", outs);
         for s in steps {
@@ -1351,19 +1373,23 @@ fn a_departure_the_member_did_not_sign_is_dropped() {
     );
 }
 
-/// An accusation names a version the accused signed; the accuser signs
-/// nothing (yet). A death of a member at its current life and version
-/// carrying its own alive claim there (which every entry of it carries)
-/// is taken, and passed on; one with no proof, or with the proof of
-/// another version, is dropped and counted.
+/// An accusation names a version the accused signed and its accuser's
+/// own signed word. A death declared by another, of a member this node
+/// holds alive at that life and version, is taken as a suspicion naming
+/// its accuser, and passed on; the suspicion runs out into the death
+/// unless refuted. One with no proof, with the proof of another version,
+/// with no accuser or an accuser's key under another's signature is
+/// dropped and counted.
 #[test]
-fn a_death_carrying_the_accused_alive_claim_is_taken() {
-    let mut p = probe_with_neighbours(Config::testing(), 2);
+fn a_death_from_another_is_a_suspicion_naming_its_accuser() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 2);
     // Member 4, not a neighbour: alive by hearsay.
     let m = key(4, 1);
     p.step(Step::Message(1, alive(m, 0))).unwrap();
     let dead = entry(m, 0, MemberState::Dead, "peer");
     assert_eq!(dead.proof, entry(m, 0, MemberState::Alive, "peer").proof);
+    assert_eq!(dead.accuser_id(), Some(witness()));
     let unproven = [
         MemberUpdate {
             proof: Proof::none(),
@@ -1371,6 +1397,17 @@ fn a_death_carrying_the_accused_alive_claim_is_taken() {
         },
         MemberUpdate {
             version: 1,
+            ..dead.clone()
+        },
+        MemberUpdate {
+            accuser: None,
+            ..dead.clone()
+        },
+        MemberUpdate {
+            accuser: dead.accuser.map(|mut a| {
+                a.key = signer(id(5)).verifying_key().to_bytes();
+                a
+            }),
             ..dead.clone()
         },
     ];
@@ -1395,22 +1432,27 @@ fn a_death_carrying_the_accused_alive_claim_is_taken() {
             },
         ))
         .unwrap();
-    assert_eq!(state_of(&p, m.id), Some(MemberState::Dead));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
     assert!(
-        outs.iter().any(|o| matches!(
-            o,
-            Output::Event(Event::PeerDown { node, reason: gossip_chat::DownReason::Dead, .. }) if *node == m
-        )),
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::PeerDown { .. }))),
         "{outs:?}"
     );
     let passed = listed(&outs, 2, m.id);
     assert!(
-        passed
-            .iter()
-            .any(|u| u.state == MemberState::Dead && u.proven()),
+        passed.iter().any(|u| u.state == MemberState::Suspect
+            && u.accuser_id() == Some(witness())
+            && u.proven()
+            && u.attributed()),
         "{outs:?}"
     );
-    assert_eq!(p.node.stats().forged_state, 2);
+    // Unrefuted (the neighbours go on answering), the suspicion runs out
+    // into the death, declared by this node.
+    run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Dead));
+    assert_eq!(p.node.stats().deaths_detected, 1);
+    assert_eq!(p.node.stats().forged_state, 4);
 }
 
 /// A hello is its speaker's own entry: one whose proof is not the
@@ -1987,6 +2029,10 @@ fn a_newcomer_learns_the_deaths_whose_streams_it_is_handed() {
     for s in steps {
         p.step(s).unwrap();
     }
+    // Deaths others declared are suspicions here until they run out.
+    let wait = p.cfg.suspect_timeout.saturating_mul(2);
+    run_answering(&mut p, wait);
+    assert_eq!(state_of(&p, id(2)), Some(MemberState::Dead));
     let outs = p
         .step(Step::Open(4, None, Message::Join(hello(key(4, 1)))))
         .unwrap();
@@ -2162,7 +2208,7 @@ fn suspicion(of: NodeKey, version: u32, accuser: Id) -> Message {
     Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
-            accuser: Some(accuser),
+            accuser: Some(accusation(of, version, accuser)),
             ..entry(of, version, MemberState::Suspect, "peer")
         }],
     }
@@ -3582,9 +3628,11 @@ fn a_node_that_hears_from_no_one_declares_no_one_dead() {
 
 /// A peer back from the other side of a cut (this node suspected it, or
 /// held it dead, when its hello came) may tell members of this side dead,
-/// as its side saw them: for a suspicion's time such deaths are suspicions here, which the
-/// accused can refute. The same death from a peer this node held alive is
-/// a death.
+/// as its side saw them: for a suspicion's time such deaths are
+/// suspicions here that name no accuser, which the accused can refute.
+/// The same death from a peer this node held alive is a suspicion too
+/// (every death from others is, of a member held alive), naming its
+/// accuser.
 #[test]
 fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
     for back_from_cut in [true, false] {
@@ -3601,17 +3649,24 @@ fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
         // 4 dials in, and tells 5 dead (fresh news).
         p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
             .unwrap();
-        p.step(Step::Message(10, listed_as(key(5, 1), MemberState::Dead)))
+        let outs = p
+            .step(Step::Message(10, listed_as(key(5, 1), MemberState::Dead)))
             .unwrap();
-        if back_from_cut {
-            assert_eq!(
-                state_of(&p, id(5)),
-                Some(MemberState::Suspect),
-                "back from a cut"
-            );
-        } else {
-            assert!(!p.node.knows_alive(&id(5)), "held alive: a death");
-        }
+        assert_eq!(
+            state_of(&p, id(5)),
+            Some(MemberState::Suspect),
+            "back from a cut: {back_from_cut}"
+        );
+        // From across a cut the death may be that side's view of this
+        // one: it names no accuser. Otherwise its accuser is held to it.
+        let passed = listed(&outs, 1, id(5));
+        let accuser = if back_from_cut { None } else { Some(witness()) };
+        assert!(
+            passed
+                .iter()
+                .any(|u| u.state == MemberState::Suspect && u.accuser_id() == accuser),
+            "back from a cut: {back_from_cut}: {outs:?}"
+        );
     }
 }
 
@@ -3723,4 +3778,84 @@ fn a_held_back_accusation_goes_on_as_this_node_took_it() {
         "as a suspicion: {passed:?}"
     );
     assert_eq!(state_of(&p, m.id), Some(MemberState::Alive));
+}
+
+/// An accuser is held to its word: each of its accusations the accused
+/// refutes is a strike, and past `accuser_allowance` of them its
+/// accusations count for nothing here (counted) until one strike is
+/// forgiven `accuser_forgive` later: still taken and passed on (the
+/// accused must hear of them to refute, wherever they were taken), but
+/// no confirmation, and no death on its word alone.
+#[test]
+fn an_accuser_whose_accusations_keep_being_refuted_is_not_counted() {
+    let cfg = Config {
+        accuser_allowance: 2,
+        accuser_forgive: Duration::from_secs(60),
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    let m = key(5, 1);
+    p.step(Step::Message(2, alive(m, 0))).unwrap();
+    // Neighbour 1 accuses 5 twice; 5 refutes each time.
+    for v in 0..2 {
+        p.step(Step::Message(1, suspicion(m, v, id(1)))).unwrap();
+        assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect), "v{v}");
+        p.step(Step::Message(2, alive(m, v + 1))).unwrap();
+        assert_eq!(state_of(&p, m.id), Some(MemberState::Alive), "v{v}");
+    }
+    assert_eq!(p.node.stats().accusers_limited, 1);
+    assert_eq!(p.node.stats().accusations_limited, 0);
+    // Its third is taken and passed on, but not counted: the suspicion
+    // does not run out into a death.
+    let outs = p.step(Step::Message(1, suspicion(m, 2, id(1)))).unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
+    assert_eq!(p.node.stats().accusations_limited, 1);
+    assert!(
+        listed(&outs, 2, m.id)
+            .iter()
+            .any(|u| u.state == MemberState::Suspect && u.accuser_id() == Some(id(1))),
+        "{outs:?}"
+    );
+    run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
+    assert_eq!(
+        state_of(&p, m.id),
+        Some(MemberState::Alive),
+        "a suspicion only an uncounted accuser stands behind ran out"
+    );
+    assert_eq!(p.node.stats().deaths_detected, 0);
+    // Another accuser counts, and its suspicion runs out.
+    p.step(Step::Message(3, suspicion(m, 2, id(3)))).unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
+    run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Dead));
+    // Forgiven one strike, 1 counts again.
+    run_answering(&mut p, cfg.accuser_forgive.saturating_mul(2));
+    let n = key(4, 1);
+    p.step(Step::Message(2, alive(n, 0))).unwrap();
+    p.step(Step::Message(1, suspicion(n, 0, id(1)))).unwrap();
+    assert_eq!(state_of(&p, n.id), Some(MemberState::Suspect));
+    assert_eq!(p.node.stats().accusations_limited, 1);
+    run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
+    assert_eq!(state_of(&p, n.id), Some(MemberState::Dead));
+}
+
+/// A node accused in its own life strikes its accuser (it alone knows the
+/// accusation false): past the allowance, that accuser's accusations of
+/// others count for nothing here either.
+#[test]
+fn an_accused_node_holds_its_accuser_to_the_accusation() {
+    let cfg = Config {
+        accuser_allowance: 1,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 3);
+    // The probe node is node 0, in life 1.
+    p.step(Step::Message(1, suspicion(key(0, 1), 0, id(1))))
+        .unwrap();
+    assert_eq!(p.node.stats().refutations, 1);
+    assert_eq!(p.node.stats().accusers_limited, 1);
+    let m = key(5, 1);
+    p.step(Step::Message(2, alive(m, 0))).unwrap();
+    p.step(Step::Message(1, suspicion(m, 0, id(1)))).unwrap();
+    assert_eq!(p.node.stats().accusations_limited, 1);
 }

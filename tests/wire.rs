@@ -3,8 +3,8 @@
 
 use gossip_chat::wire::{self, FrameReader, WireError};
 use gossip_chat::{
-    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
+    Accusation, Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState,
+    MemberUpdate, Message, MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -47,6 +47,11 @@ fn entry(
     accuser: Option<Id>,
 ) -> MemberUpdate {
     let addr = addr(node.id.0[7]);
+    // The accuser signs with a fixed key of its own, as the member does.
+    let accuser = accuser.map(|a| {
+        let signer = ed25519_dalek::SigningKey::from_bytes(&[a.0[7]; 32]);
+        Accusation::sign(&signer, node, version)
+    });
     MemberUpdate {
         node,
         addr,
@@ -124,7 +129,14 @@ fn every_kind() -> Vec<Message> {
             others: vec![addr(3), addr(5)],
         }),
         Message::Chat(chat()),
-        Message::Leave(entry(key(5, 1), 3, MemberState::Left, "frank", 0, None)),
+        Message::Leave(Box::new(entry(
+            key(5, 1),
+            3,
+            MemberState::Left,
+            "frank",
+            0,
+            None,
+        ))),
         Message::Bye(ByeReason::Full),
         Message::Sync(Sync {
             members_hash: 1,

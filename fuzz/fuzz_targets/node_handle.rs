@@ -13,8 +13,8 @@
 
 use arbitrary::Arbitrary;
 use gossip_chat::{
-    Busy, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id, Input,
-    Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Sync,
+    Accusation, Busy, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id,
+    Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Sync,
     PROTOCOL_VERSION,
 };
 use libfuzzer_sys::fuzz_target;
@@ -128,7 +128,8 @@ impl FProof {
 }
 
 /// One peer-list entry: the member and life, version, state, age, accuser
-/// and how its proof is made.
+/// (signed by the key of that address, for that life and version) and how
+/// its proof is made.
 type FEntry = (Key, u32, State, u32, Option<u8>, FProof);
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -270,7 +271,7 @@ impl FMsg {
                 .iter()
                 .map(|(k, version, s, age_secs, accuser, proof)| MemberUpdate {
                     age_secs: *age_secs,
-                    accuser: accuser.map(id),
+                    accuser: accuser.map(|a| Accusation::sign(&signer(a).key, k.get(), *version)),
                     ..entry(k, *version, *s, *proof)
                 })
                 .collect()
@@ -312,7 +313,9 @@ impl FMsg {
                 others: others.iter().map(|a| addr(*a)).collect(),
             }),
             FMsg::Chat(c) => Message::Chat(c.get()),
-            FMsg::Leave(k, version, s, proof) => Message::Leave(entry(k, *version, *s, *proof)),
+            FMsg::Leave(k, version, s, proof) => {
+                Message::Leave(Box::new(entry(k, *version, *s, *proof)))
+            }
             FMsg::Bye(full) => Message::Bye(if *full {
                 ByeReason::Full
             } else {
@@ -380,7 +383,7 @@ fn config() -> Config {
 fn entries_in(msg: &Message) -> Vec<MemberUpdate> {
     match msg {
         Message::PeerList { members, .. } | Message::RosterPart { members, .. } => members.clone(),
-        Message::Leave(u) => vec![u.clone()],
+        Message::Leave(u) => vec![(**u).clone()],
         Message::Hello(h) | Message::Join(h) => vec![h.entry()],
         _ => Vec::new(),
     }

@@ -1,5 +1,6 @@
 //! The threads of one TCP connection: a reader that cuts frames out of the
-//! byte stream and a writer fed by a bounded queue.
+//! byte stream and verifies the signatures they carry, and a writer fed by
+//! a bounded queue.
 //!
 //! Supervision: whatever way a reader ends (end of stream, error, bad frame,
 //! panic), a guard reports [`Input::Disconnected`] for its connection.
@@ -11,7 +12,7 @@ use crate::keys::{Keyring, PeerId};
 use crate::secure::{self, LocalKeys, Opener, Role, Sealer, Session};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use gossip_chat::wire::{self, FrameReader};
-use gossip_chat::{ConnId, Input, Message};
+use gossip_chat::{ConnId, Input, Message, Verified};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -40,8 +41,16 @@ pub(crate) enum Inbound {
         /// The peer's identity, proven by the handshake.
         peer: PeerId,
     },
-    /// Anything else for the node: frames, bad frames, disconnections,
-    /// failed dials.
+    /// The payload of one frame from a peer, with the signed items it
+    /// carries whose signatures held, verified on the connection's reader
+    /// thread so that the driver thread does not pay for them.
+    Frame {
+        conn: ConnId,
+        payload: Vec<u8>,
+        verified: Verified,
+    },
+    /// Anything else for the node: bad frames, disconnections, failed
+    /// dials.
     Input(Input),
     /// A writer thread finished (its socket is shut down); wakes the driver
     /// while it waits for the last writers at shutdown.
@@ -338,11 +347,12 @@ impl ReaderHalf {
             loop {
                 match frames.next_frame() {
                     Ok(Some(payload)) => {
-                        let input = Input::Frame {
+                        let frame = Inbound::Frame {
                             conn,
+                            verified: self.verify(payload),
                             payload: payload.to_vec(),
                         };
-                        if self.inbox.send(Inbound::Input(input)).is_err() {
+                        if self.inbox.send(frame).is_err() {
                             return;
                         }
                     }
@@ -358,6 +368,19 @@ impl ReaderHalf {
                 }
             }
         }
+    }
+
+    /// The signed items of a frame whose signatures hold, verified here,
+    /// on the connection's thread: readers run side by side, the driver
+    /// that owns the node is one thread. (The frame is decoded for this
+    /// only; the node decodes it again, so that what it keeps, its history
+    /// above all, is allocated on the driver thread: memory freed on one
+    /// thread and allocated on many is not reused well. A payload that does
+    /// not decode has nothing verified; the node counts it.)
+    fn verify(&self, payload: &[u8]) -> Verified {
+        wire::decode_payload(payload, self.max_frame)
+            .map(|msg| Verified::of(&msg))
+            .unwrap_or_default()
     }
 }
 
@@ -450,6 +473,7 @@ mod tests {
     use super::*;
     use crate::secure::SecureStream;
     use gossip_chat::wire::WireError;
+    use gossip_chat::Authenticity;
     use std::net::TcpListener;
 
     fn params() -> ConnParams {
@@ -515,12 +539,17 @@ mod tests {
         client.write_all(&bytes).unwrap();
         for n in [1, 2] {
             match next(&rx) {
-                Inbound::Input(Input::Frame { conn, payload }) => {
+                Inbound::Frame {
+                    conn,
+                    payload,
+                    verified,
+                } => {
                     assert_eq!(conn, ConnId(7));
                     assert_eq!(
                         wire::decode_payload(&payload, 4096).unwrap(),
                         Message::Ping(n)
                     );
+                    assert!(verified.is_empty(), "a ping carries no signature");
                 }
                 other => panic!("expected a frame, got {other:?}"),
             }
@@ -533,6 +562,77 @@ mod tests {
         drop(link);
         assert!(matches!(next(&rx), Inbound::WriterDone));
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+
+    /// Message `seq` of the member holding `key`, signed by it.
+    fn signed_chat(key: &ed25519_dalek::SigningKey, seq: u64, text: &str) -> gossip_chat::Chat {
+        let origin = gossip_chat::NodeKey {
+            id: gossip_chat::Id::of_key(&key.verifying_key().to_bytes()),
+            incarnation: 1,
+        };
+        gossip_chat::Chat::signed(
+            key,
+            gossip_chat::MsgId { origin, seq },
+            "x".into(),
+            text.into(),
+            0,
+        )
+    }
+
+    #[test]
+    fn the_reader_verifies_the_signatures_a_frame_carries() {
+        let (_link, rx, mut client) = pair();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let good = signed_chat(&key, 1, "hello");
+        // The same signature over another text.
+        let forged = gossip_chat::Chat {
+            text: "hello, all".into(),
+            ..good.clone()
+        };
+        let mut bytes = Vec::new();
+        for c in [&good, &forged] {
+            wire::encode_frame(&Message::Chat(c.clone()), &mut bytes);
+        }
+        client.write_all(&bytes).unwrap();
+        // Both go on, the good one with its signature verified, the forgery
+        // without: the node checks it itself, refuses and counts it.
+        for (c, signed) in [(good, true), (forged, false)] {
+            match next(&rx) {
+                Inbound::Frame {
+                    payload, verified, ..
+                } => {
+                    assert_eq!(
+                        wire::decode_payload(&payload, 4096).unwrap(),
+                        Message::Chat(c.clone())
+                    );
+                    assert_eq!(verified.len(), usize::from(signed));
+                    let checked = gossip_chat::Checked::default();
+                    let _hold = checked.hold(verified);
+                    assert_eq!(checked.authentic(&c), signed);
+                    // Verified on the driver's side only if not ahead.
+                    assert_eq!(checked.verified_here(), u64::from(!signed));
+                }
+                other => panic!("expected a frame, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_goes_on_for_the_node_to_count() {
+        let (_link, rx, mut client) = pair();
+        // A frame of one byte that is no message.
+        client.write_all(&[0, 0, 0, 1, 0xff]).unwrap();
+        match next(&rx) {
+            Inbound::Frame {
+                conn,
+                payload,
+                verified,
+            } => {
+                assert_eq!((conn, payload), (ConnId(7), vec![0xff]));
+                assert!(verified.is_empty());
+            }
+            other => panic!("expected the frame, got {other:?}"),
+        }
     }
 
     #[test]
@@ -592,19 +692,7 @@ mod tests {
         // The writer may take a few messages off the queue; the socket
         // buffers take the rest until full, then the queue fills.
         let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
-        let big = Message::Chat(gossip_chat::Chat::signed(
-            &key,
-            gossip_chat::MsgId {
-                origin: gossip_chat::NodeKey {
-                    id: gossip_chat::Id::of_key(&key.verifying_key().to_bytes()),
-                    incarnation: 1,
-                },
-                seq: 1,
-            },
-            "x".into(),
-            "y".repeat(3000).into(),
-            0,
-        ));
+        let big = Message::Chat(signed_chat(&key, 1, &"y".repeat(3000)));
         let mut full = false;
         for _ in 0..100_000 {
             if let Err(QueueError::Full) = link.send(big.clone()) {

@@ -6,7 +6,7 @@ use crate::conn::{self, ConnParams, Inbound, Link, QueueError};
 use crate::secure::Role;
 use crate::{AdapterCounters, Command, EventSink, Member, Peer, Snapshot, SnapshotBoard};
 use crossbeam_channel::{select, Receiver, Sender};
-use gossip_chat::{ConnId, Id, Input, Node, Output};
+use gossip_chat::{Checked, ConnId, Id, Input, Node, Output};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +24,9 @@ const BACKPRESSURE_POLL: Duration = Duration::from_millis(1);
 
 pub(crate) struct Driver<S: EventSink> {
     pub node: Node,
+    /// The node's judge of signatures: the driver holds each message's
+    /// items verified by its reader while the node handles the message.
+    pub checked: Arc<Checked>,
     pub clock: Clock,
     pub sink: S,
     pub inbox_tx: Sender<Inbound>,
@@ -147,6 +150,7 @@ impl<S: EventSink> Driver<S> {
         self.next_snapshot = now + crate::SNAPSHOT_INTERVAL;
         let mut snap = Snapshot::of_node(&self.node);
         snap.adapter = self.counters;
+        snap.adapter.signatures_on_driver = self.checked.verified_here();
         snap.adapter.handshakes_refused = self.params.handshakes.refused.load(Ordering::Relaxed);
         snap.adapter.handshakes_failed = self.params.handshakes.failed.load(Ordering::Relaxed);
         snap.adapter.handshakes_busy = self.params.handshakes.busy.load(Ordering::Relaxed);
@@ -178,6 +182,16 @@ impl<S: EventSink> Driver<S> {
                     dialed,
                     peer: Some(peer.member_id()),
                 });
+            }
+            Inbound::Frame {
+                conn,
+                payload,
+                verified,
+            } => {
+                self.counters.frames_received += 1;
+                let checked = Arc::clone(&self.checked);
+                let _hold = checked.hold(verified);
+                self.feed(Input::Frame { conn, payload });
             }
             Inbound::Input(input) => {
                 match input {

@@ -27,6 +27,10 @@ pub struct AdapterCounters {
     pub messages_sent: u64,
     /// Frames received from peers.
     pub frames_received: u64,
+    /// Signatures the driver thread verified itself, not verified ahead
+    /// by a connection's reader (see [`gossip_chat::Checked`]): the
+    /// verification work left on the node's one thread.
+    pub signatures_on_driver: u64,
     /// Connections dropped because the peer did not keep up.
     pub slow_peers_dropped: u64,
     /// Handshakes refused, either way: no cluster key in common, another

@@ -95,6 +95,7 @@ fn metrics_answer_in_prometheus_text_and_count_the_peers() {
         "# TYPE gossip_chat_table_size gauge",
         "# TYPE gossip_chat_refutations_total counter",
         "# TYPE gossip_chat_send_queue_messages gauge",
+        "# TYPE gossip_chat_signatures_on_driver_total counter",
     ] {
         assert!(body.contains(family), "no `{family}` in:\n{body}");
     }

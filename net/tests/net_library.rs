@@ -256,3 +256,45 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
     drop(stop_tx);
     pinger.join().unwrap();
 }
+
+#[test]
+fn a_peers_chats_are_verified_on_its_reader_thread_not_on_the_driver() {
+    logs();
+    let board = net::SnapshotBoard::new();
+    let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "alice");
+    cfg.snapshots = Some(board.clone());
+    let a = net::start(cfg).expect("start node");
+    let b = node("bob");
+    b.join(a.addr());
+    wait(
+        &a,
+        "peer_up bob",
+        |e| matches!(e, Event::PeerUp { name, .. } if &**name == "bob"),
+    );
+    const CHATS: u64 = 40;
+    for i in 0..CHATS {
+        b.send(format!("chat {i}"));
+    }
+    for _ in 0..CHATS {
+        wait(
+            &a,
+            "bob's chat",
+            |e| matches!(e, Event::Chat { addr, .. } if *addr == Some(b.addr())),
+        );
+    }
+    // Snapshots come at most every 200 ms: wait for one taken after the
+    // last chat (and alice's own hello).
+    eventually("a snapshot with every chat delivered", || {
+        board.latest().is_some_and(|s| s.stats.delivered >= CHATS)
+    });
+    let snap = board.latest().expect("a snapshot");
+    assert_eq!(snap.stats.forged, 0);
+    // Every chat and the hello came with its signature verified by the
+    // connection's reader; the driver checks only what no message brought
+    // (an accusation it makes itself, were bob slow to answer).
+    assert!(
+        snap.adapter.signatures_on_driver < CHATS / 4,
+        "the driver verified {} signatures for {CHATS} chats",
+        snap.adapter.signatures_on_driver
+    );
+}

@@ -9,8 +9,8 @@ use crate::addr::addr_of;
 use crate::random::below;
 use crate::scenario::Mode;
 use gossip_chat::{
-    wire, Chat, Duration, Hello, History, Identity, Instant, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Proof, PROTOCOL_VERSION,
+    wire, Accusation, Chat, Duration, Hello, History, Identity, Instant, MemberState, MemberUpdate,
+    Message, MsgId, NodeKey, Proof, PROTOCOL_VERSION,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
@@ -324,12 +324,25 @@ impl Attack {
                         continue;
                     }
                     // A death names the victim's life and version, with the
-                    // proof its entry carries (any member can accuse); a
-                    // departure would need the victim's own signature, so
-                    // the hostile node signs it itself.
+                    // proof its entry carries (any member can accuse), and
+                    // is the hostile node's own accusation: half signed as
+                    // its own, half passed off as another member's (its
+                    // key, the hostile node's signature). A departure would
+                    // need the victim's own signature, so the hostile node
+                    // signs it itself.
                     let forgery = if below(rng, 2) == 0 {
+                        let mut accusation = Accusation::sign(
+                            &Identity::new(addr_of(me.slot), 1, "").key,
+                            entry.node,
+                            entry.version,
+                        );
+                        if below(rng, 2) == 0 {
+                            let other = &victims[below(rng, victims.len())];
+                            accusation.key = other.entry.proof.key;
+                        }
                         MemberUpdate {
                             state: MemberState::Dead,
+                            accuser: Some(accusation),
                             ..entry.clone()
                         }
                     } else {
@@ -470,10 +483,12 @@ impl Attack {
                         // Its departure.
                         3 => u.state = MemberState::Left,
                         // A death at a version it never signed (the proof
-                        // is of its current one).
+                        // is of its current one), the hostile node's own
+                        // accusation.
                         _ => {
                             u.state = MemberState::Dead;
                             u.version += 1 + below(rng, 16) as u32;
+                            u.accuser = Some(Accusation::sign(&mine, u.node, u.version));
                         }
                     }
                     if kind < 4 {
@@ -656,6 +671,11 @@ pub struct HonestStats {
     /// Member entries and hellos dropped because the member did not sign
     /// them.
     pub forged_state: u64,
+    /// Accusations taken but not counted: their accuser's kept being
+    /// refuted.
+    pub accusations_limited: u64,
+    /// Times an accuser went past its allowance of refuted accusations.
+    pub accusers_limited: u64,
 }
 
 impl HonestStats {
@@ -672,6 +692,8 @@ impl HonestStats {
         self.forged += s.forged;
         self.impostors += s.impostors;
         self.forged_state += s.forged_state;
+        self.accusations_limited += s.accusations_limited;
+        self.accusers_limited += s.accusers_limited;
     }
 }
 

@@ -553,8 +553,8 @@ impl Report {
             let h = &m.honest;
             let _ = writeln!(
                 s,
-                "  honest refused malformed {}, oversized {}, unexpected {}, duplicates {}, members refused {}, list entries truncated {}, conns refused {}; refutations {}",
-                h.malformed, h.oversized, h.unexpected, h.duplicates, h.members_refused, h.peer_list_truncated, h.conns_refused, h.refutations
+                "  honest refused malformed {}, oversized {}, unexpected {}, duplicates {}, members refused {}, list entries truncated {}, conns refused {}; refutations {}; accusations not counted {} (accusers past their allowance {} times)",
+                h.malformed, h.oversized, h.unexpected, h.duplicates, h.members_refused, h.peer_list_truncated, h.conns_refused, h.refutations, h.accusations_limited, h.accusers_limited
             );
             let _ = writeln!(
                 s,

@@ -2,8 +2,8 @@
 //! talking.
 
 use gossip_chat::{
-    Config, ConnId, Duration, Id, Identity, Input, Instant, MemberState, MemberUpdate, Message,
-    Node, NodeKey, Output, Proof,
+    Accusation, Config, ConnId, Duration, Event, Id, Identity, Input, Instant, MemberState,
+    MemberUpdate, Message, Node, NodeKey, Output, Proof,
 };
 use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
@@ -226,12 +226,12 @@ fn connections_that_never_say_hello_are_closed_and_bounded() {
 }
 
 /// Invented members fill a small member table; a forged leave of a live
-/// member is dropped (only the member can sign its departure), but a death
-/// accusation naming the life the member signed makes it a tombstone. The
-/// table keeps the young tombstone, so the member's refutation lands in
-/// place instead of being refused as a new name; and with the table under
-/// pressure the node probes members and gives the invented ones up,
-/// freeing their slots.
+/// member is dropped (only the member can sign its departure), and a death
+/// accusation naming the life the member signed is a suspicion, so the
+/// member keeps its slot and its refutation lands in place instead of
+/// being refused as a new name; and with the table under pressure the
+/// node probes members and gives the invented ones up, freeing their
+/// slots.
 #[test]
 fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     let cfg = Config {
@@ -273,17 +273,30 @@ fn a_full_table_of_invented_members_loses_no_real_member_and_drains() {
     assert!(node(&sim, 0).knows_alive(&id_of(accused)));
     assert_eq!(node(&sim, 0).stats().forged_state, dropped + 1);
     // A death of the accused with the proof of its life it signed (any
-    // member may accuse), then more invented names pushing for its slot
-    // before its refutation can come back.
+    // member may accuse, in its own name), then more invented names
+    // pushing for its slot before its refutation can come back. A death
+    // from another is a suspicion here: the accused stays in the roster.
     let death = Message::PeerList {
         full: false,
         members: vec![MemberUpdate {
             state: MemberState::Dead,
+            accuser: Some(Accusation::sign(&forger, own.node, own.version)),
             ..own
         }],
     };
+    let suspicions = node(&sim, 0)
+        .members()
+        .filter(|m| m.state == MemberState::Suspect)
+        .count();
     assert!(sim.inject(from, 0, death));
-    assert!(!node(&sim, 0).knows_alive(&id_of(accused)));
+    assert!(node(&sim, 0).knows_alive(&id_of(accused)));
+    assert_eq!(
+        node(&sim, 0)
+            .members()
+            .filter(|m| m.state == MemberState::Suspect)
+            .count(),
+        suspicions + 1
+    );
     sim.run_for(Duration::from_millis(2));
     assert!(sim.inject(from, 0, lies(40..80)));
     // The refutation is back within a second; invented members are given
@@ -401,7 +414,7 @@ fn a_forged_leave_for_another_node_is_refused() {
         proof: Proof::sign(&forger, own.node, own.version, own.addr, &own.name, true),
         ..own
     };
-    assert!(sim.inject(1, 0, Message::Leave(victim)));
+    assert!(sim.inject(1, 0, Message::Leave(Box::new(victim))));
     sim.run_for(Duration::from_secs(1));
     assert!(node(&sim, 0).knows_alive(&id_of(2)));
     assert!(node(&sim, 0).stats().unexpected >= 1);
@@ -544,4 +557,65 @@ fn member_state_the_member_did_not_sign_is_dropped_and_counted() {
     assert_eq!(node(&sim, 0).stats().refutations, 0);
     assert_eq!(node(&sim, 2).stats().refutations, 0);
     assert!(sim.converged());
+}
+
+/// One member accuses another, in its own name, of being dead at every
+/// version it refutes to, as fast as it likes: no honest node ever shows
+/// the accused down (a death from another is a suspicion, which the
+/// accused refutes), and the accused, past `accuser_allowance` refuted
+/// accusations, counts the accuser's for nothing.
+#[test]
+fn a_member_that_keeps_accusing_the_living_removes_no_one_and_stops_counting() {
+    // More members than neighbours: most know the accused by hearsay only,
+    // so they take the accusations (a neighbour that hears from the
+    // accused passes them to it instead).
+    let cfg = Config::lan();
+    let n = 24;
+    let mut sim = lan(n, cfg.clone(), 11).join(InitialJoin::Chain).build();
+    converge(&mut sim, n as usize, Duration::from_secs(10));
+    sim.run_for(Duration::from_secs(3));
+    let (accuser, accused) = (1, 5);
+    let key = Identity::new(addr_of(accuser), 1, "").key;
+    let rounds = 3 * cfg.accuser_allowance;
+    for _ in 0..rounds {
+        let own = node(&sim, accused).own_entry();
+        let death = Message::PeerList {
+            full: false,
+            members: vec![MemberUpdate {
+                state: MemberState::Dead,
+                accuser: Some(Accusation::sign(&key, own.node, own.version)),
+                ..own
+            }],
+        };
+        for to in (0..n).filter(|i| ![accuser, accused].contains(i)) {
+            sim.inject(accuser, to, death.clone());
+        }
+        sim.run_for(Duration::from_millis(50));
+    }
+    sim.run_for(cfg.suspect_timeout.saturating_mul(2));
+    let downs = sim
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.event, Event::PeerDown { node, .. } if node.id == id_of(accused)))
+        .count();
+    let refuted: Vec<String> = sim
+        .events()
+        .iter()
+        .filter(|e| e.node == accused && matches!(e.event, Event::Refuted { .. }))
+        .map(|e| format!("{:?}", e.at))
+        .collect();
+    assert_eq!(
+        downs, 0,
+        "the accused was shown down; refuted at {refuted:?}"
+    );
+    assert!(node(&sim, accused).stats().refutations >= u64::from(cfg.accuser_allowance));
+    // The accused alone knows each accusation false: it holds the accuser
+    // to them, and stops counting its accusations of others.
+    assert!(
+        node(&sim, accused).stats().accusers_limited >= 1,
+        "the accused never stopped counting its accuser"
+    );
+    for i in (0..n).filter(|i| *i != accused) {
+        assert!(node(&sim, i).knows_alive(&id_of(accused)), "n{i}");
+    }
 }

@@ -1,8 +1,10 @@
 //! Membership on the engine: deaths heard in a full peer list are only
 //! suspicions, and a node at its connection cap refuses with `Bye(Full)`.
 
-use gossip_chat::{Config, Duration, Event, MemberState, MemberUpdate, Message, NodeKey};
-use gossip_sim::addr::{id_of, slot_of_id};
+use gossip_chat::{
+    Accusation, Config, Duration, Event, Identity, MemberState, MemberUpdate, Message, NodeKey,
+};
+use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::Sim;
 use gossip_sim::scenario::InitialJoin;
 
@@ -83,12 +85,14 @@ fn hear_death(full: bool, age_secs: u32) -> (Sim, u32, NodeKey) {
     // accused's own proof of the life and version it names).
     let own = sim.node(accused).unwrap().own_entry();
     assert_eq!((own.node, own.version), (key, 0));
+    // Declared by the sender, in its own name.
+    let by = Identity::new(addr_of(from), 1, "").key;
     let stale = Message::PeerList {
         full,
         members: vec![MemberUpdate {
             state: MemberState::Dead,
             age_secs,
-            accuser: None,
+            accuser: Some(Accusation::sign(&by, own.node, own.version)),
             ..own
         }],
     };

@@ -1,8 +1,8 @@
 //! The node contract, told as sentences over the simulator's engine.
 
 use gossip_chat::{
-    Config, DownReason, Duration, Event, Id, Input, Instant, MemberState, MemberUpdate, Message,
-    MsgId, Node, NodeKey, Output, Via,
+    Accusation, Config, DownReason, Duration, Event, Id, Identity, Input, Instant, MemberState,
+    MemberUpdate, Message, MsgId, Node, NodeKey, Output, Via,
 };
 use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
@@ -257,7 +257,8 @@ fn a_false_death_accusation_is_refuted_and_the_node_stays() {
     let inc = node(&sim, accused).key().incarnation;
     // Node 0 hears, from node 1, that node 4 is dead: the accusation names
     // the life and version node 4 signed, with its proof, as any member
-    // may (an entry the accused did not sign would be dropped).
+    // may (an entry the accused did not sign would be dropped), in node
+    // 1's own name.
     let own = node(&sim, accused).own_entry();
     assert_eq!(
         own.node,
@@ -271,6 +272,11 @@ fn a_false_death_accusation_is_refuted_and_the_node_stays() {
         full: false,
         members: vec![MemberUpdate {
             state: MemberState::Dead,
+            accuser: Some(Accusation::sign(
+                &Identity::new(addr_of(1), 1, "").key,
+                own.node,
+                own.version,
+            )),
             ..own
         }],
     };

@@ -730,7 +730,7 @@ impl Node {
                     }
                 }
             }
-            Message::Leave(key) => self.on_leave(conn, key, out),
+            Message::Leave(key) => self.on_leave(conn, *key, out),
             Message::Bye(reason) => {
                 let c = self.conns.get(&conn);
                 let (peer, dialed) = (c.and_then(|c| c.peer), c.and_then(|c| c.dialed));

@@ -2,6 +2,7 @@
 //! flooding changes, deaths and leaves.
 
 use super::*;
+use crate::message::Accusation;
 use crate::peers::print_of;
 use std::borrow::Cow;
 
@@ -87,7 +88,8 @@ impl Node {
         // Copied only if it changes (this runs for every entry of every
         // peer list).
         let mut u = Cow::Borrowed(u);
-        if u.state != MemberState::Suspect && u.accuser.is_some() {
+        let accusing = matches!(u.state, MemberState::Suspect | MemberState::Dead);
+        if !accusing && u.accuser.is_some() {
             u.to_mut().accuser = None;
         }
         // A death no longer spread (older than `tombstone_ttl`) does not
@@ -114,6 +116,10 @@ impl Node {
                 });
         if news && !self.proven(&u) {
             return Merged::No;
+        }
+        if news && accusing && u.accuser_id().is_some_and(|a| self.limited(a)) {
+            // Taken and passed on, but not counted (see `limited`).
+            self.stats.accusations_limited += 1;
         }
         if revived {
             self.members.remove(&id);
@@ -169,21 +175,48 @@ impl Node {
                     }
                 }
                 let suspect = m.state == MemberState::Suspect;
-                let mine = u.accuser == Some(self.me.id);
-                // A death the sender has held for longer than a suspicion
-                // lasts, of a member this node holds alive, is stale news
-                // too: a sender cut off from everyone (a split, a lost key)
-                // declares them all dead, and tells them on its return.
-                // (Taken so before anything passes it on, a held-back
-                // accusation included.)
+                let mine = u.accuser_id() == Some(self.me.id);
+                // A death others declared of a member this node holds in
+                // the roster is only a suspicion here: the accused may
+                // refute it, and this node's own suspicion runs out into a
+                // death (Lifeguard's confirmations, or its own failed
+                // probe). A fresh one names its accuser, who is held to
+                // it. One the sender has held for longer than a suspicion
+                // lasts is stale news and names none: a sender cut off
+                // from everyone (a split, a lost key) declares them all
+                // dead, and tells them on its return. (Taken so before
+                // anything passes it on, a held-back accusation included.)
                 let old = Duration::from_secs(u.age_secs.into()) >= self.cfg.suspect_timeout;
-                if (stale_risk || old) && u.state == MemberState::Dead {
-                    if suspect {
+                let stale = stale_risk || old;
+                // A node that runs a heartbeat or more behind (its timers
+                // fire late: see `suspect`) hears everything late, the
+                // refutation too if there was one, and accuses no one
+                // itself: a fresh death the others declared, on the word
+                // of an accuser it counts, stands.
+                let late = self.detector.lagging_until.is_some_and(|t| self.now < t)
+                    && !stale
+                    && !u.accuser_id().is_some_and(|a| self.limited(a));
+                if u.state == MemberState::Dead && !late {
+                    if suspect && stale {
                         return Merged::No;
+                    }
+                    if suspect && u.version == m.version {
+                        // One more accuser of what this node suspects, and
+                        // one whose suspicion ran out: the wait shrinks to
+                        // the shortest.
+                        let heard = !u.accuser_id().is_some_and(|a| self.limited(a));
+                        if let Some(m) = self.members.get_mut(&id) {
+                            m.heard_dead |= heard;
+                        }
+                        let news = self.confirm(id, u.accuser);
+                        self.arm_suspicion(id);
+                        return if news { Merged::Yes } else { Merged::No };
                     }
                     let u = u.to_mut();
                     u.state = MemberState::Suspect;
-                    u.accuser = None;
+                    if stale {
+                        u.accuser = None;
+                    }
                     u.age_secs = 0;
                     downgraded = true;
                 }
@@ -201,7 +234,7 @@ impl Node {
             || self.members.get(&id).is_some_and(|m| m.rank() == rank(&u));
         if changed && u.state == MemberState::Suspect {
             self.arm_suspicion(id);
-            if u.accuser != Some(self.me.id) {
+            if u.accuser_id() != Some(self.me.id) {
                 self.verify(id, out);
             }
         }
@@ -228,13 +261,13 @@ impl Node {
 
     /// Another accuser of a suspect: the suspicion runs out sooner. True if
     /// it is news (to spread, so others count it too).
-    fn confirm(&mut self, id: Id, accuser: Option<Id>) -> bool {
+    fn confirm(&mut self, id: Id, accuser: Option<Accusation>) -> bool {
         let most = self.cfg.indirect_probes + 1;
         let Some(m) = self.members.get_mut(&id) else {
             return false;
         };
         match accuser {
-            Some(a) if !m.accusers.contains(&a) && m.accusers.len() < most => {
+            Some(a) if !m.accusers.contains(&a.by()) && m.accusers.len() < most => {
                 m.accusers.push(a);
                 self.arm_suspicion(id);
                 true
@@ -272,7 +305,7 @@ impl Node {
         let c = if m.heard_dead {
             k
         } else {
-            m.accusers.len().saturating_sub(1).min(k)
+            self.heard_accusers(m).saturating_sub(1).min(k)
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
@@ -330,6 +363,7 @@ impl Node {
         let Some(m) = self.members.get(&id).filter(|m| m.in_roster()) else {
             return;
         };
+        let mine = Accusation::sign(&self.key, m.key(id), m.version);
         let u = MemberUpdate {
             node: m.key(id),
             addr: m.addr,
@@ -337,7 +371,7 @@ impl Node {
             state: MemberState::Suspect,
             name: m.name.clone(),
             age_secs: 0,
-            accuser: Some(self.me.id),
+            accuser: Some(mine),
             proof: m.proof,
         };
         if self.apply_update(&u, false, out) {
@@ -348,7 +382,7 @@ impl Node {
                 .map_or(u.clone(), |m| m.update(id, self.now));
             // The accusation this node adds, whoever accused first.
             let news = MemberUpdate {
-                accuser: Some(self.me.id),
+                accuser: Some(mine),
                 ..news
             };
             self.flood_updates(vec![news], None, out);
@@ -377,7 +411,7 @@ impl Node {
     /// table, or is passed on, that the member did not sign (its life,
     /// version, address and name, or its departure). Counted if not.
     pub(super) fn proven(&mut self, u: &MemberUpdate) -> bool {
-        let ok = self.authenticity.proven(u);
+        let ok = self.authenticity.proven(u) && self.authenticity.attributed(u);
         if !ok {
             self.stats.forged_state += 1;
         }
@@ -415,6 +449,21 @@ impl Node {
                 full_until: m.full_until,
                 rtt_ms: m.rtt_ms,
             });
+        // An accusation of this life refuted: a suspicion, or a death
+        // declared within a suspicion's time (an older one is news from
+        // across a cut, where the accuser could not reach the accused).
+        let refuted: Vec<Id> = at
+            .and_then(|i| self.members.get_index(i))
+            .filter(|(_, m)| {
+                u.state == MemberState::Alive
+                    && m.incarnation == u.node.incarnation
+                    && supersedes(rank(u), m.rank())
+                    && (m.state == MemberState::Suspect
+                        || (m.state == MemberState::Dead
+                            && now - m.since < self.cfg.suspect_timeout))
+            })
+            .map(|(_, m)| m.accusers.ids().collect())
+            .unwrap_or_default();
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
             if !supersedes(rank(u), m.rank) {
@@ -431,6 +480,7 @@ impl Node {
             && !self.members.evict_oldest_tombstone(
                 now.saturating_sub(TOMBSTONE_MIN_AGE),
                 self.cfg.max_dial_failures,
+                |a| self.dialing.contains_key(a),
             )
         {
             self.stats.members_refused += 1;
@@ -514,7 +564,83 @@ impl Node {
         if let Some(ev) = ev {
             out.push(Output::Event(ev));
         }
+        for a in refuted {
+            self.strike(a);
+        }
         true
+    }
+
+    /// Takes back a suspicion of `id` held on others' word: the member is
+    /// alive again here at the version it signed (its proof is of that
+    /// version), as it was before.
+    pub(super) fn unsuspect(&mut self, id: Id) {
+        self.suspects.remove(&id);
+        let Some(i) = self.members.index_of(&id) else {
+            return;
+        };
+        let Some((_, m)) = self
+            .members
+            .get_index(i)
+            .filter(|(_, m)| m.state == MemberState::Suspect)
+        else {
+            return;
+        };
+        // Through the table, which keeps the entry's fingerprint and its
+        // bucket's hashes with it.
+        let alive = Member {
+            state: MemberState::Alive,
+            accusers: Accusers::default(),
+            suspect_until: None,
+            heard_dead: false,
+            since: self.now,
+            ..m.clone()
+        };
+        self.members.set_index(i, alive);
+    }
+
+    /// How many of the accusers of `m` are heard: each counts toward
+    /// Lifeguard's confirmations, save those whose accusations kept being
+    /// refuted (see [`limited`](Self::limited)).
+    pub(super) fn heard_accusers(&self, m: &Member) -> usize {
+        m.accusers.ids().filter(|a| !self.limited(*a)).count()
+    }
+
+    /// `a` accused a member that then refuted it: one strike more. The
+    /// table keeps its bound by dropping the forgiven, then refusing. This
+    /// node holds itself to its own accusations too: the others count the
+    /// same refutations, and past the allowance no death comes of its
+    /// word alone here either.
+    fn strike(&mut self, a: Id) {
+        let now = self.now;
+        let decay = self.cfg.accuser_forgive;
+        if self.strikes.len() >= MAX_STRIKES && !self.strikes.contains_key(&a) {
+            self.strikes.retain(|_, s| s.standing(now, decay) > 0);
+            if self.strikes.len() >= MAX_STRIKES {
+                return;
+            }
+        }
+        let s = self.strikes.entry(a).or_default();
+        let before = s.standing(now, decay);
+        *s = Strikes {
+            count: before.saturating_add(1),
+            last: now,
+        };
+        if before < self.cfg.accuser_allowance && s.count >= self.cfg.accuser_allowance {
+            self.stats.accusers_limited += 1;
+        }
+    }
+
+    /// Whether `a`'s accusations were refuted `Config::accuser_allowance`
+    /// times or more, less one per `Config::accuser_forgive` since the
+    /// last, until it is forgiven one. Its accusations
+    /// still go round as they came (the accused must hear of them to
+    /// refute, whoever took them), but here they count for nothing: no
+    /// confirmation, no shorter wait, and no death on its word alone
+    /// (Lifeguard's confirmations come from others).
+    pub(super) fn limited(&self, a: Id) -> bool {
+        self.strikes.get(&a).is_some_and(|s| {
+            s.standing(self.now, self.cfg.accuser_forgive) >= self.cfg.accuser_allowance
+        })
     }
 
     /// News about this node's own id: an accusation of this life is
@@ -550,8 +676,15 @@ impl Node {
         // An accusation by a member this node cannot reach either is the
         // mark of a cut between them, not of this node's own slowness: only
         // others' accusations count against its health.
-        if !u.accuser.is_some_and(|a| self.cut_off_from(a)) {
-            self.health_worse();
+        // Otherwise the accusation was false, as only this node knows for
+        // sure: its accuser is held to it.
+        match u.accuser_id() {
+            Some(a) if self.cut_off_from(a) => {}
+            Some(a) => {
+                self.health_worse();
+                self.strike(a);
+            }
+            None => self.health_worse(),
         }
         out.push(Output::Event(Event::Refuted {
             incarnation: self.me.incarnation,
@@ -1028,7 +1161,7 @@ impl Node {
             state: MemberState::Dead,
             name: m.name.clone(),
             age_secs,
-            accuser: None,
+            accuser: Some(Accusation::sign(&self.key, key, m.version)),
             proof: m.proof,
         });
         if let Some(u) = u {
@@ -1076,7 +1209,7 @@ impl Node {
         for c in conns {
             out.push(Output::Send {
                 conn: c,
-                msg: Message::Leave(gone.clone()),
+                msg: Message::Leave(Box::new(gone.clone())),
             });
             self.close(c, out);
         }

@@ -232,6 +232,11 @@ pub trait Authenticity: Send + std::marker::Sync + std::fmt::Debug {
     /// Whether the member that `u` is about signed its life, version,
     /// address and name (and its departure, for `Left`).
     fn proven(&self, u: &MemberUpdate) -> bool;
+    /// Whether the accuser named in `u`, if any, signed its accusation
+    /// ([`MemberUpdate::attributed`]).
+    fn attributed(&self, u: &MemberUpdate) -> bool {
+        u.attributed()
+    }
 }
 
 /// [`Chat::authentic`] and [`MemberUpdate::proven`], each time.
@@ -323,6 +328,27 @@ const MAX_MISSING: usize = 4096;
 /// `Node::back`): a split of thousands refutes thousands at once, and
 /// what does not fit is taken as before.
 const MAX_BACK: usize = 4096;
+
+/// Most accusers a node keeps strikes for ([`Node::strikes`]).
+const MAX_STRIKES: usize = 1024;
+
+/// Refuted accusations held against one accuser: the count, less one per
+/// `Config::accuser_forgive` since the last.
+#[derive(Clone, Copy, Debug, Default)]
+struct Strikes {
+    count: u32,
+    last: Instant,
+}
+
+impl Strikes {
+    /// The count after forgiveness, at `now`.
+    fn standing(&self, now: Instant, forgive: Duration) -> u32 {
+        let per = forgive.as_millis().max(1);
+        let gone = (now - self.last).as_millis() / per;
+        self.count
+            .saturating_sub(u32::try_from(gone).unwrap_or(u32::MAX))
+    }
+}
 /// Most membership changes sent in one gossip round.
 const GOSSIP_BATCH: usize = 64;
 
@@ -433,6 +459,9 @@ pub struct Node {
     /// back alive (refuted), and until when the deaths they tell are taken
     /// as suspicions (see [`Node::on_peer_list`]). At most [`MAX_BACK`].
     back: BTreeMap<Id, Instant>,
+    /// Accusers whose accusations were refuted, held against them (see
+    /// `Node::limited`). At most [`MAX_STRIKES`].
+    strikes: BTreeMap<Id, Strikes>,
     streams: Streams,
     store: Store,
     timers: Timers,
@@ -510,6 +539,7 @@ impl Node {
             sync: SyncPace::default(),
             suspects: BTreeMap::new(),
             back: BTreeMap::new(),
+            strikes: BTreeMap::new(),
             announce: announce::Announce::default(),
             last_new_chat: Instant::ZERO,
             streams: Streams::default(),

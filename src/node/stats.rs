@@ -26,6 +26,13 @@ pub struct Stats {
     /// departure the member did not sign: dropped before they changed
     /// anything.
     pub forged_state: u64,
+    /// Accusations (suspicions, deaths) taken and passed on but not
+    /// counted: their accuser's accusations kept being refuted
+    /// (`Config::accuser_allowance`).
+    pub accusations_limited: u64,
+    /// Times an accuser reached `Config::accuser_allowance` refuted
+    /// accusations here, and its accusations stopped counting.
+    pub accusers_limited: u64,
     /// Chat texts over the length limit.
     pub text_too_long: u64,
     /// Chat copies that arrived again (dedup at work).

@@ -577,17 +577,27 @@ impl Node {
                 .map(|m| {
                     // Only a lone accusation waits on this node's health
                     // now: independent confirmations are evidence enough.
-                    let lone = m.accusers.len() <= 1 && !m.heard_dead;
+                    let lone = self.heard_accusers(m) <= 1 && !m.heard_dead;
                     let end = if lone {
                         self.suspicion_end(m)
                     } else {
                         self.resumed_end(m)
                     };
-                    (m.key(who), end, m.since)
+                    // Held on the word of accusers who are all no longer
+                    // heard (their accusations kept being refuted since),
+                    // this node's own included (the others no longer pass
+                    // its accusations on, so the accused may never hear
+                    // them to refute): no death on it.
+                    let unheard = m.accusers.len() > 0 && self.heard_accusers(m) == 0;
+                    (m.key(who), end, m.since, unheard)
                 });
-            let Some((key, end, since)) = still else {
+            let Some((key, end, since, unheard)) = still else {
                 continue;
             };
+            if unheard {
+                self.unsuspect(who);
+                continue;
+            }
             if end > now {
                 // A lone accusation, and this node's health got worse
                 // since it suspected (it was accused itself, its timers
@@ -674,9 +684,8 @@ impl Node {
                 self.send_peer_list(conn, false, vec![u.clone()], out);
             }
             if own.len() < GOSSIP_BATCH {
-                let mine = m.accusers.contains(&me);
                 own.push(MemberUpdate {
-                    accuser: if mine { Some(me) } else { u.accuser },
+                    accuser: m.accusers.get(&me).copied().or(u.accuser),
                     ..u
                 });
             }

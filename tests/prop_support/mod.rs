@@ -11,8 +11,8 @@
 
 use ed25519_dalek::{Signature, SigningKey};
 use gossip_chat::{
-    Beacon, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message, MsgId,
-    NodeKey, Proof, Sync, PROTOCOL_VERSION,
+    Accusation, Beacon, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate,
+    Message, MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -342,26 +342,41 @@ impl Universe {
         state: BoxedStrategy<MemberState>,
     ) -> BoxedStrategy<MemberUpdate> {
         let prove = self.proof();
+        let accusers: Vec<SigningKey> = self.signers.values().cloned().collect();
         (
             self.located(),
             state,
             self.name.clone(),
             self.version.clone(),
             (Forgery::any(), any_proof()),
+            (any::<prop::sample::Index>(), 0..5u8),
         )
-            .prop_map(move |((node, addr), state, name, version, proof)| {
-                let left = state == MemberState::Left;
-                MemberUpdate {
-                    node,
-                    addr,
-                    version,
-                    state,
-                    proof: prove(proof, node, version, addr, &name, left),
-                    name,
-                    age_secs: 0,
-                    accuser: None,
-                }
-            })
+            .prop_map(
+                move |((node, addr), state, name, version, proof, (by, how))| {
+                    let left = state == MemberState::Left;
+                    // An accusation: mostly signed by one of the signers,
+                    // sometimes by nobody, sometimes of another version.
+                    let accuser = match (accusers.is_empty(), how) {
+                        (true, _) | (_, 0) => None,
+                        (false, 1) => Some(Accusation::sign(
+                            by.get(&accusers),
+                            node,
+                            version.wrapping_add(1),
+                        )),
+                        (false, _) => Some(Accusation::sign(by.get(&accusers), node, version)),
+                    };
+                    MemberUpdate {
+                        node,
+                        addr,
+                        version,
+                        state,
+                        proof: prove(proof, node, version, addr, &name, left),
+                        name,
+                        age_secs: 0,
+                        accuser,
+                    }
+                },
+            )
             .boxed()
     }
 
@@ -423,7 +438,7 @@ impl Universe {
             any::<u32>().prop_map(Message::Ping),
             any::<u32>().prop_map(Message::Pong),
             self.chat().prop_map(Message::Chat),
-            self.leave().prop_map(Message::Leave),
+            self.leave().prop_map(|u| Message::Leave(Box::new(u))),
             prop_oneof![Just(ByeReason::Full), Just(ByeReason::Duplicate)].prop_map(Message::Bye),
             (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
                 |(members_hash, chat_hash, chat_mark)| Message::Sync(Sync {

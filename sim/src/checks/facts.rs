@@ -180,9 +180,6 @@ pub struct Facts {
     /// Spells without the cluster key (a `no-key` attack): (slot, from,
     /// until).
     pub no_key: Vec<(u32, Instant, Instant)>,
-    /// Per slot, the highest life a hostile node forged a death or leave
-    /// of: removals of it up to that life are the forgery's doing.
-    pub forged: Vec<u64>,
     /// Forged chats and impostor hellos the hostile nodes sent so far.
     pub forgeries: u64,
     /// When the liveness phase began, if there is one.
@@ -219,7 +216,6 @@ impl Facts {
             delivery_ms: Vec::new(),
             hostile: Bits::new(slots),
             no_key: Vec::new(),
-            forged: vec![0; slots],
             forgeries: 0,
             liveness_from: None,
             changed_at: None,

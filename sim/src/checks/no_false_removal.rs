@@ -30,11 +30,10 @@ impl Check for NoFalseRemoval {
         if !r.dead {
             return;
         }
-        // Removals by or of a hostile node, and removals of a life whose
-        // death or leave a hostile node forged, are the attack's doing.
-        let attacked = f.is_hostile(r.slot)
-            || f.is_hostile(r.peer)
-            || r.key.incarnation <= f.forged[r.peer as usize];
+        // Removals by or of a hostile node are the attack's doing; an
+        // honest member removed on a hostile node's accusation is a false
+        // removal like any other.
+        let attacked = f.is_hostile(r.slot) || f.is_hostile(r.peer);
         let mut false_removal = false;
         if r.subject_inc == Some(r.key.incarnation) && !attacked {
             let now = r.now;

@@ -418,12 +418,6 @@ impl Observer {
         self.facts.is_hostile(slot)
     }
 
-    /// A hostile node forged the death or leave of `slot` in life `inc`.
-    pub fn forged(&mut self, slot: u32, inc: u64) {
-        let f = &mut self.facts.forged[slot as usize];
-        *f = (*f).max(inc);
-    }
-
     /// A hostile node sent `n` forged chats, or an impostor hello: from
     /// now on `forgery` judges every delivery to an honest user.
     pub fn forgery_injected(&mut self, n: u64) {

@@ -41,6 +41,8 @@ pub(super) struct RawNode {
     pub(super) sync_interval: Option<Dur>,
     pub(super) reconnect_interval: Option<Dur>,
     pub(super) suspect_timeout: Option<Dur>,
+    pub(super) accuser_allowance: Option<u32>,
+    pub(super) accuser_forgive: Option<Dur>,
     pub(super) history_max: Option<usize>,
     pub(super) gap_timeout: Option<Dur>,
     pub(super) max_members: Option<usize>,

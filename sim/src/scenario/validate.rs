@@ -149,6 +149,10 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     if let Some(v) = n.missed_pings {
         config.missed_pings = v;
     }
+    if let Some(v) = n.accuser_allowance {
+        config.accuser_allowance = v;
+    }
+    set_d(&n.accuser_forgive, &mut config.accuser_forgive);
     if let Some(v) = n.gossip_fanout {
         config.gossip_fanout = v;
     }

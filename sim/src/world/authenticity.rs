@@ -1,7 +1,8 @@
 //! One judge of chat and member-entry signatures for every node of a
 //! world: the nodes check the same signed copies, so each copy is verified
 //! once and the answer remembered. The answers are those of
-//! [`Chat::authentic`] and [`MemberUpdate::proven`], so nothing a node does
+//! [`Chat::authentic`], [`MemberUpdate::proven`] and
+//! [`MemberUpdate::attributed`], so nothing a node does
 //! changes; only the simulator's own time does.
 
 use gossip_chat::{Authenticity, Chat, MemberState, MemberUpdate, MsgId, NodeKey};
@@ -18,12 +19,16 @@ type Signed = ([u8; 64], [u8; 32], MsgId, u64, Arc<str>, Arc<str>);
 /// Everything a member entry's proof covers, and the proof.
 type Claimed = ([u8; 64], [u8; 32], NodeKey, u32, SocketAddr, Arc<str>, bool);
 
+/// Everything an accusation covers, and its signature.
+type Accused = ([u8; 64], [u8; 32], NodeKey, u32);
+
 /// [`Chat::authentic`] and [`MemberUpdate::proven`], remembered per signed
 /// copy.
 #[derive(Debug, Default)]
 pub(super) struct Remembered {
     answers: Mutex<BTreeMap<Signed, bool>>,
     claims: Mutex<BTreeMap<Claimed, bool>>,
+    accusations: Mutex<BTreeMap<Accused, bool>>,
 }
 
 impl Authenticity for Remembered {
@@ -67,6 +72,25 @@ impl Authenticity for Remembered {
         }
         let a = u.proven();
         claims.insert(claimed, a);
+        a
+    }
+
+    fn attributed(&self, u: &MemberUpdate) -> bool {
+        // Only an accusation or a death names what its accuser signed.
+        let accusing = matches!(u.state, MemberState::Suspect | MemberState::Dead);
+        let Some(x) = u.accuser.as_ref().filter(|_| accusing) else {
+            return u.attributed();
+        };
+        let accused: Accused = (x.sig.to_bytes(), x.key, u.node, u.version);
+        let mut accusations = self.accusations.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&a) = accusations.get(&accused) {
+            return a;
+        }
+        if accusations.len() >= MAX_REMEMBERED {
+            accusations.clear();
+        }
+        let a = u.attributed();
+        accusations.insert(accused, a);
         a
     }
 }

@@ -230,11 +230,6 @@ impl World {
                 t.invented_entries += invented as u64;
                 t.forged_entries += forged.len() as u64;
                 self.obs.ghosts_injected();
-                for k in &forged {
-                    if let Some(v) = slot_of_id(&k.id, n) {
-                        self.obs.forged(v, k.incarnation);
-                    }
-                }
                 let bytes = wire::payload_len(&msg) + wire::LEN_PREFIX;
                 let what = format!(
                     "bogus peers{}, {} forged",

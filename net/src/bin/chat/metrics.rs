@@ -34,6 +34,7 @@ struct Metrics {
     chats_sent: Counter,
     messages_sent: Counter,
     frames_received: Counter,
+    signatures_on_driver: Counter,
     delivered: Counter,
     duplicates: Counter,
     repaired: Counter,
@@ -56,6 +57,7 @@ impl Metrics {
             chats_sent: Counter::default(),
             messages_sent: Counter::default(),
             frames_received: Counter::default(),
+            signatures_on_driver: Counter::default(),
             delivered: Counter::default(),
             duplicates: Counter::default(),
             repaired: Counter::default(),
@@ -97,6 +99,11 @@ impl Metrics {
             "frames_received",
             "Frames received from peers",
             m.frames_received.clone(),
+        );
+        r.register(
+            "signatures_on_driver",
+            "Signatures the driver thread verified itself, not ahead on a connection's reader",
+            m.signatures_on_driver.clone(),
         );
         r.register(
             "delivered",
@@ -201,6 +208,8 @@ impl Metrics {
             impostors,
             forged,
             forged_state,
+            accusations_limited,
+            accusers_limited: _,
             text_too_long,
             duplicates,
             rerouted: _,
@@ -231,6 +240,7 @@ impl Metrics {
             ("impostor", impostors),
             ("forged_chat", forged),
             ("forged_state", forged_state),
+            ("accuser_limited", accusations_limited),
             ("text_too_long", text_too_long),
             ("held_back_full", held_dropped),
             ("members_full", members_refused),
@@ -249,6 +259,7 @@ impl Metrics {
         counter(&self.chats_sent, s.adapter.chats_sent);
         counter(&self.messages_sent, s.adapter.messages_sent);
         counter(&self.frames_received, s.adapter.frames_received);
+        counter(&self.signatures_on_driver, s.adapter.signatures_on_driver);
         counter(&self.delivered, delivered);
         counter(&self.duplicates, duplicates);
         counter(&self.repaired, repaired_sent);
