@@ -828,7 +828,7 @@ mod tests {
     }
 
     #[test]
-    fn an_accusation_is_its_accusers_word_for_that_life_version_and_kind() {
+    fn an_accusation_is_its_accusers_word_for_that_life_and_version() {
         let (key, node, addr) = bob();
         let carol = addr_key("10.0.0.3:7000".parse().unwrap());
         let alive = MemberUpdate {

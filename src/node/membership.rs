@@ -92,6 +92,10 @@ impl Node {
         if !accusing && u.accuser.is_some() {
             u.to_mut().accuser = None;
         }
+        // Who accuses (its id is a hash of its key: worked out once), and
+        // whether its accusations count here (see `limited`).
+        let accuser = u.accuser_id();
+        let counted = !accuser.is_some_and(|a| self.limited(a));
         // A death no longer spread (older than `tombstone_ttl`) does not
         // outweigh news that the member is alive in that life: the other
         // side of a long split held it alive all along. It is taken afresh;
@@ -117,7 +121,7 @@ impl Node {
         if news && !self.proven(&u) {
             return Merged::No;
         }
-        if news && accusing && u.accuser_id().is_some_and(|a| self.limited(a)) {
+        if news && accusing && !counted {
             // Taken and passed on, but not counted (see `limited`).
             self.stats.accusations_limited += 1;
         }
@@ -175,7 +179,7 @@ impl Node {
                     }
                 }
                 let suspect = m.state == MemberState::Suspect;
-                let mine = u.accuser_id() == Some(self.me.id);
+                let mine = accuser == Some(self.me.id);
                 // A death others declared of a member this node holds in
                 // the roster is only a suspicion here: the accused may
                 // refute it, and this node's own suspicion runs out into a
@@ -193,9 +197,8 @@ impl Node {
                 // refutation too if there was one, and accuses no one
                 // itself: a fresh death the others declared, on the word
                 // of an accuser it counts, stands.
-                let late = self.detector.lagging_until.is_some_and(|t| self.now < t)
-                    && !stale
-                    && !u.accuser_id().is_some_and(|a| self.limited(a));
+                let late =
+                    self.detector.lagging_until.is_some_and(|t| self.now < t) && !stale && counted;
                 if u.state == MemberState::Dead && !late {
                     if suspect && stale {
                         return Merged::No;
@@ -204,9 +207,8 @@ impl Node {
                         // One more accuser of what this node suspects, and
                         // one whose suspicion ran out: the wait shrinks to
                         // the shortest.
-                        let heard = !u.accuser_id().is_some_and(|a| self.limited(a));
                         if let Some(m) = self.members.get_mut(&id) {
-                            m.heard_dead |= heard;
+                            m.heard_dead |= counted;
                         }
                         let news = self.confirm(id, u.accuser);
                         self.arm_suspicion(id);

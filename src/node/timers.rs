@@ -583,11 +583,9 @@ impl Node {
                     } else {
                         self.resumed_end(m)
                     };
-                    // Held on the word of accusers who are all no longer
-                    // heard (their accusations kept being refuted since),
-                    // this node's own included (the others no longer pass
-                    // its accusations on, so the accused may never hear
-                    // them to refute): no death on it.
+                    // Held on the word of accusers whose accusations all
+                    // kept being refuted since, this node's own included:
+                    // no death on it (see `limited`).
                     let unheard = m.accusers.len() > 0 && self.heard_accusers(m) == 0;
                     (m.key(who), end, m.since, unheard)
                 });

@@ -31,6 +31,25 @@ pub(super) struct Remembered {
     accusations: Mutex<BTreeMap<Accused, bool>>,
 }
 
+/// The answer remembered in `memory` for `key`, or `check`'s, remembered
+/// (the memory is cleared when it is full).
+fn remember<K: Ord>(
+    memory: &Mutex<BTreeMap<K, bool>>,
+    key: K,
+    check: impl FnOnce() -> bool,
+) -> bool {
+    let mut memory = memory.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&a) = memory.get(&key) {
+        return a;
+    }
+    if memory.len() >= MAX_REMEMBERED {
+        memory.clear();
+    }
+    let a = check();
+    memory.insert(key, a);
+    a
+}
+
 impl Authenticity for Remembered {
     fn authentic(&self, chat: &Chat) -> bool {
         let signed: Signed = (
@@ -41,16 +60,7 @@ impl Authenticity for Remembered {
             chat.name.clone(),
             chat.text.clone(),
         );
-        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&a) = answers.get(&signed) {
-            return a;
-        }
-        if answers.len() >= MAX_REMEMBERED {
-            answers.clear();
-        }
-        let a = chat.authentic();
-        answers.insert(signed, a);
-        a
+        remember(&self.answers, signed, || chat.authentic())
     }
 
     fn proven(&self, u: &MemberUpdate) -> bool {
@@ -63,16 +73,7 @@ impl Authenticity for Remembered {
             u.name.clone(),
             u.state == MemberState::Left,
         );
-        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&a) = claims.get(&claimed) {
-            return a;
-        }
-        if claims.len() >= MAX_REMEMBERED {
-            claims.clear();
-        }
-        let a = u.proven();
-        claims.insert(claimed, a);
-        a
+        remember(&self.claims, claimed, || u.proven())
     }
 
     fn attributed(&self, u: &MemberUpdate) -> bool {
@@ -82,15 +83,6 @@ impl Authenticity for Remembered {
             return u.attributed();
         };
         let accused: Accused = (x.sig.to_bytes(), x.key, u.node, u.version);
-        let mut accusations = self.accusations.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&a) = accusations.get(&accused) {
-            return a;
-        }
-        if accusations.len() >= MAX_REMEMBERED {
-            accusations.clear();
-        }
-        let a = u.attributed();
-        accusations.insert(accused, a);
-        a
+        remember(&self.accusations, accused, || u.attributed())
     }
 }
