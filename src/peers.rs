@@ -3,6 +3,7 @@
 
 use crate::message::{Accusation, Id, MemberState, MemberUpdate, NodeKey, Proof};
 use crate::time::Instant;
+use crate::Duration;
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
@@ -25,6 +26,9 @@ pub(crate) struct Member {
     pub since: Instant,
     /// For a suspect: when it is declared dead unless refuted.
     pub suspect_until: Option<Instant>,
+    /// For a suspect: the wait `suspect_until` was armed with, counted
+    /// from when the wait started (see `Node::resumed_end`).
+    pub suspect_wait: Duration,
     /// For a suspect: the distinct members that accused it (bounded), each
     /// of which shortens the suspicion.
     pub accusers: Accusers,
@@ -706,6 +710,7 @@ mod tests {
             state,
             since: t,
             suspect_until: None,
+            suspect_wait: Duration::ZERO,
             accusers: Accusers::default(),
             bucket: 0,
             print: 0,

@@ -3859,3 +3859,95 @@ fn an_accused_node_holds_its_accuser_to_the_accusation() {
     p.step(Step::Message(1, suspicion(m, 0, id(1)))).unwrap();
     assert_eq!(p.node.stats().accusations_limited, 1);
 }
+
+/// Once a node that heard from no one hears again, a suspicion it held
+/// meanwhile that others then confirm (a death from another accuser)
+/// waits the shortest wait from then, not that wait plus the time it was
+/// cut off. Without the rule the confirmation armed the wait from the
+/// suspicion's start, and the resumed wait counted the silence twice: a
+/// node back from a clog kept a crashed member 11.8 s (`random-faults`
+/// seed 12).
+#[test]
+fn a_confirmed_suspicion_held_through_a_silence_waits_from_its_end() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    run_silent(&mut p, Duration::from_secs(20));
+    assert_eq!(state_of(&p, id(2)), Some(MemberState::Suspect));
+    p.step(Step::Open(20, None, Message::Hello(hello(key(4, 1)))))
+        .unwrap();
+    let back = p.now;
+    p.step(Step::Message(20, listed_as(key(2, 1), MemberState::Dead)))
+        .unwrap();
+    let mut dead_at = None;
+    while p.now - back < cfg.suspect_timeout.saturating_mul(4) && dead_at.is_none() {
+        p.step(Step::Message(20, Message::Pong(0))).unwrap();
+        run_silent(&mut p, Duration::from_millis(50));
+        if state_of(&p, id(2)) == Some(MemberState::Dead) {
+            dead_at = Some(p.now);
+        }
+    }
+    let dead_at = dead_at.expect("node 2 never declared dead once confirmed");
+    assert!(
+        dead_at - back < cfg.suspect_timeout,
+        "declared {:?} after hearing again",
+        dead_at - back
+    );
+}
+
+/// A member this node suspects hears of it as soon as it opens a link
+/// here (Lifeguard's buddy system, on every link): a member whose links
+/// nearly all went to the far side of a cut otherwise heard of its
+/// suspicion only after it ran out elsewhere (`bridge-crash` seed 45).
+#[test]
+fn a_suspect_that_opens_a_link_is_told_of_its_suspicion() {
+    let mut p = probe_with_neighbours(Config::testing(), 3);
+    let m = key(4, 1);
+    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    p.step(Step::Wait(20)).unwrap();
+    p.step(Step::Message(1, suspicion(m, 0, id(1)))).unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
+    let outs = p
+        .step(Step::Open(10, None, Message::Hello(hello(m))))
+        .unwrap();
+    assert!(
+        listed(&outs, 10, m.id)
+            .iter()
+            .any(|u| u.state == MemberState::Suspect && u.accuser_id() == Some(id(1))),
+        "{outs:?}"
+    );
+}
+
+/// Accusations of several members this node reached lately are each
+/// held back and passed on, not only the first: a cut that leaves this
+/// node a bridge has one side accuse every member of the other at once.
+/// Without the rule the second was dropped here, neither taken nor passed
+/// on, and its accused heard of it too late (`bridge-crash` seed 47).
+#[test]
+fn accusations_of_several_members_reached_lately_are_each_passed_on() {
+    let mut p = probe_that_reached_member_5();
+    let n = key(4, 1);
+    p.step(Step::Message(1, alive(n, 0))).unwrap();
+    let outs = probe_for(&mut p, 1, 9, n.id);
+    let nonce = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::Ping(x),
+            } if *conn == ConnId(10) => Some(*x),
+            _ => None,
+        })
+        .expect("a ping over the probe connection");
+    p.step(Step::Message(10, Message::Pong(nonce))).unwrap();
+    for m in [key(5, 1), n] {
+        let outs = p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
+        assert!(
+            listed(&outs, 1, m.id)
+                .iter()
+                .any(|u| u.state == MemberState::Suspect),
+            "passes on the accusation of {:?}: {outs:?}",
+            m.id
+        );
+        assert_eq!(state_of(&p, m.id), Some(MemberState::Alive), "held back");
+    }
+}

@@ -929,8 +929,16 @@ impl Node {
     pub(super) fn learn_direct(&mut self, h: &Hello, conn: ConnId, out: &mut Vec<Output>) {
         let known = self.members.get(&h.node.id).cloned();
         match known {
-            Some(m) if m.incarnation == h.node.incarnation && !m.in_roster() => {
-                // We hold it dead or gone in this life: tell it, it refutes.
+            Some(m)
+                if m.incarnation == h.node.incarnation
+                    && (!m.in_roster()
+                        || (m.state == MemberState::Suspect && m.version >= h.member_version)) =>
+            {
+                // We hold it dead or gone in this life, or suspect it at the
+                // version it speaks for: tell it, it refutes (Lifeguard's
+                // buddy system, on every link it opens: a member whose links
+                // nearly all went to the far side of a cut may otherwise
+                // hear of its suspicion only after the suspicion ran out).
                 out.push(Output::Send {
                     conn,
                     msg: Message::PeerList {

@@ -222,10 +222,9 @@ impl Node {
                     u.age_secs = 0;
                     downgraded = true;
                 }
-                if !mine && self.reached_lately(id) {
+                if !mine && self.reached_lately(id) && self.hold_back(&u, out) {
                     // First-hand evidence again, from a member that is not a
                     // neighbour.
-                    self.hold_back(&u, out);
                     return Merged::No;
                 }
             }
@@ -286,11 +285,16 @@ impl Node {
     /// health: a node whose messages go missing or come late would
     /// otherwise run out of patience before the refutation reaches it.
     fn arm_suspicion(&mut self, id: Id) {
-        let Some(until) = self.members.get(&id).map(|m| self.suspicion_end(m)) else {
+        let Some((until, start)) = self
+            .members
+            .get(&id)
+            .map(|m| (self.suspicion_end(m), self.suspicion_start(m)))
+        else {
             return;
         };
         if let Some(m) = self.members.get_mut(&id) {
             m.suspect_until = Some(until);
+            m.suspect_wait = until - start;
         }
         self.suspects.insert(id, until);
         self.arm_detector();
@@ -320,10 +324,10 @@ impl Node {
     }
 
     /// When the suspicion of `m` runs out with the wait it was armed with,
-    /// counted from [`suspicion_start`](Self::suspicion_start).
+    /// counted from [`suspicion_start`](Self::suspicion_start) (which moves
+    /// when this node hears from others again after hearing from no one).
     pub(super) fn resumed_end(&self, m: &Member) -> Instant {
-        let armed = m.suspect_until.unwrap_or(m.since);
-        self.suspicion_start(m) + (armed - m.since)
+        self.suspicion_start(m) + m.suspect_wait
     }
 
     /// When the wait of the suspicion of `m` starts: when it was suspected,
@@ -513,6 +517,7 @@ impl Node {
                 now
             },
             suspect_until: None,
+            suspect_wait: Duration::ZERO,
             accusers: Accusers::first_of(u.accuser),
             heard_dead: old.as_ref().is_some_and(|m| {
                 m.heard_dead && m.rank.0 == u.node.incarnation && m.rank.1 == u.version
@@ -593,6 +598,7 @@ impl Node {
             state: MemberState::Alive,
             accusers: Accusers::default(),
             suspect_until: None,
+            suspect_wait: Duration::ZERO,
             heard_dead: false,
             since: self.now,
             ..m.clone()

@@ -29,6 +29,9 @@ use super::*;
 /// Most leaders whose beacons a node tracks at once (one normally, two
 /// while views disagree on who leads).
 const MAX_ORIGINS: usize = 4;
+/// Accusations held back at once: one per member reached lately (see
+/// [`Node::hold_back`]).
+const MAX_HELD: usize = 32;
 
 /// Where the overlay watch stands.
 #[derive(Debug, Default)]
@@ -57,9 +60,10 @@ pub(super) struct Overlay {
     pub(super) bridging: Option<Id>,
     /// An accusation to hand the member dialled as a bridge, once linked.
     vouch: Option<MemberUpdate>,
-    /// An accusation held back against a member this node reached, and
-    /// when to see whether its refutation came.
-    held: Option<(MemberUpdate, Instant)>,
+    /// Accusations held back against members this node reached, and
+    /// when to see whether their refutations came (at most
+    /// [`MAX_HELD`]).
+    held: BTreeMap<Id, (MemberUpdate, Instant)>,
     /// When this node last dialled an accused member it had reached.
     bridged: Option<Instant>,
     /// The ring predecessor this node dials to bridge a gap left in the
@@ -341,70 +345,87 @@ impl Node {
     /// [`Node::settle_held`]), this node most likely stands between two
     /// parts of the overlay that a partial cut (a bridge, one-way links)
     /// pulled apart, and it dials the accused as a bridge. One accusation
-    /// is held at a time; others that come meanwhile are set aside (their
-    /// accusers keep gossiping them while they stand).
-    pub(super) fn hold_back(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
-        if self.overlay.bridging == Some(u.node.id) {
+    /// is held per member (a later version's replaces it; more of the same
+    /// are confirmations, set aside), up to [`MAX_HELD`]: a cut that
+    /// leaves this node a bridge has one side accuse every member of the
+    /// other at once, and each accused must hear of its accusation. False
+    /// when it is not held (the table is full): the caller takes it.
+    pub(super) fn hold_back(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
+        let id = u.node.id;
+        if self.overlay.bridging == Some(id) {
             self.overlay.vouch = Some(u.clone());
-            return;
+            return true;
         }
-        if self.overlay.held.is_some() {
-            return;
+        let life = |x: &MemberUpdate| (x.node.incarnation, x.version);
+        match self.overlay.held.get(&id) {
+            Some((h, _)) if life(h) >= life(u) => return true,
+            Some(_) => {}
+            None if self.overlay.held.len() >= MAX_HELD => return false,
+            None => {}
         }
         let due = self.now + self.cfg.gossip_interval;
-        self.overlay.held = Some((u.clone(), due));
+        self.overlay.held.insert(id, (u.clone(), due));
         let msg = Message::PeerList {
             full: false,
             members: vec![u.clone()],
         };
         self.broadcast(&msg, None, out);
+        true
     }
 
-    /// The accusation held back is due: refuted meanwhile, nothing to do;
-    /// otherwise the accused is dialled as a bridge (if it answered this
-    /// node's ping since the dial that failed, if any), or else the
-    /// accusation is taken.
+    /// The accusations held back that are due: one refuted meanwhile
+    /// needs nothing; otherwise the accused is dialled as a bridge (if it
+    /// answered this node's ping since the dial that failed, if any, and
+    /// no bridge was dialled lately), or else the accusation is taken.
     fn settle_held(&mut self, out: &mut Vec<Output>) {
-        let Some((u, due)) = self.overlay.held.clone() else {
-            return;
-        };
-        if self.now < due {
-            return;
-        }
-        self.overlay.held = None;
-        let id = u.node.id;
-        let standing = self.members.get(&id).is_some_and(|m| {
-            m.in_roster() && (m.incarnation, m.version) <= (u.node.incarnation, u.version)
-        });
-        if !standing || self.neighbours.contains_key(&id) {
-            return;
-        }
-        if self.detector.health == 0 && self.detector.reached_at(id).is_some() {
-            self.bridge_to(&u, out);
-        } else if self.apply_update(&u, false, out) {
-            self.flood_updates(vec![u], None, out);
+        let now = self.now;
+        let due: Vec<Id> = self
+            .overlay
+            .held
+            .iter()
+            .filter(|(_, (_, t))| *t <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some((u, _)) = self.overlay.held.remove(&id) else {
+                continue;
+            };
+            let standing = self.members.get(&id).is_some_and(|m| {
+                m.in_roster() && (m.incarnation, m.version) <= (u.node.incarnation, u.version)
+            });
+            if !standing || self.neighbours.contains_key(&id) {
+                continue;
+            }
+            let bridged = self.detector.health == 0
+                && self.detector.reached_at(id).is_some()
+                && self.bridge_to(&u, out);
+            if !bridged && self.apply_update(&u, false, out) {
+                self.flood_updates(vec![u], None, out);
+            }
         }
     }
 
     /// Dials the member an accusation held back names, as a bridge (a
     /// full node makes room for it, and the link stays on the tree), at
     /// most once per `reconnect_interval`, and hands it the accusation once
-    /// linked: its refutation then crosses here.
-    fn bridge_to(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
+    /// linked: its refutation then crosses here. False when no bridge is
+    /// dialled (one was, lately).
+    fn bridge_to(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
         let id = u.node.id;
         if self.overlay.bridging == Some(id) {
             self.overlay.vouch = Some(u.clone());
-            return;
+            return true;
         }
         let every = self.cfg.reconnect_interval;
         if self.overlay.bridged.is_some_and(|t| self.now - t < every) {
-            return;
+            return false;
         }
         self.overlay.bridged = Some(self.now);
         self.stats.bridge_dials += 1;
         self.overlay.bridging = Some(id);
         self.overlay.vouch = Some(u.clone());
         self.dial(id, false, out);
+        true
     }
 
     /// A dial to `id` failed: a bridge meant for it is off, and the
