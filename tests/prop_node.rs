@@ -8,8 +8,8 @@ mod prop_support;
 use ed25519_dalek::SigningKey;
 use gossip_chat::wire::{decode_payload, encode_payload, payload_len, WireError};
 use gossip_chat::{
-    Accusation, Beacon, Chat, Config, ConnId, Digest, Duration, Event, Hello, History, Id,
-    Identity, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output,
+    Accusation, Beacon, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History,
+    Id, Identity, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output,
     Proof, Stats, Sync, PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
@@ -3949,5 +3949,47 @@ fn accusations_of_several_members_reached_lately_are_each_passed_on() {
             m.id
         );
         assert_eq!(state_of(&p, m.id), Some(MemberState::Alive), "held back");
+    }
+}
+
+/// A neighbour this node checks on others' word while its link speaks
+/// keeps its slot when a needy node dials a full node: its link may be
+/// the only one by which its refutation reaches this side. Without the
+/// rule, a bridge between the sides of a cut gave away the link to a
+/// member one side accused, then took that side's accusations for a
+/// death (`bridge-crash` seeds 2 and 47). A neighbour checked while its
+/// link is quiet still gives its slot.
+#[test]
+fn a_neighbour_checked_on_hearsay_while_it_speaks_keeps_its_slot() {
+    for quiet in [false, true] {
+        let cfg = Config {
+            max_connections: 3,
+            ..Config::testing()
+        };
+        let mut p = probe_with_neighbours(cfg.clone(), 3);
+        if quiet {
+            p.step(Step::Wait(cfg.ping_interval.as_millis() * 3 / 2))
+                .unwrap();
+        }
+        // Neighbour 2 accuses neighbour 1: this node checks 1 itself.
+        p.step(Step::Message(2, suspicion(key(1, 1), 0, id(2))))
+            .unwrap();
+        let needy = Hello {
+            degree: 0,
+            ..hello(key(4, 1))
+        };
+        let outs = p.step(Step::Open(10, None, Message::Hello(needy))).unwrap();
+        let byes: Vec<ConnId> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    conn,
+                    msg: Message::Bye(ByeReason::Full),
+                } => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(byes.len(), 1, "one neighbour makes room: {outs:?}");
+        assert_eq!(byes[0] == ConnId(1), quiet, "quiet: {quiet}: {byes:?}");
     }
 }

@@ -104,17 +104,15 @@ impl Cut {
         self.blocks(a, b) || self.blocks(b, a)
     }
     /// Whether the cut gives `a` a reason to remove `b`: it separates the
-    /// two, or `a` is a bridge (on more than one side). Removals of
-    /// members of one's own side are not excused: a node cut off alone, or
-    /// a group cut off together, accuses every member it watched across
-    /// the cut, and once the cut heals those accusations reach members
-    /// that never lost the accused, who must not take them for deaths.
-    /// A bridge hears each side accuse the other; its removals are
-    /// excused (it may have no link left to the accused's side, and the
-    /// accused's refutation then does not reach it in time). A one-way cut
-    /// excuses every removal.
+    /// two. Removals of members of one's own side are not excused: a node
+    /// cut off alone, or a group cut off together, accuses every member it
+    /// watched across the cut, and once the cut heals those accusations
+    /// reach members that never lost the accused, who must not take them
+    /// for deaths. Nor are a bridge's (on more than one side): it reaches
+    /// both sides, and must not take one side's accusations of the other
+    /// for deaths. A one-way cut excuses every removal.
     pub fn excuses(&self, a: usize, b: usize) -> bool {
-        self.oneway || self.separates(a, b) || self.sides[a].count_ones() > 1
+        self.oneway || self.separates(a, b)
     }
     /// Whether it was in force at any time in `[from, to]`.
     pub fn overlaps(&self, from: Instant, to: Instant) -> bool {
@@ -583,11 +581,11 @@ mod tests {
         assert!(c.separates(2, 0));
     }
 
-    /// A removal is excused across the cut, and by a bridge; not of a
-    /// member of one's own side, whether a third node is isolated or
-    /// whole groups are cut apart.
+    /// A removal is excused across the cut only: not of a member of
+    /// one's own side, whether a third node is isolated or whole groups
+    /// are cut apart, nor by a bridge, which reaches both sides.
     #[test]
-    fn a_cut_excuses_removals_across_it_and_by_a_bridge_only() {
+    fn a_cut_excuses_removals_across_it_only() {
         let cut = |groups: &[u16]| Cut {
             id: 1,
             sides: groups.iter().map(|g| side_of_group(*g)).collect(),
@@ -599,7 +597,7 @@ mod tests {
         assert!(!isolated.excuses(0, 1));
         assert!(isolated.excuses(0, 3) && isolated.excuses(3, 0));
         let bridged = cut(&[1, 1, 0, 2, 2]);
-        assert!(!bridged.excuses(0, 1) && bridged.excuses(2, 1) && bridged.excuses(0, 3));
+        assert!(!bridged.excuses(0, 1) && !bridged.excuses(2, 1) && bridged.excuses(0, 3));
         let two = cut(&[1, 1, 1, 2, 2]);
         assert!(!two.excuses(0, 1) && !two.excuses(3, 4) && two.excuses(0, 3));
         assert!(Cut {

@@ -868,9 +868,12 @@ impl Node {
                 });
             // A neighbour that has left something unanswered for a heartbeat
             // interval (and two round trips of its link), or is being
-            // checked, is most likely dead (after a
-            // mass failure a node's slots fill with such links): it gives
-            // its slot to anyone who dials, the longest silent first.
+            // checked while its link is as quiet, is most likely dead
+            // (after a mass failure a node's slots fill with such links):
+            // it gives its slot to anyone who dials, the longest silent
+            // first. One checked on others' word while its link speaks is
+            // not: this link may be the only one by which its refutation
+            // can reach this side (a bridge between the sides of a cut).
             let interval = self.cfg.ping_interval;
             let silent = self
                 .neighbours
@@ -880,7 +883,8 @@ impl Node {
                     let x = self.conns.get(c)?;
                     let wait = interval + x.rtt.unwrap_or(Duration::ZERO).saturating_mul(2);
                     let since = x.awaiting.filter(|t| now - *t >= wait);
-                    let checked = self.detector.is_checking(*a).then_some(x.last_heard);
+                    let quiet = now - x.last_heard >= wait;
+                    let checked = (quiet && self.detector.is_checking(*a)).then_some(x.last_heard);
                     since.or(checked).map(|t| (t, *c))
                 })
                 .min();
