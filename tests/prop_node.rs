@@ -2677,8 +2677,23 @@ fn probe_that_reached_member_5() -> Probe {
     let mut p = probe_with_neighbours(cfg, 2);
     let m = key(5, 1);
     p.step(Step::Message(1, alive(m, 0))).unwrap();
-    let outs = probe_for(&mut p, 1, 5, m.id);
-    let nonce = outs
+    let outs = reach_for(&mut p, 1, 5, m.id);
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send { conn, msg: Message::ProbeAck { nonce: 5, .. } } if *conn == ConnId(1)
+        )),
+        "the asker hears it is reached: {outs:?}"
+    );
+    p
+}
+
+/// Neighbour `asker` asks `p` to probe `target` (see [`probe_for`]),
+/// which answers the ping over the probe connection. Returns what `p`
+/// sends on the answer.
+fn reach_for(p: &mut Probe, asker: u64, nonce: u32, target: Id) -> Vec<Output> {
+    let outs = probe_for(p, asker, nonce, target);
+    let ping = outs
         .iter()
         .find_map(|o| match o {
             Output::Send {
@@ -2688,15 +2703,7 @@ fn probe_that_reached_member_5() -> Probe {
             _ => None,
         })
         .expect("a ping over the probe connection");
-    let outs = p.step(Step::Message(10, Message::Pong(nonce))).unwrap();
-    assert!(
-        outs.iter().any(|o| matches!(
-            o,
-            Output::Send { conn, msg: Message::ProbeAck { nonce: 5, .. } } if *conn == ConnId(1)
-        )),
-        "the asker hears it is reached: {outs:?}"
-    );
-    p
+    p.step(Step::Message(10, Message::Pong(ping))).unwrap()
 }
 
 /// Neighbour `asker` asks `p` to probe `target`, a member that is not a
@@ -3927,18 +3934,7 @@ fn accusations_of_several_members_reached_lately_are_each_passed_on() {
     let mut p = probe_that_reached_member_5();
     let n = key(4, 1);
     p.step(Step::Message(1, alive(n, 0))).unwrap();
-    let outs = probe_for(&mut p, 1, 9, n.id);
-    let nonce = outs
-        .iter()
-        .find_map(|o| match o {
-            Output::Send {
-                conn,
-                msg: Message::Ping(x),
-            } if *conn == ConnId(10) => Some(*x),
-            _ => None,
-        })
-        .expect("a ping over the probe connection");
-    p.step(Step::Message(10, Message::Pong(nonce))).unwrap();
+    reach_for(&mut p, 1, 9, n.id);
     for m in [key(5, 1), n] {
         let outs = p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
         assert!(
