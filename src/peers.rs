@@ -2,8 +2,7 @@
 //! remembered dead, with the precedence rule that merges gossip.
 
 use crate::message::{Accusation, Id, MemberState, MemberUpdate, NodeKey, Proof};
-use crate::time::Instant;
-use crate::Duration;
+use crate::time::{Duration, Instant};
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 use std::cell::RefCell;
