@@ -190,6 +190,36 @@ fn relaying_node(judge: Option<Arc<dyn Authenticity>>, alice: &gossip_chat::Iden
     node
 }
 
+/// Times `Node::handle` for a new chat from a neighbour, signed by
+/// `alice` in the untimed setup, at a node that judges with `judge`;
+/// returns the node.
+fn relay_signed(
+    c: &mut Criterion,
+    name: &str,
+    judge: Option<Arc<dyn Authenticity>>,
+    alice: &gossip_chat::Identity,
+) -> Node {
+    let mut node = relaying_node(judge, alice);
+    let mut out = Vec::with_capacity(64);
+    let mut seq = 1u64;
+    c.bench_function(name, |b| {
+        b.iter_batched(
+            || {
+                seq += 1;
+                signed_by(alice, seq, 100)
+            },
+            |m| {
+                relay(&mut node, m, &mut out);
+                debug_assert_eq!(out.len(), 9);
+                black_box(&out);
+                out.clear();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    node
+}
+
 /// A new chat from a neighbour, verified, delivered and passed on to the
 /// eight other neighbours. Each is signed by its author in the untimed
 /// setup (a chat whose seq was changed after signing would be a forgery,
@@ -209,23 +239,7 @@ fn bench_relay(c: &mut Criterion) {
     let alice = author(1);
     let mut out = Vec::with_capacity(64);
 
-    let mut node = relaying_node(None, &alice);
-    let mut seq = 1u64;
-    c.bench_function("node_handle_chat_relayed_to_8", |b| {
-        b.iter_batched(
-            || {
-                seq += 1;
-                signed_by(&alice, seq, 100)
-            },
-            |m| {
-                relay(&mut node, m, &mut out);
-                debug_assert_eq!(out.len(), 9);
-                black_box(&out);
-                out.clear();
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    let node = relay_signed(c, "node_handle_chat_relayed_to_8", None, &alice);
     assert_eq!(node.stats().forged, 0);
 
     let checked = Arc::new(Checked::default());
@@ -256,23 +270,12 @@ fn bench_relay(c: &mut Criterion) {
     // The first chat, before the hold, was verified by the node; none since.
     assert_eq!(checked.verified_here(), 1, "every chat was verified ahead");
 
-    let mut node = relaying_node(Some(Arc::new(TrustAll)), &alice);
-    let mut seq = 1u64;
-    c.bench_function("node_handle_chat_relayed_to_8_trust_all", |b| {
-        b.iter_batched(
-            || {
-                seq += 1;
-                signed_by(&alice, seq, 100)
-            },
-            |m| {
-                relay(&mut node, m, &mut out);
-                debug_assert_eq!(out.len(), 9);
-                black_box(&out);
-                out.clear();
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    relay_signed(
+        c,
+        "node_handle_chat_relayed_to_8_trust_all",
+        Some(Arc::new(TrustAll)),
+        &alice,
+    );
 
     let one = signed_by(&alice, 2, 100);
     let mut frame = Vec::new();

@@ -530,6 +530,19 @@ mod tests {
             .expect("an inbound event")
     }
 
+    /// The next inbound event, which must be a frame: its connection,
+    /// payload and what the reader verified in it.
+    fn next_frame(rx: &Receiver<Inbound>) -> (ConnId, Vec<u8>, Verified) {
+        match next(rx) {
+            Inbound::Frame {
+                conn,
+                payload,
+                verified,
+            } => (conn, payload, verified),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
     #[test]
     fn frames_arrive_in_order_and_a_closed_peer_is_reported_once() {
         let (link, rx, mut client) = pair();
@@ -538,21 +551,13 @@ mod tests {
         wire::encode_frame(&Message::Ping(2), &mut bytes);
         client.write_all(&bytes).unwrap();
         for n in [1, 2] {
-            match next(&rx) {
-                Inbound::Frame {
-                    conn,
-                    payload,
-                    verified,
-                } => {
-                    assert_eq!(conn, ConnId(7));
-                    assert_eq!(
-                        wire::decode_payload(&payload, 4096).unwrap(),
-                        Message::Ping(n)
-                    );
-                    assert!(verified.is_empty(), "a ping carries no signature");
-                }
-                other => panic!("expected a frame, got {other:?}"),
-            }
+            let (conn, payload, verified) = next_frame(&rx);
+            assert_eq!(conn, ConnId(7));
+            assert_eq!(
+                wire::decode_payload(&payload, 4096).unwrap(),
+                Message::Ping(n)
+            );
+            assert!(verified.is_empty(), "a ping carries no signature");
         }
         drop(client);
         assert!(matches!(
@@ -597,23 +602,17 @@ mod tests {
         // Both go on, the good one with its signature verified, the forgery
         // without: the node checks it itself, refuses and counts it.
         for (c, signed) in [(good, true), (forged, false)] {
-            match next(&rx) {
-                Inbound::Frame {
-                    payload, verified, ..
-                } => {
-                    assert_eq!(
-                        wire::decode_payload(&payload, 4096).unwrap(),
-                        Message::Chat(c.clone())
-                    );
-                    assert_eq!(verified.len(), usize::from(signed));
-                    let checked = gossip_chat::Checked::default();
-                    let _hold = checked.hold(verified);
-                    assert_eq!(checked.authentic(&c), signed);
-                    // Verified on the driver's side only if not ahead.
-                    assert_eq!(checked.verified_here(), u64::from(!signed));
-                }
-                other => panic!("expected a frame, got {other:?}"),
-            }
+            let (_, payload, verified) = next_frame(&rx);
+            assert_eq!(
+                wire::decode_payload(&payload, 4096).unwrap(),
+                Message::Chat(c.clone())
+            );
+            assert_eq!(verified.len(), usize::from(signed));
+            let checked = gossip_chat::Checked::default();
+            let _hold = checked.hold(verified);
+            assert_eq!(checked.authentic(&c), signed);
+            // Verified on the driver's side only if not ahead.
+            assert_eq!(checked.verified_here(), u64::from(!signed));
         }
     }
 
@@ -622,17 +621,9 @@ mod tests {
         let (_link, rx, mut client) = pair();
         // A frame of one byte that is no message.
         client.write_all(&[0, 0, 0, 1, 0xff]).unwrap();
-        match next(&rx) {
-            Inbound::Frame {
-                conn,
-                payload,
-                verified,
-            } => {
-                assert_eq!((conn, payload), (ConnId(7), vec![0xff]));
-                assert!(verified.is_empty());
-            }
-            other => panic!("expected the frame, got {other:?}"),
-        }
+        let (conn, payload, verified) = next_frame(&rx);
+        assert_eq!((conn, payload), (ConnId(7), vec![0xff]));
+        assert!(verified.is_empty());
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! - per connection, a **reader** cuts frames out of the byte stream,
 //!   verifies the signatures they carry (chats, member entries:
 //!   [`gossip_chat::Verified`]) and sends them with the answers into one
-//!   central channel, and a **writer** sends what a bounded queue holds (a peer that does not keep up fills its queue and is
-//!   disconnected: it never blocks anyone else);
+//!   central channel, and a **writer** sends what a bounded queue holds
+//!   (a peer that does not keep up fills its queue and is disconnected: it
+//!   never blocks anyone else);
 //! - an outbound connection is dialled, with a timeout, on a thread of its
 //!   own, which then becomes that connection's reader;
 //! - one **driver** owns the [`Node`] (never shared): it waits on the
