@@ -2352,7 +2352,12 @@ fn probe_with_links_of(cfg: Config, rtt_ms: u64) -> Probe {
         ))
         .unwrap();
     }
-    p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
+    // Node 5 too: going back round the ring from node 0 (2, 5, 3, 1, 4),
+    // three members come before 4, so this node does not watch over it
+    // (see `an_accused_member_this_node_watches_over_is_probed_and_told`).
+    for i in [4, 5] {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
     p
 }
 
@@ -3741,7 +3746,10 @@ fn a_suspect_probed_directly_is_told_of_its_suspicion() {
     };
     let mut p = probe_with_neighbours(cfg, 3);
     let m = key(4, 1);
-    p.step(Step::Message(1, alive(m, 0))).unwrap();
+    // Node 5 too, so that this node does not watch over node 4.
+    for i in [4, 5] {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
     p.step(Step::Wait(20)).unwrap();
     p.step(Step::Message(1, suspicion(m, 0, id(1)))).unwrap();
     assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
@@ -3988,4 +3996,176 @@ fn a_neighbour_checked_on_hearsay_while_it_speaks_keeps_its_slot() {
         assert_eq!(byes.len(), 1, "one neighbour makes room: {outs:?}");
         assert_eq!(byes[0] == ConnId(1), quiet, "quiet: {quiet}: {byes:?}");
     }
+}
+
+/// A node with neighbours 2, 3 and 4, all its slots, that knows members 1
+/// and 5 (going back round the ring from node 0: 2, 5, 3, 1, 4).
+fn probe_knowing_far_members() -> Probe {
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let mut p = Probe::new(cfg, 1, 7);
+    for i in [2, 3, 4] {
+        p.step(Step::Open(
+            u64::from(i),
+            None,
+            Message::Hello(hello(key(i, 1))),
+        ))
+        .unwrap();
+    }
+    for i in [1, 5] {
+        p.step(Step::Message(2, alive(key(i, 1), 0))).unwrap();
+    }
+    p
+}
+
+/// Hearsay accuses a member that is no neighbour, and this node is one of
+/// the few after it on the ring (its accusers not counted, its ring
+/// successor not among them: that one probes it anyway): it passes the
+/// accusation on, does not take it, and probes the accused over a
+/// connection of its own that hands it the accusation with the ping, so
+/// that a member whose links all cross a cut hears of its suspicion from
+/// its own side. Without the rule it heard only once the suspicion had run
+/// out there (`scenarios/wan-bridges.toml`: 22 of 200 seeds removed a
+/// member on its own side). A node farther along takes the accusation.
+#[test]
+fn an_accused_member_this_node_watches_over_is_probed_and_told() {
+    let m = key(1, 1);
+    // Accused by 2, node 1 is the third non-accuser back from here.
+    let mut p = probe_knowing_far_members();
+    let outs = p.step(Step::Message(3, suspicion(m, 0, id(2)))).unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == addr_of(m.id))),
+        "probes the accused: {outs:?}"
+    );
+    assert!(
+        listed(&outs, 4, m.id)
+            .iter()
+            .any(|u| u.state == MemberState::Suspect),
+        "passes the accusation on: {outs:?}"
+    );
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Alive), "not taken");
+    let outs = p.step(Step::Connected(20, Some(addr_of(m.id)))).unwrap();
+    let ping = outs.iter().position(
+        |o| matches!(o, Output::Send { conn, msg: Message::Ping(_) } if *conn == ConnId(20)),
+    );
+    let told = outs.iter().position(|o| match o {
+        Output::Send {
+            conn,
+            msg: Message::PeerList { members, .. },
+        } if *conn == ConnId(20) => members
+            .iter()
+            .any(|u| u.state == MemberState::Suspect && u.accuser_id() == Some(id(2))),
+        _ => false,
+    });
+    assert!(
+        ping.is_some() && told > ping,
+        "pings it, then hands it its accusation: {outs:?}"
+    );
+    // Accused by 4, three others come first: taken, no probe.
+    let mut p = probe_knowing_far_members();
+    let outs = p.step(Step::Message(3, suspicion(m, 0, id(4)))).unwrap();
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == addr_of(m.id))),
+        "{outs:?}"
+    );
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
+}
+
+/// An accusation of the ring predecessor, which this node probes over a
+/// connection kept for it, goes to it over that connection: the
+/// neighbour links that carry the flood may all lead away from it.
+/// Without the rule it went to the neighbours only.
+#[test]
+fn an_accusation_of_the_ring_predecessor_goes_over_the_ring_link() {
+    let mut p = two_slot_probe();
+    let mut pred = None;
+    drive_dials(&mut p, Duration::from_secs(5), |a| {
+        pred = Some(a);
+        true
+    });
+    let pred = pred.expect("a ring probe");
+    answer_probe(&mut p, 20, pred);
+    let m = key(2, 1);
+    assert_eq!(addr_of(m.id), pred, "node 2 is the ring predecessor");
+    let outs = p.step(Step::Message(1, suspicion(m, 0, id(3)))).unwrap();
+    assert!(
+        listed(&outs, 20, m.id)
+            .iter()
+            .any(|u| u.state == MemberState::Suspect),
+        "{outs:?}"
+    );
+}
+
+/// An accusation of this node that comes over a connection that is not a
+/// neighbour link (a probe, a ring link) is answered over it with the
+/// refutation: the refutation floods over the neighbour links, and the
+/// prober's may not lead to them (a cut). Without the rule the prober
+/// never heard it.
+#[test]
+fn an_accusation_over_a_probe_connection_is_refuted_back_over_it() {
+    let mut p = probe_with_neighbours(Config::testing(), 2);
+    p.step(Step::Connected(20, None)).unwrap();
+    p.step(Step::Message(20, Message::Ping(7))).unwrap();
+    let me = key(0, 1);
+    let outs = p.step(Step::Message(20, suspicion(me, 0, id(5)))).unwrap();
+    assert_eq!(p.node.stats().refutations, 1);
+    assert!(
+        listed(&outs, 20, me.id)
+            .iter()
+            .any(|u| u.state == MemberState::Alive && u.version == 1),
+        "{outs:?}"
+    );
+}
+
+/// A suspect this node reached itself after it took the suspicion (a
+/// probe another asked for, which told it of its suspicion) is not
+/// declared dead on others' word while that evidence is fresh (two
+/// heartbeat intervals): its refutation is on its way, over links that
+/// may go round a cut. Without the rule the bridge of a cut removed a
+/// member just as its refutation arrived. Once the evidence is stale,
+/// the death stands.
+#[test]
+fn a_suspect_reached_since_is_not_declared_dead_while_that_is_fresh() {
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    let m = key(4, 1);
+    for i in [4, 5] {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
+    // A suspicion, then a death from 2: the shortest wait.
+    p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
+    let death = Message::PeerList {
+        full: false,
+        members: vec![MemberUpdate {
+            accuser: Some(accusation(m, 0, id(2))),
+            ..entry(m, 0, MemberState::Dead, "peer")
+        }],
+    };
+    p.step(Step::Message(2, death)).unwrap();
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
+    p.step(Step::Wait(100)).unwrap();
+    reach_for(&mut p, 1, 9, m.id);
+    let reached = p.now;
+    let fresh = cfg.ping_interval.saturating_mul(2);
+    let mut dead_at = None;
+    while p.now - reached < fresh.saturating_mul(2) && dead_at.is_none() {
+        run_answering(&mut p, Duration::from_millis(50));
+        if state_of(&p, m.id) == Some(MemberState::Dead) {
+            dead_at = Some(p.now);
+        }
+    }
+    let dead_at = dead_at.expect("the death stands once the evidence is stale");
+    assert!(
+        dead_at - reached >= fresh,
+        "declared dead {:?} after it answered",
+        dead_at - reached
+    );
 }

@@ -554,12 +554,18 @@ impl Node {
         // node that took the suspicion probes it.
         let target = self.detector.pings.get(&nonce).map(|p| p.target);
         if let Some((id, m)) = target.and_then(|a| self.members.get(&a).map(|m| (a, m))) {
-            if m.state == MemberState::Suspect {
+            // Or an accusation this node holds back against it.
+            let told = if m.state == MemberState::Suspect {
+                Some(m.update(id, self.now))
+            } else {
+                self.overlay.held.get(&id).map(|(u, _)| u.clone())
+            };
+            if let Some(u) = told {
                 out.push(Output::Send {
                     conn,
                     msg: Message::PeerList {
                         full: false,
-                        members: vec![m.update(id, self.now)],
+                        members: vec![u],
                     },
                 });
             }
@@ -612,6 +618,10 @@ impl Node {
                 // Kept for the next probes of the ring predecessor.
                 self.detector.ring_link = Some((p.target, c));
                 self.bridge_ring_gap(p.target, out);
+            } else if self.overlay.held.contains_key(&p.target) {
+                // It was handed an accusation this node holds back: its
+                // refutation comes back this way, which may be the only
+                // way across a cut. Closed once idle (see `heartbeat`).
             } else {
                 self.close(c, out);
             }

@@ -1,6 +1,7 @@
 //! Membership: merging gossip by precedence, refuting accusations,
 //! flooding changes, deaths and leaves.
 
+use super::overlay::FAR_WATCHERS;
 use super::*;
 use crate::message::Accusation;
 use crate::peers::print_of;
@@ -227,6 +228,11 @@ impl Node {
                     // neighbour.
                     return Merged::No;
                 }
+                if !mine && self.watches_over(&u) && self.check_accused(&u, out) {
+                    // No evidence either way here, but this node is one of
+                    // the few that look for themselves.
+                    return Merged::No;
+                }
             }
         }
         // Set, the entry holds `u` (nothing else changes the table on the
@@ -235,6 +241,7 @@ impl Node {
             || self.members.get(&id).is_some_and(|m| m.rank() == rank(&u));
         if changed && u.state == MemberState::Suspect {
             self.arm_suspicion(id);
+            self.tell_accused(&u, out);
             if u.accuser_id() != Some(self.me.id) {
                 self.verify(id, out);
             }
@@ -258,6 +265,66 @@ impl Node {
         self.detector
             .reached_at(id)
             .is_some_and(|t| self.now - t < fresh)
+    }
+
+    /// Hands `u`, an accusation, to its accused over a probe connection
+    /// this node holds to it (a ring link, a probe still open), as the
+    /// links that carry the flood may all lead away from it (Lifeguard's
+    /// buddy system, on connections that are not neighbour links too).
+    pub(super) fn tell_accused(&self, u: &MemberUpdate, out: &mut Vec<Output>) {
+        let id = u.node.id;
+        let link = self.neighbours.get(&id).copied();
+        for (&c, _) in self.conns.iter().filter(|(c, x)| {
+            let to = x.peer.map(|p| p.id).or(x.proven).or(x.wanted);
+            Some(**c) != link && to == Some(id)
+        }) {
+            out.push(Output::Send {
+                conn: c,
+                msg: Message::PeerList {
+                    full: false,
+                    members: vec![u.clone()],
+                },
+            });
+        }
+    }
+
+    /// Whether this node is one of the [`FAR_WATCHERS`] members after
+    /// `u`'s accused on the ring of id hashes, its accusers not counted,
+    /// while the accused is no neighbour here and may be dialled. The
+    /// accusers of a member whose links all cross a cut are on the far
+    /// side of it (the members after it on the ring, that probe it, among
+    /// them), and so are its neighbours: it hears of its suspicion from
+    /// no one until a suspicion taken on the accusers' word runs out on
+    /// its own side. These few probe it (see [`Node::check_accused`]).
+    fn watches_over(&self, u: &MemberUpdate) -> bool {
+        let id = u.node.id;
+        if self.neighbours.contains_key(&id) || self.dialing_to(id) {
+            return false;
+        }
+        let Some(m) = self.members.get(&id) else {
+            return false;
+        };
+        if m.retry_at > self.now {
+            return false;
+        }
+        let by = u.accuser_id();
+        let accuser = |a: Id| by == Some(a) || m.accusers.ids().any(|x| x == a);
+        let mut seen = 0;
+        for (i, (a, _)) in self.members.before(self.me.id).enumerate() {
+            if a == id {
+                // Not this node's ring predecessor: it probes that one
+                // itself, and its own failed probe is the evidence.
+                return i > 0;
+            }
+            if accuser(a) {
+                continue;
+            }
+            seen += 1;
+            if seen >= FAR_WATCHERS {
+                return false;
+            }
+        }
+        false
     }
 
     /// Another accuser of a suspect: the suspicion runs out sooner. True if
@@ -787,6 +854,16 @@ impl Node {
                     _ => u.clone(),
                 });
             }
+        }
+        // A refutation floods over the neighbour links; an accusation that
+        // came over another connection (a ring link, a probe) is answered
+        // over it too: it may be the only one that still crosses a cut.
+        let off_links = !self.neighbours.values().any(|c| *c == conn);
+        let accused_here = members.iter().any(|u| {
+            u.node == self.me && u.state != MemberState::Alive && u.version < self.version
+        });
+        if off_links && accused_here && !newer.iter().any(|u| u.node == self.me) {
+            newer.push(self.my_update());
         }
         if whole && self.joined {
             // Push-pull: tell the sender what it lacks or holds older

@@ -32,6 +32,9 @@ const MAX_ORIGINS: usize = 4;
 /// Accusations held back at once: one per member reached lately (see
 /// [`Node::hold_back`]).
 const MAX_HELD: usize = 32;
+/// Members after an accused on the ring (its accusers not counted) that
+/// probe it to hand it the accusation (see [`Node::watches_over`]).
+pub(super) const FAR_WATCHERS: usize = 3;
 
 /// Where the overlay watch stands.
 #[derive(Debug, Default)]
@@ -63,9 +66,12 @@ pub(super) struct Overlay {
     /// Accusations held back against members this node reached, and
     /// when to see whether their refutations came (at most
     /// [`MAX_HELD`]).
-    held: BTreeMap<Id, (MemberUpdate, Instant)>,
+    pub(super) held: BTreeMap<Id, (MemberUpdate, Instant)>,
     /// When this node last dialled an accused member it had reached.
     bridged: Option<Instant>,
+    /// The accused whose bridge dial just failed, while its accusation
+    /// is taken.
+    given_up: Option<Id>,
     /// The ring predecessor this node dials to bridge a gap left in the
     /// ring by a failure: its hello says it bridges.
     pub(super) ring_bridge: Option<Id>,
@@ -370,6 +376,25 @@ impl Node {
             members: vec![u.clone()],
         };
         self.broadcast(&msg, None, out);
+        self.tell_accused(u, out);
+        true
+    }
+
+    /// Others accuse `u`'s member, which this node watches over (see
+    /// [`Node::watches_over`]): the accusation is held back and passed on,
+    /// and the accused probed over a connection of its own, which hands
+    /// it the accusation with the ping (see [`Node::probe_connected`]) and
+    /// stays open for the refutation, so that a member whose links all
+    /// cross a cut hears of its suspicion from its own side. A probe that
+    /// fails is checked through others, as any; one that reaches the
+    /// accused makes this node hold the accusation as one against a
+    /// member it reached (see [`Node::settle_held`]). False when nothing
+    /// is held (the caller takes it).
+    pub(super) fn check_accused(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) -> bool {
+        if self.overlay.given_up == Some(u.node.id) || !self.hold_back(u, out) {
+            return false;
+        }
+        self.probe(u.node.id, None, out);
         true
     }
 
@@ -438,9 +463,12 @@ impl Node {
         self.overlay.bridging = None;
         self.detector.forget_reached(id);
         if let Some(u) = self.overlay.vouch.take() {
+            // Taken, not held back again (see `check_accused`).
+            self.overlay.given_up = Some(id);
             if u.node.id == id && self.apply_update(&u, false, out) {
                 self.flood_updates(vec![u], None, out);
             }
+            self.overlay.given_up = None;
         }
     }
 
