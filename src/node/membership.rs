@@ -261,10 +261,22 @@ impl Node {
         if self.detector.health > 0 || self.neighbours.contains_key(&id) {
             return false;
         }
-        let fresh = self.cfg.ping_interval.saturating_mul(2);
+        self.reached_fresh(id).is_some()
+    }
+
+    /// How long an answer to this node's own ping over a probe connection
+    /// counts as evidence that the member lives: two heartbeat intervals.
+    pub(super) fn reach_window(&self) -> Duration {
+        self.cfg.ping_interval.saturating_mul(2)
+    }
+
+    /// When `id` last answered this node's ping over a probe connection,
+    /// if within [`reach_window`](Self::reach_window).
+    pub(super) fn reached_fresh(&self, id: Id) -> Option<Instant> {
+        let window = self.reach_window();
         self.detector
             .reached_at(id)
-            .is_some_and(|t| self.now - t < fresh)
+            .filter(|t| self.now - *t < window)
     }
 
     /// Hands `u`, an accusation, to its accused over a probe connection

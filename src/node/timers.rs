@@ -608,17 +608,12 @@ impl Node {
                 self.suspects.insert(who, end);
                 continue;
             }
-            let fresh = self.cfg.ping_interval.saturating_mul(2);
-            if let Some(t) = self
-                .detector
-                .reached_at(who)
-                .filter(|t| *t >= since && now - *t < fresh)
-            {
+            if let Some(t) = self.reached_fresh(who).filter(|t| *t >= since) {
                 // This node's own ping reached the suspect since it took
                 // the suspicion (and told it so): the refutation is on its
                 // way, over links that may have to go round a cut. No
                 // death on others' word until that evidence is stale.
-                self.suspects.insert(who, t + fresh);
+                self.suspects.insert(who, t + self.reach_window());
                 continue;
             }
             let mut age = 0;
