@@ -4064,6 +4064,20 @@ fn an_accused_member_this_node_watches_over_is_probed_and_told() {
         ping.is_some() && told > ping,
         "pings it, then hands it its accusation: {outs:?}"
     );
+    // The answer does not close the connection: the refutation comes back
+    // over it.
+    let Some(Output::Send {
+        msg: Message::Ping(nonce),
+        ..
+    }) = ping.map(|i| &outs[i])
+    else {
+        unreachable!("checked above")
+    };
+    let outs = p.step(Step::Message(20, Message::Pong(*nonce))).unwrap();
+    assert!(
+        !outs.contains(&Output::Close { conn: ConnId(20) }),
+        "kept open for the refutation: {outs:?}"
+    );
     // Accused by 4, three others come first: taken, no probe.
     let mut p = probe_knowing_far_members();
     let outs = p.step(Step::Message(3, suspicion(m, 0, id(4)))).unwrap();
