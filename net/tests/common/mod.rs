@@ -13,6 +13,7 @@ pub mod terminal;
 
 use crossbeam_channel::Receiver;
 use ed25519_dalek::SigningKey;
+use gossip_chat::wire::FrameReader;
 use gossip_chat::{
     Hello, Id, MemberState, MemberUpdate, Message, MsgId, NodeKey, Proof, PROTOCOL_VERSION,
 };
@@ -875,6 +876,34 @@ pub fn closed_within(s: &mut impl Conn, within: Duration) -> bool {
     }
 }
 
+/// What a node sent on a connection, read but not yet looked at.
+pub fn unread() -> FrameReader {
+    FrameReader::new(usize::MAX >> 1)
+}
+
+/// Takes in what the node has sent on `s` so far, without waiting, as a
+/// peer that keeps reading would: a node may close a connection whose
+/// peer leaves its writes unread. [`wait_for_message_in`] looks at it.
+pub fn read_sent(s: &mut impl Conn, reader: &mut FrameReader) {
+    let mut buf = [0u8; 16 * 1024];
+    s.tcp()
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => panic!("connection closed"),
+            Ok(n) => reader.extend(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return
+            }
+            Err(e) => panic!("reading: {e}"),
+        }
+    }
+}
+
 /// Reads what the node sends on `s` until a message matching `pred`
 /// arrives; panics after `within`.
 pub fn wait_for_message(
@@ -883,8 +912,18 @@ pub fn wait_for_message(
     within: Duration,
     pred: impl Fn(&Message) -> bool,
 ) -> Message {
+    wait_for_message_in(s, &mut unread(), what, within, pred)
+}
+
+/// [`wait_for_message`], starting with what `reader` already took in.
+pub fn wait_for_message_in(
+    s: &mut impl Conn,
+    reader: &mut FrameReader,
+    what: &str,
+    within: Duration,
+    pred: impl Fn(&Message) -> bool,
+) -> Message {
     let deadline = clock() + within;
-    let mut reader = gossip_chat::wire::FrameReader::new(usize::MAX >> 1);
     let mut buf = [0u8; 16 * 1024];
     loop {
         while let Some(payload) = reader.next_frame().expect("node sent a bad frame") {
