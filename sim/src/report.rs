@@ -171,6 +171,12 @@ pub struct Figures {
     /// least `n - 1` per chat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msgs_per_chat: Option<f64>,
+    /// The same messages counted as writes: the frames a node hands one
+    /// connection at once (in one step) leave in one write of the TCP
+    /// adapter, one segment when they are small, so they are one message
+    /// on the network. Per chat message a user sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_per_chat: Option<f64>,
     /// Hops to the last node: for each chat that reached another node, the
     /// most links it crossed to reach any node (its first copy there), as
     /// p50/p99/max over the chats (counts, not milliseconds).
@@ -428,7 +434,10 @@ impl Report {
             f.chats_sent, f.deliveries
         );
         let per_chat = match f.msgs_per_chat {
-            Some(m) if f.chats_sent > 0 => format!("{m:.1} msgs (all kinds) per chat sent"),
+            Some(m) if f.chats_sent > 0 => match f.writes_per_chat {
+                Some(w) => format!("{m:.1} msgs in {w:.1} writes (all kinds) per chat sent"),
+                None => format!("{m:.1} msgs (all kinds) per chat sent"),
+            },
             Some(_) => "no chat sent".to_string(),
             None => format!("msgs per chat sent {NOT_MEASURED}"),
         };
@@ -606,6 +615,7 @@ pub(crate) fn sample(measured: bool) -> Report {
             }),
             copies_per_delivery: some(1.5),
             msgs_per_chat: some(31.25),
+            writes_per_chat: some(20.5),
             last_hop: measured.then(|| Pct::of(&[1, 2, 2, 3])),
             chats_sent: 4,
             deliveries: 8,
@@ -671,7 +681,7 @@ mod tests {
         );
         assert_eq!(
             lines[4],
-            "  per chat       31.2 msgs (all kinds) per chat sent, hops to the last node p50 2 / max 3"
+            "  per chat       31.2 msgs in 20.5 writes (all kinds) per chat sent, hops to the last node p50 2 / max 3"
         );
         assert_eq!(
             lines[9],

@@ -34,6 +34,12 @@ fn one_chat_between_two_nodes_costs_every_message_of_the_run() {
     let per_chat = f.msgs_per_chat.expect("measured");
     assert!(per_chat > 1.0, "{per_chat}");
     assert!((per_chat - total).abs() < 0.5, "{per_chat} vs {total}");
+    // The frames one step hands a connection leave in one write: the join
+    // answer (history and the full list at once), a heartbeat with the sync
+    // probe. At least the chat and the join answer's first frame are each
+    // a write of their own.
+    let writes = f.writes_per_chat.expect("measured");
+    assert!(writes >= 2.0 && writes <= per_chat - 2.0, "{writes} writes, {per_chat} msgs");
     let h = f.last_hop.expect("measured");
     assert_eq!((h.n, h.p50, h.max), (1, 1, 1));
 }

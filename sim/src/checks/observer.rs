@@ -22,6 +22,9 @@ pub struct Traffic {
     pub kinds: Vec<(&'static str, u64, u64)>,
     /// Chat copies sent (live floods and inside history batches).
     pub chat_copies: u64,
+    /// Writes: the frames a node hands one connection in one step, which
+    /// its transport writes at once (one segment when small).
+    pub writes: u64,
 }
 
 /// Every check, one field each.
@@ -301,11 +304,13 @@ impl Observer {
     }
 
     /// Counts one message sent on the wire.
-    pub fn sent(&mut self, kind: &'static str, bytes: usize, chats: usize) {
+    /// `write`: the first frame of a write (see [`Traffic::writes`]).
+    pub fn sent(&mut self, kind: &'static str, bytes: usize, chats: usize, write: bool) {
         if let Some(s) = &mut self.series {
             s.sent(kind, bytes);
         }
         self.traffic.chat_copies += chats as u64;
+        self.traffic.writes += u64::from(write);
         match self.traffic.kinds.iter_mut().find(|k| k.0 == kind) {
             Some(k) => {
                 k.1 += 1;

@@ -242,6 +242,7 @@ fn report(lab: &mut run::Lab, faults: &[crate::scenario::Fault]) -> Result<Repor
         by_kind: None,
         copies_per_delivery: None,
         msgs_per_chat: None,
+        writes_per_chat: None,
         last_hop: None,
         chats_sent: lab.obs.msgs_sent(),
         deliveries: lab.obs.deliveries(),

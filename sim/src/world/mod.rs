@@ -159,6 +159,9 @@ pub struct World {
     net: Network,
     actions: Vec<Action>,
     out: Vec<Output>,
+    /// Connection ends written to in the step being carried out: frames a
+    /// node hands one connection in one step go out in one write.
+    written: Vec<(usize, usize)>,
     obs: Observer,
     trace: Trace,
     rng: ChaCha8Rng,
@@ -221,6 +224,7 @@ impl World {
             net,
             actions: Vec::new(),
             out: Vec::with_capacity(64),
+            written: Vec::new(),
             obs: Observer::new(sc, n_slots, lossy),
             trace,
             rng: ChaCha8Rng::seed_from_u64(mix(seed)),
@@ -625,6 +629,7 @@ impl World {
         };
         node.handle(now, input, &mut out);
         let key = node.key();
+        self.written.clear();
         for o in out.drain(..) {
             self.output(slot, key, o);
         }

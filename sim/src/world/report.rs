@@ -106,6 +106,7 @@ impl World {
                 t.chat_copies as f64 / deliveries as f64
             }),
             msgs_per_chat: Some(total_msgs as f64 / self.obs.msgs_sent().max(1) as f64),
+            writes_per_chat: Some(t.writes as f64 / self.obs.msgs_sent().max(1) as f64),
             last_hop: Some(self.obs.hops.last_hop()),
             chats_sent: self.obs.msgs_sent(),
             deliveries,

@@ -155,7 +155,11 @@ impl World {
             _ => 0,
         };
         let kind = MsgKind::of(&msg);
-        self.obs.sent(kind.name(), bytes, chats);
+        let write = !self.written.contains(&(c, e));
+        if write {
+            self.written.push((c, e));
+        }
+        self.obs.sent(kind.name(), bytes, chats, write);
         self.obs.all_minutes.sent(self.now, bytes);
         if kind.purpose() == super::msg_kind::Purpose::Repair {
             self.obs.repair_minutes.sent(self.now, bytes);
