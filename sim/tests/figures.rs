@@ -39,7 +39,10 @@ fn one_chat_between_two_nodes_costs_every_message_of_the_run() {
     // probe. At least the chat and the join answer's first frame are each
     // a write of their own.
     let writes = f.writes_per_chat.expect("measured");
-    assert!(writes >= 2.0 && writes <= per_chat - 2.0, "{writes} writes, {per_chat} msgs");
+    assert!(
+        writes >= 2.0 && writes <= per_chat - 2.0,
+        "{writes} writes, {per_chat} msgs"
+    );
     let h = f.last_hop.expect("measured");
     assert_eq!((h.n, h.p50, h.max), (1, 1, 1));
 }
