@@ -29,9 +29,13 @@ pub struct Config {
     pub graft_timeout: Duration,
     /// How long ids for a lazy link (one off the broadcast tree) are
     /// gathered before they go out in one announcement (`IHave`) per
-    /// link. Default 50 ms; zero announces each message at once. Longer
-    /// sends fewer announcements when chat is busy, but a link that must
-    /// be grafted (a broken tree) learns of the message that much later.
+    /// link; on a link whose round trip is longer, the round trip (a graft
+    /// over it costs that anyway). Default 50 ms; zero announces each
+    /// message at once. Ids waiting for a link go out early with anything
+    /// else this node writes to it. An announcement awaits no answer (the
+    /// link is not pinged for it). Longer sends fewer announcements when
+    /// chat is busy, but a link that must be grafted (a broken tree)
+    /// learns of the message that much later.
     pub ihave_interval: Duration,
     /// How much earlier an announcement over a lazy link must come than
     /// the message itself over the tree before the lazy link joins the
@@ -46,7 +50,7 @@ pub struct Config {
     /// the tree).
     pub optimize_threshold: Option<Duration>,
     /// Most lazy links each message is announced over (`IHave`). Default
-    /// 0: every lazy link (Plumtree). A bound `k` picks, for each
+    /// 1; 0: every lazy link (Plumtree). A bound `k` picks, for each
     /// message, the lazy links that already have a batch waiting first,
     /// then others at random, so a batch window goes to about `k` links
     /// whatever the chat rate: on wide-area links announcements drop from
@@ -65,18 +69,22 @@ pub struct Config {
     /// beacon goes over every neighbour link, the link its first copy
     /// came over joins the tree and every link a copy comes again over
     /// leaves it, so the tree is the first-arrival (fewest hops on even
-    /// links) tree from the leader, rebuilt every `beacon_interval`.
-    /// Chat duplicates and arrivals then leave the tree alone (grafts for
-    /// missing messages still add links; the next beacon prunes them).
-    /// Default false: chat duplicates shape the tree. True gives a real
-    /// tree under many senders (one payload copy per delivery) of depth
-    /// about the overlay's radius, at about one message per link per
-    /// beacon, and a tree that may route around a slow link only as far
-    /// as the leader's shortest paths do.
+    /// links) tree from the leader, rebuilt with every beacon. Chat duplicates and arrivals then leave the tree alone
+    /// (grafts for missing messages still add links; the next beacon
+    /// prunes them). Default true: a real tree under many senders (about
+    /// one payload copy per delivery) of depth about the overlay's
+    /// radius, at about one message per link per beacon, and a tree that
+    /// may route around a slow link only as far as the leader's shortest
+    /// paths do. False: chat duplicates shape the tree (Plumtree), which
+    /// with many senders at once leaves cycles (about two payload copies
+    /// per delivery on `scenarios/wan.toml`).
     pub rooted_tree: bool,
-    /// Interval between the overlay beacons the member first on the ring
-    /// floods over the broadcast tree (see [`crate::Beacon`]). Default
-    /// 10 s; at least 10 ms. A node that holds that member alive but has
+    /// Longest interval between the overlay beacons the member first on
+    /// the ring floods over the broadcast tree (see [`crate::Beacon`]).
+    /// After a change of its roster the leader beacons again after
+    /// `ping_interval` (if shorter), and the wait doubles up to this
+    /// while the roster stays the same (a Trickle timer). Default 10 s;
+    /// at least 10 ms. A node that holds that member alive but has
     /// heard none of its beacons for two intervals (plus a random part of
     /// one) puts its lazy links back on the tree; after three it dials the
     /// member, so two parts of the overlay that no link joins any longer
@@ -265,9 +273,9 @@ impl Config {
             graft_timeout: Duration::from_millis(150),
             ihave_interval: Duration::from_millis(50),
             optimize_threshold: None,
-            lazy_fanout: 0,
+            lazy_fanout: 1,
             strict_prune: false,
-            rooted_tree: false,
+            rooted_tree: true,
             beacon_interval: Duration::from_secs(10),
             ping_interval: Duration::from_secs(1),
             missed_pings: 2,
@@ -306,15 +314,14 @@ impl Config {
         }
     }
 
-    /// For slow links (wide-area, 50 ms or more one way): the tree is the
-    /// leader's first-arrival tree (`rooted_tree`: few hops, one payload
-    /// copy per delivery however many senders chat at once);
-    /// announcements gathered for 500 ms, so that a busy group sends one
-    /// per link for several messages; and a longer wait before a message
-    /// announced but not yet come is asked for. Messages take longer to arrive when
-    /// the tree breaks. On `scenarios/wan.toml` (seeds 0..20): 74-78
-    /// messages per chat against 149-164 with `lan`, delivery p50 300 ms
-    /// and max 1.1 s at worst.
+    /// For slow links (wide-area, 50 ms or more one way): announcements
+    /// gathered for 500 ms, so that a busy group sends one per link for
+    /// several messages, and a longer wait before a message announced but
+    /// not yet come is asked for. Messages take longer to arrive when the
+    /// tree breaks. On `scenarios/wan-slow-links.toml` beside
+    /// `scenarios/wan.toml` (seeds 0..20): 59-63 messages per chat sent
+    /// against 64-74 with `lan`, delivery p50 300 ms and max 0.4-1.7 s
+    /// with either.
     pub fn slow_links() -> Self {
         Config {
             ihave_interval: Duration::from_millis(500),

@@ -4183,3 +4183,131 @@ fn a_suspect_reached_since_is_not_declared_dead_while_that_is_fresh() {
         dead_at - reached
     );
 }
+
+// ---- announcements ride with other writes -----------------------------
+
+/// Announcements gathered for a second, over every lazy link, with the
+/// tree shaped by chat duplicates (so that a prune makes a link lazy).
+fn slow_announcements() -> Config {
+    Config {
+        ihave_interval: Duration::from_secs(1),
+        lazy_fanout: 0,
+        rooted_tree: false,
+        ..Config::testing()
+    }
+}
+
+/// The ids waiting for a lazy link go out with the next thing this node
+/// writes to that link, in the same step (one write), not a window later.
+#[test]
+fn an_announcement_waiting_for_a_link_goes_with_the_next_write_to_it() {
+    let mut p = probe_with_neighbours(slow_announcements(), 2);
+    let author = key(3, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    // Link 2 leaves the tree at its peer's word.
+    p.step(Step::Message(2, Message::Prune)).unwrap();
+    let c = chat(author, 1);
+    let outs = p.step(Step::Message(1, Message::Chat(c.clone()))).unwrap();
+    assert!(passed_on(&outs, c.id).is_empty(), "{outs:?}");
+    // Anything written to link 2 now carries the id along.
+    let outs = p.step(Step::Message(2, Message::Ping(9))).unwrap();
+    let on_2: Vec<&Message> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, msg } if *conn == ConnId(2) => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert!(on_2.contains(&&Message::Pong(9)), "{outs:?}");
+    assert!(on_2.contains(&&Message::IHave(vec![c.id])), "{outs:?}");
+    // Sent once: nothing is left for the window's end.
+    let mut later = Vec::new();
+    for _ in 0..20 {
+        later.extend(p.step(Step::Wait(100)).unwrap());
+    }
+    assert!(!passed_on(&later, c.id).contains(&ConnId(2)), "{later:?}");
+}
+
+// ---- the leader's beacons follow the roster -----------------------------
+
+/// When the node sends a beacon of its own in `outs`.
+fn beacons_sent(outs: &[Output], me: Id) -> usize {
+    outs.iter()
+        .filter(|o| matches!(o, Output::Send { msg: Message::Beacon(b), .. } if b.origin.id == me))
+        .count()
+}
+
+/// A leader whose roster stays the same beacons less and less often (2,
+/// 4, 8 s apart, then every `beacon_interval`); a change of its roster (the
+/// links change with it) brings the next beacon back to a heartbeat
+/// interval (a Trickle timer), so that a rooted tree takes in new links
+/// without waiting out a whole interval.
+#[test]
+fn a_leader_beacons_again_soon_after_its_roster_changes() {
+    let cfg = Config {
+        beacon_interval: Duration::from_secs(10),
+        ping_interval: Duration::from_secs(1),
+        ..Config::testing()
+    };
+    // Members after this node on the ring, so that this node leads (and
+    // sends a first beacon) with its neighbour and the member told of
+    // later.
+    let leading_with = |i: u8, extra: Option<NodeKey>| {
+        let mut p = probe_with_neighbours(cfg.clone(), 0);
+        p.step(Step::Open(1, None, Message::Hello(hello(key(i, 1)))))
+            .unwrap();
+        if let Some(k) = extra {
+            p.step(Step::Message(1, alive(k, 0))).unwrap();
+        }
+        let me = p.node.id();
+        let mut sent = 0;
+        for _ in 0..15 {
+            sent += beacons_sent(&p.step(Step::Wait(100)).unwrap(), me);
+        }
+        (sent > 0 && p.node.leader().is_none()).then_some(p)
+    };
+    let first = (1..ADDRS as u8)
+        .find(|i| leading_with(*i, None).is_some())
+        .expect("a neighbour after this node");
+    let second = (0..=255)
+        .map(far)
+        .find(|k| leading_with(first, Some(*k)).is_some_and(|p| p.node.members().count() == 2))
+        .expect("a member after this node");
+    let mut p = leading_with(first, None).expect("leads");
+    let me = p.node.id();
+    // Beacon times over 30 s with the roster unchanged.
+    let mut at = Vec::new();
+    for t in 0..300u64 {
+        let outs = p.step(Step::Wait(100)).unwrap();
+        if beacons_sent(&outs, me) > 0 {
+            at.push(t * 100);
+        }
+        // The neighbour keeps the link busy, so it stays in the roster.
+        if t % 5 == 0 {
+            p.step(Step::Message(1, Message::Heartbeat(t as u32)))
+                .unwrap();
+        }
+    }
+    let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0] + 500) / 1000).collect();
+    // The first beacon came in the first 1.5 s, the second 2 s after it.
+    assert!(gaps.len() >= 3 && at[0] <= 2_000, "{at:?}");
+    assert_eq!(&gaps[..2], &[4, 8], "{at:?}");
+    assert!(gaps[2..].iter().all(|g| *g == 10), "{at:?}");
+    // A member joins: the next beacon comes within about a heartbeat
+    // interval, not at the end of the 10 s wait.
+    let last = *at.last().expect("beacons");
+    let now = 30_000u64;
+    assert!(now - last < 9_000, "{at:?}");
+    p.step(Step::Message(1, alive(second, 0))).unwrap();
+    assert_eq!(p.node.members().count(), 2);
+    let mut next = None;
+    for t in 0..30u64 {
+        let outs = p.step(Step::Wait(100)).unwrap();
+        if beacons_sent(&outs, me) > 0 {
+            next = Some(t * 100);
+            break;
+        }
+    }
+    let next = next.expect("a beacon within 3 s of the change");
+    assert!(next <= 1_500, "{next} ms after the change");
+}

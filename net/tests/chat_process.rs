@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use gossip_chat::{Hello, Message, PROTOCOL_VERSION};
+use gossip_chat::{Beacon, Hello, Message, NodeKey, PROTOCOL_VERSION};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -296,17 +296,29 @@ fn a_node_with_eight_connections_runs_under_twenty_threads() {
     }
 }
 
-/// A raw peer handshakes with `node`, sends it the same chat three times,
-/// then a ping: whether `node` pruned the link (sent `Prune`) before its
-/// pong. A link leaves the tree once its duplicates outnumber the chats it
-/// brought first: here two against one. Frames on one connection keep
-/// their order, so a prune for the duplicates would come before the pong.
+/// A raw peer handshakes with `node`, sends it its own overlay beacon
+/// twice, then a ping: whether `node` pruned the link (sent `Prune`)
+/// before its pong. The broadcast tree is the first-arrival tree of the
+/// beacons, so the link a beacon comes again over leaves it. Frames on one
+/// connection keep their order, so a prune for the copy would come before
+/// the pong.
 fn prunes_on_a_duplicate(node: &Chat) -> bool {
-    let mut s = raw_member(node.addr, "127.0.0.1:6".parse().unwrap(), "dup", &[]);
-    let chat = invented_chat("127.3.1.1:9".parse().unwrap(), 1, "dup", "twice");
-    for msg in [&chat, &chat, &chat, &Message::Ping(77)] {
-        s.write_all(&frame(msg)).expect("write frame");
-    }
+    let peer = RawPeer::new();
+    let addr = "127.0.0.1:6".parse().unwrap();
+    let origin = NodeKey {
+        id: peer.id,
+        incarnation: 1,
+    };
+    let beacon = Message::Beacon(Beacon { origin, seq: 1 });
+    let mut s = peer.send(
+        node.addr,
+        &[
+            Message::Hello(peer.hello(addr, "dup")),
+            beacon.clone(),
+            beacon,
+            Message::Ping(77),
+        ],
+    );
     let pruned = std::cell::Cell::new(false);
     wait_for_message(&mut s, "pong", PROMPT, |m| {
         if matches!(m, Message::Prune) {
@@ -342,8 +354,8 @@ fn no_prune_floods_every_link_and_delivers_each_message_once() {
             n.assert_delivered_exactly(from, t);
         }
     }
-    // The flag reached the node: a duplicate does not prune the link,
-    // where a node started without it does.
+    // The flag reached the node: a copy does not prune the link, where a
+    // node started without it does.
     assert!(
         !prunes_on_a_duplicate(&nodes[0]),
         "a --no-prune node pruned a link"

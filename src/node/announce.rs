@@ -27,20 +27,25 @@ pub(super) struct Missing {
     pub(super) asked: usize,
 }
 
+/// Ids gathered for one lazy link, and when they go out.
+#[derive(Clone, Debug)]
+struct Batch {
+    due: Instant,
+    ids: Vec<MsgId>,
+}
+
 /// The announcement queues and the missing table.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Announce {
-    queued: BTreeMap<ConnId, Vec<MsgId>>,
-    /// When the queued batches go out.
-    flush_at: Option<Instant>,
+    queued: BTreeMap<ConnId, Batch>,
     missing: BTreeMap<MsgId, Missing>,
     /// The missing messages by graft deadline.
     by_due: BTreeSet<(Instant, MsgId)>,
 }
 
 impl Announce {
-    /// Queues `id` for `conn`; returns the batch to send now if the queue
-    /// is full.
+    /// Queues `id` for `conn`, whose batch goes out `every` after its
+    /// first id; returns the batch to send now if the queue is full.
     pub(super) fn queue(
         &mut self,
         conn: ConnId,
@@ -48,33 +53,51 @@ impl Announce {
         now: Instant,
         every: Duration,
     ) -> Option<Vec<MsgId>> {
-        let q = self.queued.entry(conn).or_default();
-        q.push(id);
-        if q.len() >= MAX_QUEUED {
-            return self.queued.remove(&conn);
+        let b = self.queued.entry(conn).or_insert_with(|| Batch {
+            due: now + every,
+            ids: Vec::new(),
+        });
+        b.ids.push(id);
+        if b.ids.len() >= MAX_QUEUED {
+            return self.queued.remove(&conn).map(|b| b.ids);
         }
-        self.flush_at.get_or_insert(now + every);
         None
     }
 
     /// Whether ids wait for `conn` in the current batch window.
     pub(super) fn has_queued(&self, conn: ConnId) -> bool {
-        self.queued.get(&conn).is_some_and(|q| !q.is_empty())
+        self.queued.get(&conn).is_some_and(|b| !b.ids.is_empty())
     }
 
-    /// Every queued batch, if they are due.
+    /// The batch waiting for `conn`, taken out of its window early (it
+    /// goes with something else written to that link).
+    pub(super) fn take(&mut self, conn: ConnId) -> Option<Vec<MsgId>> {
+        self.queued
+            .remove(&conn)
+            .map(|b| b.ids)
+            .filter(|ids| !ids.is_empty())
+    }
+
+    /// The batches that are due.
     pub(super) fn due_batches(&mut self, now: Instant) -> Vec<(ConnId, Vec<MsgId>)> {
-        if self.flush_at.is_none_or(|t| t > now) {
-            return Vec::new();
-        }
-        self.flush_at = None;
-        std::mem::take(&mut self.queued).into_iter().collect()
+        let due: Vec<ConnId> = self
+            .queued
+            .iter()
+            .filter(|(_, b)| b.due <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        due.into_iter()
+            .filter_map(|c| self.queued.remove(&c).map(|b| (c, b.ids)))
+            .collect()
     }
 
     /// The earliest instant something here is due.
     pub(super) fn next_due(&self) -> Instant {
         let graft = self.by_due.first().map_or(Instant::MAX, |m| m.0);
-        self.flush_at.map_or(graft, |t| t.min(graft))
+        self.queued
+            .values()
+            .map(|b| b.due)
+            .fold(graft, Instant::min)
     }
 
     /// Messages announced and not received.
@@ -169,20 +192,34 @@ mod tests {
     }
 
     #[test]
-    fn announcements_go_out_in_one_batch_per_link_per_interval() {
+    fn announcements_go_out_in_one_batch_per_link_per_window() {
         let mut a = Announce::default();
         let t0 = Instant::from_millis(1000);
         assert!(a.queue(ConnId(1), id(1), t0, ms(50)).is_none());
         assert!(a.queue(ConnId(1), id(2), t0 + ms(10), ms(50)).is_none());
-        assert!(a.queue(ConnId(2), id(1), t0 + ms(20), ms(50)).is_none());
+        // A slower link's window is longer, and starts with its first id.
+        assert!(a.queue(ConnId(2), id(1), t0 + ms(20), ms(200)).is_none());
         assert_eq!(a.next_due(), t0 + ms(50));
         assert!(a.due_batches(t0 + ms(49)).is_empty());
         let b = a.due_batches(t0 + ms(50));
-        assert_eq!(
-            b,
-            vec![(ConnId(1), vec![id(1), id(2)]), (ConnId(2), vec![id(1)])]
-        );
+        assert_eq!(b, vec![(ConnId(1), vec![id(1), id(2)])]);
+        assert_eq!(a.next_due(), t0 + ms(220));
+        assert!(a.due_batches(t0 + ms(219)).is_empty());
+        assert_eq!(a.due_batches(t0 + ms(220)), vec![(ConnId(2), vec![id(1)])]);
         assert_eq!(a.next_due(), Instant::MAX);
+    }
+
+    #[test]
+    fn a_batch_taken_early_leaves_the_others_waiting() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        assert!(a.queue(ConnId(1), id(1), t0, ms(50)).is_none());
+        assert!(a.queue(ConnId(2), id(2), t0, ms(80)).is_none());
+        assert_eq!(a.take(ConnId(1)), Some(vec![id(1)]));
+        assert_eq!(a.take(ConnId(1)), None);
+        assert!(!a.has_queued(ConnId(1)));
+        assert_eq!(a.next_due(), t0 + ms(80));
+        assert_eq!(a.due_batches(t0 + ms(80)), vec![(ConnId(2), vec![id(2)])]);
     }
 
     #[test]

@@ -162,9 +162,13 @@ impl Node {
     }
 
     /// Announces `id` over the lazy link `conn`: at once, or in the link's
-    /// next batch.
+    /// next batch. A batch window lasts `ihave_interval`, or the link's
+    /// round trip if that is longer: a graft over the link costs a round
+    /// trip anyway, so on slow links an announcement that waits that long
+    /// delays a mended tree by at most half again, and a busy group sends
+    /// one announcement for several messages.
     fn announce_to(&mut self, conn: ConnId, id: MsgId, out: &mut Vec<Output>) {
-        let every = self.cfg.ihave_interval;
+        let every = self.cfg.ihave_interval.max(self.rtt(conn));
         if every == Duration::ZERO {
             out.push(Output::Send {
                 conn,

@@ -733,6 +733,24 @@ impl Node {
             Input::Send { text, wall_ms } => self.send_chat(text, wall_ms, out),
             Input::Leave => self.leave(out),
         }
+        // Announcements waiting for a link that is written to now go in
+        // the same write.
+        let mut written: Vec<ConnId> = Vec::new();
+        for o in &out[first..] {
+            if let Output::Send { conn, .. } = o {
+                if !written.contains(conn) {
+                    written.push(*conn);
+                }
+            }
+        }
+        for conn in written {
+            if let Some(ids) = self.announce.take(conn) {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::IHave(ids),
+                });
+            }
+        }
         // What the peers hear from this node, for the heartbeats.
         for o in &out[first..] {
             if let Output::Send { conn, msg } = o {
@@ -740,7 +758,10 @@ impl Node {
                     c.last_sent = self.now;
                     // An answer to a ping, or a beacon, awaits nothing
                     // back.
-                    if !matches!(msg, Message::Pong(_) | Message::Beacon(_)) {
+                    if !matches!(
+                        msg,
+                        Message::Pong(_) | Message::Beacon(_) | Message::IHave(_)
+                    ) {
                         c.awaiting.get_or_insert(self.now);
                     }
                 }
