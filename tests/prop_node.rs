@@ -4266,7 +4266,7 @@ fn a_leader_beacons_again_soon_after_its_roster_changes() {
         }
         (sent > 0 && p.node.leader().is_none()).then_some(p)
     };
-    let first = (1..ADDRS as u8)
+    let first = (1..ADDRS)
         .find(|i| leading_with(*i, None).is_some())
         .expect("a neighbour after this node");
     let second = (0..=255)
