@@ -25,6 +25,11 @@ pub struct Traffic {
     /// Writes: the frames a node hands one connection in one step, which
     /// its transport writes at once (one segment when small).
     pub writes: u64,
+    /// Bytes of membership and connection upkeep (a newcomer's catch-up
+    /// included).
+    pub idle_bytes: u64,
+    /// Bytes of anti-entropy: digests and the history they ask for.
+    pub repair_bytes: u64,
 }
 
 /// Every check, one field each.

@@ -47,6 +47,7 @@ pub(super) enum MsgKind {
 }
 
 impl MsgKind {
+    #[cfg(test)]
     const ALL: [MsgKind; 25] = [
         MsgKind::Join,
         MsgKind::Hello,
@@ -138,6 +139,7 @@ impl MsgKind {
     }
 
     /// The kind named `name`, if any.
+    #[cfg(test)]
     pub(super) fn named(name: &str) -> Option<MsgKind> {
         MsgKind::ALL.into_iter().find(|k| k.name() == name)
     }
@@ -172,6 +174,16 @@ impl MsgKind {
     }
 }
 
+/// What `m` is for: as its kind, except a newcomer's catch-up (the
+/// history in a join answer, with the streams' baseline), which no loss
+/// asked for and is membership upkeep, not repair.
+pub(super) fn purpose_of(m: &Message) -> Purpose {
+    match m {
+        Message::History(h) if h.baseline.is_some() => Purpose::Idle,
+        m => MsgKind::of(m).purpose(),
+    }
+}
+
 /// The chat messages `m` carries, by id.
 pub(super) fn chat_ids(m: &Message) -> Vec<gossip_chat::MsgId> {
     match m {
@@ -183,8 +195,21 @@ pub(super) fn chat_ids(m: &Message) -> Vec<gossip_chat::MsgId> {
 
 #[cfg(test)]
 mod tests {
-    use super::{MsgKind, Purpose};
-    use gossip_chat::Message;
+    use super::{purpose_of, MsgKind, Purpose};
+    use gossip_chat::{History, Message};
+
+    #[test]
+    fn a_newcomers_catch_up_is_not_repair() {
+        let history = |baseline| {
+            Message::History(History {
+                chats: Vec::new(),
+                baseline,
+            })
+        };
+        assert_eq!(purpose_of(&history(Some(Vec::new()))), Purpose::Idle);
+        assert_eq!(purpose_of(&history(None)), Purpose::Repair);
+        assert_eq!(purpose_of(&Message::Prune), Purpose::Dissemination);
+    }
 
     #[test]
     fn kinds_are_named_as_the_core_names_them() {

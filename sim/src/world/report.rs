@@ -1,7 +1,6 @@
 //! Report assembly: the checks' verdicts, traffic figures by message kind
 //! and purpose, latencies, table peaks and the misbehaving nodes' tally.
 
-use super::msg_kind::{MsgKind, Purpose};
 use super::World;
 use crate::report::{EndTables, Figures, KindTraffic, MaxTables, Missing, Report};
 
@@ -71,15 +70,7 @@ impl World {
         let t = &self.obs.traffic;
         let total_msgs: u64 = t.kinds.iter().map(|k| k.1).sum();
         let total_bytes: u64 = t.kinds.iter().map(|k| k.2).sum();
-        let bytes_for = |p: Purpose| -> u64 {
-            t.kinds
-                .iter()
-                .filter(|k| MsgKind::named(k.0).map(MsgKind::purpose) == Some(p))
-                .map(|k| k.2)
-                .sum()
-        };
-        let idle = bytes_for(Purpose::Idle);
-        let repair = bytes_for(Purpose::Repair);
+        let (idle, repair) = (t.idle_bytes, t.repair_bytes);
         let mut kinds = t.kinds.clone();
         kinds.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
         let deliveries = self.obs.deliveries();

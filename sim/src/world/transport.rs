@@ -161,8 +161,13 @@ impl World {
         }
         self.obs.sent(kind.name(), bytes, chats, write);
         self.obs.all_minutes.sent(self.now, bytes);
-        if kind.purpose() == super::msg_kind::Purpose::Repair {
-            self.obs.repair_minutes.sent(self.now, bytes);
+        match super::msg_kind::purpose_of(&msg) {
+            super::msg_kind::Purpose::Repair => {
+                self.obs.traffic.repair_bytes += bytes as u64;
+                self.obs.repair_minutes.sent(self.now, bytes);
+            }
+            super::msg_kind::Purpose::Idle => self.obs.traffic.idle_bytes += bytes as u64,
+            super::msg_kind::Purpose::Dissemination => {}
         }
         self.transmit(slot, c, e, Payload::Msg(msg));
     }
