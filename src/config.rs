@@ -50,14 +50,18 @@ pub struct Config {
     /// the tree).
     pub optimize_threshold: Option<Duration>,
     /// Most lazy links each message is announced over (`IHave`). Default
-    /// 1; 0: every lazy link (Plumtree). A bound `k` picks, for each
+    /// 0: every lazy link (Plumtree). A bound `k` picks, for each
     /// message, the lazy links that already have a batch waiting first,
     /// then others at random, so a batch window goes to about `k` links
     /// whatever the chat rate: on wide-area links announcements drop from
     /// about `N * lazy degree` to `N * k` per message at most. Fewer
     /// announcers per message means a broken tree is mended from fewer
     /// places (each node still hears of most messages from some
-    /// announcer when `k >= 2`; repair covers the rest).
+    /// announcer when `k >= 2`; repair covers the rest). A node that found
+    /// chat lost lately (a gap ahead of a live message, or a message only
+    /// repair brought) announces over every lazy link for 10 s whatever
+    /// `k`. On 100 ms links with 1% loss, `k = 1` or `2` leaves a lost
+    /// last message of a stream to repair in a few seeds (3 s and more).
     pub lazy_fanout: usize,
     /// Take a link off the tree at its first duplicate, as Plumtree does,
     /// instead of once duplicates outnumber the messages it brought first.
@@ -79,12 +83,9 @@ pub struct Config {
     /// with many senders at once leaves cycles (about two payload copies
     /// per delivery on `scenarios/wan.toml`).
     pub rooted_tree: bool,
-    /// Longest interval between the overlay beacons the member first on
-    /// the ring floods over the broadcast tree (see [`crate::Beacon`]).
-    /// After a change of its roster the leader beacons again after
-    /// `ping_interval` (if shorter), and the wait doubles up to this
-    /// while the roster stays the same (a Trickle timer). Default 10 s;
-    /// at least 10 ms. A node that holds that member alive but has
+    /// Interval between the overlay beacons the member first on the ring
+    /// floods over the broadcast tree (see [`crate::Beacon`]). Default
+    /// 10 s; at least 10 ms. A node that holds that member alive but has
     /// heard none of its beacons for two intervals (plus a random part of
     /// one) puts its lazy links back on the tree; after three it dials the
     /// member, so two parts of the overlay that no link joins any longer
@@ -273,7 +274,7 @@ impl Config {
             graft_timeout: Duration::from_millis(150),
             ihave_interval: Duration::from_millis(50),
             optimize_threshold: None,
-            lazy_fanout: 1,
+            lazy_fanout: 0,
             strict_prune: false,
             rooted_tree: true,
             beacon_interval: Duration::from_secs(10),
@@ -314,18 +315,20 @@ impl Config {
         }
     }
 
-    /// For slow links (wide-area, 50 ms or more one way): announcements
+    /// For slow links (wide-area, 50 ms or more one way): each message
+    /// announced over one lazy link (`lazy_fanout`), announcements
     /// gathered for 500 ms, so that a busy group sends one per link for
     /// several messages, and a longer wait before a message announced but
     /// not yet come is asked for. Messages take longer to arrive when the
-    /// tree breaks. On `scenarios/wan-slow-links.toml` beside
-    /// `scenarios/wan.toml` (seeds 0..20): 59-63 messages per chat sent
-    /// against 64-74 with `lan`, delivery p50 300 ms and max 0.4-1.7 s
-    /// with either.
+    /// tree breaks or links lose messages. On `scenarios/wan-slow-links.toml` beside
+    /// `scenarios/wan.toml` (seeds 0..20): 58-70 messages per chat sent
+    /// against 102-116 with `lan`, delivery p50 300 ms with either, max
+    /// 0.6-2.0 s against 0.6-1.15 s.
     pub fn slow_links() -> Self {
         Config {
             ihave_interval: Duration::from_millis(500),
             graft_timeout: Duration::from_millis(400),
+            lazy_fanout: 1,
             rooted_tree: true,
             ..Config::lan()
         }

@@ -4228,86 +4228,71 @@ fn an_announcement_waiting_for_a_link_goes_with_the_next_write_to_it() {
     assert!(!passed_on(&later, c.id).contains(&ConnId(2)), "{later:?}");
 }
 
-// ---- the leader's beacons follow the roster -----------------------------
+// ---- a gap ahead of a live message is asked of the link it came over --
 
-/// When the node sends a beacon of its own in `outs`.
-fn beacons_sent(outs: &[Output], me: Id) -> usize {
-    outs.iter()
-        .filter(|o| matches!(o, Output::Send { msg: Message::Beacon(b), .. } if b.origin.id == me))
-        .count()
-}
-
-/// A leader whose roster stays the same beacons less and less often (2,
-/// 4, 8 s apart, then every `beacon_interval`); a change of its roster (the
-/// links change with it) brings the next beacon back to a heartbeat
-/// interval (a Trickle timer), so that a rooted tree takes in new links
-/// without waiting out a whole interval.
+/// A live message that comes ahead of an earlier one of its stream over
+/// a link: the peer passed it on after the earlier one (a link keeps
+/// order), so the earlier one is asked of it (`Graft`) once the graft
+/// wait passes without it, whether or not anyone announced it. And this
+/// node, having found chat lost, announces the next messages over every
+/// lazy link, not `lazy_fanout` of them.
 #[test]
-fn a_leader_beacons_again_soon_after_its_roster_changes() {
+fn a_message_missing_ahead_of_a_live_one_is_asked_of_its_link() {
     let cfg = Config {
-        beacon_interval: Duration::from_secs(10),
-        ping_interval: Duration::from_secs(1),
+        lazy_fanout: 1,
+        ihave_interval: Duration::ZERO,
+        rooted_tree: false,
         ..Config::testing()
     };
-    // Members after this node on the ring, so that this node leads (and
-    // sends a first beacon) with its neighbour and the member told of
-    // later.
-    let leading_with = |i: u8, extra: Option<NodeKey>| {
-        let mut p = probe_with_neighbours(cfg.clone(), 0);
-        p.step(Step::Open(1, None, Message::Hello(hello(key(i, 1)))))
-            .unwrap();
-        if let Some(k) = extra {
-            p.step(Step::Message(1, alive(k, 0))).unwrap();
-        }
-        let me = p.node.id();
-        let mut sent = 0;
-        for _ in 0..15 {
-            sent += beacons_sent(&p.step(Step::Wait(100)).unwrap(), me);
-        }
-        (sent > 0 && p.node.leader().is_none()).then_some(p)
+    let mut p = probe_with_neighbours(cfg, 4);
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    for conn in [2, 3, 4] {
+        p.step(Step::Message(conn, Message::Prune)).unwrap();
+    }
+    // Before any loss: one lazy link hears of a message.
+    let first = chat(author, 1);
+    let outs = p
+        .step(Step::Message(1, Message::Chat(first.clone())))
+        .unwrap();
+    assert_eq!(passed_on(&outs, first.id).len(), 1, "{outs:?}");
+    // Message 3 comes over link 1; message 2 never does.
+    let third = chat(author, 3);
+    let outs = p
+        .step(Step::Message(1, Message::Chat(third.clone())))
+        .unwrap();
+    assert!(delivered_text(&outs, third.id).is_none(), "held back");
+    let missing = MsgId {
+        origin: author,
+        seq: 2,
     };
-    let first = (1..ADDRS)
-        .find(|i| leading_with(*i, None).is_some())
-        .expect("a neighbour after this node");
-    let second = (0..=255)
-        .map(far)
-        .find(|k| leading_with(first, Some(*k)).is_some_and(|p| p.node.members().count() == 2))
-        .expect("a member after this node");
-    let mut p = leading_with(first, None).expect("leads");
-    let me = p.node.id();
-    // Beacon times over 30 s with the roster unchanged.
-    let mut at = Vec::new();
-    for t in 0..300u64 {
-        let outs = p.step(Step::Wait(100)).unwrap();
-        if beacons_sent(&outs, me) > 0 {
-            at.push(t * 100);
-        }
-        // The neighbour keeps the link busy, so it stays in the roster.
-        if t % 5 == 0 {
-            p.step(Step::Message(1, Message::Heartbeat(t as u32)))
-                .unwrap();
+    let mut asked = Vec::new();
+    for _ in 0..10 {
+        for o in p.step(Step::Wait(100)).unwrap() {
+            if let Output::Send {
+                conn,
+                msg: Message::Graft(ids),
+            } = o
+            {
+                asked.push((conn, ids));
+            }
         }
     }
-    let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0] + 500) / 1000).collect();
-    // The first beacon came in the first 1.5 s, the second 2 s after it.
-    assert!(gaps.len() >= 3 && at[0] <= 2_000, "{at:?}");
-    assert_eq!(&gaps[..2], &[4, 8], "{at:?}");
-    assert!(gaps[2..].iter().all(|g| *g == 10), "{at:?}");
-    // A member joins: the next beacon comes within about a heartbeat
-    // interval, not at the end of the 10 s wait.
-    let last = *at.last().expect("beacons");
-    let now = 30_000u64;
-    assert!(now - last < 9_000, "{at:?}");
-    p.step(Step::Message(1, alive(second, 0))).unwrap();
-    assert_eq!(p.node.members().count(), 2);
-    let mut next = None;
-    for t in 0..30u64 {
-        let outs = p.step(Step::Wait(100)).unwrap();
-        if beacons_sent(&outs, me) > 0 {
-            next = Some(t * 100);
-            break;
-        }
-    }
-    let next = next.expect("a beacon within 3 s of the change");
-    assert!(next <= 1_500, "{next} ms after the change");
+    assert_eq!(asked, vec![(ConnId(1), vec![missing])]);
+    // The answer delivers both, in order.
+    let outs = p
+        .step(Step::Message(1, Message::Chat(chat(author, 2))))
+        .unwrap();
+    assert!(delivered_text(&outs, missing).is_some(), "{outs:?}");
+    assert!(delivered_text(&outs, third.id).is_some(), "{outs:?}");
+    // Having found a loss, the node announces over every lazy link.
+    let fourth = chat(author, 4);
+    let outs = p
+        .step(Step::Message(1, Message::Chat(fourth.clone())))
+        .unwrap();
+    assert_eq!(
+        passed_on(&outs, fourth.id),
+        BTreeSet::from([ConnId(2), ConnId(3), ConnId(4)]),
+        "{outs:?}"
+    );
 }

@@ -94,6 +94,28 @@ impl Node {
         }
     }
 
+    /// Message `seq` of stream `key` came live over `from` ahead of
+    /// earlier ones this node lacks. The peer passed it on after those
+    /// (a link keeps order), so it has them unless it lacks them too:
+    /// they are taken as announced by it, and asked of it if neither the
+    /// tree nor anyone else brings them within the graft wait (a negative
+    /// acknowledgement, as in NACK-based reliable multicast). A message
+    /// lost on one tree link is then back within about a round trip of
+    /// the next one of its stream, where announcements over the lazy
+    /// links (`lazy_fanout` of them per message) may all miss this node.
+    fn pull_gap(&mut self, key: NodeKey, seq: u64, from: ConnId) {
+        let delivered = self.streams.map.get(&key).map_or(0, |s| s.delivered);
+        let ids: Vec<MsgId> = (delivered.saturating_add(1)..seq)
+            .rev()
+            .take(MAX_GAP_PULL)
+            .map(|seq| MsgId { origin: key, seq })
+            .collect();
+        if !ids.is_empty() {
+            self.last_loss = Some(self.now);
+        }
+        self.on_ihave(from, ids);
+    }
+
     /// The link's round trip, as measured at its handshake (zero if not
     /// measured).
     pub(super) fn rtt(&self, conn: ConnId) -> Duration {
@@ -147,7 +169,12 @@ impl Node {
     /// first (so a batch window reaches about that many links), then
     /// others at random.
     fn pick_announcers(&mut self, mut lazy: Vec<ConnId>) -> Vec<ConnId> {
-        let k = self.cfg.lazy_fanout;
+        // Where chat gets lost (this node found a gap or needed repair
+        // lately), its neighbours likely miss messages too: every lazy
+        // link hears of each one, as in Plumtree. Without losses a few
+        // announcers are enough, and cost a message per link each.
+        let lossy = self.last_loss.is_some_and(|t| self.now - t < LOSS_MEMORY);
+        let k = if lossy { 0 } else { self.cfg.lazy_fanout };
         if k == 0 || lazy.len() <= k {
             return lazy;
         }
@@ -349,6 +376,11 @@ impl Node {
                 self.announce_to(conn, chat.id, out);
             }
         }
+        if !in_order && via == Via::Live {
+            if let Some(from) = from {
+                self.pull_gap(key, seq, from);
+            }
+        }
         if in_order {
             self.deliver(chat, via, out);
             self.drain_held(key, out);
@@ -372,6 +404,9 @@ impl Node {
 
     pub(super) fn deliver(&mut self, chat: Chat, via: Via, out: &mut Vec<Output>) {
         let live = via == Via::Live;
+        if via == Via::Repair {
+            self.last_loss = Some(self.now);
+        }
         self.streams
             .set_delivered(chat.id.origin, chat.id.seq, self.now, chat.sent_ms, live);
         self.stats.delivered += 1;

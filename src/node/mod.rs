@@ -324,6 +324,12 @@ const TOMBSTONE_MIN_AGE: Duration = Duration::from_secs(60);
 pub const MAX_PROBES: usize = 16;
 /// Most announced-but-missing messages tracked at once.
 const MAX_MISSING: usize = 4096;
+/// Most earlier messages of a stream asked for when a later one comes
+/// ahead of them (see `pull_gap`).
+const MAX_GAP_PULL: usize = 64;
+/// How long after it last found chat lost a node announces every message
+/// over every lazy link (see `pick_announcers`).
+const LOSS_MEMORY: Duration = Duration::from_secs(10);
 /// Most members remembered as back from the other side of a cut (see
 /// `Node::back`): a split of thousands refutes thousands at once, and
 /// what does not fit is taken as before.
@@ -453,6 +459,9 @@ pub struct Node {
     announce: announce::Announce,
     /// When this node last took in a chat message it did not have.
     last_new_chat: Instant,
+    /// When this node last found chat lost on its way here (a gap ahead
+    /// of a live message, or a message only repair brought).
+    last_loss: Option<Instant>,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<Id, Instant>,
     /// Members this node suspected or held dead in a life that then came
@@ -542,6 +551,7 @@ impl Node {
             strikes: BTreeMap::new(),
             announce: announce::Announce::default(),
             last_new_chat: Instant::ZERO,
+            last_loss: None,
             streams: Streams::default(),
             store,
             timers: Timers::new(now, &cfg),

@@ -43,12 +43,6 @@ pub(super) struct Overlay {
     seq: u32,
     /// When this node last sent a beacon of its own.
     sent: Option<Instant>,
-    /// The wait before this node's next beacon, while it leads: it starts
-    /// at the shortest and doubles up to `beacon_interval` while the
-    /// roster stays the same (a Trickle timer, RFC 6206).
-    next_wait: Duration,
-    /// The roster hash when this node last sent a beacon of its own.
-    beacon_roster: u64,
     /// The newest beacon forwarded per leader, and when.
     seen: BTreeMap<Id, (Beacon, Instant)>,
     /// The member this node follows (`None`: it leads).
@@ -147,13 +141,6 @@ impl Node {
         self.overlay.jitter = Duration::from_millis(self.below(every) as u64);
     }
 
-    /// The shortest wait between two beacons of one leader: a heartbeat
-    /// interval (no longer than `beacon_interval`). Beacons that come
-    /// faster than half of it are not passed on.
-    fn shortest_beacon_wait(&self) -> Duration {
-        self.cfg.ping_interval.min(self.cfg.beacon_interval)
-    }
-
     /// Each heartbeat tick: lead (send a beacon when one is due) or follow
     /// (mend the tree, then dial the leader, when its beacons stop).
     pub(super) fn overlay_tick(&mut self, out: &mut Vec<Output>) {
@@ -170,20 +157,7 @@ impl Node {
         self.follow(leader);
         let every = self.cfg.beacon_interval;
         let Some(leader) = leader else {
-            // While the roster changes (the group forms, members join or
-            // die) the links change with it, and with a rooted tree a link
-            // made since the last beacon is off the tree: the leader
-            // beacons again after the shortest wait, then less and less
-            // often while the roster stays the same.
-            let shortest = self.shortest_beacon_wait();
-            let roster = self.roster_hash();
-            if roster != self.overlay.beacon_roster {
-                self.overlay.next_wait = shortest;
-            }
-            let wait = self.overlay.next_wait.max(shortest);
-            if self.overlay.sent.is_none_or(|t| self.now - t >= wait) {
-                self.overlay.next_wait = wait.saturating_mul(2).min(every);
-                self.overlay.beacon_roster = roster;
+            if self.overlay.sent.is_none_or(|t| self.now - t >= every) {
                 self.overlay.sent = Some(self.now);
                 self.overlay.seq = self.overlay.seq.saturating_add(1);
                 let b = Beacon {
@@ -530,7 +504,7 @@ impl Node {
             self.stats.beacons_dropped += 1;
             return;
         }
-        let half = Duration::from_millis(self.shortest_beacon_wait().as_millis() / 2);
+        let half = Duration::from_millis(self.cfg.beacon_interval.as_millis() / 2);
         let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
         match self.overlay.seen.get(&id) {
             Some((old, _))
