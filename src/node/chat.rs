@@ -103,10 +103,12 @@ impl Node {
     /// lost on one tree link is then back within about a round trip of
     /// the next one of its stream, where announcements over the lazy
     /// links (`lazy_fanout` of them per message) may all miss this node.
+    /// Only the first few past the frontier are asked for (they hold up
+    /// delivery): a peer that floods ahead of a gap it never fills gets
+    /// one small graft per graft wait, not one per message.
     fn pull_gap(&mut self, key: NodeKey, seq: u64, from: ConnId) {
         let delivered = self.streams.map.get(&key).map_or(0, |s| s.delivered);
         let ids: Vec<MsgId> = (delivered.saturating_add(1)..seq)
-            .rev()
             .take(MAX_GAP_PULL)
             .map(|seq| MsgId { origin: key, seq })
             .collect();

@@ -326,7 +326,7 @@ pub const MAX_PROBES: usize = 16;
 const MAX_MISSING: usize = 4096;
 /// Most earlier messages of a stream asked for when a later one comes
 /// ahead of them (see `pull_gap`).
-const MAX_GAP_PULL: usize = 64;
+const MAX_GAP_PULL: usize = 8;
 /// How long after it last found chat lost a node announces every message
 /// over every lazy link (see `pick_announcers`).
 const LOSS_MEMORY: Duration = Duration::from_secs(10);
