@@ -73,9 +73,10 @@ pub struct Config {
     /// beacon goes over every neighbour link, the link its first copy
     /// came over joins the tree and every link a copy comes again over
     /// leaves it, so the tree is the first-arrival (fewest hops on even
-    /// links) tree from the leader, rebuilt with every beacon. Chat duplicates and arrivals then leave the tree alone
-    /// (grafts for missing messages still add links; the next beacon
-    /// prunes them). Default true: a real tree under many senders (about
+    /// links) tree from the leader, rebuilt with every beacon while chat
+    /// flows (an idle group's beacons go over the tree only). Chat
+    /// duplicates and arrivals then leave the tree alone (grafts for
+    /// missing messages still add links; the next beacon prunes them). Default true: a real tree under many senders (about
     /// one payload copy per delivery) of depth about the overlay's
     /// radius, at about one message per link per beacon, and a tree that
     /// may route around a slow link only as far as the leader's shortest

@@ -138,6 +138,20 @@ impl Detector {
         self.reached.get(&id).copied()
     }
 
+    /// Whether a ping to `id` awaits its answer.
+    pub(super) fn pinging(&self, id: Id) -> bool {
+        self.ping_due(id).is_some()
+    }
+
+    /// When the latest ping to `id` awaiting its answer gives up, if any.
+    pub(super) fn ping_due(&self, id: Id) -> Option<Instant> {
+        self.pings
+            .values()
+            .filter(|p| p.target == id)
+            .map(|p| p.until)
+            .max()
+    }
+
     /// Notes that `id` answered a ping over a probe connection at `now`;
     /// past `MAX_REACHED`, the member reached longest ago is forgotten.
     fn note_reached(&mut self, id: Id, now: Instant) {
@@ -618,8 +632,14 @@ impl Node {
                 // Kept for the next probes of the ring predecessor.
                 self.detector.ring_link = Some((p.target, c));
                 self.bridge_ring_gap(p.target, out);
-            } else if self.overlay.held.contains_key(&p.target) {
-                // It was handed an accusation this node holds back: its
+            } else if self.overlay.held.contains_key(&p.target)
+                || self
+                    .members
+                    .get(&p.target)
+                    .is_some_and(|m| m.state == MemberState::Suspect)
+            {
+                // It was handed an accusation this node holds back, or the
+                // suspicion this node took (see `probe_connected`): its
                 // refutation comes back this way, which may be the only
                 // way across a cut. Closed once idle (see `heartbeat`).
             } else {
@@ -648,6 +668,7 @@ impl Node {
                 }
             }
             None => {
+                self.reached_suspect(p.target, out);
                 self.health_better();
                 if let Some(m) = self.members.get_mut(&p.target) {
                     m.failures = 0;
@@ -671,6 +692,7 @@ impl Node {
             .and_then(|c| self.conns.get(c))
             .is_some_and(|c| c.last_heard >= p.sent);
         if !heard {
+            self.take_held(p.target, out);
             // Over a link, the check also weighs what the link carried.
             let link = self.neighbours.get(&p.target).copied();
             self.check(p.target, link, out);

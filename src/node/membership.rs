@@ -226,9 +226,14 @@ impl Node {
                 if !mine && self.reached_lately(id) && self.hold_back(&u, out) {
                     // First-hand evidence again, from a member that is not a
                     // neighbour.
+                    self.found_between(&u, out);
                     return Merged::No;
                 }
-                if !mine && self.watches_over(&u) && self.check_accused(&u, out) {
+                if !mine
+                    && (self.watches_over(&u)
+                        || self.stands_between() && !self.neighbours.contains_key(&id))
+                    && self.check_accused(&u, out)
+                {
                     // No evidence either way here, but this node is one of
                     // the few that look for themselves.
                     return Merged::No;
@@ -363,7 +368,7 @@ impl Node {
     /// node still heard from it. Both stretch with this node's own ill
     /// health: a node whose messages go missing or come late would
     /// otherwise run out of patience before the refutation reaches it.
-    fn arm_suspicion(&mut self, id: Id) {
+    pub(super) fn arm_suspicion(&mut self, id: Id) {
         let Some((until, start)) = self
             .members
             .get(&id)
@@ -395,10 +400,10 @@ impl Node {
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let wait = max - (max - min) * frac / 1000;
         // The accused must hear of the suspicion and its refutation come
-        // back, a few link round trips: on links slower than the probe
-        // timeout allows for, the wait stretches as a probe's does (on a
-        // LAN, by nothing).
-        let far = self.slack(self.typical_rtt());
+        // back: at least two round trips of a typical link more, which
+        // the shortest wait does not allow for on wide-area links (on a
+        // LAN, next to nothing).
+        let far = self.typical_rtt().saturating_mul(2);
         self.suspicion_start(m) + Duration::from_millis(wait) + far
     }
 

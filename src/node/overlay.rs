@@ -75,6 +75,9 @@ pub(super) struct Overlay {
     /// The ring predecessor this node dials to bridge a gap left in the
     /// ring by a failure: its hello says it bridges.
     pub(super) ring_bridge: Option<Id>,
+    /// When this node last found that it reaches both a member and a
+    /// neighbour that accuses it (see [`Node::stands_between`]).
+    pub(super) between: Option<Instant>,
 }
 
 impl Overlay {
@@ -398,6 +401,90 @@ impl Node {
         true
     }
 
+    /// Whether this node found, within a suspicion's time, that it
+    /// reaches both a member and a neighbour that accuses it (see
+    /// [`found_between`](Self::found_between)): it may stand between two
+    /// parts of a partial cut, where each part accuses the other and the
+    /// overlay's links may all stay on one side. Such a node checks each
+    /// accusation of a member it has no link to for itself before it
+    /// takes it (see [`Node::check_accused`]); taken on the word of one
+    /// part, it would remove members this node reaches.
+    pub(super) fn stands_between(&self) -> bool {
+        self.detector.health == 0
+            && self
+                .overlay
+                .between
+                .is_some_and(|t| self.now - t < self.cfg.suspect_timeout)
+    }
+
+    /// This node just held back `u`, an accusation of a member it reached
+    /// itself lately. If its accuser is a neighbour whose link speaks,
+    /// this node reaches both the accuser and the accused, which cannot
+    /// reach each other: it stands between two parts (a node of the
+    /// accused's own part, which reaches no accuser, holds the accusation
+    /// back and no more). Entering [`stands_between`], it probes the suspects
+    /// it took on others' word meanwhile (at most [`MAX_HELD`]): the probe
+    /// tells each one of its suspicion, over a connection kept for the
+    /// refutation, and one it reaches is not declared dead on others'
+    /// word while that is fresh.
+    ///
+    /// [`stands_between`]: Self::stands_between
+    pub(super) fn found_between(&mut self, u: &MemberUpdate, out: &mut Vec<Output>) {
+        if u.accuser_id().is_some_and(|a| self.speaks(a)) {
+            self.enter_between(out);
+        }
+    }
+
+    /// This node's own ping reached `id`, which it holds suspect on
+    /// others' word: if one of its accusers is a neighbour whose link
+    /// speaks, this node stands between two parts, as in
+    /// [`found_between`](Self::found_between).
+    pub(super) fn reached_suspect(&mut self, id: Id, out: &mut Vec<Output>) {
+        let accused_by_neighbour = self.members.get(&id).is_some_and(|m| {
+            m.state == MemberState::Suspect && m.accusers.ids().any(|a| self.speaks(a))
+        });
+        if accused_by_neighbour {
+            self.enter_between(out);
+        }
+    }
+
+    /// Whether `id` is a neighbour whose link carried something within a
+    /// silence.
+    fn speaks(&self, id: Id) -> bool {
+        let silence = self.silence();
+        self.neighbours
+            .get(&id)
+            .and_then(|c| self.conns.get(c))
+            .is_some_and(|c| self.now - c.last_heard < silence)
+    }
+
+    /// See [`found_between`](Self::found_between).
+    fn enter_between(&mut self, out: &mut Vec<Output>) {
+        let entering = !self.stands_between();
+        self.overlay.between = Some(self.now);
+        if !entering || self.detector.health > 0 {
+            return;
+        }
+        let me = self.me.id;
+        let taken: Vec<Id> = self
+            .suspects
+            .keys()
+            .copied()
+            .filter(|id| {
+                !self.neighbours.contains_key(id)
+                    && !self.detector.pinging(*id)
+                    && self
+                        .members
+                        .get(id)
+                        .is_some_and(|m| !m.accusers.ids().any(|a| a == me))
+            })
+            .take(MAX_HELD)
+            .collect();
+        for id in taken {
+            self.probe(id, None, out);
+        }
+    }
+
     /// The accusations held back that are due: one refuted meanwhile
     /// needs nothing; otherwise the accused is dialled as a bridge (if it
     /// answered this node's ping since the dial that failed, if any, and
@@ -428,6 +515,33 @@ impl Node {
                 self.flood_updates(vec![u], None, out);
             }
         }
+    }
+
+    /// This node's own probe of `id` failed while it held back an
+    /// accusation of it: the accusation is taken now, its suspicion
+    /// counted from when it came, so that checking for itself delays no
+    /// real death (the failed probe is checked through others as well,
+    /// which may add this node's own voice).
+    pub(super) fn take_held(&mut self, id: Id, out: &mut Vec<Output>) {
+        let Some((u, due)) = self.overlay.held.remove(&id) else {
+            return;
+        };
+        // Held for a gossip interval from its arrival (see `hold_back`).
+        let came = due.saturating_sub(self.cfg.gossip_interval);
+        self.detector.forget_reached(id);
+        self.overlay.given_up = Some(id);
+        if self.apply_update(&u, false, out) {
+            if let Some(m) = self
+                .members
+                .get_mut(&id)
+                .filter(|m| m.state == MemberState::Suspect && m.since > came)
+            {
+                m.since = came;
+            }
+            self.arm_suspicion(id);
+            self.flood_updates(vec![u], None, out);
+        }
+        self.overlay.given_up = None;
     }
 
     /// Dials the member an accusation held back names, as a bridge (a
@@ -543,7 +657,7 @@ impl Node {
         }
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
-        if self.cfg.rooted_tree || lazy {
+        if self.shaping_tree() || lazy {
             // Came first over a link off the tree (the leader pushes its
             // own over every link): the tree lacked this path, as when
             // prunes for different senders cut it apart (Plumtree's
@@ -554,6 +668,17 @@ impl Node {
             self.beacon_heard();
         }
         self.push_beacon(b, Some(conn), out);
+    }
+
+    /// Whether this node's beacons shape a rooted tree now
+    /// (`Config::rooted_tree`): while chat flows (a new message within
+    /// three beacon intervals). An idle group's beacons go over the tree
+    /// only, as without it: a beacon over every link costs a message per
+    /// link, and its prunes as many again, for a tree nobody uses.
+    fn shaping_tree(&self) -> bool {
+        self.cfg.rooted_tree
+            && self.last_new_chat != Instant::ZERO
+            && self.now - self.last_new_chat < self.cfg.beacon_interval.saturating_mul(3)
     }
 
     /// A beacon came again over `conn`. While the group is idle, Plumtree's
@@ -577,7 +702,7 @@ impl Node {
     /// and grafts the link, so the tree cannot stay cut apart while idle
     /// (a follower that holds the leader as a neighbour counts on that).
     fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
-        let rooted = self.cfg.rooted_tree;
+        let rooted = self.shaping_tree();
         let own = b.origin.id == self.me.id;
         for n in self.neighbours.values() {
             let Some(c) = self.conns.get_mut(n) else {

@@ -608,6 +608,17 @@ impl Node {
                 self.suspects.insert(who, end);
                 continue;
             }
+            if let Some(t) = self
+                .detector
+                .ping_due(who)
+                .filter(|_| self.stands_between())
+            {
+                // This node, which reaches members others cannot, is
+                // probing the suspect itself: its own answer decides (a
+                // probe's wait at most).
+                self.suspects.insert(who, t);
+                continue;
+            }
             if let Some(t) = self.reached_fresh(who).filter(|t| *t >= since) {
                 // This node's own ping reached the suspect since it took
                 // the suspicion (and told it so): the refutation is on its
