@@ -499,7 +499,7 @@ impl Node {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            let Some((u, _)) = self.overlay.held.remove(&id) else {
+            let Some((u, due)) = self.overlay.held.remove(&id) else {
                 continue;
             };
             let standing = self.members.get(&id).is_some_and(|m| {
@@ -508,11 +508,16 @@ impl Node {
             if !standing || self.neighbours.contains_key(&id) {
                 continue;
             }
-            let bridged = self.detector.health == 0
-                && self.detector.reached_at(id).is_some()
-                && self.bridge_to(&u, out);
-            if !bridged && self.apply_update(&u, false, out) {
-                self.flood_updates(vec![u], None, out);
+            // Held for a gossip interval from its arrival (see
+            // `hold_back`); evidence counts from a reach window before it.
+            let came = due.saturating_sub(self.cfg.gossip_interval);
+            let since = came.saturating_sub(self.reach_window());
+            let reached = self.detector.reached_at(id).is_some_and(|t| t >= since);
+            let bridged = self.detector.health == 0 && reached && self.bridge_to(&u, out);
+            if !bridged {
+                // Nothing reached it (the probe of a check is still out):
+                // its suspicion counts from when it came.
+                self.take(u, (!reached).then_some(came), out);
             }
         }
     }
@@ -529,16 +534,25 @@ impl Node {
         // Held for a gossip interval from its arrival (see `hold_back`).
         let came = due.saturating_sub(self.cfg.gossip_interval);
         self.detector.forget_reached(id);
+        self.take(u, Some(came), out);
+    }
+
+    /// Takes `u`, an accusation held back, and passes it on; its
+    /// suspicion counts from `came` if given (when it arrived here).
+    fn take(&mut self, u: MemberUpdate, came: Option<Instant>, out: &mut Vec<Output>) {
+        let id = u.node.id;
+        // Taken, not held back again (see `check_accused`).
         self.overlay.given_up = Some(id);
         if self.apply_update(&u, false, out) {
-            if let Some(m) = self
-                .members
-                .get_mut(&id)
-                .filter(|m| m.state == MemberState::Suspect && m.since > came)
-            {
+            if let Some((m, came)) = came.and_then(|c| {
+                self.members
+                    .get_mut(&id)
+                    .filter(|m| m.state == MemberState::Suspect && m.since > c)
+                    .map(|m| (m, c))
+            }) {
                 m.since = came;
+                self.arm_suspicion(id);
             }
-            self.arm_suspicion(id);
             self.flood_updates(vec![u], None, out);
         }
         self.overlay.given_up = None;
