@@ -744,16 +744,17 @@ impl Node {
             Input::Leave => self.leave(out),
         }
         // Announcements waiting for a link that is written to now go in
-        // the same write.
-        let mut written: Vec<ConnId> = Vec::new();
+        // the same write (in the order of the first write to each link; no
+        // allocation unless some link has any waiting).
+        let mut riding: Vec<ConnId> = Vec::new();
         for o in &out[first..] {
             if let Output::Send { conn, .. } = o {
-                if !written.contains(conn) {
-                    written.push(*conn);
+                if self.announce.has_queued(*conn) && !riding.contains(conn) {
+                    riding.push(*conn);
                 }
             }
         }
-        for conn in written {
+        for conn in riding {
             if let Some(ids) = self.announce.take(conn) {
                 out.push(Output::Send {
                     conn,
