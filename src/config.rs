@@ -203,10 +203,10 @@ pub struct Config {
     /// How long a suspicion with a single accuser waits for a refutation
     /// before the suspect is declared dead. Default 3 s. Each further
     /// independent accuser shortens it, down to `suspect_min` after
-    /// `indirect_probes` of them (Lifeguard's dynamic suspicion). On
-    /// links slower than `probe_timeout` allows for (the median round trip
-    /// of the node's links), both stretch as a probe's wait does, so that
-    /// a refutation over such links comes in time.
+    /// `indirect_probes` of them (Lifeguard's dynamic suspicion). Both
+    /// are lengthened by two round trips of the node's typical link (the
+    /// median of its links'), so that the accused hears of the suspicion
+    /// and its refutation comes back in time on wide-area links.
     pub suspect_timeout: Duration,
     /// Shortest suspicion, when many accusers agree. Default 500 ms; at
     /// most `suspect_timeout`. Must leave time for the accused to hear of
