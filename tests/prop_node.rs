@@ -4334,6 +4334,23 @@ fn probe_that_reached_5_for_3(p: &mut Probe) {
     );
 }
 
+/// `probe_knowing_far_members` that reached member 5 for neighbour 3 and
+/// then held back an accusation of 5 by `accuser`.
+fn holding_5_accused_by(accuser: u8) -> Probe {
+    let mut p = probe_knowing_far_members();
+    probe_that_reached_5_for_3(&mut p);
+    p.step(Step::Message(3, suspicion(key(5, 1), 0, id(accuser))))
+        .unwrap();
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Alive), "held");
+    p
+}
+
+/// Whether `outs` dial `who`'s address.
+fn dials(outs: &[Output], who: Id) -> bool {
+    outs.iter()
+        .any(|o| matches!(o, Output::Connect { addr } if *addr == addr_of(who)))
+}
+
 /// A node that holds back an accusation of a member it reached itself
 /// lately, made by a neighbour whose link speaks, reaches both the
 /// accuser and the accused: it may stand between two parts of a partial
@@ -4350,24 +4367,12 @@ fn a_node_that_reaches_both_accuser_and_accused_checks_accusations_itself() {
     let reached = key(5, 1);
     // Accused by 4, three others come first on the ring: taken, unless
     // this node stands between.
-    let mut p = probe_knowing_far_members();
-    probe_that_reached_5_for_3(&mut p);
-    p.step(Step::Message(3, suspicion(reached, 0, id(3))))
-        .unwrap();
-    assert_eq!(state_of(&p, reached.id), Some(MemberState::Alive), "held");
+    let mut p = holding_5_accused_by(3);
     let outs = p.step(Step::Message(2, suspicion(m, 0, id(4)))).unwrap();
     assert_eq!(state_of(&p, m.id), Some(MemberState::Alive), "not taken");
-    assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == addr_of(m.id))),
-        "probes the accused: {outs:?}"
-    );
+    assert!(dials(&outs, m.id), "probes the accused: {outs:?}");
     // The same, the first accuser no neighbour: taken.
-    let mut p = probe_knowing_far_members();
-    probe_that_reached_5_for_3(&mut p);
-    p.step(Step::Message(3, suspicion(reached, 0, id(1))))
-        .unwrap();
-    assert_eq!(state_of(&p, reached.id), Some(MemberState::Alive), "held");
+    let mut p = holding_5_accused_by(1);
     let outs = p.step(Step::Message(2, suspicion(m, 0, id(4)))).unwrap();
     assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect), "{outs:?}");
     // Suspicions taken before, the shortest wait for four accusers:
@@ -4384,11 +4389,7 @@ fn a_node_that_reaches_both_accuser_and_accused_checks_accusations_itself() {
     let outs = p
         .step(Step::Message(3, suspicion(reached, 0, id(3))))
         .unwrap();
-    assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Connect { addr } if *addr == addr_of(m.id))),
-        "probes the suspect: {outs:?}"
-    );
+    assert!(dials(&outs, m.id), "probes the suspect: {outs:?}");
     let outs = p.step(Step::Connected(21, Some(addr_of(m.id)))).unwrap();
     assert!(
         listed(&outs, 21, m.id)

@@ -590,13 +590,8 @@ impl Node {
         }
         self.overlay.bridging = None;
         self.detector.forget_reached(id);
-        if let Some(u) = self.overlay.vouch.take() {
-            // Taken, not held back again (see `check_accused`).
-            self.overlay.given_up = Some(id);
-            if u.node.id == id && self.apply_update(&u, false, out) {
-                self.flood_updates(vec![u], None, out);
-            }
-            self.overlay.given_up = None;
+        if let Some(u) = self.overlay.vouch.take().filter(|u| u.node.id == id) {
+            self.take(u, None, out);
         }
     }
 
