@@ -3644,6 +3644,45 @@ fn a_node_that_hears_from_no_one_declares_no_one_dead() {
     assert_eq!(state_of(&alone, id(1)), Some(MemberState::Dead));
 }
 
+/// A node that heard from no one for a while suspected its neighbours
+/// meanwhile; once it hears again, those alive refute. The silence was
+/// most likely its own, so those refutations are not held against it
+/// here (the others still count them): its word goes on counting, and
+/// the neighbour that really died is declared dead on it. Held to them,
+/// it would stop counting its own accusations and keep the dead member
+/// alive. (A node that accused while it heard from others is held to it:
+/// see `an_accuser_whose_accusations_keep_being_refuted_is_not_counted`.)
+#[test]
+fn accusations_made_while_hearing_from_no_one_are_not_held_against_their_maker() {
+    let cfg = Config {
+        accuser_allowance: 2,
+        accuser_forgive: Duration::from_secs(60),
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    run_silent(&mut p, Duration::from_secs(20));
+    for i in 1..=3 {
+        assert_eq!(state_of(&p, id(i)), Some(MemberState::Suspect), "n{i}");
+    }
+    // Member 4 gets through and goes on speaking; over it, 1 and 2
+    // refute. 3 died.
+    p.step(Step::Open(20, None, Message::Hello(hello(key(4, 1)))))
+        .unwrap();
+    for i in 1..=2 {
+        p.step(Step::Message(20, alive(key(i, 1), 1))).unwrap();
+        assert_eq!(state_of(&p, id(i)), Some(MemberState::Alive), "n{i}");
+    }
+    assert_eq!(p.node.stats().accusers_limited, 0);
+    let back = p.now;
+    while p.now - back < cfg.suspect_timeout.saturating_mul(4)
+        && state_of(&p, id(3)) != Some(MemberState::Dead)
+    {
+        p.step(Step::Message(20, Message::Pong(0))).unwrap();
+        run_silent(&mut p, Duration::from_millis(100));
+    }
+    assert_eq!(state_of(&p, id(3)), Some(MemberState::Dead));
+}
+
 /// A peer back from the other side of a cut (this node suspected it, or
 /// held it dead, when its hello came) may tell members of this side dead,
 /// as its side saw them: for a suspicion's time such deaths are

@@ -552,7 +552,18 @@ impl Node {
                         || (m.state == MemberState::Dead
                             && now - m.since < self.cfg.suspect_timeout))
             })
-            .map(|(_, m)| m.accusers.ids().collect())
+            .map(|(_, m)| {
+                // This node's own accusation, if it heard from no one for a
+                // silence after it made it (and hears again now): the
+                // silence it took for the accused's was most likely its
+                // own. Not held against it here: its word on the members
+                // that really died meanwhile still counts.
+                let cut_off_since = self.detector.heard_again.is_some_and(|t| t >= m.since);
+                m.accusers
+                    .ids()
+                    .filter(|a| !(cut_off_since && *a == self.me.id))
+                    .collect()
+            })
             .unwrap_or_default();
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
