@@ -4273,6 +4273,55 @@ fn an_announcement_waiting_for_a_link_goes_with_the_next_write_to_it() {
     assert!(!passed_on(&later, c.id).contains(&ConnId(2)), "{later:?}");
 }
 
+/// Ids for a lazy link are gathered for `ihave_interval`, or four round
+/// trips of the link if that is longer (mending the tree over it costs
+/// about that anyway), but never longer than `sync_interval`: one
+/// announcement carries a busy window's messages on slow links.
+#[test]
+fn announcements_over_a_slow_link_are_gathered_for_four_round_trips() {
+    let cfg = Config {
+        rooted_tree: false,
+        lazy_fanout: 0,
+        ..Config::testing()
+    };
+    // (round trip, sync interval, window), all in ms: `ihave_interval`,
+    // four round trips, and two capped by the sync interval.
+    for (rtt_ms, sync_ms, window_ms) in [
+        (5, 1000, 50),
+        (100, 1000, 400),
+        (200, 500, 500),
+        (400, 800, 800),
+    ] {
+        let cfg = Config {
+            sync_interval: Duration::from_millis(sync_ms),
+            ..cfg.clone()
+        };
+        let mut p = probe_with_links_of(cfg.clone(), rtt_ms);
+        // Link 3 leaves the tree at its peer's word.
+        p.step(Step::Message(3, Message::Prune)).unwrap();
+        let c = chat(key(5, 1), 1);
+        p.step(Step::Message(1, Message::Chat(c.clone()))).unwrap();
+        let start = p.now;
+        let mut sent = None;
+        while sent.is_none() && p.now - start < Duration::from_secs(2) {
+            let outs = p.step(Step::Wait(10)).unwrap();
+            let on_3 = outs.iter().any(|o| {
+                matches!(o, Output::Send { conn, msg: Message::IHave(ids) }
+                    if *conn == ConnId(3) && ids.contains(&c.id))
+            });
+            if on_3 {
+                sent = Some(p.now - start);
+            }
+        }
+        let sent = sent.unwrap_or_else(|| panic!("rtt {rtt_ms} ms: never announced"));
+        let window = Duration::from_millis(window_ms);
+        assert!(
+            sent >= window && sent <= window + Duration::from_millis(10),
+            "rtt {rtt_ms} ms: announced after {sent:?}, window {window:?}"
+        );
+    }
+}
+
 // ---- a gap ahead of a live message is asked of the link it came over --
 
 /// A live message that comes ahead of an earlier one of its stream over

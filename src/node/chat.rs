@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Round trips of a lazy link its announcements are gathered for, at
+/// least `ihave_interval` and at most `sync_interval` (see `announce_to`).
+const ANNOUNCE_RTTS: u64 = 4;
+
 impl Node {
     // ---- chat --------------------------------------------------------
 
@@ -191,13 +195,24 @@ impl Node {
     }
 
     /// Announces `id` over the lazy link `conn`: at once, or in the link's
-    /// next batch. A batch window lasts `ihave_interval`, or the link's
-    /// round trip if that is longer: a graft over the link costs a round
-    /// trip anyway, so on slow links an announcement that waits that long
-    /// delays a mended tree by at most half again, and a busy group sends
-    /// one announcement for several messages.
+    /// next batch. A batch window lasts `ihave_interval`, or
+    /// `ANNOUNCE_RTTS` round trips of the link if that is longer, but no
+    /// longer than `sync_interval`. Mending a broken tree over a link
+    /// takes about two and a half round trips after the announcement
+    /// leaves, plus `graft_timeout` (it travels, the graft waits a round
+    /// trip more than that, the graft and the message travel). With a
+    /// window of four round trips, a tree broken on 100 ms links is
+    /// mended within about 1.45 s instead of 0.85 s, and one announcement
+    /// carries every message of 800 ms (`wan`: 72 messages per chat sent
+    /// against 109 with a window of one round trip). Past
+    /// `sync_interval`, waiting saves little: the digest sync that goes
+    /// out that often finds what the tree missed too.
     fn announce_to(&mut self, conn: ConnId, id: MsgId, out: &mut Vec<Output>) {
-        let every = self.cfg.ihave_interval.max(self.rtt(conn));
+        let every = self.cfg.ihave_interval.max(
+            self.rtt(conn)
+                .saturating_mul(ANNOUNCE_RTTS)
+                .min(self.cfg.sync_interval),
+        );
         if every == Duration::ZERO {
             out.push(Output::Send {
                 conn,
