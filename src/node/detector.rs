@@ -572,7 +572,7 @@ impl Node {
             let told = if m.state == MemberState::Suspect {
                 Some(m.update(id, self.now))
             } else {
-                self.overlay.held.get(&id).map(|(u, _)| u.clone())
+                self.overlay.held.get(&id).map(|h| h.accusation.clone())
             };
             if let Some(u) = told {
                 out.push(Output::Send {

@@ -26,6 +26,15 @@
 
 use super::*;
 
+/// An accusation held back (see [`Node::hold_back`]).
+#[derive(Clone, Debug)]
+pub(super) struct Held {
+    pub(super) accusation: MemberUpdate,
+    /// When it came; whether its refutation came is seen a gossip
+    /// interval later (see [`Node::settle_held`]).
+    came: Instant,
+}
+
 /// Most leaders whose beacons a node tracks at once (one normally, two
 /// while views disagree on who leads).
 const MAX_ORIGINS: usize = 4;
@@ -63,10 +72,9 @@ pub(super) struct Overlay {
     pub(super) bridging: Option<Id>,
     /// An accusation to hand the member dialled as a bridge, once linked.
     vouch: Option<MemberUpdate>,
-    /// Accusations held back against members this node reached, and
-    /// when to see whether their refutations came (at most
+    /// Accusations held back against members this node reached (at most
     /// [`MAX_HELD`]).
-    pub(super) held: BTreeMap<Id, (MemberUpdate, Instant)>,
+    pub(super) held: BTreeMap<Id, Held>,
     /// When this node last dialled an accused member it had reached.
     bridged: Option<Instant>,
     /// The accused whose bridge dial just failed, while its accusation
@@ -367,13 +375,16 @@ impl Node {
         }
         let life = |x: &MemberUpdate| (x.node.incarnation, x.version);
         match self.overlay.held.get(&id) {
-            Some((h, _)) if life(h) >= life(u) => return true,
+            Some(h) if life(&h.accusation) >= life(u) => return true,
             Some(_) => {}
             None if self.overlay.held.len() >= MAX_HELD => return false,
             None => {}
         }
-        let due = self.now + self.cfg.gossip_interval;
-        self.overlay.held.insert(id, (u.clone(), due));
+        let held = Held {
+            accusation: u.clone(),
+            came: self.now,
+        };
+        self.overlay.held.insert(id, held);
         let msg = Message::PeerList {
             full: false,
             members: vec![u.clone()],
@@ -491,15 +502,20 @@ impl Node {
     /// no bridge was dialled lately), or else the accusation is taken.
     fn settle_held(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
+        let wait = self.cfg.gossip_interval;
         let due: Vec<Id> = self
             .overlay
             .held
             .iter()
-            .filter(|(_, (_, t))| *t <= now)
+            .filter(|(_, h)| h.came + wait <= now)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            let Some((u, due)) = self.overlay.held.remove(&id) else {
+            let Some(Held {
+                accusation: u,
+                came,
+            }) = self.overlay.held.remove(&id)
+            else {
                 continue;
             };
             let standing = self.members.get(&id).is_some_and(|m| {
@@ -508,9 +524,7 @@ impl Node {
             if !standing || self.neighbours.contains_key(&id) {
                 continue;
             }
-            // Held for a gossip interval from its arrival (see
-            // `hold_back`); evidence counts from a reach window before it.
-            let came = due.saturating_sub(self.cfg.gossip_interval);
+            // Evidence counts from a reach window before it came.
             let since = came.saturating_sub(self.reach_window());
             let reached = self.detector.reached_at(id).is_some_and(|t| t >= since);
             let bridged = self.detector.health == 0 && reached && self.bridge_to(&u, out);
@@ -528,11 +542,13 @@ impl Node {
     /// real death (the failed probe is checked through others as well,
     /// which may add this node's own voice).
     pub(super) fn take_held(&mut self, id: Id, out: &mut Vec<Output>) {
-        let Some((u, due)) = self.overlay.held.remove(&id) else {
+        let Some(Held {
+            accusation: u,
+            came,
+        }) = self.overlay.held.remove(&id)
+        else {
             return;
         };
-        // Held for a gossip interval from its arrival (see `hold_back`).
-        let came = due.saturating_sub(self.cfg.gossip_interval);
         self.detector.forget_reached(id);
         self.take(u, Some(came), out);
     }
