@@ -3605,6 +3605,37 @@ fn run_silent(p: &mut Probe, d: Duration) {
     }
 }
 
+/// A node with three neighbours that heard from none of them for 20 s,
+/// and suspected each.
+fn cut_off_for_a_while(cfg: Config) -> Probe {
+    let mut p = probe_with_neighbours(cfg, 3);
+    run_silent(&mut p, Duration::from_secs(20));
+    for i in 1..=3 {
+        assert_eq!(state_of(&p, id(i)), Some(MemberState::Suspect), "n{i}");
+    }
+    p
+}
+
+/// Member 4 gets through to `p` over link 20.
+fn gets_through(p: &mut Probe) {
+    p.step(Step::Open(20, None, Message::Hello(hello(key(4, 1)))))
+        .unwrap();
+}
+
+/// Member 4 says something over link 20 every 100 ms, for at most `d`
+/// or until `member` is dead; returns how long that took, if it was.
+fn speaks_until_dead(p: &mut Probe, member: Id, d: Duration) -> Option<Duration> {
+    let from = p.now;
+    while p.now - from < d {
+        if state_of(p, member) == Some(MemberState::Dead) {
+            return Some(p.now - from);
+        }
+        p.step(Step::Message(20, Message::Pong(0))).unwrap();
+        run_silent(p, Duration::from_millis(100));
+    }
+    None
+}
+
 /// A node that hears from no one is far likelier cut off than the only
 /// one left: it suspects its silent neighbours but declares none dead
 /// (its deaths would reach the others as news once it is back). Once it
@@ -3614,29 +3645,15 @@ fn run_silent(p: &mut Probe, d: Duration) {
 #[test]
 fn a_node_that_hears_from_no_one_declares_no_one_dead() {
     let cfg = Config::testing();
-    let mut p = probe_with_neighbours(cfg.clone(), 3);
-    run_silent(&mut p, Duration::from_secs(20));
-    for i in 1..=3 {
-        assert_eq!(state_of(&p, id(i)), Some(MemberState::Suspect), "n{i}");
-    }
+    let mut p = cut_off_for_a_while(cfg.clone());
     // A member gets through again (and goes on speaking): refutations may
     // now come.
-    p.step(Step::Open(20, None, Message::Hello(hello(key(4, 1)))))
-        .unwrap();
-    let back = p.now;
-    let mut dead_at = None;
-    while p.now - back < cfg.suspect_timeout.saturating_mul(6) && dead_at.is_none() {
-        p.step(Step::Message(20, Message::Pong(0))).unwrap();
-        run_silent(&mut p, Duration::from_millis(100));
-        if state_of(&p, id(2)) == Some(MemberState::Dead) {
-            dead_at = Some(p.now);
-        }
-    }
-    let dead_at = dead_at.expect("node 2 never declared dead once node 1 spoke");
+    gets_through(&mut p);
+    let took = speaks_until_dead(&mut p, id(2), cfg.suspect_timeout.saturating_mul(6))
+        .expect("node 2 never declared dead once node 4 spoke");
     assert!(
-        dead_at - back >= cfg.suspect_timeout,
-        "declared {:?} after hearing again",
-        dead_at - back
+        took >= cfg.suspect_timeout,
+        "declared {took:?} after hearing again"
     );
 
     let mut alone = probe_with_neighbours(cfg.clone(), 1);
@@ -3659,28 +3676,18 @@ fn accusations_made_while_hearing_from_no_one_are_not_held_against_their_maker()
         accuser_forgive: Duration::from_secs(60),
         ..Config::testing()
     };
-    let mut p = probe_with_neighbours(cfg.clone(), 3);
-    run_silent(&mut p, Duration::from_secs(20));
-    for i in 1..=3 {
-        assert_eq!(state_of(&p, id(i)), Some(MemberState::Suspect), "n{i}");
-    }
-    // Member 4 gets through and goes on speaking; over it, 1 and 2
-    // refute. 3 died.
-    p.step(Step::Open(20, None, Message::Hello(hello(key(4, 1)))))
-        .unwrap();
+    let mut p = cut_off_for_a_while(cfg.clone());
+    // Member 4 gets through; over it, 1 and 2 refute. 3 died.
+    gets_through(&mut p);
     for i in 1..=2 {
         p.step(Step::Message(20, alive(key(i, 1), 1))).unwrap();
         assert_eq!(state_of(&p, id(i)), Some(MemberState::Alive), "n{i}");
     }
     assert_eq!(p.node.stats().accusers_limited, 0);
-    let back = p.now;
-    while p.now - back < cfg.suspect_timeout.saturating_mul(4)
-        && state_of(&p, id(3)) != Some(MemberState::Dead)
-    {
-        p.step(Step::Message(20, Message::Pong(0))).unwrap();
-        run_silent(&mut p, Duration::from_millis(100));
-    }
-    assert_eq!(state_of(&p, id(3)), Some(MemberState::Dead));
+    assert!(
+        speaks_until_dead(&mut p, id(3), cfg.suspect_timeout.saturating_mul(4)).is_some(),
+        "its own accusation of 3 stopped counting"
+    );
 }
 
 /// A peer back from the other side of a cut (this node suspected it, or
