@@ -701,8 +701,12 @@ impl Node {
     /// only, as without it: a beacon over every link costs a message per
     /// link, and its prunes as many again, for a tree nobody uses.
     fn shaping_tree(&self) -> bool {
-        self.cfg.rooted_tree
-            && self.last_new_chat != Instant::ZERO
+        self.cfg.rooted_tree && self.chat_flows()
+    }
+
+    /// Whether a new chat message came within three beacon intervals.
+    fn chat_flows(&self) -> bool {
+        self.last_new_chat != Instant::ZERO
             && self.now - self.last_new_chat < self.cfg.beacon_interval.saturating_mul(3)
     }
 
@@ -713,9 +717,7 @@ impl Node {
     /// shapes the tree (its paths are the shortest for every sender, not
     /// for the leader alone), and a beacon's copies are left alone.
     fn prune_for_beacon(&mut self, conn: ConnId, out: &mut Vec<Output>) {
-        let quiet = self.cfg.beacon_interval.saturating_mul(3);
-        let never = self.last_new_chat == Instant::ZERO;
-        if self.cfg.rooted_tree || never || self.now - self.last_new_chat >= quiet {
+        if self.cfg.rooted_tree || !self.chat_flows() {
             self.prune(conn, out);
         }
     }
