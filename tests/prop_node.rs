@@ -350,6 +350,9 @@ struct Probe {
     seeds: BTreeSet<SocketAddr>,
     /// Every chat fed to the node (in messages and in frames), by id.
     fed: BTreeMap<MsgId, Vec<Chat>>,
+    /// Every address fed to the node (in member entries, hellos and
+    /// `Busy` answers) and given to `Join`: all it may dial.
+    heard: BTreeSet<SocketAddr>,
     stats: Stats,
 }
 
@@ -372,12 +375,14 @@ impl Probe {
             frontier: BTreeMap::new(),
             seeds: BTreeSet::new(),
             fed: BTreeMap::new(),
+            heard: BTreeSet::new(),
             stats: Stats::default(),
         }
     }
 
-    /// Keeps the chats `input` brings, to check what the node delivers.
-    fn note_chats(&mut self, input: &Input) {
+    /// Keeps the chats and addresses `input` brings, to check what the
+    /// node delivers and dials.
+    fn note_input(&mut self, input: &Input) {
         let decoded;
         let msg = match input {
             Input::Message { msg, .. } => msg,
@@ -390,6 +395,10 @@ impl Probe {
             },
             _ => return,
         };
+        self.heard.extend(entries_in(msg).iter().map(|u| u.addr));
+        if let Message::Busy(b) = msg {
+            self.heard.extend(&b.others);
+        }
         let chats = match msg {
             Message::Chat(c) => std::slice::from_ref(c),
             Message::History(h) => &h.chats[..],
@@ -410,7 +419,7 @@ impl Probe {
     }
 
     fn feed(&mut self, at: Instant, input: Input) -> Result<Vec<Output>, TestCaseError> {
-        self.note_chats(&input);
+        self.note_input(&input);
         let timeout = matches!(input, Input::Timeout);
         self.node.handle(at, input, &mut self.out);
         let outs: Vec<Output> = self.out.drain(..).collect();
@@ -565,26 +574,36 @@ impl Probe {
                 _ => {}
             }
         }
+        // Every dial goes to an address the node was given: a member's in
+        // one of its lives (it may have moved or be forgotten while the
+        // dial is in flight), one offered by a busy node, or a seed.
+        for o in outs {
+            if let Output::Connect { addr } = o {
+                prop_assert!(
+                    self.heard.contains(addr) || self.seeds.contains(addr),
+                    "dialled {addr}, which no one gave"
+                );
+            }
+        }
+        // Every table within the bounds the config documents.
         let t = self.node.table_sizes();
-        let c = &self.cfg;
-        prop_assert!(t.members <= c.max_members, "members: {t:?}");
-        prop_assert!(t.neighbours <= c.max_connections, "neighbours: {t:?}");
+        let b = self.cfg.table_bounds(self.seeds.len());
+        prop_assert!(t.members <= b.members, "members: {t:?}");
+        prop_assert!(t.neighbours <= b.neighbours, "neighbours: {t:?}");
         prop_assert!(t.neighbours <= t.connections, "neighbours: {t:?}");
-        prop_assert!(t.accepting <= c.max_handshaking, "accepting: {t:?}");
+        prop_assert!(t.accepting <= b.accepting, "accepting: {t:?}");
+        prop_assert!(t.connections <= b.connections, "connections: {t:?}");
         // Dialled connections still handshaking: one per dial at most.
         prop_assert!(
-            t.connections - t.neighbours - t.accepting <= c.max_members + self.seeds.len(),
+            t.connections - t.neighbours - t.accepting <= b.dialing,
             "handshaking: {t:?}"
         );
-        prop_assert!(t.streams <= 2 * c.max_members, "streams: {t:?}");
-        prop_assert!(t.held <= c.max_holdback, "held: {t:?}");
-        prop_assert!(t.history <= c.history_max, "history: {t:?}");
-        // Every dial goes to a member or to an address given to `Join` (the
-        // member may be forgotten while the dial is in flight).
-        prop_assert!(
-            t.dialing <= c.max_members + self.seeds.len(),
-            "dialing: {t:?}"
-        );
+        prop_assert!(t.dialing <= b.dialing, "dialing: {t:?}");
+        prop_assert!(t.streams <= b.streams, "streams: {t:?}");
+        prop_assert!(t.held <= b.held, "held: {t:?}");
+        prop_assert!(t.history <= b.history, "history: {t:?}");
+        prop_assert!(t.recent <= b.recent, "recent: {t:?}");
+        prop_assert!(t.probing <= b.probing, "probing: {t:?}");
         prop_assert_eq!(self.node.poll_timeout().is_none(), self.node.has_left());
         let s = self.node.stats().clone();
         let (new, old) = (counters(&s), counters(&self.stats));
@@ -4539,5 +4558,42 @@ fn a_held_accusation_whose_probe_fails_is_taken_at_once() {
     assert!(
         p.now - s.since >= Duration::from_millis(100),
         "counted from its arrival"
+    );
+}
+
+/// A member that moves to a new address in a new life while a dial to its
+/// old one is in flight: both dials stand (a dial cannot be called back,
+/// so the node dials more addresses than it has members), and the old one
+/// failing counts nothing against the new life.
+#[test]
+fn a_failed_dial_to_where_a_member_used_to_listen_counts_nothing_against_it() {
+    let mut p = Probe::new(small_config(), 0, 17);
+    let at = |k: NodeKey, a: u8| Hello {
+        addr: addr(a),
+        proof: Proof::sign(signer(k.id), k, 0, addr(a), "peer", false),
+        ..hello(k)
+    };
+    p.step(Step::Open(1, None, Message::Hello(at(key(3, 1), 5))))
+        .unwrap();
+    let outs = p.step(Step::Disconnected(1)).unwrap();
+    assert!(
+        outs.contains(&Output::Connect { addr: addr(5) }),
+        "{outs:?}"
+    );
+    p.step(Step::Open(2, None, Message::Hello(at(key(3, 2), 3))))
+        .unwrap();
+    let outs = p.step(Step::Disconnected(2)).unwrap();
+    assert!(
+        outs.contains(&Output::Connect { addr: addr(3) }),
+        "{outs:?}"
+    );
+    let t = p.node.table_sizes();
+    assert_eq!((t.members, t.dialing), (1, 2));
+    p.step(Step::ConnectFailed(addr(5))).unwrap();
+    let t = p.node.table_sizes();
+    assert_eq!(
+        (t.dialing, t.probing),
+        (1, 0),
+        "checked the new life: {t:?}"
     );
 }

@@ -169,6 +169,12 @@ impl Detector {
         self.reached.remove(&id);
     }
 
+    /// Drops ping `nonce`, which can no longer be answered and says
+    /// nothing of its target.
+    pub(super) fn drop_ping(&mut self, nonce: u32) {
+        self.pings.remove(&nonce);
+    }
+
     /// Whether `id` is being checked through others.
     /// The target of the ping `nonce`, if it went over probe connection
     /// `conn`.

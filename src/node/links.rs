@@ -472,6 +472,14 @@ impl Node {
             return;
         };
         self.overlay_dial_failed(id, out);
+        if self.members.get(&id).is_some_and(|m| m.addr != addr) {
+            // The member has moved since (a new life elsewhere): where it
+            // used to listen says nothing of where it listens now.
+            if let Some(n) = dial.ping {
+                self.detector.drop_ping(n);
+            }
+            return;
+        }
         if let Some(n) = dial.ping {
             self.probe_dial_failed(id, n, out);
             return;
