@@ -2197,6 +2197,18 @@ fn probe_with_neighbours(cfg: Config, n: u8) -> Probe {
     p
 }
 
+/// How long urgent news waits after the last went out (the core's
+/// `URGENT_PACE`).
+const URGENT_PACE_MS: u64 = 50;
+
+/// The outputs of `s`, and of the pace after it: urgent news that came
+/// within a pace of other news has gone out by then.
+fn flooded(p: &mut Probe, s: Step) -> Vec<Output> {
+    let mut outs = p.step(s).unwrap();
+    outs.extend(p.step(Step::Wait(URGENT_PACE_MS)).unwrap());
+    outs
+}
+
 /// The entries about `who` in the peer lists sent on `conn`.
 fn listed(outs: &[Output], conn: u64, who: Id) -> Vec<MemberUpdate> {
     outs.iter()
@@ -2231,6 +2243,52 @@ fn suspicion(of: NodeKey, version: u32, accuser: Id) -> Message {
             ..entry(of, version, MemberState::Suspect, "peer")
         }],
     }
+}
+
+/// Urgent news goes out at once, but what comes within a pace of the last
+/// waits for the pace to end and goes together, one message per link, and
+/// not over the links that brought it: a burst of accusations (a cut, a
+/// mass failure) costs a message per link per pace, not per accusation.
+/// A refutation never waits: it races the accusers' suspicions.
+#[test]
+fn a_burst_of_accusations_goes_out_once_per_link_per_pace() {
+    let mut p = probe_with_neighbours(Config::testing(), 3);
+    for i in [4, 5] {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
+    p.step(Step::Wait(URGENT_PACE_MS)).unwrap();
+    let peer_lists = |outs: &[Output], conn: u64| {
+        outs.iter()
+            .filter(|o| {
+                matches!(o, Output::Send { conn: c, msg: Message::PeerList { .. } } if *c == ConnId(conn))
+            })
+            .count()
+    };
+    // A lone accusation goes at once.
+    let outs = p
+        .step(Step::Message(1, suspicion(key(4, 1), 0, id(1))))
+        .unwrap();
+    assert_eq!(listed(&outs, 2, id(4)).len(), 1, "{outs:?}");
+    assert_eq!(listed(&outs, 3, id(4)).len(), 1, "{outs:?}");
+    // The next, within the pace, waits; it comes again over link 3.
+    let outs = p
+        .step(Step::Message(2, suspicion(key(5, 1), 0, id(2))))
+        .unwrap();
+    assert!((1..=3).all(|c| peer_lists(&outs, c) == 0), "{outs:?}");
+    p.step(Step::Message(3, suspicion(key(5, 1), 0, id(2))))
+        .unwrap();
+    let outs = p.step(Step::Wait(URGENT_PACE_MS)).unwrap();
+    assert_eq!(peer_lists(&outs, 1), 1, "{outs:?}");
+    assert_eq!(listed(&outs, 1, id(5)).len(), 1, "{outs:?}");
+    assert_eq!(
+        (peer_lists(&outs, 2), peer_lists(&outs, 3)),
+        (0, 0),
+        "{outs:?}"
+    );
+    // 4 refutes within the pace of that: at once.
+    let outs = p.step(Step::Message(1, alive(key(4, 1), 1))).unwrap();
+    assert_eq!(listed(&outs, 2, id(4)).len(), 1, "{outs:?}");
+    assert_eq!(listed(&outs, 3, id(4)).len(), 1, "{outs:?}");
 }
 
 /// A node that hears an accusation older than what it knows (the accused
@@ -3732,9 +3790,10 @@ fn deaths_told_by_a_peer_back_from_a_cut_are_suspicions() {
         // 4 dials in, and tells 5 dead (fresh news).
         p.step(Step::Open(10, None, Message::Hello(hello(key(4, 1)))))
             .unwrap();
-        let outs = p
-            .step(Step::Message(10, listed_as(key(5, 1), MemberState::Dead)))
-            .unwrap();
+        let outs = flooded(
+            &mut p,
+            Step::Message(10, listed_as(key(5, 1), MemberState::Dead)),
+        );
         assert_eq!(
             state_of(&p, id(5)),
             Some(MemberState::Suspect),
@@ -3893,7 +3952,7 @@ fn an_accuser_whose_accusations_keep_being_refuted_is_not_counted() {
     assert_eq!(p.node.stats().accusations_limited, 0);
     // Its third is taken and passed on, but not counted: the suspicion
     // does not run out into a death.
-    let outs = p.step(Step::Message(1, suspicion(m, 2, id(1)))).unwrap();
+    let outs = flooded(&mut p, Step::Message(1, suspicion(m, 2, id(1))));
     assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
     assert_eq!(p.node.stats().accusations_limited, 1);
     assert!(

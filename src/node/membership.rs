@@ -865,6 +865,9 @@ impl Node {
                 }
             }
             let merged = self.merge_update(u, whole || doubted, out);
+            if merged == Merged::No && !arrival {
+                self.came_again(u, conn);
+            }
             if merged != Merged::No {
                 new_arrivals += arrival as usize;
                 // Spread it as it came (its accuser counts at every node),
@@ -1204,15 +1207,24 @@ impl Node {
             self.recent
                 .push(u.clone(), self.cfg.gossip_retransmits, MAX_RECENT);
         }
-        for members in batches(urgent_news, update_size, self.frame_budget()) {
-            self.broadcast(
-                &Message::PeerList {
-                    full: false,
-                    members,
-                },
-                except,
-                out,
-            );
+        // A refutation goes at once, and what waits with it: it races its
+        // accusers' suspicion timeouts.
+        let refuted = urgent_news.iter().any(|u| u.state == MemberState::Alive);
+        for u in urgent_news {
+            let have: Vec<ConnId> = except.into_iter().collect();
+            match self.urgent.iter_mut().find(|(q, _)| q.node.id == u.node.id) {
+                Some(q) if supersedes(rank(&u), rank(&q.0)) => *q = (u, have),
+                Some(_) => {}
+                None => self.urgent.push((u, have)),
+            }
+        }
+        let due = self.urgent_sent + URGENT_PACE;
+        if !self.urgent.is_empty() {
+            if refuted || self.now >= due || self.urgent.len() >= MAX_URGENT {
+                self.flush_urgent(out);
+            } else {
+                self.timers.arm(Timer::Flush, due);
+            }
         }
         if arrivals.is_empty() {
             return;
@@ -1223,6 +1235,48 @@ impl Node {
             self.flush_arrivals(out);
         } else {
             self.timers.arm(Timer::Flush, self.now + ARRIVAL_BATCH);
+        }
+    }
+
+    /// Sends the urgent news waiting over every neighbour link, each link
+    /// what did not come over it.
+    pub(super) fn flush_urgent(&mut self, out: &mut Vec<Output>) {
+        let urgent = std::mem::take(&mut self.urgent);
+        if urgent.is_empty() {
+            return;
+        }
+        self.urgent_sent = self.now;
+        let budget = self.frame_budget();
+        let conns: Vec<ConnId> = self.neighbours.values().copied().collect();
+        for conn in conns {
+            let list: Vec<MemberUpdate> = urgent
+                .iter()
+                .filter(|(_, have)| !have.contains(&conn))
+                .map(|(u, _)| u.clone())
+                .collect();
+            for members in batches(list, update_size, budget) {
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::PeerList {
+                        full: false,
+                        members,
+                    },
+                });
+            }
+        }
+    }
+
+    /// Urgent news `u` came again over `conn`: if it waits to go out, not
+    /// over that link.
+    fn came_again(&mut self, u: &MemberUpdate, conn: ConnId) {
+        if let Some((_, have)) = self
+            .urgent
+            .iter_mut()
+            .find(|(q, _)| q.node.id == u.node.id && rank(q) == rank(u))
+        {
+            if !have.contains(&conn) {
+                have.push(conn);
+            }
         }
     }
 

@@ -366,6 +366,15 @@ const ISOLATED_WAIT: Duration = Duration::from_secs(60);
 const ARRIVAL_BATCH: Duration = Duration::from_millis(10);
 /// Most arrivals waiting for a batch; past it the batch goes at once.
 const MAX_ARRIVALS: usize = 1024;
+/// Urgent news (accusations, deaths, departures) goes out at once unless
+/// some went out within this: then together with whatever else comes until
+/// this after the last, each link all but what came over it. A burst (a
+/// cut, a mass failure) costs one message per link per pace, not one per
+/// piece of news, as memberlist gathers its broadcasts per gossip round.
+/// A refutation never waits (it races its accusers' suspicions).
+const URGENT_PACE: Duration = Duration::from_millis(50);
+/// Most urgent news waiting at once.
+const MAX_URGENT: usize = 256;
 /// Most probe connections other members keep open to this node (each
 /// member keeps one, to its ring predecessor); past it a probe connection
 /// is closed after its answer.
@@ -454,6 +463,11 @@ pub struct Node {
     /// Arrivals waiting for the next batch, each with the link it came
     /// over (not sent back there).
     arrivals: Vec<(MemberUpdate, Option<ConnId>)>,
+    /// Accusations and refutations waiting for the next flood (see
+    /// [`Node::flood_updates`]), each with the links that brought it.
+    urgent: Vec<(MemberUpdate, Vec<ConnId>)>,
+    /// When urgent news last went out.
+    urgent_sent: Instant,
     /// Announcements queued for lazy links, and announced messages not
     /// received yet.
     announce: announce::Announce,
@@ -545,6 +559,8 @@ impl Node {
             pending_joins: Vec::new(),
             recent: Recent::default(),
             arrivals: Vec::new(),
+            urgent: Vec::new(),
+            urgent_sent: Instant::ZERO,
             sync: SyncPace::default(),
             suspects: BTreeMap::new(),
             back: BTreeMap::new(),

@@ -125,6 +125,12 @@ impl Node {
         self.flush_announcements(out);
         if self.timers.take(Timer::Flush, now) {
             self.flush_arrivals(out);
+            if now >= self.urgent_sent + URGENT_PACE {
+                self.flush_urgent(out);
+            } else if !self.urgent.is_empty() {
+                self.timers
+                    .arm(Timer::Flush, self.urgent_sent + URGENT_PACE);
+            }
         }
         if self
             .timers
