@@ -4005,6 +4005,93 @@ fn an_accused_node_holds_its_accuser_to_the_accusation() {
     assert_eq!(p.node.stats().accusations_limited, 1);
 }
 
+/// How long after three members accuse `far(1)` (confirmations, each
+/// also heard by `p` alone) a node with three neighbours declares it
+/// dead, `mark` having happened first.
+fn confirmed_death_after(cfg: &Config, mark: impl FnOnce(&mut Probe)) -> Duration {
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    for i in 0..6 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    mark(&mut p);
+    let from = p.now;
+    for by in 2..=4 {
+        p.step(Step::Message(2, suspicion(far(1), 0, far(by).id)))
+            .unwrap();
+    }
+    assert_eq!(state_of(&p, far(1).id), Some(MemberState::Suspect));
+    while p.now - from < cfg.suspect_timeout.saturating_mul(3) {
+        run_answering(&mut p, Duration::from_millis(20));
+        if state_of(&p, far(1).id) == Some(MemberState::Dead) {
+            return p.now - from;
+        }
+    }
+    panic!("far 1 never declared dead");
+}
+
+/// Across a cut each side accuses the other, and a node that reaches both
+/// sides (the bridge of a partial cut) hears each member of one side
+/// accused by several of the other: the accused accuse in turn, which
+/// members that died do not. While this node sees that, confirmations
+/// shorten no suspicion below the wait of a lone one; without it they do
+/// (a burst of deaths). Without the rule the bridge of `wan-bridges` seed
+/// 93 declared a member of one side dead on the word of two accusers of
+/// the other, 2 s after the first, before the refutation came round, and
+/// members of the accused's own side took its word.
+#[test]
+fn confirmations_by_one_side_of_a_cut_shorten_no_suspicion() {
+    let cfg = Config::testing();
+    let deaths = confirmed_death_after(&cfg, |_| {});
+    assert!(
+        deaths < cfg.suspect_timeout,
+        "confirmed deaths wait {deaths:?}"
+    );
+    let cut = confirmed_death_after(&cfg, |p| {
+        // far 0, accused by neighbour 1, accuses far 5.
+        p.step(Step::Message(1, suspicion(far(0), 0, id(1))))
+            .unwrap();
+        p.step(Step::Message(2, suspicion(far(5), 0, far(0).id)))
+            .unwrap();
+        assert_eq!(state_of(p, far(5).id), Some(MemberState::Suspect));
+    });
+    assert!(
+        cut >= cfg.suspect_timeout,
+        "confirmed across a cut after {cut:?}"
+    );
+}
+
+/// A member this node holds accused answers its ping: its accusers cannot
+/// reach what this node reaches, the mark of a cut too, and for a
+/// suspicion's time confirmations shorten no wait here. Without it the
+/// bridge of `wan-bridges` seed 120, whose probes reached three members
+/// one side accused, took a fourth for dead on the word of four accusers
+/// of that side 0.8 s after the first.
+#[test]
+fn a_suspect_that_answers_marks_a_cut() {
+    // Full with its three neighbours: it dials no one of its own accord.
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let deaths = confirmed_death_after(&cfg, |_| {});
+    assert!(
+        deaths < cfg.suspect_timeout,
+        "confirmed deaths wait {deaths:?}"
+    );
+    let cut = confirmed_death_after(&cfg, |p| {
+        let m = key(4, 1);
+        p.step(Step::Message(1, alive(m, 0))).unwrap();
+        p.step(Step::Message(2, suspicion(m, 0, id(2)))).unwrap();
+        assert_eq!(state_of(p, m.id), Some(MemberState::Suspect));
+        p.step(Step::Wait(100)).unwrap();
+        reach_for(p, 1, 9, m.id);
+    });
+    assert!(
+        cut >= cfg.suspect_timeout,
+        "confirmed after a suspect answered, after {cut:?}"
+    );
+}
+
 /// Once a node that heard from no one hears again, a suspicion it held
 /// meanwhile that others then confirm (a death from another accuser)
 /// waits the shortest wait from then, not that wait plus the time it was

@@ -617,6 +617,17 @@ impl Node {
             return;
         }
         self.detector.pings.remove(&nonce);
+        if self.overlay.held.contains_key(&p.target)
+            || self
+                .members
+                .get(&p.target)
+                .is_some_and(|m| m.state == MemberState::Suspect)
+        {
+            // A member accused here answers: its accusers cannot reach
+            // what this node reaches, the mark of a cut (see
+            // `cut_in_sight`).
+            self.cut_seen_at = Some(self.now);
+        }
         if !p.dialled {
             // (A dialled probe's round trip was taken at the connect.)
             self.note_rtt(p.target, self.now - p.sent);

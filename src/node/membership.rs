@@ -207,9 +207,12 @@ impl Node {
                     if suspect && u.version == m.version {
                         // One more accuser of what this node suspects, and
                         // one whose suspicion ran out: the wait shrinks to
-                        // the shortest.
+                        // the shortest. Not on the word of a member this
+                        // node holds accused itself (see
+                        // `confirming_accusers`).
+                        let witness = counted && !accuser.is_some_and(|a| self.held_accused(a));
                         if let Some(m) = self.members.get_mut(&id) {
-                            m.heard_dead |= counted;
+                            m.heard_dead |= witness;
                         }
                         let news = self.confirm(id, u.accuser);
                         self.arm_suspicion(id);
@@ -369,6 +372,7 @@ impl Node {
     /// health: a node whose messages go missing or come late would
     /// otherwise run out of patience before the refutation reaches it.
     pub(super) fn arm_suspicion(&mut self, id: Id) {
+        self.note_cut(id);
         let Some((until, start)) = self
             .members
             .get(&id)
@@ -395,10 +399,15 @@ impl Node {
         let c = if m.heard_dead {
             k
         } else {
-            self.heard_accusers(m).saturating_sub(1).min(k)
+            self.confirming_accusers(m).saturating_sub(1).min(k)
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
-        let wait = max - (max - min) * frac / 1000;
+        let mut wait = max - (max - min) * frac / 1000;
+        if self.cut_in_sight() {
+            // Accusers on one side of a cut confirm one another: no
+            // shorter than a lone accusation on a healthy node.
+            wait = wait.max(self.cfg.suspect_timeout.as_millis().min(max));
+        }
         // The accused must hear of the suspicion and its refutation come
         // back: at least two round trips of a typical link more, which
         // the shortest wait does not allow for on wide-area links (on a
@@ -706,6 +715,64 @@ impl Node {
     /// refuted (see [`limited`](Self::limited)).
     pub(super) fn heard_accusers(&self, m: &Member) -> usize {
         m.accusers.ids().filter(|a| !self.limited(*a)).count()
+    }
+
+    /// How many of the heard accusers of `m` are independent witnesses:
+    /// those this node holds alive. An accuser this node holds suspect or
+    /// dead is, on others' word, cut off from them or gone: across a cut
+    /// each side accuses the other, and a node that reaches both sides
+    /// (the bridge of a partial cut) hears every member of one side
+    /// accused by several of the other, themselves accused. Their word
+    /// starts a suspicion and keeps it, but shortens no wait (Lifeguard's
+    /// confirmations are independent ones).
+    pub(super) fn confirming_accusers(&self, m: &Member) -> usize {
+        m.accusers
+            .ids()
+            .filter(|a| !self.limited(*a) && !self.held_accused(*a))
+            .count()
+    }
+
+    /// Notes, as `id`'s suspicion is armed, whether accused and accusers
+    /// overlap: one of its accusers is held accused here, or (a new
+    /// suspect) it accused a member this node suspects. Members that
+    /// died do not accuse; across a cut each side accuses the other.
+    fn note_cut(&mut self, id: Id) {
+        let Some(m) = self.members.get(&id) else {
+            return;
+        };
+        let accused_accuses = m.accusers.ids().any(|a| self.held_accused(a));
+        let new = !self.suspects.contains_key(&id);
+        let accuser_accused = new
+            && self.suspects.keys().any(|s| {
+                self.members
+                    .get(s)
+                    .is_some_and(|x| x.accusers.contains(&id))
+            });
+        if accused_accuses || accuser_accused {
+            self.cut_seen_at = Some(self.now);
+        }
+    }
+
+    /// Whether this node saw the mark of a cut within a suspicion's time
+    /// (`suspect_timeout`): the accused accusing (see `note_cut`), or a
+    /// member it holds accused answering its ping (its accusers cannot
+    /// reach what this node reaches). Members that died do neither: a
+    /// burst of suspicions without it is deaths, with it a cut (Rapid
+    /// waits for reports to settle before it removes anyone). Meanwhile
+    /// confirmations shorten no suspicion below the wait of a lone one on
+    /// a healthy node (`suspect_timeout`): a bridge between the two sides
+    /// of a partial cut hears each side accuse the other, each member of
+    /// it by several, and the refutation has to find its way round.
+    pub(super) fn cut_in_sight(&self) -> bool {
+        self.cut_seen_at
+            .is_some_and(|t| self.now - t < self.cfg.suspect_timeout)
+    }
+
+    /// Whether this node holds `a` suspect or dead in the life it knows.
+    fn held_accused(&self, a: Id) -> bool {
+        self.members
+            .get(&a)
+            .is_some_and(|m| m.state != MemberState::Alive)
     }
 
     /// `a` accused a member that then refuted it: one strike more. The

@@ -478,6 +478,10 @@ pub struct Node {
     last_loss: Option<Instant>,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<Id, Instant>,
+    /// When this node last saw the mark of a cut among the accusations it
+    /// holds: the accused accusing, or a suspect answering its own ping
+    /// (see `Node::cut_in_sight`).
+    cut_seen_at: Option<Instant>,
     /// Members this node suspected or held dead in a life that then came
     /// back alive (refuted), and until when the deaths they tell are taken
     /// as suspicions (see [`Node::on_peer_list`]). At most [`MAX_BACK`].
@@ -563,6 +567,7 @@ impl Node {
             urgent_sent: Instant::ZERO,
             sync: SyncPace::default(),
             suspects: BTreeMap::new(),
+            cut_seen_at: None,
             back: BTreeMap::new(),
             strikes: BTreeMap::new(),
             announce: announce::Announce::default(),

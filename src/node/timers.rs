@@ -583,7 +583,7 @@ impl Node {
                 .map(|m| {
                     // Only a lone accusation waits on this node's health
                     // now: independent confirmations are evidence enough.
-                    let lone = self.heard_accusers(m) <= 1 && !m.heard_dead;
+                    let lone = self.confirming_accusers(m) <= 1 && !m.heard_dead;
                     let end = if lone {
                         self.suspicion_end(m)
                     } else {
