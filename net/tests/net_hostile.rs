@@ -18,6 +18,15 @@ use std::time::Duration;
 /// 16 MiB, connections ~3 MiB). Documented in README.md, "Memory bound".
 const RSS_BOUND_KIB: u64 = 76 * 1024;
 
+/// Held by each test that measures a node's peak memory under a flood:
+/// they run one at a time, so that one flood's load does not slow the
+/// other's node into holding more than it would.
+static MEMORY_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn memory_test() -> std::sync::MutexGuard<'static, ()> {
+    MEMORY_TEST.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Each node of `nodes` sends `per_node` short messages; every node must
 /// deliver every one of them exactly once, in per-sender order.
 fn everyone_chats(nodes: &mut [Chat], tag: &str, per_node: usize) {
@@ -421,6 +430,7 @@ fn a_flood_of_maximum_size_chats_fills_the_history_only_up_to_its_bound() {
 /// 1000 such chats of 4 KiB took a node past 90 MiB (215 MiB with 50).
 #[test]
 fn a_flood_of_chats_that_cannot_be_delivered_stays_under_the_memory_bound() {
+    let _alone = memory_test();
     // Seq 1 never comes: 30 senders with 1000 messages each to hold back.
     let frames = spam_chats(9, 30, 2..=1001, 4000);
     let mut nodes = mesh("held", 2, &[]);
@@ -506,6 +516,7 @@ fn a_text_over_the_limit_is_refused_from_a_peer_and_from_the_user() {
 
 #[test]
 fn a_flood_of_large_frames_stays_under_the_memory_bound() {
+    let _alone = memory_test();
     let mut nodes = mesh("big", 2, &[]);
     // Peer lists of 4000 members (800 KB a frame, under the 1 MiB frame
     // limit), sent far faster than a node can merge them. Each death
