@@ -1,5 +1,6 @@
 //! Membership on the engine: deaths heard in a full peer list are only
-//! suspicions, and a node at its connection cap refuses with `Bye(Full)`.
+//! suspicions, a node at its connection cap refuses with `Bye(Full)`, and
+//! a node cut off from its neighbours links elsewhere at once.
 
 use gossip_chat::{
     Accusation, Config, Duration, Event, Identity, MemberState, MemberUpdate, Message, NodeKey,
@@ -170,4 +171,78 @@ fn a_full_node_refuses_a_dial_it_does_not_need_with_bye_full() {
         assert!(sim.node(i).unwrap().neighbours().count() <= 2, "node {i}");
     }
     assert!(sim.converged());
+}
+
+/// A node whose every link is cut at once (a cut between it and its
+/// neighbours, the rest of the network whole) is deaf to chat and deaths
+/// until it links elsewhere. Its links go silent a heartbeat interval
+/// after it last spoke over them, but hold their slots until the silence
+/// closes them: it dials for those slots as soon as they go silent, and
+/// links to a member it can reach before the silence closes any of them.
+#[test]
+fn a_node_cut_off_from_its_neighbours_links_elsewhere_before_the_silence_closes_them() {
+    let n = 12;
+    // Chat goes over every link (no tree), so that a message this node
+    // sends awaits an answer over each of them.
+    let cfg = Config {
+        max_connections: 4,
+        prune_duplicates: false,
+        ..Config::default()
+    };
+    let mut sim = Sim::builder()
+        .nodes(n)
+        .config(cfg)
+        .latency(ms(5))
+        .seed(7)
+        .join(InitialJoin::Chain)
+        .build();
+    let deadline = sim.now() + Duration::from_secs(20);
+    assert!(
+        sim.run_until_true(deadline, ms(10), |sim| sim.converged() && connected(sim, n)),
+        "the cluster never converged into one overlay"
+    );
+    let x = 5;
+    let old: Vec<u32> = sim
+        .node(x)
+        .unwrap()
+        .neighbours()
+        .filter_map(|a| slot_of_id(&a, n as usize))
+        .collect();
+    assert!(old.len() >= 2, "n{x} has neighbours {old:?}");
+    for &o in &old {
+        sim.cut(x, o);
+        sim.cut(o, x);
+    }
+    let cut_at = sim.now();
+    // It speaks (a chat, over every link) and hears nothing back.
+    sim.send(x, "anyone there?");
+    // When it first links to a member it can reach, and when it first
+    // closes a cut link: a new link takes a silent link's slot at once
+    // when the node is full, and the silence closes them later.
+    let mut linked_anew = None;
+    let mut closed = None;
+    let deadline = cut_at + Duration::from_secs(15);
+    sim.run_until_true(deadline, ms(10), |sim| {
+        let ids: Vec<u32> = sim
+            .node(x)
+            .unwrap()
+            .neighbours()
+            .filter_map(|a| slot_of_id(&a, n as usize))
+            .collect();
+        let now = sim.now() - cut_at;
+        if linked_anew.is_none() && ids.iter().any(|i| !old.contains(i)) {
+            linked_anew = Some(now);
+        }
+        if closed.is_none() && old.iter().any(|o| !ids.contains(o)) {
+            closed = Some(now);
+        }
+        linked_anew.is_some() && closed.is_some()
+    });
+    let linked_anew = linked_anew.expect("the cut-off node never linked to anyone else");
+    let closed = closed.expect("the cut links were never closed");
+    assert!(
+        linked_anew <= closed,
+        "n{x} linked to a new neighbour {linked_anew:?} after the cut, only after the silence \
+         closed a cut link ({closed:?} after it)"
+    );
 }

@@ -882,20 +882,7 @@ impl Node {
             // first. One checked on others' word while its link speaks is
             // not: this link may be the only one by which its refutation
             // can reach this side (a bridge between the sides of a cut).
-            let interval = self.cfg.ping_interval;
-            let silent = self
-                .neighbours
-                .iter()
-                .filter(|(_, c)| **c != conn)
-                .filter_map(|(a, c)| {
-                    let x = self.conns.get(c)?;
-                    let wait = interval + x.rtt.unwrap_or(Duration::ZERO).saturating_mul(2);
-                    let since = x.awaiting.filter(|t| now - *t >= wait);
-                    let quiet = now - x.last_heard >= wait;
-                    let checked = (quiet && self.detector.is_checking(*a)).then_some(x.last_heard);
-                    since.or(checked).map(|t| (t, *c))
-                })
-                .min();
+            let silent = self.silent_links().filter(|(_, c)| *c != conn).min();
             match silent.map(|(_, c)| c).or(victim) {
                 Some(v) if needy || silent.is_some() => {
                     self.stats.conns_refused += 1;
@@ -935,6 +922,43 @@ impl Node {
         }
         self.share_beacon(conn, h.beacon, out);
         self.hand_vouch(conn, peer.id, out);
+    }
+
+    /// Neighbour links that have left something unanswered for a
+    /// heartbeat interval (and two round trips of the link), or whose peer
+    /// is being checked while its link is as quiet, each with the time it
+    /// went silent: most likely dead or cut off, though not yet for the
+    /// whole silence that closes a link.
+    pub(super) fn silent_links(&self) -> impl Iterator<Item = (Instant, ConnId)> + '_ {
+        let now = self.now;
+        self.neighbours.iter().filter_map(move |(a, c)| {
+            let x = self.conns.get(c)?;
+            let wait = self.silent_wait(x);
+            let since = x.awaiting.filter(|t| now - *t >= wait);
+            let quiet = now - x.last_heard >= wait;
+            let checked = (quiet && self.detector.is_checking(*a)).then_some(x.last_heard);
+            since.or(checked).map(|t| (t, *c))
+        })
+    }
+
+    /// How long a neighbour link may leave something unanswered before it
+    /// is silent (see `silent_links`).
+    pub(super) fn silent_wait(&self, c: &Conn) -> Duration {
+        self.cfg.ping_interval + c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2)
+    }
+
+    /// Neighbour links whose latest heartbeat has gone unanswered for as
+    /// long as a ping waits for its answer (see `ping_wait`), each with
+    /// when it is past that wait (later than now while it still waits).
+    /// Anything else sent over a link may leave it quiet for a while (a
+    /// chat or a sync asks for no answer, and a quiet link is pinged only
+    /// at the next heartbeat tick): only an unanswered heartbeat tells.
+    pub(super) fn unanswered_links(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.neighbours.iter().filter_map(|(a, c)| {
+            let x = self.conns.get(c)?;
+            let sent = x.ping_sent.filter(|t| x.last_heard < *t)?;
+            Some(sent + self.ping_wait(*a))
+        })
     }
 
     /// A handshake is first-hand evidence that the speaker is alive.

@@ -198,8 +198,7 @@ impl Node {
                 // refutation too if there was one, and accuses no one
                 // itself: a fresh death the others declared, on the word
                 // of an accuser it counts, stands.
-                let late =
-                    self.detector.lagging_until.is_some_and(|t| self.now < t) && !stale && counted;
+                let late = self.runs_late() && !stale && counted;
                 if u.state == MemberState::Dead && !late {
                     if suspect && stale {
                         return Merged::No;
@@ -456,7 +455,7 @@ impl Node {
         // confirm each other's accusations into deaths of healthy members.
         // It accuses no one until it catches up (others still find real
         // deaths, and it takes their word).
-        if self.detector.lagging_until.is_some_and(|t| self.now < t) {
+        if self.runs_late() {
             return;
         }
         let Some(m) = self.members.get(&id).filter(|m| m.in_roster()) else {
@@ -1285,7 +1284,7 @@ impl Node {
                 None => self.urgent.push((u, have)),
             }
         }
-        let due = self.urgent_sent + URGENT_PACE;
+        let due = self.urgent_due();
         if !self.urgent.is_empty() {
             if refuted || self.now >= due || self.urgent.len() >= MAX_URGENT {
                 self.flush_urgent(out);
@@ -1303,6 +1302,11 @@ impl Node {
         } else {
             self.timers.arm(Timer::Flush, self.now + ARRIVAL_BATCH);
         }
+    }
+
+    /// When urgent news may go out next: a pace after the last went.
+    pub(super) fn urgent_due(&self) -> Instant {
+        self.urgent_sent + URGENT_PACE
     }
 
     /// Sends the urgent news waiting over every neighbour link, each link

@@ -29,9 +29,13 @@ pub(super) enum Timer {
     /// The earliest moment a heartbeat over a watched link has waited its
     /// time for an answer (see [`Node::early_checks`]).
     Early,
+    /// The moment enough neighbour links will have gone silent that this
+    /// node is most likely cut off: it dials for their slots then (see
+    /// [`Node::maintain`]), not at the next heartbeat tick.
+    Mend,
 }
 
-const TIMERS: usize = 10;
+const TIMERS: usize = 11;
 
 /// Heartbeat intervals after a heartbeat over any link went unanswered
 /// during which no link is checked ahead of its silence.
@@ -125,11 +129,10 @@ impl Node {
         self.flush_announcements(out);
         if self.timers.take(Timer::Flush, now) {
             self.flush_arrivals(out);
-            if now >= self.urgent_sent + URGENT_PACE {
+            if now >= self.urgent_due() {
                 self.flush_urgent(out);
             } else if !self.urgent.is_empty() {
-                self.timers
-                    .arm(Timer::Flush, self.urgent_sent + URGENT_PACE);
+                self.timers.arm(Timer::Flush, self.urgent_due());
             }
         }
         if self
@@ -152,6 +155,9 @@ impl Node {
         }
         if self.timers.take(Timer::Silent, now) {
             self.heartbeat(out);
+        }
+        if self.timers.take(Timer::Mend, now) {
+            self.maintain(out);
         }
         if self.timers.take(Timer::Early, now) {
             self.early_checks(out);
@@ -228,6 +234,9 @@ impl Node {
         let mut stale = Vec::new();
         let mut ping = Vec::new();
         let mut next_silent = Instant::MAX;
+        // When each neighbour link that awaits an answer goes silent (see
+        // `silent_links`).
+        let mut going_silent = Vec::new();
         let interval = self.cfg.ping_interval.as_millis();
         for (&id, c) in &self.conns {
             let Some(p) = c.peer else {
@@ -251,6 +260,11 @@ impl Node {
                 continue;
             };
             let link = self.neighbours.get(&p.id) == Some(&id);
+            if link {
+                if let Some(since) = c.awaiting {
+                    going_silent.push(since + self.silent_wait(c));
+                }
+            }
             // A link is watched if this node picked it or the peer pings
             // over it (then this end watches back, so a member is watched
             // by every neighbour that picked it and by those it picked).
@@ -349,6 +363,7 @@ impl Node {
             }
         }
         self.send_pings(ping, &watched, out);
+        self.arm_mend(going_silent);
         // Dials the driver never answered.
         let limit = self.cfg.handshake_timeout.saturating_mul(2);
         let lost: Vec<SocketAddr> = self
@@ -359,6 +374,29 @@ impl Node {
             .collect();
         for a in lost {
             self.on_connect_failed(a, out);
+        }
+    }
+
+    /// Arms [`Timer::Mend`] for when fewer than half the slots' links will
+    /// speak: when so many links will have gone silent (`going_silent`:
+    /// when each that awaits an answer does), or so many heartbeats gone
+    /// unanswered (see `maintain`).
+    fn arm_mend(&mut self, going_silent: Vec<Instant>) {
+        if self.runs_late() {
+            return;
+        }
+        let half = self.cfg.max_connections / 2;
+        let enough = (self.neighbours.len() + 1).saturating_sub(half).max(1);
+        let unanswered: Vec<Instant> = self.unanswered_links().collect();
+        for mut due in [going_silent, unanswered] {
+            if due.len() < enough {
+                continue;
+            }
+            due.sort_unstable();
+            let at = due[enough - 1];
+            if at > self.now {
+                self.timers.arm(Timer::Mend, at);
+            }
         }
     }
 
@@ -653,6 +691,12 @@ impl Node {
         }
     }
 
+    /// Whether this node ran a heartbeat or more behind lately (see
+    /// `lagging`): what it hears is as late as its timers.
+    pub(super) fn runs_late(&self) -> bool {
+        self.detector.lagging_until.is_some_and(|t| self.now < t)
+    }
+
     /// This node runs a heartbeat or more behind: it accuses no one for
     /// a while (see `suspect`).
     fn lagging(&mut self) {
@@ -783,22 +827,63 @@ impl Node {
                 .values()
                 .filter(|c| c.peer.is_none() && c.dialed.is_some() && !c.probe)
                 .count();
-        let have = self.neighbours.len() + outbound_pending;
-        if have >= self.cfg.max_connections || self.now < self.next_dial {
+        // Links gone silent (their peers died, or a cut came between this
+        // node and them) carry nothing, but hold their slots until the
+        // silence closes them. A node whose heartbeats went unanswered over
+        // most of its links at once is most likely cut off from its
+        // neighbours: it dials for those slots now, without the pace, and
+        // a new link takes a silent one's slot (`on_hello`). Not a node
+        // that runs late (its timers fired well past their deadlines): what
+        // it hears is as late, and its links only look silent.
+        let now = self.now;
+        let half = self.cfg.max_connections / 2;
+        if !self.runs_late() {
+            // Most links went silent: each that has no heartbeat out since
+            // gets one now, and the answers (or their absence, a ping's
+            // wait later) tell whether this node is cut off. Anything else
+            // sent over a link may leave it quiet for a while (a chat or a
+            // sync asks for no answer, and a quiet link is pinged only at
+            // the next heartbeat tick).
+            let silent: Vec<ConnId> = self.silent_links().map(|(_, c)| c).collect();
+            if self.neighbours.len() - silent.len() < half {
+                let ask: Vec<ConnId> = silent
+                    .into_iter()
+                    .filter(|c| {
+                        self.conns
+                            .get(c)
+                            .is_some_and(|x| x.ping_sent.is_none_or(|t| x.last_heard >= t))
+                    })
+                    .collect();
+                if !ask.is_empty() {
+                    let watched = self.watched_links();
+                    self.send_pings(ask, &watched, out);
+                    self.arm_mend(Vec::new());
+                }
+            }
+        }
+        let silent = if self.runs_late() {
+            0
+        } else {
+            self.unanswered_links().filter(|t| *t <= now).count()
+        };
+        let live = self.neighbours.len() - silent;
+        let cut_off = silent > 0 && live < half;
+        let have = if cut_off { live } else { self.neighbours.len() } + outbound_pending;
+        if have >= self.cfg.max_connections || (self.now < self.next_dial && !cut_off) {
             return;
         }
         // Two at a time, at a gentle pace; but a node with no neighbour
-        // at all (they all died, or it was cut off) is deaf to every
+        // it hears (they all died, or it was cut off) is deaf to every
         // death and chat: it dials for all its slots at once, since many
         // of the members it knows may be gone too.
-        let mut want = if self.neighbours.is_empty() {
+        let mut want = if live == 0 {
             self.cfg.max_connections - have
         } else {
             (self.cfg.max_connections - have).min(2)
         };
         // A node short of neighbours asks full members too: they take a
         // needy dial.
-        let needy = self.neighbours.len() < self.cfg.max_connections / 2;
+        let needy = live < self.cfg.max_connections / 2;
         for _ in 0..SAMPLE_TRIES {
             if want == 0 || self.members.len() == 0 {
                 break;
