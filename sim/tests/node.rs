@@ -577,3 +577,55 @@ fn a_group_left_idle_keeps_a_whole_tree_and_chat_needs_no_graft() {
         }
     }
 }
+
+/// A group that formed while idle has its broadcast tree shaped by the
+/// leader's beacon before anyone chats: the leader sends one early once
+/// the roster has stayed the same for a while, and each node whose links
+/// changed since it last did so pushes it over every link. So the first
+/// chats cross the tree in about the overlay's diameter, not along the
+/// chains that joins and their prunes left (which took up to a second on
+/// 100 ms links until the next beacon reshaped the tree).
+#[test]
+fn the_first_chats_after_an_idle_forming_cross_a_tree_the_leader_shaped() {
+    let n = 25;
+    let mut worst = (Duration::ZERO, 0, 0);
+    for seed in 0..6 {
+        let mut sim = Sim::builder()
+            .nodes(n)
+            .latency(ms(100))
+            .seed(seed)
+            .join(InitialJoin::Random)
+            .keep_events(100_000)
+            .build();
+        sim.run_for(s(8));
+        let start = sim.now();
+        for i in 0..n {
+            sim.send(i, &format!("first from n{i}"));
+        }
+        sim.run_for(s(3));
+        let mut got = 0;
+        for e in sim.events() {
+            if let Event::Chat { text, .. } = &e.event {
+                if text.starts_with("first from") {
+                    got += 1;
+                    if e.at - start > worst.0 {
+                        worst = (e.at - start, seed, e.node);
+                    }
+                }
+            }
+        }
+        // Each node shows its own chat too.
+        assert_eq!(
+            got,
+            (n * n) as usize,
+            "seed {seed}: not every chat reached every node"
+        );
+    }
+    assert!(
+        worst.0 <= ms(600),
+        "a first chat took {:?} to reach n{} (seed {}): more than six hops of 100 ms",
+        worst.0,
+        worst.2,
+        worst.1
+    );
+}

@@ -136,6 +136,7 @@ impl Node {
             return;
         }
         self.neighbours.remove(&p.id);
+        self.overlay.unshaped = Some(self.now);
         if self.now - c.opened >= self.cfg.reconnect_interval {
             // A neighbour of some standing is gone: look for another at the
             // usual pace.
@@ -904,6 +905,7 @@ impl Node {
             c.degree = h.degree;
         }
         self.neighbours.insert(peer.id, conn);
+        self.overlay.unshaped = Some(self.now);
         self.member |= self.joined;
         if self.detector.ring_link.is_some_and(|(a, _)| a == peer.id) {
             // Probed over its link from now on.

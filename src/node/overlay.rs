@@ -38,6 +38,10 @@ pub(super) struct Held {
 /// Most leaders whose beacons a node tracks at once (one normally, two
 /// while views disagree on who leads).
 const MAX_ORIGINS: usize = 4;
+/// A leader's early beacon (see [`Node::beacon_due`]) comes at least
+/// `beacon_interval / EARLY_BEACON_DIVISOR` after its last; a node
+/// forwards one beacon per leader per half that.
+const EARLY_BEACON_DIVISOR: u64 = 5;
 /// Accusations held back at once: one per member reached lately (see
 /// [`Node::hold_back`]).
 const MAX_HELD: usize = 32;
@@ -52,6 +56,15 @@ pub(super) struct Overlay {
     seq: u32,
     /// When this node last sent a beacon of its own.
     sent: Option<Instant>,
+    /// Whether the roster had stayed the same for `reconnect_interval`
+    /// when this node last sent a beacon of its own.
+    sent_settled: bool,
+    /// The roster hash at the last heartbeat tick, and since when it has
+    /// been the same.
+    roster: (u64, Instant),
+    /// Whether this node's neighbour links changed since it last pushed
+    /// a beacon over every one of them (see [`Node::push_beacon`]).
+    pub(super) unshaped: Option<Instant>,
     /// The newest beacon forwarded per leader, and when.
     seen: BTreeMap<Id, (Beacon, Instant)>,
     /// The member this node follows (`None`: it leads).
@@ -159,6 +172,10 @@ impl Node {
             return;
         }
         self.settle_held(out);
+        let roster = self.roster_hash();
+        if roster != self.overlay.roster.0 {
+            self.overlay.roster = (roster, self.now);
+        }
         let members = &self.members;
         self.overlay
             .seen
@@ -168,8 +185,9 @@ impl Node {
         self.follow(leader);
         let every = self.cfg.beacon_interval;
         let Some(leader) = leader else {
-            if self.overlay.sent.is_none_or(|t| self.now - t >= every) {
+            if self.beacon_due() {
                 self.overlay.sent = Some(self.now);
+                self.overlay.sent_settled = self.roster_settled();
                 self.overlay.seq = self.overlay.seq.saturating_add(1);
                 let b = Beacon {
                     origin: self.me,
@@ -627,6 +645,38 @@ impl Node {
         }
     }
 
+    /// Whether this node, leading, sends a beacon now: every
+    /// `beacon_interval`, and with `Config::rooted_tree` once early (at
+    /// least a fifth of an interval after the last) when the last went out
+    /// while the roster was still changing and it has since stayed the
+    /// same for `reconnect_interval`, while no chat flows. Members joined
+    /// or left, links were made or lost, and the tree that joins and
+    /// prunes left behind is reshaped before chat has to cross it: each
+    /// node whose links changed pushes this beacon over every link (see
+    /// [`Node::push_beacon`]). While chat flows, every beacon reshapes the
+    /// tree anyway.
+    fn beacon_due(&self) -> bool {
+        let every = self.cfg.beacon_interval;
+        let Some(sent) = self.overlay.sent else {
+            return true;
+        };
+        self.now - sent >= every
+            || (self.cfg.rooted_tree
+                && !self.overlay.sent_settled
+                && !self.chat_flows()
+                && self.roster_settled()
+                && self.now - sent
+                    >= Duration::from_millis(every.as_millis() / EARLY_BEACON_DIVISOR))
+    }
+
+    /// Whether the roster has stayed the same for `reconnect_interval`
+    /// (the pace of dials that fill a node's slots, so links made for the
+    /// last change are mostly up).
+    fn roster_settled(&self) -> bool {
+        self.roster_hash() == self.overlay.roster.0
+            && self.now - self.overlay.roster.1 >= self.cfg.reconnect_interval
+    }
+
     /// A beacon came over `conn`.
     pub(super) fn on_beacon(&mut self, conn: ConnId, b: Beacon, out: &mut Vec<Output>) {
         let id = b.origin.id;
@@ -643,7 +693,9 @@ impl Node {
             self.stats.beacons_dropped += 1;
             return;
         }
-        let half = Duration::from_millis(self.cfg.beacon_interval.as_millis() / 2);
+        let gap = Duration::from_millis(
+            self.cfg.beacon_interval.as_millis() / (2 * EARLY_BEACON_DIVISOR),
+        );
         let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
         match self.overlay.seen.get(&id) {
             Some((old, _))
@@ -656,7 +708,7 @@ impl Node {
                 }
                 return;
             }
-            Some((_, at)) if self.now - *at < half => {
+            Some((_, at)) if self.now - *at < gap => {
                 // Faster than any leader sends them: not forwarded, so a
                 // peer cannot make the whole overlay carry a flood.
                 self.stats.beacons_dropped += 1;
@@ -728,8 +780,21 @@ impl Node {
     /// tree takes the beacon's arrival there first as a hole in the tree
     /// and grafts the link, so the tree cannot stay cut apart while idle
     /// (a follower that holds the leader as a neighbour counts on that).
+    ///
+    /// A node whose links changed since it last did so pushes over every
+    /// link even while the group is idle (its new links' place in the tree
+    /// is whatever joins and prunes left), so a beacon after the overlay
+    /// changed reshapes the tree where it changed, at a message per new
+    /// link, and an idle group that stays the same pays nothing for it.
     fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
-        let rooted = self.shaping_tree();
+        let settled = self
+            .overlay
+            .unshaped
+            .is_some_and(|t| self.now - t >= self.cfg.sync_interval);
+        let rooted = self.shaping_tree() || (self.cfg.rooted_tree && settled);
+        if rooted {
+            self.overlay.unshaped = None;
+        }
         let own = b.origin.id == self.me.id;
         for n in self.neighbours.values() {
             let Some(c) = self.conns.get_mut(n) else {

@@ -87,7 +87,7 @@ pub struct Stats {
     /// here), or its chat differed at a settled mark.
     pub beacon_dials: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
-    /// half an interval after the last one of that leader.
+    /// a tenth of an interval after the last one of that leader.
     pub beacons_dropped: u64,
 }
 
