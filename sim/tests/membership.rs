@@ -202,12 +202,14 @@ fn a_node_cut_off_from_its_neighbours_links_elsewhere_before_the_silence_closes_
         "the cluster never converged into one overlay"
     );
     let x = 5;
-    let old: Vec<u32> = sim
-        .node(x)
-        .unwrap()
-        .neighbours()
-        .filter_map(|a| slot_of_id(&a, n as usize))
-        .collect();
+    let neighbours = |sim: &Sim| -> Vec<u32> {
+        sim.node(x)
+            .unwrap()
+            .neighbours()
+            .filter_map(|a| slot_of_id(&a, n as usize))
+            .collect()
+    };
+    let old = neighbours(&sim);
     assert!(old.len() >= 2, "n{x} has neighbours {old:?}");
     for &o in &old {
         sim.cut(x, o);
@@ -223,12 +225,7 @@ fn a_node_cut_off_from_its_neighbours_links_elsewhere_before_the_silence_closes_
     let mut closed = None;
     let deadline = cut_at + Duration::from_secs(15);
     sim.run_until_true(deadline, ms(10), |sim| {
-        let ids: Vec<u32> = sim
-            .node(x)
-            .unwrap()
-            .neighbours()
-            .filter_map(|a| slot_of_id(&a, n as usize))
-            .collect();
+        let ids = neighbours(sim);
         let now = sim.now() - cut_at;
         if linked_anew.is_none() && ids.iter().any(|i| !old.contains(i)) {
             linked_anew = Some(now);
