@@ -4571,6 +4571,67 @@ fn a_message_missing_ahead_of_a_live_one_is_asked_of_its_link() {
     );
 }
 
+/// The grafts in `outs`, by link.
+fn grafts(outs: &[Output]) -> Vec<(ConnId, Vec<MsgId>)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::Graft(ids),
+            } => Some((*conn, ids.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A link put back on the tree is asked, in the graft itself, for the
+/// messages it announced that this node still waits for: the peer pushes
+/// only what comes after the graft. An announcement that crossed the
+/// graft on the wire is asked for at once, not after the graft wait; one
+/// long after the graft waits as usual.
+#[test]
+fn a_graft_asks_for_what_its_link_announced_and_what_crossed_it() {
+    let cfg = Config {
+        lazy_fanout: 0,
+        ihave_interval: Duration::ZERO,
+        rooted_tree: false,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 2);
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    let id = |seq| MsgId {
+        origin: author,
+        seq,
+    };
+    // Link 1 leaves the tree, then announces message 1.
+    p.step(Step::Message(1, Message::Prune)).unwrap();
+    let outs = p
+        .step(Step::Message(1, Message::IHave(vec![id(1)])))
+        .unwrap();
+    assert!(grafts(&outs).is_empty(), "{outs:?}");
+    // Link 2 leaves the tree too: link 1 goes back on it, asked for
+    // message 1 in the same graft.
+    let outs = p.step(Step::Message(2, Message::Prune)).unwrap();
+    assert_eq!(grafts(&outs), vec![(ConnId(1), vec![id(1)])]);
+    // The peer announced message 2 before the graft reached it.
+    let mut outs = p
+        .step(Step::Message(1, Message::IHave(vec![id(2)])))
+        .unwrap();
+    outs.extend(p.step(Step::Wait(1)).unwrap());
+    assert_eq!(grafts(&outs), vec![(ConnId(1), vec![id(2)])]);
+    // Long after the graft, an announcement waits for the tree.
+    p.step(Step::Wait(3 * cfg.graft_timeout.as_millis()))
+        .unwrap();
+    let mut outs = p
+        .step(Step::Message(1, Message::IHave(vec![id(3)])))
+        .unwrap();
+    outs.extend(p.step(Step::Wait(1)).unwrap());
+    assert!(grafts(&outs).is_empty(), "{outs:?}");
+    let outs = p.step(Step::Wait(cfg.graft_timeout.as_millis())).unwrap();
+    assert_eq!(grafts(&outs), vec![(ConnId(1), vec![id(3)])]);
+}
+
 /// `probe_knowing_far_members` after neighbour 3 asked it to probe member
 /// 5 and it reached it over a connection of its own (conn 20): it reaches
 /// a member that neighbour could not.

@@ -135,6 +135,28 @@ impl Announce {
         }
     }
 
+    /// The missing messages whose next announcer is `conn`, at most
+    /// `MAX_QUEUED` of them, taken as asked of it now: they go in the graft
+    /// that puts its link back on the tree. Each is asked of its next
+    /// announcer if it has not come `retry` from now.
+    pub(super) fn ask_of(&mut self, conn: ConnId, now: Instant, retry: Duration) -> Vec<MsgId> {
+        let mut asked = Vec::new();
+        for (id, m) in &mut self.missing {
+            if asked.len() >= MAX_QUEUED {
+                break;
+            }
+            if m.announcers.get(m.asked) != Some(&conn) {
+                continue;
+            }
+            self.by_due.remove(&(m.due, *id));
+            m.asked += 1;
+            m.due = now + retry;
+            self.by_due.insert((m.due, *id));
+            asked.push(*id);
+        }
+        asked
+    }
+
     /// `id` arrived: what was known of its announcements, if anything.
     pub(super) fn arrived(&mut self, id: &MsgId) -> Option<Missing> {
         let m = self.missing.remove(id)?;
@@ -245,6 +267,24 @@ mod tests {
         assert_eq!(a.due_grafts(t0 + ms(230), ms(80)), vec![(ConnId(2), id(1))]);
         assert!(a.due_grafts(t0 + ms(400), ms(80)).is_empty());
         assert_eq!(a.missing_len(), 0);
+    }
+
+    #[test]
+    fn a_graft_over_a_link_asks_what_it_announced_first() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        a.announced(id(1), ConnId(1), t0, ms(150));
+        a.announced(id(2), ConnId(2), t0, ms(150));
+        a.announced(id(2), ConnId(1), t0, ms(150));
+        // Link 1 announced both, but was first only for message 1.
+        assert_eq!(a.ask_of(ConnId(1), t0 + ms(10), ms(80)), vec![id(1)]);
+        assert!(a.ask_of(ConnId(1), t0 + ms(10), ms(80)).is_empty());
+        // Message 1 has no other announcer: dropped once its retry passes;
+        // message 2 is asked of link 2 at its own deadline.
+        assert_eq!(a.due_grafts(t0 + ms(150), ms(80)), vec![(ConnId(2), id(2))]);
+        assert!(a.due_grafts(t0 + ms(200), ms(80)).is_empty());
+        assert_eq!(a.missing_len(), 1);
+        assert_eq!(a.due_grafts(t0 + ms(230), ms(80)), vec![(ConnId(1), id(2))]);
     }
 
     #[test]

@@ -77,10 +77,32 @@ impl Node {
                 .is_none_or(|m| m.incarnation < key.incarnation)
     }
 
-    /// Ids announced over a pruned link: wait a moment for the tree to
+    /// How long messages announced over `conn` may take to come over the
+    /// tree before they are asked of it: the graft wait, or nothing if
+    /// this node put the link back on the tree so lately (within two of
+    /// its round trips and the graft timeout) that the peer may have
+    /// written the announcement before the graft reached it. The peer
+    /// pushes only what comes after the graft, so waiting would only
+    /// delay the message (as when the leader's beacon that made this node
+    /// graft the link came in one write with the peer's announcement).
+    pub(super) fn ihave_wait(&self, conn: ConnId) -> Duration {
+        let crossed = self.conns.get(&conn).is_some_and(|c| {
+            !c.lazy
+                && c.grafted.is_some_and(|t| {
+                    self.now - t <= self.rtt(conn).saturating_mul(2) + self.cfg.graft_timeout
+                })
+        });
+        if crossed {
+            Duration::ZERO
+        } else {
+            self.graft_wait(conn)
+        }
+    }
+
+    /// Ids announced over a pruned link: wait `wait` for the tree to
     /// bring them, then graft (asking the next announcer if the first
     /// does not answer).
-    pub(super) fn on_ihave(&mut self, conn: ConnId, ids: Vec<MsgId>) {
+    pub(super) fn on_ihave(&mut self, conn: ConnId, ids: Vec<MsgId>, wait: Duration) {
         for id in ids.into_iter().take(MAX_MISSING) {
             if self.announce.missing_len() >= MAX_MISSING && !self.announce.is_missing(&id) {
                 return;
@@ -93,7 +115,6 @@ impl Node {
             if seen || id.seq == 0 || id.seq >= MAX_SEQ || self.long_gone(id.origin) {
                 continue;
             }
-            let wait = self.graft_wait(conn);
             self.announce.announced(id, conn, self.now, wait);
         }
     }
@@ -119,7 +140,8 @@ impl Node {
         if !ids.is_empty() {
             self.last_loss = Some(self.now);
         }
-        self.on_ihave(from, ids);
+        let wait = self.graft_wait(from);
+        self.on_ihave(from, ids, wait);
     }
 
     /// The link's round trip, as measured at its handshake (zero if not
@@ -150,6 +172,7 @@ impl Node {
         for (conn, ids) in asks {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.lazy = false;
+                c.grafted = Some(self.now);
                 out.push(Output::Send {
                     conn,
                     msg: Message::Graft(ids),

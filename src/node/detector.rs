@@ -553,6 +553,7 @@ impl Node {
                 ping_sent: None,
                 degree: 0,
                 lazy: true,
+                grafted: None,
                 probe: true,
                 rtt: None,
                 firsts: 0,

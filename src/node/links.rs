@@ -254,17 +254,21 @@ impl Node {
         }
     }
 
-    /// New messages came by repair over `conn`: put it back on the tree.
+    /// Puts `conn` back on the tree, asking the peer for the messages it
+    /// announced that this node still waits for (Plumtree's graft names
+    /// them): the peer pushes only what comes after.
     pub(super) fn graft(&mut self, conn: ConnId, out: &mut Vec<Output>) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if c.lazy {
-                c.lazy = false;
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::Graft(Vec::new()),
-                });
-            }
-        }
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.lazy) else {
+            return;
+        };
+        c.lazy = false;
+        c.grafted = Some(now);
+        let ids = self.announce.ask_of(conn, now, self.cfg.graft_timeout);
+        out.push(Output::Send {
+            conn,
+            msg: Message::Graft(ids),
+        });
     }
 
     pub(super) fn bye(&mut self, conn: ConnId, reason: ByeReason, out: &mut Vec<Output>) {
@@ -362,6 +366,7 @@ impl Node {
                 ping_sent: None,
                 degree: 0,
                 lazy: false,
+                grafted: None,
                 probe: false,
                 rtt,
                 firsts: 0,
@@ -750,7 +755,10 @@ impl Node {
             }
             Message::Prune => self.on_prune(conn, out),
             Message::Graft(ids) => self.on_graft(conn, ids, out),
-            Message::IHave(ids) => self.on_ihave(conn, ids),
+            Message::IHave(ids) => {
+                let wait = self.ihave_wait(conn);
+                self.on_ihave(conn, ids, wait)
+            }
             Message::Sync(s) => {
                 let chat = Some((s.chat_mark, s.chat_hash));
                 self.on_sync(conn, s.members_hash, chat, false, out)

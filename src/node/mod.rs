@@ -68,6 +68,10 @@ struct Conn {
     /// Off the broadcast tree: chat is not pushed over it (repair still
     /// runs over it).
     lazy: bool,
+    /// When this node last asked the peer to push chat over it again
+    /// (`Graft`): announcements the peer wrote before that landed name
+    /// messages it will not push.
+    grafted: Option<Instant>,
     /// Dialled only to ping the member once (closed after the answer).
     probe: bool,
     /// Round-trip time of the link, measured at the handshake: the dial
