@@ -62,6 +62,8 @@ pub(crate) enum Inbound {
 pub(crate) struct ConnParams {
     pub max_frame: usize,
     pub send_queue: usize,
+    /// Bytes all send queues together may hold.
+    pub send_budget: SendBudget,
     pub linger: Duration,
     pub write_timeout: Duration,
     /// Writer threads running, so that shutdown can wait for the last
@@ -188,6 +190,51 @@ pub(crate) fn handshake(
     secure::handshake(stream, role, &params.keys, &ring, timeout)
 }
 
+/// The bytes queued for sending over all connections, against one limit:
+/// a queued message holds its text even after the history let it go, so
+/// counting messages alone would let a few peers that stop reading pin
+/// `send_queue` maximum-size chats each.
+#[derive(Clone, Debug)]
+pub(crate) struct SendBudget {
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl SendBudget {
+    pub(crate) fn new(limit: usize) -> SendBudget {
+        SendBudget {
+            queued: Arc::default(),
+            limit,
+        }
+    }
+
+    /// Bytes queued over all connections.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// A message in a send queue, counted in its link's bytes and in the
+/// budget until it is dropped: written, or thrown away with its queue.
+#[derive(Debug)]
+struct Queued {
+    msg: Message,
+    size: usize,
+    link: Arc<AtomicUsize>,
+    budget: Arc<AtomicUsize>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.link.fetch_sub(self.size, Ordering::Relaxed);
+        self.budget.fetch_sub(self.size, Ordering::Relaxed);
+    }
+}
+
 /// The driver's end of a connection: the writer's queue and a handle to
 /// shut the socket down.
 ///
@@ -198,26 +245,54 @@ pub(crate) fn handshake(
 /// word.
 #[derive(Debug)]
 pub(crate) struct Link {
-    queue: Sender<Message>,
+    queue: Sender<Queued>,
     capacity: usize,
+    /// Bytes (encoded payloads) waiting in the queue.
+    bytes: Arc<AtomicUsize>,
+    budget: SendBudget,
     stream: TcpStream,
 }
 
 /// Why a message could not be queued.
+#[derive(Debug)]
 pub(crate) enum QueueError {
     /// The peer does not keep up: its queue is full.
     Full,
+    /// All send queues together hold the budget's bytes: the message is
+    /// handed back with its size, for [`Link::force`] once room is being
+    /// made.
+    OverBudget(Box<Message>, usize),
     /// The writer is gone.
     Closed,
 }
 
 impl Link {
-    /// Queues `msg` without blocking.
+    /// Queues `msg` without blocking, within the queue's length and the
+    /// send budget.
     pub(crate) fn send(&self, msg: Message) -> Result<(), QueueError> {
         if self.queue.len() >= self.capacity {
             return Err(QueueError::Full);
         }
-        self.queue.try_send(msg).map_err(|e| match e {
+        let size = wire::payload_len(&msg);
+        if self.budget.queued().saturating_add(size) > self.budget.limit {
+            return Err(QueueError::OverBudget(Box::new(msg), size));
+        }
+        self.force(msg, size)
+    }
+
+    /// Queues `msg` of `size` bytes past the budget: room is being made
+    /// by cutting the link that holds the most, and one message may wait
+    /// for that.
+    pub(crate) fn force(&self, msg: Message, size: usize) -> Result<(), QueueError> {
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.budget.queued.fetch_add(size, Ordering::Relaxed);
+        let queued = Queued {
+            msg,
+            size,
+            link: Arc::clone(&self.bytes),
+            budget: Arc::clone(&self.budget.queued),
+        };
+        self.queue.try_send(queued).map_err(|e| match e {
             TrySendError::Full(_) => QueueError::Full,
             TrySendError::Disconnected(_) => QueueError::Closed,
         })
@@ -228,9 +303,17 @@ impl Link {
         self.queue.len()
     }
 
-    /// Cuts the connection at once, dropping whatever is queued.
-    pub(crate) fn abort(self) {
+    /// Bytes waiting in the queue.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Cuts the connection at once, dropping whatever is queued. Returns
+    /// the queue's byte count, which falls to zero once the writer has let
+    /// the queue go.
+    pub(crate) fn abort(self) -> Arc<AtomicUsize> {
         let _ = self.stream.shutdown(Shutdown::Both);
+        self.bytes
     }
 
     // Dropping a link closes the queue: the writer sends what is queued,
@@ -272,6 +355,8 @@ pub(crate) fn open(
         Link {
             queue,
             capacity: params.send_queue,
+            bytes: Arc::default(),
+            budget: params.send_budget.clone(),
             stream: driver_stream,
         },
         ReaderHalf {
@@ -388,7 +473,7 @@ impl ReaderHalf {
 struct Writer {
     conn: ConnId,
     stream: TcpStream,
-    queue: Receiver<Message>,
+    queue: Receiver<Queued>,
     sealer: Sealer,
     reader_done: Receiver<()>,
     linger: Duration,
@@ -440,12 +525,12 @@ impl Writer {
         let mut sealed = Vec::with_capacity(4096);
         // Until the driver drops its end of the queue: send everything, in
         // order, a batch of frames per write.
-        while let Ok(msg) = self.queue.recv() {
+        while let Ok(q) = self.queue.recv() {
             buf.clear();
-            wire::encode_frame(&msg, &mut buf);
+            wire::encode_frame(&q.msg, &mut buf);
             while buf.len() < WRITE_BATCH {
                 match self.queue.try_recv() {
-                    Ok(msg) => wire::encode_frame(&msg, &mut buf),
+                    Ok(q) => wire::encode_frame(&q.msg, &mut buf),
                     Err(_) => break,
                 }
             }
@@ -480,6 +565,7 @@ mod tests {
         ConnParams {
             max_frame: 4096,
             send_queue: 8,
+            send_budget: SendBudget::new(1 << 20),
             linger: Duration::from_millis(200),
             write_timeout: Duration::from_secs(5),
             live_writers: Arc::default(),
@@ -494,6 +580,11 @@ mod tests {
     /// An accepted connection set up with [`open`] after its handshake, its
     /// reader running, and the client end.
     fn pair() -> (Link, Receiver<Inbound>, SecureStream) {
+        pair_with(params())
+    }
+
+    /// [`pair`] with these parameters.
+    fn pair_with(p: ConnParams) -> (Link, Receiver<Inbound>, SecureStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client = thread::spawn(move || {
@@ -501,7 +592,6 @@ mod tests {
             SecureStream::connect(addr, &keys, &Keyring::default(), Duration::from_secs(5)).unwrap()
         });
         let (server, _) = listener.accept().unwrap();
-        let p = params();
         let session = handshake(&server, Role::Responder, &p, p.handshake_timeout).unwrap();
         let (inbox, rx) = crossbeam_channel::unbounded();
         let (link, reader) = open(server, session, ConnId(7), &p, &inbox).unwrap();
@@ -693,6 +783,48 @@ mod tests {
         }
         assert!(full, "a peer that never reads fills its queue");
         link.abort();
+    }
+
+    /// The send budget bounds the bytes of all queues together: a send
+    /// past it is handed back (the driver cuts the fullest link, then
+    /// forces it), and a queue thrown away with its link counts out.
+    #[test]
+    fn a_send_past_the_budget_is_handed_back_and_a_dropped_queue_counts_out() {
+        let budget = SendBudget::new(64 * 1024);
+        let (link, _rx, _client) = pair_with(ConnParams {
+            send_queue: 1 << 20,
+            send_budget: budget.clone(),
+            ..params()
+        });
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let big = Message::Chat(signed_chat(&key, 1, &"y".repeat(3000)));
+        let mut handed_back = None;
+        for _ in 0..100_000 {
+            match link.send(big.clone()) {
+                Ok(()) => {}
+                Err(QueueError::OverBudget(msg, _)) => {
+                    handed_back = Some(*msg);
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(handed_back.as_ref(), Some(&big), "a peer that never reads");
+        assert!(budget.queued() <= budget.limit(), "{}", budget.queued());
+        assert!(budget.queued() + wire::payload_len(&big) > budget.limit());
+        assert_eq!(link.queued_bytes(), budget.queued());
+        link.force(big.clone(), wire::payload_len(&big)).unwrap();
+        assert!(budget.queued() > budget.limit());
+        link.abort();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while budget.queued() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} bytes still counted",
+                budget.queued()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use gossip_chat::{Checked, ConnId, Id, Input, Node, Output};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -39,6 +39,9 @@ pub(crate) struct Driver<S: EventSink> {
     pub acceptor_stop: Arc<AtomicBool>,
     pub listen_addr: SocketAddr,
     pub links: BTreeMap<ConnId, Link>,
+    /// The byte counts of the queues of links cut as stuck, until their
+    /// writers have let them go: room that is already being made.
+    pub draining: Vec<Arc<AtomicUsize>>,
     pub pending: VecDeque<Input>,
     pub outputs: Vec<Output>,
     pub snapshots: Option<SnapshotBoard>,
@@ -156,6 +159,7 @@ impl<S: EventSink> Driver<S> {
         snap.adapter.handshakes_busy = self.params.handshakes.busy.load(Ordering::Relaxed);
         snap.send_queued = self.links.values().map(Link::queued).sum();
         snap.send_queue_max = self.links.values().map(Link::queued).max().unwrap_or(0);
+        snap.send_queued_bytes = self.params.send_budget.queued();
         snap.inbox = self.inbox.len();
         board.publish(snap);
     }
@@ -164,7 +168,9 @@ impl<S: EventSink> Driver<S> {
     /// sends.
     fn backpressure(&self) -> bool {
         let limit = self.params.send_queue / BACKPRESSURE_DIVISOR;
-        self.links.values().any(|l| l.queued() > limit)
+        let budget = &self.params.send_budget;
+        budget.queued() > budget.limit() / BACKPRESSURE_DIVISOR
+            || self.links.values().any(|l| l.queued() > limit)
     }
 
     fn inbound(&mut self, msg: Inbound) {
@@ -290,14 +296,8 @@ impl<S: EventSink> Driver<S> {
                 };
                 match link.send(msg) {
                     Ok(()) => self.counters.messages_sent += 1,
-                    Err(QueueError::Full) => {
-                        self.counters.slow_peers_dropped += 1;
-                        tracing::warn!(conn = conn.0, "peer does not keep up, disconnecting");
-                        if let Some(link) = self.links.remove(&conn) {
-                            link.abort();
-                        }
-                        self.pending.push_back(Input::Disconnected { conn });
-                    }
+                    Err(QueueError::Full) => self.drop_slow_peer(conn),
+                    Err(QueueError::OverBudget(msg, size)) => self.over_budget(conn, *msg, size),
                     Err(QueueError::Closed) => {
                         self.links.remove(&conn);
                     }
@@ -312,6 +312,52 @@ impl<S: EventSink> Driver<S> {
             }
             Output::Event(ev) => self.sink.event(ev),
         }
+    }
+
+    /// `msg` (`size` bytes) for `conn` would take the send queues past
+    /// their budget. Unless links already cut are letting go of enough,
+    /// the peer whose queue holds the most is the one that does not keep
+    /// up: it is cut, and `msg` queued while its queue goes.
+    fn over_budget(&mut self, conn: ConnId, msg: gossip_chat::Message, size: usize) {
+        self.draining.retain(|b| b.load(Ordering::Relaxed) > 0);
+        let going: usize = self
+            .draining
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum();
+        let budget = &self.params.send_budget;
+        if budget.queued().saturating_sub(going).saturating_add(size) > budget.limit() {
+            let fullest = self
+                .links
+                .iter()
+                .max_by_key(|(c, l)| (l.queued_bytes(), std::cmp::Reverse(**c)))
+                .map_or(conn, |(c, _)| *c);
+            self.drop_slow_peer(fullest);
+            if fullest == conn {
+                return;
+            }
+        }
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        match link.force(msg, size) {
+            Ok(()) => self.counters.messages_sent += 1,
+            Err(QueueError::Closed) => {
+                self.links.remove(&conn);
+            }
+            Err(_) => self.drop_slow_peer(conn),
+        }
+    }
+
+    /// Cuts a peer that does not keep up with what this node sends it.
+    fn drop_slow_peer(&mut self, conn: ConnId) {
+        self.counters.slow_peers_dropped += 1;
+        tracing::warn!(conn = conn.0, "peer does not keep up, disconnecting");
+        if let Some(link) = self.links.remove(&conn) {
+            self.draining.retain(|b| b.load(Ordering::Relaxed) > 0);
+            self.draining.push(link.abort());
+        }
+        self.pending.push_back(Input::Disconnected { conn });
     }
 
     /// Dials on a thread of its own, which becomes the reader when the

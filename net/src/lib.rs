@@ -89,9 +89,14 @@ pub struct NetConfig {
     pub connect_timeout: Duration,
     /// Messages queued per connection before the peer counts as stuck and is
     /// disconnected. Default 8192. The queue grows with use (an idle
-    /// connection holds no slots); each queued message is about 100 bytes
-    /// plus its text, which it shares with the node's history.
+    /// connection holds no slots).
     pub send_queue: usize,
+    /// Bytes (encoded messages) all connections' send queues may hold
+    /// together; at least two `max_frame`s. Default 8 MiB. A send past it
+    /// disconnects the peer whose queue holds the most, as stuck: a queued
+    /// chat keeps its text after the history has let it go, so this, not
+    /// the history, bounds what peers that stop reading can pin.
+    pub send_queue_bytes: usize,
     /// Longest a blocked socket write may take before the connection is
     /// dropped. Default 5 s.
     pub write_timeout: Duration,
@@ -137,6 +142,7 @@ impl NetConfig {
             node: Config::lan(),
             connect_timeout: Duration::from_secs(2),
             send_queue: 8192,
+            send_queue_bytes: 8 << 20,
             write_timeout: Duration::from_secs(5),
             linger: Duration::from_secs(1),
             incarnation: None,
@@ -310,6 +316,10 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
     let params = ConnParams {
         max_frame: cfg.node.max_frame,
         send_queue: cfg.send_queue.max(2),
+        send_budget: conn::SendBudget::new(
+            cfg.send_queue_bytes
+                .max(cfg.node.max_frame.saturating_mul(2)),
+        ),
         linger: cfg.linger,
         write_timeout: cfg.write_timeout,
         live_writers: Arc::default(),
@@ -350,6 +360,7 @@ pub fn start_with_sink<S: EventSink>(cfg: NetConfig, sink: S) -> Result<NodeHand
         acceptor_stop: acceptor_stop.clone(),
         listen_addr: addr,
         links: BTreeMap::new(),
+        draining: Vec::new(),
         pending: VecDeque::new(),
         outputs: Vec::new(),
         snapshots: cfg.snapshots.clone(),

@@ -58,6 +58,9 @@ pub struct Snapshot {
     pub send_queued: usize,
     /// The longest send queue of one connection.
     pub send_queue_max: usize,
+    /// Bytes queued for sending over all connections (bounded by
+    /// `NetConfig::send_queue_bytes`).
+    pub send_queued_bytes: usize,
     /// Frames and connection events waiting for the driver.
     pub inbox: usize,
     /// The node's current life (it grows when the node refutes).

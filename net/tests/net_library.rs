@@ -195,26 +195,24 @@ fn a_port_in_use_is_a_bind_error() {
     assert!(err.to_string().contains(&a.addr().to_string()));
 }
 
-#[test]
-fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
+/// A peer that handshakes with `a` and keeps talking (so it never looks
+/// dead) but never reads; it claims an address where nobody listens. Its
+/// id, and the sender that stops its pings and the thread that sends them.
+fn stuck_peer(
+    a: &net::NodeHandle,
+) -> (
+    gossip_chat::Id,
+    crossbeam_channel::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
     use gossip_chat::Message;
     use std::io::Write;
-    let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "a");
-    cfg.send_queue = 16;
-    cfg.write_timeout = Duration::from_secs(60);
-    let a = net::start(cfg).unwrap();
-    let b = node("b");
-    b.join(a.addr());
-    wait(&a, "peer_up b", |e| matches!(e, Event::PeerUp { .. }));
-
-    // A peer that handshakes and keeps talking (so it never looks dead) but
-    // never reads. It claims an address where nobody listens.
     let stuck_addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let peer = common::RawPeer::new();
     let stuck_id = peer.id;
     let mut raw = peer.send(a.addr(), &[Message::Hello(peer.hello(stuck_addr, "stuck"))]);
     wait(
-        &a,
+        a,
         "peer_up stuck",
         |e| matches!(e, Event::PeerUp { node, addr, .. } if node.id == stuck_id && *addr == stuck_addr),
     );
@@ -236,6 +234,19 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
             }
         }
     });
+    (stuck_id, stop_tx, pinger)
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
+    let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "a");
+    cfg.send_queue = 16;
+    cfg.write_timeout = Duration::from_secs(60);
+    let a = net::start(cfg).unwrap();
+    let b = node("b");
+    b.join(a.addr());
+    wait(&a, "peer_up b", |e| matches!(e, Event::PeerUp { .. }));
+    let (stuck_id, stop_tx, pinger) = stuck_peer(&a);
 
     // Far more than the socket buffers hold: the stuck peer's queue fills.
     let big = "x".repeat(4000);
@@ -253,6 +264,65 @@ fn a_peer_that_stops_reading_is_disconnected_without_blocking_the_node() {
         "stuck peer dropped",
         |e| matches!(e, Event::PeerDown { node, .. } if node.id == stuck_id),
     );
+    drop(stop_tx);
+    pinger.join().unwrap();
+}
+
+/// The send queues together hold at most `send_queue_bytes`: past it the
+/// peer whose queue holds the most is cut as stuck (counted), not the
+/// peer being sent to, and the peers that read get everything. The flood
+/// is relayed: this node's own sends wait while its queues are half full.
+#[test]
+fn the_send_budget_cuts_the_peer_that_holds_the_most_bytes() {
+    let board = net::SnapshotBoard::new();
+    let mut cfg = NetConfig::new("127.0.0.1:0".parse().unwrap(), "a");
+    // Far more messages than the flood: only the bytes can bound it. The
+    // budget is raised to two frames.
+    cfg.send_queue = 1 << 20;
+    cfg.send_queue_bytes = 1;
+    cfg.write_timeout = Duration::from_secs(60);
+    cfg.snapshots = Some(board.clone());
+    let a = net::start(cfg).unwrap();
+    let (b, c) = (node("b"), node("c"));
+    for n in [&b, &c] {
+        n.join(a.addr());
+    }
+    eventually("a linked to b and c", || {
+        a.peers().iter().filter(|p| p.neighbour).count() == 2
+    });
+    let (stuck_id, stop_tx, pinger) = stuck_peer(&a);
+
+    // 16 MB from b, eight times a's budget, relayed by a.
+    let big = "x".repeat(4000);
+    for _ in 0..4000 {
+        b.send(big.clone());
+    }
+    b.send("last");
+    for n in [&a, &c] {
+        let chats = std::cell::Cell::new(0);
+        wait(n, "every chat", |e| {
+            chats.set(chats.get() + usize::from(matches!(e, Event::Chat { .. })));
+            matches!(e, Event::Chat { text, .. } if &**text == "last")
+        });
+        assert_eq!(chats.get(), 4001, "a reading node lost chats");
+    }
+
+    eventually("the stuck peer cut for its queue", || {
+        board
+            .latest()
+            .is_some_and(|s| s.adapter.slow_peers_dropped == 1)
+    });
+    let peers = a.peers();
+    assert!(
+        !peers.iter().any(|p| p.node.id == stuck_id && p.neighbour),
+        "{peers:?}"
+    );
+    for n in [&b, &c] {
+        assert!(
+            peers.iter().any(|p| p.addr == n.addr() && p.neighbour),
+            "{peers:?}"
+        );
+    }
     drop(stop_tx);
     pinger.join().unwrap();
 }

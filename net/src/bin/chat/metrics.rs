@@ -44,6 +44,7 @@ struct Metrics {
     incarnation: Gauge,
     send_queued: Gauge,
     send_queue_max: Gauge,
+    send_queued_bytes: Gauge,
     inbox: Gauge,
 }
 
@@ -67,6 +68,7 @@ impl Metrics {
             incarnation: Gauge::default(),
             send_queued: Gauge::default(),
             send_queue_max: Gauge::default(),
+            send_queued_bytes: Gauge::default(),
             inbox: Gauge::default(),
         };
         let r = &mut m.registry;
@@ -149,6 +151,11 @@ impl Metrics {
             "send_queue_max_messages",
             "Messages waiting in the longest send queue",
             m.send_queue_max.clone(),
+        );
+        r.register(
+            "send_queue_bytes",
+            "Bytes waiting in all connections' send queues (bounded by the send budget)",
+            m.send_queued_bytes.clone(),
         );
         r.register(
             "inbox_frames",
@@ -270,6 +277,7 @@ impl Metrics {
             .set(i64::try_from(s.incarnation).unwrap_or(i64::MAX));
         gauge(&self.send_queued, s.send_queued);
         gauge(&self.send_queue_max, s.send_queue_max);
+        gauge(&self.send_queued_bytes, s.send_queued_bytes);
         gauge(&self.inbox, s.inbox);
     }
 
