@@ -4632,6 +4632,42 @@ fn a_graft_asks_for_what_its_link_announced_and_what_crossed_it() {
     assert_eq!(grafts(&outs), vec![(ConnId(1), vec![id(3)])]);
 }
 
+/// Whether `outs` send a prune over `conn`.
+fn pruned(outs: &[Output], conn: u64) -> bool {
+    outs.iter()
+        .any(|o| matches!(o, Output::Send { conn: c, msg: Message::Prune } if *c == ConnId(conn)))
+}
+
+/// A beacon that comes again over a link takes the link off the tree at
+/// both ends, even where this end holds it off already: a peer that
+/// passes a leader's beacon on over a link holds the link on the tree
+/// (with a rooted tree a node pushes beacons over every link, holding
+/// them all on the tree), and would go on pushing beacons and chat over
+/// it. Only the leader's own beacon over a link off the tree needs no
+/// prune: the leader sends its own over every link.
+#[test]
+fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
+    let mut p = probe_with_neighbours(Config::testing(), 3);
+    let leader = key(3, 1);
+    let beacon = |seq| {
+        Message::Beacon(Beacon {
+            origin: leader,
+            seq,
+        })
+    };
+    // Links 2 and 3 are off the tree at this end.
+    for conn in [2, 3] {
+        p.step(Step::Message(conn, Message::Prune)).unwrap();
+    }
+    // Beacon 1 comes first over link 1, then from a member passing it on
+    // over link 2, then from the leader itself over link 3.
+    p.step(Step::Message(1, beacon(1))).unwrap();
+    let outs = p.step(Step::Message(2, beacon(1))).unwrap();
+    assert!(pruned(&outs, 2), "{outs:?}");
+    let outs = p.step(Step::Message(3, beacon(1))).unwrap();
+    assert!(!pruned(&outs, 3), "{outs:?}");
+}
+
 /// `probe_knowing_far_members` after neighbour 3 asked it to probe member
 /// 5 and it reached it over a connection of its own (conn 20): it reaches
 /// a member that neighbour could not.

@@ -115,3 +115,33 @@ fn a_quiet_view_is_synced_ever_more_rarely() {
     assert!(syncs * 4 <= rounds, "{syncs} syncs in {rounds} rounds");
     assert!(syncs >= rounds / 16, "{syncs} syncs in {rounds} rounds");
 }
+
+/// An idle group's beacons go over the broadcast tree only: once the
+/// overlay has settled, a beacon costs about one message per node. Ten
+/// nodes with eight slots each leave some slots free, so their nodes keep
+/// dialling and are turned away as full (a link opened and closed again
+/// changes nothing), and a node whose links did change pushes a beacon
+/// over every link once: each end that holds such a link off the tree
+/// prunes it back, or the pusher goes on pushing beacons, and chat, over
+/// it.
+#[test]
+fn an_idle_groups_beacons_cost_one_message_per_node() {
+    let n = 10;
+    let cfg = Config::lan();
+    let mut sim = group(n, cfg.clone());
+    let from = sim.now() + Duration::from_secs(30);
+    sim.run_until(from + cfg.beacon_interval.saturating_mul(3));
+    let beacons = received(&sim, "beacon", from.as_millis() as f64 / 1000.0).count();
+    let rounds = 3;
+    eprintln!("{beacons} beacons received in {rounds} rounds");
+    // Per round: one copy per node but the leader, and one more where two
+    // paths tie.
+    assert!(
+        beacons <= rounds * n as usize,
+        "{beacons} beacon copies in {rounds} rounds of {n} nodes"
+    );
+    assert!(
+        beacons >= rounds * (n as usize - 1),
+        "{beacons}: beacons missing"
+    );
+}

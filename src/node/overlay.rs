@@ -62,9 +62,14 @@ pub(super) struct Overlay {
     /// The roster hash at the last heartbeat tick, and since when it has
     /// been the same.
     roster: (u64, Instant),
-    /// Whether this node's neighbour links changed since it last pushed
-    /// a beacon over every one of them (see [`Node::push_beacon`]).
+    /// When this node's neighbour links last changed, if they did since
+    /// it last pushed a beacon over every one of them (see
+    /// [`Node::push_beacon`]).
     pub(super) unshaped: Option<Instant>,
+    /// The neighbour links this node last pushed a beacon over, every one
+    /// of them: a link opened and closed again since (a dial turned away
+    /// as full) changed nothing.
+    shaped: Vec<ConnId>,
     /// The newest beacon forwarded per leader, and when.
     seen: BTreeMap<Id, (Beacon, Instant)>,
     /// The member this node follows (`None`: it leads).
@@ -701,9 +706,19 @@ impl Node {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
-                // A copy over a link already off the tree (the leader's
-                // own push) costs nothing more.
-                if !lazy {
+                // A copy again: the link is not this node's way to the
+                // leader. The peer pushes over it, so its end is on the
+                // tree even where this end is not (it pushed over every
+                // link, holding them all on the tree from then on), and
+                // unless told it goes on pushing chat and idle beacons
+                // over it. Only the leader's own push over a link off
+                // the tree at both ends costs nothing more.
+                let from_leader = self
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.peer)
+                    .is_some_and(|p| p.id == id);
+                if !lazy || !from_leader {
                     self.prune_for_beacon(conn, out);
                 }
                 return;
@@ -781,25 +796,43 @@ impl Node {
     /// and grafts the link, so the tree cannot stay cut apart while idle
     /// (a follower that holds the leader as a neighbour counts on that).
     ///
-    /// A node whose links changed since it last did so pushes over every
-    /// link even while the group is idle (its new links' place in the tree
-    /// is whatever joins and prunes left), so a beacon after the overlay
-    /// changed reshapes the tree where it changed, at a message per new
-    /// link, and an idle group that stays the same pays nothing for it.
+    /// A node whose links changed since it last pushed a beacon over every
+    /// link pushes this one over its new links too, even while the group
+    /// is idle (their place in the tree is whatever joins and prunes
+    /// left), so a beacon after the overlay changed reshapes the tree
+    /// where it changed, at a message or two per new link, and an idle
+    /// group that stays the same pays nothing for it.
     fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
+        let mut links: Vec<ConnId> = self.neighbours.values().copied().collect();
+        links.sort_unstable();
         let settled = self
             .overlay
             .unshaped
             .is_some_and(|t| self.now - t >= self.cfg.sync_interval);
-        let rooted = self.shaping_tree() || (self.cfg.rooted_tree && settled);
-        if rooted {
+        let shaping = self.shaping_tree();
+        // The links to push over as on a rooted tree: every one while chat
+        // flows, the new ones once links have changed and settled.
+        let fresh: Vec<ConnId> = if shaping {
+            links.clone()
+        } else if settled && self.cfg.rooted_tree {
+            links
+                .iter()
+                .copied()
+                .filter(|c| self.overlay.shaped.binary_search(c).is_err())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if shaping || settled {
             self.overlay.unshaped = None;
+            self.overlay.shaped = links;
         }
         let own = b.origin.id == self.me.id;
         for n in self.neighbours.values() {
             let Some(c) = self.conns.get_mut(n) else {
                 continue;
             };
+            let rooted = fresh.contains(n);
             if Some(*n) == from || (c.lazy && !rooted && !own) {
                 continue;
             }
