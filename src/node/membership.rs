@@ -1317,23 +1317,13 @@ impl Node {
             return;
         }
         self.urgent_sent = self.now;
-        let budget = self.frame_budget();
-        let conns: Vec<ConnId> = self.neighbours.values().copied().collect();
-        for conn in conns {
+        for &conn in self.neighbours.values() {
             let list: Vec<MemberUpdate> = urgent
                 .iter()
                 .filter(|(_, have)| !have.contains(&conn))
                 .map(|(u, _)| u.clone())
                 .collect();
-            for members in batches(list, update_size, budget) {
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::PeerList {
-                        full: false,
-                        members,
-                    },
-                });
-            }
+            self.send_peer_list(conn, false, list, out);
         }
     }
 
