@@ -4542,15 +4542,7 @@ fn a_message_missing_ahead_of_a_live_one_is_asked_of_its_link() {
     };
     let mut asked = Vec::new();
     for _ in 0..10 {
-        for o in p.step(Step::Wait(100)).unwrap() {
-            if let Output::Send {
-                conn,
-                msg: Message::Graft(ids),
-            } = o
-            {
-                asked.push((conn, ids));
-            }
-        }
+        asked.extend(grafts(&p.step(Step::Wait(100)).unwrap()));
     }
     assert_eq!(asked, vec![(ConnId(1), vec![missing])]);
     // The answer delivers both, in order.
