@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gossip_chat::wire;
 use gossip_chat::{
-    Authenticity, Chat, Checked, Config, ConnId, Hello, Id, Input, Instant, MemberState,
+    Authenticity, Chat, Checked, Config, ConnId, Graft, Hello, Id, Input, Instant, MemberState,
     MemberUpdate, Message, MsgId, Node, NodeKey, Output, Proof, Verified, PROTOCOL_VERSION,
 };
 use std::hint::black_box;
@@ -48,6 +48,7 @@ fn hello(i: u32) -> Message {
         chat_mark: 0,
         beacon: None,
         bridge: false,
+        shortcut: false,
     })
 }
 
@@ -165,7 +166,7 @@ fn relaying_node(judge: Option<Arc<dyn Authenticity>>, alice: &gossip_chat::Iden
             Instant::ZERO,
             Input::Message {
                 conn: ConnId(i),
-                msg: Message::Graft(Vec::new()),
+                msg: Message::Graft(Graft::ids(Vec::new())),
             },
             &mut out,
         );

@@ -442,6 +442,7 @@ mod tests {
             chat_mark: 0,
             beacon: None,
             bridge: false,
+            shortcut: false,
         };
         let node = e.node;
         let left = MemberUpdate {

@@ -276,6 +276,14 @@ impl Store {
         self.by_id.get(id).map(|(_, c)| c)
     }
 
+    /// The messages that arrived at or after `since`, oldest first.
+    pub fn since(&self, since: Instant) -> impl Iterator<Item = &Chat> {
+        let first = self.arrivals.partition_point(|(at, _)| *at < since);
+        self.arrivals
+            .range(first..)
+            .filter_map(|(_, id)| self.by_id.get(id).map(|(_, c)| c))
+    }
+
     /// Held messages of `stream` with `from <= seq <= to`, in seq order,
     /// with their arrival times.
     pub fn range(

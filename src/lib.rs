@@ -41,7 +41,7 @@ pub mod wire;
 pub use checked::{Checked, Hold, Verified, MAX_CHATS_AHEAD, MAX_ENTRIES_AHEAD};
 pub use config::{Config, ConfigError};
 pub use message::{
-    Accusation, Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState,
+    Accusation, Beacon, Busy, ByeReason, Chat, Digest, Graft, Hello, History, Id, MemberState,
     MemberUpdate, Message, MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 pub use node::{

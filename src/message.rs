@@ -134,6 +134,10 @@ pub struct Hello {
     /// leader's beacons no longer reach, to the receiver's: a full receiver
     /// makes room for it.
     pub bridge: bool,
+    /// The speaker dialled to shorten its way to the leader's beacons on
+    /// the broadcast tree (see `Node::shortcut`): a full receiver makes
+    /// room for it only by dropping a link off the tree.
+    pub shortcut: bool,
 }
 
 impl Hello {
@@ -153,6 +157,26 @@ impl Hello {
     }
 }
 
+/// Puts a link back on the broadcast tree: its receiver pushes chat over
+/// it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Graft {
+    /// Messages the receiver announced and the sender never got: pushed
+    /// first.
+    pub ids: Vec<MsgId>,
+    /// How far back, in milliseconds, the receiver also pushes what came
+    /// to it (0: nothing). The sender lost a tree link, and with it
+    /// whatever was on its way over it: it cannot name those.
+    pub replay_ms: u32,
+}
+
+impl Graft {
+    /// A graft asking for `ids` only.
+    pub fn ids(ids: Vec<MsgId>) -> Graft {
+        Graft { ids, replay_ms: 0 }
+    }
+}
+
 /// A sign of life flooded over the broadcast tree by the member first on
 /// the ring of id hashes (the leader): every node of the overlay part
 /// that holds the leader hears it every `Config::beacon_interval`. A node
@@ -164,6 +188,34 @@ pub struct Beacon {
     pub origin: NodeKey,
     /// Grows by one per beacon within the life.
     pub seq: u32,
+    /// The sender's hops from the leader on the tree (0 from the leader
+    /// itself): the receiver is one more.
+    pub hops: u8,
+    /// The member the sender took this beacon from first (its way to the
+    /// leader): the receiver's grandparent on the tree, which a node too
+    /// deep dials as a shortcut.
+    pub up: Option<Id>,
+    /// The round trip of the sender's link to `up`, in milliseconds (0:
+    /// not known): the receiver takes the shortcut only where a link of
+    /// its own to `up` is faster than the way through the sender.
+    pub up_ms: u16,
+    /// The sender's way from the leader along the tree, in milliseconds:
+    /// half the round trip of each link on it, summed.
+    pub at_ms: u32,
+}
+
+impl Beacon {
+    /// The leader's own beacon number `seq` of its life `origin`.
+    pub fn new(origin: NodeKey, seq: u32) -> Beacon {
+        Beacon {
+            origin,
+            seq,
+            hops: 0,
+            up: None,
+            up_ms: 0,
+            at_ms: 0,
+        }
+    }
 }
 
 /// The state a member is in, ordered by precedence at equal incarnation
@@ -547,9 +599,8 @@ pub enum Message {
     /// sender another way (the link is off the broadcast tree). Ids are
     /// announced over it instead ([`Message::IHave`]).
     Prune,
-    /// Push chat to the sender over this link again, starting with these
-    /// messages (announced but never received).
-    Graft(Vec<MsgId>),
+    /// Push chat to the sender over this link again (see [`Graft`]).
+    Graft(Graft),
     /// Ids of new messages, announced over a pruned link.
     IHave(Vec<MsgId>),
     /// Membership digest by bucket (the low 32 bits of each bucket's roster
@@ -1011,6 +1062,7 @@ mod tests {
             chat_mark: 3,
             beacon: None,
             bridge: true,
+            shortcut: false,
         };
         let u = h.entry();
         assert_eq!(

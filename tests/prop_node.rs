@@ -8,9 +8,9 @@ mod prop_support;
 use ed25519_dalek::SigningKey;
 use gossip_chat::wire::{decode_payload, encode_payload, payload_len, WireError};
 use gossip_chat::{
-    Accusation, Beacon, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Hello, History,
-    Id, Identity, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node, NodeKey, Output,
-    Proof, Stats, Sync, PROTOCOL_VERSION,
+    Accusation, Beacon, ByeReason, Chat, Config, ConnId, Digest, Duration, Event, Graft, Hello,
+    History, Id, Identity, Input, Instant, MemberState, MemberUpdate, Message, MsgId, Node,
+    NodeKey, Output, Proof, Stats, Sync, PROTOCOL_VERSION,
 };
 use prop_support::{config, Universe};
 use proptest::prelude::*;
@@ -657,6 +657,7 @@ fn hello(peer: NodeKey) -> Hello {
         chat_mark: 0,
         beacon: None,
         bridge: false,
+        shortcut: false,
     }
 }
 
@@ -3270,44 +3271,58 @@ fn answer_probes_with_chat(
     while p.now < until {
         let mut outs = p.step(Step::Deadline).unwrap();
         while let Some(o) = outs.pop() {
-            match o {
-                Output::Connect { addr } => {
-                    let c = opened.keys().next_back().map_or(20, |c| c + 1);
-                    opened.insert(c, addr);
-                    outs.extend(p.step(Step::Connected(c, Some(addr))).unwrap());
-                }
-                Output::Send {
-                    conn,
-                    msg: Message::Ping(nonce) | Message::Heartbeat(nonce),
-                } => match opened.get(&conn.0) {
-                    Some(&a) => {
-                        let more = p
-                            .step(Step::Message(
-                                conn.0,
-                                Message::ProbePong {
-                                    nonce,
-                                    beacon,
-                                    chat,
-                                },
-                            ))
-                            .unwrap();
-                        if more
-                            .iter()
-                            .any(|o| matches!(o, Output::Connect { addr } if *addr == a))
-                        {
-                            dialled.push(a);
-                        }
-                        outs.extend(more);
-                    }
-                    None => {
-                        outs.extend(p.step(Step::Message(conn.0, Message::Pong(nonce))).unwrap())
-                    }
-                },
-                _ => {}
-            }
+            let (more, bridge) = answer_output(p, o, beacon, chat, opened);
+            dialled.extend(bridge);
+            outs.extend(more);
         }
     }
     dialled
+}
+
+/// Answers one output as `answer_probes_with_chat` does: a dial is
+/// connected, a ping over a probe connection answered with a `ProbePong`
+/// (and over a link with a `Pong`). Returns what the node did next, and
+/// the address it dialled again at once, as a bridge, after the answer.
+fn answer_output(
+    p: &mut Probe,
+    o: Output,
+    beacon: Option<Beacon>,
+    chat: Option<(u64, u64)>,
+    opened: &mut BTreeMap<u64, SocketAddr>,
+) -> (Vec<Output>, Option<SocketAddr>) {
+    match o {
+        Output::Connect { addr } => {
+            let c = opened.keys().next_back().map_or(20, |c| c + 1);
+            opened.insert(c, addr);
+            (p.step(Step::Connected(c, Some(addr))).unwrap(), None)
+        }
+        Output::Send {
+            conn,
+            msg: Message::Ping(nonce) | Message::Heartbeat(nonce),
+        } => match opened.get(&conn.0) {
+            Some(&a) => {
+                let more = p
+                    .step(Step::Message(
+                        conn.0,
+                        Message::ProbePong {
+                            nonce,
+                            beacon,
+                            chat,
+                        },
+                    ))
+                    .unwrap();
+                let again = more
+                    .iter()
+                    .any(|o| matches!(o, Output::Connect { addr } if *addr == a));
+                (more, again.then_some(a))
+            }
+            None => (
+                p.step(Step::Message(conn.0, Message::Pong(nonce))).unwrap(),
+                None,
+            ),
+        },
+        _ => (Vec::new(), None),
+    }
 }
 
 /// A node whose leader's beacons stopped coming two intervals ago, and
@@ -3357,14 +3372,14 @@ fn a_probed_member_with_newer_leader_beacons_is_dialled_as_a_bridge() {
         id: leader,
         incarnation: 1,
     };
-    p.step(Step::Message(1, Message::Beacon(Beacon { origin, seq: 1 })))
+    p.step(Step::Message(1, Message::Beacon(Beacon::new(origin, 1))))
         .unwrap();
-    let same = Some(Beacon { origin, seq: 1 });
+    let same = Some(Beacon::new(origin, 1));
     let wait = cfg.beacon_interval.saturating_mul(2) + Duration::from_secs(1);
     let dialled = answer_probes(&mut p, wait, same, &mut opened);
     assert_eq!(dialled, vec![], "no probed member holds a newer beacon");
     assert_eq!(p.node.stats().beacon_dials, 0);
-    let newer = Some(Beacon { origin, seq: 3 });
+    let newer = Some(Beacon::new(origin, 3));
     let dialled = answer_probes(&mut p, Duration::from_secs(3), newer, &mut opened);
     assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
     assert_eq!(p.node.stats().beacon_dials, 1);
@@ -3442,24 +3457,12 @@ fn a_probed_member_whose_leader_beacons_never_come_here_is_dialled_as_a_bridge()
         .map(far)
         .find(|k| k.id != leader)
         .expect("another member");
-    p.step(Step::Message(
-        1,
-        Message::Beacon(Beacon {
-            origin: other,
-            seq: 4,
-        }),
-    ))
-    .unwrap();
-    let one_on = Some(Beacon {
-        origin: other,
-        seq: 5,
-    });
+    p.step(Step::Message(1, Message::Beacon(Beacon::new(other, 4))))
+        .unwrap();
+    let one_on = Some(Beacon::new(other, 5));
     let dialled = answer_probes(&mut p, Duration::from_secs(3), one_on, &mut opened);
     assert_eq!(dialled, vec![]);
-    let two_on = Some(Beacon {
-        origin: other,
-        seq: 6,
-    });
+    let two_on = Some(Beacon::new(other, 6));
     let dialled = answer_probes(&mut p, Duration::from_secs(3), two_on, &mut opened);
     assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
     assert_eq!(p.node.stats().beacon_dials, 1);
@@ -3476,7 +3479,7 @@ fn a_probe_answer_leaves_out_the_beacon_it_sent_last_over_the_connection() {
         id: leader,
         incarnation: 1,
     };
-    let b = Beacon { origin, seq: 1 };
+    let b = Beacon::new(origin, 1);
     p.step(Step::Message(1, Message::Beacon(b))).unwrap();
     p.step(Step::Connected(90, None)).unwrap();
     p.step(Step::Connected(91, None)).unwrap();
@@ -3495,10 +3498,13 @@ fn a_probe_answer_leaves_out_the_beacon_it_sent_last_over_the_connection() {
                 _ => None,
             })
             .expect("an answer")
+            // With this node's place on the tree.
+            .map(|x| (x.origin, x.seq))
     };
-    assert_eq!(answer(90, 1), Some(b));
+    let b = Some((b.origin, b.seq));
+    assert_eq!(answer(90, 1), b);
     assert_eq!(answer(90, 2), None, "the same beacon again");
-    assert_eq!(answer(91, 3), Some(b), "a new connection gets it");
+    assert_eq!(answer(91, 3), b, "a new connection gets it");
 }
 
 /// A view that just changed is synced every round for three rounds before
@@ -4569,8 +4575,8 @@ fn grafts(outs: &[Output]) -> Vec<(ConnId, Vec<MsgId>)> {
         .filter_map(|o| match o {
             Output::Send {
                 conn,
-                msg: Message::Graft(ids),
-            } => Some((*conn, ids.clone())),
+                msg: Message::Graft(g),
+            } => Some((*conn, g.ids.clone())),
             _ => None,
         })
         .collect()
@@ -4641,12 +4647,7 @@ fn pruned(outs: &[Output], conn: u64) -> bool {
 fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
     let mut p = probe_with_neighbours(Config::testing(), 3);
     let leader = key(3, 1);
-    let beacon = |seq| {
-        Message::Beacon(Beacon {
-            origin: leader,
-            seq,
-        })
-    };
+    let beacon = |seq| Message::Beacon(Beacon::new(leader, seq));
     // Links 2 and 3 are off the tree at this end.
     for conn in [2, 3] {
         p.step(Step::Message(conn, Message::Prune)).unwrap();
@@ -4658,6 +4659,184 @@ fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
     assert!(pruned(&outs, 2), "{outs:?}");
     let outs = p.step(Step::Message(3, beacon(1))).unwrap();
     assert!(!pruned(&outs, 3), "{outs:?}");
+}
+
+/// A beacon names its sender's hops from the leader and the sender's own
+/// way to it (the receiver's grandparent). A node deeper than a tree of
+/// its roster's size needs (201 members with 8 slots: 5 hops) dials that
+/// grandparent once the beacon's copies over other links have had time to
+/// come, its hello asking for the link as a shortcut; it prunes its old
+/// parent's link once chat comes over the new one, not before (what the
+/// grandparent had before it took the link would fall between the two).
+/// At the depth the roster needs it dials no one.
+#[test]
+fn a_node_too_deep_on_the_tree_dials_its_grandparent_and_then_prunes_its_parent() {
+    let (mut p, _) = follower(Config::testing());
+    let leader = p.node.leader().expect("the node follows a leader");
+    let origin = NodeKey {
+        id: leader,
+        incarnation: 1,
+    };
+    let g = (3..=200)
+        .rev()
+        .find(|i| far(*i).id != leader)
+        .expect("a grandparent");
+    let beacon = |seq, hops| {
+        Message::Beacon(Beacon {
+            origin,
+            seq,
+            hops,
+            up: Some(far(g).id),
+            up_ms: 200,
+            at_ms: 10_000,
+        })
+    };
+    // Up to two seconds (the leader's beacons come at least a tenth of an
+    // interval apart), answering probes; whether it dialled g.
+    let ga = far_addr(g);
+    let mut opened = BTreeMap::new();
+    let mut wait = |p: &mut Probe| {
+        let until = p.now + Duration::from_secs(2);
+        while p.now < until {
+            let mut outs = p.step(Step::Deadline).unwrap();
+            while let Some(o) = outs.pop() {
+                if matches!(o, Output::Connect { addr } if addr == ga) {
+                    // Answered at once: a link that took long to open
+                    // would be no faster than the way through the parent.
+                    return true;
+                } else {
+                    outs.extend(answer_output(p, o, None, None, &mut opened).0);
+                }
+            }
+        }
+        false
+    };
+    p.step(Step::Message(1, beacon(1, 4))).unwrap();
+    assert!(!wait(&mut p), "5 hops deep it stays");
+    assert_eq!(p.node.stats().shortcut_dials, 0);
+    p.step(Step::Message(1, beacon(2, 5))).unwrap();
+    assert!(wait(&mut p), "6 hops deep it dials its grandparent");
+    assert_eq!(p.node.stats().shortcut_dials, 1);
+    let outs = p.step(Step::Connected(1000, Some(ga))).unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(o,
+            Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(1000) && h.shortcut)),
+        "{outs:?}"
+    );
+    let outs = p
+        .step(Step::Message(1000, Message::Hello(hello(far(g)))))
+        .unwrap();
+    assert!(!pruned(&outs, 1), "{outs:?}");
+    let outs = p
+        .step(Step::Message(1000, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    assert!(pruned(&outs, 1), "{outs:?}");
+}
+
+/// Whether `outs` turn `conn` away as full.
+fn turned_away(outs: &[Output], conn: u64) -> bool {
+    outs.iter().any(|o| {
+        matches!(o, Output::Send { conn: c, msg: Message::Bye(ByeReason::Full) } if *c == ConnId(conn))
+    })
+}
+
+/// A full node makes room for a dial that comes as a shortcut on the tree
+/// only by dropping a link off the tree: with every link on it, the dial
+/// is turned away, and no part of the tree is cut off for it.
+#[test]
+fn a_full_node_makes_room_for_a_shortcut_only_off_the_tree() {
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let shortcut = || {
+        let mut h = hello(key(4, 1));
+        h.shortcut = true;
+        h.degree = 6;
+        Message::Hello(h)
+    };
+    // Every link on the tree at this end.
+    let full = || {
+        let mut p = probe_with_neighbours(cfg.clone(), 3);
+        p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
+        for c in 1..=3 {
+            p.step(Step::Message(c, Message::Graft(Graft::ids(Vec::new()))))
+                .unwrap();
+        }
+        p
+    };
+    let mut p = full();
+    let outs = p.step(Step::Open(40, None, shortcut())).unwrap();
+    assert!(turned_away(&outs, 40), "{outs:?}");
+    assert!(
+        ![1, 2, 3].iter().any(|c| turned_away(&outs, *c)),
+        "{outs:?}"
+    );
+    let mut p = full();
+    p.step(Step::Message(2, Message::Prune)).unwrap();
+    let outs = p.step(Step::Open(40, None, shortcut())).unwrap();
+    assert!(turned_away(&outs, 2), "{outs:?}");
+    assert!(!turned_away(&outs, 40), "{outs:?}");
+}
+
+/// A node that loses a tree link puts its other links back on the tree
+/// asking each to push again what came to it lately: it cannot name what
+/// was on its way over the lost link (a full peer that made room closed
+/// the link under it). A node asked so pushes what came within that time,
+/// and nothing older.
+#[test]
+fn a_lost_tree_link_is_made_up_by_grafts_that_replay_what_came_lately() {
+    let mut p = probe_with_neighbours(Config::testing(), 3);
+    p.step(Step::Message(2, Message::Prune)).unwrap();
+    p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    let outs = p.step(Step::Disconnected(1)).unwrap();
+    let replays: Vec<(ConnId, u32)> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::Graft(g),
+            } => Some((*conn, g.replay_ms)),
+            _ => None,
+        })
+        .collect();
+    // Links 2 and 3 were off the tree (3 as covered when it opened).
+    assert_eq!(
+        replays.iter().map(|(c, _)| c.0).collect::<Vec<_>>(),
+        vec![3, 2],
+        "{outs:?}"
+    );
+    assert!(replays.iter().all(|(_, ms)| *ms > 0), "{outs:?}");
+
+    let mut q = probe_with_neighbours(Config::testing(), 2);
+    q.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    q.step(Step::Wait(5_000)).unwrap();
+    q.step(Step::Message(1, Message::Chat(chat(key(1, 1), 2))))
+        .unwrap();
+    q.step(Step::Wait(100)).unwrap();
+    let pushed = |outs: &[Output]| -> Vec<u64> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    conn: ConnId(2),
+                    msg: Message::Chat(c),
+                } => Some(c.id.seq),
+                _ => None,
+            })
+            .collect()
+    };
+    let graft = |replay_ms| {
+        Message::Graft(Graft {
+            ids: Vec::new(),
+            replay_ms,
+        })
+    };
+    let outs = q.step(Step::Message(2, graft(0))).unwrap();
+    assert_eq!(pushed(&outs), Vec::<u64>::new(), "{outs:?}");
+    let outs = q.step(Step::Message(2, graft(1_000))).unwrap();
+    assert_eq!(pushed(&outs), vec![2], "{outs:?}");
 }
 
 /// `probe_knowing_far_members` after neighbour 3 asked it to probe member

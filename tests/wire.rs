@@ -3,7 +3,7 @@
 
 use gossip_chat::wire::{self, FrameReader, WireError};
 use gossip_chat::{
-    Accusation, Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState,
+    Accusation, Beacon, Busy, ByeReason, Chat, Digest, Graft, Hello, History, Id, MemberState,
     MemberUpdate, Message, MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use std::fmt::Write as _;
@@ -79,6 +79,7 @@ fn hello() -> Hello {
         chat_mark: 7_140_000_000,
         beacon: None,
         bridge: false,
+        shortcut: false,
     }
 }
 
@@ -152,7 +153,10 @@ fn every_kind() -> Vec<Message> {
             baseline: Some(vec![(key(2, 7), 299)]),
         }),
         Message::Prune,
-        Message::Graft(vec![chat().id]),
+        Message::Graft(Graft {
+            ids: vec![chat().id],
+            replay_ms: 600,
+        }),
         Message::IHave(vec![chat().id]),
         Message::Buckets(vec![7, 0, u32::MAX]),
         Message::RosterPart {
@@ -172,13 +176,14 @@ fn every_kind() -> Vec<Message> {
         Message::Beacon(Beacon {
             origin: key(2, 1),
             seq: 3,
+            hops: 2,
+            up: Some(id(3)),
+            up_ms: 200,
+            at_ms: 300,
         }),
         Message::ProbePong {
             nonce: 7,
-            beacon: Some(Beacon {
-                origin: key(2, 1),
-                seq: 3,
-            }),
+            beacon: Some(Beacon::new(key(2, 1), 3)),
             chat: Some((6_800_000_091, 0x0123_4567_89ab_cdef)),
         },
         Message::ProbePong {

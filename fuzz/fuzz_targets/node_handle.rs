@@ -250,6 +250,7 @@ impl FMsg {
             chat_mark: 0,
             beacon: None,
             bridge: false,
+            shortcut: false,
         };
         let digest = |d: &[(Key, Num)]| d.iter().map(|(k, n)| (k.get(), n.get())).collect();
         let entry = |k: &Key, version: u32, s: State, proof: FProof| {

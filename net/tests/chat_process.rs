@@ -309,7 +309,7 @@ fn prunes_on_a_duplicate(node: &Chat) -> bool {
         id: peer.id,
         incarnation: 1,
     };
-    let beacon = Message::Beacon(Beacon { origin, seq: 1 });
+    let beacon = Message::Beacon(Beacon::new(origin, 1));
     let mut s = peer.send(
         node.addr,
         &[

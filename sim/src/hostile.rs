@@ -547,6 +547,7 @@ impl Attack {
                     chat_mark: 0,
                     beacon: None,
                     bridge: false,
+                    shortcut: false,
                 };
                 Some(Injection::Impostor {
                     hello,

@@ -254,6 +254,9 @@ pub struct EndTables {
     /// prober it was in another part of the overlay, and the prober
     /// dialled it, in all.
     pub beacon_dials: u64,
+    /// Times a node deeper on the tree than the roster's size needs
+    /// dialled its grandparent as a shortcut, in all.
+    pub shortcut_dials: u64,
 }
 
 /// Messages missing at the end of the liveness phase.
@@ -487,8 +490,8 @@ impl Report {
                 );
                 let _ = writeln!(
                     s,
-                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached, {} ring predecessors past a failure and {} probed members in another part (newer beacons or other chat)",
-                    e.overlay_mends, e.overlay_dials, e.bridge_dials, e.ring_dials, e.beacon_dials
+                    "  overlay        they lost the leader's beacons {} times and dialled it {} times; they dialled {} accused members they reached, {} ring predecessors past a failure, {} probed members in another part (newer beacons or other chat) and {} grandparents on the tree as shortcuts",
+                    e.overlay_mends, e.overlay_dials, e.bridge_dials, e.ring_dials, e.beacon_dials, e.shortcut_dials
                 );
             }
             None => {

@@ -81,6 +81,7 @@ fn hello(i: u32) -> gossip_chat::Hello {
         chat_mark: 0,
         beacon: None,
         bridge: false,
+        shortcut: false,
     }
 }
 

@@ -7,7 +7,7 @@ use gossip_chat::{
 use gossip_sim::addr::{addr_of, id_of, slot_of_id};
 use gossip_sim::builder::{Sim, SimBuilder};
 use gossip_sim::scenario::InitialJoin;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -578,6 +578,20 @@ fn a_group_left_idle_keeps_a_whole_tree_and_chat_needs_no_graft() {
     }
 }
 
+/// `n` nodes on 100 ms links, joined through random members, after 8 s
+/// idle.
+fn wide_area_group(n: u32, seed: u64) -> Sim {
+    let mut sim = Sim::builder()
+        .nodes(n)
+        .latency(ms(100))
+        .seed(seed)
+        .join(InitialJoin::Random)
+        .keep_events(100_000)
+        .build();
+    sim.run_for(s(8));
+    sim
+}
+
 /// A group that formed while idle has its broadcast tree shaped by the
 /// leader's beacon before anyone chats: the leader sends one early once
 /// the roster has stayed the same for a while, and each node whose links
@@ -590,14 +604,7 @@ fn the_first_chats_after_an_idle_forming_cross_a_tree_the_leader_shaped() {
     let n = 25;
     let mut worst = (Duration::ZERO, 0, 0);
     for seed in 0..6 {
-        let mut sim = Sim::builder()
-            .nodes(n)
-            .latency(ms(100))
-            .seed(seed)
-            .join(InitialJoin::Random)
-            .keep_events(100_000)
-            .build();
-        sim.run_for(s(8));
+        let mut sim = wide_area_group(n, seed);
         let start = sim.now();
         for i in 0..n {
             sim.send(i, &format!("first from n{i}"));
@@ -624,6 +631,52 @@ fn the_first_chats_after_an_idle_forming_cross_a_tree_the_leader_shaped() {
     assert!(
         worst.0 <= ms(600),
         "a first chat took {:?} to reach n{} (seed {}): more than six hops of 100 ms",
+        worst.0,
+        worst.2,
+        worst.1
+    );
+}
+
+/// Over even wide-area links a hop costs a link's latency, and the tree the
+/// leader's beacons take spans up to twice the leader's distance to its
+/// farthest member: a leader far from the overlay's centre left six hops
+/// between some members (41 of 100 `wan` seeds reached 600 ms). A node
+/// deeper than a tree of the group's size needs dials its grandparent as
+/// a shortcut, so once the first beacon round has gone every chat crosses
+/// the group in at most five hops.
+#[test]
+fn chat_over_even_wide_area_links_crosses_the_group_in_five_hops() {
+    let n = 25;
+    let mut worst = (Duration::ZERO, 0, 0);
+    for seed in 0..8 {
+        let mut sim = wide_area_group(n, seed);
+        for i in 0..n {
+            sim.send(i, &format!("from n{i}"));
+            sim.run_for(ms(50));
+        }
+        sim.run_for(s(3));
+        let mut sent = BTreeMap::new();
+        let mut got = 0;
+        for e in sim.events() {
+            if let Event::Chat { text, .. } = &e.event {
+                if let Some(from) = text.strip_prefix("from n") {
+                    got += 1;
+                    let at = *sent.entry(from.to_owned()).or_insert(e.at);
+                    if e.at - at > worst.0 {
+                        worst = (e.at - at, seed, e.node);
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            got,
+            (n * n) as usize,
+            "seed {seed}: not every chat reached every node"
+        );
+    }
+    assert!(
+        worst.0 < ms(600),
+        "a chat took {:?} to reach n{} (seed {}): six hops of 100 ms",
         worst.0,
         worst.2,
         worst.1

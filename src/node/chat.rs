@@ -175,7 +175,7 @@ impl Node {
                 c.grafted = Some(self.now);
                 out.push(Output::Send {
                     conn,
-                    msg: Message::Graft(ids),
+                    msg: Message::Graft(Graft::ids(ids)),
                 });
             }
         }
@@ -273,29 +273,38 @@ impl Node {
         // that link stay as they were.
         out.push(Output::Send {
             conn: faster,
-            msg: Message::Graft(Vec::new()),
+            msg: Message::Graft(Graft::ids(Vec::new())),
         });
         self.prune(from, out);
     }
 
     /// A neighbour asks to be back on the tree, and for these messages.
-    pub(super) fn on_graft(&mut self, conn: ConnId, ids: Vec<MsgId>, out: &mut Vec<Output>) {
+    pub(super) fn on_graft(&mut self, conn: ConnId, g: Graft, out: &mut Vec<Output>) {
         self.set_lazy(conn, false);
         let budget = self.frame_budget();
         let mut used = 0;
-        for id in ids {
-            let Some(chat) = self.store.get(&id) else {
-                continue;
-            };
+        let asked: Vec<&Chat> = g.ids.iter().filter_map(|id| self.store.get(id)).collect();
+        // Replayed no further back than a link's slowest answer.
+        let replay = Duration::from_millis(u64::from(g.replay_ms))
+            .min(self.cfg.probe_timeout.saturating_mul(4));
+        let since = if g.replay_ms == 0 {
+            Instant::MAX
+        } else {
+            self.now.saturating_sub(replay)
+        };
+        let replayed = self.store.since(since).filter(|c| !g.ids.contains(&c.id));
+        let mut sends = Vec::new();
+        for chat in asked.into_iter().chain(replayed) {
             used += chat_size(chat);
             if used > budget {
                 break;
             }
-            out.push(Output::Send {
+            sends.push(Output::Send {
                 conn,
                 msg: Message::Chat(chat.clone()),
             });
         }
+        out.extend(sends);
     }
 
     /// The chat digest without the streams of lives that ended longer

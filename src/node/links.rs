@@ -21,6 +21,7 @@ impl Node {
             chat_mark,
             beacon: self.beacon_news(),
             bridge: false,
+            shortcut: false,
         }
     }
 
@@ -148,22 +149,67 @@ impl Node {
         }
         let carried = c.firsts > 0 || self.now - c.opened >= self.cfg.ping_interval;
         if carried {
-            self.graft_lazy_links(out);
+            // What the peer had on its way here is lost with the link:
+            // the links put back on the tree push again what came to them
+            // within three round trips of it (a graft's wait at least).
+            let rtt = c.rtt.unwrap_or(self.cfg.probe_timeout);
+            let replay = rtt.saturating_mul(3).max(self.cfg.graft_timeout);
+            let grafted = self.graft_lazy_links(replay, out);
+            self.push_in_flight(c, &grafted, out);
         } else if self.tree_links() == 0 {
             self.graft_one_but(None, out);
         }
     }
 
-    /// Puts every lazy link back on the tree.
-    pub(super) fn graft_lazy_links(&mut self, out: &mut Vec<Output>) {
+    /// Puts every lazy link back on the tree, asking each to push again
+    /// what came to it in the last `replay`; returns them.
+    pub(super) fn graft_lazy_links(
+        &mut self,
+        replay: Duration,
+        out: &mut Vec<Output>,
+    ) -> Vec<ConnId> {
         let lazy: Vec<ConnId> = self
             .neighbours
             .values()
             .copied()
             .filter(|n| self.conns.get(n).is_some_and(|c| c.lazy))
             .collect();
-        for n in lazy {
-            self.graft(n, out);
+        for n in &lazy {
+            self.graft_replaying(*n, replay, out);
+        }
+        lazy
+    }
+
+    /// A tree link `lost` closed under what this node pushed over it last:
+    /// the peer may have closed it before those came (a full node making
+    /// room, a `Bye` crossing them), and the part of the tree behind it
+    /// would then wait for an announcement and a graft to get them. So
+    /// what came here within two round trips of the link goes at once
+    /// over the links just put back on the tree (a copy too many where a
+    /// peer had it already; a link lost is rare).
+    fn push_in_flight(&mut self, lost: &Conn, grafted: &[ConnId], out: &mut Vec<Output>) {
+        if grafted.is_empty() {
+            return;
+        }
+        let window = lost.rtt.unwrap_or(self.cfg.probe_timeout).saturating_mul(2);
+        let budget = self.frame_budget();
+        let mut used = 0;
+        let recent: Vec<Chat> = self
+            .store
+            .since(self.now.saturating_sub(window))
+            .take_while(|c| {
+                used += chat_size(c);
+                used <= budget
+            })
+            .cloned()
+            .collect();
+        for conn in grafted {
+            for chat in &recent {
+                out.push(Output::Send {
+                    conn: *conn,
+                    msg: Message::Chat(chat.clone()),
+                });
+            }
         }
     }
 
@@ -258,6 +304,12 @@ impl Node {
     /// announced that this node still waits for (Plumtree's graft names
     /// them): the peer pushes only what comes after.
     pub(super) fn graft(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        self.graft_replaying(conn, Duration::ZERO, out);
+    }
+
+    /// [`Node::graft`], asking the peer to push again what came to it in
+    /// the last `replay` too.
+    fn graft_replaying(&mut self, conn: ConnId, replay: Duration, out: &mut Vec<Output>) {
         let now = self.now;
         let Some(c) = self.conns.get_mut(&conn).filter(|c| c.lazy) else {
             return;
@@ -265,9 +317,10 @@ impl Node {
         c.lazy = false;
         c.grafted = Some(now);
         let ids = self.announce.ask_of(conn, now, self.cfg.graft_timeout);
+        let replay_ms = u32::try_from(replay.as_millis()).unwrap_or(u32::MAX);
         out.push(Output::Send {
             conn,
-            msg: Message::Graft(ids),
+            msg: Message::Graft(Graft { ids, replay_ms }),
         });
     }
 
@@ -393,6 +446,8 @@ impl Node {
         hello.bridge = wanted.is_some() && wanted == self.overlay.bridging;
         if hello.bridge {
             self.overlay.bridging = None;
+        } else if wanted.is_some() && wanted == self.overlay.shortcut.map(|(to, ..)| to) {
+            hello.shortcut = true;
         } else if wanted.is_some() && wanted == self.overlay.ring_bridge {
             self.overlay.ring_bridge = None;
             hello.bridge = true;
@@ -728,6 +783,7 @@ impl Node {
                     let dups = self.stats.duplicates;
                     let origin = chat.id.origin.id;
                     self.on_chat(chat, Some(conn), Via::Live, true, out);
+                    self.pushed_over(conn, out);
                     // A sender's own link is the shortest path for its
                     // messages: never pruned for a duplicate.
                     let from_origin = self
@@ -754,7 +810,7 @@ impl Node {
                 }
             }
             Message::Prune => self.on_prune(conn, out),
-            Message::Graft(ids) => self.on_graft(conn, ids, out),
+            Message::Graft(g) => self.on_graft(conn, g, out),
             Message::IHave(ids) => {
                 let wait = self.ihave_wait(conn);
                 self.on_ihave(conn, ids, wait)
@@ -867,11 +923,6 @@ impl Node {
             // So is a node whose part of the overlay no longer hears the
             // leader's beacons: this link joins the two parts.
             let cut_off = (h.degree <= 1 && h.members_hash != self.roster_hash()) || joins_parts;
-            let needy = dialed_by_me
-                || join
-                || stranger
-                || cut_off
-                || (h.degree as usize) < self.cfg.max_connections / 2;
             let victim = self
                 .neighbours
                 .values()
@@ -883,6 +934,18 @@ impl Node {
                     // broadcast tree until it re-forms.
                     (x.is_some_and(|x| x.lazy), x.map_or(0, |x| x.degree), *c)
                 });
+            // A shortcut on the tree (asked for by the peer or by this
+            // node) is worth a link off it, not one on it.
+            let own_shortcut =
+                dialed_by_me && self.overlay.shortcut.is_some_and(|(to, ..)| to == peer.id);
+            let shortcut = (h.shortcut || own_shortcut)
+                && victim.is_some_and(|v| self.conns.get(&v).is_some_and(|x| x.lazy));
+            let needy = (dialed_by_me && !own_shortcut)
+                || join
+                || stranger
+                || cut_off
+                || shortcut
+                || (h.degree as usize) < self.cfg.max_connections / 2;
             // A neighbour that has left something unanswered for a heartbeat
             // interval (and two round trips of its link), or is being
             // checked while its link is as quiet, is most likely dead
@@ -923,7 +986,11 @@ impl Node {
             m.failures = 0;
             m.retry_at = self.now;
         }
-        self.off_tree_if_covered(conn, dialed_by_me || join || joins_parts, h.degree, out);
+        let keep = dialed_by_me || join || joins_parts || h.shortcut;
+        self.off_tree_if_covered(conn, keep, h.degree, out);
+        if dialed_by_me {
+            self.took_shortcut(conn, peer.id, out);
+        }
         if join {
             self.defer_join(conn, out);
         } else if self.joined {

@@ -6,8 +6,8 @@
 use crate::config::Config;
 use crate::history::{Store, Streams};
 use crate::message::{
-    Beacon, Busy, ByeReason, Chat, Digest, Hello, History, Id, MemberState, MemberUpdate, Message,
-    MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
+    Beacon, Busy, ByeReason, Chat, Digest, Graft, Hello, History, Id, MemberState, MemberUpdate,
+    Message, MsgId, NodeKey, Proof, Sync, PROTOCOL_VERSION,
 };
 use crate::peers::{rank, ring_pos, supersedes, Accusers, Member, Members, Recent};
 use crate::time::{Duration, Instant};

@@ -49,6 +49,17 @@ const MAX_HELD: usize = 32;
 /// probe it to hand it the accusation (see [`Node::watches_over`]).
 pub(super) const FAR_WATCHERS: usize = 3;
 
+/// Where a node sits on the tree the leader's newest beacon took.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    hops: u8,
+    /// Half the round trip of each link from the leader, summed.
+    at: Duration,
+    grandparent: Id,
+    /// The round trip from the parent to the grandparent.
+    up_rtt: Duration,
+}
+
 /// Where the overlay watch stands.
 #[derive(Debug, Default)]
 pub(super) struct Overlay {
@@ -104,6 +115,30 @@ pub(super) struct Overlay {
     /// When this node last found that it reaches both a member and a
     /// neighbour that accuses it (see [`Node::stands_between`]).
     pub(super) between: Option<Instant>,
+    /// The link the leader's newest beacon came by first: this node's way
+    /// to the leader on the tree.
+    parent: Option<ConnId>,
+    /// This node's hops and way from the leader, its grandparent and the
+    /// round trip of its parent's link there, as that beacon told them
+    /// (see [`Node::shortcut`]).
+    place: Option<Place>,
+    /// The grandparent this node dialled as a shortcut (see
+    /// [`Node::shortcut`]), the parent link it replaces and the round trip
+    /// to the grandparent through it, while the dial is out.
+    pub(super) shortcut: Option<(Id, ConnId, Duration, u8)>,
+    /// The last grandparent whose link proved no faster than the way
+    /// through the parent: not tried again while it stays the same.
+    slower: Option<Id>,
+    /// This node's hops from the leader when it last took a shortcut,
+    /// until the next beacon shows whether the tree kept it.
+    took_at: Option<u8>,
+    /// Shortcuts in a row that the next beacon's tree did not keep, and
+    /// until when the next waits (see [`Node::shortcut`]).
+    unkept: (u8, Instant),
+    /// A shortcut link up, the parent link it replaces and this node's
+    /// hops before, until chat comes over the shortcut (see
+    /// [`Node::pushed_over`]).
+    switch: Option<(ConnId, ConnId, u8)>,
 }
 
 impl Overlay {
@@ -117,10 +152,7 @@ impl Node {
     /// when it leads).
     pub(super) fn beacon_news(&self) -> Option<Beacon> {
         match self.overlay.leader {
-            None => (self.overlay.seq > 0).then_some(Beacon {
-                origin: self.me,
-                seq: self.overlay.seq,
-            }),
+            None => (self.overlay.seq > 0).then_some(Beacon::new(self.me, self.overlay.seq)),
             Some(l) => self.overlay.seen.get(&l).map(|(b, _)| *b),
         }
     }
@@ -194,10 +226,7 @@ impl Node {
                 self.overlay.sent = Some(self.now);
                 self.overlay.sent_settled = self.roster_settled();
                 self.overlay.seq = self.overlay.seq.saturating_add(1);
-                let b = Beacon {
-                    origin: self.me,
-                    seq: self.overlay.seq,
-                };
+                let b = Beacon::new(self.me, self.overlay.seq);
                 self.push_beacon(b, None, out);
             }
             return;
@@ -217,7 +246,7 @@ impl Node {
             // Maybe only the tree broke: the lazy links carry the next one.
             self.overlay.stage = 1;
             self.stats.overlay_mends += 1;
-            self.graft_lazy_links(out);
+            let _ = self.graft_lazy_links(Duration::ZERO, out);
         } else if !self.given_up(leader)
             && ((self.overlay.stage == 1 && late >= due(3))
                 || (self.overlay.stage == 2
@@ -747,6 +776,25 @@ impl Node {
                 self.overlay.seen.remove(&last);
             }
         }
+        // Forwarded with this node's own place on the tree.
+        let depth = b.hops.saturating_add(1);
+        let parent = self.conns.get(&conn);
+        let up = parent.and_then(|c| c.peer).map(|p| p.id);
+        let rtt = parent.and_then(|c| c.rtt).unwrap_or(Duration::ZERO);
+        let at = Duration::from_millis(u64::from(b.at_ms) + rtt.as_millis() / 2);
+        let place = b.up.map(|grandparent| Place {
+            hops: depth,
+            at,
+            grandparent,
+            up_rtt: Duration::from_millis(u64::from(b.up_ms)),
+        });
+        let b = Beacon {
+            hops: depth,
+            up,
+            up_ms: u16::try_from(rtt.as_millis()).unwrap_or(u16::MAX),
+            at_ms: u32::try_from(at.as_millis()).unwrap_or(u32::MAX),
+            ..b
+        };
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
         if self.shaping_tree() || lazy {
@@ -758,8 +806,194 @@ impl Node {
         }
         if self.overlay.leader == Some(id) {
             self.beacon_heard();
+            // The beacon reshapes the tree: a switch to a shortcut taken
+            // before it is done, or moot.
+            self.overlay.parent = Some(conn);
+            self.overlay.switch = None;
+            self.overlay.place = place;
+            self.kept_shortcut(depth);
+            if place.is_some() {
+                let known = if rtt.as_millis() == 0 {
+                    self.cfg.probe_timeout
+                } else {
+                    rtt
+                };
+                let wait = known.saturating_mul(2);
+                self.timers.arm(Timer::Shortcut, self.now + wait);
+            }
         }
         self.push_beacon(b, Some(conn), out);
+    }
+
+    /// The tree is whatever the leader's beacons took first, and its span
+    /// is up to twice its depth: over wide-area links every hop costs a
+    /// link's latency, and a leader far from the overlay's centre leaves
+    /// some members twice as deep as others. A node deeper than a tree of
+    /// the roster's size needs (see [`Node::depth_goal`]) dials its
+    /// grandparent, named by the beacon; once linked it takes that link as
+    /// its way to the leader and prunes its parent's, and its whole
+    /// subtree moves a hop up (X-BOT's overlay optimisation, with the
+    /// depth as the cost), where its own link is faster than the way
+    /// through the parent (with uneven latencies the first-arrival tree is
+    /// deep in hops because its links are fast, and a shortcut there only
+    /// churns). A full grandparent makes room only by dropping a link off
+    /// the tree, so no part is cut off for it. One try per beacon, two
+    /// round trips after it came (its copies over other links have pruned
+    /// them by then).
+    pub(super) fn shortcut(&mut self, out: &mut Vec<Output>) {
+        let (Some(place), Some(parent)) = (self.overlay.place, self.overlay.parent) else {
+            return;
+        };
+        let (g, up_rtt) = (place.grandparent, place.up_rtt);
+        if !self.cfg.rooted_tree
+            || !self.too_deep(place)
+            || g == self.me.id
+            || self.overlay.slower == Some(g)
+            || self.now < self.overlay.unkept.1
+        {
+            return;
+        }
+        let through = self
+            .conns
+            .get(&parent)
+            .and_then(|c| c.rtt)
+            .unwrap_or(up_rtt)
+            + up_rtt;
+        if let Some(&link) = self.neighbours.get(&g) {
+            // Linked already, off the tree (the beacon came over the tree
+            // only): put the link on it if it is faster.
+            if link != parent && self.conns.get(&link).is_some_and(|c| c.lazy) {
+                self.overlay.place = None;
+                if self.conns.get(&link).and_then(|c| c.rtt).unwrap_or(through) < through {
+                    self.graft(link, out);
+                    self.overlay.switch = Some((link, parent, place.hops));
+                } else {
+                    self.overlay.slower = Some(g);
+                }
+            }
+            return;
+        }
+        if self.dialing_to(g)
+            || !self
+                .members
+                .get(&g)
+                .is_some_and(|m| m.state == MemberState::Alive && m.full_until <= self.now)
+            || (self.neighbours.len() >= self.cfg.max_connections
+                && !self
+                    .neighbours
+                    .values()
+                    .any(|c| self.conns.get(c).is_some_and(|x| x.lazy)))
+        {
+            return;
+        }
+        self.overlay.place = None;
+        self.overlay.shortcut = Some((g, parent, through, place.hops));
+        self.stats.shortcut_dials += 1;
+        self.dial(g, false, out);
+    }
+
+    /// Whether this node sits deeper than a tree of the roster's size
+    /// needs (see [`Node::depth_goal`]), in hops and in time: its way from
+    /// the leader is longer than that many of its own links (half their
+    /// median round trip each). Over even links both say the same; where
+    /// latencies are uneven the first-arrival tree is deep in hops because
+    /// its links are fast, and a shortcut there would only churn.
+    fn too_deep(&self, place: Place) -> bool {
+        let goal = self.depth_goal();
+        if place.hops <= goal {
+            return false;
+        }
+        let mut rtts: Vec<u64> = self
+            .neighbours
+            .values()
+            .filter_map(|c| self.conns.get(c)?.rtt)
+            .map(|r| r.as_millis())
+            .collect();
+        rtts.sort_unstable();
+        let Some(&median) = rtts.get(rtts.len() / 2) else {
+            return false;
+        };
+        place.at.as_millis() > u64::from(goal) * median / 2
+    }
+
+    /// The depth a tree over the roster needs with each node past the
+    /// leader's neighbours using a quarter of its slots for children (in
+    /// a random overlay most of a node's links lead to members the tree
+    /// reached another way), and at least two.
+    fn depth_goal(&self) -> u8 {
+        let n = self.members.len() + 1;
+        let k = self.cfg.max_connections.max(1);
+        let fan = (k / 4).max(1);
+        let (mut reach, mut layer, mut depth) = (1usize, k, 0u8);
+        while reach < n && depth < u8::MAX {
+            reach = reach.saturating_add(layer);
+            layer = layer.saturating_mul(fan);
+            depth += 1;
+        }
+        depth.max(2)
+    }
+
+    /// A link this node dialled is up: if it is the shortcut to its
+    /// grandparent and faster than the way through the parent, it becomes
+    /// this node's way to the leader, and the parent's link leaves the
+    /// tree once the grandparent pushes over the new one (see
+    /// [`Node::pushed_over`]); if slower, it leaves the tree itself.
+    pub(super) fn took_shortcut(&mut self, conn: ConnId, peer: Id, out: &mut Vec<Output>) {
+        let Some((to, from, through, hops)) = self.overlay.shortcut else {
+            return;
+        };
+        if to != peer {
+            return;
+        }
+        self.overlay.shortcut = None;
+        if self.overlay.parent != Some(from) || from == conn {
+            return;
+        }
+        if self.conns.get(&conn).and_then(|c| c.rtt).unwrap_or(through) < through {
+            self.overlay.switch = Some((conn, from, hops));
+        } else {
+            self.overlay.slower = Some(peer);
+            self.prune(conn, out);
+        }
+    }
+
+    /// Chat came over `conn`. If it is a shortcut link, its far end has
+    /// taken it (its hello crossed this node's, and whatever it had
+    /// before came over the old parent's link, which was still on the
+    /// tree): prune the old parent's link now, so that nothing falls
+    /// between the two.
+    pub(super) fn pushed_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let Some((new, old, hops)) = self.overlay.switch else {
+            return;
+        };
+        if new != conn {
+            return;
+        }
+        self.overlay.switch = None;
+        if self.overlay.parent == Some(old) && self.neighbours.values().any(|c| *c == old) {
+            self.prune(old, out);
+            self.overlay.parent = Some(new);
+            self.overlay.took_at = Some(hops);
+        }
+    }
+
+    /// The leader's next beacon after a shortcut put this node `hops`
+    /// from it. Where latencies are uneven the first-arrival tree may
+    /// take a faster way that is no shorter in hops, and the shortcut
+    /// only churned: each such shortcut in a row doubles the wait before
+    /// the next try, from a beacon interval up to 32. One the tree kept
+    /// resets it.
+    fn kept_shortcut(&mut self, hops: u8) {
+        let Some(before) = self.overlay.took_at.take() else {
+            return;
+        };
+        if hops < before {
+            self.overlay.unkept = (0, Instant::ZERO);
+            return;
+        }
+        let n = self.overlay.unkept.0.saturating_add(1).min(6);
+        let wait = self.cfg.beacon_interval.saturating_mul(1 << (n - 1));
+        self.overlay.unkept = (n, self.now + wait);
     }
 
     /// Whether this node's beacons shape a rooted tree now

@@ -86,6 +86,10 @@ pub struct Stats {
     /// stopped coming (or one from another member, two past the newest
     /// here), or its chat differed at a settled mark.
     pub beacon_dials: u64,
+    /// Times this node sat deeper on the broadcast tree than the roster's
+    /// size needs and dialled its grandparent as a shortcut (see
+    /// `Node::shortcut`).
+    pub shortcut_dials: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// a tenth of an interval after the last one of that leader.
     pub beacons_dropped: u64,

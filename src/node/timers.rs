@@ -33,9 +33,13 @@ pub(super) enum Timer {
     /// node is most likely cut off: it dials for their slots then (see
     /// [`Node::maintain`]), not at the next heartbeat tick.
     Mend,
+    /// Copies of the leader's beacon over other links have had time to
+    /// come: whether this node sits too deep on the tree is judged then
+    /// (see [`Node::shortcut`]).
+    Shortcut,
 }
 
-const TIMERS: usize = 11;
+const TIMERS: usize = 12;
 
 /// Heartbeat intervals after a heartbeat over any link went unanswered
 /// during which no link is checked ahead of its silence.
@@ -161,6 +165,9 @@ impl Node {
         }
         if self.timers.take(Timer::Early, now) {
             self.early_checks(out);
+        }
+        if self.timers.take(Timer::Shortcut, now) {
+            self.shortcut(out);
         }
         if self
             .timers

@@ -293,7 +293,11 @@ impl Universe {
             any::<u16>(),
             any::<u64>(),
             (any::<u64>(), any::<u64>()),
-            (prop::option::of(self.beacon()), any::<bool>()),
+            (
+                prop::option::of(self.beacon()),
+                any::<bool>(),
+                any::<bool>(),
+            ),
             (self.version.clone(), Forgery::any(), any_proof()),
         )
             .prop_map(
@@ -304,7 +308,7 @@ impl Universe {
                     degree,
                     members_hash,
                     (chat_hash, chat_mark),
-                    (beacon, bridge),
+                    (beacon, bridge, shortcut),
                     (member_version, forgery, bytes),
                 )| Hello {
                     version,
@@ -319,14 +323,29 @@ impl Universe {
                     chat_mark,
                     beacon,
                     bridge,
+                    shortcut,
                 },
             )
             .boxed()
     }
 
     pub fn beacon(&self) -> BoxedStrategy<Beacon> {
-        (self.node_key(), any::<u32>())
-            .prop_map(|(origin, seq)| Beacon { origin, seq })
+        (
+            self.node_key(),
+            any::<u32>(),
+            any::<u8>(),
+            prop::option::of(self.id.clone()),
+            any::<u16>(),
+            any::<u32>(),
+        )
+            .prop_map(|(origin, seq, hops, up, up_ms, at_ms)| Beacon {
+                origin,
+                seq,
+                hops,
+                up,
+                up_ms,
+                at_ms,
+            })
             .boxed()
     }
 

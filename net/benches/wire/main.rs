@@ -204,13 +204,14 @@ fn through(first: &[Socket], last: &[Socket]) -> Kept {
 
 /// Protocol counters summed over the nodes in the report: how often the
 /// overlay was rearranged since the start.
-const STATS_SUMMED: [&str; 7] = [
+const STATS_SUMMED: [&str; 8] = [
     "conns_refused",
     "handshake_timeouts",
     "overlay_dials",
     "bridge_dials",
     "ring_dials",
     "beacon_dials",
+    "shortcut_dials",
     "suspicions",
 ];
 

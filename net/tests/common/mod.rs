@@ -735,6 +735,7 @@ pub fn hello_as(id: Id, addr: SocketAddr, name: &str) -> Hello {
         chat_mark: 0,
         beacon: None,
         bridge: false,
+        shortcut: false,
     }
 }
 

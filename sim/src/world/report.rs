@@ -25,6 +25,7 @@ impl World {
             e.bridge_dials += n.stats().bridge_dials;
             e.ring_dials += n.stats().ring_dials;
             e.beacon_dials += n.stats().beacon_dials;
+            e.shortcut_dials += n.stats().shortcut_dials;
             members += t.members;
             e.members_max = e.members_max.max(t.members);
             e.streams_max = e.streams_max.max(t.streams);

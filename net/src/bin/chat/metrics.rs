@@ -237,6 +237,7 @@ impl Metrics {
             bridge_dials: _,
             ring_dials: _,
             beacon_dials: _,
+            shortcut_dials: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

@@ -530,6 +530,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         bridge_dials,
         ring_dials,
         beacon_dials,
+        shortcut_dials,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -573,6 +574,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "bridge_dials": bridge_dials,
         "ring_dials": ring_dials,
         "beacon_dials": beacon_dials,
+        "shortcut_dials": shortcut_dials,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
