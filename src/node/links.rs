@@ -19,7 +19,7 @@ impl Node {
             members_hash: self.roster_hash(),
             chat_hash,
             chat_mark,
-            beacon: self.beacon_news(),
+            beacon: self.beacon_mark(),
             bridge: false,
             shortcut: false,
         }

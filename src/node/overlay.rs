@@ -157,6 +157,13 @@ impl Node {
         }
     }
 
+    /// [`Node::beacon_news`] without this node's place on the tree: what a
+    /// hello or a probe answer tells (a part that lags), 10-14 bytes
+    /// less than a beacon passed on.
+    pub(super) fn beacon_mark(&self) -> Option<Beacon> {
+        self.beacon_news().map(|b| Beacon::new(b.origin, b.seq))
+    }
+
     /// Whether `theirs` lags this node's beacon from the same leader by two
     /// or more (a part of the overlay that the leader's beacons no longer
     /// reach; one behind is a beacon still on its way).
@@ -278,7 +285,7 @@ impl Node {
     /// The answer to a ping over probe connection `conn` (see
     /// [`Message::ProbePong`]).
     pub(super) fn probe_pong(&mut self, conn: ConnId, nonce: u32) -> Message {
-        let news = self.beacon_news();
+        let news = self.beacon_mark();
         let beacon = match self.conns.get_mut(&conn) {
             Some(c) if c.beacon == news => None,
             Some(c) => {
