@@ -846,12 +846,19 @@ impl Node {
     /// churns). A full grandparent makes room only by dropping a link off
     /// the tree, so no part is cut off for it. One try per beacon, two
     /// round trips after it came (its copies over other links have pruned
-    /// them by then).
+    /// them by then), while chat flows or the group forms.
     pub(super) fn shortcut(&mut self, out: &mut Vec<Output>) {
         let (Some(place), Some(parent)) = (self.overlay.place, self.overlay.parent) else {
             return;
         };
         let (g, up_rtt) = (place.grandparent, place.up_rtt);
+        // Only while chat flows or the group forms (its roster changed
+        // within a beacon interval): an idle group's tree carries nothing
+        // whose latency counts, and a shortcut costs a dial and a slot.
+        let forming = self.now - self.overlay.roster.1 < self.cfg.beacon_interval;
+        if !(self.chat_flows() || forming) {
+            return;
+        }
         if !self.cfg.rooted_tree
             || !self.too_deep(place)
             || g == self.me.id
