@@ -4671,6 +4671,34 @@ fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
 /// At the depth the roster needs it dials no one.
 #[test]
 fn a_node_too_deep_on_the_tree_dials_its_grandparent_and_then_prunes_its_parent() {
+    let (mut p, outs) = linked_as_shortcut(200);
+    assert!(!pruned(&outs, 1), "{outs:?}");
+    let outs = p
+        .step(Step::Message(1000, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    assert!(pruned(&outs, 1), "{outs:?}");
+}
+
+/// A shortcut link no faster than the way through the parent (the
+/// parent's link to the grandparent takes no time here) leaves the tree
+/// itself, and the parent's link stays.
+#[test]
+fn a_shortcut_no_faster_than_the_way_through_the_parent_is_not_taken() {
+    let (mut p, outs) = linked_as_shortcut(0);
+    assert!(pruned(&outs, 1000), "{outs:?}");
+    assert!(!pruned(&outs, 1), "{outs:?}");
+    let outs = p
+        .step(Step::Message(1000, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    assert!(!pruned(&outs, 1), "{outs:?}");
+}
+
+/// `follower` told by beacons over link 1 that it sits 5 hops from the
+/// leader, then 6, its grandparent `far(g)` and that the parent's link
+/// there takes `up_ms`: it dials the grandparent only at 6 hops, as a
+/// shortcut. Returns it once the grandparent's hello came over the new
+/// link (conn 1000), with what it did then.
+fn linked_as_shortcut(up_ms: u16) -> (Probe, Vec<Output>) {
     let (mut p, _) = follower(Config::testing());
     let leader = p.node.leader().expect("the node follows a leader");
     let origin = NodeKey {
@@ -4687,7 +4715,7 @@ fn a_node_too_deep_on_the_tree_dials_its_grandparent_and_then_prunes_its_parent(
             seq,
             hops,
             up: Some(far(g).id),
-            up_ms: 200,
+            up_ms,
             at_ms: 10_000,
         })
     };
@@ -4726,11 +4754,7 @@ fn a_node_too_deep_on_the_tree_dials_its_grandparent_and_then_prunes_its_parent(
     let outs = p
         .step(Step::Message(1000, Message::Hello(hello(far(g)))))
         .unwrap();
-    assert!(!pruned(&outs, 1), "{outs:?}");
-    let outs = p
-        .step(Step::Message(1000, Message::Chat(chat(key(1, 1), 1))))
-        .unwrap();
-    assert!(pruned(&outs, 1), "{outs:?}");
+    (p, outs)
 }
 
 /// Whether `outs` turn `conn` away as full.

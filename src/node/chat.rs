@@ -281,9 +281,7 @@ impl Node {
     /// A neighbour asks to be back on the tree, and for these messages.
     pub(super) fn on_graft(&mut self, conn: ConnId, g: Graft, out: &mut Vec<Output>) {
         self.set_lazy(conn, false);
-        let budget = self.frame_budget();
-        let mut used = 0;
-        let asked: Vec<&Chat> = g.ids.iter().filter_map(|id| self.store.get(id)).collect();
+        let asked = g.ids.iter().filter_map(|id| self.store.get(id));
         // Replayed no further back than a link's slowest answer.
         let replay = Duration::from_millis(u64::from(g.replay_ms))
             .min(self.cfg.probe_timeout.saturating_mul(4));
@@ -293,18 +291,25 @@ impl Node {
             self.now.saturating_sub(replay)
         };
         let replayed = self.store.since(since).filter(|c| !g.ids.contains(&c.id));
-        let mut sends = Vec::new();
-        for chat in asked.into_iter().chain(replayed) {
-            used += chat_size(chat);
-            if used > budget {
-                break;
-            }
-            sends.push(Output::Send {
+        for chat in self.fitting(asked.chain(replayed)) {
+            out.push(Output::Send {
                 conn,
-                msg: Message::Chat(chat.clone()),
+                msg: Message::Chat(chat),
             });
         }
-        out.extend(sends);
+    }
+
+    /// Copies of `chats`, in order, as many as fit in one frame.
+    pub(super) fn fitting<'a>(&self, chats: impl Iterator<Item = &'a Chat>) -> Vec<Chat> {
+        let budget = self.frame_budget();
+        let mut used = 0;
+        chats
+            .take_while(|c| {
+                used += chat_size(c);
+                used <= budget
+            })
+            .cloned()
+            .collect()
     }
 
     /// The chat digest without the streams of lives that ended longer

@@ -155,7 +155,7 @@ impl Node {
             let rtt = c.rtt.unwrap_or(self.cfg.probe_timeout);
             let replay = rtt.saturating_mul(3).max(self.cfg.graft_timeout);
             let grafted = self.graft_lazy_links(replay, out);
-            self.push_in_flight(c, &grafted, out);
+            self.push_in_flight(rtt, &grafted, out);
         } else if self.tree_links() == 0 {
             self.graft_one_but(None, out);
         }
@@ -180,29 +180,19 @@ impl Node {
         lazy
     }
 
-    /// A tree link `lost` closed under what this node pushed over it last:
-    /// the peer may have closed it before those came (a full node making
-    /// room, a `Bye` crossing them), and the part of the tree behind it
+    /// A tree link (round trip `rtt`) closed under what this node pushed
+    /// over it last: the peer may have closed it before those came (a full
+    /// node making room, a `Bye` crossing them), and the part of the tree behind it
     /// would then wait for an announcement and a graft to get them. So
     /// what came here within two round trips of the link goes at once
     /// over the links just put back on the tree (a copy too many where a
     /// peer had it already; a link lost is rare).
-    fn push_in_flight(&mut self, lost: &Conn, grafted: &[ConnId], out: &mut Vec<Output>) {
+    fn push_in_flight(&mut self, rtt: Duration, grafted: &[ConnId], out: &mut Vec<Output>) {
         if grafted.is_empty() {
             return;
         }
-        let window = lost.rtt.unwrap_or(self.cfg.probe_timeout).saturating_mul(2);
-        let budget = self.frame_budget();
-        let mut used = 0;
-        let recent: Vec<Chat> = self
-            .store
-            .since(self.now.saturating_sub(window))
-            .take_while(|c| {
-                used += chat_size(c);
-                used <= budget
-            })
-            .cloned()
-            .collect();
+        let since = self.now.saturating_sub(rtt.saturating_mul(2));
+        let recent = self.fitting(self.store.since(since));
         for conn in grafted {
             for chat in &recent {
                 out.push(Output::Send {
@@ -446,7 +436,7 @@ impl Node {
         hello.bridge = wanted.is_some() && wanted == self.overlay.bridging;
         if hello.bridge {
             self.overlay.bridging = None;
-        } else if wanted.is_some() && wanted == self.overlay.shortcut.map(|(to, ..)| to) {
+        } else if wanted.is_some() && wanted == self.overlay.tree.dial.map(|d| d.to) {
             hello.shortcut = true;
         } else if wanted.is_some() && wanted == self.overlay.ring_bridge {
             self.overlay.ring_bridge = None;
@@ -937,7 +927,7 @@ impl Node {
             // A shortcut on the tree (asked for by the peer or by this
             // node) is worth a link off it, not one on it.
             let own_shortcut =
-                dialed_by_me && self.overlay.shortcut.is_some_and(|(to, ..)| to == peer.id);
+                dialed_by_me && self.overlay.tree.dial.is_some_and(|d| d.to == peer.id);
             let shortcut = (h.shortcut || own_shortcut)
                 && victim.is_some_and(|v| self.conns.get(&v).is_some_and(|x| x.lazy));
             let needy = (dialed_by_me && !own_shortcut)

@@ -60,6 +60,54 @@ struct Place {
     up_rtt: Duration,
 }
 
+/// A shortcut dial out to the grandparent (see [`Node::shortcut`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ShortcutDial {
+    pub(super) to: Id,
+    /// The parent link it replaces.
+    from: ConnId,
+    /// The round trip to `to` through the parent.
+    through: Duration,
+    /// This node's hops from the leader before.
+    hops: u8,
+}
+
+/// A shortcut link up, until chat comes over it (see
+/// [`Node::pushed_over`]).
+#[derive(Clone, Copy, Debug)]
+struct Switch {
+    to: ConnId,
+    /// The parent link it replaces.
+    from: ConnId,
+    /// This node's hops from the leader before.
+    hops: u8,
+}
+
+/// Where this node sits on the broadcast tree, and its shortcuts up it
+/// (see [`Node::shortcut`]).
+#[derive(Debug, Default)]
+pub(super) struct Shortcuts {
+    /// The link the leader's newest beacon came by first: this node's way
+    /// to the leader on the tree.
+    parent: Option<ConnId>,
+    /// This node's hops and way from the leader, its grandparent and the
+    /// round trip of its parent's link there, as that beacon told them.
+    place: Option<Place>,
+    /// The grandparent dialled, while the dial is out.
+    pub(super) dial: Option<ShortcutDial>,
+    /// A shortcut link up, until chat comes over it.
+    switch: Option<Switch>,
+    /// The last grandparent whose link proved no faster than the way
+    /// through the parent: not tried again while it stays the same.
+    slower: Option<Id>,
+    /// This node's hops from the leader when it last took a shortcut,
+    /// until the next beacon shows whether the tree kept it.
+    took_at: Option<u8>,
+    /// Shortcuts in a row that the next beacon's tree did not keep, and
+    /// until when the next waits.
+    unkept: (u8, Instant),
+}
+
 /// Where the overlay watch stands.
 #[derive(Debug, Default)]
 pub(super) struct Overlay {
@@ -115,30 +163,8 @@ pub(super) struct Overlay {
     /// When this node last found that it reaches both a member and a
     /// neighbour that accuses it (see [`Node::stands_between`]).
     pub(super) between: Option<Instant>,
-    /// The link the leader's newest beacon came by first: this node's way
-    /// to the leader on the tree.
-    parent: Option<ConnId>,
-    /// This node's hops and way from the leader, its grandparent and the
-    /// round trip of its parent's link there, as that beacon told them
-    /// (see [`Node::shortcut`]).
-    place: Option<Place>,
-    /// The grandparent this node dialled as a shortcut (see
-    /// [`Node::shortcut`]), the parent link it replaces and the round trip
-    /// to the grandparent through it, while the dial is out.
-    pub(super) shortcut: Option<(Id, ConnId, Duration, u8)>,
-    /// The last grandparent whose link proved no faster than the way
-    /// through the parent: not tried again while it stays the same.
-    slower: Option<Id>,
-    /// This node's hops from the leader when it last took a shortcut,
-    /// until the next beacon shows whether the tree kept it.
-    took_at: Option<u8>,
-    /// Shortcuts in a row that the next beacon's tree did not keep, and
-    /// until when the next waits (see [`Node::shortcut`]).
-    unkept: (u8, Instant),
-    /// A shortcut link up, the parent link it replaces and this node's
-    /// hops before, until chat comes over the shortcut (see
-    /// [`Node::pushed_over`]).
-    switch: Option<(ConnId, ConnId, u8)>,
+    /// Where this node sits on the broadcast tree, and its shortcuts.
+    pub(super) tree: Shortcuts,
 }
 
 impl Overlay {
@@ -785,9 +811,8 @@ impl Node {
         }
         // Forwarded with this node's own place on the tree.
         let depth = b.hops.saturating_add(1);
-        let parent = self.conns.get(&conn);
-        let up = parent.and_then(|c| c.peer).map(|p| p.id);
-        let rtt = parent.and_then(|c| c.rtt).unwrap_or(Duration::ZERO);
+        let up = self.conns.get(&conn).and_then(|c| c.peer).map(|p| p.id);
+        let rtt = self.rtt(conn);
         let at = Duration::from_millis(u64::from(b.at_ms) + rtt.as_millis() / 2);
         let place = b.up.map(|grandparent| Place {
             hops: depth,
@@ -815,9 +840,9 @@ impl Node {
             self.beacon_heard();
             // The beacon reshapes the tree: a switch to a shortcut taken
             // before it is done, or moot.
-            self.overlay.parent = Some(conn);
-            self.overlay.switch = None;
-            self.overlay.place = place;
+            self.overlay.tree.parent = Some(conn);
+            self.overlay.tree.switch = None;
+            self.overlay.tree.place = place;
             self.kept_shortcut(depth);
             if place.is_some() {
                 let known = if rtt.as_millis() == 0 {
@@ -848,7 +873,8 @@ impl Node {
     /// round trips after it came (its copies over other links have pruned
     /// them by then), while chat flows or the group forms.
     pub(super) fn shortcut(&mut self, out: &mut Vec<Output>) {
-        let (Some(place), Some(parent)) = (self.overlay.place, self.overlay.parent) else {
+        let (Some(place), Some(parent)) = (self.overlay.tree.place, self.overlay.tree.parent)
+        else {
             return;
         };
         let (g, up_rtt) = (place.grandparent, place.up_rtt);
@@ -862,8 +888,8 @@ impl Node {
         if !self.cfg.rooted_tree
             || !self.too_deep(place)
             || g == self.me.id
-            || self.overlay.slower == Some(g)
-            || self.now < self.overlay.unkept.1
+            || self.overlay.tree.slower == Some(g)
+            || self.now < self.overlay.tree.unkept.1
         {
             return;
         }
@@ -877,12 +903,16 @@ impl Node {
             // Linked already, off the tree (the beacon came over the tree
             // only): put the link on it if it is faster.
             if link != parent && self.conns.get(&link).is_some_and(|c| c.lazy) {
-                self.overlay.place = None;
-                if self.conns.get(&link).and_then(|c| c.rtt).unwrap_or(through) < through {
+                self.overlay.tree.place = None;
+                if self.faster(link, through) {
                     self.graft(link, out);
-                    self.overlay.switch = Some((link, parent, place.hops));
+                    self.overlay.tree.switch = Some(Switch {
+                        to: link,
+                        from: parent,
+                        hops: place.hops,
+                    });
                 } else {
-                    self.overlay.slower = Some(g);
+                    self.overlay.tree.slower = Some(g);
                 }
             }
             return;
@@ -900,8 +930,13 @@ impl Node {
         {
             return;
         }
-        self.overlay.place = None;
-        self.overlay.shortcut = Some((g, parent, through, place.hops));
+        self.overlay.tree.place = None;
+        self.overlay.tree.dial = Some(ShortcutDial {
+            to: g,
+            from: parent,
+            through,
+            hops: place.hops,
+        });
         self.stats.shortcut_dials += 1;
         self.dial(g, false, out);
     }
@@ -930,6 +965,15 @@ impl Node {
         place.at.as_millis() > u64::from(goal) * median / 2
     }
 
+    /// Whether the link `conn` is faster than `through` (a link whose round
+    /// trip is not known yet counts as `through`: not faster).
+    fn faster(&self, conn: ConnId, through: Duration) -> bool {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.rtt)
+            .is_some_and(|r| r < through)
+    }
+
     /// The depth a tree over the roster needs with each node past the
     /// leader's neighbours using a quarter of its slots for children (in
     /// a random overlay most of a node's links lead to members the tree
@@ -953,20 +997,21 @@ impl Node {
     /// tree once the grandparent pushes over the new one (see
     /// [`Node::pushed_over`]); if slower, it leaves the tree itself.
     pub(super) fn took_shortcut(&mut self, conn: ConnId, peer: Id, out: &mut Vec<Output>) {
-        let Some((to, from, through, hops)) = self.overlay.shortcut else {
+        let Some(d) = self.overlay.tree.dial.filter(|d| d.to == peer) else {
             return;
         };
-        if to != peer {
+        self.overlay.tree.dial = None;
+        if self.overlay.tree.parent != Some(d.from) || d.from == conn {
             return;
         }
-        self.overlay.shortcut = None;
-        if self.overlay.parent != Some(from) || from == conn {
-            return;
-        }
-        if self.conns.get(&conn).and_then(|c| c.rtt).unwrap_or(through) < through {
-            self.overlay.switch = Some((conn, from, hops));
+        if self.faster(conn, d.through) {
+            self.overlay.tree.switch = Some(Switch {
+                to: conn,
+                from: d.from,
+                hops: d.hops,
+            });
         } else {
-            self.overlay.slower = Some(peer);
+            self.overlay.tree.slower = Some(peer);
             self.prune(conn, out);
         }
     }
@@ -977,17 +1022,16 @@ impl Node {
     /// tree): prune the old parent's link now, so that nothing falls
     /// between the two.
     pub(super) fn pushed_over(&mut self, conn: ConnId, out: &mut Vec<Output>) {
-        let Some((new, old, hops)) = self.overlay.switch else {
+        let Some(sw) = self.overlay.tree.switch.filter(|sw| sw.to == conn) else {
             return;
         };
-        if new != conn {
-            return;
-        }
-        self.overlay.switch = None;
-        if self.overlay.parent == Some(old) && self.neighbours.values().any(|c| *c == old) {
-            self.prune(old, out);
-            self.overlay.parent = Some(new);
-            self.overlay.took_at = Some(hops);
+        self.overlay.tree.switch = None;
+        if self.overlay.tree.parent == Some(sw.from)
+            && self.neighbours.values().any(|c| *c == sw.from)
+        {
+            self.prune(sw.from, out);
+            self.overlay.tree.parent = Some(conn);
+            self.overlay.tree.took_at = Some(sw.hops);
         }
     }
 
@@ -998,16 +1042,16 @@ impl Node {
     /// the next try, from a beacon interval up to 32. One the tree kept
     /// resets it.
     fn kept_shortcut(&mut self, hops: u8) {
-        let Some(before) = self.overlay.took_at.take() else {
+        let Some(before) = self.overlay.tree.took_at.take() else {
             return;
         };
         if hops < before {
-            self.overlay.unkept = (0, Instant::ZERO);
+            self.overlay.tree.unkept = (0, Instant::ZERO);
             return;
         }
-        let n = self.overlay.unkept.0.saturating_add(1).min(6);
+        let n = self.overlay.tree.unkept.0.saturating_add(1).min(6);
         let wait = self.cfg.beacon_interval.saturating_mul(1 << (n - 1));
-        self.overlay.unkept = (n, self.now + wait);
+        self.overlay.tree.unkept = (n, self.now + wait);
     }
 
     /// Whether this node's beacons shape a rooted tree now
