@@ -147,6 +147,7 @@ impl Verified {
             | Message::Sync(_)
             | Message::Digest(_)
             | Message::Prune
+            | Message::Listen(_)
             | Message::Graft(_)
             | Message::IHave(_)
             | Message::Buckets(_)

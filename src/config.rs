@@ -64,6 +64,18 @@ pub struct Config {
     /// `k`. On 100 ms links with 1% loss, `k = 1` or `2` leaves a lost
     /// last message of a stream to repair in a few seeds (3 s and more).
     pub lazy_fanout: usize,
+    /// Most lazy links a node asks to announce to it (`Message::Listen`);
+    /// it asks the others to stay quiet. Default 2; 0: every lazy link
+    /// (Plumtree). Each node needs only a few announcers to learn of what
+    /// its tree links missed, so announcements cost about `N * k` streams
+    /// instead of one per lazy link end (on `scenarios/wan.toml`, about a
+    /// third), and unlike `lazy_fanout`, which thins announcements at the
+    /// sender, every node keeps `k` announcers for every message. A node
+    /// that found chat lost lately (a gap ahead of a live message, or a
+    /// message only repair brought) asks every lazy link to announce, and
+    /// announces over every lazy link itself, for 10 s. Links announce
+    /// the ids gathered for `ihave_interval` as before.
+    pub announcers: usize,
     /// Take a link off the tree at its first duplicate, as Plumtree does,
     /// instead of once duplicates outnumber the messages it brought first.
     /// Default false. True keeps the links that carry chat closer to a
@@ -280,6 +292,7 @@ impl Config {
             ihave_interval: Duration::from_millis(50),
             optimize_threshold: None,
             lazy_fanout: 0,
+            announcers: 2,
             strict_prune: false,
             rooted_tree: true,
             beacon_interval: Duration::from_secs(10),

@@ -667,6 +667,12 @@ pub enum Message {
         /// the overlay.
         chat: Option<(u64, u64)>,
     },
+    /// Whether the sender wants announcements ([`Message::IHave`]) over
+    /// this link while it is off the broadcast tree: each node asks a few
+    /// of its lazy links to announce (`Config::announcers`) and the others
+    /// to stay quiet, as it needs only a few announcers to learn of what
+    /// the tree missed. Kept across prunes and grafts until the next.
+    Listen(bool),
 }
 
 impl Message {
@@ -698,6 +704,7 @@ impl Message {
             Message::Prints { .. } => "prints",
             Message::Want(_) => "want",
             Message::Beacon(_) => "beacon",
+            Message::Listen(_) => "listen",
         }
     }
 }

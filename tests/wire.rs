@@ -153,6 +153,7 @@ fn every_kind() -> Vec<Message> {
             baseline: Some(vec![(key(2, 7), 299)]),
         }),
         Message::Prune,
+        Message::Listen(false),
         Message::Graft(Graft {
             ids: vec![chat().id],
             replay_ms: 600,

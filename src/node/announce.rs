@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) const MAX_QUEUED: usize = 512;
 /// Announcers remembered per missing message.
 const MAX_ANNOUNCERS: usize = 4;
+/// Rounds of asks over a missing message's announcers before it is left
+/// to repair.
+const ASK_ROUNDS: usize = 2;
 
 /// A message announced to this node and not received yet.
 #[derive(Clone, Debug)]
@@ -138,8 +141,16 @@ impl Announce {
     /// The missing messages whose next announcer is `conn`, at most
     /// `MAX_QUEUED` of them, taken as asked of it now: they go in the graft
     /// that puts its link back on the tree. Each is asked of its next
-    /// announcer if it has not come `retry` from now.
-    pub(super) fn ask_of(&mut self, conn: ConnId, now: Instant, retry: Duration) -> Vec<MsgId> {
+    /// announcer if it has not come `retry` from now (plus `rtt`, the
+    /// link's round trip, when it was the last announcer: see
+    /// [`Announce::due_grafts`]).
+    pub(super) fn ask_of(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        retry: Duration,
+        rtt: Duration,
+    ) -> Vec<MsgId> {
         let mut asked = Vec::new();
         for (id, m) in &mut self.missing {
             if asked.len() >= MAX_QUEUED {
@@ -151,6 +162,9 @@ impl Announce {
             self.by_due.remove(&(m.due, *id));
             m.asked += 1;
             m.due = now + retry;
+            if m.asked >= m.announcers.len() {
+                m.due += rtt;
+            }
             self.by_due.insert((m.due, *id));
             asked.push(*id);
         }
@@ -165,8 +179,19 @@ impl Announce {
     }
 
     /// The grafts due now: for each message, the next announcer to ask.
-    /// A message with announcers left is asked again after `retry`.
-    pub(super) fn due_grafts(&mut self, now: Instant, retry: Duration) -> Vec<(ConnId, MsgId)> {
+    /// A message with announcers left is asked again after `retry`. Once
+    /// each was asked, the round starts again, up to [`ASK_ROUNDS`]: on
+    /// a lossy network a graft, or its answer, is lost too, and the few
+    /// announcers a node keeps (`Config::announcers`) announce each id
+    /// once. An ask past the first round waits `retry` plus the link's
+    /// round trip (`rtt`) for its answer, so that one in flight is not
+    /// asked for again.
+    pub(super) fn due_grafts(
+        &mut self,
+        now: Instant,
+        retry: Duration,
+        rtt: impl Fn(ConnId) -> Duration,
+    ) -> Vec<(ConnId, MsgId)> {
         let mut asks = Vec::new();
         while let Some(&(due, id)) = self.by_due.first() {
             if due > now {
@@ -176,19 +201,21 @@ impl Announce {
             let Some(m) = self.missing.get_mut(&id) else {
                 continue;
             };
-            match m.announcers.get(m.asked) {
-                Some(&conn) => {
-                    // Asked; if it does not answer in time, the next
-                    // announcer (one that announces later counts too).
-                    asks.push((conn, id));
-                    m.asked += 1;
-                    m.due = now + retry;
-                    self.by_due.insert((m.due, id));
-                }
-                None => {
-                    self.missing.remove(&id);
-                }
+            let n = m.announcers.len();
+            if n == 0 || m.asked >= n * ASK_ROUNDS {
+                self.missing.remove(&id);
+                continue;
             }
+            // Asked; if it does not answer in time, the next announcer
+            // (one that announces later counts too).
+            let conn = m.announcers[m.asked % n];
+            asks.push((conn, id));
+            m.asked += 1;
+            m.due = now + retry;
+            if m.asked >= n {
+                m.due += rtt(conn);
+            }
+            self.by_due.insert((m.due, id));
         }
         asks
     }
@@ -262,10 +289,26 @@ mod tests {
         a.announced(id(1), ConnId(1), t0, ms(150));
         a.announced(id(1), ConnId(2), t0 + ms(5), ms(150));
         a.announced(id(1), ConnId(2), t0 + ms(6), ms(150));
-        assert!(a.due_grafts(t0 + ms(149), ms(80)).is_empty());
-        assert_eq!(a.due_grafts(t0 + ms(150), ms(80)), vec![(ConnId(1), id(1))]);
-        assert_eq!(a.due_grafts(t0 + ms(230), ms(80)), vec![(ConnId(2), id(1))]);
-        assert!(a.due_grafts(t0 + ms(400), ms(80)).is_empty());
+        assert!(a.due_grafts(t0 + ms(149), ms(80), |_| ms(40)).is_empty());
+        assert_eq!(
+            a.due_grafts(t0 + ms(150), ms(80), |_| ms(40)),
+            vec![(ConnId(1), id(1))]
+        );
+        assert_eq!(
+            a.due_grafts(t0 + ms(230), ms(80), |_| ms(40)),
+            vec![(ConnId(2), id(1))]
+        );
+        // Both asked: the second round waits a round trip more for each.
+        assert!(a.due_grafts(t0 + ms(349), ms(80), |_| ms(40)).is_empty());
+        assert_eq!(
+            a.due_grafts(t0 + ms(350), ms(80), |_| ms(40)),
+            vec![(ConnId(1), id(1))]
+        );
+        assert_eq!(
+            a.due_grafts(t0 + ms(470), ms(80), |_| ms(40)),
+            vec![(ConnId(2), id(1))]
+        );
+        assert!(a.due_grafts(t0 + ms(590), ms(80), |_| ms(40)).is_empty());
         assert_eq!(a.missing_len(), 0);
     }
 
@@ -277,14 +320,29 @@ mod tests {
         a.announced(id(2), ConnId(2), t0, ms(150));
         a.announced(id(2), ConnId(1), t0, ms(150));
         // Link 1 announced both, but was first only for message 1.
-        assert_eq!(a.ask_of(ConnId(1), t0 + ms(10), ms(80)), vec![id(1)]);
-        assert!(a.ask_of(ConnId(1), t0 + ms(10), ms(80)).is_empty());
-        // Message 1 has no other announcer: dropped once its retry passes;
-        // message 2 is asked of link 2 at its own deadline.
-        assert_eq!(a.due_grafts(t0 + ms(150), ms(80)), vec![(ConnId(2), id(2))]);
-        assert!(a.due_grafts(t0 + ms(200), ms(80)).is_empty());
-        assert_eq!(a.missing_len(), 1);
-        assert_eq!(a.due_grafts(t0 + ms(230), ms(80)), vec![(ConnId(1), id(2))]);
+        assert_eq!(
+            a.ask_of(ConnId(1), t0 + ms(10), ms(80), ms(40)),
+            vec![id(1)]
+        );
+        assert!(a.ask_of(ConnId(1), t0 + ms(10), ms(80), ms(40)).is_empty());
+        // Message 1 has no other announcer: asked of it again once its
+        // retry and a round trip pass; message 2 is asked of link 2 at its
+        // own deadline.
+        let rtt = |_| ms(40);
+        assert!(a.due_grafts(t0 + ms(129), ms(80), rtt).is_empty());
+        assert_eq!(
+            a.due_grafts(t0 + ms(130), ms(80), rtt),
+            vec![(ConnId(1), id(1))]
+        );
+        assert_eq!(
+            a.due_grafts(t0 + ms(150), ms(80), rtt),
+            vec![(ConnId(2), id(2))]
+        );
+        assert_eq!(
+            a.due_grafts(t0 + ms(230), ms(80), rtt),
+            vec![(ConnId(1), id(2))]
+        );
+        assert_eq!(a.missing_len(), 2);
     }
 
     #[test]
@@ -294,7 +352,7 @@ mod tests {
         a.announced(id(1), ConnId(1), t0, ms(150));
         let m = a.arrived(&id(1)).expect("was missing");
         assert_eq!((m.announcers, m.first, m.asked), (vec![ConnId(1)], t0, 0));
-        assert!(a.due_grafts(t0 + ms(500), ms(80)).is_empty());
+        assert!(a.due_grafts(t0 + ms(500), ms(80), |_| ms(40)).is_empty());
         assert!(!a.is_missing(&id(1)));
     }
 }

@@ -166,7 +166,9 @@ impl Node {
     pub(super) fn graft_missing(&mut self, out: &mut Vec<Output>) {
         let retry = self.cfg.graft_timeout;
         let mut asks: BTreeMap<ConnId, Vec<MsgId>> = BTreeMap::new();
-        for (conn, id) in self.announce.due_grafts(self.now, retry) {
+        let conns = &self.conns;
+        let rtt = |c| conns.get(&c).and_then(|c| c.rtt).unwrap_or(Duration::ZERO);
+        for (conn, id) in self.announce.due_grafts(self.now, retry, rtt) {
             asks.entry(conn).or_default().push(id);
         }
         for (conn, ids) in asks {
@@ -196,13 +198,32 @@ impl Node {
     /// The lazy links a message is announced over: all of them, or
     /// `Config::lazy_fanout` of them, those with a batch already waiting
     /// first (so a batch window reaches about that many links), then
-    /// others at random.
-    fn pick_announcers(&mut self, mut lazy: Vec<ConnId>) -> Vec<ConnId> {
+    /// others at random. Links whose peers asked for quiet are left out,
+    /// except for this node's own messages (`own`) while fewer than
+    /// `Config::announcers` links listen: lost on its first tree link, a
+    /// message is had by no one else, and a leaf of the tree whose lazy
+    /// neighbours all picked other announcers would be the only one to
+    /// know of it until repair.
+    fn pick_announcers(&mut self, mut lazy: Vec<ConnId>, own: bool) -> Vec<ConnId> {
         // Where chat gets lost (this node found a gap or needed repair
         // lately), its neighbours likely miss messages too: every lazy
         // link hears of each one, as in Plumtree. Without losses a few
         // announcers are enough, and cost a message per link each.
-        let lossy = self.last_loss.is_some_and(|t| self.now - t < LOSS_MEMORY);
+        let lossy = self.lossy();
+        if !lossy {
+            // The peers that asked for quiet have enough announcers.
+            let quiet = |c: &ConnId| self.conns.get(c).is_none_or(|c| c.quiet);
+            let (mut quiet, listening): (Vec<ConnId>, Vec<ConnId>) =
+                lazy.drain(..).partition(quiet);
+            let short = if own {
+                self.cfg.announcers.saturating_sub(listening.len())
+            } else {
+                0
+            };
+            lazy = listening;
+            quiet.truncate(short);
+            lazy.append(&mut quiet);
+        }
         let k = if lossy { 0 } else { self.cfg.lazy_fanout };
         if k == 0 || lazy.len() <= k {
             return lazy;
@@ -215,6 +236,48 @@ impl Node {
             picked.push(rest.swap_remove(i));
         }
         picked
+    }
+
+    /// Whether this node found chat lost within the last `LOSS_MEMORY`
+    /// (a gap ahead of a live message, or a message only repair brought).
+    fn lossy(&self) -> bool {
+        self.last_loss.is_some_and(|t| self.now - t < LOSS_MEMORY)
+    }
+
+    /// Keeps `Config::announcers` of this node's lazy neighbour links
+    /// announcing to it and asks the others to stay quiet
+    /// (`Message::Listen`), or asks every one to announce while this node
+    /// finds chat lost. Those that announce already stay; more are taken
+    /// fastest first (an announcement that comes sooner mends sooner).
+    /// Run after each step: links leave and join the tree, close and
+    /// open, and only a change is sent.
+    pub(super) fn choose_announcers(&mut self, out: &mut Vec<Output>) {
+        let k = self.cfg.announcers;
+        let all = k == 0 || self.lossy();
+        let mut lazy: Vec<(bool, Duration, ConnId)> = self
+            .neighbours
+            .values()
+            .filter_map(|c| {
+                let x = self.conns.get(c).filter(|x| x.lazy)?;
+                Some((x.hushed, x.rtt.unwrap_or(Duration::ZERO), *c))
+            })
+            .collect();
+        if !all && lazy.iter().filter(|(hushed, ..)| !hushed).count() == k.min(lazy.len()) {
+            return;
+        }
+        lazy.sort_unstable();
+        for (i, (hushed, _, conn)) in lazy.into_iter().enumerate() {
+            let listen = all || i < k;
+            if listen == hushed {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.hushed = !listen;
+                }
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Listen(listen),
+                });
+            }
+        }
     }
 
     /// Announces `id` over the lazy link `conn`: at once, or in the link's
@@ -231,11 +294,7 @@ impl Node {
     /// `sync_interval`, waiting saves little: the digest sync that goes
     /// out that often finds what the tree missed too.
     fn announce_to(&mut self, conn: ConnId, id: MsgId, out: &mut Vec<Output>) {
-        let every = self.cfg.ihave_interval.max(
-            self.rtt(conn)
-                .saturating_mul(ANNOUNCE_RTTS)
-                .min(self.cfg.sync_interval),
-        );
+        let every = self.announce_window(conn);
         if every == Duration::ZERO {
             out.push(Output::Send {
                 conn,
@@ -246,6 +305,44 @@ impl Node {
                 conn,
                 msg: Message::IHave(ids),
             });
+        }
+    }
+
+    /// How long ids for the lazy link `conn` are gathered (see
+    /// [`Node::announce_to`]).
+    fn announce_window(&self, conn: ConnId) -> Duration {
+        self.cfg.ihave_interval.max(
+            self.rtt(conn)
+                .saturating_mul(ANNOUNCE_RTTS)
+                .min(self.cfg.sync_interval),
+        )
+    }
+
+    /// The peer asks this node to announce over `conn` while it is off the
+    /// tree (`on`), or to stay quiet. A peer that starts to listen missed
+    /// what this node passed on meanwhile, while its own announcers
+    /// changed too: what came within a window and a round trip of the
+    /// link is announced to it as well.
+    pub(super) fn on_listen(&mut self, conn: ConnId, on: bool, out: &mut Vec<Output>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let started = on && c.quiet && c.lazy;
+        c.quiet = !on;
+        if !started {
+            return;
+        }
+        let since = self
+            .now
+            .saturating_sub(self.announce_window(conn) + self.rtt(conn));
+        let ids: Vec<MsgId> = self
+            .store
+            .since(since)
+            .map(|c| c.id)
+            .take(announce::MAX_QUEUED)
+            .collect();
+        for id in ids {
+            self.announce_to(conn, id, out);
         }
     }
 
@@ -426,7 +523,7 @@ impl Node {
                     }
                 }
             }
-            for conn in self.pick_announcers(lazy) {
+            for conn in self.pick_announcers(lazy, key == self.me) {
                 self.announce_to(conn, chat.id, out);
             }
         }

@@ -553,6 +553,8 @@ impl Node {
                 ping_sent: None,
                 degree: 0,
                 lazy: true,
+                quiet: false,
+                hushed: false,
                 grafted: None,
                 probe: true,
                 rtt: None,

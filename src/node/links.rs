@@ -306,7 +306,8 @@ impl Node {
         };
         c.lazy = false;
         c.grafted = Some(now);
-        let ids = self.announce.ask_of(conn, now, self.cfg.graft_timeout);
+        let rtt = c.rtt.unwrap_or(Duration::ZERO);
+        let ids = self.announce.ask_of(conn, now, self.cfg.graft_timeout, rtt);
         let replay_ms = u32::try_from(replay.as_millis()).unwrap_or(u32::MAX);
         out.push(Output::Send {
             conn,
@@ -409,6 +410,8 @@ impl Node {
                 ping_sent: None,
                 degree: 0,
                 lazy: false,
+                quiet: false,
+                hushed: false,
                 grafted: None,
                 probe: false,
                 rtt,
@@ -800,6 +803,7 @@ impl Node {
                 }
             }
             Message::Prune => self.on_prune(conn, out),
+            Message::Listen(on) => self.on_listen(conn, on, out),
             Message::Graft(g) => self.on_graft(conn, g, out),
             Message::IHave(ids) => {
                 let wait = self.ihave_wait(conn);

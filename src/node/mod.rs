@@ -68,6 +68,12 @@ struct Conn {
     /// Off the broadcast tree: chat is not pushed over it (repair still
     /// runs over it).
     lazy: bool,
+    /// The peer asked this node not to announce over it while it is off
+    /// the tree (`Message::Listen`).
+    quiet: bool,
+    /// This node asked the peer not to announce over it (see
+    /// [`Node::choose_announcers`]).
+    hushed: bool,
     /// When this node last asked the peer to push chat over it again
     /// (`Graft`): announcements the peer wrote before that landed name
     /// messages it will not push.
@@ -768,6 +774,7 @@ impl Node {
             Input::Send { text, wall_ms } => self.send_chat(text, wall_ms, out),
             Input::Leave => self.leave(out),
         }
+        self.choose_announcers(out);
         // Announcements waiting for a link that is written to now go in
         // the same write (in the order of the first write to each link; no
         // allocation unless some link has any waiting).
@@ -796,7 +803,10 @@ impl Node {
                     // back.
                     if !matches!(
                         msg,
-                        Message::Pong(_) | Message::Beacon(_) | Message::IHave(_)
+                        Message::Pong(_)
+                            | Message::Beacon(_)
+                            | Message::IHave(_)
+                            | Message::Listen(_)
                     ) {
                         c.awaiting.get_or_insert(self.now);
                     }

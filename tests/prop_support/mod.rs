@@ -487,6 +487,7 @@ impl Universe {
                 .prop_map(|(nonce, target)| Message::ProbeNack { nonce, target }),
             any::<u32>().prop_map(Message::Heartbeat),
             self.beacon().prop_map(Message::Beacon),
+            any::<bool>().prop_map(Message::Listen),
             (
                 any::<u32>(),
                 prop::option::of(self.beacon()),

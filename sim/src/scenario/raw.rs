@@ -50,6 +50,7 @@ pub(super) struct RawNode {
     pub(super) ihave_interval: Option<Dur>,
     pub(super) optimize_threshold: Option<Dur>,
     pub(super) lazy_fanout: Option<usize>,
+    pub(super) announcers: Option<usize>,
     pub(super) strict_prune: Option<bool>,
     pub(super) rooted_tree: Option<bool>,
 }

@@ -174,6 +174,9 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     if let Some(v) = n.lazy_fanout {
         config.lazy_fanout = v;
     }
+    if let Some(v) = n.announcers {
+        config.announcers = v;
+    }
     if let Some(v) = n.strict_prune {
         config.strict_prune = v;
     }

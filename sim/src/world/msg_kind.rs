@@ -44,11 +44,12 @@ pub(super) enum MsgKind {
     ProbeNack,
     Heartbeat,
     Beacon,
+    Listen,
 }
 
 impl MsgKind {
     #[cfg(test)]
-    const ALL: [MsgKind; 25] = [
+    const ALL: [MsgKind; 26] = [
         MsgKind::Join,
         MsgKind::Hello,
         MsgKind::Peers,
@@ -74,6 +75,7 @@ impl MsgKind {
         MsgKind::ProbeNack,
         MsgKind::Heartbeat,
         MsgKind::Beacon,
+        MsgKind::Listen,
     ];
 
     /// The kind of `m` (a new message variant must be placed here).
@@ -104,6 +106,7 @@ impl MsgKind {
             Message::ProbeNack { .. } => MsgKind::ProbeNack,
             Message::Heartbeat(_) => MsgKind::Heartbeat,
             Message::Beacon(_) => MsgKind::Beacon,
+            Message::Listen(_) => MsgKind::Listen,
         }
     }
 
@@ -135,6 +138,7 @@ impl MsgKind {
             MsgKind::ProbeNack => "probe-nack",
             MsgKind::Heartbeat => "heartbeat",
             MsgKind::Beacon => "beacon",
+            MsgKind::Listen => "listen",
         }
     }
 
@@ -167,7 +171,7 @@ impl MsgKind {
             | MsgKind::Leave
             | MsgKind::Bye => Purpose::Idle,
             MsgKind::Digest | MsgKind::History => Purpose::Repair,
-            MsgKind::Chat | MsgKind::Prune | MsgKind::Graft | MsgKind::IHave => {
+            MsgKind::Chat | MsgKind::Prune | MsgKind::Graft | MsgKind::IHave | MsgKind::Listen => {
                 Purpose::Dissemination
             }
         }
