@@ -84,12 +84,16 @@ pub struct Config {
     pub strict_prune: bool,
     /// Shape the broadcast tree from the leader's beacons only: each
     /// beacon goes over every neighbour link, the link its first copy
-    /// came over joins the tree and every link a copy comes again over
-    /// leaves it, so the tree is the first-arrival (fewest hops on even
-    /// links) tree from the leader, rebuilt with every beacon while chat
-    /// flows (an idle group's beacons go over the tree only). Chat
-    /// duplicates and arrivals then leave the tree alone (grafts for
-    /// missing messages still add links; the next beacon prunes them). Default true: a real tree under many senders (about
+    /// came over joins the tree (grafted, if it was off it) and every
+    /// tree link a copy comes again over leaves it, so the tree is the
+    /// first-arrival (fewest hops on even links) tree from the leader,
+    /// checked with every beacon while chat flows (an idle group's
+    /// beacons go over the tree only); only the links whose place
+    /// changed cost a message. Chat duplicates and arrivals then leave
+    /// the tree alone, but for a peer that pushes over a link this end
+    /// holds off the tree, which is told (grafts for missing messages
+    /// still add links; the next beacon prunes them). Default true: a
+    /// real tree under many senders (about
     /// one payload copy per delivery) of depth about the overlay's
     /// radius, at about one message per link per beacon, and a tree that
     /// may route around a slow link only as far as the leader's shortest

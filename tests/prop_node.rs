@@ -5183,3 +5183,78 @@ fn a_peer_that_starts_to_listen_hears_of_what_it_missed_while_quiet() {
     let outs = p.step(Step::Message(2, Message::Listen(true))).unwrap();
     assert!(passed_on(&outs, first.id).is_empty(), "{outs:?}");
 }
+
+// ---- a beacon while chat flows moves only the links whose place changed --
+
+/// While chat flows a beacon goes over every link, but it leaves the links
+/// as they are: the first copy over a link off the tree grafts it (the
+/// peer pushes again what came to it lately, as the old way is pruned
+/// before it has the graft), a copy again over a link on the tree prunes
+/// it, and one over a link off the tree costs nothing. The node pushes
+/// chat over its tree links only, not over every link it passed the
+/// beacon on over; a peer that pushes chat over a link this end holds off
+/// the tree is told.
+#[test]
+fn while_chat_flows_a_beacon_moves_only_the_links_whose_place_changed() {
+    let mut p = probe_with_neighbours(Config::testing(), 4);
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    p.step(Step::Message(1, Message::Chat(chat(author, 1))))
+        .unwrap();
+    // Links 1 and 2 on the tree at this end, 3 and 4 off it.
+    for conn in [1, 2] {
+        p.step(Step::Message(conn, Message::Graft(Graft::ids(Vec::new()))))
+            .unwrap();
+    }
+    for conn in [3, 4] {
+        p.step(Step::Message(conn, Message::Prune)).unwrap();
+    }
+    let leader = key(3, 1);
+    let beacon = Message::Beacon(Beacon::new(leader, 1));
+    let outs = p.step(Step::Message(3, beacon.clone())).unwrap();
+    let replays: Vec<u32> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn: ConnId(3),
+                msg: Message::Graft(g),
+            } => Some(g.replay_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(replays.len() == 1 && replays[0] > 0, "{outs:?}");
+    // Passed on over every other link.
+    for conn in [1, 2, 4] {
+        assert!(
+            outs.iter().any(|o| matches!(o, Output::Send { conn: c, msg: Message::Beacon(_) } if *c == ConnId(conn))),
+            "{outs:?}"
+        );
+    }
+    let outs = p.step(Step::Message(4, beacon.clone())).unwrap();
+    assert!(!pruned(&outs, 4), "{outs:?}");
+    for conn in [1, 2] {
+        let outs = p.step(Step::Message(conn, beacon.clone())).unwrap();
+        assert!(pruned(&outs, conn), "{outs:?}");
+    }
+    // The next chat comes over the new way and goes over no other link.
+    let second = chat(author, 2);
+    let outs = p
+        .step(Step::Message(3, Message::Chat(second.clone())))
+        .unwrap();
+    let pushed: Vec<&Output> = outs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Message::Chat(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert!(pushed.is_empty(), "{outs:?}");
+    // A copy over link 4, off the tree here, prunes it.
+    let outs = p.step(Step::Message(4, Message::Chat(second))).unwrap();
+    assert!(pruned(&outs, 4), "{outs:?}");
+}

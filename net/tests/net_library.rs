@@ -210,7 +210,15 @@ fn stuck_peer(
     let stuck_addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let peer = common::RawPeer::new();
     let stuck_id = peer.id;
-    let mut raw = peer.send(a.addr(), &[Message::Hello(peer.hello(stuck_addr, "stuck"))]);
+    // It asks for chat to be pushed over its link (a graft), whatever
+    // place on the tree `a` gave the link: its queue is to fill.
+    let mut raw = peer.send(
+        a.addr(),
+        &[
+            Message::Hello(peer.hello(stuck_addr, "stuck")),
+            Message::Graft(gossip_chat::Graft::ids(Vec::new())),
+        ],
+    );
     wait(
         a,
         "peer_up stuck",

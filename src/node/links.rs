@@ -262,7 +262,12 @@ impl Node {
         c.dups = c.dups.saturating_add(1);
         decay(c);
         if self.cfg.rooted_tree {
-            // The leader's beacons shape the tree.
+            // The leader's beacons shape the tree; but a peer that pushes
+            // over a link this end holds off the tree (a prune and a graft
+            // that crossed) is told.
+            if c.lazy {
+                self.prune(conn, out);
+            }
             return;
         }
         if c.dups >= PRUNE_AFTER && (self.cfg.strict_prune || c.dups > c.firsts) {
@@ -299,7 +304,12 @@ impl Node {
 
     /// [`Node::graft`], asking the peer to push again what came to it in
     /// the last `replay` too.
-    fn graft_replaying(&mut self, conn: ConnId, replay: Duration, out: &mut Vec<Output>) {
+    pub(super) fn graft_replaying(
+        &mut self,
+        conn: ConnId,
+        replay: Duration,
+        out: &mut Vec<Output>,
+    ) {
         let now = self.now;
         let Some(c) = self.conns.get_mut(&conn).filter(|c| c.lazy) else {
             return;

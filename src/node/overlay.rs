@@ -769,18 +769,18 @@ impl Node {
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
                 // A copy again: the link is not this node's way to the
-                // leader. The peer pushes over it, so its end is on the
-                // tree even where this end is not (it pushed over every
-                // link, holding them all on the tree from then on), and
-                // unless told it goes on pushing chat and idle beacons
-                // over it. Only the leader's own push over a link off
-                // the tree at both ends costs nothing more.
+                // leader, and leaves the tree. One over a link already off
+                // the tree here costs nothing more where the peer pushes
+                // over every link anyway (the leader its own, everyone
+                // while chat flows); an idle peer pushes over its tree
+                // links only, so its end is on the tree, and unless told
+                // it goes on pushing chat and idle beacons over it.
                 let from_leader = self
                     .conns
                     .get(&conn)
                     .and_then(|c| c.peer)
                     .is_some_and(|p| p.id == id);
-                if !lazy || !from_leader {
+                if !lazy || !(from_leader || self.shaping_tree()) {
                     self.prune_for_beacon(conn, out);
                 }
                 return;
@@ -829,12 +829,18 @@ impl Node {
         };
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
-        if self.shaping_tree() || lazy {
+        if lazy {
             // Came first over a link off the tree (the leader pushes its
-            // own over every link): the tree lacked this path, as when
-            // prunes for different senders cut it apart (Plumtree's
-            // graft, here without waiting for a message to go missing).
-            self.graft(conn, out);
+            // own over every link, and every node while chat flows): the
+            // tree lacked this path, as when prunes for different senders
+            // cut it apart (Plumtree's graft, here without waiting for a
+            // message to go missing), or it is faster than the way the
+            // tree took. The copy that comes again over the old way
+            // prunes it before the peer here has the graft: the peer
+            // pushes again what came to it within three round trips, as
+            // for a lost tree link.
+            let replay = self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
+            self.graft_replaying(conn, replay, out);
         }
         if self.overlay.leader == Some(id) {
             self.beacon_heard();
@@ -1128,11 +1134,16 @@ impl Node {
             if Some(*n) == from || (c.lazy && !rooted && !own) {
                 continue;
             }
-            // With a rooted tree this end pushes chat over the link from
+            // With a rooted tree this end pushes chat over a new link from
             // now on: if its peer takes the link as its way to the leader
             // it misses nothing until its graft lands; if not, its prune
-            // ends the pushing one round trip later.
-            if rooted {
+            // ends the pushing one round trip later. A beacon over every
+            // link while chat flows leaves the links as they are: a peer
+            // whose first copy comes over a link off the tree grafts it,
+            // and one whose copy comes again over a link on the tree
+            // prunes it, so only the links whose place changed cost a
+            // message, and chat does not go over every link meanwhile.
+            if rooted && !shaping {
                 c.lazy = false;
             }
             out.push(Output::Send {
