@@ -202,11 +202,6 @@ pub struct Beacon {
     /// The sender's way from the leader along the tree, in milliseconds:
     /// half the round trip of each link on it, summed.
     pub at_ms: u32,
-    /// The sender pushes chat over this link (its end is on the tree): a
-    /// receiver whose way to the leader it is grafts it when not, and one
-    /// that holds the link off the tree prunes it when so, so the two
-    /// ends agree after each beacon.
-    pub pushing: bool,
 }
 
 impl Beacon {
@@ -219,7 +214,6 @@ impl Beacon {
             up: None,
             up_ms: 0,
             at_ms: 0,
-            pushing: false,
         }
     }
 }

@@ -4643,55 +4643,28 @@ fn pruned(outs: &[Output], conn: u64) -> bool {
         .any(|o| matches!(o, Output::Send { conn: c, msg: Message::Prune } if *c == ConnId(conn)))
 }
 
-/// A beacon says whether its sender pushes chat over the link it came
-/// by. One that comes again over a link takes the link off the tree at
-/// both ends where the sender pushes over it, even where this end holds
-/// it off already (it would go on pushing beacons and chat over it); one
-/// from a sender that does not (the leader's own over every link, or any
-/// node's while chat flows) costs nothing. A first copy from a sender
-/// that does not push over the link grafts it, even where this end holds
-/// it on the tree: it is this node's way to the leader. And a node that
-/// passes a beacon on says, per link, whether it pushes over it.
+/// A beacon that comes again over a link takes the link off the tree at
+/// both ends, even where this end holds it off already: a peer that
+/// passes a leader's beacon on over a link holds the link on the tree
+/// (with a rooted tree a node pushes beacons over every link, holding
+/// them all on the tree), and would go on pushing beacons and chat over
+/// it. Only the leader's own beacon over a link off the tree needs no
+/// prune: the leader sends its own over every link.
 #[test]
-fn a_beacon_says_whether_its_sender_pushes_over_the_link() {
-    let mut p = probe_with_neighbours(Config::testing(), 4);
+fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
+    let mut p = probe_with_neighbours(Config::testing(), 3);
     let leader = key(3, 1);
-    let beacon = |seq, pushing| {
-        Message::Beacon(Beacon {
-            pushing,
-            ..Beacon::new(leader, seq)
-        })
-    };
-    // Links 1 and 4 are on the tree at this end, links 2 and 3 off it.
-    for conn in [1, 4] {
-        p.step(Step::Message(conn, Message::Graft(Graft::ids(Vec::new()))))
-            .unwrap();
-    }
+    let beacon = |seq| Message::Beacon(Beacon::new(leader, seq));
+    // Links 2 and 3 are off the tree at this end.
     for conn in [2, 3] {
         p.step(Step::Message(conn, Message::Prune)).unwrap();
     }
-    // Beacon 1 comes first over link 1 from a peer that does not push
-    // over it: grafted. The group is idle: it is passed on over the
-    // other tree link, saying this end pushes over it.
-    let outs = p.step(Step::Message(1, beacon(1, false))).unwrap();
-    assert_eq!(grafts(&outs).len(), 1, "{outs:?}");
-    assert!(grafts(&outs).iter().all(|(c, _)| *c == ConnId(1)));
-    let passed: Vec<(ConnId, bool)> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Send {
-                conn,
-                msg: Message::Beacon(b),
-            } => Some((*conn, b.pushing)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(passed, vec![(ConnId(4), true)], "{outs:?}");
-    // Then from a member that pushes over link 2, and from the leader
-    // itself over link 3, which does not.
-    let outs = p.step(Step::Message(2, beacon(1, true))).unwrap();
+    // Beacon 1 comes first over link 1, then from a member passing it on
+    // over link 2, then from the leader itself over link 3.
+    p.step(Step::Message(1, beacon(1))).unwrap();
+    let outs = p.step(Step::Message(2, beacon(1))).unwrap();
     assert!(pruned(&outs, 2), "{outs:?}");
-    let outs = p.step(Step::Message(3, beacon(1, false))).unwrap();
+    let outs = p.step(Step::Message(3, beacon(1))).unwrap();
     assert!(!pruned(&outs, 3), "{outs:?}");
 }
 
@@ -4751,7 +4724,6 @@ fn linked_as_shortcut(up_ms: u16) -> (Probe, Vec<Output>) {
             up: Some(far(g).id),
             up_ms,
             at_ms: 10_000,
-            pushing: true,
         })
     };
     // Up to two seconds (the leader's beacons come at least a tenth of an

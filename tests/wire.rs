@@ -181,7 +181,6 @@ fn every_kind() -> Vec<Message> {
             up: Some(id(3)),
             up_ms: 200,
             at_ms: 300,
-            pushing: true,
         }),
         Message::ProbePong {
             nonce: 7,

@@ -769,10 +769,18 @@ impl Node {
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
                 // A copy again: the link is not this node's way to the
-                // leader, and leaves the tree. One over a link off the
-                // tree at both ends costs nothing more; where the peer
-                // still pushes over it (the beacon says so), it is told.
-                if !lazy || b.pushing {
+                // leader, and leaves the tree. One over a link already off
+                // the tree here costs nothing more where the peer pushes
+                // over every link anyway (the leader its own, everyone
+                // while chat flows); an idle peer pushes over its tree
+                // links only, so its end is on the tree, and unless told
+                // it goes on pushing chat and idle beacons over it.
+                let from_leader = self
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.peer)
+                    .is_some_and(|p| p.id == id);
+                if !lazy || !(from_leader || self.shaping_tree()) {
                     self.prune_for_beacon(conn, out);
                 }
                 return;
@@ -817,23 +825,21 @@ impl Node {
             up,
             up_ms: u16::try_from(rtt.as_millis()).unwrap_or(u16::MAX),
             at_ms: u32::try_from(at.as_millis()).unwrap_or(u32::MAX),
-            pushing: false,
             ..b
         };
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
-        if lazy || !b.pushing {
-            // Came first over a link off the tree at either end (the
-            // leader pushes its own over every link, and every node while
-            // chat flows): the tree lacked this path, as when prunes for
-            // different senders cut it apart (Plumtree's graft, here
-            // without waiting for a message to go missing), or it is
-            // faster than the way the tree took. The copy that comes again
-            // over the old way prunes it before the peer here has the
-            // graft: the peer pushes again what came to it within three
-            // round trips, as for a lost tree link.
+        if lazy {
+            // Came first over a link off the tree (the leader pushes its
+            // own over every link, and every node while chat flows): the
+            // tree lacked this path, as when prunes for different senders
+            // cut it apart (Plumtree's graft, here without waiting for a
+            // message to go missing), or it is faster than the way the
+            // tree took. The copy that comes again over the old way
+            // prunes it before the peer here has the graft: the peer
+            // pushes again what came to it within three round trips, as
+            // for a lost tree link.
             let replay = self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
-            self.set_lazy(conn, true);
             self.graft_replaying(conn, replay, out);
         }
         if self.overlay.leader == Some(id) {
@@ -1140,10 +1146,6 @@ impl Node {
             if rooted && !shaping {
                 c.lazy = false;
             }
-            let b = Beacon {
-                pushing: !c.lazy,
-                ..b
-            };
             out.push(Output::Send {
                 conn: *n,
                 msg: Message::Beacon(b),

@@ -337,16 +337,14 @@ impl Universe {
             prop::option::of(self.id.clone()),
             any::<u16>(),
             any::<u32>(),
-            any::<bool>(),
         )
-            .prop_map(|(origin, seq, hops, up, up_ms, at_ms, pushing)| Beacon {
+            .prop_map(|(origin, seq, hops, up, up_ms, at_ms)| Beacon {
                 origin,
                 seq,
                 hops,
                 up,
                 up_ms,
                 at_ms,
-                pushing,
             })
             .boxed()
     }
