@@ -254,6 +254,19 @@ impl Node {
     pub(super) fn choose_announcers(&mut self, out: &mut Vec<Output>) {
         let k = self.cfg.announcers;
         let all = k == 0 || self.lossy();
+        // Run after every step: counted first, without allocating, and
+        // done when nothing is to change (the usual case).
+        let (mut lazy_links, mut listening) = (0, 0);
+        for x in self.neighbours.values().filter_map(|c| self.conns.get(c)) {
+            if x.lazy {
+                lazy_links += 1;
+                listening += usize::from(!x.hushed);
+            }
+        }
+        let wanted = if all { lazy_links } else { k.min(lazy_links) };
+        if listening == wanted {
+            return;
+        }
         let mut lazy: Vec<(bool, Duration, ConnId)> = self
             .neighbours
             .values()
@@ -262,9 +275,6 @@ impl Node {
                 Some((x.hushed, x.rtt.unwrap_or(Duration::ZERO), *c))
             })
             .collect();
-        if !all && lazy.iter().filter(|(hushed, ..)| !hushed).count() == k.min(lazy.len()) {
-            return;
-        }
         lazy.sort_unstable();
         for (i, (hushed, _, conn)) in lazy.into_iter().enumerate() {
             let listen = all || i < k;
