@@ -3676,6 +3676,40 @@ fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     assert_eq!(state_of(&p, id(5)), Some(MemberState::Dead));
 }
 
+/// A node that was degraded (it was accused) gets well again once its
+/// probes are answered in time, even when its ring predecessor is a
+/// neighbour whose link it watches anyway: it then pings that neighbour
+/// at its probe rounds (Lifeguard's successful probe). Without that, a
+/// node accused across a partial cut kept its timeouts stretched for as
+/// long as its ring stayed put (`bridge-crash` seed 10: the crashed
+/// bridge removed after 10 s on one side), and here the later suspicion
+/// would wait twice as long.
+#[test]
+fn a_degraded_node_whose_ring_predecessor_is_a_watched_neighbour_gets_well_again() {
+    let cfg = Config::testing();
+    // One neighbour: it is the ring predecessor, and its link is watched.
+    let mut p = probe_with_neighbours(cfg.clone(), 1);
+    run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+    // This node is accused: its health worsens.
+    p.step(Step::Message(1, suspicion(key(0, 1), 0, id(1))))
+        .unwrap();
+    // A few probe rounds, each answered.
+    let pinged = run_answering(&mut p, cfg.probe_interval.saturating_mul(6));
+    assert!(pinged.contains(&ConnId(1)), "pinged: {pinged:?}");
+    // Member 5, not a neighbour, joins by hearsay and is accused by 1: the
+    // suspicion runs out at the healthy wait.
+    p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
+        .unwrap();
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
+    run_answering(&mut p, cfg.suspect_timeout + Duration::from_millis(50));
+    assert_eq!(
+        state_of(&p, id(5)),
+        Some(MemberState::Dead),
+        "the suspicion waited as if this node were still degraded"
+    );
+}
+
 /// Runs `p` for `d` answering nothing: every link is silent.
 fn run_silent(p: &mut Probe, d: Duration) {
     let until = p.now + d;

@@ -330,11 +330,17 @@ impl Node {
             // heartbeats watch it already: every member keeps a watcher on
             // each side of a split, and a newcomer that hung before its
             // first heartbeat, on links nobody picked, is still watched.
+            // While this node is degraded it pings even a watched one: a
+            // probe answered in time is what restores its health
+            // (Lifeguard), and a round that probes nothing would leave its
+            // timeouts stretched for as long as the ring stays put.
             Some(conn) => {
                 self.drop_ring_link(None, out);
                 if self.watches_link(conn) {
                     self.detector.ring_watch = Some(id);
-                    return true;
+                    if self.detector.health == 0 {
+                        return true;
+                    }
                 }
             }
             None => self.drop_ring_link(Some(id), out),
