@@ -2883,6 +2883,144 @@ fn answer_probe(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
     p.step(Step::Message(conn, Message::Pong(nonce))).unwrap()
 }
 
+/// An answer over the probe connection `conn` to the ping `nonce`
+/// (`0`: pushed unasked), with no beacon and no chat mark.
+fn probe_answer(nonce: u32) -> Message {
+    Message::ProbePong {
+        nonce,
+        beacon: None,
+        chat: None,
+    }
+}
+
+/// Runs `p` for `d` in steps of 50 ms: the neighbours on links 1 and 2
+/// answer every ping, the ring predecessor on `ring` answers its pings and,
+/// if `push`, pushes an answer every heartbeat interval. Returns the pings
+/// that went over `ring`, and every output.
+fn drive_ring(p: &mut Probe, ring: u64, push: bool, d: Duration) -> (usize, Vec<Output>) {
+    let until = p.now + d;
+    let interval = p.cfg.ping_interval;
+    let mut next_push = p.now + interval;
+    let (mut pings, mut all) = (0, Vec::new());
+    while p.now < until {
+        let mut outs = p.step(Step::Wait(50)).unwrap();
+        if push && p.now >= next_push {
+            next_push = p.now + interval;
+            outs.extend(p.step(Step::Message(ring, probe_answer(0))).unwrap());
+        }
+        for o in &outs {
+            if let Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } = o
+            {
+                if conn.0 == ring {
+                    pings += 1;
+                    p.step(Step::Message(ring, probe_answer(*x))).unwrap();
+                } else if conn.0 <= 2 {
+                    p.step(Step::Message(conn.0, Message::Pong(*x))).unwrap();
+                }
+            }
+        }
+        all.extend(outs);
+    }
+    (pings, all)
+}
+
+/// Over TCP a ping and its answer cost three packets, an answer pushed
+/// unasked two: a ring predecessor that pushes its answers over the kept
+/// connection is pinged only once in eight rounds (which tells it the
+/// connection is still wanted), and once its pushes stop it is checked
+/// through the neighbours within a heartbeat interval and a ping's wait,
+/// as after a ping it left unanswered. One that only answers is pinged
+/// every round.
+#[test]
+fn a_ring_predecessor_that_pushes_its_answers_is_pinged_only_now_and_then() {
+    let mut p = two_slot_probe();
+    let mut pred = None;
+    drive_dials(&mut p, Duration::from_secs(5), |a| {
+        pred = Some(a);
+        true
+    });
+    answer_probe(&mut p, 20, pred.expect("a ring probe"));
+    let window = Duration::from_secs(16);
+    let (asked, _) = drive_ring(&mut p, 20, false, window);
+    assert!(asked >= 12, "{asked} pings in 16 s without pushes");
+    let (pushed, _) = drive_ring(&mut p, 20, true, window);
+    assert!(
+        (1..=3).contains(&pushed),
+        "{pushed} pings in 16 s of pushes"
+    );
+    assert_eq!(p.node.stats().suspicions, 0);
+    // The pushes stop: the predecessor is checked through the neighbours.
+    let wait = p.cfg.ping_interval + p.cfg.probe_timeout + Duration::from_millis(100);
+    let (_, outs) = drive_ring(&mut p, 20, false, wait);
+    let checked = outs
+        .iter()
+        .any(|o| matches!(o, Output::Send { conn, msg: Message::ProbeReq { .. } } if conn.0 <= 2));
+    assert!(checked, "no check within {wait:?}: {outs:?}");
+}
+
+/// The other end: a connection whose first message is a ping is kept for
+/// the prober's next probes, and gets an answer pushed every heartbeat
+/// interval while the prober pings now and then; once it has said nothing
+/// for `PUSH_STALE_ROUNDS` (24) probe intervals it is closed.
+#[test]
+fn a_kept_probe_connection_is_pushed_answers_until_its_prober_goes_quiet() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 1);
+    let outs = p.step(Step::Open(30, None, Message::Ping(7))).unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::Send { conn, msg: Message::ProbePong { nonce: 7, .. } } if conn.0 == 30)),
+        "{outs:?}"
+    );
+    let pushes = |outs: &[Output]| {
+        outs.iter()
+            .filter(|o| matches!(o, Output::Send { conn, msg: Message::ProbePong { nonce: 0, .. } } if conn.0 == 30))
+            .count()
+    };
+    // The prober pings every 8 s: the connection stays, and gets about one
+    // push a second.
+    let mut pushed = 0;
+    for _ in 0..4 {
+        pushed += pushes(&run_answering_but(&mut p, 30, Duration::from_secs(8)));
+        p.step(Step::Message(30, Message::Ping(8))).unwrap();
+    }
+    assert!((28..=33).contains(&pushed), "{pushed} pushes in 32 s");
+    // Then it goes quiet.
+    let outs = run_answering_but(&mut p, 30, Duration::from_secs(25));
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn } if conn.0 == 30)),
+        "never closed"
+    );
+    let late = run_answering_but(&mut p, 30, Duration::from_secs(3));
+    assert_eq!(pushes(&late), 0);
+}
+
+/// Runs `p` for `d` in steps of 50 ms, answering every ping and heartbeat
+/// but those over `skip`; returns every output.
+fn run_answering_but(p: &mut Probe, skip: u64, d: Duration) -> Vec<Output> {
+    let until = p.now + d;
+    let mut all = Vec::new();
+    while p.now < until {
+        let outs = p.step(Step::Wait(50)).unwrap();
+        for o in &outs {
+            if let Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } = o
+            {
+                if conn.0 != skip {
+                    p.step(Step::Message(conn.0, Message::Pong(*x))).unwrap();
+                }
+            }
+        }
+        all.extend(outs);
+    }
+    all
+}
+
 /// A node that just reached a member others cannot, and then hears it
 /// accused, does not take the accusation: it passes it on, so the accused
 /// can refute over the links there are, and if no refutation comes within
@@ -3649,9 +3787,10 @@ fn a_check_ends_once_every_helper_has_nacked() {
 }
 
 /// A suspicion whose wait ends after this node's own health got worse (it
-/// was accused since) is not a death yet: it waits as long as a suspicion
-/// made now would, since the refutation may be among what goes missing
-/// on the way here.
+/// was accused since, and nothing answered its probes to make it well
+/// again) is not a death yet: it waits as long as a suspicion made now
+/// would, since the refutation may be among what goes missing on the way
+/// here.
 #[test]
 fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     let cfg = Config::testing();
@@ -3666,7 +3805,7 @@ fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     p.step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
         .unwrap();
     let left = due - p.now + Duration::from_millis(1);
-    run_answering(&mut p, left);
+    run_unanswered(&mut p, left);
     assert_eq!(
         state_of(&p, id(5)),
         Some(MemberState::Suspect),
@@ -3708,6 +3847,21 @@ fn a_degraded_node_whose_ring_predecessor_is_a_watched_neighbour_gets_well_again
         Some(MemberState::Dead),
         "the suspicion waited as if this node were still degraded"
     );
+}
+
+/// Runs `p` for `d` in steps of 50 ms answering none of its pings and
+/// heartbeats, while its neighbours on links 1 to 3 send something every
+/// 200 ms: they live, and nothing proves this node's own health.
+fn run_unanswered(p: &mut Probe, d: Duration) {
+    let until = p.now + d;
+    while p.now < until {
+        p.step(Step::Wait(50)).unwrap();
+        if p.now.as_millis() % 200 == 0 {
+            for c in 1..=3 {
+                p.step(Step::Message(c, Message::Pong(0))).unwrap();
+            }
+        }
+    }
 }
 
 /// Runs `p` for `d` answering nothing: every link is silent.

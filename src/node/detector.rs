@@ -34,6 +34,17 @@ const MAX_HELPERS: usize = 8;
 pub const MAX_PROBING: usize = MAX_PINGS + MAX_CHECKS;
 /// Most members remembered as reached over a probe connection.
 const MAX_REACHED: usize = 32;
+/// While the ring predecessor pushes its answers over the kept connection
+/// (see [`Node::push_answers`]), the prober still pings it once in this
+/// many of its rounds: the answer measures the round trip and tells the
+/// predecessor that the connection is still wanted.
+const RING_PING_EVERY: u32 = 8;
+/// An accepted probe connection whose prober has said nothing for this
+/// many probe intervals is closed: it pings at least once per
+/// `RING_PING_EVERY` rounds while it keeps it.
+pub(super) const PUSH_STALE_ROUNDS: u32 = 3 * RING_PING_EVERY;
+/// The nonce of an answer pushed unasked: no ping carries it.
+pub(super) const PUSHED: u32 = 0;
 
 /// The detector's state: what it waits for, and how healthy this node
 /// believes itself to be.
@@ -50,6 +61,11 @@ pub(super) struct Detector {
     rounds: u32,
     /// The probe connection kept open to the ring predecessor.
     pub(super) ring_link: Option<(Id, ConnId)>,
+    /// The kept connection over which the ring predecessor pushes its
+    /// answers unasked, once it has: its silence is then the probe.
+    ring_pushed: Option<ConnId>,
+    /// Ring rounds since the ring predecessor was last pinged.
+    ring_quiet: u32,
     /// Lifeguard's local health score: 0 is healthy.
     pub(super) health: u32,
     /// Until when this node runs too late to judge others: its timers
@@ -129,6 +145,9 @@ impl Detector {
 
     fn next_nonce(&mut self) -> u32 {
         self.nonce = self.nonce.wrapping_add(1);
+        if self.nonce == PUSHED {
+            self.nonce = 1;
+        }
         self.nonce
     }
 
@@ -271,7 +290,8 @@ impl Node {
         let at = self
             .detector
             .next_deadline()
-            .min(suspicion.unwrap_or(Instant::MAX));
+            .min(suspicion.unwrap_or(Instant::MAX))
+            .min(self.ring_due().map_or(Instant::MAX, |(_, _, t)| t));
         self.timers.set(Timer::Detect, at);
     }
 
@@ -345,6 +365,20 @@ impl Node {
             }
             None => self.drop_ring_link(Some(id), out),
         }
+        // Over TCP a ping and its answer cost three packets, a pushed
+        // answer two: while the predecessor pushes, its silence is
+        // watched instead (see `ring_due`), and a ping goes only now and
+        // then, or every round while this node is degraded (an answer to
+        // its own ping is what makes it well again).
+        if self.ring_pushing(id)
+            && self.detector.health == 0
+            && self.detector.ring_quiet + 1 < RING_PING_EVERY
+        {
+            self.detector.ring_quiet += 1;
+            self.detector.ring_watch = Some(id);
+            return true;
+        }
+        self.detector.ring_quiet = 0;
         self.probe(id, None, out);
         if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == id) {
             p.ring = true;
@@ -403,6 +437,58 @@ impl Node {
                 self.close(conn, out);
             }
         }
+    }
+
+    /// Whether `id`, the ring predecessor, pushes its answers over the
+    /// connection kept for probing it.
+    fn ring_pushing(&self, id: Id) -> bool {
+        self.detector.ring_link.is_some_and(|(a, c)| {
+            a == id && self.detector.ring_pushed == Some(c) && self.conns.contains_key(&c)
+        })
+    }
+
+    /// The ring predecessor that pushes its answers, its connection, and
+    /// when its silence counts as a ping left unanswered: an interval
+    /// after the last thing it sent, plus the wait for an answer.
+    fn ring_due(&self) -> Option<(Id, ConnId, Instant)> {
+        let (id, conn) = self.detector.ring_link?;
+        if self.detector.ring_pushed != Some(conn) {
+            return None;
+        }
+        let heard = self.conns.get(&conn)?.last_heard;
+        Some((
+            id,
+            conn,
+            heard + self.cfg.ping_interval + self.ping_wait(id),
+        ))
+    }
+
+    /// An answer pushed unasked over the probe connection `conn`: if it is
+    /// the ring predecessor's, it proves that one alive as its answer to a
+    /// ping would (and carries its beacon and chat mark the same way).
+    /// Others keep a connection open only until idle.
+    pub(super) fn on_pushed_answer(
+        &mut self,
+        conn: ConnId,
+        beacon: Option<Beacon>,
+        chat: Option<(u64, u64)>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some((id, _)) = self.detector.ring_link.filter(|(_, c)| *c == conn) else {
+            return;
+        };
+        self.detector.ring_pushed = Some(conn);
+        self.detector.note_reached(id, self.now);
+        let beacon = match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.beacon = beacon.or(c.beacon);
+                c.beacon
+            }
+            None => beacon,
+        };
+        self.beacon_from_probe(id, beacon, out);
+        self.chat_from_probe(id, chat, out);
+        self.arm_detector();
     }
 
     /// The alive member before this node on the ring of id hashes
@@ -711,16 +797,18 @@ impl Node {
             self.nack(p.relay, p.target, out);
             return;
         }
-        // Heard from it meanwhile over a link: it is there.
-        let heard = self
-            .neighbours
-            .get(&p.target)
-            .and_then(|c| self.conns.get(c))
+        // Heard from it meanwhile over a link: it is there. A degraded
+        // node's ring probe over a link it watches is for its own health
+        // (see `probe_ring`): that link is judged by its silence (see
+        // `heartbeat`), which a degraded node waits out longer.
+        let link = self.neighbours.get(&p.target).copied();
+        let heard = link
+            .and_then(|c| self.conns.get(&c))
             .is_some_and(|c| c.last_heard >= p.sent);
-        if !heard {
+        let for_health = p.ring && link.is_some_and(|c| self.watches_link(c));
+        if !heard && !for_health {
             self.take_held(p.target, out);
             // Over a link, the check also weighs what the link carried.
-            let link = self.neighbours.get(&p.target).copied();
             self.check(p.target, link, out);
             if p.ring {
                 // Walk back over the dead at the pace of the probes, not of
@@ -1053,6 +1141,21 @@ impl Node {
     /// Gives up pings and checks whose time ran out.
     pub(super) fn expire_probes(&mut self, out: &mut Vec<Output>) {
         let now = self.now;
+        if let Some((target, conn, due)) = self.ring_due().filter(|(_, _, t)| *t <= now) {
+            // The ring predecessor's pushed answers stopped: as for a ping
+            // it left unanswered.
+            self.detector.ring_pushed = None;
+            let p = PendingPing {
+                target,
+                sent: due,
+                until: due,
+                conn: Some(conn),
+                relay: None,
+                ring: true,
+                dialled: false,
+            };
+            self.ping_failed(p, false, out);
+        }
         let late: Vec<u32> = self
             .detector
             .pings

@@ -687,6 +687,11 @@ impl Node {
             match msg {
                 Message::Pong(n) => self.on_pong(conn, n, out),
                 Message::ProbePong {
+                    nonce: detector::PUSHED,
+                    beacon,
+                    chat,
+                } if !accepted => self.on_pushed_answer(conn, beacon, chat, out),
+                Message::ProbePong {
                     nonce,
                     beacon,
                     chat,
