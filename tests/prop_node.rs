@@ -2979,14 +2979,27 @@ fn a_kept_probe_connection_is_pushed_answers_until_its_prober_goes_quiet() {
             .filter(|o| matches!(o, Output::Send { conn, msg: Message::ProbePong { nonce: 0, .. } } if conn.0 == 30))
             .count()
     };
-    // The prober pings every 8 s: the connection stays, and gets about one
-    // push a second.
+    // The prober pings about every 4 s, at every phase of the heartbeat
+    // tick: the connection stays, gets about one push a second, and never
+    // waits longer than an interval and a quarter for the next answer (the
+    // prober allows an interval and a ping's wait).
     let mut pushed = 0;
-    for _ in 0..4 {
-        pushed += pushes(&run_answering_but(&mut p, 30, Duration::from_secs(8)));
+    let mut sent_at = vec![p.now];
+    for i in 0..8u64 {
+        let until = p.now + Duration::from_millis(4000 + i * 130);
+        while p.now < until {
+            let outs = run_answering_but(&mut p, 30, Duration::from_millis(50));
+            pushed += pushes(&outs);
+            if pushes(&outs) > 0 {
+                sent_at.push(p.now);
+            }
+        }
         p.step(Step::Message(30, Message::Ping(8))).unwrap();
+        sent_at.push(p.now);
     }
-    assert!((28..=33).contains(&pushed), "{pushed} pushes in 32 s");
+    assert!((30..=38).contains(&pushed), "{pushed} pushes in 35.6 s");
+    let gap = sent_at.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(gap <= Duration::from_millis(1300), "answers {gap:?} apart");
     // Then it goes quiet.
     let outs = run_answering_but(&mut p, 30, Duration::from_secs(25));
     assert!(

@@ -463,6 +463,30 @@ impl Node {
         ))
     }
 
+    /// At each heartbeat tick: an answer pushed unasked over every probe
+    /// connection a prober keeps open here (a ping came before any hello),
+    /// unless something went over it within the last quarter interval, so
+    /// that two are at most an interval and a quarter apart (the prober
+    /// allows an interval and a ping's wait).
+    pub(super) fn push_answers(&mut self, out: &mut Vec<Output>) {
+        let quarter = Duration::from_millis(self.cfg.ping_interval.as_millis() / 4);
+        let kept: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.probe
+                    && c.peer.is_none()
+                    && c.dialed.is_none()
+                    && self.now - c.last_sent >= quarter
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in kept {
+            let msg = self.probe_pong(conn, PUSHED);
+            out.push(Output::Send { conn, msg });
+        }
+    }
+
     /// An answer pushed unasked over the probe connection `conn`: if it is
     /// the ring predecessor's, it proves that one alive as its answer to a
     /// ping would (and carries its beacon and chat mark the same way).

@@ -148,6 +148,7 @@ impl Node {
         if self.timers.fire(Timer::Ping, now, self.cfg.ping_interval) {
             self.timers.set(Timer::Silent, Instant::MAX);
             self.heartbeat(out);
+            self.push_answers(out);
             self.expire_gaps(out);
             self.overlay_tick(out);
             self.maintain(out);
@@ -240,7 +241,6 @@ impl Node {
         let mut silent = Vec::new();
         let mut stale = Vec::new();
         let mut ping = Vec::new();
-        let mut push = Vec::new();
         let mut next_silent = Instant::MAX;
         // When each neighbour link that awaits an answer goes silent (see
         // `silent_links`).
@@ -251,16 +251,13 @@ impl Node {
                 if c.probe {
                     let round = self.stretch(self.cfg.probe_interval);
                     if c.dialed.is_none() {
-                        // Kept open by a prober (for its ring predecessor):
-                        // this end pushes an answer every heartbeat
-                        // interval, unasked, for as long as the prober
-                        // still pings now and then.
+                        // Kept open by a prober (for its ring predecessor),
+                        // which gets answers pushed (see `push_answers`)
+                        // for as long as it still pings now and then.
                         if now - c.last_heard
                             >= round.saturating_mul(u64::from(detector::PUSH_STALE_ROUNDS))
                         {
                             stale.push(id);
-                        } else if (now - c.last_sent).as_millis() * 4 >= interval * 3 {
-                            push.push(id);
                         }
                     } else if self.detector.ring_link.is_none_or(|(_, k)| k != id)
                         && now - c.last_sent >= round.saturating_mul(4)
@@ -384,10 +381,6 @@ impl Node {
             }
         }
         self.send_pings(ping, &watched, out);
-        for conn in push {
-            let msg = self.probe_pong(conn, detector::PUSHED);
-            out.push(Output::Send { conn, msg });
-        }
         self.arm_mend(going_silent);
         // Dials the driver never answered.
         let limit = self.cfg.handshake_timeout.saturating_mul(2);
