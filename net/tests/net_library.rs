@@ -232,9 +232,16 @@ fn stuck_peer(
             crossbeam_channel::select! {
                 recv(stop_rx) -> _ => return,
                 recv(tick) -> _ => {
+                    // Its ping keeps its link speaking, and the graft again
+                    // keeps its link on the tree at `a`'s end whatever
+                    // reshaped it meanwhile.
                     let mut f = Vec::new();
                     n += 1;
                     gossip_chat::wire::encode_frame(&Message::Ping(n), &mut f);
+                    gossip_chat::wire::encode_frame(
+                        &Message::Graft(gossip_chat::Graft::ids(Vec::new())),
+                        &mut f,
+                    );
                     if raw.write_all(&f).is_err() {
                         return;
                     }
@@ -324,11 +331,28 @@ fn the_send_budget_cuts_the_peer_that_holds_the_most_bytes() {
         assert_eq!(chats.get(), 4001, "a reading node lost chats");
     }
 
-    eventually("the stuck peer cut for its queue", || {
+    let cut = || {
         board
             .latest()
             .is_some_and(|s| s.adapter.slow_peers_dropped == 1)
-    });
+    };
+    let deadline = crossbeam_channel::after(WITHIN);
+    while !cut() {
+        crossbeam_channel::select! {
+            recv(deadline) -> _ => {
+                // What the node saw: its links, counters and queues.
+                let s = board.latest();
+                panic!(
+                    "the stuck peer was not cut for its queue within {WITHIN:?}: adapter {:?}, queued {:?}, peers {:?}, stats {:?}",
+                    s.as_ref().map(|s| &s.adapter),
+                    s.as_ref().map(|s| (s.send_queued, s.send_queue_max)),
+                    a.peers(),
+                    s.as_ref().map(|s| &s.stats),
+                );
+            }
+            recv(crossbeam_channel::after(Duration::from_millis(20))) -> _ => {}
+        }
+    }
     let peers = a.peers();
     assert!(
         !peers.iter().any(|p| p.node.id == stuck_id && p.neighbour),
