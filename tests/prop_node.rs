@@ -2867,6 +2867,20 @@ fn two_slot_probe() -> Probe {
     p
 }
 
+/// `two_slot_probe` once it has dialled its ring predecessor (returned)
+/// and been answered over connection 20, which it keeps for probing it.
+fn ring_linked_probe() -> (Probe, SocketAddr) {
+    let mut p = two_slot_probe();
+    let mut pred = None;
+    drive_dials(&mut p, Duration::from_secs(5), |a| {
+        pred = Some(a);
+        true
+    });
+    let pred = pred.expect("a ring probe");
+    answer_probe(&mut p, 20, pred);
+    (p, pred)
+}
+
 /// Answers the ring probe that dialled `addr` over connection `conn`.
 fn answer_probe(p: &mut Probe, conn: u64, addr: SocketAddr) -> Vec<Output> {
     let outs = p.step(Step::Connected(conn, Some(addr))).unwrap();
@@ -2936,13 +2950,7 @@ fn drive_ring(p: &mut Probe, ring: u64, push: bool, d: Duration) -> (usize, Vec<
 /// every round.
 #[test]
 fn a_ring_predecessor_that_pushes_its_answers_is_pinged_only_now_and_then() {
-    let mut p = two_slot_probe();
-    let mut pred = None;
-    drive_dials(&mut p, Duration::from_secs(5), |a| {
-        pred = Some(a);
-        true
-    });
-    answer_probe(&mut p, 20, pred.expect("a ring probe"));
+    let (mut p, _) = ring_linked_probe();
     let window = Duration::from_secs(16);
     let (asked, _) = drive_ring(&mut p, 20, false, window);
     assert!(asked >= 12, "{asked} pings in 16 s without pushes");
@@ -3322,13 +3330,7 @@ fn a_sync_over_a_probe_connection_is_answered_with_the_bucket_digest() {
 /// to a neighbour.
 #[test]
 fn a_settled_view_is_synced_over_the_ring_link_too() {
-    let mut p = two_slot_probe();
-    let mut pred = None;
-    drive_dials(&mut p, Duration::from_secs(5), |a| {
-        pred = Some(a);
-        true
-    });
-    answer_probe(&mut p, 20, pred.expect("a ring probe"));
+    let (mut p, _) = ring_linked_probe();
     let synced: BTreeSet<u64> = drive_syncs(&mut p, Duration::from_secs(60), |c| c <= 2 || c == 20)
         .into_iter()
         .map(|(_, c)| c)
@@ -3344,13 +3346,7 @@ fn a_settled_view_is_synced_over_the_ring_link_too() {
 /// the rule they go to the neighbours, which leave them unanswered.
 #[test]
 fn syncs_go_over_the_ring_link_while_every_neighbour_cools_down() {
-    let mut p = two_slot_probe();
-    let mut pred = None;
-    drive_dials(&mut p, Duration::from_secs(5), |a| {
-        pred = Some(a);
-        true
-    });
-    answer_probe(&mut p, 20, pred.expect("a ring probe"));
+    let (mut p, _) = ring_linked_probe();
     for conn in [1, 2] {
         p.step(Step::Message(conn, Message::Buckets(vec![0; 64])))
             .unwrap();
@@ -4528,14 +4524,7 @@ fn an_accused_member_this_node_watches_over_is_probed_and_told() {
 /// Without the rule it went to the neighbours only.
 #[test]
 fn an_accusation_of_the_ring_predecessor_goes_over_the_ring_link() {
-    let mut p = two_slot_probe();
-    let mut pred = None;
-    drive_dials(&mut p, Duration::from_secs(5), |a| {
-        pred = Some(a);
-        true
-    });
-    let pred = pred.expect("a ring probe");
-    answer_probe(&mut p, 20, pred);
+    let (mut p, pred) = ring_linked_probe();
     let m = key(2, 1);
     assert_eq!(addr_of(m.id), pred, "node 2 is the ring predecessor");
     let outs = p.step(Step::Message(1, suspicion(m, 0, id(3)))).unwrap();

@@ -487,6 +487,18 @@ impl Node {
         }
     }
 
+    /// The beacon an answer over the probe connection `conn` carries: one
+    /// without repeats the last over the connection.
+    pub(super) fn answer_beacon(&mut self, conn: ConnId, beacon: Option<Beacon>) -> Option<Beacon> {
+        match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.beacon = beacon.or(c.beacon);
+                c.beacon
+            }
+            None => beacon,
+        }
+    }
+
     /// An answer pushed unasked over the probe connection `conn`: if it is
     /// the ring predecessor's, it proves that one alive as its answer to a
     /// ping would (and carries its beacon and chat mark the same way).
@@ -503,13 +515,7 @@ impl Node {
         };
         self.detector.ring_pushed = Some(conn);
         self.detector.note_reached(id, self.now);
-        let beacon = match self.conns.get_mut(&conn) {
-            Some(c) => {
-                c.beacon = beacon.or(c.beacon);
-                c.beacon
-            }
-            None => beacon,
-        };
+        let beacon = self.answer_beacon(conn, beacon);
         self.beacon_from_probe(id, beacon, out);
         self.chat_from_probe(id, chat, out);
         self.arm_detector();

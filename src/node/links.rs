@@ -696,16 +696,9 @@ impl Node {
                     beacon,
                     chat,
                 } => {
-                    // Only the answer to this node's own ping counts; one
-                    // without a beacon repeats the last over the connection.
+                    // Only the answer to this node's own ping counts.
                     let target = self.detector.probed_over(nonce, conn);
-                    let beacon = match self.conns.get_mut(&conn) {
-                        Some(c) => {
-                            c.beacon = beacon.or(c.beacon);
-                            c.beacon
-                        }
-                        None => beacon,
-                    };
+                    let beacon = self.answer_beacon(conn, beacon);
                     self.on_pong(conn, nonce, out);
                     if let Some(id) = target {
                         self.beacon_from_probe(id, beacon, out);
