@@ -3858,6 +3858,38 @@ fn a_degraded_node_whose_ring_predecessor_is_a_watched_neighbour_gets_well_again
     );
 }
 
+/// Heartbeats and probes over one link draw their nonces from one
+/// counter: the answer to a heartbeat never completes a probe of the same
+/// neighbour, and the reverse. A degraded node pings its ring predecessor
+/// over the link it also heartbeats; with two counters, both started at
+/// 1, their nonces coincided.
+#[test]
+fn every_ping_over_a_link_carries_a_nonce_of_its_own() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 1);
+    // Accused, so degraded: its ring rounds ping the neighbour too.
+    p.step(Step::Message(1, suspicion(key(0, 1), 0, id(1))))
+        .unwrap();
+    let mut nonces = Vec::new();
+    let until = p.now + Duration::from_secs(10);
+    while p.now < until {
+        for o in p.step(Step::Wait(50)).unwrap() {
+            if let Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } = o
+            {
+                if conn.0 == 1 {
+                    nonces.push(x);
+                }
+            }
+        }
+    }
+    let distinct: BTreeSet<u32> = nonces.iter().copied().collect();
+    assert!(nonces.len() >= 4, "{nonces:?}");
+    assert_eq!(distinct.len(), nonces.len(), "{nonces:?}");
+}
+
 /// Runs `p` for `d` in steps of 50 ms answering none of its pings and
 /// heartbeats, while its neighbours on links 1 to 3 send something every
 /// 200 ms: they live, and nothing proves this node's own health.

@@ -143,7 +143,10 @@ impl Detector {
         self.heard = Some(now);
     }
 
-    fn next_nonce(&mut self) -> u32 {
+    /// A nonce for a ping of any kind (a probe, a heartbeat, a verify):
+    /// one number space, so that the answer to one never completes
+    /// another over the same link.
+    pub(super) fn next_nonce(&mut self) -> u32 {
         self.nonce = self.nonce.wrapping_add(1);
         if self.nonce == PUSHED {
             self.nonce = 1;
@@ -1052,10 +1055,10 @@ impl Node {
         let Some(&link) = self.neighbours.get(&target) else {
             return;
         };
-        self.ping_nonce = self.ping_nonce.wrapping_add(1);
+        let nonce = self.detector.next_nonce();
         out.push(Output::Send {
             conn: link,
-            msg: Message::Ping(self.ping_nonce),
+            msg: Message::Ping(nonce),
         });
         self.check(target, Some(link), out);
     }

@@ -522,7 +522,6 @@ pub struct Node {
     chat_repaired: Option<Instant>,
     /// The wake-up last asked of the driver, if it lay ahead.
     wake: Option<Instant>,
-    ping_nonce: u32,
     stats: Stats,
 }
 
@@ -594,7 +593,6 @@ impl Node {
             reasserted: None,
             chat_repaired: None,
             wake: None,
-            ping_nonce: 0,
             stats: Stats::default(),
             cfg,
         })

@@ -458,7 +458,7 @@ impl Node {
     /// ping asks for an answer only.
     fn send_pings(&mut self, links: Vec<ConnId>, watched: &[ConnId], out: &mut Vec<Output>) {
         let dead_after = self.silence();
-        self.ping_nonce = self.ping_nonce.wrapping_add(1);
+        let nonce = self.detector.next_nonce();
         for conn in links {
             let lost = self
                 .conns
@@ -478,9 +478,9 @@ impl Node {
                 self.timers.arm(Timer::Early, at);
             }
             let msg = if watched.contains(&conn) {
-                Message::Heartbeat(self.ping_nonce)
+                Message::Heartbeat(nonce)
             } else {
-                Message::Ping(self.ping_nonce)
+                Message::Ping(nonce)
             };
             out.push(Output::Send { conn, msg });
         }
