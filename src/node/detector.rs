@@ -445,9 +445,7 @@ impl Node {
     /// Whether `id`, the ring predecessor, pushes its answers over the
     /// connection kept for probing it.
     fn ring_pushing(&self, id: Id) -> bool {
-        self.detector.ring_link.is_some_and(|(a, c)| {
-            a == id && self.detector.ring_pushed == Some(c) && self.conns.contains_key(&c)
-        })
+        self.ring_due().is_some_and(|(a, _, _)| a == id)
     }
 
     /// The ring predecessor that pushes its answers, its connection, and
