@@ -38,6 +38,15 @@ pub struct Config {
     /// chat is busy, but a link that must be grafted (a broken tree)
     /// learns of the message that much later.
     pub ihave_interval: Duration,
+    /// Chat payloads pushed over a tree link are written at most once per
+    /// this long: a message for a link written to less than this long
+    /// ago waits out the rest of the window, and goes in one write with
+    /// the others that came meanwhile (Nagle's rule per link). A quiet
+    /// link gets a message at once. Default zero: every message is
+    /// written at once. Each hop may add up to this much delay; on a
+    /// busy group a tree link then costs one write per window instead of
+    /// one per message. The `slow_links` preset sets it.
+    pub chat_batch: Duration,
     /// How much earlier an announcement over a lazy link must come than
     /// the message itself over the tree before the lazy link joins the
     /// tree and the slower tree link leaves it (Plumtree's optimization).
@@ -294,6 +303,7 @@ impl Config {
             prune_duplicates: true,
             graft_timeout: Duration::from_millis(150),
             ihave_interval: Duration::from_millis(50),
+            chat_batch: Duration::ZERO,
             optimize_threshold: None,
             lazy_fanout: 0,
             announcers: 2,
@@ -337,21 +347,19 @@ impl Config {
         }
     }
 
-    /// For slow links (wide-area, 50 ms or more one way): announcements
-    /// gathered for at least 500 ms, so that a busy group sends one per
-    /// link for several messages even on links under 60 ms (longer ones
-    /// gather for four round trips by default), and a longer wait before
-    /// a message announced but not yet come is asked for. Messages take
-    /// longer to arrive when the tree breaks or links lose messages. On
-    /// `scenarios/wan-slow-links.toml` (seeds 0..100): 70 messages per
-    /// chat sent on average (the default config: 72 on `wan`), delivery
-    /// p50 300-400 ms, max 1.6 s at worst. With each message announced
-    /// over one lazy link (`lazy_fanout = 1`) it sent 61 before
-    /// announcements waited four round trips, but a message skipped while
-    /// the tree was rebuilt waited for repair past 3 s in 1 seed of 100.
+    /// For slow links (wide-area, 50 ms or more one way): a busy tree
+    /// link writes chat payloads at most every 250 ms (`chat_batch`),
+    /// announcements are gathered for at least 500 ms, so that a busy
+    /// group sends one per link for several messages even on links under
+    /// 60 ms (longer ones gather for four round trips by default), and a
+    /// message announced but not yet come waits longer before it is
+    /// asked for. Each hop may add up to 250 ms, and messages take longer
+    /// to arrive when the tree breaks or links lose messages. Figures on
+    /// `scenarios/wan-slow-links.toml` are in the README.
     pub fn slow_links() -> Self {
         Config {
             ihave_interval: Duration::from_millis(500),
+            chat_batch: Duration::from_millis(250),
             graft_timeout: Duration::from_millis(400),
             rooted_tree: true,
             ..Config::lan()
@@ -435,6 +443,11 @@ impl Config {
             self.retry_dead_for >= self.tombstone_ttl,
             "retry_dead_for",
             "at least tombstone_ttl",
+        )?;
+        check(
+            self.chat_batch <= self.sync_interval,
+            "chat_batch",
+            "at most sync_interval",
         )?;
         check(
             self.sync_interval.as_millis() >= 10,

@@ -5480,3 +5480,144 @@ fn while_chat_flows_a_beacon_moves_only_the_links_whose_place_changed() {
     let outs = p.step(Step::Message(4, Message::Chat(second))).unwrap();
     assert!(pruned(&outs, 4), "{outs:?}");
 }
+
+// ---- payloads held for busy tree links ---------------------------------
+
+/// With `chat_batch`, a tree link written to less than a window ago holds
+/// the next payloads until the window ends, then writes them in one step,
+/// in their order of arrival; a quiet link gets a payload at once. Without
+/// it every payload goes in the step that brought it.
+#[test]
+fn payloads_for_a_busy_tree_link_wait_out_the_window_and_go_together() {
+    let cfg = |batch| Config {
+        chat_batch: Duration::from_millis(batch),
+        rooted_tree: false,
+        ..Config::testing()
+    };
+    for batch in [0, 300] {
+        let mut p = probe_with_neighbours(cfg(batch), 2);
+        let author = key(3, 1);
+        p.step(Step::Message(1, alive(author, 0))).unwrap();
+        // Link 2 on the tree.
+        p.step(Step::Message(2, Message::Graft(Graft::ids(Vec::new()))))
+            .unwrap();
+        // The first message finds link 2 quiet: it goes at once.
+        let outs = p
+            .step(Step::Message(1, Message::Chat(chat(author, 1))))
+            .unwrap();
+        assert!(
+            passed_on(&outs, chat(author, 1).id).contains(&ConnId(2)),
+            "{outs:?}"
+        );
+        // Two more within the window.
+        let mut steps = Vec::new();
+        for seq in [2, 3] {
+            p.step(Step::Wait(50)).unwrap();
+            steps.push(
+                p.step(Step::Message(1, Message::Chat(chat(author, seq))))
+                    .unwrap(),
+            );
+        }
+        let mut later = Vec::new();
+        let mut waited = 100;
+        while waited < 400 {
+            waited += 20;
+            later.push((waited, p.step(Step::Wait(20)).unwrap()));
+        }
+        let at_once = |seq| steps[seq as usize - 2].clone();
+        if batch == 0 {
+            for seq in [2, 3] {
+                assert!(passed_on(&at_once(seq), chat(author, seq).id).contains(&ConnId(2)));
+            }
+            continue;
+        }
+        for seq in [2, 3] {
+            assert!(
+                !passed_on(&at_once(seq), chat(author, seq).id).contains(&ConnId(2)),
+                "message {seq} went at once: {:?}",
+                at_once(seq)
+            );
+        }
+        // Both in one step, at the window's end (300 ms after the first
+        // write), in order.
+        let (when, outs) = later
+            .iter()
+            .find(|(_, o)| passed_on(o, chat(author, 2).id).contains(&ConnId(2)))
+            .expect("the held payloads went out");
+        assert!(
+            (300..=320).contains(when),
+            "written {when} ms after the first"
+        );
+        let on_2: Vec<u64> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    conn: ConnId(2),
+                    msg: Message::Chat(c),
+                } => Some(c.id.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(on_2, vec![2, 3], "{outs:?}");
+    }
+}
+
+/// Chat relayed down a tree link awaits no answer: a link that only
+/// carries relayed chat one way is not pinged for it. This node's own
+/// chat is still answered for (a node cut off finds out when it speaks).
+#[test]
+fn relayed_chat_awaits_no_answer_but_own_chat_does() {
+    let cfg = Config {
+        rooted_tree: false,
+        watched_links: 1,
+        ..Config::testing()
+    };
+    // Pings and heartbeats per link over 4 s with, each 200 ms, nothing
+    // (0), a relayed chat (1) or a chat of this node's own (2), while
+    // link 1 (where relayed chat comes from) keeps talking and links 2
+    // to 4 only answer pings.
+    let pinged = |what: u8| {
+        let mut p = probe_with_neighbours(cfg.clone(), 4);
+        let author = key(5, 1);
+        p.step(Step::Message(1, alive(author, 0))).unwrap();
+        for conn in 2..=4 {
+            p.step(Step::Message(conn, Message::Graft(Graft::ids(Vec::new()))))
+                .unwrap();
+        }
+        // Whatever the handshakes sent is answered.
+        for conn in 2..=4 {
+            p.step(Step::Message(conn, Message::Pong(0))).unwrap();
+        }
+        let mut pinged = BTreeMap::new();
+        for seq in 1..=20usize {
+            match what {
+                1 => p.step(Step::Message(1, Message::Chat(chat(author, seq as u64)))),
+                2 => p.step(Step::Send(seq)),
+                _ => p.step(Step::Wait(0)),
+            }
+            .unwrap();
+            let mut outs = p.step(Step::Message(1, Message::Pong(0))).unwrap();
+            outs.extend(p.step(Step::Wait(200)).unwrap());
+            for o in outs {
+                if let Output::Send {
+                    conn,
+                    msg: Message::Ping(n) | Message::Heartbeat(n),
+                } = o
+                {
+                    *pinged.entry(conn).or_insert(0) += 1;
+                    // Answered at once, as a live peer would.
+                    p.step(Step::Message(conn.0, Message::Pong(n))).unwrap();
+                }
+            }
+        }
+        pinged
+    };
+    let quiet = pinged(0);
+    assert_eq!(pinged(1), quiet, "relayed chat made links pinged");
+    let total = |m: &BTreeMap<ConnId, usize>| m.values().sum::<usize>();
+    let own = pinged(2);
+    assert!(
+        total(&own) >= total(&quiet) + 3,
+        "own chat over silent links was not followed up: {own:?} against {quiet:?}"
+    );
+}

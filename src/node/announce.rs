@@ -2,15 +2,20 @@
 //! (`IHave`), gathered per link and sent in one message per link per
 //! `ihave_interval`; and the ids announced to this node that the tree has
 //! not brought yet, each with the links that announced it, so that a graft
-//! can ask the next announcer when the first does not answer.
+//! can ask the next announcer when the first does not answer. Also the
+//! chat payloads held for tree links under `Config::chat_batch`, written
+//! together once per window.
 
-use crate::message::MsgId;
+use crate::message::{Chat, MsgId};
 use crate::node::ConnId;
 use crate::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most ids queued for one link; a full queue is sent at once.
 pub(super) const MAX_QUEUED: usize = 512;
+/// Most chat payloads held for one tree link; a full batch is written at
+/// once.
+pub(super) const MAX_HELD_PAYLOADS: usize = 64;
 /// Announcers remembered per missing message.
 const MAX_ANNOUNCERS: usize = 4;
 /// Rounds of asks over a missing message's announcers before it is left
@@ -37,10 +42,19 @@ struct Batch {
     ids: Vec<MsgId>,
 }
 
-/// The announcement queues and the missing table.
+/// Chat payloads held for one tree link, and when they go out.
+#[derive(Clone, Debug)]
+struct Payloads {
+    due: Instant,
+    chats: Vec<Chat>,
+}
+
+/// The announcement queues, the payloads held for tree links, and the
+/// missing table.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Announce {
     queued: BTreeMap<ConnId, Batch>,
+    held: BTreeMap<ConnId, Payloads>,
     missing: BTreeMap<MsgId, Missing>,
     /// The missing messages by graft deadline.
     by_due: BTreeSet<(Instant, MsgId)>,
@@ -83,24 +97,79 @@ impl Announce {
 
     /// The batches that are due.
     pub(super) fn due_batches(&mut self, now: Instant) -> Vec<(ConnId, Vec<MsgId>)> {
-        let due: Vec<ConnId> = self
-            .queued
-            .iter()
-            .filter(|(_, b)| b.due <= now)
-            .map(|(c, _)| *c)
-            .collect();
-        due.into_iter()
-            .filter_map(|c| self.queued.remove(&c).map(|b| (c, b.ids)))
+        take_due(&mut self.queued, now, |b| b.due)
+            .into_iter()
+            .map(|(c, b)| (c, b.ids))
             .collect()
+    }
+
+    /// Holds `chat` for the tree link `conn`, whose payloads were last
+    /// written at `last` (if ever): a link written to `every` ago or
+    /// longer, with nothing held, gets it at once (returned, to write
+    /// now); otherwise it waits until `every` after that write, behind
+    /// what is held already (the order each link gets is the order of
+    /// arrival). A full batch is returned to write now.
+    pub(super) fn hold_payload(
+        &mut self,
+        conn: ConnId,
+        chat: Chat,
+        now: Instant,
+        every: Duration,
+        last: Option<Instant>,
+    ) -> Option<Vec<Chat>> {
+        if let Some(p) = self.held.get_mut(&conn) {
+            p.chats.push(chat);
+            if p.chats.len() >= MAX_HELD_PAYLOADS {
+                return self.held.remove(&conn).map(|p| p.chats);
+            }
+            return None;
+        }
+        match last {
+            Some(t) if now < t + every => {
+                let p = Payloads {
+                    due: t + every,
+                    chats: vec![chat],
+                };
+                self.held.insert(conn, p);
+                None
+            }
+            _ => Some(vec![chat]),
+        }
+    }
+
+    /// Whether payloads are held for `conn`.
+    pub(super) fn has_held(&self, conn: ConnId) -> bool {
+        self.held.contains_key(&conn)
+    }
+
+    /// The payloads held for `conn`, taken out of their window early (they
+    /// go with something else written to that link).
+    pub(super) fn take_held(&mut self, conn: ConnId) -> Option<Vec<Chat>> {
+        self.held.remove(&conn).map(|p| p.chats)
+    }
+
+    /// The held payloads that are due.
+    pub(super) fn due_payloads(&mut self, now: Instant) -> Vec<(ConnId, Vec<Chat>)> {
+        take_due(&mut self.held, now, |p| p.due)
+            .into_iter()
+            .map(|(c, p)| (c, p.chats))
+            .collect()
+    }
+
+    /// Payloads held and ids queued, over all links.
+    pub(super) fn outbox_len(&self) -> usize {
+        let held: usize = self.held.values().map(|p| p.chats.len()).sum();
+        held + self.queued.values().map(|b| b.ids.len()).sum::<usize>()
     }
 
     /// The earliest instant something here is due.
     pub(super) fn next_due(&self) -> Instant {
         let graft = self.by_due.first().map_or(Instant::MAX, |m| m.0);
+        let payload = self.held.values().map(|p| p.due).fold(graft, Instant::min);
         self.queued
             .values()
             .map(|b| b.due)
-            .fold(graft, Instant::min)
+            .fold(payload, Instant::min)
     }
 
     /// Messages announced and not received.
@@ -221,6 +290,23 @@ impl Announce {
     }
 }
 
+/// Takes out of `map` the entries whose `due` instant has come.
+fn take_due<T>(
+    map: &mut BTreeMap<ConnId, T>,
+    now: Instant,
+    due: impl Fn(&T) -> Instant,
+) -> Vec<(ConnId, T)> {
+    let ready: Vec<ConnId> = map
+        .iter()
+        .filter(|(_, v)| due(v) <= now)
+        .map(|(c, _)| *c)
+        .collect();
+    ready
+        .into_iter()
+        .filter_map(|c| map.remove(&c).map(|v| (c, v)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +324,54 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    /// A chat with this id (unsigned: nothing here looks at it).
+    fn chat_of(seq: u64) -> Chat {
+        Chat {
+            id: id(seq),
+            name: "n".into(),
+            text: "t".into(),
+            sent_ms: 0,
+            key: [0; 32],
+            sig: ed25519_dalek::Signature::from_bytes(&[0; 64]),
+        }
+    }
+
+    #[test]
+    fn a_busy_link_holds_payloads_until_its_window_ends() {
+        let mut a = Announce::default();
+        let t0 = Instant::from_millis(1000);
+        // Never written, or written a window ago or more: at once.
+        assert_eq!(
+            a.hold_payload(ConnId(1), chat_of(1), t0, ms(100), None)
+                .map(|v| v.len()),
+            Some(1)
+        );
+        let last = Some(t0);
+        assert!(a
+            .hold_payload(ConnId(1), chat_of(2), t0 + ms(30), ms(100), last)
+            .is_none());
+        // Behind a held one even once the window is over.
+        assert!(a
+            .hold_payload(ConnId(1), chat_of(3), t0 + ms(150), ms(100), last)
+            .is_none());
+        assert!(a.has_held(ConnId(1)));
+        assert_eq!(a.outbox_len(), 2);
+        assert_eq!(a.next_due(), t0 + ms(100));
+        assert!(a.due_payloads(t0 + ms(99)).is_empty());
+        let due = a.due_payloads(t0 + ms(100));
+        let seqs: Vec<u64> = due[0].1.iter().map(|c| c.id.seq).collect();
+        assert_eq!((due.len(), due[0].0, seqs), (1, ConnId(1), vec![2, 3]));
+        assert_eq!(a.next_due(), Instant::MAX);
+        // A full batch goes at once.
+        let busy = Some(t0 + ms(100));
+        let mut full = None;
+        for seq in 0..MAX_HELD_PAYLOADS as u64 {
+            full = a.hold_payload(ConnId(2), chat_of(seq), t0 + ms(101), ms(100), busy);
+        }
+        assert_eq!(full.map(|v| v.len()), Some(MAX_HELD_PAYLOADS));
+        assert!(!a.has_held(ConnId(2)));
     }
 
     #[test]

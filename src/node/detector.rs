@@ -679,6 +679,7 @@ impl Node {
                 quiet: false,
                 hushed: false,
                 grafted: None,
+                payload_sent: None,
                 probe: true,
                 rtt: None,
                 firsts: 0,

@@ -423,6 +423,7 @@ impl Node {
                 quiet: false,
                 hushed: false,
                 grafted: None,
+                payload_sent: None,
                 probe: false,
                 rtt,
                 firsts: 0,

@@ -78,6 +78,9 @@ struct Conn {
     /// (`Graft`): announcements the peer wrote before that landed name
     /// messages it will not push.
     grafted: Option<Instant>,
+    /// When chat payloads were last written over it (for
+    /// `Config::chat_batch`).
+    payload_sent: Option<Instant>,
     /// Dialled only to ping the member once (closed after the answer).
     probe: bool,
     /// Round-trip time of the link, measured at the handshake: the dial
@@ -396,6 +399,9 @@ const MAX_SYNC_QUIET: u32 = 4;
 /// others (or others' news missed it), and a neighbour with the same gap
 /// finds nothing different.
 const STEADY_SYNCS: u32 = 3;
+/// While chat flows with nothing lost, a node syncs at least every
+/// `2^CHAT_SYNC_PACE` rounds.
+const CHAT_SYNC_PACE: u32 = 2;
 /// Most recent membership changes kept for gossip rounds.
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
@@ -712,6 +718,7 @@ impl Node {
             history: self.store.len(),
             recent: self.recent.len(),
             probing: self.detector.len(),
+            outbox: self.announce.outbox_len(),
         }
     }
 
@@ -779,12 +786,17 @@ impl Node {
         let mut riding: Vec<ConnId> = Vec::new();
         for o in &out[first..] {
             if let Output::Send { conn, .. } = o {
-                if self.announce.has_queued(*conn) && !riding.contains(conn) {
+                if (self.announce.has_queued(*conn) || self.announce.has_held(*conn))
+                    && !riding.contains(conn)
+                {
                     riding.push(*conn);
                 }
             }
         }
         for conn in riding {
+            if let Some(chats) = self.announce.take_held(conn) {
+                self.write_payloads(conn, chats, out);
+            }
             if let Some(ids) = self.announce.take(conn) {
                 out.push(Output::Send {
                     conn,
@@ -798,14 +810,21 @@ impl Node {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.last_sent = self.now;
                     // An answer to a ping, or a beacon, awaits nothing
-                    // back.
-                    if !matches!(
-                        msg,
-                        Message::Pong(_)
-                            | Message::Beacon(_)
-                            | Message::IHave(_)
-                            | Message::Listen(_)
-                    ) {
+                    // back; nor does chat passed on down the tree (its
+                    // peer is watched by its observers, and a busy tree
+                    // link would otherwise cost a ping and its answer each
+                    // interval). This node's own chat does: a node cut
+                    // off finds out as soon as it speaks.
+                    let relayed = matches!(msg, Message::Chat(c) if c.id.origin != self.me);
+                    if !relayed
+                        && !matches!(
+                            msg,
+                            Message::Pong(_)
+                                | Message::Beacon(_)
+                                | Message::IHave(_)
+                                | Message::Listen(_)
+                        )
+                    {
                         c.awaiting.get_or_insert(self.now);
                     }
                 }

@@ -1,5 +1,6 @@
 //! Counters and table sizes, for reports and invariant checks.
 
+use super::announce::{MAX_HELD_PAYLOADS, MAX_QUEUED};
 use super::{MAX_PROBES, MAX_PROBING, MAX_RECENT, MAX_SEEDS};
 use crate::config::Config;
 
@@ -119,6 +120,9 @@ pub struct TableSizes {
     pub recent: usize,
     /// Probes and indirect checks in flight.
     pub probing: usize,
+    /// Chat payloads and announced ids waiting for their link's window
+    /// (`Config::chat_batch`, `Config::ihave_interval`).
+    pub outbox: usize,
 }
 
 impl Config {
@@ -141,15 +145,18 @@ impl Config {
     ///   ones still in history); held-back messages: `max_holdback`;
     /// - history: `history_max`; membership changes queued for gossip:
     ///   [`MAX_RECENT`]; probes and checks in flight: [`MAX_PROBING`], each
-    ///   probe of a non-neighbour a dial and a connection too.
+    ///   probe of a non-neighbour a dial and a connection too;
+    /// - the outbox: per open connection, a full batch of payloads and
+    ///   one of announced ids (each is written at once when full).
     pub fn table_bounds(&self, seeds: usize) -> TableSizes {
         let every = self.reconnect_interval.as_millis().max(1);
         let reconnects = (2 * self.handshake_timeout.as_millis()).div_ceil(every) as usize + 1;
         let dialing =
             2 * self.max_connections + MAX_PROBES + MAX_PROBING + reconnects + seeds.max(MAX_SEEDS);
+        let connections = self.max_connections + self.max_handshaking + dialing;
         TableSizes {
             members: self.max_members,
-            connections: self.max_connections + self.max_handshaking + dialing,
+            connections,
             neighbours: self.max_connections,
             accepting: self.max_handshaking,
             dialing,
@@ -158,6 +165,7 @@ impl Config {
             history: self.history_max,
             recent: MAX_RECENT,
             probing: MAX_PROBING,
+            outbox: connections * (MAX_HELD_PAYLOADS + MAX_QUEUED),
         }
     }
 }

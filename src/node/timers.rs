@@ -188,8 +188,15 @@ impl Node {
             // different, is synced ever more rarely: every round for three
             // rounds, then every second, fourth, eighth and sixteenth; each
             // to a neighbour that would answer a membership mismatch (`sync_neighbour`).
-            if hashes != self.sync.last {
+            // Chat that moves on while none is lost changes the chat hash
+            // each round but needs no repair (the tree and its announcers
+            // carry it): it keeps the pace at every `2^CHAT_SYNC_PACE`
+            // rounds at most. A changed roster, or chat while this node
+            // finds messages lost, syncs every round again.
+            if hashes.0 != self.sync.last.0 || (hashes.1 != self.sync.last.1 && self.lossy()) {
                 self.sync.quiet = 0;
+            } else if hashes.1 != self.sync.last.1 {
+                self.sync.quiet = self.sync.quiet.min(STEADY_SYNCS + CHAT_SYNC_PACE);
             }
             self.sync.last = hashes;
             self.sync.skipped += 1;

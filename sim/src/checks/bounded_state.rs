@@ -70,6 +70,7 @@ impl Check for BoundedState {
             ("history", t.history, &mut m.history, b.history),
             ("recent", t.recent, &mut m.recent, b.recent),
             ("probing", t.probing, &mut m.probing, b.probing),
+            ("outbox", t.outbox, &mut m.outbox, b.outbox),
         ];
         for (name, v, max, bound) in readings {
             *max = (*max).max(v);
@@ -85,10 +86,10 @@ impl Check for BoundedState {
             .checked_div(self.rounds)
             .map_or_else(|| "n/a".to_string(), |ms| format!("{ms} ms"));
         let figure = format!(
-            "max/limit members {}/{} conns {}/{} neighbours {}/{} accepting {}/{} dialing {}/{} streams {}/{} held {}/{} history {}/{} recent {}/{} probing {}/{}; paused-queue {}; {} node samples in {} rounds over {} (about one round per {every})",
+            "max/limit members {}/{} conns {}/{} neighbours {}/{} accepting {}/{} dialing {}/{} streams {}/{} held {}/{} history {}/{} recent {}/{} probing {}/{} outbox {}/{}; paused-queue {}; {} node samples in {} rounds over {} (about one round per {every})",
             t.members, b.members, t.connections, b.connections, t.neighbours, b.neighbours,
             t.accepting, b.accepting, t.dialing, b.dialing, t.streams, b.streams, t.held, b.held,
-            t.history, b.history, t.recent, b.recent, t.probing, b.probing, end.max_held, self.samples, self.rounds, end.now
+            t.history, b.history, t.recent, b.recent, t.probing, b.probing, t.outbox, b.outbox, end.max_held, self.samples, self.rounds, end.now
         );
         self.counter
             .result(self, figure, "no table sample was taken")

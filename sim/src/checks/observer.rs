@@ -340,6 +340,7 @@ impl Observer {
         m.history = m.history.max(t.history);
         m.recent = m.recent.max(t.recent);
         m.probing = m.probing.max(t.probing);
+        m.outbox = m.outbox.max(t.outbox);
         for c in self.checks.all_mut() {
             c.tables(&self.facts, slot, &t);
         }

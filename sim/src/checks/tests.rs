@@ -291,7 +291,7 @@ fn bounded_state_allows_eight_neighbours_and_thirty_two_handshaking() {
     obs.tables(0, full);
     obs.tables(1, full);
     let c = result(&obs, CheckId::BoundedState);
-    assert_eq!((c.status, c.judged), (Status::Pass, 20), "{c:?}");
+    assert_eq!((c.status, c.judged), (Status::Pass, 22), "{c:?}");
     assert!(c.figure.contains("2 node samples in 1 rounds"), "{c:?}");
     for over in [
         TableSizes {
@@ -320,6 +320,10 @@ fn bounded_state_allows_eight_neighbours_and_thirty_two_handshaking() {
         },
         TableSizes {
             probing: gossip_chat::MAX_PROBING + 1,
+            ..full
+        },
+        TableSizes {
+            outbox: sc.config.table_bounds(1).outbox + 1,
             ..full
         },
     ] {

@@ -51,6 +51,7 @@ fn tables(v: &Value) -> TableSizes {
         held: count(v, "held"),
         history: count(v, "history"),
         recent: count(v, "recent"),
+        outbox: count(v, "outbox"),
     }
 }
 

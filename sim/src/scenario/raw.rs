@@ -48,6 +48,7 @@ pub(super) struct RawNode {
     pub(super) max_members: Option<usize>,
     pub(super) graft_timeout: Option<Dur>,
     pub(super) ihave_interval: Option<Dur>,
+    pub(super) chat_batch: Option<Dur>,
     pub(super) optimize_threshold: Option<Dur>,
     pub(super) lazy_fanout: Option<usize>,
     pub(super) announcers: Option<usize>,

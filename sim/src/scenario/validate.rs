@@ -171,6 +171,7 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     set_d(&n.gap_timeout, &mut config.gap_timeout);
     set_d(&n.graft_timeout, &mut config.graft_timeout);
     set_d(&n.ihave_interval, &mut config.ihave_interval);
+    set_d(&n.chat_batch, &mut config.chat_batch);
     if let Some(v) = n.lazy_fanout {
         config.lazy_fanout = v;
     }

@@ -2,7 +2,7 @@
 //! node config.
 
 use anyhow::{anyhow, Context};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use gossip_chat::{Config, Duration};
 use gossip_chat_net::{ClusterKey, NetConfig};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -88,6 +88,30 @@ pub struct Args {
     /// Most neighbours kept.
     #[arg(long, value_name = "N", default_value_t = Config::lan().max_connections)]
     pub max_connections: usize,
+    /// Protocol settings the other options start from: `lan` for links of
+    /// a few milliseconds, `slow-links` for wide-area links of 50 ms or
+    /// more (chat payloads and announcements gathered per link, fewer
+    /// messages for some delay per hop).
+    #[arg(long, value_enum, default_value_t = Preset::Lan)]
+    pub preset: Preset,
+}
+
+/// The config presets of `--preset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// `Config::lan`.
+    Lan,
+    /// `Config::slow_links`.
+    SlowLinks,
+}
+
+impl Preset {
+    fn config(self) -> Config {
+        match self {
+            Preset::Lan => Config::lan(),
+            Preset::SlowLinks => Config::slow_links(),
+        }
+    }
 }
 
 /// An address as `IP:PORT`, or `HOST:PORT` resolved once at start.
@@ -128,7 +152,7 @@ impl Args {
             max_connections: self.max_connections,
             prune_duplicates: !self.no_prune,
             gap_timeout: Duration::from_millis(self.gap_timeout_ms),
-            ..Config::lan()
+            ..self.preset.config()
         };
         node.validate().context("invalid timing options")?;
         let mut cfg = NetConfig::new(listen, &self.name);
@@ -136,5 +160,34 @@ impl Args {
         cfg.join = self.join.clone();
         cfg.connect_timeout = std::time::Duration::from_millis(self.connect_timeout_ms.max(1));
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preset_sets_what_no_option_overrides() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["chat", "--listen", "127.0.0.1:7000"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv)
+                .expect("parses")
+                .net_config()
+                .expect("valid")
+                .node
+        };
+        let lan = parse(&[]);
+        assert_eq!(lan.chat_batch, Config::lan().chat_batch);
+        let slow = parse(&["--preset", "slow-links", "--ping-ms", "700"]);
+        assert_eq!(slow.chat_batch, Config::slow_links().chat_batch);
+        assert_eq!(slow.ihave_interval, Config::slow_links().ihave_interval);
+        assert_ne!(slow.chat_batch, lan.chat_batch);
+        assert_eq!(slow.ping_interval, Duration::from_millis(700));
+        assert!(
+            Args::try_parse_from(["chat", "--listen", "127.0.0.1:7000", "--preset", "fast"])
+                .is_err()
+        );
     }
 }

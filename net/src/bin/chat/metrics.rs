@@ -192,6 +192,7 @@ impl Metrics {
             history,
             recent,
             probing,
+            outbox,
         } = s.tables;
         for (table, n) in [
             ("members", members),
@@ -204,6 +205,7 @@ impl Metrics {
             ("history", history),
             ("recent", recent),
             ("probing", probing),
+            ("outbox", outbox),
         ] {
             gauge(&self.tables.get_or_create(&vec![("table", table)]), n);
         }

@@ -544,6 +544,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         history,
         recent,
         probing,
+        outbox,
     } = *tables;
     let stats = json!({
         "delivered": delivered,
@@ -588,6 +589,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "held": held,
         "history": history,
         "recent": recent,
+        "outbox": outbox,
     });
     if json {
         return json_line(json!({"event": "stats", "stats": stats, "tables": tables}));
