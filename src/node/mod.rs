@@ -810,21 +810,14 @@ impl Node {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.last_sent = self.now;
                     // An answer to a ping, or a beacon, awaits nothing
-                    // back; nor does chat passed on down the tree (its
-                    // peer is watched by its observers, and a busy tree
-                    // link would otherwise cost a ping and its answer each
-                    // interval). This node's own chat does: a node cut
-                    // off finds out as soon as it speaks.
-                    let relayed = matches!(msg, Message::Chat(c) if c.id.origin != self.me);
-                    if !relayed
-                        && !matches!(
-                            msg,
-                            Message::Pong(_)
-                                | Message::Beacon(_)
-                                | Message::IHave(_)
-                                | Message::Listen(_)
-                        )
-                    {
+                    // back.
+                    if !matches!(
+                        msg,
+                        Message::Pong(_)
+                            | Message::Beacon(_)
+                            | Message::IHave(_)
+                            | Message::Listen(_)
+                    ) {
                         c.awaiting.get_or_insert(self.now);
                     }
                 }
