@@ -5561,3 +5561,62 @@ fn payloads_for_a_busy_tree_link_wait_out_the_window_and_go_together() {
         assert_eq!(on_2, vec![2, 3], "{outs:?}");
     }
 }
+
+// ---- the sync pace while chat flows -------------------------------------
+
+/// Chat that moves on with nothing lost needs no anti-entropy: a node
+/// whose chat hash changes each round, and which finds no gap, syncs at
+/// most every fourth round once its view has settled. One that finds
+/// messages lost (each comes ahead of the one before it) syncs every
+/// round.
+#[test]
+fn flowing_chat_syncs_every_round_only_while_messages_are_lost() {
+    let syncs_while_chat_flows = |lossy: bool| {
+        let mut p = probe_with_neighbours(Config::testing(), 2);
+        let author = key(3, 1);
+        p.step(Step::Message(1, alive(author, 0))).unwrap();
+        let mut syncs = 0;
+        for round in 0..120u64 {
+            // Four messages a second; when lossy, each pair comes swapped.
+            let seq = round + 1;
+            let seq = if lossy && seq % 2 == 1 {
+                seq + 1
+            } else if lossy {
+                seq - 1
+            } else {
+                seq
+            };
+            let mut outs = p
+                .step(Step::Message(1, Message::Chat(chat(author, seq))))
+                .unwrap();
+            outs.extend(p.step(Step::Message(1, Message::Pong(0))).unwrap());
+            outs.extend(p.step(Step::Message(2, Message::Pong(0))).unwrap());
+            outs.extend(p.step(Step::Wait(250)).unwrap());
+            if round >= 40 {
+                syncs += outs
+                    .iter()
+                    .filter(|o| {
+                        matches!(
+                            o,
+                            Output::Send {
+                                msg: Message::Sync(_),
+                                ..
+                            }
+                        )
+                    })
+                    .count();
+            }
+        }
+        syncs
+    };
+    // 20 sync rounds judged.
+    let (quiet, lossy) = (syncs_while_chat_flows(false), syncs_while_chat_flows(true));
+    assert!(
+        (2..=7).contains(&quiet),
+        "{quiet} syncs in 20 rounds of flowing chat"
+    );
+    assert!(
+        lossy >= 15,
+        "{lossy} syncs in 20 rounds while messages were lost"
+    );
+}

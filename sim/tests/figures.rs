@@ -111,7 +111,7 @@ fn the_slow_links_preset_gathers_payloads_into_fewer_writes() {
         let f = &r.figures;
         (f.writes_per_chat.expect("measured"), f.delivery_ms.max)
     };
-    let (batched, max) = run("250ms");
+    let (batched, max) = run("200ms");
     let (each, _) = run("0ms");
     assert!(
         batched <= each * 0.8,
