@@ -604,6 +604,7 @@ impl Probe {
         prop_assert!(t.history <= b.history, "history: {t:?}");
         prop_assert!(t.recent <= b.recent, "recent: {t:?}");
         prop_assert!(t.probing <= b.probing, "probing: {t:?}");
+        prop_assert!(t.outbox <= b.outbox, "outbox: {t:?}");
         prop_assert_eq!(self.node.poll_timeout().is_none(), self.node.has_left());
         let s = self.node.stats().clone();
         let (new, old) = (counters(&s), counters(&self.stats));
@@ -2276,9 +2277,12 @@ fn a_burst_of_accusations_goes_out_once_per_link_per_pace() {
         .step(Step::Message(2, suspicion(key(5, 1), 0, id(2))))
         .unwrap();
     assert!((1..=3).all(|c| peer_lists(&outs, c) == 0), "{outs:?}");
+    // It waits in the outbox.
+    assert_eq!(p.node.table_sizes().outbox, 1);
     p.step(Step::Message(3, suspicion(key(5, 1), 0, id(2))))
         .unwrap();
     let outs = p.step(Step::Wait(URGENT_PACE_MS)).unwrap();
+    assert_eq!(p.node.table_sizes().outbox, 0);
     assert_eq!(peer_lists(&outs, 1), 1, "{outs:?}");
     assert_eq!(listed(&outs, 1, id(5)).len(), 1, "{outs:?}");
     assert_eq!(

@@ -718,7 +718,7 @@ impl Node {
             history: self.store.len(),
             recent: self.recent.len(),
             probing: self.detector.len(),
-            outbox: self.announce.outbox_len(),
+            outbox: self.announce.outbox_len() + self.urgent.len() + self.arrivals.len(),
         }
     }
 

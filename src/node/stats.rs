@@ -1,7 +1,7 @@
 //! Counters and table sizes, for reports and invariant checks.
 
 use super::announce::{MAX_HELD_PAYLOADS, MAX_QUEUED};
-use super::{MAX_PROBES, MAX_PROBING, MAX_RECENT, MAX_SEEDS};
+use super::{MAX_ARRIVALS, MAX_PROBES, MAX_PROBING, MAX_RECENT, MAX_SEEDS, MAX_URGENT};
 use crate::config::Config;
 
 /// Counters of everything dropped or refused, and of work done. All grow
@@ -120,8 +120,9 @@ pub struct TableSizes {
     pub recent: usize,
     /// Probes and indirect checks in flight.
     pub probing: usize,
-    /// Chat payloads and announced ids waiting for their link's window
-    /// (`Config::chat_batch`, `Config::ihave_interval`).
+    /// What waits for its pace: chat payloads and announced ids for their
+    /// link's window (`Config::chat_batch`, `Config::ihave_interval`),
+    /// membership news for the next flood or batch of arrivals.
     pub outbox: usize,
 }
 
@@ -147,7 +148,8 @@ impl Config {
     ///   [`MAX_RECENT`]; probes and checks in flight: [`MAX_PROBING`], each
     ///   probe of a non-neighbour a dial and a connection too;
     /// - the outbox: per open connection, a full batch of payloads and
-    ///   one of announced ids (each is written at once when full).
+    ///   one of announced ids (each is written at once when full), and
+    ///   the urgent news and arrivals that go out at once when full.
     pub fn table_bounds(&self, seeds: usize) -> TableSizes {
         let every = self.reconnect_interval.as_millis().max(1);
         let reconnects = (2 * self.handshake_timeout.as_millis()).div_ceil(every) as usize + 1;
@@ -165,7 +167,7 @@ impl Config {
             history: self.history_max,
             recent: MAX_RECENT,
             probing: MAX_PROBING,
-            outbox: connections * (MAX_HELD_PAYLOADS + MAX_QUEUED),
+            outbox: connections * (MAX_HELD_PAYLOADS + MAX_QUEUED) + MAX_URGENT + MAX_ARRIVALS,
         }
     }
 }
