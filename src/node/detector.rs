@@ -111,6 +111,10 @@ struct PendingPing {
     /// A probe of the ring predecessor: if it fails, the one before it is
     /// probed at once.
     ring: bool,
+    /// A degraded node's ring probe over a link it watched when it sent
+    /// it: for its own health only (see `probe_ring`); that link is
+    /// judged by its silence, and a failure starts no check.
+    for_health: bool,
     /// Sent over a connection dialled for it: its answer took a round
     /// trip more.
     dialled: bool,
@@ -348,6 +352,7 @@ impl Node {
             self.drop_ring_link(None, out);
             return false;
         };
+        let mut for_health = false;
         match self.neighbours.get(&id).copied() {
             // A neighbour is probed over its link unless the link's
             // heartbeats watch it already: every member keeps a watcher on
@@ -364,6 +369,7 @@ impl Node {
                     if self.detector.health == 0 {
                         return true;
                     }
+                    for_health = true;
                 }
             }
             None => self.drop_ring_link(Some(id), out),
@@ -385,6 +391,7 @@ impl Node {
         self.probe(id, None, out);
         if let Some(p) = self.detector.pings.values_mut().find(|p| p.target == id) {
             p.ring = true;
+            p.for_health = for_health;
         }
         true
     }
@@ -613,6 +620,7 @@ impl Node {
                 conn: kept,
                 relay,
                 ring: false,
+                for_health: false,
                 dialled: link.is_none(),
             },
         );
@@ -830,15 +838,14 @@ impl Node {
             return;
         }
         // Heard from it meanwhile over a link: it is there. A degraded
-        // node's ring probe over a link it watches is for its own health
+        // node's ring probe over a link it watched is for its own health
         // (see `probe_ring`): that link is judged by its silence (see
         // `heartbeat`), which a degraded node waits out longer.
         let link = self.neighbours.get(&p.target).copied();
         let heard = link
             .and_then(|c| self.conns.get(&c))
             .is_some_and(|c| c.last_heard >= p.sent);
-        let for_health = p.ring && link.is_some_and(|c| self.watches_link(c));
-        if !heard && !for_health {
+        if !heard && !p.for_health {
             self.take_held(p.target, out);
             // Over a link, the check also weighs what the link carried.
             self.check(p.target, link, out);
@@ -1184,6 +1191,7 @@ impl Node {
                 conn: Some(conn),
                 relay: None,
                 ring: true,
+                for_health: false,
                 dialled: false,
             };
             self.ping_failed(p, false, out);
