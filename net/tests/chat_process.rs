@@ -491,3 +491,30 @@ fn help_under_json_is_one_json_line() {
     a.line("/peers");
     a.wait_for("peers", PROMPT, |e| e["event"] == "peers");
 }
+
+#[test]
+fn the_slow_links_preset_delivers_bursts_once_and_in_order() {
+    let mut nodes = mesh("slow", 4, &["--preset", "slow-links"]);
+    // Bursts: each link is written to again within the preset's payload
+    // window, so most payloads wait and go together.
+    let sent: Vec<Vec<String>> = nodes
+        .iter_mut()
+        .map(|n| {
+            let t = texts(&format!("burst from {}", n.name), 20, 40);
+            for line in &t {
+                n.line(line);
+            }
+            t
+        })
+        .collect();
+    for n in &nodes {
+        for (from, t) in nodes.iter().zip(&sent) {
+            n.wait_chats(from, t, DELIVERY);
+        }
+    }
+    for n in &nodes {
+        for (from, t) in nodes.iter().zip(&sent) {
+            n.assert_delivered_exactly(from, t);
+        }
+    }
+}
