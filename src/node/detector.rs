@@ -481,12 +481,7 @@ impl Node {
         let kept: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.probe
-                    && c.peer.is_none()
-                    && c.dialed.is_none()
-                    && self.now - c.last_sent >= quarter
-            })
+            .filter(|(_, c)| c.kept_by_prober() && self.now - c.last_sent >= quarter)
             .map(|(id, _)| *id)
             .collect();
         for conn in kept {

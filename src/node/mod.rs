@@ -117,6 +117,12 @@ impl Conn {
     fn accepting(&self) -> bool {
         self.dialed.is_none() && self.peer.is_none() && !self.probe
     }
+
+    /// Accepted from a prober that pinged before any hello and keeps it
+    /// open (for its ring predecessor): answers are pushed over it.
+    fn kept_by_prober(&self) -> bool {
+        self.dialed.is_none() && self.peer.is_none() && self.probe
+    }
 }
 
 /// What part of the sender's view a peer list covers.

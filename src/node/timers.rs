@@ -193,9 +193,10 @@ impl Node {
             // carry it): it keeps the pace at every `2^CHAT_SYNC_PACE`
             // rounds at most. A changed roster, or chat while this node
             // finds messages lost, syncs every round again.
-            if hashes.0 != self.sync.last.0 || (hashes.1 != self.sync.last.1 && self.lossy()) {
+            let chat_moved = hashes.1 != self.sync.last.1;
+            if hashes.0 != self.sync.last.0 || (chat_moved && self.lossy()) {
                 self.sync.quiet = 0;
-            } else if hashes.1 != self.sync.last.1 {
+            } else if chat_moved {
                 self.sync.quiet = self.sync.quiet.min(STEADY_SYNCS + CHAT_SYNC_PACE);
             }
             self.sync.last = hashes;
@@ -257,7 +258,7 @@ impl Node {
             let Some(p) = c.peer else {
                 if c.probe {
                     let round = self.stretch(self.cfg.probe_interval);
-                    if c.dialed.is_none() {
+                    if c.kept_by_prober() {
                         // Kept open by a prober (for its ring predecessor),
                         // which gets answers pushed (see `push_answers`)
                         // for as long as it still pings now and then.
