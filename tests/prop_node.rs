@@ -974,6 +974,16 @@ fn passed_on(outs: &[Output], id: MsgId) -> BTreeSet<ConnId> {
         .collect()
 }
 
+/// The messages `outs` sends over connection `conn`, in order.
+fn sent_over(outs: &[Output], conn: u64) -> Vec<&Message> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { conn: c, msg } if *c == ConnId(conn) => Some(msg),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Links off the broadcast tree get ids announced at once, not in the
 /// next batch: every message a node passes on shows in the outputs of the
 /// step that brought it.
@@ -4668,13 +4678,7 @@ fn an_announcement_waiting_for_a_link_goes_with_the_next_write_to_it() {
     assert!(passed_on(&outs, c.id).is_empty(), "{outs:?}");
     // Anything written to link 2 now carries the id along.
     let outs = p.step(Step::Message(2, Message::Ping(9))).unwrap();
-    let on_2: Vec<&Message> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Send { conn, msg } if *conn == ConnId(2) => Some(msg),
-            _ => None,
-        })
-        .collect();
+    let on_2 = sent_over(&outs, 2);
     assert!(on_2.contains(&&Message::Pong(9)), "{outs:?}");
     assert!(on_2.contains(&&Message::IHave(vec![c.id])), "{outs:?}");
     // Sent once: nothing is left for the window's end.
@@ -5438,13 +5442,10 @@ fn while_chat_flows_a_beacon_moves_only_the_links_whose_place_changed() {
     let leader = key(3, 1);
     let beacon = Message::Beacon(Beacon::new(leader, 1));
     let outs = p.step(Step::Message(3, beacon.clone())).unwrap();
-    let replays: Vec<u32> = outs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Send {
-                conn: ConnId(3),
-                msg: Message::Graft(g),
-            } => Some(g.replay_ms),
+    let replays: Vec<u32> = sent_over(&outs, 3)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Graft(g) => Some(g.replay_ms),
             _ => None,
         })
         .collect();
@@ -5552,13 +5553,10 @@ fn payloads_for_a_busy_tree_link_wait_out_the_window_and_go_together() {
             (300..=320).contains(when),
             "written {when} ms after the first"
         );
-        let on_2: Vec<u64> = outs
-            .iter()
-            .filter_map(|o| match o {
-                Output::Send {
-                    conn: ConnId(2),
-                    msg: Message::Chat(c),
-                } => Some(c.id.seq),
+        let on_2: Vec<u64> = sent_over(outs, 2)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Chat(c) => Some(c.id.seq),
                 _ => None,
             })
             .collect();

@@ -334,7 +334,7 @@ fn no_prune_floods_every_link_and_delivers_each_message_once() {
     let mut nodes = mesh("flood", 4, &["--no-prune"]);
     // Every chat comes over every link of the full mesh, so every node
     // receives each one three times and must deliver it once.
-    each_sends_and_all_deliver_once(&mut nodes, "flood", 10);
+    everyone_chats(&mut nodes, "flood", 10);
     // The flag reached the node: a copy does not prune the link, where a
     // node started without it does.
     assert!(
@@ -478,30 +478,5 @@ fn the_slow_links_preset_delivers_bursts_once_and_in_order() {
     let mut nodes = mesh("slow", 4, &["--preset", "slow-links"]);
     // Bursts: each link is written to again within the preset's payload
     // window, so most payloads wait and go together.
-    each_sends_and_all_deliver_once(&mut nodes, "burst", 20);
-}
-
-/// Each node sends `n` lines at once; every node delivers every line once,
-/// in order.
-fn each_sends_and_all_deliver_once(nodes: &mut [Chat], what: &str, n: usize) {
-    let sent: Vec<Vec<String>> = nodes
-        .iter_mut()
-        .map(|node| {
-            let t = texts(&format!("{what} from {}", node.name), n, 40);
-            for line in &t {
-                node.line(line);
-            }
-            t
-        })
-        .collect();
-    for node in nodes.iter() {
-        for (from, t) in nodes.iter().zip(&sent) {
-            node.wait_chats(from, t, DELIVERY);
-        }
-    }
-    for node in nodes.iter() {
-        for (from, t) in nodes.iter().zip(&sent) {
-            node.assert_delivered_exactly(from, t);
-        }
-    }
+    everyone_chats(&mut nodes, "burst", 20);
 }

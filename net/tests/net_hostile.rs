@@ -28,36 +28,6 @@ fn memory_test() -> std::sync::MutexGuard<'static, ()> {
     MEMORY_TEST.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Each node of `nodes` sends `per_node` short messages; every node must
-/// deliver every one of them exactly once, in per-sender order.
-fn everyone_chats(nodes: &mut [Chat], tag: &str, per_node: usize) {
-    everyone_chats_within(nodes, tag, per_node, DELIVERY);
-}
-
-/// [`everyone_chats`], each delivered within `within`.
-fn everyone_chats_within(nodes: &mut [Chat], tag: &str, per_node: usize, within: Duration) {
-    let sent: Vec<Vec<String>> = nodes
-        .iter_mut()
-        .map(|n| {
-            let t = texts(&format!("{tag} from {}", n.name), per_node, 40);
-            for line in &t {
-                n.line(line);
-            }
-            t
-        })
-        .collect();
-    for n in nodes.iter() {
-        for (from, t) in nodes.iter().zip(&sent) {
-            n.wait_chats(from, t, within);
-        }
-    }
-    for n in nodes.iter() {
-        for (from, t) in nodes.iter().zip(&sent) {
-            n.assert_delivered_exactly(from, t);
-        }
-    }
-}
-
 fn assert_rss_bounded(node: &Chat, when: &str) -> u64 {
     let rss = node.rss_kib();
     eprintln!("{}: VmRSS {rss} KiB {when}", node.name);

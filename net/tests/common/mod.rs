@@ -1005,3 +1005,33 @@ impl RssPeak {
         self.thread.join().expect("RSS sampler")
     }
 }
+
+/// Each node of `nodes` sends `per_node` short messages; every node must
+/// deliver every one of them exactly once, in per-sender order.
+pub fn everyone_chats(nodes: &mut [Chat], tag: &str, per_node: usize) {
+    everyone_chats_within(nodes, tag, per_node, DELIVERY);
+}
+
+/// [`everyone_chats`], each delivered within `within`.
+pub fn everyone_chats_within(nodes: &mut [Chat], tag: &str, per_node: usize, within: Duration) {
+    let sent: Vec<Vec<String>> = nodes
+        .iter_mut()
+        .map(|n| {
+            let t = texts(&format!("{tag} from {}", n.name), per_node, 40);
+            for line in &t {
+                n.line(line);
+            }
+            t
+        })
+        .collect();
+    for n in nodes.iter() {
+        for (from, t) in nodes.iter().zip(&sent) {
+            n.wait_chats(from, t, within);
+        }
+    }
+    for n in nodes.iter() {
+        for (from, t) in nodes.iter().zip(&sent) {
+            n.assert_delivered_exactly(from, t);
+        }
+    }
+}
