@@ -348,18 +348,18 @@ impl Config {
     }
 
     /// For slow links (wide-area, 50 ms or more one way): a busy tree
-    /// link writes chat payloads at most every 200 ms (`chat_batch`),
+    /// link writes chat payloads at most every 150 ms (`chat_batch`),
     /// announcements are gathered for at least 500 ms, so that a busy
     /// group sends one per link for several messages even on links under
     /// 60 ms (longer ones gather for four round trips by default), and a
     /// message announced but not yet come waits longer before it is
-    /// asked for. Each hop may add up to 200 ms, and messages take longer
+    /// asked for. Each hop may add up to 150 ms, and messages take longer
     /// to arrive when the tree breaks or links lose messages. Figures on
     /// `scenarios/wan-slow-links.toml` are in the README.
     pub fn slow_links() -> Self {
         Config {
             ihave_interval: Duration::from_millis(500),
-            chat_batch: Duration::from_millis(200),
+            chat_batch: Duration::from_millis(150),
             graft_timeout: Duration::from_millis(400),
             rooted_tree: true,
             ..Config::lan()
