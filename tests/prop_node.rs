@@ -2712,6 +2712,103 @@ fn a_silent_neighbour_has_every_quiet_link_pinged() {
     assert_eq!(checked.len(), 2, "no live neighbour checked: {checked:?}");
 }
 
+/// A link whose peer leads its exchanges (it sent the heartbeat) is
+/// pinged from this end only after five quarters of quiet; with ticks an
+/// interval apart, a peer last heard just after a tick would reach its
+/// silence at the tick after the next with no ping gone over the link,
+/// and be checked through others (and the link closed, the member being
+/// reached). This end pings at its last tick before the silence instead,
+/// and a peer that answers is never checked.
+#[test]
+fn a_link_is_pinged_before_its_silence_runs_out_whichever_end_leads() {
+    let (cfg, mut p, other) = settled_with_an_unpicked_link();
+    // Wait for a heartbeat tick (it pings the picked link), then the peer's
+    // heartbeat comes just after it.
+    loop {
+        let outs = p.step(Step::Deadline).unwrap();
+        let beat = outs.iter().any(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Message::Heartbeat(_),
+                    ..
+                }
+            )
+        });
+        answer_all(&mut p, outs, None);
+        if beat {
+            break;
+        }
+    }
+    let outs = p
+        .step(Step::Message(other.0, Message::Heartbeat(78)))
+        .unwrap();
+    answer_all(&mut p, outs, Some(other));
+    let until = p.now + cfg.dead_after().saturating_mul(3);
+    let (mut pinged, mut checked) = (0, Vec::new());
+    while p.now < until {
+        let outs = p.step(Step::Deadline).unwrap();
+        for o in &outs {
+            match o {
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(_) | Message::Heartbeat(_),
+                } if *conn == other => pinged += 1,
+                Output::Send {
+                    msg: Message::ProbeReq { target, .. },
+                    ..
+                } => checked.push(*target),
+                _ => {}
+            }
+        }
+        answer_all(&mut p, outs, Some(other));
+    }
+    let peer = key(other.0 as u8, 1).id;
+    assert!(pinged > 0, "the link was never pinged");
+    assert!(
+        !checked.contains(&peer),
+        "checked with no ping over its link"
+    );
+    assert_eq!(p.node.stats().suspicions, 0);
+}
+
+/// A node with five neighbours and one watched link, run for eight probe
+/// rounds answering everything; with a neighbour link it neither picked
+/// nor pinged in that time.
+fn settled_with_an_unpicked_link() -> (Config, Probe, ConnId) {
+    let cfg = Config {
+        watched_links: 1,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 5);
+    let busy = run_answering(&mut p, cfg.probe_interval.saturating_mul(8));
+    let other = (1..=5u64)
+        .map(ConnId)
+        .find(|c| !busy.contains(c))
+        .expect("an unwatched link");
+    (cfg, p, other)
+}
+
+/// Answers what `outs` send: a ping or heartbeat with its answer, anything
+/// else with an answer that matches nothing, except over `quiet`, whose
+/// peer answers pings only.
+fn answer_all(p: &mut Probe, outs: Vec<Output>, quiet: Option<ConnId>) {
+    for o in outs {
+        match o {
+            Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } => {
+                p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+            }
+            Output::Send { conn, .. } if Some(conn) != quiet => {
+                p.step(Step::Message(conn.0, Message::Pong(0))).unwrap();
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Runs `p` for `d`, answering every ping and heartbeat it sends; returns
 /// the links it sent either on.
 fn run_answering(p: &mut Probe, d: Duration) -> std::collections::BTreeSet<ConnId> {
@@ -2747,17 +2844,7 @@ fn run_answering(p: &mut Probe, d: Duration) -> std::collections::BTreeSet<ConnI
 #[test]
 #[ignore = "this harness cannot yet tell a watch-back ping from the exchanges the node now leads over links it sent something on; covered by sim/tests/watch.rs"]
 fn only_a_heartbeat_makes_the_receiver_watch_back() {
-    let cfg = Config {
-        watched_links: 1,
-        ..Config::testing()
-    };
-    let mut p = probe_with_neighbours(cfg.clone(), 5);
-    let busy = run_answering(&mut p, cfg.probe_interval.saturating_mul(8));
-    // A neighbour this node neither picked nor probes.
-    let other = (1..=5u64)
-        .map(ConnId)
-        .find(|c| !busy.contains(c))
-        .expect("an unwatched link");
+    let (cfg, mut p, other) = settled_with_an_unpicked_link();
     p.step(Step::Message(other.0, Message::Ping(77))).unwrap();
     let after_ping = run_answering(&mut p, cfg.dead_after());
     assert!(!after_ping.contains(&other), "a ping is not watched back");
@@ -4916,6 +5003,76 @@ fn a_node_too_deep_on_the_tree_dials_its_grandparent_and_then_prunes_its_parent(
     assert!(pruned(&outs, 1), "{outs:?}");
 }
 
+/// The grandparent pushes over a shortcut link from the dialler's hello
+/// on; what came to it before is still on its way through the parent,
+/// whose link is pruned once chat comes over the new one: it is asked to
+/// push again what came to it within the way's round trip.
+#[test]
+fn a_shortcut_asks_for_what_its_far_end_had_before_the_link() {
+    let (_, outs) = linked_as_shortcut(200);
+    let replay = outs.iter().find_map(|o| match o {
+        Output::Send {
+            conn,
+            msg: Message::Graft(g),
+        } if *conn == ConnId(1000) => Some(g.replay_ms),
+        _ => None,
+    });
+    let replay = replay.expect("a graft over the shortcut");
+    assert!(replay >= 200, "replays {replay} ms");
+}
+
+/// A node too deep whose grandparent turns its shortcut away as full
+/// (every link of the grandparent's on the tree) dials at once another
+/// member as near the leader: the parent of a neighbour as deep as its
+/// own parent, named by that neighbour's copy of the same beacon.
+#[test]
+fn a_shortcut_turned_away_tries_another_member_as_near_the_leader() {
+    let (mut p, _) = follower(Config::testing());
+    let leader = p.node.leader().expect("the node follows a leader");
+    let origin = NodeKey {
+        id: leader,
+        incarnation: 1,
+    };
+    let mut others = (3..=200).rev().filter(|i| far(*i).id != leader);
+    let (g, u) = (others.next().unwrap(), others.next().unwrap());
+    let beacon = |up: u8| {
+        Message::Beacon(Beacon {
+            origin,
+            seq: 1,
+            hops: 5,
+            up: Some(far(up).id),
+            up_ms: 200,
+            at_ms: 10_000,
+        })
+    };
+    // The first copy over link 1 (the parent), then one over link 2 from
+    // a neighbour as deep, whose parent is u.
+    p.step(Step::Message(1, beacon(g))).unwrap();
+    p.step(Step::Message(2, beacon(u))).unwrap();
+    let mut opened = BTreeMap::new();
+    let mut dialled = |p: &mut Probe, addr: SocketAddr| {
+        let until = p.now + Duration::from_secs(2);
+        while p.now < until {
+            let mut outs = p.step(Step::Deadline).unwrap();
+            while let Some(o) = outs.pop() {
+                if matches!(o, Output::Connect { addr: a } if a == addr) {
+                    return true;
+                }
+                outs.extend(answer_output(p, o, None, None, &mut opened).0);
+            }
+        }
+        false
+    };
+    assert!(dialled(&mut p, far_addr(g)), "the grandparent first");
+    p.step(Step::Connected(1000, Some(far_addr(g)))).unwrap();
+    p.step(Step::Message(1000, Message::Hello(hello(far(g)))))
+        .unwrap();
+    p.step(Step::Message(1000, Message::Bye(ByeReason::Full)))
+        .unwrap();
+    assert!(dialled(&mut p, far_addr(u)), "then the other");
+    assert_eq!(p.node.stats().shortcut_dials, 2);
+}
+
 /// A shortcut link no faster than the way through the parent (the
 /// parent's link to the grandparent takes no time here) leaves the tree
 /// itself, and the parent's link stays.
@@ -5038,6 +5195,29 @@ fn a_full_node_makes_room_for_a_shortcut_only_off_the_tree() {
     let outs = p.step(Step::Open(40, None, shortcut())).unwrap();
     assert!(turned_away(&outs, 2), "{outs:?}");
     assert!(!turned_away(&outs, 40), "{outs:?}");
+    // A link off the tree at this end that is this node's way to the
+    // leader (its beacon came over it first; the peer pruned it after,
+    // and pushes over it still) is not given away.
+    let mut p = full();
+    for i in 3..=60 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    run_answering(&mut p, cfg.ping_interval.saturating_mul(2));
+    let leader = p.node.leader().expect("the node follows a leader");
+    let origin = NodeKey {
+        id: leader,
+        incarnation: 1,
+    };
+    let beacon = Beacon {
+        hops: 1,
+        at_ms: 100,
+        ..Beacon::new(origin, 1)
+    };
+    p.step(Step::Message(2, Message::Beacon(beacon))).unwrap();
+    p.step(Step::Message(2, Message::Prune)).unwrap();
+    let outs = p.step(Step::Open(40, None, shortcut())).unwrap();
+    assert!(turned_away(&outs, 40), "{outs:?}");
+    assert!(!turned_away(&outs, 2), "{outs:?}");
 }
 
 /// A node that loses a tree link puts its other links back on the tree

@@ -809,6 +809,7 @@ impl Node {
                 self.close(conn, out);
                 if let (Some(p), ByeReason::Full) = (peer, reason) {
                     self.turned_away(dialed, Some(p.id));
+                    self.shortcut_refused(p.id);
                 }
             }
             Message::Prune => self.on_prune(conn, out),
@@ -926,23 +927,27 @@ impl Node {
             // So is a node whose part of the overlay no longer hears the
             // leader's beacons: this link joins the two parts.
             let cut_off = (h.degree <= 1 && h.members_hash != self.roster_hash()) || joins_parts;
+            // Off the tree first: a tree link lost cuts the broadcast
+            // tree until it re-forms. This end pushes nothing over a link
+            // it holds off the tree, but the far end may still push over
+            // it: this node's way to the leader is never off the tree.
+            let parent = self.tree_parent();
+            let off_tree =
+                |c: &ConnId| Some(*c) != parent && self.conns.get(c).is_some_and(|x| x.lazy);
             let victim = self
                 .neighbours
                 .values()
                 .copied()
                 .filter(|c| *c != conn)
                 .max_by_key(|c| {
-                    let x = self.conns.get(c);
-                    // Off the tree first: a tree link lost cuts the
-                    // broadcast tree until it re-forms.
-                    (x.is_some_and(|x| x.lazy), x.map_or(0, |x| x.degree), *c)
+                    let degree = self.conns.get(c).map_or(0, |x| x.degree);
+                    (off_tree(c), degree, *c)
                 });
             // A shortcut on the tree (asked for by the peer or by this
             // node) is worth a link off it, not one on it.
             let own_shortcut =
                 dialed_by_me && self.overlay.tree.dial.is_some_and(|d| d.to == peer.id);
-            let shortcut = (h.shortcut || own_shortcut)
-                && victim.is_some_and(|v| self.conns.get(&v).is_some_and(|x| x.lazy));
+            let shortcut = (h.shortcut || own_shortcut) && victim.as_ref().is_some_and(off_tree);
             let needy = (dialed_by_me && !own_shortcut)
                 || join
                 || stranger

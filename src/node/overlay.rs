@@ -60,10 +60,18 @@ struct Place {
     up_rtt: Duration,
 }
 
-/// A shortcut dial out to the grandparent (see [`Node::shortcut`]).
+/// Other members as near the leader as the grandparent, kept while the
+/// tree stays the same: shortcuts to try when the grandparent is full.
+const MAX_ALTS: usize = 8;
+
+/// A shortcut dial out to the grandparent or another member as near the
+/// leader (see [`Node::shortcut`]).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ShortcutDial {
     pub(super) to: Id,
+    /// This node's place when it dialled: tried again with the next
+    /// member if this one turns the dial away as full.
+    place: Place,
     /// The parent link it replaces.
     from: ConnId,
     /// The round trip to `to` through the parent.
@@ -81,6 +89,10 @@ struct Switch {
     from: ConnId,
     /// This node's hops from the leader before.
     hops: u8,
+    /// The member dialled for it, and this node's place then: until chat
+    /// comes over the link, its far end may still turn it away as full
+    /// (see [`Node::shortcut_refused`]). `None` for a link grafted.
+    dialled: Option<(Id, Place)>,
 }
 
 /// Where this node sits on the broadcast tree, and its shortcuts up it
@@ -93,7 +105,13 @@ pub(super) struct Shortcuts {
     /// This node's hops and way from the leader, its grandparent and the
     /// round trip of its parent's link there, as that beacon told them.
     place: Option<Place>,
-    /// The grandparent dialled, while the dial is out.
+    /// The parents of the neighbours that sit as deep as this node's
+    /// parent (their copies of the leader's newest beacon named them), and
+    /// the round trip to each through that neighbour: members as near the
+    /// leader as the grandparent, tried in turn, fastest first, when it
+    /// is full.
+    alts: Vec<(Duration, Id)>,
+    /// The grandparent (or other member) dialled, while the dial is out.
     pub(super) dial: Option<ShortcutDial>,
     /// A shortcut link up, until chat comes over it.
     switch: Option<Switch>,
@@ -768,6 +786,9 @@ impl Node {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
+                if (old.origin, old.seq) == (b.origin, b.seq) && self.overlay.leader == Some(id) {
+                    self.note_alt(conn, &b);
+                }
                 // A copy again: the link is not this node's way to the
                 // leader, and leaves the tree. One over a link already off
                 // the tree here costs nothing more where the peer pushes
@@ -829,6 +850,7 @@ impl Node {
         };
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
+        self.overlay.tree.alts.clear();
         if lazy {
             // Came first over a link off the tree (the leader pushes its
             // own over every link, and every node while chat flows): the
@@ -911,11 +933,17 @@ impl Node {
             if link != parent && self.conns.get(&link).is_some_and(|c| c.lazy) {
                 self.overlay.tree.place = None;
                 if self.faster(link, through) {
-                    self.graft(link, out);
+                    // What came to the grandparent before this graft is
+                    // still on its way here through the parent, whose
+                    // link is pruned once chat comes over this one: it
+                    // pushes again what came to it within that way's
+                    // round trip.
+                    self.graft_replaying(link, through, out);
                     self.overlay.tree.switch = Some(Switch {
                         to: link,
                         from: parent,
                         hops: place.hops,
+                        dialled: None,
                     });
                 } else {
                     self.overlay.tree.slower = Some(g);
@@ -923,28 +951,104 @@ impl Node {
             }
             return;
         }
-        if self.dialing_to(g)
-            || !self
-                .members
-                .get(&g)
-                .is_some_and(|m| m.state == MemberState::Alive && m.full_until <= self.now)
-            || (self.neighbours.len() >= self.cfg.max_connections
-                && !self
-                    .neighbours
-                    .values()
-                    .any(|c| self.conns.get(c).is_some_and(|x| x.lazy)))
+        if self.neighbours.len() >= self.cfg.max_connections
+            && !self
+                .neighbours
+                .values()
+                .any(|c| self.conns.get(c).is_some_and(|x| x.lazy))
         {
             return;
         }
+        // The grandparent first, then the others as near the leader.
+        let mut alts = self.overlay.tree.alts.clone();
+        alts.sort_unstable();
+        let pick = std::iter::once((through, g))
+            .chain(alts)
+            .find(|&(_, x)| self.may_shortcut_to(x, g));
+        let Some((through, to)) = pick else {
+            return;
+        };
         self.overlay.tree.place = None;
         self.overlay.tree.dial = Some(ShortcutDial {
-            to: g,
+            to,
+            place,
             from: parent,
             through,
             hops: place.hops,
         });
         self.stats.shortcut_dials += 1;
-        self.dial(g, false, out);
+        self.dial(to, false, out);
+    }
+
+    /// Whether a shortcut may dial `x` (`g`: the grandparent, which may be
+    /// linked already): alive, not dialled already, not known to be full
+    /// lately, and not found slower than the way through the parent.
+    fn may_shortcut_to(&self, x: Id, g: Id) -> bool {
+        x != self.me.id
+            && (x == g || !self.neighbours.contains_key(&x))
+            && self.overlay.tree.slower != Some(x)
+            && !self.dialing_to(x)
+            && self
+                .members
+                .get(&x)
+                .is_some_and(|m| m.state == MemberState::Alive && m.full_until <= self.now)
+    }
+
+    /// A copy again of the leader's newest beacon came over `conn`: if its
+    /// sender sits as deep as this node's parent, the member it names as
+    /// its own parent is as near the leader as this node's grandparent,
+    /// and a shortcut to try should the grandparent be full (every link
+    /// of its own on the tree: a shortcut may only take a link off it).
+    fn note_alt(&mut self, conn: ConnId, b: &Beacon) {
+        let Some(place) = self.overlay.tree.place else {
+            return;
+        };
+        let Some(up) = b.up else {
+            return;
+        };
+        let tree = &self.overlay.tree;
+        if b.hops.saturating_add(1) != place.hops
+            || up == place.grandparent
+            || up == self.me.id
+            || tree.alts.len() >= MAX_ALTS
+            || tree.alts.iter().any(|(_, x)| *x == up)
+        {
+            return;
+        }
+        let through = self.rtt(conn) + Duration::from_millis(u64::from(b.up_ms));
+        self.overlay.tree.alts.push((through, up));
+    }
+
+    /// `member` turned this node's dial away as full (its hello comes
+    /// first, so the link was up here): if it was a shortcut, the next
+    /// member as near the leader is tried at once (this one is marked
+    /// full for a while, so it is passed over), unless the tree moved
+    /// meanwhile.
+    pub(super) fn shortcut_refused(&mut self, member: Id) {
+        let tree = &mut self.overlay.tree;
+        let dialled = match tree.switch.and_then(|sw| sw.dialled.map(|d| (sw.from, d))) {
+            Some((from, (id, place))) if id == member => {
+                tree.switch = None;
+                (from, place)
+            }
+            _ => match tree.dial.filter(|d| d.to == member) {
+                Some(d) => {
+                    tree.dial = None;
+                    (d.from, d.place)
+                }
+                None => return,
+            },
+        };
+        if tree.place.is_none() && tree.parent == Some(dialled.0) {
+            tree.place = Some(dialled.1);
+            self.timers.arm(Timer::Shortcut, self.now);
+        }
+    }
+
+    /// The link the leader's newest beacon came by first: this node's way
+    /// to the leader on the tree.
+    pub(super) fn tree_parent(&self) -> Option<ConnId> {
+        self.overlay.tree.parent
     }
 
     /// Whether this node sits deeper than a tree of the roster's size
@@ -1011,10 +1115,24 @@ impl Node {
             return;
         }
         if self.faster(conn, d.through) {
+            // It pushes over the link from this node's hello on; what
+            // came to it before is still on its way here through the
+            // parent, whose link is pruned once chat comes over this one
+            // (see [`Node::pushed_over`]): it pushes again what came to it
+            // within that way's round trip.
+            let replay_ms = u32::try_from(d.through.as_millis()).unwrap_or(u32::MAX);
+            out.push(Output::Send {
+                conn,
+                msg: Message::Graft(Graft {
+                    ids: Vec::new(),
+                    replay_ms,
+                }),
+            });
             self.overlay.tree.switch = Some(Switch {
                 to: conn,
                 from: d.from,
                 hops: d.hops,
+                dialled: Some((peer, d.place)),
             });
         } else {
             self.overlay.tree.slower = Some(peer);

@@ -322,7 +322,13 @@ impl Node {
             // not skip a whole interval), the other only after five
             // quarters, when the first is late. Two ends whose ticks fall
             // together do not both ping, and the leader's heartbeats keep
-            // the other watching back.
+            // the other watching back. Either end pings at its last tick
+            // before the link's silence runs out, whatever it waits for:
+            // ticks an interval apart may otherwise pass five quarters of
+            // quiet only when the silence has run out too, and a link
+            // would be checked through others (and closed, the member
+            // being reached) with no ping over it (two ends that each
+            // took the other for the leader, after the picks moved).
             let mine = watched.contains(&id);
             let theirs = c
                 .pinged
@@ -344,6 +350,7 @@ impl Node {
             } else if (link || c.dialed.is_some())
                 && (quiet(c.last_heard)
                     || quiet(c.last_sent)
+                    || now + self.cfg.ping_interval >= heard + dead_after
                     || (watched.contains(&id)
                         && c.ping_sent.is_none_or(|t| now - t >= dead_after)
                         && c.pinged.is_none_or(|t| now - t >= dead_after)))
