@@ -132,7 +132,7 @@ pub struct Config {
     /// the link to its predecessor on a ring of id hashes (Rapid's
     /// observers; a predecessor that is not a neighbour is probed over a
     /// connection kept for it, see `probe_interval`, and takes this slot),
-    /// then the links with the lowest hash of the pair of addresses, so
+    /// then the links with the lowest hash of the pair of ids, so
     /// that both ends tend to pick them. A node also watches back every
     /// link whose peer picked it (its heartbeats say so), so with the
     /// default each member is watched by the members on both sides of it
