@@ -160,10 +160,8 @@ impl Node {
     /// where tree links hold payloads (`Config::chat_batch`), a window
     /// more for the hops where the message waited, unless this node finds
     /// messages lost lately (then an announcement is more likely a loss
-    /// than a message held on its way). Two windows or more cost a
-    /// message skipped while the tree moved that much longer (with a
-    /// 250 ms window: 2.7 s against 1.5 s at worst on `wan-slow-links`
-    /// seeds 0..100).
+    /// than a message held on its way). One window, not one per hop: a
+    /// message skipped while the tree moved would wait that much longer.
     fn graft_wait(&self, conn: ConnId) -> Duration {
         let held = if self.lossy() {
             Duration::ZERO

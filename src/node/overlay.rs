@@ -69,15 +69,14 @@ const MAX_ALTS: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ShortcutDial {
     pub(super) to: Id,
-    /// This node's place when it dialled: tried again with the next
-    /// member if this one turns the dial away as full.
+    /// This node's place (its hops from the leader among them) when it
+    /// dialled: tried again with the next member if this one turns the
+    /// dial away as full.
     place: Place,
     /// The parent link it replaces.
     from: ConnId,
     /// The round trip to `to` through the parent.
     through: Duration,
-    /// This node's hops from the leader before.
-    hops: u8,
 }
 
 /// A shortcut link up, until chat comes over it (see
@@ -108,8 +107,8 @@ pub(super) struct Shortcuts {
     /// The parents of the neighbours that sit as deep as this node's
     /// parent (their copies of the leader's newest beacon named them), and
     /// the round trip to each through that neighbour: members as near the
-    /// leader as the grandparent, tried in turn, fastest first, when it
-    /// is full.
+    /// leader as the grandparent, fastest first: tried in turn when it is
+    /// full.
     alts: Vec<(Duration, Id)>,
     /// The grandparent (or other member) dialled, while the dial is out.
     pub(super) dial: Option<ShortcutDial>,
@@ -960,10 +959,8 @@ impl Node {
             return;
         }
         // The grandparent first, then the others as near the leader.
-        let mut alts = self.overlay.tree.alts.clone();
-        alts.sort_unstable();
         let pick = std::iter::once((through, g))
-            .chain(alts)
+            .chain(self.overlay.tree.alts.iter().copied())
             .find(|&(_, x)| self.may_shortcut_to(x, g));
         let Some((through, to)) = pick else {
             return;
@@ -974,7 +971,6 @@ impl Node {
             place,
             from: parent,
             through,
-            hops: place.hops,
         });
         self.stats.shortcut_dials += 1;
         self.dial(to, false, out);
@@ -1015,8 +1011,13 @@ impl Node {
         {
             return;
         }
-        let through = self.rtt(conn) + Duration::from_millis(u64::from(b.up_ms));
-        self.overlay.tree.alts.push((through, up));
+        let alt = (
+            self.rtt(conn) + Duration::from_millis(u64::from(b.up_ms)),
+            up,
+        );
+        // Kept fastest first.
+        let at = tree.alts.partition_point(|a| *a < alt);
+        self.overlay.tree.alts.insert(at, alt);
     }
 
     /// `member` turned this node's dial away as full (its hello comes
@@ -1131,7 +1132,7 @@ impl Node {
             self.overlay.tree.switch = Some(Switch {
                 to: conn,
                 from: d.from,
-                hops: d.hops,
+                hops: d.place.hops,
                 dialled: Some((peer, d.place)),
             });
         } else {
