@@ -3925,6 +3925,34 @@ fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     assert_eq!(state_of(&p, id(5)), Some(MemberState::Dead));
 }
 
+/// A death another node declared confirms this node's suspicion down to
+/// the shortest wait (`suspect_min`), and a degraded node does not
+/// stretch that wait: the death came of the other node's timing, and a
+/// starved node hears it late already. Stretched, a node whose inputs
+/// were handled 1.7 s late removed a crashed member 10.7 s after the
+/// crash (`slow-nodes` seed 49).
+#[test]
+fn a_death_declared_by_another_ends_a_degraded_nodes_suspicion_at_the_shortest_wait() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+    // This node is accused itself: its health worsens.
+    p.step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
+        .unwrap();
+    // Member 5 is accused by 1, then declared dead by another.
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
+        .unwrap();
+    p.step(Step::Message(3, listed_as(key(5, 1), MemberState::Dead)))
+        .unwrap();
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
+    run_unanswered(&mut p, cfg.suspect_min + Duration::from_millis(200));
+    assert_eq!(
+        state_of(&p, id(5)),
+        Some(MemberState::Dead),
+        "the shortest wait was stretched by this node's health"
+    );
+}
+
 /// A node that was degraded (it was accused) gets well again once its
 /// probes are answered in time, even when its ring predecessor is a
 /// neighbour whose link it watches anyway: it then pings that neighbour
@@ -4970,19 +4998,70 @@ fn pruned(outs: &[Output], conn: u64) -> bool {
 #[test]
 fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
     let mut p = probe_with_neighbours(Config::testing(), 3);
-    let leader = key(3, 1);
+    let leader = key(1, 1);
     let beacon = |seq| Message::Beacon(Beacon::new(leader, seq));
-    // Links 2 and 3 are off the tree at this end.
-    for conn in [2, 3] {
+    // Links 3 and 1 are pruned by their peers (a node left with too few
+    // tree links grafts another): link 1 ends off the tree at this end.
+    for conn in [3, 1] {
         p.step(Step::Message(conn, Message::Prune)).unwrap();
     }
-    // Beacon 1 comes first over link 1, then from a member passing it on
-    // over link 2, then from the leader itself over link 3.
-    p.step(Step::Message(1, beacon(1))).unwrap();
-    let outs = p.step(Step::Message(2, beacon(1))).unwrap();
-    assert!(pruned(&outs, 2), "{outs:?}");
+    // Beacon 1 comes first over link 2, then from a member passing it on
+    // over link 3, then from the leader itself over link 1.
+    p.step(Step::Message(2, beacon(1))).unwrap();
     let outs = p.step(Step::Message(3, beacon(1))).unwrap();
+    assert!(pruned(&outs, 3), "{outs:?}");
+    let outs = p.step(Step::Message(1, beacon(1))).unwrap();
+    assert!(!pruned(&outs, 1), "{outs:?}");
+}
+
+/// While a group forms, members that do not know the head of the ring
+/// yet lead too, and their beacons' floods cross the leader's. Only the
+/// beacons of the member a node follows shape its tree: a copy again of
+/// another's is passed on and prunes nothing, or it would cut links the
+/// leader's tree runs over (the part behind them then waits for the
+/// leader's next beacon).
+#[test]
+fn a_beacon_of_a_member_this_node_does_not_follow_prunes_nothing() {
+    let mut p = probe_with_neighbours(Config::testing(), 3);
+    // Neighbour 1 heads the ring: neighbour 2 is not the leader here.
+    let other = Message::Beacon(Beacon::new(key(2, 1), 1));
+    p.step(Step::Message(2, other.clone())).unwrap();
+    let outs = p.step(Step::Message(3, other)).unwrap();
     assert!(!pruned(&outs, 3), "{outs:?}");
+    assert_eq!(p.node.leader(), Some(id(1)));
+    // The leader's own copy again does.
+    let beacon = Message::Beacon(Beacon::new(key(1, 1), 1));
+    p.step(Step::Message(2, beacon.clone())).unwrap();
+    let outs = p.step(Step::Message(3, beacon)).unwrap();
+    assert!(pruned(&outs, 3), "{outs:?}");
+}
+
+/// The link a leader's beacon came by first is this node's way to the
+/// leader. If it closes (a full peer gives it away, or the peer dies),
+/// the next copy of that beacon is the new way, taken back onto the
+/// tree if this end held it off, not a copy again: pruning every copy
+/// would leave this node and its subtree off the tree until the next
+/// beacon.
+#[test]
+fn a_node_whose_way_to_the_leader_closed_takes_the_next_copy_as_its_way() {
+    let mut p = probe_with_neighbours(Config::testing(), 4);
+    let beacon = Message::Beacon(Beacon::new(key(1, 1), 1));
+    // Link 3 is off the tree at this end.
+    p.step(Step::Message(3, Message::Prune)).unwrap();
+    p.step(Step::Message(2, beacon.clone())).unwrap();
+    let mut outs = p.step(Step::Disconnected(2)).unwrap();
+    let copy = p.step(Step::Message(3, beacon.clone())).unwrap();
+    assert!(!pruned(&copy, 3), "{copy:?}");
+    outs.extend(copy);
+    assert!(
+        sent_over(&outs, 3)
+            .iter()
+            .any(|m| matches!(m, Message::Graft(_))),
+        "{outs:?}"
+    );
+    // A copy after that is a copy again.
+    let outs = p.step(Step::Message(4, beacon)).unwrap();
+    assert!(pruned(&outs, 4), "{outs:?}");
 }
 
 /// A beacon names its sender's hops from the leader and the sender's own
@@ -5619,7 +5698,7 @@ fn while_chat_flows_a_beacon_moves_only_the_links_whose_place_changed() {
     for conn in [3, 4] {
         p.step(Step::Message(conn, Message::Prune)).unwrap();
     }
-    let leader = key(3, 1);
+    let leader = key(1, 1);
     let beacon = Message::Beacon(Beacon::new(leader, 1));
     let outs = p.step(Step::Message(3, beacon.clone())).unwrap();
     let replays: Vec<u32> = sent_over(&outs, 3)

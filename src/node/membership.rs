@@ -394,7 +394,15 @@ impl Node {
     pub(super) fn suspicion_end(&self, m: &Member) -> Instant {
         let k = self.cfg.indirect_probes.clamp(1, 16);
         let max = self.stretch(self.cfg.suspect_timeout).as_millis();
-        let min = self.stretch(self.cfg.suspect_min).as_millis().min(max);
+        // A death another node declared is its own timing, not this
+        // node's: the shortest wait it allows is not stretched by this
+        // node's health (a starved node hears it late already).
+        let min = if m.heard_dead {
+            self.cfg.suspect_min
+        } else {
+            self.stretch(self.cfg.suspect_min)
+        };
+        let min = min.as_millis().min(max);
         let c = if m.heard_dead {
             k
         } else {

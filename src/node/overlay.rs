@@ -238,6 +238,13 @@ impl Node {
         }
     }
 
+    /// The member first on the ring of id hashes, if not this node: the
+    /// leader it follows.
+    fn head_of_ring(&self) -> Option<Id> {
+        let me = (ring_pos(self.me.id), self.me.id);
+        self.members.first().filter(|l| *l < me).map(|(_, a)| a)
+    }
+
     fn follow(&mut self, leader: Option<Id>) {
         if self.overlay.leader != leader {
             self.overlay.leader = leader;
@@ -267,8 +274,7 @@ impl Node {
         self.overlay
             .seen
             .retain(|a, _| members.get(a).is_some_and(|m| m.in_roster()));
-        let me = (ring_pos(self.me.id), self.me.id);
-        let leader = self.members.first().filter(|l| *l < me).map(|(_, a)| a);
+        let leader = self.head_of_ring();
         self.follow(leader);
         let every = self.cfg.beacon_interval;
         let Some(leader) = leader else {
@@ -781,11 +787,39 @@ impl Node {
             self.cfg.beacon_interval.as_millis() / (2 * EARLY_BEACON_DIVISOR),
         );
         let lazy = self.conns.get(&conn).is_some_and(|c| c.lazy);
+        // Only the beacons of the member this node follows shape its tree.
+        // While the group forms, members that do not know the head of the
+        // ring yet lead too, and their floods cross the leader's: a copy
+        // again of theirs would prune a link the leader's tree runs over
+        // and cut a part off it until the leader's next beacon. Theirs are
+        // only passed on. (The roster may have changed since the last
+        // heartbeat tick picked the leader.)
+        self.follow(self.head_of_ring());
+        let followed = self.overlay.leader == Some(id);
         match self.overlay.seen.get(&id) {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
             {
-                if (old.origin, old.seq) == (b.origin, b.seq) && self.overlay.leader == Some(id) {
+                if !followed {
+                    return;
+                }
+                if (old.origin, old.seq) == (b.origin, b.seq) {
+                    if self.orphaned() {
+                        // The link this beacon came by first has closed
+                        // since (a full peer gave it away, or it died):
+                        // the next copy is this node's way to the leader,
+                        // not a copy again, or the prunes of the copies
+                        // would leave this node off the tree until the
+                        // next beacon.
+                        self.overlay.tree.parent = Some(conn);
+                        self.overlay.tree.place = None;
+                        if lazy {
+                            let replay =
+                                self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
+                            self.graft_replaying(conn, replay, out);
+                        }
+                        return;
+                    }
                     self.note_alt(conn, &b);
                 }
                 // A copy again: the link is not this node's way to the
@@ -849,8 +883,10 @@ impl Node {
         };
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
-        self.overlay.tree.alts.clear();
-        if lazy {
+        if followed {
+            self.overlay.tree.alts.clear();
+        }
+        if lazy && followed {
             // Came first over a link off the tree (the leader pushes its
             // own over every link, and every node while chat flows): the
             // tree lacked this path, as when prunes for different senders
@@ -863,7 +899,7 @@ impl Node {
             let replay = self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
             self.graft_replaying(conn, replay, out);
         }
-        if self.overlay.leader == Some(id) {
+        if followed {
             self.beacon_heard();
             // The beacon reshapes the tree: a switch to a shortcut taken
             // before it is done, or moot.
@@ -1050,6 +1086,15 @@ impl Node {
     /// to the leader on the tree.
     pub(super) fn tree_parent(&self) -> Option<ConnId> {
         self.overlay.tree.parent
+    }
+
+    /// Whether the link the leader's newest beacon came by first has
+    /// closed since.
+    fn orphaned(&self) -> bool {
+        self.overlay
+            .tree
+            .parent
+            .is_some_and(|p| !self.neighbours.values().any(|&c| c == p))
     }
 
     /// Whether this node sits deeper than a tree of the roster's size

@@ -45,6 +45,7 @@ pub(super) fn describe_msg(m: &Message, slots: usize) -> String {
         Message::History(h) => format!(" {} chats", h.chats.len()),
         Message::Digest(d) => format!(" {} streams", d.entries.len()),
         Message::Bye(r) => format!(" {r:?}"),
+        Message::Beacon(b) => format!(" {}#{} hops {}", name(&b.origin.id), b.seq, b.hops),
         _ => String::new(),
     }
 }
