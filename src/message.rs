@@ -34,6 +34,13 @@ impl Id {
         Id::of_key(&addr_key(addr).verifying_key().to_bytes())
     }
 
+    /// Where this member sits on the ring of id hashes: the member first
+    /// on it (lowest position, then lowest id) leads the overlay's
+    /// beacons, and each member is watched by the next on it.
+    pub fn ring_position(self) -> u64 {
+        crate::peers::ring_pos(self)
+    }
+
     fn hashed(domain: &[u8], data: &[u8]) -> Id {
         let mut id = [0; 8];
         id.copy_from_slice(&hash(domain, data)[..8]);

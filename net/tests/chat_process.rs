@@ -299,11 +299,12 @@ fn a_node_with_eight_connections_runs_under_twenty_threads() {
 /// A raw peer handshakes with `node`, sends it its own overlay beacon
 /// twice, then a ping: whether `node` pruned the link (sent `Prune`)
 /// before its pong. The broadcast tree is the first-arrival tree of the
-/// beacons, so the link a beacon comes again over leaves it. Frames on one
-/// connection keep their order, so a prune for the copy would come before
-/// the pong.
-fn prunes_on_a_duplicate(node: &Chat) -> bool {
-    let peer = RawPeer::new();
+/// leader's beacons, so the link a beacon comes again over leaves it; the
+/// peer's key puts it first on the ring, ahead of `members` (every
+/// member `node` knows), so `node` follows it. Frames on one connection
+/// keep their order, so a prune for the copy would come before the pong.
+fn prunes_on_a_duplicate(node: &Chat, members: &[&str]) -> bool {
+    let peer = RawPeer::ahead_of(members);
     let addr = "127.0.0.1:6".parse().unwrap();
     let origin = NodeKey {
         id: peer.id,
@@ -337,13 +338,14 @@ fn no_prune_floods_every_link_and_delivers_each_message_once() {
     everyone_chats(&mut nodes, "flood", 10);
     // The flag reached the node: a copy does not prune the link, where a
     // node started without it does.
+    let members: Vec<&str> = nodes.iter().map(|n| n.member.as_str()).collect();
     assert!(
-        !prunes_on_a_duplicate(&nodes[0]),
+        !prunes_on_a_duplicate(&nodes[0], &members),
         "a --no-prune node pruned a link"
     );
     let pruning = Chat::start("pruning", &[]);
     assert!(
-        prunes_on_a_duplicate(&pruning),
+        prunes_on_a_duplicate(&pruning, &[pruning.member.as_str()]),
         "a default node did not prune a link that brought a duplicate"
     );
 }

@@ -673,6 +673,29 @@ impl RawPeer {
         RawPeer { keys, key, id }
     }
 
+    /// A stranger whose key puts it first on the ring, ahead of each of
+    /// `members` (16 hex digits each, as [`Chat::member`]): a node whose
+    /// roster holds only those and this peer follows this peer's beacons.
+    pub fn ahead_of(members: &[&str]) -> RawPeer {
+        let first = |id: Id| (id.ring_position(), id);
+        let ids: Vec<Id> = members
+            .iter()
+            .map(|m| {
+                let mut bytes = [0u8; 8];
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&m[2 * i..2 * i + 2], 16).expect("a hex member id");
+                }
+                Id(bytes)
+            })
+            .collect();
+        loop {
+            let peer = RawPeer::new();
+            if ids.iter().all(|&id| first(peer.id) < first(id)) {
+                return peer;
+            }
+        }
+    }
+
     /// A hello naming this peer, listening on `addr`, signed with its key
     /// (the one its handshake proves): its first life at version 0.
     pub fn hello(&self, addr: SocketAddr, name: &str) -> Hello {
