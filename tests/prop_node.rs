@@ -3953,6 +3953,62 @@ fn a_death_declared_by_another_ends_a_degraded_nodes_suspicion_at_the_shortest_w
     );
 }
 
+/// While chat flows, a node that has heard nothing over any neighbour
+/// link for a silence's time (`dead_after`) pings every one of them: a
+/// link it sends nothing over awaits no answer, and when every neighbour
+/// died at once (a mass failure) nothing else frees their slots before
+/// their accusers' suspicions run out (`mass-crash` seeds 4, 21, 26: a
+/// chat reached such a node 5.1-5.5 s late). While the group is idle, or
+/// while any neighbour speaks, a quiet link costs nothing.
+#[test]
+fn a_node_that_hears_nothing_while_chat_flows_pings_every_link() {
+    for chatting in [true, false] {
+        let cfg = Config::testing();
+        let mut p = probe_with_neighbours(cfg.clone(), 4);
+        let author = key(5, 1);
+        p.step(Step::Message(1, alive(author, 0))).unwrap();
+        run_answering(&mut p, cfg.ping_interval.saturating_mul(3));
+        if chatting {
+            p.step(Step::Message(1, Message::Chat(chat(author, 1))))
+                .unwrap();
+        }
+        assert_eq!(p.node.stats().quiet_rounds, 0);
+        // Every neighbour falls silent.
+        let until = p.now + cfg.dead_after() + cfg.ping_interval;
+        let mut pinged = BTreeSet::new();
+        while p.now < until {
+            for o in p.step(Step::Wait(50)).unwrap() {
+                if let Output::Send {
+                    conn,
+                    msg: Message::Ping(_) | Message::Heartbeat(_),
+                } = o
+                {
+                    pinged.insert(conn.0);
+                }
+            }
+        }
+        if chatting {
+            assert_eq!(p.node.stats().quiet_rounds, 1);
+            assert_eq!(pinged, BTreeSet::from([1, 2, 3, 4]));
+        } else {
+            assert_eq!(p.node.stats().quiet_rounds, 0);
+        }
+    }
+    // One neighbour that speaks is enough.
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 4);
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    p.step(Step::Message(1, Message::Chat(chat(author, 1))))
+        .unwrap();
+    let until = p.now + cfg.dead_after() + cfg.ping_interval;
+    while p.now < until {
+        p.step(Step::Wait(50)).unwrap();
+        p.step(Step::Message(4, Message::Pong(0))).unwrap();
+    }
+    assert_eq!(p.node.stats().quiet_rounds, 0);
+}
+
 /// A node that was degraded (it was accused) gets well again once its
 /// probes are answered in time, even when its ring predecessor is a
 /// neighbour whose link it watches anyway: it then pings that neighbour

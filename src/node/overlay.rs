@@ -1234,7 +1234,7 @@ impl Node {
     }
 
     /// Whether a new chat message came within three beacon intervals.
-    fn chat_flows(&self) -> bool {
+    pub(super) fn chat_flows(&self) -> bool {
         self.last_new_chat != Instant::ZERO
             && self.now - self.last_new_chat < self.cfg.beacon_interval.saturating_mul(3)
     }

@@ -91,6 +91,10 @@ pub struct Stats {
     /// size needs and dialled its grandparent as a shortcut (see
     /// `Node::shortcut`).
     pub shortcut_dials: u64,
+    /// Times this node had heard nothing over any neighbour link for a
+    /// silence's time while chat flowed, and pinged every one of them
+    /// (see `Node::maintain`).
+    pub quiet_rounds: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// a tenth of an interval after the last one of that leader.
     pub beacons_dropped: u64,

@@ -870,6 +870,38 @@ impl Node {
         // it hears is as late, and its links only look silent.
         let now = self.now;
         let half = self.cfg.max_connections / 2;
+        let dead_after = self.cfg.dead_after();
+        let all_quiet = self.chat_flows()
+            && !self.neighbours.is_empty()
+            && self.neighbours.values().all(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|x| now - x.last_heard >= dead_after)
+            });
+        if !self.runs_late() && all_quiet {
+            // Nothing from any neighbour for a silence's time while chat
+            // flows: links this node sends nothing over await no answer,
+            // and when every neighbour died with the others (a mass
+            // failure), only their accusers' pace would free the slots.
+            // Each link gets a heartbeat now; their absence, a ping's wait
+            // later, tells this node it is cut off.
+            let ask: Vec<ConnId> = self
+                .neighbours
+                .values()
+                .copied()
+                .filter(|c| {
+                    self.conns
+                        .get(c)
+                        .is_some_and(|x| x.ping_sent.is_none_or(|t| x.last_heard >= t))
+                })
+                .collect();
+            if !ask.is_empty() {
+                self.stats.quiet_rounds += 1;
+                let watched = self.watched_links();
+                self.send_pings(ask, &watched, out);
+                self.arm_mend(Vec::new());
+            }
+        }
         if !self.runs_late() {
             // Most links went silent: each that has no heartbeat out since
             // gets one now, and the answers (or their absence, a ping's

@@ -240,6 +240,7 @@ impl Metrics {
             ring_dials: _,
             beacon_dials: _,
             shortcut_dials: _,
+            quiet_rounds: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

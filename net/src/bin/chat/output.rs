@@ -531,6 +531,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         ring_dials,
         beacon_dials,
         shortcut_dials,
+        quiet_rounds,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -576,6 +577,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "ring_dials": ring_dials,
         "beacon_dials": beacon_dials,
         "shortcut_dials": shortcut_dials,
+        "quiet_rounds": quiet_rounds,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
