@@ -814,9 +814,7 @@ impl Node {
                         self.overlay.tree.parent = Some(conn);
                         self.overlay.tree.place = None;
                         if lazy {
-                            let replay =
-                                self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
-                            self.graft_replaying(conn, replay, out);
+                            self.graft_way_up(conn, out);
                         }
                         return;
                     }
@@ -896,8 +894,7 @@ impl Node {
             // prunes it before the peer here has the graft: the peer
             // pushes again what came to it within three round trips, as
             // for a lost tree link.
-            let replay = self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
-            self.graft_replaying(conn, replay, out);
+            self.graft_way_up(conn, out);
         }
         if followed {
             self.beacon_heard();
@@ -1086,6 +1083,15 @@ impl Node {
     /// to the leader on the tree.
     pub(super) fn tree_parent(&self) -> Option<ConnId> {
         self.overlay.tree.parent
+    }
+
+    /// Grafts `conn`, off the tree here, as this node's way to the leader:
+    /// the peer pushes again what came to it within three of the link's
+    /// round trips (a graft's wait at least), since the old way may be
+    /// pruned or gone before the peer has the graft.
+    fn graft_way_up(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let replay = self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
+        self.graft_replaying(conn, replay, out);
     }
 
     /// Whether the link the leader's newest beacon came by first has

@@ -878,30 +878,6 @@ impl Node {
                     .get(c)
                     .is_some_and(|x| now - x.last_heard >= dead_after)
             });
-        if !self.runs_late() && all_quiet {
-            // Nothing from any neighbour for a silence's time while chat
-            // flows: links this node sends nothing over await no answer,
-            // and when every neighbour died with the others (a mass
-            // failure), only their accusers' pace would free the slots.
-            // Each link gets a heartbeat now; their absence, a ping's wait
-            // later, tells this node it is cut off.
-            let ask: Vec<ConnId> = self
-                .neighbours
-                .values()
-                .copied()
-                .filter(|c| {
-                    self.conns
-                        .get(c)
-                        .is_some_and(|x| x.ping_sent.is_none_or(|t| x.last_heard >= t))
-                })
-                .collect();
-            if !ask.is_empty() {
-                self.stats.quiet_rounds += 1;
-                let watched = self.watched_links();
-                self.send_pings(ask, &watched, out);
-                self.arm_mend(Vec::new());
-            }
-        }
         if !self.runs_late() {
             // Most links went silent: each that has no heartbeat out since
             // gets one now, and the answers (or their absence, a ping's
@@ -909,21 +885,35 @@ impl Node {
             // sent over a link may leave it quiet for a while (a chat or a
             // sync asks for no answer, and a quiet link is pinged only at
             // the next heartbeat tick).
+            //
+            // So is every link when nothing came from any neighbour for a
+            // silence's time while chat flows: links this node sends
+            // nothing over await no answer, and when every neighbour died
+            // with the others (a mass failure), only their accusers' pace
+            // would free the slots.
             let silent: Vec<ConnId> = self.silent_links().map(|(_, c)| c).collect();
-            if self.neighbours.len() - silent.len() < half {
-                let ask: Vec<ConnId> = silent
-                    .into_iter()
-                    .filter(|c| {
-                        self.conns
-                            .get(c)
-                            .is_some_and(|x| x.ping_sent.is_none_or(|t| x.last_heard >= t))
-                    })
-                    .collect();
-                if !ask.is_empty() {
-                    let watched = self.watched_links();
-                    self.send_pings(ask, &watched, out);
-                    self.arm_mend(Vec::new());
+            let asked: Vec<ConnId> = if all_quiet {
+                self.neighbours.values().copied().collect()
+            } else if self.neighbours.len() - silent.len() < half {
+                silent
+            } else {
+                Vec::new()
+            };
+            let ask: Vec<ConnId> = asked
+                .into_iter()
+                .filter(|c| {
+                    self.conns
+                        .get(c)
+                        .is_some_and(|x| x.ping_sent.is_none_or(|t| x.last_heard >= t))
+                })
+                .collect();
+            if !ask.is_empty() {
+                if all_quiet {
+                    self.stats.quiet_rounds += 1;
                 }
+                let watched = self.watched_links();
+                self.send_pings(ask, &watched, out);
+                self.arm_mend(Vec::new());
             }
         }
         let silent = if self.runs_late() {
