@@ -5786,7 +5786,9 @@ fn while_chat_flows_a_beacon_moves_only_the_links_whose_place_changed() {
         })
         .collect();
     assert!(pushed.is_empty(), "{outs:?}");
-    // A copy over link 4, off the tree here, prunes it.
+    // A copy over link 4, off the tree here, prunes it (a round trip and
+    // the graft timeout after this end last pruned it, at its handshake).
+    p.step(Step::Wait(200)).unwrap();
     let outs = p.step(Step::Message(4, Message::Chat(second))).unwrap();
     assert!(pruned(&outs, 4), "{outs:?}");
 }
@@ -5926,4 +5928,125 @@ fn flowing_chat_syncs_every_round_only_while_messages_are_lost() {
         lossy >= 15,
         "{lossy} syncs in 20 rounds while messages were lost"
     );
+}
+
+/// A node whose links to the leader's beacon are placed: the beacon came
+/// first over link 1 and again over 2 and 3, which leave the tree here.
+fn placed_under_the_leader(n: u8) -> Probe {
+    let mut p = probe_with_neighbours(Config::testing(), n);
+    let beacon = Message::Beacon(Beacon::new(key(1, 1), 1));
+    for link in 1..=u64::from(n) {
+        p.step(Step::Message(link, beacon.clone())).unwrap();
+    }
+    p
+}
+
+/// A message announced over a link off the tree that the tree did not
+/// bring in time is asked for with a graft, which puts the link on the
+/// tree to mend it. Once a copy comes again over a link the leader's
+/// beacon placed, the tree delivers: the mending link leaves it (it would
+/// bring every later message a second time until the next beacon; on
+/// slow links, where the tree's path and an announcer's differ by more
+/// than the graft wait, that is most of them). The beacon's link stays.
+#[test]
+fn a_link_grafted_for_a_missing_message_leaves_the_tree_once_the_tree_delivers_again() {
+    let mut p = placed_under_the_leader(3);
+    let origin = key(2, 1);
+    let id = MsgId { origin, seq: 1 };
+    p.step(Step::Message(3, Message::IHave(vec![id]))).unwrap();
+    let mut outs = Vec::new();
+    for _ in 0..10 {
+        outs.extend(p.step(Step::Wait(100)).unwrap());
+    }
+    assert!(
+        sent_over(&outs, 3)
+            .iter()
+            .any(|m| matches!(m, Message::Graft(_))),
+        "{outs:?}"
+    );
+    p.step(Step::Message(3, Message::Chat(chat(origin, 1))))
+        .unwrap();
+    // The next comes over the mending link first, then over the tree.
+    let outs = p
+        .step(Step::Message(3, Message::Chat(chat(origin, 2))))
+        .unwrap();
+    assert!(!pruned(&outs, 3), "{outs:?}");
+    let outs = p
+        .step(Step::Message(1, Message::Chat(chat(origin, 2))))
+        .unwrap();
+    assert!(pruned(&outs, 3), "{outs:?}");
+    assert!(!pruned(&outs, 1), "{outs:?}");
+    assert_eq!(p.node.stats().mends_pruned, 1);
+}
+
+/// Copies over a link this end holds off the tree are pruned once per
+/// round trip of the link (plus the graft timeout), not once per copy:
+/// what the peer pushed before the prune reached it still comes, and on
+/// slow links with chat flowing one prune per copy would cross the
+/// peer's own prunes and grafts.
+#[test]
+fn copies_over_a_link_off_the_tree_are_pruned_once_per_round_trip() {
+    let mut p = placed_under_the_leader(3);
+    p.step(Step::Wait(200)).unwrap();
+    let origin = key(2, 1);
+    let mut prunes = 0;
+    for seq in 1..=5 {
+        p.step(Step::Message(1, Message::Chat(chat(origin, seq))))
+            .unwrap();
+        let outs = p
+            .step(Step::Message(3, Message::Chat(chat(origin, seq))))
+            .unwrap();
+        prunes += usize::from(pruned(&outs, 3));
+    }
+    assert_eq!(prunes, 1);
+    p.step(Step::Wait(200)).unwrap();
+    p.step(Step::Message(1, Message::Chat(chat(origin, 6))))
+        .unwrap();
+    let outs = p
+        .step(Step::Message(3, Message::Chat(chat(origin, 6))))
+        .unwrap();
+    assert!(pruned(&outs, 3), "{outs:?}");
+}
+
+/// On a slow link (700 ms round trip) a joiner neither dials its seed
+/// again while the first connection's handshake is under way, nor asks
+/// to join again before its seed's answer had time to come (the
+/// heartbeat's back-off plus two round trips): each would open a second
+/// connection, or a second join answer, for every joiner.
+#[test]
+fn a_joiner_on_a_slow_link_waits_for_its_seeds_answer() {
+    let seed = addr(1);
+    let mut p = Probe::new(Config::testing(), 1, 7);
+    let dials = |outs: &[Output]| {
+        outs.iter()
+            .filter(|o| matches!(o, Output::Connect { addr } if *addr == seed))
+            .count()
+    };
+    let joins = |outs: &[Output]| {
+        sent_over(outs, 1)
+            .iter()
+            .filter(|m| matches!(m, Message::Join(_)))
+            .count()
+    };
+    let outs = p.step(Step::Join(seed)).unwrap();
+    assert_eq!(dials(&outs), 1, "{outs:?}");
+    p.step(Step::Wait(700)).unwrap();
+    let outs = p.step(Step::Connected(1, Some(seed))).unwrap();
+    assert_eq!(joins(&outs), 1, "{outs:?}");
+    // The heartbeat tick at 1 s finds the handshake under way.
+    let mut outs = p.step(Step::Wait(350)).unwrap();
+    outs.extend(
+        p.step(Step::Message(1, Message::Hello(hello(key(1, 1)))))
+            .unwrap(),
+    );
+    for _ in 0..10 {
+        outs.extend(p.step(Step::Wait(100)).unwrap());
+    }
+    assert_eq!((dials(&outs), joins(&outs)), (0, 0), "{outs:?}");
+    // No answer a back-off and two round trips after the join: asked again.
+    let mut outs = Vec::new();
+    for _ in 0..20 {
+        outs.extend(p.step(Step::Wait(100)).unwrap());
+    }
+    assert_eq!((dials(&outs), joins(&outs)), (0, 1), "{outs:?}");
 }

@@ -682,6 +682,8 @@ impl Node {
                 quiet: false,
                 hushed: false,
                 grafted: None,
+                mend: false,
+                pruned: None,
                 payload_sent: None,
                 probe: true,
                 rtt: None,

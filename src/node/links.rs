@@ -221,6 +221,7 @@ impl Node {
     pub(super) fn set_lazy(&mut self, conn: ConnId, lazy: bool) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.lazy = lazy;
+            c.mend = false;
         }
     }
 
@@ -231,8 +232,11 @@ impl Node {
         if !self.cfg.prune_duplicates {
             return;
         }
+        let now = self.now;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.lazy = true;
+            c.mend = false;
+            c.pruned = Some(now);
             out.push(Output::Send {
                 conn,
                 msg: Message::Prune,
@@ -264,9 +268,34 @@ impl Node {
         if self.cfg.rooted_tree {
             // The leader's beacons shape the tree; but a peer that pushes
             // over a link this end holds off the tree (a prune and a graft
-            // that crossed) is told.
+            // that crossed) is told. Not again for copies the peer pushed
+            // before this node's last prune reached it (a round trip's
+            // worth: on slow links with chat flowing, one prune per copy
+            // would cross the peer's own prunes and grafts).
             if c.lazy {
-                self.prune(conn, out);
+                let rtt = c.rtt.unwrap_or(Duration::ZERO);
+                if c.pruned
+                    .is_none_or(|t| self.now - t > rtt + self.cfg.graft_timeout)
+                {
+                    self.prune(conn, out);
+                }
+                return;
+            }
+            // A copy again means the tree delivers: the links this node's
+            // grafts for missing messages put on it are redundant now, and
+            // each would carry every later message a second time until
+            // the next beacon (on slow links, where the tree's path and an
+            // announcer's differ by more than the graft wait, that is most
+            // of them). They leave it; the beacons' links stay.
+            let mends: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, x)| x.mend && !x.lazy)
+                .map(|(&k, _)| k)
+                .collect();
+            for m in mends {
+                self.stats.mends_pruned += 1;
+                self.prune(m, out);
             }
             return;
         }
@@ -315,6 +344,7 @@ impl Node {
             return;
         };
         c.lazy = false;
+        c.mend = false;
         c.grafted = Some(now);
         let rtt = c.rtt.unwrap_or(Duration::ZERO);
         let ids = self.announce.ask_of(conn, now, self.cfg.graft_timeout, rtt);
@@ -423,6 +453,8 @@ impl Node {
                 quiet: false,
                 hushed: false,
                 grafted: None,
+                mend: false,
+                pruned: None,
                 payload_sent: None,
                 probe: false,
                 rtt,
@@ -459,13 +491,28 @@ impl Node {
         // Only a dialled seed is asked to let this node in: a connection
         // accepted while joining is most likely a newcomer as new as this
         // node, whose view would only repeat the seed's.
-        let msg = if self.joined || dialed.is_none() {
-            Message::Hello(hello)
-        } else {
-            self.asked_to_join(conn);
-            Message::Join(hello)
+        let msg = match dialed {
+            Some(seed) if !self.joined => {
+                self.asked_to_join(conn);
+                self.await_join(seed, conn);
+                Message::Join(hello)
+            }
+            _ => Message::Hello(hello),
         };
         out.push(Output::Send { conn, msg });
+    }
+
+    /// This node asks seed `seed` to let it in over `conn`: it asks again
+    /// (or dials it again) only once the answer had time to come, the
+    /// heartbeat's back-off plus two of the link's round trips (a join
+    /// answer is a round trip away, a slow seed's view takes longer, and
+    /// on links of hundreds of milliseconds one back-off alone would ask
+    /// every time before the answer could land).
+    pub(super) fn await_join(&mut self, seed: SocketAddr, conn: ConnId) {
+        let at = self.now + self.cfg.dial_backoff + self.rtt(conn).saturating_mul(2);
+        if let Some(due) = self.seeds.get_mut(&seed) {
+            *due = at;
+        }
     }
 
     /// This node sends a join over `conn`: notes whether the answer will

@@ -78,6 +78,16 @@ struct Conn {
     /// (`Graft`): announcements the peer wrote before that landed name
     /// messages it will not push.
     grafted: Option<Instant>,
+    /// Put on the tree by this node's graft for messages announced over it
+    /// that the tree did not bring in time (`Config::rooted_tree`): a
+    /// repair, not a place the leader's beacons gave it. Once copies come
+    /// twice the tree delivers again, and the link leaves it (see
+    /// [`Node::duplicate_over`]).
+    mend: bool,
+    /// When this node last took it off the tree (`Message::Prune`): what
+    /// the peer pushed before the prune reached it still comes for a
+    /// round trip, and is not pruned again meanwhile.
+    pruned: Option<Instant>,
     /// When chat payloads were last written over it (for
     /// `Config::chat_batch`).
     payload_sent: Option<Instant>,

@@ -897,6 +897,9 @@ impl Node {
             self.graft_way_up(conn, out);
         }
         if followed {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.mend = false;
+            }
             self.beacon_heard();
             // The beacon reshapes the tree: a switch to a shortcut taken
             // before it is done, or moot.

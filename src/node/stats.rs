@@ -95,6 +95,10 @@ pub struct Stats {
     /// silence's time while chat flowed, and pinged every one of them
     /// (see `Node::maintain`).
     pub quiet_rounds: u64,
+    /// Links a graft for missing messages had put on the broadcast tree,
+    /// taken off it again once copies came twice (see
+    /// `Node::duplicate_over`).
+    pub mends_pruned: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// a tenth of an interval after the last one of that leader.
     pub beacons_dropped: u64,

@@ -824,11 +824,23 @@ impl Node {
     pub(super) fn maintain(&mut self, out: &mut Vec<Output>) {
         if !self.joined {
             // Still joining: retry every seed not linked yet, even with
-            // other links up (they may be newcomers as lost as this node).
+            // other links up (they may be newcomers as lost as this node),
+            // but not one whose dial is still in flight or whose
+            // connection is still in its handshake (a connection takes a
+            // round trip to open: on slow links a retry at the back-off
+            // would open a second one just as the first answers).
+            let opening = |a: SocketAddr| {
+                self.dialing.contains_key(&a)
+                    || self
+                        .conns
+                        .values()
+                        .any(|c| c.dialed == Some(a) && c.peer.is_none())
+            };
             let due: Vec<SocketAddr> = self
                 .seeds
                 .iter()
                 .filter(|(a, at)| **at <= self.now && self.link_at(**a).is_none())
+                .filter(|(a, _)| !opening(**a))
                 .map(|(a, _)| *a)
                 .collect();
             let retry = self.now + self.cfg.dial_backoff;
@@ -844,7 +856,7 @@ impl Node {
                 .filter_map(|(a, _)| self.link_at(*a).map(|c| (*a, c)))
                 .collect();
             for (a, conn) in asked {
-                self.seeds.insert(a, retry);
+                self.await_join(a, conn);
                 let hello = self.hello();
                 self.asked_to_join(conn);
                 out.push(Output::Send {

@@ -241,6 +241,7 @@ impl Metrics {
             beacon_dials: _,
             shortcut_dials: _,
             quiet_rounds: _,
+            mends_pruned: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

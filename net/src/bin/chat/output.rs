@@ -532,6 +532,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         beacon_dials,
         shortcut_dials,
         quiet_rounds,
+        mends_pruned,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -578,6 +579,7 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "beacon_dials": beacon_dials,
         "shortcut_dials": shortcut_dials,
         "quiet_rounds": quiet_rounds,
+        "mends_pruned": mends_pruned,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
