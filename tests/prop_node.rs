@@ -6050,3 +6050,44 @@ fn a_joiner_on_a_slow_link_waits_for_its_seeds_answer() {
     }
     assert_eq!((dials(&outs), joins(&outs)), (0, 1), "{outs:?}");
 }
+
+/// A young tree link (open for less than a heartbeat interval and two of
+/// its round trips) that never brought this node anything first and was
+/// not its way to the leader (a child that only took what this node
+/// pushed) closes: nothing was on its way to this node over it, so no
+/// lazy link is grafted. On slow links young links close often while the
+/// overlay forms (full nodes make room), and grafting every lazy link for
+/// each left cycles on the tree until the next beacon. The way to the
+/// leader closing still grafts them.
+#[test]
+fn a_young_link_that_brought_nothing_first_grafts_no_other_when_it_closes() {
+    let grafts = |outs: &[Output]| {
+        outs.iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Send {
+                        msg: Message::Graft(_),
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    for (closed, grafted) in [(4, 0), (1, 2)] {
+        let mut p = placed_under_the_leader(3);
+        // Neighbour 4's hello comes 600 ms after its connection (its
+        // round trip), and it takes this node as its way to the leader.
+        p.step(Step::Connected(4, None)).unwrap();
+        p.step(Step::Wait(600)).unwrap();
+        p.step(Step::Message(4, Message::Hello(hello(key(4, 1)))))
+            .unwrap();
+        p.step(Step::Message(4, Message::Graft(Graft::ids(Vec::new()))))
+            .unwrap();
+        // Open for 1.5 s: past a heartbeat interval, not past two round
+        // trips more.
+        p.step(Step::Wait(900)).unwrap();
+        let outs = p.step(Step::Disconnected(closed)).unwrap();
+        assert_eq!(grafts(&outs), grafted, "link {closed}: {outs:?}");
+    }
+}

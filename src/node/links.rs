@@ -125,10 +125,19 @@ impl Node {
 
     /// Drops a closed connection from the neighbours; if it was on the
     /// broadcast tree, every lazy link is grafted back so the tree
-    /// re-forms. A link turned away as full the moment it opened, that
-    /// brought nothing first, was never part of it: unless it was this
+    /// re-forms. A young tree link (open for less than a heartbeat
+    /// interval and two of its round trips) that never brought anything
+    /// first and was not this node's way to the leader was no way to this
+    /// node (a child that only took what this node pushed, or a link
+    /// turned away as full soon after it opened): unless it was this
     /// node's last tree link (a joiner's link to a seed that answered and
-    /// then made room), one lazy link is grafted, as after a prune.
+    /// then made room), one lazy link is grafted, as after a prune. On
+    /// slow links, where young links close often while the overlay forms,
+    /// grafting every lazy link for those put cycles on the tree until the
+    /// next beacon (`wan-far`: 4.7 payload copies per delivery, 2.6
+    /// without). An older link counts as carrying even with nothing first
+    /// yet: where chat is sparse (after a mass failure) the grafts are
+    /// what joins the survivors' tree again.
     fn forget_link(&mut self, conn: ConnId, c: &Conn, out: &mut Vec<Output>) {
         let Some(p) = c.peer else {
             return;
@@ -147,7 +156,9 @@ impl Node {
         if c.lazy || self.left {
             return;
         }
-        let carried = c.firsts > 0 || self.now - c.opened >= self.cfg.ping_interval;
+        let young = c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2) + self.cfg.ping_interval;
+        let carried =
+            c.firsts > 0 || self.tree_parent() == Some(conn) || self.now - c.opened >= young;
         if carried {
             // What the peer had on its way here is lost with the link:
             // the links put back on the tree push again what came to them
