@@ -3978,15 +3978,8 @@ fn a_node_that_hears_nothing_while_chat_flows_pings_every_link() {
         let until = p.now + cfg.dead_after() + cfg.ping_interval;
         let mut pinged = BTreeSet::new();
         while p.now < until {
-            for o in p.step(Step::Wait(50)).unwrap() {
-                if let Output::Send {
-                    conn,
-                    msg: Message::Ping(_) | Message::Heartbeat(_),
-                } = o
-                {
-                    pinged.insert(conn.0);
-                }
-            }
+            let outs = p.step(Step::Wait(50)).unwrap();
+            pinged.extend(heartbeats(&outs).into_iter().map(|(conn, _)| conn));
             if speaks {
                 p.step(Step::Message(4, Message::Pong(0))).unwrap();
             }
@@ -4033,6 +4026,19 @@ fn a_degraded_node_whose_ring_predecessor_is_a_watched_neighbour_gets_well_again
     );
 }
 
+/// The pings and heartbeats in `outs`: each link's number and nonce.
+fn heartbeats(outs: &[Output]) -> Vec<(u64, u32)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } => Some((conn.0, *x)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Heartbeats and probes over one link draw their nonces from one
 /// counter: the answer to a heartbeat never completes a probe of the same
 /// neighbour, and the reverse. A degraded node pings its ring predecessor
@@ -4048,17 +4054,13 @@ fn every_ping_over_a_link_carries_a_nonce_of_its_own() {
     let mut nonces = Vec::new();
     let until = p.now + Duration::from_secs(10);
     while p.now < until {
-        for o in p.step(Step::Wait(50)).unwrap() {
-            if let Output::Send {
-                conn,
-                msg: Message::Ping(x) | Message::Heartbeat(x),
-            } = o
-            {
-                if conn.0 == 1 {
-                    nonces.push(x);
-                }
-            }
-        }
+        let outs = p.step(Step::Wait(50)).unwrap();
+        nonces.extend(
+            heartbeats(&outs)
+                .into_iter()
+                .filter(|(conn, _)| *conn == 1)
+                .map(|(_, nonce)| nonce),
+        );
     }
     let distinct: BTreeSet<u32> = nonces.iter().copied().collect();
     assert!(nonces.len() >= 4, "{nonces:?}");

@@ -183,7 +183,7 @@ impl Node {
         }
         for (conn, ids) in asks {
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.mend |= c.lazy && self.cfg.rooted_tree;
+                c.mend |= c.lazy;
                 c.lazy = false;
                 c.grafted = Some(self.now);
                 out.push(Output::Send {

@@ -79,9 +79,9 @@ struct Conn {
     /// messages it will not push.
     grafted: Option<Instant>,
     /// Put on the tree by this node's graft for messages announced over it
-    /// that the tree did not bring in time (`Config::rooted_tree`): a
-    /// repair, not a place the leader's beacons gave it. Once copies come
-    /// twice the tree delivers again, and the link leaves it (see
+    /// that the tree did not bring in time: a repair, not a place the
+    /// leader's beacons gave it. With `Config::rooted_tree`, once copies
+    /// come twice the tree delivers again, and the link leaves it (see
     /// [`Node::duplicate_over`]).
     mend: bool,
     /// When this node last took it off the tree (`Message::Prune`): what
