@@ -5981,6 +5981,26 @@ fn a_link_grafted_for_a_missing_message_leaves_the_tree_once_the_tree_delivers_a
     assert_eq!(p.node.stats().mends_pruned, 1);
 }
 
+/// A peer that prunes the link the leader's beacon came by first does not
+/// know it is this node's way to the leader (its prune crossed the beacon,
+/// or it drops a link it grafted for a missing message): this node puts
+/// the link back at once, or it and its subtree would hear nothing until
+/// the next beacon. A prune over any other link stands.
+#[test]
+fn a_prune_over_the_way_to_the_leader_is_answered_with_a_graft() {
+    let grafted = |outs: &[Output], conn| {
+        sent_over(outs, conn)
+            .iter()
+            .any(|m| matches!(m, Message::Graft(_)))
+    };
+    let mut p = placed_under_the_leader(3);
+    p.step(Step::Wait(200)).unwrap();
+    let outs = p.step(Step::Message(2, Message::Prune)).unwrap();
+    assert!(!grafted(&outs, 2), "{outs:?}");
+    let outs = p.step(Step::Message(1, Message::Prune)).unwrap();
+    assert!(grafted(&outs, 1), "{outs:?}");
+}
+
 /// Copies over a link this end holds off the tree are pruned once per
 /// round trip of the link (plus the graft timeout), not once per copy:
 /// what the peer pushed before the prune reached it still comes, and on

@@ -330,6 +330,16 @@ impl Node {
     /// at all: then it puts another link back on.
     fn on_prune(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         self.set_lazy(conn, true);
+        if self.cfg.rooted_tree && self.tree_parent() == Some(conn) {
+            // The link the leader's beacon came by first is this node's
+            // way to the rest: a peer that prunes it does not know it is
+            // this node's parent (its prune crossed the beacon, or it
+            // pruned a link it had grafted for a missing message). Put
+            // back at once, with what came meanwhile, or this node and
+            // its subtree hear nothing until the next beacon.
+            self.graft_way_up(conn, out);
+            return;
+        }
         if self.tree_links() == 0 {
             self.graft_one_but(Some(conn), out);
         }

@@ -1092,7 +1092,7 @@ impl Node {
     /// the peer pushes again what came to it within three of the link's
     /// round trips (a graft's wait at least), since the old way may be
     /// pruned or gone before the peer has the graft.
-    fn graft_way_up(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+    pub(super) fn graft_way_up(&mut self, conn: ConnId, out: &mut Vec<Output>) {
         let replay = self.rtt(conn).saturating_mul(3).max(self.cfg.graft_timeout);
         self.graft_replaying(conn, replay, out);
     }
