@@ -83,7 +83,8 @@ pub struct Config {
     /// that found chat lost lately (a gap ahead of a live message, or a
     /// message only repair brought) asks every lazy link to announce, and
     /// announces over every lazy link itself, for 10 s. Links announce
-    /// the ids gathered for `ihave_interval` as before.
+    /// the ids gathered for `ihave_interval` as before, each announcement
+    /// repeating the ids of the one before it over that link.
     pub announcers: usize,
     /// Take a link off the tree at its first duplicate, as Plumtree does,
     /// instead of once duplicates outnumber the messages it brought first.

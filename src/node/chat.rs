@@ -215,12 +215,21 @@ impl Node {
         }
         for (conn, ids) in self.announce.due_batches(self.now) {
             if self.conns.contains_key(&conn) {
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::IHave(ids),
-                });
+                self.send_ihave(conn, ids, out);
             }
         }
+    }
+
+    /// Sends an announcement of `ids` over `conn`, with the ids of the last
+    /// one over it (see [`announce::Announce::repeating`]) for as long as
+    /// the digest sync takes to come round while chat flows.
+    pub(super) fn send_ihave(&mut self, conn: ConnId, ids: Vec<MsgId>, out: &mut Vec<Output>) {
+        let keep = self.cfg.sync_interval.saturating_mul(1 << CHAT_SYNC_PACE);
+        let ids = self.announce.repeating(conn, ids, self.now, keep);
+        out.push(Output::Send {
+            conn,
+            msg: Message::IHave(ids),
+        });
     }
 
     /// The lazy links a message is announced over: all of them, or
@@ -334,15 +343,9 @@ impl Node {
     fn announce_to(&mut self, conn: ConnId, id: MsgId, out: &mut Vec<Output>) {
         let every = self.announce_window(conn);
         if every == Duration::ZERO {
-            out.push(Output::Send {
-                conn,
-                msg: Message::IHave(vec![id]),
-            });
+            self.send_ihave(conn, vec![id], out);
         } else if let Some(ids) = self.announce.queue(conn, id, self.now, every) {
-            out.push(Output::Send {
-                conn,
-                msg: Message::IHave(ids),
-            });
+            self.send_ihave(conn, ids, out);
         }
     }
 

@@ -814,10 +814,7 @@ impl Node {
                 self.write_payloads(conn, chats, out);
             }
             if let Some(ids) = self.announce.take(conn) {
-                out.push(Output::Send {
-                    conn,
-                    msg: Message::IHave(ids),
-                });
+                self.send_ihave(conn, ids, out);
             }
         }
         // What the peers hear from this node, for the heartbeats.
