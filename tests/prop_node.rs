@@ -5036,6 +5036,13 @@ fn pruned(outs: &[Output], conn: u64) -> bool {
         .any(|o| matches!(o, Output::Send { conn: c, msg: Message::Prune } if *c == ConnId(conn)))
 }
 
+/// Whether `outs` send a graft over `conn`.
+fn grafted(outs: &[Output], conn: u64) -> bool {
+    sent_over(outs, conn)
+        .iter()
+        .any(|m| matches!(m, Message::Graft(_)))
+}
+
 /// A beacon that comes again over a link takes the link off the tree at
 /// both ends, even where this end holds it off already: a peer that
 /// passes a leader's beacon on over a link holds the link on the tree
@@ -5101,12 +5108,7 @@ fn a_node_whose_way_to_the_leader_closed_takes_the_next_copy_as_its_way() {
     let copy = p.step(Step::Message(3, beacon.clone())).unwrap();
     assert!(!pruned(&copy, 3), "{copy:?}");
     outs.extend(copy);
-    assert!(
-        sent_over(&outs, 3)
-            .iter()
-            .any(|m| matches!(m, Message::Graft(_))),
-        "{outs:?}"
-    );
+    assert!(grafted(&outs, 3), "{outs:?}");
     // A copy after that is a copy again.
     let outs = p.step(Step::Message(4, beacon)).unwrap();
     assert!(pruned(&outs, 4), "{outs:?}");
@@ -5960,12 +5962,7 @@ fn a_link_grafted_for_a_missing_message_leaves_the_tree_once_the_tree_delivers_a
     for _ in 0..10 {
         outs.extend(p.step(Step::Wait(100)).unwrap());
     }
-    assert!(
-        sent_over(&outs, 3)
-            .iter()
-            .any(|m| matches!(m, Message::Graft(_))),
-        "{outs:?}"
-    );
+    assert!(grafted(&outs, 3), "{outs:?}");
     p.step(Step::Message(3, Message::Chat(chat(origin, 1))))
         .unwrap();
     // The next comes over the mending link first, then over the tree.
@@ -5988,17 +5985,44 @@ fn a_link_grafted_for_a_missing_message_leaves_the_tree_once_the_tree_delivers_a
 /// the next beacon. A prune over any other link stands.
 #[test]
 fn a_prune_over_the_way_to_the_leader_is_answered_with_a_graft() {
-    let grafted = |outs: &[Output], conn| {
-        sent_over(outs, conn)
-            .iter()
-            .any(|m| matches!(m, Message::Graft(_)))
-    };
     let mut p = placed_under_the_leader(3);
     p.step(Step::Wait(200)).unwrap();
     let outs = p.step(Step::Message(2, Message::Prune)).unwrap();
     assert!(!grafted(&outs, 2), "{outs:?}");
     let outs = p.step(Step::Message(1, Message::Prune)).unwrap();
     assert!(grafted(&outs, 1), "{outs:?}");
+}
+
+/// Each announcement over a link off the tree repeats the ids of the one
+/// before it over that link: where both of a node's announcers lose the
+/// same announcement, the next one makes up for it instead of the digest
+/// sync seconds later. Past four sync intervals nothing is repeated.
+#[test]
+fn an_announcement_repeats_the_one_before_it_over_its_link() {
+    let origin = key(2, 1);
+    let id = |seq| MsgId { origin, seq };
+    // The ids announced over link 3 once chat `seq` came over the tree.
+    let pass_on = |p: &mut Probe, seq| -> Vec<MsgId> {
+        let mut outs = p
+            .step(Step::Message(1, Message::Chat(chat(origin, seq))))
+            .unwrap();
+        outs.extend(p.step(Step::Wait(200)).unwrap());
+        sent_over(&outs, 3)
+            .iter()
+            .filter_map(|m| match m {
+                Message::IHave(ids) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    let mut p = placed_under_the_leader(3);
+    p.step(Step::Wait(200)).unwrap();
+    assert_eq!(pass_on(&mut p, 1), vec![id(1)]);
+    assert_eq!(pass_on(&mut p, 2), vec![id(1), id(2)]);
+    // Past four sync intervals the sync has come round: no repeat.
+    p.step(Step::Wait(5000)).unwrap();
+    assert_eq!(pass_on(&mut p, 3), vec![id(3)]);
 }
 
 /// Copies over a link this end holds off the tree are pruned once per
