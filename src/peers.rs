@@ -114,6 +114,17 @@ impl Accusers {
     pub fn push(&mut self, a: Accusation) {
         self.0.get_or_insert_default().push((a.by(), a));
     }
+
+    /// Puts `a` in the place of accuser `old`, if `old` is one of them.
+    pub fn replace(&mut self, old: Id, a: Accusation) {
+        if let Some(slot) = self
+            .0
+            .as_mut()
+            .and_then(|v| v.iter_mut().find(|(id, _)| *id == old))
+        {
+            *slot = (a.by(), a);
+        }
+    }
 }
 
 impl Member {

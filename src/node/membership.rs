@@ -347,20 +347,43 @@ impl Node {
     }
 
     /// Another accuser of a suspect: the suspicion runs out sooner. True if
-    /// it is news (to spread, so others count it too).
+    /// it is news (to spread, so others count it too). The accusers kept
+    /// are bounded: once they are as many as count, an accuser that
+    /// confirms (see `confirming_accusers`) takes the place of one that
+    /// does not, so that accusers this node does not count (refuted too
+    /// often, or accused themselves) cannot hold the places of those it
+    /// does.
     fn confirm(&mut self, id: Id, accuser: Option<Accusation>) -> bool {
         let most = self.cfg.indirect_probes + 1;
+        let Some(a) = accuser else {
+            return false;
+        };
+        let Some(m) = self.members.get(&id) else {
+            return false;
+        };
+        if m.accusers.contains(&a.by()) {
+            return false;
+        }
+        let confirms = |x: Id| !self.limited(x) && !self.held_accused(x);
+        let place = if m.accusers.len() < most {
+            None
+        } else if confirms(a.by()) {
+            match m.accusers.ids().find(|x| !confirms(*x)) {
+                Some(x) => Some(x),
+                None => return false,
+            }
+        } else {
+            return false;
+        };
         let Some(m) = self.members.get_mut(&id) else {
             return false;
         };
-        match accuser {
-            Some(a) if !m.accusers.contains(&a.by()) && m.accusers.len() < most => {
-                m.accusers.push(a);
-                self.arm_suspicion(id);
-                true
-            }
-            _ => false,
+        match place {
+            Some(old) => m.accusers.replace(old, a),
+            None => m.accusers.push(a),
         }
+        self.arm_suspicion(id);
+        true
     }
 
     /// Sets when a suspect's suspicion runs out: `suspect_timeout` with one
