@@ -331,10 +331,17 @@ fn the_send_budget_cuts_the_peer_that_holds_the_most_bytes() {
         assert_eq!(chats.get(), 4001, "a reading node lost chats");
     }
 
+    // The stuck peer is cut once it holds the most. A reading peer may be
+    // cut too on a loaded machine (two frames are little to hold), and
+    // comes back: it is linked again below.
     let cut = || {
         board
             .latest()
-            .is_some_and(|s| s.adapter.slow_peers_dropped == 1)
+            .is_some_and(|s| s.adapter.slow_peers_dropped >= 1)
+            && !a
+                .peers()
+                .iter()
+                .any(|p| p.node.id == stuck_id && p.neighbour)
     };
     let deadline = crossbeam_channel::after(WITHIN);
     while !cut() {
@@ -353,17 +360,12 @@ fn the_send_budget_cuts_the_peer_that_holds_the_most_bytes() {
             recv(crossbeam_channel::after(Duration::from_millis(20))) -> _ => {}
         }
     }
-    let peers = a.peers();
-    assert!(
-        !peers.iter().any(|p| p.node.id == stuck_id && p.neighbour),
-        "{peers:?}"
-    );
-    for n in [&b, &c] {
-        assert!(
-            peers.iter().any(|p| p.addr == n.addr() && p.neighbour),
-            "{peers:?}"
-        );
-    }
+    eventually("a linked to b and c again", || {
+        let peers = a.peers();
+        [&b, &c]
+            .iter()
+            .all(|n| peers.iter().any(|p| p.addr == n.addr() && p.neighbour))
+    });
     drop(stop_tx);
     pinger.join().unwrap();
 }
