@@ -802,8 +802,8 @@ impl Node {
         self.chat_repaired = Some(self.now);
         let theirs: BTreeMap<NodeKey, u64> = d.entries.iter().copied().collect();
         let mut chats = Vec::new();
-        let mut young = Vec::new();
         let mut used = 0;
+        let mut held_back = false;
         let budget = self.frame_budget();
         // What arrived here within the last sync interval (or two round
         // trips of the link, if longer) is most likely still in flight to
@@ -818,28 +818,17 @@ impl Node {
             let have = theirs.get(key).copied().unwrap_or(0);
             if s.delivered > have {
                 for (at, c) in self.store.range(*key, have + 1, s.delivered) {
-                    if chats.len() + young.len() >= self.cfg.repair_batch
-                        || used + chat_size(c) > budget
-                    {
+                    if chats.len() >= self.cfg.repair_batch || used + chat_size(c) > budget {
                         break 'streams;
                     }
-                    used += chat_size(c);
                     if self.now - at >= in_flight {
+                        used += chat_size(c);
                         chats.push(c.clone());
                     } else {
-                        young.push(c.clone());
+                        held_back = true;
                     }
                 }
             }
-        }
-        // A peer that lacks what is no longer in flight was not reached
-        // by the flow (it was cut off, or its copies were lost): the
-        // younger messages are not on their way to it either, and go
-        // with the older ones. One that lacks only the young ones most
-        // likely has them coming.
-        let held_back = !young.is_empty() && chats.is_empty();
-        if !held_back {
-            chats.append(&mut young);
         }
         if held_back {
             // Only on a link just made: within one overlay the held-back
