@@ -364,14 +364,13 @@ impl Node {
         if m.accusers.contains(&a.by()) {
             return false;
         }
-        let confirms = |x: Id| !self.limited(x) && !self.held_accused(x);
         let place = if m.accusers.len() < most {
             None
-        } else if confirms(a.by()) {
-            match m.accusers.ids().find(|x| !confirms(*x)) {
-                Some(x) => Some(x),
-                None => return false,
-            }
+        } else if self.confirms(a.by()) {
+            let Some(x) = m.accusers.ids().find(|x| !self.confirms(*x)) else {
+                return false;
+            };
+            Some(x)
         } else {
             return false;
         };
@@ -756,10 +755,13 @@ impl Node {
     /// starts a suspicion and keeps it, but shortens no wait (Lifeguard's
     /// confirmations are independent ones).
     pub(super) fn confirming_accusers(&self, m: &Member) -> usize {
-        m.accusers
-            .ids()
-            .filter(|a| !self.limited(*a) && !self.held_accused(*a))
-            .count()
+        m.accusers.ids().filter(|a| self.confirms(*a)).count()
+    }
+
+    /// Whether accuser `a`'s word is an independent confirmation here:
+    /// counted (see `limited`) and not held accused itself.
+    fn confirms(&self, a: Id) -> bool {
+        !self.limited(a) && !self.held_accused(a)
     }
 
     /// Notes, as `id`'s suspicion is armed, whether accused and accusers
