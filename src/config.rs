@@ -97,8 +97,10 @@ pub struct Config {
     /// came over joins the tree (grafted, if it was off it) and every
     /// tree link a copy comes again over leaves it, so the tree is the
     /// first-arrival (fewest hops on even links) tree from the leader,
-    /// checked with every beacon while chat flows (an idle group's
-    /// beacons go over the tree only); only the links whose place
+    /// checked with every beacon while chat flows or a group that formed
+    /// lately has settled (its roster changed within a beacon interval,
+    /// then stayed the same for `reconnect_interval`; other idle beacons
+    /// go over the tree only); only the links whose place
     /// changed cost a message. Chat duplicates and arrivals then leave
     /// the tree alone, but for a peer that pushes over a link this end
     /// holds off the tree, which is told (grafts for missing messages

@@ -2196,6 +2196,19 @@ fn roster_repair_trades_only_the_buckets_that_differ() {
 
 /// A probe with neighbours 10.0.0.1 ..= 10.0.0.`n` (incarnation 1),
 /// neighbour `i` handshaken on conn `i`.
+/// [`probe_with_neighbours`] that no longer counts as forming: its
+/// roster has stayed the same for a beacon interval (one heartbeat tick
+/// here), so an idle node's beacons go over its tree links only.
+fn settled_with_neighbours(mut cfg: Config, n: u8) -> Probe {
+    cfg.beacon_interval = cfg.ping_interval;
+    let tick = cfg.ping_interval.as_millis();
+    let mut p = probe_with_neighbours(cfg, n);
+    for _ in 0..2 {
+        p.step(Step::Wait(tick)).unwrap();
+    }
+    p
+}
+
 fn probe_with_neighbours(cfg: Config, n: u8) -> Probe {
     let mut p = Probe::new(cfg, 1, 7);
     for i in 1..=n {
@@ -5127,6 +5140,32 @@ fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
     assert!(!pruned(&outs, 1), "{outs:?}");
 }
 
+/// A prune from this end and a graft from the peer can cross: the
+/// graft puts this end back on the tree (it pushes over the link), while
+/// the prune takes the peer's end off it (the peer pushes nothing). A
+/// later beacon that comes first over that link makes it this node's way
+/// to the leader: it grafts the link although its own end is on the
+/// tree, or nothing would come down it until the next beacon.
+#[test]
+fn a_beacon_first_over_a_link_the_peer_holds_off_the_tree_grafts_it() {
+    let cfg = Config::testing();
+    let mut p = settled_with_neighbours(cfg.clone(), 3);
+    let beacon = |seq| Message::Beacon(Beacon::new(key(1, 1), seq));
+    p.step(Step::Message(2, beacon(1))).unwrap();
+    let outs = p.step(Step::Message(3, beacon(1))).unwrap();
+    assert!(pruned(&outs, 3), "{outs:?}");
+    // The peer's graft crossed the prune.
+    p.step(Step::Message(3, Message::Graft(Graft::ids(Vec::new()))))
+        .unwrap();
+    p.step(Step::Wait(cfg.beacon_interval.as_millis())).unwrap();
+    let outs = p.step(Step::Message(3, beacon(2))).unwrap();
+    assert!(grafted(&outs, 3), "{outs:?}");
+    // Once grafted, a later beacon over it asks nothing more.
+    p.step(Step::Wait(cfg.beacon_interval.as_millis())).unwrap();
+    let outs = p.step(Step::Message(3, beacon(3))).unwrap();
+    assert!(!grafted(&outs, 3), "{outs:?}");
+}
+
 /// While a group forms, members that do not know the head of the ring
 /// yet lead too, and their beacons' floods cross the leader's. Only the
 /// beacons of the member a node follows shape its tree: a copy again of
@@ -5135,7 +5174,7 @@ fn a_beacon_again_over_a_link_off_the_tree_prunes_the_peers_end() {
 /// leader's next beacon).
 #[test]
 fn a_beacon_of_a_member_this_node_does_not_follow_prunes_nothing() {
-    let mut p = probe_with_neighbours(Config::testing(), 3);
+    let mut p = settled_with_neighbours(Config::testing(), 3);
     // Neighbour 1 heads the ring: neighbour 2 is not the leader here.
     let other = Message::Beacon(Beacon::new(key(2, 1), 1));
     p.step(Step::Message(2, other.clone())).unwrap();

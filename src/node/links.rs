@@ -361,7 +361,11 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         let now = self.now;
-        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.lazy) else {
+        let Some(c) = self
+            .conns
+            .get_mut(&conn)
+            .filter(|c| c.lazy || c.peer_holds_off())
+        else {
             return;
         };
         c.lazy = false;

@@ -133,6 +133,15 @@ impl Conn {
     fn kept_by_prober(&self) -> bool {
         self.dialed.is_none() && self.peer.is_none() && self.probe
     }
+
+    /// Whether the peer's end holds the link off the tree as far as this
+    /// end knows: this node's last word over it was a prune, not a graft.
+    /// A graft from the peer that crossed that prune put this end back on
+    /// the tree (it pushes), while the peer's end stays off it.
+    fn peer_holds_off(&self) -> bool {
+        self.pruned
+            .is_some_and(|p| self.grafted.is_none_or(|g| p > g))
+    }
 }
 
 /// What part of the sender's view a peer list covers.

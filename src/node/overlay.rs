@@ -884,9 +884,12 @@ impl Node {
         if followed {
             self.overlay.tree.alts.clear();
         }
-        if lazy && followed {
-            // Came first over a link off the tree (the leader pushes its
-            // own over every link, and every node while chat flows): the
+        let off = lazy || self.conns.get(&conn).is_some_and(|c| c.peer_holds_off());
+        if off && followed {
+            // Came first over a link off the tree, at this end or, as far
+            // as this end knows, at the peer's (a prune from here crossed
+            // a graft from there). The leader pushes its own over every
+            // link, and every node while chat flows or the group forms: the
             // tree lacked this path, as when prunes for different senders
             // cut it apart (Plumtree's graft, here without waiting for a
             // message to go missing), or it is faster than the way the
@@ -944,8 +947,7 @@ impl Node {
         // Only while chat flows or the group forms (its roster changed
         // within a beacon interval): an idle group's tree carries nothing
         // whose latency counts, and a shortcut costs a dial and a slot.
-        let forming = self.now - self.overlay.roster.1 < self.cfg.beacon_interval;
-        if !(self.chat_flows() || forming) {
+        if !(self.chat_flows() || self.forming()) {
             return;
         }
         if !self.cfg.rooted_tree
@@ -1235,11 +1237,23 @@ impl Node {
 
     /// Whether this node's beacons shape a rooted tree now
     /// (`Config::rooted_tree`): while chat flows (a new message within
-    /// three beacon intervals). An idle group's beacons go over the tree
-    /// only, as without it: a beacon over every link costs a message per
-    /// link, and its prunes as many again, for a tree nobody uses.
+    /// three beacon intervals) or a group that formed lately has settled
+    /// (see [`Node::forming`]; its roster stayed the same for
+    /// `reconnect_interval`): its links are new, and a tree left from
+    /// before they came may be deep or cut apart when chat starts. Not
+    /// while members still arrive: their arrivals go over the tree
+    /// links, which the shaping rules leave off the tree until a beacon
+    /// places them. An idle group's beacons otherwise go over the tree
+    /// only, as without it: a beacon over every link costs a message
+    /// per link, and its prunes as many again, for a tree nobody uses.
     fn shaping_tree(&self) -> bool {
-        self.cfg.rooted_tree && self.chat_flows()
+        self.cfg.rooted_tree && (self.chat_flows() || (self.forming() && self.roster_settled()))
+    }
+
+    /// Whether the group forms: its roster changed within a beacon
+    /// interval.
+    fn forming(&self) -> bool {
+        self.now - self.overlay.roster.1 < self.cfg.beacon_interval
     }
 
     /// Whether a new chat message came within three beacon intervals.
