@@ -3646,6 +3646,19 @@ fn a_probed_member_with_newer_leader_beacons_is_dialled_as_a_bridge() {
     assert_eq!(p.node.stats().beacon_dials, 1);
 }
 
+/// How many chats `outs` send over link 2 by repair (`History`).
+fn history_on_2(outs: &[Output]) -> usize {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn: ConnId(2),
+                msg: Message::History(h),
+            } => Some(h.chats.len()),
+            _ => None,
+        })
+        .sum()
+}
+
 /// A repair over a link just made holds back what came moments before as
 /// still in flight to the peer; once it would have landed, the node asks
 /// for the peer's digest again and sends what is still missing. A link
@@ -3664,17 +3677,6 @@ fn messages_held_back_on_a_new_link_are_offered_again_once_they_would_have_lande
             entries: vec![],
             reply,
         })
-    };
-    let history_on_2 = |outs: &[Output]| {
-        outs.iter()
-            .filter_map(|o| match o {
-                Output::Send {
-                    conn: ConnId(2),
-                    msg: Message::History(h),
-                } => Some(h.chats.len()),
-                _ => None,
-            })
-            .sum::<usize>()
     };
     let outs = p.step(Step::Message(2, empty(true))).unwrap();
     assert_eq!(history_on_2(&outs), 0, "held back as in flight: {outs:?}");
@@ -3698,6 +3700,39 @@ fn messages_held_back_on_a_new_link_are_offered_again_once_they_would_have_lande
     }
     assert!(asked, "the node asks for the peer's digest again");
     let outs = p.step(Step::Message(2, empty(false))).unwrap();
+    assert_eq!(history_on_2(&outs), 1, "{outs:?}");
+}
+
+/// What counts as still in flight to a peer follows the measured
+/// latencies, not a fixed interval: on a tree whose links are fast (this
+/// node one quick hop from the leader) a message that came here 200 ms
+/// before the peer's digest left has landed wherever it could, and a
+/// peer that lacks it gets it at once, where a fixed sync interval
+/// (1 s) held it back. One that came within `graft_timeout` is still
+/// held back.
+#[test]
+fn what_counts_as_in_flight_follows_the_measured_latencies() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 1);
+    p.step(Step::Message(1, Message::Beacon(Beacon::new(key(1, 1), 1))))
+        .unwrap();
+    assert_eq!(p.node.leader(), Some(id(1)));
+    p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    let came = p.now;
+    p.step(Step::Open(2, None, Message::Hello(hello(key(2, 1)))))
+        .unwrap();
+    let lacks = Message::Digest(Digest {
+        entries: vec![],
+        reply: false,
+    });
+    p.step(Step::Wait(cfg.graft_timeout.as_millis() / 2))
+        .unwrap();
+    let outs = p.step(Step::Message(2, lacks.clone())).unwrap();
+    assert_eq!(history_on_2(&outs), 0, "held back as in flight: {outs:?}");
+    p.step(Step::Wait(cfg.graft_timeout.as_millis())).unwrap();
+    assert!(p.now - came < cfg.sync_interval);
+    let outs = p.step(Step::Message(2, lacks)).unwrap();
     assert_eq!(history_on_2(&outs), 1, "{outs:?}");
 }
 
@@ -3963,6 +3998,51 @@ fn a_death_declared_by_another_ends_a_degraded_nodes_suspicion_at_the_shortest_w
         state_of(&p, id(5)),
         Some(MemberState::Dead),
         "the shortest wait was stretched by this node's health"
+    );
+}
+
+/// The shortest wait of a suspicion that a death declared by another
+/// confirmed adds none of this node's own round trips for the accused to
+/// refute in: the declarer's wait allowed for that. A node that runs late
+/// measures its own lateness into every round trip (here its pings are
+/// answered 800 ms late), and added twice it kept a crashed member past
+/// the 10 s limit (`slow-nodes` seed 98, a node slowed by 1.66 s: 10.7 s).
+#[test]
+fn a_death_declared_by_another_waits_for_none_of_this_nodes_round_trips() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+    // Every ping and heartbeat is answered 800 ms late.
+    let late = Duration::from_millis(800);
+    let mut owed: Vec<(Instant, u64, u32)> = Vec::new();
+    let until = p.now + cfg.ping_interval.saturating_mul(6);
+    while p.now < until {
+        for o in p.step(Step::Wait(50)).unwrap() {
+            if let Output::Send {
+                conn,
+                msg: Message::Ping(x) | Message::Heartbeat(x),
+            } = o
+            {
+                owed.push((p.now + late, conn.0, x));
+            }
+        }
+        let now = p.now;
+        for (_, conn, x) in owed.iter().filter(|(t, ..)| *t <= now) {
+            p.step(Step::Message(*conn, Message::Pong(*x))).unwrap();
+        }
+        owed.retain(|(t, ..)| *t > now);
+    }
+    // Member 5 is accused by 1, then declared dead by another.
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
+        .unwrap();
+    p.step(Step::Message(3, listed_as(key(5, 1), MemberState::Dead)))
+        .unwrap();
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
+    run_answering(&mut p, cfg.suspect_min + Duration::from_millis(200));
+    assert_eq!(
+        state_of(&p, id(5)),
+        Some(MemberState::Dead),
+        "the shortest wait added this node's round trips"
     );
 }
 

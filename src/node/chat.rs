@@ -805,10 +805,9 @@ impl Node {
         let mut used = 0;
         let mut held_back = false;
         let budget = self.frame_budget();
-        // What arrived here within the last sync interval (or two round
-        // trips of the link, if longer) is most likely still in flight to
-        // the peer.
-        let in_flight = self.cfg.sync_interval.max(self.rtt(conn).saturating_mul(2));
+        // What arrived here within that long is most likely still in
+        // flight to the peer.
+        let in_flight = self.in_flight(conn);
         'streams: for (key, s) in &self.streams.map {
             if self.long_gone(*key) {
                 // Forgotten at the next gc: not handed on meanwhile (a
@@ -864,6 +863,34 @@ impl Node {
                 }),
             });
         }
+    }
+
+    /// How long a message that reached this node may still be on its way
+    /// to the peer over `conn` with nothing lost, by the measured
+    /// latencies. On the leader's first-arrival tree (`Config::rooted_tree`)
+    /// this node sits `at` from the leader (its beacon's way, half of each
+    /// link's round trip summed), and a neighbour no further than `at`
+    /// plus half the link's round trip, so the tree's way between them is
+    /// at most `2 at` plus that half; the peer's digest left it half a
+    /// round trip before it came, and each hop may hold a message for
+    /// `chat_batch`. At least four round trips of the link (an
+    /// announcement, a graft and its answer), and `graft_timeout` (how
+    /// late the tree may be before a message counts as lost there, which
+    /// also covers links whose round trip is not measured yet). Without a
+    /// place on the
+    /// tree (no beacon within two intervals, or no rooted tree) a sync
+    /// interval, or two round trips if longer. Doubling the estimate held
+    /// messages back past a sync interval on a 40-node tree of 20-120 ms
+    /// links, and a bridge between two halves then got one half's
+    /// messages only 5.5 s later (`wan-bridges` seeds 2 and 12).
+    pub(super) fn in_flight(&self, conn: ConnId) -> Duration {
+        let rtt = self.rtt(conn);
+        let Some((at, hops)) = self.tree_place().filter(|_| self.cfg.rooted_tree) else {
+            return self.cfg.sync_interval.max(rtt.saturating_mul(2));
+        };
+        let hops = u64::from(hops) * 2 + 1;
+        let way = at.saturating_mul(2) + rtt + self.cfg.chat_batch.saturating_mul(hops);
+        way.max(rtt.saturating_mul(4)).max(self.cfg.graft_timeout)
     }
 
     /// Sync round: over each link just made where the first repair held

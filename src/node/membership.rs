@@ -441,7 +441,14 @@ impl Node {
         // back: at least two round trips of a typical link more, which
         // the shortest wait does not allow for on wide-area links (on a
         // LAN, next to nothing).
-        let far = self.typical_rtt().saturating_mul(2);
+        // Not for a death another node declared: its wait allowed for
+        // that already (and the round trips a node that runs late
+        // measures hold its own lateness too).
+        let far = if m.heard_dead {
+            Duration::ZERO
+        } else {
+            self.typical_rtt().saturating_mul(2)
+        };
         self.suspicion_start(m) + Duration::from_millis(wait) + far
     }
 

@@ -200,6 +200,21 @@ impl Node {
         }
     }
 
+    /// This node's way from the leader on the tree and its hops, as the
+    /// leader's newest beacon found them, if that came within two beacon
+    /// intervals (the leader itself: none, at once).
+    pub(super) fn tree_place(&self) -> Option<(Duration, u8)> {
+        let Some(l) = self.overlay.leader else {
+            return (self.overlay.seq > 0).then_some((Duration::ZERO, 0));
+        };
+        let every = self.cfg.beacon_interval.saturating_mul(2);
+        self.overlay
+            .seen
+            .get(&l)
+            .filter(|(_, t)| self.now - *t < every)
+            .map(|(b, _)| (Duration::from_millis(u64::from(b.at_ms)), b.hops))
+    }
+
     /// [`Node::beacon_news`] without this node's place on the tree: what a
     /// hello or a probe answer tells (a part that lags), 10-14 bytes
     /// less than a beacon passed on.
