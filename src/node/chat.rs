@@ -877,12 +877,11 @@ impl Node {
     /// announcement, a graft and its answer), and `graft_timeout` (how
     /// late the tree may be before a message counts as lost there, which
     /// also covers links whose round trip is not measured yet). Without a
-    /// place on the
-    /// tree (no beacon within two intervals, or no rooted tree) a sync
-    /// interval, or two round trips if longer. Doubling the estimate held
-    /// messages back past a sync interval on a 40-node tree of 20-120 ms
-    /// links, and a bridge between two halves then got one half's
-    /// messages only 5.5 s later (`wan-bridges` seeds 2 and 12).
+    /// place on the tree (no beacon within two intervals, or no rooted
+    /// tree) a sync interval, or two round trips if longer. Doubling the
+    /// estimate held messages back past a sync interval on a 40-node tree
+    /// of 20-120 ms links, and a bridge between two halves then got one
+    /// half's messages only 5.5 s later (`wan-bridges` seeds 2 and 12).
     pub(super) fn in_flight(&self, conn: ConnId) -> Duration {
         let rtt = self.rtt(conn);
         let Some((at, hops)) = self.tree_place().filter(|_| self.cfg.rooted_tree) else {
