@@ -3703,6 +3703,56 @@ fn messages_held_back_on_a_new_link_are_offered_again_once_they_would_have_lande
     assert_eq!(history_on_2(&outs), 1, "{outs:?}");
 }
 
+/// A link just made to join two parts of the overlay (the dialler's hello
+/// says it bridges) has no other path for what came here moments before:
+/// a repair over it holds nothing back as in flight. (Over a link that
+/// says nothing of the kind the same message is held back, see
+/// `messages_held_back_on_a_new_link_are_offered_again_once_they_would_have_landed`.)
+#[test]
+fn a_repair_over_a_bridge_just_made_holds_nothing_back() {
+    let mut p = probe_with_neighbours(Config::testing(), 1);
+    p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    let mut h = hello(key(2, 1));
+    h.bridge = true;
+    p.step(Step::Open(2, None, Message::Hello(h))).unwrap();
+    let outs = p
+        .step(Step::Message(
+            2,
+            Message::Digest(Digest {
+                entries: vec![],
+                reply: true,
+            }),
+        ))
+        .unwrap();
+    assert_eq!(history_on_2(&outs), 1, "{outs:?}");
+}
+
+/// At the handshake of a bridge, chat that differs is compared at once,
+/// even at a mark this node has not reached yet: the two parts were cut
+/// apart, and what one lacks of the other's chat has no other way to
+/// come. Over another link such a mark waits for a later sync round.
+#[test]
+fn a_bridge_handshake_trades_digests_whatever_the_marks() {
+    for bridge in [false, true] {
+        let mut p = probe_with_neighbours(Config::testing(), 1);
+        p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+            .unwrap();
+        let h = Hello {
+            bridge,
+            chat_mark: 1 << 40,
+            chat_hash: 7,
+            ..hello(key(2, 1))
+        };
+        let outs = p.step(Step::Open(2, None, Message::Hello(h))).unwrap();
+        let asked = outs.iter().any(|o| {
+            matches!(o,
+                Output::Send { conn: ConnId(2), msg: Message::Digest(d) } if d.reply)
+        });
+        assert_eq!(asked, bridge, "bridge {bridge}: {outs:?}");
+    }
+}
+
 /// What counts as still in flight to a peer follows the measured
 /// latencies, not a fixed interval: on a tree whose links are fast (this
 /// node one quick hop from the leader) a message that came here 200 ms
@@ -3882,6 +3932,115 @@ fn a_probed_member_whose_chat_differs_at_a_settled_mark_is_dialled_as_a_bridge()
     let dialled = answer_probes_with_chat(&mut p, d, None, other, &mut opened);
     assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
     assert_eq!(p.node.stats().beacon_dials, 1);
+}
+
+/// A node whose neighbour links have all gone quiet (it wrote to them,
+/// and nothing came back for `dead_after`) while its probes still reach
+/// members is cut off, with those members, from the rest of the overlay:
+/// a few members cut away together, each holding only links to the far
+/// side that it cannot declare dead yet. It dials a member its probe
+/// reached as a bridge, once. While its links speak, probe answers dial
+/// no one.
+#[test]
+fn a_node_whose_links_all_went_quiet_bridges_to_a_member_its_probe_reached() {
+    let (mut p, mut opened) = follower(Config {
+        max_connections: 2,
+        ..Config::testing()
+    });
+    let dialled = answer_probes(&mut p, Duration::from_secs(3), None, &mut opened);
+    assert_eq!(dialled, vec![], "the links speak");
+    assert_eq!(p.node.stats().beacon_dials, 0);
+    // Links 1 and 2 (the neighbours) now carry nothing either way.
+    let until = p.now + Duration::from_secs(3);
+    let mut dialled = Vec::new();
+    while p.now < until {
+        let mut outs = p.step(Step::Deadline).unwrap();
+        while let Some(o) = outs.pop() {
+            if matches!(&o, Output::Send { conn, .. } if conn.0 <= 2) {
+                continue;
+            }
+            let (more, bridge) = answer_output(&mut p, o, None, None, &mut opened);
+            dialled.extend(bridge);
+            outs.extend(more);
+        }
+    }
+    assert_eq!(dialled.len(), 1, "dialled {dialled:?}");
+    assert_eq!(p.node.stats().beacon_dials, 1);
+}
+
+/// A node most of whose links went silent has a cut between it and most
+/// members it knows, and a random dial mostly goes across it: it dials
+/// first the members its probes reached lately, which are on its side.
+/// (In a 40-node variant of `minority-cut`, two of the five members cut
+/// away kept dialling the far side and linked up with the other three
+/// only after the heal; chat sent among the five at the cut's start came
+/// past the 5 s limit.)
+#[test]
+fn a_node_whose_links_mostly_went_silent_dials_members_its_probes_reached() {
+    let cfg = Config {
+        max_connections: 4,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg, 4);
+    for i in 5..=200 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    let mut opened = BTreeMap::new();
+    answer_probes(&mut p, Duration::from_millis(2500), None, &mut opened);
+    let reached: std::collections::BTreeSet<SocketAddr> = opened.values().copied().collect();
+    assert!(!reached.is_empty(), "the node probed members");
+    // Links 2, 3 and 4 ask for chat (they are on the tree), then carry
+    // nothing either way; link 1 speaks, and brings chat every 200 ms.
+    // The pushes go unanswered, and so do the heartbeats that follow.
+    for conn in 2..=4 {
+        let graft = Message::Graft(Graft {
+            ids: Vec::new(),
+            replay_ms: 0,
+        });
+        p.step(Step::Message(conn, graft)).unwrap();
+    }
+    let until = p.now + Duration::from_secs(4);
+    let mut redialled = Vec::new();
+    let (mut seq, mut next) = (0, p.now);
+    while p.now < until {
+        let mut outs = p.step(Step::Deadline).unwrap();
+        if p.now >= next {
+            seq += 1;
+            next = p.now + Duration::from_millis(200);
+            let c = Message::Chat(chat(key(1, 1), seq));
+            outs.extend(p.step(Step::Message(1, c)).unwrap());
+        }
+        while let Some(o) = outs.pop() {
+            if matches!(&o, Output::Send { conn, .. } if (2..=4).contains(&conn.0)) {
+                continue;
+            }
+            // A dial for a neighbour slot opens with a hello (a probe's
+            // with a ping).
+            let to = match &o {
+                Output::Connect { addr } if reached.contains(addr) => Some(*addr),
+                _ => None,
+            };
+            let linked = p.node.neighbours().count();
+            let (more, _) = answer_output(&mut p, o, None, None, &mut opened);
+            let hello = more.iter().any(|m| {
+                matches!(
+                    m,
+                    Output::Send {
+                        msg: Message::Hello(_),
+                        ..
+                    }
+                )
+            });
+            redialled.extend(to.filter(|_| hello).map(|a| (a, linked)));
+            outs.extend(more);
+        }
+    }
+    // Before the silence closes the links: a node left with a neighbour
+    // or none dials any member its probe reached anyway.
+    assert!(
+        redialled.iter().any(|(_, linked)| *linked == 4),
+        "reached {reached:?}, dialled for a slot {redialled:?}"
+    );
 }
 
 /// A node with `n` neighbours that answer everything, one watched link,
@@ -4784,6 +4943,68 @@ fn a_neighbour_checked_on_hearsay_while_it_speaks_keeps_its_slot() {
         assert_eq!(byes.len(), 1, "one neighbour makes room: {outs:?}");
         assert_eq!(byes[0] == ConnId(1), quiet, "quiet: {quiet}: {byes:?}");
     }
+}
+
+/// A full node that a shortcut dial reaches gives away a link off the
+/// tree, not a child on the tree that only takes the chat pushed to it:
+/// such a link answers nothing until its next heartbeat, and that is no
+/// sign of a death (on `scenarios/wan.toml` seed 0 a grandchild's
+/// shortcut took such a child's slot, and the child grafted every link it
+/// had until the next beacon: one duplicate per chat over the run). A
+/// needy dial (from a node with no neighbours) still takes the quiet
+/// link's slot.
+#[test]
+fn a_shortcut_takes_no_quiet_childs_slot() {
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    // Links 2 and 3 open off the tree (covered by link 1); 2 asks for
+    // chat and so becomes a child on the tree.
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    p.step(Step::Message(
+        2,
+        Message::Graft(Graft {
+            ids: Vec::new(),
+            replay_ms: 0,
+        }),
+    ))
+    .unwrap();
+    let outs = p
+        .step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+        .unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                conn: ConnId(2),
+                msg: Message::Chat(_)
+            }
+        )),
+        "pushed to 2: {outs:?}"
+    );
+    p.step(Step::Wait(cfg.ping_interval.as_millis() * 3 / 2))
+        .unwrap();
+    // Members this node knows (a stranger's dial is needy).
+    for i in [4, 5] {
+        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+    }
+    let shortcut = |i| {
+        Message::Hello(Hello {
+            shortcut: true,
+            degree: 4,
+            ..hello(key(i, 1))
+        })
+    };
+    let outs = p.step(Step::Open(10, None, shortcut(4))).unwrap();
+    assert!(turned_away(&outs, 3), "off the tree goes first: {outs:?}");
+    assert!(!turned_away(&outs, 2), "{outs:?}");
+    let needy = Message::Hello(Hello {
+        degree: 0,
+        ..hello(key(5, 1))
+    });
+    let outs = p.step(Step::Open(11, None, needy)).unwrap();
+    assert!(turned_away(&outs, 2), "a needy dial: {outs:?}");
 }
 
 /// A node with neighbours 2, 3 and 4, all its slots, that knows members 1

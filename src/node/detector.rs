@@ -164,6 +164,19 @@ impl Detector {
         self.reached.get(&id).copied()
     }
 
+    /// The members that answered a ping over a probe connection within
+    /// `within` before `now`, the latest first.
+    pub(super) fn reached_within(&self, now: Instant, within: Duration) -> Vec<Id> {
+        let mut near: Vec<(Instant, Id)> = self
+            .reached
+            .iter()
+            .filter(|(_, t)| now - **t <= within)
+            .map(|(a, t)| (*t, *a))
+            .collect();
+        near.sort_unstable_by(|a, b| b.cmp(a));
+        near.into_iter().map(|(_, a)| a).collect()
+    }
+
     /// Whether a ping to `id` awaits its answer.
     pub(super) fn pinging(&self, id: Id) -> bool {
         self.ping_due(id).is_some()
@@ -521,6 +534,7 @@ impl Node {
         let beacon = self.answer_beacon(conn, beacon);
         self.beacon_from_probe(id, beacon, out);
         self.chat_from_probe(id, chat, out);
+        self.stranded_probe(id, out);
         self.arm_detector();
     }
 
@@ -691,6 +705,7 @@ impl Node {
                 dups: 0,
                 first_join: false,
                 held_back: None,
+                bridge: false,
                 beacon: None,
                 chat_sent: None,
                 early_at: None,

@@ -487,6 +487,7 @@ impl Node {
                 dups: 0,
                 first_join: false,
                 held_back: None,
+                bridge: false,
                 beacon: None,
                 chat_sent: None,
                 early_at: None,
@@ -512,6 +513,9 @@ impl Node {
         } else if wanted.is_some() && wanted == self.overlay.ring_bridge {
             self.overlay.ring_bridge = None;
             hello.bridge = true;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.bridge = hello.bridge;
         }
         // Only a dialled seed is asked to let this node in: a connection
         // accepted while joining is most likely a newcomer as new as this
@@ -776,6 +780,7 @@ impl Node {
                     if let Some(id) = target {
                         self.beacon_from_probe(id, beacon, out);
                         self.chat_from_probe(id, chat, out);
+                        self.stranded_probe(id, out);
                     }
                 }
                 Message::Ping(n) if accepted => {
@@ -1029,12 +1034,22 @@ impl Node {
             // A neighbour that has left something unanswered for a heartbeat
             // interval (and two round trips of its link), or is being
             // checked while its link is as quiet, is most likely dead
-            // (after a mass failure a node's slots fill with such links):
-            // it gives its slot to anyone who dials, the longest silent
-            // first. One checked on others' word while its link speaks is
-            // not: this link may be the only one by which its refutation
-            // can reach this side (a bridge between the sides of a cut).
-            let silent = self.silent_links().filter(|(_, c)| *c != conn).min();
+            // (after a mass failure a node's slots fill with such links,
+            // and in a cut, those to the far side): it gives its slot to
+            // a dial, the longest silent first. One checked on others'
+            // word while its link speaks is not: this link may be the only
+            // one by which its refutation can reach this side (a bridge
+            // between the sides of a cut). A shortcut on the tree, which
+            // no one needs, takes no silent link's slot (only one off the
+            // tree, above): a child on the tree that does not chat answers
+            // none of the chat pushed to it, and its link is pinged only
+            // at the next heartbeat tick, so it looks silent now and then;
+            // a dead link's slot comes free when its silence closes it.
+            let only_shortcut = (h.shortcut || own_shortcut) && !(join || stranger || cut_off);
+            let silent = self
+                .silent_links()
+                .filter(|(_, c)| *c != conn && !only_shortcut)
+                .min();
             match silent.map(|(_, c)| c).or(victim) {
                 Some(v) if needy || silent.is_some() => {
                     self.stats.conns_refused += 1;
@@ -1054,6 +1069,7 @@ impl Node {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.peer = Some(peer);
             c.degree = h.degree;
+            c.bridge |= joins_parts;
         }
         self.neighbours.insert(peer.id, conn);
         self.overlay.unshaped = Some(self.now);

@@ -108,6 +108,12 @@ struct Conn {
     /// peer: once they would have landed, this node sends its digest again
     /// (see [`Node::recheck_held_back`]).
     held_back: Option<Instant>,
+    /// Made to join two parts of the overlay (this node's hello said so,
+    /// or the peer's did, or the peer's beacon was behind): a repair over
+    /// it just after it opens holds nothing back as in flight, since no
+    /// other path between the parts can carry it (see
+    /// [`Node::on_digest`]).
+    bridge: bool,
     /// Over a probe connection: the beacon this node last put in an answer
     /// to a ping (the next answer leaves out the same one), or last found
     /// in an answer (one that leaves it out means that one still).

@@ -458,6 +458,42 @@ impl Node {
         }
     }
 
+    /// The member `id` answered this node's probe while nothing has come
+    /// over any of this node's neighbour links for `dead_after`, though
+    /// it wrote to one of them that long ago (see [`Node::links_cut`]):
+    /// the overlay around this node is cut off, as when a few members are
+    /// cut away together and each holds only links to the far side, which
+    /// it cannot yet declare dead. The member the probe reached is on this
+    /// side of the cut, so this node dials it as a bridge, and the link's
+    /// handshake repairs the chat of this side at once instead of after
+    /// the heal.
+    pub(super) fn stranded_probe(&mut self, id: Id, out: &mut Vec<Output>) {
+        if self.links_cut() {
+            self.bridge_to_probed(id, out);
+        }
+    }
+
+    /// Whether this node's neighbour links have all gone quiet: none
+    /// carried anything for `dead_after` (not stretched by ill health:
+    /// this asks whether to look for another way, not whether to declare
+    /// anyone dead), and at least one has awaited an answer that long.
+    /// An idle link that nobody wrote to is not evidence; a node without
+    /// neighbours fills its slots anyway.
+    pub(super) fn links_cut(&self) -> bool {
+        let quiet = self.cfg.dead_after();
+        let mut waited = false;
+        for conn in self.neighbours.values() {
+            let Some(c) = self.conns.get(conn) else {
+                continue;
+            };
+            if self.now - c.last_heard < quiet {
+                return false;
+            }
+            waited |= c.awaiting.is_some_and(|t| self.now - t >= quiet);
+        }
+        waited
+    }
+
     /// Dials `id`, a member a probe just reached in another part of the
     /// overlay, as a bridge: at most one such dial per beacon interval.
     fn bridge_to_probed(&mut self, id: Id, out: &mut Vec<Output>) {

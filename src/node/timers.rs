@@ -951,6 +951,26 @@ impl Node {
         // A node short of neighbours asks full members too: they take a
         // needy dial.
         let needy = live < self.cfg.max_connections / 2;
+        if cut_off {
+            // Most links went silent: a cut runs between this node and
+            // most members it knows, and a random pick mostly dials across
+            // it. Members a probe reached lately are on this side: they
+            // go first, the latest first.
+            let within = self.cfg.dead_after().saturating_mul(2);
+            for who in self.detector.reached_within(self.now, within) {
+                if want == 0 {
+                    break;
+                }
+                let alive = self
+                    .members
+                    .get(&who)
+                    .is_some_and(|m| m.state == MemberState::Alive && m.retry_at <= self.now);
+                if alive && !self.neighbours.contains_key(&who) && !self.dialing_to(who) {
+                    self.dial(who, false, out);
+                    want -= 1;
+                }
+            }
+        }
         for _ in 0..SAMPLE_TRIES {
             if want == 0 || self.members.len() == 0 {
                 break;
