@@ -3728,31 +3728,6 @@ fn a_repair_over_a_bridge_just_made_holds_nothing_back() {
     assert_eq!(history_on_2(&outs), 1, "{outs:?}");
 }
 
-/// At the handshake of a bridge, chat that differs is compared at once,
-/// even at a mark this node has not reached yet: the two parts were cut
-/// apart, and what one lacks of the other's chat has no other way to
-/// come. Over another link such a mark waits for a later sync round.
-#[test]
-fn a_bridge_handshake_trades_digests_whatever_the_marks() {
-    for bridge in [false, true] {
-        let mut p = probe_with_neighbours(Config::testing(), 1);
-        p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
-            .unwrap();
-        let h = Hello {
-            bridge,
-            chat_mark: 1 << 40,
-            chat_hash: 7,
-            ..hello(key(2, 1))
-        };
-        let outs = p.step(Step::Open(2, None, Message::Hello(h))).unwrap();
-        let asked = outs.iter().any(|o| {
-            matches!(o,
-                Output::Send { conn: ConnId(2), msg: Message::Digest(d) } if d.reply)
-        });
-        assert_eq!(asked, bridge, "bridge {bridge}: {outs:?}");
-    }
-}
-
 /// What counts as still in flight to a peer follows the measured
 /// latencies, not a fixed interval: on a tree whose links are fast (this
 /// node one quick hop from the leader) a message that came here 200 ms

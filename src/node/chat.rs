@@ -688,11 +688,7 @@ impl Node {
     /// still in flight do not look like losses and a mismatch is answered
     /// at once; a mark this node has not reached yet goes unanswered (the
     /// peer is sent this node's own, older mark to compare), and one older
-    /// than any it remembers is compared with its hash now. At the
-    /// handshake of a bridge (see `Conn::bridge`) any difference is
-    /// answered with the digest: the two parts were cut apart, and what
-    /// one lacks of the other's chat, a mark not reached yet included,
-    /// has no other way to come.
+    /// than any it remembers is compared with its hash now.
     pub(super) fn on_sync(
         &mut self,
         conn: ConnId,
@@ -708,31 +704,33 @@ impl Node {
             return;
         };
         let (now_mark, now_hash) = self.chat_hash();
-        let bridge = handshake && self.conns.get(&conn).is_some_and(|c| c.bridge);
-        let at_mark = self.streams.hash_at(mark);
-        if at_mark.is_some_and(|h| h != theirs) || (bridge && theirs != now_hash) {
-            self.chat_repaired = Some(self.now);
-            out.push(Output::Send {
-                conn,
-                msg: Message::Digest(Digest {
-                    entries: self.live_digest(),
-                    reply: true,
-                }),
-            })
-        } else if at_mark.is_none() && !handshake && theirs != now_hash {
-            // The peer is further on: it compares this node's mark
-            // instead (a node that syncs rarely, or has not learnt the
-            // authors' clock from a live message, may lack what the
-            // peer has).
-            let sync = Sync {
-                members_hash: self.roster_hash(),
-                chat_hash: now_hash,
-                chat_mark: now_mark,
-            };
-            out.push(Output::Send {
-                conn,
-                msg: Message::Sync(sync),
-            });
+        match self.streams.hash_at(mark) {
+            Some(h) if h != theirs => {
+                self.chat_repaired = Some(self.now);
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Digest(Digest {
+                        entries: self.live_digest(),
+                        reply: true,
+                    }),
+                })
+            }
+            None if !handshake && theirs != now_hash => {
+                // The peer is further on: it compares this node's mark
+                // instead (a node that syncs rarely, or has not learnt the
+                // authors' clock from a live message, may lack what the
+                // peer has).
+                let sync = Sync {
+                    members_hash: self.roster_hash(),
+                    chat_hash: now_hash,
+                    chat_mark: now_mark,
+                };
+                out.push(Output::Send {
+                    conn,
+                    msg: Message::Sync(sync),
+                });
+            }
+            _ => {}
         }
     }
 
