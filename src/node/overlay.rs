@@ -464,9 +464,10 @@ impl Node {
     /// the overlay around this node is cut off, as when a few members are
     /// cut away together and each holds only links to the far side, which
     /// it cannot yet declare dead. The member the probe reached is on this
-    /// side of the cut, so this node dials it as a bridge, and the link's
-    /// handshake repairs the chat of this side at once instead of after
-    /// the heal.
+    /// side of the cut, so this node dials it as a bridge: this side's
+    /// chat reaches it over that link during the cut, not after the heal
+    /// (and the link's first repair holds nothing back, see
+    /// `Conn::bridge`).
     pub(super) fn stranded_probe(&mut self, id: Id, out: &mut Vec<Output>) {
         if self.links_cut() {
             self.bridge_to_probed(id, out);
