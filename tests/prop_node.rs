@@ -4121,18 +4121,23 @@ fn a_death_declared_by_another_ends_a_degraded_nodes_suspicion_at_the_shortest_w
     // This node is accused itself: its health worsens.
     p.step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
         .unwrap();
-    // Member 5 is accused by 1, then declared dead by another.
-    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
-        .unwrap();
-    p.step(Step::Message(3, listed_as(key(5, 1), MemberState::Dead)))
-        .unwrap();
-    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
+    accused_then_declared_dead(&mut p);
     run_unanswered(&mut p, cfg.suspect_min + Duration::from_millis(200));
     assert_eq!(
         state_of(&p, id(5)),
         Some(MemberState::Dead),
         "the shortest wait was stretched by this node's health"
     );
+}
+
+/// Member 5 is accused by 1, then declared dead by another (3): a
+/// suspicion still, confirmed.
+fn accused_then_declared_dead(p: &mut Probe) {
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
+        .unwrap();
+    p.step(Step::Message(3, listed_as(key(5, 1), MemberState::Dead)))
+        .unwrap();
+    assert_eq!(state_of(p, id(5)), Some(MemberState::Suspect));
 }
 
 /// The shortest wait of a suspicion that a death declared by another
@@ -4166,12 +4171,7 @@ fn a_death_declared_by_another_waits_for_none_of_this_nodes_round_trips() {
         }
         owed.retain(|(t, ..)| *t > now);
     }
-    // Member 5 is accused by 1, then declared dead by another.
-    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
-        .unwrap();
-    p.step(Step::Message(3, listed_as(key(5, 1), MemberState::Dead)))
-        .unwrap();
-    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
+    accused_then_declared_dead(&mut p);
     run_answering(&mut p, cfg.suspect_min + Duration::from_millis(200));
     assert_eq!(
         state_of(&p, id(5)),
