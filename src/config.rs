@@ -227,6 +227,10 @@ pub struct Config {
     /// doubles per failure up to `dial_backoff_max`. Default 1 s.
     pub dial_backoff: Duration,
     /// Longest wait between dial attempts to one member. Default 60 s.
+    /// Also how long a member that refuted an accusation while this node
+    /// could not reach it is held alive beyond its reach: its failed
+    /// probes and dials start no check meanwhile (see
+    /// `docs/protocol.md`, "Alive beyond reach").
     pub dial_backoff_max: Duration,
     /// How long a death or a departure is told to others (so stale news
     /// about it is refused). Default 1 h. Departures are forgotten then;

@@ -40,6 +40,10 @@ pub(crate) struct Member {
     pub retry_at: Instant,
     /// Consecutive failed dials.
     pub failures: u32,
+    /// Until then this node's own failure to reach it is no evidence of
+    /// its death: it refuted an accusation while this node could not
+    /// reach it (see `Node::out_of_reach`).
+    pub out_of_reach_until: Instant,
     /// It turned this node's dials away as full this many times.
     pub refusals: u8,
     /// Not dialled to fill a neighbour slot before then: it was full.
@@ -727,6 +731,7 @@ mod tests {
             heard_dead: false,
             retry_at: t,
             failures: 0,
+            out_of_reach_until: t,
             refusals: 0,
             full_until: t,
             rtt_ms: 0,

@@ -256,6 +256,22 @@ impl Node {
             })
     }
 
+    /// Whether `id` refuted an accusation lately while this node could
+    /// not reach it (it accused it, failed to dial it, was checking it, or
+    /// saw the mark of a cut), and has not answered this node's ping nor
+    /// taken its connection since: alive, beyond this node's reach (a
+    /// partial cut, a one-way link). For up to `dial_backoff_max` after
+    /// the refutation, this node's failed probes and dials of it then
+    /// start no check and no accusation: each one would be flooded round
+    /// the group and refuted again. Those that reach it watch it (a
+    /// neighbour link that goes silent is checked as ever), and their word
+    /// on its death counts here as ever.
+    pub(super) fn out_of_reach(&self, id: Id) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|m| m.out_of_reach_until > self.now)
+    }
+
     /// Silence on a watched link after which this node checks the peer
     /// through others: `dead_after`, doubled while this node is degraded
     /// at all. Not stretched further with its health, unlike its probe
@@ -531,6 +547,9 @@ impl Node {
         };
         self.detector.ring_pushed = Some(conn);
         self.detector.note_reached(id, self.now);
+        if let Some(m) = self.members.get_mut(&id) {
+            m.out_of_reach_until = self.now;
+        }
         let beacon = self.answer_beacon(conn, beacon);
         self.beacon_from_probe(id, beacon, out);
         self.chat_from_probe(id, chat, out);
@@ -764,6 +783,10 @@ impl Node {
             return;
         }
         self.detector.pings.remove(&nonce);
+        if let Some(m) = self.members.get_mut(&p.target) {
+            // Within this node's reach (see `out_of_reach`).
+            m.out_of_reach_until = self.now;
+        }
         if self.overlay.held.contains_key(&p.target)
             || self
                 .members
@@ -981,6 +1004,11 @@ impl Node {
         not_before: Instant,
         out: &mut Vec<Output>,
     ) {
+        if link.is_none() && self.out_of_reach(target) {
+            // A failed probe or dial of a member known to be alive beyond
+            // this node's reach: no evidence, and no alarm.
+            return;
+        }
         if not_before <= self.now {
             // (A check started ahead of its silence sounds the alarm only
             // if the silence runs out: see `expire_probes`.)
@@ -1265,7 +1293,8 @@ impl Node {
                 .members
                 .get(&target)
                 .is_some_and(|m| m.in_roster() && m.incarnation == c.life);
-            if same_life {
+            // (It refuted an accusation meanwhile: see `out_of_reach`.)
+            if same_life && !(c.link.is_none() && self.out_of_reach(target)) {
                 self.suspect(target, out);
             }
         }

@@ -417,6 +417,7 @@ impl Node {
             // Someone answers there: the member is real. Nothing to say.
             if let Some(m) = wanted.and_then(|id| self.members.get_mut(&id)) {
                 m.failures = 0;
+                m.out_of_reach_until = self.now;
                 m.retry_at = self.now + self.cfg.reconnect_interval;
             }
             out.push(Output::Close { conn });
@@ -1080,6 +1081,7 @@ impl Node {
         }
         if let Some(m) = self.members.get_mut(&peer.id) {
             m.failures = 0;
+            m.out_of_reach_until = self.now;
             m.retry_at = self.now;
         }
         let keep = dialed_by_me || join || joins_parts || h.shortcut;

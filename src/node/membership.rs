@@ -567,6 +567,7 @@ impl Node {
             heard_dead: bool,
             retry_at: Instant,
             failures: u32,
+            out_of_reach_until: Instant,
             refusals: u8,
             full_until: Instant,
             rtt_ms: u16,
@@ -580,6 +581,7 @@ impl Node {
                 heard_dead: m.heard_dead,
                 retry_at: m.retry_at,
                 failures: m.failures,
+                out_of_reach_until: m.out_of_reach_until,
                 refusals: m.refusals,
                 full_until: m.full_until,
                 rtt_ms: m.rtt_ms,
@@ -587,23 +589,37 @@ impl Node {
         // An accusation of this life refuted: a suspicion, or a death
         // declared within a suspicion's time (an older one is news from
         // across a cut, where the accuser could not reach the accused).
-        let refuted: Vec<Id> = at
-            .and_then(|i| self.members.get_index(i))
-            .filter(|(_, m)| {
-                u.state == MemberState::Alive
-                    && m.incarnation == u.node.incarnation
-                    && supersedes(rank(u), m.rank())
-                    && (m.state == MemberState::Suspect
-                        || (m.state == MemberState::Dead
-                            && now - m.since < self.cfg.suspect_timeout))
-            })
+        let refuting = at.and_then(|i| self.members.get_index(i)).filter(|(_, m)| {
+            u.state == MemberState::Alive
+                && m.incarnation == u.node.incarnation
+                && supersedes(rank(u), m.rank())
+                && (m.state == MemberState::Suspect
+                    || (m.state == MemberState::Dead && now - m.since < self.cfg.suspect_timeout))
+        });
+        // This node heard from no one for a silence after the accusation
+        // (and hears again now): the silence it took for the accused's was
+        // most likely its own.
+        let cut_off_since =
+            refuting.is_some_and(|(_, m)| self.detector.heard_again.is_some_and(|t| t >= m.since));
+        // The member is alive where this node could not reach it (it
+        // accused it, failed to dial it since it last reached it, is
+        // checking it, or saw the mark of a cut), while this node itself
+        // heard from others: a cut between the two, not a death. For a
+        // while this node's own failures to reach it start no check (see
+        // `out_of_reach`), so a partial cut does not flood an accusation
+        // and its refutation round the group at every probe across it.
+        let out_of_reach = !cut_off_since
+            && refuting.is_some_and(|(id, m)| {
+                m.accusers.contains(&self.me.id)
+                    || m.failures > 0
+                    || self.detector.is_checking(*id)
+                    || self.cut_in_sight()
+            });
+        let refuted: Vec<Id> = refuting
             .map(|(_, m)| {
-                // This node's own accusation, if it heard from no one for a
-                // silence after it made it (and hears again now): the
-                // silence it took for the accused's was most likely its
-                // own. Not held against it here: its word on the members
-                // that really died meanwhile still counts.
-                let cut_off_since = self.detector.heard_again.is_some_and(|t| t >= m.since);
+                // This node's own accusation is not held against the
+                // accused then: its word on the members that really died
+                // meanwhile still counts.
                 m.accusers
                     .ids()
                     .filter(|a| !(cut_off_since && *a == self.me.id))
@@ -664,6 +680,11 @@ impl Node {
             }),
             retry_at: old.as_ref().map_or(now, |m| m.retry_at),
             failures: old.as_ref().map_or(0, |m| m.failures),
+            out_of_reach_until: if out_of_reach {
+                now + self.cfg.dial_backoff_max
+            } else {
+                old.as_ref().map_or(now, |m| m.out_of_reach_until)
+            },
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
             // The path to the address, whatever life runs there.
