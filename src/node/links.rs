@@ -1047,10 +1047,11 @@ impl Node {
             // at the next heartbeat tick, so it looks silent now and then;
             // a dead link's slot comes free when its silence closes it.
             let only_shortcut = (h.shortcut || own_shortcut) && !(join || stranger || cut_off);
-            let silent = self
-                .silent_links()
-                .filter(|(_, c)| *c != conn && !only_shortcut)
-                .min();
+            let silent = if only_shortcut {
+                None
+            } else {
+                self.silent_links().filter(|(_, c)| *c != conn).min()
+            };
             match silent.map(|(_, c)| c).or(victim) {
                 Some(v) if needy || silent.is_some() => {
                     self.stats.conns_refused += 1;

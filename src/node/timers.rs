@@ -433,6 +433,18 @@ impl Node {
         }
     }
 
+    /// Whether member `who` (`m`) may be dialled now to fill a slot: it
+    /// is alive, not backed off, not full unless this node is `needy` (a
+    /// full member takes a needy dial), and neither a neighbour nor being
+    /// dialled.
+    fn fills_slot(&self, who: Id, m: &Member, needy: bool) -> bool {
+        m.state == MemberState::Alive
+            && m.retry_at <= self.now
+            && (needy || m.full_until <= self.now)
+            && !self.neighbours.contains_key(&who)
+            && !self.dialing_to(who)
+    }
+
     /// The neighbour links quiet for a heartbeat interval over which this
     /// node awaits nothing.
     fn quiet_links(&self) -> Vec<ConnId> {
@@ -961,11 +973,11 @@ impl Node {
                 if want == 0 {
                     break;
                 }
-                let alive = self
+                if self
                     .members
                     .get(&who)
-                    .is_some_and(|m| m.state == MemberState::Alive && m.retry_at <= self.now);
-                if alive && !self.neighbours.contains_key(&who) && !self.dialing_to(who) {
+                    .is_some_and(|m| self.fills_slot(who, m, needy))
+                {
                     self.dial(who, false, out);
                     want -= 1;
                 }
@@ -980,12 +992,7 @@ impl Node {
                 break;
             };
             let who = *who;
-            if m.state != MemberState::Alive
-                || m.retry_at > self.now
-                || (m.full_until > self.now && !needy)
-                || self.neighbours.contains_key(&who)
-                || self.dialing_to(who)
-            {
+            if !self.fills_slot(who, m, needy) {
                 continue;
             }
             self.dial(who, false, out);
