@@ -284,6 +284,17 @@ impl Store {
             .filter_map(|(_, id)| self.by_id.get(id).map(|(_, c)| c))
     }
 
+    /// The ids of the messages that arrived at or after `from` and before
+    /// `to`, oldest first.
+    pub fn ids_between(&self, from: Instant, to: Instant) -> impl Iterator<Item = MsgId> + '_ {
+        let first = self.arrivals.partition_point(|(at, _)| *at < from);
+        let end = self.arrivals.partition_point(|(at, _)| *at < to).max(first);
+        self.arrivals
+            .range(first..end)
+            .filter(|(_, id)| self.by_id.contains_key(id))
+            .map(|(_, id)| *id)
+    }
+
     /// Held messages of `stream` with `from <= seq <= to`, in seq order,
     /// with their arrival times.
     pub fn range(

@@ -44,6 +44,9 @@ pub(crate) struct Member {
     /// its death: it refuted an accusation while this node could not
     /// reach it (see `Node::out_of_reach`).
     pub out_of_reach_until: Instant,
+    /// When it last refuted an accusation in this life, as far as this
+    /// node knows (see `Node::refuted_lately`).
+    pub refuted_at: Option<Instant>,
     /// It turned this node's dials away as full this many times.
     pub refusals: u8,
     /// Not dialled to fill a neighbour slot before then: it was full.
@@ -732,6 +735,7 @@ mod tests {
             retry_at: t,
             failures: 0,
             out_of_reach_until: t,
+            refuted_at: None,
             refusals: 0,
             full_until: t,
             rtt_ms: 0,

@@ -5824,6 +5824,35 @@ fn holding_5_accused_by(accuser: u8) -> Probe {
     p
 }
 
+/// The nonce of the ping sent over `conn` in `outs`, if any.
+fn ping_over(outs: &[Output], conn: u64) -> Option<u32> {
+    outs.iter().find_map(|o| match o {
+        Output::Send {
+            conn: c,
+            msg: Message::Ping(x),
+        } if *c == ConnId(conn) => Some(*x),
+        _ => None,
+    })
+}
+
+/// `probe_knowing_far_members` that took a suspicion of `m` on the word of
+/// `accusers`, then found it stands between two parts (it reached member
+/// 5, which a neighbour whose link speaks then accused) and dialled `m`
+/// to probe it.
+fn probing_a_suspect_between(m: NodeKey, accusers: &[u8]) -> Probe {
+    let mut p = probe_knowing_far_members();
+    for a in accusers {
+        p.step(Step::Message(2, suspicion(m, 0, id(*a)))).unwrap();
+    }
+    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
+    probe_that_reached_5_for_3(&mut p);
+    let outs = p
+        .step(Step::Message(3, suspicion(key(5, 1), 0, id(3))))
+        .unwrap();
+    assert!(dials(&outs, m.id), "probes the suspect: {outs:?}");
+    p
+}
+
 /// Whether `outs` dial `who`'s address.
 fn dials(outs: &[Output], who: Id) -> bool {
     outs.iter()
@@ -5843,7 +5872,6 @@ fn dials(outs: &[Output], who: Id) -> bool {
 #[test]
 fn a_node_that_reaches_both_accuser_and_accused_checks_accusations_itself() {
     let m = key(1, 1);
-    let reached = key(5, 1);
     // Accused by 4, three others come first on the ring: taken, unless
     // this node stands between.
     let mut p = holding_5_accused_by(3);
@@ -5859,16 +5887,7 @@ fn a_node_that_reaches_both_accuser_and_accused_checks_accusations_itself() {
     // accusation handed over with the ping and the connection kept for
     // the refutation, and no death on others' word while the answer is
     // fresh.
-    let mut p = probe_knowing_far_members();
-    for a in [4, 2, 3, 5] {
-        p.step(Step::Message(2, suspicion(m, 0, id(a)))).unwrap();
-    }
-    assert_eq!(state_of(&p, m.id), Some(MemberState::Suspect));
-    probe_that_reached_5_for_3(&mut p);
-    let outs = p
-        .step(Step::Message(3, suspicion(reached, 0, id(3))))
-        .unwrap();
-    assert!(dials(&outs, m.id), "probes the suspect: {outs:?}");
+    let mut p = probing_a_suspect_between(m, &[4, 2, 3, 5]);
     let outs = p.step(Step::Connected(21, Some(addr_of(m.id)))).unwrap();
     assert!(
         listed(&outs, 21, m.id)
@@ -5876,16 +5895,7 @@ fn a_node_that_reaches_both_accuser_and_accused_checks_accusations_itself() {
             .any(|u| u.state == MemberState::Suspect),
         "tells it: {outs:?}"
     );
-    let nonce = outs
-        .iter()
-        .find_map(|o| match o {
-            Output::Send {
-                conn: ConnId(21),
-                msg: Message::Ping(x),
-            } => Some(*x),
-            _ => None,
-        })
-        .expect("a ping");
+    let nonce = ping_over(&outs, 21).expect("a ping");
     let outs = p.step(Step::Message(21, Message::Pong(nonce))).unwrap();
     assert!(
         !outs.contains(&Output::Close { conn: ConnId(21) }),
@@ -6617,5 +6627,276 @@ fn a_member_heard_after_its_refutation_is_checked_as_ever() {
             Output::Send { msg: Message::ProbeReq { target, .. }, .. } if *target == m.id
         )),
         "a member this node heard lately was not checked when it could not be dialled back"
+    );
+}
+
+/// Runs `p`, answering every ping, until `who` is held dead; returns how
+/// long after `from` that was.
+fn dead_after_answering(p: &mut Probe, who: Id, from: Instant, limit: Duration) -> Duration {
+    while p.now - from < limit {
+        run_answering(p, Duration::from_millis(20));
+        if state_of(p, who) == Some(MemberState::Dead) {
+            return p.now - from;
+        }
+    }
+    panic!("{who:?} never declared dead");
+}
+
+/// Suspicions that come in a burst are not independent: a cut seen from
+/// its bridge, whose links may all lead into the accusing side (it sees
+/// no accused accuse), or a correlated failure (Rapid waits for reports
+/// to settle before it removes anyone). While this node began three
+/// suspicions or more within a suspicion's time, confirmations shorten
+/// none below the wait of a lone one on a healthy node, whether armed
+/// before the burst showed or after. Without the rule the bridge of a
+/// 50-node, three-cut variant of `wan-bridges` (seed 83), whose links all
+/// led into one side, declared two members of the other dead on the word
+/// of three and four accusers about 1 s after the first, before their
+/// refutations came round.
+#[test]
+fn confirmations_in_a_burst_of_suspicions_shorten_no_suspicion() {
+    let cfg = Config::testing();
+    let two = confirmed_death_after(&cfg, |p| {
+        p.step(Step::Message(1, suspicion(far(0), 0, id(1))))
+            .unwrap();
+    });
+    assert!(two < cfg.suspect_timeout, "two suspicions: {two:?}");
+    let burst = confirmed_death_after(&cfg, |p| {
+        p.step(Step::Message(1, suspicion(far(0), 0, id(1))))
+            .unwrap();
+        p.step(Step::Message(2, suspicion(far(5), 0, id(2))))
+            .unwrap();
+    });
+    assert!(
+        burst >= cfg.suspect_timeout,
+        "confirmed in a burst after {burst:?}"
+    );
+    // Armed with its confirmations before the burst showed.
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    for i in 0..6 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    let from = p.now;
+    for by in 2..=4 {
+        p.step(Step::Message(2, suspicion(far(1), 0, far(by).id)))
+            .unwrap();
+    }
+    p.step(Step::Wait(100)).unwrap();
+    p.step(Step::Message(1, suspicion(far(0), 0, id(1))))
+        .unwrap();
+    p.step(Step::Message(2, suspicion(far(5), 0, id(2))))
+        .unwrap();
+    let limit = cfg.suspect_timeout.saturating_mul(3);
+    let later = dead_after_answering(&mut p, far(1).id, from, limit);
+    assert!(
+        later >= cfg.suspect_timeout,
+        "confirmed before the burst, dead after {later:?}"
+    );
+}
+
+/// A node whose own probe reaches a member that a neighbour whose link
+/// speaks accuses stands between two parts, and its neighbour links may
+/// all lead into the accusers' part: it dials the accused as a bridge, so
+/// that chat from the accused's part reaches it and crosses to the
+/// other. Without the rule the bridge of a 50-node, three-cut variant of
+/// `wan-bridges` (seed 40) kept only probe connections to one side, and
+/// lacked that side's chat for the 10 s of the cut.
+#[test]
+fn a_suspect_reached_by_this_nodes_own_probe_is_dialled_as_a_bridge() {
+    let m = key(1, 1);
+    let mut p = probing_a_suspect_between(m, &[4, 2, 3]);
+    assert_eq!(p.node.stats().beacon_dials, 0);
+    let outs = p.step(Step::Connected(21, Some(addr_of(m.id)))).unwrap();
+    let nonce = ping_over(&outs, 21).expect("a ping");
+    let outs = p.step(Step::Message(21, Message::Pong(nonce))).unwrap();
+    assert!(dials(&outs, m.id), "dials it as a bridge: {outs:?}");
+    assert_eq!(p.node.stats().beacon_dials, 1);
+    let outs = p.step(Step::Connected(22, Some(addr_of(m.id)))).unwrap();
+    let bridge = outs.iter().any(|o| {
+        matches!(o, Output::Send { conn, msg: Message::Hello(h) } if *conn == ConnId(22) && h.bridge)
+    });
+    assert!(bridge, "its hello says it bridges two parts: {outs:?}");
+}
+
+/// A tree link that closes for silence may have lost everything pushed
+/// over it since its peer last answered, and the part of the tree behind
+/// it may now be reached only through another neighbour of this node that
+/// had those messages from no one (the bridge of a cut, whose tree link
+/// and announcers are all on the far side). So the ids that came here
+/// since a round trip before the peer was last heard, older than the two
+/// round trips pushed again, are announced over the links put back on the
+/// tree. Without the rule the bridge of `wan-bridges` seed 25 had one
+/// message 5.8 s after it was sent, by repair. A link heard from lately
+/// has nothing older announced.
+#[test]
+fn a_tree_link_closed_for_silence_has_what_it_missed_announced() {
+    let announced = |heard_late: bool| -> Vec<MsgId> {
+        // Link 1 is the tree link (3 is off the tree as covered when it
+        // opened); a chat that came over 2 went over it, and 2 then left
+        // the tree too.
+        let mut p = probe_with_neighbours(Config::testing(), 3);
+        p.step(Step::Wait(100)).unwrap();
+        let outs = p
+            .step(Step::Message(2, Message::Chat(chat(key(2, 1), 1))))
+            .unwrap();
+        assert!(
+            sent_over(&outs, 1)
+                .iter()
+                .any(|m| matches!(m, Message::Chat(_))),
+            "{outs:?}"
+        );
+        p.step(Step::Message(2, Message::Prune)).unwrap();
+        p.step(Step::Wait(1_400)).unwrap();
+        if heard_late {
+            p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+                .unwrap();
+        }
+        let outs = p.step(Step::Disconnected(1)).unwrap();
+        assert!(grafted(&outs, 2), "{outs:?}");
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    conn: ConnId(2),
+                    msg: Message::IHave(ids),
+                } => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    let missed = MsgId {
+        origin: key(2, 1),
+        seq: 1,
+    };
+    let ids = announced(false);
+    assert!(ids.contains(&missed), "{ids:?}");
+    let ids = announced(true);
+    assert!(!ids.contains(&missed), "{ids:?}");
+}
+
+/// The sends of `Message::Sync` over each link within one sync round.
+fn synced_in_a_round(p: &mut Probe) -> BTreeSet<u64> {
+    let until = p.now + p.cfg.sync_interval + Duration::from_millis(10);
+    let mut to = BTreeSet::new();
+    while p.now < until {
+        for o in p.step(Step::Wait(10)).unwrap() {
+            if let Output::Send {
+                conn,
+                msg: Message::Sync(_),
+            } = o
+            {
+                to.insert(conn.0);
+            }
+        }
+    }
+    to
+}
+
+/// A node that finds it stands between two parts compares chat with every
+/// neighbour at its next sync round: chat may have gone round either part
+/// without it, its tree link and the links that announce to it all in
+/// the other. Without the rule the bridge of a 50-node, three-cut variant
+/// of `wan-bridges` (seed 12 of a 40-node one too) lacked two messages
+/// from its neighbours' part for 9.5 s. A node that does not stand
+/// between syncs with one neighbour a round, as ever.
+#[test]
+fn a_node_that_finds_it_stands_between_syncs_with_every_neighbour() {
+    let mut p = holding_5_accused_by(3);
+    let to = synced_in_a_round(&mut p);
+    assert_eq!(to, BTreeSet::from([2, 3, 4]), "between");
+    let mut p = holding_5_accused_by(1);
+    let to = synced_in_a_round(&mut p);
+    assert!(to.len() < 3, "not between: {to:?}");
+}
+
+/// A new link whose peer's view differs from this node's may be the first
+/// way to a part whose members this node suspects (a cut that just
+/// healed): the suspicions it holds go over it with the handshake, so
+/// that the accused hear of them at once, not after the next sync round's
+/// repair, and refute before the suspicions run out. Without the rule
+/// 2 of seeds 100..250 of `bridge-crash` (109, 240) removed a member of
+/// the far side just after the heal, as its refutation came. A peer whose
+/// view is the same is handed nothing.
+#[test]
+fn a_new_link_to_a_differing_view_is_handed_the_suspicions_held() {
+    let handed = |same_view: bool| -> Vec<MemberUpdate> {
+        let mut p = probe_with_neighbours(Config::testing(), 3);
+        for i in 0..3 {
+            p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+        }
+        p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
+        p.step(Step::Message(2, suspicion(far(1), 0, id(2))))
+            .unwrap();
+        assert_eq!(state_of(&p, far(1).id), Some(MemberState::Suspect));
+        let mut h = hello(key(4, 1));
+        if same_view {
+            // The view hash this node syncs with.
+            h.members_hash = (0..30)
+                .find_map(|_| {
+                    p.step(Step::Wait(100))
+                        .unwrap()
+                        .into_iter()
+                        .find_map(|o| match o {
+                            Output::Send {
+                                msg: Message::Sync(s),
+                                ..
+                            } => Some(s.members_hash),
+                            _ => None,
+                        })
+                })
+                .expect("a sync");
+        }
+        let outs = p.step(Step::Open(9, None, Message::Hello(h))).unwrap();
+        listed(&outs, 9, far(1).id)
+    };
+    let told = handed(false);
+    assert!(
+        told.iter().any(|u| u.state == MemberState::Suspect
+            && u.accuser.as_ref().is_some_and(|a| a.by() == id(2))),
+        "{told:?}"
+    );
+    assert!(handed(true).is_empty());
+}
+
+/// A member that refuted an accusation lately (within `dial_backoff_max`)
+/// was across a cut from its accusers, not dead, and a new accusation of
+/// it most likely comes from the same cut: confirmations shorten it no
+/// more than across a cut in sight. Without the rule the bridge of a
+/// 30-node variant of `wan-bridges` (seed 46), whose second cut split the
+/// group as the first had, removed a member on the word of four accusers
+/// of the other side 0.8 s after the first, 0.2 s before its refutation
+/// came. A member never refuted is confirmed dead as soon as ever.
+#[test]
+fn a_member_refuted_lately_is_not_confirmed_dead_sooner() {
+    let cfg = Config::testing();
+    let confirmed = |refuted_first: bool| -> Duration {
+        let mut p = probe_with_neighbours(cfg.clone(), 3);
+        for i in 0..6 {
+            p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+        }
+        let version = u32::from(refuted_first);
+        if refuted_first {
+            p.step(Step::Message(1, suspicion(far(1), 0, id(1))))
+                .unwrap();
+            p.step(Step::Wait(200)).unwrap();
+            p.step(Step::Message(1, alive(far(1), 1))).unwrap();
+            assert_eq!(state_of(&p, far(1).id), Some(MemberState::Alive));
+            p.step(Step::Wait(5_000)).unwrap();
+        }
+        let from = p.now;
+        for by in 2..=4 {
+            p.step(Step::Message(2, suspicion(far(1), version, far(by).id)))
+                .unwrap();
+        }
+        assert_eq!(state_of(&p, far(1).id), Some(MemberState::Suspect));
+        let limit = cfg.suspect_timeout.saturating_mul(3);
+        dead_after_answering(&mut p, far(1).id, from, limit)
+    };
+    let never = confirmed(false);
+    assert!(never < cfg.suspect_timeout, "never refuted: {never:?}");
+    let refuted = confirmed(true);
+    assert!(
+        refuted >= cfg.suspect_timeout,
+        "refuted 5 s before, dead after {refuted:?}"
     );
 }

@@ -166,7 +166,7 @@ impl Node {
             let rtt = c.rtt.unwrap_or(self.cfg.probe_timeout);
             let replay = rtt.saturating_mul(3).max(self.cfg.graft_timeout);
             let grafted = self.graft_lazy_links(replay, out);
-            self.push_in_flight(rtt, &grafted, out);
+            self.push_in_flight(rtt, c.last_heard, &grafted, out);
         } else if self.tree_links() == 0 {
             self.graft_one_but(None, out);
         }
@@ -198,13 +198,37 @@ impl Node {
     /// what came here within two round trips of the link goes at once
     /// over the links just put back on the tree (a copy too many where a
     /// peer had it already; a link lost is rare).
-    fn push_in_flight(&mut self, rtt: Duration, grafted: &[ConnId], out: &mut Vec<Output>) {
+    ///
+    /// A link closed for silence (last heard at `heard`) may have lost
+    /// everything pushed over it since: the peer answers nothing it got
+    /// after a round trip before that. Where the link crossed a cut, the
+    /// part of the tree behind it is reached only through some other
+    /// neighbour of this node now, which may have had those messages from
+    /// no one (a bridge whose tree link and announcers are all on the
+    /// other side). The ids that came here since then, older than the
+    /// two round trips pushed, are announced over the same links: one
+    /// message per link, and a graft only where one is missing.
+    fn push_in_flight(
+        &mut self,
+        rtt: Duration,
+        heard: Instant,
+        grafted: &[ConnId],
+        out: &mut Vec<Output>,
+    ) {
         if grafted.is_empty() {
             return;
         }
         let since = self.now.saturating_sub(rtt.saturating_mul(2));
+        let unanswered: Vec<MsgId> = self
+            .store
+            .ids_between(heard.saturating_sub(rtt), since)
+            .take(announce::MAX_QUEUED)
+            .collect();
         let recent = self.fitting(self.store.since(since));
         for conn in grafted {
+            if !unanswered.is_empty() {
+                self.send_ihave(*conn, unanswered.clone(), out);
+            }
             for chat in &recent {
                 out.push(Output::Send {
                     conn: *conn,
@@ -1095,6 +1119,17 @@ impl Node {
         } else if self.joined {
             let chat = Some((h.chat_mark, h.chat_hash));
             self.on_sync(conn, h.members_hash, chat, true, out);
+            if h.members_hash != self.roster_hash() {
+                // The peer's view differs: this link may be the first way
+                // to a part whose members this node suspects (a cut that
+                // just healed). The accused hear of it now, not after the
+                // next sync round's repair: their refutations race the
+                // suspicions' ends.
+                let held = self.held_suspicions();
+                if !held.is_empty() {
+                    self.send_peer_list(conn, false, held, out);
+                }
+            }
         }
         self.share_beacon(conn, h.beacon, out);
         self.hand_vouch(conn, peer.id, out);

@@ -394,6 +394,12 @@ impl Node {
     /// otherwise run out of patience before the refutation reaches it.
     pub(super) fn arm_suspicion(&mut self, id: Id) {
         self.note_cut(id);
+        if !self.suspects.contains_key(&id) {
+            if self.suspected_at.len() >= BURST {
+                self.suspected_at.pop_front();
+            }
+            self.suspected_at.push_back(self.now);
+        }
         let Some((until, start)) = self
             .members
             .get(&id)
@@ -432,7 +438,7 @@ impl Node {
         };
         let frac = LOG2_MILLI[c + 1] * 1000 / LOG2_MILLI[k + 1];
         let mut wait = max - (max - min) * frac / 1000;
-        if self.cut_in_sight() {
+        if self.correlated() || self.refuted_lately(m) {
             // Accusers on one side of a cut confirm one another: no
             // shorter than a lone accusation on a healthy node.
             wait = wait.max(self.cfg.suspect_timeout.as_millis().min(max));
@@ -455,8 +461,24 @@ impl Node {
     /// When the suspicion of `m` runs out with the wait it was armed with,
     /// counted from [`suspicion_start`](Self::suspicion_start) (which moves
     /// when this node hears from others again after hearing from no one).
+    /// No shorter than a lone accusation on a healthy node while
+    /// failures look correlated (see [`correlated`](Self::correlated)),
+    /// even for a suspicion armed before that showed.
     pub(super) fn resumed_end(&self, m: &Member) -> Instant {
-        self.suspicion_start(m) + m.suspect_wait
+        let mut wait = m.suspect_wait;
+        if self.correlated() || self.refuted_lately(m) {
+            let far = if m.heard_dead {
+                Duration::ZERO
+            } else {
+                self.typical_rtt().saturating_mul(2)
+            };
+            let lone = self
+                .cfg
+                .suspect_timeout
+                .min(self.stretch(self.cfg.suspect_timeout));
+            wait = wait.max(lone + far);
+        }
+        self.suspicion_start(m) + wait
     }
 
     /// When the wait of the suspicion of `m` starts: when it was suspected,
@@ -568,6 +590,7 @@ impl Node {
             retry_at: Instant,
             failures: u32,
             out_of_reach_until: Instant,
+            refuted_at: Option<Instant>,
             refusals: u8,
             full_until: Instant,
             rtt_ms: u16,
@@ -582,6 +605,9 @@ impl Node {
                 retry_at: m.retry_at,
                 failures: m.failures,
                 out_of_reach_until: m.out_of_reach_until,
+                refuted_at: (m.incarnation == u.node.incarnation)
+                    .then_some(m.refuted_at)
+                    .flatten(),
                 refusals: m.refusals,
                 full_until: m.full_until,
                 rtt_ms: m.rtt_ms,
@@ -626,6 +652,12 @@ impl Node {
                     .collect()
             })
             .unwrap_or_default();
+        // Any later version of this life is a refutation (a version counts
+        // refutations), whether this node held the accusation or not.
+        let refuted_now = u.state == MemberState::Alive
+            && old
+                .as_ref()
+                .is_some_and(|m| m.rank.0 == u.node.incarnation && m.rank.1 < u.version);
         let tomb = matches!(u.state, MemberState::Dead | MemberState::Left);
         if let Some(m) = &old {
             if !supersedes(rank(u), m.rank) {
@@ -684,6 +716,11 @@ impl Node {
                 now + self.cfg.dial_backoff_max
             } else {
                 old.as_ref().map_or(now, |m| m.out_of_reach_until)
+            },
+            refuted_at: if refuted_now {
+                Some(now)
+            } else {
+                old.as_ref().and_then(|m| m.refuted_at)
             },
             refusals: old.as_ref().map_or(0, |m| m.refusals),
             full_until: old.as_ref().map_or(now, |m| m.full_until),
@@ -826,6 +863,42 @@ impl Node {
     pub(super) fn cut_in_sight(&self) -> bool {
         self.cut_seen_at
             .is_some_and(|t| self.now - t < self.cfg.suspect_timeout)
+    }
+
+    /// Whether this node began [`BURST`] suspicions or more within a
+    /// suspicion's time (`suspect_timeout`). Lifeguard shortens a
+    /// suspicion with each independent confirmation; suspicions that come
+    /// in a burst are not independent: a cut (each side accuses the other,
+    /// and the bridge of a partial cut hears one side accuse every member
+    /// of the other, each by several) or a correlated failure (Rapid waits
+    /// for reports to settle before it removes anyone). The bridge may see
+    /// no accused accusing (see `note_cut`) while its links all lead into
+    /// one side, which alone accuses.
+    pub(super) fn burst_in_sight(&self) -> bool {
+        self.suspected_at.len() >= BURST
+            && self
+                .suspected_at
+                .front()
+                .is_some_and(|t| self.now - *t < self.cfg.suspect_timeout)
+    }
+
+    /// Whether `m` refuted an accusation in this life within
+    /// `dial_backoff_max`: its accusers' failures to reach it were a cut
+    /// then, not a death, and a new accusation most likely comes from the
+    /// same cut (a partial one that holds, or comes again, as in
+    /// `wan-bridges`). Its accusers confirm one another no more than
+    /// across a cut in sight: a bridge that took one side's word for it
+    /// removed it before its refutation came round.
+    pub(super) fn refuted_lately(&self, m: &Member) -> bool {
+        m.refuted_at
+            .is_some_and(|t| self.now - t < self.cfg.dial_backoff_max)
+    }
+
+    /// Whether failures look correlated here: a cut in sight or a burst of
+    /// suspicions. Meanwhile confirmations shorten no suspicion below the
+    /// wait of a lone one on a healthy node.
+    pub(super) fn correlated(&self) -> bool {
+        self.cut_in_sight() || self.burst_in_sight()
     }
 
     /// Whether this node holds `a` suspect or dead in the life it knows.

@@ -609,13 +609,20 @@ impl Node {
     /// This node's own ping reached `id`, which it holds suspect on
     /// others' word: if one of its accusers is a neighbour whose link
     /// speaks, this node stands between two parts, as in
-    /// [`found_between`](Self::found_between).
+    /// [`found_between`](Self::found_between). Its neighbour links may
+    /// all lead into the accusers' part (chat from the other reaches
+    /// neither this node nor that part, and what a probe answers may not
+    /// show it while both parts repair their own losses): it dials `id`
+    /// as a bridge (see [`Node::bridge_to_probed`]).
     pub(super) fn reached_suspect(&mut self, id: Id, out: &mut Vec<Output>) {
         let accused_by_neighbour = self.members.get(&id).is_some_and(|m| {
             m.state == MemberState::Suspect && m.accusers.ids().any(|a| self.speaks(a))
         });
         if accused_by_neighbour {
             self.enter_between(out);
+            if self.stands_between() {
+                self.bridge_to_probed(id, out);
+            }
         }
     }
 
@@ -635,6 +642,14 @@ impl Node {
         self.overlay.between = Some(self.now);
         if !entering || self.detector.health > 0 {
             return;
+        }
+        // Chat may have gone round either part without this node: its
+        // tree link and the links that announce to it may all be in one
+        // of them. Its next sync round compares chat with every neighbour.
+        for conn in self.neighbours.values() {
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.recheck = true;
+            }
         }
         let me = self.me.id;
         let taken: Vec<Id> = self

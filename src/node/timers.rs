@@ -768,6 +768,27 @@ impl Node {
         }
     }
 
+    /// The suspicions this node holds as it passes them on (naming itself
+    /// as the accuser where it accused), at most [`GOSSIP_BATCH`].
+    pub(super) fn held_suspicions(&self) -> Vec<MemberUpdate> {
+        let (now, me) = (self.now, self.me.id);
+        self.suspects
+            .keys()
+            .filter_map(|a| {
+                let m = self
+                    .members
+                    .get(a)
+                    .filter(|m| m.state == MemberState::Suspect)?;
+                let u = m.update(*a, now);
+                Some(MemberUpdate {
+                    accuser: m.accusers.get(&me).copied().or(u.accuser),
+                    ..u
+                })
+            })
+            .take(GOSSIP_BATCH)
+            .collect()
+    }
+
     pub(super) fn gossip(&mut self, out: &mut Vec<Output>) {
         // Each suspicion this node holds, in one pass over them:
         // - a suspect that is a neighbour is told of it every round until it
@@ -781,8 +802,7 @@ impl Node {
         //   (see `on_peer_list`), so a refutation lost on every link to
         //   this node still reaches it before the suspicion runs out into
         //   a false death.
-        let (now, me) = (self.now, self.me.id);
-        let mut own = Vec::new();
+        let now = self.now;
         for a in self.suspects.keys() {
             let Some(m) = self
                 .members
@@ -791,17 +811,11 @@ impl Node {
             else {
                 continue;
             };
-            let u = m.update(*a, now);
             if let Some(&conn) = self.neighbours.get(a) {
-                self.send_peer_list(conn, false, vec![u.clone()], out);
-            }
-            if own.len() < GOSSIP_BATCH {
-                own.push(MemberUpdate {
-                    accuser: m.accusers.get(&me).copied().or(u.accuser),
-                    ..u
-                });
+                self.send_peer_list(conn, false, vec![m.update(*a, now)], out);
             }
         }
+        let mut own = self.held_suspicions();
         if (self.recent.is_empty() && own.is_empty()) || self.neighbours.is_empty() {
             return;
         }
