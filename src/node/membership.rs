@@ -394,12 +394,6 @@ impl Node {
     /// otherwise run out of patience before the refutation reaches it.
     pub(super) fn arm_suspicion(&mut self, id: Id) {
         self.note_cut(id);
-        if !self.suspects.contains_key(&id) {
-            if self.suspected_at.len() >= BURST {
-                self.suspected_at.pop_front();
-            }
-            self.suspected_at.push_back(self.now);
-        }
         let Some((until, start)) = self
             .members
             .get(&id)
@@ -865,21 +859,19 @@ impl Node {
             .is_some_and(|t| self.now - t < self.cfg.suspect_timeout)
     }
 
-    /// Whether this node began [`BURST`] suspicions or more within a
-    /// suspicion's time (`suspect_timeout`). Lifeguard shortens a
-    /// suspicion with each independent confirmation; suspicions that come
-    /// in a burst are not independent: a cut (each side accuses the other,
+    /// Whether this node holds suspicions of [`BURST`] members or more at
+    /// once, and of one in [`BURST_SHARE`] of the members it knows. Lifeguard
+    /// shortens a suspicion with each independent confirmation; so many
+    /// at once are not independent: a cut (each side accuses the other,
     /// and the bridge of a partial cut hears one side accuse every member
     /// of the other, each by several) or a correlated failure (Rapid waits
     /// for reports to settle before it removes anyone). The bridge may see
-    /// no accused accusing (see `note_cut`) while its links all lead into
-    /// one side, which alone accuses.
+    /// no accused accuse (see `note_cut`) while its links all lead into
+    /// one side, which alone accuses. A few crashes at once in a large
+    /// group are not a burst: their detection keeps its pace.
     pub(super) fn burst_in_sight(&self) -> bool {
-        self.suspected_at.len() >= BURST
-            && self
-                .suspected_at
-                .front()
-                .is_some_and(|t| self.now - *t < self.cfg.suspect_timeout)
+        let n = self.suspects.len();
+        n >= BURST && n * BURST_SHARE >= self.members.len()
     }
 
     /// Whether `m` refuted an accusation in this life within

@@ -14,7 +14,7 @@ use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -433,9 +433,12 @@ const STEADY_SYNCS: u32 = 3;
 /// While chat flows with nothing lost, a node syncs at least every
 /// `2^CHAT_SYNC_PACE` rounds.
 const CHAT_SYNC_PACE: u32 = 2;
-/// Suspicions begun within a suspicion's time that make a burst (see
+/// Suspicions held at once that make a burst, at the least (see
 /// `Node::burst_in_sight`).
 const BURST: usize = 3;
+/// A burst is suspicions of at least one in this many of the members
+/// known.
+const BURST_SHARE: usize = 8;
 /// Most recent membership changes kept for gossip rounds.
 pub const MAX_RECENT: usize = 256;
 /// Most members a node probes when sampling at random.
@@ -532,9 +535,6 @@ pub struct Node {
     /// holds: the accused accusing, or a suspect answering its own ping
     /// (see `Node::cut_in_sight`).
     cut_seen_at: Option<Instant>,
-    /// When this node began its last [`BURST`] suspicions, oldest first
-    /// (see `Node::burst_in_sight`).
-    suspected_at: VecDeque<Instant>,
     /// Members this node suspected or held dead in a life that then came
     /// back alive (refuted), and until when the deaths they tell are taken
     /// as suspicions (see [`Node::on_peer_list`]). At most [`MAX_BACK`].
@@ -620,7 +620,6 @@ impl Node {
             sync: SyncPace::default(),
             suspects: BTreeMap::new(),
             cut_seen_at: None,
-            suspected_at: VecDeque::new(),
             back: BTreeMap::new(),
             strikes: BTreeMap::new(),
             announce: announce::Announce::default(),

@@ -656,7 +656,8 @@ impl Node {
             .map(|(a, _)| *a)
             .collect();
         for who in expired {
-            self.suspects.remove(&who);
+            // Worked out while `who` still counts among the suspects (see
+            // `burst_in_sight`).
             let still = self
                 .members
                 .get(&who)
@@ -678,6 +679,7 @@ impl Node {
                     let unheard = m.accusers.len() > 0 && self.heard_accusers(m) == 0;
                     (m.key(who), end, m.since, unheard)
                 });
+            self.suspects.remove(&who);
             let Some((key, end, since, unheard)) = still else {
                 continue;
             };
