@@ -444,28 +444,30 @@ impl Node {
         // Not for a death another node declared: its wait allowed for
         // that already (and the round trips a node that runs late
         // measures hold its own lateness too).
-        let far = if m.heard_dead {
-            Duration::ZERO
-        } else {
-            self.typical_rtt().saturating_mul(2)
-        };
-        self.suspicion_start(m) + Duration::from_millis(wait) + far
+        self.suspicion_start(m) + Duration::from_millis(wait) + self.round_trips_for(m)
     }
 
     /// When the suspicion of `m` runs out with the wait it was armed with,
     /// counted from [`suspicion_start`](Self::suspicion_start) (which moves
     /// when this node hears from others again after hearing from no one).
+    /// The round trips a suspicion of `m` waits on top of its wait (see
+    /// [`suspicion_end`](Self::suspicion_end)): none for a death another
+    /// node declared.
+    fn round_trips_for(&self, m: &Member) -> Duration {
+        if m.heard_dead {
+            Duration::ZERO
+        } else {
+            self.typical_rtt().saturating_mul(2)
+        }
+    }
+
     /// No shorter than a lone accusation on a healthy node while
     /// failures look correlated (see [`correlated`](Self::correlated)),
     /// even for a suspicion armed before that showed.
     pub(super) fn resumed_end(&self, m: &Member) -> Instant {
         let mut wait = m.suspect_wait;
         if self.correlated() || self.refuted_lately(m) {
-            let far = if m.heard_dead {
-                Duration::ZERO
-            } else {
-                self.typical_rtt().saturating_mul(2)
-            };
+            let far = self.round_trips_for(m);
             let lone = self
                 .cfg
                 .suspect_timeout
