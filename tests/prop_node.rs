@@ -2281,6 +2281,10 @@ fn a_burst_of_accusations_goes_out_once_per_link_per_pace() {
     for i in [4, 5] {
         p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
     }
+    // A dial to 5 in flight: this node does not probe it over a
+    // connection of its own when it is accused (see `watches_over`),
+    // which would pass the accusation on at once.
+    p.step(Step::Join(addr_of(id(5)))).unwrap();
     p.step(Step::Wait(URGENT_PACE_MS)).unwrap();
     let peer_lists = |outs: &[Output], conn: u64| {
         outs.iter()
@@ -5237,15 +5241,21 @@ fn announcements_over_a_slow_link_are_gathered_for_four_round_trips() {
                 matches!(o, Output::Send { conn, msg: Message::IHave(ids) }
                     if *conn == ConnId(3) && ids.contains(&c.id))
             });
+            // Written with something else to the link (a sync drawn for
+            // it), the batch goes early.
+            let rode = outs.iter().any(|o| {
+                matches!(o, Output::Send { conn, msg } if *conn == ConnId(3)
+                    && !matches!(msg, Message::IHave(_)))
+            });
             if on_3 {
-                sent = Some(p.now - start);
+                sent = Some((p.now - start, rode));
             }
         }
-        let sent = sent.unwrap_or_else(|| panic!("rtt {rtt_ms} ms: never announced"));
+        let (sent, rode) = sent.unwrap_or_else(|| panic!("rtt {rtt_ms} ms: never announced"));
         let window = Duration::from_millis(window_ms);
         assert!(
-            sent >= window && sent <= window + Duration::from_millis(10),
-            "rtt {rtt_ms} ms: announced after {sent:?}, window {window:?}"
+            (sent >= window || rode) && sent <= window + Duration::from_millis(10),
+            "rtt {rtt_ms} ms: announced after {sent:?} (riding: {rode}), window {window:?}"
         );
     }
 }
@@ -6809,41 +6819,55 @@ fn synced_in_a_round(p: &mut Probe) -> BTreeSet<u64> {
 }
 
 /// A node that finds it stands between two parts compares chat with every
-/// neighbour at its next sync round: chat may have gone round either part
-/// without it, its tree link and the links that announce to it all in
-/// the other. Without the rule the bridge of a 50-node, three-cut variant
-/// of `wan-bridges` (seed 12 of a 40-node one too) lacked two messages
-/// from its neighbours' part for 9.5 s. A node that does not stand
-/// between syncs with one neighbour a round, as ever.
+/// neighbour at each sync round while it does: chat may have gone round
+/// either part without it, its tree link and the links that announce to
+/// it all in the other, and a neighbour drawn at random mostly lacks
+/// what this node lacks. Without the rule the bridge of a 50-node,
+/// three-cut variant of `wan-bridges` (seed 12 of a 40-node one too)
+/// lacked two messages from its neighbours' part for 9.5 s; with it for
+/// the first round only, the bridge of a 30-node variant (seed 51)
+/// lacked one for 6.2 s, its syncs after the first all drawn in the part
+/// that lacked it too. A node that does not stand between syncs with one
+/// neighbour a round, as ever.
 #[test]
 fn a_node_that_finds_it_stands_between_syncs_with_every_neighbour() {
     let mut p = holding_5_accused_by(3);
+    let start = p.now;
     let to = synced_in_a_round(&mut p);
     assert_eq!(to, BTreeSet::from([2, 3, 4]), "between");
+    // The next round too: still within a suspicion's time of finding it.
+    let to = synced_in_a_round(&mut p);
+    assert!(p.now - start < p.cfg.suspect_timeout);
+    assert_eq!(to, BTreeSet::from([2, 3, 4]), "between, a round later");
     let mut p = holding_5_accused_by(1);
     let to = synced_in_a_round(&mut p);
     assert!(to.len() < 3, "not between: {to:?}");
 }
 
-/// A new link whose peer's view differs from this node's may be the first
-/// way to a part whose members this node suspects (a cut that just
-/// healed): the suspicions it holds go over it with the handshake, so
-/// that the accused hear of them at once, not after the next sync round's
-/// repair, and refute before the suspicions run out. Without the rule
-/// 2 of seeds 100..250 of `bridge-crash` (109, 240) removed a member of
-/// the far side just after the heal, as its refutation came. A peer whose
-/// view is the same is handed nothing.
+/// A new link may be the first way to a part whose members this node
+/// suspects (a cut that just healed): the suspicions it holds go over it
+/// with the handshake, so that the accused hear of them at once, not
+/// after the next sync round's repair, and refute before the suspicions
+/// run out. Without the rule 2 of seeds 100..250 of `bridge-crash` (109,
+/// 240) removed a member of the far side just after the heal, as its
+/// refutation came. The peer's view may hash the same (a suspect is in
+/// the roster on both sides): when the rule asked for a differing view,
+/// 3 of 30 seeds of `bridge-crash` on links ten times slower failed so
+/// (a member of the far side removed 1 s after the heal, its refutation
+/// 0.1 s later). A node that holds no suspicion hands nothing.
 #[test]
-fn a_new_link_to_a_differing_view_is_handed_the_suspicions_held() {
-    let handed = |same_view: bool| -> Vec<MemberUpdate> {
+fn a_new_link_is_handed_the_suspicions_held() {
+    let handed = |same_view: bool, suspected: bool| -> Vec<MemberUpdate> {
         let mut p = probe_with_neighbours(Config::testing(), 3);
         for i in 0..3 {
             p.step(Step::Message(1, alive(far(i), 0))).unwrap();
         }
         p.step(Step::Message(1, alive(key(4, 1), 0))).unwrap();
-        p.step(Step::Message(2, suspicion(far(1), 0, id(2))))
-            .unwrap();
-        assert_eq!(state_of(&p, far(1).id), Some(MemberState::Suspect));
+        if suspected {
+            p.step(Step::Message(2, suspicion(far(1), 0, id(2))))
+                .unwrap();
+            assert_eq!(state_of(&p, far(1).id), Some(MemberState::Suspect));
+        }
         let mut h = hello(key(4, 1));
         if same_view {
             // The view hash this node syncs with.
@@ -6865,13 +6889,21 @@ fn a_new_link_to_a_differing_view_is_handed_the_suspicions_held() {
         let outs = p.step(Step::Open(9, None, Message::Hello(h))).unwrap();
         listed(&outs, 9, far(1).id)
     };
-    let told = handed(false);
-    assert!(
-        told.iter().any(|u| u.state == MemberState::Suspect
-            && u.accuser.as_ref().is_some_and(|a| a.by() == id(2))),
-        "{told:?}"
-    );
-    assert!(handed(true).is_empty());
+    for same_view in [false, true] {
+        let told = handed(same_view, true);
+        assert!(
+            told.iter().any(|u| u.state == MemberState::Suspect
+                && u.accuser.as_ref().is_some_and(|a| a.by() == id(2))),
+            "same view {same_view}: {told:?}"
+        );
+    }
+    for same_view in [false, true] {
+        let told = handed(same_view, false);
+        assert!(
+            told.iter().all(|u| u.state != MemberState::Suspect),
+            "nothing held: {told:?}"
+        );
+    }
 }
 
 /// A member that refuted an accusation lately (within `dial_backoff_max`)
@@ -6915,4 +6947,85 @@ fn a_member_refuted_lately_is_not_confirmed_dead_sooner() {
         refuted >= cfg.suspect_timeout,
         "refuted 5 s before, dead after {refuted:?}"
     );
+}
+
+/// A tree link closed for silence may have been this node's only way
+/// into a part of the overlay (a bridge whose other neighbours and
+/// announcers are all in the other part): what its peer had for this
+/// node since it was last heard is lost, further back than the grafts
+/// replay. The next sync round compares chat with every neighbour. In
+/// `bridge-pause` (seed 8 of one build) the bridge's link into one part
+/// went silent when its peer paused; its random syncs all went to the
+/// other part, and it lacked three messages 5-7 s. A tree link closed
+/// while it still spoke leaves the sync round as it was.
+#[test]
+fn a_tree_link_closed_for_silence_has_chat_compared_with_every_neighbour() {
+    let synced = |silent: bool| -> BTreeSet<u64> {
+        let mut p = probe_with_neighbours(Config::testing(), 4);
+        p.step(Step::Wait(100)).unwrap();
+        // A chat first over link 1: it carried.
+        p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+            .unwrap();
+        p.step(Step::Wait(1_400)).unwrap();
+        if !silent {
+            p.step(Step::Message(1, Message::Chat(chat(key(1, 1), 2))))
+                .unwrap();
+        }
+        p.step(Step::Disconnected(1)).unwrap();
+        synced_in_a_round(&mut p)
+    };
+    assert_eq!(synced(true), BTreeSet::from([2, 3, 4]), "closed silent");
+    let to = synced(false);
+    assert!(to.len() < 3, "closed speaking: {to:?}");
+}
+
+/// Arrivals wait to be sent together for 10 ms, or an eighth of a typical
+/// round trip of this node's links where that is longer, up to 25 ms:
+/// over 100 ms links a hop costs 100 ms anyway, and a group starting
+/// together sends a fifth fewer lists (on `scenarios/wan.toml` seed 0,
+/// 500 in the first 5 s against 609 with 10 ms). Longer waits slowed
+/// discovery over 300 ms links (the median view complete 3.7 s after the
+/// last start with an eighth of a round trip uncapped, 3.3 s with 10 ms).
+/// Two arrivals 20 ms apart go in one list over links of 200 ms round
+/// trip, in two over links of 2 ms; two 40 ms apart in two over links of
+/// 1 s.
+#[test]
+fn arrivals_over_slow_links_wait_longer_to_go_together() {
+    let lists = |rtt_ms: u64, gap_ms: u64| -> usize {
+        // Every link carries arrivals, not the tree's only.
+        let cfg = Config {
+            prune_duplicates: false,
+            ..Config::testing()
+        };
+        let mut p = probe_with_links_of(cfg, rtt_ms);
+        p.step(Step::Wait(1_000)).unwrap();
+        let mut outs = p.step(Step::Message(1, alive(far(1), 0))).unwrap();
+        outs.extend(p.step(Step::Wait(gap_ms)).unwrap());
+        outs.extend(p.step(Step::Message(1, alive(far(2), 0))).unwrap());
+        outs.extend(p.step(Step::Wait(100)).unwrap());
+        let mut lists = 0;
+        let mut told = BTreeSet::new();
+        for o in &outs {
+            if let Output::Send {
+                conn: ConnId(2),
+                msg:
+                    Message::PeerList {
+                        full: false,
+                        members,
+                    },
+            } = o
+            {
+                lists += 1;
+                told.extend(members.iter().map(|u| u.node.id));
+            }
+        }
+        assert!(
+            told.contains(&far(1).id) && told.contains(&far(2).id),
+            "rtt {rtt_ms} ms: both arrivals go on: {outs:?}"
+        );
+        lists
+    };
+    assert_eq!(lists(200, 20), 1, "200 ms round trips");
+    assert_eq!(lists(2, 20), 2, "2 ms round trips");
+    assert_eq!(lists(1_000, 40), 2, "1 s round trips: the wait is capped");
 }

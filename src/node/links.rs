@@ -167,6 +167,20 @@ impl Node {
             let replay = rtt.saturating_mul(3).max(self.cfg.graft_timeout);
             let grafted = self.graft_lazy_links(replay, out);
             self.push_in_flight(rtt, c.last_heard, &grafted, out);
+            if self.now - c.last_heard >= self.cfg.ping_interval {
+                // Closed for silence: what the peer had for this node
+                // since it was last heard is lost too, further back than
+                // the grafts replay. The next sync round compares chat
+                // with every neighbour, as the link may have been this
+                // node's only way into a part of the overlay (a bridge
+                // whose other neighbours and announcers are all in the
+                // other part).
+                for n in self.neighbours.values() {
+                    if let Some(x) = self.conns.get_mut(n) {
+                        x.recheck = true;
+                    }
+                }
+            }
         } else if self.tree_links() == 0 {
             self.graft_one_but(None, out);
         }
@@ -1119,16 +1133,14 @@ impl Node {
         } else if self.joined {
             let chat = Some((h.chat_mark, h.chat_hash));
             self.on_sync(conn, h.members_hash, chat, true, out);
-            if h.members_hash != self.roster_hash() {
-                // The peer's view differs: this link may be the first way
-                // to a part whose members this node suspects (a cut that
-                // just healed). The accused hear of it now, not after the
-                // next sync round's repair: their refutations race the
-                // suspicions' ends.
-                let held = self.held_suspicions();
-                if !held.is_empty() {
-                    self.send_peer_list(conn, false, held, out);
-                }
+            // This link may be the first way to a part whose members this
+            // node suspects (a cut that just healed): the accused hear of
+            // it now, not after the next sync round's repair, as their
+            // refutations race the suspicions' ends. The peer's view may
+            // be the same (a suspect is still in the roster on both sides).
+            let held = self.held_suspicions();
+            if !held.is_empty() {
+                self.send_peer_list(conn, false, held, out);
             }
         }
         self.share_beacon(conn, h.beacon, out);

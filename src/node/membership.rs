@@ -1428,7 +1428,9 @@ impl Node {
         if self.arrivals.len() >= MAX_ARRIVALS {
             self.flush_arrivals(out);
         } else {
-            self.timers.arm(Timer::Flush, self.now + ARRIVAL_BATCH);
+            let batch = Duration::from_millis(self.typical_rtt().as_millis() / ARRIVAL_RTT_SHARE)
+                .clamp(ARRIVAL_BATCH, ARRIVAL_BATCH_MAX);
+            self.timers.arm(Timer::Flush, self.now + batch);
         }
     }
 

@@ -408,6 +408,11 @@ const ISOLATED_WAIT: Duration = Duration::from_secs(60);
 /// How long arrivals wait to be sent together: a group that starts at once
 /// floods a few lists rather than one small frame per member.
 const ARRIVAL_BATCH: Duration = Duration::from_millis(10);
+/// Over slow links arrivals wait longer: this share of a typical round
+/// trip, up to `ARRIVAL_BATCH_MAX`.
+const ARRIVAL_RTT_SHARE: u64 = 8;
+/// The longest arrivals wait over slow links.
+const ARRIVAL_BATCH_MAX: Duration = Duration::from_millis(25);
 /// Most arrivals waiting for a batch; past it the batch goes at once.
 const MAX_ARRIVALS: usize = 1024;
 /// Urgent news (accusations, deaths, departures) goes out at once unless

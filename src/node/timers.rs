@@ -209,6 +209,12 @@ impl Node {
             } else {
                 None
             };
+            // A node that stands between two parts compares chat with
+            // every neighbour each round while it does: its tree link and
+            // those that announce to it may all lead into one part, and a
+            // neighbour drawn at random mostly lacks what the other part
+            // said as much as this node does.
+            let between = self.stands_between();
             let mut to: Vec<ConnId> = self
                 .neighbours
                 .values()
@@ -216,7 +222,7 @@ impl Node {
                 .filter(|c| {
                     self.conns
                         .get_mut(c)
-                        .is_some_and(|c| std::mem::take(&mut c.recheck))
+                        .is_some_and(|c| std::mem::take(&mut c.recheck) || between)
                 })
                 .collect();
             if let Some(c) = random.filter(|c| !to.contains(c)) {
@@ -483,8 +489,26 @@ impl Node {
     /// Sends a heartbeat over each of `links`: over a link this node
     /// picked (in `watched`) it asks the peer to watch back; elsewhere a
     /// ping asks for an answer only.
+    /// A link whose last ping went out less than its round trip ago and is
+    /// still unanswered gets no other: its answer cannot have come yet (a
+    /// silent link's sweep and the heartbeat tick after it may fall a few
+    /// milliseconds apart), and a second would count the first as lost.
     fn send_pings(&mut self, links: Vec<ConnId>, watched: &[ConnId], out: &mut Vec<Output>) {
         let dead_after = self.silence();
+        let now = self.now;
+        let links: Vec<ConnId> = links
+            .into_iter()
+            .filter(|conn| {
+                self.conns.get(conn).is_none_or(|c| {
+                    c.ping_sent.is_none_or(|t| {
+                        c.last_heard >= t || now - t >= c.rtt.unwrap_or(Duration::ZERO)
+                    })
+                })
+            })
+            .collect();
+        if links.is_empty() {
+            return;
+        }
         let nonce = self.detector.next_nonce();
         for conn in links {
             let lost = self
@@ -973,6 +997,13 @@ impl Node {
         // of the members it knows may be gone too.
         let mut want = if live == 0 {
             self.cfg.max_connections - have
+        } else if !cut_off && self.neighbours.len() < half {
+            // Short of half its slots: up to half at once. A group that
+            // starts together fills the other half by each other's dials
+            // (every node that dials for half takes about as many), where
+            // each dialling for all its slots would open twice the links
+            // it keeps and turn half away as full.
+            half.saturating_sub(have).min(2)
         } else {
             (self.cfg.max_connections - have).min(2)
         };
