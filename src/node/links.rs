@@ -175,11 +175,7 @@ impl Node {
                 // node's only way into a part of the overlay (a bridge
                 // whose other neighbours and announcers are all in the
                 // other part).
-                for n in self.neighbours.values() {
-                    if let Some(x) = self.conns.get_mut(n) {
-                        x.recheck = true;
-                    }
-                }
+                self.recheck_every_neighbour();
             }
         } else if self.tree_links() == 0 {
             self.graft_one_but(None, out);

@@ -646,11 +646,7 @@ impl Node {
         // Chat may have gone round either part without this node: its
         // tree link and the links that announce to it may all be in one
         // of them. Its next sync round compares chat with every neighbour.
-        for conn in self.neighbours.values() {
-            if let Some(c) = self.conns.get_mut(conn) {
-                c.recheck = true;
-            }
-        }
+        self.recheck_every_neighbour();
         let me = self.me.id;
         let taken: Vec<Id> = self
             .suspects

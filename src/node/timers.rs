@@ -489,6 +489,7 @@ impl Node {
     /// Sends a heartbeat over each of `links`: over a link this node
     /// picked (in `watched`) it asks the peer to watch back; elsewhere a
     /// ping asks for an answer only.
+    ///
     /// A link whose last ping went out less than its round trip ago and is
     /// still unanswered gets no other: its answer cannot have come yet (a
     /// silent link's sweep and the heartbeat tick after it may fall a few
@@ -500,9 +501,8 @@ impl Node {
             .into_iter()
             .filter(|conn| {
                 self.conns.get(conn).is_none_or(|c| {
-                    c.ping_sent.is_none_or(|t| {
-                        c.last_heard >= t || now - t >= c.rtt.unwrap_or(Duration::ZERO)
-                    })
+                    c.ping_sent
+                        .is_none_or(|t| c.last_heard >= t || now - t >= self.rtt(*conn))
                 })
             })
             .collect();
@@ -668,6 +668,16 @@ impl Node {
             .chain(links.into_iter().map(|(_, _, c)| c))
             .take(slots)
             .collect()
+    }
+
+    /// Marks every neighbour link for the next sync round, which then
+    /// compares chat with all of them rather than one drawn at random.
+    pub(super) fn recheck_every_neighbour(&mut self) {
+        for conn in self.neighbours.values() {
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.recheck = true;
+            }
+        }
     }
 
     /// Suspicions that nobody refuted in time become deaths.
