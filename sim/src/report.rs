@@ -177,6 +177,16 @@ pub struct Figures {
     /// on the network. Per chat message a user sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes_per_chat: Option<f64>,
+    /// Messages of every kind per chat sent while chat flows: those sent
+    /// from the first chat a user sent to the last, per chat sent after
+    /// the first. The forming of the group before and the quiet after are
+    /// left out: the cost of chat in a group that has formed (None with
+    /// fewer than two chats sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgs_per_chat_flowing: Option<f64>,
+    /// The same as writes (see `writes_per_chat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_per_chat_flowing: Option<f64>,
     /// Hops to the last node: for each chat that reached another node, the
     /// most links it crossed to reach any node (its first copy there), as
     /// p50/p99/max over the chats (counts, not milliseconds).
@@ -436,10 +446,16 @@ impl Report {
             "  chat           {} sent, {} deliveries, {copies}",
             f.chats_sent, f.deliveries
         );
+        let flowing = match (f.msgs_per_chat_flowing, f.writes_per_chat_flowing) {
+            (Some(m), Some(w)) => format!(" ({m:.1} in {w:.1} while chat flows)"),
+            _ => String::new(),
+        };
         let per_chat = match f.msgs_per_chat {
             Some(m) if f.chats_sent > 0 => match f.writes_per_chat {
-                Some(w) => format!("{m:.1} msgs in {w:.1} writes (all kinds) per chat sent"),
-                None => format!("{m:.1} msgs (all kinds) per chat sent"),
+                Some(w) => {
+                    format!("{m:.1} msgs in {w:.1} writes (all kinds) per chat sent{flowing}")
+                }
+                None => format!("{m:.1} msgs (all kinds) per chat sent{flowing}"),
             },
             Some(_) => "no chat sent".to_string(),
             None => format!("msgs per chat sent {NOT_MEASURED}"),
@@ -619,6 +635,8 @@ pub(crate) fn sample(measured: bool) -> Report {
             copies_per_delivery: some(1.5),
             msgs_per_chat: some(31.25),
             writes_per_chat: some(20.5),
+            msgs_per_chat_flowing: some(24.5),
+            writes_per_chat_flowing: some(18.0),
             last_hop: measured.then(|| Pct::of(&[1, 2, 2, 3])),
             chats_sent: 4,
             deliveries: 8,
@@ -684,7 +702,7 @@ mod tests {
         );
         assert_eq!(
             lines[4],
-            "  per chat       31.2 msgs in 20.5 writes (all kinds) per chat sent, hops to the last node p50 2 / max 3"
+            "  per chat       31.2 msgs in 20.5 writes (all kinds) per chat sent (24.5 in 18.0 while chat flows), hops to the last node p50 2 / max 3"
         );
         assert_eq!(
             lines[9],
@@ -734,6 +752,8 @@ mod tests {
             "by_kind",
             "copies_per_delivery",
             "msgs_per_chat",
+            "msgs_per_chat_flowing",
+            "writes_per_chat_flowing",
             "last_hop",
             "max_queue",
             "end_tables",
@@ -745,6 +765,8 @@ mod tests {
         let sim = serde_json::to_value(report(true)).expect("serializes");
         assert_eq!(sim["figures"]["copies_per_delivery"], 1.5);
         assert_eq!(sim["figures"]["msgs_per_chat"], 31.25);
+        assert_eq!(sim["figures"]["msgs_per_chat_flowing"], 24.5);
+        assert_eq!(sim["figures"]["writes_per_chat_flowing"], 18.0);
         assert_eq!(sim["figures"]["last_hop"]["p50"], 2);
         assert_eq!(sim["figures"]["last_hop"]["max"], 3);
         assert_eq!(sim["figures"]["max_tables"]["paused_queue"], 6);

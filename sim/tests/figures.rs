@@ -120,3 +120,83 @@ fn the_slow_links_preset_gathers_payloads_into_fewer_writes() {
     );
     assert!(max < 2000, "delivery max {max} ms");
 }
+
+/// Ten nodes chat at 5 messages a second for 4 s, after the group formed
+/// for 2 s or for 12 s. Over the whole run the longer idle forming costs
+/// more per chat; while chat flows the cost is the same, and each chat
+/// then costs at least the nine copies that reach the other nodes.
+#[test]
+fn chat_cost_while_it_flows_leaves_out_the_forming_before_it() {
+    let run = |start: u32| {
+        let sc = parse(
+            "ten.toml",
+            &format!(
+                r#"
+                duration = "{}s"
+                [nodes]
+                count = 10
+                [workload]
+                rate = 5.0
+                start = "{start}s"
+                stop = "{}s"
+                "#,
+                start + 6,
+                start + 4
+            ),
+        )
+        .expect("valid scenario");
+        let r = gossip_sim::run(&sc, 2, None);
+        let f = &r.figures;
+        assert!(f.chats_sent >= 10, "{}", r.render());
+        assert!(r.render().contains("while chat flows"), "{}", r.render());
+        (
+            f.msgs_per_chat.expect("measured"),
+            f.msgs_per_chat_flowing.expect("measured"),
+            f.writes_per_chat_flowing.expect("measured"),
+        )
+    };
+    let (early_all, early_flowing, early_writes) = run(2);
+    let (late_all, late_flowing, _) = run(12);
+    for flowing in [early_flowing, late_flowing] {
+        assert!(
+            flowing >= 9.0 * 0.9,
+            "{flowing} msgs per chat while it flows"
+        );
+    }
+    assert!(
+        early_writes <= early_flowing,
+        "{early_writes} writes, {early_flowing} msgs"
+    );
+    assert!(
+        late_all > early_all * 1.2,
+        "whole run: {late_all} after 12 s of forming, {early_all} after 2 s"
+    );
+    assert!(
+        (late_flowing - early_flowing).abs() < early_flowing * 0.15,
+        "while chat flows: {late_flowing} after 12 s of forming, {early_flowing} after 2 s"
+    );
+    assert!(late_flowing < late_all, "{late_flowing} against {late_all}");
+}
+
+/// One chat: nothing flows between a first and a last, and the report
+/// says nothing of it rather than a figure of zero.
+#[test]
+fn a_single_chat_has_no_cost_while_chat_flows() {
+    let sc = parse(
+        "two.toml",
+        r#"
+        duration = "4s"
+        [nodes]
+        count = 2
+        [[workload.send]]
+        at = "1s"
+        from = 0
+        text = "hi"
+        "#,
+    )
+    .expect("valid scenario");
+    let r = gossip_sim::run(&sc, 3, None);
+    assert_eq!(r.figures.msgs_per_chat_flowing, None);
+    assert_eq!(r.figures.writes_per_chat_flowing, None);
+    assert!(!r.render().contains("while chat flows"), "{}", r.render());
+}

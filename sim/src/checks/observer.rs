@@ -30,6 +30,57 @@ pub struct Traffic {
     pub idle_bytes: u64,
     /// Bytes of anti-entropy: digests and the history they ask for.
     pub repair_bytes: u64,
+    /// Messages of every kind.
+    pub msgs: u64,
+    /// The traffic while chat flows (see [`Flowing`]).
+    pub flowing: Option<Flowing>,
+}
+
+/// Messages and writes counted from the first chat a user sent to the
+/// last: what chat costs once a group has formed, without the forming
+/// before it or the quiet after.
+#[derive(Default, Clone, Copy)]
+pub struct Flowing {
+    /// Messages and writes so far when the first chat was sent.
+    pub first: (u64, u64),
+    /// The same when the latest chat was sent.
+    pub last: (u64, u64),
+    /// Chats sent after the first.
+    pub chats: u64,
+}
+
+impl Flowing {
+    /// Messages and writes per chat sent while chat flowed, if more than
+    /// one chat was sent.
+    pub fn per_chat(&self) -> Option<(f64, f64)> {
+        (self.chats > 0).then(|| {
+            let n = self.chats as f64;
+            (
+                (self.last.0 - self.first.0) as f64 / n,
+                (self.last.1 - self.first.1) as f64 / n,
+            )
+        })
+    }
+}
+
+impl Traffic {
+    /// A user sent a chat message: marks the traffic so far.
+    fn chat_sent(&mut self) {
+        let now = (self.msgs, self.writes);
+        match &mut self.flowing {
+            Some(f) => {
+                f.last = now;
+                f.chats += 1;
+            }
+            None => {
+                self.flowing = Some(Flowing {
+                    first: now,
+                    last: now,
+                    chats: 0,
+                })
+            }
+        }
+    }
 }
 
 /// Every check, one field each.
@@ -261,6 +312,7 @@ impl Observer {
             return;
         };
         if let (true, super::facts::Delivery::First { life, .. }) = (own, &d) {
+            self.traffic.chat_sent();
             if let Some(m) = self.facts.msg_of(&id) {
                 self.hops.sent(m, *life);
             }
@@ -316,6 +368,7 @@ impl Observer {
         }
         self.traffic.chat_copies += chats as u64;
         self.traffic.writes += u64::from(write);
+        self.traffic.msgs += 1;
         match self.traffic.kinds.iter_mut().find(|k| k.0 == kind) {
             Some(k) => {
                 k.1 += 1;

@@ -243,6 +243,8 @@ fn report(lab: &mut run::Lab, faults: &[crate::scenario::Fault]) -> Result<Repor
         copies_per_delivery: None,
         msgs_per_chat: None,
         writes_per_chat: None,
+        msgs_per_chat_flowing: None,
+        writes_per_chat_flowing: None,
         last_hop: None,
         chats_sent: lab.obs.msgs_sent(),
         deliveries: lab.obs.deliveries(),

@@ -99,6 +99,8 @@ impl World {
             }),
             msgs_per_chat: Some(total_msgs as f64 / self.obs.msgs_sent().max(1) as f64),
             writes_per_chat: Some(t.writes as f64 / self.obs.msgs_sent().max(1) as f64),
+            msgs_per_chat_flowing: t.flowing.and_then(|f| f.per_chat()).map(|p| p.0),
+            writes_per_chat_flowing: t.flowing.and_then(|f| f.per_chat()).map(|p| p.1),
             last_hop: Some(self.obs.hops.last_hop()),
             chats_sent: self.obs.msgs_sent(),
             deliveries,
