@@ -3137,6 +3137,50 @@ fn a_kept_probe_connection_is_pushed_answers_until_its_prober_goes_quiet() {
     assert_eq!(pushes(&late), 0);
 }
 
+/// A prober whose pings each come just before this node's heartbeat tick
+/// (two ticks a fixed interval apart can fall so for good) still gets an
+/// answer pushed at the tick: an answer to its ping is not a push, and the
+/// prober pings every round until it sees one.
+#[test]
+fn a_prober_pinging_just_before_each_tick_still_gets_answers_pushed() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 1);
+    p.step(Step::Open(30, None, Message::Ping(7))).unwrap();
+    let pushes = |outs: &[Output]| {
+        outs.iter()
+            .filter(|o| matches!(o, Output::Send { conn, msg: Message::ProbePong { nonce: 0, .. } } if conn.0 == 30))
+            .count()
+    };
+    // The tick's phase: the first push.
+    let mut tick = None;
+    for _ in 0..60 {
+        let outs = run_answering_but(&mut p, 30, Duration::from_millis(50));
+        if pushes(&outs) > 0 {
+            tick = Some(p.now);
+            break;
+        }
+    }
+    let tick = tick.expect("no push within 3 s");
+    // Ten rounds: a ping 100 ms before each tick, answered at once.
+    let mut pushed = 0;
+    for k in 1..=10u64 {
+        let ping_at =
+            (tick + cfg.ping_interval.saturating_mul(k)).saturating_sub(Duration::from_millis(100));
+        while p.now < ping_at {
+            pushed += pushes(&run_answering_but(&mut p, 30, Duration::from_millis(50)));
+        }
+        let outs = p
+            .step(Step::Message(30, Message::Ping(8 + k as u32)))
+            .unwrap();
+        assert!(
+            outs.iter().any(|o| matches!(o, Output::Send { conn, msg: Message::ProbePong { nonce, .. } } if conn.0 == 30 && *nonce == 8 + k as u32)),
+            "{outs:?}"
+        );
+    }
+    pushed += pushes(&run_answering_but(&mut p, 30, Duration::from_millis(300)));
+    assert!(pushed >= 9, "{pushed} pushes in ten rounds");
+}
+
 /// Runs `p` for `d` in steps of 50 ms, answering every ping and heartbeat
 /// but those over `skip`; returns every output.
 fn run_answering_but(p: &mut Probe, skip: u64, d: Duration) -> Vec<Output> {
@@ -5387,6 +5431,99 @@ fn a_graft_asks_for_what_its_link_announced_and_what_crossed_it() {
     assert!(grafts(&outs).is_empty(), "{outs:?}");
     let outs = p.step(Step::Wait(cfg.graft_timeout.as_millis())).unwrap();
     assert_eq!(grafts(&outs), vec![(ConnId(1), vec![id(3)])]);
+}
+
+/// A prune that comes within a round trip of the link after this node
+/// grafted it crossed the graft: the peer put its end back on the tree
+/// when the graft came, and pushes. This end stays on the tree too, and
+/// pushes what comes from elsewhere over the link; otherwise chat from
+/// this side would not cross it until the next beacon. A prune long
+/// after the graft is heeded.
+#[test]
+fn a_prune_that_crossed_this_nodes_graft_is_left_unheeded() {
+    let cfg = Config::testing();
+    for (late, pushed) in [(false, true), (true, false)] {
+        let mut p = probe_with_links_of(cfg.clone(), 100);
+        let author = key(5, 1);
+        let id = |seq| MsgId {
+            origin: author,
+            seq,
+        };
+        // Link 3 leaves the tree, then announces a message the tree does
+        // not bring: this node grafts it for the message.
+        p.step(Step::Message(3, Message::Prune)).unwrap();
+        p.step(Step::Message(3, Message::IHave(vec![id(1)])))
+            .unwrap();
+        let mut graft_at = None;
+        for _ in 0..100 {
+            let outs = p.step(Step::Wait(10)).unwrap();
+            if grafted(&outs, 3) {
+                graft_at = Some(p.now);
+                break;
+            }
+        }
+        assert!(graft_at.is_some(), "no graft over link 3");
+        p.step(Step::Message(3, Message::Chat(chat(author, 1))))
+            .unwrap();
+        // The peer's prune, sent before the graft reached it (or, `late`,
+        // long after).
+        p.step(Step::Wait(if late { 500 } else { 50 })).unwrap();
+        p.step(Step::Message(3, Message::Prune)).unwrap();
+        let outs = p
+            .step(Step::Message(1, Message::Chat(chat(author, 2))))
+            .unwrap();
+        let over_3 = sent_over(&outs, 3)
+            .iter()
+            .any(|m| matches!(m, Message::Chat(c) if c.id == id(2)));
+        assert_eq!(over_3, pushed, "late {late}: {outs:?}");
+        assert_eq!(p.node.stats().prunes_crossed, u64::from(!late));
+    }
+}
+
+/// A message announced to this node that no announcer's answer brought
+/// after every round of asks (the grafts or their answers were lost) is a
+/// loss this node knows of: its digest goes to a neighbour at once.
+/// Without it the message waited for the next sync round that compares
+/// chat (every fourth round while chat flows with nothing lost).
+#[test]
+fn an_announced_message_no_ask_brought_is_repaired_at_once() {
+    let cfg = Config {
+        announcers: 1,
+        ..Config::testing()
+    };
+    let mut p = probe_with_links_of(cfg.clone(), 20);
+    let author = key(5, 1);
+    p.step(Step::Message(2, Message::Prune)).unwrap();
+    p.step(Step::Message(3, Message::Prune)).unwrap();
+    let id = MsgId {
+        origin: author,
+        seq: 1,
+    };
+    p.step(Step::Message(3, Message::IHave(vec![id]))).unwrap();
+    // Grafts go out over link 3 and are never answered.
+    let start = p.now;
+    let (mut grafts_3, mut digest_at) = (0, None);
+    while p.now - start < Duration::from_secs(2) && digest_at.is_none() {
+        let outs = p.step(Step::Wait(10)).unwrap();
+        grafts_3 += usize::from(grafted(&outs, 3));
+        if outs.iter().any(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Message::Digest(_),
+                    ..
+                }
+            )
+        }) {
+            digest_at = Some(p.now - start);
+        }
+    }
+    assert_eq!(grafts_3, 2, "asked once a round");
+    let at = digest_at.expect("no digest within 2 s");
+    // Two rounds: the graft wait and the link's round trip each, and the
+    // second ask's own wait.
+    assert!(at <= Duration::from_millis(800), "digest after {at:?}");
+    assert_eq!(p.node.stats().announced_lost, 1);
 }
 
 /// Whether `outs` send a prune over `conn`.

@@ -285,13 +285,17 @@ impl Announce {
     /// once. An ask past the first round waits `retry` plus the link's
     /// round trip (`rtt`) for its answer, so that one in flight is not
     /// asked for again.
+    ///
+    /// Also says whether a message was left after its last round: a
+    /// message announced that no announcer's answer brought.
     pub(super) fn due_grafts(
         &mut self,
         now: Instant,
         retry: Duration,
         rtt: impl Fn(ConnId) -> Duration,
-    ) -> Vec<(ConnId, MsgId)> {
+    ) -> (Vec<(ConnId, MsgId)>, bool) {
         let mut asks = Vec::new();
+        let mut left = false;
         while let Some(&(due, id)) = self.by_due.first() {
             if due > now {
                 break;
@@ -302,6 +306,7 @@ impl Announce {
             };
             let n = m.announcers.len();
             if n == 0 || m.asked >= n * ASK_ROUNDS {
+                left |= n > 0;
                 self.missing.remove(&id);
                 continue;
             }
@@ -316,7 +321,7 @@ impl Announce {
             }
             self.by_due.insert((m.due, id));
         }
-        asks
+        (asks, left)
     }
 }
 
@@ -482,26 +487,36 @@ mod tests {
         a.announced(id(1), ConnId(1), t0, ms(150));
         a.announced(id(1), ConnId(2), t0 + ms(5), ms(150));
         a.announced(id(1), ConnId(2), t0 + ms(6), ms(150));
-        assert!(a.due_grafts(t0 + ms(149), ms(80), |_| ms(40)).is_empty());
+        assert_eq!(
+            a.due_grafts(t0 + ms(149), ms(80), |_| ms(40)),
+            (vec![], false)
+        );
         assert_eq!(
             a.due_grafts(t0 + ms(150), ms(80), |_| ms(40)),
-            vec![(ConnId(1), id(1))]
+            (vec![(ConnId(1), id(1))], false)
         );
         assert_eq!(
             a.due_grafts(t0 + ms(230), ms(80), |_| ms(40)),
-            vec![(ConnId(2), id(1))]
+            (vec![(ConnId(2), id(1))], false)
         );
         // Both asked: the second round waits a round trip more for each.
-        assert!(a.due_grafts(t0 + ms(349), ms(80), |_| ms(40)).is_empty());
+        assert_eq!(
+            a.due_grafts(t0 + ms(349), ms(80), |_| ms(40)),
+            (vec![], false)
+        );
         assert_eq!(
             a.due_grafts(t0 + ms(350), ms(80), |_| ms(40)),
-            vec![(ConnId(1), id(1))]
+            (vec![(ConnId(1), id(1))], false)
         );
         assert_eq!(
             a.due_grafts(t0 + ms(470), ms(80), |_| ms(40)),
-            vec![(ConnId(2), id(1))]
+            (vec![(ConnId(2), id(1))], false)
         );
-        assert!(a.due_grafts(t0 + ms(590), ms(80), |_| ms(40)).is_empty());
+        // Asked of both in both rounds: left, and said so.
+        assert_eq!(
+            a.due_grafts(t0 + ms(590), ms(80), |_| ms(40)),
+            (vec![], true)
+        );
         assert_eq!(a.missing_len(), 0);
     }
 
@@ -522,20 +537,25 @@ mod tests {
         // retry and a round trip pass; message 2 is asked of link 2 at its
         // own deadline.
         let rtt = |_| ms(40);
-        assert!(a.due_grafts(t0 + ms(129), ms(80), rtt).is_empty());
+        assert_eq!(a.due_grafts(t0 + ms(129), ms(80), rtt), (vec![], false));
         assert_eq!(
             a.due_grafts(t0 + ms(130), ms(80), rtt),
-            vec![(ConnId(1), id(1))]
+            (vec![(ConnId(1), id(1))], false)
         );
         assert_eq!(
             a.due_grafts(t0 + ms(150), ms(80), rtt),
-            vec![(ConnId(2), id(2))]
+            (vec![(ConnId(2), id(2))], false)
         );
         assert_eq!(
             a.due_grafts(t0 + ms(230), ms(80), rtt),
-            vec![(ConnId(1), id(2))]
+            (vec![(ConnId(1), id(2))], false)
         );
         assert_eq!(a.missing_len(), 2);
+        // Message 1 was asked of its one announcer in both rounds: once
+        // the last ask's answer is due, it is left, and said so.
+        assert_eq!(a.due_grafts(t0 + ms(249), ms(80), rtt), (vec![], false));
+        assert_eq!(a.due_grafts(t0 + ms(250), ms(80), rtt), (vec![], true));
+        assert_eq!(a.missing_len(), 1);
     }
 
     #[test]
@@ -545,7 +565,10 @@ mod tests {
         a.announced(id(1), ConnId(1), t0, ms(150));
         let m = a.arrived(&id(1)).expect("was missing");
         assert_eq!((m.announcers, m.first, m.asked), (vec![ConnId(1)], t0, 0));
-        assert!(a.due_grafts(t0 + ms(500), ms(80), |_| ms(40)).is_empty());
+        assert_eq!(
+            a.due_grafts(t0 + ms(500), ms(80), |_| ms(40)),
+            (vec![], false)
+        );
         assert!(!a.is_missing(&id(1)));
     }
 }

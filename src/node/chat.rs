@@ -173,13 +173,29 @@ impl Node {
 
     /// Announced messages the tree did not bring in time: ask their
     /// announcers, and put those links back on the tree.
+    ///
+    /// A message that no announcer's answer brought after every round of
+    /// asks is a loss this node knows of (its grafts or their answers
+    /// were lost, or its announcers lost their links): chat is lost
+    /// lately (see [`Node::lossy`]), and this node's digest goes to a
+    /// neighbour at once, which answers with what it holds past it.
+    /// Otherwise the message waits for the next sync round that compares
+    /// chat, every fourth round while chat flows with nothing lost (a
+    /// last message of a stream has no later one to show the gap): on
+    /// links losing 5% with one announcer per node, 7.8 s.
     pub(super) fn graft_missing(&mut self, out: &mut Vec<Output>) {
         let retry = self.cfg.graft_timeout;
         let mut asks: BTreeMap<ConnId, Vec<MsgId>> = BTreeMap::new();
         let conns = &self.conns;
         let rtt = |c| conns.get(&c).and_then(|c| c.rtt).unwrap_or(Duration::ZERO);
-        for (conn, id) in self.announce.due_grafts(self.now, retry, rtt) {
+        let (due, left) = self.announce.due_grafts(self.now, retry, rtt);
+        for (conn, id) in due {
             asks.entry(conn).or_default().push(id);
+        }
+        if left {
+            self.last_loss = Some(self.now);
+            self.stats.announced_lost += 1;
+            self.digest_to_random_neighbour(out);
         }
         for (conn, ids) in asks {
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -752,9 +768,14 @@ impl Node {
     /// it. Its own `Sync` would not do: a held message moves no frontier,
     /// so the chat hash stays as it was until the mark passes the gap.
     pub(super) fn ask_for_gaps(&mut self, out: &mut Vec<Output>) {
-        if !self.gap_waited(self.settle_wait()) {
-            return;
+        if self.gap_waited(self.settle_wait()) {
+            self.digest_to_random_neighbour(out);
         }
+    }
+
+    /// Sends this node's chat digest to a neighbour drawn at random,
+    /// which answers with what it holds past it.
+    fn digest_to_random_neighbour(&mut self, out: &mut Vec<Output>) {
         if let Some(conn) = self.random_neighbour() {
             out.push(Output::Send {
                 conn,

@@ -505,12 +505,21 @@ impl Node {
     /// unless something went over it within the last quarter interval, so
     /// that two are at most an interval and a quarter apart (the prober
     /// allows an interval and a ping's wait).
+    ///
+    /// An answer to the prober's ping within that quarter does not count:
+    /// the prober pings every round until an answer comes unasked (see
+    /// `ring_due`), and a tick that fell just after each of its pings, as
+    /// two ticks a fixed interval apart can for good, kept it pinging every
+    /// round, two messages where one does.
     pub(super) fn push_answers(&mut self, out: &mut Vec<Output>) {
         let quarter = Duration::from_millis(self.cfg.ping_interval.as_millis() / 4);
         let kept: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.kept_by_prober() && self.now - c.last_sent >= quarter)
+            .filter(|(_, c)| {
+                c.kept_by_prober()
+                    && (self.now - c.last_sent >= quarter || c.pinged == Some(c.last_sent))
+            })
             .map(|(id, _)| *id)
             .collect();
         for conn in kept {

@@ -362,7 +362,24 @@ impl Node {
     /// The peer took `conn` off the tree. With many senders at once,
     /// prunes for different messages can leave a node with no tree link
     /// at all: then it puts another link back on.
+    ///
+    /// A prune that comes within a round trip of the link after this end
+    /// grafted it crossed the graft: the peer sent it before the graft
+    /// reached it, and puts its end back on the tree when it does (and
+    /// pushes). Taken as it is, the prune would leave this end off the
+    /// tree while the peer pushes: chat from this side would no longer
+    /// cross the link until the next beacon, and nothing would tell (what
+    /// the peer pushes comes first, not again). So it is left unheeded.
     fn on_prune(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        let crossed = self.conns.get(&conn).is_some_and(|c| {
+            !c.lazy
+                && c.grafted
+                    .is_some_and(|t| self.now - t < c.rtt.unwrap_or(Duration::ZERO))
+        });
+        if crossed {
+            self.stats.prunes_crossed += 1;
+            return;
+        }
         self.set_lazy(conn, true);
         if self.cfg.rooted_tree && self.tree_parent() == Some(conn) {
             // The link the leader's beacon came by first is this node's
@@ -819,6 +836,9 @@ impl Node {
                     }
                 }
                 Message::Ping(n) if accepted => {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.pinged = Some(self.now);
+                    }
                     let msg = self.probe_pong(conn, n);
                     out.push(Output::Send { conn, msg });
                 }

@@ -59,7 +59,9 @@ struct Conn {
     /// The views differed at handshake: check again over this link at the
     /// next sync round, once news in flight has landed.
     recheck: bool,
-    /// When the peer last pinged this node over it: it watches this link.
+    /// When the peer last pinged this node over it: it watches this link
+    /// (over a probe connection a prober keeps open here: when it last
+    /// pinged, see [`Node::push_answers`]).
     pinged: Option<Instant>,
     /// When this node last sent a heartbeat over it.
     ping_sent: Option<Instant>,

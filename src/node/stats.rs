@@ -99,6 +99,13 @@ pub struct Stats {
     /// taken off it again once copies came twice (see
     /// `Node::duplicate_over`).
     pub mends_pruned: u64,
+    /// Prunes left unheeded: they crossed this node's graft of the same
+    /// link (see `Node::on_prune`).
+    pub prunes_crossed: u64,
+    /// Announced messages that no announcer's answer brought after every
+    /// round of asks, each sending this node's digest to a neighbour (see
+    /// `Node::graft_missing`).
+    pub announced_lost: u64,
     /// Beacons dropped: from a member not in the roster, or sooner than
     /// a tenth of an interval after the last one of that leader.
     pub beacons_dropped: u64,

@@ -242,6 +242,8 @@ impl Metrics {
             shortcut_dials: _,
             quiet_rounds: _,
             mends_pruned: _,
+            prunes_crossed: _,
+            announced_lost: _,
             beacons_dropped,
         } = s.stats.clone();
         for (reason, n) in [

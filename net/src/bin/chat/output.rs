@@ -533,6 +533,8 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         shortcut_dials,
         quiet_rounds,
         mends_pruned,
+        prunes_crossed,
+        announced_lost,
         beacons_dropped,
     } = stats.clone();
     let TableSizes {
@@ -580,6 +582,8 @@ pub fn stats_text(json: bool, stats: &Stats, tables: &TableSizes) -> String {
         "shortcut_dials": shortcut_dials,
         "quiet_rounds": quiet_rounds,
         "mends_pruned": mends_pruned,
+        "prunes_crossed": prunes_crossed,
+        "announced_lost": announced_lost,
         "beacons_dropped": beacons_dropped,
     });
     let tables = json!({
