@@ -3181,6 +3181,42 @@ fn a_prober_pinging_just_before_each_tick_still_gets_answers_pushed() {
     assert!(pushed >= 9, "{pushed} pushes in ten rounds");
 }
 
+/// A dialler whose hello was lost took this node's hello for the
+/// handshake and holds the link; its first heartbeat comes before any
+/// hello and is taken for a prober's ping. Once it speaks as over a link
+/// (chat pushed down the tree), the connection is closed: kept as a probe
+/// connection it dropped that chat for as long as the peer heartbeated. A
+/// prober's pings and syncs keep theirs.
+#[test]
+fn a_link_whose_hello_was_lost_is_not_kept_as_a_probe_connection() {
+    let cfg = Config::testing();
+    let closed = |outs: &[Output], conn: u64| {
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn: c } if c.0 == conn))
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 1);
+    let outs = p.step(Step::Open(30, None, Message::Heartbeat(7))).unwrap();
+    assert!(
+        outs.iter().any(|o| matches!(o, Output::Send { conn, msg: Message::ProbePong { nonce: 7, .. } } if conn.0 == 30)),
+        "{outs:?}"
+    );
+    let outs = p
+        .step(Step::Message(30, Message::Chat(chat(key(5, 1), 1))))
+        .unwrap();
+    assert!(closed(&outs, 30), "{outs:?}");
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::Chat { .. }))),
+        "{outs:?}"
+    );
+    // A prober's connection stays.
+    let outs = p.step(Step::Open(31, None, Message::Ping(8))).unwrap();
+    assert!(!closed(&outs, 31), "{outs:?}");
+    let outs = p.step(Step::Message(31, Message::Ping(9))).unwrap();
+    assert!(!closed(&outs, 31), "{outs:?}");
+}
+
 /// Runs `p` for `d` in steps of 50 ms, answering every ping and heartbeat
 /// but those over `skip`; returns every output.
 fn run_answering_but(p: &mut Probe, skip: u64, d: Duration) -> Vec<Output> {

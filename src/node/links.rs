@@ -794,6 +794,18 @@ impl Node {
         c.last_heard = self.now;
         c.awaiting = None;
         self.detector.note_heard(self.now, silence);
+        // What only a neighbour link carries (a prober sends pings, syncs
+        // and repair, never these).
+        let link_only = matches!(
+            msg,
+            Message::Heartbeat(_)
+                | Message::Chat(_)
+                | Message::IHave(_)
+                | Message::Beacon(_)
+                | Message::Prune
+                | Message::Graft(_)
+                | Message::Listen(_)
+        );
         // A heartbeat is a ping that also asks to be watched back (before
         // the handshake it is taken as a ping: the hello may be late).
         let msg = match msg {
@@ -809,6 +821,18 @@ impl Node {
             // Taken for a prober's connection because a ping came first: it
             // is a dialler whose hello was late (or lost and sent again).
             c.probe = false;
+        }
+        if c.probe && accepted && link_only {
+            // Kept for a prober because a ping came first, yet the peer
+            // speaks as over a link: it is a dialler whose hello was lost,
+            // which took this node's hello for the handshake and holds the
+            // link (its first heartbeat came as the ping). Kept, the
+            // connection would drop the chat the peer pushes over it for
+            // as long as the peer heartbeats. Closed, the peer forgets the
+            // link and refills its slot.
+            self.stats.unexpected += 1;
+            self.close(conn, out);
+            return;
         }
         if c.probe {
             // A probe connection carries pings and their answers; the
