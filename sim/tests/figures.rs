@@ -1,25 +1,32 @@
 //! The dissemination figures of the report: messages per chat sent and
 //! hops to the last node.
 
-use gossip_sim::scenario::parse;
+use gossip_sim::scenario::{parse, Scenario};
+
+/// Two nodes; node 0 sends one chat at 1 s; the run lasts `duration`.
+fn two_nodes_one_chat(duration: &str) -> Scenario {
+    parse(
+        "two.toml",
+        &format!(
+            r#"
+            duration = "{duration}"
+            [nodes]
+            count = 2
+            [[workload.send]]
+            at = "1s"
+            from = 0
+            text = "hi"
+            "#
+        ),
+    )
+    .expect("valid scenario")
+}
 
 /// Two nodes, one chat: every message of the run is the one chat's cost,
 /// and the chat crosses exactly one link.
 #[test]
 fn one_chat_between_two_nodes_costs_every_message_of_the_run() {
-    let sc = parse(
-        "two.toml",
-        r#"
-        duration = "5s"
-        [nodes]
-        count = 2
-        [[workload.send]]
-        at = "1s"
-        from = 0
-        text = "hi"
-        "#,
-    )
-    .expect("valid scenario");
+    let sc = two_nodes_one_chat("5s");
     let r = gossip_sim::run(&sc, 3, None);
     let f = &r.figures;
     assert_eq!(f.chats_sent, 1);
@@ -182,19 +189,7 @@ fn chat_cost_while_it_flows_leaves_out_the_forming_before_it() {
 /// says nothing of it rather than a figure of zero.
 #[test]
 fn a_single_chat_has_no_cost_while_chat_flows() {
-    let sc = parse(
-        "two.toml",
-        r#"
-        duration = "4s"
-        [nodes]
-        count = 2
-        [[workload.send]]
-        at = "1s"
-        from = 0
-        text = "hi"
-        "#,
-    )
-    .expect("valid scenario");
+    let sc = two_nodes_one_chat("4s");
     let r = gossip_sim::run(&sc, 3, None);
     assert_eq!(r.figures.msgs_per_chat_flowing, None);
     assert_eq!(r.figures.writes_per_chat_flowing, None);
