@@ -74,7 +74,7 @@ pub struct Config {
     /// last message of a stream to repair in a few seeds (3 s and more).
     pub lazy_fanout: usize,
     /// Most lazy links a node asks to announce to it (`Message::Listen`);
-    /// it asks the others to stay quiet. Default 2; 0: every lazy link
+    /// it asks the others to stay quiet. Default 1; 0: every lazy link
     /// (Plumtree). Each node needs only a few announcers to learn of what
     /// its tree links missed, so announcements cost about `N * k` streams
     /// instead of one per lazy link end (on `scenarios/wan.toml`, about a
@@ -82,9 +82,11 @@ pub struct Config {
     /// sender, every node keeps `k` announcers for every message. A node
     /// that found chat lost lately (a gap ahead of a live message, or a
     /// message only repair brought) asks every lazy link to announce, and
-    /// announces over every lazy link itself, for 10 s. Links announce
-    /// the ids gathered for `ihave_interval` as before, each announcement
-    /// repeating the ids of the one before it over that link.
+    /// announces over every lazy link itself, for 10 s; so does one that
+    /// finds it stands between two parts of a partial cut, while it does.
+    /// Links announce the ids gathered for `ihave_interval` as before,
+    /// each announcement repeating the ids of the two before it over that
+    /// link.
     pub announcers: usize,
     /// Take a link off the tree at its first duplicate, as Plumtree does,
     /// instead of once duplicates outnumber the messages it brought first.
@@ -313,7 +315,7 @@ impl Config {
             chat_batch: Duration::ZERO,
             optimize_threshold: None,
             lazy_fanout: 0,
-            announcers: 2,
+            announcers: 1,
             strict_prune: false,
             rooted_tree: true,
             beacon_interval: Duration::from_secs(10),

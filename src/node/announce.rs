@@ -9,7 +9,7 @@
 use crate::message::{Chat, MsgId};
 use crate::node::ConnId;
 use crate::time::{Duration, Instant};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Most ids queued for one link; a full queue is sent at once.
 pub(super) const MAX_QUEUED: usize = 512;
@@ -21,6 +21,8 @@ const MAX_ANNOUNCERS: usize = 4;
 /// Rounds of asks over a missing message's announcers before it is left
 /// to repair.
 const ASK_ROUNDS: usize = 2;
+/// Announcements over a link whose ids the next one repeats.
+const REPEATED: usize = 2;
 
 /// A message announced to this node and not received yet.
 #[derive(Clone, Debug)]
@@ -58,9 +60,10 @@ pub(super) struct Announce {
     missing: BTreeMap<MsgId, Missing>,
     /// The missing messages by graft deadline.
     by_due: BTreeSet<(Instant, MsgId)>,
-    /// The ids of the last announcement sent over each lazy link lately,
-    /// and when: the next one over the link repeats them.
-    sent: BTreeMap<ConnId, (Instant, Vec<MsgId>)>,
+    /// The new ids of the last [`REPEATED`] announcements sent over each
+    /// lazy link lately, oldest first, and when the last went: the next
+    /// one over the link repeats them.
+    sent: BTreeMap<ConnId, (Instant, VecDeque<Vec<MsgId>>)>,
 }
 
 impl Announce {
@@ -85,13 +88,13 @@ impl Announce {
     }
 
     /// The announcement to send over `conn` now with `ids`: they, after
-    /// the ids of the last one sent over it if that went out within
-    /// `keep` (up to [`MAX_QUEUED`] in all). A lost announcement is made
-    /// up by the next over the same link, not left to the digest sync,
-    /// which runs every few seconds while chat flows: where both of a
-    /// node's announcers lose the same one (1 in 400 at 5% loss), the
-    /// message would wait that long. Repeats cost bytes, not messages.
-    /// Links quiet for `keep` are forgotten.
+    /// the ids of the last [`REPEATED`] sent over it if the last went
+    /// out within `keep` (up to [`MAX_QUEUED`] in all, the newest kept).
+    /// A lost announcement is made up by the next ones over the same
+    /// link, not left to the digest sync, which runs every few seconds
+    /// while chat flows: with one announcer per node, two lost in a row
+    /// (1 in 400 at 5% loss) held a message that long. Repeats cost
+    /// bytes, not messages. Links quiet for `keep` are forgotten.
     pub(super) fn repeating(
         &mut self,
         conn: ConnId,
@@ -101,13 +104,18 @@ impl Announce {
     ) -> Vec<MsgId> {
         self.sent.retain(|_, (t, _)| now - *t < keep);
         let room = MAX_QUEUED.saturating_sub(ids.len());
-        let mut all: Vec<MsgId> = self
+        let last = self
             .sent
-            .get(&conn)
-            .map(|(_, last)| last.iter().rev().take(room).rev().copied().collect())
-            .unwrap_or_default();
+            .entry(conn)
+            .or_insert_with(|| (now, VecDeque::new()));
+        let mut all: Vec<MsgId> = last.1.iter().flatten().copied().collect();
+        all.drain(..all.len().saturating_sub(room));
         all.extend_from_slice(&ids);
-        self.sent.insert(conn, (now, ids));
+        last.0 = now;
+        last.1.push_back(ids);
+        if last.1.len() > REPEATED {
+            last.1.pop_front();
+        }
         all
     }
 
@@ -428,7 +436,7 @@ mod tests {
     }
 
     #[test]
-    fn each_announcement_repeats_the_last_one_over_its_link_for_a_while() {
+    fn each_announcement_repeats_the_last_two_over_its_link_for_a_while() {
         let mut a = Announce::default();
         let t0 = Instant::from_millis(1000);
         let keep = ms(4000);
@@ -439,21 +447,34 @@ mod tests {
             a.repeating(ConnId(1), vec![id(2), id(3)], t0 + ms(800), keep),
             vec![id(1), id(2), id(3)]
         );
+        // And the one before that: two lost in a row are made up too.
         assert_eq!(
             a.repeating(ConnId(1), vec![id(4)], t0 + ms(1600), keep),
-            vec![id(2), id(3), id(4)]
+            vec![id(1), id(2), id(3), id(4)]
+        );
+        assert_eq!(
+            a.repeating(ConnId(1), vec![id(5)], t0 + ms(2400), keep),
+            vec![id(2), id(3), id(4), id(5)]
         );
         // Past `keep` the sync has come round: nothing repeated, and a
         // link quiet that long is forgotten.
         assert_eq!(
-            a.repeating(ConnId(1), vec![id(5)], t0 + ms(5600), keep),
-            vec![id(5)]
+            a.repeating(ConnId(1), vec![id(6)], t0 + ms(6400), keep),
+            vec![id(6)]
         );
         assert_eq!(a.sent.len(), 1);
-        // A repeat never makes an announcement longer than a full batch.
-        let full: Vec<MsgId> = (10..10 + MAX_QUEUED as u64).map(id).collect();
-        let all = a.repeating(ConnId(1), full.clone(), t0 + ms(5700), keep);
+        // A repeat never makes an announcement longer than a full batch,
+        // and keeps the newest ids.
+        let most: Vec<MsgId> = (10..9 + MAX_QUEUED as u64).map(id).collect();
+        let all = a.repeating(ConnId(1), most.clone(), t0 + ms(6500), keep);
+        assert_eq!(all[0], id(6));
+        assert_eq!(all[1..], most[..]);
+        let full: Vec<MsgId> = (100..100 + MAX_QUEUED as u64).map(id).collect();
+        let all = a.repeating(ConnId(1), full.clone(), t0 + ms(6600), keep);
         assert_eq!(all, full);
+        let all = a.repeating(ConnId(1), vec![id(7)], t0 + ms(6700), keep);
+        assert_eq!(all.len(), MAX_QUEUED);
+        assert_eq!(all[..MAX_QUEUED - 1], full[1..]);
     }
 
     #[test]

@@ -306,7 +306,7 @@ impl Node {
     /// open, and only a change is sent.
     pub(super) fn choose_announcers(&mut self, out: &mut Vec<Output>) {
         let k = self.cfg.announcers;
-        let all = k == 0 || self.lossy();
+        let all = k == 0 || self.lossy() || self.stands_between();
         // Run after every step: counted first, without allocating, and
         // done when nothing is to change (the usual case).
         let (mut lazy_links, mut listening) = (0, 0);
