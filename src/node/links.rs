@@ -795,17 +795,20 @@ impl Node {
         c.awaiting = None;
         self.detector.note_heard(self.now, silence);
         // What only a neighbour link carries (a prober sends pings, syncs
-        // and repair, never these).
-        let link_only = matches!(
-            msg,
-            Message::Heartbeat(_)
-                | Message::Chat(_)
-                | Message::IHave(_)
-                | Message::Beacon(_)
-                | Message::Prune
-                | Message::Graft(_)
-                | Message::Listen(_)
-        );
+        // and repair, never these), over a connection accepted and taken
+        // for a prober's (looked at only there).
+        let link_only = c.probe
+            && c.dialed.is_none()
+            && matches!(
+                msg,
+                Message::Heartbeat(_)
+                    | Message::Chat(_)
+                    | Message::IHave(_)
+                    | Message::Beacon(_)
+                    | Message::Prune
+                    | Message::Graft(_)
+                    | Message::Listen(_)
+            );
         // A heartbeat is a ping that also asks to be watched back (before
         // the handshake it is taken as a ping: the hello may be late).
         let msg = match msg {
@@ -822,7 +825,7 @@ impl Node {
             // is a dialler whose hello was late (or lost and sent again).
             c.probe = false;
         }
-        if c.probe && accepted && link_only {
+        if link_only {
             // Kept for a prober because a ping came first, yet the peer
             // speaks as over a link: it is a dialler whose hello was lost,
             // which took this node's hello for the handshake and holds the
