@@ -122,7 +122,8 @@ pub struct Config {
     /// one) puts its lazy links back on the tree; after three it dials the
     /// member, so two parts of the overlay that no link joins any longer
     /// (every roster still shows everyone alive) merge again. Each beacon
-    /// costs about one message per node. With `rooted_tree`, the leader
+    /// costs about one message per node while idle, and at most one per
+    /// link while chat flows. With `rooted_tree`, the leader
     /// also sends one early (at least a fifth of an interval after the
     /// last) once the roster has settled after a change while no chat
     /// flows, so a group that formed idle chats over a shaped tree.

@@ -5012,60 +5012,78 @@ fn a_neighbour_checked_on_hearsay_while_it_speaks_keeps_its_slot() {
 /// sign of a death (on `scenarios/wan.toml` seed 0 a grandchild's
 /// shortcut took such a child's slot, and the child grafted every link it
 /// had until the next beacon: one duplicate per chat over the run). A
-/// needy dial (from a node with no neighbours) still takes the quiet
-/// link's slot.
+/// needy dial (from a node with no neighbours) takes the quiet child's
+/// slot only once a heartbeat over it went unanswered (on `wan` seed 18 a
+/// needy dial took such a child's slot a moment after the heartbeat went
+/// out, and the child grafted every link it had).
 #[test]
 fn a_shortcut_takes_no_quiet_childs_slot() {
-    let cfg = Config {
-        max_connections: 3,
-        ..Config::testing()
-    };
-    // Links 2 and 3 open off the tree (covered by link 1); 2 asks for
-    // chat and so becomes a child on the tree.
-    let mut p = probe_with_neighbours(cfg.clone(), 3);
-    p.step(Step::Message(
-        2,
-        Message::Graft(Graft {
-            ids: Vec::new(),
-            replay_ms: 0,
-        }),
-    ))
-    .unwrap();
-    let outs = p
-        .step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+    for unanswered in [false, true] {
+        let cfg = Config {
+            max_connections: 3,
+            ..Config::testing()
+        };
+        // Links 2 and 3 open off the tree (covered by link 1); 2 asks for
+        // chat and so becomes a child on the tree.
+        let mut p = probe_with_neighbours(cfg.clone(), 3);
+        p.step(Step::Message(
+            2,
+            Message::Graft(Graft {
+                ids: Vec::new(),
+                replay_ms: 0,
+            }),
+        ))
         .unwrap();
-    assert!(
-        outs.iter().any(|o| matches!(
-            o,
-            Output::Send {
-                conn: ConnId(2),
-                msg: Message::Chat(_)
-            }
-        )),
-        "pushed to 2: {outs:?}"
-    );
-    p.step(Step::Wait(cfg.ping_interval.as_millis() * 3 / 2))
-        .unwrap();
-    // Members this node knows (a stranger's dial is needy).
-    for i in [4, 5] {
-        p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
-    }
-    let shortcut = |i| {
-        Message::Hello(Hello {
+        let outs = p
+            .step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
+            .unwrap();
+        assert!(
+            outs.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    conn: ConnId(2),
+                    msg: Message::Chat(_)
+                }
+            )),
+            "pushed to 2: {outs:?}"
+        );
+        // Pinged at this tick, as nothing came back over it.
+        let outs = p
+            .step(Step::Wait(cfg.ping_interval.as_millis() * 3 / 2))
+            .unwrap();
+        assert!(
+            sent_over(&outs, 2)
+                .iter()
+                .any(|m| matches!(m, Message::Heartbeat(_) | Message::Ping(_))),
+            "{outs:?}"
+        );
+        // Members this node knows (a stranger's dial is needy).
+        for i in [4, 5] {
+            p.step(Step::Message(1, alive(key(i, 1), 0))).unwrap();
+        }
+        let shortcut = Message::Hello(Hello {
             shortcut: true,
             degree: 4,
-            ..hello(key(i, 1))
-        })
-    };
-    let outs = p.step(Step::Open(10, None, shortcut(4))).unwrap();
-    assert!(turned_away(&outs, 3), "off the tree goes first: {outs:?}");
-    assert!(!turned_away(&outs, 2), "{outs:?}");
-    let needy = Message::Hello(Hello {
-        degree: 0,
-        ..hello(key(5, 1))
-    });
-    let outs = p.step(Step::Open(11, None, needy)).unwrap();
-    assert!(turned_away(&outs, 2), "a needy dial: {outs:?}");
+            ..hello(key(4, 1))
+        });
+        let outs = p.step(Step::Open(10, None, shortcut)).unwrap();
+        assert!(turned_away(&outs, 3), "off the tree goes first: {outs:?}");
+        assert!(!turned_away(&outs, 2), "{outs:?}");
+        if unanswered {
+            p.step(Step::Wait(cfg.probe_timeout.as_millis() + 100))
+                .unwrap();
+        }
+        let needy = Message::Hello(Hello {
+            degree: 0,
+            ..hello(key(5, 1))
+        });
+        let outs = p.step(Step::Open(11, None, needy)).unwrap();
+        assert_eq!(
+            turned_away(&outs, 2),
+            unanswered,
+            "a needy dial takes the child's slot once its heartbeat went unanswered: {outs:?}"
+        );
+    }
 }
 
 /// A node with neighbours 2, 3 and 4, all its slots, that knows members 1
@@ -5573,6 +5591,47 @@ fn grafted(outs: &[Output], conn: u64) -> bool {
     sent_over(outs, conn)
         .iter()
         .any(|m| matches!(m, Message::Graft(_)))
+}
+
+/// A tree link whose peer says goodbye over it lost nothing on its way
+/// here, and the peer mends its own side: unless it was this node's way
+/// to the leader, no lazy link is grafted for it. A link that drops
+/// without a goodbye (what the peer pushed may be lost with it), or a
+/// goodbye over the way to the leader, still puts every lazy link back on
+/// the tree (`wan` seed 162: a member whose child gave its slot to another
+/// dial grafted all its lazy links, and chat went round the cycles until
+/// the next beacon).
+#[test]
+fn a_goodbye_from_a_child_on_the_tree_grafts_no_lazy_link() {
+    for (bye, parent, grafts) in [
+        (false, false, true),
+        (true, false, false),
+        (true, true, true),
+    ] {
+        let mut p = probe_with_neighbours(Config::testing(), 3);
+        // Link 2 on the tree at this end (its peer asked for chat), 3 off
+        // it; link 2 the way to the leader where `parent`.
+        p.step(Step::Message(2, Message::Graft(Graft::ids(Vec::new()))))
+            .unwrap();
+        p.step(Step::Message(3, Message::Prune)).unwrap();
+        if parent {
+            p.step(Step::Message(2, Message::Beacon(Beacon::new(key(1, 1), 1))))
+                .unwrap();
+        }
+        let mut opened = BTreeMap::new();
+        answer_probes(&mut p, Duration::from_millis(1500), None, &mut opened);
+        let outs = if bye {
+            p.step(Step::Message(2, Message::Bye(ByeReason::Full)))
+                .unwrap()
+        } else {
+            p.step(Step::Disconnected(2)).unwrap()
+        };
+        assert_eq!(
+            grafted(&outs, 3),
+            grafts,
+            "bye {bye}, way to the leader {parent}: {outs:?}"
+        );
+    }
 }
 
 /// A beacon that comes again over a link takes the link off the tree at
@@ -6363,6 +6422,63 @@ fn while_chat_flows_a_beacon_moves_only_the_links_whose_place_changed() {
     p.step(Step::Wait(200)).unwrap();
     let outs = p.step(Step::Message(4, Message::Chat(second))).unwrap();
     assert!(pruned(&outs, 4), "{outs:?}");
+}
+
+/// While chat flows, a link both ends hold off the tree carries the next
+/// beacon only towards the end that may sit later on the tree: a peer
+/// whose last copy named a place no later than this node's is not sent
+/// it (its own first copy came sooner), one that sat later is, and every
+/// peer is when this node moved since the last beacon.
+#[test]
+fn a_beacon_goes_over_a_link_off_the_tree_only_towards_the_later_end() {
+    let mut p = probe_with_neighbours(Config::testing(), 4);
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    p.step(Step::Message(1, Message::Chat(chat(author, 1))))
+        .unwrap();
+    // Link 1 on the tree at this end, 3 and 4 off it.
+    p.step(Step::Message(1, Message::Graft(Graft::ids(Vec::new()))))
+        .unwrap();
+    for conn in [3, 4] {
+        p.step(Step::Message(conn, Message::Prune)).unwrap();
+    }
+    let leader = key(1, 1);
+    let at = |seq, hops: u8, at_ms| {
+        Message::Beacon(Beacon {
+            hops,
+            at_ms,
+            ..Beacon::new(leader, seq)
+        })
+    };
+    let beacon_to = |outs: &[Output], conn: u64| {
+        outs.iter().any(
+            |o| matches!(o, Output::Send { conn: c, msg: Message::Beacon(_) } if *c == ConnId(conn)),
+        )
+    };
+    // This node sits one hop from the leader; the peer over link 3 is the
+    // leader's neighbour too, the one over link 4 three hops away.
+    let outs = p.step(Step::Message(1, at(1, 0, 0))).unwrap();
+    for conn in [3, 4] {
+        assert!(beacon_to(&outs, conn), "no place known yet: {outs:?}");
+    }
+    p.step(Step::Message(3, at(1, 1, 0))).unwrap();
+    p.step(Step::Message(4, at(1, 3, 150))).unwrap();
+    let mut opened = BTreeMap::new();
+    answer_probes(&mut p, Duration::from_millis(1200), None, &mut opened);
+    p.step(Step::Message(1, Message::Chat(chat(author, 2))))
+        .unwrap();
+    let outs = p.step(Step::Message(1, at(2, 0, 0))).unwrap();
+    assert!(!beacon_to(&outs, 3), "as near the leader: {outs:?}");
+    assert!(beacon_to(&outs, 4), "later: {outs:?}");
+    assert!(beacon_to(&outs, 2), "on the tree at the peer: {outs:?}");
+    // Moved two hops down: every peer hears it.
+    answer_probes(&mut p, Duration::from_millis(1200), None, &mut opened);
+    p.step(Step::Message(1, Message::Chat(chat(author, 3))))
+        .unwrap();
+    let outs = p.step(Step::Message(1, at(3, 2, 100))).unwrap();
+    for conn in [2, 3, 4] {
+        assert!(beacon_to(&outs, conn), "moved: {outs:?}");
+    }
 }
 
 // ---- payloads held for busy tree links ---------------------------------

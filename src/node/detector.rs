@@ -737,6 +737,7 @@ impl Node {
                 beacon: None,
                 chat_sent: None,
                 early_at: None,
+                beacon_copy: None,
             },
         );
         out.push(Output::Send {

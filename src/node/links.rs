@@ -116,10 +116,16 @@ impl Node {
     }
 
     pub(super) fn close(&mut self, conn: ConnId, out: &mut Vec<Output>) {
+        self.close_after(conn, false, out);
+    }
+
+    /// Closes `conn`; `bye`: its peer said goodbye over it (see
+    /// `forget_link`).
+    fn close_after(&mut self, conn: ConnId, bye: bool, out: &mut Vec<Output>) {
         self.flush_before_losing(conn, out);
         if let Some(c) = self.conns.remove(&conn) {
             out.push(Output::Close { conn });
-            self.forget_link(conn, &c, out);
+            self.forget_link(conn, &c, bye, out);
         }
     }
 
@@ -138,7 +144,17 @@ impl Node {
     /// without). An older link counts as carrying even with nothing first
     /// yet: where chat is sparse (after a mass failure) the grafts are
     /// what joins the survivors' tree again.
-    fn forget_link(&mut self, conn: ConnId, c: &Conn, out: &mut Vec<Output>) {
+    ///
+    /// A tree link whose peer said goodbye over it (`bye`: it gave the
+    /// slot away, left, or keeps another connection to this node) and
+    /// that was not this node's way to the leader lost nothing on its way
+    /// here (the goodbye came after everything the peer sent), and the
+    /// peer mends its own side's tree: only a node left without a tree
+    /// link grafts one lazy link. Grafting every one put cycles on the
+    /// tree until the next beacon (`wan` seed 162: a member whose child
+    /// gave its slot to another dial grafted all its lazy links, 1.35
+    /// payload copies per delivery over the run).
+    fn forget_link(&mut self, conn: ConnId, c: &Conn, bye: bool, out: &mut Vec<Output>) {
         let Some(p) = c.peer else {
             return;
         };
@@ -159,7 +175,7 @@ impl Node {
         let young = c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2) + self.cfg.ping_interval;
         let carried =
             c.firsts > 0 || self.tree_parent() == Some(conn) || self.now - c.opened >= young;
-        if carried {
+        if carried && !(bye && self.tree_parent() != Some(conn)) {
             // What the peer had on its way here is lost with the link:
             // the links put back on the tree push again what came to them
             // within three round trips of it (a graft's wait at least).
@@ -543,6 +559,7 @@ impl Node {
                 beacon: None,
                 chat_sent: None,
                 early_at: None,
+                beacon_copy: None,
             },
         );
         // Both sides speak at once: a driver may report a dial only once
@@ -764,7 +781,7 @@ impl Node {
                 if self.neighbours.get(&peer.id) != Some(&conn) {
                     return;
                 }
-                self.forget_link(conn, &c, out);
+                self.forget_link(conn, &c, false, out);
                 // The link dropped without a goodbye: check at once whether
                 // the node is still there; a failed dial means it is dead.
                 // (Its life may have moved on by a refutation over this link.)
@@ -965,7 +982,7 @@ impl Node {
             Message::Bye(reason) => {
                 let c = self.conns.get(&conn);
                 let (peer, dialed) = (c.and_then(|c| c.peer), c.and_then(|c| c.dialed));
-                self.close(conn, out);
+                self.close_after(conn, true, out);
                 if let (Some(p), ByeReason::Full) = (peer, reason) {
                     self.turned_away(dialed, Some(p.id));
                     self.shortcut_refused(p.id);
@@ -1128,10 +1145,16 @@ impl Node {
             // at the next heartbeat tick, so it looks silent now and then;
             // a dead link's slot comes free when its silence closes it.
             let only_shortcut = (h.shortcut || own_shortcut) && !(join || stranger || cut_off);
+            // A link this end pushes chat over awaits an answer to chat
+            // that asks for none: its child on the tree may simply not
+            // chat. It gives its slot only once a heartbeat over it went
+            // unanswered for as long as the answer takes.
             let silent = if only_shortcut {
                 None
             } else {
-                self.silent_links().filter(|(_, c)| *c != conn).min()
+                self.silent_links()
+                    .filter(|(_, c)| *c != conn && self.unanswered_if_pushed(*c))
+                    .min()
             };
             match silent.map(|(_, c)| c).or(victim) {
                 Some(v) if needy || silent.is_some() => {
@@ -1205,6 +1228,32 @@ impl Node {
             let checked = (quiet && self.detector.is_checking(*a)).then_some(x.last_heard);
             since.or(checked).map(|t| (t, *c))
         })
+    }
+
+    /// Whether a link this node pushes chat over (on the tree at this
+    /// end) has left its latest heartbeat unanswered past the time its
+    /// answer was due, or is quiet while its peer is checked; true for a
+    /// link off the tree.
+    fn unanswered_if_pushed(&self, conn: ConnId) -> bool {
+        let Some(x) = self.conns.get(&conn) else {
+            return true;
+        };
+        if x.lazy {
+            return true;
+        }
+        let Some(peer) = x.peer else {
+            return true;
+        };
+        // The answer is due two round trips after the heartbeat, with
+        // half a probe timeout to spare (not the stretched wait of a
+        // check: the next tick's heartbeat would put that off for good).
+        let rtt = x.rtt.unwrap_or(Duration::ZERO);
+        let due =
+            rtt.saturating_mul(2) + Duration::from_millis(self.cfg.probe_timeout.as_millis() / 2);
+        (self.now - x.last_heard >= self.silent_wait(x) && self.detector.is_checking(peer.id))
+            || x.ping_sent
+                .filter(|t| x.last_heard < *t)
+                .is_some_and(|t| self.now >= t + due)
     }
 
     /// How long a neighbour link may leave something unanswered before it

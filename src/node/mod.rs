@@ -127,6 +127,12 @@ struct Conn {
     /// none has come by then, the link is checked through others while its
     /// silence runs out (see [`Node::early_checks`]).
     early_at: Option<Instant>,
+    /// The place on the tree the peer's last copy of the followed
+    /// leader's beacon named: the leader, that beacon's number, and the
+    /// peer's way from the leader (milliseconds, hops). A peer that sat
+    /// no later than this node is not sent the next beacon over a link
+    /// both ends hold off the tree (see [`Node::push_beacon`]).
+    beacon_copy: Option<(Id, u32, u32, u8)>,
 }
 
 impl Conn {

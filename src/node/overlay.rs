@@ -48,6 +48,9 @@ const MAX_HELD: usize = 32;
 /// Members after an accused on the ring (its accusers not counted) that
 /// probe it to hand it the accusation (see [`Node::watches_over`]).
 pub(super) const FAR_WATCHERS: usize = 3;
+/// Beacons for which a peer's place on the tree, as its last copy over a
+/// link named it, is taken as known (see [`Node::push_beacon`]).
+const PLACE_KEPT: u32 = 4;
 
 /// Where a node sits on the tree the leader's newest beacon took.
 #[derive(Clone, Copy, Debug)]
@@ -298,7 +301,7 @@ impl Node {
                 self.overlay.sent_settled = self.roster_settled();
                 self.overlay.seq = self.overlay.seq.saturating_add(1);
                 let b = Beacon::new(self.me, self.overlay.seq);
-                self.push_beacon(b, None, out);
+                self.push_beacon(b, None, true, out);
             }
             return;
         };
@@ -859,6 +862,11 @@ impl Node {
         // heartbeat tick picked the leader.)
         self.follow(self.head_of_ring());
         let followed = self.overlay.leader == Some(id);
+        if followed {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.beacon_copy = Some((id, b.seq, b.at_ms, b.hops));
+            }
+        }
         match self.overlay.seen.get(&id) {
             Some((old, _))
                 if (old.origin.incarnation, old.seq) >= (b.origin.incarnation, b.seq) =>
@@ -942,6 +950,12 @@ impl Node {
             at_ms: u32::try_from(at.as_millis()).unwrap_or(u32::MAX),
             ..b
         };
+        // Whether this node sits elsewhere on the tree than the last
+        // beacon of this leader put it: its neighbours' view of it is
+        // stale, and it pushes over every link (see `push_beacon`).
+        let moved = self.overlay.seen.get(&id).is_none_or(|(old, _)| {
+            old.origin != b.origin || (old.at_ms, old.hops) != (b.at_ms, b.hops)
+        });
         self.overlay.seen.insert(id, (b, self.now));
         self.first_over(conn);
         if followed {
@@ -983,7 +997,7 @@ impl Node {
                 self.timers.arm(Timer::Shortcut, self.now + wait);
             }
         }
-        self.push_beacon(b, Some(conn), out);
+        self.push_beacon(b, Some(conn), moved, out);
     }
 
     /// The tree is whatever the leader's beacons took first, and its span
@@ -1350,7 +1364,7 @@ impl Node {
     /// left), so a beacon after the overlay changed reshapes the tree
     /// where it changed, at a message or two per new link, and an idle
     /// group that stays the same pays nothing for it.
-    fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, out: &mut Vec<Output>) {
+    fn push_beacon(&mut self, b: Beacon, from: Option<ConnId>, moved: bool, out: &mut Vec<Output>) {
         let mut links: Vec<ConnId> = self.neighbours.values().copied().collect();
         links.sort_unstable();
         let settled = self
@@ -1382,6 +1396,24 @@ impl Node {
             };
             let rooted = fresh.contains(n);
             if Some(*n) == from || (c.lazy && !rooted && !own) {
+                continue;
+            }
+            // Over a link off the tree, a copy reaches a peer that sat no
+            // later than this node on the tree after its own first copy:
+            // it would find the link slower than its way and leave it as
+            // it is. Only a peer that may sit later gets it: one whose
+            // place is not known (a new link, or not told for
+            // `PLACE_KEPT` beacons), or later than this node's, or every
+            // peer when this node has moved since the last beacon (their
+            // view of it is stale). A link off the tree then costs about
+            // one message per beacon where both ends pushed, and none
+            // between members as near the leader.
+            let earlier = |&(leader, seq, at, hops): &(Id, u32, u32, u8)| {
+                leader == b.origin.id
+                    && seq.saturating_add(PLACE_KEPT) >= b.seq
+                    && (at, hops) <= (b.at_ms, b.hops)
+            };
+            if shaping && !own && !moved && c.lazy && c.beacon_copy.as_ref().is_some_and(earlier) {
                 continue;
             }
             // With a rooted tree this end pushes chat over a new link from
