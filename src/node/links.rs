@@ -173,9 +173,9 @@ impl Node {
             return;
         }
         let young = c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2) + self.cfg.ping_interval;
-        let carried =
-            c.firsts > 0 || self.tree_parent() == Some(conn) || self.now - c.opened >= young;
-        if carried && !(bye && self.tree_parent() != Some(conn)) {
+        let way_up = self.tree_parent() == Some(conn);
+        let carried = c.firsts > 0 || way_up || self.now - c.opened >= young;
+        if carried && (way_up || !bye) {
             // What the peer had on its way here is lost with the link:
             // the links put back on the tree push again what came to them
             // within three round trips of it (a graft's wait at least).
@@ -1145,16 +1145,10 @@ impl Node {
             // at the next heartbeat tick, so it looks silent now and then;
             // a dead link's slot comes free when its silence closes it.
             let only_shortcut = (h.shortcut || own_shortcut) && !(join || stranger || cut_off);
-            // A link this end pushes chat over awaits an answer to chat
-            // that asks for none: its child on the tree may simply not
-            // chat. It gives its slot only once a heartbeat over it went
-            // unanswered for as long as the answer takes.
             let silent = if only_shortcut {
                 None
             } else {
-                self.silent_links()
-                    .filter(|(_, c)| *c != conn && self.unanswered_if_pushed(*c))
-                    .min()
+                self.silent_links(true).filter(|(_, c)| *c != conn).min()
             };
             match silent.map(|(_, c)| c).or(victim) {
                 Some(v) if needy || silent.is_some() => {
@@ -1218,7 +1212,16 @@ impl Node {
     /// is being checked while its link is as quiet, each with the time it
     /// went silent: most likely dead or cut off, though not yet for the
     /// whole silence that closes a link.
-    pub(super) fn silent_links(&self) -> impl Iterator<Item = (Instant, ConnId)> + '_ {
+    ///
+    /// `for_slot`: only as a slot to give a dial. A link this node pushes
+    /// chat over (on the tree at this end) awaits an answer to chat that
+    /// asks for none, as its child on the tree may simply not chat: it
+    /// counts only once its latest heartbeat went unanswered past the time
+    /// its answer was due, or while its peer is checked.
+    pub(super) fn silent_links(
+        &self,
+        for_slot: bool,
+    ) -> impl Iterator<Item = (Instant, ConnId)> + '_ {
         let now = self.now;
         self.neighbours.iter().filter_map(move |(a, c)| {
             let x = self.conns.get(c)?;
@@ -1226,34 +1229,24 @@ impl Node {
             let since = x.awaiting.filter(|t| now - *t >= wait);
             let quiet = now - x.last_heard >= wait;
             let checked = (quiet && self.detector.is_checking(*a)).then_some(x.last_heard);
+            if for_slot && !x.lazy && checked.is_none() && !self.heartbeat_overdue(x) {
+                return None;
+            }
             since.or(checked).map(|t| (t, *c))
         })
     }
 
-    /// Whether a link this node pushes chat over (on the tree at this
-    /// end) has left its latest heartbeat unanswered past the time its
-    /// answer was due, or is quiet while its peer is checked; true for a
-    /// link off the tree.
-    fn unanswered_if_pushed(&self, conn: ConnId) -> bool {
-        let Some(x) = self.conns.get(&conn) else {
-            return true;
-        };
-        if x.lazy {
-            return true;
-        }
-        let Some(peer) = x.peer else {
-            return true;
-        };
-        // The answer is due two round trips after the heartbeat, with
-        // half a probe timeout to spare (not the stretched wait of a
-        // check: the next tick's heartbeat would put that off for good).
+    /// Whether the latest heartbeat over `x` went unanswered past the time
+    /// its answer was due: two round trips after it, with half a probe
+    /// timeout to spare (not the stretched wait of a check, which the
+    /// next tick's heartbeat would put off for good).
+    fn heartbeat_overdue(&self, x: &Conn) -> bool {
         let rtt = x.rtt.unwrap_or(Duration::ZERO);
         let due =
             rtt.saturating_mul(2) + Duration::from_millis(self.cfg.probe_timeout.as_millis() / 2);
-        (self.now - x.last_heard >= self.silent_wait(x) && self.detector.is_checking(peer.id))
-            || x.ping_sent
-                .filter(|t| x.last_heard < *t)
-                .is_some_and(|t| self.now >= t + due)
+        x.ping_sent
+            .filter(|t| x.last_heard < *t)
+            .is_some_and(|t| self.now >= t + due)
     }
 
     /// How long a neighbour link may leave something unanswered before it

@@ -965,7 +965,7 @@ impl Node {
             // nothing over await no answer, and when every neighbour died
             // with the others (a mass failure), only their accusers' pace
             // would free the slots.
-            let silent: Vec<ConnId> = self.silent_links().map(|(_, c)| c).collect();
+            let silent: Vec<ConnId> = self.silent_links(false).map(|(_, c)| c).collect();
             let asked: Vec<ConnId> = if all_quiet {
                 self.neighbours.values().copied().collect()
             } else if self.neighbours.len() - silent.len() < half {
