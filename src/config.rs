@@ -70,8 +70,9 @@ pub struct Config {
     /// announcer when `k >= 2`; repair covers the rest). A node that found
     /// chat lost lately (a gap ahead of a live message, or a message only
     /// repair brought) announces over every lazy link for 10 s whatever
-    /// `k`. On 100 ms links with 1% loss, `k = 1` or `2` leaves a lost
-    /// last message of a stream to repair in a few seeds (3 s and more).
+    /// `k`. On 100 ms links with
+    /// 1% loss, `k = 1` or `2` leaves a lost last message of a stream to
+    /// repair in a few seeds (3 s and more).
     pub lazy_fanout: usize,
     /// Most lazy links a node asks to announce to it (`Message::Listen`);
     /// it asks the others to stay quiet. Default 1; 0: every lazy link
@@ -357,19 +358,19 @@ impl Config {
         }
     }
 
-    /// For slow links (wide-area, 50 ms or more one way): a busy tree
-    /// link writes chat payloads at most every 150 ms (`chat_batch`),
-    /// announcements are gathered for at least 500 ms, so that a busy
-    /// group sends one per link for several messages even on links under
-    /// 60 ms (longer ones gather for four round trips by default), and a
-    /// message announced but not yet come waits longer before it is
-    /// asked for. Each hop may add up to 150 ms, and messages take longer
-    /// to arrive when the tree breaks or links lose messages. Figures on
+    /// For slow links (wide-area, 50 ms or more one way), trading delay
+    /// for fewer writes: a busy tree link writes chat payloads at most
+    /// every 300 ms (`chat_batch`), announcements are gathered for 1 s
+    /// (`ihave_interval`, as long as `sync_interval`: one per link per
+    /// second however busy the group), and a message announced but not
+    /// yet come waits longer before it is asked for. Each hop may add up
+    /// to 300 ms, and messages take longer to arrive when the tree breaks
+    /// or links lose messages. Figures on
     /// `scenarios/wan-slow-links.toml` are in the README.
     pub fn slow_links() -> Self {
         Config {
-            ihave_interval: Duration::from_millis(500),
-            chat_batch: Duration::from_millis(150),
+            ihave_interval: Duration::from_secs(1),
+            chat_batch: Duration::from_millis(300),
             graft_timeout: Duration::from_millis(400),
             rooted_tree: true,
             ..Config::lan()

@@ -5421,6 +5421,58 @@ fn a_message_missing_ahead_of_a_live_one_is_asked_of_its_link() {
     );
 }
 
+/// Where tree links hold payloads for a window (`chat_batch`), a live
+/// message ahead of an earlier one of its stream is not yet a loss: the
+/// earlier one may still be held on a slower path. When it comes within
+/// the graft wait, nothing is asked for and the node goes on announcing
+/// over `lazy_fanout` links; without held payloads the gap alone makes it
+/// announce over every lazy link (see the test above).
+#[test]
+fn a_gap_filled_within_the_graft_wait_is_no_loss() {
+    let cfg = Config {
+        lazy_fanout: 1,
+        ihave_interval: Duration::ZERO,
+        chat_batch: Duration::from_millis(100),
+        rooted_tree: false,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 4);
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    for conn in [2, 3, 4] {
+        p.step(Step::Message(conn, Message::Prune)).unwrap();
+    }
+    p.step(Step::Message(1, Message::Chat(chat(author, 1))))
+        .unwrap();
+    // Message 3 comes over link 1 ahead of message 2.
+    let third = chat(author, 3);
+    let outs = p
+        .step(Step::Message(1, Message::Chat(third.clone())))
+        .unwrap();
+    assert!(delivered_text(&outs, third.id).is_none(), "held back");
+    // Message 2 comes over link 1 too, within the graft wait.
+    let mut outs = p
+        .step(Step::Wait(cfg.graft_timeout.as_millis() / 2))
+        .unwrap();
+    let second = chat(author, 2);
+    outs.extend(
+        p.step(Step::Message(1, Message::Chat(second.clone())))
+            .unwrap(),
+    );
+    assert!(delivered_text(&outs, second.id).is_some(), "{outs:?}");
+    assert!(delivered_text(&outs, third.id).is_some(), "{outs:?}");
+    for _ in 0..10 {
+        outs.extend(p.step(Step::Wait(100)).unwrap());
+    }
+    assert!(grafts(&outs).is_empty(), "{outs:?}");
+    // Nothing was lost: the next message is announced over one lazy link.
+    let fourth = chat(author, 4);
+    let outs = p
+        .step(Step::Message(1, Message::Chat(fourth.clone())))
+        .unwrap();
+    assert_eq!(passed_on(&outs, fourth.id).len(), 1, "{outs:?}");
+}
+
 /// The grafts in `outs`, by link.
 fn grafts(outs: &[Output]) -> Vec<(ConnId, Vec<MsgId>)> {
     outs.iter()

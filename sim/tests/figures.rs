@@ -95,36 +95,48 @@ fn a_chat_around_a_cut_link_takes_two_hops() {
 }
 
 /// The slow-links preset writes a busy tree link's payloads once per
-/// `chat_batch` window: on 100 ms links at 10 chats a second, a tenth
-/// fewer writes per chat or more than the same preset writing each
-/// payload at once (43.7 against 51.4 at seed 0), and every message still
-/// reaches everyone within 2 s.
+/// `chat_batch` window: on 100 ms links at 10 chats a second it meets its
+/// bar while chat flows (at most 20 writes per chat sent, delivery p50
+/// under 1 s and max under 2 s: 18.7 writes, 570 ms and 1.44 s at seed
+/// 0), about half the writes of the same preset writing each payload at
+/// once (34.0).
 #[test]
 fn the_slow_links_preset_gathers_payloads_into_fewer_writes() {
-    let run = |batch: &str| {
-        let text = std::fs::read_to_string(concat!(
+    let run = |batch: Option<&str>| {
+        let mut text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../scenarios/wan-slow-links.toml"
         ))
-        .expect("scenario")
-        .replace(
-            "preset = \"slow-links\"",
-            &format!("preset = \"slow-links\"\nchat_batch = \"{batch}\""),
-        );
+        .expect("scenario");
+        if let Some(batch) = batch {
+            text = text.replace(
+                "preset = \"slow-links\"",
+                &format!("preset = \"slow-links\"\nchat_batch = \"{batch}\""),
+            );
+        }
         let sc = parse("wan-slow-links.toml", &text).expect("valid scenario");
         let r = gossip_sim::run(&sc, 0, None);
         for c in &r.checks {
-            assert!(!c.status.failed(), "{batch}: {}", c.figure);
+            assert!(!c.status.failed(), "{batch:?}: {}", c.figure);
         }
         let f = &r.figures;
-        (f.writes_per_chat.expect("measured"), f.delivery_ms.max)
+        (
+            f.writes_per_chat_flowing.expect("measured"),
+            f.delivery_ms.p50,
+            f.delivery_ms.max,
+        )
     };
-    let (batched, max) = run("150ms");
-    let (each, _) = run("0ms");
+    let (batched, p50, max) = run(None);
+    let (each, _, _) = run(Some("0ms"));
     assert!(
-        batched <= each * 0.9,
+        batched <= 20.0,
+        "{batched} writes per chat while chat flows"
+    );
+    assert!(
+        batched <= each * 0.6,
         "{batched} writes per chat against {each}"
     );
+    assert!(p50 < 1000, "delivery p50 {p50} ms");
     assert!(max < 2000, "delivery max {max} ms");
 }
 

@@ -35,6 +35,10 @@ pub(super) struct Missing {
     due: Instant,
     /// Announcers already asked.
     pub(super) asked: usize,
+    /// Taken as announced by the link that brought a later message of its
+    /// stream ahead of it, where that is not yet a loss (see
+    /// `Node::pull_gap`).
+    gap: bool,
 }
 
 /// Ids gathered for one lazy link, and when they go out.
@@ -220,11 +224,22 @@ impl Announce {
         self.missing.contains_key(id)
     }
 
-    /// `conn` announced `id`, not received yet: the first announcement
-    /// sets the graft deadline, later ones queue up as fallbacks.
-    pub(super) fn announced(&mut self, id: MsgId, conn: ConnId, now: Instant, wait: Duration) {
+    /// `conn` announced `id`, not received yet (`gap`: a later message
+    /// of its stream came over `conn` ahead of it, and that is a loss
+    /// only if `id` is not here by the graft deadline): the first
+    /// announcement sets the graft deadline, later ones queue up as
+    /// fallbacks.
+    pub(super) fn announced(
+        &mut self,
+        id: MsgId,
+        conn: ConnId,
+        now: Instant,
+        wait: Duration,
+        gap: bool,
+    ) {
         match self.missing.get_mut(&id) {
             Some(m) => {
+                m.gap |= gap;
                 if m.announcers.len() < MAX_ANNOUNCERS && !m.announcers.contains(&conn) {
                     m.announcers.push(conn);
                 }
@@ -238,6 +253,7 @@ impl Announce {
                         first: now,
                         due,
                         asked: 0,
+                        gap,
                     },
                 );
                 self.by_due.insert((due, id));
@@ -276,6 +292,14 @@ impl Announce {
             asked.push(*id);
         }
         asked
+    }
+
+    /// Whether `id` is a message a later one of its stream came ahead of,
+    /// asked for the first time just now (by [`Announce::due_grafts`]):
+    /// nothing brought it within the graft wait, so it was lost, not on
+    /// its way over a slower path.
+    pub(super) fn gap_first_asked(&self, id: &MsgId) -> bool {
+        self.missing.get(id).is_some_and(|m| m.gap && m.asked == 1)
     }
 
     /// `id` arrived: what was known of its announcements, if anything.
@@ -505,9 +529,9 @@ mod tests {
     fn a_graft_asks_the_next_announcer_when_the_first_does_not_answer() {
         let mut a = Announce::default();
         let t0 = Instant::from_millis(1000);
-        a.announced(id(1), ConnId(1), t0, ms(150));
-        a.announced(id(1), ConnId(2), t0 + ms(5), ms(150));
-        a.announced(id(1), ConnId(2), t0 + ms(6), ms(150));
+        a.announced(id(1), ConnId(1), t0, ms(150), false);
+        a.announced(id(1), ConnId(2), t0 + ms(5), ms(150), false);
+        a.announced(id(1), ConnId(2), t0 + ms(6), ms(150), false);
         assert_eq!(
             a.due_grafts(t0 + ms(149), ms(80), |_| ms(40)),
             (vec![], false)
@@ -545,9 +569,9 @@ mod tests {
     fn a_graft_over_a_link_asks_what_it_announced_first() {
         let mut a = Announce::default();
         let t0 = Instant::from_millis(1000);
-        a.announced(id(1), ConnId(1), t0, ms(150));
-        a.announced(id(2), ConnId(2), t0, ms(150));
-        a.announced(id(2), ConnId(1), t0, ms(150));
+        a.announced(id(1), ConnId(1), t0, ms(150), false);
+        a.announced(id(2), ConnId(2), t0, ms(150), false);
+        a.announced(id(2), ConnId(1), t0, ms(150), false);
         // Link 1 announced both, but was first only for message 1.
         assert_eq!(
             a.ask_of(ConnId(1), t0 + ms(10), ms(80), ms(40)),
@@ -583,7 +607,7 @@ mod tests {
     fn an_arrival_ends_the_wait() {
         let mut a = Announce::default();
         let t0 = Instant::from_millis(1000);
-        a.announced(id(1), ConnId(1), t0, ms(150));
+        a.announced(id(1), ConnId(1), t0, ms(150), false);
         let m = a.arrived(&id(1)).expect("was missing");
         assert_eq!((m.announcers, m.first, m.asked), (vec![ConnId(1)], t0, 0));
         assert_eq!(

@@ -103,6 +103,13 @@ impl Node {
     /// bring them, then graft (asking the next announcer if the first
     /// does not answer).
     pub(super) fn on_ihave(&mut self, conn: ConnId, ids: Vec<MsgId>, wait: Duration) {
+        self.note_announced(conn, ids, wait, false);
+    }
+
+    /// Takes `ids` as announced over `conn` (`gap`: by a later message of
+    /// their stream that came ahead of them, a loss only if the graft
+    /// wait passes without them; see [`Node::pull_gap`]).
+    fn note_announced(&mut self, conn: ConnId, ids: Vec<MsgId>, wait: Duration, gap: bool) {
         for id in ids.into_iter().take(MAX_MISSING) {
             if self.announce.missing_len() >= MAX_MISSING && !self.announce.is_missing(&id) {
                 return;
@@ -115,7 +122,7 @@ impl Node {
             if seen || id.seq == 0 || id.seq >= MAX_SEQ || self.long_gone(id.origin) {
                 continue;
             }
-            self.announce.announced(id, conn, self.now, wait);
+            self.announce.announced(id, conn, self.now, wait, gap);
         }
     }
 
@@ -137,11 +144,18 @@ impl Node {
             .take(MAX_GAP_PULL)
             .map(|seq| MsgId { origin: key, seq })
             .collect();
-        if !ids.is_empty() {
+        // Where tree links hold payloads for a window (`chat_batch`), the
+        // earlier ones may still be held on a slower path: a loss only if
+        // the graft wait passes without them (see `graft_missing`).
+        // Elsewhere the gap is taken for a loss at once, so that this
+        // node hears from every lazy link while a cut or lossy links take
+        // chat from it.
+        let held = self.cfg.chat_batch > Duration::ZERO;
+        if !held && !ids.is_empty() {
             self.last_loss = Some(self.now);
         }
         let wait = self.graft_wait(from);
-        self.on_ihave(from, ids, wait);
+        self.note_announced(from, ids, wait, held);
     }
 
     /// The link's round trip, as measured at its handshake (zero if not
@@ -189,11 +203,17 @@ impl Node {
         let conns = &self.conns;
         let rtt = |c| conns.get(&c).and_then(|c| c.rtt).unwrap_or(Duration::ZERO);
         let (due, left) = self.announce.due_grafts(self.now, retry, rtt);
+        let mut lost = left;
         for (conn, id) in due {
+            lost |= self.announce.gap_first_asked(&id);
             asks.entry(conn).or_default().push(id);
         }
-        if left {
+        if lost {
+            // A gap where tree links hold payloads, which nothing filled
+            // within the graft wait: chat is lost lately.
             self.last_loss = Some(self.now);
+        }
+        if left {
             self.stats.announced_lost += 1;
             self.digest_to_random_neighbour(out);
         }
@@ -292,7 +312,9 @@ impl Node {
     }
 
     /// Whether this node found chat lost within the last `LOSS_MEMORY`
-    /// (a gap ahead of a live message, or a message only repair brought).
+    /// (a gap ahead of a live message, or a message only repair brought;
+    /// where tree links hold payloads, a gap the graft wait did not
+    /// fill).
     pub(super) fn lossy(&self) -> bool {
         self.last_loss.is_some_and(|t| self.now - t < LOSS_MEMORY)
     }
@@ -436,9 +458,13 @@ impl Node {
     pub(super) fn on_graft(&mut self, conn: ConnId, g: Graft, out: &mut Vec<Output>) {
         self.set_lazy(conn, false);
         let asked = g.ids.iter().filter_map(|id| self.store.get(id));
-        // Replayed no further back than a link's slowest answer.
+        // Replayed no further back than a link's slowest answer; and a
+        // payload window more where tree links hold payloads
+        // (`chat_batch`): what came here that long ago may have gone out
+        // only a window later, while the peer's old way was still its way.
         let replay = Duration::from_millis(u64::from(g.replay_ms))
-            .min(self.cfg.probe_timeout.saturating_mul(4));
+            .min(self.cfg.probe_timeout.saturating_mul(4))
+            + self.cfg.chat_batch;
         let since = if g.replay_ms == 0 {
             Instant::MAX
         } else {

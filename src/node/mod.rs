@@ -540,7 +540,8 @@ pub struct Node {
     /// When this node last took in a chat message it did not have.
     last_new_chat: Instant,
     /// When this node last found chat lost on its way here (a gap ahead
-    /// of a live message, or a message only repair brought).
+    /// of a live message, or a message only repair brought; where tree
+    /// links hold payloads, a gap the graft wait did not fill).
     last_loss: Option<Instant>,
     /// Suspects and when their suspicion runs out.
     suspects: BTreeMap<Id, Instant>,
