@@ -2806,6 +2806,66 @@ fn settled_with_an_unpicked_link() -> (Config, Probe, ConnId) {
     (cfg, p, other)
 }
 
+/// A link this node only pushes chat over, whose peer answers its pings
+/// and heartbeats a round trip later (300 ms, as over 150 ms links) and
+/// sends nothing else, is pinged at a tick that leaves the answer its
+/// round trip before the silence runs out, however the node's ticks fall
+/// against the chat: it is never checked through others, nor closed.
+/// With pings only once three quarters of an interval passed since the
+/// first unanswered push, a tick just short of that was skipped and the
+/// next one's answer landed on the silence's end.
+#[test]
+fn a_pushed_link_on_a_slow_round_trip_is_pinged_in_time_for_its_answer() {
+    let cfg = Config {
+        rooted_tree: false,
+        ..Config::testing()
+    };
+    let rtt = 300;
+    for offset in (0..1000).step_by(50) {
+        let mut p = probe_with_links_of(cfg.clone(), rtt);
+        // Links 2 and 3 take chat pushed over them.
+        for link in [2, 3] {
+            p.step(Step::Message(link, Message::Graft(Graft::ids(Vec::new()))))
+                .unwrap();
+        }
+        p.step(Step::Wait(offset)).unwrap();
+        let author = key(5, 1);
+        // (due, link, answer) for pings and heartbeats in flight.
+        let mut answers: Vec<(u64, u64, Message)> = Vec::new();
+        let mut seq = 0;
+        for t in (0..8000u64).step_by(10) {
+            let mut outs = Vec::new();
+            if t % 20 == 0 {
+                seq += 1;
+                outs.extend(
+                    p.step(Step::Message(1, Message::Chat(chat(author, seq))))
+                        .unwrap(),
+                );
+            }
+            let (due, later): (Vec<_>, Vec<_>) = answers.into_iter().partition(|a| a.0 <= t);
+            answers = later;
+            for (_, link, msg) in due {
+                outs.extend(p.step(Step::Message(link, msg)).unwrap());
+            }
+            outs.extend(p.step(Step::Wait(10)).unwrap());
+            for o in outs {
+                match o {
+                    Output::Send {
+                        conn,
+                        msg: Message::Ping(n) | Message::Heartbeat(n),
+                    } => answers.push((t + rtt, conn.0, Message::Pong(n))),
+                    Output::Send {
+                        msg: Message::ProbeReq { target, .. },
+                        ..
+                    } => panic!("offset {offset}: {target:?} checked at {t} ms"),
+                    Output::Close { conn } => panic!("offset {offset}: {conn:?} closed at {t} ms"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 /// Answers what `outs` send: a ping or heartbeat with its answer, anything
 /// else with an answer that matches nothing, except over `quiet`, whose
 /// peer answers pings only.

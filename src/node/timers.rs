@@ -346,17 +346,35 @@ impl Node {
             };
             let quarters = if lead { 3 } else { 5 };
             let quiet = |t: Instant| (now - t).as_millis() * 4 >= interval * quarters;
+            // Whether this is the last tick that leaves an answer its round
+            // trip before a silence from `t` runs out: the next one, plus
+            // the link's round trip, falls past it. On a link whose round
+            // trip is over a quarter interval, a tick just under three
+            // quarters of an interval after the last answer (or the first
+            // unanswered send) passed, and the next one's answer landed on
+            // the silence's end (150 ms links): the link was checked and
+            // closed, its peer alive, and both ends grafted every link off
+            // the tree. Not over a link slower than the probe timeout
+            // allows for: its checks stretch past the silence (see
+            // `slack`), and its round trip, taken at the handshake, may
+            // be a retried connect.
+            let rtt = c.rtt.unwrap_or(Duration::ZERO);
+            let last_tick = |t: Instant| {
+                rtt <= self.cfg.probe_timeout
+                    && now + self.cfg.ping_interval + rtt >= t + dead_after
+            };
             if let Some(since) = awaiting {
                 // Pinged by whichever end awaits, after three quarters of an
-                // interval: a tick just after the send still leaves one
-                // before the silence runs out.
-                if (now - since).as_millis() * 4 >= interval * 3 {
+                // interval (a tick just after the send still leaves one
+                // before the silence runs out), or at the last tick.
+                if (now - since).as_millis() * 4 >= interval * 3 || last_tick(since) {
                     ping.push(id);
                 }
             } else if (link || c.dialed.is_some())
                 && (quiet(c.last_heard)
                     || quiet(c.last_sent)
                     || now + self.cfg.ping_interval >= heard + dead_after
+                    || (lead && last_tick(heard))
                     || (watched.contains(&id)
                         && c.ping_sent.is_none_or(|t| now - t >= dead_after)
                         && c.pinged.is_none_or(|t| now - t >= dead_after)))
