@@ -354,14 +354,13 @@ impl Node {
             // unanswered send) passed, and the next one's answer landed on
             // the silence's end (150 ms links): the link was checked and
             // closed, its peer alive, and both ends grafted every link off
-            // the tree. Not over a link slower than the probe timeout
-            // allows for: its checks stretch past the silence (see
-            // `slack`), and its round trip, taken at the handshake, may
-            // be a retried connect.
+            // the tree. Not over a link whose round trip is an interval or
+            // more: no tick leaves its answer room, every tick would ping,
+            // and its checks stretch past the silence anyway (see
+            // `slack`).
             let rtt = c.rtt.unwrap_or(Duration::ZERO);
             let last_tick = |t: Instant| {
-                rtt <= self.cfg.probe_timeout
-                    && now + self.cfg.ping_interval + rtt >= t + dead_after
+                rtt < self.cfg.ping_interval && now + self.cfg.ping_interval + rtt >= t + dead_after
             };
             if let Some(since) = awaiting {
                 // Pinged by whichever end awaits, after three quarters of an
