@@ -70,9 +70,8 @@ pub struct Config {
     /// announcer when `k >= 2`; repair covers the rest). A node that found
     /// chat lost lately (a gap ahead of a live message, or a message only
     /// repair brought) announces over every lazy link for 10 s whatever
-    /// `k`. On 100 ms links with
-    /// 1% loss, `k = 1` or `2` leaves a lost last message of a stream to
-    /// repair in a few seeds (3 s and more).
+    /// `k`. On 100 ms links with 1% loss, `k = 1` or `2` leaves a lost
+    /// last message of a stream to repair in a few seeds (3 s and more).
     pub lazy_fanout: usize,
     /// Most lazy links a node asks to announce to it (`Message::Listen`);
     /// it asks the others to stay quiet. Default 1; 0: every lazy link
