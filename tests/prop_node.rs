@@ -5086,25 +5086,15 @@ fn a_shortcut_takes_no_quiet_childs_slot() {
         // Links 2 and 3 open off the tree (covered by link 1); 2 asks for
         // chat and so becomes a child on the tree.
         let mut p = probe_with_neighbours(cfg.clone(), 3);
-        p.step(Step::Message(
-            2,
-            Message::Graft(Graft {
-                ids: Vec::new(),
-                replay_ms: 0,
-            }),
-        ))
-        .unwrap();
+        p.step(Step::Message(2, Message::Graft(Graft::ids(Vec::new()))))
+            .unwrap();
         let outs = p
             .step(Step::Message(1, Message::Chat(chat(key(1, 1), 1))))
             .unwrap();
         assert!(
-            outs.iter().any(|o| matches!(
-                o,
-                Output::Send {
-                    conn: ConnId(2),
-                    msg: Message::Chat(_)
-                }
-            )),
+            sent_over(&outs, 2)
+                .iter()
+                .any(|m| matches!(m, Message::Chat(_))),
             "pushed to 2: {outs:?}"
         );
         // Pinged at this tick, as nothing came back over it.
