@@ -2866,6 +2866,122 @@ fn a_pushed_link_on_a_slow_round_trip_is_pinged_in_time_for_its_answer() {
     }
 }
 
+/// A child on the tree that never chats answers nothing pushed to it. Its
+/// liveness is its observers' job: the link is pinged only at the last tick
+/// that leaves the answer its round trip before a silence of two
+/// `dead_after`, not once three quarters of an interval passed unanswered
+/// (about one ping in three to four seconds against one in one to two).
+/// A child that answers nothing at all is still checked, once that longer
+/// silence runs out; a child that answers late (a starved process) is
+/// pinged as any other link.
+#[test]
+fn a_quiet_child_on_the_tree_is_pinged_once_per_long_silence() {
+    let cfg = Config {
+        rooted_tree: false,
+        ..Config::testing()
+    };
+    let long = cfg.dead_after().as_millis() * 2;
+    let interval = cfg.ping_interval.as_millis();
+    let rtt = 20;
+    // Pushes chat over links 2 and 3 for 20 s; their peers answer pings
+    // a round trip later (the peer over link `quiet` only until `until`
+    // ms, `late` ms later) and say nothing else. Returns the plain pings over each after 5 s (a link this node
+    // watches gets heartbeats instead), when each child was first checked
+    // through others, and when each last answered.
+    let run = |quiet: u64, until: u64, late: u64| {
+        let mut p = probe_with_links_of(cfg.clone(), rtt);
+        for link in [2, 3] {
+            p.step(Step::Message(link, Message::Graft(Graft::ids(Vec::new()))))
+                .unwrap();
+        }
+        let author = key(5, 1);
+        let mut answers: Vec<(u64, u64, Message)> = Vec::new();
+        let mut pings = [0usize; 4];
+        let mut checked: [Option<u64>; 4] = [None; 4];
+        let mut answered = [0u64; 4];
+        for t in (0..20_000u64).step_by(10) {
+            let mut outs = Vec::new();
+            if t % 20 == 0 {
+                outs.extend(
+                    p.step(Step::Message(1, Message::Chat(chat(author, t / 20 + 1))))
+                        .unwrap(),
+                );
+            }
+            let (due, later): (Vec<_>, Vec<_>) = answers.into_iter().partition(|a| a.0 <= t);
+            answers = later;
+            for (_, link, msg) in due {
+                answered[link as usize] = t;
+                outs.extend(p.step(Step::Message(link, msg)).unwrap());
+            }
+            outs.extend(p.step(Step::Wait(10)).unwrap());
+            let answer = |link: u64| t < until || link != quiet;
+            for o in outs {
+                match o {
+                    Output::Send {
+                        conn,
+                        msg: Message::Ping(n),
+                    } => {
+                        if t >= 5000 {
+                            pings[conn.0 as usize] += 1;
+                        }
+                        if answer(conn.0) {
+                            let wait = if conn.0 == quiet { late } else { rtt };
+                            answers.push((t + wait, conn.0, Message::Pong(n)));
+                        }
+                    }
+                    Output::Send {
+                        conn,
+                        msg: Message::Heartbeat(n),
+                    } if answer(conn.0) => answers.push((t + rtt, conn.0, Message::Pong(n))),
+                    Output::Send {
+                        msg: Message::ProbeReq { target, .. },
+                        ..
+                    } => {
+                        if let Some(i) = (1..=3u8).find(|&i| id(i) == target) {
+                            checked[usize::from(i)].get_or_insert(t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (pings, checked, answered)
+    };
+    let (pings, checked, _) = run(0, 0, rtt);
+    let pushed: Vec<usize> = [2, 3].into_iter().filter(|&l| pings[l] > 0).collect();
+    assert!(!pushed.is_empty(), "no child link pinged: {pings:?}");
+    for &l in &pushed {
+        assert!(
+            (3..=5).contains(&pings[l]),
+            "link {l}: {} pings in 15 s (one per long silence: 4-5)",
+            pings[l]
+        );
+        assert_eq!(checked[l], None, "link {l}: an answering child checked");
+    }
+    // A child stops answering at 10 s: it is checked once the long
+    // silence from the first push after its last answer runs out.
+    for &l in &pushed {
+        let (_, checked, answered) = run(l as u64, 10_000, rtt);
+        let at = checked[l].expect("a child that answers nothing is checked");
+        let since = answered[l];
+        assert!(
+            (since + long..=since + long + interval).contains(&at),
+            "link {l}: last answer at {since} ms, checked at {at} ms, silence {long} ms"
+        );
+    }
+    // A child whose answers come 700 ms late (past two round trips and
+    // half the probe timeout) is pinged three quarters of an interval
+    // after the first unanswered push, as any other link.
+    for l in pushed {
+        let (pings, _, _) = run(l as u64, 20_000, 700);
+        assert!(
+            pings[l] >= 6,
+            "link {l}: {} pings in 15 s to a child that answers late",
+            pings[l]
+        );
+    }
+}
+
 /// Answers what `outs` send: a ping or heartbeat with its answer, anything
 /// else with an answer that matches nothing, except over `quiet`, whose
 /// peer answers pings only.
@@ -4110,7 +4226,9 @@ fn a_node_whose_links_mostly_went_silent_dials_members_its_probes_reached() {
     assert!(!reached.is_empty(), "the node probed members");
     // Links 2, 3 and 4 ask for chat (they are on the tree), then carry
     // nothing either way; link 1 speaks, and brings chat every 200 ms.
-    // The pushes go unanswered, and so do the heartbeats that follow.
+    // The pushes go unanswered, and so do the heartbeats that follow (the
+    // pings over a link that awaits only pushed chat come a silence
+    // later: see `a_quiet_child_on_the_tree_is_pinged_once_per_long_silence`).
     for conn in 2..=4 {
         let graft = Message::Graft(Graft {
             ids: Vec::new(),
@@ -4118,7 +4236,7 @@ fn a_node_whose_links_mostly_went_silent_dials_members_its_probes_reached() {
         });
         p.step(Step::Message(conn, graft)).unwrap();
     }
-    let until = p.now + Duration::from_secs(4);
+    let until = p.now + Duration::from_secs(5);
     let mut redialled = Vec::new();
     let (mut seq, mut next) = (0, p.now);
     while p.now < until {

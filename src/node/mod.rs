@@ -50,6 +50,9 @@ struct Conn {
     /// The first message this node sent over it since it last heard from
     /// it: an answer, or anything, is awaited since then.
     awaiting: Option<Instant>,
+    /// The first message other than chat this node sent over it since it
+    /// last heard from it (see [`Node::awaited_since`]).
+    awaiting_other: Option<Instant>,
     /// When this node last answered a membership mismatch over this link
     /// with its bucket digest.
     last_repair: Option<Instant>,
@@ -65,6 +68,12 @@ struct Conn {
     pinged: Option<Instant>,
     /// When this node last sent a heartbeat over it.
     ping_sent: Option<Instant>,
+    /// The nonce of that heartbeat.
+    ping_nonce: u32,
+    /// Its answer came later than an answer is due (two round trips and
+    /// half a probe timeout): the peer runs late (see
+    /// [`Node::awaited_since`]).
+    answered_late: bool,
     /// The peer's neighbour count at handshake.
     degree: u16,
     /// Off the broadcast tree: chat is not pushed over it (repair still
@@ -867,6 +876,9 @@ impl Node {
                             | Message::Listen(_)
                     ) {
                         c.awaiting.get_or_insert(self.now);
+                        if !matches!(msg, Message::Chat(_)) {
+                            c.awaiting_other.get_or_insert(self.now);
+                        }
                     }
                 }
             }

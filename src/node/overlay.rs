@@ -493,7 +493,7 @@ impl Node {
             if self.now - c.last_heard < quiet {
                 return false;
             }
-            waited |= c.awaiting.is_some_and(|t| self.now - t >= quiet);
+            waited |= self.awaited_since(c).is_some_and(|t| self.now >= t + quiet);
         }
         waited
     }

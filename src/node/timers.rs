@@ -293,7 +293,7 @@ impl Node {
             };
             let link = self.neighbours.get(&p.id) == Some(&id);
             if link {
-                if let Some(since) = c.awaiting {
+                if let Some(since) = self.awaited_since(c) {
                     going_silent.push(since + self.silent_wait(c));
                 }
             }
@@ -309,12 +309,18 @@ impl Node {
             // the peer stays quiet for most of an interval, and checked
             // after the silence. An idle link costs nothing, but a node
             // whose links were all cut finds out as soon as it speaks.
-            let awaiting = if watching { None } else { c.awaiting };
+            // (Chat pushed over a tree link counts a silence later: see
+            // `awaited_since`.)
+            let awaiting = if watching {
+                None
+            } else {
+                self.awaited_since(c)
+            };
             if !watching && awaiting.is_none() {
                 continue;
             }
             let heard = awaiting.unwrap_or(c.last_heard).max(c.last_heard);
-            if now - heard >= dead_after {
+            if now >= heard + dead_after {
                 silent.push((id, p));
                 continue;
             }
@@ -366,7 +372,9 @@ impl Node {
                 // Pinged by whichever end awaits, after three quarters of an
                 // interval (a tick just after the send still leaves one
                 // before the silence runs out), or at the last tick.
-                if (now - since).as_millis() * 4 >= interval * 3 || last_tick(since) {
+                if (now >= since && (now - since).as_millis() * 4 >= interval * 3)
+                    || last_tick(since)
+                {
                     ping.push(id);
                 }
             } else if (link || c.dialed.is_some())
@@ -540,6 +548,7 @@ impl Node {
             let early = self.early_check_at(conn, watched, dead_after);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.ping_sent = Some(self.now);
+                c.ping_nonce = nonce;
                 c.early_at = early;
             }
             if let Some(at) = early {
