@@ -2867,10 +2867,11 @@ fn a_pushed_link_on_a_slow_round_trip_is_pinged_in_time_for_its_answer() {
 }
 
 /// A child on the tree that never chats answers nothing pushed to it. Its
-/// liveness is its observers' job: the link is pinged only at the last tick
-/// that leaves the answer its round trip before a silence of two
-/// `dead_after`, not once three quarters of an interval passed unanswered
-/// (about one ping in three to four seconds against one in one to two).
+/// liveness is its observers' job: the pushed chat counts as sent a
+/// `dead_after` later, so the link is pinged three quarters of an interval
+/// after that and checked two `dead_after` after the first unanswered
+/// push (about one ping in three to four seconds against one in one to
+/// two).
 /// A child that answers nothing at all is still checked, once that longer
 /// silence runs out; a child that answers late (a starved process) is
 /// pinged as any other link.
