@@ -807,15 +807,14 @@ impl Node {
 
     pub(super) fn on_message(&mut self, conn: ConnId, msg: Message, out: &mut Vec<Output>) {
         let silence = self.silence();
-        let due = Duration::from_millis(self.cfg.probe_timeout.as_millis() / 2);
+        let probe_timeout = self.cfg.probe_timeout;
         let Some(c) = self.conns.get_mut(&conn) else {
             self.stats.unexpected += 1;
             return;
         };
         if let (Message::Pong(n), Some(sent)) = (&msg, c.ping_sent) {
             if *n == c.ping_nonce && c.ping_nonce != detector::PUSHED {
-                let rtt = c.rtt.unwrap_or(Duration::ZERO);
-                c.answered_late = self.now - sent > due + rtt.saturating_mul(2);
+                c.answered_late = self.now - sent > answer_due(c, probe_timeout);
             }
         }
         c.last_heard = self.now;
@@ -1255,13 +1254,9 @@ impl Node {
     }
 
     /// Whether the latest heartbeat over `x` went unanswered past the time
-    /// its answer was due: two round trips after it, with half a probe
-    /// timeout to spare (not the stretched wait of a check, which the
-    /// next tick's heartbeat would put off for good).
+    /// its answer was due (see [`answer_due`]).
     fn heartbeat_overdue(&self, x: &Conn) -> bool {
-        let rtt = x.rtt.unwrap_or(Duration::ZERO);
-        let due =
-            rtt.saturating_mul(2) + Duration::from_millis(self.cfg.probe_timeout.as_millis() / 2);
+        let due = answer_due(x, self.cfg.probe_timeout);
         x.ping_sent
             .filter(|t| x.last_heard < *t)
             .is_some_and(|t| self.now >= t + due)
@@ -1426,4 +1421,13 @@ fn decay(c: &mut Conn) {
         c.firsts /= 2;
         c.dups /= 2;
     }
+}
+
+/// When the answer to a heartbeat over `c` is due: two round trips of the
+/// link after it, with half a probe timeout to spare (not the stretched
+/// wait of a check, which the next tick's heartbeat would put off for
+/// good).
+fn answer_due(c: &Conn, probe_timeout: Duration) -> Duration {
+    c.rtt.unwrap_or(Duration::ZERO).saturating_mul(2)
+        + Duration::from_millis(probe_timeout.as_millis() / 2)
 }

@@ -70,9 +70,8 @@ struct Conn {
     ping_sent: Option<Instant>,
     /// The nonce of that heartbeat.
     ping_nonce: u32,
-    /// Its answer came later than an answer is due (two round trips and
-    /// half a probe timeout): the peer runs late (see
-    /// [`Node::awaited_since`]).
+    /// Its answer came later than an answer is due (`answer_due` in
+    /// `links.rs`): the peer runs late (see [`Node::awaited_since`]).
     answered_late: bool,
     /// The peer's neighbour count at handshake.
     degree: u16,
