@@ -97,9 +97,9 @@ fn a_chat_around_a_cut_link_takes_two_hops() {
 /// The slow-links preset writes a busy tree link's payloads once per
 /// `chat_batch` window: on 100 ms links at 10 chats a second it meets its
 /// bar while chat flows (at most 20 writes per chat sent, delivery p50
-/// under 1 s and max under 2 s: 18.7 writes, 570 ms and 1.44 s at seed
+/// under 1 s and max under 2 s: 17.8 writes, 530 ms and 1.44 s at seed
 /// 0), about half the writes of the same preset writing each payload at
-/// once (34.0).
+/// once (32.7).
 #[test]
 fn the_slow_links_preset_gathers_payloads_into_fewer_writes() {
     let run = |batch: Option<&str>| {
