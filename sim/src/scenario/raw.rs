@@ -35,6 +35,8 @@ pub(super) struct RawNode {
     pub(super) max_connections: Option<usize>,
     pub(super) watched_links: Option<usize>,
     pub(super) ping_interval: Option<Dur>,
+    pub(super) probe_interval: Option<Dur>,
+    pub(super) beacon_interval: Option<Dur>,
     pub(super) missed_pings: Option<u32>,
     pub(super) gossip_interval: Option<Dur>,
     pub(super) gossip_fanout: Option<usize>,

@@ -264,3 +264,25 @@ fn a_fault_repeats_times_every_apart_and_joins_add_slots_each_time() {
         "at or after the end",
     );
 }
+
+#[test]
+fn node_intervals_override_the_preset() {
+    let sc = parse(
+        "x.toml",
+        &format!(
+            "{HEAD}[node]\npreset = \"slow-links\"\nprobe_interval = \"3s\"\nbeacon_interval = \"20s\"\nping_interval = \"2s\"\n"
+        ),
+    )
+    .unwrap();
+    let base = gossip_chat::Config::slow_links();
+    assert_eq!(sc.config.probe_interval, Duration::from_secs(3));
+    assert_eq!(sc.config.beacon_interval, Duration::from_secs(20));
+    assert_eq!(sc.config.ping_interval, Duration::from_secs(2));
+    assert_eq!(sc.config.chat_batch, base.chat_batch);
+    let e = parse(
+        "x.toml",
+        &format!("{HEAD}[node]\nprobe_interval = \"5ms\"\n"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("probe_interval"), "{e}");
+}

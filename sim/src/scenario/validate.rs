@@ -164,6 +164,8 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
         config.newcomer_history = config.newcomer_history.min(v);
     }
     set_d(&n.ping_interval, &mut config.ping_interval);
+    set_d(&n.probe_interval, &mut config.probe_interval);
+    set_d(&n.beacon_interval, &mut config.beacon_interval);
     set_d(&n.gossip_interval, &mut config.gossip_interval);
     set_d(&n.sync_interval, &mut config.sync_interval);
     set_d(&n.reconnect_interval, &mut config.reconnect_interval);
