@@ -2886,9 +2886,10 @@ fn a_quiet_child_on_the_tree_is_pinged_once_per_long_silence() {
     let rtt = 20;
     // Pushes chat over links 2 and 3 for 20 s; their peers answer pings
     // a round trip later (the peer over link `quiet` only until `until`
-    // ms, `late` ms later) and say nothing else. Returns the plain pings over each after 5 s (a link this node
-    // watches gets heartbeats instead), when each child was first checked
-    // through others, and when each last answered.
+    // ms, `late` ms later) and say nothing else. Returns the plain pings
+    // over each after 5 s (a link this node watches gets heartbeats
+    // instead), when each child was first checked through others, and
+    // when each last answered.
     let run = |quiet: u64, until: u64, late: u64| {
         let mut p = probe_with_links_of(cfg.clone(), rtt);
         for link in [2, 3] {
@@ -2954,7 +2955,7 @@ fn a_quiet_child_on_the_tree_is_pinged_once_per_long_silence() {
     for &l in &pushed {
         assert!(
             (3..=5).contains(&pings[l]),
-            "link {l}: {} pings in 15 s (one per long silence: 4-5)",
+            "link {l}: {} pings in 15 s (one per long silence: 3-5)",
             pings[l]
         );
         assert_eq!(checked[l], None, "link {l}: an answering child checked");

@@ -372,9 +372,9 @@ impl Node {
                 // Pinged by whichever end awaits, after three quarters of an
                 // interval (a tick just after the send still leaves one
                 // before the silence runs out), or at the last tick.
-                if (now >= since && (now - since).as_millis() * 4 >= interval * 3)
-                    || last_tick(since)
-                {
+                // (`since` may lie ahead, for pushed chat: the difference
+                // is then zero.)
+                if (now - since).as_millis() * 4 >= interval * 3 || last_tick(since) {
                     ping.push(id);
                 }
             } else if (link || c.dialed.is_some())
