@@ -1427,7 +1427,10 @@ impl Node {
             .extend(arrivals.into_iter().map(|u| (u, except)));
         if self.arrivals.len() >= MAX_ARRIVALS {
             self.flush_arrivals(out);
-        } else {
+        } else if self.timers.due(Timer::Flush) > self.now + ARRIVAL_BATCH {
+            // (A flush due within the shortest batch goes first anyway:
+            // the typical round trip, a lookup per neighbour, is not
+            // worked out again for every list that comes in.)
             let batch = Duration::from_millis(self.typical_rtt().as_millis() / ARRIVAL_RTT_SHARE)
                 .clamp(ARRIVAL_BATCH, ARRIVAL_BATCH_MAX);
             self.timers.arm(Timer::Flush, self.now + batch);

@@ -69,6 +69,11 @@ impl Timers {
         self.due[t as usize] = at;
     }
 
+    /// When `t` is due next (`Instant::MAX` while disarmed).
+    pub(super) fn due(&self, t: Timer) -> Instant {
+        self.due[t as usize]
+    }
+
     /// Arms a one-shot timer unless it is armed already.
     pub(super) fn arm(&mut self, t: Timer, at: Instant) {
         let due = &mut self.due[t as usize];

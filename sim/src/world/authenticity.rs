@@ -6,7 +6,9 @@
 //! changes; only the simulator's own time does.
 
 use gossip_chat::{Authenticity, Chat, MemberState, MemberUpdate, MsgId, NodeKey};
-use std::collections::BTreeMap;
+use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
+use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -22,22 +24,22 @@ type Claimed = ([u8; 64], [u8; 32], NodeKey, u32, SocketAddr, Arc<str>, bool);
 /// Everything an accusation covers, and its signature.
 type Accused = ([u8; 64], [u8; 32], NodeKey, u32);
 
+/// Answers by signed copy. Only looked up, never walked: the order of
+/// the hash table reaches no output.
+type Memory<K> = Mutex<IndexMap<K, bool, FxBuildHasher>>;
+
 /// [`Chat::authentic`] and [`MemberUpdate::proven`], remembered per signed
 /// copy.
 #[derive(Debug, Default)]
 pub(super) struct Remembered {
-    answers: Mutex<BTreeMap<Signed, bool>>,
-    claims: Mutex<BTreeMap<Claimed, bool>>,
-    accusations: Mutex<BTreeMap<Accused, bool>>,
+    answers: Memory<Signed>,
+    claims: Memory<Claimed>,
+    accusations: Memory<Accused>,
 }
 
 /// The answer remembered in `memory` for `key`, or `check`'s, remembered
 /// (the memory is cleared when it is full).
-fn remember<K: Ord>(
-    memory: &Mutex<BTreeMap<K, bool>>,
-    key: K,
-    check: impl FnOnce() -> bool,
-) -> bool {
+fn remember<K: Hash + Eq>(memory: &Memory<K>, key: K, check: impl FnOnce() -> bool) -> bool {
     let mut memory = memory.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(&a) = memory.get(&key) {
         return a;
