@@ -134,6 +134,23 @@ pub struct Config {
     /// none goes out over a link that carried something both ways in that
     /// time. Shorter detects deaths sooner and costs more idle traffic.
     pub ping_interval: Duration,
+    /// How a node's ring predecessor proves it alive when the two are
+    /// neighbours, and how often a predecessor pushes its answer.
+    /// Default `None`: the link between them is watched with heartbeats,
+    /// one exchange per `ping_interval` that serves both ends (each member
+    /// is watched by the members on both sides of it on the ring), and a
+    /// predecessor that is not a neighbour pushes an answer over the
+    /// connection kept for it every `ping_interval`. `Some(d)`: the
+    /// predecessor pushes an answer every `d`, over the link as over a
+    /// kept connection, and none while the link carries anything else;
+    /// the successor pings it only once nothing has come for `d` and a
+    /// ping's wait, and the predecessor does not watch back. One message
+    /// per `d` where heartbeats cost two per interval; each member has
+    /// one watcher on the ring instead of two, and a death found by the
+    /// ring comes up to `d - ping_interval` later. Pushes go at
+    /// heartbeat ticks: a `d` under `ping_interval` counts as
+    /// `ping_interval`. The slow-links preset sets 2 s.
+    pub ring_push_interval: Option<Duration>,
     /// Neighbour links this node watches itself with heartbeats: first
     /// the link to its predecessor on a ring of id hashes (Rapid's
     /// observers; a predecessor that is not a neighbour is probed over a
@@ -321,6 +338,7 @@ impl Config {
             rooted_tree: true,
             beacon_interval: Duration::from_secs(10),
             ping_interval: Duration::from_secs(1),
+            ring_push_interval: None,
             missed_pings: 2,
             watched_links: 1,
             probe_interval: Duration::from_secs(1),
@@ -361,10 +379,13 @@ impl Config {
     /// for fewer writes: a busy tree link writes chat payloads at most
     /// every 300 ms (`chat_batch`), announcements are gathered for 1 s
     /// (`ihave_interval`, as long as `sync_interval`: one per link per
-    /// second however busy the group), and a message announced but not
-    /// yet come waits longer before it is asked for. Each hop may add up
-    /// to 300 ms, and messages take longer to arrive when the tree breaks
-    /// or links lose messages. Figures on
+    /// second however busy the group), a message announced but not
+    /// yet come waits longer before it is asked for, and the ring
+    /// predecessor pushes its answer every 2 s, over a link too, instead
+    /// of heartbeats (`ring_push_interval`). Each hop may add up
+    /// to 300 ms, messages take longer to arrive when the tree breaks
+    /// or links lose messages, and a death only the ring finds takes up
+    /// to a second longer. Figures on
     /// `scenarios/wan-slow-links.toml` are in the README.
     pub fn slow_links() -> Self {
         Config {
@@ -372,6 +393,7 @@ impl Config {
             chat_batch: Duration::from_millis(300),
             graft_timeout: Duration::from_millis(400),
             rooted_tree: true,
+            ring_push_interval: Some(Duration::from_secs(2)),
             ..Config::lan()
         }
     }
@@ -532,6 +554,7 @@ mod tests {
     #[test]
     fn presets_are_valid() {
         Config::lan().validate().unwrap();
+        Config::slow_links().validate().unwrap();
         Config::testing().validate().unwrap();
     }
 

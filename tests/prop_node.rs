@@ -7595,3 +7595,125 @@ fn arrivals_over_slow_links_wait_longer_to_go_together() {
     assert_eq!(lists(2, 20), 2, "2 ms round trips");
     assert_eq!(lists(1_000, 40), 2, "1 s round trips: the wait is capped");
 }
+
+/// With `ring_push_interval`, a ring predecessor that is a neighbour is
+/// watched by the answers it pushes over the link, as over a connection
+/// kept for it, instead of by heartbeats (two messages per interval): the
+/// successor sends nothing over the idle link while the pushes come, and
+/// once they stop it pings within the push interval and a ping's wait,
+/// then checks the predecessor through the other neighbours. Without the
+/// setting the link gets a heartbeat about every interval.
+#[test]
+fn a_neighbour_ring_predecessor_pushes_over_its_link_instead_of_heartbeats() {
+    // Node 0 links to 1, 2 and 3 and knows 4 and 5: its ring predecessor
+    // is 2, on link 2 (see `probe_with_links_of`).
+    let push = Duration::from_secs(2);
+    let run = |ring_push_interval: Option<Duration>, stop: u64| {
+        let cfg = Config {
+            ring_push_interval,
+            ..Config::testing()
+        };
+        let mut p = probe_with_links_of(cfg, 20);
+        let start = p.now;
+        let (mut asked, mut first_ask, mut checked) = (0, None, None);
+        let mut next_push = 0;
+        for t in (0..20_000u64).step_by(50) {
+            let mut outs = p.step(Step::Wait(50)).unwrap();
+            if t < stop && t >= next_push {
+                next_push = t + push.as_millis();
+                outs.extend(p.step(Step::Message(2, probe_answer(0))).unwrap());
+            }
+            for o in outs {
+                match o {
+                    Output::Send {
+                        conn,
+                        msg: Message::Ping(x) | Message::Heartbeat(x),
+                    } => {
+                        if conn.0 == 2 && t >= 5000 {
+                            asked += 1;
+                            first_ask.get_or_insert(t);
+                        }
+                        if conn.0 != 2 || t < stop {
+                            p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                        }
+                    }
+                    Output::Send {
+                        conn,
+                        msg: Message::ProbeReq { target, .. },
+                    } if target == id(2) && conn.0 != 2 => {
+                        checked.get_or_insert(t);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(p.now > start);
+        (asked, first_ask, checked)
+    };
+    let (heartbeats, _, _) = run(None, 20_000);
+    assert!(
+        heartbeats >= 10,
+        "{heartbeats} heartbeats in 15 s without pushes"
+    );
+    let (asked, _, checked) = run(Some(push), 20_000);
+    assert_eq!(asked, 0, "pinged while it pushed");
+    assert_eq!(checked, None);
+    // The pushes stop after the one at 12 s.
+    let (_, first_ask, checked) = run(Some(push), 12_001);
+    let first_ask = first_ask.expect("never pinged once the pushes stopped");
+    let wait = Config::testing().probe_timeout.as_millis();
+    assert!(
+        (14_000..=14_000 + wait + 200).contains(&first_ask),
+        "pinged at {first_ask} ms, the last push at 12 s"
+    );
+    let checked = checked.expect("never checked once the pushes stopped");
+    assert!(
+        (first_ask..=first_ask + wait + 300).contains(&checked),
+        "checked at {checked} ms, pinged at {first_ask} ms"
+    );
+}
+
+/// The other end: with `ring_push_interval`, a node pushes an answer over
+/// the link to its ring successor, when that is a neighbour, once per
+/// interval (and not over its other links); without it, none.
+#[test]
+fn a_node_pushes_answers_over_the_link_to_its_ring_successor() {
+    let run = |ring_push_interval: Option<Duration>| {
+        let cfg = Config {
+            ring_push_interval,
+            ..Config::testing()
+        };
+        let mut p = Probe::new(cfg, 1, 7);
+        for i in 1..=3u8 {
+            p.step(Step::Connected(u64::from(i), None)).unwrap();
+        }
+        for i in 1..=3u8 {
+            p.step(Step::Message(
+                u64::from(i),
+                Message::Hello(hello(key(i, 1))),
+            ))
+            .unwrap();
+        }
+        // Going back round the ring from node 0: 2, 5, 3, 1 (and 4, not
+        // known here), so node 0 comes right before node 1, on link 1.
+        p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+        let mut pushes = [0usize; 4];
+        let until = p.now + Duration::from_secs(15);
+        while p.now < until {
+            for o in run_answering_but(&mut p, 0, Duration::from_millis(50)) {
+                if let Output::Send {
+                    conn,
+                    msg: Message::ProbePong { nonce: 0, .. },
+                } = o
+                {
+                    pushes[conn.0 as usize % 4] += 1;
+                }
+            }
+        }
+        pushes
+    };
+    let pushes = run(Some(Duration::from_secs(2)));
+    assert!((6..=8).contains(&pushes[1]), "{pushes:?} pushes in 15 s");
+    assert_eq!(pushes[2] + pushes[3], 0, "{pushes:?}");
+    assert_eq!(run(None), [0; 4]);
+}

@@ -383,6 +383,23 @@ impl Node {
         };
         let mut for_health = false;
         match self.neighbours.get(&id).copied() {
+            // With `ring_push_interval`, a neighbour is watched by the
+            // answers it pushes over its link (see `push_answers`) as over
+            // a connection kept for it, and by anything else that comes:
+            // its link is no heartbeat's (see `watched_links`). It counts
+            // as pushing from the first round; one that stays quiet is
+            // pinged (see `expire_probes`).
+            Some(conn) if self.push_ring() => {
+                if self.detector.ring_link != Some((id, conn)) {
+                    self.drop_ring_link(None, out);
+                    self.detector.ring_link = Some((id, conn));
+                    self.detector.ring_pushed = Some(conn);
+                }
+                if self.ring_pushing(id) && self.detector.health == 0 {
+                    self.detector.ring_watch = Some(id);
+                    return true;
+                }
+            }
             // A neighbour is probed over its link unless the link's
             // heartbeats watch it already: every member keeps a watcher on
             // each side of a split, and a newcomer that hung before its
@@ -473,9 +490,39 @@ impl Node {
         if let Some((kept, conn)) = self.detector.ring_link {
             if Some(kept) != keep {
                 self.detector.ring_link = None;
-                self.close(conn, out);
+                // (With `ring_push_interval` the predecessor's link is
+                // kept as a link.)
+                if !(self.push_ring() && self.neighbours.values().any(|c| *c == conn)) {
+                    self.close(conn, out);
+                }
             }
         }
+    }
+
+    /// How often a ring predecessor pushes its answer (see
+    /// `Config::ring_push_interval`).
+    fn push_interval(&self) -> Duration {
+        self.cfg
+            .ring_push_interval
+            .map_or(self.cfg.ping_interval, |d| d.max(self.cfg.ping_interval))
+    }
+
+    /// Whether a ring predecessor that is a neighbour pushes its answers
+    /// over the link instead of a heartbeat watching it.
+    pub(super) fn push_ring(&self) -> bool {
+        self.cfg.ring_push_interval.is_some()
+    }
+
+    /// Whether this node comes right before `id` on the ring of the
+    /// members alive, as far as it knows: `id` then watches it.
+    fn precedes(&self, id: Id) -> bool {
+        let at = crate::peers::ring_pos(id);
+        let back = |a: Id| at.wrapping_sub(crate::peers::ring_pos(a));
+        let mine = back(self.me.id);
+        self.members
+            .before(id)
+            .find(|(a, m)| *a != self.me.id && m.state == MemberState::Alive)
+            .is_none_or(|(a, _)| mine < back(a))
     }
 
     /// Whether `id`, the ring predecessor, pushes its answers over the
@@ -493,11 +540,7 @@ impl Node {
             return None;
         }
         let heard = self.conns.get(&conn)?.last_heard;
-        Some((
-            id,
-            conn,
-            heard + self.cfg.ping_interval + self.ping_wait(id),
-        ))
+        Some((id, conn, heard + self.push_interval() + self.ping_wait(id)))
     }
 
     /// At each heartbeat tick: an answer pushed unasked over every probe
@@ -512,7 +555,11 @@ impl Node {
     /// two ticks a fixed interval apart can for good, kept it pinging every
     /// round, two messages where one does.
     pub(super) fn push_answers(&mut self, out: &mut Vec<Output>) {
-        let quarter = Duration::from_millis(self.cfg.ping_interval.as_millis() / 4);
+        // At the last tick before the pace runs out: ticks come an
+        // interval apart.
+        let interval = self.cfg.ping_interval.as_millis();
+        let quarter =
+            Duration::from_millis(self.push_interval().as_millis() - interval + interval / 4);
         let kept: Vec<ConnId> = self
             .conns
             .iter()
@@ -525,6 +572,31 @@ impl Node {
         for conn in kept {
             let msg = self.probe_pong(conn, PUSHED);
             out.push(Output::Send { conn, msg });
+        }
+        // So too over the link to the successor, if it is a neighbour
+        // (see `ring_push_interval`), unless the link carried anything
+        // else since; without the beacon and chat mark a probe answer
+        // carries (they tell a member in another part of the overlay,
+        // and a neighbour is in this one).
+        if self.push_ring() {
+            let next = self
+                .neighbours
+                .iter()
+                .find(|(a, _)| self.precedes(**a))
+                .map(|(_, c)| *c)
+                .filter(|c| {
+                    self.conns
+                        .get(c)
+                        .is_some_and(|c| self.now - c.last_sent >= quarter)
+                });
+            if let Some(conn) = next {
+                let msg = Message::ProbePong {
+                    nonce: PUSHED,
+                    beacon: None,
+                    chat: None,
+                };
+                out.push(Output::Send { conn, msg });
+            }
         }
     }
 
@@ -1237,17 +1309,32 @@ impl Node {
             // The ring predecessor's pushed answers stopped: as for a ping
             // it left unanswered.
             self.detector.ring_pushed = None;
-            let p = PendingPing {
-                target,
-                sent: due,
-                until: due,
-                conn: Some(conn),
-                relay: None,
-                ring: true,
-                for_health: false,
-                dialled: false,
-            };
-            self.ping_failed(p, false, out);
+            if self.push_ring() && self.neighbours.get(&target) == Some(&conn) {
+                // Over a link, where nothing came, pushed or not, for as
+                // long: a ping tells (the predecessor may not know it is
+                // one).
+                self.probe(target, None, out);
+                if let Some(p) = self
+                    .detector
+                    .pings
+                    .values_mut()
+                    .find(|p| p.target == target)
+                {
+                    p.ring = true;
+                }
+            } else {
+                let p = PendingPing {
+                    target,
+                    sent: due,
+                    until: due,
+                    conn: Some(conn),
+                    relay: None,
+                    ring: true,
+                    for_health: false,
+                    dialled: false,
+                };
+                self.ping_failed(p, false, out);
+            }
         }
         let late: Vec<u32> = self
             .detector

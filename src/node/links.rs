@@ -947,6 +947,15 @@ impl Node {
                 conn,
                 msg: Message::Pong(n),
             }),
+            // The ring predecessor's answer pushed over its link (see
+            // `Config::ring_push_interval`).
+            Message::ProbePong {
+                nonce: detector::PUSHED,
+                beacon,
+                chat,
+            } if self.cfg.ring_push_interval.is_some() => {
+                self.on_pushed_answer(conn, beacon, chat, out)
+            }
             Message::Pong(n) | Message::ProbePong { nonce: n, .. } => self.on_pong(conn, n, out),
             Message::ProbeReq { nonce, target } => self.on_probe_req(conn, nonce, target, out),
             Message::ProbeAck { nonce, target } => self.on_probe_ack(nonce, target, out),

@@ -865,11 +865,12 @@ impl Node {
             if let Output::Send { conn, msg } = o {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.last_sent = self.now;
-                    // An answer to a ping, or a beacon, awaits nothing
-                    // back.
+                    // An answer to a ping (pushed or asked for), or a
+                    // beacon, awaits nothing back.
                     if !matches!(
                         msg,
                         Message::Pong(_)
+                            | Message::ProbePong { .. }
                             | Message::Beacon(_)
                             | Message::IHave(_)
                             | Message::Listen(_)

@@ -680,7 +680,11 @@ impl Node {
         // both sides of it on the ring, by heartbeats on links that exist
         // anyway).
         let pred = self.ring_predecessor();
-        let ring = pred.and_then(|a| self.neighbours.get(&a).copied());
+        // (Not with `ring_push_interval`: the predecessor pushes its
+        // answers over the link instead, and it takes the slot.)
+        let ring = pred
+            .and_then(|a| self.neighbours.get(&a).copied())
+            .filter(|_| !self.push_ring());
         // A predecessor that is not a neighbour is watched over the probe
         // connection kept for it, which takes one of the slots.
         let slots = if pred.is_some() && ring.is_none() {

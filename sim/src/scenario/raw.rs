@@ -36,6 +36,7 @@ pub(super) struct RawNode {
     pub(super) watched_links: Option<usize>,
     pub(super) ping_interval: Option<Dur>,
     pub(super) probe_interval: Option<Dur>,
+    pub(super) ring_push_interval: Option<Dur>,
     pub(super) beacon_interval: Option<Dur>,
     pub(super) missed_pings: Option<u32>,
     pub(super) gossip_interval: Option<Dur>,

@@ -186,6 +186,9 @@ fn config(cx: &Ctx, n: &Spanned<RawNode>) -> Result<Config, ScenarioError> {
     if let Some(v) = n.rooted_tree {
         config.rooted_tree = v;
     }
+    if let Some(d) = &n.ring_push_interval {
+        config.ring_push_interval = (d.0 > Duration::ZERO).then_some(d.0);
+    }
     if let Some(d) = &n.optimize_threshold {
         config.optimize_threshold = (d.0 > Duration::ZERO).then_some(d.0);
     }
