@@ -143,8 +143,10 @@ pub struct Config {
     /// connection kept for it every `ping_interval`. `Some(d)`: the
     /// predecessor pushes an answer every `d`, over the link as over a
     /// kept connection, and none while the link carries anything else;
-    /// the successor pings it only once nothing has come for `d` and a
-    /// ping's wait, and the predecessor does not watch back. One message
+    /// once nothing has come for `d` and a ping's wait, the successor
+    /// checks it through others as after a ping left unanswered (it pings
+    /// first one that never pushed), and the predecessor does not watch
+    /// back. One message
     /// per `d` where heartbeats cost two per interval; each member has
     /// one watcher on the ring instead of two, and a death found by the
     /// ring comes up to `d - ping_interval` later. Pushes go at

@@ -7600,26 +7600,31 @@ fn arrivals_over_slow_links_wait_longer_to_go_together() {
 /// watched by the answers it pushes over the link, as over a connection
 /// kept for it, instead of by heartbeats (two messages per interval): the
 /// successor sends nothing over the idle link while the pushes come, and
-/// once they stop it pings within the push interval and a ping's wait,
-/// then checks the predecessor through the other neighbours. Without the
-/// setting the link gets a heartbeat about every interval.
+/// once they stop it checks the predecessor through the other neighbours
+/// within the push interval and a ping's wait, as after a ping left
+/// unanswered. A predecessor that never pushed (its view of the ring
+/// differs) is pinged once the interval and a ping's wait pass quiet,
+/// and not accused while it answers. Without the setting the link gets
+/// a heartbeat about every interval.
 #[test]
 fn a_neighbour_ring_predecessor_pushes_over_its_link_instead_of_heartbeats() {
     // Node 0 links to 1, 2 and 3 and knows 4 and 5: its ring predecessor
     // is 2, on link 2 (see `probe_with_links_of`).
     let push = Duration::from_secs(2);
-    let run = |ring_push_interval: Option<Duration>, stop: u64| {
+    // Node 2 pushes every 2 s until `pushes` ms and answers pings until
+    // `answers` ms. Returns the pings and heartbeats over link 2 from 5 s
+    // on, the first of them, and when node 2 was first checked.
+    let run = |ring_push_interval: Option<Duration>, pushes: u64, answers: u64| {
         let cfg = Config {
             ring_push_interval,
             ..Config::testing()
         };
         let mut p = probe_with_links_of(cfg, 20);
-        let start = p.now;
         let (mut asked, mut first_ask, mut checked) = (0, None, None);
         let mut next_push = 0;
         for t in (0..20_000u64).step_by(50) {
             let mut outs = p.step(Step::Wait(50)).unwrap();
-            if t < stop && t >= next_push {
+            if t < pushes && t >= next_push {
                 next_push = t + push.as_millis();
                 outs.extend(p.step(Step::Message(2, probe_answer(0))).unwrap());
             }
@@ -7633,7 +7638,7 @@ fn a_neighbour_ring_predecessor_pushes_over_its_link_instead_of_heartbeats() {
                             asked += 1;
                             first_ask.get_or_insert(t);
                         }
-                        if conn.0 != 2 || t < stop {
+                        if conn.0 != 2 || t < answers {
                             p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
                         }
                     }
@@ -7647,30 +7652,30 @@ fn a_neighbour_ring_predecessor_pushes_over_its_link_instead_of_heartbeats() {
                 }
             }
         }
-        assert!(p.now > start);
         (asked, first_ask, checked)
     };
-    let (heartbeats, _, _) = run(None, 20_000);
+    let (heartbeats, _, _) = run(None, 20_000, 20_000);
     assert!(
         heartbeats >= 10,
         "{heartbeats} heartbeats in 15 s without pushes"
     );
-    let (asked, _, checked) = run(Some(push), 20_000);
+    let (asked, _, checked) = run(Some(push), 20_000, 20_000);
     assert_eq!(asked, 0, "pinged while it pushed");
     assert_eq!(checked, None);
-    // The pushes stop after the one at 12 s.
-    let (_, first_ask, checked) = run(Some(push), 12_001);
-    let first_ask = first_ask.expect("never pinged once the pushes stopped");
+    // The pushes stop after the one at 12 s, and so does the rest.
+    let (asked, _, checked) = run(Some(push), 12_001, 12_001);
+    assert_eq!(asked, 0, "pinged a predecessor that pushed");
+    let checked = checked.expect("never checked once the pushes stopped");
     let wait = Config::testing().probe_timeout.as_millis();
     assert!(
-        (14_000..=14_000 + wait + 200).contains(&first_ask),
-        "pinged at {first_ask} ms, the last push at 12 s"
+        (14_000..=14_000 + wait + 200).contains(&checked),
+        "checked at {checked} ms, the last push at 12 s"
     );
-    let checked = checked.expect("never checked once the pushes stopped");
-    assert!(
-        (first_ask..=first_ask + wait + 300).contains(&checked),
-        "checked at {checked} ms, pinged at {first_ask} ms"
-    );
+    // A predecessor that answers but never pushes.
+    let (asked, first_ask, checked) = run(Some(push), 0, 20_000);
+    assert!((3..=8).contains(&asked), "{asked} pings in 15 s");
+    assert!(first_ask.is_some_and(|t| t <= 5000 + push.as_millis() + wait + 200));
+    assert_eq!(checked, None, "a predecessor that answers checked");
 }
 
 /// The other end: with `ring_push_interval`, a node pushes an answer over

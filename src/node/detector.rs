@@ -64,6 +64,10 @@ pub(super) struct Detector {
     /// The kept connection over which the ring predecessor pushes its
     /// answers unasked, once it has: its silence is then the probe.
     ring_pushed: Option<ConnId>,
+    /// Whether an answer came pushed over `ring_pushed` (with
+    /// `ring_push_interval`, a neighbour link counts as pushing before
+    /// any has: see `probe_ring`).
+    ring_push_seen: bool,
     /// Ring rounds since the ring predecessor was last pinged.
     ring_quiet: u32,
     /// Lifeguard's local health score: 0 is healthy.
@@ -394,6 +398,7 @@ impl Node {
                     self.drop_ring_link(None, out);
                     self.detector.ring_link = Some((id, conn));
                     self.detector.ring_pushed = Some(conn);
+                    self.detector.ring_push_seen = false;
                 }
                 if self.ring_pushing(id) && self.detector.health == 0 {
                     self.detector.ring_watch = Some(id);
@@ -627,6 +632,7 @@ impl Node {
             return;
         };
         self.detector.ring_pushed = Some(conn);
+        self.detector.ring_push_seen = true;
         self.detector.note_reached(id, self.now);
         if let Some(m) = self.members.get_mut(&id) {
             m.out_of_reach_until = self.now;
@@ -1309,10 +1315,12 @@ impl Node {
             // The ring predecessor's pushed answers stopped: as for a ping
             // it left unanswered.
             self.detector.ring_pushed = None;
-            if self.push_ring() && self.neighbours.get(&target) == Some(&conn) {
-                // Over a link, where nothing came, pushed or not, for as
-                // long: a ping tells (the predecessor may not know it is
-                // one).
+            let seen = std::mem::take(&mut self.detector.ring_push_seen);
+            if self.push_ring() && !seen && self.neighbours.get(&target) == Some(&conn) {
+                // Over a link that never brought a pushed answer, where
+                // nothing came for as long: a ping tells (the predecessor
+                // may not know it is one). Once it has pushed, its silence
+                // is a ping it left unanswered, as over a kept connection.
                 self.probe(target, None, out);
                 if let Some(p) = self
                     .detector
