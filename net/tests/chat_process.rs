@@ -99,6 +99,25 @@ fn sigstop_is_detected_and_the_node_rejoins_after_sigcont() {
     );
 }
 
+/// The slow-links preset over real TCP: chat reaches every node, and a
+/// hung node is removed by every other within 10 s, its ring successor
+/// watching it by the answers it pushed over their link rather than by
+/// heartbeats (`Config::ring_push_interval`).
+#[test]
+fn the_slow_links_preset_chats_and_removes_a_hung_node() {
+    let mut nodes = mesh("s", 5, &["--preset", "slow-links"]);
+    nodes[0].line("over slow links");
+    for n in &nodes[1..] {
+        n.wait_chat(&nodes[0], "over slow links", PROMPT);
+    }
+    let victim = nodes.pop().unwrap();
+    let addr = victim.addr_str();
+    victim.signal("-STOP");
+    let took = wait_down_everywhere(&nodes, &addr, "dead", Duration::from_secs(10));
+    eprintln!("SIGSTOP detected at all 4 survivors after {took:?} (slow-links preset)");
+    victim.signal("-CONT");
+}
+
 #[test]
 fn quit_is_seen_as_left_within_two_seconds() {
     // A node leaving in the middle of a handshake is another story (the
