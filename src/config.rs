@@ -146,12 +146,11 @@ pub struct Config {
     /// once nothing has come for `d` and a ping's wait, the successor
     /// checks it through others as after a ping left unanswered (it pings
     /// first one that never pushed), and the predecessor does not watch
-    /// back. One message
-    /// per `d` where heartbeats cost two per interval; each member has
-    /// one watcher on the ring instead of two, and a death found by the
-    /// ring comes up to `d - ping_interval` later. Pushes go at
-    /// heartbeat ticks: a `d` under `ping_interval` counts as
-    /// `ping_interval`. The slow-links preset sets 2 s.
+    /// back. One message per `d` where heartbeats cost two per interval;
+    /// each member has one watcher on the ring instead of two, and a
+    /// death found by the ring comes up to `d - ping_interval` later.
+    /// Pushes go at heartbeat ticks: a `d` under `ping_interval` counts
+    /// as `ping_interval`. The slow-links preset sets 2 s.
     pub ring_push_interval: Option<Duration>,
     /// Neighbour links this node watches itself with heartbeats: first
     /// the link to its predecessor on a ring of id hashes (Rapid's

@@ -552,7 +552,9 @@ impl Node {
     /// connection a prober keeps open here (a ping came before any hello),
     /// unless something went over it within the last quarter interval, so
     /// that two are at most an interval and a quarter apart (the prober
-    /// allows an interval and a ping's wait).
+    /// allows an interval and a ping's wait). With `ring_push_interval`,
+    /// at that pace instead (its last tick), and over the link to the
+    /// ring successor too.
     ///
     /// An answer to the prober's ping within that quarter does not count:
     /// the prober pings every round until an answer comes unasked (see
@@ -561,16 +563,16 @@ impl Node {
     /// round, two messages where one does.
     pub(super) fn push_answers(&mut self, out: &mut Vec<Output>) {
         // At the last tick before the pace runs out: ticks come an
-        // interval apart.
+        // interval apart (with pushes every interval, the last quarter).
         let interval = self.cfg.ping_interval.as_millis();
-        let quarter =
+        let after =
             Duration::from_millis(self.push_interval().as_millis() - interval + interval / 4);
         let kept: Vec<ConnId> = self
             .conns
             .iter()
             .filter(|(_, c)| {
                 c.kept_by_prober()
-                    && (self.now - c.last_sent >= quarter || c.pinged == Some(c.last_sent))
+                    && (self.now - c.last_sent >= after || c.pinged == Some(c.last_sent))
             })
             .map(|(id, _)| *id)
             .collect();
@@ -592,7 +594,7 @@ impl Node {
                 .filter(|c| {
                     self.conns
                         .get(c)
-                        .is_some_and(|c| self.now - c.last_sent >= quarter)
+                        .is_some_and(|c| self.now - c.last_sent >= after)
                 });
             if let Some(conn) = next {
                 let msg = Message::ProbePong {
