@@ -142,7 +142,7 @@ fn chat_round_now(n: &mut Chat, sent: &mut [Vec<String>], round: &mut usize) {
 
 #[test]
 fn a_restarted_node_keeps_its_identity_and_keys_from_its_data_directory() {
-    let dir = scratch_dir("keep");
+    let dir = scratch("keep");
     let key = new_key();
     let first = Chat::start_in(&dir, "keep", &[], &["--cluster-key", &key]);
     let id = first.wait_for("ready", PROMPT, |e| e["event"] == "ready")["id"].clone();
@@ -170,7 +170,6 @@ fn a_restarted_node_keeps_its_identity_and_keys_from_its_data_directory() {
     );
     assert_ne!(other.member, member);
     drop(again);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `chat` with `args` and returns its exit code and stderr.
@@ -187,7 +186,7 @@ fn chat_fails(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn bad_keys_and_unusable_data_directories_are_clear_errors() {
-    let dir = scratch_dir("bad");
+    let dir = scratch("bad");
     let d = dir.to_str().unwrap();
     let listen = ["--listen", "127.0.0.1:0", "--data-dir", d];
     let (code, err) = chat_fails(&[&listen[..], &["--cluster-key", "not-a-key"]].concat());
@@ -213,5 +212,4 @@ fn bad_keys_and_unusable_data_directories_are_clear_errors() {
     assert_eq!(code, Some(2));
     assert!(err.contains("corrupt identity file"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,7 @@ use common::*;
 #[test]
 fn a_node_killed_and_restarted_on_another_port_is_the_same_member_everywhere() {
     let others = mesh("re", 4, &[]);
-    let dir = scratch_dir("bob");
+    let dir = scratch("bob");
     let bob = Chat::start_in(&dir, "bob", &[&others[0]], &[]);
     let (member, first_addr) = (bob.member.clone(), bob.addr_str());
     for o in &others {
@@ -63,5 +63,4 @@ fn a_node_killed_and_restarted_on_another_port_is_the_same_member_everywhere() {
     others[2].line("welcome back");
     bob.wait_chat(&others[2], "welcome back", DELIVERY);
     drop(bob);
-    let _ = std::fs::remove_dir_all(&dir);
 }

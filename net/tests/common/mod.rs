@@ -514,6 +514,31 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A [`scratch_dir`] for nodes started in it with [`Chat::start_in`],
+/// removed when dropped with the log beside it, whether the test passed
+/// or not (the log stays if `CHAT_TEST_LOG` is set: it is written there).
+pub fn scratch(name: &str) -> Scratch {
+    Scratch(scratch_dir(name))
+}
+
+/// See [`scratch`].
+pub struct Scratch(std::path::PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("log"));
+    }
+}
+
 /// Any other child process, killed when dropped.
 pub struct KillOnDrop(pub Child);
 
