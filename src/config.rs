@@ -241,8 +241,9 @@ pub struct Config {
     /// node's own dials do not count.
     pub max_handshaking: usize,
     /// Failed dials in a row after which a member is taken out of this
-    /// node's roster (it comes back if it is heard from). Default 5; at
-    /// least 1.
+    /// node's roster (it comes back if it is heard from) and checked
+    /// through others. Default 5; at least 1. (While deaths are about, a
+    /// failed dial of a member held alive is checked at once.)
     pub max_dial_failures: u32,
     /// First wait before dialling a member again after a failed dial; it
     /// doubles per failure up to `dial_backoff_max`. Default 1 s.

@@ -319,6 +319,11 @@ impl Node {
         self.detector.alarm_until = Some(self.now + ALARM);
     }
 
+    /// Whether deaths are about (see [`alarm`](Self::alarm)).
+    pub(super) fn alarmed(&self) -> bool {
+        self.detector.alarm_until.is_some_and(|t| t > self.now)
+    }
+
     fn health_better(&mut self) {
         self.detector.health = self.detector.health.saturating_sub(1);
     }
@@ -349,7 +354,7 @@ impl Node {
         // One round in `RANDOM_EVERY` goes to a member drawn at random
         // (SWIM), over a connection opened for that probe.
         self.detector.rounds = self.detector.rounds.wrapping_add(1);
-        let every = if self.detector.alarm_until.is_some_and(|t| t > self.now) {
+        let every = if self.alarmed() {
             RANDOM_EVERY
         } else {
             RANDOM_EVERY_CALM
@@ -708,7 +713,11 @@ impl Node {
                 msg: Message::Ping(nonce),
             }),
             None => match self.members.get(&target).map(|m| m.addr) {
-                Some(addr) if !self.dialing_to(target) && !self.given_up(target) => {
+                Some(addr)
+                    if !self.dialing_to(target)
+                        && !self.given_up(target)
+                        && self.probe_dials() < MAX_PROBING =>
+                {
                     self.start_probe_dial(addr, target, nonce, out)
                 }
                 _ => {
@@ -722,9 +731,13 @@ impl Node {
             PendingPing {
                 target,
                 sent: self.now,
-                // A probe connection needs a round trip more. A probe for
-                // another node gives up at four fifths of that node's
-                // timeout, so that the nack reaches it in time.
+                // A probe connection needs a round trip more (a probe
+                // timeout more, for the encrypted handshake too); one that
+                // has not opened by then is a ping left unanswered, whose
+                // connect may take the system's whole timeout (seconds) to
+                // fail. A probe for another node gives up at four fifths
+                // of that node's timeout, so that the nack reaches it in
+                // time.
                 until: if relay.is_some() {
                     self.now
                         + Duration::from_millis(self.cfg.probe_timeout.as_millis() * 4 / 5)
@@ -742,6 +755,13 @@ impl Node {
             },
         );
         self.arm_detector();
+    }
+
+    /// Dials in flight for pings, including those whose ping gave up
+    /// before the connection opened (the system's connect timeout may be
+    /// seconds): at most [`MAX_PROBING`], as the table bounds count.
+    fn probe_dials(&self) -> usize {
+        self.dialing.values().filter(|d| d.ping.is_some()).count()
     }
 
     /// `target` failed `max_dial_failures` dials in a row and is being
@@ -1355,7 +1375,11 @@ impl Node {
             .collect();
         for n in late {
             if let Some(p) = self.detector.pings.remove(&n) {
-                self.ping_failed(p, false, out);
+                // A probe connection that never opened: as a dial that
+                // failed (the ring walk widens past it; the dial, left to
+                // the system's timeout, is closed if it ever opens).
+                let unreachable = p.dialled && p.conn.is_none();
+                self.ping_failed(p, unreachable, out);
             }
         }
         let due: Vec<Id> = self

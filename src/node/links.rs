@@ -676,7 +676,14 @@ impl Node {
         }
     }
 
-    pub(super) fn on_connect_failed(&mut self, addr: SocketAddr, out: &mut Vec<Output>) {
+    /// The driver could not connect to `addr`, or (`answered` false) it
+    /// never answered the dial at all (see `maintain`).
+    pub(super) fn on_connect_failed(
+        &mut self,
+        addr: SocketAddr,
+        answered: bool,
+        out: &mut Vec<Output>,
+    ) {
         let Some(dial) = self.dialing.remove(&addr) else {
             return;
         };
@@ -698,9 +705,15 @@ impl Node {
             return;
         }
         self.dial_failed(id, true, out);
-        if dial.verify && !self.neighbours.contains_key(&id) {
-            // A neighbour's link dropped and it cannot be dialled back: ask
-            // others whether they reach it before suspecting it.
+        if (dial.verify || (answered && self.alarmed())) && !self.neighbours.contains_key(&id) {
+            // A neighbour's link dropped and it cannot be dialled back, or
+            // deaths are about and a member held alive could not be
+            // dialled (to fill a slot): as for a ping left unanswered
+            // (SWIM), ask others whether they reach it before suspecting
+            // it. After a mass failure most dials to fill slots go to the
+            // dead, and each one found so is found without waiting for
+            // its watchers, who may have died with it. (In calm times a
+            // failed dial only backs off, up to `max_dial_failures`.)
             self.check(id, None, out);
         }
     }

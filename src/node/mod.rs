@@ -815,7 +815,7 @@ impl Node {
         }
         match input {
             Input::Connected { conn, dialed, peer } => self.on_connected(conn, dialed, peer, out),
-            Input::ConnectFailed { addr } => self.on_connect_failed(addr, out),
+            Input::ConnectFailed { addr } => self.on_connect_failed(addr, true, out),
             Input::Disconnected { conn } => self.on_disconnected(conn, out),
             Input::Message { conn, msg } => self.on_message(conn, msg, out),
             Input::Frame { conn, payload } => {

@@ -442,7 +442,7 @@ impl Node {
             .map(|(a, _)| *a)
             .collect();
         for a in lost {
-            self.on_connect_failed(a, out);
+            self.on_connect_failed(a, false, out);
         }
     }
 
