@@ -4345,6 +4345,59 @@ fn a_check_ends_once_every_helper_has_nacked() {
     assert_eq!(p.node.stats().unexpected, 0);
 }
 
+/// Helpers 120 ms of round trip away give up on the target four fifths
+/// of a probe timeout after the request reaches them, and their nacks
+/// come back 520 ms after the check started: the check waits for them.
+/// Had it ended at the bare timeout (500 ms), the nacks would come late,
+/// count as missed (Lifeguard: this node's own messages go missing), and
+/// its suspicion would wait twice as long, stretched with its ill health.
+#[test]
+fn a_check_waits_for_the_nacks_of_helpers_on_slow_links() {
+    let cfg = Config::testing();
+    let mut p = Probe::new(cfg.clone(), 1, 7);
+    for i in 1..=4u8 {
+        p.step(Step::Connected(u64::from(i), None)).unwrap();
+        p.step(Step::Wait(120)).unwrap();
+        p.step(Step::Message(
+            u64::from(i),
+            Message::Hello(hello(key(i, 1))),
+        ))
+        .unwrap();
+    }
+    run_answering(&mut p, Duration::from_secs(2));
+    let gone = 1u64;
+    p.step(Step::Disconnected(gone)).unwrap();
+    let from = p.now;
+    let asked: Vec<(ConnId, u32, Id)> = p
+        .step(Step::ConnectFailed(addr(gone as u8)))
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                conn,
+                msg: Message::ProbeReq { nonce, target },
+            } => Some((conn, nonce, target)),
+            _ => None,
+        })
+        .collect();
+    assert!(asked.len() >= 2, "helpers asked: {asked:?}");
+    // The helpers' links carry other traffic meanwhile: they are there.
+    p.step(Step::Wait(300)).unwrap();
+    for (conn, _, _) in &asked {
+        p.step(Step::Message(conn.0, Message::Pong(0))).unwrap();
+    }
+    p.step(Step::Wait(220)).unwrap();
+    for (conn, nonce, target) in asked {
+        p.step(Step::Message(conn.0, Message::ProbeNack { nonce, target }))
+            .unwrap();
+    }
+    let took = dead_after_answering(&mut p, id(gone as u8), from, Duration::from_secs(10));
+    assert!(
+        took < cfg.suspect_timeout + Duration::from_secs(1),
+        "dead {took:?} after the check started: its wait was stretched"
+    );
+}
+
 /// A suspicion whose wait ends after this node's own health got worse (it
 /// was accused since, and nothing answered its probes to make it well
 /// again) is not a death yet: it waits as long as a suspicion made now

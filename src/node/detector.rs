@@ -1172,7 +1172,7 @@ impl Node {
         // A probe timeout covers a helper's ping, even over a probe
         // connection, on any link this timeout suits; it stretches with the
         // round trip to the target (the helpers' pings wait that much
-        // longer too) and with the slowest helper's (see `slack`).
+        // longer too) and with the slowest helper's (see `nacks_back`).
         let helper_rtt = asked
             .iter()
             .flatten()
@@ -1185,12 +1185,14 @@ impl Node {
         // silence, as one started at the silence would (on a lossy link,
         // answers and nacks go missing too).
         let wait = self.stretch(self.cfg.probe_timeout);
-        let until = (self.now + wait + self.slack(self.rtt_to(target)) + self.slack(helper_rtt))
-            .max(if not_before > self.now {
-                not_before + wait
-            } else {
-                not_before
-            });
+        let until =
+            (self.now + wait + self.slack(self.rtt_to(target)) + self.nacks_back(helper_rtt)).max(
+                if not_before > self.now {
+                    not_before + wait
+                } else {
+                    not_before
+                },
+            );
         self.detector.checks.insert(
             target,
             Check {
@@ -1204,6 +1206,22 @@ impl Node {
             },
         );
         self.arm_detector();
+    }
+
+    /// How much longer than `probe_timeout` a check waits for the nacks
+    /// of helpers a round trip of `rtt` away: a helper gives up on the
+    /// target four fifths of the timeout after the request reached it
+    /// (see `probe`), and its nack takes the rest of the round trip back;
+    /// a tenth of the timeout to spare, and no less than `slack`. A nack
+    /// that came after the check ended would count against this node's
+    /// health (Lifeguard's missed nacks) though the helper answered in
+    /// time: on links of 100-150 ms round trips every nack did, and a
+    /// survivor of a mass failure on such links, taking itself for
+    /// degraded, held its suspicions several times as long as the others.
+    fn nacks_back(&self, rtt: Duration) -> Duration {
+        let t = self.cfg.probe_timeout.as_millis();
+        let back = (rtt.as_millis() + t / 10).saturating_sub(t / 5);
+        Duration::from_millis(back).max(self.slack(rtt))
     }
 
     /// Another node suspects `target`, a neighbour whose link this node
