@@ -6244,6 +6244,53 @@ fn a_full_node_makes_room_for_a_shortcut_only_off_the_tree() {
     assert!(!turned_away(&outs, 2), "{outs:?}");
 }
 
+/// A full node that makes room for a needy dial never gives away its way
+/// to the leader (the link the leader's newest beacon came by first), even
+/// with every link on the tree and that one the first in line: on a node
+/// that bridges two parts of the network it may be the only link to the
+/// leader's part, and giving it away cuts the overlay in two until missed
+/// beacons show the cut, tens of seconds later.
+#[test]
+fn a_full_node_never_gives_its_way_to_the_leader_to_a_dial() {
+    let cfg = Config {
+        max_connections: 3,
+        ..Config::testing()
+    };
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    for c in 1..=3 {
+        p.step(Step::Message(c, Message::Graft(Graft::ids(Vec::new()))))
+            .unwrap();
+    }
+    for i in 3..=60 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    run_answering(&mut p, cfg.ping_interval.saturating_mul(2));
+    let leader = p.node.leader().expect("the node follows a leader");
+    let origin = NodeKey {
+        id: leader,
+        incarnation: 1,
+    };
+    let beacon = Beacon {
+        hops: 1,
+        at_ms: 100,
+        ..Beacon::new(origin, 1)
+    };
+    // Link 3 is the last in line to go (the highest id among equals).
+    p.step(Step::Message(3, Message::Beacon(beacon))).unwrap();
+    let needy = || {
+        let mut h = hello(key(5, 1));
+        h.degree = 0;
+        Message::Hello(h)
+    };
+    let outs = p.step(Step::Open(40, None, needy())).unwrap();
+    assert!(
+        !turned_away(&outs, 40),
+        "a needy dial gets a slot: {outs:?}"
+    );
+    assert!(!turned_away(&outs, 3), "{outs:?}");
+    assert!(turned_away(&outs, 1) || turned_away(&outs, 2), "{outs:?}");
+}
+
 /// A node that loses a tree link puts its other links back on the tree
 /// asking each to push again what came to it lately: it cannot name what
 /// was on its way over the lost link (a full peer that made room closed

@@ -1138,7 +1138,10 @@ impl Node {
             // Off the tree first: a tree link lost cuts the broadcast
             // tree until it re-forms. This end pushes nothing over a link
             // it holds off the tree, but the far end may still push over
-            // it: this node's way to the leader is never off the tree.
+            // it: this node's way to the leader is never off the tree, and
+            // never given away while it speaks: on a node that bridges two
+            // parts of the network it may be the only link to the leader's
+            // part (a silent one still goes, below).
             let parent = self.tree_parent();
             let off_tree =
                 |c: &ConnId| Some(*c) != parent && self.conns.get(c).is_some_and(|x| x.lazy);
@@ -1146,7 +1149,7 @@ impl Node {
                 .neighbours
                 .values()
                 .copied()
-                .filter(|c| *c != conn)
+                .filter(|c| *c != conn && Some(*c) != parent)
                 .max_by_key(|c| {
                     let degree = self.conns.get(c).map_or(0, |x| x.degree);
                     (off_tree(c), degree, *c)
