@@ -3598,6 +3598,56 @@ fn syncs_skip_neighbours_that_just_answered_a_mismatch() {
     assert!(to.iter().all(|c| *c == 3), "syncs went to {to:?}");
 }
 
+/// A dialled ping to the ring predecessor whose connection has not opened
+/// when the ping's wait runs out counts as a dial that failed: the ring
+/// walk goes two members further back at once, not one (the dial is left
+/// to the system's timeout, which may come much later). After a mass
+/// failure the run of dead members before a node is walked in about
+/// log2 of its length in waits. Probe rounds here are 1.7 s apart, so
+/// that the ping's wait (1 s) runs out between them.
+#[test]
+fn a_ring_dial_that_never_opens_widens_the_walk_when_its_ping_wait_ends() {
+    let cfg = Config {
+        max_connections: 2,
+        probe_interval: Duration::from_millis(1700),
+        ..Config::testing()
+    };
+    let mut p = Probe::new(cfg.clone(), 1, 7);
+    for (conn, i) in [(1, 1), (2, 2)] {
+        p.step(Step::Open(conn, None, Message::Hello(hello(key(i, 1)))))
+            .unwrap();
+    }
+    for i in 1..=20 {
+        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
+    }
+    let mut dials: Vec<(Instant, SocketAddr)> = Vec::new();
+    let until = p.now + Duration::from_secs(6);
+    while p.now < until {
+        for o in p.step(Step::Deadline).unwrap() {
+            match o {
+                Output::Connect { addr } => dials.push((p.now, addr)),
+                Output::Send {
+                    conn,
+                    msg: Message::Ping(x) | Message::Heartbeat(x),
+                } if conn.0 <= 2 => {
+                    p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                }
+                _ => {}
+            }
+        }
+    }
+    // The ring predecessor first, then, as its ping's wait runs out
+    // (a second later, before the next probe round), the two before it.
+    let (first, pred) = *dials.first().expect("a ring probe");
+    let then: Vec<SocketAddr> = dials
+        .iter()
+        .filter(|(t, _)| *t > first && *t < first + cfg.probe_interval)
+        .map(|(_, a)| *a)
+        .collect();
+    assert_eq!(then.len(), 2, "dials after {pred}: {dials:?}");
+    assert!(!then.contains(&pred), "{dials:?}");
+}
+
 /// A ring predecessor that answered, then fails: the node walks back to
 /// the next member on the ring, and once the failed one is suspected and
 /// the next answers, it links to the next as a neighbour with a bridge
@@ -4425,6 +4475,33 @@ fn a_suspicion_waits_longer_once_the_suspecting_node_is_degraded() {
     );
     run_answering(&mut p, cfg.suspect_timeout.saturating_mul(2));
     assert_eq!(state_of(&p, id(5)), Some(MemberState::Dead));
+}
+
+/// A suspicion armed while this node was degraded waits as long as its
+/// health said then; as probes answered in time make it well again, the
+/// wait shortens to what its health says now. A node back from a stall
+/// takes the deaths it missed as suspicions (stale news) at its worst
+/// health: without the rule a node starved for 60 s by 4.5 s removed a
+/// crashed member 9 s later than its health, back to normal, called for.
+#[test]
+fn a_suspicion_armed_while_degraded_shortens_as_the_node_gets_well() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    p.step(Step::Message(1, alive(key(5, 1), 0))).unwrap();
+    // This node is accused twice: its health worsens.
+    p.step(Step::Message(2, suspicion(key(0, 1), 0, id(2))))
+        .unwrap();
+    p.step(Step::Message(3, suspicion(key(0, 1), 1, id(3))))
+        .unwrap();
+    let from = p.now;
+    p.step(Step::Message(1, suspicion(key(5, 1), 0, id(1))))
+        .unwrap();
+    assert_eq!(state_of(&p, id(5)), Some(MemberState::Suspect));
+    let took = dead_after_answering(&mut p, id(5), from, Duration::from_secs(30));
+    assert!(
+        took < cfg.suspect_timeout.saturating_mul(2),
+        "dead {took:?} after the suspicion: the stretched wait held"
+    );
 }
 
 /// A death another node declared confirms this node's suspicion down to

@@ -325,7 +325,36 @@ impl Node {
     }
 
     fn health_better(&mut self) {
-        self.detector.health = self.detector.health.saturating_sub(1);
+        if self.detector.health == 0 {
+            return;
+        }
+        self.detector.health -= 1;
+        // A suspicion armed while this node was degraded waits as long
+        // as that health said; with it better, the wait is shortened to
+        // what it says now (never lengthened: Lifeguard's scaling applies
+        // to what the node does from now on). A node back from a stall
+        // takes the deaths it missed as suspicions (stale news), armed
+        // while its health was at its worst.
+        let held: Vec<(Id, Instant)> = self.suspects.iter().map(|(a, t)| (*a, *t)).collect();
+        let mut shorter = false;
+        for (id, until) in held {
+            let Some(m) = self.members.get(&id) else {
+                continue;
+            };
+            let end = self.suspicion_end(m);
+            if end < until {
+                let wait = end - self.suspicion_start(m);
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.suspect_until = Some(end);
+                    m.suspect_wait = wait;
+                }
+                self.suspects.insert(id, end);
+                shorter = true;
+            }
+        }
+        if shorter {
+            self.arm_detector();
+        }
     }
 
     /// Sets the detector's timer to the earliest ping, check or suspicion

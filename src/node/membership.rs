@@ -481,7 +481,7 @@ impl Node {
     /// or when this node heard from others again if it heard from no one
     /// since (the refutation of what it suspected meanwhile is only now on
     /// its way).
-    fn suspicion_start(&self, m: &Member) -> Instant {
+    pub(super) fn suspicion_start(&self, m: &Member) -> Instant {
         self.detector
             .heard_again
             .map_or(m.since, |t| t.max(m.since))
