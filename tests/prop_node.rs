@@ -7140,6 +7140,72 @@ fn copies_over_a_link_off_the_tree_are_pruned_once_per_round_trip() {
     assert!(pruned(&outs, 3), "{outs:?}");
 }
 
+/// A joined node dials, once a minute, each join address no member it
+/// knows listens at: after a split longer than `retry_dead_for` each side
+/// has forgotten the other with its tombstones, and the join addresses are
+/// the only way back (a 30-hour split of `split-2h` never healed without
+/// it). A join address that is a member's costs no dial of its own.
+#[test]
+fn a_joined_node_dials_a_join_address_no_member_holds_once_a_minute() {
+    let cfg = Config::testing();
+    let mut p = probe_with_neighbours(cfg.clone(), 3);
+    let seed = far_addr(9);
+    // Runs `p` for `d`, its neighbours answering and every dial to `seed`
+    // failing (the other side of a split): how many dials went there.
+    let run = |p: &mut Probe, d: Duration| {
+        let mut count = 0;
+        let until = p.now + d;
+        while p.now < until {
+            for o in p.step(Step::Wait(100)).unwrap() {
+                match o {
+                    Output::Connect { addr } if addr == seed => {
+                        count += 1;
+                        p.step(Step::ConnectFailed(seed)).unwrap();
+                    }
+                    Output::Send {
+                        conn,
+                        msg: Message::Ping(x) | Message::Heartbeat(x),
+                    } if conn.0 <= 4 => {
+                        p.step(Step::Message(conn.0, Message::Pong(x))).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        count
+    };
+    let outs = p.step(Step::Join(seed)).unwrap();
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == seed)),
+        "{outs:?}"
+    );
+    p.step(Step::ConnectFailed(seed)).unwrap();
+    assert_eq!(
+        run(&mut p, Duration::from_secs(185)),
+        3,
+        "one dial a minute"
+    );
+    // The split heals: the next dial opens, and the link joins the sides.
+    let until = p.now + Duration::from_secs(65);
+    let mut healed = false;
+    while !healed && p.now < until {
+        let outs = p.step(Step::Wait(100)).unwrap();
+        healed = outs
+            .iter()
+            .any(|o| matches!(o, Output::Connect { addr } if *addr == seed));
+    }
+    assert!(healed, "dialled again within a minute");
+    p.step(Step::Open(4, Some(seed), Message::Hello(hello(far(9)))))
+        .unwrap();
+    assert_eq!(state_of(&p, far(9).id), Some(MemberState::Alive));
+    assert_eq!(
+        run(&mut p, Duration::from_secs(185)),
+        0,
+        "a join address linked is not dialled"
+    );
+}
+
 /// On a slow link (700 ms round trip) a joiner neither dials its seed
 /// again while the first connection's handshake is under way, nor asks
 /// to join again before its seed's answer had time to come (the

@@ -39,6 +39,7 @@ const IGNORED: &[&str] = &[
     "mass-crash",
     "join-storm",
     "split-2h",
+    "split-30h",
     "long-churn",
     "wan-1000",
 ];

@@ -14,7 +14,7 @@ use crate::time::{Duration, Instant};
 use crate::wire;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -528,6 +528,10 @@ pub struct Node {
     neighbours: BTreeMap<Id, ConnId>,
     dialing: BTreeMap<SocketAddr, Dial>,
     seeds: BTreeMap<SocketAddr, Instant>,
+    /// The join addresses given to this node (`Input::Join`; at most
+    /// [`MAX_SEEDS`]), not those busy nodes named: dialled again after
+    /// joining while no member holds them (see `redial_lost_seeds`).
+    given: BTreeSet<SocketAddr>,
     /// Joins asked of this node while it was joining itself: answered
     /// once its own join completes (see `defer_join`).
     pending_joins: Vec<ConnId>,
@@ -634,6 +638,7 @@ impl Node {
             neighbours: BTreeMap::new(),
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
+            given: BTreeSet::new(),
             pending_joins: Vec::new(),
             recent: Recent::default(),
             arrivals: Vec::new(),
@@ -832,6 +837,9 @@ impl Node {
                         self.joined = false;
                     }
                     self.seeds.insert(addr, self.now);
+                    if self.given.len() < MAX_SEEDS {
+                        self.given.insert(addr);
+                    }
                     self.dial_addr(addr, None, false, out);
                 }
             }

@@ -250,6 +250,7 @@ impl Node {
         }
         if self.timers.fire(Timer::Gc, now, Duration::from_secs(60)) {
             self.gc();
+            self.redial_lost_seeds(out);
         }
     }
 
@@ -1167,6 +1168,33 @@ impl Node {
                 self.dial(who, false, out);
                 return;
             }
+        }
+    }
+
+    /// Once a minute, dials each join address given to this node that no
+    /// member it knows (alive, suspected or dead) listens at and no link
+    /// or dial already reaches: the other side of a split longer than
+    /// `retry_dead_for`, which each side forgot with its tombstones, is
+    /// found again through the addresses the nodes joined by, however
+    /// long the split lasted. While a join address belongs to a member the
+    /// member's own dials and retries cover it, so this costs nothing in a
+    /// group that holds its join addresses; a join address gone for good
+    /// costs one dial a minute. (Not the members busy nodes named while
+    /// this node joined: a hostile one could name addresses to be dialled
+    /// for ever.)
+    pub(super) fn redial_lost_seeds(&mut self, out: &mut Vec<Output>) {
+        if !self.joined || self.given.is_empty() {
+            return;
+        }
+        let lost: Vec<SocketAddr> = self
+            .given
+            .iter()
+            .copied()
+            .filter(|a| !self.dialing.contains_key(a) && self.link_at(*a).is_none())
+            .filter(|a| !self.members.iter().any(|(_, m)| m.addr == *a))
+            .collect();
+        for a in lost {
+            self.dial_addr(a, None, false, out);
         }
     }
 
