@@ -6718,6 +6718,52 @@ fn a_node_keeps_a_few_announcers_and_asks_the_others_for_quiet() {
     );
 }
 
+/// A message only repair brought is announced over every lazy link, the
+/// first of them too: chat was lost on its way here, so the neighbours
+/// likely miss it as well (as in Plumtree, where every lazy link hears of
+/// everything). With the loss noted only once the message was delivered,
+/// after its announcements were picked, the first repaired message went
+/// only to the links that asked to hear: a node whose way up had just
+/// crashed, and whose other neighbours had been asked for quiet, missed
+/// it for 6.6 s (`scenarios/family/slow-nodes-tenth.toml` seed 12).
+#[test]
+fn the_first_message_repair_brings_is_announced_over_every_lazy_link() {
+    let cfg = Config {
+        announcers: 1,
+        ihave_interval: Duration::ZERO,
+        rooted_tree: false,
+        ..Config::testing()
+    };
+    let mut p = Probe::new(cfg, 1, 7);
+    for i in 1..=4 {
+        let hello = Message::Hello(hello(key(i, 1)));
+        p.step(Step::Open(i.into(), None, hello)).unwrap();
+    }
+    let author = key(5, 1);
+    p.step(Step::Message(1, alive(author, 0))).unwrap();
+    for conn in [2, 3, 4] {
+        p.step(Step::Message(conn, Message::Prune)).unwrap();
+        p.step(Step::Message(conn, Message::Listen(false))).unwrap();
+    }
+    // Nothing was lost so far: a live message goes to no quiet link.
+    let first = chat(author, 1);
+    let outs = p
+        .step(Step::Message(1, Message::Chat(first.clone())))
+        .unwrap();
+    assert!(passed_on(&outs, first.id).is_empty(), "{outs:?}");
+    let repaired = chat(author, 2);
+    let history = Message::History(History {
+        chats: vec![repaired.clone()],
+        baseline: None,
+    });
+    let outs = p.step(Step::Message(1, history)).unwrap();
+    assert_eq!(
+        passed_on(&outs, repaired.id),
+        BTreeSet::from([ConnId(2), ConnId(3), ConnId(4)]),
+        "{outs:?}"
+    );
+}
+
 /// A peer that starts to listen again hears of what this node passed on
 /// within the link's announcement window and round trip, which it missed
 /// while quiet; one that only repeats itself hears nothing more.

@@ -581,6 +581,12 @@ impl Node {
         }
         s.last_active = self.now;
         self.last_new_chat = self.now;
+        if via == Via::Repair {
+            // Chat was lost on the way here: so the lazy links hear of
+            // this one too (see `pick_announcers`), not only of those
+            // that come after it.
+            self.last_loss = Some(self.now);
+        }
         let in_order = seq == s.delivered + 1;
         if let Some(m) = self.announce.arrived(&chat.id) {
             if let (Some(from), Via::Live) = (from, via) {
