@@ -6300,10 +6300,23 @@ fn a_full_node_makes_room_for_a_shortcut_only_off_the_tree() {
     // leader (its beacon came over it first; the peer pruned it after,
     // and pushes over it still) is not given away.
     let mut p = full();
+    beacon_first_over(&mut p, 2);
+    p.step(Step::Message(2, Message::Prune)).unwrap();
+    let outs = p.step(Step::Open(40, None, shortcut())).unwrap();
+    assert!(turned_away(&outs, 40), "{outs:?}");
+    assert!(!turned_away(&outs, 2), "{outs:?}");
+}
+
+/// Makes `conn` this node's way to the leader: members 3..=60 join (so
+/// that the node follows a leader other than itself), links answer for
+/// two heartbeat intervals, then the leader's beacon comes over `conn`
+/// first.
+fn beacon_first_over(p: &mut Probe, conn: u64) {
     for i in 3..=60 {
         p.step(Step::Message(1, alive(far(i), 0))).unwrap();
     }
-    run_answering(&mut p, cfg.ping_interval.saturating_mul(2));
+    let d = p.cfg.ping_interval.saturating_mul(2);
+    run_answering(p, d);
     let leader = p.node.leader().expect("the node follows a leader");
     let origin = NodeKey {
         id: leader,
@@ -6314,11 +6327,8 @@ fn a_full_node_makes_room_for_a_shortcut_only_off_the_tree() {
         at_ms: 100,
         ..Beacon::new(origin, 1)
     };
-    p.step(Step::Message(2, Message::Beacon(beacon))).unwrap();
-    p.step(Step::Message(2, Message::Prune)).unwrap();
-    let outs = p.step(Step::Open(40, None, shortcut())).unwrap();
-    assert!(turned_away(&outs, 40), "{outs:?}");
-    assert!(!turned_away(&outs, 2), "{outs:?}");
+    p.step(Step::Message(conn, Message::Beacon(beacon)))
+        .unwrap();
 }
 
 /// A full node that makes room for a needy dial never gives away its way
@@ -6338,22 +6348,8 @@ fn a_full_node_never_gives_its_way_to_the_leader_to_a_dial() {
         p.step(Step::Message(c, Message::Graft(Graft::ids(Vec::new()))))
             .unwrap();
     }
-    for i in 3..=60 {
-        p.step(Step::Message(1, alive(far(i), 0))).unwrap();
-    }
-    run_answering(&mut p, cfg.ping_interval.saturating_mul(2));
-    let leader = p.node.leader().expect("the node follows a leader");
-    let origin = NodeKey {
-        id: leader,
-        incarnation: 1,
-    };
-    let beacon = Beacon {
-        hops: 1,
-        at_ms: 100,
-        ..Beacon::new(origin, 1)
-    };
     // Link 3 is the last in line to go (the highest id among equals).
-    p.step(Step::Message(3, Message::Beacon(beacon))).unwrap();
+    beacon_first_over(&mut p, 3);
     let needy = || {
         let mut h = hello(key(5, 1));
         h.degree = 0;
