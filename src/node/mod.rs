@@ -469,6 +469,9 @@ const BUSY_OTHERS: usize = 4;
 /// Most join addresses a joining node keeps (its own and those named by
 /// busy nodes).
 pub(crate) const MAX_SEEDS: usize = 16;
+/// How often a joined node dials the join addresses no member it knows
+/// listens at (see `redial_lost_seeds`).
+const SEED_REDIAL: Duration = Duration::from_secs(60);
 
 /// One gossip-chat node: the whole protocol as a pure state machine.
 ///
@@ -532,6 +535,10 @@ pub struct Node {
     /// [`MAX_SEEDS`]), not those busy nodes named: dialled again after
     /// joining while no member holds them (see `redial_lost_seeds`).
     given: BTreeSet<SocketAddr>,
+    /// When the join addresses are next dialled if lost: once a minute,
+    /// at a point of the minute drawn from this node's id, so that the
+    /// nodes of one side of a split dial at different times.
+    redial_at: Instant,
     /// Joins asked of this node while it was joining itself: answered
     /// once its own join completes (see `defer_join`).
     pending_joins: Vec<ConnId>,
@@ -606,6 +613,7 @@ impl Node {
     ) -> Result<Node, crate::ConfigError> {
         cfg.validate()?;
         let store = Store::new(cfg.history_max, cfg.history_max_age);
+        let me_id = identity.id();
         Ok(Node {
             me: NodeKey {
                 id: identity.id(),
@@ -639,6 +647,9 @@ impl Node {
             dialing: BTreeMap::new(),
             seeds: BTreeMap::new(),
             given: BTreeSet::new(),
+            redial_at: now
+                + SEED_REDIAL
+                + Duration::from_millis(ring_pos(me_id) % SEED_REDIAL.as_millis()),
             pending_joins: Vec::new(),
             recent: Recent::default(),
             arrivals: Vec::new(),

@@ -157,6 +157,10 @@ impl Node {
             self.expire_gaps(out);
             self.overlay_tick(out);
             self.maintain(out);
+            if now >= self.redial_at {
+                self.redial_at = now + SEED_REDIAL;
+                self.redial_lost_seeds(out);
+            }
             self.probe_members(out);
         }
         let every = self.stretch(self.cfg.probe_interval);
@@ -250,7 +254,6 @@ impl Node {
         }
         if self.timers.fire(Timer::Gc, now, Duration::from_secs(60)) {
             self.gc();
-            self.redial_lost_seeds(out);
         }
     }
 
@@ -1171,9 +1174,10 @@ impl Node {
         }
     }
 
-    /// Once a minute, dials each join address given to this node that no
-    /// member it knows (alive, suspected or dead) listens at and no link
-    /// or dial already reaches: the other side of a split longer than
+    /// Once a minute (at a point of the minute of its own, so that the
+    /// nodes of one side dial at different times), dials each join
+    /// address given to this node that no member it knows (alive,
+    /// suspected or dead) listens at and no link or dial already reaches: the other side of a split longer than
     /// `retry_dead_for`, which each side forgot with its tombstones, is
     /// found again through the addresses the nodes joined by, however
     /// long the split lasted. While a join address belongs to a member the
