@@ -338,19 +338,7 @@ impl Node {
         let held: Vec<(Id, Instant)> = self.suspects.iter().map(|(a, t)| (*a, *t)).collect();
         let mut shorter = false;
         for (id, until) in held {
-            let Some(m) = self.members.get(&id) else {
-                continue;
-            };
-            let end = self.suspicion_end(m);
-            if end < until {
-                let wait = end - self.suspicion_start(m);
-                if let Some(m) = self.members.get_mut(&id) {
-                    m.suspect_until = Some(end);
-                    m.suspect_wait = wait;
-                }
-                self.suspects.insert(id, end);
-                shorter = true;
-            }
+            shorter |= self.set_suspicion_end(id, |end| end < until);
         }
         if shorter {
             self.arm_detector();

@@ -394,19 +394,30 @@ impl Node {
     /// otherwise run out of patience before the refutation reaches it.
     pub(super) fn arm_suspicion(&mut self, id: Id) {
         self.note_cut(id);
+        self.set_suspicion_end(id, |_| true);
+        self.arm_detector();
+    }
+
+    /// Sets the end of the suspicion of `id` to what
+    /// [`suspicion_end`](Self::suspicion_end) says now, if `take` accepts
+    /// it; whether it did. The caller arms the detector.
+    pub(super) fn set_suspicion_end(&mut self, id: Id, take: impl FnOnce(Instant) -> bool) -> bool {
         let Some((until, start)) = self
             .members
             .get(&id)
             .map(|m| (self.suspicion_end(m), self.suspicion_start(m)))
         else {
-            return;
+            return false;
         };
+        if !take(until) {
+            return false;
+        }
         if let Some(m) = self.members.get_mut(&id) {
             m.suspect_until = Some(until);
             m.suspect_wait = until - start;
         }
         self.suspects.insert(id, until);
-        self.arm_detector();
+        true
     }
 
     /// When the suspicion of `m` runs out, as [`arm_suspicion`] says,
@@ -481,7 +492,7 @@ impl Node {
     /// or when this node heard from others again if it heard from no one
     /// since (the refutation of what it suspected meanwhile is only now on
     /// its way).
-    pub(super) fn suspicion_start(&self, m: &Member) -> Instant {
+    fn suspicion_start(&self, m: &Member) -> Instant {
         self.detector
             .heard_again
             .map_or(m.since, |t| t.max(m.since))

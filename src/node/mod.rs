@@ -616,7 +616,7 @@ impl Node {
         let me_id = identity.id();
         Ok(Node {
             me: NodeKey {
-                id: identity.id(),
+                id: me_id,
                 incarnation: identity.incarnation,
             },
             addr: identity.addr,

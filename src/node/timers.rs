@@ -1177,13 +1177,14 @@ impl Node {
     /// Once a minute (at a point of the minute of its own, so that the
     /// nodes of one side dial at different times), dials each join
     /// address given to this node that no member it knows (alive,
-    /// suspected or dead) listens at and no link or dial already reaches: the other side of a split longer than
-    /// `retry_dead_for`, which each side forgot with its tombstones, is
-    /// found again through the addresses the nodes joined by, however
-    /// long the split lasted. While a join address belongs to a member the
-    /// member's own dials and retries cover it, so this costs nothing in a
-    /// group that holds its join addresses; a join address gone for good
-    /// costs one dial a minute. (Not the members busy nodes named while
+    /// suspected or dead) listens at and no link or dial already reaches:
+    /// the other side of a split longer than `retry_dead_for`, which each
+    /// side forgot with its tombstones, is found again through the
+    /// addresses the nodes joined by, however long the split lasted. While
+    /// a join address belongs to a member the member's own dials and
+    /// retries cover it, so this costs nothing in a group that holds its
+    /// join addresses; a join address gone for good costs one dial a
+    /// minute. (Not the members busy nodes named while
     /// this node joined: a hostile one could name addresses to be dialled
     /// for ever.)
     pub(super) fn redial_lost_seeds(&mut self, out: &mut Vec<Output>) {
